@@ -1,0 +1,16 @@
+"""Analysis dtypes: names accepted by the CLI and API, and their element sizes in bytes."""
+
+from __future__ import annotations
+
+#: Bytes per element of each analysis dtype.
+DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+
+DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
+
+
+def bytes_per_element(dtype: str) -> int:
+    """Element size of an analysis dtype; ``ValueError`` naming the valid choices otherwise."""
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}") from None

@@ -1,0 +1,89 @@
+"""The one place that turns numbers into human strings.
+
+Conventions: counts use decimal prefixes (K = 1e3, M = 1e6, G = 1e9, T = 1e12); bytes are decimal
+(MB = 1e6 bytes, GB = 1e9) unless a function says MiB; MACs and FLOPs are never mixed: callers say which.
+"""
+
+from __future__ import annotations
+
+import math
+
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def human_count(n: float | None, digits: int = 2) -> str:
+    """``11689512 -> '11.69M'``; ``999 -> '999'``; ``None -> '-'``."""
+    if n is None:
+        return "-"
+    if isinstance(n, float) and not math.isfinite(n):
+        return str(n)
+    for scale, prefix in _PREFIXES:
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f}{prefix}"
+    return f"{n:.{digits}f}" if isinstance(n, float) and not float(n).is_integer() else f"{int(n)}"
+
+
+def human_bytes(n: float | None, digits: int = 2) -> str:
+    """Decimal bytes: ``46758048 -> '46.76 MB'``; ``None -> '-'``."""
+    if n is None:
+        return "-"
+    for scale, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f} {unit}"
+    return f"{int(n)} B"
+
+
+def mb(n_bytes: float) -> float:
+    """Bytes to decimal megabytes (1 MB = 1e6 bytes)."""
+    return n_bytes / 1e6
+
+
+def human_mib(n: float | None, digits: int = 1) -> str:
+    """Binary mebibytes, for operating-system memory readings: ``1048576 -> '1.0 MiB'``."""
+    if n is None:
+        return "-"
+    return f"{n / 2**20:.{digits}f} MiB"
+
+
+def fixed(x: float | None, digits: int = 2) -> str:
+    """A plain number with fixed decimals; ``None -> '-'``."""
+    if x is None:
+        return "-"
+    return f"{x:.{digits}f}"
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """A percentage already scaled to 0-100: ``12.345 -> '12.3%'``."""
+    if x is None:
+        return "-"
+    return f"{x:.{digits}f}%"
+
+
+def human_time(seconds: float | None) -> str:
+    """Seconds with an SI unit: ``0.00123 -> '1.23 ms'``, ``4.5e-6 -> '4.50 us'``."""
+    if seconds is None:
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    if seconds >= 1e-6:
+        return f"{seconds * 1e6:.2f} us"
+    return f"{seconds * 1e9:.1f} ns"
+
+
+def human_rate(flops_per_s: float | None, unit: str = "FLOP/s") -> str:
+    """A rate with a decimal prefix: ``1.95e13 -> '19.50 TFLOP/s'``."""
+    if flops_per_s is None:
+        return "-"
+    for scale, prefix in _PREFIXES:
+        if abs(flops_per_s) >= scale:
+            return f"{flops_per_s / scale:.2f} {prefix}{unit}"
+    return f"{flops_per_s:.2f} {unit}"
+
+
+def human_shape(shape: list[int] | tuple[int, ...] | None) -> str:
+    """``[1, 64, 56, 56] -> '1x64x56x56'``; a scalar -> ``'()'``."""
+    if shape is None:
+        return "-"
+    return "x".join(str(s) for s in shape) if len(shape) else "()"

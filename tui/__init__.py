@@ -1,0 +1,1 @@
+"""modeltui's user interfaces: the headless CLI (``tui.cli``) and the Textual app (``tui.app``)."""

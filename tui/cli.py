@@ -1,0 +1,72 @@
+"""The ``modeltui`` console script: headless verbs (``compare``, ``layers`` ...) or, without a verb, the app.
+
+Start-up stays light: torch and torchvision are imported only by the verbs that analyse, never here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from metrics_core.errors import ModeltuiError
+from tui.commands import VERBS
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``modeltui: error: ...``) with exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _verb_modules() -> dict[str, object]:
+    mods = {}
+    for verb in VERBS:
+        try:
+            mods[verb] = importlib.import_module(f"tui.commands.{verb}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tui.commands.{verb}":
+                raise
+    return mods
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = OneLineParser(
+        prog="modeltui",
+        description="Compare DNN models by size, compute, memory traffic and arithmetic intensity, "
+        "and place them on a hardware roofline. Without a verb, opens the terminal app.",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineParser)
+    mods = _verb_modules()
+    for mod in mods.values():
+        mod.register(sub)  # type: ignore[attr-defined]
+    return parser, mods
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not argv or (argv[0] not in VERBS and argv[0] not in ("-h", "--help")):
+            from tui.launch import main as launch_app
+
+            return launch_app(argv)
+        parser, mods = build_parser()
+        args = parser.parse_args(argv)
+        if args.verb is None:
+            parser.print_help()
+            return 0
+        return int(mods[args.verb].run(args))  # type: ignore[attr-defined]
+    except ModeltuiError as exc:
+        print(f"modeltui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("modeltui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
