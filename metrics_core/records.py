@@ -41,7 +41,7 @@ class OpRecord:
     output_shape: list[int]
     dtype: str
     macs: int
-    flops: int
+    flops: int | None
     input_bytes: int
     output_bytes: int
     weight_bytes: int
@@ -107,28 +107,31 @@ class Coverage:
 
 @dataclass
 class ModelMetrics:
-    """The model-level metric set (definitions: ``metrics_core.metrics``; README table)."""
+    """The model-level metric set (definitions: ``metrics_core.metrics``; README table).
+
+    None means undefined (a ratio over zero) or not measured by the engine (fvcore gives no bytes).
+    """
 
     params: int
     trainable_params: int
     size_mb: float
     size_mb_fp32: float
     size_mb_int8: float
-    layers: int
-    max_width: int
+    layers: int | None
+    max_width: int | None
     macs: int
-    flops: int
-    flops_per_param: float
-    params_per_mac: float
-    input_bytes: int
-    output_bytes: int
-    weight_bytes: int
-    memory_bytes: int
-    bytes_per_flop: float
-    avg_ai: float
-    aggregate_ai: float
-    compute_bound_pct: float
-    memory_bound_pct: float
+    flops: int | None
+    flops_per_param: float | None
+    params_per_mac: float | None
+    input_bytes: int | None
+    output_bytes: int | None
+    weight_bytes: int | None
+    memory_bytes: int | None
+    bytes_per_flop: float | None
+    avg_ai: float | None
+    aggregate_ai: float | None
+    compute_bound_pct: float | None
+    memory_bound_pct: float | None
     classification: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,7 +224,7 @@ class ModelReport:
             metrics=ModelMetrics.from_dict(d["metrics"]) if d.get("metrics") is not None else None,
             coverage=Coverage.from_dict(d.get("coverage", {})),
             reference=d.get("reference"),
-            records=[OpRecord(**dict(zip(fields_, row))) for row in d.get("records", [])],
+            records=[OpRecord(**dict(zip(fields_, row, strict=True))) for row in d.get("records", [])],
             error=d.get("error"),
             extras=d.get("extras", {}),
         )

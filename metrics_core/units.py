@@ -87,3 +87,24 @@ def human_shape(shape: list[int] | tuple[int, ...] | None) -> str:
     if shape is None:
         return "-"
     return "x".join(str(s) for s in shape) if len(shape) else "()"
+
+
+_DECADE_PREFIXES = ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "K"))
+
+
+def decade_label(exponent: int) -> str:
+    """Compact label of 10**exponent for log-axis ticks: ``-2 -> '0.01'``, ``2 -> '100'``, ``13 -> '10T'``."""
+    if exponent < 0:
+        return f"{10.0**exponent:.{-exponent}f}"
+    for base, prefix in _DECADE_PREFIXES:
+        if exponent >= base:
+            return f"{10 ** (exponent - base)}{prefix}"
+    return str(10**exponent)
+
+
+def plain(x: float | None) -> str:
+    """A figure as a data sheet writes it: up to 6 significant digits, no trailing zeros (``19.5``,
+    ``0.154``, ``1978.9``); ``None -> '-'``."""
+    if x is None:
+        return "-"
+    return f"{x:g}"

@@ -1,0 +1,46 @@
+"""metrics_core: model metrics, op-level costs, hardware rooflines. Knows nothing of any UI.
+
+The public API is re-exported lazily so that ``import metrics_core`` stays cheap (no torch):
+
+- ``catalog()``, ``get_spec(name)``: the model catalog (``metrics_core.catalog``)
+- ``AnalysisOptions``, ``analyze(name, options)``, ``analyze_many(names, options, on_report)``
+- ``hardware_targets()``, ``get_target(id)``: the hardware catalog (``metrics_core.hardware``)
+- ``estimate_model(report, target, precision)``, ``estimate_ops(...)``: roofline estimates
+- ``efficiency_rankings(reports)``, ``sort_reports(reports, key, reverse)``
+- dataclasses: ``ModelReport``, ``ModelMetrics``, ``OpRecord``, ``Coverage``
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "catalog": "metrics_core.catalog",
+    "get_spec": "metrics_core.catalog",
+    "AnalysisOptions": "metrics_core.analyze",
+    "analyze": "metrics_core.analyze",
+    "analyze_many": "metrics_core.analyze",
+    "hardware_targets": "metrics_core.hardware",
+    "get_target": "metrics_core.hardware",
+    "estimate_model": "metrics_core.roofline",
+    "estimate_ops": "metrics_core.roofline",
+    "precision_for": "metrics_core.roofline",
+    "efficiency_rankings": "metrics_core.rankings",
+    "sort_reports": "metrics_core.sorting",
+    "ModelReport": "metrics_core.records",
+    "ModelMetrics": "metrics_core.records",
+    "OpRecord": "metrics_core.records",
+    "Coverage": "metrics_core.records",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metrics_core' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,58 @@
+"""Options shared by the analysing verbs, and their conversion to ``AnalysisOptions``."""
+
+from __future__ import annotations
+
+import argparse
+
+from metrics_core.analyze import ENGINES, AnalysisOptions
+from metrics_core.dtypes import DTYPES
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True) -> None:
+    p.add_argument("--batch-size", type=positive_int, default=1, metavar="N", help="batch size (default 1)")
+    p.add_argument(
+        "--input-shape",
+        type=positive_int,
+        nargs="+",
+        metavar="D",
+        help="per-sample input shape, e.g. 3 224 224 (default: the model's native resolution)",
+    )
+    p.add_argument("--dtype", choices=DTYPES, default="fp32", help="element type for bytes (default fp32)")
+    if engine:
+        p.add_argument(
+            "--engine",
+            choices=ENGINES,
+            default="meta",
+            help="meta: op capture on the meta device (default); fvcore: fvcore on real tensors (MACs check)",
+        )
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not write cached results")
+
+
+def add_hardware_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument(
+        "--hardware", metavar="ID", required=required, help="hardware target id (modeltui hardware)"
+    )
+    p.add_argument("--hardware-file", metavar="PATH", action="append", default=[], help="extra hardware TOML")
+    p.add_argument(
+        "--tf32", action="store_true", help="fp32 on tensor cores (TF32 peak) instead of FP32 peak"
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
+    return AnalysisOptions(
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        input_shape=tuple(args.input_shape) if args.input_shape else None,
+        engine=getattr(args, "engine", "meta"),
+        use_cache=not args.no_cache,
+    ).validated()
