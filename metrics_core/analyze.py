@@ -5,6 +5,7 @@ This module imports no torch at import time; the engines do, when a model is act
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -53,20 +54,89 @@ def analyze_many(
     options: AnalysisOptions | None = None,
     on_report: Callable[[ModelReport], None] | None = None,
 ) -> list[ModelReport]:
-    """Analyse several models, in order. Unknown names raise ``UnknownModelError`` before any work;
-    a model that fails to build or trace gets a report with ``error`` set and the others go on.
-    ``on_report`` is called with each report as soon as it is ready."""
+    """Analyse several models; the reports are returned in the order of ``names``. Unknown names raise
+    ``UnknownModelError`` before any work; a model that fails to build or trace gets a report with
+    ``error`` set and the others go on.
+
+    Cached results (``metrics_core.cache``, unless ``options.use_cache`` is off) are used without
+    importing torch; the rest are analysed in worker processes (``metrics_core.pool``) or, when torch is
+    already imported here or ``MODELTUI_JOBS=0``, in this process. ``on_report`` is called with each
+    report as soon as it is ready (cached ones first, then in completion order), always in the thread
+    that called ``analyze_many``."""
     from metrics_core.catalog import get_spec
 
     options = (options or AnalysisOptions()).validated()
     specs = [get_spec(n) for n in names]
-    reports = []
-    for spec in specs:
-        report = analyze_spec(spec, options)
-        if on_report is not None:
-            on_report(report)
-        reports.append(report)
-    return reports
+    return _analyze_specs(specs, options, on_report)
+
+
+def _analyze_specs(specs, options: AnalysisOptions, on_report) -> list[ModelReport]:  # noqa: ANN001
+    """``analyze_many`` for resolved specs: cache lookups, then the misses (each distinct name once)."""
+    from metrics_core import cache, pool
+
+    reports: list[ModelReport | None] = [None] * len(specs)
+    positions: dict[str, list[int]] = {}  # name -> positions still waiting for it
+    todo = []  # (first position, spec, cache key or None)
+
+    def deliver(name: str, report: ModelReport) -> None:
+        for i in positions.pop(name):
+            reports[i] = report
+            if on_report is not None:
+                on_report(report)
+
+    for i, spec in enumerate(specs):
+        if spec.name in positions:
+            positions[spec.name].append(i)
+            continue
+        positions[spec.name] = [i]
+        key = cache.report_key(spec, options)
+        report = None
+        if key is not None:
+            report = cache.load(key, reload=functools.partial(_reanalyse, spec, options, key))
+        if report is None and not spec.supported:
+            report = analyze_spec(spec, options)  # a refused model: its reason, no torch needed
+        if report is not None:
+            deliver(spec.name, report)
+        else:
+            todo.append((i, spec, key))
+
+    if todo and pool.use_processes():
+        cache_dir = cache.reports_dir() if options.use_cache else None
+        tasks = [pool.Task(i, spec.name, key, _cost_hint(spec)) for i, spec, key in todo]
+        for task, outcome in pool.run_tasks(tasks, options, str(cache_dir) if cache_dir else None):
+            report = outcome.report
+            if outcome.warning:
+                cache.warn(outcome.warning)
+            if outcome.stored:
+                path = cache.entry_path(task.key, cache_dir)
+                spec = specs[task.position]
+                reload = functools.partial(_reanalyse, spec, options, task.key)
+                report.records = cache.lazy_records(path, task.key, outcome.n_records, reload)
+            deliver(task.name, report)
+    else:
+        for _, spec, key in todo:
+            report = analyze_spec(spec, options)
+            if key is not None and report.ok and (warning := cache.try_store(key, report)):
+                cache.warn(warning)
+            deliver(spec.name, report)
+    return reports  # type: ignore[return-value]
+
+
+def _reanalyse(spec, options: AnalysisOptions, key: dict) -> ModelReport:  # noqa: ANN001
+    """A fresh analysis of ``spec`` (its cache entry proved unreadable), stored again."""
+    from metrics_core import cache
+
+    (report,) = _analyze_specs([spec], replace(options, use_cache=False), None)
+    if report.ok and (warning := cache.try_store(key, report)):
+        cache.warn(warning)
+    return report
+
+
+def _cost_hint(spec) -> float:  # noqa: ANN001
+    """Relative analysis time of a model, to hand out the slowest first (see ``pool``): its published
+    parameter count, a proxy for depth and width (0 when unknown)."""
+    ref = spec.reference or {}
+    return float(ref.get("num_params") or 0)
 
 
 def analyze_spec(spec, options: AnalysisOptions) -> ModelReport:  # noqa: ANN001 (ModelSpec)
@@ -103,8 +173,9 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
     from metrics_core.capture import capture
     from metrics_core.inputs import example_inputs
     from metrics_core.metrics import compute_metrics
+    from metrics_core.peak_memory import peak_memory, resident_weight_bytes
 
-    model = build_model(spec, device="meta")
+    model = build_model(spec, device="meta", input_shape=options.input_shape)
     inputs = example_inputs(spec, options.batch_size, options.input_shape, device="meta")
     trace = capture(model, inputs, options.dtype)
     params, trainable = count_params(model)
@@ -113,6 +184,10 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
         **compute_metrics(trace.records, params, trainable, options.dtype, trace.head_index)
     )
     report.coverage = coverage_of(trace.records)
+    memory = peak_memory(trace, resident_weight_bytes(model, options.dtype))
+    report.extras["memory"] = memory.to_dict()
+    for record, live in zip(trace.records, memory.live_bytes, strict=True):
+        record.live_bytes = live
     return report
 
 

@@ -33,7 +33,7 @@ def run_fvcore(spec: Any, options: Any, report: ModelReport) -> ModelReport:
     from metrics_core.inputs import example_inputs
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
-    model = build_model(spec, device="cpu")
+    model = build_model(spec, device="cpu", input_shape=options.input_shape, skip_weight_init=False)
     inputs = example_inputs(spec, options.batch_size, options.input_shape, device="cpu")
     with torch.no_grad():
         analysis = FlopCountAnalysis(model, inputs)

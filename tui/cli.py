@@ -53,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return launch_app(argv)
         parser, mods = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help (0) or a usage error already printed (2)
+            return int(exc.code or 0)
         if args.verb is None:
             parser.print_help()
             return 0

@@ -1,0 +1,134 @@
+"""The headless CLI: outputs, JSON keys and every error path (exit codes, one-line messages)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from metrics_core.records import METRIC_NAMES
+from tui import cli
+from tui.commands.layers import LAYER_KEYS
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_json_keys_and_values(capsys):
+    code, out, err = run(["compare", "resnet18", "build_test_models:tiny_cnn", "--format", "json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["model"] for r in rows] == ["resnet18", "build_test_models:tiny_cnn"]
+    keys = {*METRIC_NAMES, "model", "input_shape", "batch_size", "dtype", "coverage", "reference"}
+    assert set(rows[0]) == keys
+    assert rows[0]["params"] == 11689512 and rows[0]["reference"]["num_params"] == 11689512
+    # tiny_cnn: conv 3->8 3x3 pad 1 on 224x224: 224*224*8*27 = 10,838,016 MACs; linear 8*10 = 80
+    assert rows[1]["macs"] == 10838016 + 80
+    assert rows[1]["params"] == 314 and rows[1]["reference"] is None
+
+
+def test_compare_sort_and_csv(capsys):
+    code, out, _ = run(
+        ["compare", "resnet18", "mobilenet_v2", "--sort-by", "params", "--format", "csv"], capsys
+    )
+    assert code == 0
+    assert [line.split(",")[0] for line in out.splitlines()] == ["model", "mobilenet_v2", "resnet18"]
+    code, out, _ = run(
+        ["compare", "resnet18", "mobilenet_v2", "--sort-by", "ai", "--reverse", "--format", "csv"], capsys
+    )
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["mobilenet_v2", "resnet18"]
+
+
+def test_compare_table_has_groups_and_rankings(capsys):
+    code, out, _ = run(["compare", "resnet18", "mobilenet_v2"], capsys)
+    assert code == 0
+    for title in (
+        "== Model size ==",
+        "== Compute ==",
+        "== Memory traffic ==",
+        "== Arithmetic intensity ==",
+        "== Efficiency rankings ==",
+    ):
+        assert title in out
+    assert "Smallest model           mobilenet_v2           3.50M" in out
+
+
+def test_compare_with_hardware_adds_estimates(capsys):
+    code, out, _ = run(["compare", "resnet18", "--hardware", "a100-pcie-40gb", "--format", "json"], capsys)
+    assert code == 0
+    est = json.loads(out)[0]["roofline"]
+    assert est["estimate"] is True and est["target"] == "a100-pcie-40gb" and est["precision"] == "fp32"
+    assert est["ridge_point"] == pytest.approx(19.5e12 / 1555e9)
+
+
+def test_layers_json_keys(capsys):
+    code, out, _ = run(["layers", "build_test_models:tiny_cnn", "--format", "json"], capsys)
+    assert code == 0
+    rows = json.loads(out)
+    assert list(rows[0]) == list(LAYER_KEYS)
+    conv = rows[0]
+    assert (conv["op"], conv["module"], conv["module_type"], conv["macs"]) == (
+        "convolution",
+        "0",
+        "Conv2d",
+        10838016,
+    )
+    assert conv["input_bytes"] == 3 * 224 * 224 * 4 and conv["weight_bytes"] == 224 * 4
+
+
+def test_models_json(capsys):
+    code, out, _ = run(["models", "--format", "json", "--task", "classification"], capsys)
+    assert code == 0 and len(json.loads(out)) == 80
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["compare", "resnet19"],
+            "modeltui: error: unknown model 'resnet19'; did you mean resnet18, resnet101?",
+        ),
+        (["compare", "resnet18", "--batch-size", "0"], "expected a positive integer, got '0'"),
+        (["compare", "resnet18", "--batch-size", "two"], "expected a positive integer, got 'two'"),
+        (["compare", "resnet18", "--dtype", "fp64"], "invalid choice: 'fp64'"),
+        (["compare", "resnet18", "--input-shape", "3", "-1", "224"], "expected a positive integer"),
+        (["compare", "resnet18", "--sort-by", "speed"], "unknown sort key 'speed'"),
+        (["compare"], "name at least one model, or use --all"),
+        (["compare", "resnet18", "--hardware", "a100"], "unknown hardware"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(argv, message, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_failing_model_is_reported_and_others_still_run(capsys):
+    code, out, err = run(["compare", "resnet18", "build_test_models:raises", "--format", "json"], capsys)
+    assert code == 1
+    rows = json.loads(out)
+    assert rows[0]["params"] == 11689512
+    assert rows[1]["error"].endswith("bad configuration") and rows[1]["params"] is None
+
+
+def test_ctrl_c_exits_130(monkeypatch, capsys):
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("metrics_core.analyze.analyze_many", interrupted)
+    code, _, err = run(["compare", "resnet18"], capsys)
+    assert code == 130 and "Traceback" not in err
+
+
+def test_console_script_bad_input_has_no_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "compare", "resnet19"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == "modeltui: error: unknown model 'resnet19'; did you mean resnet18, resnet101?\n"
