@@ -1,0 +1,69 @@
+"""Matrix-multiply cost rules (category ``matmul``).
+
+One MAC per (output element, contracted index): MACs = ``out.numel() * K`` where ``K`` is the contracted
+size (last dim of the left operand). FLOPs = 2 x MACs exactly: bias adds and ``beta``/``alpha`` scaling
+fused into ``addmm``/``baddbmm``/``addbmm``/``addmv`` and ``_addmm_activation``'s activation epilogue are
+not counted. ``nn.Linear`` on an N-D input dispatches as a view to 2-D then ``addmm`` (or ``mm`` without
+bias), so it is counted here with its full ``N * tokens`` rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metrics_core.costs._common import out_numel
+from metrics_core.costs.registry import register
+
+
+@register("mm", "bmm", "matmul", "_int_mm", "_scaled_mm", category="matmul")
+def mm_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """``A @ B`` (A is argument 0): MACs = ``out.numel() * A.shape[-1]``; FLOPs = 2 x MACs.
+
+    For ``matmul`` this holds for every operand rank (1-D operands included) and broadcast batch dims.
+    """
+    macs = out_numel(out) * args[0].shape[-1]
+    return macs, 2 * macs
+
+
+@register("addmm", "addmm_", "baddbmm", "baddbmm_", "_addmm_activation", category="matmul")
+def addmm_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """``beta * C + alpha * (A @ B)`` (A is argument 1): MACs = ``out.numel() * A.shape[-1]``;
+    FLOPs = 2 x MACs (the add of C, the scaling and any fused activation are not counted)."""
+    macs = out_numel(out) * args[1].shape[-1]
+    return macs, 2 * macs
+
+
+@register("addbmm", "addbmm_", category="matmul")
+def addbmm_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """``C + sum_b A_b @ B_b`` with A ``(b, n, m)``, B ``(b, m, p)``: MACs = ``b * n * m * p``
+    = ``A.numel() * p``; FLOPs = 2 x MACs."""
+    macs = args[1].numel() * args[2].shape[-1]
+    return macs, 2 * macs
+
+
+@register("linear", "mkldnn_linear", category="matmul")
+def linear_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """``x @ W^T + b``, x ``(..., in)``: MACs = ``out.numel() * in``; FLOPs = 2 x MACs (bias not counted)."""
+    macs = out_numel(out) * args[0].shape[-1]
+    return macs, 2 * macs
+
+
+@register("mv", category="matmul")
+def mv_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """Matrix ``(n, m)`` times vector ``(m,)``: MACs = ``n * m``; FLOPs = 2 x MACs."""
+    macs = args[0].numel()
+    return macs, 2 * macs
+
+
+@register("addmv", "addmv_", category="matmul")
+def addmv_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """``beta * y + alpha * (M @ v)`` with M ``(n, m)``: MACs = ``n * m``; FLOPs = 2 x MACs."""
+    macs = args[1].numel()
+    return macs, 2 * macs
+
+
+@register("dot", "vdot", category="matmul")
+def dot_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """Inner product of two ``n``-vectors: MACs = ``n``; FLOPs = 2 x MACs."""
+    macs = args[0].numel()
+    return macs, 2 * macs
