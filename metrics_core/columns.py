@@ -81,4 +81,7 @@ ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("bound", "Bound", "Roofline", _text, numeric=False),
 )
 
+#: A failed model's one-line error, appended to exports when any model failed.
+ERROR_COLUMN = Column("error", "Error", "Status", _text, numeric=False)
+
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(c.group for c in COMPARISON_COLUMNS))

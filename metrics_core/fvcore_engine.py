@@ -24,6 +24,7 @@ FVCORE_MAC_OPS: frozenset[str] = frozenset(
 def run_fvcore(spec: Any, options: Any, report: ModelReport) -> ModelReport:
     """Analyse ``spec`` with fvcore on CPU tensors; fills ``report`` (MACs, params, fvcore extras)."""
     import logging
+    import warnings
 
     import torch
     from fvcore.nn import FlopCountAnalysis
@@ -33,6 +34,7 @@ def run_fvcore(spec: Any, options: Any, report: ModelReport) -> ModelReport:
     from metrics_core.inputs import example_inputs
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     model = build_model(spec, device="cpu", input_shape=options.input_shape, skip_weight_init=False)
     inputs = example_inputs(spec, options.batch_size, options.input_shape, device="cpu")
     with torch.no_grad():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from metrics_core.columns import COMPARISON_COLUMNS, ESTIMATE_COLUMNS, GROUPS
+from metrics_core.columns import COMPARISON_COLUMNS, ERROR_COLUMN, ESTIMATE_COLUMNS, GROUPS
 from metrics_core.errors import UsageError
 from metrics_core.export import render
 from metrics_core.sorting import SEED_SORT_KEYS
@@ -67,6 +67,8 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision) -> N
     if fmt in ("csv", "markdown"):
         flat = [_flatten_estimate(row) for row in rows]
         cols = COMPARISON_COLUMNS + (ESTIMATE_COLUMNS if estimates else ())
+        if any(r.error for r in reports):
+            cols += (ERROR_COLUMN,)
         sys.stdout.write(render(flat, cols, fmt))
         return
     print(comparison_text(reports, estimates, target, precision))
@@ -113,7 +115,8 @@ def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa
             notes.append(f"  {r.model}: ERROR {r.error}")
         elif not r.coverage.complete:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(r.coverage.uncovered.items()))
-            notes.append(f"  {r.model}: partial coverage, no cost rule for {ops}")
+            who = "fvcore has no handler for" if r.engine == "fvcore" else "no cost rule for"
+            notes.append(f"  {r.model}: partial coverage, {who} {ops}")
     if notes:
         parts.append("== Notes ==\n" + "\n".join(notes))
     header = (
