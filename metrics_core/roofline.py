@@ -17,7 +17,7 @@ Model (every number it produces is an estimate and says so in ``to_dict``: ``"es
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from metrics_core.dtypes import DTYPES
@@ -161,7 +161,7 @@ class ModelEstimate:
 
     def to_dict(self, include_ops: bool = False) -> dict[str, Any]:
         """JSON-compatible, flat scalars plus ``"estimate": true``; per-op rows with ``include_ops``."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("ops", "estimated")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("ops", "estimated")}
         d["pct_of_peak"] = self.pct_of_peak
         d["estimate"] = True
         if include_ops:

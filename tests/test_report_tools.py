@@ -142,3 +142,22 @@ def test_export_format_and_errors(tmp_path):
         format_for_path("x.txt")
     with pytest.raises(UsageError, match="is a directory"):
         write_atomic(tmp_path, "x")
+
+
+def test_sort_by_roofline_estimate():
+    class Est:
+        def __init__(self, latency):
+            self.latency_s = latency
+            self.throughput_per_s = 1 / latency
+
+    est = {"a": Est(3e-3), "b": Est(1e-3), "c": Est(2e-3)}
+    assert [r.model for r in sort_reports([A, B, C, BAD], "latency_s", estimates=est)] == [
+        "b",
+        "c",
+        "a",
+        "bad",
+    ]
+    # throughput: highest first (1000/s, 500/s, 333/s)
+    assert [r.model for r in sort_reports([A, B, C], "throughput_per_s", estimates=est)] == ["b", "c", "a"]
+    # no estimates (no target chosen): every value undefined, input order kept
+    assert [r.model for r in sort_reports([A, B, C], "latency_s")] == ["a", "b", "c"]
