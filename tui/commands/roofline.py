@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from metrics_core import units
 from metrics_core.hardware import HardwareTarget
 from metrics_core.records import ModelReport
-from metrics_core.roofline import ModelEstimate, estimate_model, precision_for
+from metrics_core.roofline import ModelEstimate, precision_for
 from metrics_core.roofline_plot import model_point, op_points, render_roofline
 from tui.commands.analysis import analyze_with_progress, estimates_for
 from tui.commands.hardware import load_catalog_with_warnings
