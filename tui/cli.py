@@ -36,7 +36,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser = OneLineParser(
         prog="modeltui",
         description="Compare DNN models by size, compute, memory traffic and arithmetic intensity, "
-        "and place them on a hardware roofline. Without a verb, opens the terminal app.",
+        "and place them on a hardware roofline.",
+        epilog="Without a verb, opens the terminal app: modeltui [MODEL...] [--hardware ID] [--dtype D] "
+        "[--batch-size N] [--input-shape C H W] [--tf32] [--hardware-file PATH] [--no-cache]. "
+        "'modeltui VERB --help' describes a verb.",
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineParser)
     mods = _verb_modules()
@@ -53,10 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return launch_app(argv)
         parser, mods = build_parser()
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # argparse: --help (0) or a usage error already printed (2)
-            return int(exc.code or 0)
+        args = parser.parse_args(argv)
         if args.verb is None:
             parser.print_help()
             return 0
@@ -69,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except SystemExit as exc:  # argparse: --help (0) or a usage error already printed (2)
+        return exc.code if isinstance(exc.code, int) else 0
 
 
 if __name__ == "__main__":
