@@ -61,6 +61,10 @@ ATTENTION_PARTS: frozenset[str] = frozenset(
 
 SDPA_OP = "scaled_dot_product_attention"
 
+#: Free ops that return a NEW (uninitialised) tensor rather than a view: their output gets its own
+#: storage, first counted where an op reads or fills it.
+FRESH_FREE_OPS: frozenset[str] = frozenset({"empty_like", "new_empty", "new_empty_strided", "empty_strided"})
+
 
 def _tensors(items: Any) -> Iterator[torch.Tensor]:
     """Tensors among op arguments (one level of list/tuple nesting, as aten schemas allow)."""
@@ -162,7 +166,7 @@ class OpCapture(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if name in FREE_OPS:
             src = next(_tensors(args), None)
-            if src is not None:
+            if src is not None and name not in FRESH_FREE_OPS:
                 outs = _tensors(out if isinstance(out, (list, tuple)) else (out,))
                 if id(src) in self._weight_ids:
                     for t in outs:

@@ -69,6 +69,7 @@ LAYER_COLUMNS: tuple[Column, ...] = (
     Column("output_bytes", "Out", "Bytes", units.human_bytes),
     Column("weight_bytes", "Weights", "Bytes", units.human_bytes),
     Column("ai", "AI", "Intensity", units.fixed),
+    Column("live_bytes", "Live", "Memory", units.human_bytes),
 )
 
 #: Roofline estimate columns added by ``--hardware`` (keys are ``ModelEstimate.to_dict()`` keys).

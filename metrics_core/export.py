@@ -38,7 +38,11 @@ def to_csv(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def to_json(data: Any) -> str:
+def to_json(data: Any, compact_rows: bool = False) -> str:
+    """Indented JSON; with ``compact_rows`` a list is written one element per line (long op tables)."""
+    if compact_rows and isinstance(data, list):
+        body = ",\n".join("  " + json.dumps(row, separators=(", ", ": ")) for row in data)
+        return "[\n" + body + "\n]\n" if data else "[]\n"
     return json.dumps(data, indent=2) + "\n"
 
 

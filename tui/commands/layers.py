@@ -28,6 +28,7 @@ LAYER_KEYS: tuple[str, ...] = (
     "weight_bytes",
     "ai",
     "covered",
+    "live_bytes",
 )
 
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             row.update({"est_time_s": e["time_s"], "bound": e["bound"], "estimate": True})
         rows.append(row)
     if args.format == "json":
-        sys.stdout.write(to_json(rows))
+        sys.stdout.write(to_json(rows, compact_rows=True))
     elif args.format == "csv":
         keys = list(LAYER_KEYS) + (["est_time_s", "bound"] if estimates is not None else [])
         sys.stdout.write(to_csv(rows, keys))
