@@ -82,6 +82,13 @@ ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("bound", "Bound", "Roofline", _text, numeric=False),
 )
 
+#: Peak inference memory (keys of ``peak_memory.PeakMemory.to_dict()``, in ``report.extras["memory"]``).
+MEMORY_COLUMNS: tuple[Column, ...] = (
+    Column("peak_activation_bytes", "Peak activations", "Peak memory", units.human_bytes),
+    Column("weight_bytes", "Weights resident", "Peak memory", units.human_bytes),
+    Column("peak_total_bytes", "Peak total", "Peak memory", units.human_bytes),
+)
+
 #: A failed model's one-line error, appended to exports when any model failed.
 ERROR_COLUMN = Column("error", "Error", "Status", _text, numeric=False)
 

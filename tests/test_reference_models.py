@@ -55,3 +55,13 @@ def test_vit_attention_is_counted(reports):
     # 12 layers x 12 heads x 197 x 197 x (64 + 64) = 715,327,488 MACs (QK^T and AV)
     assert attention == 12 * 12 * 197 * 197 * 128
     assert vit.metrics.max_width == 3072
+
+
+def test_resnet18_peak_memory(reports):
+    mem = reports["resnet18"].extras["memory"]
+    # Peak right after bn1: conv1's output and bn1's output, each 64x112x112 fp32 = 3,211,264 bytes
+    # (the 3x224x224 input died after conv1 read it).
+    assert (mem["peak_op"], mem["peak_activation_bytes"]) == ("native_batch_norm", 2 * 64 * 112 * 112 * 4)
+    # Weights resident: 11,689,512 params + BN buffers (running mean/var: 2 x 4,800 floats; 20 int64
+    # num_batches_tracked) = (11,689,512 + 9,600) x 4 + 20 x 8
+    assert mem["weight_bytes"] == (11689512 + 9600) * 4 + 20 * 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from metrics_core.columns import COMPARISON_COLUMNS, ERROR_COLUMN, ESTIMATE_COLUMNS, GROUPS
+from metrics_core.columns import COMPARISON_COLUMNS, ERROR_COLUMN, ESTIMATE_COLUMNS, GROUPS, MEMORY_COLUMNS
 from metrics_core.errors import UsageError
 from metrics_core.export import render
 from metrics_core.sorting import SEED_SORT_KEYS
@@ -93,6 +93,14 @@ def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa
         headers = ["Model", *(f"Size MB ({dtype})" if c.key == "size_mb" else c.header for c in cols)]
         rows = [[r.model, *(c.fmt(getattr(r.metrics, c.key)) for c in cols)] for r in ok]
         parts.append(f"== {group} ==\n" + text_table(headers, rows, [False, *(c.numeric for c in cols)]))
+    with_memory = [r for r in ok if "memory" in r.extras]
+    if with_memory:
+        cols = MEMORY_COLUMNS
+        rows = [[r.model, *(c.fmt(r.extras["memory"].get(c.key)) for c in cols)] for r in with_memory]
+        title = "== Peak memory (inference, est.: ideal tensor lifetimes, no allocator overhead) =="
+        parts.append(
+            title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False, *[True] * 3])
+        )
     if estimates:
         cols = ESTIMATE_COLUMNS
         title = f"== Roofline on {target.name}, {precision} (estimates: no fusion, peak clocks) =="
