@@ -6,39 +6,12 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from cost_probe import costs, meta
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from metrics_core.costs import FREE_OPS, lookup
+from metrics_core.costs import lookup
 
 aten = torch.ops.aten
-
-
-class _Capture(TorchDispatchMode):
-    """Records (op name, args, kwargs, out) of every non-free op, exactly as a capture receives them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        name = func.overloadpacket.__name__
-        if name not in FREE_OPS:
-            self.calls.append((name, args, kwargs, out))
-        return out
-
-
-def costs(fn, *inputs) -> list[tuple[str, int, int]]:
-    """(op, macs, flops) of each non-free op dispatched by ``fn(*inputs)``."""
-    with torch.no_grad(), _Capture() as cap:
-        fn(*inputs)
-    return [(name, *lookup(name).fn(args, kwargs, out)) for name, args, kwargs, out in cap.calls]
-
-
-def meta(*shape: int) -> torch.Tensor:
-    return torch.randn(*shape, device="meta")
 
 
 # Shared SDPA geometry: B=2, H=4, L=10 queries, S=12 keys, E=16, Ev=8.

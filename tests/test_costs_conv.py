@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import torch
+from cost_probe import Capture
+from cost_probe import costs as probe_costs
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from metrics_core.costs import FREE_OPS, lookup
-
-
-class _Capture(TorchDispatchMode):
-    """Records (op name, args, kwargs, out) of every non-free op, exactly as a capture receives them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        name = func.overloadpacket.__name__
-        if name not in FREE_OPS:
-            self.calls.append((name, args, kwargs, out))
-        return out
+from metrics_core.costs import lookup
 
 
 def costs(module: nn.Module, *shape: int) -> list[tuple[str, int, int]]:
     """(op, macs, flops) of each non-free op of ``module`` on a meta input of ``shape``."""
     x = torch.randn(*shape, device="meta")
     module = module.to("meta").eval()
-    with torch.no_grad(), _Capture() as cap:
-        module(x)
-    return [(name, *lookup(name).fn(args, kwargs, out)) for name, args, kwargs, out in cap.calls]
+    return probe_costs(module, x)
 
 
 def test_grouped_dilated_strided_conv2d():
@@ -98,7 +81,7 @@ def test_conv_tbc():
     x = torch.randn(10, 2, 3, device="meta")  # (time, batch, C_in)
     w = torch.randn(3, 3, 4, device="meta")  # (k, C_in, C_out)
     b = torch.randn(4, device="meta")
-    with _Capture() as cap:
+    with Capture() as cap:
         torch.conv_tbc(x, w, b, 1)
     ((name, args, kwargs, out),) = [c for c in cap.calls if c[0] == "conv_tbc"]
     # T_out = 10 + 2*1 - 3 + 1 = 10; MACs = T_out * N * C_out * k * C_in = 10 * 2 * 4 * 3 * 3 = 720
