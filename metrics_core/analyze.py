@@ -103,22 +103,24 @@ def _analyze_specs(specs, options: AnalysisOptions, on_report) -> list[ModelRepo
     if todo and pool.use_processes():
         cache_dir = cache.reports_dir() if options.use_cache else None
         tasks = [pool.Task(i, spec.name, key, _cost_hint(spec)) for i, spec, key in todo]
-        for task, outcome in pool.run_tasks(tasks, options, str(cache_dir) if cache_dir else None):
-            report = outcome.report
-            if outcome.warning:
-                cache.warn(outcome.warning)
-            if outcome.stored:
-                path = cache.entry_path(task.key, cache_dir)
-                spec = specs[task.position]
-                reload = functools.partial(_reanalyse, spec, options, task.key)
-                report.records = cache.lazy_records(path, task.key, outcome.n_records, reload)
-            deliver(task.name, report)
-    else:
-        for _, spec, key in todo:
-            report = analyze_spec(spec, options)
-            if key is not None and report.ok and (warning := cache.try_store(key, report)):
-                cache.warn(warning)
-            deliver(spec.name, report)
+        try:
+            for task, outcome in pool.run_tasks(tasks, options, str(cache_dir) if cache_dir else None):
+                report = outcome.report
+                if outcome.warning:
+                    cache.warn(outcome.warning)
+                if outcome.stored:
+                    path = cache.entry_path(task.key, cache_dir)
+                    reload = functools.partial(_reanalyse, specs[task.position], options, task.key)
+                    report.records = cache.lazy_records(path, task.key, outcome.n_records, reload)
+                deliver(task.name, report)
+        except pool.PoolUnavailable as exc:
+            cache.warn(f"analysis worker processes unavailable ({exc}); analysing in this process")
+        todo = [t for t in todo if t[1].name in positions]  # not delivered (only after a pool failure)
+    for _, spec, key in todo:
+        report = analyze_spec(spec, options)
+        if key is not None and report.ok and (warning := cache.try_store(key, report)):
+            cache.warn(warning)
+        deliver(spec.name, report)
     return reports  # type: ignore[return-value]
 
 

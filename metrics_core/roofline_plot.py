@@ -4,6 +4,10 @@ Log-log axes are drawn by plotting log10 of the data on linear axes and labellin
 decades (plotext 5's own log scales crash on a second build). Without colour (``NO_COLOR`` set, or
 ``color=False``) the output has no ANSI escapes and stays readable: lines are braille dots, points
 are letters, and a key under the chart says what each letter is.
+
+Two model points close together can land on the same character cell, where the later letter hides the
+earlier one. ``hidden_markers`` finds them (plotext's own data-to-cell rule, on the plot frame measured
+in the built chart) and the key says so: ``B (under C): mobilenet_v2 ...``.
 """
 
 from __future__ import annotations
@@ -92,8 +96,6 @@ def _render(
     bw = target.bandwidth
     ridge = peak / bw
     shown = [p for p in points if p.ai > 0 and p.flops_per_s > 0]
-    key = _wrap(_key_lines(target, precision, shown, per_op, ridge), width)
-    chart_h = max(height - len(key), MIN_CHART_HEIGHT)
 
     lx_ridge, ly_peak = math.log10(ridge), math.log10(peak)
     xs = [math.log10(p.ai) for p in shown]
@@ -103,6 +105,41 @@ def _render(
     y_hi = math.floor(ly_peak) + 1
     y_lo = min([math.floor(math.log10(bw) + x_lo), *(math.floor(y) for y in ys)])
 
+    # The key's length sets the chart's height, which moves the points between cells: rebuild until
+    # the "under" notes in the key match the chart they describe (one build when nothing overlaps).
+    lims = (x_lo, x_hi, y_lo, y_hi)
+    under: dict[int, int] = {}
+    for _ in range(4):
+        key = _wrap(_key_lines(target, precision, shown, per_op, ridge, under), width)
+        chart_h = max(height - len(key), MIN_CHART_HEIGHT)
+        chart = _build(plt, target, precision, shown, xs, ys, lims, width, chart_h, per_op, title, color)
+        plain = plt.uncolorize(chart) if color else chart
+        found = {} if per_op else hidden_markers(plain, xs, ys, (x_lo, x_hi), (y_lo, y_hi))
+        if found == under:
+            break
+        under = found
+    return "\n".join([*(line.rstrip() for line in chart.splitlines()), *key])
+
+
+def _build(
+    plt,  # noqa: ANN001 - the plotext module
+    target: HardwareTarget,
+    precision: str,
+    shown: Sequence[RooflinePoint],
+    xs: Sequence[float],
+    ys: Sequence[float],
+    lims: tuple[int, int, int, int],
+    width: int,
+    chart_h: int,
+    per_op: bool,
+    title: str | None,
+    color: bool,
+) -> str:
+    """One plotext build of the chart (without the key) on log10 data, axes ``lims`` (decades)."""
+    x_lo, x_hi, y_lo, y_hi = lims
+    bw = target.bandwidth
+    ridge = target.peak_flops(precision) / bw
+    lx_ridge, ly_peak = math.log10(ridge), math.log10(target.peak_flops(precision))
     plt.clear_figure()
     plt.limit_size(False, False)
     plt.plotsize(width, chart_h)
@@ -140,7 +177,45 @@ def _render(
     chart = plt.build()
     if not color:
         chart = plt.uncolorize(chart)
-    return "\n".join([*(line.rstrip() for line in chart.splitlines()), *key])
+    return chart
+
+
+def _cell(value: float, lim: tuple[float, float], bins: int) -> int:
+    """plotext's data-to-cell rule (``_utility.get_matrix_data``): the cell of ``value`` among
+    ``bins`` cells spanning ``lim``."""
+    return math.floor(round(0.5 + (bins - 1) * (value - lim[0]) / (lim[1] - lim[0]), 8))
+
+
+def hidden_markers(
+    chart: str,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+) -> dict[int, int]:
+    """Points drawn on the same character cell as a later point, which hides them: {hidden point's
+    index: index of the point on top}. ``chart`` is the built chart without colour; its plot frame
+    (``┌┐`` to ``└``) gives the canvas size in cells. Empty when the frame is not found."""
+    lines = chart.splitlines()
+    top = next((i for i, line in enumerate(lines) if "┌" in line and "┐" in line), None)
+    bottom = next((i for i, line in enumerate(lines) if "└" in line), None)
+    if top is None or bottom is None or bottom - top < 2:
+        return {}
+    width = lines[top].index("┐") - lines[top].index("┌") - 1
+    height = bottom - top - 1
+    on_top: dict[tuple[int, int], int] = {}
+    under: dict[int, int] = {}
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        cell = (_cell(x, xlim, width), _cell(y, ylim, height))
+        if cell in on_top:
+            under[on_top[cell]] = i
+        on_top[cell] = i
+    # a point under one that is itself hidden is under the last (visible) one of that cell
+    for i, j in list(under.items()):
+        while j in under:
+            j = under[j]
+        under[i] = j
+    return under
 
 
 def _wrap(lines: list[str], width: int) -> list[str]:
@@ -171,7 +246,12 @@ def _ticks(lo: int, hi: int, max_ticks: int) -> tuple[list[int], list[str]]:
 
 
 def _key_lines(
-    target: HardwareTarget, precision: str, shown: Sequence[RooflinePoint], per_op: bool, ridge: float
+    target: HardwareTarget,
+    precision: str,
+    shown: Sequence[RooflinePoint],
+    per_op: bool,
+    ridge: float,
+    under: dict[int, int] | None = None,
 ) -> list[str]:
     peak = units.human_rate(target.peak_flops(precision), _rate_unit(precision))
     lines = [
@@ -185,9 +265,13 @@ def _key_lines(
             f"({len(shown) - n_c})  (estimates)"
         )
         return lines
+    under = under or {}
     for i, p in enumerate(shown):
+        marker = MODEL_MARKERS[i % len(MODEL_MARKERS)]
+        if i in under:
+            marker += f" (under {MODEL_MARKERS[under[i] % len(MODEL_MARKERS)]})"
         lines.append(
-            f"{MODEL_MARKERS[i % len(MODEL_MARKERS)]}: {p.label}  AI {units.fixed(p.ai, 2)} FLOP/byte, "
+            f"{marker}: {p.label}  AI {units.fixed(p.ai, 2)} FLOP/byte, "
             f"{units.human_rate(p.flops_per_s, _rate_unit(precision))} (est.)"
         )
     return lines

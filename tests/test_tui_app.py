@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import functools
 import json
 import threading
 
 import pytest
 import tui_fakes as fakes
-from tui_fakes import load_reports, settle
+from tui_fakes import cell, load_reports, rows, settle, sync, type_text
 
 from metrics_core.records import ModelReport
-from tui.app import ModeltuiApp
 from tui.palette import ModelsAndTargets
 from tui.screens.catalog import CatalogScreen
 from tui.screens.comparison import ComparisonScreen
@@ -25,36 +22,11 @@ from tui.screens.roofline import RooflineScreen
 from tui.screens.settings import SettingsScreen
 from tui.widgets.grid_table import GridTable
 
-
-def sync(test):  # noqa: ANN001, ANN201
-    """Run an async test with asyncio.run (no pytest asyncio plugin is needed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
 FOUR = ["resnet18", "mobilenet_v2", "efficientnet_b0", "squeezenet1_0"]
 
 
 def make_app(models=FOUR, **kwargs):  # noqa: ANN001, ANN003, ANN201
     return fakes.make_app(models, **kwargs)
-
-
-def rows(app: ModeltuiApp) -> list[str]:
-    return app.screen.query_one(GridTable).row_keys
-
-
-def cell(app: ModeltuiApp, row: str, column: str) -> str:
-    table = app.screen.query_one(GridTable)
-    keys = [c.key for c in table.columns]
-    return table.rows[table.row_keys.index(row)].cells[keys.index(column)]
-
-
-async def type_text(pilot, text: str) -> None:  # noqa: ANN001
-    await pilot.press(*[{" ": "space", ".": "full_stop", "/": "slash", ":": "colon"}.get(c, c) for c in text])
 
 
 # -- catalog -> comparison ---------------------------------------------------------------------------

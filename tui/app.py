@@ -3,11 +3,15 @@
 Analysis runs in thread workers that wait on ``metrics_core.analyze.analyze_many`` (which does the
 torch work in worker processes); each finished model arrives as a ``ReportReady`` message. Workers are
 started with ``exit_on_error=False``: a failing analysis becomes a notification and error rows, never a
-crash. Nothing imported here imports torch.
+crash. Benchmarks (``b``) run in a child process driven by a thread worker (``tui.benchrun``); cached
+per-op records load in thread workers too. Nothing imported here imports torch. Quitting stops the
+analysis workers and the benchmark first, so ``q`` returns at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -22,9 +26,13 @@ from metrics_core.analyze import AnalysisOptions, one_line_error
 from metrics_core.errors import ModeltuiError
 from metrics_core.records import ModelReport
 from tui.backend import Backend
-from tui.messages import CatalogLoaded, ReportReady, Warned
+from tui.messages import BenchUpdate, CatalogLoaded, RecordsLoaded, ReportReady, Warned
 from tui.palette import ModelsAndTargets
-from tui.session import DEFAULT_TARGET, Session
+from tui.session import DEFAULT_TARGET, BenchState, Session, records_loaded
+from tui.widgets.status_bar import StatusBar
+
+#: How often (seconds) a waiting worker checks whether it was cancelled.
+POLL_S = 0.1
 
 
 class AnalysisCancelled(Exception):
@@ -46,6 +54,7 @@ class ModeltuiApp(App[None]):
         Binding("o", "settings", "Settings", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
     ]
 
     def __init__(
@@ -71,6 +80,12 @@ class ModeltuiApp(App[None]):
         self.session.select(models)
         self.catalog_ready = False
         self._analysis_names: dict[Worker[Any], list[str]] = {}
+        #: models whose records a worker is loading, and those that could not be loaded (why)
+        self._loading: set[str] = set()
+        self.records_errors: dict[str, str] = {}
+        self._bench_stop: threading.Event | None = None
+        #: the device the last benchmark ran on ("cpu", "cuda"), for the measured columns' title
+        self.bench_device: str | None = None
         self.backend.prepare()
 
     # -- screens ------------------------------------------------------------------------------------
@@ -97,7 +112,7 @@ class ModeltuiApp(App[None]):
 
     @on(Warned)
     def _warned(self, message: Warned) -> None:
-        self.notify(message.text, title="Cache", severity="warning", timeout=8)
+        self.notify(message.text, title=message.title, severity="warning", timeout=8)
 
     def refresh_views(self) -> None:
         """Tell every screen on the stack that the session changed."""
@@ -112,6 +127,9 @@ class ModeltuiApp(App[None]):
         specs = self.backend.catalog()
         presets = self.backend.presets()
         self.post_message(CatalogLoaded(specs, presets))
+        note = self.backend.catalog_note()  # once per run: the catalog loads once
+        if note:
+            self.post_message(Warned(note, title="Model catalog"))
 
     @on(CatalogLoaded)
     def _catalog_loaded(self, message: CatalogLoaded) -> None:
@@ -136,27 +154,47 @@ class ModeltuiApp(App[None]):
             exit_on_error=False,
             group="analysis",
             name=f"analyse {len(names)} model(s)",
+            description=", ".join(names),  # Textual's default, repr(job), would load lazy records
         )
         self._analysis_names[worker] = names
         self.refresh_views()
 
     def _analysis_job(self, names: list[str], options: AnalysisOptions, generation: int) -> None:
+        """Run the analysis in a daemon thread and wait for it, returning at once when the worker is
+        cancelled (quit, new settings): a model being analysed must not hold up the app's exit (the
+        worker processes are ended at exit by ``metrics_core.pool``)."""
         worker = get_current_worker()
+        failure: list[BaseException] = []
 
         def on_report(report: ModelReport) -> None:
             if worker.is_cancelled or generation != self.session.generation:
                 raise AnalysisCancelled
             # here, off the UI thread: read the records (cached ones load lazily) and estimate
-            self.session.precompute(report)
+            # unreadable records are left unloaded: ensure_records retries in a worker and says why
+            with contextlib.suppress(Exception):
+                self.session.precompute(report)
             self.post_message(ReportReady(report, generation))
 
-        try:
-            self.backend.analyze(names, options, on_report)
-        except AnalysisCancelled:
-            return
+        def run() -> None:
+            try:
+                self.backend.analyze(names, options, on_report)
+            except AnalysisCancelled:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the worker: an error row
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="modeltui-analysis", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(POLL_S)
+            if worker.is_cancelled:
+                return
+        if failure:
+            raise failure[0]
 
     @on(ReportReady)
     def _report_ready(self, message: ReportReady) -> None:
+        self.records_errors.pop(message.report.model, None)
         if self.session.accept(message.report, message.generation):
             if message.report.error:
                 self.notify(
@@ -171,6 +209,16 @@ class ModeltuiApp(App[None]):
         worker = event.worker
         if worker.group == "catalog" and event.state == WorkerState.ERROR:
             self.notify(f"cannot load the model catalog: {one_line_error(worker.error)}", severity="error")
+            return
+        if worker.group == "bench" and event.state == WorkerState.ERROR:
+            self.stop_bench()
+            self.notify(
+                f"benchmark failed: {one_line_error(worker.error)}", title="Benchmark", severity="error"
+            )
+            self.refresh_views()
+            return
+        if worker.group == "bench" and worker.is_finished:
+            self.refresh_views()
             return
         if worker.group != "analysis" or not worker.is_finished:
             return
@@ -193,6 +241,153 @@ class ModeltuiApp(App[None]):
     @property
     def analysing(self) -> bool:
         return any(not w.is_finished for w in self._analysis_names)
+
+    # -- per-op records -----------------------------------------------------------------------------
+    def ensure_records(self, name: str) -> None:
+        """Load a report's lazily stored records in a worker (once; a failure is reported once and
+        kept in ``records_errors``). Screens call this instead of touching the records."""
+        report = self.session.reports.get(name)
+        if report is None or records_loaded(report) or name in self._loading or name in self.records_errors:
+            return
+        self._loading.add(name)
+        job = partial(self._records_job, report, self.session.generation)
+        # a description of our own: Textual's default, repr(job), would load the records right here
+        self.run_worker(
+            job, thread=True, exit_on_error=False, group="records", name=f"load {name}", description=name
+        )
+
+    def _records_job(self, report: ModelReport, generation: int) -> None:
+        error = None
+        try:
+            self.session.precompute(report)  # may re-analyse a damaged cache entry: seconds
+        except Exception as exc:  # noqa: BLE001 - becomes a message in the app
+            error = one_line_error(exc)
+        self.post_message(RecordsLoaded(report.model, generation, error))
+
+    @on(RecordsLoaded)
+    def _records_loaded(self, message: RecordsLoaded) -> None:
+        self._loading.discard(message.model)
+        if message.generation != self.session.generation:
+            return
+        if message.error is not None:
+            self.records_errors[message.model] = message.error
+            self.notify(
+                f"{message.model}: cannot load its per-op records: {message.error}",
+                title="Layers",
+                severity="error",
+                timeout=8,
+            )
+        self.refresh_views()
+
+    # -- measured benchmarks ------------------------------------------------------------------------
+    @property
+    def benching(self) -> bool:
+        return self._bench_stop is not None and not self._bench_stop.is_set()
+
+    def action_bench(self) -> None:
+        """Measure the analysed models on this machine (``metrics_core.bench``) in a child process;
+        pressed while a benchmark runs, cancel it."""
+        from metrics_core.bench import check_dtype
+
+        s = self.session
+        if self.benching:
+            self.stop_bench()
+            self.notify("benchmark cancelled", title="Benchmark", timeout=3)
+            self.refresh_views()
+            return
+        names = [n for n in s.ordered() if n in s.reports and s.reports[n].ok]
+        if not names:
+            self.notify("nothing to measure yet: wait for the analysis", severity="warning")
+            return
+        try:
+            check_dtype(s.options.dtype, "cpu")
+        except ModeltuiError as exc:
+            self.notify(str(exc), title="Benchmark", severity="error", timeout=8)
+            return
+        for name in names:
+            s.bench[name] = BenchState()
+        stop = self._bench_stop = threading.Event()
+        jobs = [(n, s.reports[n]) for n in names]
+        job = partial(self._bench_job, jobs, s.options, s.generation, stop)
+        self.run_worker(
+            job,
+            thread=True,
+            exit_on_error=False,
+            group="bench",
+            name="benchmark",
+            description=", ".join(names),
+        )
+        self.notify(
+            f"measuring {len(names)} model(s) on this machine; b again cancels",
+            title="Benchmark",
+            timeout=4,
+        )
+        self.refresh_views()
+        show = getattr(self.screen, "show_measured", None)
+        if show is not None:
+            self.call_after_refresh(show)
+
+    def _bench_job(
+        self,
+        jobs: list[tuple[str, ModelReport]],
+        options: AnalysisOptions,
+        generation: int,
+        stop: threading.Event,
+    ) -> None:
+        try:
+            self.backend.bench(jobs, options, lambda e: self.post_message(BenchUpdate(e, generation)), stop)
+        finally:
+            stop.set()
+
+    def stop_bench(self) -> None:
+        """Cancel a running benchmark (its child process ends); unmeasured models lose their state."""
+        if self._bench_stop is not None:
+            self._bench_stop.set()
+        for name, state in list(self.session.bench.items()):
+            if state.status in ("queued", "running"):
+                del self.session.bench[name]
+
+    @on(BenchUpdate)
+    def _bench_update(self, message: BenchUpdate) -> None:
+        event = message.event
+        state = self.session.bench.get(event.model)
+        if message.generation != self.session.generation or state is None:
+            return
+        if event.kind == "progress":
+            changed = (state.status, state.phase) != ("running", event.phase)
+            state.status, state.phase, state.done, state.total = (
+                "running",
+                event.phase,
+                event.done,
+                event.total,
+            )
+            if not changed:
+                # the bench competes for the cores: only the progress bar moves between phases
+                for screen in self.screen_stack:
+                    for bar in screen.query(StatusBar):
+                        bar.update(self.session, self.analysing)
+                return
+        elif event.kind == "result":
+            state.status, state.result = "done", event.result
+            self.bench_device = event.result.device
+        else:
+            state.status, state.error = "error", event.error
+            self.notify(
+                f"{event.model}: {event.error}", title="Benchmark failed", severity="error", timeout=8
+            )
+        self.refresh_views()
+
+    # -- quitting -----------------------------------------------------------------------------------
+    def stop_background(self) -> None:
+        """Stop waiting for analyses and benchmarks in flight, so that leaving does not wait for them:
+        the benchmark's child process ends at once, the analysis workers return (their daemon threads
+        are abandoned) and ``metrics_core.pool`` ends the worker processes at exit."""
+        self.stop_bench()
+        self.workers.cancel_group(self, "analysis")
+
+    async def action_quit(self) -> None:
+        self.stop_background()
+        self.exit()
 
     # -- intents from screens -----------------------------------------------------------------------
     def add_models(self, names: Iterable[str]) -> None:
@@ -226,8 +421,11 @@ class ModeltuiApp(App[None]):
             self.notify(str(exc), severity="error")
             return
         if changed:
+            self.stop_bench()
             self.workers.cancel_group(self, "analysis")
+            self.backend.stop()  # the old options' analyses are of no use any more
             self._analysis_names.clear()
+            self.records_errors.clear()
             self.analyze(self.session.missing())
 
     def set_target(self, target_id: str) -> None:
@@ -312,6 +510,11 @@ class ModeltuiApp(App[None]):
         yield SystemCommand("Settings", "Batch size, input shape, dtype", self.action_settings)
         yield SystemCommand("Roofline", f"Roofline chart on {s.target.name}", self.action_roofline)
         yield SystemCommand("Add custom model", "package.module:factory", self.action_add_custom)
+        yield SystemCommand(
+            "Benchmark on this machine",
+            "Measure forward-pass latency of the analysed models (again: cancel)",
+            self.action_bench,
+        )
         yield SystemCommand(
             "Hardware target", "Pick the roofline target (or type its name here)", self.action_hardware
         )

@@ -6,6 +6,8 @@ imports torch: analysis runs behind ``metrics_core.analyze.analyze_many`` (worke
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,12 @@ from metrics_core.records import ModelReport
 
 #: ``analyze(names, options, on_report) -> reports``; ``on_report`` is called as each model finishes.
 Analyze = Callable[[Sequence[str], AnalysisOptions, Callable[[ModelReport], None]], list[ModelReport]]
+
+#: ``bench(jobs, options, on_event, stop)``: measure (name, report) jobs, calling ``on_event`` with each
+#: ``tui.benchrun.BenchEvent``; returns when done or soon after ``stop`` is set.
+Bench = Callable[
+    [Sequence[tuple[str, ModelReport]], AnalysisOptions, Callable[[Any], None], threading.Event], None
+]
 
 
 def _analyze(
@@ -44,18 +52,40 @@ def _get_spec(name: str) -> Any:
     return get_spec(name)
 
 
+def _bench(
+    jobs: Sequence[tuple[str, ModelReport]],
+    options: AnalysisOptions,
+    on_event: Callable[[Any], None],
+    stop: threading.Event,
+) -> None:
+    from tui.benchrun import run_benchmarks
+
+    run_benchmarks(jobs, options, on_event, stop)
+
+
+def _catalog_note() -> str | None:
+    from metrics_core.catalog import stale_note
+
+    return stale_note()
+
+
+def _stop() -> None:
+    """End analyses in flight at once (quit, new settings): the pool's workers are terminated (their
+    models report "analysis cancelled"); the fork server stays for the next analysis."""
+    pool = sys.modules.get("metrics_core.pool")
+    if pool is not None:
+        pool.shutdown(cancel=True)
+
+
 def _prepare() -> None:
     """Start multiprocessing's resource tracker while ``sys.stderr`` is still the terminal's.
 
     The app replaces ``sys.stderr`` with an object that has no file descriptor, and the tracker (started
-    with the first worker process) passes ``sys.stderr.fileno()`` to its child: started later, inside
-    the app, it fails with "bad value(s) in fds_to_keep". Only needed when analysis uses processes."""
-    from metrics_core import pool
+    with the first child process: analysis workers, the benchmark) passes ``sys.stderr.fileno()`` to its
+    child: started later, inside the app, it fails with "bad value(s) in fds_to_keep"."""
+    from multiprocessing import resource_tracker
 
-    if pool.use_processes():
-        from multiprocessing import resource_tracker
-
-        resource_tracker.ensure_running()
+    resource_tracker.ensure_running()
 
 
 def _warm_up() -> None:
@@ -88,6 +118,11 @@ class Backend:
     """
 
     analyze: Analyze = _analyze
+    bench: Bench = _bench
+    #: stops analyses in flight (quit, new settings)
+    stop: Callable[[], None] = _stop
+    #: a one-line note when the shipped catalog does not match the installed torchvision, else None
+    catalog_note: Callable[[], str | None] = _catalog_note
     catalog: Callable[[], list[Any]] = _catalog
     presets: Callable[[], dict[str, Any]] = _presets
     get_spec: Callable[[str], Any] = _get_spec

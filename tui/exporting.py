@@ -1,20 +1,22 @@
 """What the export modal writes: the table on screen as rows for ``metrics_core.export.render``.
 
 The comparison exports like ``modeltui compare``: JSON rows are ``ModelReport.summary_dict()`` with a
-``roofline`` object (the estimate on the selected target); CSV/Markdown rows flatten the estimate into
-``est_*`` columns. Layer tables export their rows as shown (filtered, sorted, maybe per module).
+``roofline`` object (the estimate on the selected target), ``memory`` (peak memory, when analysed) and
+``measured`` (``BenchResult.to_dict()``, after ``b``; its latency ratio against the selected target);
+CSV/Markdown rows flatten them into ``est_*``, ``mem_*`` and ``bench_*`` columns, as on screen. Layer
+tables export their rows as shown (filtered, sorted, maybe per module).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from metrics_core.columns import COMPARISON_COLUMNS, Column
 from metrics_core.export import render
 from tui.session import Session
-from tui.tables import ESTIMATE_COLUMNS
+from tui.tables import ESTIMATE_COLUMNS, MEASURED_COLUMNS, PEAK_MEMORY_COLUMNS
 
 
 @dataclass
@@ -34,22 +36,45 @@ class ExportTable:
 
 
 def comparison_table(session: Session, names: Sequence[str]) -> ExportTable:
-    """The comparison of ``names`` (in that order) with estimates on the session's target."""
+    """The comparison of ``names`` (in that order) with estimates on the session's target, peak memory
+    and measured latency (when any model has them)."""
     flat, nested = [], []
+    memory = any("memory" in r.extras for n in names if (r := session.reports.get(n)) is not None)
+    measured = any(session.measured(n, "median_s") is not None for n in names)
     for name in names:
         report = session.reports.get(name)
         if report is None:
             continue
         row = report.summary_dict()
+        full = dict(row)
         estimate = session.estimate(name)
         if estimate is not None:
             est = estimate.to_dict()
-            nested.append({**row, "roofline": est})
-            row = {**row, **{f"est_{k}": v for k, v in est.items() if not isinstance(v, (dict, list))}}
-        else:
-            nested.append(row)
+            full["roofline"] = est
+            row.update({f"est_{k}": v for k, v in est.items() if not isinstance(v, (dict, list))})
+        if "memory" in report.extras:
+            full["memory"] = report.extras["memory"]
+            row.update({c.key: session.value(name, c.key) for c in PEAK_MEMORY_COLUMNS})
+        state = session.bench.get(name)
+        if state is not None and state.result is not None:
+            result = replace(
+                state.result,
+                estimated_latency_s=estimate.latency_s if estimate is not None else None,
+                target=session.target.id,
+                precision=session.precision,
+            )
+            full["measured"] = result.to_dict()  # its latency_ratio: against the selected target
+            row.update({c.key: session.value(name, c.key) for c in MEASURED_COLUMNS})
+        nested.append(full)
         flat.append(row)
-    return ExportTable(flat, nested, (*COMPARISON_COLUMNS, *ESTIMATE_COLUMNS), "model", "comparison")
+    extra = (
+        *ESTIMATE_COLUMNS,
+        *(PEAK_MEMORY_COLUMNS if memory else ()),
+        *(MEASURED_COLUMNS if measured else ()),
+    )
+    # on screen the group line says what "Latency" or "Total" is; in a file the header must say it
+    qualified = tuple(replace(c, header=f"{c.group}: {c.header}") for c in extra)
+    return ExportTable(flat, nested, (*COMPARISON_COLUMNS, *qualified), "model", "comparison")
 
 
 def layer_table(

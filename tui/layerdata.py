@@ -4,6 +4,8 @@ Rows are dicts of raw values (formatted by the table's columns, exported as they
 
 - ``time_s``, ``bound``: the op's roofline estimate on the selected target (``metrics_core.roofline``);
 - ``share``: the op's estimated time as a percentage (0-100) of the model's estimated latency;
+- ``live_bytes``: activation bytes live during the op (``OpRecord.live_bytes``, from
+  ``metrics_core.peak_memory``; None when the analysis did not compute it);
 - per module (``aggregate_by_module``): ops attributed to the same module, or with ``depth`` to the same
   module path prefix of ``depth`` parts (``layer1.0.conv1`` at depth 2 is ``layer1.0``), are summed
   (MACs, FLOPs, bytes, time, share); ``ai`` = summed FLOPs / summed bytes; ``bound`` follows the model
@@ -41,6 +43,7 @@ def op_rows(records: Sequence[OpRecord], estimate: ModelEstimate | None) -> list
             "weight_bytes": r.weight_bytes,
             "bytes": r.input_bytes + r.output_bytes + r.weight_bytes,
             "ai": r.ai,
+            "live_bytes": r.live_bytes,
             "time_s": None,
             "bound": None,
             "share": None,
@@ -80,6 +83,7 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
                 "ops": 0,
                 "share": None,
                 "bound": None,
+                "live_bytes": None,
                 **{k: None if k == "time_s" else 0 for k in SUMMED},
             }
             memory_time[name] = 0.0
@@ -89,6 +93,8 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
         for k in SUMMED:
             if row[k] is not None:
                 g[k] = (g[k] or 0) + row[k]
+        if row["live_bytes"] is not None:
+            g["live_bytes"] = max(g["live_bytes"] or 0, row["live_bytes"])
         if row["share"] is not None:
             g["share"] = (g["share"] or 0.0) + row["share"]
         if row["bound"] == "memory" and row["time_s"] is not None:
@@ -98,6 +104,16 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
         if g["time_s"]:
             g["bound"] = "memory" if memory_time[name] >= 0.5 * g["time_s"] else "compute"
     return list(groups.values())
+
+
+def has_live_bytes(records: Sequence[OpRecord]) -> bool:
+    """Whether the records carry live bytes (the peak-memory analysis ran)."""
+    return any(r.live_bytes is not None for r in records)
+
+
+def in_module(rows: Sequence[dict[str, Any]], module: str, depth: int | None) -> list[dict[str, Any]]:
+    """The op rows that ``aggregate_by_module(rows, depth)`` sums into the group ``module``."""
+    return [r for r in rows if module_prefix(r["module"], depth) == module]
 
 
 def filter_rows(rows: Sequence[dict[str, Any]], text: str, keys: Sequence[str]) -> list[dict[str, Any]]:

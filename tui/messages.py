@@ -30,6 +30,26 @@ class CatalogLoaded(Message):
 class Warned(Message):
     """A one-line warning from ``metrics_core`` (e.g. a corrupt cache entry that will be rebuilt)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, title: str = "Cache") -> None:
         super().__init__()
         self.text = text
+        self.title = title
+
+
+class RecordsLoaded(Message):
+    """A report's per-op records were loaded in a worker (``error``: why they could not be)."""
+
+    def __init__(self, model: str, generation: int, error: str | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.generation = generation
+        self.error = error
+
+
+class BenchUpdate(Message):
+    """Progress, a result or an error of a benchmark (``tui.benchrun.BenchEvent``)."""
+
+    def __init__(self, event: Any, generation: int) -> None:
+        super().__init__()
+        self.event = event
+        self.generation = generation

@@ -11,16 +11,38 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_core.analyze import AnalysisOptions
+from metrics_core.bench import BenchResult
 from metrics_core.hardware import HardwareTarget
 from metrics_core.records import ModelReport
 from metrics_core.roofline import ModelEstimate, estimate_model, precision_for
-from metrics_core.sorting import SEED_SORT_KEYS, resolve_sort_key, sort_reports
+from metrics_core.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS, resolve_sort_key, sort_reports
+from tui.tables import EXTRA_SORT_KEYS, sort_key_of
 
 #: Hardware shown when none is given: the A100 PCIe 40GB of the seed's roofline example.
 DEFAULT_TARGET = "a100-pcie-40gb"
 
 #: Row states of a selected model.
 QUEUED, DONE = "queued", "done"
+
+
+def records_loaded(report: ModelReport) -> bool:
+    """Whether the report's per-op records are in memory (cached ones load lazily, see
+    ``metrics_core.cache.LazyRecords``; loading may re-analyse a damaged entry, so never on the UI
+    thread)."""
+    return bool(getattr(report.records, "loaded", True))
+
+
+@dataclass
+class BenchState:
+    """A model's measured benchmark (``b``): queued, running (``phase`` ``done``/``total``), done
+    (``result``), or failed (``error``)."""
+
+    status: str = "queued"
+    phase: str = ""
+    done: int = 0
+    total: int = 0
+    result: BenchResult | None = None
+    error: str | None = None
 
 
 def default_precision(target: HardwareTarget, dtype: str) -> str:
@@ -51,6 +73,7 @@ class Session:
     generation: int = 0
     catalog: list[Any] = field(default_factory=list)
     presets: dict[str, Any] = field(default_factory=dict)
+    bench: dict[str, BenchState] = field(default_factory=dict)
     _estimates: dict[tuple[str, str, str, int], ModelEstimate | None] = field(
         default_factory=dict, repr=False
     )
@@ -70,6 +93,7 @@ class Session:
         if name in self.selected:
             self.selected.remove(name)
         self.reports.pop(name, None)
+        self.bench.pop(name, None)
 
     def toggle(self, name: str) -> bool:
         """Select or deselect ``name``; True when it is now selected."""
@@ -117,6 +141,7 @@ class Session:
         self.options = options
         self.generation += 1
         self.reports.clear()
+        self.bench.clear()
         self._estimates.clear()
         if dtype_changed:
             self.precision = default_precision(self.target, options.dtype)
@@ -124,12 +149,74 @@ class Session:
 
     def ordered(self) -> list[str]:
         """Selected model names in display order: finished ones sorted by the sort key, then the rest
-        (failed, then still queued) in selection order."""
+        (failed, then still queued) in selection order. Estimate keys sort by the estimate on the
+        current target and precision (models without one yet go last)."""
         done = [self.reports[n] for n in self.selected if n in self.reports]
-        if self.sort_key is not None:
-            done = sort_reports(done, self.sort_key, self.reverse)
+        key = self.sort_key
+        if key in EXTRA_SORT_KEYS:
+            done = self._sort_by_value(done, key)
+        elif key is not None:
+            estimates = {r.model: self.estimate(r.model) for r in done} if key in ESTIMATE_SORT_KEYS else None
+            done = sort_reports(done, key, self.reverse, estimates=estimates)
         names = [r.model for r in done]
         return names + [n for n in self.selected if n not in self.reports]
+
+    def _sort_by_value(self, reports: list[ModelReport], key: str) -> list[ModelReport]:
+        """``sort_reports``' rule for the app's own keys (peak memory, measured): natural direction
+        (``EXTRA_SORT_KEYS``) inverted by ``reverse``; models without a value last, in order."""
+        values = {r.model: self.value(r.model, key) for r in reports}
+        known = [r for r in reports if values[r.model] is not None]
+        unknown = [r for r in reports if values[r.model] is None]
+        descending = EXTRA_SORT_KEYS[key] != self.reverse
+        return sorted(known, key=lambda r: values[r.model], reverse=descending) + unknown
+
+    def value(self, name: str, column: str) -> Any:
+        """The raw value of a comparison column for a model (None when unknown): ``est_*`` from the
+        estimate on the current target, ``mem_*`` from ``report.extras["memory"]``, ``bench_*`` from
+        the measured benchmark (``bench_latency_ratio`` against the current estimate), else the metric."""
+        report = self.reports.get(name)
+        if report is None or report.metrics is None:
+            return None
+        if column.startswith("est_"):
+            estimate = self.estimate(name)
+            # attributes, not to_dict(): that converts every op estimate first (slow for big models)
+            return getattr(estimate, column.removeprefix("est_")) if estimate is not None else None
+        if column.startswith("mem_"):
+            return (report.extras.get("memory") or {}).get(column.removeprefix("mem_"))
+        if column.startswith("bench_"):
+            return self.measured(name, column.removeprefix("bench_"))
+        return getattr(report.metrics, column, None)
+
+    def measured(self, name: str, attribute: str) -> Any:
+        """A ``BenchResult`` attribute of the model's finished benchmark; ``latency_ratio`` is the
+        measured median over the estimated latency on the current target and precision."""
+        state = self.bench.get(name)
+        if state is None or state.result is None or not state.result.ok:
+            return None
+        result = state.result
+        if attribute == "latency_ratio":
+            estimate = self.estimate(name)
+            if estimate is None:
+                return None
+            result = replace(result, estimated_latency_s=estimate.latency_s)
+        return getattr(result, attribute)
+
+    def bench_progress(self) -> tuple[str, float, int] | None:
+        """(label, models done including the running one's fraction, models) while a benchmark runs:
+        ``'bench 2/3 resnet18 measure 5/20'``; None when none runs."""
+        states = [(n, b) for n, b in self.bench.items() if n in self.selected]
+        running = [(n, b) for n, b in states if b.status in ("queued", "running")]
+        if not running:
+            return None
+        finished = sum(1 for _, b in states if b.status in ("done", "error"))
+        name, state = next(((n, b) for n, b in running if b.status == "running"), running[0])
+        step = f" {state.phase} {state.done}/{state.total}" if state.total else ""
+        fraction = state.done / state.total if state.total and state.phase == "measure" else 0.0
+        return f"bench {finished + 1}/{len(states)} {name}{step}", finished + fraction, len(states)
+
+    def has_memory(self) -> bool:
+        """Whether any analysed model has peak-memory figures."""
+        return any(r.ok and "memory" in r.extras for r in self.reports.values())
 
     def ok_reports(self) -> list[ModelReport]:
         return [self.reports[n] for n in self.ordered() if n in self.reports and self.reports[n].ok]
@@ -139,16 +226,22 @@ class Session:
         """True when the sort column lists the highest value first; None when unsorted."""
         if self.sort_key is None:
             return None
-        descending = resolve_sort_key(self.sort_key)[1]
+        if self.sort_key in EXTRA_SORT_KEYS:
+            descending = EXTRA_SORT_KEYS[self.sort_key]
+        else:
+            descending = resolve_sort_key(self.sort_key)[1]
         return descending != self.reverse
 
     def set_sort(self, key: str | None) -> None:
-        """Sort by a seed key (params, flops, macs, memory, efficiency, ai) or a metric name, in its
-        natural direction."""
+        """Sort by a seed key (params, flops, macs, memory, efficiency, ai), a metric name, an
+        estimate key (``latency_s`` ..., or its column ``est_latency_s``) or a peak-memory / measured
+        column, in its natural direction."""
         if key in SEED_SORT_KEYS:
             key = SEED_SORT_KEYS[key][0]
         if key is not None:
-            resolve_sort_key(key)
+            key = sort_key_of(key)
+            if key not in EXTRA_SORT_KEYS:
+                resolve_sort_key(key)
         self.sort_key = key
         self.reverse = False
 
@@ -165,15 +258,18 @@ class Session:
         return self.precision
 
     def estimate(self, name: str) -> ModelEstimate | None:
-        """The roofline estimate of a finished model on the current target and precision (cached)."""
+        """The roofline estimate of a finished model on the current target and precision (cached);
+        None while its records are not loaded (``precompute`` loads them, in a worker)."""
         report = self.reports.get(name)
-        if report is None:
+        if report is None or not records_loaded(report):
             return None
         return self._estimate(report, self.target, self.precision, self.generation)
 
     def precompute(self, report: ModelReport) -> None:
         """Load the report's records and estimate it on the current target (for worker threads, so
-        that the UI thread finds both ready)."""
+        that the UI thread finds both ready). Loading may re-analyse a damaged cache entry, or raise."""
+        if report.ok:
+            len(report.records)  # materialise lazily loaded records here, not on the UI thread
         self._estimate(report, self.target, self.precision, self.generation)
 
     def _estimate(

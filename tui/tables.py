@@ -1,8 +1,13 @@
 """Which columns the app's tables show, in which order (definitions and formatters: metrics_core).
 
 The comparison table shows the roofline estimate on the selected target first (what changes when the
-target does), then the seed's metric groups (``metrics_core.columns.COMPARISON_COLUMNS``). The layer
-table leads with the estimate too, then compute, bytes and op details (``LAYER_COLUMNS``).
+target does), then measured latency (after ``b``), the seed's metric groups
+(``metrics_core.columns.COMPARISON_COLUMNS``) and peak memory (when the analysis has it). The layer
+table leads with the estimate too, then compute, bytes, live memory and op details (``LAYER_COLUMNS``).
+
+Column keys are prefixed by where the value comes from: ``est_`` a ``roofline.ModelEstimate``
+attribute, ``mem_`` a key of ``report.extras["memory"]`` (``peak_memory.PeakMemory.to_dict()``),
+``bench_`` a ``bench.BenchResult`` attribute; other keys are ``ModelMetrics`` attributes.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ from __future__ import annotations
 from functools import partial
 
 from metrics_core import units
-from metrics_core.columns import COMPARISON_COLUMNS, LAYER_COLUMNS, Column
-from metrics_core.sorting import SEED_SORT_KEYS
+from metrics_core.columns import COMPARISON_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, Column
+from metrics_core.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS
 
 ESTIMATE_GROUP = "Roofline (est.)"
+MEMORY_GROUP = "Peak memory (est.)"
+MEASURED_GROUP = "Measured"
 
 
 def _text(v: object) -> str:
@@ -24,19 +31,70 @@ def _per_second(v: float | None) -> str:
     return "-" if v is None else f"{units.human_count(v, 1)}/s"
 
 
-#: Model-level estimate columns; keys are ``ModelEstimate.to_dict()`` keys with an ``est_`` prefix.
+def _ratio(v: float | None) -> str:
+    return "-" if v is None else f"{units.fixed(v)}x"
+
+
+#: Model-level estimate columns; keys are ``ModelEstimate`` attributes with an ``est_`` prefix.
 ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("est_latency_s", "Latency", ESTIMATE_GROUP, units.human_time),
     Column("est_throughput_per_s", "Thruput", ESTIMATE_GROUP, _per_second),
     Column("est_bound", "Bound", ESTIMATE_GROUP, _text, numeric=False),
     Column("est_pct_of_peak", "% peak", ESTIMATE_GROUP, units.pct),
+    Column("est_attained_flops_per_s", "Attained", ESTIMATE_GROUP, units.human_rate),
+    Column("est_memory_bound_time_pct", "Mem time", ESTIMATE_GROUP, units.pct),
 )
 
-#: Every column of the comparison table after the model name.
-COMPARISON_TABLE: tuple[Column, ...] = ESTIMATE_COLUMNS + COMPARISON_COLUMNS
+#: Measured on this machine (``b``): ``BenchResult`` attributes with a ``bench_`` prefix. ``Meas/est``
+#: is ``BenchResult.latency_ratio`` against the estimate on the selected target.
+MEASURED_COLUMNS: tuple[Column, ...] = (
+    Column("bench_median_s", "Median", MEASURED_GROUP, units.human_time),
+    Column("bench_p90_s", "p90", MEASURED_GROUP, units.human_time),
+    Column("bench_throughput_per_s", "Thruput", MEASURED_GROUP, _per_second),
+    Column("bench_latency_ratio", "Meas/est", MEASURED_GROUP, _ratio),
+)
 
-#: Columns the comparison can be sorted by with ``,``/``.`` (``sort_reports`` knows these keys).
-SORTABLE_COMPARISON: tuple[str, ...] = ("model", *(c.key for c in COMPARISON_COLUMNS))
+_MEMORY_HEADERS = {
+    "peak_activation_bytes": "Activations",
+    "weight_bytes": "Weights",
+    "peak_total_bytes": "Total",
+}
+#: Peak inference memory: ``report.extras["memory"]`` keys with a ``mem_`` prefix (shown when present).
+PEAK_MEMORY_COLUMNS: tuple[Column, ...] = tuple(
+    Column(f"mem_{c.key}", _MEMORY_HEADERS.get(c.key, c.header), MEMORY_GROUP, c.fmt) for c in MEMORY_COLUMNS
+)
+
+#: Natural direction (descending?) of the sort keys the app adds to ``metrics_core.sorting``'s.
+EXTRA_SORT_KEYS: dict[str, bool] = {
+    **{c.key: False for c in PEAK_MEMORY_COLUMNS},
+    "bench_median_s": False,
+    "bench_p90_s": False,
+    "bench_throughput_per_s": True,
+    "bench_latency_ratio": False,
+}
+
+
+def sort_key_of(column: str) -> str:
+    """The sort key of a comparison column: ``est_latency_s`` -> ``latency_s`` (an
+    ``ESTIMATE_SORT_KEYS`` key); other columns sort by their own key."""
+    key = column.removeprefix("est_")
+    return key if column.startswith("est_") and key in ESTIMATE_SORT_KEYS else column
+
+
+def column_of(sort_key: str | None) -> str | None:
+    """The comparison column that shows ``sort_key`` (inverse of ``sort_key_of``)."""
+    if sort_key in ESTIMATE_SORT_KEYS:
+        return f"est_{sort_key}"
+    return sort_key
+
+
+#: Every column of the comparison table after the model name, in order (optional groups included).
+COMPARISON_TABLE: tuple[Column, ...] = (
+    ESTIMATE_COLUMNS + MEASURED_COLUMNS + COMPARISON_COLUMNS + PEAK_MEMORY_COLUMNS
+)
+
+#: Columns the comparison can be sorted by (header click, ``,``/``.``).
+SORTABLE_COMPARISON: frozenset[str] = frozenset({"model", *(c.key for c in COMPARISON_TABLE)})
 
 #: The seed's sort keys (1-6 / s) and the metric each sorts by.
 SEED_KEYS: tuple[str, ...] = tuple(SEED_SORT_KEYS)
@@ -60,6 +118,7 @@ LAYER_TABLE: tuple[Column, ...] = (
     _LAYER["input_bytes"],
     _LAYER["output_bytes"],
     _LAYER["weight_bytes"],
+    _LAYER["live_bytes"],
     _LAYER["output_shape"],
     _LAYER["module_type"],
     _LAYER["category"],
@@ -68,7 +127,7 @@ LAYER_FIXED: tuple[Column, ...] = (_LAYER["index"], _LAYER["module"])
 
 #: The drill-down aggregated by module.
 MODULE_TABLE: tuple[Column, ...] = (
-    Column("ops", "Ops", "Op", _text),
+    Column("ops", "Ops", "", _text),
     *_OP_ESTIMATE,
     _LAYER["macs"],
     _LAYER["flops"],
@@ -77,9 +136,13 @@ MODULE_TABLE: tuple[Column, ...] = (
     _LAYER["input_bytes"],
     _LAYER["output_bytes"],
     _LAYER["weight_bytes"],
+    Column("live_bytes", "Peak live", "Memory", units.human_bytes),
     _LAYER["module_type"],
 )
 MODULE_FIXED: tuple[Column, ...] = (_LAYER["module"],)
+
+#: Layer columns shown only when the records carry the value (older analyses have no live bytes).
+LAYER_OPTIONAL: frozenset[str] = frozenset({"live_bytes"})
 
 #: Natural direction of layer sort keys: costs list the largest first (what holds the model back).
 LAYER_ASCENDING = frozenset({"index", "module", "module_type", "op", "category", "output_shape", "bound"})

@@ -9,11 +9,15 @@ Re-record the reports (after a change to the metric definitions) with
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+
+from textual.worker import WorkerState
 
 from metrics_core.analyze import AnalysisOptions
 from metrics_core.records import ModelReport
@@ -36,6 +40,7 @@ class FakeAnalyze:
         self.reports = load_reports()
         self.gate = gate
         self.fail = fail
+        self.waiting = False  # True while waiting at the gate
         self.calls: list[tuple[list[str], AnalysisOptions]] = []
 
     def __call__(
@@ -47,7 +52,9 @@ class FakeAnalyze:
         out = []
         for name in names:
             if self.gate is not None:
+                self.waiting = True
                 self.gate.wait(timeout=30)
+                self.waiting = False
             report = self.reports.get(name)
             if report is None:
                 report = ModelReport(
@@ -64,9 +71,67 @@ class FakeAnalyze:
         return out
 
 
+#: Timed passes of the fake benchmark (seconds): median 5 ms, p90 (3rd of 3 by nearest rank) 6 ms.
+BENCH_TIMES = [0.004, 0.005, 0.006]
+
+
+class FakeBench:
+    """Measures nothing: emits one progress event per timed pass and a ``BenchResult`` with
+    ``BENCH_TIMES`` per model (``fail``: an error event for that model instead). ``gate``: wait for it
+    (or for ``stop``) before each model, so a test can look at the app while the benchmark runs."""
+
+    def __init__(self) -> None:
+        self.gate: threading.Event | None = None
+        self.fail: dict[str, str] = {}
+        self.calls: list[list[str]] = []
+
+    def __call__(self, jobs, options, on_event, stop) -> None:  # noqa: ANN001
+        from metrics_core.bench import BenchResult
+        from tui.benchrun import BenchEvent
+
+        self.calls.append([name for name, _ in jobs])
+        for name, report in jobs:
+            while self.gate is not None and not self.gate.wait(0.05):
+                if stop.is_set():  # as the real one: a stop ends the benchmark at once
+                    return
+            if stop.is_set():
+                return
+            if name in self.fail:
+                on_event(BenchEvent(name, "error", error=self.fail[name]))
+                continue
+            for i in range(len(BENCH_TIMES)):
+                on_event(BenchEvent(name, "progress", "measure", i + 1, len(BENCH_TIMES)))
+            result = BenchResult(
+                model=name,
+                device="cpu",
+                device_name="test CPU",
+                dtype=options.dtype,
+                batch_size=options.batch_size,
+                input_shape=list(report.input_shape),
+                warmup=0,
+                iters=len(BENCH_TIMES),
+                threads=2,
+                times_s=list(BENCH_TIMES),
+                flops=report.metrics.flops,
+            )
+            on_event(BenchEvent(name, "result", result=result))
+
+
 def fake_backend(**kwargs) -> tuple[Backend, FakeAnalyze]:  # noqa: ANN003
     analyze = FakeAnalyze(**kwargs)
-    return Backend(analyze=analyze, prepare=_nothing, warm_up=_nothing), analyze
+    backend = Backend(
+        analyze=analyze,
+        bench=FakeBench(),
+        prepare=_nothing,
+        warm_up=_nothing,
+        stop=_nothing,
+        catalog_note=_no_note,
+    )
+    return backend, analyze
+
+
+def _no_note() -> None:
+    """The shipped catalog matches (the real check reads the installed torchvision's version)."""
 
 
 def _nothing() -> None:
@@ -82,10 +147,43 @@ def make_app(models: Sequence[str] = (), **kwargs):  # noqa: ANN003, ANN201
 
 
 async def settle(pilot) -> None:  # noqa: ANN001
-    """Wait for every worker, then for the messages they posted (no sleeping, no timing)."""
+    """Wait for every worker, then for the messages they posted (no sleeping, no timing). A worker
+    that failed is waited for too (the app turns its error into a message; tests look at that)."""
     for _ in range(2):
-        await pilot.app.workers.wait_for_complete()
+        workers = [w for w in pilot.app.workers if w.state != WorkerState.PENDING]
+        await asyncio.gather(*(w.wait() for w in workers), return_exceptions=True)
         await pilot.pause()
+
+
+def sync(test):  # noqa: ANN001, ANN201
+    """Run an async test with asyncio.run (no pytest asyncio plugin is needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+def rows(app) -> list[str]:  # noqa: ANN001
+    """Row keys of the table on the current screen, in display order."""
+    from tui.widgets.grid_table import GridTable
+
+    return app.screen.query_one(GridTable).row_keys
+
+
+def cell(app, row: str, column: str) -> str:  # noqa: ANN001
+    """The displayed text of one cell of the table on the current screen."""
+    from tui.widgets.grid_table import GridTable
+
+    table = app.screen.query_one(GridTable)
+    keys = [c.key for c in table.columns]
+    return table.rows[table.row_keys.index(row)].cells[keys.index(column)]
+
+
+async def type_text(pilot, text: str) -> None:  # noqa: ANN001
+    names = {" ": "space", ".": "full_stop", "/": "slash", ":": "colon", "_": "underscore"}
+    await pilot.press(*[names.get(c, c) for c in text])
 
 
 if __name__ == "__main__":  # re-record tui_reports.json (worker processes need this guard)

@@ -11,7 +11,17 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from metrics_core import units
-from tui.tables import COMPARISON_TABLE, ESTIMATE_GROUP, SEED_KEYS, SORTABLE_COMPARISON
+from tui.session import records_loaded
+from tui.tables import (
+    COMPARISON_TABLE,
+    ESTIMATE_GROUP,
+    MEASURED_COLUMNS,
+    MEASURED_GROUP,
+    MEMORY_GROUP,
+    SEED_KEYS,
+    SORTABLE_COMPARISON,
+    column_of,
+)
 from tui.widgets.filter_input import FilterInput
 from tui.widgets.footer import AppFooter
 from tui.widgets.grid_table import ASCENDING_MARK, DESCENDING_MARK, GridColumn, GridRow, GridTable
@@ -58,8 +68,20 @@ class ComparisonScreen(Screen[None]):
             tooltip="Sort by " + ", ".join(f"{i} {k}" for i, k in enumerate(SEED_KEYS, 1)),
         ),
         *(Binding(str(i), f"seed_sort('{k}')", "", show=False) for i, k in enumerate(SEED_KEYS, 1) if i > 1),
-        Binding("slash", "filter", "Filter", tooltip="Filter models by name (Enter keeps it, Esc clears it)"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            show=False,  # the footer has room for ten keys at 80 columns: b is the newer one
+            tooltip="Filter models by name (Enter keeps it, Esc clears it)",
+        ),
         Binding("e", "export", "Export", tooltip="Export the comparison to CSV, JSON or Markdown"),
+        Binding(
+            "b",
+            "app.bench",
+            "Bench",
+            tooltip="Measure latency on this machine (real forward passes; b again cancels)",
+        ),
         Binding(
             "a", "app.add_custom", "Add custom", show=False, tooltip="Add a package.module:factory model"
         ),
@@ -92,22 +114,38 @@ class ComparisonScreen(Screen[None]):
         self.table.focus()
 
     # -- view ---------------------------------------------------------------------------------------
+    def shown_columns(self) -> list:  # noqa: ANN201 (metrics_core.columns.Column)
+        """``COMPARISON_TABLE`` less the optional groups with nothing to show: measured columns
+        until a benchmark is started (``b``), peak memory when no analysis has it."""
+        s = self.app.session
+        out = []
+        for c in COMPARISON_TABLE:
+            if c.group == MEASURED_GROUP and not s.bench:
+                continue
+            if c.group == MEMORY_GROUP and not s.has_memory():
+                continue
+            out.append(c)
+        return out
+
     def columns(self) -> list[GridColumn]:
         s = self.app.session
-        estimate_group = f"{s.target.name} {s.precision} (est.)"
+        groups = {
+            ESTIMATE_GROUP: f"{s.target.name} {s.precision} (est.)",
+            MEASURED_GROUP: f"Measured on {self.app.bench_device or 'this machine'}",
+        }
         cols = [
             GridColumn("model", "Model", numeric=False, max_width=30),
             GridColumn("status", "", numeric=False),
         ]
-        for c in COMPARISON_TABLE:
+        for c in self.shown_columns():
             header = f"Size MB {s.options.dtype}" if c.key == "size_mb" else c.header
-            group = estimate_group if c.group == ESTIMATE_GROUP else c.group
-            cols.append(GridColumn(c.key, header, group, c.numeric))
+            cols.append(GridColumn(c.key, header, groups.get(c.group, c.group), c.numeric))
         return cols
 
     def rows(self) -> list[GridRow]:
         s = self.app.session
         text = self.query_one(FilterInput).value
+        shown = self.shown_columns()
         out = []
         for name in s.ordered():
             if text and not matches(name, text):
@@ -119,20 +157,37 @@ class ComparisonScreen(Screen[None]):
             if report.error is not None or report.metrics is None:
                 out.append(GridRow(name, [name, ERROR_MARK], "error", span=f"error: {report.error}"))
                 continue
+            if not records_loaded(report):
+                self.app.ensure_records(name)  # estimates need the records: loaded in a worker
             estimate = s.estimate(name)
             cells = [name, OK_MARK if report.coverage.complete else PARTIAL_MARK]
-            for c in COMPARISON_TABLE:
-                if c.key.startswith("est_"):
-                    # attributes, not to_dict(): that converts every op estimate first (slow for big models)
-                    value = getattr(estimate, c.key.removeprefix("est_")) if estimate is not None else None
-                    cells.append(c.fmt(value))
+            bench = self.bench_cells(name)
+            for c in shown:
+                if c.key in bench:
+                    cells.append(bench[c.key])
+                elif c.key.startswith("est_") and estimate is None:
+                    cells.append(PENDING_MARK)
                 else:
-                    cells.append(c.fmt(getattr(report.metrics, c.key)))
+                    cells.append(c.fmt(s.value(name, c.key)))
             styles = {"est_bound": estimate.bound} if estimate is not None else {}
             if not report.coverage.complete:
                 styles["status"] = "memory"
             out.append(GridRow(name, cells, cell_styles=styles))
         return out
+
+    def bench_cells(self, name: str) -> dict[str, str]:
+        """Measured cells that say where a benchmark is instead of a value (queued, running, error)."""
+        state = self.app.session.bench.get(name)
+        if state is None or state.status == "done":
+            return {}
+        first, *rest = (c.key for c in MEASURED_COLUMNS)
+        if state.status == "queued":
+            text = "queued"
+        elif state.status == "running":
+            text = f"{state.phase}…"  # the status bar counts the passes
+        else:
+            text = "error"
+        return {first: text, **dict.fromkeys(rest, "")}
 
     def refresh_view(self) -> None:
         if not self.ready:
@@ -140,13 +195,13 @@ class ComparisonScreen(Screen[None]):
         s = self.app.session
         table = self.table
         table.set_columns(self.columns(), fixed=2)
-        table.set_sort(s.sort_key, bool(s.sort_direction()))
+        table.set_sort(column_of(s.sort_key), bool(s.sort_direction()))
         table.corner = self.sort_text()
         table.set_rows(self.rows())
         if s.sort_key != self._shown_sort:
             self._shown_sort = s.sort_key
             if s.sort_key is not None:
-                self.call_after_refresh(table.scroll_to_column, s.sort_key)
+                self.call_after_refresh(table.scroll_to_column, column_of(s.sort_key))
         self.query_one(StatusBar).update(s, self.app.analysing)
         self.query_one(RankingsPanel).show(s.ok_reports())
         self._update_detail(table.cursor_key)
@@ -159,18 +214,21 @@ class ComparisonScreen(Screen[None]):
         from metrics_core.sorting import SEED_SORT_KEYS
 
         seed = {metric: key for key, (metric, _) in SEED_SORT_KEYS.items()}
-        header = next((c.header for c in self.table.columns if c.key == s.sort_key), s.sort_key)
+        column = column_of(s.sort_key)
+        header = next((c.header for c in self.table.columns if c.key == column), s.sort_key)
         name = seed.get(s.sort_key, header)  # the seed's names say "memory", not the column's "Total"
         return f"sort: {name} {DESCENDING_MARK if s.sort_direction() else ASCENDING_MARK}"
 
     def _update_detail(self, name: str | None) -> None:
         detail = self.query_one("#detail", Static)
         report = self.app.session.reports.get(name) if name else None
-        detail.set_class(report is not None and report.error is not None, "-error")  # errors wrap
+        bench = self.app.session.bench.get(name) if name else None
+        failed = (report is not None and report.error is not None) or (bench is not None and bench.error)
+        detail.set_class(bool(failed), "-error")  # errors wrap
         detail.update(self.detail_text(name))
 
     def detail_text(self, name: str | None) -> str:
-        """One line about the highlighted model: error, coverage, published figures."""
+        """One line about the highlighted model: error, benchmark, coverage, published figures."""
         s = self.app.session
         if name is None:
             return ""
@@ -179,11 +237,15 @@ class ComparisonScreen(Screen[None]):
             return f"{name}: analysing…"
         if report.error is not None:
             return f"{name}: error: {report.error}"
+        bench = s.bench.get(name)
+        if bench is not None and bench.error is not None:
+            return f"{name}: benchmark failed: {bench.error}"
         parts = [
             name,
             f"{report.family or report.task}",
             units.human_shape([report.batch_size, *report.input_shape]),
         ]
+
         ref = report.reference or {}
         if ref.get("num_params") is not None:
             parts.append(f"published {units.human_count(ref['num_params'])} params")
@@ -194,6 +256,13 @@ class ComparisonScreen(Screen[None]):
         else:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(report.coverage.uncovered.items()))
             parts.append(f"PARTIAL coverage, no rule for {ops}")
+        if bench is not None and bench.result is not None:
+            r = bench.result
+            threads = f", {r.threads} threads" if r.threads else ""
+            parts.append(f"measured: median of {r.iters} passes on {r.device_name}{threads}")
+        memory = report.extras.get("memory") or {}
+        if memory.get("peak_module"):
+            parts.append(f"peak memory at {memory['peak_module']} ({memory.get('peak_op')})")
         return " · ".join(parts)
 
     @on(GridTable.Highlighted)
@@ -208,7 +277,7 @@ class ComparisonScreen(Screen[None]):
     def _header_clicked(self, message: GridTable.HeaderClicked) -> None:
         if message.column in SORTABLE_COMPARISON:
             s = self.app.session
-            if s.sort_key == message.column:
+            if column_of(s.sort_key) == message.column:
                 s.reverse = not s.reverse
             else:
                 s.set_sort(message.column)
@@ -225,7 +294,7 @@ class ComparisonScreen(Screen[None]):
             self.notify(f"{name} is still being analysed", severity="warning")
         elif not report.ok:
             self.notify(f"{name}: {report.error}", title="No layers", severity="error")
-        elif not report.records:
+        elif records_loaded(report) and not report.records:
             self.notify(f"{name}: no per-op records (engine {report.engine})", severity="warning")
         else:
             self.app.push_screen(LayersScreen(name))
@@ -236,7 +305,7 @@ class ComparisonScreen(Screen[None]):
     def _sorted(self) -> None:
         self.refresh_view()
         if self.app.session.sort_key:
-            self.table.scroll_to_column(self.app.session.sort_key)
+            self.table.scroll_to_column(column_of(self.app.session.sort_key))
 
     def action_seed_sort(self, key: str) -> None:
         self.app.session.set_sort(key)
@@ -252,9 +321,9 @@ class ComparisonScreen(Screen[None]):
         self.action_seed_sort(SEED_KEYS[i % len(SEED_KEYS)])
 
     def action_move_sort(self, step: int) -> None:
-        """Move the sort to the previous/next sortable column, in table order."""
+        """Move the sort to the previous/next sortable column, in table order (estimates included)."""
         order = [c.key for c in self.table.columns if c.key in SORTABLE_COMPARISON]
-        current = self.app.session.sort_key
+        current = column_of(self.app.session.sort_key)
         i = order.index(current) + step if current in order else (0 if step > 0 else len(order) - 1)
         self.app.session.set_sort(order[i % len(order)])
         self._sorted()
@@ -288,6 +357,11 @@ class ComparisonScreen(Screen[None]):
         if name is not None:
             self.app.remove_model(name)
             self.notify(f"removed {name}")
+
+    def show_measured(self) -> None:
+        """Scroll the measured columns into view (a benchmark has started), as little as needed: they
+        sit right of the estimates they are compared with."""
+        self.table.scroll_to_column(MEASURED_COLUMNS[-1].key)
 
     def action_next_group(self) -> None:
         self.table.next_group()

@@ -12,10 +12,15 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.benchrun import ITERS, WARMUP
+
 NOTES = (
     "Marks: ✓ analysed · ! partial coverage (an op without a cost rule) · ✗ failed · … analysing.",
     "Sort marker: ▲ smallest first, ▼ largest first. MB = 1e6 bytes; MACs and FLOPs are never mixed.",
     "Roofline columns are estimates: no fusion, no overlap, peak clocks, every byte from memory.",
+    "Peak memory (est.): activations live at once with ideal tensor lifetimes, plus resident weights.",
+    f"Measured (b): median of {ITERS} timed forward passes after {WARMUP} warm-up ones on this machine;"
+    " Meas/est = measured median / estimated latency on the selected target.",
 )
 
 

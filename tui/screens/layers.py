@@ -1,5 +1,8 @@
 """Per-layer drill-down: every op of one model with its roofline estimate, sortable and filterable,
-or the same summed per module (``m``)."""
+or the same summed per module (``m``); Enter on a module opens its ops (Escape comes back).
+
+Cached reports load their per-op records lazily (``metrics_core.cache``); the screen says "loading…"
+while the app loads them in a worker, never on the UI thread."""
 
 from __future__ import annotations
 
@@ -13,11 +16,21 @@ from textual.widgets import Static
 
 from metrics_core import units
 from metrics_core.columns import Column
-from tui.layerdata import aggregate_by_module, filter_rows, module_depth, op_rows, sort_rows
+from tui.layerdata import (
+    aggregate_by_module,
+    filter_rows,
+    has_live_bytes,
+    in_module,
+    module_depth,
+    op_rows,
+    sort_rows,
+)
+from tui.session import records_loaded
 from tui.tables import (
     ESTIMATE_GROUP,
     LAYER_ASCENDING,
     LAYER_FIXED,
+    LAYER_OPTIONAL,
     LAYER_SORT_CYCLE,
     LAYER_TABLE,
     MODULE_FIXED,
@@ -37,10 +50,12 @@ DEFAULT_DEPTH = 2
 
 
 class LayersScreen(Screen[None]):
-    """The ops of ``model`` on the selected target."""
+    """The ops of ``model`` on the selected target; with ``module`` (a module path and the depth it
+    was grouped at), only the ops summed into that module's row of the per-module view."""
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
+        Binding("enter", "open_module", "Ops", tooltip="Per-module view: the ops of the highlighted module"),
         Binding(
             "s", "cycle_sort", "Sort", tooltip="Sort by the next of: index, time, FLOPs, MACs, bytes, AI"
         ),
@@ -55,15 +70,19 @@ class LayersScreen(Screen[None]):
         Binding("e", "export", "Export"),
         Binding("g", "next_group", "Next group", show=False),
         Binding("c", "app.catalog", "Catalog", show=False),
+        # still the app's hardware picker; left out of this footer, which has no room for it at 80 columns
+        Binding("h", "app.hardware", "Hardware", show=False),
     ]
 
     app: ModeltuiApp
     #: set once mounted: refresh_view() before that has nothing to draw into
     ready = False
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, module: tuple[str, int | None] | None = None) -> None:
         super().__init__()
         self.model = model
+        self.module = module
+        self._live = True
         self.by_module = False
         #: module path depth of the per-module view (None: each op's own module)
         self.depth: int | None = DEFAULT_DEPTH
@@ -74,7 +93,8 @@ class LayersScreen(Screen[None]):
         self._shown: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(f"layers: {self.model}")
+        where = f"{self.model} › {self.module[0]}" if self.module else self.model
+        yield StatusBar(f"layers: {where}")
         yield Static(id="layers-summary")
         yield GridTable(empty_text="No op matches the filter.")
         yield FilterInput(placeholder="filter ops: words in module, type, op, category or bound")
@@ -91,8 +111,20 @@ class LayersScreen(Screen[None]):
 
     # -- data ---------------------------------------------------------------------------------------
     def column_layout(self) -> tuple[tuple[Column, ...], tuple[Column, ...]]:
-        """(fixed columns, scrollable columns) for the current mode."""
-        return (MODULE_FIXED, MODULE_TABLE) if self.by_module else (LAYER_FIXED, LAYER_TABLE)
+        """(fixed columns, scrollable columns) for the current mode; optional columns only when the
+        records carry them."""
+        fixed, cols = (MODULE_FIXED, MODULE_TABLE) if self.by_module else (LAYER_FIXED, LAYER_TABLE)
+        if not self._live:
+            cols = tuple(c for c in cols if c.key not in LAYER_OPTIONAL)
+        return fixed, cols
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Enter opens a module only in the per-module view; a module's own op list has no modules."""
+        if action == "open_module":
+            return self.by_module
+        if action in ("toggle_modules", "depth"):
+            return self.module is None
+        return True
 
     def export_columns(self) -> tuple[str, tuple[Column, ...]]:
         """(first key, other columns) as ``metrics_core.export.render`` wants them."""
@@ -106,9 +138,17 @@ class LayersScreen(Screen[None]):
         s = self.app.session
         report = s.reports.get(self.model)
         self.query_one(StatusBar).update(s, self.app.analysing)
-        if report is None or not report.ok:
-            # re-analysing with new options (or the analysis failed): say so, keep the screen
-            state = "analysing…" if report is None else f"error: {report.error}"
+        state = None
+        if report is None:
+            state = "analysing…"  # re-analysing with new options: say so, keep the screen
+        elif not report.ok:
+            state = f"error: {report.error}"
+        elif self.model in self.app.records_errors:
+            state = f"error: {self.app.records_errors[self.model]}"
+        elif not records_loaded(report):
+            state = "loading…"
+            self.app.ensure_records(self.model)
+        if state is not None:
             self.query_one("#layers-summary", Static).update(f"{self.model}: {state}")
             self._rows = []
             self.table.empty_text = state
@@ -116,20 +156,34 @@ class LayersScreen(Screen[None]):
             return
         self.table.empty_text = "No op matches the filter."
         estimate = s.estimate(self.model)
+        self._live = has_live_bytes(report.records)
         rows = op_rows(report.records, estimate)
         self._max_depth = module_depth(rows)
         depth = None if self.depth is None or self.depth >= self._max_depth else self.depth
-        self._rows = aggregate_by_module(rows, depth) if self.by_module else rows
         m = report.metrics
-        summary = (
-            f"{len(report.records)} ops · {units.human_count(m.macs)} MACs · "
-            f"{units.human_count(m.flops)} FLOPs · {units.human_bytes(m.memory_bytes)} traffic"
-        )
-        if estimate is not None:
+        if self.module is not None:
+            rows = in_module(rows, *self.module)
+            self._rows = rows
+            summary = f"{len(rows)} of {len(report.records)} ops, in module {self.module[0]}"
+            if estimate is not None and rows:
+                # the module's row of the per-module view: summed times and shares (layerdata)
+                (group,) = aggregate_by_module(rows, self.module[1])
+                time, share = units.human_time(group["time_s"]), units.pct(group["share"])
+                summary += f" · est. {time} ({share} of the model)"
+        else:
+            self._rows = aggregate_by_module(rows, depth) if self.by_module else rows
+            summary = (
+                f"{len(report.records)} ops · {units.human_count(m.macs)} MACs · "
+                f"{units.human_count(m.flops)} FLOPs · {units.human_bytes(m.memory_bytes)} traffic"
+            )
+        if estimate is not None and self.module is None:
             summary += (
                 f" · est. {units.human_time(estimate.latency_s)},"
                 f" {estimate.memory_bound_ops}/{estimate.op_count} ops memory-bound"
             )
+        memory = report.extras.get("memory") or {}
+        if memory.get("peak_activation_bytes") is not None and self.module is None:
+            summary += f" · peak activations {units.human_bytes(memory['peak_activation_bytes'])}"
         if self.by_module:
             level = "each op's module" if depth is None else f"depth {depth} of {self._max_depth}"
             summary = f"{len(self._rows)} modules ({level}, -/+ to change) · " + summary
@@ -225,6 +279,7 @@ class LayersScreen(Screen[None]):
         if self.sort_key not in keys:
             self.sort_key, self.descending = ("time_s", True) if self.by_module else ("index", False)
         self.refresh_view()
+        self.refresh_bindings()  # Enter opens a module only in the per-module view
 
     def action_depth(self, step: int) -> None:
         """Coarser (-1) or finer (+1) module grouping in the per-module view."""
@@ -238,6 +293,18 @@ class LayersScreen(Screen[None]):
 
     def action_roofline(self) -> None:
         self.app.action_roofline(self.model)
+
+    def action_open_module(self) -> None:
+        """The highlighted module's ops, in a screen of their own (Escape comes back here)."""
+        key = self.table.cursor_key
+        if not self.by_module or key is None:
+            return
+        depth = None if self.depth is None or self.depth >= self._max_depth else self.depth
+        self.app.push_screen(LayersScreen(self.model, module=(key, depth)))
+
+    @on(GridTable.Selected)
+    def _selected(self) -> None:
+        self.action_open_module()
 
     def action_next_group(self) -> None:
         self.table.next_group()

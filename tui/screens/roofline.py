@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
+from tui.session import records_loaded
 from tui.widgets.footer import AppFooter
 from tui.widgets.status_bar import StatusBar
 
@@ -52,9 +53,15 @@ class RooflineScreen(Screen[None]):
         from metrics_core.roofline_plot import model_point, op_points, render_roofline
 
         s = self.app.session
+        for report in s.ok_reports():
+            if not records_loaded(report):
+                self.app.ensure_records(report.model)  # estimates need the records: a worker loads them
         if self.per_op and self.model is not None:
             estimate = s.estimate(self.model)
             if estimate is None:
+                report = s.reports.get(self.model)
+                if report is not None and report.ok and not records_loaded(report):
+                    return f"{self.model}: loading its ops…"
                 return f"{self.model}: no analysed ops yet"
             points = op_points(estimate)
             title = f"{self.model} ops on {s.target.name}, {s.precision} (estimates)"

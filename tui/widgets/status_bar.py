@@ -54,11 +54,15 @@ class StatusBar(Horizontal):
         )
         self.query_one("#status-text", Static).update(line)
         done, total = session.progress
+        label = f"analysing {done}/{total}"
+        show = running and done < total
+        if not show and (bench := session.bench_progress()) is not None:
+            label, done, total = bench
+            show = True
         progress = self.query_one("#status-progress", Static)
         bar = self.query_one(ProgressBar)
-        show = running and done < total
         progress.set_class(not show, "hidden")
         bar.set_class(not show, "hidden")
         if show:
-            progress.update(f"analysing {done}/{total}")
+            progress.update(label)
             bar.update(total=total, progress=done)

@@ -1,0 +1,122 @@
+"""Parallel analysis in worker processes: same reports as in-process, in input order, failures isolated."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from metrics_core import cache, pool
+from metrics_core.analyze import AnalysisOptions, analyze_many
+from metrics_core.errors import UnknownModelError
+
+SMALL = ["resnet18", "mobilenet_v2", "squeezenet1_0"]
+
+
+@pytest.fixture
+def jobs(tmp_path, monkeypatch):
+    """Two worker processes (forked from the module-wide fork server) and an empty cache."""
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MODELTUI_JOBS", "2")
+    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(cache, "_pending", [])
+    monkeypatch.setattr(cache, "_handler", lambda _msg: None)
+    return tmp_path / "cache" / "reports"
+
+
+@pytest.fixture(scope="module")
+def serial() -> dict:
+    """The in-process reports (``MODELTUI_JOBS=0``), by name, as dicts."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELTUI_JOBS", "0")
+        reports = analyze_many([*SMALL, "pool_models:tiny"], AnalysisOptions(use_cache=False))
+    return {r.model: r.to_dict() for r in reports}
+
+
+def test_policy_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("MODELTUI_JOBS", "0")
+    assert not pool.use_processes()
+    monkeypatch.setenv("MODELTUI_JOBS", "3")
+    assert pool.use_processes() and pool.worker_count() == 3
+
+
+def test_pool_matches_serial_in_input_order(jobs, serial):
+    reports = analyze_many(SMALL, AnalysisOptions(use_cache=False))
+    assert [r.model for r in reports] == SMALL
+    assert [r.to_dict() for r in reports] == [serial[n] for n in SMALL]
+
+
+def test_pool_writes_the_cache_and_returns_lazy_records(jobs, serial):
+    reports = analyze_many(SMALL)
+    assert len(list(jobs.iterdir())) == 3  # the workers stored them
+    assert all(isinstance(r.records, cache.LazyRecords) and not r.records.loaded for r in reports)
+    assert [r.to_dict() for r in reports] == [serial[n] for n in SMALL]
+    again = analyze_many(list(reversed(SMALL)), AnalysisOptions(use_cache=True))
+    assert [r.to_dict() for r in again] == [serial[n] for n in reversed(SMALL)]
+
+
+def test_on_report_runs_in_the_calling_thread(jobs):
+    seen: list[tuple[str, int]] = []
+    result: dict = {}
+
+    def worker() -> None:
+        result["reports"] = analyze_many(
+            SMALL,
+            AnalysisOptions(batch_size=2),
+            on_report=lambda r: seen.append((r.model, threading.get_ident())),
+        )
+        result["ident"] = threading.get_ident()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert sorted(name for name, _ in seen) == sorted(SMALL)
+    assert {ident for _, ident in seen} == {result["ident"]}
+    assert [r.model for r in result["reports"]] == SMALL
+
+
+def test_a_failing_model_does_not_affect_the_others(jobs, serial):
+    names = ["resnet18", "pool_models:broken", "pool_models:tiny", "squeezenet1_0"]
+    reports = analyze_many(names, AnalysisOptions(use_cache=False))
+    assert [r.model for r in reports] == names
+    assert "factory failed on purpose" in reports[1].error and reports[1].metrics is None
+    assert [reports[i].to_dict() for i in (0, 2, 3)] == [serial[names[i]] for i in (0, 2, 3)]
+    assert reports[2].metrics.macs == 12  # Linear(3, 4) at batch 1: 3 x 4
+
+
+def test_a_dying_worker_fails_only_its_model(jobs, serial):
+    names = ["resnet18", "pool_models:crash", "mobilenet_v2", "squeezenet1_0"]
+    reports = analyze_many(names, AnalysisOptions(use_cache=False))
+    assert [r.model for r in reports] == names
+    assert reports[1].error == "the worker process analysing this model died (crash or out of memory)"
+    assert [reports[i].to_dict() for i in (0, 2, 3)] == [serial[names[i]] for i in (0, 2, 3)]
+    (after,) = analyze_many(["squeezenet1_0"], AnalysisOptions(use_cache=False))  # a fresh pool
+    assert after.to_dict() == serial["squeezenet1_0"]
+
+
+def test_unknown_names_raise_before_any_work(jobs):
+    with pytest.raises(UnknownModelError, match="resnet19"):
+        analyze_many(["resnet18", "resnet19"])
+    assert not jobs.exists()
+
+
+def test_a_repeated_name_is_analysed_once(jobs, serial):
+    seen = []
+    reports = analyze_many(["squeezenet1_0", "resnet18", "squeezenet1_0"], on_report=seen.append)
+    assert reports[0] is reports[2] and len(seen) == 3
+    assert len(list(jobs.iterdir())) == 2
+    assert reports[0].to_dict() == serial["squeezenet1_0"]
+
+
+def test_shutdown_cancels_what_is_left_and_the_pool_recovers(jobs, serial):
+    names = ["squeezenet1_0", "squeezenet1_1", "resnet18", "resnet34", "mobilenet_v2", "mobilenet_v3_small"]
+    names += ["mnasnet0_5", "mnasnet1_0", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "alexnet", "vgg11"]
+
+    def stop_after_first(_report) -> None:
+        pool.shutdown()  # from the callback, i.e. while analyze_many is waiting on the pool
+
+    reports = analyze_many(names, AnalysisOptions(use_cache=False), on_report=stop_after_first)
+    assert [r.model for r in reports] == names
+    assert all(r.ok or r.error == "analysis cancelled" for r in reports)
+    again = analyze_many(SMALL, AnalysisOptions(use_cache=False))
+    assert [r.to_dict() for r in again] == [serial[n] for n in SMALL]
