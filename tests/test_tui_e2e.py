@@ -1,5 +1,5 @@
 """The app with the real analysis backend (worker processes, torch) on two small models and a custom
-model whose factory fails."""
+model whose factory fails, and a real benchmark of the two."""
 
 from __future__ import annotations
 
@@ -34,6 +34,19 @@ def test_real_backend_rows_errors_and_layers():
             await pilot.press("enter")
             assert isinstance(app.screen, LayersScreen)
             assert len(app.screen.query_one(GridTable).rows) == 68  # resnet18's recorded ops
-            await pilot.press("escape", "q")
+            await pilot.press("escape")
+            # a real benchmark (tui.benchrun: a child of the fork server) of the two analysed models
+            await pilot.press("b")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            states = app.session.bench
+            assert sorted(states) == ["mobilenet_v2", "resnet18"]
+            for state in states.values():
+                result = state.result
+                assert state.status == "done" and result.ok, state.error
+                assert (result.device, result.iters, len(result.times_s)) == ("cpu", 20, 20)
+                assert result.p90_s >= result.median_s >= min(result.times_s)  # nearest-rank p90
+                assert result.throughput_per_s == 1 / result.median_s  # batch 1
+            await pilot.press("q")
 
     asyncio.run(scenario())

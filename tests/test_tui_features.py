@@ -307,6 +307,36 @@ async def test_unreadable_records_become_one_message():
         assert app.screen.query_one(GridTable).empty_text == "error: OSError: records unreadable"
 
 
+# -- new settings while analysing ---------------------------------------------------------------------
+
+
+@sync
+async def test_new_settings_stop_the_old_run_before_the_new_one_starts():
+    # the pool's runs share its worker processes and a stopped run ends them: the new run must wait
+    gate = threading.Event()
+    app, fake = make_app(models=["resnet18", "mobilenet_v2"], gate=gate)
+    stops: list[int] = []
+
+    def stop() -> None:  # as pool.shutdown(cancel=True): the old run's models come back at once
+        stops.append(fake.running)
+        gate.set()
+
+    app.backend = replace(app.backend, stop=stop)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.pause()
+            assert fake.waiting  # the first run waits for resnet18
+            app.set_options(replace(app.session.options, batch_size=8))
+            await settle(pilot)
+            assert stops == [1]  # stopped while the old run was still going
+            assert fake.most_running == 1  # never two runs at once
+            assert [options.batch_size for _, options in fake.calls] == [1, 8]
+            assert {r.batch_size for r in app.session.reports.values()} == {8}
+            assert rows(app) == ["resnet18", "mobilenet_v2"]
+    finally:
+        gate.set()
+
+
 # -- catalog note, quitting --------------------------------------------------------------------------
 
 

@@ -80,6 +80,9 @@ class ModeltuiApp(App[None]):
         self.session.select(models)
         self.catalog_ready = False
         self._analysis_names: dict[Worker[Any], list[str]] = {}
+        #: analysis threads still running -> the options generation they analyse
+        self._runs: dict[threading.Thread, int] = {}
+        self._runs_lock = threading.Lock()
         #: models whose records a worker is loading, and those that could not be loaded (why)
         self._loading: set[str] = set()
         self.records_errors: dict[str, str] = {}
@@ -162,8 +165,22 @@ class ModeltuiApp(App[None]):
     def _analysis_job(self, names: list[str], options: AnalysisOptions, generation: int) -> None:
         """Run the analysis in a daemon thread and wait for it, returning at once when the worker is
         cancelled (quit, new settings): a model being analysed must not hold up the app's exit (the
-        worker processes are ended at exit by ``metrics_core.pool``)."""
+        worker processes are ended at exit by ``metrics_core.pool``).
+
+        Runs of older options still going are stopped first (``Backend.stop``) and waited for: the
+        pool's runs share its worker processes, and a run that ends early ends them, which would
+        cancel this run's models too. Both happen here, off the UI thread (stopping waits while the
+        pool is still starting)."""
         worker = get_current_worker()
+        with self._runs_lock:
+            older = [t for t, g in self._runs.items() if g < generation and t.is_alive()]
+            if older:
+                self.backend.stop()
+        for old in older:
+            while old.is_alive():
+                old.join(POLL_S)
+                if worker.is_cancelled:
+                    return
         failure: list[BaseException] = []
 
         def on_report(report: ModelReport) -> None:
@@ -182,9 +199,14 @@ class ModeltuiApp(App[None]):
                 pass
             except BaseException as exc:  # noqa: BLE001 - re-raised in the worker: an error row
                 failure.append(exc)
+            finally:
+                with self._runs_lock:
+                    self._runs.pop(thread, None)
 
         thread = threading.Thread(target=run, name="modeltui-analysis", daemon=True)
-        thread.start()
+        with self._runs_lock:  # registered and started as one step (see above)
+            self._runs[thread] = generation
+            thread.start()
         while thread.is_alive():
             thread.join(POLL_S)
             if worker.is_cancelled:
@@ -422,8 +444,7 @@ class ModeltuiApp(App[None]):
             return
         if changed:
             self.stop_bench()
-            self.workers.cancel_group(self, "analysis")
-            self.backend.stop()  # the old options' analyses are of no use any more
+            self.workers.cancel_group(self, "analysis")  # the next analysis stops them (Backend.stop)
             self._analysis_names.clear()
             self.records_errors.clear()
             self.analyze(self.session.missing())

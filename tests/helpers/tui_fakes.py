@@ -42,6 +42,8 @@ class FakeAnalyze:
         self.fail = fail
         self.waiting = False  # True while waiting at the gate
         self.calls: list[tuple[list[str], AnalysisOptions]] = []
+        self.running = self.most_running = 0  # analyses in progress now, and at most at once
+        self._lock = threading.Lock()
 
     def __call__(
         self, names: Sequence[str], options: AnalysisOptions, on_report: Callable[[ModelReport], None]
@@ -49,6 +51,18 @@ class FakeAnalyze:
         self.calls.append((list(names), options))
         if self.fail is not None:
             raise self.fail
+        with self._lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            return self._analyse(names, options, on_report)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def _analyse(
+        self, names: Sequence[str], options: AnalysisOptions, on_report: Callable[[ModelReport], None]
+    ) -> list[ModelReport]:
         out = []
         for name in names:
             if self.gate is not None:
@@ -91,7 +105,9 @@ class FakeBench:
 
         self.calls.append([name for name, _ in jobs])
         for name, report in jobs:
-            while self.gate is not None and not self.gate.wait(0.05):
+            for _ in range(600):  # at most 30 s, as FakeAnalyze's gate: a failed test must not hang
+                if self.gate is None or self.gate.wait(0.05):
+                    break
                 if stop.is_set():  # as the real one: a stop ends the benchmark at once
                     return
             if stop.is_set():
