@@ -176,6 +176,7 @@ class OpCapture(TorchDispatchMode):
                     key = self.key_of(src)
                     for t in outs:
                         self._key[id(t)] = key
+                        self._keepalive.append(t)  # ids stay unique: no stale key for a later tensor
             return out
         if not self._suspended:
             self._record(name, args, kwargs, out)

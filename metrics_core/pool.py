@@ -1,26 +1,34 @@
 """Parallel analysis in worker processes forked from one pre-warmed server (``forkserver``).
 
-Why this design (measured, see ``benchmarks/RESULTS.md``):
+Why this design (measured on 2 cores, see ``benchmarks/RESULTS.md``):
 
-- Importing torch + torchvision costs ~3 s of one core and ~0.8 GB; re-importing it in every worker would
-  double that work and memory. A ``multiprocessing`` fork server imports it once (``PRELOAD``) and forks
-  each worker from that warm process: workers start in milliseconds and share the imported pages.
+- Importing torch + torchvision costs ~2.5 s of one core and ~0.7 GB; re-importing it in every worker
+  would repeat that work and memory. A ``multiprocessing`` fork server imports it once
+  (``metrics_core.pool_server``) and forks each worker from that warm process: a worker starts in
+  milliseconds and shares the imported pages. The server also replaces torch's compiler with a stand-in
+  (a third of the import, never used here) and freezes the imported objects out of the garbage
+  collector's sight (collections had cost a quarter of the analysis time).
 - The fork server is a fresh single-threaded interpreter, so forking it is safe even when the caller has
   threads (the Textual app calls ``analyze_many`` from a thread worker), and the caller itself never
   imports torch: a cached ``compare`` and the app's first paint stay light.
+- Each worker keeps a ``metamemo.MetaMemo`` (memoised meta kernels) across the models it analyses.
 - Models are handed out one at a time (largest first, by published parameter count), so the cores
   finish within one small model of each other.
 - A worker writes its result to the cache itself and sends back the report without its per-op records
   (they load lazily from the cache file); the caller's core is left to the other worker.
 
-The pool is created on first use and kept for the life of the process (the app's second analysis starts
-at once); ``shutdown()`` ends it. A worker that dies (crash, out of memory) fails only the model it was
-analysing: the others are rerun in a fresh pool. Ctrl+C stops the workers and re-raises
-``KeyboardInterrupt`` in the caller; workers ignore SIGINT themselves, so no traceback is printed.
+The pool is created on first use and kept for the life of the process (the app's next analysis starts
+at once); ``shutdown()`` ends it (and cancels what is queued). A worker that dies (crash, out of
+memory) fails only the model it was analysing: the others are rerun in a fresh pool. Ctrl+C stops the
+workers and re-raises ``KeyboardInterrupt`` in the caller; workers and server ignore SIGINT and write
+nothing to the terminal, so no traceback is printed. At exit the server and workers are ended and
+reaped. If no worker can be started, ``run_tasks`` raises ``PoolUnavailable`` and ``analyze_many``
+analyses in-process with a warning.
 
 ``MODELTUI_JOBS`` sets the number of worker processes; 0 analyses in the calling process. Unset, the
 pool has one worker per available core and is used when the caller has not imported torch itself
 (a script or test that already paid for torch analyses in-process, where its monkeypatches apply).
+``MODELTUI_MEMO=0`` and ``MODELTUI_DYNAMO_SHIM=0`` turn off the two worker speed-ups (benchmarks).
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
             d["key"] = {**cache.versions(), "source": cache.source_hash()}
         print(json.dumps(d, indent=1))
         return 0
-    print(f"{result.directory} {verb} {result.entries} cached reports ({units.human_bytes(result.bytes)})")
+    noun = "cached report" if result.entries == 1 else "cached reports"
+    print(f"{result.directory} {verb} {result.entries} {noun} ({units.human_bytes(result.bytes)})")
     if args.action == "info":
         v = cache.versions()
         print(
