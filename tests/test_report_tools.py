@@ -134,6 +134,9 @@ def test_exports(tmp_path):
     path = write_atomic(tmp_path / "out" / "cmp.json", render(rows, COMPARISON_COLUMNS, "json"))
     assert json.loads(path.read_text())[1]["flops"] == 2000
     assert os.listdir(path.parent) == ["cmp.json"]  # no temp file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0o600
 
 
 def test_export_format_and_errors(tmp_path):

@@ -60,7 +60,9 @@ class ExportScreen(ModalScreen[Path | None]):
     @on(Select.Changed, "#export-format")
     def _format_changed(self, event: Select.Changed) -> None:
         box = self.query_one("#export-path", Input)
-        path = Path(box.value)
+        path = Path(box.value.strip())
+        if not box.value.strip() or not path.name or box.value.rstrip().endswith("/"):
+            return  # nothing typed yet, or a folder: no file name to give a suffix to
         wanted = SUFFIX[str(event.value)]
         if path.suffix.lower() not in (wanted, ".markdown" if wanted == ".md" else wanted):
             box.value = str(path.with_suffix(wanted))
