@@ -88,7 +88,10 @@ def main() -> int:
         term.close()
         shutil.rmtree(cache, ignore_errors=True)
     base = {}
-    for label, code in (("import torch", "import torch"), ("import torchvision.models", "import torchvision.models")):
+    for label, code in (
+        ("import torch", "import torch"),
+        ("import torchvision.models", "import torchvision.models"),
+    ):
         walls = []
         for _ in range(args.baseline_repeat):
             m = measure.run([sys.executable, "-c", code], env=env, cwd=str(ROOT))

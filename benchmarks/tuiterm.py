@@ -8,7 +8,6 @@ runs ``tmux capture-pane``: its own cost is the polling floor the benchmarks rep
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import time
@@ -50,8 +49,9 @@ class Term:
     def send(self, name: str, *keys: str) -> None:
         self.tmux(["send-keys", "-t", name, *keys])
 
-    def wait_for(self, name: str, pred, timeout: float = 30.0) -> tuple[float, str]:  # noqa: ANN001
-        """Poll the screen until ``pred(text)``; (perf_counter when seen, text). Raises on timeout."""
+    def wait_for(self, name: str, pred, timeout: float = 30.0, interval: float = 0.0) -> tuple[float, str]:  # noqa: ANN001
+        """Poll the screen (every ``interval`` s after each capture) until ``pred(text)``; (perf_counter
+        when seen, text). Raises on timeout."""
         end = time.perf_counter() + timeout
         while True:
             text = self.screen(name)
@@ -60,6 +60,8 @@ class Term:
                 return now, text
             if now > end:
                 raise TimeoutError(f"screen of {name} never matched; last screen:\n{text}")
+            if interval:
+                time.sleep(interval)
 
     def stop(self, name: str, pid: int, timeout: float = 10.0) -> None:
         """Quit the app (``q``) and wait for it and its child processes (the analysis workers) to end;
@@ -74,4 +76,3 @@ class Term:
 
     def close(self) -> None:
         self.tmux(["kill-server"], check=False)
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -33,6 +34,8 @@ from tui.widgets.status_bar import StatusBar
 
 #: How often (seconds) a waiting worker checks whether it was cancelled.
 POLL_S = 0.1
+#: While results stream in, the views are rebuilt at most this often (keys stay responsive on 2 cores).
+REFRESH_INTERVAL_S = 0.25
 
 
 class AnalysisCancelled(Exception):
@@ -83,6 +86,8 @@ class ModeltuiApp(App[None]):
         #: analysis threads still running -> the options generation they analyse
         self._runs: dict[threading.Thread, int] = {}
         self._runs_lock = threading.Lock()
+        self._last_refresh = 0.0
+        self._refresh_timer: Any = None
         #: models whose records a worker is loading, and those that could not be loaded (why)
         self._loading: set[str] = set()
         self.records_errors: dict[str, str] = {}
@@ -119,10 +124,25 @@ class ModeltuiApp(App[None]):
 
     def refresh_views(self) -> None:
         """Tell every screen on the stack that the session changed."""
+        self._last_refresh = time.monotonic()
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+            self._refresh_timer = None
         for screen in self.screen_stack:
             refresh = getattr(screen, "refresh_view", None)
             if refresh is not None:
                 refresh()
+
+    def refresh_views_soon(self) -> None:
+        """``refresh_views``, coalesced: during a burst of results at most once per REFRESH_INTERVAL_S
+        (the first one at once); the worker's end always refreshes in full."""
+        if self._refresh_timer is not None:
+            return
+        wait = REFRESH_INTERVAL_S - (time.monotonic() - self._last_refresh)
+        if wait <= 0:
+            self.refresh_views()
+        else:
+            self._refresh_timer = self.set_timer(wait, self.refresh_views)
 
     # -- catalog ------------------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="catalog")
@@ -225,7 +245,7 @@ class ModeltuiApp(App[None]):
                     severity="error",
                     timeout=8,
                 )
-            self.refresh_views()
+            self.refresh_views_soon()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

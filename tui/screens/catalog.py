@@ -3,23 +3,20 @@ presets and custom models. Leaving it starts the analysis of what was picked."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Static
 
 from metrics_core import units
+from tui.screens.filtered_table import FilteredTableScreen
 from tui.widgets.filter_input import FilterInput
 from tui.widgets.footer import AppFooter
 from tui.widgets.grid_table import GridColumn, GridRow, GridTable
 from tui.widgets.status_bar import StatusBar
-
-if TYPE_CHECKING:
-    from tui.app import ModeltuiApp
 
 MAX_PRESET_KEYS = 9
 SELECTED_MARK, UNSELECTED_MARK = "[x]", "[ ]"
@@ -55,7 +52,7 @@ def spec_cells(spec: Any, selected: bool) -> list[str]:
     ]
 
 
-class CatalogScreen(Screen[None]):
+class CatalogScreen(FilteredTableScreen):
     """Pick models. Space/Enter toggles, 1-9 apply a preset, Escape goes to the comparison."""
 
     BINDINGS = [
@@ -74,10 +71,6 @@ class CatalogScreen(Screen[None]):
         *(Binding(str(i), f"preset({i})", "", show=False) for i in range(2, MAX_PRESET_KEYS + 1)),
     ]
 
-    app: ModeltuiApp
-    #: set once mounted: refresh_view() before that has nothing to draw into
-    ready = False
-
     def compose(self) -> ComposeResult:
         yield StatusBar("catalog")
         yield Static(id="catalog-help")
@@ -86,15 +79,8 @@ class CatalogScreen(Screen[None]):
         yield Static(id="presets")
         yield AppFooter()
 
-    @property
-    def table(self) -> GridTable:
-        return self.query_one(GridTable)
-
-    def on_mount(self) -> None:
-        self.ready = True
+    def prepare_table(self) -> None:
         self.table.set_columns(COLUMNS, fixed=2)
-        self.refresh_view()
-        self.table.focus()
 
     def rows(self) -> list[GridRow]:
         """Section rows per task and family (in catalog order of first appearance), then models."""
@@ -182,23 +168,10 @@ class CatalogScreen(Screen[None]):
             self.app.apply_preset(presets[number - 1])
             self.app.pop_screen()
 
-    def action_filter(self) -> None:
-        self.query_one(FilterInput).open()
-
-    @on(FilterInput.Changed)
-    def _filter_changed(self) -> None:
-        self.table.set_rows(self.rows())
-
-    @on(FilterInput.Done)
-    def _filter_done(self) -> None:
-        self.table.focus()
-
     def action_done(self) -> None:
         """Clear the filter, or go back to the comparison and analyse what was picked."""
-        box = self.query_one(FilterInput)
-        if box.value:
-            box.action_clear()
-            self.table.set_rows(self.rows())
+        if self.clear_filter():
+            self.refilter()
             return
         self.app.pop_screen()
         self.app.analyze(self.app.session.missing())

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Static
 
 from metrics_core import units
+from tui.screens.filtered_table import FilteredTableScreen
 from tui.session import records_loaded
 from tui.tables import (
     COMPARISON_TABLE,
@@ -28,9 +26,6 @@ from tui.widgets.grid_table import ASCENDING_MARK, DESCENDING_MARK, GridColumn, 
 from tui.widgets.rankings import RankingsPanel
 from tui.widgets.status_bar import StatusBar
 
-if TYPE_CHECKING:
-    from tui.app import ModeltuiApp
-
 OK_MARK, PARTIAL_MARK, ERROR_MARK, PENDING_MARK = "✓", "!", "✗", "…"
 
 
@@ -39,7 +34,7 @@ def matches(name: str, text: str) -> bool:
     return all(w in name.lower() for w in text.lower().split())
 
 
-class ComparisonScreen(Screen[None]):
+class ComparisonScreen(FilteredTableScreen):
     """Compare the selected models."""
 
     BINDINGS = [
@@ -91,9 +86,6 @@ class ComparisonScreen(Screen[None]):
         Binding("escape", "back", "Clear filter", show=False),
     ]
 
-    app: ModeltuiApp
-    #: set once mounted: refresh_view() before that has nothing to draw into
-    ready = False
     _shown_sort: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -103,15 +95,6 @@ class ComparisonScreen(Screen[None]):
         yield Static(id="detail")
         yield RankingsPanel()
         yield AppFooter()
-
-    @property
-    def table(self) -> GridTable:
-        return self.query_one(GridTable)
-
-    def on_mount(self) -> None:
-        self.ready = True
-        self.refresh_view()
-        self.table.focus()
 
     # -- view ---------------------------------------------------------------------------------------
     def shown_columns(self) -> list:  # noqa: ANN201 (metrics_core.columns.Column)
@@ -335,21 +318,8 @@ class ComparisonScreen(Screen[None]):
         s.reverse = not s.reverse
         self._sorted()
 
-    def action_filter(self) -> None:
-        self.query_one(FilterInput).open()
-
-    @on(FilterInput.Changed)
-    def _filter_changed(self) -> None:
-        self.table.set_rows(self.rows())
-
-    @on(FilterInput.Done)
-    def _filter_done(self) -> None:
-        self.table.focus()
-
     def action_back(self) -> None:
-        box = self.query_one(FilterInput)
-        if box.value:
-            box.action_clear()
+        if self.clear_filter():
             self.refresh_view()
 
     def action_remove(self) -> None:

@@ -6,12 +6,11 @@ while the app loads them in a worker, never on the UI thread."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Static
 
 from metrics_core import units
@@ -25,6 +24,7 @@ from tui.layerdata import (
     op_rows,
     sort_rows,
 )
+from tui.screens.filtered_table import FilteredTableScreen
 from tui.session import records_loaded
 from tui.tables import (
     ESTIMATE_GROUP,
@@ -41,15 +41,12 @@ from tui.widgets.footer import AppFooter
 from tui.widgets.grid_table import ASCENDING_MARK, DESCENDING_MARK, GridColumn, GridRow, GridTable
 from tui.widgets.status_bar import StatusBar
 
-if TYPE_CHECKING:
-    from tui.app import ModeltuiApp
-
 FILTER_KEYS = ("module", "module_type", "op", "category", "bound")
 #: Module path depth the per-module view starts at (``layer1.0``, ``features.3``).
 DEFAULT_DEPTH = 2
 
 
-class LayersScreen(Screen[None]):
+class LayersScreen(FilteredTableScreen):
     """The ops of ``model`` on the selected target; with ``module`` (a module path and the depth it
     was grouped at), only the ops summed into that module's row of the per-module view."""
 
@@ -74,10 +71,6 @@ class LayersScreen(Screen[None]):
         Binding("h", "app.hardware", "Hardware", show=False),
     ]
 
-    app: ModeltuiApp
-    #: set once mounted: refresh_view() before that has nothing to draw into
-    ready = False
-
     def __init__(self, model: str, module: tuple[str, int | None] | None = None) -> None:
         super().__init__()
         self.model = model
@@ -99,15 +92,6 @@ class LayersScreen(Screen[None]):
         yield GridTable(empty_text="No op matches the filter.")
         yield FilterInput(placeholder="filter ops: words in module, type, op, category or bound")
         yield AppFooter()
-
-    @property
-    def table(self) -> GridTable:
-        return self.query_one(GridTable)
-
-    def on_mount(self) -> None:
-        self.ready = True
-        self.refresh_view()
-        self.table.focus()
 
     # -- data ---------------------------------------------------------------------------------------
     def column_layout(self) -> tuple[tuple[Column, ...], tuple[Column, ...]]:
@@ -228,6 +212,9 @@ class LayersScreen(Screen[None]):
             )
         table.set_rows(out)
 
+    def refilter(self) -> None:
+        self._redraw()
+
     @property
     def shown_rows(self) -> list[dict[str, Any]]:
         """The rows on screen, in order (filtered and sorted)."""
@@ -235,9 +222,7 @@ class LayersScreen(Screen[None]):
 
     # -- actions ------------------------------------------------------------------------------------
     def action_back(self) -> None:
-        box = self.query_one(FilterInput)
-        if box.value:
-            box.action_clear()
+        if self.clear_filter():
             self._redraw()
             return
         self.app.pop_screen()
@@ -261,17 +246,6 @@ class LayersScreen(Screen[None]):
     def action_reverse(self) -> None:
         self.descending = not self.descending
         self._redraw()
-
-    def action_filter(self) -> None:
-        self.query_one(FilterInput).open()
-
-    @on(FilterInput.Changed)
-    def _filter_changed(self) -> None:
-        self._redraw()
-
-    @on(FilterInput.Done)
-    def _filter_done(self) -> None:
-        self.table.focus()
 
     def action_toggle_modules(self) -> None:
         self.by_module = not self.by_module

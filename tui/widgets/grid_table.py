@@ -63,6 +63,18 @@ def fit(text: str, width: int, left: bool = False) -> str:
     return ELLIPSIS + text[-(width - 1) :] if left else text[: width - 1] + ELLIPSIS
 
 
+class TableMessage(Message):
+    """A message from a ``GridTable``: ``control`` is the table, so ``@on(..., "#id")`` can match it."""
+
+    def __init__(self, table: GridTable) -> None:
+        super().__init__()
+        self.table = table
+
+    @property
+    def control(self) -> GridTable:
+        return self.table
+
+
 class GridTable(ScrollView, can_focus=True):
     """The table. Posts ``Highlighted`` when the cursor moves, ``Selected`` when the highlighted row is
     clicked (screens bind Enter themselves, so that the footer names what it does), and
@@ -124,35 +136,20 @@ class GridTable(ScrollView, can_focus=True):
 
     cursor_row: reactive[int] = reactive(0, always_update=True)
 
-    class Highlighted(Message):
+    class Highlighted(TableMessage):
         def __init__(self, table: GridTable, key: str | None) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.key = key
 
-        @property
-        def control(self) -> GridTable:
-            return self.table
-
-    class Selected(Message):
+    class Selected(TableMessage):
         def __init__(self, table: GridTable, key: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.key = key
 
-        @property
-        def control(self) -> GridTable:
-            return self.table
-
-    class HeaderClicked(Message):
+    class HeaderClicked(TableMessage):
         def __init__(self, table: GridTable, column: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.column = column
-
-        @property
-        def control(self) -> GridTable:
-            return self.table
 
     def __init__(
         self,
