@@ -35,7 +35,7 @@ from tui.widgets.status_bar import StatusBar
 #: How often (seconds) a waiting worker checks whether it was cancelled.
 POLL_S = 0.1
 #: While results stream in, the views are rebuilt at most this often (keys stay responsive on 2 cores).
-REFRESH_INTERVAL_S = 0.25
+REFRESH_INTERVAL_S = 0.5
 
 
 class AnalysisCancelled(Exception):
