@@ -108,3 +108,10 @@ def plain(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:g}"
+
+
+def times(x: float | None, digits: int = 2) -> str:
+    """A ratio as a multiple: ``22.664 -> '22.66x'``; ``None -> '-'``."""
+    if x is None:
+        return "-"
+    return f"{x:.{digits}f}x"

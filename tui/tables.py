@@ -31,10 +31,6 @@ def _per_second(v: float | None) -> str:
     return "-" if v is None else f"{units.human_count(v, 1)}/s"
 
 
-def _ratio(v: float | None) -> str:
-    return "-" if v is None else f"{units.fixed(v)}x"
-
-
 #: Model-level estimate columns; keys are ``ModelEstimate`` attributes with an ``est_`` prefix.
 ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("est_latency_s", "Latency", ESTIMATE_GROUP, units.human_time),
@@ -51,7 +47,7 @@ MEASURED_COLUMNS: tuple[Column, ...] = (
     Column("bench_median_s", "Median", MEASURED_GROUP, units.human_time),
     Column("bench_p90_s", "p90", MEASURED_GROUP, units.human_time),
     Column("bench_throughput_per_s", "Thruput", MEASURED_GROUP, _per_second),
-    Column("bench_latency_ratio", "Meas/est", MEASURED_GROUP, _ratio),
+    Column("bench_latency_ratio", "Meas/est", MEASURED_GROUP, units.times),
 )
 
 _MEMORY_HEADERS = {

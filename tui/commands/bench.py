@@ -134,13 +134,13 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
             units.human_count(r.throughput_per_s),
             units.human_rate(r.achieved_flops_per_s, rate),
             units.human_time(r.estimated_latency_s),
-            _ratio(r.latency_ratio),
+            units.times(r.latency_ratio),
         ]
         if cuda:
             row += [
                 units.human_bytes(r.measured_peak_bytes),
                 units.human_bytes(r.estimated_peak_bytes),
-                _ratio(r.peak_memory_ratio),
+                units.times(r.peak_memory_ratio),
             ]
         rows.append(row)
     parts = [header, text_table(headers, rows, [False, *([True] * (len(headers) - 1))])]
@@ -160,7 +160,3 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
         if r.error:
             notes.append(f"{r.model}: ERROR {r.error}")
     return "\n".join([*parts, *notes])
-
-
-def _ratio(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}x"
