@@ -18,8 +18,11 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True) -> None:
-    p.add_argument("--batch-size", type=positive_int, default=1, metavar="N", help="batch size (default 1)")
+def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True, batch_size: bool = True) -> None:
+    if batch_size:
+        p.add_argument(
+            "--batch-size", type=positive_int, default=1, metavar="N", help="batch size (default 1)"
+        )
     p.add_argument(
         "--input-shape",
         type=positive_int,
@@ -50,7 +53,7 @@ def add_hardware_args(p: argparse.ArgumentParser, required: bool = False) -> Non
 
 def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
     return AnalysisOptions(
-        batch_size=args.batch_size,
+        batch_size=getattr(args, "batch_size", 1),
         dtype=args.dtype,
         input_shape=tuple(args.input_shape) if args.input_shape else None,
         engine=getattr(args, "engine", "meta"),

@@ -14,8 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from metrics_core import units
-from metrics_core.dtypes import DTYPES
-from tui.commands.options import add_hardware_args, positive_int
+from tui.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 from tui.textable import text_table
 
 FORMATS = ("table", "json", "csv")
@@ -59,15 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="LIST",
         help=f"comma-separated; '...' continues a progression (default {DEFAULT_BATCH_SIZES})",
     )
-    p.add_argument(
-        "--input-shape",
-        type=positive_int,
-        nargs="+",
-        metavar="D",
-        help="per-sample input shape, e.g. 3 224 224 (default: the model's native resolution)",
-    )
-    p.add_argument("--dtype", choices=DTYPES, default="fp32", help="element type for bytes (default fp32)")
-    p.add_argument("--no-cache", action="store_true", help="ignore and do not write cached results")
+    add_analysis_args(p, engine=False, batch_size=False)
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--no-plot", action="store_true", help="tables only (table format)")
     p.add_argument("--width", type=positive_int, metavar="W", help="chart width (default: terminal width)")
@@ -77,17 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics_core.analyze import AnalysisOptions
     from metrics_core.roofline import precision_for
     from metrics_core.sweep import parse_batch_sizes, sweep_models
     from tui.commands.hardware import load_catalog_with_warnings
 
     batch_sizes = parse_batch_sizes(args.batch_sizes)
-    options = AnalysisOptions(
-        dtype=args.dtype,
-        input_shape=tuple(args.input_shape) if args.input_shape else None,
-        use_cache=not args.no_cache,
-    ).validated()
+    options = options_from_args(args)
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
     precision = precision_for(target, options.dtype, use_tf32=args.tf32)
     progress = _progress(len(args.models) * len(batch_sizes))
