@@ -184,8 +184,11 @@ def sweep_point(report: ModelReport, target: HardwareTarget, precision: str) -> 
     memory = report.extras.get("memory")
     peak_act = weights = total = fits = None
     if memory is not None:
-        peak_act, weights = memory["peak_activation_bytes"], memory["weight_bytes"]
-        total = peak_act + weights
+        peak_act, weights, total = (
+            memory["peak_activation_bytes"],
+            memory["weight_bytes"],
+            memory["peak_total_bytes"],
+        )
         fits = total <= capacity_bytes(target)
     return SweepPoint(
         batch_size=report.batch_size,

@@ -13,11 +13,20 @@ from collections.abc import Sequence
 
 from metrics_core import units
 from metrics_core.bench import DEVICES
-from tui.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
+from tui.commands.options import (
+    add_analysis_args,
+    add_hardware_args,
+    int_at_least,
+    options_from_args,
+    positive_int,
+)
 from tui.textable import text_table
 
 FORMATS = ("table", "json")
 BAR_WIDTH = 24
+
+
+non_negative_int = int_at_least(0, "an integer >= 0")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,16 +40,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_analysis_args(p, engine=False)
     add_hardware_args(p)
     p.add_argument("--format", choices=FORMATS, default="table")
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
