@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from metrics_core.catalog import classification_models, get_spec, shape_kwargs
+    from metrics_core.sources.catalog import classification_models, get_spec, shape_kwargs
 
     import_s = time.perf_counter() - t0
     specs = [get_spec(n) for n in argv] if argv else classification_models()

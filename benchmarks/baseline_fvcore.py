@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from metrics_core.catalog import get_spec, shape_kwargs
+    from metrics_core.sources.catalog import get_spec, shape_kwargs
 
     import_s = time.perf_counter() - t0
     no_grad = "--no-grad" in argv
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore")
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     if argv == ["--all"]:
-        from metrics_core.catalog import classification_models
+        from metrics_core.sources.catalog import classification_models
 
         argv = [s.name for s in classification_models()]
     per_model = {}

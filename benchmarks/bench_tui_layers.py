@@ -48,11 +48,11 @@ async def _until(pilot, pred, timeout: float = 60.0) -> None:  # noqa: ANN001
 async def drill_down(
     repeat: int,
 ) -> tuple[dict[str, list[float]], dict[str, tuple[list[str], list[list[str]]]]]:
-    from tui.app import ModeltuiApp
-    from tui.screens.comparison import ComparisonScreen
-    from tui.screens.layers import LayersScreen
-    from tui.session import records_loaded
-    from tui.widgets.grid_table import GridTable
+    from tui.app.application import ModeltuiApp
+    from tui.app.screens.comparison import ComparisonScreen
+    from tui.app.screens.layers import LayersScreen
+    from tui.app.session import records_loaded
+    from tui.app.widgets.grid_table import GridTable
 
     times: dict[str, list[float]] = {m: [] for m in MODELS}
     tables: dict[str, tuple[list[str], list[list[str]]]] = {}

@@ -1,6 +1,6 @@
 """Check that the workers' speed-ups change no result: every catalog model analysed in this process,
-plainly, then (1) in this process under ``metrics_core.metamemo.MetaMemo`` and (2) by the worker pool
-(``metrics_core.pool``: fork server with the ``torch._dynamo`` stand-in, memoised meta kernels), must
+plainly, then (1) in this process under ``metrics_core.runtime.metamemo.MetaMemo`` and (2) by the worker pool
+(``metrics_core.runtime.pool``: fork server with the ``torch._dynamo`` stand-in, memoised meta kernels), must
 give identical reports (``to_dict``: every metric and every op record). Prints the memo's hit rate and
 the CPU time of the in-process passes.
 
@@ -17,9 +17,9 @@ import time
 def main(argv: list[str]) -> int:
     all_tasks = "--all-tasks" in argv
     names = [a for a in argv if not a.startswith("--")]
-    from metrics_core.analyze import AnalysisOptions, analyze_many, analyze_spec
-    from metrics_core.catalog import catalog, classification_models, get_spec
-    from metrics_core.metamemo import MetaMemo
+    from metrics_core.runtime.analyze import AnalysisOptions, analyze_many, analyze_spec
+    from metrics_core.runtime.metamemo import MetaMemo
+    from metrics_core.sources.catalog import catalog, classification_models, get_spec
 
     if names:
         specs = [get_spec(n) for n in names]

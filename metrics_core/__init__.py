@@ -2,9 +2,9 @@
 
 The public API is re-exported lazily so that ``import metrics_core`` stays cheap (no torch):
 
-- ``catalog()``, ``get_spec(name)``: the model catalog (``metrics_core.catalog``)
+- ``catalog()``, ``get_spec(name)``: the model catalog (``metrics_core.sources.catalog``)
 - ``AnalysisOptions``, ``analyze(name, options)``, ``analyze_many(names, options, on_report)``
-- ``hardware_targets()``, ``get_target(id)``: the hardware catalog (``metrics_core.hardware``)
+- ``hardware_targets()``, ``get_target(id)``: the hardware catalog (``metrics_core.perf.hardware``)
 - ``estimate_model(report, target, precision)``, ``estimate_ops(...)``: roofline estimates
 - ``efficiency_rankings(reports)``, ``sort_reports(reports, key, reverse)``
 - dataclasses: ``ModelReport``, ``ModelMetrics``, ``OpRecord``, ``Coverage``
@@ -18,22 +18,22 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "catalog": "metrics_core.catalog",
-    "get_spec": "metrics_core.catalog",
-    "AnalysisOptions": "metrics_core.analyze",
-    "analyze": "metrics_core.analyze",
-    "analyze_many": "metrics_core.analyze",
-    "hardware_targets": "metrics_core.hardware",
-    "get_target": "metrics_core.hardware",
-    "estimate_model": "metrics_core.roofline",
-    "estimate_ops": "metrics_core.roofline",
-    "precision_for": "metrics_core.roofline",
-    "efficiency_rankings": "metrics_core.rankings",
-    "sort_reports": "metrics_core.sorting",
-    "ModelReport": "metrics_core.records",
-    "ModelMetrics": "metrics_core.records",
-    "OpRecord": "metrics_core.records",
-    "Coverage": "metrics_core.records",
+    "catalog": "metrics_core.sources.catalog",
+    "get_spec": "metrics_core.sources.catalog",
+    "AnalysisOptions": "metrics_core.runtime.analyze",
+    "analyze": "metrics_core.runtime.analyze",
+    "analyze_many": "metrics_core.runtime.analyze",
+    "hardware_targets": "metrics_core.perf.hardware",
+    "get_target": "metrics_core.perf.hardware",
+    "estimate_model": "metrics_core.perf.roofline",
+    "estimate_ops": "metrics_core.perf.roofline",
+    "precision_for": "metrics_core.perf.roofline",
+    "efficiency_rankings": "metrics_core.report.rankings",
+    "sort_reports": "metrics_core.report.sorting",
+    "ModelReport": "metrics_core.common.records",
+    "ModelMetrics": "metrics_core.common.records",
+    "OpRecord": "metrics_core.common.records",
+    "Coverage": "metrics_core.common.records",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,10 +9,10 @@ import statistics
 import pytest
 import torch
 
-from metrics_core.analyze import AnalysisOptions
-from metrics_core.bench import BenchResult, bench_model, match_device_name, nearest_rank
-from metrics_core.errors import UsageError
-from metrics_core.hardware import HardwareTarget, builtin_targets
+from metrics_core.common.errors import UsageError
+from metrics_core.measure.bench import BenchResult, bench_model, match_device_name, nearest_rank
+from metrics_core.perf.hardware import HardwareTarget, builtin_targets
+from metrics_core.runtime.analyze import AnalysisOptions
 from tui.cli import main
 
 TINY = "perf_models:tiny_mlp"

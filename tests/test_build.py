@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from metrics_core.build import build_model, skip_init
-from metrics_core.catalog import get_spec
-from metrics_core.errors import UnsupportedModelError, UsageError
-from metrics_core.inputs import example_inputs
+from metrics_core.capture.inputs import example_inputs
+from metrics_core.common.errors import UnsupportedModelError, UsageError
+from metrics_core.sources.build import build_model, skip_init
+from metrics_core.sources.catalog import get_spec
 
 
 def n_params(model: nn.Module) -> int:

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from metrics_core import analyze as analyze_mod
-from metrics_core import cache
-from metrics_core.analyze import AnalysisOptions, analyze_many
-from metrics_core.catalog import get_spec
-from metrics_core.records import ModelReport
+from metrics_core.common.records import ModelReport
+from metrics_core.runtime import analyze as analyze_mod
+from metrics_core.runtime import cache
+from metrics_core.runtime import engines as engines_mod
+from metrics_core.runtime.analyze import AnalysisOptions, analyze_many
+from metrics_core.sources.catalog import get_spec
 from tui.cli import main as cli_main
 
 # Published by torchvision (weights meta ``num_params``) and reproduced exactly by the analysis.
@@ -249,7 +250,7 @@ def test_reports_with_errors_are_not_cached(cache_dir, monkeypatch):
     def fail(*_args):
         raise RuntimeError("trace failed")
 
-    monkeypatch.setattr(analyze_mod, "_run_meta", fail)
+    monkeypatch.setattr(engines_mod, "_run_meta", fail)
     (report,) = analyze_many(["resnet18"])
     assert report.error == "RuntimeError: trace failed"
     assert entries(cache_dir) == []

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from metrics_core.capture import capture
+from metrics_core.capture.trace import capture
 
 
 def run(model, *shapes, dtype="fp32"):

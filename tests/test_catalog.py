@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from metrics_core import catalog as cat
-from metrics_core.catalog import (
+from metrics_core.common.errors import UnknownModelError, UsageError
+from metrics_core.sources import catalog as cat
+from metrics_core.sources.catalog import (
     PRESETS,
     ModelSpec,
     catalog,
@@ -19,14 +20,14 @@ from metrics_core.catalog import (
     resolve_input_shape,
     shape_kwargs,
 )
-from metrics_core.errors import UnknownModelError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_importing_and_listing_the_catalog_does_not_import_torch():
     code = (
-        "import sys, metrics_core.catalog as c; c.catalog(); c.get_spec('resnet18'); c.catalog_is_stale(); "
+        "import sys, metrics_core.sources.catalog as c; c.catalog(); c.get_spec('resnet18'); "
+        "c.catalog_is_stale(); "
         "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
@@ -248,6 +249,6 @@ def test_stale_catalog_is_flagged_not_refused(monkeypatch):
     assert cat.catalog_is_stale()
     assert cat.stale_note() == (
         "model catalog was generated for torchvision 0.29.1 but 0.30.0 is installed; "
-        "run 'python -m metrics_core.catalog_gen' to refresh it"
+        "run 'python -m metrics_core.sources.catalog_gen' to refresh it"
     )
     assert len(classification_models()) == 80

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from metrics_core import catalog_gen
-from metrics_core.catalog import DATA_PATH, catalog_is_stale
+from metrics_core.sources import catalog_gen
+from metrics_core.sources.catalog import DATA_PATH, catalog_is_stale
 
 
 @pytest.mark.skipif(catalog_is_stale(), reason="installed torchvision differs from the catalog's")
@@ -19,7 +19,7 @@ def test_shipped_catalog_matches_installed_torchvision():
         new = {m["name"]: m for m in json.loads(generated)["models"]}
         old = {m["name"]: m for m in json.loads(shipped)["models"]}
         changed = sorted(n for n in new.keys() | old.keys() if new.get(n) != old.get(n))
-        pytest.fail(f"catalog.json is stale for {changed}; run 'python -m metrics_core.catalog_gen'")
+        pytest.fail(f"catalog.json is stale for {changed}; run 'python -m metrics_core.sources.catalog_gen'")
 
 
 def test_rendering_is_one_model_per_line_and_valid_json():

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from metrics_core.records import METRIC_NAMES
+from metrics_core.common.records import METRIC_NAMES
 from tui import cli
-from tui.commands.layers import LAYER_KEYS
+from tui.cli.commands.layers import LAYER_KEYS
 
 
 def run(argv, capsys):
@@ -121,7 +121,7 @@ def test_ctrl_c_exits_130(monkeypatch, capsys):
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("metrics_core.analyze.analyze_many", interrupted)
+    monkeypatch.setattr("metrics_core.runtime.analyze.analyze_many", interrupted)
     code, _, err = run(["compare", "resnet18"], capsys)
     assert code == 130 and "Traceback" not in err
 

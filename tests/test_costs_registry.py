@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from metrics_core.common.records import CATEGORIES
 from metrics_core.costs import FREE_OPS, RULES, lookup
-from metrics_core.records import CATEGORIES
 
 lookup("convolution")  # load every rule module
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from metrics_core.errors import HardwareFileError, UnknownHardwareError, UsageError
-from metrics_core.hardware import (
+from metrics_core.common.errors import HardwareFileError, UnknownHardwareError, UsageError
+from metrics_core.perf.hardware import (
     PRECISIONS,
     get_target,
     hardware_targets,
@@ -250,8 +250,8 @@ def test_duplicate_across_user_files_is_reported(config_dir, tmp_path):
 
 def test_hardware_modules_import_without_torch_or_plotext():
     code = (
-        "import sys, metrics_core.hardware, metrics_core.roofline, metrics_core.roofline_plot;"
-        "metrics_core.hardware.hardware_targets();"
+        "import sys, metrics_core.perf.hardware, metrics_core.perf.roofline, metrics_core.perf.roofline_plot;"
+        "metrics_core.perf.hardware.hardware_targets();"
         "print(' '.join(sorted(m for m in ('torch', 'plotext', 'textual') if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

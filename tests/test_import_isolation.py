@@ -18,7 +18,8 @@ def _modules_after(code: str) -> set[str]:
 
 def test_metrics_core_does_not_import_textual():
     mods = _modules_after(
-        "import metrics_core, metrics_core.analyze, metrics_core.records, metrics_core.catalog"
+        "import metrics_core, metrics_core.runtime.analyze, metrics_core.common.records, "
+        "metrics_core.sources.catalog"
     )
     assert "textual" not in mods
 

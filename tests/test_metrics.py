@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from metrics_core.metrics import classify, compute_metrics, max_width, op_width
-from metrics_core.records import OpRecord
+from metrics_core.common.records import OpRecord
+from metrics_core.report.metrics import classify, compute_metrics, max_width, op_width
 
 
 def rec(index, op, category, macs, flops, ib, ob, wb, ins=((1, 8, 4, 4),), out=(1, 8, 4, 4)):

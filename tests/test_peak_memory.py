@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from metrics_core.capture import capture
-from metrics_core.peak_memory import peak_memory, resident_weight_bytes
+from metrics_core.capture.peak_memory import peak_memory, resident_weight_bytes
+from metrics_core.capture.trace import capture
 
 
 def run(model: nn.Module, *shapes, dtype: str = "fp32"):
@@ -180,7 +180,7 @@ def test_to_dict_is_the_scalar_summary():
 
 
 def test_analysis_attaches_peak_memory_to_the_report():
-    from metrics_core.analyze import AnalysisOptions, analyze
+    from metrics_core.runtime.analyze import AnalysisOptions, analyze
 
     # perf_models:tiny_mlp at batch 4: x [4,1,16] 256 B (flatten is a view), h1 [4,32] 512, relu out 512,
     # y [4,8] 128 -> live (768, 1024, 640); weights (16*32 + 32 + 32*8 + 8) * 4 = 3232 B

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from metrics_core import cache, pool
-from metrics_core.analyze import AnalysisOptions, analyze_many
-from metrics_core.errors import UnknownModelError
+from metrics_core.common.errors import UnknownModelError
+from metrics_core.runtime import cache, pool
+from metrics_core.runtime.analyze import AnalysisOptions, analyze_many
 
 SMALL = ["resnet18", "mobilenet_v2", "squeezenet1_0"]
 

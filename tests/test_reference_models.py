@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from metrics_core.analyze import AnalysisOptions, analyze_many
-from metrics_core.catalog import get_spec
+from metrics_core.runtime.analyze import AnalysisOptions, analyze_many
+from metrics_core.sources.catalog import get_spec
 
 MODELS = [
     "resnet18",

@@ -7,12 +7,12 @@ import os
 
 import pytest
 
-from metrics_core.columns import COMPARISON_COLUMNS
-from metrics_core.errors import UsageError
-from metrics_core.export import format_for_path, render, write_atomic
-from metrics_core.rankings import efficiency_rankings
-from metrics_core.records import METRIC_NAMES, ModelMetrics, ModelReport, OpRecord
-from metrics_core.sorting import sort_reports
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import METRIC_NAMES, ModelMetrics, ModelReport, OpRecord
+from metrics_core.report.columns import COMPARISON_COLUMNS
+from metrics_core.report.export import format_for_path, render, write_atomic
+from metrics_core.report.rankings import efficiency_rankings
+from metrics_core.report.sorting import sort_reports
 
 
 def report(name, params, flops, memory, avg_ai, error=None):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from metrics_core.errors import UsageError
-from metrics_core.hardware import get_target, load_catalog
-from metrics_core.records import ModelReport, OpRecord
-from metrics_core.roofline import (
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import ModelReport, OpRecord
+from metrics_core.perf.hardware import get_target, load_catalog
+from metrics_core.perf.roofline import (
     attainable_flops,
     estimate_model,
     estimate_op,

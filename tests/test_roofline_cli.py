@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from metrics_core.metrics import compute_metrics
-from metrics_core.records import ModelMetrics, ModelReport, OpRecord
+from metrics_core.common.records import ModelMetrics, ModelReport, OpRecord
+from metrics_core.report.metrics import compute_metrics
 from tui.cli import main
-from tui.commands import roofline as verb
+from tui.cli.commands import roofline as verb
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from metrics_core.hardware import get_target
-from metrics_core.records import OpRecord
-from metrics_core.roofline import estimate_records
-from metrics_core.roofline_plot import RooflinePoint, model_point, op_points, render_roofline
+from metrics_core.common.records import OpRecord
+from metrics_core.perf.hardware import get_target
+from metrics_core.perf.roofline import estimate_records
+from metrics_core.perf.roofline_plot import RooflinePoint, model_point, op_points, render_roofline
 
 ANSI = re.compile(r"\x1b\[")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from metrics_core.hardware import get_target
-from metrics_core.roofline_plot import MODEL_MARKERS, RooflinePoint, hidden_markers, render_roofline
+from metrics_core.perf.hardware import get_target
+from metrics_core.perf.roofline_plot import MODEL_MARKERS, RooflinePoint, hidden_markers, render_roofline
 
 # The four recorded models on a T4 at fp32 (8.1 TFLOP/s, 320 GB/s, ridge 25.31 FLOP/byte), as
 # `modeltui roofline ... --hardware t4` places them (aggregate AI, estimated FLOP/s).

@@ -9,10 +9,11 @@ import json
 
 import pytest
 
-from metrics_core.analyze import AnalysisOptions
-from metrics_core.errors import UsageError
-from metrics_core.hardware import HardwareTarget
-from metrics_core.sweep import parse_batch_sizes, sweep_models
+from metrics_core.common.errors import UsageError
+from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.sweep import parse_batch_sizes
+from metrics_core.runtime.analyze import AnalysisOptions
+from metrics_core.runtime.sweeps import sweep_models
 from tui.cli import main
 
 LINEAR = "perf_models:linear_1024"

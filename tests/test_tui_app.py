@@ -10,17 +10,17 @@ import pytest
 import tui_fakes as fakes
 from tui_fakes import cell, load_reports, rows, settle, sync, type_text
 
-from metrics_core.records import ModelReport
-from tui.palette import ModelsAndTargets
-from tui.screens.catalog import CatalogScreen
-from tui.screens.comparison import ComparisonScreen
-from tui.screens.export import ExportScreen
-from tui.screens.hardware import HardwareScreen
-from tui.screens.help import HelpScreen, sections
-from tui.screens.layers import LayersScreen
-from tui.screens.roofline import RooflineScreen
-from tui.screens.settings import SettingsScreen
-from tui.widgets.grid_table import GridTable
+from metrics_core.common.records import ModelReport
+from tui.app.palette import ModelsAndTargets
+from tui.app.screens.catalog import CatalogScreen
+from tui.app.screens.comparison import ComparisonScreen
+from tui.app.screens.export import ExportScreen
+from tui.app.screens.hardware import HardwareScreen
+from tui.app.screens.help import HelpScreen, sections
+from tui.app.screens.layers import LayersScreen
+from tui.app.screens.roofline import RooflineScreen
+from tui.app.screens.settings import SettingsScreen
+from tui.app.widgets.grid_table import GridTable
 
 FOUR = ["resnet18", "mobilenet_v2", "efficientnet_b0", "squeezenet1_0"]
 

@@ -9,14 +9,14 @@ import json
 import pytest
 from tui_fakes import load_reports
 
-from metrics_core.analyze import AnalysisOptions
-from metrics_core.errors import UsageError
-from metrics_core.hardware import hardware_targets
-from metrics_core.records import OpRecord
-from tui.exporting import comparison_table
-from tui.layerdata import aggregate_by_module, filter_rows, module_depth, op_rows, sort_rows
-from tui.screens.settings import parse_shape
-from tui.session import Session
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import OpRecord
+from metrics_core.perf.hardware import hardware_targets
+from metrics_core.runtime.analyze import AnalysisOptions
+from tui.app.exporting import comparison_table
+from tui.app.layerdata import aggregate_by_module, filter_rows, module_depth, op_rows, sort_rows
+from tui.app.screens.settings import parse_shape
+from tui.app.session import Session
 
 REPORTS = load_reports()
 

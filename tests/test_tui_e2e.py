@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tui.app import ModeltuiApp
-from tui.screens.layers import LayersScreen
-from tui.widgets.grid_table import GridTable
+from tui.app.application import ModeltuiApp
+from tui.app.screens.layers import LayersScreen
+from tui.app.widgets.grid_table import GridTable
 
 BROKEN = "tui_failing_model:broken_model"  # tests/helpers/tui_failing_model.py
 
@@ -35,7 +35,7 @@ def test_real_backend_rows_errors_and_layers():
             assert isinstance(app.screen, LayersScreen)
             assert len(app.screen.query_one(GridTable).rows) == 68  # resnet18's recorded ops
             await pilot.press("escape")
-            # a real benchmark (tui.benchrun: a child of the fork server) of the two analysed models
+            # a real benchmark (tui.app.benchrun: a child of the fork server) of the two analysed models
             await pilot.press("b")
             await app.workers.wait_for_complete()
             await pilot.pause()

@@ -12,14 +12,14 @@ from dataclasses import replace
 import tui_fakes as fakes
 from tui_fakes import cell, load_reports, rows, settle, sync
 
-from metrics_core.cache import LazyRecords
-from tui.screens.layers import LayersScreen
-from tui.widgets.grid_table import GridTable
+from metrics_core.runtime.cache import LazyRecords
+from tui.app.screens.layers import LayersScreen
+from tui.app.widgets.grid_table import GridTable
 
 FOUR = ["resnet18", "mobilenet_v2", "efficientnet_b0", "squeezenet1_0"]
 
 # Roofline estimates of the recorded reports (sum over ops of max(FLOPs / peak, bytes / bandwidth),
-# metrics_core.roofline), fp32:
+# metrics_core.perf.roofline), fp32:
 #   A100 PCIe 40GB (19.5 TFLOP/s, 1555 GB/s): mobilenet_v2 119.22 us < squeezenet1_0 129.37 us
 #       < efficientnet_b0 147.04 us < resnet18 220.62 us; bound: resnet18 and squeezenet1_0 compute
 #       (memory-bound ops 16.0% and 36.6% of their time), the other two memory (82.6%, 80.9%)
@@ -345,7 +345,7 @@ async def test_stale_catalog_note_is_shown_once():
     note = "model catalog was generated for torchvision 0.29.1 but 0.30.0 is installed; run ..."
     backend, _ = fakes.fake_backend()
     backend = replace(backend, catalog_note=lambda: note)
-    from tui.app import ModeltuiApp
+    from tui.app.application import ModeltuiApp
 
     app = ModeltuiApp(models=["resnet18"], backend=backend)
     async with app.run_test(size=(120, 30)) as pilot:

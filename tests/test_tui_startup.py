@@ -10,7 +10,7 @@ import textwrap
 FIRST_PAINT = textwrap.dedent(
     """
     import asyncio, sys
-    from tui.app import ModeltuiApp
+    from tui.app.application import ModeltuiApp
 
     async def main():
         app = ModeltuiApp()  # the real backend; no models: the catalog opens

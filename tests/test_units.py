@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metrics_core import units
+from metrics_core.common import units
 
 
 def test_counts_and_bytes_are_decimal():

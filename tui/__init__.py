@@ -1,1 +1,4 @@
-"""modeltui's user interfaces: the headless CLI (``tui.cli``) and the Textual app (``tui.app``)."""
+"""modeltui's user interfaces: the headless CLI (``tui.cli``: entry point, verbs, plain-text tables,
+app launch) and the Textual app (``tui.app``). ``tui.cli`` may import ``tui.app`` (to launch it); ``tui.app``
+never imports ``tui.cli``.
+"""

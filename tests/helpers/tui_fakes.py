@@ -1,7 +1,8 @@
 """A stand-in analysis backend for the app tests: real reports recorded from ``metrics_core``.
 
 ``tui_reports.json`` holds ``ModelReport.to_dict()`` of resnet18, mobilenet_v2, efficientnet_b0 and
-squeezenet1_0 (batch 1, fp32, native 3x224x224 input) as produced by ``metrics_core.analyze.analyze_many``.
+squeezenet1_0 (batch 1, fp32, native 3x224x224 input) as produced by
+``metrics_core.runtime.analyze.analyze_many``.
 The catalog, presets and hardware targets are the real ones (none of them imports torch).
 Re-record the reports (after a change to the metric definitions) with
 ``python tests/helpers/tui_fakes.py``.
@@ -19,9 +20,9 @@ from pathlib import Path
 
 from textual.worker import WorkerState
 
-from metrics_core.analyze import AnalysisOptions
-from metrics_core.records import ModelReport
-from tui.backend import Backend
+from metrics_core.common.records import ModelReport
+from metrics_core.runtime.analyze import AnalysisOptions
+from tui.app.backend import Backend
 
 REPORTS_FILE = Path(__file__).with_name("tui_reports.json")
 
@@ -100,8 +101,8 @@ class FakeBench:
         self.calls: list[list[str]] = []
 
     def __call__(self, jobs, options, on_event, stop) -> None:  # noqa: ANN001
-        from metrics_core.bench import BenchResult
-        from tui.benchrun import BenchEvent
+        from metrics_core.measure.bench import BenchResult
+        from tui.app.benchrun import BenchEvent
 
         self.calls.append([name for name, _ in jobs])
         for name, report in jobs:
@@ -156,7 +157,7 @@ def _nothing() -> None:
 
 def make_app(models: Sequence[str] = (), **kwargs):  # noqa: ANN003, ANN201
     """(app with the fake backend and ``models`` selected, its ``FakeAnalyze``)."""
-    from tui.app import ModeltuiApp
+    from tui.app.application import ModeltuiApp
 
     backend, fake = fake_backend(**kwargs)
     return ModeltuiApp(models=models, backend=backend), fake
@@ -183,14 +184,14 @@ def sync(test):  # noqa: ANN001, ANN201
 
 def rows(app) -> list[str]:  # noqa: ANN001
     """Row keys of the table on the current screen, in display order."""
-    from tui.widgets.grid_table import GridTable
+    from tui.app.widgets.grid_table import GridTable
 
     return app.screen.query_one(GridTable).row_keys
 
 
 def cell(app, row: str, column: str) -> str:  # noqa: ANN001
     """The displayed text of one cell of the table on the current screen."""
-    from tui.widgets.grid_table import GridTable
+    from tui.app.widgets.grid_table import GridTable
 
     table = app.screen.query_one(GridTable)
     keys = [c.key for c in table.columns]
@@ -203,7 +204,7 @@ async def type_text(pilot, text: str) -> None:  # noqa: ANN001
 
 
 if __name__ == "__main__":  # re-record tui_reports.json (worker processes need this guard)
-    from metrics_core.analyze import analyze_many
+    from metrics_core.runtime.analyze import analyze_many
 
     recorded = analyze_many(
         ["resnet18", "mobilenet_v2", "efficientnet_b0", "squeezenet1_0"], AnalysisOptions()

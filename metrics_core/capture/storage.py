@@ -1,0 +1,105 @@
+"""Activation storage tracking: which storage each tensor lives in, and what it costs in bytes.
+
+- Parameters and buffers (and views of them) are *weights*; every other tensor is an activation.
+- Every activation tensor maps to the key of the storage it lives in; views share their base's key; an
+  op's output that is one of its inputs (in place) keeps the input's key; any other output allocates a
+  new storage. Per recorded op the tracker keeps ``(reads, allocs)``: the storages it read and allocated
+  (``metrics_core.capture.peak_memory`` turns these into lifetimes).
+- Bytes follow the analysis dtype: a floating-point tensor of ``numel`` elements costs
+  ``numel * bytes_per_element(dtype)``; integer and bool tensors keep their own element size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+
+from metrics_core.common.dtypes import bytes_per_element
+
+
+def tensors_in(items: Iterable[Any]) -> Iterator[torch.Tensor]:
+    """Tensors among op arguments (one level of list/tuple nesting, as aten schemas allow)."""
+    for a in items:
+        if isinstance(a, torch.Tensor):
+            yield a
+        elif isinstance(a, (list, tuple)):
+            for b in a:
+                if isinstance(b, torch.Tensor):
+                    yield b
+
+
+class StorageTracker:
+    """Weights vs activations, storage keys, sizes (bytes in the analysis dtype) and per-op events.
+
+    Attributes read by later stages: ``sizes`` (storage key -> bytes), ``writer`` (storage key -> index
+    of the record that allocated it), ``events`` (per record: ``(reads, allocs)`` storage keys).
+    """
+
+    def __init__(self, model: torch.nn.Module, dtype: str) -> None:
+        self._float_bytes = bytes_per_element(dtype)
+        self._weight_ids: set[int] = {id(t) for t in model.parameters()}
+        self._weight_ids.update(id(t) for t in model.buffers())
+        self._keepalive: list[torch.Tensor] = []  # tensors seen: keep their ids from being reused
+        self._key: dict[int, int] = {}  # id(tensor) -> storage key
+        self.sizes: dict[int, int] = {}
+        self.writer: dict[int, int] = {}
+        self.events: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def is_weight(self, t: torch.Tensor) -> bool:
+        """Whether ``t`` is a parameter or buffer of the model, or a view of one."""
+        return id(t) in self._weight_ids
+
+    def nbytes(self, t: torch.Tensor) -> int:
+        """Bytes of ``t`` in the analysis dtype (floating point) or its own element size (int, bool)."""
+        return t.numel() * (self._float_bytes if t.is_floating_point() else t.element_size())
+
+    def key_of(self, t: torch.Tensor) -> int:
+        """Storage key of an activation tensor (a tensor never seen before gets a new storage)."""
+        key = self._key.get(id(t))
+        return key if key is not None else self._new_key(t)
+
+    def _new_key(self, t: torch.Tensor) -> int:
+        key = len(self.sizes)
+        self._key[id(t)] = key
+        self.sizes[key] = self.nbytes(t)
+        self._keepalive.append(t)
+        return key
+
+    def alias(self, src: torch.Tensor, views: Iterable[torch.Tensor]) -> None:
+        """``views`` (outputs of a view op on ``src``) live in ``src``'s storage: weight or activation."""
+        if self.is_weight(src):
+            for t in views:
+                self._weight_ids.add(id(t))
+                self._keepalive.append(t)
+            return
+        key = self.key_of(src)
+        for t in views:
+            self._key[id(t)] = key
+            self._keepalive.append(t)  # ids stay unique: no stale key for a later tensor
+
+    def record_op(self, index: int, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> tuple[int, int]:
+        """Account one recorded op: reads of its activation inputs, allocations of its new outputs.
+
+        Returns ``(weight_bytes, input_bytes)`` of ``ins``. Outputs that are inputs (in place) allocate
+        nothing.
+        """
+        weight_bytes = input_bytes = 0
+        reads = []
+        for t in ins:
+            if self.is_weight(t):
+                weight_bytes += self.nbytes(t)
+            else:
+                input_bytes += self.nbytes(t)
+                reads.append(self.key_of(t))
+        in_ids = {id(t) for t in ins}
+        allocs = []
+        for t in outs:
+            if id(t) in in_ids:
+                continue
+            key = self._new_key(t)
+            self.writer[key] = index
+            allocs.append(key)
+        self.events.append((tuple(reads), tuple(allocs)))
+        return weight_bytes, input_bytes

@@ -1,0 +1,76 @@
+"""Capture every aten op of one forward pass as an ``OpRecord``: ``capture(model, inputs, dtype) -> Trace``.
+
+The parts: ``attribution`` (module stack), ``storage`` (weights vs activations, storage lifetimes),
+``dispatch`` (the ``TorchDispatchMode`` that records and costs each op).
+
+How the capture sees the model:
+- It runs an inference forward pass (``torch.no_grad()``, the model in eval) with PyTorch's fused
+  transformer fast path switched off (``torch.backends.mha.set_fastpath_enabled(False)``), so
+  ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` show the work they contain op by op instead of
+  one opaque fused op. (Grad mode is not used for that: it adds autograd-only clones and saved tensors.)
+- ``F.scaled_dot_product_attention`` is recorded as ONE attention op (the fused kernel PyTorch runs on CPU
+  and GPU), not as the math decomposition the meta device would otherwise show; its bytes are q, k, v,
+  mask and output (the score matrix stays on chip, as in flash/efficient attention).
+- Module attribution comes from global forward pre/post hooks: each op belongs to the innermost module
+  running when it was dispatched.
+- Parameters and buffers (and views of them) count as weight bytes; every other tensor argument as input
+  bytes; outputs as output bytes. Views and metadata ops (``costs.FREE_OPS``) are free and not recorded.
+- Bytes follow the analysis dtype: a floating-point tensor of ``numel`` elements costs
+  ``numel * bytes_per_element(dtype)``; integer and bool tensors keep their own element size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from metrics_core.capture.dispatch import OpCapture
+from metrics_core.capture.storage import tensors_in
+from metrics_core.common.records import OpRecord
+
+
+@dataclass
+class Trace:
+    """One forward pass: its records, and the activation storage events behind them.
+
+    ``events[i]`` is ``(reads, allocs)`` of record ``i``: storage keys of the activations it reads and
+    of the storages it allocates; ``sizes`` maps a storage key to its bytes (analysis dtype);
+    ``input_keys`` / ``output_keys`` are the storages of the model inputs / outputs; ``head_index`` is
+    the record that wrote the model's first output (the classifier head, for max_width).
+    """
+
+    records: list[OpRecord]
+    head_index: int | None
+    events: list[tuple[tuple[int, ...], tuple[int, ...]]]
+    sizes: dict[int, int]
+    input_keys: tuple[int, ...]
+    output_keys: tuple[int, ...]
+
+
+def capture(model: torch.nn.Module, inputs: tuple, dtype: str) -> Trace:
+    """Run ``model(*inputs)`` once under ``OpCapture`` and return its ``Trace``."""
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), OpCapture(model, dtype) as cap:
+            input_keys = tuple(cap.storage.key_of(t) for t in tensors_in(inputs))
+            out = model(*inputs)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    output_keys = tuple(dict.fromkeys(cap.storage.key_of(t) for t in _all_tensors(out)))
+    first = output_keys[0] if output_keys else None
+    st = cap.storage
+    return Trace(cap.records, st.writer.get(first), st.events, st.sizes, input_keys, output_keys)
+
+
+def _all_tensors(out: Any) -> Iterator[torch.Tensor]:
+    """Tensors of a model output, in order (tensor, tuple/list, dict, nested)."""
+    if isinstance(out, torch.Tensor):
+        yield out
+        return
+    values = out.values() if isinstance(out, dict) else out if isinstance(out, (list, tuple)) else ()
+    for v in values:
+        yield from _all_tensors(v)

@@ -1,0 +1,475 @@
+"""Measured forward-pass latency on this machine, next to the analysis and a roofline estimate.
+
+How a model is measured (``bench_model``):
+
+- Built on the device with weight initialisation skipped (``build.build_model``), then every floating
+  parameter is filled cheaply: matrices/kernels ``normal(0, 1/sqrt(fan_in))``, 1-D ``*bias`` zeros,
+  other 1-D parameters ones; buffers keep their constructed values (batch-norm statistics 0 / 1, index
+  tables). Inputs are ``randn``. The values are random: latency, not accuracy, is measured.
+- ``eval()`` + ``torch.inference_mode()``; ``warmup`` untimed passes, then ``iters`` timed passes, one
+  forward each; outputs are dropped at once.
+- CPU: wall time of each pass with ``time.perf_counter``; denormals are flushed to zero while measuring
+  (random weights must not hit the slow denormal path). CUDA: CUDA events around each pass, then
+  ``torch.cuda.synchronize``. fp32 on CUDA runs with TF32 off, or on with ``use_tf32`` (matching the
+  precision path of the estimate).
+- dtypes: fp32, fp16, bf16. int8 is refused (a float model does not run in int8; that needs a
+  quantised model). fp16/bf16 on CPU are allowed: PyTorch runs them, often far slower than fp32 on
+  CPUs without native half-precision units; that is what gets measured. A model that has no kernel for
+  the dtype on the device gets a one-line error in its result.
+
+Statistics (``BenchResult``): median latency; p90 by nearest rank (the ``ceil(0.9 n)``-th smallest
+time); throughput = batch / median (samples/s); achieved FLOP/s = analysed FLOPs / median; latency
+ratio = measured median / roofline-estimated latency (> 1: slower than the estimate); on CUDA, peak
+memory ratio = ``torch.cuda.max_memory_allocated`` / estimated peak (activations + weights,
+``metrics_core.capture.peak_memory``).
+
+The roofline target: ``target`` when given; on CUDA otherwise the catalog target whose name matches
+``torch.cuda.get_device_name()`` (``match_device_name``); on CPU none (a CPU's sustained peak depends on
+its core count, clocks and vector units; catalog CPU figures are whole server sockets), so only the
+measured columns are filled and ``target_note`` says why.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from metrics_core.common.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from metrics_core.common.records import ModelReport
+    from metrics_core.perf.hardware import HardwareTarget
+    from metrics_core.runtime.options import AnalysisOptions
+
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+
+#: Analysis dtype -> torch dtype name for the dtypes a float model can run in.
+RUN_DTYPES: dict[str, str] = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+#: Why a dtype cannot be benchmarked at all.
+REFUSED_DTYPES: dict[str, str] = {
+    "int8": "int8 cannot be benchmarked: the models are floating-point and int8 needs a quantised model "
+    "(use fp32, fp16 or bf16)",
+}
+
+#: Words in device and target names that say nothing about the chip.
+_VENDOR_WORDS = frozenset({"nvidia", "amd", "tesla", "geforce", "instinct", "radeon", "intel", "google"})
+
+#: progress(model, phase, done, total): phase is "build", "warmup" or "measure".
+Progress = Callable[[str, str, int, int], None]
+
+
+@dataclass
+class BenchResult:
+    """One model measured on one device (times in seconds; definitions in the module docstring)."""
+
+    model: str
+    device: str
+    device_name: str
+    dtype: str
+    batch_size: int
+    input_shape: list[int]
+    warmup: int
+    iters: int
+    threads: int | None = None
+    times_s: list[float] = field(default_factory=list)
+    flops: int | None = None
+    target: str | None = None
+    target_note: str | None = None
+    precision: str | None = None
+    estimated_latency_s: float | None = None
+    estimated_peak_bytes: int | None = None
+    measured_peak_bytes: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.times_s)
+
+    @property
+    def median_s(self) -> float | None:
+        """Median of the timed passes."""
+        return statistics.median(self.times_s) if self.times_s else None
+
+    @property
+    def p90_s(self) -> float | None:
+        """90th percentile by nearest rank: the ``ceil(0.9 n)``-th smallest time (>= the median)."""
+        return nearest_rank(self.times_s, 90.0) if self.times_s else None
+
+    @property
+    def min_s(self) -> float | None:
+        return min(self.times_s) if self.times_s else None
+
+    @property
+    def throughput_per_s(self) -> float | None:
+        """Samples per second: batch size / median latency."""
+        med = self.median_s
+        return self.batch_size / med if med else None
+
+    @property
+    def achieved_flops_per_s(self) -> float | None:
+        """Analysed FLOPs of one pass / median latency."""
+        med = self.median_s
+        return self.flops / med if med and self.flops is not None else None
+
+    @property
+    def latency_ratio(self) -> float | None:
+        """Measured median latency / roofline-estimated latency (> 1: slower than the estimate)."""
+        med = self.median_s
+        if med is None or not self.estimated_latency_s:
+            return None
+        return med / self.estimated_latency_s
+
+    @property
+    def peak_memory_ratio(self) -> float | None:
+        """Measured CUDA peak allocated bytes / estimated peak bytes (activations + weights)."""
+        if self.measured_peak_bytes is None or not self.estimated_peak_bytes:
+            return None
+        return self.measured_peak_bytes / self.estimated_peak_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible: the fields plus the derived statistics (``*_s`` seconds, bytes, FLOP/s)."""
+        d = asdict(self)
+        for name in (
+            "median_s",
+            "p90_s",
+            "min_s",
+            "throughput_per_s",
+            "achieved_flops_per_s",
+            "latency_ratio",
+            "peak_memory_ratio",
+        ):
+            d[name] = getattr(self, name)
+        return d
+
+
+def nearest_rank(values: Sequence[float], pct: float) -> float:
+    """The nearest-rank percentile: the ``ceil(pct/100 * n)``-th smallest value (n >= 1)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+
+def check_device(device: str) -> None:
+    """``UsageError`` (one line) when ``device`` is unknown or CUDA is requested but not available."""
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            why = (
+                "this torch build has no CUDA support"
+                if torch.version.cuda is None
+                else "no CUDA device is visible"
+            )
+            raise UsageError(f"--device cuda: CUDA is not available ({why}); use --device cpu")
+
+
+def check_dtype(dtype: str, device: str) -> None:
+    """``UsageError`` when ``dtype`` cannot run a float model on ``device`` (int8, bf16 on old GPUs)."""
+    if dtype in REFUSED_DTYPES:
+        raise UsageError(REFUSED_DTYPES[dtype])
+    if dtype not in RUN_DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(RUN_DTYPES)}")
+    if device == "cuda" and dtype == "bf16":
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            raise UsageError(f"bf16 is not supported by {torch.cuda.get_device_name()}; use fp16 or fp32")
+
+
+# ---------------------------------------------------------------------------------- device matching
+
+
+def _tokens(name: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", name.lower()) if t and t not in _VENDOR_WORDS]
+
+
+#: CUDA device names the word matching cannot place (nvidia-smi names the H100 SXM5 by memory type).
+DEVICE_NAME_ALIASES: dict[str, str] = {"NVIDIA H100 80GB HBM3": "h100-sxm5-80gb"}
+
+
+def match_device_name(
+    device_name: str, targets: Iterable[HardwareTarget], memory_gb: float | None = None
+) -> tuple[HardwareTarget | None, str]:
+    """The catalog target a CUDA device name denotes, and a one-line note on how it was chosen.
+
+    ``DEVICE_NAME_ALIASES`` first. Otherwise names are split into lowercase words, vendor words dropped
+    (``"NVIDIA A100-SXM4-80GB"`` -> ``a100 sxm4 80gb``); the chip is the device's first word with a digit
+    (else its first word). Candidates are targets whose name contains the chip; the one sharing most
+    words wins; a tie is broken by the memory size closest to ``memory_gb``; a tie left after that is
+    ambiguous (None, with the candidates named).
+    """
+    targets = list(targets)
+    alias = DEVICE_NAME_ALIASES.get(device_name.strip())
+    for t in targets:
+        if t.id == alias:
+            return t, f"detected from device name {device_name!r}"
+    words = _tokens(device_name)
+    if not words:
+        return None, f"cannot read a chip name from {device_name!r}; choose a target with --hardware"
+    chip = next((w for w in words if any(c.isdigit() for c in w)), words[0])
+    scored = []
+    for t in targets:
+        tw = set(_tokens(t.name))
+        if chip in tw:
+            scored.append((len(tw & set(words)), t))
+    if not scored:
+        return None, f"no hardware target matches {device_name!r}; choose one with --hardware"
+    best = max(s for s, _ in scored)
+    top = [t for s, t in scored if s == best]
+    if len(top) > 1 and memory_gb is not None:
+        gap = min(abs(t.memory_gb - memory_gb) for t in top)
+        top = [t for t in top if abs(t.memory_gb - memory_gb) == gap]
+    if len(top) > 1:
+        ids = ", ".join(t.id for t in top)
+        return None, f"{device_name!r} matches several targets ({ids}); choose one with --hardware"
+    return top[0], f"detected from device name {device_name!r}"
+
+
+def detect_target(device: str, extra_files: Sequence[str] = ()) -> tuple[HardwareTarget | None, str]:
+    """(target, note) for the device: matched by name on CUDA; None on CPU (see the module docstring)."""
+    if device != "cuda":
+        return None, (
+            "no roofline target for a CPU unless --hardware names one (catalog CPU figures are whole "
+            "server sockets); measured columns only"
+        )
+    import torch
+
+    from metrics_core.perf.hardware import hardware_targets
+
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    return match_device_name(
+        torch.cuda.get_device_name(), hardware_targets(extra_files), props.total_memory / 1e9
+    )
+
+
+def device_name(device: str) -> str:
+    """The CUDA device name, or the CPU model name (``/proc/cpuinfo``; ``platform`` elsewhere)."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "cpu"
+
+
+# ------------------------------------------------------------------------------------------ measure
+
+
+def fill_random(model: Any) -> None:
+    """Cheap random weights (see the module docstring); ``model`` is an ``nn.Module`` on its device."""
+    import torch
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not p.is_floating_point():
+                continue
+            if p.dim() >= 2:
+                p.normal_(0.0, 1.0 / math.sqrt(max(1, p[0].numel())))
+            elif name.endswith("bias"):
+                p.zero_()
+            else:
+                p.fill_(1.0)
+
+
+def time_passes(
+    model: Any,
+    inputs: tuple,
+    device: str,
+    warmup: int,
+    iters: int,
+    on_step: Callable[[str, int, int], None] | None = None,
+) -> list[float]:
+    """Run ``warmup`` untimed then ``iters`` timed forward passes; the time of each timed pass (s)."""
+    import torch
+
+    step = on_step or (lambda _phase, _done, _total: None)
+    cuda = device == "cuda"
+    with torch.inference_mode():
+        for i in range(warmup):
+            model(*inputs)
+            step("warmup", i + 1, warmup)
+        if cuda:
+            torch.cuda.synchronize()
+        times = []
+        for i in range(iters):
+            if cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                model(*inputs)
+                end.record()
+                torch.cuda.synchronize()
+                times.append(start.elapsed_time(end) / 1e3)
+            else:
+                t0 = time.perf_counter()
+                model(*inputs)
+                times.append(time.perf_counter() - t0)
+            step("measure", i + 1, iters)
+    return times
+
+
+class _Precision:
+    """Context: TF32 for CUDA fp32 as requested, flush-to-zero denormals on CPU; restored on exit."""
+
+    def __init__(self, device: str, use_tf32: bool) -> None:
+        self.device, self.use_tf32 = device, use_tf32
+        self.saved: tuple[bool, bool] | None = None
+
+    def __enter__(self) -> _Precision:
+        import torch
+
+        if self.device == "cuda":
+            self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+            torch.backends.cuda.matmul.allow_tf32 = self.use_tf32
+            torch.backends.cudnn.allow_tf32 = self.use_tf32
+        else:
+            torch.set_flush_denormal(True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        if self.saved is not None:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self.saved
+        else:
+            torch.set_flush_denormal(False)
+
+
+def bench_model(
+    name: str,
+    options: AnalysisOptions,
+    device: str = "cpu",
+    warmup: int = 10,
+    iters: int = 50,
+    target: HardwareTarget | None = None,
+    use_tf32: bool = False,
+    progress: Progress | None = None,
+    report: ModelReport | None = None,
+    hardware_files: Sequence[str] = (),
+) -> BenchResult:
+    """Measure one model (catalog name or ``module:factory``) at ``options`` on ``device``.
+
+    ``report``: the analysis of the same model and options (from ``analyze_many``); analysed here when
+    None. ``target``: the roofline target for the estimate; detected on CUDA when None (among the
+    catalog and ``hardware_files``). Device and dtype problems raise ``UsageError``; a model that fails
+    to build or run gets ``error`` set instead.
+    """
+    options = options.validated()
+    check_device(device)
+    check_dtype(options.dtype, device)
+    if warmup < 0 or iters < 1:
+        raise UsageError(f"need warmup >= 0 and iters >= 1, got warmup={warmup}, iters={iters}")
+    if report is None:
+        from metrics_core.runtime.analyze import analyze_many
+
+        report = analyze_many([name], options)[0]
+    note = None
+    if target is None:
+        target, note = detect_target(device, hardware_files)
+    result = BenchResult(
+        model=report.model,
+        device=device,
+        device_name=device_name(device),
+        dtype=options.dtype,
+        batch_size=options.batch_size,
+        input_shape=list(report.input_shape),
+        warmup=warmup,
+        iters=iters,
+        target=target.id if target is not None else None,
+        target_note=note,
+    )
+    _fill_estimates(result, report, target, use_tf32)
+    try:
+        _measure(result, name, options, device, warmup, iters, use_tf32, progress)
+    except (KeyboardInterrupt, UsageError):
+        raise
+    except Exception as exc:  # a model that cannot run here is a row error, not a crash
+        from metrics_core.common.errors import one_line_error
+
+        result.error = f"{options.dtype} on {device}: {one_line_error(exc)}"
+        result.times_s = []
+    return result
+
+
+def _fill_estimates(
+    result: BenchResult, report: ModelReport, target: HardwareTarget | None, use_tf32: bool
+) -> None:
+    """Analysed FLOPs, estimated peak memory and (with a target) the roofline latency estimate."""
+    if not report.ok:
+        result.target_note = f"analysis failed ({report.error}); measured columns only"
+        return
+    result.flops = report.metrics.flops if report.metrics is not None else None
+    memory = report.extras.get("memory") or {}
+    result.estimated_peak_bytes = memory.get("peak_total_bytes")
+    if target is None or not report.records:
+        return
+    from metrics_core.perf.roofline import estimate_model, precision_for
+
+    precision = precision_for(target, report.dtype, use_tf32=use_tf32)
+    result.precision = precision
+    result.estimated_latency_s = estimate_model(report, target, precision).latency_s
+
+
+def _measure(
+    result: BenchResult,
+    name: str,
+    options: AnalysisOptions,
+    device: str,
+    warmup: int,
+    iters: int,
+    use_tf32: bool,
+    progress: Progress | None,
+) -> None:
+    import torch
+
+    from metrics_core.capture.inputs import example_inputs
+    from metrics_core.sources.build import build_model
+    from metrics_core.sources.catalog import get_spec
+
+    def step(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(result.model, phase, done, total)
+
+    step("build", 0, 1)
+    spec = get_spec(name, options.input_shape)
+    dtype = getattr(torch, RUN_DTYPES[options.dtype])
+    cuda = device == "cuda"
+    model = build_model(spec, device=device, input_shape=options.input_shape)
+    try:
+        fill_random(model)
+        model = model.to(dtype=dtype).eval()
+        inputs = example_inputs(spec, options.batch_size, options.input_shape, device=device, dtype=dtype)
+        for x in inputs:
+            x.normal_()
+        if device == "cpu":
+            result.threads = torch.get_num_threads()
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        step("build", 1, 1)
+        with _Precision(device, use_tf32):
+            result.times_s = time_passes(model, inputs, device, warmup, iters, step)
+        if cuda:
+            result.measured_peak_bytes = int(torch.cuda.max_memory_allocated())
+    finally:
+        del model
+        if cuda:
+            torch.cuda.empty_cache()

@@ -1,0 +1,390 @@
+"""Hardware targets for the roofline model: the built-in catalog and user TOML files.
+
+Built-in targets live in ``metrics_core/perf/data/hardware.toml``. Users add targets with TOML files of the
+same schema in ``<config dir>/hardware/*.toml`` (the config dir is ``platformdirs.user_config_dir
+("modeltui")``, or ``$MODELTUI_CONFIG_DIR`` when set) and with ``--hardware-file PATH``. One validator
+checks every file. A broken file in the config dir is skipped with a warning (built-ins keep working);
+a broken ``--hardware-file`` raises ``HardwareFileError``. Every error is one line naming the file, the
+target and the field.
+
+Units: ``memory_bandwidth_gbps`` is decimal GB/s (1e9 bytes/s); ``peak_tflops`` holds dense peaks in
+TFLOP/s (1e12 FLOP/s) per precision path, int8 in TOP/s. No torch here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from metrics_core.common.errors import HardwareFileError, UnknownHardwareError, UsageError
+
+#: Precision paths a target may define, in display order. ``tf32`` is the tensor-core path for fp32
+#: inputs; int8 peaks are integer ops/s but share the key space.
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "int8")
+
+#: Environment variable that replaces the user config directory (used by tests).
+CONFIG_DIR_ENV = "MODELTUI_CONFIG_DIR"
+
+BUILTIN_ORIGIN = "built-in"
+
+#: The built-in catalog (a data file shipped inside the package).
+BUILTIN_FILE = Path(__file__).parent / "data" / "hardware.toml"
+
+_ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+# field -> (required, kind); each kind is checked by _check()
+_FIELDS: dict[str, tuple[bool, str]] = {
+    "id": (True, "id"),
+    "name": (True, "str"),
+    "vendor": (True, "str"),
+    "kind": (True, "str"),
+    "memory_bandwidth_gbps": (True, "pos"),
+    "memory_gb": (True, "pos"),
+    "peak_tflops": (True, "peaks"),
+    "source": (True, "str"),
+    "notes": (False, "text"),
+    "uncertain": (False, "fieldlist"),
+    "figure_notes": (False, "fieldnotes"),
+    "l2_cache_mb": (False, "pos"),
+    "tdp_w": (False, "pos"),
+    "launch_overhead_us": (False, "nonneg"),
+}
+
+#: Names a figure can be referred to by in ``uncertain`` and ``figure_notes``.
+FIGURE_NAMES: tuple[str, ...] = (
+    "memory_bandwidth_gbps",
+    "memory_gb",
+    "l2_cache_mb",
+    "tdp_w",
+    "launch_overhead_us",
+    *(f"peak_tflops.{p}" for p in PRECISIONS),
+)
+
+
+@dataclass(frozen=True)
+class HardwareTarget:
+    """One machine (or one chip of one) as the roofline model sees it.
+
+    ``peak_tflops`` maps a precision path to its dense peak in TFLOP/s (TOP/s for int8); a path the
+    hardware lacks is absent. ``origin`` is ``"built-in"`` or the file the target came from.
+    """
+
+    id: str
+    name: str
+    vendor: str
+    kind: str
+    memory_bandwidth_gbps: float
+    memory_gb: float
+    peak_tflops: Mapping[str, float]
+    source: str
+    notes: str = ""
+    uncertain: tuple[str, ...] = ()
+    figure_notes: Mapping[str, str] = field(default_factory=dict)
+    l2_cache_mb: float | None = None
+    tdp_w: float | None = None
+    launch_overhead_us: float | None = None
+    origin: str = BUILTIN_ORIGIN
+
+    def __hash__(self) -> int:  # the mapping fields are dicts; a target is identified by id and origin
+        return hash((self.id, self.origin))
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """The precision paths this target has, in ``PRECISIONS`` order."""
+        return tuple(p for p in PRECISIONS if p in self.peak_tflops)
+
+    @property
+    def bandwidth(self) -> float:
+        """Peak memory bandwidth in bytes/s: ``memory_bandwidth_gbps * 1e9``."""
+        return self.memory_bandwidth_gbps * 1e9
+
+    @property
+    def launch_overhead_s(self) -> float:
+        """Fixed per-op overhead in seconds (0 when the target defines none)."""
+        return (self.launch_overhead_us or 0.0) * 1e-6
+
+    def has(self, precision: str) -> bool:
+        return precision in self.peak_tflops
+
+    def peak_flops(self, precision: str) -> float:
+        """Dense peak of a precision path in FLOP/s (ops/s for int8): ``peak_tflops[p] * 1e12``.
+
+        ``UsageError`` naming the target and the precisions it has when the path is absent.
+        """
+        try:
+            return self.peak_tflops[precision] * 1e12
+        except KeyError:
+            raise UsageError(
+                f"hardware '{self.id}' ({self.name}) has no {precision} path; "
+                f"it has {', '.join(self.precisions)}"
+            ) from None
+
+    def ridge_point(self, precision: str) -> float:
+        """Ridge point in FLOP/byte: peak FLOP/s of ``precision`` / bandwidth in bytes/s.
+
+        E.g. A100 PCIe 40GB fp32: 19.5e12 / 1555e9 = 12.54 FLOP/byte.
+        """
+        return self.peak_flops(precision) / self.bandwidth
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``modeltui hardware --format json``."""
+        d: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "vendor": self.vendor,
+            "kind": self.kind,
+            "memory_bandwidth_gbps": self.memory_bandwidth_gbps,
+            "memory_gb": self.memory_gb,
+            "peak_tflops": {p: self.peak_tflops[p] for p in self.precisions},
+            "source": self.source,
+            "notes": self.notes,
+            "uncertain": list(self.uncertain),
+            "figure_notes": dict(self.figure_notes),
+            "ridge_points": {p: self.ridge_point(p) for p in self.precisions},
+            "l2_cache_mb": self.l2_cache_mb,
+            "tdp_w": self.tdp_w,
+            "origin": self.origin,
+        }
+        if self.launch_overhead_us is not None:
+            d["launch_overhead_us"] = self.launch_overhead_us
+        return d
+
+
+@dataclass
+class HardwareCatalog:
+    """The targets available now, plus warnings about user files in the config dir that were skipped."""
+
+    targets: list[HardwareTarget]
+    warnings: list[str] = field(default_factory=list)
+
+    def ids(self) -> list[str]:
+        return [t.id for t in self.targets]
+
+    def get(self, target_id: str) -> HardwareTarget:
+        """The target with this id (case-insensitive); ``UnknownHardwareError`` with suggestions."""
+        wanted = target_id.strip().lower()
+        for t in self.targets:
+            if t.id == wanted:
+                return t
+        hints = suggest(wanted, self.ids())
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        raise UnknownHardwareError(
+            f"unknown hardware '{target_id}'{hint} (list targets with `modeltui hardware`)"
+        )
+
+
+def suggest(query: str, ids: list[str], n: int = 3) -> list[str]:
+    """Up to ``n`` ids close to ``query``: ids containing it first, then difflib's closest matches."""
+    q = query.lower()
+    found = [i for i in ids if q and q in i]
+    for i in difflib.get_close_matches(q, ids, n=n, cutoff=0.5):
+        if i not in found:
+            found.append(i)
+    return found[:n]
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def user_hardware_dir() -> Path:
+    """``<config dir>/hardware``; the config dir is ``$MODELTUI_CONFIG_DIR`` or platformdirs' one."""
+    base = os.environ.get(CONFIG_DIR_ENV)
+    if not base:
+        import platformdirs
+
+        base = platformdirs.user_config_dir("modeltui")
+    return Path(base) / "hardware"
+
+
+@lru_cache(maxsize=1)
+def builtin_targets() -> tuple[HardwareTarget, ...]:
+    """The built-in catalog (parsed once)."""
+    text = BUILTIN_FILE.read_text(encoding="utf-8")
+    return tuple(parse_hardware_text(text, "built-in hardware.toml", BUILTIN_ORIGIN))
+
+
+def load_catalog(extra_files: Iterable[str | os.PathLike[str]] = ()) -> HardwareCatalog:
+    """Built-in targets, then user-dir files (sorted by name), then ``extra_files``.
+
+    A user-dir file with any error is skipped whole and reported in ``warnings``; an ``extra_files``
+    file with an error raises ``HardwareFileError``. An id may be defined once only.
+    """
+    targets = list(builtin_targets())
+    seen = {t.id: t.origin for t in targets}
+    warnings: list[str] = []
+    user_dir = user_hardware_dir()
+    user_files = sorted(user_dir.glob("*.toml")) if user_dir.is_dir() else []
+    for path in user_files:
+        try:
+            targets.extend(_load_file(path, seen))
+        except HardwareFileError as exc:
+            warnings.append(f"{exc} (file skipped)")
+    loaded = {p.resolve() for p in user_files}
+    for path in map(Path, extra_files):
+        if path.resolve() not in loaded:  # the same file named twice (or also in the user dir) loads once
+            loaded.add(path.resolve())
+            targets.extend(_load_file(path, seen))
+    return HardwareCatalog(targets, warnings)
+
+
+def hardware_targets(extra_files: Iterable[str | os.PathLike[str]] = ()) -> list[HardwareTarget]:
+    """Every available target (built-in, user dir, ``extra_files``); warnings are dropped here."""
+    return load_catalog(extra_files).targets
+
+
+def get_target(target_id: str, extra_files: Iterable[str | os.PathLike[str]] = ()) -> HardwareTarget:
+    """One target by id; ``UnknownHardwareError`` with did-you-mean suggestions if absent."""
+    return load_catalog(extra_files).get(target_id)
+
+
+def _load_file(path: Path, seen: dict[str, str]) -> list[HardwareTarget]:
+    """Parse one user file; register its ids in ``seen`` only if the whole file is valid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HardwareFileError(f"hardware file {path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise HardwareFileError(f"hardware file {path}: cannot read (not UTF-8 text)") from None
+    targets = parse_hardware_text(text, str(path), str(path))
+    for t in targets:
+        if t.id in seen:
+            where = "a built-in target" if seen[t.id] == BUILTIN_ORIGIN else seen[t.id]
+            raise HardwareFileError(
+                f"hardware file {path}: target '{t.id}': field 'id' duplicates {where}; choose another id"
+            )
+    for t in targets:
+        seen[t.id] = t.origin
+    return targets
+
+
+# --------------------------------------------------------------------------------------- validation
+
+
+def parse_hardware_text(text: str, label: str, origin: str) -> list[HardwareTarget]:
+    """Parse and validate one hardware TOML document; ``label`` names it in error messages."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise HardwareFileError(f"hardware file {label}: invalid TOML: {exc}") from None
+    unknown = sorted(set(doc) - {"target"})
+    if unknown:
+        raise HardwareFileError(
+            f"hardware file {label}: unknown top-level key '{unknown[0]}'; targets go in [[target]] tables"
+        )
+    raw = doc.get("target")
+    if not isinstance(raw, list) or not raw:
+        raise HardwareFileError(f"hardware file {label}: no targets; define at least one [[target]] table")
+    targets: list[HardwareTarget] = []
+    ids: set[str] = set()
+    for n, entry in enumerate(raw, 1):
+        t = _validate_target(entry, f"hardware file {label}: target #{n}", origin)
+        if t.id in ids:
+            raise HardwareFileError(
+                f"hardware file {label}: target '{t.id}': field 'id' is defined twice in this file"
+            )
+        ids.add(t.id)
+        targets.append(t)
+    return targets
+
+
+def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
+    if not isinstance(entry, dict):
+        raise HardwareFileError(f"{where}: must be a table")
+    tid = entry.get("id")
+    if isinstance(tid, str) and tid:
+        where = where.rsplit(": target #", 1)[0] + f": target '{tid}'"
+
+    def fail(name: str, msg: str) -> HardwareFileError:
+        return HardwareFileError(f"{where}: field '{name}' {msg}")
+
+    for name in entry:
+        if name not in _FIELDS:
+            close = difflib.get_close_matches(name, list(_FIELDS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise fail(name, f"is not a known field{hint}")
+    values: dict[str, Any] = {}
+    for name, (required, kind) in _FIELDS.items():
+        if name not in entry:
+            if required:
+                raise fail(name, "is missing")
+            continue
+        values[name] = _check(kind, name, entry[name], fail)
+    return HardwareTarget(
+        id=values["id"],
+        name=values["name"],
+        vendor=values["vendor"],
+        kind=values["kind"],
+        memory_bandwidth_gbps=values["memory_bandwidth_gbps"],
+        memory_gb=values["memory_gb"],
+        peak_tflops=values["peak_tflops"],
+        source=values["source"],
+        notes=values.get("notes", ""),
+        uncertain=tuple(values.get("uncertain", ())),
+        figure_notes=values.get("figure_notes", {}),
+        l2_cache_mb=values.get("l2_cache_mb"),
+        tdp_w=values.get("tdp_w"),
+        launch_overhead_us=values.get("launch_overhead_us"),
+        origin=origin,
+    )
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check(kind: str, name: str, v: Any, fail: Any) -> Any:
+    """Validate one field value of the given kind; return it normalised."""
+    if kind == "id":
+        if not isinstance(v, str) or not _ID_RE.match(v):
+            raise fail(name, "must be lowercase kebab-case letters and digits, e.g. 'my-gpu'")
+        return v
+    if kind in ("str", "text"):
+        if not isinstance(v, str) or (kind == "str" and not v.strip()):
+            raise fail(name, "must be a non-empty string" if kind == "str" else "must be a string")
+        return v
+    if kind == "pos":
+        if not _is_number(v) or v <= 0:
+            raise fail(name, "must be a positive number")
+        return v  # as written (int or float): JSON output repeats the data file's figures
+    if kind == "nonneg":
+        if not _is_number(v) or v < 0:
+            raise fail(name, "must be a number >= 0")
+        return v
+    if kind == "peaks":
+        if not isinstance(v, dict) or not v:
+            raise fail(name, f"must be a table with at least one of {', '.join(PRECISIONS)}")
+        peaks: dict[str, float] = {}
+        for p, x in v.items():
+            if p not in PRECISIONS:
+                raise fail(f"{name}.{p}", f"is not a known precision (use {', '.join(PRECISIONS)})")
+            if not _is_number(x) or x <= 0:
+                raise fail(f"{name}.{p}", "must be a positive number (TFLOP/s; TOP/s for int8)")
+            peaks[p] = x
+        return {p: peaks[p] for p in PRECISIONS if p in peaks}
+    if kind == "fieldlist":
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise fail(name, "must be a list of field names")
+        for x in v:
+            if x not in FIGURE_NAMES:
+                raise fail(name, f"names unknown figure '{x}' (use {', '.join(FIGURE_NAMES)})")
+        return v
+    if kind == "fieldnotes":
+        if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+            raise fail(name, "must be a table of figure name = note string")
+        for x in v:
+            if x not in FIGURE_NAMES:
+                raise fail(name, f"names unknown figure '{x}' (use {', '.join(FIGURE_NAMES)})")
+        return dict(v)
+    raise AssertionError(kind)  # pragma: no cover

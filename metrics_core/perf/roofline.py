@@ -1,0 +1,218 @@
+"""Roofline estimates: pure functions over op records, a hardware target and a precision path.
+
+Model (every number it produces is an estimate and says so in ``to_dict``: ``"estimate": true``):
+
+- one compute roof per precision: the target's dense peak for that path applies to every op;
+- ridge point = peak FLOP/s / bandwidth (bytes/s), in FLOP/byte;
+- per op: AI = FLOPs / bytes (``OpRecord.ai``); attainable FLOP/s = min(peak, AI x bandwidth);
+  estimated time = max(FLOPs / peak, bytes / bandwidth) + the target's launch overhead (0 unless the
+  target defines ``launch_overhead_us``); bound = ``compute`` when AI >= ridge point, else ``memory``.
+  Ops with no FLOPs (data movement, or ops without a cost rule) still cost bytes / bandwidth and are
+  memory-bound;
+- per model: latency = sum of op times (no fusion, no overlap between ops, peak clocks, every byte from
+  DRAM); throughput = batch size / latency (samples/s); attained FLOP/s = FLOPs / latency; aggregate
+  AI = total FLOPs / total bytes; memory-bound time share = time of memory-bound ops / latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from metrics_core.common.dtypes import DTYPES
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import ModelReport, OpRecord
+from metrics_core.perf.hardware import HardwareTarget
+
+#: Analysis dtype -> precision path of the target's peak table (fp32 -> tf32 with ``use_tf32``).
+DTYPE_PRECISION: dict[str, str] = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8"}
+
+BOUNDS: tuple[str, ...] = ("compute", "memory")
+
+
+def precision_for(target: HardwareTarget, dtype: str, use_tf32: bool = False) -> str:
+    """The precision path used for an analysis dtype on ``target``.
+
+    fp32 uses the FP32 path, or the TF32 tensor-core path when ``use_tf32``; fp16/bf16/int8 use their
+    own (tensor) paths. ``UsageError`` when the dtype is unknown, ``use_tf32`` is combined with another
+    dtype, or the target lacks the path (the message names the target and the precisions it has).
+    """
+    if dtype not in DTYPE_PRECISION:
+        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if use_tf32 and dtype != "fp32":
+        raise UsageError(f"--tf32 applies to dtype fp32 only (got {dtype})")
+    precision = "tf32" if use_tf32 else DTYPE_PRECISION[dtype]
+    target.peak_flops(precision)  # raises UsageError naming what the target has
+    return precision
+
+
+def ridge_point(target: HardwareTarget, precision: str) -> float:
+    """FLOP/byte at which the memory slope meets the compute roof: peak FLOP/s / bandwidth."""
+    return target.ridge_point(precision)
+
+
+def attainable_flops(ai: float, target: HardwareTarget, precision: str) -> float:
+    """Attainable FLOP/s at arithmetic intensity ``ai`` (FLOP/byte): min(peak, ai x bandwidth)."""
+    return min(target.peak_flops(precision), ai * target.bandwidth)
+
+
+def bound_of(flops: float, nbytes: float, target: HardwareTarget, precision: str) -> str:
+    """``compute`` when AI = flops / bytes >= the ridge point (and flops > 0), else ``memory``.
+
+    Compared as flops x bandwidth >= bytes x peak, so an op that moves no bytes but computes is
+    compute-bound and an op without FLOPs is memory-bound.
+    """
+    if flops > 0 and flops * target.bandwidth >= nbytes * target.peak_flops(precision):
+        return "compute"
+    return "memory"
+
+
+@dataclass(frozen=True)
+class OpEstimate:
+    """The roofline estimate for one op (times in seconds, rates in FLOP/s)."""
+
+    index: int
+    module: str
+    op: str
+    category: str
+    flops: int
+    bytes: int
+    ai: float
+    attainable_flops_per_s: float
+    time_s: float
+    bound: str
+    estimated: bool = True
+
+    @property
+    def attained_flops_per_s(self) -> float:
+        """FLOPs / estimated time (equals ``attainable_flops_per_s`` when there is no launch overhead)."""
+        return self.flops / self.time_s if self.time_s else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        del d["estimated"]
+        d["estimate"] = True
+        return d
+
+
+def estimate_op(record: OpRecord, target: HardwareTarget, precision: str) -> OpEstimate:
+    """One op on one target: attainable FLOP/s, estimated time and bound (definitions: module doc)."""
+    peak = target.peak_flops(precision)
+    bw = target.bandwidth
+    nbytes = record.bytes
+    attainable = attainable_flops(record.ai, target, precision) if nbytes else (peak if record.flops else 0.0)
+    time_s = max(record.flops / peak, nbytes / bw) + target.launch_overhead_s
+    return OpEstimate(
+        index=record.index,
+        module=record.module,
+        op=record.op,
+        category=record.category,
+        flops=record.flops,
+        bytes=nbytes,
+        ai=record.ai,
+        attainable_flops_per_s=attainable,
+        time_s=time_s,
+        bound=bound_of(record.flops, nbytes, target, precision),
+    )
+
+
+def estimate_ops(records: Iterable[OpRecord], target: HardwareTarget, precision: str) -> list[OpEstimate]:
+    """``estimate_op`` for each record, in order."""
+    return [estimate_op(r, target, precision) for r in records]
+
+
+@dataclass(frozen=True)
+class ModelEstimate:
+    """The roofline estimate for one model on one target and precision.
+
+    ``bound`` is the limit that accounts for most of the estimated time: ``memory`` when memory-bound
+    ops take >= 50% of the latency, else ``compute``. ``throughput_per_s`` and ``attained_flops_per_s``
+    are None when the latency is 0 (no ops).
+    """
+
+    model: str
+    target: str
+    precision: str
+    batch_size: int
+    flops: int
+    bytes: int
+    latency_s: float
+    throughput_per_s: float | None
+    attained_flops_per_s: float | None
+    aggregate_ai: float
+    memory_bound_time_pct: float
+    bound: str
+    ridge_point: float
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float
+    launch_overhead_s: float
+    op_count: int
+    memory_bound_ops: int
+    ops: tuple[OpEstimate, ...] = field(default=(), repr=False)
+    estimated: bool = True
+
+    @property
+    def pct_of_peak(self) -> float | None:
+        """Attained FLOP/s as a percentage (0-100) of the precision's peak."""
+        if self.attained_flops_per_s is None:
+            return None
+        return 100.0 * self.attained_flops_per_s / self.peak_flops_per_s
+
+    def to_dict(self, include_ops: bool = False) -> dict[str, Any]:
+        """JSON-compatible, flat scalars plus ``"estimate": true``; per-op rows with ``include_ops``."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("ops", "estimated")}
+        d["pct_of_peak"] = self.pct_of_peak
+        d["estimate"] = True
+        if include_ops:
+            d["ops"] = [o.to_dict() for o in self.ops]
+        return d
+
+
+def estimate_records(
+    records: Sequence[OpRecord],
+    target: HardwareTarget,
+    precision: str,
+    batch_size: int = 1,
+    model: str = "",
+) -> ModelEstimate:
+    """Model-level estimate from op records (definitions: module doc)."""
+    ops = tuple(estimate_ops(records, target, precision))
+    latency = sum(o.time_s for o in ops)
+    flops = sum(o.flops for o in ops)
+    nbytes = sum(o.bytes for o in ops)
+    mem_time = sum(o.time_s for o in ops if o.bound == "memory")
+    mem_pct = 100.0 * mem_time / latency if latency else 0.0
+    return ModelEstimate(
+        model=model,
+        target=target.id,
+        precision=precision,
+        batch_size=batch_size,
+        flops=flops,
+        bytes=nbytes,
+        latency_s=latency,
+        throughput_per_s=batch_size / latency if latency else None,
+        attained_flops_per_s=flops / latency if latency else None,
+        aggregate_ai=flops / nbytes if nbytes else 0.0,
+        memory_bound_time_pct=mem_pct,
+        bound="memory" if mem_pct >= 50.0 else "compute",
+        ridge_point=target.ridge_point(precision),
+        peak_flops_per_s=target.peak_flops(precision),
+        bandwidth_bytes_per_s=target.bandwidth,
+        launch_overhead_s=target.launch_overhead_s,
+        op_count=len(ops),
+        memory_bound_ops=sum(1 for o in ops if o.bound == "memory"),
+        ops=ops,
+    )
+
+
+def estimate_model(report: ModelReport, target: HardwareTarget, precision: str) -> ModelEstimate:
+    """The estimate for an analysed report (its records and batch size).
+
+    ``ValueError`` when the report has no op records (a failed analysis, or an engine without
+    per-op bytes); check ``report.ok and report.records`` first.
+    """
+    if not report.records:
+        reason = report.error or f"no per-op records (engine {report.engine})"
+        raise ValueError(f"{report.model}: cannot estimate a roofline: {reason}")
+    return estimate_records(report.records, target, precision, report.batch_size, report.model)

@@ -1,0 +1,112 @@
+"""Tables of rows to CSV / JSON / Markdown text, and atomic file writes.
+
+Rows are dicts of raw values (numbers stay numbers in CSV and JSON); Markdown uses the column
+formatters so it reads like the terminal table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from metrics_core.common.errors import UsageError
+from metrics_core.report.columns import Column
+
+FORMATS: tuple[str, ...] = ("csv", "json", "markdown")
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return "x".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    return "" if v is None else v
+
+
+def to_csv(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(keys)
+    for row in rows:
+        w.writerow([_csv_value(row.get(k)) for k in keys])
+    return buf.getvalue()
+
+
+def to_json(data: Any, compact_rows: bool = False) -> str:
+    """Indented JSON; with ``compact_rows`` a list is written one element per line (long op tables)."""
+    if compact_rows and isinstance(data, list):
+        body = ",\n".join("  " + json.dumps(row, separators=(", ", ": ")) for row in data)
+        return "[\n" + body + "\n]\n" if data else "[]\n"
+    return json.dumps(data, indent=2) + "\n"
+
+
+def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[Column], first: str = "model") -> str:
+    headers = [first.capitalize(), *(c.header for c in columns)]
+    lines = ["| " + " | ".join(headers) + " |"]
+    lines.append(
+        "|" + "|".join("---:" if i and c.numeric else "---" for i, c in enumerate([None, *columns])) + "|"
+    )
+    for row in rows:
+        cells = [str(row.get(first, "")), *(c.fmt(row.get(c.key)) for c in columns)]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: str, first: str = "model") -> str:
+    """Rows as ``fmt`` (csv, json, markdown) text."""
+    if fmt == "csv":
+        return to_csv(rows, [first, *(c.key for c in columns)])
+    if fmt == "json":
+        return to_json(list(rows))
+    if fmt == "markdown":
+        return to_markdown(rows, columns, first)
+    raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def format_for_path(path: str | os.PathLike[str]) -> str:
+    """Export format from a file name: .csv, .json, .md/.markdown."""
+    suffix = Path(path).suffix.lower()
+    by_suffix = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
+    if suffix not in by_suffix:
+        raise UsageError(f"cannot tell the export format of {str(path)!r}; use a .csv, .json or .md name")
+    return by_suffix[suffix]
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename); return the path.
+
+    A failure leaves any existing file untouched and raises ``UsageError`` with a one-line message."""
+    target = Path(path).expanduser().resolve()
+    if target.is_dir():
+        raise UsageError(f"cannot write {str(target)!r}: it is a directory")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, _mode_for(target))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    return target
+
+
+def _mode_for(target: Path) -> int:
+    """An existing file keeps its permissions; a new one gets 0o666 less the umask (as ``open`` would)."""
+    if target.exists():
+        return target.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -1,0 +1,411 @@
+"""The result cache: one JSON-lines file per (model, options, versions) with the full ``ModelReport``.
+
+Layout: ``cache_root()/reports/<model>-<key hash>.jsonl``, two lines of JSON:
+
+1. the header: ``{"schema": "modeltui.report", "format": 1, "key": {...}, "n_records": N, "report": {...}}``
+   where ``report`` is ``ModelReport.to_dict()`` without its records;
+2. the records: ``{"record_fields": [...], "rows": [[...], ...]}`` (rows, as in ``ModelReport.to_dict``).
+
+Reading a report parses only the header line; its ``records`` are a :class:`LazyRecords` list that parses
+line 2 on first use. ``compare`` never needs the records, so a warm ``compare --all`` reads ~2 KB per
+model instead of every op of every model, and never imports torch.
+
+The key (:func:`cache_key`) holds everything a report depends on: model name, resolved per-sample input
+shape, batch size, dtype, engine, the torch / torchvision / modeltui versions (read with
+``importlib.metadata``, never by importing torch) and a hash of the ``metrics_core`` sources (cost rules,
+capture, build, catalog, metrics: any code change invalidates). The file name is a hash of the key, and
+the stored key is compared on read, so a colliding or foreign file is never used.
+
+Writes are atomic (temporary file in the same directory, then ``os.replace``). An unreadable, corrupt or
+foreign entry is ignored, reported once through :func:`warn` and rebuilt by the caller. Reports with an
+error are never stored. Custom ``module:factory`` models are not cached: their result depends on user
+code we cannot fingerprint (a helper module's edit would serve stale numbers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from metrics_core.common.records import ModelReport, OpRecord
+
+SCHEMA = "modeltui.report"
+FORMAT = 1
+SUFFIX = ".jsonl"
+ENV_DIR = "MODELTUI_CACHE_DIR"
+
+# -- warnings ---------------------------------------------------------------------------------------------
+
+WarningHandler = Callable[[str], None]
+
+
+def _stderr_handler(message: str) -> None:
+    print(f"modeltui: warning: {message}", file=sys.stderr, flush=True)
+
+
+_handler: WarningHandler = _stderr_handler
+_warned: set[str] = set()
+_pending: list[str] = []
+
+
+def set_warning_handler(handler: WarningHandler | None) -> WarningHandler:
+    """Route cache warnings to ``handler`` (the app: a notification); None restores the stderr line.
+    Returns the previous handler. Every warning is also kept for :func:`take_warnings`."""
+    global _handler
+    previous = _handler
+    _handler = handler or _stderr_handler
+    return previous
+
+
+def warn(message: str) -> None:
+    """Report a cache problem once per process (same message twice is reported once)."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    _pending.append(message)
+    _handler(message)
+
+
+def take_warnings() -> list[str]:
+    """The warnings reported since the last call (for callers that poll instead of installing a handler)."""
+    out = list(_pending)
+    _pending.clear()
+    return out
+
+
+# -- location and key -------------------------------------------------------------------------------------
+
+
+def cache_root() -> Path:
+    """The modeltui cache directory: ``$MODELTUI_CACHE_DIR``, else ``platformdirs.user_cache_dir``."""
+    env = os.environ.get(ENV_DIR)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("modeltui"))
+
+
+def reports_dir() -> Path:
+    """Where cached reports live (only files named ``*.jsonl`` here belong to the cache)."""
+    return cache_root() / "reports"
+
+
+@lru_cache(maxsize=1)
+def versions() -> dict[str, str]:
+    """Installed versions of torch, torchvision, fvcore and modeltui (distribution metadata, no import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("torch", "torchvision", "fvcore", "modeltui"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+@lru_cache(maxsize=1)
+def source_hash() -> str:
+    """SHA-256 (first 16 hex digits) over the path and bytes of every ``metrics_core`` source and data
+    file: a change to a cost rule, the capture, the builders or the metrics invalidates every entry."""
+    root = Path(__file__).resolve().parents[1]  # the metrics_core package
+    h = hashlib.sha256()
+    files = sorted(
+        p for p in root.rglob("*") if p.suffix in (".py", ".json", ".toml") and "__pycache__" not in p.parts
+    )
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def is_cacheable(name: str) -> bool:
+    """Catalog models are cached; custom ``module:factory`` models are not (see module docstring)."""
+    return ":" not in name
+
+
+def cache_key(
+    model: str, input_shape: Sequence[int], batch_size: int, dtype: str, engine: str
+) -> dict[str, Any]:
+    """Everything a report depends on (see module docstring). ``input_shape`` is the resolved per-sample
+    shape (the native one when the user gave none), so an explicit native shape shares the entry."""
+    v = versions()
+    key: dict[str, Any] = {
+        "model": model,
+        "input_shape": [int(d) for d in input_shape],
+        "batch_size": int(batch_size),
+        "dtype": dtype,
+        "engine": engine,
+        "torch": v["torch"],
+        "torchvision": v["torchvision"],
+        "metrics_core": v["modeltui"],
+        "source": source_hash(),
+    }
+    if engine == "fvcore":
+        key["fvcore"] = v["fvcore"]
+    return key
+
+
+def report_key(spec: Any, options: Any) -> dict[str, Any] | None:
+    """The key of ``spec`` (a ``catalog.ModelSpec``) analysed with ``options`` (``AnalysisOptions``), or
+    None when it must not be cached: ``options.use_cache`` off, a custom model, or a refused model."""
+    if not options.use_cache or spec.is_custom or not is_cacheable(spec.name) or not spec.supported:
+        return None
+    shape = options.input_shape or spec.input_shape
+    return cache_key(spec.name, shape, options.batch_size, options.dtype, options.engine)
+
+
+def entry_path(key: dict[str, Any], directory: str | os.PathLike | None = None) -> Path:
+    """``<reports dir>/<model>-<20 hex digits of sha256(key)>.jsonl``; the model part helps a human."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    slug = "".join(c if c.isalnum() or c in "._" else "_" for c in key["model"])[:60]
+    return Path(directory or reports_dir()) / f"{slug}-{digest}{SUFFIX}"
+
+
+# -- records loaded on first use --------------------------------------------------------------------------
+
+
+class LazyRecords(list):
+    """A ``list`` of ``OpRecord`` that calls ``load()`` to fill itself on first use.
+
+    Every list method materialises first (once, under a lock), so code that iterates, indexes or measures
+    it sees the records. Pickling or copying gives a plain list. (C code that reads a list's storage
+    directly, like ``json.dumps`` of the list itself, would see it empty; nothing serialises records
+    that way: ``ModelReport.to_dict`` iterates.)
+    """
+
+    __slots__ = ("_load", "_lock")
+
+    def __init__(self, load: Callable[[], Iterable[OpRecord]]) -> None:
+        super().__init__()
+        self._load: Callable[[], Iterable[OpRecord]] | None = load
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._load is None
+
+    def _materialise(self) -> None:
+        if self._load is None:
+            return
+        with self._lock:  # the app's UI thread and a worker thread may both touch it first
+            load = self._load
+            if load is not None:
+                list.extend(self, load())
+                self._load = None
+
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        self._materialise()
+        return (list, (list(self),))
+
+
+def _forwarding(name: str) -> Callable:
+    base = getattr(list, name)
+
+    def method(self: LazyRecords, *args: Any, **kwargs: Any) -> Any:
+        self._materialise()
+        return base(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in (
+    "__len__", "__iter__", "__getitem__", "__contains__", "__reversed__", "__repr__",
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__mul__", "__rmul__",
+    "__iadd__", "__imul__", "__setitem__", "__delitem__", "__sizeof__",
+    "append", "extend", "insert", "pop", "remove", "clear", "index", "count", "sort", "reverse", "copy",
+):  # fmt: skip
+    setattr(LazyRecords, _name, _forwarding(_name))
+
+
+# -- read / write -----------------------------------------------------------------------------------------
+
+
+class CorruptEntry(Exception):
+    """An entry that cannot be used: unreadable, not our schema, or for another key."""
+
+
+def _read_header(path: Path, key: dict[str, Any]) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            line = f.readline()
+        header = json.loads(line)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise CorruptEntry(f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(header, dict) or header.get("schema") != SCHEMA or header.get("format") != FORMAT:
+        raise CorruptEntry("not a modeltui cache entry of this format")
+    if header.get("key") != key:
+        raise CorruptEntry("its key does not match its name")
+    if not isinstance(header.get("report"), dict) or not isinstance(header.get("n_records"), int):
+        raise CorruptEntry("incomplete header")
+    return header
+
+
+def _read_records(path: Path, key: dict[str, Any], n_records: int) -> list[OpRecord]:
+    try:
+        with open(path, "rb") as f:
+            header = json.loads(f.readline())
+            body = json.loads(f.readline())
+        fields = body["record_fields"]
+        records = [OpRecord(**dict(zip(fields, row, strict=False))) for row in body["rows"]]
+    except FileNotFoundError:
+        raise CorruptEntry("the file is gone") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptEntry(f"records unreadable ({type(exc).__name__})") from None
+    if header.get("key") != key or len(records) != n_records:
+        raise CorruptEntry("records do not match the header")
+    return records
+
+
+def load(key: dict[str, Any], reload: Callable[[], ModelReport] | None = None) -> ModelReport | None:
+    """The cached report for ``key``, or None (missing, or corrupt/foreign: warned, removed, None).
+
+    Only the header line is parsed; the records load on first use (:func:`lazy_records`)."""
+    path = entry_path(key)
+    try:
+        header = _read_header(path, key)
+        d = dict(header["report"])
+        d["records"] = []
+        report = ModelReport.from_dict(d)
+    except FileNotFoundError:
+        return None
+    except CorruptEntry as exc:
+        _discard(path, str(exc))
+        return None
+    except (KeyError, TypeError, ValueError) as exc:
+        _discard(path, f"malformed report ({type(exc).__name__})")
+        return None
+    report.records = lazy_records(path, key, header["n_records"], reload)
+    return report
+
+
+def lazy_records(
+    path: Path, key: dict[str, Any], n_records: int, reload: Callable[[], ModelReport] | None = None
+) -> LazyRecords:
+    """The records of the entry at ``path``, parsed on first use. If they turn out unreadable then (the
+    file was damaged or removed since), a warning is given and ``reload()`` (a fresh analysis) supplies
+    them; without ``reload`` the ``CorruptEntry`` propagates."""
+
+    def records() -> list[OpRecord]:
+        try:
+            return _read_records(path, key, n_records)
+        except CorruptEntry as exc:
+            _discard(path, str(exc))
+            if reload is None:
+                raise
+            return list(reload().records)
+
+    return LazyRecords(records)
+
+
+def _discard(path: Path, why: str) -> None:
+    warn(f"ignoring cache entry {path.name}: {why}; it will be rebuilt")
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def store(
+    key: dict[str, Any], report: ModelReport, directory: str | os.PathLike | None = None
+) -> Path | None:
+    """Write ``report`` under ``key`` atomically; None (and nothing written) for a report with an error.
+    Raises ``OSError`` when the cache directory cannot be written."""
+    if not report.ok:
+        return None
+    d = report.to_dict()
+    fields = d.pop("record_fields")
+    rows = d.pop("records")
+    d["records"] = []
+    header = {"schema": SCHEMA, "format": FORMAT, "key": key, "n_records": len(rows), "report": d}
+    text = (
+        json.dumps(header, separators=(",", ":"))
+        + "\n"
+        + json.dumps({"record_fields": fields, "rows": rows}, separators=(",", ":"))
+        + "\n"
+    )
+    path = entry_path(key, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def try_store(
+    key: dict[str, Any], report: ModelReport, directory: str | os.PathLike | None = None
+) -> str | None:
+    """:func:`store`, turning a write failure into a one-line warning message (returned, not emitted)."""
+    try:
+        store(key, report, directory)
+    except (OSError, ValueError, TypeError) as exc:
+        return f"could not write the result cache in {directory or reports_dir()}: {exc}"
+    return None
+
+
+# -- maintenance ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What ``modeltui cache info`` shows."""
+
+    directory: str
+    entries: int
+    bytes: int
+
+
+def info() -> CacheInfo:
+    """Number and total size of cached reports."""
+    d = reports_dir()
+    entries = total = 0
+    if d.is_dir():
+        for p in d.glob(f"*{SUFFIX}"):
+            if p.name.startswith(".tmp-"):
+                continue
+            try:
+                total += p.stat().st_size
+            except OSError:
+                continue
+            entries += 1
+    return CacheInfo(str(d), entries, total)
+
+
+def clear() -> CacheInfo:
+    """Delete every cached report (and leftover temporary files); returns what was removed.
+    Only ``*.jsonl`` files in ``reports/`` are touched, whatever the cache directory is set to."""
+    d = reports_dir()
+    entries = total = 0
+    if d.is_dir():
+        for p in d.glob(f"*{SUFFIX}"):
+            try:
+                size = p.stat().st_size
+                p.unlink()
+            except OSError:
+                continue
+            if not p.name.startswith(".tmp-"):
+                entries += 1
+                total += size
+        with contextlib.suppress(OSError):
+            d.rmdir()
+    return CacheInfo(str(d), entries, total)

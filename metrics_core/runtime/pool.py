@@ -1,0 +1,354 @@
+"""Parallel analysis in worker processes forked from one pre-warmed server (``forkserver``).
+
+Why this design (measured on 2 cores, see ``benchmarks/RESULTS.md``):
+
+- Importing torch + torchvision costs ~2.5 s of one core and ~0.7 GB; re-importing it in every worker
+  would repeat that work and memory. A ``multiprocessing`` fork server imports it once
+  (``metrics_core.runtime.pool_server``) and forks each worker from that warm process: a worker starts in
+  milliseconds and shares the imported pages. The server also replaces torch's compiler with a stand-in
+  (a third of the import, never used here) and freezes the imported objects out of the garbage
+  collector's sight (collections had cost a quarter of the analysis time).
+- The fork server is a fresh single-threaded interpreter, so forking it is safe even when the caller has
+  threads (the Textual app calls ``analyze_many`` from a thread worker), and the caller itself never
+  imports torch: a cached ``compare`` and the app's first paint stay light.
+- Each worker keeps a ``metamemo.MetaMemo`` (memoised meta kernels) across the models it analyses.
+- Models are handed out one at a time (largest first, by published parameter count), so the cores
+  finish within one small model of each other.
+- A worker writes its result to the cache itself and sends back the report without its per-op records
+  (they load lazily from the cache file); the caller's core is left to the other worker.
+
+The pool is created on first use and kept for the life of the process (the app's next analysis starts
+at once); ``shutdown()`` ends it (and cancels what is queued). A worker that dies (crash, out of
+memory) fails only the model it was analysing: the others are rerun in a fresh pool. Ctrl+C stops the
+workers and re-raises ``KeyboardInterrupt`` in the caller; workers and server ignore SIGINT and write
+nothing to the terminal, so no traceback is printed. At exit the server and workers are ended and
+reaped. If no worker can be started, ``run_tasks`` raises ``PoolUnavailable`` and ``analyze_many``
+analyses in-process with a warning.
+
+``MODELTUI_JOBS`` sets the number of worker processes; 0 analyses in the calling process. Unset, the
+pool has one worker per available core and is used when the caller has not imported torch itself
+(a script or test that already paid for torch analyses in-process, where its monkeypatches apply).
+``MODELTUI_MEMO=0`` and ``MODELTUI_DYNAMO_SHIM=0`` turn off the two worker speed-ups (benchmarks).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from metrics_core.common.records import ModelReport
+
+ENV_JOBS = "MODELTUI_JOBS"
+#: ``MODELTUI_MEMO=0`` turns off the workers' memoised meta kernels (``metrics_core.runtime.metamemo``).
+ENV_MEMO = "MODELTUI_MEMO"
+
+#: The module the fork server imports before forking any worker (torch, torchvision, the analysis).
+PRELOAD: tuple[str, ...] = ("metrics_core.runtime.pool_server",)
+
+
+def configured_jobs() -> int | None:
+    """``MODELTUI_JOBS`` as an int (>= 0), or None when unset or not a number."""
+    text = os.environ.get(ENV_JOBS, "").strip()
+    try:
+        return max(0, int(text)) if text else None
+    except ValueError:
+        return None
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def use_processes() -> bool:
+    """Whether ``analyze_many`` should analyse in worker processes (see module docstring)."""
+    jobs = configured_jobs()
+    if jobs is not None:
+        return jobs > 0
+    return "torch" not in sys.modules
+
+
+def worker_count() -> int:
+    jobs = configured_jobs()
+    return jobs if jobs else available_cores()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model to analyse: its position in the caller's list, name, and cache key (None: don't store)."""
+
+    position: int
+    name: str
+    key: dict[str, Any] | None
+    cost: float = 0.0
+
+
+@dataclass
+class Outcome:
+    """What a worker sends back. ``stored``: the records were written to ``cache_dir`` and left out of
+    ``report`` (``n_records`` of them); ``warning``: a one-line problem to report (cache not writable)."""
+
+    report: ModelReport
+    stored: bool = False
+    n_records: int = 0
+    warning: str | None = None
+
+
+# -- worker side ------------------------------------------------------------------------------------------
+
+
+def _init_worker(threads: int) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl+C (also set by pool_server)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+_memo: Any = None  # the worker's MetaMemo, kept across models
+
+
+def _analyse(name: str, options: Any, key: dict[str, Any] | None, cache_dir: str | None) -> Outcome:
+    """Worker entry point: analyse one model; store it in the cache when ``key`` is given."""
+    from metrics_core.runtime.engines import analyze_spec
+    from metrics_core.sources.catalog import get_spec
+
+    spec = get_spec(name)
+    if options.engine == "meta" and os.environ.get(ENV_MEMO, "1") != "0":
+        global _memo
+        if _memo is None:
+            from metrics_core.runtime.metamemo import MetaMemo
+
+            _memo = MetaMemo()
+        with _memo:
+            report = analyze_spec(spec, options)
+    else:
+        report = analyze_spec(spec, options)
+    if key is None or cache_dir is None or not report.ok:
+        return Outcome(report)
+    from metrics_core.runtime import cache
+
+    warning = cache.try_store(key, report, cache_dir)
+    if warning is not None:
+        return Outcome(report, warning=warning)
+    return Outcome(replace(report, records=[]), stored=True, n_records=len(report.records))
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+# -- caller side ------------------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_executor: Any = None
+_closing = False
+_cancelled: weakref.WeakSet = weakref.WeakSet()  # pools ended on purpose (shutdown, exit, Ctrl+C)
+_executor_workers = 0
+
+
+def _get_executor(workers: int) -> Any:
+    global _executor, _executor_workers
+    with _lock:
+        if _closing:
+            raise RuntimeError("the interpreter is exiting")
+        if _executor is not None and _executor_workers == workers:
+            return _executor
+        if _executor is not None:
+            _executor.shutdown(wait=False, cancel_futures=True)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(list(PRELOAD))
+        threads = max(1, available_cores() // workers)
+        _executor = ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+        )
+        _executor_workers = workers
+        global _exit_registered
+        if not _exit_registered:
+            # Before concurrent.futures' own exit hook (which would wait for every queued model) and
+            # before threads are joined (the app's analysis thread may be waiting on this pool).
+            register = getattr(threading, "_register_atexit", atexit.register)
+            register(_at_exit)
+            _exit_registered = True
+        return _executor
+
+
+_exit_registered = False
+
+
+def _at_exit() -> None:
+    """At interpreter exit: drop queued models, end the workers, then the fork server, and reap it, so
+    no process outlives the caller and the caller's ``getrusage(RUSAGE_CHILDREN)`` covers them all
+    (the server reaps the workers). The server is killed: it has nothing to save, and a graceful exit
+    would wait for its imports to finish (Ctrl+C right after start) and then tear down torch."""
+    global _closing
+    _closing = True
+    _discard_executor(kill=True)
+    import multiprocessing.forkserver
+    import signal
+
+    server = multiprocessing.forkserver._forkserver
+    pid = getattr(server, "_forkserver_pid", None)
+    stop = getattr(server, "_stop", None)
+    if pid is None or stop is None:
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        stop()
+
+
+def _discard_executor(kill: bool, cancelled: bool = True) -> None:
+    """Forget the current pool. ``kill``: drop queued models and terminate the workers at once (and
+    wait until the server has reaped them); otherwise let running models finish. ``cancelled``: the
+    callers waiting on it report their unfinished models as cancelled, not as killed by a crash."""
+    global _executor
+    with _lock:
+        ex, _executor = _executor, None
+    if ex is None:
+        return
+    if kill and cancelled:
+        _cancelled.add(ex)
+    processes = list(getattr(ex, "_processes", {}).values())
+    if kill:
+        for p in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                p.terminate()
+    ex.shutdown(wait=not kill, cancel_futures=True)
+    if kill:
+        for p in processes:
+            with contextlib.suppress(OSError, ValueError, AssertionError, AttributeError):
+                p.join(2.0)
+
+
+def shutdown(cancel: bool = True) -> None:
+    """End the worker processes now (they are otherwise kept for the next call, and ended at exit).
+    ``cancel``: drop queued models and stop running ones (their ``analyze_many`` rows get an error);
+    otherwise finish them first. The fork server stays, so the next call starts workers at once."""
+    _discard_executor(kill=cancel)
+
+
+def warm_up() -> threading.Thread:
+    """Start the fork server and the workers in the background (torch imports there, not here), so that
+    the first analysis does not wait for them. Returns the thread doing it; errors are ignored."""
+
+    def run() -> None:
+        try:
+            ex = _get_executor(worker_count())
+            futures = [ex.submit(_ready) for _ in range(worker_count())]
+            for f in futures:
+                f.result()
+        except Exception:  # the real call will report or fall back
+            pass
+
+    t = threading.Thread(target=run, name="modeltui-pool-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+class PoolUnavailable(RuntimeError):
+    """Worker processes could not be started (the caller may analyse in-process instead)."""
+
+
+def run_tasks(tasks: Sequence[Task], options: Any, cache_dir: str | None) -> Iterator[tuple[Task, Outcome]]:
+    """Analyse ``tasks`` in worker processes; yields ``(task, outcome)`` in completion order, in the
+    calling thread, largest ``cost`` first. A task whose worker died, or that ``shutdown()`` cancelled,
+    yields an error report. Raises ``PoolUnavailable`` if no worker can be started (before yielding)."""
+    pending = sorted(tasks, key=lambda t: -t.cost)
+    workers = worker_count()  # a fixed size: the pool is kept; it starts only as many as it needs
+    # First pass: all tasks in flight. If a worker dies, every unfinished task fails with it, so the
+    # unfinished ones are rerun one at a time in a fresh pool, where a death names its model exactly.
+    unfinished, cancelled = yield from _run_parallel(pending, options, cache_dir, workers)
+    for i, task in enumerate(unfinished):
+        if cancelled:
+            for t in unfinished[i:]:
+                yield t, Outcome(_error_report(t, options, "analysis cancelled"))
+            return
+        leftover, cancelled = yield from _run_parallel([task], options, cache_dir, workers)
+        if leftover and not cancelled:
+            yield task, Outcome(_error_report(task, options, DEAD_WORKER))
+        elif leftover:
+            yield task, Outcome(_error_report(task, options, "analysis cancelled"))
+
+
+DEAD_WORKER = "the worker process analysing this model died (crash or out of memory)"
+
+
+def _submit_all(tasks: Sequence[Task], options: Any, cache_dir: str | None, workers: int) -> tuple:
+    """(executor, {future: task}); a broken or shut-down pool is replaced once."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    for attempt in (1, 2):
+        executor = _get_executor(workers)
+        try:
+            return executor, {executor.submit(_analyse, t.name, options, t.key, cache_dir): t for t in tasks}
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+            _discard_executor(kill=True, cancelled=False)
+            if attempt == 2:
+                raise PoolUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def _run_parallel(
+    tasks: Sequence[Task], options: Any, cache_dir: str | None, workers: int
+) -> Iterator[tuple[Task, Outcome]]:
+    """Yields finished tasks; returns (tasks whose worker died or were cancelled, cancelled?)."""
+    from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    if _closing:
+        return list(tasks), True
+    executor, futures = _submit_all(tasks, options, cache_dir, workers)
+    unfinished: list[Task] = []
+    try:
+        remaining = set(futures)
+        while remaining:
+            # The timeout only notices a pool ended on purpose (``shutdown`` from a callback or another
+            # thread): its running futures are never completed by concurrent.futures.
+            done, remaining = wait(remaining, timeout=0.25, return_when=FIRST_COMPLETED)
+            if not done and executor in _cancelled:
+                unfinished.extend(futures[f] for f in remaining)
+                break
+            for fut in sorted(done, key=lambda f: futures[f].position):
+                task = futures[fut]
+                try:
+                    outcome = fut.result()
+                except (BrokenProcessPool, CancelledError):
+                    unfinished.append(task)
+                    continue
+                except Exception as exc:  # an unpicklable result or similar: the model's row error
+                    from metrics_core.common.errors import one_line_error
+
+                    outcome = Outcome(_error_report(task, options, one_line_error(exc)))
+                yield task, outcome
+    except BaseException:  # Ctrl+C, or the caller stopped listening: nobody wants the rest
+        _discard_executor(kill=True)
+        raise
+    cancelled = executor in _cancelled
+    if unfinished and not cancelled:
+        _discard_executor(kill=True, cancelled=False)
+    return sorted(unfinished, key=lambda t: -t.cost), cancelled
+
+
+def _error_report(task: Task, options: Any, message: str) -> ModelReport:
+    from metrics_core.runtime.engines import analyze_spec
+    from metrics_core.sources.catalog import get_spec
+
+    spec = get_spec(task.name)
+    return analyze_spec(replace(spec, supported=False, reason=message), options)

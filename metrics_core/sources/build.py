@@ -1,0 +1,191 @@
+"""Construct a catalog or custom model without allocating or initialising weights.
+
+``build_model`` calls the spec's builder (``"module:callable"``) inside ``torch.device("meta")`` with
+weight initialisation skipped (``skip_init``). Builders that compute with real tensors while constructing
+(RegNet's ``BlockParams`` does tensor arithmetic and ``.tolist()``) fail on meta; for any such failure the
+model is built again on the CPU, still with initialisation skipped (uninitialised ``torch.empty`` memory
+costs no resident memory until touched), then moved to meta.
+
+torch is imported here at module level, so import this module only where analysis happens; torchvision
+(and custom model code) is imported only when a model is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from metrics_core.common.errors import UnsupportedModelError
+from metrics_core.sources.catalog import ModelSpec, resolve_input_shape, shape_kwargs
+
+#: ``torch.nn.init`` functions made no-ops by ``skip_init`` (each returns its tensor unchanged).
+INIT_FUNCTIONS: tuple[str, ...] = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+
+#: Methods of ``torch.nn`` module classes made no-ops by ``skip_init`` (Linear, ConvNd, norms,
+#: Embedding, MultiheadAttention, RNNs, Transformer ... call them from ``__init__``).
+RESET_METHODS: tuple[str, ...] = ("reset_parameters", "_reset_parameters")
+
+_state = threading.local()
+_lock = threading.Lock()
+_patch_depth = 0
+_saved: list[tuple[object, str, object]] = []
+
+
+def build_model(
+    spec: ModelSpec,
+    device: str = "meta",
+    input_shape: Sequence[int] | None = None,
+    skip_weight_init: bool = True,
+) -> nn.Module:
+    """The model of ``spec`` in eval mode on ``device`` (weights uninitialised when ``skip_weight_init``).
+
+    ``input_shape`` (per sample, as in ``ModelSpec.input_shape``) rebuilds size-dependent architectures
+    for that shape (e.g. ViT's ``image_size``). Raises ``UnsupportedModelError`` (one line) for a refused
+    catalog model, a custom factory that cannot be imported, fails, or returns no ``nn.Module``.
+    """
+    if not spec.supported:
+        raise UnsupportedModelError(f"{spec.name}: {spec.reason}")
+    shape = resolve_input_shape(spec, input_shape)
+    kwargs = {**spec.builder_kwargs, **shape_kwargs(spec, shape)}
+    factory = _resolve(spec)
+    with skip_init() if skip_weight_init else contextlib.nullcontext():
+        try:
+            with torch.device(device):
+                model = factory(**kwargs)
+        except Exception as exc:
+            if torch.device(device).type != "meta":
+                raise _unsupported(spec, "failed to build", exc) from exc
+            try:
+                with torch.device("cpu"):
+                    model = factory(**kwargs)
+            except Exception as cpu_exc:
+                raise _unsupported(spec, "failed to build", cpu_exc) from cpu_exc
+            if isinstance(model, nn.Module):
+                model = model.to("meta")
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModelError(
+            f"{spec.name}: the factory returned {type(model).__name__}, not a torch.nn.Module"
+        )
+    return model.eval()
+
+
+def _resolve(spec: ModelSpec) -> Callable[..., Any]:
+    """Import ``spec.builder`` (``"module:attr.attr"``)."""
+    module_name, _, attr_path = spec.builder.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for attr in attr_path.split("."):
+            obj = getattr(obj, attr)
+    except Exception as exc:
+        raise _unsupported(spec, f"cannot import {spec.builder!r}", exc) from exc
+    if not callable(obj):
+        raise UnsupportedModelError(f"{spec.name}: {spec.builder!r} is not callable")
+    return obj
+
+
+def _unsupported(spec: ModelSpec, what: str, exc: BaseException) -> UnsupportedModelError:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    detail = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    return UnsupportedModelError(f"{spec.name}: {what}: {detail}")
+
+
+@contextlib.contextmanager
+def skip_init() -> Iterator[None]:
+    """Within the block, in this thread, ``torch.nn.init`` functions and ``torch.nn`` modules'
+    ``reset_parameters`` do nothing: parameters keep whatever ``torch.empty`` gave them.
+
+    The patches are installed while any thread is inside the block and act only for threads inside it,
+    so a concurrent thread building a real model still initialises its weights.
+    """
+    global _patch_depth
+    with _lock:
+        if _patch_depth == 0:
+            _install()
+        _patch_depth += 1
+    _state.depth = getattr(_state, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+        with _lock:
+            _patch_depth -= 1
+            if _patch_depth == 0:
+                _restore()
+
+
+def _skipping() -> bool:
+    return getattr(_state, "depth", 0) > 0
+
+
+def _init_noop(orig: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(orig)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _skipping():
+            return args[0] if args else kwargs.get("tensor")
+        return orig(*args, **kwargs)
+
+    return wrapper
+
+
+def _method_noop(orig: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(orig)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _skipping():
+            return None
+        return orig(*args, **kwargs)
+
+    return wrapper
+
+
+def _torch_module_classes() -> Iterator[type]:
+    """Every loaded ``nn.Module`` subclass defined by ``torch.nn`` itself."""
+    seen: set[type] = set()
+    stack = [nn.Module]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                stack.append(sub)
+    return (c for c in seen if c.__module__.startswith("torch.nn.modules."))
+
+
+def _install() -> None:
+    for name in INIT_FUNCTIONS:
+        orig = getattr(nn.init, name)
+        _saved.append((nn.init, name, orig))
+        setattr(nn.init, name, _init_noop(orig))
+    for cls in _torch_module_classes():
+        for name in RESET_METHODS:
+            orig = cls.__dict__.get(name)
+            if callable(orig):
+                _saved.append((cls, name, orig))
+                setattr(cls, name, _method_noop(orig))
+
+
+def _restore() -> None:
+    while _saved:
+        owner, name, orig = _saved.pop()
+        setattr(owner, name, orig)

@@ -1,0 +1,135 @@
+"""What the app needs from ``metrics_core``, as replaceable callables (tests inject their own).
+
+Every default imports its ``metrics_core`` module lazily, inside the call, so importing the app never
+imports torch: analysis runs behind ``metrics_core.runtime.analyze.analyze_many`` (worker processes).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from metrics_core.common.records import ModelReport
+from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.runtime.options import AnalysisOptions
+
+#: ``analyze(names, options, on_report) -> reports``; ``on_report`` is called as each model finishes.
+Analyze = Callable[[Sequence[str], AnalysisOptions, Callable[[ModelReport], None]], list[ModelReport]]
+
+#: ``bench(jobs, options, on_event, stop)``: measure (name, report) jobs, calling ``on_event`` with each
+#: ``tui.app.benchrun.BenchEvent``; returns when done or soon after ``stop`` is set.
+Bench = Callable[
+    [Sequence[tuple[str, ModelReport]], AnalysisOptions, Callable[[Any], None], threading.Event], None
+]
+
+
+def _analyze(
+    names: Sequence[str], options: AnalysisOptions, on_report: Callable[[ModelReport], None]
+) -> list[ModelReport]:
+    from metrics_core.runtime.analyze import analyze_many
+
+    return analyze_many(list(names), options, on_report=on_report)
+
+
+def _catalog() -> list[Any]:
+    from metrics_core.sources.catalog import catalog
+
+    return catalog()
+
+
+def _presets() -> dict[str, Any]:
+    from metrics_core.sources.catalog import PRESETS
+
+    return dict(PRESETS)
+
+
+def _get_spec(name: str) -> Any:
+    from metrics_core.sources.catalog import get_spec
+
+    return get_spec(name)
+
+
+def _bench(
+    jobs: Sequence[tuple[str, ModelReport]],
+    options: AnalysisOptions,
+    on_event: Callable[[Any], None],
+    stop: threading.Event,
+) -> None:
+    from tui.app.benchrun import run_benchmarks
+
+    run_benchmarks(jobs, options, on_event, stop)
+
+
+def _catalog_note() -> str | None:
+    from metrics_core.sources.catalog import stale_note
+
+    return stale_note()
+
+
+def _stop() -> None:
+    """End analyses in flight at once (quit, new settings): the pool's workers are terminated (their
+    models report "analysis cancelled"); the fork server stays for the next analysis."""
+    pool = sys.modules.get("metrics_core.runtime.pool")
+    if pool is not None:
+        pool.shutdown(cancel=True)
+
+
+def _prepare() -> None:
+    """Start multiprocessing's resource tracker while ``sys.stderr`` is still the terminal's.
+
+    The app replaces ``sys.stderr`` with an object that has no file descriptor, and the tracker (started
+    with the first child process: analysis workers, the benchmark) passes ``sys.stderr.fileno()`` to its
+    child: started later, inside the app, it fails with "bad value(s) in fds_to_keep"."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
+def _warm_up() -> None:
+    """Start the analysis worker processes in the background (torch is imported there, not here)."""
+    from metrics_core.runtime import pool
+
+    if pool.use_processes():
+        pool.warm_up()
+
+
+def _set_warning_handler(handler: Callable[[str], None] | None) -> None:
+    from metrics_core.runtime import cache
+
+    cache.set_warning_handler(handler)
+
+
+def _targets(extra_files: Sequence[str] = ()) -> list[HardwareTarget]:
+    from metrics_core.perf.hardware import hardware_targets
+
+    return hardware_targets(extra_files)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The app's view of ``metrics_core``: catalog, presets, name lookup, hardware and analysis.
+
+    ``catalog()`` returns ``ModelSpec``-like objects (name, family, task, input_shape, reference,
+    supported, reason); ``presets()`` maps a key to an object with ``title``, ``models`` and ``sort_by``;
+    ``get_spec(name)`` raises a ``ModeltuiError`` for an unknown name.
+    """
+
+    analyze: Analyze = _analyze
+    bench: Bench = _bench
+    #: stops analyses in flight (quit, new settings)
+    stop: Callable[[], None] = _stop
+    #: a one-line note when the shipped catalog does not match the installed torchvision, else None
+    catalog_note: Callable[[], str | None] = _catalog_note
+    catalog: Callable[[], list[Any]] = _catalog
+    presets: Callable[[], dict[str, Any]] = _presets
+    get_spec: Callable[[str], Any] = _get_spec
+    targets: Callable[..., list[HardwareTarget]] = _targets
+    #: called once before the app takes over the terminal
+    prepare: Callable[[], None] = _prepare
+    #: called after the first screen is painted
+    warm_up: Callable[[], None] = _warm_up
+    #: routes one-line cache warnings (corrupt entries ...) to the app; None restores stderr
+    set_warning_handler: Callable[[Callable[[str], None] | None], None] = _set_warning_handler

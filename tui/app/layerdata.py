@@ -1,0 +1,137 @@
+"""Rows of the per-layer drill-down: op records joined with their roofline estimates, or per module.
+
+Rows are dicts of raw values (formatted by the table's columns, exported as they are). Definitions:
+
+- ``time_s``, ``bound``: the op's roofline estimate on the selected target (``metrics_core.perf.roofline``);
+- ``share``: the op's estimated time as a percentage (0-100) of the model's estimated latency;
+- ``live_bytes``: activation bytes live during the op (``OpRecord.live_bytes``, from
+  ``metrics_core.capture.peak_memory``; None when the analysis did not compute it);
+- per module (``aggregate_by_module``): ops attributed to the same module, or with ``depth`` to the same
+  module path prefix of ``depth`` parts (``layer1.0.conv1`` at depth 2 is ``layer1.0``), are summed
+  (MACs, FLOPs, bytes, time, share); ``ai`` = summed FLOPs / summed bytes; ``bound`` follows the model
+  rule: ``memory`` when memory-bound ops take at least half the module's time, else ``compute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from metrics_core.common.records import OpRecord
+from metrics_core.perf.roofline import ModelEstimate
+
+SUMMED: tuple[str, ...] = ("macs", "flops", "input_bytes", "output_bytes", "weight_bytes", "bytes", "time_s")
+
+
+def op_rows(records: Sequence[OpRecord], estimate: ModelEstimate | None) -> list[dict[str, Any]]:
+    """One row per op record, with ``time_s``/``bound``/``share`` when an estimate is given."""
+    latency = estimate.latency_s if estimate is not None else 0.0
+    ops = estimate.ops if estimate is not None else ()
+    rows = []
+    for i, r in enumerate(records):
+        row: dict[str, Any] = {
+            "index": r.index,
+            "module": r.module or "(model)",
+            "module_type": r.module_type,
+            "op": r.op,
+            "category": r.category,
+            "output_shape": r.output_shape,
+            "macs": r.macs,
+            "flops": r.flops,
+            "input_bytes": r.input_bytes,
+            "output_bytes": r.output_bytes,
+            "weight_bytes": r.weight_bytes,
+            "bytes": r.input_bytes + r.output_bytes + r.weight_bytes,
+            "ai": r.ai,
+            "live_bytes": r.live_bytes,
+            "time_s": None,
+            "bound": None,
+            "share": None,
+        }
+        if i < len(ops):
+            row["time_s"] = ops[i].time_s
+            row["bound"] = ops[i].bound
+            row["share"] = 100.0 * ops[i].time_s / latency if latency else None
+        rows.append(row)
+    return rows
+
+
+def module_depth(rows: Sequence[dict[str, Any]]) -> int:
+    """The deepest module path (in dotted parts) among the rows; 1 for a flat model."""
+    return max((len(str(r["module"]).split(".")) for r in rows), default=1)
+
+
+def module_prefix(module: str, depth: int | None) -> str:
+    """``module`` cut to its first ``depth`` dotted parts (unchanged when ``depth`` is None)."""
+    return module if depth is None else ".".join(module.split(".")[:depth])
+
+
+def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None) -> list[dict[str, Any]]:
+    """Op rows (from ``op_rows``) summed per module (or per module prefix of ``depth`` parts), in
+    order of each group's first op. ``module_type`` is the group module's own class when one of its ops
+    ran directly in it (records only name the innermost module), else empty."""
+    groups: dict[str, dict[str, Any]] = {}
+    memory_time: dict[str, float] = {}
+    for row in rows:
+        name = module_prefix(row["module"], depth)
+        g = groups.get(name)
+        if g is None:
+            g = groups[name] = {
+                "index": row["index"],
+                "module": name,
+                "module_type": row["module_type"] if name == row["module"] else "",
+                "ops": 0,
+                "share": None,
+                "bound": None,
+                "live_bytes": None,
+                **{k: None if k == "time_s" else 0 for k in SUMMED},
+            }
+            memory_time[name] = 0.0
+        if not g["module_type"] and row["module"] == name:
+            g["module_type"] = row["module_type"]
+        g["ops"] += 1
+        for k in SUMMED:
+            if row[k] is not None:
+                g[k] = (g[k] or 0) + row[k]
+        if row["live_bytes"] is not None:
+            g["live_bytes"] = max(g["live_bytes"] or 0, row["live_bytes"])
+        if row["share"] is not None:
+            g["share"] = (g["share"] or 0.0) + row["share"]
+        if row["bound"] == "memory" and row["time_s"] is not None:
+            memory_time[name] += row["time_s"]
+    for name, g in groups.items():
+        g["ai"] = g["flops"] / g["bytes"] if g["bytes"] else 0.0
+        if g["time_s"]:
+            g["bound"] = "memory" if memory_time[name] >= 0.5 * g["time_s"] else "compute"
+    return list(groups.values())
+
+
+def has_live_bytes(records: Sequence[OpRecord]) -> bool:
+    """Whether the records carry live bytes (the peak-memory analysis ran)."""
+    return any(r.live_bytes is not None for r in records)
+
+
+def in_module(rows: Sequence[dict[str, Any]], module: str, depth: int | None) -> list[dict[str, Any]]:
+    """The op rows that ``aggregate_by_module(rows, depth)`` sums into the group ``module``."""
+    return [r for r in rows if module_prefix(r["module"], depth) == module]
+
+
+def filter_rows(rows: Sequence[dict[str, Any]], text: str, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows where every whitespace-separated word of ``text`` occurs (case-insensitively) in one of
+    the ``keys`` values."""
+    words = text.lower().split()
+    if not words:
+        return list(rows)
+    out = []
+    for row in rows:
+        hay = " ".join(str(row.get(k, "")) for k in keys).lower()
+        if all(w in hay for w in words):
+            out.append(row)
+    return out
+
+
+def sort_rows(rows: Sequence[dict[str, Any]], key: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows ordered by ``key``; rows whose value is None stay last, in their original order."""
+    known = [r for r in rows if r.get(key) is not None]
+    unknown = [r for r in rows if r.get(key) is None]
+    return sorted(known, key=lambda r: r[key], reverse=descending) + unknown

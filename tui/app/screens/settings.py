@@ -1,0 +1,88 @@
+"""Analysis settings: batch size, input shape, dtype. Applying re-analyses in the background."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+from metrics_core.common.dtypes import DTYPES
+from metrics_core.common.errors import ModeltuiError, UsageError
+from metrics_core.runtime.options import AnalysisOptions
+
+
+def parse_shape(text: str) -> tuple[int, ...] | None:
+    """``'3 224 224'`` or ``'3x224x224'`` -> (3, 224, 224); blank -> None (each model's native shape)."""
+    words = text.replace("x", " ").replace(",", " ").split()
+    if not words:
+        return None
+    try:
+        return tuple(int(w) for w in words)
+    except ValueError:
+        raise UsageError(f"input shape must be integers like 3 224 224, got {text!r}") from None
+
+
+def parse_batch(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"batch size must be a positive integer, got {text!r}") from None
+
+
+class SettingsScreen(ModalScreen[AnalysisOptions | None]):
+    """Edit the options; Enter applies (if valid), Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, options: AnalysisOptions) -> None:
+        super().__init__()
+        self.options = options
+
+    def compose(self) -> ComposeResult:
+        o = self.options
+        shape = " ".join(str(d) for d in o.input_shape) if o.input_shape else ""
+        with Vertical(classes="dialog"):
+            yield Label("Analysis settings", classes="dialog-title")
+            yield Label("Batch size", classes="field-label")
+            yield Input(str(o.batch_size), id="set-batch", type="integer", compact=True)
+            yield Label("Input shape per sample (blank: each model's native shape)", classes="field-label")
+            yield Input(shape, placeholder="e.g. 3 224 224", id="set-shape", compact=True)
+            yield Label("Dtype (bytes per element and roof)", classes="field-label")
+            yield Select(
+                [(d, d) for d in DTYPES], value=o.dtype, allow_blank=False, id="set-dtype", compact=True
+            )
+            yield Label("", id="set-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Apply", variant="primary", id="set-ok", compact=True)
+                yield Button("Cancel", id="set-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#set-batch", Input).focus()
+
+    def read(self) -> AnalysisOptions:
+        """The options in the form, validated (``UsageError`` with a one-line message otherwise)."""
+        return replace(
+            self.options,
+            batch_size=parse_batch(self.query_one("#set-batch", Input).value.strip()),
+            input_shape=parse_shape(self.query_one("#set-shape", Input).value),
+            dtype=str(self.query_one("#set-dtype", Select).value),
+        ).validated()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#set-ok")
+    def action_apply(self) -> None:
+        try:
+            options = self.read()
+        except ModeltuiError as exc:
+            self.query_one("#set-error", Label).update(str(exc))
+            return
+        self.dismiss(options)
+
+    @on(Button.Pressed, "#set-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,47 @@
+"""Helpers shared by the analysing verbs: hardware resolution, progress, estimates."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def resolve_hardware(args: argparse.Namespace, dtype: str):  # noqa: ANN201
+    """(target, precision) for ``--hardware``, or (None, None); errors before any analysis."""
+    if not getattr(args, "hardware", None):
+        return None, None
+    from metrics_core.perf.roofline import precision_for
+    from tui.cli.commands.hardware import load_catalog_with_warnings
+
+    target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
+    return target, precision_for(target, dtype, use_tf32=args.tf32)
+
+
+def estimates_for(reports, target, precision) -> dict:  # noqa: ANN001
+    """Model name -> roofline estimate (only for analysed models and when a target is given)."""
+    if target is None:
+        return {}
+    from metrics_core.perf.roofline import estimate_model
+
+    return {r.model: estimate_model(r, target, precision) for r in reports if r.ok and r.records}
+
+
+def analyze_with_progress(names, options):  # noqa: ANN001, ANN201
+    """Analyse, printing one progress line per model on stderr when it is a terminal."""
+    from metrics_core.runtime.analyze import analyze_many
+
+    total = len(names)
+    done = 0
+    tty = sys.stderr.isatty()
+
+    def progress(report) -> None:  # noqa: ANN001
+        nonlocal done
+        done += 1
+        if tty:
+            status = "error" if report.error else "ok"
+            print(f"\r\x1b[K[{done}/{total}] {report.model} {status}", end="", file=sys.stderr, flush=True)
+
+    reports = analyze_many(names, options, on_report=progress)
+    if tty:
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    return reports

@@ -1,0 +1,161 @@
+"""``modeltui bench``: measure forward-pass latency on this machine next to the roofline estimate.
+
+Measured numbers are labelled as such; the estimate columns come from ``metrics_core.perf.roofline`` and
+say "(est.)". Definitions: ``metrics_core.measure.bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from metrics_core.common import units
+from metrics_core.measure.bench import DEVICES
+from tui.cli.commands.options import (
+    add_analysis_args,
+    add_hardware_args,
+    int_at_least,
+    options_from_args,
+    positive_int,
+)
+from tui.cli.textable import text_table
+
+FORMATS = ("table", "json")
+BAR_WIDTH = 24
+
+
+non_negative_int = int_at_least(0, "an integer >= 0")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure latency/throughput on this machine vs the roofline estimate")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="catalog names or package.module:factory")
+    p.add_argument("--device", choices=DEVICES, default="cpu", help="where to run (default cpu)")
+    p.add_argument(
+        "--warmup", type=non_negative_int, default=10, metavar="K", help="untimed passes (default 10)"
+    )
+    p.add_argument("--iters", type=positive_int, default=50, metavar="N", help="timed passes (default 50)")
+    add_analysis_args(p, engine=False)
+    add_hardware_args(p)
+    p.add_argument("--format", choices=FORMATS, default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from metrics_core.measure.bench import bench_model, check_device, check_dtype, detect_target
+    from metrics_core.perf.roofline import precision_for
+    from metrics_core.runtime.analyze import analyze_many
+
+    options = options_from_args(args)
+    check_device(args.device)
+    check_dtype(options.dtype, args.device)
+    if args.hardware:
+        from tui.cli.commands.hardware import load_catalog_with_warnings
+
+        target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
+    else:
+        target, _note = detect_target(args.device, args.hardware_file)  # the note: in each result
+    if target is not None:
+        precision_for(target, options.dtype, use_tf32=args.tf32)  # a missing path fails before any work
+    reports = analyze_many(list(args.models), options)
+    bar = ProgressBar(len(reports)) if sys.stderr.isatty() else None
+    results = []
+    for report, name in zip(reports, args.models, strict=True):
+        if bar is not None:
+            bar.next_model()
+        result = bench_model(
+            name,
+            options,
+            args.device,
+            args.warmup,
+            args.iters,
+            target=target,
+            use_tf32=args.tf32,
+            progress=bar,
+            report=report,
+            hardware_files=args.hardware_file,
+        )
+        results.append(result)
+    if bar is not None:
+        bar.clear()
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(bench_text(results))
+    return 1 if any(not r.ok for r in results) else 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only used when stderr is a terminal)."""
+
+    def __init__(self, models: int) -> None:
+        self.models, self.index = models, 0
+
+    def next_model(self) -> None:
+        self.index += 1
+
+    def __call__(self, model: str, phase: str, done: int, total: int) -> None:
+        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        line = f"[{self.index}/{self.models}] {model}: {phase} [{bar}] {done}/{total}"
+        print(f"\r\x1b[K{line}", end="", file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+
+
+def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
+    """Header (device, dtype, batch, passes), the measured/estimated table, then notes."""
+    if not results:
+        return ""
+    first = results[0]
+    threads = f", {first.threads} threads" if first.threads else ""
+    header = (
+        f"Measured on {first.device} ({first.device_name}{threads}); dtype {first.dtype}, batch "
+        f"{first.batch_size}, {first.warmup} warm-up + {first.iters} timed passes"
+    )
+    target = next((r.target for r in results if r.target), None)
+    rate = "OP/s" if first.dtype == "int8" else "FLOP/s"
+    headers = ["Model", "Median", "p90", "Samples/s", f"Achieved {rate}", "Latency (est.)", "Measured/est."]
+    cuda = any(r.measured_peak_bytes is not None for r in results)
+    if cuda:
+        headers += ["Peak mem", "Peak (est.)", "Mem measured/est."]
+    rows = []
+    for r in results:
+        if not r.ok:
+            rows.append([r.model, "error", *(["-"] * (len(headers) - 2))])
+            continue
+        row = [
+            r.model,
+            units.human_time(r.median_s),
+            units.human_time(r.p90_s),
+            units.human_count(r.throughput_per_s),
+            units.human_rate(r.achieved_flops_per_s, rate),
+            units.human_time(r.estimated_latency_s),
+            units.times(r.latency_ratio),
+        ]
+        if cuda:
+            row += [
+                units.human_bytes(r.measured_peak_bytes),
+                units.human_bytes(r.estimated_peak_bytes),
+                units.times(r.peak_memory_ratio),
+            ]
+        rows.append(row)
+    parts = [header, text_table(headers, rows, [False, *([True] * (len(headers) - 1))])]
+    notes = []
+    if target:
+        prec = next((r.precision for r in results if r.precision), "")
+        notes.append(
+            f"Estimates: roofline on {target}, {prec} (no fusion, no overlap, peak clocks); "
+            "Measured/est. = measured median / estimated latency."
+        )
+    else:
+        reason = next((r.target_note for r in results if r.target_note), "no hardware target")
+        notes.append(f"No estimate: {reason}.")
+    if cuda:
+        notes.append("Peak mem = torch.cuda.max_memory_allocated; Peak (est.) = activations + weights.")
+    for r in results:
+        if r.error:
+            notes.append(f"{r.model}: ERROR {r.error}")
+    return "\n".join([*parts, *notes])

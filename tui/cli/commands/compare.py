@@ -1,0 +1,142 @@
+"""``modeltui compare``: the seed's comparison table, rankings and exports for a set of models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from metrics_core.common.errors import UsageError
+from metrics_core.report.columns import (
+    COMPARISON_COLUMNS,
+    ERROR_COLUMN,
+    ESTIMATE_COLUMNS,
+    GROUPS,
+    MEMORY_COLUMNS,
+)
+from metrics_core.report.export import render
+from metrics_core.report.sorting import SEED_SORT_KEYS
+from tui.cli.commands.analysis import analyze_with_progress, estimates_for, resolve_hardware
+from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
+from tui.cli.textable import text_table
+
+FORMATS = ("table", "json", "csv", "markdown")
+_ESTIMATE_KEYS = frozenset(c.key for c in ESTIMATE_COLUMNS)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare models: size, compute, memory traffic, arithmetic intensity")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="catalog names or package.module:factory")
+    p.add_argument("--all", action="store_true", help="every torchvision classification model")
+    p.add_argument(
+        "--sort-by",
+        default=None,
+        metavar="KEY",
+        help=f"{'|'.join(SEED_SORT_KEYS)} or any metric name (default: the order given)",
+    )
+    p.add_argument("--reverse", action="store_true", help="invert the sort direction")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    add_analysis_args(p)
+    add_hardware_args(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from metrics_core.report.sorting import resolve_sort_key, sort_reports
+    from metrics_core.sources.catalog import classification_models
+
+    names = list(args.models)
+    if args.all:
+        names += [s.name for s in classification_models() if s.name not in names]
+    if not names:
+        raise UsageError("name at least one model, or use --all (see 'modeltui models')")
+    if args.sort_by:
+        resolve_sort_key(args.sort_by)
+    options = options_from_args(args)
+    target, precision = resolve_hardware(args, options.dtype)
+    reports = analyze_with_progress(names, options)
+    if args.sort_by:
+        reports = sort_reports(reports, args.sort_by, args.reverse)
+    estimates = estimates_for(reports, target, precision)
+    write_comparison(reports, args.format, estimates, target, precision)
+    return 1 if any(not r.ok for r in reports) else 0
+
+
+def write_comparison(reports, fmt: str, estimates: dict, target, precision) -> None:  # noqa: ANN001
+    rows = []
+    for r in reports:
+        row = r.summary_dict()
+        if r.model in estimates:
+            row["roofline"] = estimates[r.model].to_dict()
+        rows.append(row)
+    if fmt == "json":
+        sys.stdout.write(render(rows, COMPARISON_COLUMNS, "json"))
+        return
+    if fmt in ("csv", "markdown"):
+        flat = [_flatten_estimate(row) for row in rows]
+        cols = COMPARISON_COLUMNS + (ESTIMATE_COLUMNS if estimates else ())
+        if any(r.error for r in reports):
+            cols += (ERROR_COLUMN,)
+        sys.stdout.write(render(flat, cols, fmt))
+        return
+    print(comparison_text(reports, estimates, target, precision))
+
+
+def _flatten_estimate(row: dict) -> dict:
+    est = row.pop("roofline", None)
+    if est:
+        row.update({k: v for k, v in est.items() if k in _ESTIMATE_KEYS})
+    return row
+
+
+def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa: ANN001
+    """The terminal rendering: one table per metric group, then estimates, rankings, notes."""
+    from metrics_core.report.rankings import efficiency_rankings
+
+    dtype = reports[0].dtype if reports else "fp32"
+    parts = []
+    ok = [r for r in reports if r.metrics is not None]
+    for group in GROUPS:
+        cols = [c for c in COMPARISON_COLUMNS if c.group == group]
+        headers = ["Model", *(f"Size MB ({dtype})" if c.key == "size_mb" else c.header for c in cols)]
+        rows = [[r.model, *(c.fmt(getattr(r.metrics, c.key)) for c in cols)] for r in ok]
+        parts.append(f"== {group} ==\n" + text_table(headers, rows, [False, *(c.numeric for c in cols)]))
+    with_memory = [r for r in ok if "memory" in r.extras]
+    if with_memory:
+        cols = MEMORY_COLUMNS
+        rows = [[r.model, *(c.fmt(r.extras["memory"].get(c.key)) for c in cols)] for r in with_memory]
+        title = "== Peak memory (inference, est.: ideal tensor lifetimes, no allocator overhead) =="
+        parts.append(
+            title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False, *[True] * 3])
+        )
+    if estimates:
+        cols = ESTIMATE_COLUMNS
+        title = f"== Roofline on {target.name}, {precision} (estimates: no fusion, peak clocks) =="
+        rows = []
+        for r in ok:
+            est = estimates.get(r.model)
+            d = est.to_dict() if est else {}
+            rows.append([r.model, *(c.fmt(d.get(c.key)) for c in cols)])
+        parts.append(
+            title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False] * (len(cols) + 1))
+        )
+    ranks = efficiency_rankings(reports)
+    if len(ok) > 1 and ranks:
+        by_key = {c.key: c for c in COMPARISON_COLUMNS}
+        lines = [f"  {rk.title:<24} {rk.model:<22} {by_key[rk.metric].fmt(rk.value)}" for rk in ranks]
+        parts.append("== Efficiency rankings ==\n" + "\n".join(lines))
+    notes = []
+    for r in reports:
+        if r.error:
+            notes.append(f"  {r.model}: ERROR {r.error}")
+        elif not r.coverage.complete:
+            ops = ", ".join(f"{op} x{n}" for op, n in sorted(r.coverage.uncovered.items()))
+            who = "fvcore has no handler for" if r.engine == "fvcore" else "no cost rule for"
+            notes.append(f"  {r.model}: partial coverage, {who} {ops}")
+    if notes:
+        parts.append("== Notes ==\n" + "\n".join(notes))
+    header = (
+        f"batch {reports[0].batch_size}, dtype {dtype}; MACs = multiply-accumulates, FLOPs = 2 x MACs + "
+        "other ops; MB = 1e6 bytes; AI = FLOPs/byte"
+        if reports
+        else ""
+    )
+    return header + "\n\n" + "\n\n".join(parts)

@@ -1,0 +1,86 @@
+"""``modeltui hardware``: list the hardware targets of the roofline model (built-in and user files)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from metrics_core.common import units
+from metrics_core.perf.hardware import PRECISIONS, HardwareCatalog, HardwareTarget, load_catalog
+from tui.cli.textable import text_table
+
+FORMATS = ("table", "json")
+
+#: Ridge points shown in the table (FLOP/byte).
+TABLE_RIDGES = ("fp32", "fp16")
+
+UNCERTAIN_MARK = "~"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hardware", help="list hardware targets (peaks, bandwidth, ridge points, sources)")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument(
+        "--hardware-file",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="extra hardware TOML (repeatable)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = load_catalog_with_warnings(args.hardware_file)
+    if args.format == "json":
+        print(json.dumps([t.to_dict() for t in catalog.targets], indent=2))
+    else:
+        print(hardware_table(catalog.targets))
+    return 0
+
+
+def load_catalog_with_warnings(extra_files: list[str]) -> HardwareCatalog:
+    """The catalog; skipped user-dir files are reported once on stderr."""
+    catalog = load_catalog(extra_files)
+    for warning in catalog.warnings:
+        print(f"modeltui: warning: {warning}", file=sys.stderr)
+    return catalog
+
+
+def _figure(t: HardwareTarget, name: str, value: float | None) -> str:
+    """The figure, followed by the uncertainty mark or a space (keeps digits aligned)."""
+    return units.plain(value) + (UNCERTAIN_MARK if value is not None and name in t.uncertain else " ")
+
+
+def _ridge(t: HardwareTarget, precision: str) -> str:
+    return units.fixed(t.ridge_point(precision), 1) if t.has(precision) else "-"
+
+
+def hardware_table(targets: list[HardwareTarget]) -> str:
+    """Targets as a text table: bandwidth, memory, dense peaks, fp32/fp16 ridge points, name."""
+    headers = [
+        "ID",
+        "GB/s",
+        "Mem GB",
+        *(p.upper() for p in PRECISIONS),
+        *(f"Ridge {p}" for p in TABLE_RIDGES),
+        "Name",
+    ]
+    rows = [
+        [
+            t.id,
+            _figure(t, "memory_bandwidth_gbps", t.memory_bandwidth_gbps),
+            _figure(t, "memory_gb", t.memory_gb),
+            *(_figure(t, f"peak_tflops.{p}", t.peak_tflops.get(p)) for p in PRECISIONS),
+            *(_ridge(t, p) for p in TABLE_RIDGES),
+            t.name,
+        ]
+        for t in targets
+    ]
+    numeric = [False, True, True, *(True for _ in PRECISIONS), *(True for _ in TABLE_RIDGES), False]
+    legend = (
+        "Dense peaks in TFLOP/s (INT8: TOP/s); '-' = no such path; bandwidth GB/s = 1e9 bytes/s;\n"
+        f"ridge = peak / bandwidth in FLOP/byte; '{UNCERTAIN_MARK}' = derived or uncertain figure "
+        "(notes, sources: --format json)."
+    )
+    return text_table(headers, rows, numeric) + "\n\n" + legend

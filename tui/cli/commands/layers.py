@@ -1,0 +1,97 @@
+"""``modeltui layers``: the per-op records of one model (table, JSON or CSV)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from metrics_core.report.columns import LAYER_COLUMNS
+from metrics_core.report.export import to_csv, to_json
+from tui.cli.commands.analysis import analyze_with_progress, resolve_hardware
+from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
+from tui.cli.textable import text_table
+
+#: JSON/CSV keys of one op, in order.
+LAYER_KEYS: tuple[str, ...] = (
+    "index",
+    "module",
+    "module_type",
+    "op",
+    "category",
+    "input_shapes",
+    "output_shape",
+    "dtype",
+    "macs",
+    "flops",
+    "input_bytes",
+    "output_bytes",
+    "weight_bytes",
+    "ai",
+    "covered",
+    "live_bytes",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("layers", help="per-op records of one model: MACs, FLOPs, bytes, AI")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    add_analysis_args(p, engine=False)
+    add_hardware_args(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    target, precision = resolve_hardware(args, options.dtype)
+    (report,) = analyze_with_progress([args.model], options)
+    if report.error:
+        print(f"modeltui: error: {report.model}: {report.error}", file=sys.stderr)
+        return 1
+    rows = []
+    estimates = None
+    if target is not None:
+        from metrics_core.perf.roofline import estimate_ops
+
+        estimates = estimate_ops(report.records, target, precision)
+    for i, r in enumerate(report.records):
+        d = r.to_dict()
+        row = {k: d[k] for k in LAYER_KEYS}
+        if estimates is not None:
+            e = estimates[i].to_dict()
+            row.update({"est_time_s": e["time_s"], "bound": e["bound"], "estimate": True})
+        rows.append(row)
+    if args.format == "json":
+        sys.stdout.write(to_json(rows, compact_rows=True))
+    elif args.format == "csv":
+        keys = list(LAYER_KEYS) + (["est_time_s", "bound"] if estimates is not None else [])
+        sys.stdout.write(to_csv(rows, keys))
+    else:
+        print(layers_text(report, rows, target, precision))
+    return 0
+
+
+def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
+    from metrics_core.common import units
+
+    headers = [c.header for c in LAYER_COLUMNS]
+    numeric = [c.numeric for c in LAYER_COLUMNS]
+    if target is not None:
+        headers += ["Est. time", "Bound"]
+        numeric += [True, False]
+    body = []
+    for row in rows:
+        cells = [c.fmt(row[c.key]) for c in LAYER_COLUMNS]
+        if target is not None:
+            cells += [units.human_time(row["est_time_s"]), row["bound"]]
+        body.append(cells)
+    m = report.metrics
+    title = (
+        f"{report.model}: {len(rows)} ops, {units.human_count(m.macs)} MACs, "
+        f"{units.human_count(m.flops)} FLOPs, "
+        f"{units.human_bytes(m.memory_bytes)} traffic (batch {report.batch_size}, {report.dtype})"
+    )
+    if target is not None:
+        title += f"; estimates on {target.name} {precision}"
+    if not report.coverage.complete:
+        title += "; PARTIAL coverage: " + ", ".join(f"{k} x{v}" for k, v in report.coverage.uncovered.items())
+    return title + "\n" + text_table(headers, body, numeric)

@@ -1,0 +1,172 @@
+"""``modeltui roofline``: place models on a hardware roofline and estimate latency and throughput.
+
+Every number this verb prints beyond the hardware figures is a roofline estimate (no fusion, no
+overlap between ops, peak clocks, every byte from DRAM, no launch overhead unless the target defines
+one) and is labelled "(est.)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+
+from metrics_core.common import units
+from metrics_core.common.records import ModelReport
+from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.roofline import ModelEstimate, precision_for
+from metrics_core.perf.roofline_plot import model_point, op_points, render_roofline
+from tui.cli.commands.analysis import analyze_with_progress, estimates_for
+from tui.cli.commands.hardware import load_catalog_with_warnings
+from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
+from tui.cli.textable import text_table
+
+FORMATS = ("text", "json")
+ASSUMPTIONS = "no fusion, no overlap between ops, peak clocks, every byte from memory"
+#: Rows of the slowest-ops table printed with --per-op.
+TOP_OPS = 10
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "roofline", help="roofline chart and estimated latency/throughput of models on a hardware target"
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL", help="catalog names or package.module:factory")
+    add_analysis_args(p, engine=False)
+    add_hardware_args(p, required=True)
+    p.add_argument("--per-op", action="store_true", help="one chart per model with a point per op")
+    p.add_argument("--width", type=positive_int, metavar="W", help="chart width (default: terminal width)")
+    p.add_argument("--height", type=positive_int, metavar="H", help="chart height incl. key (default 24)")
+    p.add_argument("--format", choices=FORMATS, default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = load_catalog_with_warnings(args.hardware_file)
+    target = catalog.get(args.hardware)
+    options = options_from_args(args)
+    precision = precision_for(target, options.dtype, use_tf32=args.tf32)
+    reports = analyze_with_progress(list(args.models), options)
+    estimates = estimates_for(reports, target, precision)
+    if args.format == "json":
+        print(json.dumps(roofline_json(reports, estimates, args.per_op), indent=2))
+    else:
+        cols, _ = shutil.get_terminal_size((80, 24))
+        width = args.width or max(40, min(cols, 160))
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        height = args.height or 24
+        print(roofline_text(reports, estimates, target, precision, width, height, args.per_op, color))
+    return 1 if any(r.model not in estimates for r in reports) else 0
+
+
+def _failure(r: ModelReport) -> str:
+    return r.error or f"no per-op records (engine {r.engine}); the roofline needs the meta engine"
+
+
+def roofline_json(reports: Sequence[ModelReport], estimates: dict, per_op: bool) -> list[dict]:
+    """One object per model: the estimate's fields (``"estimate": true``), or ``model`` + ``error``."""
+    out = []
+    for r in reports:
+        est = estimates.get(r.model)
+        out.append(est.to_dict(include_ops=per_op) if est else {"model": r.model, "error": _failure(r)})
+    return out
+
+
+def roofline_text(
+    reports: Sequence[ModelReport],
+    estimates: dict,
+    target: HardwareTarget,
+    precision: str,
+    width: int,
+    height: int,
+    per_op: bool,
+    color: bool = False,
+) -> str:
+    """Chart(s), the per-model estimate table, then (``per_op``) the slowest ops, then errors."""
+    parts = []
+    if per_op:
+        for model, est in estimates.items():
+            title = f"{model} on {target.name}: {precision} roofline, per op (estimates)"
+            pts = op_points(est)
+            parts.append(render_roofline(target, precision, pts, width, height, True, title, color=color))
+    else:
+        points = [model_point(est) for est in estimates.values()]
+        parts.append(render_roofline(target, precision, points, width, height, color=color))
+    parts.append(estimate_table(reports, estimates, target, precision))
+    if per_op:
+        parts.extend(slowest_ops_table(est) for est in estimates.values())
+    notes = []
+    for r in reports:
+        if r.model not in estimates:
+            notes.append(f"  {r.model}: ERROR {_failure(r)}")
+        elif not r.coverage.complete:
+            ops = ", ".join(f"{op} x{n}" for op, n in sorted(r.coverage.uncovered.items()))
+            notes.append(f"  {r.model}: partial coverage; ops without a cost rule count as bytes only: {ops}")
+    if notes:
+        parts.append("== Notes ==\n" + "\n".join(notes))
+    return "\n\n".join(parts)
+
+
+def estimate_table(
+    reports: Sequence[ModelReport], estimates: dict, target: HardwareTarget, precision: str
+) -> str:
+    """One row per model: latency, throughput, attained FLOP/s, % of peak, bound, memory-bound time."""
+    rate = "OP/s" if precision == "int8" else "FLOP/s"
+    batch = reports[0].batch_size if reports else 1
+    headers = [
+        "Model",
+        "Latency (est.)",
+        "Samples/s (est.)",
+        "Attained (est.)",
+        "% peak (est.)",
+        "Bound (est.)",
+        "Mem time (est.)",
+        "Agg AI",
+    ]
+    rows = []
+    for r in reports:
+        est: ModelEstimate | None = estimates.get(r.model)
+        if est is None:
+            rows.append([r.model, "error", *(["-"] * (len(headers) - 2))])
+            continue
+        rows.append(
+            [
+                r.model,
+                units.human_time(est.latency_s),
+                units.human_count(est.throughput_per_s),
+                units.human_rate(est.attained_flops_per_s, rate),
+                units.pct(est.pct_of_peak),
+                est.bound,
+                units.pct(est.memory_bound_time_pct),
+                units.fixed(est.aggregate_ai, 2),
+            ]
+        )
+    numeric = [False, True, True, True, True, False, True, True]
+    title = f"== Roofline estimates: {target.name} ({target.id}), {precision}, batch {batch} =="
+    footnote = (
+        f"Estimates assume {ASSUMPTIONS}. Mem time = share of the latency in memory-bound ops;\n"
+        "Bound = the larger share; Agg AI = total FLOPs / total bytes (FLOP/byte)."
+    )
+    return f"{title}\n{text_table(headers, rows, numeric)}\n{footnote}"
+
+
+def slowest_ops_table(est: ModelEstimate, n: int = TOP_OPS) -> str:
+    """The ``n`` ops with the largest estimated time, with their share of the latency and bound."""
+    ops = sorted(est.ops, key=lambda o: o.time_s, reverse=True)[:n]
+    headers = ["#", "Module", "Op", "Time (est.)", "Share", "AI", "Bound (est.)"]
+    rows = [
+        [
+            str(o.index),
+            o.module or "-",
+            o.op,
+            units.human_time(o.time_s),
+            units.pct(100.0 * o.time_s / est.latency_s if est.latency_s else None),
+            units.fixed(o.ai, 2),
+            o.bound,
+        ]
+        for o in ops
+    ]
+    numeric = [True, False, False, True, True, True, False]
+    return f"== {est.model}: slowest ops (est.) ==\n" + text_table(headers, rows, numeric)

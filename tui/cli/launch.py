@@ -1,0 +1,55 @@
+"""``modeltui [MODEL...] [options]``: check the arguments, then open the app.
+
+Bad arguments fail before the terminal is taken over, with one line (``modeltui: error: ...``, exit
+status 2) and suggestions for unknown models or hardware. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
+from tui.cli.parser import OneLineParser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="modeltui",
+        description="Open the terminal app: pick models, compare them, drill into their layers and place "
+        "them on a hardware roofline. Headless verbs: modeltui compare|layers|models|hardware|roofline ... "
+        "(modeltui --help lists them).",
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL", help="catalog names or package.module:factory")
+    add_analysis_args(p)
+    add_hardware_args(p)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """Parse and validate ``argv``; run the app. ``ModeltuiError`` propagates to ``tui.cli.main``."""
+    from metrics_core.perf.hardware import get_target
+    from metrics_core.perf.roofline import precision_for
+    from metrics_core.sources.catalog import get_spec
+
+    args = build_parser().parse_args(list(argv))
+    options = options_from_args(args)
+    for name in args.models:
+        get_spec(name)
+    target_id = precision = None
+    if args.hardware:
+        target = get_target(args.hardware, extra_files=args.hardware_file)
+        target_id = target.id
+        precision = precision_for(target, options.dtype, use_tf32=args.tf32)
+
+    from tui.app.application import ModeltuiApp
+
+    app = ModeltuiApp(
+        models=args.models,
+        options=options,
+        target_id=target_id,
+        precision=precision,
+        hardware_files=args.hardware_file,
+    )
+    app.run()
+    return app.return_code or 0
