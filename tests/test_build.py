@@ -128,9 +128,10 @@ def test_custom_factory_with_real_tensor_math_uses_the_fallback():
     ("path", "message"),
     [
         (
-            "no_such_package.models:net",
-            "no_such_package.models:net: cannot import 'no_such_package.models:net': "
-            "ModuleNotFoundError: No module named 'no_such_package'",
+            "build_test_models.nested:net",
+            "build_test_models.nested:net: cannot import 'build_test_models.nested:net': "
+            "ModuleNotFoundError: No module named 'build_test_models.nested'; 'build_test_models' is not a "
+            "package",
         ),
         (
             "build_test_models:missing",

@@ -200,14 +200,45 @@ def test_custom_model_spec():
         input_shape=(3, 32, 32),
         input_kind="tensor",
         builder="build_test_models:tiny_cnn",
+        source="custom",
     )
     assert spec.is_custom
-    assert get_spec("pkg.sub.mod:Factory.create").input_shape == (3, 224, 224)
+    assert get_spec("build_test_models:Factory.create").input_shape == (3, 224, 224)
 
 
-def test_custom_model_import_errors_wait_for_the_build():
-    # Only the syntax is checked here; the missing module is reported by build_model.
-    assert get_spec("no_such_package.models:net").builder == "no_such_package.models:net"
+def test_custom_model_with_literal_keyword_arguments():
+    spec = get_spec("build_test_models:tiny_cnn(width=2.5, name='x', flags=(1, None))")
+    assert spec.builder == "build_test_models:tiny_cnn"
+    assert spec.builder_kwargs == {"width": 2.5, "name": "x", "flags": (1, None)}
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("build_test_models:tiny_cnn(3)", "factory arguments in 'build_test_models:tiny_cnn(3)' must be keywords"),
+        ("build_test_models:tiny_cnn(w=len)", "factory argument 'w' in 'build_test_models:tiny_cnn(w=len)' must "
+         "be a literal"),
+        ("build_test_models:tiny_cnn(w=", "invalid factory arguments in 'build_test_models:tiny_cnn(w='"),
+    ],
+)
+def test_bad_factory_arguments(path, message):
+    with pytest.raises(UsageError) as err:
+        get_spec(path)
+    assert str(err.value).startswith(message)
+
+
+def test_a_missing_custom_module_is_an_unknown_model():
+    # find_spec of the top-level name: nothing of the user's runs in the caller's process
+    with pytest.raises(UnknownModelError) as err:
+        get_spec("no_such_package.models:net")
+    assert str(err.value) == (
+        "cannot find module 'no_such_package' for 'no_such_package.models:net' (looked in the current "
+        "directory and on the Python path); a model is a torchvision name, timm:NAME, hf:ID or "
+        "package.module:factory"
+    )
+    with pytest.raises(UnknownModelError) as err:
+        get_spec("tim:resnet50")
+    assert str(err.value) == "unknown model source 'tim' in 'tim:resnet50'; did you mean timm:resnet50?"
 
 
 @pytest.mark.parametrize(
@@ -216,7 +247,9 @@ def test_custom_model_import_errors_wait_for_the_build():
 def test_malformed_custom_paths(path):
     with pytest.raises(UsageError) as err:
         get_spec(path)
-    assert str(err.value) == f"invalid model path {path!r}; expected package.module:factory"
+    assert str(err.value) == (
+        f"invalid model path {path!r}; expected package.module:factory or package.module:factory(depth=18)"
+    )
 
 
 @pytest.mark.parametrize("shape", [[3, 0, 32], [], [3, -1], [3.0, 32, 32]])
@@ -231,7 +264,7 @@ def test_resolve_input_shape_checks_the_rank_of_the_input_kind():
     with pytest.raises(UsageError) as err:
         resolve_input_shape(get_spec("r3d_18"), [3, 112, 112])
     assert str(err.value) == "r3d_18 takes an input shape of 4 numbers (C T H W), got [3, 112, 112]"
-    assert resolve_input_shape(get_spec("m:f"), [16]) == (16,)
+    assert resolve_input_shape(get_spec("build_test_models:tiny_cnn"), [16]) == (16,)
 
 
 def test_spec_dict_round_trip():

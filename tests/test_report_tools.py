@@ -120,7 +120,7 @@ def test_report_roundtrip_is_lossless():
 
 def test_summary_dict_has_exactly_the_metric_keys():
     d = A.summary_dict()
-    assert set(d) == {*METRIC_NAMES, "model", "input_shape", "batch_size", "dtype", "coverage", "reference"}
+    assert set(d) == {*METRIC_NAMES, "model", "input_shape", "batch_size", "dtype", "inputs", "coverage", "reference"}
     assert d["coverage"] == {"status": "full", "uncovered": {}, "covered_ops": 0, "total_ops": 0}
 
 

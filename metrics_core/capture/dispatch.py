@@ -7,7 +7,12 @@ Conventions (see also ``metrics_core.capture.trace``):
 - Views and metadata ops (``costs.FREE_OPS``) are free and not recorded; ``storage.StorageTracker``
   follows them so that a view of a weight still counts as weight bytes.
 - Each recorded op is costed by its rule in ``metrics_core.costs``; an op without a rule is recorded with
-  category ``"uncovered"`` and zero MACs/FLOPs, and reported by name (never silently zero).
+  category ``"uncovered"`` and zero MACs/FLOPs, and reported by name (never silently zero). Ops on
+  complex tensors are scaled to real arithmetic (``metrics_core.costs.complex``).
+- Ops whose output size or control flow depends on tensor values (``nonzero``, ``masked_select``,
+  boolean indexing, ``unique``, ``.item()``) run on the values of the small integer/bool tensors that are
+  known (``metrics_core.capture.values``); when a value is not known (it depends on weights or
+  activations) the analysis stops with a ``DataDependentOpError`` naming the op, the module and what to do.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from metrics_core.capture.attribution import ModuleAttribution
 from metrics_core.capture.storage import StorageTracker, tensors_in
+from metrics_core.capture.values import Shadows, shadowable
+from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
+from metrics_core.costs.complex import complex_scale
 from metrics_core.costs.registry import FREE_OPS, lookup
 
 #: Ops whose extra outputs are bookkeeping for backward (statistics, indices, logsumexp): only the first
@@ -54,6 +63,48 @@ ATTENTION_PARTS: frozenset[str] = frozenset(
 
 SDPA_OP = "scaled_dot_product_attention"
 
+#: The Python-level SDPA functions (``F.scaled_dot_product_attention`` is ``torch._C._nn``'s): however it
+#: is reached (``F.``, imported by name, ``torch._C._nn``, inside ``nn.MultiheadAttention``), a call is one
+#: attention op, caught by ``SdpaAsOneOp`` before the meta device decomposes it.
+SDPA_FUNCTIONS: tuple[Any, ...] = (
+    torch._C._nn.scaled_dot_product_attention,
+    torch.nn.functional.scaled_dot_product_attention,
+)
+
+#: Ops whose output size depends on tensor values. They run on the known values of their integer/bool
+#: tensor arguments (floating-point ones stand in as zeros: their values do not change the size), except
+#: the ops in ``VALUES_OF_FIRST``, whose size depends on the values of their first argument itself.
+DATA_DEPENDENT_OPS: frozenset[str] = frozenset(
+    {
+        "nonzero",
+        "argwhere",
+        "masked_select",
+        "unique",
+        "_unique",
+        "_unique2",
+        "unique_dim",
+        "unique_consecutive",
+        "unique_dim_consecutive",
+        "bincount",
+        "repeat_interleave",
+    }
+)
+VALUES_OF_FIRST: frozenset[str] = frozenset(
+    {"nonzero", "argwhere", "unique", "_unique", "_unique2", "unique_dim", "unique_consecutive",
+     "unique_dim_consecutive"}
+)  # fmt: skip
+
+#: Runtime assertions on tensor values (``torch._assert_async``): checked when the values are known,
+#: skipped otherwise; never a layer.
+ASSERT_OPS: frozenset[str] = frozenset({"_assert_async", "_assert_scalar", "_functional_assert_async"})
+
+#: What a user can do about a data-dependent op.
+DATA_DEPENDENT_HINT = (
+    "for a mixture-of-experts model use the library's shape-static expert path (transformers: the default "
+    "grouped_mm experts); otherwise feed real integer inputs with --inputs pkg.mod:fn, or write the op "
+    "shape-static (a mask and torch.where instead of boolean indexing or nonzero)"
+)
+
 #: Free ops that return a NEW (uninitialised) tensor rather than a view: their output gets its own
 #: storage, first counted where an op reads or fills it.
 FRESH_FREE_OPS: frozenset[str] = frozenset({"empty_like", "new_empty", "new_empty_strided", "empty_strided"})
@@ -69,44 +120,104 @@ class OpCapture(TorchDispatchMode):
         self.dtype = dtype
         self.attribution = ModuleAttribution(model)
         self.storage = StorageTracker(model, dtype)
+        self.shadows = Shadows()
+        #: Storage keys of the model inputs (set by ``trace.capture``).
+        self.input_keys: tuple[int, ...] = ()
         self._suspended = 0
-        self._sdpa_orig: Any = None
+        self._sdpa_mode = SdpaAsOneOp(self)
 
     def __enter__(self) -> OpCapture:
         self.attribution.install()
-        self._sdpa_orig = torch.nn.functional.scaled_dot_product_attention
-        torch.nn.functional.scaled_dot_product_attention = self._sdpa  # type: ignore[assignment]
-        return super().__enter__()
+        entered = super().__enter__()
+        self._sdpa_mode.__enter__()
+        return entered
 
     def __exit__(self, *exc: Any) -> None:
         try:
+            self._sdpa_mode.__exit__(*exc)
             return super().__exit__(*exc)
         finally:
             self.attribution.remove()
-            torch.nn.functional.scaled_dot_product_attention = self._sdpa_orig  # type: ignore[assignment]
 
-    def _sdpa(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any):
-        """Replacement for ``F.scaled_dot_product_attention``: one attention record, inner ops hidden."""
+    def attention(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Run SDPA (``func``) with its inner ops hidden and record it as one attention op."""
         self._suspended += 1
         try:
-            out = self._sdpa_orig(query, key, value, *args, **kwargs)
+            out = func(*args, **kwargs)
         finally:
             self._suspended -= 1
-        self._record(SDPA_OP, (query, key, value, *args), kwargs, out)
+        self._record(SDPA_OP, tuple(args), dict(kwargs), out)
         return out
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         name = func.overloadpacket.__name__
-        if name in FREE_OPS:
-            src = next(tensors_in(args), None)
-            if src is not None and name not in FRESH_FREE_OPS:
-                self.storage.alias(src, tensors_in(out if isinstance(out, (list, tuple)) else (out,)))
-            return out
+        if name == "_local_scalar_dense":
+            return self._scalar(args[0])
+        if name in ASSERT_OPS:
+            return None
+        if (name in DATA_DEPENDENT_OPS and _needs_values(name, args)) or (
+            name == "index" and _bool_index(args)
+        ):
+            out = self._data_dependent(func, name, args, kwargs)
+        else:
+            out = func(*args, **kwargs)
+            if name in FREE_OPS:
+                self._free(func, name, args, kwargs, out)
+                return out
+            if self._suspended:
+                return out
+            self.shadows.propagate(func, args, kwargs, out)
         if not self._suspended:
             self._record(name, args, kwargs, out)
         return out
+
+    def _free(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
+        """Views follow their source's storage (and values); fresh tensors get zero values to be filled."""
+        outs = list(tensors_in(out if isinstance(out, (list, tuple)) else (out,)))
+        if name in FRESH_FREE_OPS or name == "empty":
+            for t in outs:
+                if t.is_meta and shadowable(t):
+                    self.shadows.set(t, torch.zeros(t.shape, dtype=t.dtype))
+            return
+        src = next(tensors_in(args), None)
+        if src is not None:
+            self.storage.alias(src, outs)
+            self.shadows.propagate(func, args, kwargs, out)
+
+    def _scalar(self, t: torch.Tensor) -> Any:
+        """``Tensor.item()`` (and ``bool``/``int`` of a tensor): its known value, else a refusal."""
+        value = self.shadows.get(t)
+        if value is None:
+            raise self._refusal("_local_scalar_dense (Tensor.item())", "data-dependent control flow")
+        return value.item()
+
+    def _data_dependent(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
+        """Run a data-dependent op on the known values of its inputs; its meta outputs get their sizes."""
+        first = next(tensors_in(args), None)
+        if name in VALUES_OF_FIRST and first is not None and self.shadows.get(first) is None:
+            raise self._refusal(name, "data-dependent output size")
+        try:
+            real = func(
+                *self.shadows.real_args(args, stand_in_floats=True),
+                **self.shadows.real_args(kwargs, stand_in_floats=True),
+            )
+        except KeyError:
+            raise self._refusal(name, "data-dependent output size") from None
+        reals = real if isinstance(real, (list, tuple)) else (real,)
+        metas = [torch.empty_strided(r.shape, r.stride(), dtype=r.dtype, device="meta") for r in reals]
+        for m, r in zip(metas, reals, strict=True):
+            if shadowable(m):
+                self.shadows.set(m, r)
+        return type(real)(metas) if isinstance(real, (list, tuple)) else metas[0]
+
+    def _refusal(self, op: str, reason: str) -> DataDependentOpError:
+        module, module_type = self.attribution.current
+        where = f"module '{module}' ({module_type})" if module else f"the model's forward ({module_type})"
+        return DataDependentOpError(
+            f"aten.{op} in {where}: {reason}: it needs tensor values the meta-device analysis does not "
+            f"have; {DATA_DEPENDENT_HINT}"
+        )
 
     def _record(self, name: str, args: tuple, kwargs: dict, out: Any) -> None:
         ins = list(tensors_in(args))
@@ -127,6 +238,8 @@ class OpCapture(TorchDispatchMode):
             macs, flops = rule.fn(args, kwargs, out)
             category = rule.category
             covered = True
+            if any(t.is_complex() for t in ins) or any(t.is_complex() for t in outs):
+                macs, flops = complex_scale(name, category, macs, flops)
             if name in ATTENTION_PARTS and "Attention" in module_type:
                 category = "attention"
         first = outs[0] if outs else None
@@ -152,3 +265,31 @@ class OpCapture(TorchDispatchMode):
 
 def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
+
+
+def _needs_values(name: str, args: tuple) -> bool:
+    """``repeat_interleave`` needs values only with tensor ``repeats``; the others always do."""
+    if name != "repeat_interleave":
+        return True
+    return any(not (t.is_floating_point() or t.is_complex()) for t in tensors_in(args))
+
+
+def _bool_index(args: tuple) -> bool:
+    """``aten.index`` with a boolean mask among its indices (``x[mask]``): a data-dependent size."""
+    indices = args[1] if len(args) > 1 else ()
+    return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices or ())
+
+
+class SdpaAsOneOp(TorchFunctionMode):
+    """Catches every call of ``scaled_dot_product_attention`` at the Python API (see ``SDPA_FUNCTIONS``)
+    and hands it to the capture as one attention op."""
+
+    def __init__(self, capture: OpCapture) -> None:
+        super().__init__()
+        self.capture = capture
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func in SDPA_FUNCTIONS:
+            return self.capture.attention(func, args, kwargs)
+        return func(*args, **kwargs)

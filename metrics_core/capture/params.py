@@ -15,3 +15,35 @@ def count_params(model) -> tuple[int, int]:  # noqa: ANN001 (nn.Module)
         if p.requires_grad:
             trainable += p.numel()
     return total, trainable
+
+
+#: Config attributes naming the experts a token is routed to (k) and the routed experts (E), as
+#: transformers' mixture-of-experts configs spell them (Mixtral, Qwen-MoE, DeepSeek, OLMoE, GPT-OSS ...).
+TOP_K_ATTRS: tuple[str, ...] = ("num_experts_per_tok", "moe_topk", "top_k")
+EXPERT_COUNT_ATTRS: tuple[str, ...] = ("num_local_experts", "num_experts", "n_routed_experts")
+
+
+def active_params(model, params: int) -> int | None:  # noqa: ANN001 (nn.Module)
+    """Parameters one token uses in a mixture-of-experts model: every parameter outside the routed
+    experts, plus k/E of the routed experts' parameters (top-k routing over E experts: each token runs k
+    experts). The routed experts are the parameters under modules named ``experts`` (transformers'
+    convention). None when the model has no ``config`` with k and E, or no such parameters (a dense model:
+    every parameter is active)."""
+    config = getattr(model, "config", None)
+    k = next((getattr(config, a) for a in TOP_K_ATTRS if isinstance(getattr(config, a, None), int)), None)
+    e = next(
+        (getattr(config, a) for a in EXPERT_COUNT_ATTRS if isinstance(getattr(config, a, None), int)), None
+    )
+    if not k or not e:
+        return None
+    seen: set[int] = set()
+    expert = 0
+    for name, p in model.named_parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if "experts" in name.split("."):
+            expert += p.numel()
+    if not expert:
+        return None
+    return params - expert + expert * k // e

@@ -30,6 +30,19 @@ def tensors_in(items: Iterable[Any]) -> Iterator[torch.Tensor]:
                     yield b
 
 
+def distinct_elements(t: torch.Tensor) -> int:
+    """Elements of ``t``'s storage that it addresses: the product of the sizes of its dimensions with a
+    non-zero stride (``expand``/broadcast dims repeat one element). Equals ``numel`` for ordinary
+    tensors."""
+    if t.layout != torch.strided:
+        return t.numel()
+    n = 1
+    for size, stride in zip(t.shape, t.stride(), strict=True):
+        if stride != 0:
+            n *= size
+    return n if t.numel() else 0
+
+
 class StorageTracker:
     """Weights vs activations, storage keys, sizes (bytes in the analysis dtype) and per-op events.
 
@@ -52,8 +65,10 @@ class StorageTracker:
         return id(t) in self._weight_ids
 
     def nbytes(self, t: torch.Tensor) -> int:
-        """Bytes of ``t`` in the analysis dtype (floating point) or its own element size (int, bool)."""
-        return t.numel() * (self._float_bytes if t.is_floating_point() else t.element_size())
+        """Bytes of ``t`` in the analysis dtype (floating point) or its own element size (int, bool,
+        complex): of the distinct elements it addresses, so an expanded or broadcast view (zero strides)
+        costs the storage actually read, not its logical size."""
+        return distinct_elements(t) * (self._float_bytes if t.is_floating_point() else t.element_size())
 
     def key_of(self, t: torch.Tensor) -> int:
         """Storage key of an activation tensor (a tensor never seen before gets a new storage)."""

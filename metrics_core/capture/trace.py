@@ -21,7 +21,7 @@ How the capture sees the model:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,20 +50,58 @@ class Trace:
     output_keys: tuple[int, ...]
 
 
-def capture(model: torch.nn.Module, inputs: tuple, dtype: str) -> Trace:
-    """Run ``model(*inputs)`` once under ``OpCapture`` and return its ``Trace``."""
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with torch.no_grad(), OpCapture(model, dtype) as cap:
-            input_keys = tuple(cap.storage.key_of(t) for t in tensors_in(inputs))
-            out = model(*inputs)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
+def capture(
+    model: torch.nn.Module,
+    inputs: tuple,
+    dtype: str,
+    kwargs: dict[str, Any] | None = None,
+    input_values: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+) -> Trace:
+    """Run ``model(*inputs, **kwargs)`` once under ``OpCapture`` and return its ``Trace``.
+
+    The forward runs under ``torch.device("meta")``, so tensors the model creates without a device
+    (RNN initial states, causal masks, ``torch.arange``) land on meta with the rest. ``input_values``
+    pairs an input tensor with its real values (integer inputs: see ``metrics_core.capture.values``).
+    Lazy modules (``nn.LazyLinear`` ...) are materialised by a first, unrecorded pass, so their
+    parameter initialisation never shows as layers. Raises whatever the model raises (a
+    ``DataDependentOpError`` for an op that needs unknown values).
+    """
+    kwargs = kwargs or {}
+    if has_lazy_modules(model):
+        _run(model, inputs, kwargs, dtype, input_values)
+    cap, out = _run(model, inputs, kwargs, dtype, input_values)
     output_keys = tuple(dict.fromkeys(cap.storage.key_of(t) for t in _all_tensors(out)))
     first = output_keys[0] if output_keys else None
     st = cap.storage
-    return Trace(cap.records, st.writer.get(first), st.events, st.sizes, input_keys, output_keys)
+    return Trace(cap.records, st.writer.get(first), st.events, st.sizes, cap.input_keys, output_keys)
+
+
+def _run(
+    model: torch.nn.Module,
+    inputs: tuple,
+    kwargs: dict[str, Any],
+    dtype: str,
+    input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[OpCapture, Any]:
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), torch.device("meta"), OpCapture(model, dtype) as cap:
+            for tensor, value in input_values:
+                cap.shadows.set(tensor, value)
+            feed = [*tensors_in(inputs), *tensors_in(kwargs.values())]
+            cap.input_keys = tuple(cap.storage.key_of(t) for t in feed)
+            out = model(*inputs, **kwargs)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return cap, out
+
+
+def has_lazy_modules(model: torch.nn.Module) -> bool:
+    """Whether any submodule still has uninitialised (lazy) parameters."""
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    return any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules())
 
 
 def _all_tensors(out: Any) -> Iterator[torch.Tensor]:

@@ -31,6 +31,12 @@ class UnsupportedModelError(ModeltuiError):
     exit_code = 1
 
 
+class DataDependentOpError(UnsupportedModelError):
+    """An op needs tensor values the meta-device analysis does not have: its output size or the model's
+    control flow depends on values computed from weights or activations (the message names the aten op,
+    the module and what to do)."""
+
+
 def one_line_error(exc: BaseException) -> str:
     """``'TypeError: first line of the message'`` (never a traceback)."""
     text = str(exc).strip().splitlines()

@@ -19,6 +19,7 @@ CATEGORIES: tuple[str, ...] = (
     "elementwise",
     "pooling",
     "reduction",
+    "fft",
     "data-movement",
 )
 
@@ -133,6 +134,9 @@ class ModelMetrics:
     compute_bound_pct: float | None
     memory_bound_pct: float | None
     classification: str
+    #: Parameters used per token by a mixture-of-experts model (shared + top-k of E experts); None for
+    #: dense models (every parameter is active).
+    active_params: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,7 +144,7 @@ class ModelMetrics:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelMetrics:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: d[k] for k in names})
+        return cls(**{k: d[k] for k in names if k in d})
 
 
 METRIC_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ModelMetrics))
@@ -168,6 +172,9 @@ class ModelReport:
     error: str | None = None
     #: Extra results by later analyses (e.g. peak memory); JSON-compatible values only.
     extras: dict[str, Any] = field(default_factory=dict)
+    #: What the forward pass was fed: ``[{"name", "dtype", "shape"}]``, full (batched) shapes; ``name``
+    #: is None for a positional argument.
+    inputs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -180,6 +187,7 @@ class ModelReport:
             "input_shape": list(self.input_shape),
             "batch_size": self.batch_size,
             "dtype": self.dtype,
+            "inputs": self.inputs,
         }
         if self.metrics is not None:
             d.update(self.metrics.to_dict())
@@ -208,6 +216,7 @@ class ModelReport:
             "record_fields": list(_RECORD_FIELDS),
             "error": self.error,
             "extras": self.extras,
+            "inputs": self.inputs,
         }
 
     @classmethod
@@ -227,6 +236,7 @@ class ModelReport:
             records=[OpRecord(**dict(zip(fields_, row, strict=True))) for row in d.get("records", [])],
             error=d.get("error"),
             extras=d.get("extras", {}),
+            inputs=d.get("inputs", []),
         )
 
 

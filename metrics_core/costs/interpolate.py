@@ -8,6 +8,7 @@ weights is not counted (it is per output position, shared by all channels).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from metrics_core.costs._common import arg, out_numel
@@ -44,6 +45,34 @@ def _upsample_rule(op: str, taps: int) -> CostFn:
 
 for _op, _taps in UPSAMPLE_TAPS.items():
     register(_op, category="elementwise")(_upsample_rule(_op, _taps))
+
+
+#: Kernel half-width (support) of the antialiased filters: triangle (bilinear) 1, cubic (bicubic) 2.
+AA_SUPPORT: dict[str, int] = {"_upsample_bilinear2d_aa": 1, "_upsample_bicubic2d_aa": 2}
+
+
+def _aa_rule(op: str, support: int) -> CostFn:
+    def rule(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+        x = args[0]
+        y = out if hasattr(out, "shape") else out[0]
+        flops = 0
+        for axis in (-2, -1):  # separable: a horizontal pass, then a vertical one
+            scale = max(1.0, x.shape[axis] / y.shape[axis]) if y.shape[axis] else 1.0
+            taps = 2 * support * math.ceil(scale)
+            flops += weighted_sum_flops(taps)
+        return 0, flops * out_numel(out)
+
+    rule.__name__ = rule.__qualname__ = f"{op}_cost"
+    rule.__doc__ = (
+        f"``{op}`` (antialiased, separable): per output element and axis, ``T = 2*{support}*ceil(s)`` "
+        "taps with s = max(1, input/output size) (the filter widens when downsampling), FLOPs = 2*T - 1; "
+        "the two axes add; MACs = 0."
+    )
+    return rule
+
+
+for _op, _support in AA_SUPPORT.items():
+    register(_op, category="elementwise")(_aa_rule(_op, _support))
 
 
 @register(

@@ -67,3 +67,19 @@ def dot_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[i
     """Inner product of two ``n``-vectors: MACs = ``n``; FLOPs = 2 x MACs."""
     macs = args[0].numel()
     return macs, 2 * macs
+
+
+@register("_grouped_mm", "_scaled_grouped_mm", category="matmul")
+def grouped_mm_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """``torch._grouped_mm(A, B, offs)`` (mixture-of-experts GEMMs): each group multiplies its rows of A
+    by its matrix of B. MACs = ``out.numel() * K`` with K = ``A.shape[-1]`` (2-D A ``(M, K)`` split into
+    groups by ``offs`` against 3-D B ``(G, K, N)``: every row of A is multiplied once, ``M*K*N``; 3-D A
+    and B: ``G*M*K*N``); for 2-D A and 2-D B with K split into groups (out ``(G, M, N)``): ``M*K*N``.
+    FLOPs = 2 x MACs; a bias adds nothing (as for ``addmm``). The total does not depend on how the rows
+    are routed, so it is exact on meta."""
+    a, b = args[0], args[1]
+    if a.dim() == 2 and b.dim() == 2:
+        macs = a.shape[0] * a.shape[1] * b.shape[1]
+    else:
+        macs = out_numel(out) * a.shape[-1]
+    return macs, 2 * macs

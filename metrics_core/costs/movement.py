@@ -30,7 +30,9 @@ DATA_MOVEMENT_OPS: tuple[str, ...] = (
     "max_unpool2d", "max_unpool3d",
     # factories and fills
     "fill", "fill_", "zero_", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "new_zeros",
-    "new_ones", "new_full", "arange", "linspace", "logspace", "scalar_tensor", "empty_permuted",
+    "new_ones", "new_full", "arange", "linspace", "logspace", "scalar_tensor", "empty_permuted", "eye",
+    # masking a triangle (causal masks): a copy with part of it zeroed
+    "triu", "tril", "triu_", "tril_",
     "rand", "randn", "rand_like", "randn_like", "randint", "randint_like", "randperm", "normal", "normal_",
     "uniform_", "bernoulli", "bernoulli_",
 )  # fmt: skip
@@ -39,4 +41,20 @@ DATA_MOVEMENT_OPS: tuple[str, ...] = (
 @register(*DATA_MOVEMENT_OPS, category="data-movement")
 def data_movement_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
     """Copy / concatenate / pad / index / gather / scatter / fill / factory: no arithmetic, (0, 0)."""
+    return 0, 0
+
+
+@register(
+    "nonzero",
+    "argwhere",
+    "masked_select",
+    "_unique",
+    "_unique2",
+    "unique_dim",
+    "unique_consecutive",
+    "unique_dim_consecutive",
+    category="data-movement",
+)
+def selection_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """Data-dependent selections (run on known values by the capture): no arithmetic, (0, 0)."""
     return 0, 0

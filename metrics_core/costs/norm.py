@@ -104,3 +104,12 @@ def rms_norm_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tu
     weight = arg(args, kwargs, 2, "weight")
     per = RMS_STATS_FLOPS + RMS_NORMALIZE_FLOPS + (NORM_WEIGHT_FLOPS if weight is not None else 0)
     return 0, per * args[0].numel()
+
+
+@register("_weight_norm_interface", "_weight_norm", category="norm")
+def weight_norm_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """Weight normalisation ``w = g * v / ||v||`` (``v`` argument 0, norm over every dim but ``dim``):
+    FLOPs = 2 per element of v for the squared norm (square, add) + 1 square root per norm + 2 per
+    element (divide by the norm, multiply by g); MACs = 0."""
+    v, g = args[0], args[1]
+    return 0, 4 * v.numel() + g.numel()

@@ -58,6 +58,7 @@ FREE_OPS: frozenset[str] = frozenset(
         "select",
         "narrow",
         "unsqueeze",
+        "unfold",
         "squeeze",
         "flatten",
         "unflatten",

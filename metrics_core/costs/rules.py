@@ -9,6 +9,7 @@ from metrics_core.costs import (  # noqa: F401
     conv,
     einsum,
     elementwise,
+    fft,
     interpolate,
     matmul,
     movement,
@@ -16,4 +17,5 @@ from metrics_core.costs import (  # noqa: F401
     pooling,
     reduction,
     softmax,
+    sorting,
 )

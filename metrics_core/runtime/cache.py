@@ -37,12 +37,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from metrics_core.common.paths import ENV_CACHE_DIR, cache_root
 from metrics_core.common.records import ModelReport, OpRecord
 
 SCHEMA = "modeltui.report"
 FORMAT = 1
 SUFFIX = ".jsonl"
-ENV_DIR = "MODELTUI_CACHE_DIR"
+ENV_DIR = ENV_CACHE_DIR
 
 # -- warnings ---------------------------------------------------------------------------------------------
 
@@ -84,16 +85,6 @@ def take_warnings() -> list[str]:
 
 
 # -- location and key -------------------------------------------------------------------------------------
-
-
-def cache_root() -> Path:
-    """The modeltui cache directory: ``$MODELTUI_CACHE_DIR``, else ``platformdirs.user_cache_dir``."""
-    env = os.environ.get(ENV_DIR)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("modeltui"))
 
 
 def reports_dir() -> Path:

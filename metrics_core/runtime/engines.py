@@ -6,13 +6,18 @@ torch is imported only when a model is actually analysed.
 
 from __future__ import annotations
 
-from metrics_core.common.errors import one_line_error
+from typing import Any
+
+from metrics_core.common.errors import DataDependentOpError, UnsupportedModelError, one_line_error
+from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.records import ModelMetrics, ModelReport
 from metrics_core.runtime.options import AnalysisOptions
 
 
 def analyze_spec(spec, options: AnalysisOptions) -> ModelReport:  # noqa: ANN001 (ModelSpec)
-    """Analyse one resolved catalog spec, never raising for model failures."""
+    """Analyse one resolved spec, never raising for model failures (they become ``report.error``, one
+    line). Model code that calls ``sys.exit()`` or raises any other ``BaseException`` (but Ctrl+C) is a
+    model failure too."""
     shape = list(options.input_shape or spec.input_shape)
     base = ModelReport(
         model=spec.name,
@@ -35,27 +40,59 @@ def analyze_spec(spec, options: AnalysisOptions) -> ModelReport:  # noqa: ANN001
         return _run_meta(spec, options, base)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # a model failing to build/trace is a row error, not a crash
+    except BaseException as exc:  # a model failing to build/trace is a row error, not a crash
         base.error = one_line_error(exc)
         return base
 
 
+def builder_overrides(spec, options: AnalysisOptions) -> dict[str, Any]:  # noqa: ANN001 (ModelSpec)
+    """Builder arguments that come from the options rather than the spec (``hf:`` class, attention)."""
+    if spec.source != "hf":
+        return {}
+    out: dict[str, Any] = {"attn_implementation": options.attention}
+    if options.hf_class:
+        out["model_class"] = options.hf_class
+    return out
+
+
+def feed_for(spec, options: AnalysisOptions, model: Any) -> Any:  # noqa: ANN001 (ModelSpec, nn.Module)
+    """What the forward pass is fed (``capture.inputs.Feed``): ``--inputs``, ``--input`` or the
+    source's default inputs for the model (``--input-shape`` / ``--seq-len`` applied)."""
+    from metrics_core.capture.inputs import feed_from_function, make_feed
+    from metrics_core.sources.spec import default_inputs
+
+    if options.inputs_fn:
+        return feed_from_function(options.inputs_fn, options.batch_size)
+    specs = options.inputs or default_inputs(spec, options.input_shape, options.seq_len)
+    return make_feed(specs, options.batch_size, model)
+
+
 def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelReport:  # noqa: ANN001
-    from metrics_core.capture.inputs import example_inputs
-    from metrics_core.capture.params import count_params
+    from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import peak_memory, resident_weight_bytes
     from metrics_core.capture.trace import capture
     from metrics_core.report.coverage import coverage_of
     from metrics_core.report.metrics import compute_metrics
     from metrics_core.sources.build import build_model
 
-    model = build_model(spec, device="meta", input_shape=options.input_shape)
-    inputs = example_inputs(spec, options.batch_size, options.input_shape, device="meta")
-    trace = capture(model, inputs, options.dtype)
+    shape = options.input_shape if not options.inputs else None
+    model = build_model(spec, device="meta", input_shape=shape, **builder_overrides(spec, options))
+    feed = feed_for(spec, options, model)
+    report.inputs = feed.described
+    try:
+        trace = capture(model, feed.args, options.dtype, feed.kwargs, feed.values)
+    except (KeyboardInterrupt, DataDependentOpError):
+        raise
+    except Exception as exc:
+        raise UnsupportedModelError(
+            f"{one_line_error(exc)} (fed {describe_inputs(feed.described) or 'nothing'}; "
+            "change it with --input, --input-shape, --seq-len or --inputs)"
+        ) from exc
     params, trainable = count_params(model)
     report.records = trace.records
     report.metrics = ModelMetrics(
-        **compute_metrics(trace.records, params, trainable, options.dtype, trace.head_index)
+        **compute_metrics(trace.records, params, trainable, options.dtype, trace.head_index),
+        active_params=active_params(model, params),
     )
     report.coverage = coverage_of(trace.records)
     memory = peak_memory(trace, resident_weight_bytes(model, options.dtype))

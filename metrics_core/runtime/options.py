@@ -1,4 +1,4 @@
-"""``AnalysisOptions``: how to analyse a model (batch size, per-sample input shape, dtype, engine, cache)."""
+"""``AnalysisOptions``: how to analyse a model (batch size, inputs, dtype, engine, cache, HF options)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,73 @@ from dataclasses import dataclass, replace
 
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
+from metrics_core.common.input_spec import InputSpec, check_input_specs
 
 ENGINES: tuple[str, ...] = ("meta", "fvcore")
+
+#: Attention implementations a Hugging Face model can be built with: ``sdpa`` (one fused attention op,
+#: flash-style bytes: the default) or ``eager`` (the score matrix written out as matmuls and softmax).
+ATTENTIONS: tuple[str, ...] = ("sdpa", "eager")
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """How to analyse: batch size, per-sample input shape (None: the model's native one), dtype, engine."""
+    """How to analyse.
+
+    - ``batch_size``: samples per forward pass (prepended to every input's per-sample shape).
+    - ``input_shape``: per-sample shape of the one ``float`` input (``--input-shape``); None: native.
+    - ``inputs``: explicit ``InputSpec`` list (``--input``), replacing the model's default inputs.
+    - ``inputs_fn``: ``pkg.mod:fn`` returning ``(args, kwargs)`` of tensors for a batch size (``--inputs``).
+    - ``seq_len``: tokens per sample of token models (``--seq-len``; None: 128).
+    - ``dtype``: bytes per floating-point element; ``engine``: ``meta`` capture or ``fvcore``.
+    - ``hf_class``: transformers class to build ``hf:`` models with (None: by config, see
+      ``metrics_core.sources.hf_source``); ``attention``: ``sdpa`` or ``eager`` for ``hf:`` models.
+    """
 
     batch_size: int = 1
     dtype: str = "fp32"
     input_shape: tuple[int, ...] | None = None
     engine: str = "meta"
     use_cache: bool = True
+    inputs: tuple[InputSpec, ...] | None = None
+    inputs_fn: str | None = None
+    seq_len: int | None = None
+    hf_class: str | None = None
+    attention: str = "sdpa"
 
     def validated(self) -> AnalysisOptions:
         """These options, checked; ``UsageError`` with a one-line message otherwise."""
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"batch size must be a positive integer, got {self.batch_size!r}")
         if self.dtype not in DTYPES:
             raise UsageError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.attention not in ATTENTIONS:
+            raise UsageError(f"unknown attention {self.attention!r}; choose one of {', '.join(ATTENTIONS)}")
+        if self.seq_len is not None and (
+            isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 1
+        ):
+            raise UsageError(f"sequence length must be a positive integer, got {self.seq_len!r}")
+        given = [
+            n
+            for n, v in (
+                ("--input-shape", self.input_shape),
+                ("--input", self.inputs),
+                ("--inputs", self.inputs_fn),
+            )
+            if v
+        ]
+        if len(given) > 1:
+            raise UsageError(f"give one of {', '.join(given)}: each one says what the model is fed")
+        out = self
+        if self.inputs is not None:
+            out = replace(out, inputs=check_input_specs(self.inputs) or None)
         if self.input_shape is not None:
             shape = tuple(self.input_shape)
-            if not 2 <= len(shape) <= 4 or any(not isinstance(d, int) or d < 1 for d in shape):
+            if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
                 raise UsageError(
-                    f"input shape must be 2 to 4 positive integers per sample (e.g. 3 224 224), got {shape}"
+                    f"input shape must be positive integers per sample (e.g. 3 224 224), got {shape}"
                 )
-            return replace(self, input_shape=shape)
-        return self
+            out = replace(out, input_shape=shape)
+        return out

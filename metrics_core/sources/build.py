@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from metrics_core.common.errors import UnsupportedModelError
-from metrics_core.sources.catalog import ModelSpec, resolve_input_shape, shape_kwargs
+from metrics_core.sources.custom import add_cwd_to_path
+from metrics_core.sources.spec import ModelSpec, resolve_input_shape, shape_kwargs
 
 #: ``torch.nn.init`` functions made no-ops by ``skip_init`` (each returns its tensor unchanged).
 INIT_FUNCTIONS: tuple[str, ...] = (
@@ -58,17 +59,23 @@ def build_model(
     device: str = "meta",
     input_shape: Sequence[int] | None = None,
     skip_weight_init: bool = True,
+    **overrides: Any,
 ) -> nn.Module:
     """The model of ``spec`` in eval mode on ``device`` (weights uninitialised when ``skip_weight_init``).
 
     ``input_shape`` (per sample, as in ``ModelSpec.input_shape``) rebuilds size-dependent architectures
     for that shape (e.g. ViT's ``image_size``). Raises ``UnsupportedModelError`` (one line) for a refused
     catalog model, a custom factory that cannot be imported, fails, or returns no ``nn.Module``.
+    ``overrides`` are extra builder arguments chosen by the options (``hf:`` class, attention).
     """
     if not spec.supported:
         raise UnsupportedModelError(f"{spec.name}: {spec.reason}")
     shape = resolve_input_shape(spec, input_shape)
-    kwargs = {**spec.builder_kwargs, **shape_kwargs(spec, shape)}
+    kwargs = {**spec.builder_kwargs, **overrides}
+    # torchvision builders need their size argument even at the native size (vit_h_14 at 518); timm's
+    # default to their native size, and not every fixed-size timm model takes img_size
+    if spec.source != "timm" or shape != tuple(spec.input_shape):
+        kwargs.update(shape_kwargs(spec, shape))
     factory = _resolve(spec)
     with skip_init() if skip_weight_init else contextlib.nullcontext():
         try:
@@ -94,6 +101,8 @@ def build_model(
 def _resolve(spec: ModelSpec) -> Callable[..., Any]:
     """Import ``spec.builder`` (``"module:attr.attr"``)."""
     module_name, _, attr_path = spec.builder.partition(":")
+    if spec.is_custom:
+        add_cwd_to_path()
     try:
         obj: Any = importlib.import_module(module_name)
         for attr in attr_path.split("."):

@@ -1,0 +1,178 @@
+"""``hf:ID``: a Hugging Face transformers architecture, built from its config on the meta device (no
+weights, no network).
+
+``ID`` resolves, in order, to the first ``config.json`` found:
+
+1. a path: a ``config.json`` file, or a model directory holding one;
+2. the local Hugging Face cache: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
+   ``~/.cache/huggingface/hub``, at ``models--ORG--NAME/snapshots/*/config.json`` (newest snapshot);
+3. the bundled configs of well-known models (``data/hf_configs.json``: architecture facts only, each with
+   the config.json it came from), by id or alias (``gpt2`` = ``openai-community/gpt2``).
+
+Otherwise ``UnknownModelError`` says where it looked, with close bundled ids.
+
+The model class (the "head"), from the config alone: encoder-decoders with audio features (Whisper)
+-> ``AutoModelForSpeechSeq2Seq``; other encoder-decoders (T5, BART) -> ``AutoModelForSeq2SeqLM``; vision
+configs (``image_size`` and ``num_channels``, no ``vocab_size``) -> ``AutoModelForImageClassification``;
+decoders whose ``architectures`` name a causal-LM head -> ``AutoModelForCausalLM``; any other (encoders
+such as BERT) -> the base model ``AutoModel``. ``--hf-class`` overrides it with any transformers class.
+Nothing here imports transformers; the build (``hf_build``) does, in a worker process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from metrics_core.common.errors import UnknownModelError, UsageError
+from metrics_core.sources.spec import DEFAULT_SEQ_LEN, ModelSpec
+
+PREFIX = "hf"
+BUNDLED_PATH = Path(__file__).parent / "data" / "hf_configs.json"
+MAX_SUGGESTIONS = 3
+
+#: Architecture-name endings of causal language-model heads.
+CAUSAL_HEADS: tuple[str, ...] = ("ForCausalLM", "LMHeadModel")
+
+#: Head -> (transformers Auto class, input kind, task label).
+HEADS: dict[str, tuple[str, str, str]] = {
+    "causal-lm": ("AutoModelForCausalLM", "tokens", "causal-lm"),
+    "seq2seq-lm": ("AutoModelForSeq2SeqLM", "tokens_seq2seq", "seq2seq-lm"),
+    "speech-seq2seq": ("AutoModelForSpeechSeq2Seq", "speech_seq2seq", "speech-seq2seq"),
+    "image-classification": ("AutoModelForImageClassification", "pixels", "classification"),
+    "encoder": ("AutoModel", "tokens", "encoder"),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def bundled() -> dict[str, dict[str, Any]]:
+    """The bundled configs: ``{id: {"aliases", "source", "config"}}``."""
+    return json.loads(BUNDLED_PATH.read_text(encoding="utf-8"))["models"]
+
+
+def hub_cache_dirs() -> list[Path]:
+    """Where a local Hugging Face hub cache may be, in the order ``huggingface_hub`` uses."""
+    out = []
+    if os.environ.get("HF_HUB_CACHE"):
+        out.append(Path(os.environ["HF_HUB_CACHE"]).expanduser())
+    if os.environ.get("HF_HOME"):
+        out.append(Path(os.environ["HF_HOME"]).expanduser() / "hub")
+    out.append(Path("~/.cache/huggingface/hub").expanduser())
+    return list(dict.fromkeys(out))
+
+
+def find_config(model_id: str) -> tuple[dict[str, Any], str]:
+    """``(config dict, where it came from)`` for ``model_id`` (see module docstring).
+
+    ``UsageError`` for a config file that cannot be read or is not a JSON object with ``model_type``;
+    ``UnknownModelError`` when none is found.
+    """
+    path = Path(model_id).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return _read(path / "config.json"), str(path / "config.json")
+    if path.is_file():
+        return _read(path), str(path)
+    if model_id.count("/") == 1 and not model_id.startswith(("/", ".", "~")):
+        folder = "models--" + model_id.replace("/", "--")
+        for root in hub_cache_dirs():
+            snapshots = sorted(
+                (root / folder / "snapshots").glob("*/config.json"),
+                key=lambda p: p.stat().st_mtime,
+                reverse=True,
+            )
+            if snapshots:
+                return _read(snapshots[0]), str(snapshots[0])
+    entry = _bundled_entry(model_id)
+    if entry is not None:
+        return dict(entry[1]["config"]), f"bundled ({entry[1]['source']})"
+    raise UnknownModelError(_unknown(model_id))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"hf: cannot read {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model_type"), str):
+        raise UsageError(f'hf: {path} is not a transformers config.json (no "model_type")')
+    if data.get("auto_map"):
+        raise UsageError(
+            f"hf: {path} needs the model's own code (auto_map / trust_remote_code), which modeltui does not "
+            "download or run; analyse it as a package.module:factory model instead"
+        )
+    return data
+
+
+def _bundled_entry(model_id: str) -> tuple[str, dict[str, Any]] | None:
+    wanted = model_id.lower()
+    for mid, entry in bundled().items():
+        if wanted == mid.lower() or wanted in (a.lower() for a in entry.get("aliases", ())):
+            return mid, entry
+    return None
+
+
+def _unknown(model_id: str) -> str:
+    import difflib
+
+    names = list(bundled()) + [a for e in bundled().values() for a in e.get("aliases", ())]
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(model_id.lower(), list(lowered), n=MAX_SUGGESTIONS, cutoff=0.5)
+    caches = ", ".join(str(p) for p in hub_cache_dirs())
+    hint = f"; did you mean {', '.join('hf:' + lowered[c] for c in close)}?" if close else ""
+    return (
+        f"unknown Hugging Face model {model_id!r}: not a path to a config.json or model directory, not in "
+        f"the local hub cache ({caches}), not bundled{hint}"
+    )
+
+
+def head_of(config: dict[str, Any]) -> str:
+    """The default head (a key of ``HEADS``) for a config (see module docstring)."""
+    archs = config.get("architectures") or []
+    if config.get("is_encoder_decoder"):
+        if "num_mel_bins" in config or config.get("model_type") in ("whisper", "speech_to_text"):
+            return "speech-seq2seq"
+        return "seq2seq-lm"
+    if "image_size" in config and "num_channels" in config and "vocab_size" not in config:
+        return "image-classification"
+    if any(str(a).endswith(CAUSAL_HEADS) for a in archs):
+        return "causal-lm"
+    return "encoder"
+
+
+def native_input_shape(config: dict[str, Any], head: str) -> tuple[int, ...]:
+    """Per-sample shape of the main input: ``(L,)`` tokens, ``(mel bins, frames)`` for speech (frames =
+    2 x ``max_source_positions``, the encoder's stride-2 convolution), ``(C, H, W)`` for images."""
+    kind = HEADS[head][1]
+    if kind == "speech_seq2seq":
+        return (int(config.get("num_mel_bins", 80)), 2 * int(config.get("max_source_positions", 1500)))
+    if kind == "pixels":
+        size = config.get("image_size", 224)
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        return (int(config.get("num_channels", 3)), int(h), int(w))
+    return (DEFAULT_SEQ_LEN,)
+
+
+def get_spec(model_id: str) -> ModelSpec:
+    """The spec of ``hf:model_id`` (see module docstring)."""
+    config, origin = find_config(model_id)
+    head = head_of(config)
+    auto_class, kind, task = HEADS[head]
+    return ModelSpec(
+        name=f"{PREFIX}:{model_id}",
+        family=f"hf/{config['model_type']}",
+        task=task,
+        input_shape=native_input_shape(config, head),
+        input_kind=kind,
+        builder="metrics_core.sources.hf_build:build",
+        builder_kwargs={"config": config, "model_class": auto_class},
+        origin=origin,
+        source=PREFIX,
+    )
+
+
+def list_ids() -> list[str]:
+    """The bundled ids (what ``hf:`` knows without a path or a local cache)."""
+    return sorted(bundled(), key=str.lower)

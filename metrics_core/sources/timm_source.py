@@ -1,0 +1,135 @@
+"""``timm:NAME``: any architecture of the installed timm (``timm.list_models()``), built with
+``pretrained=False`` on the meta device.
+
+Native input: the ``input_size`` of the model's default ``pretrained_cfg`` (of the named tag for
+``timm:NAME.TAG``); family: the timm module that defines it (``timm.models.resnet`` -> ``resnet``).
+
+Listing and checking names must not import timm (it imports torch, ~3 s) in the CLI or app process, so
+the names and their configs are read from an index file in the cache directory, one per timm version,
+written once by ``python -m metrics_core.sources.timm_index`` in a subprocess (in-process where timm is
+already imported, as in the analysis workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from metrics_core.common.errors import UnknownModelError, UsageError
+from metrics_core.common.paths import cache_root, write_atomic
+from metrics_core.sources.spec import ModelSpec
+
+PREFIX = "timm"
+#: Seconds the index subprocess may take (it imports torch and timm).
+INDEX_TIMEOUT_S = 120
+MAX_SUGGESTIONS = 3
+
+
+def timm_version() -> str | None:
+    """The installed timm version (package metadata; timm is not imported), or None."""
+    try:
+        return importlib.metadata.version("timm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def index_path(version: str) -> Path:
+    """The index file of timm ``version`` in the cache directory."""
+    return cache_root() / "sources" / f"timm-{version}.json"
+
+
+@functools.lru_cache(maxsize=1)
+def timm_index() -> dict[str, Any]:
+    """``{"version", "models": {name: {"family", "input_size"}}, "tags": {name.tag: input_size}}``.
+
+    Read from the cache file; built (and written atomically) when missing or unreadable. ``UsageError``
+    when timm is not installed or the index cannot be built.
+    """
+    version = timm_version()
+    if version is None:
+        raise UsageError("timm: models need the timm package; install it with: pip install 'modeltui[timm]'")
+    path = index_path(version)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") == version and isinstance(data.get("models"), dict):
+            return data
+    except (OSError, ValueError):
+        pass
+    data = _build_index_here() if "timm" in sys.modules else _build_index_in_subprocess()
+    with contextlib.suppress(OSError):  # a read-only cache: rebuilt next time
+        write_atomic(path, json.dumps(data))
+    return data
+
+
+def _build_index_here() -> dict[str, Any]:
+    from metrics_core.sources.timm_index import build_index
+
+    return build_index()
+
+
+def _build_index_in_subprocess() -> dict[str, Any]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "metrics_core.sources.timm_index"],
+            capture_output=True,
+            text=True,
+            timeout=INDEX_TIMEOUT_S,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"timm: could not list timm's models ({type(exc).__name__})") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"timm: could not list timm's models: {last}")
+    return json.loads(out.stdout)
+
+
+def list_names(pattern: str | None = None) -> list[str]:
+    """timm architecture names (sorted), optionally filtered by a shell glob (``"resnet*"``)."""
+    import fnmatch
+
+    names = sorted(timm_index()["models"])
+    return [n for n in names if pattern is None or fnmatch.fnmatchcase(n, pattern)]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of ``timm:name`` (``name`` may carry a pretrained tag: ``resnet50.a1_in1k``).
+
+    ``UnknownModelError`` with the closest timm names when timm has no such architecture.
+    """
+    index = timm_index()
+    arch, _, tag = name.partition(".")
+    entry = index["models"].get(arch)
+    if entry is None or (tag and name not in index.get("tags", {})):
+        raise UnknownModelError(_unknown(name, index))
+    input_size = index["tags"][name] if tag else entry["input_size"]
+    return ModelSpec(
+        name=f"{PREFIX}:{name}",
+        family=f"timm/{entry['family']}",
+        task="classification",
+        input_shape=tuple(input_size),
+        input_kind="image",
+        builder="timm:create_model",
+        builder_kwargs={"model_name": name, "pretrained": False},
+        shape_kwargs={"img_size": ["H", "W"]} if entry.get("img_size_arg") else {},
+        source=PREFIX,
+    )
+
+
+def _unknown(name: str, index: dict[str, Any]) -> str:
+    import difflib
+
+    pool = list(index["models"]) + ([*index.get("tags", {})] if "." in name else [])
+    close = difflib.get_close_matches(name, pool, n=MAX_SUGGESTIONS, cutoff=0.6)
+    if close:
+        return f"unknown timm model {name!r}; did you mean {', '.join(f'timm:{c}' for c in close)}?"
+    return f"unknown timm model {name!r}; run 'modeltui models --source timm' to list them"
