@@ -215,9 +215,14 @@ def test_custom_model_with_literal_keyword_arguments():
 @pytest.mark.parametrize(
     "path, message",
     [
-        ("build_test_models:tiny_cnn(3)", "factory arguments in 'build_test_models:tiny_cnn(3)' must be keywords"),
-        ("build_test_models:tiny_cnn(w=len)", "factory argument 'w' in 'build_test_models:tiny_cnn(w=len)' must "
-         "be a literal"),
+        (
+            "build_test_models:tiny_cnn(3)",
+            "factory arguments in 'build_test_models:tiny_cnn(3)' must be keywords",
+        ),
+        (
+            "build_test_models:tiny_cnn(w=len)",
+            "factory argument 'w' in 'build_test_models:tiny_cnn(w=len)' must be a literal",
+        ),
         ("build_test_models:tiny_cnn(w=", "invalid factory arguments in 'build_test_models:tiny_cnn(w='"),
     ],
 )

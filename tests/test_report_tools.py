@@ -120,17 +120,26 @@ def test_report_roundtrip_is_lossless():
 
 def test_summary_dict_has_exactly_the_metric_keys():
     d = A.summary_dict()
-    assert set(d) == {*METRIC_NAMES, "model", "input_shape", "batch_size", "dtype", "inputs", "coverage", "reference"}
+    assert set(d) == {
+        *METRIC_NAMES,
+        "model",
+        "input_shape",
+        "batch_size",
+        "dtype",
+        "inputs",
+        "coverage",
+        "reference",
+    }
     assert d["coverage"] == {"status": "full", "uncovered": {}, "covered_ops": 0, "total_ops": 0}
 
 
 def test_exports(tmp_path):
     rows = [A.summary_dict(), B.summary_dict()]
     csv_text = render(rows, COMPARISON_COLUMNS, "csv")
-    assert csv_text.splitlines()[0].startswith("model,params,trainable_params,size_mb")
-    assert csv_text.splitlines()[1].startswith("a,100,100,0.0004")
+    assert csv_text.splitlines()[0].startswith("model,params,trainable_params,active_params,size_mb")
+    assert csv_text.splitlines()[1].startswith("a,100,100,,0.0004")
     md = render(rows, COMPARISON_COLUMNS, "markdown")
-    assert md.splitlines()[2].startswith("| a | 100 | 100 | 0.00 |")
+    assert md.splitlines()[2].startswith("| a | 100 | 100 | - | 0.00 |")
     path = write_atomic(tmp_path / "out" / "cmp.json", render(rows, COMPARISON_COLUMNS, "json"))
     assert json.loads(path.read_text())[1]["flops"] == 2000
     assert os.listdir(path.parent) == ["cmp.json"]  # no temp file left behind

@@ -63,6 +63,10 @@ ATTENTION_PARTS: frozenset[str] = frozenset(
 
 SDPA_OP = "scaled_dot_product_attention"
 
+#: Gathers that read only the rows they select: op -> (table argument, index argument). An embedding
+#: lookup of T tokens reads T rows of the table (at most every row), not the whole table.
+GATHER_READS: dict[str, tuple[int, int]] = {"embedding": (0, 1), "embedding_bag": (0, 1)}
+
 #: The Python-level SDPA functions (``F.scaled_dot_product_attention`` is ``torch._C._nn``'s): however it
 #: is reached (``F.``, imported by name, ``torch._C._nn``, inside ``nn.MultiheadAttention``), a call is one
 #: attention op, caught by ``SdpaAsOneOp`` before the meta device decomposes it.
@@ -185,6 +189,19 @@ class OpCapture(TorchDispatchMode):
             self.storage.alias(src, outs)
             self.shadows.propagate(func, args, kwargs, out)
 
+    def _gathered(self, name: str, args: tuple, weight_bytes: int, input_bytes: int) -> tuple[int, int]:
+        """Charge a gather's table only for the rows it reads: ``min(rows, indices) x row bytes``."""
+        table_at, index_at = GATHER_READS[name]
+        table, index = args[table_at], args[index_at]
+        if not isinstance(table, torch.Tensor) or not isinstance(index, torch.Tensor) or table.dim() < 1:
+            return weight_bytes, input_bytes
+        full = self.storage.nbytes(table)
+        rows = table.shape[0]
+        read = full * min(rows, index.numel()) // rows if rows else 0
+        if self.storage.is_weight(table):
+            return weight_bytes - full + read, input_bytes
+        return weight_bytes, input_bytes - full + read
+
     def _scalar(self, t: torch.Tensor) -> Any:
         """``Tensor.item()`` (and ``bool``/``int`` of a tensor): its known value, else a refusal."""
         value = self.shadows.get(t)
@@ -227,6 +244,8 @@ class OpCapture(TorchDispatchMode):
             outs = outs[:1]
         index = len(self.records)
         weight_bytes, input_bytes = self.storage.record_op(index, ins, outs)
+        if name in GATHER_READS:
+            weight_bytes, input_bytes = self._gathered(name, args, weight_bytes, input_bytes)
         output_bytes = sum(self.storage.nbytes(t) for t in outs)
         module, module_type = self.attribution.current
         rule = lookup(name)

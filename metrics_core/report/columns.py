@@ -35,6 +35,7 @@ def _mb(v: float | None) -> str:
 COMPARISON_COLUMNS: tuple[Column, ...] = (
     Column("params", "Params", "Model size", units.human_count),
     Column("trainable_params", "Trainable", "Model size", units.human_count),
+    Column("active_params", "Active/token", "Model size", units.human_count),
     Column("size_mb", "Size MB", "Model size", _mb),
     Column("size_mb_int8", "Size MB int8", "Model size", _mb),
     Column("layers", "Layers", "Model size", _text),

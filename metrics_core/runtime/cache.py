@@ -18,8 +18,10 @@ the stored key is compared on read, so a colliding or foreign file is never used
 
 Writes are atomic (temporary file in the same directory, then ``os.replace``). An unreadable, corrupt or
 foreign entry is ignored, reported once through :func:`warn` and rebuilt by the caller. Reports with an
-error are never stored. Custom ``module:factory`` models are not cached: their result depends on user
-code we cannot fingerprint (a helper module's edit would serve stale numbers).
+error are never stored. Custom ``module:factory`` models (and inputs from a ``--inputs`` function) are
+not cached: their result depends on user code we cannot fingerprint (a helper module's edit would serve
+stale numbers). ``timm:`` and ``hf:`` models are: their key adds the library version and the model
+definition (an ``hf:`` model's whole config).
 """
 
 from __future__ import annotations
@@ -123,16 +125,23 @@ def source_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def is_cacheable(name: str) -> bool:
-    """Catalog models are cached; custom ``module:factory`` models are not (see module docstring)."""
-    return ":" not in name
+def is_cacheable(spec: Any, options: Any) -> bool:
+    """Catalog, ``timm:`` and ``hf:`` models are cached; custom ``module:factory`` models and inputs made
+    by a user's ``--inputs`` function are not (see module docstring)."""
+    return bool(options.use_cache and spec.supported and not spec.is_custom and not options.inputs_fn)
 
 
 def cache_key(
-    model: str, input_shape: Sequence[int], batch_size: int, dtype: str, engine: str
+    model: str,
+    input_shape: Sequence[int],
+    batch_size: int,
+    dtype: str,
+    engine: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a report depends on (see module docstring). ``input_shape`` is the resolved per-sample
-    shape (the native one when the user gave none), so an explicit native shape shares the entry."""
+    shape (the native one when the user gave none), so an explicit native shape shares the entry.
+    ``extra`` adds what other sources depend on (the model definition, the inputs, library versions)."""
     v = versions()
     key: dict[str, Any] = {
         "model": model,
@@ -147,16 +156,46 @@ def cache_key(
     }
     if engine == "fvcore":
         key["fvcore"] = v["fvcore"]
+    if extra:
+        key.update(extra)
     return key
 
 
 def report_key(spec: Any, options: Any) -> dict[str, Any] | None:
-    """The key of ``spec`` (a ``catalog.ModelSpec``) analysed with ``options`` (``AnalysisOptions``), or
-    None when it must not be cached: ``options.use_cache`` off, a custom model, or a refused model."""
-    if not options.use_cache or spec.is_custom or not is_cacheable(spec.name) or not spec.supported:
+    """The key of ``spec`` (a ``ModelSpec``) analysed with ``options`` (``AnalysisOptions``), or None
+    when it must not be cached (``is_cacheable``). For ``timm:``/``hf:`` models the key also holds the
+    model definition (builder and its arguments: the whole ``config.json`` of an ``hf:`` model, so an
+    edited config is a new entry), the library version, the explicit inputs and the HF options."""
+    if not is_cacheable(spec, options):
         return None
     shape = options.input_shape or spec.input_shape
-    return cache_key(spec.name, shape, options.batch_size, options.dtype, options.engine)
+    extra: dict[str, Any] = {}
+    if options.inputs:
+        extra["inputs"] = [i.to_dict() for i in options.inputs]
+    if options.seq_len is not None:
+        extra["seq_len"] = options.seq_len
+    if spec.source != "torchvision":
+        extra["definition"] = {
+            "builder": spec.builder,
+            "kwargs": spec.builder_kwargs,
+            "kind": spec.input_kind,
+        }
+        extra["library"] = _library_version(spec.source)
+        if spec.source == "hf":
+            extra["hf"] = {"class": options.hf_class, "attention": options.attention}
+    return cache_key(spec.name, shape, options.batch_size, options.dtype, options.engine, extra)
+
+
+def _library_version(source: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    dist = {"timm": "timm", "hf": "transformers"}.get(source)
+    if dist is None:
+        return "n/a"
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "absent"
 
 
 def entry_path(key: dict[str, Any], directory: str | os.PathLike | None = None) -> Path:

@@ -79,6 +79,8 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
     model = build_model(spec, device="meta", input_shape=shape, **builder_overrides(spec, options))
     feed = feed_for(spec, options, model)
     report.inputs = feed.described
+    if feed.described and feed.described[0]["shape"]:
+        report.input_shape = list(feed.described[0]["shape"][1:])  # per sample, of the first input
     try:
         trace = capture(model, feed.args, options.dtype, feed.kwargs, feed.values)
     except (KeyboardInterrupt, DataDependentOpError):

@@ -218,6 +218,10 @@ class Session:
         """Whether any analysed model has peak-memory figures."""
         return any(r.ok and "memory" in r.extras for r in self.reports.values())
 
+    def has_active_params(self) -> bool:
+        """Whether any analysed model is a mixture of experts (has active parameters per token)."""
+        return any(r.ok and r.metrics.active_params is not None for r in self.reports.values())
+
     def ok_reports(self) -> list[ModelReport]:
         return [self.reports[n] for n in self.ordered() if n in self.reports and self.reports[n].ok]
 

@@ -99,10 +99,13 @@ class ComparisonScreen(FilteredTableScreen):
     # -- view ---------------------------------------------------------------------------------------
     def shown_columns(self) -> list:  # noqa: ANN201 (metrics_core.report.columns.Column)
         """``COMPARISON_TABLE`` less the optional groups with nothing to show: measured columns
-        until a benchmark is started (``b``), peak memory when no analysis has it."""
+        until a benchmark is started (``b``), peak memory when no analysis has it, active parameters
+        when no model is a mixture of experts."""
         s = self.app.session
         out = []
         for c in COMPARISON_TABLE:
+            if c.key == "active_params" and not s.has_active_params():
+                continue
             if c.group == MEASURED_GROUP and not s.bench:
                 continue
             if c.group == MEMORY_GROUP and not s.has_memory():

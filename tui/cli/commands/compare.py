@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from metrics_core.common.errors import UsageError
+from metrics_core.common.input_spec import describe_inputs
 from metrics_core.report.columns import (
     COMPARISON_COLUMNS,
     ERROR_COLUMN,
@@ -94,8 +95,9 @@ def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa
     dtype = reports[0].dtype if reports else "fp32"
     parts = []
     ok = [r for r in reports if r.metrics is not None]
+    moe = any(r.metrics.active_params is not None for r in ok)
     for group in GROUPS:
-        cols = [c for c in COMPARISON_COLUMNS if c.group == group]
+        cols = [c for c in COMPARISON_COLUMNS if c.group == group and (moe or c.key != "active_params")]
         headers = ["Model", *(f"Size MB ({dtype})" if c.key == "size_mb" else c.header for c in cols)]
         rows = [[r.model, *(c.fmt(getattr(r.metrics, c.key)) for c in cols)] for r in ok]
         parts.append(f"== {group} ==\n" + text_table(headers, rows, [False, *(c.numeric for c in cols)]))
@@ -121,7 +123,8 @@ def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa
     ranks = efficiency_rankings(reports)
     if len(ok) > 1 and ranks:
         by_key = {c.key: c for c in COMPARISON_COLUMNS}
-        lines = [f"  {rk.title:<24} {rk.model:<22} {by_key[rk.metric].fmt(rk.value)}" for rk in ranks]
+        width = max(22, *(len(rk.model) for rk in ranks))
+        lines = [f"  {rk.title:<24} {rk.model:<{width}} {by_key[rk.metric].fmt(rk.value)}" for rk in ranks]
         parts.append("== Efficiency rankings ==\n" + "\n".join(lines))
     notes = []
     for r in reports:
@@ -133,6 +136,12 @@ def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa
             notes.append(f"  {r.model}: partial coverage, {who} {ops}")
     if notes:
         parts.append("== Notes ==\n" + "\n".join(notes))
+    fed = [[r.model, describe_inputs(r.inputs)] for r in reports if r.inputs]
+    if fed:
+        parts.append(
+            "== Inputs (what each forward pass was fed) ==\n"
+            + text_table(["Model", "Inputs"], fed, [False, False])
+        )
     header = (
         f"batch {reports[0].batch_size}, dtype {dtype}; MACs = multiply-accumulates, FLOPs = 2 x MACs + "
         "other ops; MB = 1e6 bytes; AI = FLOPs/byte"

@@ -1,25 +1,50 @@
-"""``modeltui models``: the model catalog with published reference figures."""
+"""``modeltui models``: the models each source offers (torchvision catalog, timm, bundled Hugging Face)."""
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import sys
 
+from metrics_core.common.errors import UsageError
 from metrics_core.report.export import to_json
 from tui.cli.textable import text_table
 
+SOURCES = ("torchvision", "timm", "hf")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the model catalog (published params / GMACs)")
+    p = sub.add_parser("models", help="list the models of a source (published params / GMACs)")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="torchvision",
+        help="torchvision (the catalog, default), timm (every timm.list_models() name) or hf (bundled "
+        "Hugging Face configs; any config.json path or cached hub id also works as hf:ID)",
+    )
     p.add_argument("--task", default=None, help="only this task (classification, segmentation, video, ...)")
+    p.add_argument(
+        "--filter", default=None, metavar="GLOB", help="only names matching a glob, e.g. 'resnet*'"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics_core.common import units
-    from metrics_core.sources.catalog import catalog
+    return {"torchvision": _torchvision, "timm": _timm, "hf": _hf}[args.source](args)
 
-    specs = [s for s in catalog() if args.task is None or s.task == args.task]
+
+def _torchvision(args: argparse.Namespace) -> int:
+    from metrics_core.common import units
+    from metrics_core.sources.catalog import TASKS, catalog
+
+    if args.task is not None and args.task not in TASKS:
+        raise UsageError(f"unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
+    specs = [
+        s
+        for s in catalog()
+        if (args.task is None or s.task == args.task)
+        and (args.filter is None or fnmatch.fnmatchcase(s.name, args.filter))
+    ]
     if args.format == "json":
         sys.stdout.write(to_json([s.to_dict() for s in specs]))
         return 0
@@ -40,4 +65,63 @@ def run(args: argparse.Namespace) -> int:
     headers = ["Model", "Family", "Task", "Input", "Params (pub.)", "GMACs (pub.)", "Note"]
     print(text_table(headers, rows, [False, False, False, False, True, True, False]))
     print(f"{len(specs)} models; published figures from torchvision weights metadata")
+    return 0
+
+
+def _timm(args: argparse.Namespace) -> int:
+    from metrics_core.common import units
+    from metrics_core.sources import timm_source
+
+    index = timm_source.timm_index()
+    names = timm_source.list_names(args.filter)
+    if args.format == "json":
+        out = [
+            {
+                "name": f"timm:{n}",
+                "family": index["models"][n]["family"],
+                "input_shape": index["models"][n]["input_size"],
+            }
+            for n in names
+        ]
+        sys.stdout.write(to_json(out))
+        return 0
+    rows = [
+        [f"timm:{n}", index["models"][n]["family"], units.human_shape(index["models"][n]["input_size"])]
+        for n in names
+    ]
+    print(text_table(["Model", "Family (timm module)", "Input"], rows, [False, False, False]))
+    print(
+        f"{len(names)} timm {index['version']} architectures; inputs from each model's default pretrained_cfg"
+    )
+    return 0
+
+
+def _hf(args: argparse.Namespace) -> int:
+    from metrics_core.sources import hf_source
+
+    rows = []
+    for mid in hf_source.list_ids():
+        entry = hf_source.bundled()[mid]
+        if args.filter and not any(fnmatch.fnmatchcase(n, args.filter) for n in (mid, *entry["aliases"])):
+            continue
+        cfg = entry["config"]
+        head = hf_source.head_of(cfg)
+        rows.append(
+            {
+                "name": f"hf:{mid}",
+                "aliases": [f"hf:{a}" for a in entry["aliases"]],
+                "model_type": cfg["model_type"],
+                "class": hf_source.HEADS[head][0],
+                "source": entry["source"],
+            }
+        )
+    if args.format == "json":
+        sys.stdout.write(to_json(rows))
+        return 0
+    table = [[r["name"], ", ".join(r["aliases"]), r["model_type"], r["class"]] for r in rows]
+    print(text_table(["Model", "Aliases", "Type", "Built as"], table, [False] * 4))
+    print(
+        f"{len(rows)} bundled configs (architecture facts only); hf:PATH/config.json, hf:MODEL_DIR and "
+        "ids in the local Hugging Face cache work too"
+    )
     return 0

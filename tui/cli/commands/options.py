@@ -6,7 +6,10 @@ import argparse
 from collections.abc import Callable
 
 from metrics_core.common.dtypes import DTYPES
-from metrics_core.runtime.options import ENGINES, AnalysisOptions
+from metrics_core.common.errors import UsageError
+from metrics_core.common.input_spec import InputSpec, parse_input_spec
+from metrics_core.runtime.options import ATTENTIONS, ENGINES, AnalysisOptions
+from metrics_core.sources.custom import parse_factory
 
 
 def int_at_least(minimum: int, what: str) -> Callable[[str], int]:
@@ -39,6 +42,40 @@ def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True, batch_siz
         metavar="D",
         help="per-sample input shape, e.g. 3 224 224 (default: the model's native resolution)",
     )
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        type=input_spec,
+        metavar="SPEC",
+        help="what the model is fed, repeatable: [NAME=]DTYPE:DIMS per sample, e.g. int64:128, "
+        "attention_mask=bool:128, float:3x224x224 (float = the model's parameter dtype); unnamed specs are "
+        "positional, named ones keyword arguments",
+    )
+    p.add_argument(
+        "--inputs",
+        dest="inputs_fn",
+        metavar="PKG.MOD:FN",
+        help="a function fn(batch_size) returning (args, kwargs) of tensors, for inputs the flags cannot say",
+    )
+    p.add_argument(
+        "--seq-len",
+        type=positive_int,
+        metavar="N",
+        help="tokens per sample for token models (hf: text models; default 128)",
+    )
+    p.add_argument(
+        "--hf-class",
+        metavar="CLASS",
+        help="transformers class for hf: models (e.g. AutoModel, AutoModelForSequenceClassification; "
+        "default: by config)",
+    )
+    p.add_argument(
+        "--attention",
+        choices=ATTENTIONS,
+        default="sdpa",
+        help="attention of hf: models: sdpa (one fused op, flash-style bytes; default) or eager",
+    )
     p.add_argument("--dtype", choices=DTYPES, default="fp32", help="element type for bytes (default fp32)")
     if engine:
         p.add_argument(
@@ -60,11 +97,32 @@ def add_hardware_args(p: argparse.ArgumentParser, required: bool = False) -> Non
     )
 
 
+def input_spec(text: str) -> InputSpec:
+    """An argparse ``type`` for ``--input``: the one-line ``UsageError`` text becomes argparse's error."""
+    try:
+        return parse_input_spec(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--input {text!r}: ")) from None
+
+
 def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
+    inputs_fn = getattr(args, "inputs_fn", None)
+    if inputs_fn:
+        try:  # the syntax, before any work; the function runs in a worker
+            parse_factory(inputs_fn)
+        except UsageError:
+            raise UsageError(
+                f"--inputs {inputs_fn!r}: expected pkg.mod:fn (fn(batch_size) -> (args, kwargs))"
+            ) from None
     return AnalysisOptions(
         batch_size=getattr(args, "batch_size", 1),
         dtype=args.dtype,
         input_shape=tuple(args.input_shape) if args.input_shape else None,
         engine=getattr(args, "engine", "meta"),
         use_cache=not args.no_cache,
+        inputs=tuple(args.inputs) if getattr(args, "inputs", None) else None,
+        inputs_fn=inputs_fn,
+        seq_len=getattr(args, "seq_len", None),
+        hf_class=getattr(args, "hf_class", None),
+        attention=getattr(args, "attention", "sdpa"),
     ).validated()
