@@ -85,9 +85,12 @@ async def test_custom_model_error_row():
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("a")
-        await type_text(pilot, "not a path")
+        await type_text(pilot, "no_such_module:net")
         await pilot.press("enter")
-        assert "expected package.module:factory" in str(app.screen.query_one("#custom-error").render())
+        await settle(pilot)
+        assert str(app.screen.query_one("#custom-error").render()).startswith(
+            "cannot find module 'no_such_module' for 'no_such_module:net'"
+        )
         app.screen.query_one("#custom-path").value = "tui_failing_model:broken_model"
         await pilot.press("enter")
         await settle(pilot)
@@ -430,3 +433,27 @@ async def test_remove_group_jump_and_rankings_toggle():
         await pilot.press("down", "x")  # remove mobilenet_v2
         assert rows(app) == ["resnet18", "efficientnet_b0", "squeezenet1_0"]
         assert app.session.selected == ["resnet18", "efficientnet_b0", "squeezenet1_0"]
+
+
+@sync
+async def test_add_model_with_its_own_inputs():
+    from metrics_core.common.input_spec import InputSpec
+
+    app, fake = make_app(models=["resnet18"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        app.screen.query_one("#custom-path").value = "mobilenet_v2"
+        app.screen.query_one("#custom-inputs").value = "float:3x64x64 bogus=int65:3"
+        await pilot.press("enter")
+        await settle(pilot)
+        error = str(app.screen.query_one("#custom-error").render())
+        assert error == "--input 'bogus=int65:3': unknown dtype 'int65'; did you mean int64, int16?"
+        app.screen.query_one("#custom-inputs").value = "float:3x64x64"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert rows(app) == ["resnet18", "mobilenet_v2"]
+        names, options = fake.calls[-1]
+        assert names == ["mobilenet_v2"]
+        assert (options.inputs, options.input_shape) == ((InputSpec(None, "float", (3, 64, 64)),), None)
+        assert app.session.model_inputs == {"mobilenet_v2": (InputSpec(None, "float", (3, 64, 64)),)}

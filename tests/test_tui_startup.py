@@ -17,8 +17,14 @@ FIRST_PAINT = textwrap.dedent(
         async with app.run_test(size=(80, 24)) as pilot:
             await app.workers.wait_for_complete()  # the catalog loads in a thread worker
             await pilot.pause()
-            shown = type(app.screen).__name__, len(app.screen.query_one("GridTable").rows)
-            print(*shown, "torch" in sys.modules, "torchvision" in sys.modules)
+            rows = app.screen.query_one("GridTable").rows
+            models = [r.key for r in rows if not r.key.startswith("§")]
+            sections = [r.key for r in rows if r.key.startswith("§")]
+            tv = sum(":" not in k for k in models) + sum("/" not in k.split("/", 1)[1] for k in sections)
+            timm = sum(k.startswith("timm:") for k in models)
+            hf = sum(k.startswith("hf:") for k in models)
+            loaded = "torch" in sys.modules, "torchvision" in sys.modules
+            print(type(app.screen).__name__, tv, timm, hf, *loaded)
 
     asyncio.run(main())
     """
@@ -39,11 +45,16 @@ def test_first_screen_paints_without_torch():
     # MODELTUI_JOBS=0: no worker processes are warmed up (nothing is analysed in this test)
     out = _run(["-c", FIRST_PAINT], MODELTUI_JOBS="0")
     assert out.returncode == 0, out.stderr
-    screen, n_rows, torch_loaded, torchvision_loaded = out.stdout.split()
+    screen, tv_rows, timm_rows, hf_rows, torch_loaded, torchvision_loaded = out.stdout.split()
     assert screen == "CatalogScreen"
     # 121 catalog models (80 classification, 12 detection, 12 quantized, 9 video, 6 segmentation,
     # 2 optical flow) under one section row per task and family: 40 in the shipped catalog
-    assert int(n_rows) == 121 + 40
+    assert int(tv_rows) == 121 + 40
+    # then every timm architecture and the 12 bundled Hugging Face configs (CI installs both); the timm
+    # names come from an index built in a subprocess: the app process still has no torch
+    from metrics_core.sources import timm_source
+
+    assert (int(timm_rows), int(hf_rows)) == (len(timm_source.list_names()), 12)
     assert (torch_loaded, torchvision_loaded) == ("False", "False")
 
 

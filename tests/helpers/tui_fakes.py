@@ -134,7 +134,9 @@ class FakeBench:
             on_event(BenchEvent(name, "result", result=result))
 
 
-def fake_backend(**kwargs) -> tuple[Backend, FakeAnalyze]:  # noqa: ANN003
+def fake_backend(more_models: Sequence = (), **kwargs) -> tuple[Backend, FakeAnalyze]:  # noqa: ANN003
+    """A backend with the real catalog, presets and hardware, a fake analysis, and ``more_models`` as
+    the other sources' models (none by default: the real ones read the installed timm)."""
     analyze = FakeAnalyze(**kwargs)
     backend = Backend(
         analyze=analyze,
@@ -143,6 +145,7 @@ def fake_backend(**kwargs) -> tuple[Backend, FakeAnalyze]:  # noqa: ANN003
         warm_up=_nothing,
         stop=_nothing,
         catalog_note=_no_note,
+        more_models=lambda: list(more_models),
     )
     return backend, analyze
 
@@ -155,11 +158,11 @@ def _nothing() -> None:
     """No worker processes to prepare or warm up: the fake analyses in the calling thread."""
 
 
-def make_app(models: Sequence[str] = (), **kwargs):  # noqa: ANN003, ANN201
+def make_app(models: Sequence[str] = (), more_models: Sequence = (), **kwargs):  # noqa: ANN003, ANN201
     """(app with the fake backend and ``models`` selected, its ``FakeAnalyze``)."""
     from tui.app.application import ModeltuiApp
 
-    backend, fake = fake_backend(**kwargs)
+    backend, fake = fake_backend(more_models, **kwargs)
     return ModeltuiApp(models=models, backend=backend), fake
 
 

@@ -14,6 +14,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -153,6 +154,13 @@ class ModeltuiApp(App[None]):
         note = self.backend.catalog_note()  # once per run: the catalog loads once
         if note:
             self.post_message(Warned(note, title="Model catalog"))
+        try:  # timm and Hugging Face models: listed when their library is installed
+            more = self.backend.more_models()
+        except Exception as exc:  # noqa: BLE001 - the torchvision catalog stands; say why in one line
+            self.post_message(Warned(f"timm / Hugging Face models not listed: {exc}", title="Model catalog"))
+            return
+        if more:
+            self.post_message(CatalogLoaded([*specs, *more], presets))
 
     @on(CatalogLoaded)
     def _catalog_loaded(self, message: CatalogLoaded) -> None:
@@ -170,16 +178,23 @@ class ModeltuiApp(App[None]):
             self.refresh_views()
             return
         generation = self.session.generation
-        job = partial(self._analysis_job, names, self.session.options, generation)
-        worker = self.run_worker(
-            job,
-            thread=True,
-            exit_on_error=False,
-            group="analysis",
-            name=f"analyse {len(names)} model(s)",
-            description=", ".join(names),  # Textual's default, repr(job), would load lazy records
-        )
-        self._analysis_names[worker] = names
+        groups: dict[tuple | None, list[str]] = {}  # models with their own inputs are analysed apart
+        for name in names:
+            groups.setdefault(self.session.model_inputs.get(name), []).append(name)
+        for inputs, group in groups.items():
+            options = self.session.options
+            if inputs:
+                options = replace(options, input_shape=None, inputs=inputs, inputs_fn=None)
+            job = partial(self._analysis_job, group, options, generation)
+            worker = self.run_worker(
+                job,
+                thread=True,
+                exit_on_error=False,
+                group="analysis",
+                name=f"analyse {len(group)} model(s)",
+                description=", ".join(group),  # Textual's default, repr(job), would load lazy records
+            )
+            self._analysis_names[worker] = group
         self.refresh_views()
 
     def _analysis_job(self, names: list[str], options: AnalysisOptions, generation: int) -> None:
@@ -531,14 +546,20 @@ class ModeltuiApp(App[None]):
         self.push_screen(SettingsScreen(self.session.options), chosen)
 
     def action_add_custom(self) -> None:
-        from tui.app.screens.custom import CustomModelScreen
+        from tui.app.screens.custom import AddModelScreen
 
-        def chosen(name: str | None) -> None:
-            if name:
+        def chosen(choice: tuple[str, tuple] | None) -> None:
+            if choice:
+                name, inputs = choice
+                if inputs:
+                    self.session.model_inputs[name] = inputs
+                else:
+                    self.session.model_inputs.pop(name, None)
+                self.session.deselect(name)  # (again) with these inputs
                 self.add_models([name])
-                self.notify(f"added {name}", title="Custom model")
+                self.notify(f"added {name}", title="Model")
 
-        self.push_screen(CustomModelScreen(self.backend.get_spec), chosen)
+        self.push_screen(AddModelScreen(self.backend.get_spec), chosen)
 
     # -- command palette ----------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -550,7 +571,11 @@ class ModeltuiApp(App[None]):
         yield SystemCommand("Catalog", "Pick models to compare", self.action_catalog)
         yield SystemCommand("Settings", "Batch size, input shape, dtype", self.action_settings)
         yield SystemCommand("Roofline", f"Roofline chart on {s.target.name}", self.action_roofline)
-        yield SystemCommand("Add custom model", "package.module:factory", self.action_add_custom)
+        yield SystemCommand(
+            "Add a model",
+            "any model spec (timm:, hf:, package.module:factory) and its inputs",
+            self.action_add_custom,
+        )
         yield SystemCommand(
             "Benchmark on this machine",
             "Measure forward-pass latency of the analysed models (again: cancel)",

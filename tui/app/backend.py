@@ -40,6 +40,22 @@ def _catalog() -> list[Any]:
     return catalog()
 
 
+def _more_models() -> list[Any]:
+    """Specs of the other sources, for the catalog picker: the bundled Hugging Face configs, and every
+    timm architecture when timm is installed (its index may take a subprocess a few seconds to build the
+    first time: call off the UI thread). Sources whose library is missing are left out."""
+    import importlib.util
+
+    from metrics_core.sources import hf_source, timm_source
+
+    out: list[Any] = []
+    if importlib.util.find_spec("transformers") is not None:
+        out += [hf_source.get_spec(mid) for mid in hf_source.list_ids()]
+    if timm_source.timm_version() is not None:
+        out += [timm_source.get_spec(n) for n in timm_source.list_names()]
+    return out
+
+
 def _presets() -> dict[str, Any]:
     from metrics_core.sources.catalog import PRESETS
 
@@ -47,7 +63,7 @@ def _presets() -> dict[str, Any]:
 
 
 def _get_spec(name: str) -> Any:
-    from metrics_core.sources.catalog import get_spec
+    from metrics_core.sources.resolve import get_spec
 
     return get_spec(name)
 
@@ -124,6 +140,8 @@ class Backend:
     #: a one-line note when the shipped catalog does not match the installed torchvision, else None
     catalog_note: Callable[[], str | None] = _catalog_note
     catalog: Callable[[], list[Any]] = _catalog
+    #: the other sources' models (timm, bundled Hugging Face), loaded after the catalog; may be slow
+    more_models: Callable[[], list[Any]] = _more_models
     presets: Callable[[], dict[str, Any]] = _presets
     get_spec: Callable[[str], Any] = _get_spec
     targets: Callable[..., list[HardwareTarget]] = _targets

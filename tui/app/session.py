@@ -74,6 +74,9 @@ class Session:
     catalog: list[Any] = field(default_factory=list)
     presets: dict[str, Any] = field(default_factory=dict)
     bench: dict[str, BenchState] = field(default_factory=dict)
+    #: Models fed their own inputs (the add-model dialog): name -> ``InputSpec`` tuple, replacing the
+    #: options' input shape for that model.
+    model_inputs: dict[str, tuple] = field(default_factory=dict)
     _estimates: dict[tuple[str, str, str, int], ModelEstimate | None] = field(
         default_factory=dict, repr=False
     )

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from metrics_core.common import units
+from metrics_core.common.input_spec import describe_inputs
 from tui.app.screens.filtered_table import FilteredTableScreen
 from tui.app.session import records_loaded
 from tui.app.tables import (
@@ -78,7 +79,11 @@ class ComparisonScreen(FilteredTableScreen):
             tooltip="Measure latency on this machine (real forward passes; b again cancels)",
         ),
         Binding(
-            "a", "app.add_custom", "Add custom", show=False, tooltip="Add a package.module:factory model"
+            "a",
+            "app.add_custom",
+            "Add model",
+            show=False,
+            tooltip="Add any model (timm:, hf:, pkg.mod:factory) with its inputs",
         ),
         Binding("x,delete", "remove", "Remove", show=False, tooltip="Remove the highlighted model"),
         Binding("g", "next_group", "Next group", show=False, tooltip="Scroll to the next column group"),
@@ -229,7 +234,9 @@ class ComparisonScreen(FilteredTableScreen):
         parts = [
             name,
             f"{report.family or report.task}",
-            units.human_shape([report.batch_size, *report.input_shape]),
+            f"fed {describe_inputs(report.inputs)}"
+            if report.inputs
+            else units.human_shape([report.batch_size, *report.input_shape]),
         ]
 
         ref = report.reference or {}
