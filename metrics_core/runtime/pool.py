@@ -121,11 +121,18 @@ def _init_worker(threads: int) -> None:
 _memo: Any = None  # the worker's MetaMemo, kept across models
 
 
-def _analyse(name: str, options: Any, key: dict[str, Any] | None, cache_dir: str | None) -> Outcome:
-    """Worker entry point: analyse one model; store it in the cache when ``key`` is given."""
+def _analyse(
+    name: str, options: Any, key: dict[str, Any] | None, cache_dir: str | None, cwd: str | None = None
+) -> Outcome:
+    """Worker entry point: analyse one model; store it in the cache when ``key`` is given. ``cwd`` is the
+    caller's working directory: custom modules, ``--inputs`` functions and ``hf:`` paths resolve there
+    (the worker was forked from a server started wherever the pool first ran)."""
     from metrics_core.runtime.engines import analyze_spec
-    from metrics_core.sources.catalog import get_spec
+    from metrics_core.sources.resolve import get_spec
 
+    if cwd is not None and cwd != os.getcwd():
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
     spec = get_spec(name)
     if options.engine == "meta" and os.environ.get(ENV_MEMO, "1") != "0":
         global _memo
@@ -297,7 +304,8 @@ def _submit_all(tasks: Sequence[Task], options: Any, cache_dir: str | None, work
     for attempt in (1, 2):
         executor = _get_executor(workers)
         try:
-            return executor, {executor.submit(_analyse, t.name, options, t.key, cache_dir): t for t in tasks}
+            cwd = os.getcwd()
+            return executor, {executor.submit(_analyse, t.name, options, t.key, cache_dir, cwd): t for t in tasks}
         except (BrokenProcessPool, RuntimeError, OSError) as exc:
             _discard_executor(kill=True, cancelled=False)
             if attempt == 2:
