@@ -117,3 +117,17 @@ def test_models_lists_the_bundled_hf_configs(capsys):
     assert len(rows) == 12
     assert rows["hf:openai-community/gpt2"]["aliases"] == ["hf:gpt2"]
     assert rows["hf:openai/whisper-large-v3"]["class"] == "AutoModelForSpeechSeq2Seq"
+
+
+def test_a_bad_inputs_function_is_a_usage_error(capsys):
+    code, out, err = run(["compare", "resnet18", "--inputs", "any_input_models:bad_inputs_fn"], capsys)
+    assert code == 2 and out == ""
+    assert err == (
+        "modeltui: error: --inputs 'any_input_models:bad_inputs_fn' must return (args, kwargs): a tuple of "
+        "tensors and a dict of name -> tensor, got list\n"
+    )
+    code, out, err = run(["compare", "resnet18", "--inputs", "any_input_models:no_such_fn"], capsys)
+    assert code == 2
+    assert err.startswith(
+        "modeltui: error: --inputs 'any_input_models:no_such_fn': cannot import it: AttributeError"
+    )

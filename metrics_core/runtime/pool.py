@@ -305,7 +305,9 @@ def _submit_all(tasks: Sequence[Task], options: Any, cache_dir: str | None, work
         executor = _get_executor(workers)
         try:
             cwd = os.getcwd()
-            return executor, {executor.submit(_analyse, t.name, options, t.key, cache_dir, cwd): t for t in tasks}
+            return executor, {
+                executor.submit(_analyse, t.name, options, t.key, cache_dir, cwd): t for t in tasks
+            }
         except (BrokenProcessPool, RuntimeError, OSError) as exc:
             _discard_executor(kill=True, cancelled=False)
             if attempt == 2:

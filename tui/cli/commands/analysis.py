@@ -44,4 +44,18 @@ def analyze_with_progress(names, options):  # noqa: ANN001, ANN201
     reports = analyze_many(names, options, on_report=progress)
     if tty:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    raise_option_error(reports)
     return reports
+
+
+def raise_option_error(reports) -> None:  # noqa: ANN001
+    """A bad option found only where user code runs (``--inputs`` cannot be imported or returns the wrong
+    types: every model fails the same way) is a usage error, exit 2, not a list of failed rows."""
+    from metrics_core.common.errors import UsageError
+
+    prefix = "UsageError: "
+    errors = {r.error for r in reports}
+    if reports and len(errors) == 1:
+        (error,) = errors
+        if error is not None and error.startswith(prefix):
+            raise UsageError(error.removeprefix(prefix))

@@ -27,7 +27,14 @@ _ESTIMATE_KEYS = frozenset(c.key for c in ESTIMATE_COLUMNS)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare models: size, compute, memory traffic, arithmetic intensity")
     p.add_argument("models", nargs="*", metavar="MODEL", help="catalog names or package.module:factory")
-    p.add_argument("--all", action="store_true", help="every torchvision classification model")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every model of --source: torchvision classification (default), every timm architecture, or "
+        "the bundled Hugging Face configs",
+    )
+    p.add_argument("--source", choices=("torchvision", "timm", "hf"), default="torchvision", help="for --all")
+    p.add_argument("--filter", metavar="GLOB", default=None, help="with --all: only names matching a glob")
     p.add_argument(
         "--sort-by",
         default=None,
@@ -42,11 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from metrics_core.report.sorting import resolve_sort_key, sort_reports
-    from metrics_core.sources.catalog import classification_models
 
     names = list(args.models)
     if args.all:
-        names += [s.name for s in classification_models() if s.name not in names]
+        names += [n for n in all_models(args.source, args.filter) if n not in names]
     if not names:
         raise UsageError("name at least one model, or use --all (see 'modeltui models')")
     if args.sort_by:
@@ -59,6 +65,25 @@ def run(args: argparse.Namespace) -> int:
     estimates = estimates_for(reports, target, precision)
     write_comparison(reports, args.format, estimates, target, precision)
     return 1 if any(not r.ok for r in reports) else 0
+
+
+def all_models(source: str, pattern: str | None) -> list[str]:
+    """What ``--all`` means for ``source``, optionally filtered by a glob on the name (without prefix)."""
+    import fnmatch
+
+    if source == "timm":
+        from metrics_core.sources import timm_source
+
+        return [f"timm:{n}" for n in timm_source.list_names(pattern)]
+    if source == "hf":
+        from metrics_core.sources import hf_source
+
+        return [f"hf:{m}" for m in hf_source.list_ids() if pattern is None or fnmatch.fnmatchcase(m, pattern)]
+    from metrics_core.sources.catalog import classification_models
+
+    return [
+        s.name for s in classification_models() if pattern is None or fnmatch.fnmatchcase(s.name, pattern)
+    ]
 
 
 def write_comparison(reports, fmt: str, estimates: dict, target, precision) -> None:  # noqa: ANN001
