@@ -94,9 +94,13 @@ def test_complex_spectral_layer():
 
 
 def test_a_model_already_in_fp16_is_fed_fp16():
-    r = analyse("half_cnn", input_shape=(3, 8, 8))
+    # it runs (an fp32 input would fail in the convolution); the label and the bytes follow --dtype
+    r = analyse("half_cnn", input_shape=(3, 8, 8), dtype="fp16")
     assert r.error is None and r.metrics.macs == 3 * 4 * 64
     assert r.inputs == [{"name": None, "dtype": "float16", "shape": [1, 3, 8, 8]}]
+    assert ops(r) == [("convolution", 768, 1536, 384, 32, 512)]
+    fp32 = analyse("half_cnn", input_shape=(3, 8, 8))
+    assert fp32.error is None and fp32.inputs[0]["dtype"] == "float32"
 
 
 def test_values_known_from_shapes_are_used():
@@ -108,14 +112,16 @@ def test_values_known_from_shapes_are_used():
 def test_data_dependent_routing_is_refused_in_one_line():
     r = analyse("MaskedRouting", input_shape=(5, 4))
     assert r.error.startswith(
-        "DataDependentOpError: aten.nonzero in the model's forward (MaskedRouting): data-dependent output "
+        "aten.nonzero in the model's forward (MaskedRouting): data-dependent output "
         "size: it needs tensor values the meta-device analysis does not have; for a mixture-of-experts model"
     )
+    assert r.error_kind == "data-dependent"
     assert "\n" not in r.error
 
 
 def test_sys_exit_in_forward_is_a_row_error():
-    assert analyse("ExitsInForward", input_shape=(4,)).error == "SystemExit: 3"
+    r = analyse("ExitsInForward", input_shape=(4,))
+    assert (r.error, r.error_kind) == ("the model's code called sys.exit(3)", "model")
 
 
 def test_inputs_function():
@@ -123,17 +129,19 @@ def test_inputs_function():
     assert r.metrics.macs == 3 * 27
     bad = analyse("TwoInputModel", inputs_fn="any_input_models:bad_inputs_fn")
     assert bad.error == (
-        "UsageError: --inputs 'any_input_models:bad_inputs_fn' must return (args, kwargs): a tuple of "
+        "--inputs 'any_input_models:bad_inputs_fn' must return (args, kwargs): a tuple of "
         "tensors and a dict of name -> tensor, got list"
     )
+    assert bad.error_kind == "usage"
 
 
 def test_a_failing_forward_says_what_was_fed():
     r = analyse("TwoInputModel", inputs=(P("float:4"),))
     assert r.error == (
-        "UnsupportedModelError: TypeError: TwoInputModel.forward() missing 1 required positional argument: "
-        "'b' (fed float32[1x4]; change it with --input, --input-shape, --seq-len or --inputs)"
+        "forward failed: TypeError: TwoInputModel.forward() missing 1 required positional argument: "
+        "'b' (fed float32[1x4]; change it with --input, --input-shape or --inputs)"
     )
+    assert r.error_kind == "model"
 
 
 @pytest.mark.parametrize(

@@ -131,3 +131,56 @@ def test_a_bad_inputs_function_is_a_usage_error(capsys):
     assert err.startswith(
         "modeltui: error: --inputs 'any_input_models:no_such_fn': cannot import it: AttributeError"
     )
+
+
+def test_compare_json_carries_peak_memory(capsys):
+    code, out, _ = run(["compare", "resnet18", "--format", "json"], capsys)
+    assert code == 0
+    (row,) = json.loads(out)
+    assert set(row["memory"]) >= {"peak_activation_bytes", "weight_bytes", "peak_total_bytes"}
+    assert (
+        row["memory"]["peak_total_bytes"]
+        == row["memory"]["peak_activation_bytes"] + row["memory"]["weight_bytes"]
+    )
+
+
+def test_a_user_moe_config_in_fp32_runs_the_grouped_experts(capsys, tmp_path):
+    # 1 layer, 4 experts of 3 x 64 x 128, top-2, no torch_dtype: transformers' grouped-GEMM experts only
+    # accept bf16 on meta; the capture runs them on bf16 stand-ins
+    config = {
+        "model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "hidden_size": 64,
+        "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "num_local_experts": 4, "num_experts_per_tok": 2, "vocab_size": 1000,
+    }  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code, out, err = run(["compare", f"hf:{tmp_path}", "--seq-len", "8", "--format", "json"], capsys)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    experts = 4 * 3 * 64 * 128
+    assert row["active_params"] == row["params"] - experts // 2
+    # per token: q, o 64x64; k, v 64x32; router 64x4; 2 experts x 3 x 64 x 128; head 64 x 1000
+    per_token = 2 * 64 * 64 + 2 * 64 * 32 + 64 * 4 + 2 * 3 * 64 * 128 + 64 * 1000
+    assert row["macs"] == 8 * per_token + 2 * 8 * 8 * 64
+    assert row["max_width"] == 256  # the grouped gate/up projection: 2 x 128
+
+
+def test_a_sequence_longer_than_the_model_takes_is_refused(capsys):
+    code, out, err = run(["compare", "hf:gpt2", "--seq-len", "4096"], capsys)
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == "modeltui: error: hf:gpt2 takes at most 1,024 tokens (n_positions); --seq-len 4,096 is longer\n"
+    )
+
+
+def test_unknown_hf_class_and_custom_names_exit_2(capsys):
+    code, _, err = run(["compare", "hf:gpt2", "--hf-class", "NoSuchClass"], capsys)
+    assert (code, err) == (2, "modeltui: error: transformers has no model class 'NoSuchClass' (--hf-class)\n")
+    code, out, _ = run(["compare", "resnet18", "build_test_models:missing", "--format", "json"], capsys)
+    rows = json.loads(out)
+    assert code == 2 and "error" not in rows[0]  # resnet18 is still reported
+    assert rows[1]["error_kind"] == "usage" and rows[1]["coverage"] is None
+    assert rows[1]["error"] == (
+        "build_test_models:missing: cannot import 'build_test_models:missing': AttributeError: module "
+        "'build_test_models' has no attribute 'missing'"
+    )

@@ -63,6 +63,9 @@ ATTENTION_PARTS: frozenset[str] = frozenset(
 
 SDPA_OP = "scaled_dot_product_attention"
 
+#: Ops whose meta kernel accepts only reduced-precision floats (see ``OpCapture._run_op``).
+REDUCED_PRECISION_ONLY: frozenset[str] = frozenset({"_grouped_mm"})
+
 #: Gathers that read only the rows they select: op -> (table argument, index argument). An embedding
 #: lookup of T tokens reads T rows of the table (at most every row), not the whole table.
 GATHER_READS: dict[str, tuple[int, int]] = {"embedding": (0, 1), "embedding_bag": (0, 1)}
@@ -165,7 +168,7 @@ class OpCapture(TorchDispatchMode):
         ):
             out = self._data_dependent(func, name, args, kwargs)
         else:
-            out = func(*args, **kwargs)
+            out = self._run_op(func, name, args, kwargs)
             if name in FREE_OPS:
                 self._free(func, name, args, kwargs, out)
                 return out
@@ -175,6 +178,24 @@ class OpCapture(TorchDispatchMode):
         if not self._suspended:
             self._record(name, args, kwargs, out)
         return out
+
+    def _run_op(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
+        """The op on meta; an op whose meta kernel accepts only some dtypes (``REDUCED_PRECISION_ONLY``:
+        ``_grouped_mm`` wants bf16) runs on bf16 stand-ins when given fp32, its outputs back in fp32
+        (shapes do not depend on the dtype; bytes follow the analysis dtype anyway)."""
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError:
+            if name not in REDUCED_PRECISION_ONLY:
+                raise
+            wide = next((t.dtype for t in tensors_in(args) if t.dtype == torch.float32), None)
+            if wide is None:
+                raise
+            narrow = [
+                a.to(torch.bfloat16) if isinstance(a, torch.Tensor) and a.dtype == wide else a for a in args
+            ]
+            out = func(*narrow, **kwargs)
+            return out.to(wide) if isinstance(out, torch.Tensor) else out
 
     def _free(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
         """Views follow their source's storage (and values); fresh tensors get zero values to be filled."""

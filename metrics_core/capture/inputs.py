@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from metrics_core.common.dtypes import TORCH_NAMES
 from metrics_core.common.errors import UnsupportedModelError, UsageError
 from metrics_core.common.input_spec import MODEL_FLOAT, InputSpec
 from metrics_core.sources.custom import add_cwd_to_path, parse_factory
@@ -48,9 +49,16 @@ def torch_dtype(name: str, model_float: torch.dtype) -> torch.dtype:
 
 
 def make_feed(
-    specs: Sequence[InputSpec], batch_size: int, model: torch.nn.Module | None = None, device: str = "meta"
+    specs: Sequence[InputSpec],
+    batch_size: int,
+    model: torch.nn.Module | None = None,
+    device: str = "meta",
+    analysis_dtype: str | None = None,
 ) -> Feed:
-    """Tensors ``(batch_size, *spec.shape)`` for ``specs`` (unnamed: positional, named: keyword)."""
+    """Tensors ``(batch_size, *spec.shape)`` for ``specs`` (unnamed: positional, named: keyword).
+
+    Floating-point inputs are described in ``analysis_dtype`` (their bytes are counted in it), whatever
+    dtype the model needs to run (its parameters')."""
     _check_batch(batch_size)
     float_dtype = model_float_dtype(model)
     feed = Feed((), {})
@@ -65,9 +73,10 @@ def make_feed(
             args.append(t)
         else:
             feed.kwargs[spec.name] = t
-        feed.described.append(
-            {"name": spec.name, "dtype": str(dtype).removeprefix("torch."), "shape": list(shape)}
-        )
+        label = str(dtype).removeprefix("torch.")
+        if analysis_dtype is not None and t.is_floating_point():
+            label = TORCH_NAMES[analysis_dtype]
+        feed.described.append({"name": spec.name, "dtype": label, "shape": list(shape)})
     feed.args = tuple(args)
     return feed
 

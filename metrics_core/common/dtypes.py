@@ -8,6 +8,10 @@ DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
 
 
+#: The torch dtype name of each analysis dtype (how float inputs are labelled: their bytes follow it).
+TORCH_NAMES: dict[str, str] = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
+
+
 def bytes_per_element(dtype: str) -> int:
     """Element size of an analysis dtype; ``ValueError`` naming the valid choices otherwise."""
     try:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 
 class ModeltuiError(Exception):
-    """Base class: a problem the user can fix; its message is one line."""
+    """Base class: a problem the user can fix; its message is one line.
+
+    ``kind`` classifies it for a report's ``error_kind`` (``usage``: a bad name or option, exit 2;
+    ``unsupported``: a model the analysis cannot run, exit 1)."""
 
     exit_code = 2
+    kind = "usage"
 
 
 class UsageError(ModeltuiError):
@@ -26,9 +30,10 @@ class HardwareFileError(ModeltuiError):
 
 
 class UnsupportedModelError(ModeltuiError):
-    """A catalog model that cannot be analysed (the message says why)."""
+    """A model that cannot be analysed (the message says why)."""
 
     exit_code = 1
+    kind = "unsupported"
 
 
 class DataDependentOpError(UnsupportedModelError):
@@ -36,8 +41,36 @@ class DataDependentOpError(UnsupportedModelError):
     control flow depends on values computed from weights or activations (the message names the aten op,
     the module and what to do)."""
 
+    kind = "data-dependent"
+
+
+class ModelCodeError(UnsupportedModelError):
+    """The model's own code failed while it was built or run (the message says what it was fed)."""
+
+    kind = "model"
+
+
+#: Longest error message kept (libraries' messages can list hundreds of names).
+MAX_ERROR_CHARS = 400
+
 
 def one_line_error(exc: BaseException) -> str:
-    """``'TypeError: first line of the message'`` (never a traceback)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """One line, never a traceback: our own errors (``ModeltuiError``) by their message alone, others as
+    ``'TypeError: first line of the message'``; ``SystemExit`` as what the code called. A message that
+    says nothing useful is followed by its cause's; the result is cut at ``MAX_ERROR_CHARS``."""
+    if isinstance(exc, SystemExit):
+        return f"the model's code called sys.exit({exc.code!r})"
+    lines = str(exc).strip().splitlines()
+    text = lines[0].rstrip(":") if lines else ""
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and not isinstance(exc, ModeltuiError) and ("error" in text.lower() or not text):
+        text = f"{text}: {one_line_error(cause)}" if text else one_line_error(cause)
+    if not isinstance(exc, ModeltuiError):
+        text = f"{type(exc).__name__}: {text}".rstrip(": ")
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def error_kind(exc: BaseException) -> str:
+    """``usage`` | ``unsupported`` | ``data-dependent`` | ``model``: ``ModeltuiError.kind``, else ``model``
+    (the model's own code raised it)."""
+    return exc.kind if isinstance(exc, ModeltuiError) else "model"

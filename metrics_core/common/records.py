@@ -175,6 +175,9 @@ class ModelReport:
     #: What the forward pass was fed: ``[{"name", "dtype", "shape"}]``, full (batched) shapes; ``name``
     #: is None for a positional argument.
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    #: With ``error``: ``usage`` (a bad name or option), ``unsupported`` (a model the analysis refuses),
+    #: ``data-dependent`` (an op needs tensor values), ``model`` (the model's own code failed).
+    error_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -193,10 +196,11 @@ class ModelReport:
             d.update(self.metrics.to_dict())
         else:
             d.update({name: None for name in METRIC_NAMES})
-        d["coverage"] = self.coverage.to_dict()
+        d["coverage"] = self.coverage.to_dict() if self.error is None else None
         d["reference"] = self.reference
         if self.error is not None:
             d["error"] = self.error
+            d["error_kind"] = self.error_kind
         return d
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,6 +221,7 @@ class ModelReport:
             "error": self.error,
             "extras": self.extras,
             "inputs": self.inputs,
+            "error_kind": self.error_kind,
         }
 
     @classmethod
@@ -237,6 +242,7 @@ class ModelReport:
             error=d.get("error"),
             extras=d.get("extras", {}),
             inputs=d.get("inputs", []),
+            error_kind=d.get("error_kind"),
         )
 
 

@@ -9,8 +9,8 @@ size_mb         params x bytes per element of the analysis dtype / 1e6 (decimal 
                 ``size_mb_fp32`` (4 B) and ``size_mb_int8`` (1 B) alongside
 layers          number of recorded ops: every aten op of the forward pass except views/metadata
 max_width       largest channel count of any activation: dim 1 of conv and batch/group-norm feature
-                maps, last dim of Linear (mm/addmm) and layer-norm activations; the op that writes the
-                model's output (the classifier head) is excluded
+                maps, last dim of Linear (mm/addmm, grouped expert GEMMs) and layer-norm activations;
+                the op that writes the model's output (the classifier head) is excluded
 macs            multiply-accumulates of conv, matmul and attention ops
 flops           floating-point operations of all ops (2 x MACs for MAC ops, per-element rules for others)
 flops_per_param flops / params
@@ -46,7 +46,7 @@ _WIDTH_FROM_INPUT_DIM1_OPS = frozenset(
         "native_group_norm",
     }
 )
-_WIDTH_FROM_OUTPUT_LAST_OPS = frozenset({"mm", "addmm", "linear"})
+_WIDTH_FROM_OUTPUT_LAST_OPS = frozenset({"mm", "addmm", "linear", "_grouped_mm"})
 _WIDTH_FROM_INPUT_LAST_OPS = frozenset({"native_layer_norm"})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics_core.common.errors import DataDependentOpError, UnsupportedModelError, one_line_error
+from metrics_core.common.errors import ModelCodeError, ModeltuiError, error_kind, one_line_error
 from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.records import ModelMetrics, ModelReport
 from metrics_core.runtime.options import AnalysisOptions
@@ -31,6 +31,7 @@ def analyze_spec(spec, options: AnalysisOptions) -> ModelReport:  # noqa: ANN001
     )
     if not spec.supported:
         base.error = spec.reason or "not supported"
+        base.error_kind = "unsupported"
         return base
     try:
         if options.engine == "fvcore":
@@ -42,6 +43,7 @@ def analyze_spec(spec, options: AnalysisOptions) -> ModelReport:  # noqa: ANN001
         raise
     except BaseException as exc:  # a model failing to build/trace is a row error, not a crash
         base.error = one_line_error(exc)
+        base.error_kind = error_kind(exc)
         return base
 
 
@@ -64,7 +66,7 @@ def feed_for(spec, options: AnalysisOptions, model: Any) -> Any:  # noqa: ANN001
     if options.inputs_fn:
         return feed_from_function(options.inputs_fn, options.batch_size)
     specs = options.inputs or default_inputs(spec, options.input_shape, options.seq_len)
-    return make_feed(specs, options.batch_size, model)
+    return make_feed(specs, options.batch_size, model, analysis_dtype=options.dtype)
 
 
 def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelReport:  # noqa: ANN001
@@ -83,12 +85,17 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
         report.input_shape = list(feed.described[0]["shape"][1:])  # per sample, of the first input
     try:
         trace = capture(model, feed.args, options.dtype, feed.kwargs, feed.values)
-    except (KeyboardInterrupt, DataDependentOpError):
+    except (KeyboardInterrupt, ModeltuiError):
         raise
     except Exception as exc:
-        raise UnsupportedModelError(
-            f"{one_line_error(exc)} (fed {describe_inputs(feed.described) or 'nothing'}; "
-            "change it with --input, --input-shape, --seq-len or --inputs)"
+        options_hint = (
+            "--input, --input-shape, --seq-len or --inputs"
+            if spec.source == "hf"
+            else ("--input, --input-shape or --inputs")
+        )
+        raise ModelCodeError(
+            f"forward failed: {one_line_error(exc)} (fed {describe_inputs(feed.described) or 'nothing'}; "
+            f"change it with {options_hint})"
         ) from exc
     params, trainable = count_params(model)
     report.records = trace.records

@@ -22,7 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from metrics_core.common.errors import UnsupportedModelError
+from metrics_core.common.errors import (
+    ModelCodeError,
+    ModeltuiError,
+    UnknownModelError,
+    UnsupportedModelError,
+    one_line_error,
+)
 from metrics_core.sources.custom import add_cwd_to_path
 from metrics_core.sources.spec import ModelSpec, resolve_input_shape, shape_kwargs
 
@@ -81,14 +87,16 @@ def build_model(
         try:
             with torch.device(device):
                 model = factory(**kwargs)
+        except ModeltuiError:  # our own builders' one-line errors (hf: an unknown class or model type)
+            raise
         except Exception as exc:
             if torch.device(device).type != "meta":
-                raise _unsupported(spec, "failed to build", exc) from exc
+                raise _failure(spec, "failed to build", exc, ModelCodeError) from exc
             try:
                 with torch.device("cpu"):
                     model = factory(**kwargs)
             except Exception as cpu_exc:
-                raise _unsupported(spec, "failed to build", cpu_exc) from cpu_exc
+                raise _failure(spec, "failed to build", cpu_exc, ModelCodeError) from cpu_exc
             if isinstance(model, nn.Module):
                 model = model.to("meta")
     if not isinstance(model, nn.Module):
@@ -107,17 +115,16 @@ def _resolve(spec: ModelSpec) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
         for attr in attr_path.split("."):
             obj = getattr(obj, attr)
-    except Exception as exc:
-        raise _unsupported(spec, f"cannot import {spec.builder!r}", exc) from exc
+    except Exception as exc:  # a user's module or name: a usage error (exit 2); ours: unsupported
+        kind = UnknownModelError if spec.is_custom else UnsupportedModelError
+        raise _failure(spec, f"cannot import {spec.builder!r}", exc, kind) from exc
     if not callable(obj):
         raise UnsupportedModelError(f"{spec.name}: {spec.builder!r} is not callable")
     return obj
 
 
-def _unsupported(spec: ModelSpec, what: str, exc: BaseException) -> UnsupportedModelError:
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    detail = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-    return UnsupportedModelError(f"{spec.name}: {what}: {detail}")
+def _failure(spec: ModelSpec, what: str, exc: BaseException, cls: type[ModeltuiError]) -> ModeltuiError:
+    return cls(f"{spec.name}: {what}: {one_line_error(exc)}")
 
 
 @contextlib.contextmanager

@@ -181,7 +181,10 @@ def unknown_model_message(name: str) -> str:
     import difflib
 
     scored = []
+    lowered = name.lower()
     for candidate in _by_name():
+        if candidate == lowered:  # RESNET18: the same name in another case
+            return f"unknown model {name!r}; did you mean {candidate}?"
         matcher = difflib.SequenceMatcher(None, name, candidate)
         if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6:
             ratio = matcher.ratio()

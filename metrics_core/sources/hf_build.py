@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics_core.common.errors import UnsupportedModelError
+from metrics_core.common.errors import UnsupportedModelError, UsageError, one_line_error
 
 
 def build(config: dict[str, Any], model_class: str, attn_implementation: str = "sdpa") -> Any:
@@ -25,17 +25,19 @@ def build(config: dict[str, Any], model_class: str, attn_implementation: str = "
     fields = dict(config)
     model_type = fields.pop("model_type")
     fields.pop("transformers_version", None)
+    if model_type not in transformers.CONFIG_MAPPING:
+        raise UsageError(
+            f"transformers {transformers.__version__} does not know model_type {model_type!r}; check the "
+            "config or upgrade transformers"
+        )
     try:
         cfg = transformers.AutoConfig.for_model(model_type, **fields)
-    except (ValueError, KeyError) as exc:
-        raise UnsupportedModelError(
-            f"transformers {transformers.__version__} does not know model_type {model_type!r} ({exc}); "
-            "upgrade transformers"
-        ) from None
+    except Exception as exc:  # transformers validates the architecture fields (head counts ...)
+        raise UsageError(f"invalid {model_type} config: {one_line_error(exc)}") from None
     cfg.use_cache = False
     cls = getattr(transformers, model_class, None)
-    if cls is None:
-        raise UnsupportedModelError(f"transformers has no class {model_class!r} (--hf-class)")
+    if not isinstance(cls, type) or not hasattr(cls, "from_config") and not hasattr(cls, "config_class"):
+        raise UsageError(f"transformers has no model class {model_class!r} (--hf-class)")
     if hasattr(cls, "from_config"):
         return cls.from_config(cfg, attn_implementation=attn_implementation)
     cfg._attn_implementation = attn_implementation

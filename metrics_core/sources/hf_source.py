@@ -155,6 +155,25 @@ def native_input_shape(config: dict[str, Any], head: str) -> tuple[int, ...]:
     return (DEFAULT_SEQ_LEN,)
 
 
+#: Config fields bounding the token sequence, by head: learned position tables and trained contexts. T5's
+#: relative positions have no bound (its ``n_positions`` is only a generation default).
+MAX_TOKEN_FIELDS: tuple[str, ...] = ("max_position_embeddings", "n_positions")
+SPEECH_TOKEN_FIELDS: tuple[str, ...] = ("max_target_positions",)
+UNBOUNDED_TYPES: frozenset[str] = frozenset({"t5", "mt5", "umt5", "longt5"})
+
+
+def max_tokens(config: dict[str, Any], head: str) -> tuple[int, str] | None:
+    """``(limit, field)`` of the token inputs, or None (see ``MAX_TOKEN_FIELDS``)."""
+    if head == "image-classification" or config.get("model_type") in UNBOUNDED_TYPES:
+        return None
+    fields = SPEECH_TOKEN_FIELDS if head == "speech-seq2seq" else MAX_TOKEN_FIELDS
+    for field_name in fields:
+        value = config.get(field_name)
+        if isinstance(value, int) and value > 0:
+            return value, field_name
+    return None
+
+
 def get_spec(model_id: str) -> ModelSpec:
     """The spec of ``hf:model_id`` (see module docstring)."""
     config, origin = find_config(model_id)
@@ -170,6 +189,7 @@ def get_spec(model_id: str) -> ModelSpec:
         builder_kwargs={"config": config, "model_class": auto_class},
         origin=origin,
         source=PREFIX,
+        max_tokens=max_tokens(config, head),
     )
 
 

@@ -67,6 +67,9 @@ class ModelSpec:
     source: str = "torchvision"
     #: Where its definition was read (``hf:``: the config.json path, or the bundled config's source).
     origin: str | None = None
+    #: Longest token sequence the model takes (its position embeddings or trained context), with the
+    #: config field that says so: ``(1024, "n_positions")``; None when it has no limit or no tokens.
+    max_tokens: tuple[int, str] | None = None
 
     @property
     def is_custom(self) -> bool:
@@ -82,7 +85,10 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         """Inverse of ``to_dict``."""
-        return cls(**{**d, "input_shape": tuple(d["input_shape"])})
+        limit = d.get("max_tokens")
+        return cls(
+            **{**d, "input_shape": tuple(d["input_shape"]), "max_tokens": tuple(limit) if limit else None}
+        )
 
 
 def validate_shape(shape: Sequence[int]) -> tuple[int, ...]:
@@ -140,6 +146,11 @@ def default_inputs(
     if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1):
         raise UsageError(f"sequence length must be a positive integer, got {seq_len!r}")
     kind = spec.input_kind
+    if seq_len is not None and spec.max_tokens is not None and seq_len > spec.max_tokens[0]:
+        limit, source = spec.max_tokens
+        raise UsageError(
+            f"{spec.name} takes at most {limit:,} tokens ({source}); --seq-len {seq_len:,} is longer"
+        )
     if kind in ("tokens", "tokens_seq2seq"):
         length = (seq_len or shape[0],)
         ids = (InputSpec("input_ids", "int64", length),)

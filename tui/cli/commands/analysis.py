@@ -49,13 +49,23 @@ def analyze_with_progress(names, options):  # noqa: ANN001, ANN201
 
 
 def raise_option_error(reports) -> None:  # noqa: ANN001
-    """A bad option found only where user code runs (``--inputs`` cannot be imported or returns the wrong
-    types: every model fails the same way) is a usage error, exit 2, not a list of failed rows."""
+    """When every model failed with the same usage error (a bad ``--inputs`` function, a ``--seq-len``
+    longer than the model takes, a wrong ``--hf-class``: found only where the model is built), that is
+    the run's one-line error, exit 2, rather than a table of failed rows."""
     from metrics_core.common.errors import UsageError
 
-    prefix = "UsageError: "
-    errors = {r.error for r in reports}
+    errors = {(r.error, r.error_kind) for r in reports}
     if reports and len(errors) == 1:
-        (error,) = errors
-        if error is not None and error.startswith(prefix):
-            raise UsageError(error.removeprefix(prefix))
+        ((error, kind),) = errors
+        if error is not None and kind == "usage":
+            raise UsageError(error)
+
+
+def exit_status(reports) -> int:  # noqa: ANN001
+    """0 when every model was analysed; 2 when a name or option was wrong for some model (a custom
+    module that cannot be imported, a bad ``--hf-class``: the others are still reported); else 1 (a
+    model the analysis could not run)."""
+    kinds = {r.error_kind for r in reports if r.error is not None}
+    if not kinds:
+        return 0
+    return 2 if "usage" in kinds else 1

@@ -16,7 +16,7 @@ from metrics_core.report.columns import (
 )
 from metrics_core.report.export import render
 from metrics_core.report.sorting import SEED_SORT_KEYS
-from tui.cli.commands.analysis import analyze_with_progress, estimates_for, resolve_hardware
+from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
 from tui.cli.textable import text_table
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         reports = sort_reports(reports, args.sort_by, args.reverse)
     estimates = estimates_for(reports, target, precision)
     write_comparison(reports, args.format, estimates, target, precision)
-    return 1 if any(not r.ok for r in reports) else 0
+    return exit_status(reports)
 
 
 def all_models(source: str, pattern: str | None) -> list[str]:
@@ -90,6 +90,8 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision) -> N
     rows = []
     for r in reports:
         row = r.summary_dict()
+        if fmt == "json" and "memory" in r.extras:
+            row["memory"] = r.extras["memory"]
         if r.model in estimates:
             row["roofline"] = estimates[r.model].to_dict()
         rows.append(row)
@@ -121,7 +123,7 @@ def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa
     parts = []
     ok = [r for r in reports if r.metrics is not None]
     moe = any(r.metrics.active_params is not None for r in ok)
-    for group in GROUPS:
+    for group in GROUPS if ok else ():
         cols = [c for c in COMPARISON_COLUMNS if c.group == group and (moe or c.key != "active_params")]
         headers = ["Model", *(f"Size MB ({dtype})" if c.key == "size_mb" else c.header for c in cols)]
         rows = [[r.model, *(c.fmt(getattr(r.metrics, c.key)) for c in cols)] for r in ok]

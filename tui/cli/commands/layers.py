@@ -7,7 +7,7 @@ import sys
 
 from metrics_core.report.columns import LAYER_COLUMNS
 from metrics_core.report.export import to_csv, to_json
-from tui.cli.commands.analysis import analyze_with_progress, resolve_hardware
+from tui.cli.commands.analysis import analyze_with_progress, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
 from tui.cli.textable import text_table
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     (report,) = analyze_with_progress([args.model], options)
     if report.error:
         print(f"modeltui: error: {report.model}: {report.error}", file=sys.stderr)
-        return 1
+        return exit_status([report])
     rows = []
     estimates = None
     if target is not None:

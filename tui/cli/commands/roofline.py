@@ -19,7 +19,7 @@ from metrics_core.common.records import ModelReport
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.roofline import ModelEstimate, precision_for
 from metrics_core.perf.roofline_plot import model_point, op_points, render_roofline
-from tui.cli.commands.analysis import analyze_with_progress, estimates_for
+from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status
 from tui.cli.commands.hardware import load_catalog_with_warnings
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 from tui.cli.textable import text_table
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         height = args.height or 24
         print(roofline_text(reports, estimates, target, precision, width, height, args.per_op, color))
-    return 1 if any(r.model not in estimates for r in reports) else 0
+    return exit_status(reports) or (1 if any(r.model not in estimates for r in reports) else 0)
 
 
 def _failure(r: ModelReport) -> str:
