@@ -310,5 +310,6 @@ def test_warm_cli_compare_does_not_import_torch(cache_dir):
     assert (result["rc"], result["torch"], result["torchvision"]) == (0, False, False)
     assert proc.stderr == ""
     assert [row["model"] for row in result["rows"]] == WARM_MODELS
-    assert result["rows"] == [json.loads(json.dumps(r.summary_dict())) for r in reports]
+    expected = [{**r.summary_dict(), "memory": r.extras["memory"]} for r in reports]  # compare adds it
+    assert result["rows"] == json.loads(json.dumps(expected))
     assert result["rows"][0]["params"] == RESNET18_PARAMS

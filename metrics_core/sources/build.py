@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from metrics_core.common.errors import (
     ModelCodeError,
@@ -83,9 +84,10 @@ def build_model(
     if spec.source != "timm" or shape != tuple(spec.input_shape):
         kwargs.update(shape_kwargs(spec, shape))
     factory = _resolve(spec)
+    on_meta = torch.device(device).type == "meta"
     with skip_init() if skip_weight_init else contextlib.nullcontext():
         try:
-            with torch.device(device):
+            with torch.device(device), InPlaceOnMetaIsFree() if on_meta else contextlib.nullcontext():
                 model = factory(**kwargs)
         except ModeltuiError:  # our own builders' one-line errors (hf: an unknown class or model type)
             raise
@@ -125,6 +127,36 @@ def _resolve(spec: ModelSpec) -> Callable[..., Any]:
 
 def _failure(spec: ModelSpec, what: str, exc: BaseException, cls: type[ModeltuiError]) -> ModeltuiError:
     return cls(f"{spec.name}: {what}: {one_line_error(exc)}")
+
+
+#: In-place ops that change a tensor's metadata (shape, strides, storage): they must run even on meta.
+METADATA_IN_PLACE: frozenset[str] = frozenset(
+    {"resize_", "resize_as_", "set_", "as_strided_", "squeeze_", "unsqueeze_", "transpose_", "t_",
+     "swapaxes_", "swapdims_", "detach_", "unsafe_split", "_coalesced_"}
+)  # fmt: skip
+
+
+class InPlaceOnMetaIsFree(TorchDispatchMode):
+    """While a model is built on meta: an in-place op on a meta tensor (``uniform_``, ``erfinv_``,
+    ``clamp_``, ``copy_`` ... the initialisers libraries write themselves, such as timm's
+    ``trunc_normal_``) returns its tensor at once. On meta it computes nothing, but its meta kernel can be
+    slow Python (``erfinv_``): a timm model's build spent ~90% there. Ops that change metadata in place
+    (``METADATA_IN_PLACE``) still run."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        schema = func._schema
+        if (
+            args
+            and isinstance(args[0], torch.Tensor)
+            and args[0].is_meta
+            and schema.is_mutable
+            and len(schema.returns) == 1
+            and schema.returns[0].alias_info is not None
+            and schema.returns[0].alias_info.is_write
+            and func.overloadpacket.__name__ not in METADATA_IN_PLACE
+        ):
+            return args[0]
+        return func(*args, **(kwargs or {}))
 
 
 @contextlib.contextmanager
