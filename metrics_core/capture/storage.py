@@ -34,7 +34,7 @@ def distinct_elements(t: torch.Tensor) -> int:
     """Elements of ``t``'s storage that it addresses: the product of the sizes of its dimensions with a
     non-zero stride (``expand``/broadcast dims repeat one element). Equals ``numel`` for ordinary
     tensors."""
-    if t.layout != torch.strided:
+    if t.layout != torch.strided or t.is_contiguous():
         return t.numel()
     n = 1
     for size, stride in zip(t.shape, t.stride(), strict=True):

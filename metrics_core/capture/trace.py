@@ -98,10 +98,10 @@ def _run(
 
 
 def has_lazy_modules(model: torch.nn.Module) -> bool:
-    """Whether any submodule still has uninitialised (lazy) parameters."""
-    from torch.nn.modules.lazy import LazyModuleMixin
+    """Whether any parameter is still uninitialised (a lazy module not yet run)."""
+    from torch.nn.parameter import UninitializedParameter
 
-    return any(isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules())
+    return any(isinstance(p, UninitializedParameter) for p in model.parameters())
 
 
 def _all_tensors(out: Any) -> Iterator[torch.Tensor]:
