@@ -12,10 +12,12 @@ from tui.app.session import Session
 
 
 def options_text(session: Session) -> str:
-    """``'batch 1 · fp32 · native input'`` (or the input shape when one is set)."""
+    """``'batch 1 · fp32 · native input'`` (or the input shape when one is set; ``· 512 tokens`` when
+    the sequence length of token models is set)."""
     o = session.options
     shape = units.human_shape(o.input_shape) if o.input_shape else "native input"
-    return f"batch {o.batch_size} · {o.dtype} · {shape}"
+    tokens = f" · {o.seq_len} tokens" if o.seq_len else ""
+    return f"batch {o.batch_size} · {o.dtype} · {shape}{tokens}"
 
 
 class StatusBar(Horizontal):
