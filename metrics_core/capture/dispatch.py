@@ -17,6 +17,7 @@ Conventions (see also ``metrics_core.capture.trace``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -26,6 +27,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from metrics_core.capture.attribution import ModuleAttribution
 from metrics_core.capture.storage import StorageTracker, tensors_in
 from metrics_core.capture.values import Shadows, shadowable
+from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
 from metrics_core.costs.complex import complex_scale
@@ -62,6 +64,9 @@ ATTENTION_PARTS: frozenset[str] = frozenset(
 )
 
 SDPA_OP = "scaled_dot_product_attention"
+
+#: In-place ops that write a source into part of their destination: op -> index of the source argument.
+WRITE_INTO: dict[str, int] = {"index_copy_": 3, "index_put_": 2, "_index_put_impl_": 2, "slice_scatter_": 1}
 
 #: Ops whose meta kernel accepts only reduced-precision floats (see ``OpCapture._run_op``).
 REDUCED_PRECISION_ONLY: frozenset[str] = frozenset({"_grouped_mm"})
@@ -121,12 +126,18 @@ class OpCapture(TorchDispatchMode):
     """Records ops dispatched while active (``records``); module attribution and storage tracking are
     delegated to ``attribution`` (``ModuleAttribution``) and ``storage`` (``StorageTracker``)."""
 
-    def __init__(self, model: torch.nn.Module, dtype: str) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dtype: str,
+        bits: ElementBits | None = None,
+        kv_tensors: Iterable[torch.Tensor] = (),
+    ) -> None:
         super().__init__()
         self.records: list[OpRecord] = []
         self.dtype = dtype
         self.attribution = ModuleAttribution(model)
-        self.storage = StorageTracker(model, dtype)
+        self.storage = StorageTracker(model, dtype, bits, kv_tensors)
         self.shadows = Shadows()
         #: Storage keys of the model inputs (set by ``trace.capture``).
         self.input_keys: tuple[int, ...] = ()
@@ -268,6 +279,12 @@ class OpCapture(TorchDispatchMode):
         if name in GATHER_READS:
             weight_bytes, input_bytes = self._gathered(name, args, weight_bytes, input_bytes)
         output_bytes = sum(self.storage.nbytes(t) for t in outs)
+        if name in WRITE_INTO and len(args) > WRITE_INTO[name] and isinstance(args[0], torch.Tensor):
+            # writes its source into part of the destination: the destination is neither read nor
+            # rewritten whole (a KV-cache update writes one token, not the cache)
+            dest, source = args[0], args[WRITE_INTO[name]]
+            input_bytes -= 0 if self.storage.is_weight(dest) else self.storage.nbytes(dest)
+            output_bytes = self.storage.nbytes(source) if isinstance(source, torch.Tensor) else 0
         module, module_type = self.attribution.current
         rule = lookup(name)
         if rule is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from metrics_core.common.dtypes import bytes_per_element
+from metrics_core.common.dtypes import ElementBits
 
 
 def tensors_in(items: Iterable[Any]) -> Iterator[torch.Tensor]:
@@ -50,8 +50,15 @@ class StorageTracker:
     of the record that allocated it), ``events`` (per record: ``(reads, allocs)`` storage keys).
     """
 
-    def __init__(self, model: torch.nn.Module, dtype: str) -> None:
-        self._float_bytes = bytes_per_element(dtype)
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dtype: str,
+        bits: ElementBits | None = None,
+        kv_tensors: Iterable[torch.Tensor] = (),
+    ) -> None:
+        self.bits = bits or ElementBits.uniform(dtype)
+        self._kv_ids: set[int] = {id(t) for t in kv_tensors}
         self._weight_ids: set[int] = {id(t) for t in model.parameters()}
         self._weight_ids.update(id(t) for t in model.buffers())
         self._keepalive: list[torch.Tensor] = []  # tensors seen: keep their ids from being reused
@@ -64,11 +71,24 @@ class StorageTracker:
         """Whether ``t`` is a parameter or buffer of the model, or a view of one."""
         return id(t) in self._weight_ids
 
+    def is_kv(self, t: torch.Tensor) -> bool:
+        """Whether ``t`` is (a view of) a KV-cache tensor."""
+        return id(t) in self._kv_ids
+
     def nbytes(self, t: torch.Tensor) -> int:
-        """Bytes of ``t`` in the analysis dtype (floating point) or its own element size (int, bool,
-        complex): of the distinct elements it addresses, so an expanded or broadcast view (zero strides)
-        costs the storage actually read, not its logical size."""
-        return distinct_elements(t) * (self._float_bytes if t.is_floating_point() else t.element_size())
+        """Bytes of ``t``: floating point at its class's bits (``ElementBits``: weight, KV cache or
+        activation), integer, bool and complex at their own element size; of the distinct elements it
+        addresses, so an expanded or broadcast view (zero strides) costs the storage actually read."""
+        if not t.is_floating_point():
+            return distinct_elements(t) * t.element_size()
+        bits = (
+            self.bits.weights
+            if self.is_weight(t)
+            else self.bits.kv
+            if self.is_kv(t)
+            else self.bits.activations
+        )
+        return distinct_elements(t) * bits // 8
 
     def key_of(self, t: torch.Tensor) -> int:
         """Storage key of an activation tensor (a tensor never seen before gets a new storage)."""
@@ -89,6 +109,9 @@ class StorageTracker:
                 self._weight_ids.add(id(t))
                 self._keepalive.append(t)
             return
+        if self.is_kv(src):
+            views = list(views)
+            self._kv_ids.update(id(t) for t in views)
         key = self.key_of(src)
         for t in views:
             self._key[id(t)] = key

@@ -29,6 +29,7 @@ import torch
 
 from metrics_core.capture.dispatch import OpCapture
 from metrics_core.capture.storage import tensors_in
+from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.records import OpRecord
 
 
@@ -56,6 +57,8 @@ def capture(
     dtype: str,
     kwargs: dict[str, Any] | None = None,
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+    bits: ElementBits | None = None,
+    kv_tensors: Sequence[torch.Tensor] = (),
 ) -> Trace:
     """Run ``model(*inputs, **kwargs)`` once under ``OpCapture`` and return its ``Trace``.
 
@@ -63,13 +66,14 @@ def capture(
     (RNN initial states, causal masks, ``torch.arange``) land on meta with the rest. ``input_values``
     pairs an input tensor with its real values (integer inputs: see ``metrics_core.capture.values``).
     Lazy modules (``nn.LazyLinear`` ...) are materialised by a first, unrecorded pass, so their
-    parameter initialisation never shows as layers. Raises whatever the model raises (a
-    ``DataDependentOpError`` for an op that needs unknown values).
+    parameter initialisation never shows as layers. ``bits`` prices floating-point tensors per class
+    (weights, activations, ``kv_tensors``: the KV cache; default: all in ``dtype``). Raises whatever the
+    model raises (a ``DataDependentOpError`` for an op that needs unknown values).
     """
     kwargs = kwargs or {}
     if has_lazy_modules(model):
-        _run(model, inputs, kwargs, dtype, input_values)
-    cap, out = _run(model, inputs, kwargs, dtype, input_values)
+        _run(model, inputs, kwargs, dtype, input_values, bits, kv_tensors)
+    cap, out = _run(model, inputs, kwargs, dtype, input_values, bits, kv_tensors)
     output_keys = tuple(dict.fromkeys(cap.storage.key_of(t) for t in _all_tensors(out)))
     first = output_keys[0] if output_keys else None
     st = cap.storage
@@ -82,11 +86,13 @@ def _run(
     kwargs: dict[str, Any],
     dtype: str,
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    bits: ElementBits | None = None,
+    kv_tensors: Sequence[torch.Tensor] = (),
 ) -> tuple[OpCapture, Any]:
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        with torch.no_grad(), torch.device("meta"), OpCapture(model, dtype) as cap:
+        with torch.no_grad(), torch.device("meta"), OpCapture(model, dtype, bits, kv_tensors) as cap:
             for tensor, value in input_values:
                 cap.shadows.set(tensor, value)
             feed = [*tensors_in(inputs), *tensors_in(kwargs.values())]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 #: Bytes per element of each analysis dtype.
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
@@ -18,3 +20,24 @@ def bytes_per_element(dtype: str) -> int:
         return DTYPE_BYTES[dtype]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}") from None
+
+
+#: Bits per element of the precisions a tensor class can be stored in (LLM weights, activations, KV
+#: cache): int4 weights are half a byte.
+PRECISION_BITS: dict[str, int] = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
+
+
+@dataclass(frozen=True)
+class ElementBits:
+    """Bits per floating-point element by tensor class: ``activations``, ``weights`` (parameters and
+    buffers, and views of them) and ``kv`` (the KV cache). Integer and bool tensors keep their own size."""
+
+    activations: int
+    weights: int
+    kv: int
+
+    @classmethod
+    def uniform(cls, dtype: str) -> ElementBits:
+        """Every class in the analysis dtype ``dtype`` (``fp32``, ``fp16``, ``bf16``, ``int8``)."""
+        bits = 8 * bytes_per_element(dtype)
+        return cls(bits, bits, bits)

@@ -25,7 +25,8 @@ DATA_MOVEMENT_OPS: tuple[str, ...] = (
     "replication_pad1d", "replication_pad2d", "replication_pad3d",
     # indexing, gather / scatter (no reduction)
     "index", "_unsafe_index", "index_select", "gather", "scatter", "scatter_", "index_put", "index_put_",
-    "_index_put_impl_", "_unsafe_index_put", "index_copy", "masked_fill", "masked_fill_", "masked_scatter",
+    "_index_put_impl_", "_unsafe_index_put", "index_copy",
+    "index_copy_", "masked_fill", "masked_fill_", "masked_scatter",
     "slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter", "embedding",
     "max_unpool2d", "max_unpool3d",
     # factories and fills

@@ -60,6 +60,7 @@ _FIELDS: dict[str, tuple[bool, str]] = {
     "l2_cache_mb": (False, "pos"),
     "tdp_w": (False, "pos"),
     "launch_overhead_us": (False, "nonneg"),
+    "interconnect_gbps": (False, "pos"),
 }
 
 #: Names a figure can be referred to by in ``uncertain`` and ``figure_notes``.
@@ -69,6 +70,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "l2_cache_mb",
     "tdp_w",
     "launch_overhead_us",
+    "interconnect_gbps",
     *(f"peak_tflops.{p}" for p in PRECISIONS),
 )
 
@@ -95,6 +97,9 @@ class HardwareTarget:
     l2_cache_mb: float | None = None
     tdp_w: float | None = None
     launch_overhead_us: float | None = None
+    #: GPU-to-GPU bandwidth per GPU, decimal GB/s, bidirectional total as datasheets print it (NVLink
+    #: across all links, PCIe x16 both ways); None for single-device targets (tensor parallel refused).
+    interconnect_gbps: float | None = None
     origin: str = BUILTIN_ORIGIN
 
     def __hash__(self) -> int:  # the mapping fields are dicts; a target is identified by id and origin
@@ -159,6 +164,8 @@ class HardwareTarget:
         }
         if self.launch_overhead_us is not None:
             d["launch_overhead_us"] = self.launch_overhead_us
+        if self.interconnect_gbps is not None:
+            d["interconnect_gbps"] = self.interconnect_gbps
         return d
 
 
@@ -336,6 +343,7 @@ def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         l2_cache_mb=values.get("l2_cache_mb"),
         tdp_w=values.get("tdp_w"),
         launch_overhead_us=values.get("launch_overhead_us"),
+        interconnect_gbps=values.get("interconnect_gbps"),
         origin=origin,
     )
 

@@ -362,3 +362,35 @@ def _error_report(task: Task, options: Any, message: str) -> ModelReport:
 
     spec = get_spec(task.name)
     return analyze_spec(replace(spec, supported=False, reason=message), options)
+
+
+def _call_in(cwd: str, func: Any, args: tuple) -> Any:
+    """Worker side of ``run_call``: in the caller's directory, with the worker's memoised meta kernels."""
+    if cwd != os.getcwd():
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
+    if os.environ.get(ENV_MEMO, "1") != "0":
+        global _memo
+        if _memo is None:
+            from metrics_core.runtime.metamemo import MetaMemo
+
+            _memo = MetaMemo()
+        with _memo:
+            return func(*args)
+    return func(*args)
+
+
+def run_call(func: Any, *args: Any) -> Any:
+    """``func(*args)`` (a module-level function; arguments and result picklable) in a worker process, or in
+    this process when worker processes are off (``use_processes``). Its exceptions reach the caller; a
+    worker that dies raises ``PoolUnavailable``."""
+    if not use_processes():
+        return func(*args)
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        future = _get_executor(worker_count()).submit(_call_in, os.getcwd(), func, args)
+        return future.result()
+    except BrokenProcessPool as exc:
+        _discard_executor(kill=True, cancelled=False)
+        raise PoolUnavailable(DEAD_WORKER) from exc

@@ -1,4 +1,6 @@
 """One module per CLI verb; each exposes ``register(subparsers)`` and ``run(args) -> int``."""
 
 #: Verb modules in help order. A verb's module is imported only when the CLI is built.
-VERBS: tuple[str, ...] = ("compare", "layers", "models", "hardware", "roofline", "bench", "sweep", "cache")
+VERBS: tuple[str, ...] = (
+    "compare", "layers", "models", "hardware", "roofline", "bench", "sweep", "llm", "cache"
+)  # fmt: skip

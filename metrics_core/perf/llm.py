@@ -1,0 +1,347 @@
+"""LLM inference on the roofline: prefill and decode, KV cache, TTFT/TPOT, what fits, tensor parallel.
+
+Inputs are the phase captures of ``metrics_core.runtime.llm_capture`` (op records from the real module
+graph, bytes priced per tensor class); everything here is a pure function of them and a target.
+
+Definitions (all estimates, ``estimate: true``):
+
+- **Compute precision** = the activations' precision: the arithmetic the kernels run (W4A16 dequantises
+  to fp16 and computes in fp16; W8A8 computes in int8). The target must have that path.
+- **Prefill** of P tokens (batch B): causal attention counts the lower triangle, ``L*(L+1)/2`` of the
+  ``L*L`` scores (``flops``; ``flops_dense`` keeps the dense count). **Decode** of one token at context C:
+  the new K/V written once, the cache of C tokens read once per layer (``capture.kv_cache``).
+- **KV cache**: ``kv_bytes_per_token`` = the decode capture's cache bytes / (B x C);
+  ``kv_cache_bytes`` = B x (P + N) x that.
+- **Memory**: ``resident_bytes`` = weights + KV cache at context P + N + peak activations of prefill;
+  ``fits`` when resident <= ``memory_gb`` x 1e9 (per GPU with ``tp``); ``max_batch_size`` = the largest B
+  whose weights + B x (KV per sequence + activations per sequence) fits.
+- **Time**: ``ttft_s`` = prefill latency; ``tpot_s`` = decode latency averaged over the N steps (the
+  mean of the steps at contexts P and P + N: a step's cost is linear in its context);
+  ``decode_tokens_per_s`` = B / ``tpot_s`` (aggregate; per sequence 1 / ``tpot_s``);
+  ``generation_s`` = ``ttft_s`` + N x ``tpot_s``.
+- **Mixture of experts**: a decode step of B tokens under uniform top-k routing reads the weights of
+  ``E * (1 - (1 - k/E)^B)`` distinct experts per layer in expectation (each expert is missed by a token
+  with probability 1 - k/E); prefill reads all experts.
+- **Tensor parallel** (Megatron-style, ``tp`` GPUs): every op's FLOPs and bytes split ``tp`` ways; the KV
+  cache splits by KV heads, replicated when ``tp`` exceeds them (per GPU ``ceil(kv_heads / tp)`` heads);
+  two all-reduces per layer of the ``B x T x hidden`` activations, each a ring all-reduce moving
+  ``2 (tp - 1) / tp`` x the message at half the target's ``interconnect_gbps`` (one direction).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from metrics_core.common.dtypes import PRECISION_BITS
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import OpRecord
+from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.roofline import estimate_records
+
+WEIGHT_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8", "int4")
+ACTIVATION_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
+KV_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
+SDPA = "scaled_dot_product_attention"
+GROUPED_GEMMS = frozenset({"_grouped_mm", "_scaled_grouped_mm"})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One serving configuration: batch, prompt P and generated N tokens, precisions, tensor parallel."""
+
+    batch_size: int = 1
+    prompt_tokens: int = 512
+    generate_tokens: int = 128
+    weights: str = "fp16"
+    activations: str = "fp16"
+    kv: str = "fp16"
+    tp: int = 1
+
+    def validated(self, target: HardwareTarget) -> Scenario:
+        """These settings checked against ``target``; ``UsageError`` (one line) otherwise."""
+        for what, value, allowed in (
+            ("--weights", self.weights, WEIGHT_PRECISIONS),
+            ("--activations", self.activations, ACTIVATION_PRECISIONS),
+            ("--kv", self.kv, KV_PRECISIONS),
+        ):
+            if value not in allowed:
+                raise UsageError(f"{what} {value!r}: choose one of {', '.join(allowed)}")
+        for what, value in (("--prompt", self.prompt_tokens), ("--generate", self.generate_tokens),
+                            ("--batch-size", self.batch_size), ("--tp", self.tp)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{what} must be a positive integer, got {value!r}")
+        if not target.has(self.activations):
+            raise UsageError(
+                f"{target.name} has no {self.activations} compute path (it has "
+                f"{', '.join(target.precisions)}); the kernels compute in the activations' precision: choose "
+                "--activations among those"
+            )
+        if self.tp > 1 and target.interconnect_gbps is None:
+            raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
+        return self
+
+    @property
+    def compute_precision(self) -> str:
+        """The precision path the kernels run (see module docstring)."""
+        return self.activations
+
+
+@dataclass(frozen=True)
+class PhaseEstimate:
+    """One phase on one target (per GPU): FLOPs, bytes, AI, latency, bound, share of memory-bound time."""
+
+    flops: int
+    flops_dense: int
+    bytes: int
+    time_s: float
+    allreduce_s: float
+    memory_bound_time_pct: float
+    bound: str
+
+    @property
+    def ai(self) -> float | None:
+        return self.flops / self.bytes if self.bytes else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flops": self.flops,
+            "flops_dense": self.flops_dense,
+            "bytes": self.bytes,
+            "ai": self.ai,
+            "bound": self.bound,
+            "memory_bound_time_pct": self.memory_bound_time_pct,
+            "time_s": self.time_s,
+            "allreduce_s": self.allreduce_s,
+        }
+
+
+def causal_records(records: Sequence[OpRecord], tokens: int) -> list[OpRecord]:
+    """Prefill records with causal attention counted over the lower triangle: each SDPA op's MACs and
+    score FLOPs scaled by ``(L + 1) / (2 L)`` (L = ``tokens``; queries and keys the same length)."""
+    out = []
+    for r in records:
+        if (
+            r.op == SDPA
+            and r.input_shapes
+            and len(r.input_shapes[0]) >= 2
+            and r.input_shapes[0][-2] == tokens > 1
+        ):
+            scale = (tokens + 1) / (2 * tokens)
+            r = replace(r, macs=round(r.macs * scale), flops=round((r.flops or 0) * scale))
+        out.append(r)
+    return out
+
+
+def expected_experts(experts: int, top_k: int, tokens: int) -> float:
+    """Distinct experts per layer that ``tokens`` tokens reach under uniform top-k routing:
+    ``E * (1 - (1 - k/E)^T)``."""
+    return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
+
+
+def moe_decode_records(records: Sequence[OpRecord], experts: int, top_k: int, tokens: int) -> list[OpRecord]:
+    """Decode records with the grouped expert GEMMs reading only the expected distinct experts' weights."""
+    share = expected_experts(experts, top_k, tokens) / experts
+    return [
+        replace(r, weight_bytes=round(r.weight_bytes * share)) if r.op in GROUPED_GEMMS else r
+        for r in records
+    ]
+
+
+def kv_heads_per_gpu(kv_heads: int, tp: int) -> int:
+    """KV heads each GPU holds: ``ceil(kv_heads / tp)`` (replicated when ``tp`` exceeds them)."""
+    return math.ceil(kv_heads / tp)
+
+
+def split_records(records: Sequence[OpRecord], tp: int, kv_share: float, kv_read: int) -> list[OpRecord]:
+    """Per-GPU records: FLOPs and bytes / ``tp``; the ``kv_read`` bytes of attention at ``kv_share`` of
+    the total instead (KV heads do not always split ``tp`` ways)."""
+    if tp == 1:
+        return list(records)
+    out = []
+    total_sdpa = sum(r.input_bytes for r in records if r.op == SDPA) or 1
+    for r in records:
+        extra = 0
+        if r.op == SDPA and kv_read:
+            mine = kv_read * r.input_bytes / total_sdpa  # this op's share of the cache reads
+            extra = round(mine * kv_share - mine / tp)
+        out.append(
+            replace(
+                r,
+                macs=r.macs // tp,
+                flops=(r.flops or 0) // tp,
+                input_bytes=r.input_bytes // tp + extra,
+                output_bytes=r.output_bytes // tp,
+                weight_bytes=r.weight_bytes // tp,
+            )
+        )
+    return out
+
+
+def allreduce_s(scenario: Scenario, target: HardwareTarget, layers: int, hidden: int, tokens: int) -> float:
+    """Two ring all-reduces per layer of ``B x tokens x hidden`` activations (see module docstring)."""
+    tp = scenario.tp
+    if tp == 1 or not target.interconnect_gbps:
+        return 0.0
+    message = scenario.batch_size * tokens * hidden * PRECISION_BITS[scenario.activations] / 8
+    per_direction = target.interconnect_gbps * 1e9 / 2
+    return 2 * layers * (2 * (tp - 1) / tp) * message / per_direction
+
+
+def estimate_phase(
+    records: Sequence[OpRecord], dense_flops: int, target: HardwareTarget, precision: str, extra_s: float
+) -> PhaseEstimate:
+    """Roofline estimate of one phase's (per-GPU) records, plus ``extra_s`` of communication."""
+    est = estimate_records(records, target, precision)
+    time_s = est.latency_s + extra_s
+    mem_pct = 100.0 * sum(o.time_s for o in est.ops if o.bound == "memory") / time_s if time_s else 0.0
+    return PhaseEstimate(
+        flops=est.flops,
+        flops_dense=dense_flops,
+        bytes=est.bytes,
+        time_s=time_s,
+        allreduce_s=extra_s,
+        memory_bound_time_pct=mem_pct,
+        bound="memory" if mem_pct >= 50.0 else "compute",
+    )
+
+
+@dataclass(frozen=True)
+class LlmEstimate:
+    """Everything ``modeltui llm`` reports for one model x scenario x target (see ``to_dict``)."""
+
+    model: str
+    target: HardwareTarget
+    scenario: Scenario
+    params: int
+    active_params: int | None
+    weight_bytes: int
+    kv_bytes_per_token: float
+    kv_cache_bytes: int
+    activation_bytes: int
+    capacity_bytes: float
+    max_batch_size: int
+    prefill: PhaseEstimate
+    decode_first: PhaseEstimate
+    decode_last: PhaseEstimate
+    experts_read_per_layer: float | None
+
+    @property
+    def resident_bytes(self) -> int:
+        return self.weight_bytes + self.kv_cache_bytes + self.activation_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.resident_bytes <= self.capacity_bytes
+
+    @property
+    def tpot_s(self) -> float:
+        return (self.decode_first.time_s + self.decode_last.time_s) / 2
+
+    @property
+    def generation_s(self) -> float:
+        return self.prefill.time_s + self.scenario.generate_tokens * self.tpot_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: one per model x configuration (keys in the README)."""
+        s = self.scenario
+        tpot = self.tpot_s
+        return {
+            "model": self.model,
+            "hardware": self.target.id,
+            "batch_size": s.batch_size,
+            "prompt_tokens": s.prompt_tokens,
+            "generate_tokens": s.generate_tokens,
+            "weights_precision": s.weights,
+            "activations_precision": s.activations,
+            "kv_precision": s.kv,
+            "compute_precision": s.compute_precision,
+            "tp": s.tp,
+            "params": self.params,
+            "active_params": self.active_params,
+            "weight_bytes": self.weight_bytes,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "activation_bytes": self.activation_bytes,
+            "resident_bytes": self.resident_bytes,
+            "capacity_bytes": self.capacity_bytes,
+            "fits": self.fits,
+            "over_bytes": max(0, self.resident_bytes - round(self.capacity_bytes)),
+            "max_batch_size": self.max_batch_size,
+            "ttft_s": self.prefill.time_s,
+            "tpot_s": tpot,
+            "tpot_first_s": self.decode_first.time_s,
+            "tpot_last_s": self.decode_last.time_s,
+            "decode_tokens_per_s": s.batch_size / tpot if tpot else None,
+            "decode_tokens_per_s_per_sequence": 1 / tpot if tpot else None,
+            "generation_s": self.generation_s,
+            "experts_read_per_layer": self.experts_read_per_layer,
+            "prefill": self.prefill.to_dict(),
+            "decode": self.decode_first.to_dict(),
+            "decode_last": self.decode_last.to_dict(),
+            "estimate": True,
+        }
+
+
+def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> LlmEstimate:
+    """``capture`` (a ``runtime.llm_capture.LlmCapture`` for ``scenario``'s batch, prompt and generate
+    tokens) on ``target`` (see module docstring). ``UsageError`` for ``tp`` beyond the attention heads."""
+    s = scenario.validated(target)
+    tp = s.tp
+    if tp > capture.attention_heads:
+        raise UsageError(f"--tp {tp}: {capture.model} has {capture.attention_heads} attention heads to split")
+    precision = s.compute_precision
+    kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
+    b, p, n = s.batch_size, s.prompt_tokens, s.generate_tokens
+
+    prefill_records = causal_records(capture.prefill.records, p)
+    prefill = estimate_phase(
+        split_records(prefill_records, tp, kv_share, 0),
+        sum(r.flops or 0 for r in capture.prefill.records) // tp,
+        target,
+        precision,
+        allreduce_s(s, target, capture.layers, capture.hidden_size, p),
+    )
+    experts_read = None
+    decodes = []
+    for ph in (capture.decode_first, capture.decode_last):
+        records = ph.records
+        if capture.experts and capture.experts_per_token:
+            records = moe_decode_records(records, capture.experts, capture.experts_per_token, b)
+            experts_read = expected_experts(capture.experts, capture.experts_per_token, b)
+        per_gpu = split_records(records, tp, kv_share, ph.kv_cache_bytes)
+        decodes.append(
+            estimate_phase(
+                per_gpu,
+                sum(r.flops or 0 for r in per_gpu),
+                target,
+                precision,
+                allreduce_s(s, target, capture.layers, capture.hidden_size, 1),
+            )
+        )
+    kv_per_token = capture.decode_first.kv_cache_bytes / (b * capture.decode_first.context)
+    kv_per_seq_gpu = (p + n) * kv_per_token * kv_share
+    weight_gpu = math.ceil(capture.weight_bytes / tp)
+    act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
+    capacity = target.memory_gb * 1e9
+    per_seq = kv_per_seq_gpu + act_gpu / b
+    max_batch = max(0, math.floor((capacity - weight_gpu) / per_seq)) if per_seq else 0
+    return LlmEstimate(
+        model=capture.model,
+        target=target,
+        scenario=s,
+        params=capture.params,
+        active_params=capture.active_params,
+        weight_bytes=weight_gpu,
+        kv_bytes_per_token=kv_per_token,
+        kv_cache_bytes=round(b * kv_per_seq_gpu),
+        activation_bytes=act_gpu,
+        capacity_bytes=capacity,
+        max_batch_size=max_batch,
+        prefill=prefill,
+        decode_first=decodes[0],
+        decode_last=decodes[1],
+        experts_read_per_layer=experts_read,
+    )

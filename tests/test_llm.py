@@ -1,0 +1,164 @@
+"""LLM serving estimates (modeltui llm): every expected value derived here from the config's numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from metrics_core.common.dtypes import ElementBits  # noqa: E402
+from metrics_core.perf.hardware import get_target  # noqa: E402
+from metrics_core.perf.llm import Scenario, estimate_llm, expected_experts  # noqa: E402
+from metrics_core.runtime.llm_capture import capture_llm  # noqa: E402
+from metrics_core.sources import hf_source  # noqa: E402
+from tui import cli  # noqa: E402
+
+FP16 = ElementBits(16, 16, 16)
+A100 = get_target("a100-sxm4-80gb")
+
+
+def config(model_id: str) -> dict:
+    return hf_source.bundled()[model_id]["config"]
+
+
+def estimate(model_id, target=A100, bits=FP16, **scenario):
+    s = Scenario(**scenario)
+    capture = capture_llm(f"hf:{model_id}", s.batch_size, s.prompt_tokens, s.generate_tokens, bits)
+    return capture, estimate_llm(capture, target, s)
+
+
+def test_llama2_7b_decode_kv_and_max_batch():
+    c = config("meta-llama/Llama-2-7b-hf")
+    layers, heads, hidden = c["num_hidden_layers"], c["num_key_value_heads"], c["hidden_size"]
+    kv_per_token = 2 * layers * heads * (hidden // c["num_attention_heads"]) * 2  # K and V, fp16
+    assert kv_per_token == 524_288
+    capture, est = estimate("meta-llama/Llama-2-7b-hf", prompt_tokens=2048, generate_tokens=2048)
+    assert est.kv_bytes_per_token == kv_per_token
+    # decode at context 2,048 reads every weight but the embedding table, and 2,048 tokens of KV (1.07 GB)
+    params = 6_738_415_616
+    weights_no_embedding = (params - c["vocab_size"] * hidden) * 2
+    kv = 2048 * kv_per_token
+    assert kv == 1_073_741_824
+    decode = est.decode_first
+    assert decode.bound == "memory"
+    assert weights_no_embedding + kv <= decode.bytes <= (weights_no_embedding + kv) * 1.005
+    # max batch at 4,096 tokens of context on 80 GB: (80e9 - weights) / (4,096 x KV per token + activations)
+    per_seq = 4096 * kv_per_token + capture.prefill.peak_activation_bytes
+    assert est.max_batch_size == int((80e9 - params * 2) // per_seq)
+    assert 28 <= est.max_batch_size <= 31  # "about 30"
+    d = est.to_dict()
+    assert (
+        d["weight_bytes"] == params * 2 and d["kv_cache_bytes"] == 4096 * kv_per_token and d["fits"] is True
+    )
+
+
+def test_llama31_8b_gqa_kv_per_token():
+    c = config("meta-llama/Llama-3.1-8B")
+    expected = (
+        2
+        * c["num_hidden_layers"]
+        * c["num_key_value_heads"]
+        * (c["hidden_size"] // c["num_attention_heads"])
+        * 2
+    )
+    assert expected == 131_072
+    _, est = estimate("meta-llama/Llama-3.1-8B", prompt_tokens=64, generate_tokens=16)
+    assert est.kv_bytes_per_token == expected
+
+
+def test_llama31_70b_fits_with_tp2_or_int4_weights():
+    params = 70_553_706_496
+    capture, fp16 = estimate("meta-llama/Llama-3.1-70B", prompt_tokens=128, generate_tokens=32)
+    assert (fp16.weight_bytes, fp16.fits) == (params * 2, False)
+    tp2 = estimate_llm(capture, A100, Scenario(prompt_tokens=128, generate_tokens=32, tp=2))
+    assert tp2.weight_bytes == params and tp2.fits
+    # per GPU: 8 KV heads split 2 ways
+    assert tp2.kv_cache_bytes == fp16.kv_cache_bytes // 2
+    int4 = capture_llm("hf:meta-llama/Llama-3.1-70B", 1, 128, 32, ElementBits(16, 4, 16))
+    w4 = estimate_llm(int4, A100, Scenario(prompt_tokens=128, generate_tokens=32, weights="int4"))
+    assert w4.weight_bytes == params // 2 and w4.fits
+
+
+def test_causal_prefill_counts_the_lower_triangle():
+    c = config("meta-llama/Llama-2-7b-hf")
+    p, hidden, heads, layers = 64, c["hidden_size"], c["num_attention_heads"], c["num_hidden_layers"]
+    _, est = estimate("meta-llama/Llama-2-7b-hf", prompt_tokens=p, generate_tokens=1)
+    # dense SDPA FLOPs per layer: 2 x MACs (P^2 x 2 x hidden) + 6 per score x heads x P^2; causal keeps
+    # P(P+1)/2 of the P^2 scores
+    dense_attention = layers * p * p * (4 * hidden + 6 * heads)
+    saved = dense_attention - dense_attention * (p + 1) // (2 * p)
+    assert est.prefill.flops_dense - est.prefill.flops == saved
+
+
+def test_mixtral_total_active_and_experts_read_per_decode_step():
+    capture, est = estimate("mistralai/Mixtral-8x7B-v0.1", prompt_tokens=16, generate_tokens=4, batch_size=8)
+    assert (capture.params, capture.active_params) == (46_702_792_704, 12_879_925_248)
+    assert expected_experts(8, 2, 1) == 2.0
+    assert est.experts_read_per_layer == pytest.approx(8 * (1 - 0.75**8))  # 7.199 of 8 experts
+    # prefill reads every expert; a decode step of 8 tokens reads 7.2 of 8 experts' weights on average,
+    # every other weight but the embedding table, a little KV and activations
+    experts_bytes = 32 * 8 * 3 * 4096 * 14336 * 2
+    others = 46_702_792_704 * 2 - experts_bytes - 32000 * 4096 * 2
+    assert est.prefill.bytes > experts_bytes
+    expected = experts_bytes * est.experts_read_per_layer / 8 + others
+    assert expected <= est.decode_first.bytes <= expected * 1.01
+
+
+def test_tensor_parallel_adds_two_allreduces_per_layer():
+    c = config("meta-llama/Llama-2-7b-hf")
+    _, est = estimate("meta-llama/Llama-2-7b-hf", prompt_tokens=32, generate_tokens=4, tp=2)
+    # decode: 2 x 32 layers x ring (2 x 1/2 of the 4,096 x 2-byte message) at 600/2 GB/s one way
+    message = 1 * 1 * c["hidden_size"] * 2
+    assert est.decode_first.allreduce_s == pytest.approx(2 * 32 * (2 * 1 / 2) * message / 300e9)
+
+
+def test_cli_json_keys_and_bad_input(capsys):
+    code = cli.main(["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "32", "--generate", "8",
+                     "--format", "json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (row,) = json.loads(out)
+    keys = [
+        "model",
+        "hardware",
+        "batch_size",
+        "prompt_tokens",
+        "generate_tokens",
+        "weights_precision",
+        "activations_precision",
+        "kv_precision",
+        "tp",
+        "params",
+        "active_params",
+        "weight_bytes",
+        "kv_bytes_per_token",
+        "kv_cache_bytes",
+        "resident_bytes",
+        "fits",
+        "max_batch_size",
+        "ttft_s",
+        "tpot_s",
+        "decode_tokens_per_s",
+        "generation_s",
+        "prefill",
+        "decode",
+        "estimate",
+    ]
+    assert set(keys) <= set(row)
+    assert set(row["prefill"]) >= {"flops", "bytes", "ai", "bound", "memory_bound_time_pct"}
+    assert row["kv_bytes_per_token"] == 2 * 12 * 768 * 2 and row["estimate"] is True
+    for argv, message in [
+        (["llm", "hf:bert-base-uncased", "--hardware", "a100-sxm4-80gb"],
+         "hf:bert-base-uncased is not a decoder language model (encoder); llm analyses causal LMs"),
+        (["llm", "hf:gpt2", "--hardware", "t4", "--activations", "bf16"],
+         "NVIDIA T4 has no bf16 compute path (it has fp32, fp16, int8); the kernels compute in the "
+         "activations' precision: choose --activations among those"),
+        (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "16"],
+         "--tp 16: hf:gpt2 has 12 attention heads to split"),
+        (["llm", "resnet18", "--hardware", "a100-sxm4-80gb"],
+         "resnet18 is not a language model; llm analyses hf: decoders and causal-LM factories"),
+    ]:  # fmt: skip
+        assert cli.main(argv) == 2
+        assert capsys.readouterr().err == f"modeltui: error: {message}\n"
