@@ -545,6 +545,20 @@ class ModeltuiApp(App[None]):
 
         self.push_screen(SettingsScreen(self.session.options), chosen)
 
+    def action_llm(self, name: str | None = None) -> None:
+        """The LLM view of ``name`` (default: the highlighted model): ``hf:`` decoder models only."""
+        from tui.app.screens.llm import LlmScreen
+
+        name = name or getattr(self.screen, "highlighted_model", lambda: None)()
+        if not name:
+            self.notify("highlight a model in the comparison first", title="LLM view")
+            return
+        report = self.session.reports.get(name)
+        if report is not None and report.task not in ("causal-lm", "custom"):
+            self.notify(f"{name} is not a decoder language model ({report.task})", title="LLM view")
+            return
+        self.push_screen(LlmScreen(name))
+
     def action_add_custom(self) -> None:
         from tui.app.screens.custom import AddModelScreen
 

@@ -79,6 +79,23 @@ def _bench(
     run_benchmarks(jobs, options, on_event, stop)
 
 
+def _llm(name: str, target: HardwareTarget, scenarios: Sequence[Any]) -> list[Any]:
+    """``LlmEstimate`` of ``name`` on ``target`` for each ``perf.llm.Scenario`` (captured in a worker
+    process; raises ``ModeltuiError`` for a model that is not a decoder or settings the target lacks)."""
+    from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
+    from metrics_core.perf.llm import estimate_llm
+    from metrics_core.runtime.llm_capture import capture_llm
+    from metrics_core.runtime.pool import run_call
+
+    out = []
+    for s in scenarios:
+        s = s.validated(target)
+        bits = ElementBits(PRECISION_BITS[s.activations], PRECISION_BITS[s.weights], PRECISION_BITS[s.kv])
+        capture = run_call(capture_llm, name, s.batch_size, s.prompt_tokens, s.generate_tokens, bits)
+        out.append(estimate_llm(capture, target, s))
+    return out
+
+
 def _catalog_note() -> str | None:
     from metrics_core.sources.catalog import stale_note
 
@@ -135,6 +152,8 @@ class Backend:
 
     analyze: Analyze = _analyze
     bench: Bench = _bench
+    #: LLM serving estimates for the LLM view: ``llm(name, target, scenarios) -> [LlmEstimate]``
+    llm: Callable[[str, HardwareTarget, Sequence[Any]], list[Any]] = _llm
     #: stops analyses in flight (quit, new settings)
     stop: Callable[[], None] = _stop
     #: a one-line note when the shipped catalog does not match the installed torchvision, else None

@@ -86,6 +86,12 @@ class ComparisonScreen(FilteredTableScreen):
             tooltip="Add any model (timm:, hf:, pkg.mod:factory) with its inputs",
         ),
         Binding("x,delete", "remove", "Remove", show=False, tooltip="Remove the highlighted model"),
+        Binding(
+            "m",
+            "llm",
+            "LLM",
+            tooltip="LLM serving view of the highlighted decoder model: prefill/decode, KV cache, TTFT/TPOT",
+        ),
         Binding("g", "next_group", "Next group", show=False, tooltip="Scroll to the next column group"),
         Binding("t", "toggle_rankings", "Rankings", show=False, tooltip="Show or hide the rankings panel"),
         Binding("escape", "back", "Clear filter", show=False),
@@ -291,6 +297,9 @@ class ComparisonScreen(FilteredTableScreen):
             self.notify(f"{name}: no per-op records (engine {report.engine})", severity="warning")
         else:
             self.app.push_screen(LayersScreen(name))
+
+    def action_llm(self) -> None:
+        self.app.action_llm(self.table.cursor_key)
 
     def action_layers(self) -> None:
         self.open_layers(self.table.cursor_key)

@@ -42,6 +42,7 @@ def sections(app) -> list[tuple[str, list[tuple[str, str]]]]:  # noqa: ANN001 (A
     from tui.app.screens.catalog import CatalogScreen
     from tui.app.screens.comparison import ComparisonScreen
     from tui.app.screens.layers import LayersScreen
+    from tui.app.screens.llm import LlmScreen
     from tui.app.screens.roofline import RooflineScreen
     from tui.app.widgets.grid_table import GridTable
 
@@ -52,6 +53,7 @@ def sections(app) -> list[tuple[str, list[tuple[str, str]]]]:  # noqa: ANN001 (A
         ("Catalog", key_rows(app, CatalogScreen.BINDINGS)),
         ("Layers (drill-down)", key_rows(app, LayersScreen.BINDINGS)),
         ("Roofline", key_rows(app, RooflineScreen.BINDINGS)),
+        ("LLM view (m)", key_rows(app, LlmScreen.BINDINGS)),
         ("Tables", key_rows(app, GridTable.BINDINGS)),
     ]
 

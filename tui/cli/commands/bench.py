@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from metrics_core.common import units
+from metrics_core.common.textable import text_table
 from metrics_core.measure.bench import DEVICES
 from tui.cli.commands.options import (
     add_analysis_args,
@@ -20,7 +21,6 @@ from tui.cli.commands.options import (
     options_from_args,
     positive_int,
 )
-from tui.cli.textable import text_table
 
 FORMATS = ("table", "json")
 BAR_WIDTH = 24

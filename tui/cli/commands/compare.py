@@ -7,6 +7,7 @@ import sys
 
 from metrics_core.common.errors import UsageError
 from metrics_core.common.input_spec import describe_inputs
+from metrics_core.common.textable import text_table
 from metrics_core.report.columns import (
     COMPARISON_COLUMNS,
     ERROR_COLUMN,
@@ -18,7 +19,6 @@ from metrics_core.report.export import render
 from metrics_core.report.sorting import SEED_SORT_KEYS
 from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
-from tui.cli.textable import text_table
 
 FORMATS = ("table", "json", "csv", "markdown")
 _ESTIMATE_KEYS = frozenset(c.key for c in ESTIMATE_COLUMNS)

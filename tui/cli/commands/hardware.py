@@ -7,8 +7,8 @@ import json
 import sys
 
 from metrics_core.common import units
+from metrics_core.common.textable import text_table
 from metrics_core.perf.hardware import PRECISIONS, HardwareCatalog, HardwareTarget, load_catalog
-from tui.cli.textable import text_table
 
 FORMATS = ("table", "json")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metrics_core.common.textable import text_table
 from metrics_core.report.columns import LAYER_COLUMNS
 from metrics_core.report.export import to_csv, to_json
 from tui.cli.commands.analysis import analyze_with_progress, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
-from tui.cli.textable import text_table
 
 #: JSON/CSV keys of one op, in order.
 LAYER_KEYS: tuple[str, ...] = (

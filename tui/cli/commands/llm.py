@@ -9,11 +9,10 @@ import io
 import json
 import sys
 
-from metrics_core.common import units
 from metrics_core.common.errors import UsageError
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS
+from metrics_core.perf.llm_report import text_report
 from tui.cli.commands.options import positive_int
-from tui.cli.textable import text_table
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -120,92 +119,3 @@ def write(results: list, fmt: str) -> None:
         sys.stdout.write("\n".join(lines) + "\n")
         return
     print(text_report(results))
-
-
-def text_report(results: list) -> str:
-    """Per model: a block per configuration (one batch size), or a batch table for a sweep."""
-    by_model: dict[str, list] = {}
-    for r in results:
-        by_model.setdefault(r.model, []).append(r)
-    parts = []
-    for rs in by_model.values():
-        parts.append(_block(rs[0]) if len(rs) == 1 else _sweep(rs))
-    return "\n\n".join(parts)
-
-
-def _header(r) -> str:  # noqa: ANN001
-    s = r.scenario
-    return (
-        f"== {r.model} on {r.target.name} (estimates: roofline, no fusion) ==\n"
-        f"prompt {s.prompt_tokens} + generate {s.generate_tokens} tokens · weights {s.weights} · activations "
-        f"{s.activations} · KV {s.kv} · compute {s.compute_precision} · TP {s.tp}"
-    )
-
-
-def _memory_line(r) -> str:  # noqa: ANN001
-    per_gpu = " per GPU" if r.scenario.tp > 1 else ""
-    over = units.human_bytes(r.resident_bytes - r.capacity_bytes)
-    verdict = "fits" if r.fits else f"DOES NOT FIT (over by {over})"
-    total = r.scenario.prompt_tokens + r.scenario.generate_tokens
-    return (
-        f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
-        f"{units.human_bytes(r.kv_cache_bytes)} ({r.kv_bytes_per_token:,.0f} B/token) + activations "
-        f"{units.human_bytes(r.activation_bytes)} = {units.human_bytes(r.resident_bytes)} of "
-        f"{units.human_bytes(r.capacity_bytes)}: {verdict}; max batch at {total} tokens: {r.max_batch_size}"
-    )
-
-
-def _block(r) -> str:  # noqa: ANN001
-    s = r.scenario
-    rows = []
-    for label, ph in (
-        (f"prefill ({s.prompt_tokens} tokens)", r.prefill),
-        (f"decode @ {s.prompt_tokens}", r.decode_first),
-        (f"decode @ {s.prompt_tokens + s.generate_tokens}", r.decode_last),
-    ):
-        rows.append(
-            [label, units.human_count(ph.flops), units.human_bytes(ph.bytes), units.fixed(ph.ai, digits=1),
-             ph.bound, units.pct(ph.memory_bound_time_pct), units.human_time(ph.time_s)]
-        )  # fmt: skip
-    headers = [f"phase (batch {s.batch_size})", "FLOPs", "bytes", "AI", "bound", "mem time", "time"]
-    table = text_table(headers, rows, [False, True, True, True, False, True, True])
-    tpot = r.tpot_s
-    moe = ""
-    if r.experts_read_per_layer is not None:
-        moe = (
-            f"\nMoE: {units.human_count(r.active_params)} of {units.human_count(r.params)} params active per "
-            f"token; a decode step reads {r.experts_read_per_layer:.2f} experts per layer (uniform top-k "
-            "routing)"
-        )
-    summary = (
-        f"TTFT {units.human_time(r.prefill.time_s)} · TPOT {units.human_time(tpot)} (avg of "
-        f"@{s.prompt_tokens} and @{s.prompt_tokens + s.generate_tokens}) · {1 / tpot:,.1f} tokens/s per "
-        f"sequence, {s.batch_size / tpot:,.1f} aggregate · generation {units.human_time(r.generation_s)}"
-    )
-    return "\n".join([_header(r), _memory_line(r), "", table, "", summary]) + moe
-
-
-def _sweep(rs: list) -> str:
-    rows = []
-    for r in rs:
-        rows.append(
-            [str(r.scenario.batch_size), "yes" if r.fits else "NO", units.human_bytes(r.resident_bytes),
-             units.human_time(r.prefill.time_s), units.human_time(r.tpot_s),
-             f"{r.scenario.batch_size / r.tpot_s:,.1f}", f"{1 / r.tpot_s:,.1f}", r.decode_first.bound,
-             units.fixed(r.decode_first.ai, digits=1)]
-        )  # fmt: skip
-    headers = [
-        "batch",
-        "fits",
-        "resident",
-        "TTFT",
-        "TPOT",
-        "tok/s (all)",
-        "tok/s (seq)",
-        "decode bound",
-        "decode AI",
-    ]
-    table = text_table(headers, rows, [True, False, True, True, True, True, True, False, True])
-    return "\n".join(
-        [_header(rs[0]), f"largest batch that fits at the full context: {rs[0].max_batch_size}", "", table]
-    )

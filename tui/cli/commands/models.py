@@ -7,8 +7,8 @@ import fnmatch
 import sys
 
 from metrics_core.common.errors import UsageError
+from metrics_core.common.textable import text_table
 from metrics_core.report.export import to_json
-from tui.cli.textable import text_table
 
 SOURCES = ("torchvision", "timm", "hf")
 

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 
 from metrics_core.common import units
 from metrics_core.common.records import ModelReport
+from metrics_core.common.textable import text_table
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.roofline import ModelEstimate, precision_for
 from metrics_core.perf.roofline_plot import model_point, op_points, render_roofline
 from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status
 from tui.cli.commands.hardware import load_catalog_with_warnings
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
-from tui.cli.textable import text_table
 
 FORMATS = ("text", "json")
 ASSUMPTIONS = "no fusion, no overlap between ops, peak clocks, every byte from memory"

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from metrics_core.common import units
+from metrics_core.common.textable import text_table
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
-from tui.cli.textable import text_table
 
 FORMATS = ("table", "json", "csv")
 DEFAULT_BATCH_SIZES = "1,2,4,...,256"

@@ -1,0 +1,53 @@
+"""The app's LLM view (m): real captures of a small decoder, keys that change the settings."""
+
+from __future__ import annotations
+
+import pytest
+import tui_fakes as fakes
+from tui_fakes import settle, sync
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(autouse=True)
+def in_process(monkeypatch):
+    """The captures in this process (the fake backend does not start the pool's resource tracker)."""
+    monkeypatch.setenv("MODELTUI_JOBS", "0")
+
+
+@sync
+async def test_llm_view_shows_phases_and_follows_its_keys():
+    from tui.app.screens.llm import LlmScreen
+
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_llm("hf:gpt2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LlmScreen)
+        text = screen.text
+        # GPT-2: 2 x 12 layers x 768 x 2 bytes of KV per token (fp16), on the session's target
+        assert "hf:gpt2 on NVIDIA A100 PCIe 40GB (estimates: roofline, no fusion)" in text
+        assert "prompt 512 + generate 128 tokens · weights fp16" in text
+        assert "decode tokens/s (aggregate) by batch size:" in text
+        assert "phases on NVIDIA A100 PCIe 40GB" in text
+        await pilot.press("p")  # prompt 512 -> 2048
+        await settle(pilot)
+        assert screen.scenario.prompt_tokens == 2048
+        assert "prompt 2048 + generate 128 tokens" in screen.text
+        await pilot.press("W")  # weights fp16 -> bf16
+        await settle(pilot)
+        assert "weights bf16" in screen.text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LlmScreen)
+
+
+@sync
+async def test_llm_view_refuses_a_non_decoder():
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.action_llm("resnet18")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ComparisonScreen"
