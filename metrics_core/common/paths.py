@@ -21,11 +21,13 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("modeltui"))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``, so a
-    reader never sees a half-written file. Raises ``OSError`` (the temporary file is removed)."""
+def write_atomic(path: Path, text: str, tmp_prefix: str | None = None, tmp_suffix: str = ".tmp") -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory (named ``tmp_prefix``
+    ..., default ``.<name>.``) and ``os.replace``, so a reader never sees a half-written file. Raises
+    ``OSError`` (the temporary file is removed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    prefix = tmp_prefix if tmp_prefix is not None else f".{path.name}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=tmp_suffix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

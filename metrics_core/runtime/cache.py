@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -39,12 +38,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from metrics_core.common.paths import ENV_CACHE_DIR, cache_root
+from metrics_core.common.paths import ENV_CACHE_DIR, cache_root, write_atomic
 from metrics_core.common.records import ModelReport, OpRecord
 
 SCHEMA = "modeltui.report"
 FORMAT = 1
 SUFFIX = ".jsonl"
+#: Temporary files of entries being written (ignored by readers, removed by ``clear``).
+TMP_PREFIX = ".tmp-"
 ENV_DIR = ENV_CACHE_DIR
 
 # -- warnings ---------------------------------------------------------------------------------------------
@@ -369,16 +370,7 @@ def store(
         + "\n"
     )
     path = entry_path(key, directory)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text, tmp_prefix=TMP_PREFIX, tmp_suffix=SUFFIX)
     return path
 
 
@@ -411,7 +403,7 @@ def info() -> CacheInfo:
     entries = total = 0
     if d.is_dir():
         for p in d.glob(f"*{SUFFIX}"):
-            if p.name.startswith(".tmp-"):
+            if p.name.startswith(TMP_PREFIX):
                 continue
             try:
                 total += p.stat().st_size
@@ -433,7 +425,7 @@ def clear() -> CacheInfo:
                 p.unlink()
             except OSError:
                 continue
-            if not p.name.startswith(".tmp-"):
+            if not p.name.startswith(TMP_PREFIX):
                 entries += 1
                 total += size
         with contextlib.suppress(OSError):
