@@ -31,6 +31,9 @@ async def test_llm_view_shows_phases_and_follows_its_keys():
         assert "hf:gpt2 on NVIDIA A100 PCIe 40GB (estimates: roofline, no fusion)" in text
         assert "prompt 512 + generate 128 tokens · weights fp16" in text
         assert "decode tokens/s (aggregate) by batch size:" in text
+        assert "phase (batch 1)" in text and "prefill (512 tokens)" in text
+        await pilot.press("b")  # the phase table of batch 4
+        assert "phase (batch 4)" in screen.text
         assert "phases on NVIDIA A100 PCIe 40GB" in text
         await pilot.press("p")  # prompt 512 -> 2048
         await settle(pilot)

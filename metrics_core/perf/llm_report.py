@@ -19,12 +19,12 @@ def text_report(results: list, width: int | None = None) -> str:
         by_model.setdefault(r.model, []).append(r)
     parts = []
     for rs in by_model.values():
-        parts.append(_block(rs[0]) if len(rs) == 1 else _sweep(rs))
-        parts.append(_roofline(rs, width))
+        parts.append(phase_block(rs[0]) if len(rs) == 1 else sweep_text(rs))
+        parts.append(roofline_text(rs, width))
     return "\n\n".join(parts)
 
 
-def _roofline(rs: list, width: int) -> str:
+def roofline_text(rs: list, width: int) -> str:
     """Prefill and decode points (per batch size) on the roofline of the target."""
     from metrics_core.perf.roofline_plot import RooflinePoint, render_roofline
 
@@ -60,7 +60,9 @@ def _memory_line(r) -> str:  # noqa: ANN001
     )
 
 
-def _block(r) -> str:  # noqa: ANN001
+def phase_block(r) -> str:  # noqa: ANN001
+    """One configuration: header, memory line, the phase table (prefill, decode at P and P + N), TTFT,
+    TPOT and tokens/s."""
     s = r.scenario
     rows = []
     for label, ph in (
@@ -90,7 +92,8 @@ def _block(r) -> str:  # noqa: ANN001
     return "\n".join([_header(r), _memory_line(r), "", table, "", summary]) + moe
 
 
-def _sweep(rs: list) -> str:
+def sweep_text(rs: list) -> str:
+    """Several batch sizes of one model: a table per batch and the tokens/s bar chart."""
     rows = []
     for r in rs:
         rows.append(

@@ -48,6 +48,7 @@ class LlmScreen(Screen[None]):
         Binding("A", "cycle('activations')", "Activations"),
         Binding("K", "cycle('kv')", "KV"),
         Binding("t", "cycle('tp')", "TP"),
+        Binding("b", "cycle_batch", "Batch", tooltip="The batch size whose phase table is shown"),
     ]
 
     DEFAULT_CSS = """
@@ -61,6 +62,8 @@ class LlmScreen(Screen[None]):
         super().__init__()
         self.model = model
         self.scenario = Scenario(prompt_tokens=512, generate_tokens=128)
+        self.batch = BATCHES[0]
+        self.results: list = []
         self.text = f"{model}: computing…"
 
     def compose(self) -> ComposeResult:
@@ -78,8 +81,8 @@ class LlmScreen(Screen[None]):
         s = self.scenario
         return (
             f" {self.model} · prompt {s.prompt_tokens} (p) · generate {s.generate_tokens} (g) · weights "
-            f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · batch "
-            f"{', '.join(map(str, BATCHES))}"
+            f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · phases at "
+            f"batch {self.batch} (b) of {', '.join(map(str, BATCHES))}"
         )
 
     def refresh_view(self) -> None:
@@ -90,22 +93,37 @@ class LlmScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="llm")
     def compute(self) -> None:
         """The captures (worker process) and estimates, off the UI thread."""
-        from metrics_core.perf.llm_report import text_report
-
         target = self.app.session.target
+        scenarios = [replace(self.scenario, batch_size=b) for b in BATCHES]
         try:
-            results = self.app.backend.llm(
-                self.model, target, [replace(self.scenario, batch_size=b) for b in BATCHES]
-            )
-            text = text_report(results, width=max(60, self.size.width - 2))
+            results = self.app.backend.llm(self.model, target, scenarios)
         except ModeltuiError as exc:
-            text = f"{self.model}: {exc}"
+            self.app.call_from_thread(self._show, [], f"{self.model}: {exc}")
+            return
         except Exception as exc:  # noqa: BLE001 - one line in the view, never a crash of the app
-            text = f"{self.model}: {one_line_error(exc)}"
-        self.app.call_from_thread(self._show, text)
+            self.app.call_from_thread(self._show, [], f"{self.model}: {one_line_error(exc)}")
+            return
+        self.app.call_from_thread(self._show, results, None)
 
-    def _show(self, text: str) -> None:
-        self.text = text
+    def body_text(self) -> str:
+        """The phase table of the focused batch, the batch sweep with its chart, the roofline."""
+        from metrics_core.perf.llm_report import phase_block, roofline_text, sweep_text
+
+        focused = next(r for r in self.results if r.scenario.batch_size == self.batch)
+        width = max(60, self.size.width - 2)
+        return "\n\n".join(
+            [phase_block(focused), sweep_text(self.results), roofline_text(self.results, width)]
+        )
+
+    def _show(self, results: list, error: str | None) -> None:
+        self.results = results
+        self.text = error if error is not None else self.body_text()
+        self.refresh_view()
+
+    def action_cycle_batch(self) -> None:
+        self.batch = _next(BATCHES, self.batch)
+        if self.results:
+            self.text = self.body_text()
         self.refresh_view()
 
     def action_cycle(self, setting: str) -> None:
