@@ -9,14 +9,14 @@ from metrics_core.common.textable import text_table
 
 
 def text_report(results: list, width: int | None = None) -> str:
-    """Per model: a block per configuration (one batch size), or a batch table and a tokens/s chart for a
-    sweep; then the phases on the target's roofline."""
+    """Per model and prompt length: a block per configuration (one batch size), or a batch table and a
+    tokens/s chart for a batch sweep; then the phases on the target's roofline."""
     import shutil
 
     width = width or max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
-    by_model: dict[str, list] = {}
+    by_model: dict[tuple[str, int], list] = {}
     for r in results:
-        by_model.setdefault(r.model, []).append(r)
+        by_model.setdefault((r.model, r.scenario.prompt_tokens), []).append(r)
     parts = []
     for rs in by_model.values():
         parts.append(phase_block(rs[0]) if len(rs) == 1 else sweep_text(rs))

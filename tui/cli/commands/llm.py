@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hardware", metavar="ID", required=True, help="hardware target id (modeltui hardware)")
     p.add_argument("--hardware-file", metavar="PATH", action="append", default=[], help="extra hardware TOML")
     p.add_argument(
-        "--prompt", type=positive_int, default=512, metavar="P", help="prompt tokens (default 512)"
+        "--prompt",
+        default="512",
+        metavar="P[,P...]",
+        help="prompt tokens; a list gives a sweep (default 512)",
     )
     p.add_argument("--generate", type=positive_int, default=128, metavar="N", help="generated tokens (128)")
     p.add_argument(
@@ -61,19 +64,32 @@ def run(args: argparse.Namespace) -> int:
 
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
     batches = parse_batch_sizes(args.batch_size)
+    try:
+        prompts = parse_batch_sizes(args.prompt)
+    except UsageError as exc:
+        raise UsageError(f"--prompt: {str(exc).replace('batch sizes', 'prompt lengths')}") from None
     scenarios = [
-        Scenario(b, args.prompt, args.generate, args.weights, args.activations, args.kv, args.tp).validated(
-            target
-        )
+        Scenario(b, p, args.generate, args.weights, args.activations, args.kv, args.tp).validated(target)
+        for p in prompts
         for b in batches
     ]
     for name in args.models:  # every name checked before any model is built
         spec = get_spec(name)
         if spec.source == "hf" and spec.task != "causal-lm":
             raise UsageError(f"{name} is not a decoder language model ({spec.task}); llm analyses causal LMs")
-        if spec.source == "torchvision" or spec.source == "timm":
+        if spec.source in ("torchvision", "timm"):
             raise UsageError(
                 f"{name} is not a language model; llm analyses hf: decoders and causal-LM factories"
+            )
+        config = spec.builder_kwargs.get("config", {}) if spec.source == "hf" else {}
+        heads = config.get("num_attention_heads") or config.get("n_head")
+        if isinstance(heads, int) and args.tp > heads:
+            raise UsageError(f"--tp {args.tp}: {name} has {heads} attention heads to split")
+        longest = max(prompts) + args.generate
+        if spec.max_tokens is not None and longest > spec.max_tokens[0]:
+            limit, field = spec.max_tokens
+            raise UsageError(
+                f"{name} takes at most {limit:,} tokens ({field}); prompt + generate = {longest:,} is longer"
             )
     bits = ElementBits(
         PRECISION_BITS[args.activations], PRECISION_BITS[args.weights], PRECISION_BITS[args.kv]
