@@ -159,6 +159,10 @@ def test_cli_json_keys_and_bad_input(capsys):
          "--tp 16: hf:gpt2 has 12 attention heads to split"),
         (["llm", "resnet18", "--hardware", "a100-sxm4-80gb"],
          "resnet18 is not a language model; llm analyses hf: decoders and causal-LM factories"),
+        (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "1000", "--generate", "100"],
+         "hf:gpt2 takes at most 1,024 tokens (n_positions); prompt + generate = 1,100 is longer"),
+        (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "0"],
+         "--prompt: prompt lengths must be positive integers, got '0' in '0'"),
     ]:  # fmt: skip
         assert cli.main(argv) == 2
         assert capsys.readouterr().err == f"modeltui: error: {message}\n"
