@@ -156,7 +156,9 @@ def test_cli_json_keys_and_bad_input(capsys):
          "NVIDIA T4 has no bf16 compute path (it has fp32, fp16, int8); the kernels compute in the "
          "activations' precision: choose --activations among those"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "16"],
-         "--tp 16: hf:gpt2 has 12 attention heads to split"),
+         "--tp 16: hf:gpt2's 12 attention heads do not split 16 ways"),
+        (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "5"],
+         "--tp 5: hf:gpt2's 12 attention heads do not split 5 ways"),
         (["llm", "resnet18", "--hardware", "a100-sxm4-80gb"],
          "resnet18 is not a language model; llm analyses hf: decoders and causal-LM factories"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "1000", "--generate", "100"],
@@ -166,3 +168,10 @@ def test_cli_json_keys_and_bad_input(capsys):
     ]:  # fmt: skip
         assert cli.main(argv) == 2
         assert capsys.readouterr().err == f"modeltui: error: {message}\n"
+
+
+def test_more_than_four_million_tokens_in_flight_still_capture():
+    # 4,100 sequences x 1,024 tokens: transformers reads values of (B, P) position tensors, which the
+    # capture must still know (a 2^22-element limit once refused this as data-dependent)
+    capture = capture_llm("hf:gpt2", 4100, 1024, 1, FP16)
+    assert capture.prefill.tokens == 1024 and capture.decode_first.kv_cache_bytes == 4100 * 1024 * 36_864

@@ -457,3 +457,22 @@ async def test_add_model_with_its_own_inputs():
         assert names == ["mobilenet_v2"]
         assert (options.inputs, options.input_shape) == ((InputSpec(None, "float", (3, 64, 64)),), None)
         assert app.session.model_inputs == {"mobilenet_v2": (InputSpec(None, "float", (3, 64, 64)),)}
+
+
+def test_deselect_forgets_the_model_estimates():
+    from tui_fakes import load_reports
+
+    from metrics_core.perf.hardware import get_target
+    from tui.app.session import Session
+
+    target = get_target("a100-pcie-40gb")
+    session = Session(targets=[target], target=target)
+    report = load_reports()["resnet18"]
+    session.select(["resnet18"])
+    session.reports["resnet18"] = report
+    first = session.estimate("resnet18")
+    assert first is not None and session.estimate("resnet18") is first  # cached
+    session.deselect("resnet18")  # re-added with other inputs: estimated anew
+    session.select(["resnet18"])
+    session.reports["resnet18"] = report
+    assert session.estimate("resnet18") is not first

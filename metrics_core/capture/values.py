@@ -21,8 +21,9 @@ from typing import Any
 
 import torch
 
-#: Largest tensor (elements) given a shadow: masks and positions of long sequences fit, nothing big.
-MAX_ELEMENTS = 1 << 22
+#: Largest tensor (elements) given a shadow: the positions and masks of B x L tokens (32M: 256 sequences
+#: of 128K tokens; an int64 shadow that size is 256 MB in the worker), nothing bigger.
+MAX_ELEMENTS = 1 << 25
 
 _META = torch.device("meta")
 _CPU = torch.device("cpu")

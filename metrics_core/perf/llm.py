@@ -290,8 +290,10 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     tokens) on ``target`` (see module docstring). ``UsageError`` for ``tp`` beyond the attention heads."""
     s = scenario.validated(target)
     tp = s.tp
-    if tp > capture.attention_heads:
-        raise UsageError(f"--tp {tp}: {capture.model} has {capture.attention_heads} attention heads to split")
+    if tp > capture.attention_heads or capture.attention_heads % tp:
+        raise UsageError(
+            f"--tp {tp}: {capture.model}'s {capture.attention_heads} attention heads do not split {tp} ways"
+        )
     precision = s.compute_precision
     kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
     b, p, n = s.batch_size, s.prompt_tokens, s.generate_tokens

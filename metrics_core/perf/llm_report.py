@@ -8,7 +8,7 @@ from metrics_core.common import units
 from metrics_core.common.textable import text_table
 
 
-def text_report(results: list, width: int | None = None) -> str:
+def text_report(results: list, width: int | None = None, color: bool | None = False) -> str:
     """Per model and prompt length: a block per configuration (one batch size), or a batch table and a
     tokens/s chart for a batch sweep; then the phases on the target's roofline."""
     import shutil
@@ -20,22 +20,24 @@ def text_report(results: list, width: int | None = None) -> str:
     parts = []
     for rs in by_model.values():
         parts.append(phase_block(rs[0]) if len(rs) == 1 else sweep_text(rs))
-        parts.append(roofline_text(rs, width))
+        parts.append(roofline_text(rs, width, color))
     return "\n\n".join(parts)
 
 
-def roofline_text(rs: list, width: int) -> str:
+def roofline_text(rs: list, width: int, color: bool | None = False) -> str:
     """Prefill and decode points (per batch size) on the roofline of the target."""
     from metrics_core.perf.roofline_plot import RooflinePoint, render_roofline
 
     points = []
     for r in rs:
         tag = f" B={r.scenario.batch_size}" if len(rs) > 1 else ""
-        for label, ph in (("prefill", r.prefill), ("decode", r.decode_last)):
+        for label, ph in (("prefill", r.prefill), (f"decode@{r.scenario.prompt_tokens}", r.decode_first)):
             if ph.time_s and ph.ai:
                 points.append(RooflinePoint(f"{label}{tag}", ph.ai, ph.flops / ph.time_s))
     title = f"{rs[0].model}: phases on {rs[0].target.name} ({rs[0].scenario.compute_precision}, est.)"
-    return render_roofline(rs[0].target, rs[0].scenario.compute_precision, points, width, 18, title=title)
+    return render_roofline(
+        rs[0].target, rs[0].scenario.compute_precision, points, width, 18, title=title, color=color
+    )
 
 
 def _header(r) -> str:  # noqa: ANN001
@@ -54,7 +56,8 @@ def _memory_line(r) -> str:  # noqa: ANN001
     total = r.scenario.prompt_tokens + r.scenario.generate_tokens
     return (
         f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
-        f"{units.human_bytes(r.kv_cache_bytes)} ({r.kv_bytes_per_token:,.0f} B/token) + activations "
+        f"{units.human_bytes(r.kv_cache_bytes)} ({r.kv_bytes_per_token:,.0f} B/token, whole model) + "
+        "activations "
         f"{units.human_bytes(r.activation_bytes)} = {units.human_bytes(r.resident_bytes)} of "
         f"{units.human_bytes(r.capacity_bytes)}: {verdict}; max batch at {total} tokens: {r.max_batch_size}"
     )

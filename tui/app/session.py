@@ -97,6 +97,8 @@ class Session:
             self.selected.remove(name)
         self.reports.pop(name, None)
         self.bench.pop(name, None)
+        for key in [k for k in self._estimates if k[0] == name]:  # a re-added model is estimated anew
+            del self._estimates[key]
 
     def toggle(self, name: str) -> bool:
         """Select or deselect ``name``; True when it is now selected."""

@@ -112,7 +112,11 @@ class LlmScreen(Screen[None]):
         focused = next(r for r in self.results if r.scenario.batch_size == self.batch)
         width = max(60, self.size.width - 2)
         return "\n\n".join(
-            [phase_block(focused), sweep_text(self.results), roofline_text(self.results, width)]
+            [
+                phase_block(focused),
+                sweep_text(self.results),
+                roofline_text(self.results, width, not self.app.no_color),
+            ]
         )
 
     def _show(self, results: list, error: str | None) -> None:

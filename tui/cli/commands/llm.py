@@ -9,7 +9,7 @@ import io
 import json
 import sys
 
-from metrics_core.common.errors import UsageError
+from metrics_core.common.errors import ModeltuiError, UsageError
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS
 from metrics_core.perf.llm_report import text_report
 from tui.cli.commands.options import positive_int
@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
             )
         config = spec.builder_kwargs.get("config", {}) if spec.source == "hf" else {}
         heads = config.get("num_attention_heads") or config.get("n_head")
-        if isinstance(heads, int) and args.tp > heads:
-            raise UsageError(f"--tp {args.tp}: {name} has {heads} attention heads to split")
+        if isinstance(heads, int) and (args.tp > heads or heads % args.tp):
+            raise UsageError(f"--tp {args.tp}: {name}'s {heads} attention heads do not split {args.tp} ways")
         longest = max(prompts) + args.generate
         if spec.max_tokens is not None and longest > spec.max_tokens[0]:
             limit, field = spec.max_tokens
@@ -94,15 +94,23 @@ def run(args: argparse.Namespace) -> int:
     bits = ElementBits(
         PRECISION_BITS[args.activations], PRECISION_BITS[args.weights], PRECISION_BITS[args.kv]
     )
-    results = []
+    results, failures = [], []
     for name in args.models:
         for s in scenarios:
-            capture = run_call(
-                capture_llm, name, s.batch_size, s.prompt_tokens, s.generate_tokens, bits, args.attention
-            )
+            try:
+                capture = run_call(
+                    capture_llm, name, s.batch_size, s.prompt_tokens, s.generate_tokens, bits, args.attention
+                )
+            except ModeltuiError as exc:  # this configuration's row is lost, not the others
+                if exc.kind == "usage":
+                    raise
+                failures.append(f"{name} (batch {s.batch_size}, prompt {s.prompt_tokens}): {exc}")
+                continue
             results.append(estimate_llm(capture, target, s))
     write(results, args.format)
-    return 0
+    for failure in failures:
+        print(f"modeltui: error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def flat(d: dict) -> dict:
@@ -123,7 +131,7 @@ def write(results: list, fmt: str) -> None:
         w = csv.DictWriter(buf, fieldnames=FLAT_KEYS, lineterminator="\n")
         w.writeheader()
         w.writerows(flat(d) for d in dicts)
-        sys.stdout.write("# modeltui llm: every figure is a roofline estimate\n" + buf.getvalue())
+        sys.stdout.write(buf.getvalue())  # every figure is an estimate: the JSON says so on each object
         return
     if fmt == "markdown":
         rows = [flat(d) for d in dicts]
@@ -134,4 +142,17 @@ def write(results: list, fmt: str) -> None:
         ]
         sys.stdout.write("\n".join(lines) + "\n")
         return
-    print(text_report(results))
+    import os
+
+    print(text_report(results, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
+
+
+def _cell(value: object) -> str:
+    """A Markdown cell: 4 significant digits for floats, yes/no for booleans, empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
