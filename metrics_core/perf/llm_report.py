@@ -43,9 +43,10 @@ def roofline_text(rs: list, width: int, color: bool | None = False) -> str:
 def _header(r) -> str:  # noqa: ANN001
     s = r.scenario
     return (
-        f"== {r.model} on {r.target.name} (estimates: roofline, no fusion) ==\n"
-        f"prompt {s.prompt_tokens} + generate {s.generate_tokens} tokens · weights {s.weights} · activations "
-        f"{s.activations} · KV {s.kv} · compute {s.compute_precision} · TP {s.tp}"
+        f"== {r.model} on {r.target.name} ==\n"
+        f"estimates (roofline, no fusion) · prompt {s.prompt_tokens} + generate {s.generate_tokens} tokens · "
+        f"TP {s.tp}\nweights {s.weights} · activations {s.activations} · KV {s.kv} · compute "
+        f"{s.compute_precision}"
     )
 
 
@@ -56,10 +57,10 @@ def _memory_line(r) -> str:  # noqa: ANN001
     total = r.scenario.prompt_tokens + r.scenario.generate_tokens
     return (
         f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
-        f"{units.human_bytes(r.kv_cache_bytes)} ({r.kv_bytes_per_token:,.0f} B/token, whole model) + "
-        "activations "
-        f"{units.human_bytes(r.activation_bytes)} = {units.human_bytes(r.resident_bytes)} of "
-        f"{units.human_bytes(r.capacity_bytes)}: {verdict}; max batch at {total} tokens: {r.max_batch_size}"
+        f"{units.human_bytes(r.kv_cache_bytes)} + activations {units.human_bytes(r.activation_bytes)}\n"
+        f"  = {units.human_bytes(r.resident_bytes)} of {units.human_bytes(r.capacity_bytes)}: {verdict}\n"
+        f"KV {r.kv_bytes_per_token:,.0f} B/token (whole model); max batch at {total} tokens: "
+        f"{r.max_batch_size}"
     )
 
 
@@ -84,13 +85,13 @@ def phase_block(r) -> str:  # noqa: ANN001
     if r.experts_read_per_layer is not None:
         moe = (
             f"\nMoE: {units.human_count(r.active_params)} of {units.human_count(r.params)} params active per "
-            f"token; a decode step reads {r.experts_read_per_layer:.2f} experts per layer (uniform top-k "
-            "routing)"
+            f"token;\na decode step reads {r.experts_read_per_layer:.2f} experts per layer (uniform top-k)"
         )
     summary = (
-        f"TTFT {units.human_time(r.prefill.time_s)} · TPOT {units.human_time(tpot)} (avg of "
-        f"@{s.prompt_tokens} and @{s.prompt_tokens + s.generate_tokens}) · {1 / tpot:,.1f} tokens/s per "
-        f"sequence, {s.batch_size / tpot:,.1f} aggregate · generation {units.human_time(r.generation_s)}"
+        f"TTFT {units.human_time(r.prefill.time_s)} · TPOT {units.human_time(tpot)} (mean of "
+        f"@{s.prompt_tokens} and @{s.prompt_tokens + s.generate_tokens}) · generation "
+        f"{units.human_time(r.generation_s)}\ndecode {1 / tpot:,.1f} tokens/s per sequence, "
+        f"{s.batch_size / tpot:,.1f} aggregate"
     )
     return "\n".join([_header(r), _memory_line(r), "", table, "", summary]) + moe
 
@@ -111,17 +112,18 @@ def sweep_text(rs: list) -> str:
         "resident",
         "TTFT",
         "TPOT",
-        "tok/s (all)",
-        "tok/s (seq)",
-        "decode bound",
-        "decode AI",
+        "tok/s",
+        "tok/s/seq",
+        "bound@P",
+        "AI@P",
     ]
     table = text_table(headers, rows, [True, False, True, True, True, True, True, False, True])
     largest = f"largest batch that fits at the full context: {rs[0].max_batch_size}"
-    return "\n".join([_header(rs[0]), largest, "", table, "", _bars(rs)])
+    legend = "tok/s: all sequences; bound@P, AI@P: the decode step at the prompt length"
+    return "\n".join([_header(rs[0]), largest, "", table, legend, "", _bars(rs)])
 
 
-def _bars(rs: list, width: int = 36) -> str:
+def _bars(rs: list, width: int = 24) -> str:
     """Aggregate decode tokens/s per batch size as bars (the curve from memory- to compute-bound), the
     largest swept batch that fits marked."""
     rates = [r.scenario.batch_size / r.tpot_s for r in rs]
@@ -132,6 +134,6 @@ def _bars(rs: list, width: int = 36) -> str:
     for r, rate in zip(rs, rates, strict=True):
         b = r.scenario.batch_size
         bar = "#" * max(1, round(width * rate / top))
-        mark = "  <- largest that fits" if b == largest else ("  (does not fit)" if not r.fits else "")
-        lines.append(f"  B={b:<5} {bar:<{width}} {rate:>12,.1f}  TPOT {units.human_time(r.tpot_s)}{mark}")
+        mark = "  <- largest fitting" if b == largest else ("  (no fit)" if not r.fits else "")
+        lines.append(f"  B={b:<5} {bar:<{width}} {rate:>10,.1f}  TPOT {units.human_time(r.tpot_s)}{mark}")
     return "\n".join(lines)
