@@ -133,3 +133,32 @@ def test_console_script_bad_input_has_no_traceback():
     )
     assert proc.returncode == 2
     assert proc.stderr == "modeltui: error: unknown model 'resnet19'; did you mean resnet18, resnet101?\n"
+
+
+def test_output_errors_are_one_line():
+    """A full disk is one line and exit 1 (no traceback); a closed pipe (`| head`) is quiet, exit 0."""
+    exe = [sys.executable, "-m", "tui.cli"]
+    with open("/dev/full", "w") as full:
+        argv = [*exe, "compare", "resnet18", "--format", "json"]
+        out = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (out.returncode, out.stderr) == (
+        1,
+        "modeltui: error: cannot write the output: No space left on device\n",
+    )
+    head = subprocess.run(
+        f"{sys.executable} -m tui.cli models | head -1", shell=True, capture_output=True, text=True
+    )
+    assert head.stderr == "" and head.stdout.startswith("Model")
+
+
+def test_a_misspelt_verb_is_suggested(capsys):
+    code, out, err = run(["comapre", "resnet18"], capsys)
+    assert (code, out, err) == (2, "", "modeltui: error: unknown command 'comapre'; did you mean compare?\n")
+
+
+def test_json_output_is_strict():
+    from metrics_core.report.export import to_json
+
+    assert json.loads(to_json([{"a": float("nan"), "b": [float("inf"), 1.5]}])) == [
+        {"a": None, "b": [None, 1.5]}
+    ]

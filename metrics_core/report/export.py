@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -39,11 +40,24 @@ def to_csv(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
 
 
 def to_json(data: Any, compact_rows: bool = False) -> str:
-    """Indented JSON; with ``compact_rows`` a list is written one element per line (long op tables)."""
+    """Strict, indented JSON (a non-finite float, which JSON cannot hold, is written as null); with
+    ``compact_rows`` a list is written one element per line (long op tables)."""
+    data = finite(data)
     if compact_rows and isinstance(data, list):
-        body = ",\n".join("  " + json.dumps(row, separators=(", ", ": ")) for row in data)
+        body = ",\n".join("  " + json.dumps(row, separators=(", ", ": "), allow_nan=False) for row in data)
         return "[\n" + body + "\n]\n" if data else "[]\n"
-    return json.dumps(data, indent=2) + "\n"
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+def finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None (recursively through dicts and lists)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[Column], first: str = "model") -> str:

@@ -49,25 +49,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv or (argv[0] not in VERBS and argv[0] not in ("-h", "--help")):
+            check_not_a_misspelt_verb(argv)
             from tui.cli.launch import main as launch_app
 
             return launch_app(argv)
+        if sys.stdout is None:
+            raise ModeltuiError("standard output is closed: nowhere to write the results")
         parser, mods = build_parser()
         args = parser.parse_args(argv)
         if args.verb is None:
             parser.print_help()
             return 0
-        return int(mods[args.verb].run(args))  # type: ignore[attr-defined]
+        code = int(mods[args.verb].run(args))  # type: ignore[attr-defined]
+        sys.stdout.flush()  # a write error surfaces here, as one line, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        _silence_stdout()
+        return 0
+    except OSError as exc:
+        if exc.filename is None:  # a write to standard output failed (disk full, closed pipe ...)
+            _silence_stdout()
+            print(f"modeltui: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"modeltui: error: {exc}", file=sys.stderr)
+        return 1
     except ModeltuiError as exc:
         print(f"modeltui: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("modeltui: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     except SystemExit as exc:  # argparse: --help (0) or a usage error already printed (2)
         return exc.code if isinstance(exc.code, int) else 0
+
+
+def check_not_a_misspelt_verb(argv: Sequence[str]) -> None:
+    """``modeltui comapre resnet18``: a first word close to a verb, that is no model name, is a misspelt
+    verb (exit 2, with the verb suggested) rather than a model for the app."""
+    import difflib
+
+    first = argv[0] if argv else ""
+    if not first or first.startswith("-") or ":" in first:
+        return
+    close = difflib.get_close_matches(first, VERBS, n=1, cutoff=0.75)
+    if close:
+        from metrics_core.sources.catalog import catalog
+
+        if first not in {s.name for s in catalog()}:
+            raise ModeltuiError(f"unknown command {first!r}; did you mean {close[0]}?")
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 
 from metrics_core.common.errors import ModeltuiError, UsageError
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS
 from metrics_core.perf.llm_report import text_report
+from metrics_core.report.export import to_json
 from tui.cli.commands.options import positive_int
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -124,7 +124,7 @@ def flat(d: dict) -> dict:
 def write(results: list, fmt: str) -> None:
     dicts = [r.to_dict() for r in results]
     if fmt == "json":
-        sys.stdout.write(json.dumps(dicts, indent=2, allow_nan=False) + "\n")
+        sys.stdout.write(to_json(dicts))
         return
     if fmt == "csv":
         buf = io.StringIO()
