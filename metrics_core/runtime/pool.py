@@ -110,6 +110,9 @@ def _init_worker(threads: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl+C (also set by pool_server)
+    from metrics_core.runtime.watchdog import exit_with_parent
+
+    exit_with_parent()  # the fork server: a worker never outlives it
     try:
         import torch
 

@@ -150,3 +150,9 @@ for _name in MODULES:
 # quarter of the analysis time without this), and the pages holding them stay shared with the server.
 gc.collect()
 gc.freeze()
+
+# The server ends when the process that started it does (its workers follow: they watch the server).
+# Started after the imports: a thread alive at fork time does not survive into the forked workers.
+from metrics_core.runtime.watchdog import exit_with_parent  # noqa: E402
+
+exit_with_parent()

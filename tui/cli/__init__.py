@@ -45,6 +45,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     return parser, mods
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: the same clean path as Ctrl+C (workers ended, one line), exit 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -55,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return launch_app(argv)
         if sys.stdout is None:
             raise ModeltuiError("standard output is closed: nowhere to write the results")
+        import signal
+
+        if threading_is_main():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, _terminate)
         parser, mods = build_parser()
         args = parser.parse_args(argv)
         if args.verb is None:
@@ -76,11 +93,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModeltuiError as exc:
         print(f"modeltui: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated as exc:
+        import signal
+
+        print(f"modeltui: terminated ({signal.Signals(exc.signum).name})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("modeltui: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exc:  # argparse: --help (0) or a usage error already printed (2)
         return exc.code if isinstance(exc.code, int) else 0
+
+
+def threading_is_main() -> bool:
+    """Signal handlers can only be installed from the main thread (tests call ``main`` from others)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def check_not_a_misspelt_verb(argv: Sequence[str]) -> None:

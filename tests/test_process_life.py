@@ -1,0 +1,82 @@
+"""The fork server and the analysis workers never outlive the process that started them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+STARTER = """
+import os, sys, time
+from metrics_core.runtime import pool
+pool.warm_up().join()
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def descendants(root: int) -> set[int]:
+    """Every process below ``root``, from /proc (ppid links)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, stack = set(), [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.add(child)
+            stack.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP], ids=["KILL", "TERM", "HUP"])
+def test_workers_and_server_end_with_their_parent(sig):
+    env = {k: v for k, v in os.environ.items() if k != "MODELTUI_JOBS"}
+    proc = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        spawned = descendants(proc.pid)
+        assert len(spawned) >= 2  # the fork server and at least one worker (and the resource tracker)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in spawned) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [p for p in spawned if alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigterm_takes_the_ctrl_c_path():
+    """SIGTERM/SIGHUP to a verb: one line, exit 128 + signal, no process of the run left behind."""
+    env = {k: v for k, v in os.environ.items() if k != "MODELTUI_JOBS"}
+    argv = [sys.executable, "-m", "tui.cli", "compare", "--all", "--no-cache", "--format", "json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(4)  # the pool is up and analysing
+    spawned = descendants(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (143, "", "modeltui: terminated (SIGTERM)\n")
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in spawned) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [p for p in spawned if alive(p)] == []
