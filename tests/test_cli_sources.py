@@ -184,3 +184,9 @@ def test_unknown_hf_class_and_custom_names_exit_2(capsys):
         "build_test_models:missing: cannot import 'build_test_models:missing': AttributeError: module "
         "'build_test_models' has no attribute 'missing'"
     )
+
+
+def test_what_each_model_is_fed_is_checked_before_any_work(capsys):
+    code, out, err = run(["compare", "resnet18", "--input-shape", "64", "64"], capsys)
+    assert (code, out) == (2, "")
+    assert err == "modeltui: error: resnet18 takes an input shape of 3 numbers (C H W), got [64, 64]\n"

@@ -65,3 +65,9 @@ def test_resnet18_peak_memory(reports):
     # Weights resident: 11,689,512 params + BN buffers (running mean/var: 2 x 4,800 floats; 20 int64
     # num_batches_tracked) = (11,689,512 + 9,600) x 4 + 20 x 8
     assert mem["weight_bytes"] == (11689512 + 9600) * 4 + 20 * 8
+
+
+def test_a_conv_classifier_head_is_not_the_max_width(reports):
+    # SqueezeNet 1.0 classifies with a 1x1 conv to 1,000 channels under ReLU and average pooling; its
+    # widest feature maps are the fire modules' 256-channel expand convolutions (concatenated in pairs)
+    assert reports["squeezenet1_0"].metrics.max_width == 256

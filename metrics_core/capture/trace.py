@@ -77,7 +77,26 @@ def capture(
     output_keys = tuple(dict.fromkeys(cap.storage.key_of(t) for t in _all_tensors(out)))
     first = output_keys[0] if output_keys else None
     st = cap.storage
-    return Trace(cap.records, st.writer.get(first), st.events, st.sizes, cap.input_keys, output_keys)
+    head = head_op(cap.records, st.events, st.writer, st.writer.get(first))
+    return Trace(cap.records, head, st.events, st.sizes, cap.input_keys, output_keys)
+
+
+def head_op(
+    records: Sequence[OpRecord],
+    events: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    writer: dict[int, int],
+    start: int | None,
+) -> int | None:
+    """The classifier head: from the op that wrote the model's first output, back through ops without
+    MACs (activations, pooling, flatten, softmax) along their first activation input, to the last conv or
+    matmul (SqueezeNet's head is a 1x1 conv under ReLU and average pooling). ``start`` itself when no
+    such op is found."""
+    i, seen = start, set()
+    while i is not None and records[i].macs == 0 and i not in seen:
+        seen.add(i)
+        reads = events[i][0]
+        i = writer.get(reads[0]) if reads else None
+    return i if i is not None and records[i].macs else start
 
 
 def _run(

@@ -39,7 +39,22 @@ def analyze_many(
 
     options = (options or AnalysisOptions()).validated()
     specs = [get_spec(n) for n in names]
+    for spec in specs:  # what each model is fed, checked before any worker starts
+        check_feed(spec, options)
     return _analyze_specs(specs, options, on_report)
+
+
+def check_feed(spec, options: AnalysisOptions) -> None:  # noqa: ANN001 (ModelSpec)
+    """``UsageError`` (one line) when ``options.input_shape`` has the wrong rank for ``spec``'s input kind
+    or ``options.seq_len`` is longer than the model takes. Refused models are left to their own reason."""
+    from metrics_core.sources.spec import default_inputs, resolve_input_shape
+
+    if not spec.supported:
+        return
+    if options.input_shape is not None:
+        resolve_input_shape(spec, options.input_shape)
+    if options.seq_len is not None and not options.inputs and not options.inputs_fn:
+        default_inputs(spec, options.input_shape, options.seq_len)
 
 
 def _analyze_specs(specs, options: AnalysisOptions, on_report) -> list[ModelReport]:  # noqa: ANN001
