@@ -162,3 +162,19 @@ def test_json_output_is_strict():
     assert json.loads(to_json([{"a": float("nan"), "b": [float("inf"), 1.5]}])) == [
         {"a": None, "b": [None, 1.5]}
     ]
+
+
+def test_compare_sorts_by_an_estimate_and_says_so(capsys):
+    code, out, err = run(["compare", "resnet18", "mobilenet_v2", "--sort-by", "latency_s"], capsys)
+    assert (code, err) == (
+        2,
+        "modeltui: error: --sort-by latency_s is a roofline estimate: give --hardware ID too\n",
+    )
+    argv = ["compare", "resnet18", "mobilenet_v2", "--sort-by", "latency_s", "--hardware", "a100-sxm4-80gb"]
+    code, out, _ = run([*argv, "--format", "json"], capsys)
+    rows = json.loads(out)
+    assert code == 0 and rows[0]["roofline"]["latency_s"] <= rows[1]["roofline"]["latency_s"]
+    code, out, _ = run(argv, capsys)
+    assert out.splitlines()[1] == "rows sorted by latency_s, smallest first"
+    code, out, _ = run(["compare", "resnet18", "mobilenet_v2"], capsys)
+    assert out.splitlines()[1] == "rows in the order given"

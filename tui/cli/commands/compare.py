@@ -16,7 +16,7 @@ from metrics_core.report.columns import (
     MEMORY_COLUMNS,
 )
 from metrics_core.report.export import render
-from metrics_core.report.sorting import SEED_SORT_KEYS
+from metrics_core.report.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS
 from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
 
@@ -56,14 +56,19 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         raise UsageError("name at least one model, or use --all (see 'modeltui models')")
     if args.sort_by:
-        resolve_sort_key(args.sort_by)
+        metric, _ = resolve_sort_key(args.sort_by)
+        if metric in ESTIMATE_SORT_KEYS and not args.hardware:
+            raise UsageError(f"--sort-by {args.sort_by} is a roofline estimate: give --hardware ID too")
     options = options_from_args(args)
     target, precision = resolve_hardware(args, options.dtype)
     reports = analyze_with_progress(names, options)
-    if args.sort_by:
-        reports = sort_reports(reports, args.sort_by, args.reverse)
     estimates = estimates_for(reports, target, precision)
-    write_comparison(reports, args.format, estimates, target, precision)
+    order = "in the order given"
+    if args.sort_by:
+        reports = sort_reports(reports, args.sort_by, args.reverse, estimates)
+        metric, descending = resolve_sort_key(args.sort_by)
+        order = f"sorted by {metric}, {'largest' if descending != args.reverse else 'smallest'} first"
+    write_comparison(reports, args.format, estimates, target, precision, order)
     return exit_status(reports)
 
 
@@ -86,7 +91,7 @@ def all_models(source: str, pattern: str | None) -> list[str]:
     ]
 
 
-def write_comparison(reports, fmt: str, estimates: dict, target, precision) -> None:  # noqa: ANN001
+def write_comparison(reports, fmt: str, estimates: dict, target, precision, order: str = "") -> None:  # noqa: ANN001
     rows = []
     for r in reports:
         row = r.summary_dict()
@@ -105,7 +110,7 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision) -> N
             cols += (ERROR_COLUMN,)
         sys.stdout.write(render(flat, cols, fmt))
         return
-    print(comparison_text(reports, estimates, target, precision))
+    print(comparison_text(reports, estimates, target, precision, order))
 
 
 def _flatten_estimate(row: dict) -> dict:
@@ -115,7 +120,7 @@ def _flatten_estimate(row: dict) -> dict:
     return row
 
 
-def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa: ANN001
+def comparison_text(reports, estimates: dict, target, precision, order: str = "") -> str:  # noqa: ANN001
     """The terminal rendering: one table per metric group, then estimates, rankings, notes."""
     from metrics_core.report.rankings import efficiency_rankings
 
@@ -171,7 +176,7 @@ def comparison_text(reports, estimates: dict, target, precision) -> str:  # noqa
         )
     header = (
         f"batch {reports[0].batch_size}, dtype {dtype}; MACs = multiply-accumulates, FLOPs = 2 x MACs + "
-        "other ops; MB = 1e6 bytes; AI = FLOPs/byte"
+        "other ops; MB = 1e6 bytes; AI = FLOPs/byte" + (f"\nrows {order}" if order else "")
         if reports
         else ""
     )
