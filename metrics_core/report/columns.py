@@ -53,7 +53,7 @@ COMPARISON_COLUMNS: tuple[Column, ...] = (
     Column("aggregate_ai", "Agg AI", "Arithmetic intensity", units.fixed),
     Column("compute_bound_pct", "Compute-bound", "Arithmetic intensity", units.pct),
     Column("memory_bound_pct", "Memory-bound", "Arithmetic intensity", units.pct),
-    Column("classification", "Class", "Arithmetic intensity", _text, numeric=False),
+    Column("classification", "Class (seed 10/50)", "Arithmetic intensity", _text, numeric=False),
 )
 
 #: The per-op table of ``modeltui layers`` and the drill-down.
