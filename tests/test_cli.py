@@ -178,3 +178,21 @@ def test_compare_sorts_by_an_estimate_and_says_so(capsys):
     assert out.splitlines()[1] == "rows sorted by latency_s, smallest first"
     code, out, _ = run(["compare", "resnet18", "mobilenet_v2"], capsys)
     assert out.splitlines()[1] == "rows in the order given"
+
+
+def test_an_ascii_terminal_gets_ascii_charts():
+    env = {**__import__("os").environ, "PYTHONIOENCODING": "ascii"}
+    argv = [
+        sys.executable,
+        "-m",
+        "tui.cli",
+        "roofline",
+        "resnet18",
+        "--hardware",
+        "a100-sxm4-80gb",
+        "--width",
+        "60",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, encoding="ascii")
+    assert out.returncode == 0, out.stderr
+    assert "+------" in out.stdout and "A: resnet18" in out.stdout and out.stdout.isascii()

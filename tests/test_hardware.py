@@ -193,6 +193,14 @@ BROKEN = {
         _replace("fp16 = 40", "fp16 = 0"),
         r"target 'my-gpu': field 'peak_tflops\.fp16' must be a positive number",
     ),
+    "tiny bandwidth (overflows once scaled)": (
+        _replace("memory_bandwidth_gbps = 500", "memory_bandwidth_gbps = 1e-320"),
+        r"field 'memory_bandwidth_gbps' is 9\.99989e-321, outside the plausible range 1e-06 to 1e\+09$",
+    ),
+    "huge peak": (
+        _replace("fp16 = 40", "fp16 = 1e300"),
+        r"field 'peak_tflops\.fp16' is 1e\+300, outside the plausible range 1e-06 to 1e\+09$",
+    ),
     "duplicate id in file": (GOOD + GOOD, r"target 'my-gpu': field 'id' is defined twice in this file"),
     "duplicate of built-in": (
         _replace('id = "my-gpu"', 'id = "a100-pcie-40gb"'),

@@ -71,10 +71,13 @@ def test_sigterm_takes_the_ctrl_c_path():
     env = {k: v for k, v in os.environ.items() if k != "MODELTUI_JOBS"}
     argv = [sys.executable, "-m", "tui.cli", "compare", "--all", "--no-cache", "--format", "json"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(4)  # the pool is up and analysing
+    deadline = time.monotonic() + 60
+    while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:  # tracker, server, 2 workers
+        time.sleep(0.2)
+    time.sleep(1)  # analysing
     spawned = descendants(proc.pid)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=120)
     assert (proc.returncode, out, err) == (143, "", "modeltui: terminated (SIGTERM)\n")
     deadline = time.monotonic() + 10
     while any(alive(p) for p in spawned) and time.monotonic() < deadline:

@@ -352,6 +352,18 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+#: The range a positive figure must lie in: wide enough for any real device (a microcontroller's MB/s to a
+#: datacenter's PB/s), narrow enough that scaling (x 1e9 for GB/s, x 1e12 for TFLOP/s) and the ratios
+#: built from them (ridge points, latencies) stay finite and normal floats.
+FIGURE_RANGE: tuple[float, float] = (1e-6, 1e9)
+
+
+def _check_range(name: str, v: float, fail: Any) -> None:
+    low, high = FIGURE_RANGE
+    if not low <= v <= high:
+        raise fail(name, f"is {v:g}, outside the plausible range {low:g} to {high:g}")
+
+
 def _check(kind: str, name: str, v: Any, fail: Any) -> Any:
     """Validate one field value of the given kind; return it normalised."""
     if kind == "id":
@@ -365,6 +377,7 @@ def _check(kind: str, name: str, v: Any, fail: Any) -> Any:
     if kind == "pos":
         if not _is_number(v) or v <= 0:
             raise fail(name, "must be a positive number")
+        _check_range(name, v, fail)
         return v  # as written (int or float): JSON output repeats the data file's figures
     if kind == "nonneg":
         if not _is_number(v) or v < 0:
@@ -379,6 +392,7 @@ def _check(kind: str, name: str, v: Any, fail: Any) -> Any:
                 raise fail(f"{name}.{p}", f"is not a known precision (use {', '.join(PRECISIONS)})")
             if not _is_number(x) or x <= 0:
                 raise fail(f"{name}.{p}", "must be a positive number (TFLOP/s; TOP/s for int8)")
+            _check_range(f"{name}.{p}", x, fail)
             peaks[p] = x
         return {p: peaks[p] for p in PRECISIONS if p in peaks}
     if kind == "fieldlist":

@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return launch_app(argv)
         if sys.stdout is None:
             raise ModeltuiError("standard output is closed: nowhere to write the results")
+        from tui.cli.ascii_out import ensure_printable
+
+        ensure_printable()
         import signal
 
         if threading_is_main():
