@@ -58,7 +58,21 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the ``modeltui`` command line; returns the exit status (errors are one line on stderr)."""
+    import signal
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    saved = {}
+    if args and args[0] in VERBS and threading_is_main():  # a verb: SIGTERM/SIGHUP take the Ctrl+C path
+        saved = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(args)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str]) -> int:
     try:
         if not argv or (argv[0] not in VERBS and argv[0] not in ("-h", "--help")):
             check_not_a_misspelt_verb(argv)
@@ -70,11 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tui.cli.ascii_out import ensure_printable
 
         ensure_printable()
-        import signal
-
-        if threading_is_main():
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, _terminate)
         parser, mods = build_parser()
         args = parser.parse_args(argv)
         if args.verb is None:
