@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from metrics_core.common.dtypes import PRECISION_BITS
+from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
 from metrics_core.perf.hardware import HardwareTarget
@@ -82,6 +82,13 @@ class Scenario:
         if self.tp > 1 and target.interconnect_gbps is None:
             raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
         return self
+
+    @property
+    def bits(self) -> ElementBits:
+        """Bits per element of activations, weights and KV cache."""
+        return ElementBits(
+            PRECISION_BITS[self.activations], PRECISION_BITS[self.weights], PRECISION_BITS[self.kv]
+        )
 
     @property
     def compute_precision(self) -> str:

@@ -34,7 +34,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,7 @@ def report_key(spec: Any, options: Any) -> dict[str, Any] | None:
     return cache_key(spec.name, shape, options.batch_size, options.dtype, options.engine, extra)
 
 
+@cache
 def _library_version(source: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 

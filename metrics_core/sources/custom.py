@@ -60,16 +60,16 @@ def parse_factory(path: str) -> tuple[str, str, dict[str, Any]]:
     return module, attr, kwargs
 
 
-def custom_spec(path: str, input_shape: Sequence[int] | None = None, check_module: bool = True) -> ModelSpec:
+def custom_spec(path: str, input_shape: Sequence[int] | None = None) -> ModelSpec:
     """Spec of a user model (see module docstring). The input is one tensor ``(N, *input_shape)``
     (default ``DEFAULT_CUSTOM_SHAPE``) unless ``--input`` says otherwise.
 
-    ``UsageError`` for a malformed path; ``UnknownModelError`` (exit 2) when ``check_module`` and no
+    ``UsageError`` for a malformed path; ``UnknownModelError`` (exit 2) when no
     top-level module of that name can be found, with the known source prefixes suggested.
     """
     module, attr, kwargs = parse_factory(path)
     shape = validate_shape(DEFAULT_CUSTOM_SHAPE if input_shape is None else input_shape)
-    if check_module and not module_exists(module):
+    if not module_exists(module):
         raise UnknownModelError(_unknown_module_message(path, module))
     return ModelSpec(
         name=path,

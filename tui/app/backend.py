@@ -82,18 +82,9 @@ def _bench(
 def _llm(name: str, target: HardwareTarget, scenarios: Sequence[Any]) -> list[Any]:
     """``LlmEstimate`` of ``name`` on ``target`` for each ``perf.llm.Scenario`` (captured in a worker
     process; raises ``ModeltuiError`` for a model that is not a decoder or settings the target lacks)."""
-    from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
-    from metrics_core.perf.llm import estimate_llm
-    from metrics_core.runtime.llm_capture import capture_llm
-    from metrics_core.runtime.pool import run_call
+    from metrics_core.runtime.llm_capture import estimate_in_worker
 
-    out = []
-    for s in scenarios:
-        s = s.validated(target)
-        bits = ElementBits(PRECISION_BITS[s.activations], PRECISION_BITS[s.weights], PRECISION_BITS[s.kv])
-        capture = run_call(capture_llm, name, s.batch_size, s.prompt_tokens, s.generate_tokens, bits)
-        out.append(estimate_llm(capture, target, s))
-    return out
+    return [estimate_in_worker(name, target, s) for s in scenarios]
 
 
 def _catalog_note() -> str | None:

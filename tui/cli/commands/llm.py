@@ -54,11 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
-    from metrics_core.perf.llm import Scenario, estimate_llm
+    from metrics_core.perf.llm import Scenario
     from metrics_core.perf.sweep import parse_batch_sizes
-    from metrics_core.runtime.llm_capture import capture_llm
-    from metrics_core.runtime.pool import run_call
+    from metrics_core.runtime.llm_capture import estimate_in_worker
     from metrics_core.sources.resolve import get_spec
     from tui.cli.commands.hardware import load_catalog_with_warnings
 
@@ -91,22 +89,17 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{name} takes at most {limit:,} tokens ({field}); prompt + generate = {longest:,} is longer"
             )
-    bits = ElementBits(
-        PRECISION_BITS[args.activations], PRECISION_BITS[args.weights], PRECISION_BITS[args.kv]
-    )
     results, failures = [], []
     for name in args.models:
         for s in scenarios:
             try:
-                capture = run_call(
-                    capture_llm, name, s.batch_size, s.prompt_tokens, s.generate_tokens, bits, args.attention
-                )
+                estimate = estimate_in_worker(name, target, s, args.attention)
             except ModeltuiError as exc:  # this configuration's row is lost, not the others
                 if exc.kind == "usage":
                     raise
                 failures.append(f"{name} (batch {s.batch_size}, prompt {s.prompt_tokens}): {exc}")
                 continue
-            results.append(estimate_llm(capture, target, s))
+            results.append(estimate)
     write(results, args.format)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
