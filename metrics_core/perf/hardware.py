@@ -59,6 +59,8 @@ _FIELDS: dict[str, tuple[bool, str]] = {
     "figure_notes": (False, "fieldnotes"),
     "l2_cache_mb": (False, "pos"),
     "tdp_w": (False, "pos"),
+    "board_power_w": (False, "pos"),
+    "board_power_source": (False, "str"),
     "launch_overhead_us": (False, "nonneg"),
     "interconnect_gbps": (False, "pos"),
 }
@@ -69,6 +71,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "memory_gb",
     "l2_cache_mb",
     "tdp_w",
+    "board_power_w",
     "launch_overhead_us",
     "interconnect_gbps",
     *(f"peak_tflops.{p}" for p in PRECISIONS),
@@ -100,6 +103,11 @@ class HardwareTarget:
     #: GPU-to-GPU bandwidth per GPU, decimal GB/s, bidirectional total as datasheets print it (NVLink
     #: across all links, PCIe x16 both ways); None for single-device targets (tensor parallel refused).
     interconnect_gbps: float | None = None
+    #: Power the board (card, module or socket) may draw at full load, in W, and where that figure comes
+    #: from (``board_power_source`` alone says why a target has none). Energy estimates
+    #: (``metrics_core.perf.energy``) are this power x the estimated latency: an upper bound.
+    board_power_w: float | None = None
+    board_power_source: str | None = None
     origin: str = BUILTIN_ORIGIN
 
     def __hash__(self) -> int:  # the mapping fields are dicts; a target is identified by id and origin
@@ -166,6 +174,8 @@ class HardwareTarget:
             d["launch_overhead_us"] = self.launch_overhead_us
         if self.interconnect_gbps is not None:
             d["interconnect_gbps"] = self.interconnect_gbps
+        d["board_power_w"] = self.board_power_w
+        d["board_power_source"] = self.board_power_source
         return d
 
 
@@ -328,6 +338,8 @@ def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
                 raise fail(name, "is missing")
             continue
         values[name] = _check(kind, name, entry[name], fail)
+    if "board_power_w" in values and "board_power_source" not in values:
+        raise fail("board_power_source", "is missing: say where board_power_w comes from")
     return HardwareTarget(
         id=values["id"],
         name=values["name"],
@@ -344,6 +356,8 @@ def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         tdp_w=values.get("tdp_w"),
         launch_overhead_us=values.get("launch_overhead_us"),
         interconnect_gbps=values.get("interconnect_gbps"),
+        board_power_w=values.get("board_power_w"),
+        board_power_source=values.get("board_power_source"),
         origin=origin,
     )
 
