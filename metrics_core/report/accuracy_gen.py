@@ -20,7 +20,9 @@ from pathlib import Path
 #: The derived data file (shipped in the package).
 DATA_PATH = Path(__file__).parent / "data" / "timm_accuracy.json"
 #: Where the reference CSV sits in this project's checkout.
-DEFAULT_CSV = Path(__file__).resolve().parents[3] / "shared" / "reference" / "accuracy" / "timm-results-imagenet.csv"
+DEFAULT_CSV = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "accuracy" / "timm-results-imagenet.csv"
+)
 SOURCE = (
     "huggingface/pytorch-image-models results/results-imagenet.csv (Apache-2.0), commit aa4b5850c154: "
     "ImageNet-1k validation top-1/top-5 (%) per pretrained tag at img_size"
@@ -34,7 +36,8 @@ def build(csv_path: Path) -> dict:
     raw = csv_path.read_bytes()
     results: dict[str, list] = {}
     for row in csv.DictReader(raw.decode("utf-8").splitlines()):
-        results.setdefault(row["model"], []).append([float(row["top1"]), float(row["top5"]), int(row["img_size"])])
+        result = [float(row["top1"]), float(row["top5"]), int(row["img_size"])]
+        results.setdefault(row["model"], []).append(result)
     defaults = {}
     for arch, cfg in sorted(_registry._model_default_cfgs.items()):
         for tag, pretrained in cfg.cfgs.items():  # a tag's result at its own input size first

@@ -90,6 +90,20 @@ MEMORY_COLUMNS: tuple[Column, ...] = (
     Column("peak_total_bytes", "Peak total", "Peak memory", units.human_bytes),
 )
 
+#: Published ImageNet-1k accuracy (``report.accuracy.accuracy_fields`` keys): percent as published, "-"
+#: where none is published; ``acc_resolution`` is the evaluation image side the figures belong to.
+ACCURACY_GROUP = "Accuracy (ImageNet-1k, published)"
+ACCURACY_COLUMNS: tuple[Column, ...] = (
+    Column("acc1", "Top-1 %", ACCURACY_GROUP, partial(units.fixed, digits=3)),
+    Column("acc5", "Top-5 %", ACCURACY_GROUP, partial(units.fixed, digits=3)),
+)
+#: The export-only accuracy details (what the weights are, at which resolution, a mismatch note).
+ACCURACY_DETAIL_COLUMNS: tuple[Column, ...] = (
+    Column("acc_weights", "Acc weights", ACCURACY_GROUP, _text, numeric=False),
+    Column("acc_resolution", "Acc res px", ACCURACY_GROUP, _text),
+    Column("acc_note", "Acc note", ACCURACY_GROUP, _text, numeric=False),
+)
+
 #: A failed model's one-line error, appended to exports when any model failed.
 ERROR_COLUMN = Column("error", "Error", "Status", _text, numeric=False)
 

@@ -1,4 +1,5 @@
-"""The seed's efficiency rankings over a set of analysed models."""
+"""The seed's efficiency rankings over a set of analysed models, plus the most accurate (published
+ImageNet-1k top-1, ``metrics_core.report.accuracy``) among those that publish one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from metrics_core.common.records import ModelReport
+from metrics_core.report.accuracy import accuracy_fields
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,15 @@ RANKINGS: tuple[tuple[str, str, bool], ...] = (
     ("Most compute per param", "flops_per_param", True),
     ("Highest avg AI", "avg_ai", True),
     ("Lowest avg AI", "avg_ai", False),
+    ("Most accurate", "acc1", True),
 )
+
+
+def _value(report: ModelReport, metric: str) -> float | None:
+    """A metric of the report, or its published top-1 accuracy (``acc1``, percent)."""
+    if metric == "acc1":
+        return accuracy_fields(report)["acc1"]
+    return getattr(report.metrics, metric)
 
 
 def efficiency_rankings(reports: Sequence[ModelReport]) -> list[Ranking]:
@@ -37,9 +47,7 @@ def efficiency_rankings(reports: Sequence[ModelReport]) -> list[Ranking]:
     out = []
     for title, metric, highest in RANKINGS:
         scored = [
-            (getattr(r.metrics, metric), r.model)
-            for r in reports
-            if r.metrics is not None and getattr(r.metrics, metric) is not None
+            (v, r.model) for r in reports if r.metrics is not None and (v := _value(r, metric)) is not None
         ]
         if not scored:
             continue

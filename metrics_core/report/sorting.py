@@ -7,6 +7,7 @@ from typing import Any
 
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import METRIC_NAMES, ModelReport
+from metrics_core.report.accuracy import accuracy_fields
 
 #: The seed's ``--sort-by`` names -> (metric, descending by default?).
 #: Cost-like keys list the smallest first; "good when high" keys (efficiency, ai) the highest first.
@@ -18,6 +19,9 @@ SEED_SORT_KEYS: dict[str, tuple[str, bool]] = {
     "efficiency": ("flops_per_param", True),
     "ai": ("avg_ai", True),
 }
+
+#: Published accuracy (``metrics_core.report.accuracy``) usable as sort keys: the most accurate first.
+ACCURACY_SORT_KEYS: dict[str, bool] = {"acc1": True, "acc5": True}
 
 _DESCENDING_METRICS = frozenset({"flops_per_param", "avg_ai", "aggregate_ai", "compute_bound_pct"})
 
@@ -40,7 +44,9 @@ def resolve_sort_key(key: str) -> tuple[str, bool]:
         return key, key in _DESCENDING_METRICS
     if key in ESTIMATE_SORT_KEYS:
         return key, ESTIMATE_SORT_KEYS[key]
-    choices = ", ".join([*SEED_SORT_KEYS, "or a metric name"])
+    if key in ACCURACY_SORT_KEYS:
+        return key, ACCURACY_SORT_KEYS[key]
+    choices = ", ".join([*SEED_SORT_KEYS, *ACCURACY_SORT_KEYS, "or a metric name"])
     raise UsageError(f"unknown sort key {key!r}; choose one of {choices}")
 
 
@@ -63,6 +69,8 @@ def sort_reports(
         if metric in ESTIMATE_SORT_KEYS:
             est = (estimates or {}).get(r.model)
             return getattr(est, metric) if est is not None else None
+        if metric in ACCURACY_SORT_KEYS:
+            return accuracy_fields(r)[metric] if r.metrics is not None else None
         return getattr(r.metrics, metric) if r.metrics is not None else None
 
     known = [r for r in reports if value(r) is not None]

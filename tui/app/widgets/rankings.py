@@ -8,13 +8,13 @@ from rich.table import Table
 from textual.widgets import Static
 
 from metrics_core.common.records import ModelReport
-from metrics_core.report.columns import COMPARISON_COLUMNS
+from metrics_core.report.columns import ACCURACY_COLUMNS, COMPARISON_COLUMNS
 from metrics_core.report.rankings import RANKINGS, efficiency_rankings
 
-_COLUMNS = {c.key: c for c in COMPARISON_COLUMNS}
+_COLUMNS = {c.key: c for c in COMPARISON_COLUMNS + ACCURACY_COLUMNS}
 _HIGHEST = {title: highest for title, _metric, highest in RANKINGS}
 #: Row label of each ranked metric (the memory column's header alone, "Total", says too little).
-LABELS = {"memory_bytes": "Memory traffic"}
+LABELS = {"memory_bytes": "Memory traffic", "acc1": "Top-1 % (published)"}
 
 
 def rankings_table(reports: Sequence[ModelReport]) -> Table | None:

@@ -8,7 +8,10 @@ import sys
 from metrics_core.common.errors import UsageError
 from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.textable import text_table
+from metrics_core.report.accuracy import accuracy_fields
 from metrics_core.report.columns import (
+    ACCURACY_COLUMNS,
+    ACCURACY_DETAIL_COLUMNS,
     COMPARISON_COLUMNS,
     ERROR_COLUMN,
     ESTIMATE_COLUMNS,
@@ -39,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sort-by",
         default=None,
         metavar="KEY",
-        help=f"{'|'.join(SEED_SORT_KEYS)} or any metric name (default: the order given)",
+        help=f"{'|'.join(SEED_SORT_KEYS)}|acc1|acc5 or any metric name (default: the order given)",
     )
     p.add_argument("--reverse", action="store_true", help="invert the sort direction")
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -95,6 +98,7 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision, orde
     rows = []
     for r in reports:
         row = r.summary_dict()
+        row.update(accuracy_fields(r))
         if fmt == "json" and "memory" in r.extras:
             row["memory"] = r.extras["memory"]
         if r.model in estimates:
@@ -105,7 +109,8 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision, orde
         return
     if fmt in ("csv", "markdown"):
         flat = [_flatten_estimate(row) for row in rows]
-        cols = COMPARISON_COLUMNS + (ESTIMATE_COLUMNS if estimates else ())
+        cols = COMPARISON_COLUMNS + ACCURACY_COLUMNS + ACCURACY_DETAIL_COLUMNS
+        cols += ESTIMATE_COLUMNS if estimates else ()
         if any(r.error for r in reports):
             cols += (ERROR_COLUMN,)
         sys.stdout.write(render(flat, cols, fmt))
@@ -118,6 +123,26 @@ def _flatten_estimate(row: dict) -> dict:
     if est:
         row.update({k: v for k, v in est.items() if k in _ESTIMATE_KEYS})
     return row
+
+
+def accuracy_section(ok) -> list[str]:  # noqa: ANN001 (analysed ModelReports)
+    """The published-accuracy table (``[]`` when no model publishes one): top-1/top-5 %, the weights
+    (torchvision enum member or timm tag) and the resolution they were measured at; ``!`` marks an
+    analysed input of another resolution, said in a line below."""
+    fields = [(r, accuracy_fields(r)) for r in ok]
+    if not any(f["acc1"] is not None for _, f in fields):
+        return []
+    rows, notes = [], []
+    for r, f in fields:
+        weights = (f["acc_weights"] or "-").rsplit(".", 1)[-1]
+        res = "-" if f["acc_resolution"] is None else f"{f['acc_resolution']}{'!' if f['acc_note'] else ''}"
+        rows.append([r.model, *(c.fmt(f[c.key]) for c in ACCURACY_COLUMNS), weights, res])
+        if f["acc_note"]:
+            notes.append(f"  ! {r.model}: {f['acc_note']}")
+    headers = ["Model", *(c.header for c in ACCURACY_COLUMNS), "Weights", "At px"]
+    table = text_table(headers, rows, [False, True, True, False, True])
+    title = "== Accuracy (ImageNet-1k val, published; - = none) =="
+    return [title + "\n" + table + "".join("\n" + n for n in notes)]
 
 
 def comparison_text(reports, estimates: dict, target, precision, order: str = "") -> str:  # noqa: ANN001
@@ -133,6 +158,7 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
         headers = ["Model", *(f"Size MB ({dtype})" if c.key == "size_mb" else c.header for c in cols)]
         rows = [[r.model, *(c.fmt(getattr(r.metrics, c.key)) for c in cols)] for r in ok]
         parts.append(f"== {group} ==\n" + text_table(headers, rows, [False, *(c.numeric for c in cols)]))
+    parts.extend(accuracy_section(ok))
     with_memory = [r for r in ok if "memory" in r.extras]
     if with_memory:
         cols = MEMORY_COLUMNS
@@ -154,7 +180,7 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
         )
     ranks = efficiency_rankings(reports)
     if len(ok) > 1 and ranks:
-        by_key = {c.key: c for c in COMPARISON_COLUMNS}
+        by_key = {c.key: c for c in COMPARISON_COLUMNS + ACCURACY_COLUMNS}
         width = max(22, *(len(rk.model) for rk in ranks))
         lines = [f"  {rk.title:<24} {rk.model:<{width}} {by_key[rk.metric].fmt(rk.value)}" for rk in ranks]
         parts.append("== Efficiency rankings ==\n" + "\n".join(lines))
