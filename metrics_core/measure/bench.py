@@ -31,6 +31,7 @@ measured columns are filled and ``target_note`` says why.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import statistics
@@ -86,6 +87,18 @@ class BenchResult:
     estimated_peak_bytes: int | None = None
     measured_peak_bytes: int | None = None
     error: str | None = None
+    #: Estimated energy of one pass (J): the target's board power x the estimated latency, an upper
+    #: bound at board power (``metrics_core.perf.energy``); None without a target or its board power.
+    estimated_energy_j: float | None = None
+    board_power_w: float | None = None
+    #: Measured energy of one pass (J) on CUDA: NVML's total-energy counter over a window of at least
+    #: 1 s of back-to-back passes (``metrics_core.measure.nvml_energy``); ``energy_note`` says why there
+    #: is none (CPU, no nvidia-ml-py, a GPU without the counter).
+    measured_energy_j: float | None = None
+    energy_window_s: float | None = None
+    energy_passes: int | None = None
+    measured_power_w: float | None = None
+    energy_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,6 +139,18 @@ class BenchResult:
         return med / self.estimated_latency_s
 
     @property
+    def estimated_energy_per_sample_j(self) -> float | None:
+        """Estimated energy of one pass / batch size (J, upper bound at board power)."""
+        e = self.estimated_energy_j
+        return e / self.batch_size if e is not None else None
+
+    @property
+    def measured_energy_per_sample_j(self) -> float | None:
+        """Measured energy of one pass / batch size (J)."""
+        e = self.measured_energy_j
+        return e / self.batch_size if e is not None else None
+
+    @property
     def peak_memory_ratio(self) -> float | None:
         """Measured CUDA peak allocated bytes / estimated peak bytes (activations + weights)."""
         if self.measured_peak_bytes is None or not self.estimated_peak_bytes:
@@ -143,6 +168,8 @@ class BenchResult:
             "achieved_flops_per_s",
             "latency_ratio",
             "peak_memory_ratio",
+            "estimated_energy_per_sample_j",
+            "measured_energy_per_sample_j",
         ):
             d[name] = getattr(self, name)
         return d
@@ -426,6 +453,12 @@ def _fill_estimates(
     precision = precision_for(target, report.dtype, use_tf32=use_tf32)
     result.precision = precision
     result.estimated_latency_s = estimate_model(report, target, precision).latency_s
+    from metrics_core.perf.energy import estimate_energy
+
+    energy = estimate_energy(target, result.estimated_latency_s, report.batch_size)
+    if energy is not None:
+        result.estimated_energy_j = energy.energy_per_inference_j
+        result.board_power_w = energy.board_power_w
 
 
 def _measure(
@@ -469,7 +502,45 @@ def _measure(
             result.times_s = time_passes(model, inputs, device, warmup, iters, step)
         if cuda:
             result.measured_peak_bytes = int(torch.cuda.max_memory_allocated())
+            with _Precision(device, use_tf32), torch.inference_mode():
+                _measure_energy(result, model, inputs, max(1, iters))
+        else:
+            from metrics_core.measure.nvml_energy import NOT_ON_CPU
+
+            result.energy_note = NOT_ON_CPU
     finally:
         del model
         if cuda:
             torch.cuda.empty_cache()
+
+
+def _measure_energy(result: BenchResult, model: Any, inputs: tuple, min_passes: int) -> None:
+    """NVML energy of back-to-back passes on the current CUDA device (``nvml_energy``); a missing
+    package, driver support or counter leaves ``energy_note`` instead of a figure."""
+    import torch
+
+    from metrics_core.measure import nvml_energy
+
+    try:
+        nvml = nvml_energy.load_nvml()
+    except RuntimeError as exc:
+        result.energy_note = str(exc)
+        return
+    try:
+        index = torch.cuda.current_device()
+        uuid = str(getattr(torch.cuda.get_device_properties(index), "uuid", "") or "")
+        handle = nvml_energy.device_handle(nvml, uuid, index)
+        m = nvml_energy.measure_energy(
+            lambda: model(*inputs), torch.cuda.synchronize, handle, nvml, result.batch_size, min_passes
+        )
+    except Exception as exc:  # noqa: BLE001 - NVML errors: a note, never a failed benchmark
+        result.energy_note = f"energy not measured: {type(exc).__name__}: {exc}"
+        return
+    finally:
+        with contextlib.suppress(Exception):
+            nvml.nvmlShutdown()
+    result.energy_note = m.note
+    result.measured_energy_j = m.energy_per_pass_j
+    result.energy_window_s = m.window_s or None
+    result.energy_passes = m.passes or None
+    result.measured_power_w = m.mean_power_w

@@ -155,7 +155,61 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
         notes.append(f"No estimate: {reason}.")
     if cuda:
         notes.append("Peak mem = torch.cuda.max_memory_allocated; Peak (est.) = activations + weights.")
+    parts.extend(energy_lines(results))
     for r in results:
         if r.error:
             notes.append(f"{r.model}: ERROR {r.error}")
     return "\n".join([*parts, *notes])
+
+
+def energy_lines(results: Sequence) -> list[str]:  # noqa: ANN001 (BenchResult)
+    """Energy per pass: the estimate (board power x estimated latency, an upper bound) beside the NVML
+    measurement on CUDA; on CPU a line saying energy is not measured."""
+    ok = [r for r in results if r.ok]
+    estimated = any(r.estimated_energy_j is not None for r in ok)
+    measured = any(r.measured_energy_j is not None for r in ok)
+    out = []
+    if estimated or measured:
+        headers = [
+            "Model",
+            "J/pass (est. max)",
+            "J/sample (est.)",
+            "J/pass meas.",
+            "J/sample meas.",
+            "Mean W",
+        ]
+        rows = [
+            [
+                r.model,
+                _joules(r.estimated_energy_j),
+                _joules(r.estimated_energy_per_sample_j),
+                _joules(r.measured_energy_j),
+                _joules(r.measured_energy_per_sample_j),
+                units.fixed(r.measured_power_w, 1),
+            ]
+            for r in ok
+        ]
+        out.append("Energy per forward pass:")
+        out.append(text_table(headers, rows, [False, *([True] * 5)]))
+    power = next((r.board_power_w for r in ok if r.board_power_w is not None), None)
+    if power is not None:
+        out.append(f"Energy (est.) = {units.plain(power)} W board power x estimated latency: an upper bound.")
+    if measured:
+        first = next(r for r in ok if r.measured_energy_j is not None)
+        out.append(
+            f"Measured: NVML total-energy counter over >= 1 s of back-to-back passes "
+            f"({first.energy_passes} passes in {units.human_time(first.energy_window_s)} for {first.model})."
+        )
+    notes = dict.fromkeys(r.energy_note for r in ok if r.energy_note)
+    out.extend(f"{n[0].upper()}{n[1:]}." for n in notes)
+    return out
+
+
+def _joules(j: float | None) -> str:
+    """Joules with an SI prefix: ``0.0123 -> '12.30 mJ'``."""
+    if j is None:
+        return "-"
+    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ")):
+        if abs(j) >= scale:
+            return f"{j / scale:.2f} {unit}"
+    return f"{j * 1e9:.2f} nJ"
