@@ -49,6 +49,9 @@ class OpRecord:
     covered: bool = True
     #: Bytes of activations alive right after this op (filled by peak-memory analysis; None if not run).
     live_bytes: int | None = None
+    #: Dataflow: for each activation tensor read (in argument order), the index of the record that last
+    #: wrote its storage, -1 for a model input (``metrics_core.capture.dataflow``; None: not captured).
+    reads_from: list[int] | None = None
 
     @property
     def bytes(self) -> int:

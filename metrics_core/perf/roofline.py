@@ -17,12 +17,14 @@ Model (every number it produces is an estimate and says so in ``to_dict``: ``"es
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import ModelReport, OpRecord
+from metrics_core.perf.efficiency import EFFICIENCIES, kernel_time
+from metrics_core.perf.fusion import EXECUTIONS, kernels_for
 from metrics_core.perf.hardware import HardwareTarget
 
 #: Analysis dtype -> precision path of the target's peak table (fp32 -> tf32 with ``use_tf32``).
@@ -151,6 +153,14 @@ class ModelEstimate:
     memory_bound_ops: int
     ops: tuple[OpEstimate, ...] = field(default=(), repr=False)
     estimated: bool = True
+    #: ``eager`` (one kernel per op) or ``compiled`` (Inductor-style fused kernels: ``perf.fusion``).
+    execution: str = "eager"
+    #: ``ideal`` (datasheet roofline) or ``calibrated`` (achievable efficiency: ``perf.efficiency``).
+    efficiency: str = "ideal"
+    kernel_count: int = 0
+    #: Time that is neither compute nor memory: kernel gaps and host-bound issue time (seconds).
+    launch_time_s: float = 0.0
+    kernels: tuple[KernelEstimate, ...] = field(default=(), repr=False)
 
     @property
     def pct_of_peak(self) -> float | None:
@@ -161,11 +171,39 @@ class ModelEstimate:
 
     def to_dict(self, include_ops: bool = False) -> dict[str, Any]:
         """JSON-compatible, flat scalars plus ``"estimate": true``; per-op rows with ``include_ops``."""
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("ops", "estimated")}
+        skip = ("ops", "estimated", "kernels")
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         d["pct_of_peak"] = self.pct_of_peak
         d["estimate"] = True
         if include_ops:
             d["ops"] = [o.to_dict() for o in self.ops]
+            if self.execution == "compiled":
+                d["kernels"] = [k.to_dict() for k in self.kernels]
+        return d
+
+
+@dataclass(frozen=True)
+class KernelEstimate:
+    """One kernel of an execution mode (``perf.fusion.Kernel``) with its estimated time (seconds).
+
+    ``ops`` are the record indices it runs; ``op_names`` their aten ops; ``bytes`` its traffic after fusion;
+    ``launch_s`` the part of ``time_s`` that is neither compute nor memory."""
+
+    index: int
+    kind: str
+    module: str
+    ops: tuple[int, ...]
+    op_names: tuple[str, ...]
+    flops: int
+    bytes: int
+    time_s: float
+    launch_s: float
+    bound: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ops"], d["op_names"] = list(self.ops), list(self.op_names)
+        d["estimate"] = True
         return d
 
 
@@ -175,8 +213,16 @@ def estimate_records(
     precision: str,
     batch_size: int = 1,
     model: str = "",
+    execution: str = "eager",
+    efficiency: str = "ideal",
 ) -> ModelEstimate:
-    """Model-level estimate from op records (definitions: module doc)."""
+    """Model-level estimate from op records (definitions: module doc).
+
+    ``execution`` / ``efficiency``: see ``estimate_kernels``; the defaults (``eager``, ``ideal``) are the
+    pure roofline of the module doc, one kernel per op."""
+    check_modes(execution, efficiency)
+    if execution != "eager" or efficiency != "ideal":
+        return estimate_kernels(records, target, precision, batch_size, model, execution, efficiency)
     ops = tuple(estimate_ops(records, target, precision))
     latency = sum(o.time_s for o in ops)
     flops = sum(o.flops for o in ops)
@@ -203,10 +249,107 @@ def estimate_records(
         op_count=len(ops),
         memory_bound_ops=sum(1 for o in ops if o.bound == "memory"),
         ops=ops,
+        kernel_count=len(ops),
+        launch_time_s=target.launch_overhead_s * len(ops),
     )
 
 
-def estimate_model(report: ModelReport, target: HardwareTarget, precision: str) -> ModelEstimate:
+def check_modes(execution: str, efficiency: str) -> None:
+    """``UsageError`` (one line) for an unknown execution or efficiency mode."""
+    if execution not in EXECUTIONS:
+        raise UsageError(f"unknown execution {execution!r}; choose one of {', '.join(EXECUTIONS)}")
+    if efficiency not in EFFICIENCIES:
+        raise UsageError(f"unknown efficiency {efficiency!r}; choose one of {', '.join(EFFICIENCIES)}")
+
+
+def estimate_kernels(
+    records: Sequence[OpRecord],
+    target: HardwareTarget,
+    precision: str,
+    batch_size: int = 1,
+    model: str = "",
+    execution: str = "compiled",
+    efficiency: str = "calibrated",
+) -> ModelEstimate:
+    """Model-level estimate over the kernels of ``execution`` (``perf.fusion``) timed by ``efficiency``
+    (``perf.efficiency``). Latency = sum of kernel times. Per-op estimates share their kernel's time in
+    proportion to the ops' own ideal roofline times (their FLOPs and bytes), and carry its bound; ``bytes``
+    is the kernels' traffic (after fusion), ``flops`` the ops' FLOPs."""
+    check_modes(execution, efficiency)
+    records = list(records)
+    kernels = kernels_for(records, execution)
+    ideal = [estimate_op(r, target, precision) for r in records]
+    kests: list[KernelEstimate] = []
+    op_est: list[OpEstimate | None] = [None] * len(records)
+    for n, k in enumerate(kernels):
+        t, launch, bound = kernel_time(k, records, target, precision, efficiency, execution)
+        main = records[k.main]
+        kests.append(
+            KernelEstimate(
+                index=n,
+                kind=k.kind,
+                module=main.module,
+                ops=k.ops,
+                op_names=tuple(records[i].op for i in k.ops),
+                flops=k.flops,
+                bytes=k.bytes,
+                time_s=t,
+                launch_s=launch,
+                bound=bound,
+            )
+        )
+        weights = [ideal[i].time_s or 1.0 for i in k.ops]
+        total_w = sum(weights)
+        for i, w in zip(k.ops, weights, strict=True):
+            share = t * w / total_w
+            r = records[i]
+            op_est[i] = replace(
+                ideal[i],
+                time_s=share,
+                bound=bound,
+                attainable_flops_per_s=(r.flops or 0) / share if share else 0.0,
+            )
+    ops = tuple(o for o in op_est if o is not None)
+    latency = sum(k.time_s for k in kests)
+    flops = sum(r.flops or 0 for r in records)
+    nbytes = sum(k.bytes for k in kests)
+    mem_time = sum(k.time_s for k in kests if k.bound == "memory")
+    mem_pct = 100.0 * mem_time / latency if latency else 0.0
+    return ModelEstimate(
+        model=model,
+        target=target.id,
+        precision=precision,
+        batch_size=batch_size,
+        flops=flops,
+        bytes=nbytes,
+        latency_s=latency,
+        throughput_per_s=batch_size / latency if latency else None,
+        attained_flops_per_s=flops / latency if latency else None,
+        aggregate_ai=flops / nbytes if nbytes else 0.0,
+        memory_bound_time_pct=mem_pct,
+        bound="memory" if mem_pct >= 50.0 else "compute",
+        ridge_point=target.ridge_point(precision),
+        peak_flops_per_s=target.peak_flops(precision),
+        bandwidth_bytes_per_s=target.bandwidth,
+        launch_overhead_s=target.launch_overhead_s,
+        op_count=len(ops),
+        memory_bound_ops=sum(1 for o in ops if o.bound == "memory"),
+        ops=ops,
+        execution=execution,
+        efficiency=efficiency,
+        kernel_count=len(kests),
+        launch_time_s=sum(k.launch_s for k in kests),
+        kernels=tuple(kests),
+    )
+
+
+def estimate_model(
+    report: ModelReport,
+    target: HardwareTarget,
+    precision: str,
+    execution: str = "eager",
+    efficiency: str = "ideal",
+) -> ModelEstimate:
     """The estimate for an analysed report (its records and batch size).
 
     ``ValueError`` when the report has no op records (a failed analysis, or an engine without
@@ -215,4 +358,6 @@ def estimate_model(report: ModelReport, target: HardwareTarget, precision: str) 
     if not report.records:
         reason = report.error or f"no per-op records (engine {report.engine})"
         raise ValueError(f"{report.model}: cannot estimate a roofline: {reason}")
-    return estimate_records(report.records, target, precision, report.batch_size, report.model)
+    return estimate_records(
+        report.records, target, precision, report.batch_size, report.model, execution, efficiency
+    )

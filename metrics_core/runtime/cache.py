@@ -2,7 +2,7 @@
 
 Layout: ``cache_root()/reports/<model>-<key hash>.jsonl``, two lines of JSON:
 
-1. the header: ``{"schema": "modeltui.report", "format": 1, "key": {...}, "n_records": N, "report": {...}}``
+1. the header: ``{"schema": "modeltui.report", "format": 2, "key": {...}, "n_records": N, "report": {...}}``
    where ``report`` is ``ModelReport.to_dict()`` without its records;
 2. the records: ``{"record_fields": [...], "rows": [[...], ...]}`` (rows, as in ``ModelReport.to_dict``).
 
@@ -42,7 +42,7 @@ from metrics_core.common.paths import ENV_CACHE_DIR, cache_root, write_atomic
 from metrics_core.common.records import ModelReport, OpRecord
 
 SCHEMA = "modeltui.report"
-FORMAT = 1
+FORMAT = 2  # 2: op records carry ``reads_from`` (dataflow)
 SUFFIX = ".jsonl"
 #: Temporary files of entries being written (ignored by readers, removed by ``clear``).
 TMP_PREFIX = ".tmp-"

@@ -70,6 +70,7 @@ def feed_for(spec, options: AnalysisOptions, model: Any) -> Any:  # noqa: ANN001
 
 
 def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelReport:  # noqa: ANN001
+    from metrics_core.capture.dataflow import annotate_dataflow
     from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import peak_memory, resident_weight_bytes
     from metrics_core.capture.trace import capture
@@ -108,4 +109,5 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
     report.extras["memory"] = memory.to_dict()
     for record, live in zip(trace.records, memory.live_bytes, strict=True):
         record.live_bytes = live
+    annotate_dataflow(trace.records, trace.events)
     return report

@@ -1,0 +1,181 @@
+"""Estimated vs measured throughput: the performance model held against published GPU benchmarks.
+
+For every row of each measurement CSV whose timm architecture has a torchvision pair (see
+``shared/reference/measured/README.md``), the torchvision model is analysed at the row's image size and
+batch size (fp16: the CSVs are AMP fp16 runs; cached, so a second run is fast) and estimated on the
+matching target, per execution mode and efficiency model. Per mode it prints n, the geometric mean of
+estimate / measured, the median |error|, the share within ±25 %, Spearman's rho, and the ten worst rows
+with what dominates their estimated time.
+
+    python benchmarks/validate_estimates.py [--measured DIR] [--efficiency ideal,calibrated]
+        [--target FILE=ID ...] [--json out.json] [--worst 10]
+
+A CSV's target and execution come from its file name (``...-4090.csv`` -> ``rtx-4090`` eager,
+``...-4090-dynamo.csv`` -> compiled, ``...-rtx3090.csv`` -> ``rtx-3090``; ``--target NAME=ID`` overrides),
+its precision from ``amp`` (fp16) / ``bf16`` / ``fp32`` in the name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from metrics_core.perf.hardware import hardware_targets  # noqa: E402
+from metrics_core.perf.roofline import estimate_records, precision_for  # noqa: E402
+from metrics_core.perf.validation import map_rows, read_pairs, summarize, worst  # noqa: E402
+from metrics_core.runtime.analyze import AnalysisOptions, analyze_many  # noqa: E402
+
+DEFAULT_MEASURED = ROOT.parent / "shared" / "reference" / "measured"
+
+
+def file_mode(name: str, ids: list[str], overrides: dict[str, str]) -> tuple[str, str, str] | None:
+    """(target id, execution, dtype) of a measurement file from its name; None when no target matches."""
+    stem = Path(name).stem
+    execution = "compiled" if re.search(r"dynamo|compile|inductor", stem) else "eager"
+    dtype = "bf16" if "bf16" in stem else "fp32" if "fp32" in stem else "fp16"
+    if name in overrides or stem in overrides:
+        return overrides.get(name) or overrides[stem], execution, dtype
+    # the device is the part after the CUDA/PyTorch tags: '...-cu128-4090-dynamo' -> '4090'
+    tail = re.sub(r"-(dynamo|compile|inductor)$", "", stem).split("-")
+    device = tail[-1].lower()
+    cands = [i for i in ids if i.replace("-", "").endswith(device.replace("rtx", "")) or i == device]
+    cands = [i for i in cands if re.search(r"(^|-)(rtx-)?" + re.escape(device.replace("rtx", "")) + "$", i)]
+    return (cands[0], execution, dtype) if cands else None
+
+
+def explain(est) -> str:  # noqa: ANN001 (ModelEstimate)
+    """What dominates an estimate's time: the category with the largest share, and the memory-bound share."""
+    by_cat: Counter[str] = Counter()
+    for o in est.ops:
+        by_cat[o.category] += o.time_s
+    cat, t = by_cat.most_common(1)[0]
+    launch = getattr(est, "launch_time_s", 0.0) or 0.0
+    parts = [
+        f"{cat} {100 * t / est.latency_s:.0f}% of est. time",
+        f"memory-bound {est.memory_bound_time_pct:.0f}%",
+    ]
+    if launch:
+        parts.append(f"launch {100 * launch / est.latency_s:.0f}%")
+    return ", ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--measured", default=str(DEFAULT_MEASURED), help="folder with the CSVs and the pairs file"
+    )
+    ap.add_argument("--pairs", default=None, help="pairs CSV (default: MEASURED/torchvision_timm_pairs.csv)")
+    ap.add_argument("--efficiency", default="ideal,calibrated", help="comma-separated efficiency models")
+    ap.add_argument("--target", action="append", default=[], help="FILE=ID: the target of a CSV")
+    ap.add_argument("--worst", type=int, default=10)
+    ap.add_argument("--json", default=None, help="write the summary (and every row) as JSON here")
+    args = ap.parse_args(argv)
+
+    measured = Path(args.measured)
+    pairs = read_pairs(args.pairs or measured / "torchvision_timm_pairs.csv")
+    targets = {t.id: t for t in hardware_targets()}
+    overrides = dict(o.split("=", 1) for o in args.target)
+    efficiencies = [e.strip() for e in args.efficiency.split(",") if e.strip()]
+    files = sorted(p for p in measured.glob("*.csv") if p.name != Path(args.pairs or "pairs").name)
+    files = [p for p in files if "pairs" not in p.name]
+
+    started = time.perf_counter()
+    plan = []  # (file, target, execution, dtype, rows)
+    for path in files:
+        mode = file_mode(path.name, list(targets), overrides)
+        if mode is None:
+            print(f"skipped {path.name}: no target matches its name (give --target {path.name}=ID)")
+            continue
+        plan.append((path, *mode, map_rows(path, pairs)))
+
+    # analyse each distinct (dtype, size, batch) group once, all its models in one call (cached)
+    wanted: dict[tuple[str, int, int], set[str]] = defaultdict(set)
+    for _path, _tid, _ex, dtype, rows in plan:
+        for r in rows:
+            wanted[(dtype, r.image_size, r.batch_size)].add(r.model)
+    reports = {}
+    for (dtype, size, batch), models in sorted(wanted.items()):
+        opts = AnalysisOptions(batch_size=batch, dtype=dtype, input_shape=(3, size, size))
+        for rep in analyze_many(sorted(models), opts):
+            reports[(rep.model, dtype, size, batch)] = rep
+    analysed_s = time.perf_counter() - started
+
+    summary = []
+    for path, tid, execution, dtype, rows in plan:
+        target = targets[tid]
+        precision = precision_for(target, dtype)
+        for eff in efficiencies:
+            kept, est, meas, ests = [], [], [], []
+            for r in rows:
+                rep = reports.get((r.model, dtype, r.image_size, r.batch_size))
+                if rep is None or not rep.ok or not rep.records:
+                    print(f"  {r.model} @{r.image_size} b{r.batch_size}: not analysed ({rep and rep.error})")
+                    continue
+                e = estimate_records(
+                    rep.records,
+                    target,
+                    precision,
+                    rep.batch_size,
+                    rep.model,
+                    execution=execution,
+                    efficiency=eff,
+                )
+                kept.append(r)
+                est.append(e.throughput_per_s)
+                meas.append(r.samples_per_s)
+                ests.append(e)
+            s = summarize(est, meas)
+            mode = f"{tid} {dtype} {execution}, efficiency {eff}"
+            print(f"\n== {path.name}: {mode}")
+            gm, me, wi, rho = s["geomean_ratio"], s["median_abs_error"], s["within"], s["spearman"]
+            print(
+                f"n {s['n']}  geomean est/meas {gm:.3f}  median |error| {100 * me:.1f}%  "
+                f"within ±25% {100 * wi:.0f}%  Spearman {rho:.3f}"
+            )
+            index = {id(r): e for r, e in zip(kept, ests, strict=True)}
+            print(f"worst {args.worst}:")
+            for r, ratio in worst(kept, est, meas, args.worst):
+                print(
+                    f"  {r.model:<20} {r.image_size:>4}px b{r.batch_size:<5} est/meas {ratio:5.2f}  "
+                    f"({explain(index[id(r)])})"
+                )
+            summary.append(
+                {
+                    "file": path.name,
+                    "target": tid,
+                    "dtype": dtype,
+                    "execution": execution,
+                    "efficiency": eff,
+                    **s,
+                    "rows": [
+                        {
+                            "model": r.model,
+                            "timm": r.timm_model,
+                            "image_size": r.image_size,
+                            "batch_size": r.batch_size,
+                            "measured_per_s": m,
+                            "estimated_per_s": e,
+                        }
+                        for r, e, m in zip(kept, est, meas, strict=True)
+                    ],
+                }
+            )
+    print(
+        f"\n(analysis {analysed_s:.1f} s, total {time.perf_counter() - started:.1f} s; "
+        "estimates, not measurements)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1, allow_nan=False), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

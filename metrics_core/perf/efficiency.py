@@ -1,0 +1,195 @@
+"""Achievable efficiency: how fast a kernel really runs on a target, instead of the datasheet roofline.
+
+``ideal`` (the pure roofline): a kernel takes ``max(FLOPs / peak, bytes / bandwidth)`` plus the target's
+``launch_overhead_us`` (0 when absent) — the estimate modeltui always made.
+
+``calibrated``: per kernel (``metrics_core.perf.fusion.Kernel``), with ``p`` the parameters of the target's
+architecture generation (``data/efficiency.toml``, every figure with its derivation or source there):
+
+- compute rate = peak x ``p.<class>`` x q(shape), class ``gemm`` (matmul), ``conv`` (``conv_eager`` /
+  ``conv_compiled``: cuDNN on NCHW tensors in eager, channels-last after Inductor's layout optimisation),
+  ``attention``; kernels without MACs (pointwise, norms, pooling) and depthwise convolutions (one input
+  channel per group: no tensor-core GEMM) compute on the vector units: the fp32 peak x ``p.vector``;
+- q(shape), tile and wave quantisation of the kernel's GEMM (M x N x K per group, ``groups`` GEMMs): for each
+  candidate output tile (Tm, Tn) with its relative efficiency e, padding efficiency
+  ``M N K / (ceil(M/Tm) Tm * ceil(N/Tn) Tn * ceil(K/Tk) Tk)`` times wave efficiency
+  ``tiles / (ceil(tiles / units) * units)`` (``units``: SMs / compute units of the target) times e; the best
+  candidate is taken (what a library's heuristic picks);
+- memory rate = bandwidth x ``p.bandwidth`` (a streaming kernel's achievable share of the peak);
+- time = max(GPU time, host time): GPU time = max(FLOPs / compute rate, bytes / memory rate) +
+  ``p.kernel_gap_us`` (launch latency and tail between dependent kernels); host time = ``p.eager_op_us``
+  per eager op or ``p.compiled_kernel_us`` per compiled kernel (the Python/dispatcher cost of issuing it; the
+  host runs ahead asynchronously, so it only shows when kernels are shorter than that).
+
+Parameters exist per architecture generation (and per target only for counted units), per op class — never
+per model or model family. A target with no generation entry uses the generation of its ``kind``
+(``[kind.*]`` defaults). No torch here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from metrics_core.common.records import OpRecord
+from metrics_core.perf.fusion import Kernel
+from metrics_core.perf.hardware import HardwareTarget
+
+EFFICIENCIES: tuple[str, ...] = ("ideal", "calibrated")
+
+DATA_FILE = Path(__file__).parent / "data" / "efficiency.toml"
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """The calibrated-model parameters of one target (fractions in 0..1, times in microseconds)."""
+
+    generation: str
+    units: int
+    gemm: float
+    conv_eager: float
+    conv_compiled: float
+    attention: float
+    vector: float
+    bandwidth: float
+    kernel_gap_us: float
+    eager_op_us: float
+    compiled_kernel_us: float
+    tiles: tuple[tuple[int, int, float], ...]
+    tile_k: int
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict[str, Any]:
+    return tomllib.loads(DATA_FILE.read_text(encoding="utf-8"))
+
+
+def params_for(target: HardwareTarget) -> Efficiency:
+    """The parameters for ``target``: its generation's (by target id), else its kind's default."""
+    data = _data()
+    entry = data.get("target", {}).get(target.id, {})
+    gen = entry.get("generation")
+    if gen is None:
+        kind = "cpu" if "cpu" in target.kind.lower() else "gpu"
+        gen = data["kind"][kind]["generation"]
+    g = data["generation"][gen]
+    units = int(entry.get("units", g["units"]))
+    return Efficiency(
+        generation=gen,
+        units=units,
+        gemm=g["gemm"],
+        conv_eager=g["conv_eager"],
+        conv_compiled=g["conv_compiled"],
+        attention=g["attention"],
+        vector=g["vector"],
+        bandwidth=g["bandwidth"],
+        kernel_gap_us=g["kernel_gap_us"],
+        eager_op_us=g["eager_op_us"],
+        compiled_kernel_us=g["compiled_kernel_us"],
+        tiles=tuple((int(m), int(n), float(e)) for m, n, e in g["tiles"]),
+        tile_k=int(g["tile_k"]),
+    )
+
+
+def gemm_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
+    """``(groups, M, N, K)`` of a MAC op's GEMM (None when it has no MACs or no output).
+
+    K = MACs / output elements (per output element); convolution: N = C_out / groups, M = output elements /
+    C_out, groups = C_in / weight.shape[1]; matmul/attention: M, N = the last two output dims, the leading
+    dims multiply the groups (batched GEMMs)."""
+    out = record.output_shape
+    numel = math.prod(out) if out else 1
+    if not record.macs or not numel:
+        return None
+    k = max(1, round(record.macs / numel))
+    if record.category == "conv" and len(out) >= 3 and len(record.input_shapes) >= 2:
+        c_out = out[1]
+        c_in = record.input_shapes[0][1] if len(record.input_shapes[0]) > 1 else 1
+        w = record.input_shapes[1]
+        groups = max(1, c_in // w[1]) if len(w) > 1 and w[1] else 1
+        return groups, numel // c_out, max(1, c_out // groups), k
+    if len(out) >= 2:
+        m, n = out[-2], out[-1]
+        return max(1, numel // (m * n)), m, n, k
+    return 1, 1, numel, k
+
+
+def quantisation(shape: tuple[int, int, int, int], p: Efficiency) -> float:
+    """q(shape) of the module doc: the best tile's padding x wave x tile efficiency (0..1]."""
+    groups, m, n, k = shape
+    kpad = k / (math.ceil(k / p.tile_k) * p.tile_k)
+    best = 0.0
+    for tm, tn, e in p.tiles:
+        tiles = groups * math.ceil(m / tm) * math.ceil(n / tn)
+        pad = (m * n) / (math.ceil(m / tm) * tm * math.ceil(n / tn) * tn)
+        waves = math.ceil(tiles / p.units)
+        wave = tiles / (waves * p.units)
+        best = max(best, pad * wave * e)
+    return best * kpad
+
+
+def op_class(record: OpRecord, execution: str) -> str:
+    """``gemm``, ``conv_eager``/``conv_compiled``, ``attention`` or ``vector`` (see the module doc)."""
+    if record.macs:
+        if record.category == "conv":
+            shape = gemm_shape(record)
+            if shape is not None and _depthwise(record):
+                return "vector"
+            return f"conv_{execution}"
+        if record.category == "attention":
+            return "attention"
+        return "gemm"
+    return "vector"
+
+
+def _depthwise(record: OpRecord) -> bool:
+    w = record.input_shapes[1] if len(record.input_shapes) > 1 else []
+    return len(w) > 1 and w[1] == 1
+
+
+def kernel_time(
+    kernel: Kernel,
+    records: list[OpRecord] | tuple[OpRecord, ...],
+    target: HardwareTarget,
+    precision: str,
+    efficiency: str,
+    execution: str,
+) -> tuple[float, float, str]:
+    """``(time_s, launch_s, bound)`` of one kernel under ``efficiency`` (module doc).
+
+    ``launch_s`` is the part of the time that is neither compute nor memory (kernel gap, host-bound time);
+    ``bound`` is ``compute`` or ``memory``, whichever of the two takes longer."""
+    if efficiency == "ideal":
+        peak, bw = target.peak_flops(precision), target.bandwidth
+        compute, memory = kernel.flops / peak, kernel.bytes / bw
+        launch = target.launch_overhead_s
+        bound = "compute" if kernel.flops > 0 and compute >= memory else "memory"
+        return max(compute, memory) + launch, launch, bound
+    if efficiency != "calibrated":
+        raise ValueError(f"unknown efficiency {efficiency!r}; choose one of {', '.join(EFFICIENCIES)}")
+    p = params_for(target)
+    main = records[kernel.main]
+    cls = op_class(main, execution)
+    if cls == "vector":
+        rate = target.peak_flops("fp32" if target.has("fp32") else precision) * p.vector
+    else:
+        rate = target.peak_flops(precision) * getattr(p, cls)
+        shape = gemm_shape(main)
+        if shape is not None:
+            rate *= quantisation(shape, p)
+    compute = kernel.flops / rate if kernel.flops and rate else 0.0
+    memory = kernel.bytes / (target.bandwidth * p.bandwidth)
+    gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + target.launch_overhead_s
+    host = (p.eager_op_us if execution == "eager" else p.compiled_kernel_us) * 1e-6
+    time_s = max(gpu, host)
+    launch = time_s - max(compute, memory)
+    bound = "compute" if kernel.flops > 0 and compute >= memory else "memory"
+    return time_s, launch, bound

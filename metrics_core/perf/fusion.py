@@ -1,0 +1,208 @@
+"""Kernels of an execution mode: which recorded ops run as one GPU kernel, and what each kernel moves.
+
+``eager``: every recorded aten op is one kernel with the op's own traffic (what PyTorch eager launches).
+
+``compiled``: what default ``torch.compile`` (Inductor, no freezing, no max-autotune) runs. Rules, from the
+Inductor sources (``torch/_inductor/lowering.py``: ``make_fallback`` / ``ExternKernel`` lowerings;
+``torch/_inductor/scheduler.py``: ``Scheduler.can_fuse`` / ``fuse_nodes``; ``torch/_inductor/config.py``):
+
+1. **Library (extern) kernels stay alone**: convolution (cuDNN, ``extern_kernels.convolution``), matrix
+   multiplies (cuBLAS ``mm``/``addmm``/``bmm``: Triton GEMM templates are only tried under
+   ``max_autotune``), attention (flash / memory-efficient SDPA fallbacks), FFTs, and every op without a cost
+   rule. A bias folded into ``addmm`` / the convolution stays in the library call; **no pointwise epilogue is
+   fused into a cuBLAS/cuDNN kernel** — the pointwise ops after it form the next (Triton) kernel, which reads
+   the library kernel's output once.
+2. **Everything else is lowered to Triton and fused**: pointwise ops, activations, eval batch norm
+   (decomposed into pointwise ops on the running statistics), layer/group/RMS norms and softmax (reductions
+   with their pointwise producers and consumers), pooling, copies and concatenation. An op joins the kernel of
+   a producer it reads (vertical fusion); a finished pointwise group whose outputs are read by one later
+   group only is merged into that group (Inductor inlines/fuses it there; the extern kernels in between do not
+   depend on it).
+3. **Traffic of a fused kernel**: each external activation input is read once (a tensor read by several ops
+   of the kernel counts once), weights/buffers are read once, and an op's output is written only when a
+   kernel outside the group reads it, or nobody reads it (a model output). Intermediates stay in registers.
+
+Not modelled: horizontal fusion of independent kernels, Inductor's layout optimisation (channels-last convs:
+an efficiency parameter in ``efficiency.py``), CUDA graphs (``mode="reduce-overhead"``), recomputation
+heuristics that keep a producer in memory because it is read many times.
+
+Dataflow comes from ``OpRecord.reads_from`` (``metrics_core.capture.dataflow``); records without it (older
+cache entries, hand-built records) assume each op reads the previous op's output when that op's output has
+as many elements as one of its inputs, and nothing else from inside. No torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import prod
+
+from metrics_core.common.records import OpRecord
+
+EXECUTIONS: tuple[str, ...] = ("eager", "compiled")
+
+#: Categories that run as library kernels (cuBLAS / cuDNN / flash attention / cuFFT) under Inductor.
+EXTERN_CATEGORIES: frozenset[str] = frozenset({"conv", "matmul", "attention", "fft", "uncovered"})
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel: the record indices it runs (program order), its FLOPs and its memory traffic in bytes.
+
+    ``kind``: ``"extern"`` (a library GEMM/conv/attention/FFT, or an op without a cost rule), ``"fused"``
+    (a Triton kernel of one or more fusable ops) or ``"op"`` (an eager op that is neither). ``main`` is the
+    record whose shape decides the kernel's compute efficiency (the MAC op of an extern kernel; else the
+    first op).
+    """
+
+    ops: tuple[int, ...]
+    kind: str
+    flops: int
+    read_bytes: int
+    write_bytes: int
+    main: int
+
+    @property
+    def bytes(self) -> int:
+        """Total traffic: bytes read + bytes written."""
+        return self.read_bytes + self.write_bytes
+
+
+def is_extern(record: OpRecord) -> bool:
+    """Whether Inductor runs this op as a library kernel (rule 1 of the module doc)."""
+    return (not record.covered) or record.category in EXTERN_CATEGORIES
+
+
+def _numel(shape: Sequence[int]) -> int:
+    return prod(shape) if shape else 1
+
+
+def producers(records: Sequence[OpRecord]) -> list[list[int]]:
+    """Per record, the producer index of each activation read (-1: from outside the recorded ops).
+
+    ``reads_from`` when captured; otherwise the previous record when its output has as many elements as one
+    of this record's inputs (one internal read), else nothing."""
+    out: list[list[int]] = []
+    for i, r in enumerate(records):
+        if r.reads_from is not None:
+            out.append(list(r.reads_from))
+        elif i and any(_numel(s) == _numel(records[i - 1].output_shape) for s in r.input_shapes):
+            out.append([i - 1])
+        else:
+            out.append([])
+    return out
+
+
+def eager_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
+    """Eager PyTorch: one kernel per record, with the record's own traffic."""
+    return [
+        Kernel(
+            ops=(i,),
+            kind="extern" if is_extern(r) else "op",
+            flops=r.flops or 0,
+            read_bytes=r.input_bytes + r.weight_bytes,
+            write_bytes=r.output_bytes,
+            main=i,
+        )
+        for i, r in enumerate(records)
+    ]
+
+
+def compiled_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
+    """Inductor-style kernels (rules: module doc), in the order of their last op."""
+    n = len(records)
+    prods = producers(records)
+    consumers: list[set[int]] = [set() for _ in range(n)]
+    for i, ps in enumerate(prods):
+        for p in ps:
+            if p >= 0:
+                consumers[p].add(i)
+
+    group_of: list[int] = [-1] * n
+    groups: dict[int, list[int]] = {}  # group id -> member indices
+    extern: set[int] = set()
+    next_id = 0
+    current: int | None = None  # the open fused group
+    for i, r in enumerate(records):
+        if is_extern(r):
+            group_of[i] = next_id
+            groups[next_id] = [i]
+            extern.add(next_id)
+            next_id += 1
+            current = None
+            continue
+        fused_producers = {group_of[p] for p in prods[i] if p >= 0 and group_of[p] not in extern}
+        if current is not None and current in fused_producers:
+            gid = current
+        else:
+            gid = next_id
+            groups[gid] = []
+            next_id += 1
+        # rule 2: merge an earlier fused group whose outputs only this op (or its group) reads
+        for h in sorted(fused_producers - {gid}):
+            members = groups.get(h)
+            if not members:
+                continue
+            outside = {c for m in members for c in consumers[m] if group_of[c] != h}
+            if outside <= {i} | set(groups[gid]):
+                for m in members:
+                    group_of[m] = gid
+                groups[gid] = sorted(groups[gid] + members)
+                del groups[h]
+        groups[gid].append(i)
+        group_of[i] = gid
+        current = gid
+
+    kernels = []
+    for gid, members in groups.items():
+        members = sorted(members)
+        if gid in extern:
+            (i,) = members
+            r = records[i]
+            kernels.append(
+                Kernel((i,), "extern", r.flops or 0, r.input_bytes + r.weight_bytes, r.output_bytes, i)
+            )
+            continue
+        kernels.append(_fused_kernel(records, members, prods, consumers, group_of, gid))
+    kernels.sort(key=lambda k: k.ops[-1])
+    return kernels
+
+
+def _fused_kernel(
+    records: Sequence[OpRecord],
+    members: list[int],
+    prods: list[list[int]],
+    consumers: list[set[int]],
+    group_of: list[int],
+    gid: int,
+) -> Kernel:
+    """Traffic of one fused group (rule 3)."""
+    inside = set(members)
+    reads = writes = flops = 0
+    seen_external: set[int] = set()  # producers already read by this kernel
+    for i in members:
+        r = records[i]
+        flops += r.flops or 0
+        reads += r.weight_bytes
+        ps = prods[i]
+        internal = dup = 0
+        for p in ps:
+            if p in inside:
+                internal += records[p].output_bytes
+            elif p >= 0:
+                if p in seen_external:
+                    dup += records[p].output_bytes
+                seen_external.add(p)
+        reads += max(0, r.input_bytes - internal - dup)
+        if not consumers[i] or any(group_of[c] != gid for c in consumers[i]):
+            writes += r.output_bytes
+    return Kernel(tuple(members), "fused", flops, reads, writes, members[0])
+
+
+def kernels_for(records: Sequence[OpRecord], execution: str) -> list[Kernel]:
+    """The kernels of ``execution`` (``eager`` or ``compiled``); ``ValueError`` for another mode."""
+    if execution == "eager":
+        return eager_kernels(records)
+    if execution == "compiled":
+        return compiled_kernels(records)
+    raise ValueError(f"unknown execution {execution!r}; choose one of {', '.join(EXECUTIONS)}")
