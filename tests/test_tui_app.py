@@ -44,12 +44,25 @@ async def test_catalog_filter_toggle_and_analyse():
         # squeezenet family: section row, then squeezenet1_0 and squeezenet1_1 (classification only)
         assert rows(app) == ["§classification/squeezenet", "squeezenet1_0", "squeezenet1_1"]
         assert app.screen.query_one(GridTable).cursor_key == "squeezenet1_0"
-        await pilot.press("space", "down", "enter")
-        assert app.session.selected == ["squeezenet1_0", "squeezenet1_1"]
+        await pilot.press("space", "down", "space")
+        assert app.screen.final_selection() == ["squeezenet1_0", "squeezenet1_1"]
         assert cell(app, "squeezenet1_0", "mark") == "[x]"
-        await pilot.press("enter")  # toggles squeezenet1_1 off again
-        assert app.session.selected == ["squeezenet1_0"]
-        await pilot.press("escape", "escape")  # clear the filter, then leave the catalog
+        assert app.session.selected == []  # pending until Enter
+        await pilot.press("space")  # toggles squeezenet1_1 off again
+        assert app.screen.final_selection() == ["squeezenet1_0"]
+        # Esc backs out: first the filter, then the catalog, and nothing is analysed
+        await pilot.press("c")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ComparisonScreen)
+        assert (app.session.selected, fake.calls) == ([], [])
+        await pilot.press("c")
+        assert app.screen.final_selection() == []  # the earlier picks were discarded
+        await pilot.press("slash")
+        await type_text(pilot, "squeeze")
+        await pilot.press("enter", "space", "escape")  # the filter cleared, the pick kept
+        assert isinstance(app.screen, CatalogScreen)
+        await pilot.press("enter")  # compare
         await settle(pilot)
         assert isinstance(app.screen, ComparisonScreen)
         assert fake.calls[-1][0] == ["squeezenet1_0"]
@@ -251,12 +264,12 @@ async def test_switching_hardware_updates_bounds_everywhere():
         assert (cell(app, "50", "bound"), cell(app, "50", "time_s")) == ("memory", "15.69 us")
         await pilot.press("escape")
         # the comparison's estimate columns follow too
-        assert app.screen.query_one(GridTable).columns[2].group == "NVIDIA T4 fp32 (est.)"
+        assert app.screen.query_one(GridTable).columns[2].group == "NVIDIA T4 peak fp32 (est.)"
 
 
 @sync
 async def test_precision_toggle_and_roofline():
-    app, _ = make_app(models=["resnet18", "mobilenet_v2"])
+    app, fake = make_app(models=["resnet18", "mobilenet_v2"])
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
         await pilot.press("w")
@@ -267,6 +280,14 @@ async def test_precision_toggle_and_roofline():
         await pilot.press("p")  # fp32 -> tf32 (A100 tensor cores: 156 TFLOP/s)
         assert app.session.precision == "tf32"
         assert "ridge 100.32 FLOP/byte" in app.screen.chart_text(100, 36)  # 156e12 / 1555e9
+        assert app.session.options.dtype == "fp32"  # TF32 computes on fp32 tensors
+        # one precision: fp16 changes the bytes too, so the models are analysed again in fp16
+        await pilot.press("p")
+        await settle(pilot)
+        assert (app.session.options.dtype, app.session.precision) == ("fp16", "fp16")
+        assert fake.calls[-1][1].dtype == "fp16"
+        status = str(app.screen.query_one("#status-text").render())
+        assert "NVIDIA A100 PCIe 40GB · bytes fp16 · peak fp16 tensor" in status
         await pilot.press("escape")
         assert isinstance(app.screen, ComparisonScreen)
 
@@ -353,7 +374,13 @@ async def test_help_lists_every_screen_key():
             "m One row per op, or summed per module",
             "v Models/ops",
             "^p Command palette",
-            "1-9 Compare a recommended set",
+            "1-8 Compare a recommended set",  # eight presets ship: 9 is not a key
+            "home g First",
+            "end G Last",
+            "] Next column group",
+            "esc Back to the comparison, picks discarded",
+            "Compare the picked models (analyses the new ones)",
+            "n Tokens generated",
         ):
             assert entry in text
         await pilot.press("question_mark")
@@ -423,9 +450,16 @@ async def test_remove_group_jump_and_rankings_toggle():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         table = app.screen.query_one(GridTable)
-        await pilot.press("g")  # from the estimate group to the first column of "Model size"
+        await pilot.press("right_square_bracket")  # from the estimate group to "Model size"
         params = next(i for i, c in enumerate(table.columns) if c.key == "params")
         assert table.scroll_x == table._starts[params]
+        await pilot.press("left_square_bracket")  # and back
+        assert table.scroll_x == 0
+        # g / G: top and bottom, as in vim and less
+        await pilot.press("G")
+        assert table.cursor_key == rows(app)[-1] == "squeezenet1_0"
+        await pilot.press("g")
+        assert table.cursor_key == rows(app)[0] == "resnet18"
         panel = app.screen.query_one("RankingsPanel")
         assert panel.display
         await pilot.press("t")

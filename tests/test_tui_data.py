@@ -16,14 +16,15 @@ from metrics_core.runtime.analyze import AnalysisOptions
 from tui.app.exporting import comparison_table
 from tui.app.layerdata import aggregate_by_module, filter_rows, module_depth, op_rows, sort_rows
 from tui.app.screens.settings import parse_shape
-from tui.app.session import Session
+from tui.app.session import Session, precision_choices
 
 REPORTS = load_reports()
 
 
 def _session(**kwargs) -> Session:  # noqa: ANN003
     targets = hardware_targets()
-    target = next(t for t in targets if t.id == "a100-pcie-40gb")
+    target_id = kwargs.pop("target", "a100-pcie-40gb")
+    target = next(t for t in targets if t.id == target_id)
     return Session(targets=targets, target=target, **kwargs)
 
 
@@ -64,7 +65,30 @@ def test_session_precision_follows_dtype_and_cycles_through_the_target_paths():
     t4 = next(t for t in s.targets if t.id == "t4")
     s.set_target(t4)
     assert t4.precisions == ("fp32", "fp16", "int8")  # T4 datasheet: no TF32 or BF16 path
-    assert [s.cycle_precision() for _ in range(3)] == ["int8", "fp32", "fp16"]
+    # one precision: the key cycles (dtype, path) pairs, bytes and peak together
+    steps = []
+    for _ in range(3):
+        dtype, path = s.next_precision()
+        s.set_precision(dtype, path)
+        steps.append((s.options.dtype, s.precision))
+    assert steps == [("int8", "int8"), ("fp32", "fp32"), ("fp16", "fp16")]
+    assert s.precision_label == "bytes fp16 · peak fp16 tensor"
+    # the A100 has TF32 (fp32 bytes) and BF16; a target without the precision is refused, unchanged
+    a100 = next(t for t in s.targets if t.id == "a100-pcie-40gb")
+    s.set_target(a100)
+    assert precision_choices(a100) == [
+        ("fp32", "fp32"),
+        ("fp32", "tf32"),
+        ("fp16", "fp16"),
+        ("bf16", "bf16"),
+        ("int8", "int8"),
+    ]
+    s.set_precision("bf16", "bf16")
+    with pytest.raises(UsageError, match="has no bf16 path"):
+        s.set_target(t4)
+    assert (s.target.id, s.options.dtype, s.precision) == ("a100-pcie-40gb", "bf16", "bf16")
+    with pytest.raises(UsageError, match="has no bf16 path"):
+        _session(target="t4").set_options(AnalysisOptions(dtype="bf16"))
 
 
 def test_op_rows_join_estimates_and_shares():

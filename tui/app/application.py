@@ -432,6 +432,11 @@ class ModeltuiApp(App[None]):
             self.notify(
                 f"{event.model}: {event.error}", title="Benchmark failed", severity="error", timeout=8
             )
+        benches = self.session.bench.values()
+        note = self.session.bench_ratio_note()
+        if note and not any(b.status in ("queued", "running") for b in benches):
+            if any(b.status == "done" for b in benches):
+                self.notify(note, title="Benchmark", timeout=6)
         self.refresh_views()
 
     # -- quitting -----------------------------------------------------------------------------------
@@ -455,11 +460,6 @@ class ModeltuiApp(App[None]):
         self.session.deselect(name)
         self.refresh_views()
 
-    def toggle_model(self, name: str) -> None:
-        """Select/deselect from the catalog; analysis starts when the catalog closes."""
-        self.session.toggle(name)
-        self.refresh_views()
-
     def apply_preset(self, key: str) -> None:
         preset = self.session.presets.get(key)
         if preset is None:
@@ -478,17 +478,25 @@ class ModeltuiApp(App[None]):
             self.notify(str(exc), severity="error")
             return
         if changed:
-            self.stop_bench()
-            self.workers.cancel_group(self, "analysis")  # the next analysis stops them (Backend.stop)
-            self._analysis_names.clear()
-            self.records_errors.clear()
-            self.analyze(self.session.missing())
+            self._restart_analysis()
+
+    def _restart_analysis(self) -> None:
+        """The options changed (reports dropped): stop the running work and analyse the selection anew."""
+        self.stop_bench()
+        self.workers.cancel_group(self, "analysis")  # the next analysis stops them (Backend.stop)
+        self._analysis_names.clear()
+        self.records_errors.clear()
+        self.analyze(self.session.missing())
 
     def set_target(self, target_id: str) -> None:
         for target in self.session.targets:
             if target.id == target_id:
-                self.session.set_target(target)
-                self.notify(f"{target.name}, {self.session.precision} roof", title="Hardware", timeout=3)
+                try:
+                    self.session.set_target(target)
+                except ModeltuiError as exc:  # the target lacks the precision: refused, nothing changes
+                    self.notify(f"{exc}; change the precision (p) first", severity="error", title="Hardware")
+                    return
+                self.notify(f"{target.name}: {self.session.precision_label}", title="Hardware", timeout=3)
                 self.refresh_views()
                 return
 
@@ -503,7 +511,7 @@ class ModeltuiApp(App[None]):
         from tui.app.screens.catalog import CatalogScreen
 
         if isinstance(self.screen, CatalogScreen):
-            self.screen.action_done()
+            self.screen.action_back()
             return
         self.push_screen(CatalogScreen())
 
@@ -520,10 +528,22 @@ class ModeltuiApp(App[None]):
         self.push_screen(HardwareScreen(self.session.targets, self.session.target.id), chosen)
 
     def action_precision(self) -> None:
-        previous = self.session.precision
-        precision = self.session.cycle_precision()
-        if precision != previous:
-            self.notify(f"{self.session.target.name}: {precision} roof", title="Precision", timeout=3)
+        """Next precision the target runs: bytes per element and compute roof change together (a new
+        dtype re-analyses the models; cached results return at once)."""
+        dtype, path = self.session.next_precision()
+        if (dtype, path) == (self.session.options.dtype, self.session.precision):
+            self.notify(f"{self.session.target.name} has one precision", title="Precision", timeout=3)
+            return
+        try:
+            changed = self.session.set_precision(dtype, path)
+        except ModeltuiError as exc:
+            self.notify(str(exc), severity="error", title="Precision")
+            return
+        if changed:
+            self._restart_analysis()
+        self.notify(
+            f"{self.session.target.name}: {self.session.precision_label}", title="Precision", timeout=3
+        )
         self.refresh_views()
 
     def action_roofline(self, model: str | None = None) -> None:

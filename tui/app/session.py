@@ -13,13 +13,16 @@ from typing import Any
 from metrics_core.common.records import ModelReport
 from metrics_core.measure.bench import BenchResult
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.roofline import ModelEstimate, estimate_model, precision_for
+from metrics_core.perf.roofline import DTYPE_PRECISION, ModelEstimate, estimate_model, precision_for
 from metrics_core.report.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS, resolve_sort_key, sort_reports
 from metrics_core.runtime.options import AnalysisOptions
 from tui.app.tables import EXTRA_SORT_KEYS, sort_key_of
 
 #: Hardware shown when none is given: the A100 PCIe 40GB of the seed's roofline example.
 DEFAULT_TARGET = "a100-pcie-40gb"
+
+#: The run-time CPU target of this machine: the only one a measurement here is compared with.
+THIS_MACHINE = "this-machine"
 
 #: Row states of a selected model.
 QUEUED, DONE = "queued", "done"
@@ -45,12 +48,24 @@ class BenchState:
     error: str | None = None
 
 
-def default_precision(target: HardwareTarget, dtype: str) -> str:
-    """The target's precision path for ``dtype``, or its first path when it has none for it."""
-    try:
-        return precision_for(target, dtype)
-    except Exception:  # noqa: BLE001 - a target without the dtype's path still has other roofs
-        return target.precisions[0]
+def precision_choices(target: HardwareTarget) -> list[tuple[str, str]]:
+    """The (dtype, precision path) pairs ``target`` can run, in ``DTYPES`` order; fp32 is followed by
+    (fp32, tf32) when the target has a TF32 path. The app's precision key cycles through these: the dtype
+    sets the bytes per element, the path the compute peak (one precision, never a fallback)."""
+    choices = []
+    for dtype, path in DTYPE_PRECISION.items():
+        if path in target.precisions:
+            choices.append((dtype, path))
+        if dtype == "fp32" and "tf32" in target.precisions:
+            choices.append(("fp32", "tf32"))
+    return choices
+
+
+def precision_label(target: HardwareTarget, dtype: str, path: str) -> str:
+    """``'bytes fp16 · peak fp16 tensor'``: what the byte counts and the compute roof each assume
+    (``tensor`` for the matrix-unit paths of GPUs)."""
+    tensor = " tensor" if path != "fp32" and "GPU" in target.kind else ""
+    return f"bytes {dtype} · peak {path}{tensor}"
 
 
 @dataclass
@@ -82,8 +97,8 @@ class Session:
     )
 
     def __post_init__(self) -> None:
-        if not self.precision:
-            self.precision = default_precision(self.target, self.options.dtype)
+        if not self.precision:  # raises UsageError when the target lacks the dtype's path
+            self.precision = precision_for(self.target, self.options.dtype)
 
     # -- selection ----------------------------------------------------------------------------------
     def select(self, names: Iterable[str]) -> list[str]:
@@ -142,14 +157,13 @@ class Session:
         options = options.validated()
         if options == self.options:
             return False
-        dtype_changed = options.dtype != self.options.dtype
+        if options.dtype != self.options.dtype:  # refused (UsageError) when the target has no such path
+            self.precision = precision_for(self.target, options.dtype)
         self.options = options
         self.generation += 1
         self.reports.clear()
         self.bench.clear()
         self._estimates.clear()
-        if dtype_changed:
-            self.precision = default_precision(self.target, options.dtype)
         return True
 
     def ordered(self) -> list[str]:
@@ -200,11 +214,20 @@ class Session:
             return None
         result = state.result
         if attribute == "latency_ratio":
+            if self.bench_ratio_note() is not None:  # never this CPU's time over another machine's estimate
+                return None
             estimate = self.estimate(name)
             if estimate is None:
                 return None
             result = replace(result, estimated_latency_s=estimate.latency_s)
         return getattr(result, attribute)
+
+    def bench_ratio_note(self) -> str | None:
+        """Why measured/estimated is not shown: the benchmark runs on this machine's CPU, so the ratio is
+        only meaningful against the ``this-machine`` target; None when that target is selected."""
+        if self.target.id == THIS_MACHINE:
+            return None
+        return f"Meas/est is shown on the {THIS_MACHINE} target only (measured on this CPU, not {self.target.id})"
 
     def bench_progress(self) -> tuple[str, float, int] | None:
         """(label, models done including the running one's fraction, models) while a benchmark runs:
@@ -256,15 +279,36 @@ class Session:
 
     # -- hardware -----------------------------------------------------------------------------------
     def set_target(self, target: HardwareTarget) -> None:
-        self.target = target
-        self.precision = default_precision(target, self.options.dtype)
+        """Switch target, keeping the precision; ``UsageError`` (target unchanged) when the new target
+        has no path for it (TF32 falls back to nothing either: the user chose it)."""
+        if self.precision == "tf32":
+            target.peak_flops("tf32")
+            precision = "tf32"
+        else:
+            precision = precision_for(target, self.options.dtype)
+        self.target, self.precision = target, precision
 
-    def cycle_precision(self) -> str:
-        """Next precision path of the target (wrapping)."""
-        paths = self.target.precisions
-        i = paths.index(self.precision) if self.precision in paths else -1
-        self.precision = paths[(i + 1) % len(paths)]
-        return self.precision
+    @property
+    def precision_label(self) -> str:
+        """``'bytes fp16 · peak fp16 tensor'`` for headers (see ``precision_label``)."""
+        return precision_label(self.target, self.options.dtype, self.precision)
+
+    def next_precision(self) -> tuple[str, str]:
+        """The (dtype, path) after the current one in ``precision_choices`` (wrapping)."""
+        choices = precision_choices(self.target)
+        current = (self.options.dtype, self.precision)
+        i = choices.index(current) if current in choices else -1
+        return choices[(i + 1) % len(choices)]
+
+    def set_precision(self, dtype: str, path: str) -> bool:
+        """Use ``dtype`` bytes and the ``path`` roof; True when the dtype changed (reports dropped: the
+        models are re-analysed). ``UsageError`` when the target lacks the path."""
+        self.target.peak_flops(path)
+        changed = (
+            self.set_options(replace(self.options, dtype=dtype)) if dtype != self.options.dtype else False
+        )
+        self.precision = path
+        return changed
 
     def estimate(self, name: str) -> ModelEstimate | None:
         """The roofline estimate of a finished model on the current target and precision (cached);

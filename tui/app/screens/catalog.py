@@ -1,5 +1,5 @@
 """The catalog picker: every model grouped by task and family, with published figures, a filter,
-presets and custom models. Leaving it starts the analysis of what was picked."""
+presets and custom models. Picks are pending until Enter compares them; Escape backs out unchanged."""
 
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.grid_table import GridColumn, GridRow, GridTable
 from tui.app.widgets.status_bar import StatusBar
 
-MAX_PRESET_KEYS = 9
+def _preset_count() -> int:
+    from metrics_core.sources.catalog import PRESETS
+
+    return len(PRESETS)
+
+
+#: Number keys of the presets (the shipped ones, at most nine): help lists exactly the keys that work.
+MAX_PRESET_KEYS = min(9, _preset_count())
 SELECTED_MARK, UNSELECTED_MARK = "[x]", "[ ]"
 
 COLUMNS = (
@@ -53,23 +60,48 @@ def spec_cells(spec: Any, selected: bool) -> list[str]:
 
 
 class CatalogScreen(FilteredTableScreen):
-    """Pick models. Space/Enter toggles, 1-9 apply a preset, Escape goes to the comparison."""
+    """Pick models. Space toggles (pending), Enter compares the picks, 1-N apply a preset, Escape backs
+    out (clears the filter first) and leaves the comparison as it was."""
 
     BINDINGS = [
-        Binding("escape", "done", "Done"),
-        Binding("space,enter", "toggle", "Toggle"),
+        Binding("escape", "back", "Back", tooltip="Back to the comparison, picks discarded (clears a filter first)"),
+        Binding("space", "toggle", "Toggle"),
+        Binding("enter", "compare", "Compare", tooltip="Compare the picked models (analyses the new ones)"),
         Binding("slash", "filter", "Filter"),
         Binding(
-            "1", "preset(1)", "Preset", key_display="1-9", tooltip="Compare a recommended set (listed below)"
+            "1",
+            "preset(1)",
+            "Preset",
+            key_display=f"1-{MAX_PRESET_KEYS}",
+            tooltip="Compare a recommended set (listed below)",
         ),
         Binding("a", "app.add_custom", "Custom"),
-        Binding("c", "done", "Done", show=False),
+        Binding("c", "back", "Back", show=False),
         Binding("h", "app.hardware", "Hardware", show=False),
         Binding("w", "app.roofline", "Roofline", show=False),
         Binding("asterisk", "select_shown(True)", "All shown", show=False),
         Binding("minus", "select_shown(False)", "None shown", show=False),
         *(Binding(str(i), f"preset({i})", "", show=False) for i in range(2, MAX_PRESET_KEYS + 1)),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.picked: list[str] | None = None  # the pending selection (None until the session is read)
+        self._initial: list[str] = []
+
+    def on_mount(self) -> None:
+        self._initial = list(self.app.session.selected)
+        self.picked = list(self._initial)
+
+    def is_picked(self, name: str) -> bool:
+        if self.picked is None:
+            return name in self.app.session.selected
+        return name in self.picked or self._added_here(name)
+
+    def _added_here(self, name: str) -> bool:
+        """A custom model added from this screen (the add dialog selects it at once)."""
+        s = self.app.session
+        return name in s.selected and name not in self._initial
 
     def compose(self) -> ComposeResult:
         yield StatusBar("catalog")
@@ -94,11 +126,16 @@ class CatalogScreen(FilteredTableScreen):
         for (task, family), specs in groups.items():
             out.append(GridRow(f"§{task}/{family}", [], "section", span=f"{task} › {family} ({len(specs)})"))
             for spec in specs:
-                chosen = spec.name in s.selected
+                chosen = self.is_picked(spec.name)
                 kind = "marked" if chosen else ("pending" if not spec.supported else "")
                 out.append(GridRow(spec.name, spec_cells(spec, chosen), kind))
         known = {spec.name for spec in s.catalog}
-        custom = [n for n in s.selected if n not in known and (not text or text.lower() in n.lower())]
+        picked = [*(self.picked if self.picked is not None else s.selected), *s.selected]
+        custom = [
+            n
+            for n in dict.fromkeys(picked)
+            if n not in known and self.is_picked(n) and (not text or text.lower() in n.lower())
+        ]
         if custom and s.catalog:
             out.append(GridRow("§custom", [], "section", span=f"custom models ({len(custom)})"))
             out.extend(GridRow(n, [SELECTED_MARK, n, "", "", "", "", ""], "marked") for n in custom)
@@ -110,11 +147,11 @@ class CatalogScreen(FilteredTableScreen):
         s = self.app.session
         self.query_one(StatusBar).update(s, self.app.analysing)
         self.table.set_rows(self.rows())
-        done, total = len(s.selected), len(s.catalog)
+        done, total = len(self.final_selection()), len(s.catalog)
         self.query_one("#catalog-help", Static).update(
             Text.assemble(
-                (f" {done} selected", "bold"),
-                f" of {total} · space/enter toggle · / filter · * all shown · - none shown · esc compare",
+                (f" {done} picked", "bold"),
+                f" of {total} · space toggle · enter compare · / filter · * all shown · - none · esc back",
             )
         )
         self.query_one("#presets", Static).update(self.presets_line(self.size.width))
@@ -145,22 +182,38 @@ class CatalogScreen(FilteredTableScreen):
 
     @on(GridTable.Selected)
     def _selected(self, message: GridTable.Selected) -> None:
-        self.app.toggle_model(message.key)
+        self._toggle(message.key)
 
     def action_toggle(self) -> None:
         key = self.table.cursor_key
         if key is not None and not key.startswith("§"):
-            self.app.toggle_model(key)
+            self._toggle(key)
+
+    def _toggle(self, name: str) -> None:
+        """Flip a pending pick (nothing is analysed or dropped until Enter)."""
+        assert self.picked is not None
+        if self.is_picked(name):
+            self.picked = [n for n in self.picked if n != name]
+            if self._added_here(name):  # a custom model added here, unpicked again
+                self.app.session.deselect(name)
+        else:
+            self.picked.append(name)
+        self.refresh_view()
 
     def action_select_shown(self, on_: bool) -> None:
-        s = self.app.session
+        assert self.picked is not None
         shown = [r.key for r in self.table.rows if r.kind != "section"]
-        if on_:
-            s.select(shown)
-        else:
-            for name in shown:
-                s.deselect(name)
-        self.app.refresh_views()
+        for name in shown:
+            if self.is_picked(name) != on_:
+                self._toggle(name)
+        self.refresh_view()
+
+    def final_selection(self) -> list[str]:
+        """The picks, then custom models added from this screen, in order."""
+        s = self.app.session
+        picked = self.picked if self.picked is not None else s.selected
+        added = [n for n in s.selected if self._added_here(n) and n not in picked]
+        return [*picked, *added]
 
     def action_preset(self, number: int) -> None:
         presets = list(self.app.session.presets)
@@ -168,10 +221,17 @@ class CatalogScreen(FilteredTableScreen):
             self.app.apply_preset(presets[number - 1])
             self.app.pop_screen()
 
-    def action_done(self) -> None:
-        """Clear the filter, or go back to the comparison and analyse what was picked."""
+    def action_back(self) -> None:
+        """Clear the filter, or go back to the comparison as it was (pending picks discarded; custom
+        models added here stay: adding one was its own confirmed action)."""
         if self.clear_filter():
             self.refilter()
             return
         self.app.pop_screen()
-        self.app.analyze(self.app.session.missing())
+
+    def action_compare(self) -> None:
+        """Compare the picks: the selection becomes exactly them, new ones are analysed."""
+        missing = self.app.session.replace_selection(self.final_selection())
+        self.app.pop_screen()
+        self.app.refresh_views()
+        self.app.analyze(missing)

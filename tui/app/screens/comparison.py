@@ -92,7 +92,6 @@ class ComparisonScreen(FilteredTableScreen):
             "LLM",
             tooltip="LLM serving view of the highlighted decoder model: prefill/decode, KV cache, TTFT/TPOT",
         ),
-        Binding("g", "next_group", "Next group", show=False, tooltip="Scroll to the next column group"),
         Binding("t", "toggle_rankings", "Rankings", show=False, tooltip="Show or hide the rankings panel"),
         Binding("escape", "back", "Clear filter", show=False),
     ]
@@ -127,7 +126,7 @@ class ComparisonScreen(FilteredTableScreen):
     def columns(self) -> list[GridColumn]:
         s = self.app.session
         groups = {
-            ESTIMATE_GROUP: f"{s.target.name} {s.precision} (est.)",
+            ESTIMATE_GROUP: f"{s.target.name} peak {s.precision} (est.)",
             MEASURED_GROUP: f"Measured on {self.app.bench_device or 'this machine'}",
         }
         cols = [
@@ -280,7 +279,7 @@ class ComparisonScreen(FilteredTableScreen):
                 s.reverse = not s.reverse
             else:
                 s.set_sort(message.column)
-            self.refresh_view()
+            self._sorted()
 
     # -- actions ------------------------------------------------------------------------------------
     def open_layers(self, name: str | None) -> None:
@@ -305,9 +304,11 @@ class ComparisonScreen(FilteredTableScreen):
         self.open_layers(self.table.cursor_key)
 
     def _sorted(self) -> None:
+        """After a sort change: the sort column in view and the cursor on the first row (scrolled up)."""
         self.refresh_view()
         if self.app.session.sort_key:
             self.table.scroll_to_column(column_of(self.app.session.sort_key))
+        self.table.action_jump(0)
 
     def action_seed_sort(self, key: str) -> None:
         self.app.session.set_sort(key)
@@ -351,9 +352,6 @@ class ComparisonScreen(FilteredTableScreen):
         """Scroll the measured columns into view (a benchmark has started), as little as needed: they
         sit right of the estimates they are compared with."""
         self.table.scroll_to_column(MEASURED_COLUMNS[-1].key)
-
-    def action_next_group(self) -> None:
-        self.table.next_group()
 
     def action_toggle_rankings(self) -> None:
         self.query_one(RankingsPanel).toggle_class("-hidden")

@@ -65,7 +65,6 @@ class LayersScreen(FilteredTableScreen):
         Binding("plus,equals_sign", "depth(1)", "Finer modules", show=False),
         Binding("w", "roofline", "Roofline", tooltip="Roofline chart of this model's ops"),
         Binding("e", "export", "Export"),
-        Binding("g", "next_group", "Next group", show=False),
         Binding("c", "app.catalog", "Catalog", show=False),
         # still the app's hardware picker; left out of this footer, which has no room for it at 80 columns
         Binding("h", "app.hardware", "Hardware", show=False),
@@ -182,7 +181,7 @@ class LayersScreen(FilteredTableScreen):
     def _redraw(self) -> None:
         s = self.app.session
         fixed, cols = self.column_layout()
-        group = f"{s.target.name} {s.precision} (est.)"
+        group = f"{s.target.name} peak {s.precision} (est.)"
         grid = [
             GridColumn(
                 c.key,
@@ -232,6 +231,7 @@ class LayersScreen(FilteredTableScreen):
         self.descending = key not in LAYER_ASCENDING
         self._redraw()
         self.table.scroll_to_column(key)
+        self.table.action_jump(0)  # the top rows of the new order in view
 
     def action_cycle_sort(self) -> None:
         cycle = [k for k in LAYER_SORT_CYCLE if k != "index" or not self.by_module]
@@ -246,6 +246,7 @@ class LayersScreen(FilteredTableScreen):
     def action_reverse(self) -> None:
         self.descending = not self.descending
         self._redraw()
+        self.table.action_jump(0)
 
     def action_toggle_modules(self) -> None:
         self.by_module = not self.by_module
@@ -279,9 +280,6 @@ class LayersScreen(FilteredTableScreen):
     @on(GridTable.Selected)
     def _selected(self) -> None:
         self.action_open_module()
-
-    def action_next_group(self) -> None:
-        self.table.next_group()
 
     @on(GridTable.HeaderClicked)
     def _header_clicked(self, message: GridTable.HeaderClicked) -> None:

@@ -43,7 +43,7 @@ class LlmScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("p", "cycle('prompt')", "Prompt"),
-        Binding("g", "cycle('generate')", "Generate"),
+        Binding("n", "cycle('generate')", "Generate", tooltip="Tokens generated (N)"),
         Binding("W", "cycle('weights')", "Weights"),
         Binding("A", "cycle('activations')", "Activations"),
         Binding("K", "cycle('kv')", "KV"),

@@ -64,7 +64,7 @@ class RooflineScreen(Screen[None]):
                     return f"{self.model}: loading its ops…"
                 return f"{self.model}: no analysed ops yet"
             points = op_points(estimate)
-            title = f"{self.model} ops on {s.target.name}, {s.precision} (estimates)"
+            title = f"{self.model} ops on {s.target.name}, {s.precision_label} (estimates)"
         else:
             points = [model_point(e) for e in (s.estimate(r.model) for r in s.ok_reports()) if e is not None]
             if not points:

@@ -85,8 +85,10 @@ class GridTable(ScrollView, can_focus=True):
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("home,g", "jump(0)", "First", show=False),
+        Binding("end,G", "jump(-1)", "Last", show=False),
+        Binding("right_square_bracket", "group(1)", "Next column group", show=False),
+        Binding("left_square_bracket", "group(-1)", "Previous column group", show=False),
         Binding("left", "pan(-1)", "Scroll left", show=False),
         Binding("right", "pan(1)", "Scroll right", show=False),
     ]
@@ -353,16 +355,24 @@ class GridTable(ScrollView, can_focus=True):
                 self.scroll_to(x=self._starts[i], animate=False)
                 return
 
-    def next_group(self) -> None:
-        """Scroll to the next column group (wrapping to the first)."""
+    def action_group(self, step: int) -> None:
+        """Scroll to the next (``step`` 1, wrapping to the first) or previous (-1) column group."""
         x = int(self.scroll_x)
         firsts = [
             self._starts[i]
             for i in range(self.fixed, len(self.columns))
             if i == self.fixed or self.columns[i].group != self.columns[i - 1].group
         ]
+        if step < 0:
+            earlier = [start for start in firsts if start < x]
+            self.scroll_to(x=earlier[-1] if earlier else 0, animate=False)
+            return
         later = [start for start in firsts if x < start and x < self.max_scroll_x]
         self.scroll_to(x=later[0] if later else 0, animate=False)
+
+    def next_group(self) -> None:
+        """Scroll to the next column group (wrapping to the first)."""
+        self.action_group(1)
 
     def action_select(self) -> None:
         key = self.cursor_key

@@ -12,12 +12,12 @@ from tui.app.session import Session
 
 
 def options_text(session: Session) -> str:
-    """``'batch 1 · fp32 · native input'`` (or the input shape when one is set; ``· 512 tokens`` when
-    the sequence length of token models is set)."""
+    """``'batch 1 · native input'`` (or the input shape when one is set; ``· 512 tokens`` when the
+    sequence length of token models is set). The dtype is in the precision label (bytes and peak)."""
     o = session.options
     shape = units.human_shape(o.input_shape) if o.input_shape else "native input"
     tokens = f" · {o.seq_len} tokens" if o.seq_len else ""
-    return f"batch {o.batch_size} · {o.dtype} · {shape}{tokens}"
+    return f"batch {o.batch_size} · {shape}{tokens}"
 
 
 class StatusBar(Horizontal):
@@ -51,7 +51,7 @@ class StatusBar(Horizontal):
             (f" {self.title} ", "bold reverse"),
             " ",
             (target.name, "bold"),
-            f" · {session.precision} │ ",
+            f" · {session.precision_label} │ ",
             options_text(session),
         )
         self.query_one("#status-text", Static).update(line)
