@@ -434,9 +434,9 @@ class ModeltuiApp(App[None]):
             )
         benches = self.session.bench.values()
         note = self.session.bench_ratio_note()
-        if note and not any(b.status in ("queued", "running") for b in benches):
-            if any(b.status == "done" for b in benches):
-                self.notify(note, title="Benchmark", timeout=6)
+        finished = not any(b.status in ("queued", "running") for b in benches)
+        if note and finished and any(b.status == "done" for b in benches):
+            self.notify(note, title="Benchmark", timeout=6)
         self.refresh_views()
 
     # -- quitting -----------------------------------------------------------------------------------

@@ -227,7 +227,10 @@ class Session:
         only meaningful against the ``this-machine`` target; None when that target is selected."""
         if self.target.id == THIS_MACHINE:
             return None
-        return f"Meas/est is shown on the {THIS_MACHINE} target only (measured on this CPU, not {self.target.id})"
+        return (
+            f"Meas/est is shown on the {THIS_MACHINE} target only (measured on this CPU, "
+            f"not {self.target.id})"
+        )
 
     def bench_progress(self) -> tuple[str, float, int] | None:
         """(label, models done including the running one's fraction, models) while a benchmark runs:

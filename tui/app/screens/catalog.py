@@ -18,6 +18,7 @@ from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.grid_table import GridColumn, GridRow, GridTable
 from tui.app.widgets.status_bar import StatusBar
 
+
 def _preset_count() -> int:
     from metrics_core.sources.catalog import PRESETS
 
@@ -64,7 +65,12 @@ class CatalogScreen(FilteredTableScreen):
     out (clears the filter first) and leaves the comparison as it was."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back", tooltip="Back to the comparison, picks discarded (clears a filter first)"),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            tooltip="Back to the comparison, picks discarded (clears a filter first)",
+        ),
         Binding("space", "toggle", "Toggle"),
         Binding("enter", "compare", "Compare", tooltip="Compare the picked models (analyses the new ones)"),
         Binding("slash", "filter", "Filter"),
