@@ -177,7 +177,7 @@ def kernel_time(
         raise ValueError(f"unknown efficiency {efficiency!r}; choose one of {', '.join(EFFICIENCIES)}")
     p = params_for(target)
     main = records[kernel.main]
-    cls = op_class(main, execution)
+    cls = "attention" if kernel.kind == "attention" else op_class(main, execution)
     if cls == "vector":
         rate = target.peak_flops("fp32" if target.has("fp32") else precision) * p.vector
     else:

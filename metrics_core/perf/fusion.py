@@ -44,13 +44,21 @@ EXECUTIONS: tuple[str, ...] = ("eager", "compiled")
 #: Categories that run as library kernels (cuBLAS / cuDNN / flash attention / cuFFT) under Inductor.
 EXTERN_CATEGORIES: frozenset[str] = frozenset({"conv", "matmul", "attention", "fft", "uncovered"})
 
+#: Softmax ops that can sit between the two matmuls of a written-out attention.
+SOFTMAX_OPS: frozenset[str] = frozenset({"softmax", "_softmax", "_safe_softmax", "_masked_softmax"})
+
+#: Modules whose written-out attention eager PyTorch runs as one fused kernel in inference: the
+#: ``nn.MultiheadAttention`` fast path (``torch._native_multi_head_attention`` -> SDPA).
+FASTPATH_MODULES: frozenset[str] = frozenset({"MultiheadAttention", "TransformerEncoderLayer"})
+
 
 @dataclass(frozen=True)
 class Kernel:
     """One kernel: the record indices it runs (program order), its FLOPs and its memory traffic in bytes.
 
     ``kind``: ``"extern"`` (a library GEMM/conv/attention/FFT, or an op without a cost rule), ``"fused"``
-    (a Triton kernel of one or more fusable ops) or ``"op"`` (an eager op that is neither). ``main`` is the
+    (a Triton kernel of one or more fusable ops), ``"attention"`` (a written-out attention run as one
+    flash-style kernel: ``attention_spans``) or ``"op"`` (an eager op that is neither). ``main`` is the
     record whose shape decides the kernel's compute efficiency (the MAC op of an extern kernel; else the
     first op).
     """
@@ -70,6 +78,8 @@ class Kernel:
 
 def is_extern(record: OpRecord) -> bool:
     """Whether Inductor runs this op as a library kernel (rule 1 of the module doc)."""
+    if record.category == "attention":  # the capture files ops inside attention modules here too
+        return bool(record.macs)
     return (not record.covered) or record.category in EXTERN_CATEGORIES
 
 
@@ -93,19 +103,98 @@ def producers(records: Sequence[OpRecord]) -> list[list[int]]:
     return out
 
 
+def attention_spans(
+    records: Sequence[OpRecord], prods: list[list[int]], fastpath_only: bool
+) -> list[list[int]]:
+    """Written-out attentions that run as one flash-style kernel: ``matmul A -> [pointwise] -> softmax ->
+    matmul B`` where B reads the softmax (through pointwise ops: dropout, a mask) and A's scores reach
+    it only through that chain, plus pointwise producers that feed A only (the scaling of q and k).
+
+    Under Inductor any such chain is replaced by ``scaled_dot_product_attention`` (its pattern matcher,
+    ``torch/_inductor/fx_passes/fuse_attention.py``); in eager only the ``nn.MultiheadAttention`` fast path
+    does it (``fastpath_only``: spans whose matmuls run inside ``FASTPATH_MODULES``)."""
+    n = len(records)
+    consumers: list[set[int]] = [set() for _ in range(n)]
+    for i, ps in enumerate(prods):
+        for p in ps:
+            if p >= 0:
+                consumers[p].add(i)
+    spans: list[list[int]] = []
+    used: set[int] = set()
+    for b, rb in enumerate(records):
+        if not _is_matmul(rb) or b in used:
+            continue
+        if fastpath_only and rb.module_type not in FASTPATH_MODULES:
+            continue
+        for s in prods[b]:
+            chain = []
+            j = s
+            while 0 <= j < n and records[j].op not in SOFTMAX_OPS and not records[j].macs and len(chain) < 4:
+                chain.append(j)
+                j = prods[j][0] if prods[j] else -1
+            if not (0 <= j < n and records[j].op in SOFTMAX_OPS):
+                continue
+            soft = j
+            chain.append(soft)
+            j = prods[soft][0] if prods[soft] else -1
+            while 0 <= j < n and not records[j].macs and len(chain) < 8:
+                chain.append(j)  # pointwise on the scores before the softmax (scale, mask, bias)
+                j = prods[j][0] if prods[j] else -1
+            if not (0 <= j < n and _is_matmul(records[j])):
+                continue
+            a = j
+            members = {a, b, *chain}
+            members |= {p for p in prods[a] if p >= 0 and not records[p].macs and consumers[p] <= members}
+            inner = members - {b}
+            if any(not consumers[m] <= members for m in inner) or members & used:
+                continue
+            spans.append(sorted(members))
+            used |= members
+            break
+    return spans
+
+
+def _is_matmul(record: OpRecord) -> bool:
+    return bool(record.macs) and record.category in ("matmul", "attention")
+
+
 def eager_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
-    """Eager PyTorch: one kernel per record, with the record's own traffic."""
-    return [
-        Kernel(
-            ops=(i,),
-            kind="extern" if is_extern(r) else "op",
-            flops=r.flops or 0,
-            read_bytes=r.input_bytes + r.weight_bytes,
-            write_bytes=r.output_bytes,
-            main=i,
+    """Eager PyTorch: one kernel per record, with the record's own traffic; a written-out attention inside an
+    ``nn.MultiheadAttention`` runs as one fused attention kernel (its inference fast path)."""
+    prods = producers(records)
+    spans = attention_spans(records, prods, fastpath_only=True)
+    in_span = {m: k for k, span in enumerate(spans) for m in span}
+    kernels = []
+    for i, r in enumerate(records):
+        if i in in_span:
+            span = spans[in_span[i]]
+            if i == span[-1]:
+                kernels.append(_span_kernel(records, span, prods))
+            continue
+        kernels.append(
+            Kernel(
+                ops=(i,),
+                kind="extern" if is_extern(r) else "op",
+                flops=r.flops or 0,
+                read_bytes=r.input_bytes + r.weight_bytes,
+                write_bytes=r.output_bytes,
+                main=i,
+            )
         )
-        for i, r in enumerate(records)
-    ]
+    return kernels
+
+
+def _span_kernel(records: Sequence[OpRecord], span: list[int], prods: list[list[int]]) -> Kernel:
+    """One attention span as a kernel: external reads once, only outputs read outside written."""
+    consumers: dict[int, set[int]] = {m: set() for m in span}
+    for i, ps in enumerate(prods):
+        for p in ps:
+            if p in consumers:
+                consumers[p].add(i)
+    group_of = {m: 0 for m in span}
+    k = _fused_kernel(records, span, prods, consumers, group_of, 0)
+    main = next(m for m in span if records[m].macs)
+    return Kernel(k.ops, "attention", k.flops, k.read_bytes, k.write_bytes, main)
 
 
 def compiled_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
@@ -121,9 +210,25 @@ def compiled_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
     group_of: list[int] = [-1] * n
     groups: dict[int, list[int]] = {}  # group id -> member indices
     extern: set[int] = set()
+    spans = attention_spans(records, prods, fastpath_only=False)
+    in_span = {m: k for k, span in enumerate(spans) for m in span}
+    span_gid: dict[int, int] = {}
+    attention: set[int] = set()
     next_id = 0
     current: int | None = None  # the open fused group
     for i, r in enumerate(records):
+        if i in in_span:
+            k = in_span[i]
+            if k not in span_gid:
+                span_gid[k] = next_id
+                groups[next_id] = []
+                extern.add(next_id)
+                attention.add(next_id)
+                next_id += 1
+            group_of[i] = span_gid[k]
+            groups[span_gid[k]].append(i)
+            current = None
+            continue
         if is_extern(r):
             group_of[i] = next_id
             groups[next_id] = [i]
@@ -156,6 +261,9 @@ def compiled_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
     kernels = []
     for gid, members in groups.items():
         members = sorted(members)
+        if gid in attention:
+            kernels.append(_span_kernel(records, members, prods))
+            continue
         if gid in extern:
             (i,) = members
             r = records[i]
@@ -190,11 +298,12 @@ def _fused_kernel(
             if p in inside:
                 internal += records[p].output_bytes
             elif p >= 0:
-                if p in seen_external:
+                # a whole tensor read again (one read of exactly its size) comes from registers
+                if p in seen_external and len(ps) == 1 and r.input_bytes == records[p].output_bytes:
                     dup += records[p].output_bytes
                 seen_external.add(p)
         reads += max(0, r.input_bytes - internal - dup)
-        if not consumers[i] or any(group_of[c] != gid for c in consumers[i]):
+        if not consumers[i] or any(c not in inside for c in consumers[i]):
             writes += r.output_bytes
     return Kernel(tuple(members), "fused", flops, reads, writes, members[0])
 
