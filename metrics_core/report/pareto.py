@@ -14,6 +14,7 @@ target); the axes name their keys. Nothing here imports torch.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -236,13 +237,15 @@ def render_scatter(result: ParetoResult, width: int = 78, height: int = 20, key:
         lines.append(f"{label[:ylabels_w]:>{ylabels_w}}|" + "".join(grid[r]))
     lines.append(" " * ylabels_w + "+" + "-" * plot_w)
     lines.append(" " * (ylabels_w + 1) + _x_ticks(x0, x1, plot_w, log, result.x.fmt))
-    title = f"y: {result.y.label}   x: {result.x.label}{' (log scale)' if log else ''}"
-    out = [title, *lines]
+    title = [f"y: {result.y.label}", f"x: {result.x.label}{' (log scale)' if log else ''}"]
+    if len("   ".join(title)) <= width:
+        title = ["   ".join(title)]
+    out = [*title, *lines]
     if key:
-        out.append(
-            f"frontier ({len(front)} of {len(pts)}; '.' dominated): "
-            + ", ".join(f"{letters[p.model]} {p.model}" for p in front)
+        text = f"frontier ({len(front)} of {len(pts)}; '.' dominated): " + ", ".join(
+            f"{letters[p.model]} {p.model}" for p in front
         )
+        out.extend(textwrap.wrap(text, width, subsequent_indent="  "))
     return "\n".join(out)
 
 

@@ -157,8 +157,9 @@ def pareto_text(result, rows, target, precision, failed) -> str:  # noqa: ANN001
     from metrics_core.report.pareto import render_scatter
 
     head = (
-        f"Pareto frontier on {target.name}, {precision}: {result.y.name} vs {result.x.name} "
-        f"({'higher' if result.x.higher_is_better else 'lower'} {result.x.name} is better)"
+        f"Pareto frontier on {target.name}, {precision}: {result.y.name} vs {result.x.name}\n"
+        f"(higher {result.y.name}, {'higher' if result.x.higher_is_better else 'lower'} {result.x.name} "
+        "better; on the frontier: no other model beats it on both)"
     )
     if result.x.name == "energy":
         head += "\nenergy = board power x estimated latency: an upper bound at board power"
