@@ -159,7 +159,7 @@ def pareto_text(result, rows, target, precision, failed) -> str:  # noqa: ANN001
     head = (
         f"Pareto frontier on {target.name}, {precision}: {result.y.name} vs {result.x.name}\n"
         f"(higher {result.y.name}, {'higher' if result.x.higher_is_better else 'lower'} {result.x.name} "
-        "better; on the frontier: no other model beats it on both)"
+        "better; frontier: beaten on both by no other)"
     )
     if result.x.name == "energy":
         head += "\nenergy = board power x estimated latency: an upper bound at board power"
