@@ -55,6 +55,7 @@ class ModeltuiApp(App[None]):
         Binding("h", "hardware", "Hardware"),
         Binding("p", "precision", "Precision", show=False),
         Binding("w", "roofline", "Roofline"),
+        Binding("f", "pareto", "Pareto", tooltip="Accuracy vs cost on the target: the Pareto frontier"),
         Binding("o", "settings", "Settings", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -103,7 +104,20 @@ class ModeltuiApp(App[None]):
 
         return ComparisonScreen()
 
+    #: Set by the launcher (``tui.cli.launch``): SIGTERM and SIGHUP quit cleanly, as ``q`` does, so the
+    #: terminal is restored (tests leave it off: the handlers are process-wide).
+    handle_signals = False
+    #: The signal that ended the app (None: the user quit).
+    terminated_by: int | None = None
+
     def on_mount(self) -> None:
+        if self.handle_signals:
+            import asyncio
+            import signal
+
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self._terminate, sig)
         self.backend.set_warning_handler(self._warning_from_thread)
         self.load_catalog()
         if self.session.selected:
@@ -114,6 +128,13 @@ class ModeltuiApp(App[None]):
 
     def on_unmount(self) -> None:
         self.backend.set_warning_handler(None)
+
+    def _terminate(self, signum: int) -> None:
+        """SIGTERM/SIGHUP: the same path as quitting (background work stopped, terminal restored), exit
+        status 128 + signal."""
+        self.terminated_by = signum
+        self.stop_background()
+        self.exit(return_code=128 + signum)
 
     def _warning_from_thread(self, message: str) -> None:
         """Cache warnings arrive from the analysis thread: show them as notifications."""
@@ -553,6 +574,13 @@ class ModeltuiApp(App[None]):
             return
         self.push_screen(RooflineScreen(model))
 
+    def action_pareto(self) -> None:
+        from tui.app.screens.pareto import ParetoScreen
+
+        if isinstance(self.screen, ParetoScreen):
+            return
+        self.push_screen(ParetoScreen())
+
     def action_settings(self) -> None:
         from tui.app.screens.settings import SettingsScreen
 
@@ -605,6 +633,9 @@ class ModeltuiApp(App[None]):
         yield SystemCommand("Catalog", "Pick models to compare", self.action_catalog)
         yield SystemCommand("Settings", "Batch size, input shape, dtype", self.action_settings)
         yield SystemCommand("Roofline", f"Roofline chart on {s.target.name}", self.action_roofline)
+        yield SystemCommand(
+            "Pareto", f"Accuracy vs latency, energy ... on {s.target.name}: the frontier", self.action_pareto
+        )
         yield SystemCommand(
             "Add a model",
             "any model spec (timm:, hf:, package.module:factory) and its inputs",

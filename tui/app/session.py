@@ -14,6 +14,7 @@ from metrics_core.common.records import ModelReport
 from metrics_core.measure.bench import BenchResult
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.roofline import DTYPE_PRECISION, ModelEstimate, estimate_model, precision_for
+from metrics_core.report.accuracy import accuracy_fields
 from metrics_core.report.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS, resolve_sort_key, sort_reports
 from metrics_core.runtime.options import AnalysisOptions
 from tui.app.tables import EXTRA_SORT_KEYS, sort_key_of
@@ -204,6 +205,8 @@ class Session:
             return (report.extras.get("memory") or {}).get(column.removeprefix("mem_"))
         if column.startswith("bench_"):
             return self.measured(name, column.removeprefix("bench_"))
+        if column in ("acc1", "acc5"):  # published accuracy (metrics_core.report.accuracy)
+            return accuracy_fields(report)[column]
         return getattr(report.metrics, column, None)
 
     def measured(self, name: str, attribute: str) -> Any:

@@ -15,7 +15,13 @@ from __future__ import annotations
 from functools import partial
 
 from metrics_core.common import units
-from metrics_core.report.columns import COMPARISON_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, Column
+from metrics_core.report.columns import (
+    ACCURACY_COLUMNS,
+    COMPARISON_COLUMNS,
+    LAYER_COLUMNS,
+    MEMORY_COLUMNS,
+    Column,
+)
 from metrics_core.report.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS
 
 ESTIMATE_GROUP = "Roofline (est.)"
@@ -86,7 +92,7 @@ def column_of(sort_key: str | None) -> str | None:
 
 #: Every column of the comparison table after the model name, in order (optional groups included).
 COMPARISON_TABLE: tuple[Column, ...] = (
-    ESTIMATE_COLUMNS + MEASURED_COLUMNS + COMPARISON_COLUMNS + PEAK_MEMORY_COLUMNS
+    ESTIMATE_COLUMNS + MEASURED_COLUMNS + ACCURACY_COLUMNS + COMPARISON_COLUMNS + PEAK_MEMORY_COLUMNS
 )
 
 #: Columns the comparison can be sorted by (header click, ``,``/``.``).

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from metrics_core.common import units
 from metrics_core.common.input_spec import describe_inputs
+from metrics_core.report.accuracy import accuracy_fields
 from tui.app.screens.filtered_table import FilteredTableScreen
 from tui.app.session import records_loaded
 from tui.app.tables import (
@@ -249,6 +250,12 @@ class ComparisonScreen(FilteredTableScreen):
             parts.append(f"published {units.human_count(ref['num_params'])} params")
         if ref.get("gmacs") is not None:
             parts.append(f"{units.fixed(ref['gmacs'])} GMACs")
+        acc = accuracy_fields(report)
+        if acc["acc1"] is not None:
+            weights = (acc["acc_weights"] or "").rsplit(".", 1)[-1]
+            parts.append(f"top-1 {acc['acc1']:.3f}% ({weights} at {acc['acc_resolution']} px)")
+            if acc["acc_note"]:
+                parts.append(acc["acc_note"].upper()[:1] + acc["acc_note"][1:])
         if report.coverage.complete:
             parts.append("coverage full")
         else:

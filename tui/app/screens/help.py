@@ -21,6 +21,9 @@ NOTES = (
     "Peak memory (est.): activations live at once with ideal tensor lifetimes, plus resident weights.",
     f"Measured (b): median of {ITERS} timed forward passes after {WARMUP} warm-up ones on this machine;"
     " Meas/est = measured median / estimated latency on the selected target.",
+    "Accuracy: published ImageNet-1k top-1/top-5 % (torchvision weights, timm's results); - = none.",
+    "Pareto (f): on the frontier = no other model at least as good on both axes and better on one;"
+    " energy = board power x estimated latency, an upper bound.",
 )
 
 
@@ -43,6 +46,7 @@ def sections(app) -> list[tuple[str, list[tuple[str, str]]]]:  # noqa: ANN001 (A
     from tui.app.screens.comparison import ComparisonScreen
     from tui.app.screens.layers import LayersScreen
     from tui.app.screens.llm import LlmScreen
+    from tui.app.screens.pareto import ParetoScreen
     from tui.app.screens.roofline import RooflineScreen
     from tui.app.widgets.grid_table import GridTable
 
@@ -53,6 +57,7 @@ def sections(app) -> list[tuple[str, list[tuple[str, str]]]]:  # noqa: ANN001 (A
         ("Catalog", key_rows(app, CatalogScreen.BINDINGS)),
         ("Layers (drill-down)", key_rows(app, LayersScreen.BINDINGS)),
         ("Roofline", key_rows(app, RooflineScreen.BINDINGS)),
+        ("Pareto (f)", key_rows(app, ParetoScreen.BINDINGS)),
         ("LLM view (m)", key_rows(app, LlmScreen.BINDINGS)),
         ("Tables", key_rows(app, GridTable.BINDINGS)),
     ]

@@ -95,6 +95,9 @@ def add_hardware_args(p: argparse.ArgumentParser, required: bool = False) -> Non
     p.add_argument(
         "--tf32", action="store_true", help="fp32 on tensor cores (TF32 peak) instead of FP32 peak"
     )
+    from tui.cli.commands.perfmode import add_mode_args
+
+    add_mode_args(p)
 
 
 def input_spec(text: str) -> InputSpec:
