@@ -63,6 +63,8 @@ def test_text_output_has_chart_and_estimate_table(analyzed, capsys):
         "80",
         "--height",
         "24",
+        "--efficiency",
+        "ideal",  # the hand-computed figures are the pure roofline's
     ]
     assert main([*argv, "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
@@ -99,14 +101,20 @@ def test_text_output_has_chart_and_estimate_table(analyzed, capsys):
         "50.0%",
         "12.72",
     ]
-    assert "Latency (est.)" in out and "Bound (est.)" in out and "Estimates assume no fusion" in out
+    assert (
+        "Latency (est.)" in out
+        and "Bound (est.)" in out
+        and "Estimates assume one kernel per op (eager, no fusion)" in out
+    )
     assert "\x1b[" not in out  # not a terminal: no colour
 
 
 def test_json_output_labels_every_estimate(analyzed, capsys):
-    assert main(["roofline", "compnet", "badnet", "--hardware", "a100-pcie-40gb", "--format", "json"]) == 1
+    argv = ["roofline", "compnet", "badnet", "--hardware", "a100-pcie-40gb", "--format", "json"]
+    assert main([*argv, "--efficiency", "ideal"]) == 1
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["estimate"] is True and rows[0]["model"] == "compnet"
+    assert (rows[0]["execution"], rows[0]["efficiency"]) == ("eager", "ideal")
     assert rows[0]["latency_s"] == pytest.approx(2e-3) and rows[0]["throughput_per_s"] == pytest.approx(
         1000.0
     )

@@ -254,6 +254,21 @@ def estimate_records(
     )
 
 
+def describe_modes(execution: str, efficiency: str) -> str:
+    """What an estimate of these modes assumes, in words (for text outputs)."""
+    kernels = (
+        "torch.compile's fused kernels (Inductor rules, perf/fusion.py)"
+        if execution == "compiled"
+        else "one kernel per op (eager, no fusion)"
+    )
+    rates = (
+        "achievable efficiency per op class with tile/wave quantisation and launch costs (perf/efficiency.py)"
+        if efficiency == "calibrated"
+        else "datasheet peaks (ideal roofline)"
+    )
+    return f"{kernels}, no overlap between kernels, {rates}"
+
+
 def check_modes(execution: str, efficiency: str) -> None:
     """``UsageError`` (one line) for an unknown execution or efficiency mode."""
     if execution not in EXECUTIONS:

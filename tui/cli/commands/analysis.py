@@ -17,13 +17,16 @@ def resolve_hardware(args: argparse.Namespace, dtype: str):  # noqa: ANN201
     return target, precision_for(target, dtype, use_tf32=args.tf32)
 
 
-def estimates_for(reports, target, precision) -> dict:  # noqa: ANN001
-    """Model name -> roofline estimate (only for analysed models and when a target is given)."""
+def estimates_for(reports, target, precision, modes: dict | None = None) -> dict:  # noqa: ANN001
+    """Model name -> roofline estimate (only for analysed models and when a target is given); ``modes``:
+    ``execution`` / ``efficiency`` (``tui.cli.commands.perfmode.modes_of``; None: the library's ideal)."""
     if target is None:
         return {}
     from metrics_core.perf.roofline import estimate_model
 
-    return {r.model: estimate_model(r, target, precision) for r in reports if r.ok and r.records}
+    return {
+        r.model: estimate_model(r, target, precision, **(modes or {})) for r in reports if r.ok and r.records
+    }
 
 
 def analyze_with_progress(names, options):  # noqa: ANN001, ANN201

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     target, precision = resolve_hardware(args, options.dtype)
     reports = analyze_with_progress(names, options)
-    estimates = estimates_for(reports, target, precision)
+    from tui.cli.commands.perfmode import modes_of
+
+    estimates = estimates_for(reports, target, precision, modes_of(args))
     order = "in the order given"
     if args.sort_by:
         reports = sort_reports(reports, args.sort_by, args.reverse, estimates)
@@ -169,7 +171,11 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
         )
     if estimates:
         cols = ESTIMATE_COLUMNS
-        title = f"== Roofline on {target.name}, {precision} (estimates: no fusion, peak clocks) =="
+        first = next(iter(estimates.values()))
+        title = (
+            f"== Roofline on {target.name}, {precision} (estimates: {first.execution}, "
+            f"{first.efficiency} efficiency) =="
+        )
         rows = []
         for r in ok:
             est = estimates.get(r.model)

@@ -50,15 +50,18 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     estimates = None
     if target is not None:
-        from metrics_core.perf.roofline import estimate_ops
+        from metrics_core.perf.roofline import estimate_records
+        from tui.cli.commands.perfmode import modes_of
 
-        estimates = estimate_ops(report.records, target, precision)
+        modes = modes_of(args)
+        est = estimate_records(report.records, target, precision, report.batch_size, report.model, **modes)
+        estimates = est.ops
     for i, r in enumerate(report.records):
         d = r.to_dict()
         row = {k: d[k] for k in LAYER_KEYS}
         if estimates is not None:
             e = estimates[i].to_dict()
-            row.update({"est_time_s": e["time_s"], "bound": e["bound"], "estimate": True})
+            row.update({"est_time_s": e["time_s"], "bound": e["bound"], "estimate": True, **modes})
         rows.append(row)
     if args.format == "json":
         sys.stdout.write(to_json(rows, compact_rows=True))
@@ -92,6 +95,8 @@ def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
     )
     if target is not None:
         title += f"; estimates on {target.name} {precision}"
+        if rows and "execution" in rows[0]:
+            title += f" ({rows[0]['execution']}, {rows[0]['efficiency']} efficiency)"
     if not report.coverage.complete:
         title += "; PARTIAL coverage: " + ", ".join(f"{k} x{v}" for k, v in report.coverage.uncovered.items())
     return title + "\n" + text_table(headers, body, numeric)

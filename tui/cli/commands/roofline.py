@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     precision = precision_for(target, options.dtype, use_tf32=args.tf32)
     reports = analyze_with_progress(list(args.models), options)
-    estimates = estimates_for(reports, target, precision)
+    from tui.cli.commands.perfmode import modes_of
+
+    estimates = estimates_for(reports, target, precision, modes_of(args))
     if args.format == "json":
         print(json.dumps(roofline_json(reports, estimates, args.per_op), indent=2))
     else:
@@ -144,9 +146,14 @@ def estimate_table(
             ]
         )
     numeric = [False, True, True, True, True, False, True, True]
-    title = f"== Roofline estimates: {target.name} ({target.id}), {precision}, batch {batch} =="
+    from metrics_core.perf.roofline import describe_modes
+
+    first = next(iter(estimates.values()), None)
+    modes = f", {first.execution}, {first.efficiency} efficiency" if first else ""
+    assumed = describe_modes(first.execution, first.efficiency) if first else ASSUMPTIONS
+    title = f"== Roofline estimates: {target.name} ({target.id}), {precision}, batch {batch}{modes} =="
     footnote = (
-        f"Estimates assume {ASSUMPTIONS}. Mem time = share of the latency in memory-bound ops;\n"
+        f"Estimates assume {assumed}.\nMem time = share of the latency in memory-bound kernels;\n"
         "Bound = the larger share; Agg AI = total FLOPs / total bytes (FLOP/byte)."
     )
     return f"{title}\n{text_table(headers, rows, numeric)}\n{footnote}"
