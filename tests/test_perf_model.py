@@ -220,8 +220,8 @@ def test_k_padding_and_depthwise(test_params):
         100,
         100,
         wb=18,
-        flops=1800,
-        macs=900,
+        flops=14400,
+        macs=7200,
         shapes=[[1, 8, 10, 10], [8, 1, 3, 3]],
         out_shape=[1, 8, 10, 10],
     )
