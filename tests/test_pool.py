@@ -18,6 +18,7 @@ def jobs(tmp_path, monkeypatch):
     """Two worker processes (forked from the module-wide fork server) and an empty cache."""
     monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MODELTUI_JOBS", "2")
+    monkeypatch.delenv("MODELTUI_IN_PROCESS", raising=False)
     monkeypatch.setattr(cache, "_warned", set())
     monkeypatch.setattr(cache, "_pending", [])
     monkeypatch.setattr(cache, "_handler", lambda _msg: None)
@@ -26,18 +27,27 @@ def jobs(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def serial() -> dict:
-    """The in-process reports (``MODELTUI_JOBS=0``), by name, as dicts."""
+    """The in-process reports (``MODELTUI_IN_PROCESS=1``), by name, as dicts."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELTUI_JOBS", "0")
+        mp.setenv("MODELTUI_IN_PROCESS", "1")
         reports = analyze_many([*SMALL, "pool_models:tiny"], AnalysisOptions(use_cache=False))
     return {r.model: r.to_dict() for r in reports}
 
 
 def test_policy_follows_the_environment(monkeypatch):
-    monkeypatch.setenv("MODELTUI_JOBS", "0")
-    assert not pool.use_processes()
+    monkeypatch.delenv("MODELTUI_IN_PROCESS", raising=False)
+    monkeypatch.setenv("MODELTUI_JOBS", "0")  # one worker: never the calling process
+    assert pool.use_processes() and pool.worker_count() == 1
     monkeypatch.setenv("MODELTUI_JOBS", "3")
     assert pool.use_processes() and pool.worker_count() == 3
+    monkeypatch.delenv("MODELTUI_JOBS")
+    assert not pool.use_processes()  # a library caller with torch imported (this test) analyses here
+    with pool.isolation():  # ... unless it isolates (the CLI and the app)
+        assert pool.use_processes() and pool.isolated()
+    assert not pool.use_processes()
+    monkeypatch.setenv("MODELTUI_IN_PROCESS", "1")
+    with pool.isolation():
+        assert not pool.use_processes()
 
 
 def test_pool_matches_serial_in_input_order(jobs, serial):
@@ -88,7 +98,10 @@ def test_a_dying_worker_fails_only_its_model(jobs, serial):
     names = ["resnet18", "pool_models:crash", "mobilenet_v2", "squeezenet1_0"]
     reports = analyze_many(names, AnalysisOptions(use_cache=False))
     assert [r.model for r in reports] == names
-    assert reports[1].error == "the worker process analysing this model died (crash or out of memory)"
+    assert (
+        reports[1].error
+        == "the worker process analysing this model died (crash, os._exit, kill or out of memory)"
+    )
     assert [reports[i].to_dict() for i in (0, 2, 3)] == [serial[names[i]] for i in (0, 2, 3)]
     (after,) = analyze_many(["squeezenet1_0"], AnalysisOptions(use_cache=False))  # a fresh pool
     assert after.to_dict() == serial["squeezenet1_0"]

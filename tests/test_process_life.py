@@ -49,7 +49,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP], ids=["KILL", "TERM", "HUP"])
 def test_workers_and_server_end_with_their_parent(sig):
-    env = {k: v for k, v in os.environ.items() if k != "MODELTUI_JOBS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
     proc = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "ready"
@@ -68,7 +68,7 @@ def test_workers_and_server_end_with_their_parent(sig):
 
 def test_sigterm_takes_the_ctrl_c_path():
     """SIGTERM/SIGHUP to a verb: one line, exit 128 + signal, no process of the run left behind."""
-    env = {k: v for k, v in os.environ.items() if k != "MODELTUI_JOBS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
     argv = [sys.executable, "-m", "tui.cli", "compare", "--all", "--no-cache", "--format", "json"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60

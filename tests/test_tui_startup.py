@@ -42,8 +42,8 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_first_screen_paints_without_torch():
-    # MODELTUI_JOBS=0: no worker processes are warmed up (nothing is analysed in this test)
-    out = _run(["-c", FIRST_PAINT], MODELTUI_JOBS="0")
+    # MODELTUI_IN_PROCESS=1: no worker processes are warmed up (nothing is analysed in this test)
+    out = _run(["-c", FIRST_PAINT], MODELTUI_IN_PROCESS="1")
     assert out.returncode == 0, out.stderr
     screen, tv_rows, timm_rows, hf_rows, torch_loaded, torchvision_loaded = out.stdout.split()
     assert screen == "CatalogScreen"

@@ -92,11 +92,52 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
     return by_suffix[suffix]
 
 
+def _target(path: str | os.PathLike[str]) -> Path:
+    """``path`` with ``~`` expanded and made absolute; ``UsageError`` for ``~user`` of no such user."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise UsageError("no file name given")
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):
+        user = expanded.split("/", 1)[0]
+        raise UsageError(f"cannot write {text!r}: no user {user[1:]!r} for {user}")
+    try:
+        return Path(expanded).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot write {text!r}: {exc}") from None
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """The resolved path if a file can be written there (not a directory; the nearest existing folder
+    writable; name not too long); ``UsageError`` with a one-line reason otherwise. Checked before work
+    starts, so a bad ``--output`` fails at once."""
+    target = _target(path)
+    try:
+        if target.is_dir():
+            raise UsageError(f"cannot write {str(target)!r}: it is a directory")
+        limit = os.pathconf(_existing_parent(target), "PC_NAME_MAX")
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    if len(target.name.encode()) + 16 > limit:  # room for the temporary file's prefix and suffix
+        raise UsageError(f"cannot write {str(target)!r}: file name too long")
+    folder = _existing_parent(target)
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {str(target)!r}: {str(folder)!r} is not a writable folder")
+    return target
+
+
+def _existing_parent(target: Path) -> Path:
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename); return the path.
 
     A failure leaves any existing file untouched and raises ``UsageError`` with a one-line message."""
-    target = Path(path).expanduser().resolve()
+    target = _target(path)
     if target.is_dir():
         raise UsageError(f"cannot write {str(target)!r}: it is a directory")
     try:

@@ -91,7 +91,8 @@ def _analyze_specs(specs, options: AnalysisOptions, on_report) -> list[ModelRepo
         cache_dir = cache.reports_dir() if options.use_cache else None
         tasks = [pool.Task(i, spec.name, key, _cost_hint(spec)) for i, spec, key in todo]
         try:
-            for task, outcome in pool.run_tasks(tasks, options, str(cache_dir) if cache_dir else None):
+            runs = pool.run_tasks(tasks, options, str(cache_dir) if cache_dir else None, options.timeout_s)
+            for task, outcome in runs:
                 report = outcome.report
                 if outcome.warning:
                     cache.warn(outcome.warning)
@@ -101,7 +102,12 @@ def _analyze_specs(specs, options: AnalysisOptions, on_report) -> list[ModelRepo
                     report.records = cache.lazy_records(path, task.key, outcome.n_records, reload)
                 deliver(task.name, report)
         except pool.PoolUnavailable as exc:
-            cache.warn(f"analysis worker processes unavailable ({exc}); analysing in this process")
+            if pool.isolated():  # user code never runs here: the rest are row errors
+                for _, spec, _key in [t for t in todo if t[1].name in positions]:
+                    why = f"analysis worker processes unavailable ({exc})"
+                    deliver(spec.name, analyze_spec(replace(spec, supported=False, reason=why), options))
+            else:
+                cache.warn(f"analysis worker processes unavailable ({exc}); analysing in this process")
         todo = [t for t in todo if t[1].name in positions]  # not delivered (only after a pool failure)
     for _, spec, key in todo:
         report = analyze_spec(spec, options)

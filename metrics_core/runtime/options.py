@@ -27,6 +27,8 @@ class AnalysisOptions:
     - ``dtype``: bytes per floating-point element; ``engine``: ``meta`` capture or ``fvcore``.
     - ``hf_class``: transformers class to build ``hf:`` models with (None: by config, see
       ``metrics_core.sources.hf_source``); ``attention``: ``sdpa`` or ``eager`` for ``hf:`` models.
+    - ``timeout_s``: seconds one model's analysis may take in a worker process before the worker is
+      killed and the model's row says "timed out" (``--timeout``; None: no limit). Not part of cache keys.
     """
 
     batch_size: int = 1
@@ -39,6 +41,7 @@ class AnalysisOptions:
     seq_len: int | None = None
     hf_class: str | None = None
     attention: str = "sdpa"
+    timeout_s: float | None = None
 
     def validated(self) -> AnalysisOptions:
         """These options, checked; ``UsageError`` with a one-line message otherwise."""
@@ -54,6 +57,8 @@ class AnalysisOptions:
             isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 1
         ):
             raise UsageError(f"sequence length must be a positive integer, got {self.seq_len!r}")
+        if self.timeout_s is not None and not (0 < self.timeout_s < float("inf")):
+            raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout_s!r}")
         given = [
             n
             for n, v in (

@@ -25,9 +25,14 @@ nothing to the terminal, so no traceback is printed. At exit the server and work
 reaped. If no worker can be started, ``run_tasks`` raises ``PoolUnavailable`` and ``analyze_many``
 analyses in-process with a warning.
 
-``MODELTUI_JOBS`` sets the number of worker processes; 0 analyses in the calling process. Unset, the
-pool has one worker per available core and is used when the caller has not imported torch itself
-(a script or test that already paid for torch analyses in-process, where its monkeypatches apply).
+``MODELTUI_JOBS`` sets the number of worker processes (0 means one: user model code never runs in the
+calling process of the CLI or the app, which call ``isolate()``). Unset, the pool has one worker per
+available core. A library caller that has imported torch itself (a script or test) analyses in-process,
+where its monkeypatches apply, unless it called ``isolate()``; ``MODELTUI_IN_PROCESS=1`` forces
+in-process analysis for tests. Any exception from a model's code (``SystemExit``, ``KeyboardInterrupt``
+raised by the model, ``BaseException`` subclasses), a crash, ``os._exit`` or a kill becomes that model's
+row error. A model that runs longer than ``timeout_s`` (``run_tasks``) has its worker killed and gets a
+"timed out" row error; the others are rerun.
 ``MODELTUI_MEMO=0`` and ``MODELTUI_DYNAMO_SHIM=0`` turn off the two worker speed-ups (benchmarks).
 """
 
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import sys
 import threading
@@ -46,6 +52,10 @@ from typing import Any
 from metrics_core.common.records import ModelReport
 
 ENV_JOBS = "MODELTUI_JOBS"
+#: ``MODELTUI_IN_PROCESS=1``: analyse in the calling process (tests that monkeypatch the analysis).
+ENV_IN_PROCESS = "MODELTUI_IN_PROCESS"
+#: Seconds a model may take before its worker is killed (``--timeout``; the CLI's default).
+DEFAULT_TIMEOUT_S = 300.0
 #: ``MODELTUI_MEMO=0`` turns off the workers' memoised meta kernels (``metrics_core.runtime.metamemo``).
 ENV_MEMO = "MODELTUI_MEMO"
 
@@ -69,17 +79,47 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+_isolated = False
+
+
+def isolate() -> None:
+    """Never run user model code in this process (the CLI and the app call this first): analyses go to
+    worker processes even when torch is imported here, and no in-process fallback is taken."""
+    global _isolated
+    _isolated = True
+
+
+@contextlib.contextmanager
+def isolation() -> Iterator[None]:
+    """``isolate()`` for the duration of a block (a CLI verb run from a test process), then as before."""
+    global _isolated
+    before, _isolated = _isolated, True
+    try:
+        yield
+    finally:
+        _isolated = before
+
+
+def isolated() -> bool:
+    """Whether ``isolate()`` was called (and ``MODELTUI_IN_PROCESS`` does not override it)."""
+    return _isolated and os.environ.get(ENV_IN_PROCESS, "") != "1"
+
+
 def use_processes() -> bool:
     """Whether ``analyze_many`` should analyse in worker processes (see module docstring)."""
-    jobs = configured_jobs()
-    if jobs is not None:
-        return jobs > 0
+    if os.environ.get(ENV_IN_PROCESS, "") == "1":
+        return False
+    if _isolated or configured_jobs() is not None:
+        return True
     return "torch" not in sys.modules
 
 
 def worker_count() -> int:
+    """Worker processes of the pool: ``MODELTUI_JOBS`` (0 counts as 1), else one per available core."""
     jobs = configured_jobs()
-    return jobs if jobs else available_cores()
+    if jobs is not None:
+        return max(1, jobs)
+    return available_cores()
 
 
 @dataclass(frozen=True)
@@ -106,9 +146,14 @@ class Outcome:
 # -- worker side ------------------------------------------------------------------------------------------
 
 
-def _init_worker(threads: int) -> None:
+_started: Any = None  # the worker's queue of (task position, pid, start time) messages
+
+
+def _init_worker(threads: int, started: Any = None) -> None:
     import signal
 
+    global _started
+    _started = started
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl+C (also set by pool_server)
     from metrics_core.runtime.watchdog import exit_with_parent
 
@@ -125,11 +170,34 @@ _memo: Any = None  # the worker's MetaMemo, kept across models
 
 
 def _analyse(
-    name: str, options: Any, key: dict[str, Any] | None, cache_dir: str | None, cwd: str | None = None
+    name: str,
+    options: Any,
+    key: dict[str, Any] | None,
+    cache_dir: str | None,
+    cwd: str | None = None,
+    ticket: int = -1,
 ) -> Outcome:
     """Worker entry point: analyse one model; store it in the cache when ``key`` is given. ``cwd`` is the
     caller's working directory: custom modules, ``--inputs`` functions and ``hf:`` paths resolve there
-    (the worker was forked from a server started wherever the pool first ran)."""
+    (the worker was forked from a server started wherever the pool first ran). Whatever the model's code
+    raises, ``BaseException`` included, is its report's error."""
+    import time
+
+    if _started is not None:
+        _started.put((ticket, os.getpid(), time.monotonic()))
+    try:
+        return _analyse_guarded(name, options, key, cache_dir, cwd)
+    except BaseException as exc:  # noqa: BLE001 - SIGINT is ignored here: this came from the model's code
+        from metrics_core.common.errors import error_kind, one_line_error
+
+        report = _error_report(Task(-1, name, None), options, one_line_error(exc))
+        report.error_kind = error_kind(exc)
+        return Outcome(report)
+
+
+def _analyse_guarded(
+    name: str, options: Any, key: dict[str, Any] | None, cache_dir: str | None, cwd: str | None
+) -> Outcome:
     from metrics_core.runtime.engines import analyze_spec
     from metrics_core.sources.resolve import get_spec
 
@@ -185,8 +253,10 @@ def _get_executor(workers: int) -> Any:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(list(PRELOAD))
         threads = max(1, available_cores() // workers)
+        global _started_queue
+        _started_queue = ctx.SimpleQueue()
         _executor = ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, _started_queue)
         )
         _executor_workers = workers
         global _exit_registered
@@ -200,6 +270,38 @@ def _get_executor(workers: int) -> Any:
 
 
 _exit_registered = False
+_started_queue: Any = None  # (ticket, pid, monotonic start) of each model a worker begins
+_starts: dict[int, tuple[int, float]] = {}  # ticket -> (worker pid, start), read from the queue
+_tickets = itertools.count()  # one per submitted model: start messages never mix between calls
+
+
+def _read_starts() -> None:
+    """Move the workers' start messages into ``_starts`` (never blocks)."""
+    queue = _started_queue
+    if queue is None:
+        return
+    with contextlib.suppress(OSError, EOFError, ValueError):
+        while not queue.empty():
+            ticket, pid, started = queue.get()
+            _starts[ticket] = (pid, started)
+
+
+def _kill_overdue(futures: dict, remaining: set, timeout_s: float | None, timed_out: set[int]) -> None:
+    """Kill the worker of each model running longer than ``timeout_s``; note its position."""
+    import signal
+    import time
+
+    if timeout_s is None:
+        return
+    _read_starts()
+    now = time.monotonic()
+    for fut in remaining:
+        position = futures[fut].position
+        start = _starts.get(fut.modeltui_ticket)
+        if start is not None and position not in timed_out and now - start[1] > timeout_s:
+            timed_out.add(position)
+            with contextlib.suppress(OSError):
+                os.kill(start[0], signal.SIGKILL)
 
 
 def _at_exit() -> None:
@@ -276,28 +378,46 @@ class PoolUnavailable(RuntimeError):
     """Worker processes could not be started (the caller may analyse in-process instead)."""
 
 
-def run_tasks(tasks: Sequence[Task], options: Any, cache_dir: str | None) -> Iterator[tuple[Task, Outcome]]:
+def run_tasks(
+    tasks: Sequence[Task], options: Any, cache_dir: str | None, timeout_s: float | None = None
+) -> Iterator[tuple[Task, Outcome]]:
     """Analyse ``tasks`` in worker processes; yields ``(task, outcome)`` in completion order, in the
     calling thread, largest ``cost`` first. A task whose worker died, or that ``shutdown()`` cancelled,
-    yields an error report. Raises ``PoolUnavailable`` if no worker can be started (before yielding)."""
+    yields an error report; one that runs longer than ``timeout_s`` seconds has its worker killed and
+    yields a "timed out" report. Raises ``PoolUnavailable`` if no worker can be started (before yielding)."""
     pending = sorted(tasks, key=lambda t: -t.cost)
     workers = worker_count()  # a fixed size: the pool is kept; it starts only as many as it needs
+    timed_out: set[int] = set()
     # First pass: all tasks in flight. If a worker dies, every unfinished task fails with it, so the
     # unfinished ones are rerun one at a time in a fresh pool, where a death names its model exactly.
-    unfinished, cancelled = yield from _run_parallel(pending, options, cache_dir, workers)
+    unfinished, cancelled = yield from _run_parallel(
+        pending, options, cache_dir, workers, timeout_s, timed_out
+    )
+    for task in [t for t in unfinished if t.position in timed_out]:
+        yield task, Outcome(_error_report(task, options, _timed_out(timeout_s)))
+    unfinished = [t for t in unfinished if t.position not in timed_out]
     for i, task in enumerate(unfinished):
         if cancelled:
             for t in unfinished[i:]:
                 yield t, Outcome(_error_report(t, options, "analysis cancelled"))
             return
-        leftover, cancelled = yield from _run_parallel([task], options, cache_dir, workers)
+        leftover, cancelled = yield from _run_parallel(
+            [task], options, cache_dir, workers, timeout_s, timed_out
+        )
+        if leftover and task.position in timed_out:
+            yield task, Outcome(_error_report(task, options, _timed_out(timeout_s)))
+            continue
         if leftover and not cancelled:
             yield task, Outcome(_error_report(task, options, DEAD_WORKER))
         elif leftover:
             yield task, Outcome(_error_report(task, options, "analysis cancelled"))
 
 
-DEAD_WORKER = "the worker process analysing this model died (crash or out of memory)"
+DEAD_WORKER = "the worker process analysing this model died (crash, os._exit, kill or out of memory)"
+
+
+def _timed_out(timeout_s: float | None) -> str:
+    return f"timed out after {timeout_s:g} s (--timeout); its worker process was killed"
 
 
 def _submit_all(tasks: Sequence[Task], options: Any, cache_dir: str | None, workers: int) -> tuple:
@@ -308,9 +428,13 @@ def _submit_all(tasks: Sequence[Task], options: Any, cache_dir: str | None, work
         executor = _get_executor(workers)
         try:
             cwd = os.getcwd()
-            return executor, {
-                executor.submit(_analyse, t.name, options, t.key, cache_dir, cwd): t for t in tasks
-            }
+            futures = {}
+            for t in tasks:
+                ticket = next(_tickets)
+                fut = executor.submit(_analyse, t.name, options, t.key, cache_dir, cwd, ticket)
+                fut.modeltui_ticket = ticket  # what the worker's start message names
+                futures[fut] = t
+            return executor, futures
         except (BrokenProcessPool, RuntimeError, OSError) as exc:
             _discard_executor(kill=True, cancelled=False)
             if attempt == 2:
@@ -319,7 +443,12 @@ def _submit_all(tasks: Sequence[Task], options: Any, cache_dir: str | None, work
 
 
 def _run_parallel(
-    tasks: Sequence[Task], options: Any, cache_dir: str | None, workers: int
+    tasks: Sequence[Task],
+    options: Any,
+    cache_dir: str | None,
+    workers: int,
+    timeout_s: float | None = None,
+    timed_out: set[int] | None = None,
 ) -> Iterator[tuple[Task, Outcome]]:
     """Yields finished tasks; returns (tasks whose worker died or were cancelled, cancelled?)."""
     from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
@@ -328,6 +457,7 @@ def _run_parallel(
     if _closing:
         return list(tasks), True
     executor, futures = _submit_all(tasks, options, cache_dir, workers)
+    timed_out = set() if timed_out is None else timed_out
     unfinished: list[Task] = []
     try:
         remaining = set(futures)
@@ -335,11 +465,13 @@ def _run_parallel(
             # The timeout only notices a pool ended on purpose (``shutdown`` from a callback or another
             # thread): its running futures are never completed by concurrent.futures.
             done, remaining = wait(remaining, timeout=0.25, return_when=FIRST_COMPLETED)
+            _kill_overdue(futures, remaining, timeout_s, timed_out)
             if not done and executor in _cancelled:
                 unfinished.extend(futures[f] for f in remaining)
                 break
             for fut in sorted(done, key=lambda f: futures[f].position):
                 task = futures[fut]
+                _starts.pop(fut.modeltui_ticket, None)
                 try:
                     outcome = fut.result()
                 except (BrokenProcessPool, CancelledError):

@@ -42,6 +42,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     mods = _verb_modules()
     for mod in mods.values():
         mod.register(sub)  # type: ignore[attr-defined]
+    for verb_parser in sub.choices.values():
+        verb_parser.add_argument(
+            "--output",
+            metavar="FILE",
+            help="write what would be printed to FILE instead (atomically: a failed run leaves an existing "
+            "file as it was)",
+        )
     return parser, mods
 
 
@@ -89,7 +96,12 @@ def _main(argv: list[str]) -> int:
         if args.verb is None:
             parser.print_help()
             return 0
-        code = int(mods[args.verb].run(args))  # type: ignore[attr-defined]
+        from metrics_core.runtime import pool
+
+        with pool.isolation():  # user model code runs in worker processes only, whatever the verb
+            if args.output:
+                return _run_to_file(mods[args.verb], args)
+            code = int(mods[args.verb].run(args))  # type: ignore[attr-defined]
         sys.stdout.flush()  # a write error surfaces here, as one line, not at interpreter exit
         return code
     except BrokenPipeError:  # `| head`: the reader has what it wanted
@@ -115,6 +127,23 @@ def _main(argv: list[str]) -> int:
         return 130
     except SystemExit as exc:  # argparse: --help (0) or a usage error already printed (2)
         return exc.code if isinstance(exc.code, int) else 0
+
+
+def _run_to_file(mod: object, args: argparse.Namespace) -> int:
+    """Run a verb with its standard output collected, then written to ``args.output`` atomically; a run
+    that fails (an error, an interrupt) writes nothing, so an existing file is never truncated."""
+    import contextlib
+    import io
+
+    from metrics_core.report.export import check_writable, write_atomic
+
+    check_writable(args.output)  # before any work: a bad path is a usage error now, not after the run
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = int(mod.run(args))  # type: ignore[attr-defined]
+    path = write_atomic(args.output, buffer.getvalue())
+    print(f"modeltui: wrote {path}", file=sys.stderr)
+    return code
 
 
 def threading_is_main() -> bool:

@@ -28,8 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Parse and validate ``argv``; run the app. ``ModeltuiError`` propagates to ``tui.cli.main``."""
+    import sys
+
+    from metrics_core.common.errors import UsageError
     from metrics_core.perf.hardware import get_target
     from metrics_core.perf.roofline import precision_for
+    from metrics_core.runtime import pool
     from metrics_core.sources.catalog import get_spec
 
     args = build_parser().parse_args(list(argv))
@@ -42,6 +46,11 @@ def main(argv: Sequence[str]) -> int:
         target_id = target.id
         precision = precision_for(target, options.dtype, use_tf32=args.tf32)
 
+    if not (_is_terminal(sys.stdin) and _is_terminal(sys.stdout)):
+        raise UsageError(
+            "the app needs a terminal (standard input and output are not one); for scripts use a verb, "
+            "e.g. modeltui compare resnet18 --format json"
+        )
     from tui.app.application import ModeltuiApp
 
     app = ModeltuiApp(
@@ -51,5 +60,18 @@ def main(argv: Sequence[str]) -> int:
         precision=precision,
         hardware_files=args.hardware_file,
     )
+    app.handle_signals = True
+    pool.isolate()  # user model code runs in worker processes only
     app.run()
+    if app.terminated_by is not None:
+        import signal
+
+        print(f"modeltui: terminated ({signal.Signals(app.terminated_by).name})", file=sys.stderr)
     return app.return_code or 0
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())  # type: ignore[attr-defined]
+    except (ValueError, OSError):  # a closed stream
+        return False

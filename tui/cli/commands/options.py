@@ -9,6 +9,7 @@ from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
 from metrics_core.common.input_spec import InputSpec, parse_input_spec
 from metrics_core.runtime.options import ATTENTIONS, ENGINES, AnalysisOptions
+from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from metrics_core.sources.custom import parse_factory
 
 
@@ -85,6 +86,27 @@ def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True, batch_siz
             help="meta: op capture on the meta device (default); fvcore: fvcore on real tensors (MACs check)",
         )
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write cached results")
+    p.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"per-model time limit: a model still running after it is that model's row error "
+        f"(default {DEFAULT_TIMEOUT_S:g})",
+    )
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type``: a finite number of seconds > 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def add_hardware_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -128,4 +150,5 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
         seq_len=getattr(args, "seq_len", None),
         hf_class=getattr(args, "hf_class", None),
         attention=getattr(args, "attention", "sdpa"),
+        timeout_s=getattr(args, "timeout", None),
     ).validated()
