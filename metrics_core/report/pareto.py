@@ -181,6 +181,11 @@ LINE = "-"
 LOG_RANGE = 20.0
 
 
+def markers(result: ParetoResult) -> dict[str, str]:
+    """Model -> its letter on the chart: frontier points in frontier order, A, B, ... (``*`` past 52)."""
+    return {p.model: MARKERS[i] if i < len(MARKERS) else "*" for i, p in enumerate(result.frontier)}
+
+
 def use_log_x(xs: Sequence[float]) -> bool:
     """Log x when every value is > 0 and max / min exceeds ``LOG_RANGE``."""
     return bool(xs) and min(xs) > 0 and max(xs) / min(xs) > LOG_RANGE
@@ -225,11 +230,9 @@ def render_scatter(result: ParetoResult, width: int = 78, height: int = 20, key:
             c, r = col(p.x), row(p.y)
             if grid[r][c] == " " or grid[r][c] == LINE:
                 grid[r][c] = DOMINATED
-    letters = {}
-    for i, p in enumerate(front):
-        m = MARKERS[i] if i < len(MARKERS) else "*"
-        letters[p.model] = m
-        grid[row(p.y)][col(p.x)] = m
+    letters = markers(result)
+    for p in front:
+        grid[row(p.y)][col(p.x)] = letters[p.model]
     lines = []
     for r in range(plot_h):
         yv = y1 - (y1 - y0) * r / (plot_h - 1)

@@ -72,7 +72,13 @@ class ComparisonScreen(FilteredTableScreen):
             show=False,  # the footer has room for ten keys at 80 columns: b is the newer one
             tooltip="Filter models by name (Enter keeps it, Esc clears it)",
         ),
-        Binding("e", "export", "Export", tooltip="Export the comparison to CSV, JSON or Markdown"),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            show=False,  # ten keys fit the footer at 80 columns: f Pareto took its place (also ^p, ?)
+            tooltip="Export the comparison to CSV, JSON or Markdown",
+        ),
         Binding(
             "b",
             "app.bench",

@@ -106,16 +106,23 @@ class ParetoScreen(Screen[None]):
         self.result = pareto(rows, x, y)
         if not self.result.points:
             return f"No model has both a {x.name} and a {y.name} yet (estimates load in the background)."
-        head = f"{s.target.name}, {s.precision}: {y.name} vs {x.name}"
-        return head + "\n" + render_scatter(self.result, width=width, height=max(6, height - 1))
+        head = f"{s.target.name}, {s.precision}: {y.name} vs {x.name}; frontier lettered (F below)"
+        return head + "\n" + render_scatter(self.result, width=width, height=max(6, height - 1), key=False)
 
     def table_rows(self) -> list[GridRow]:
         if self.result is None:
             return []
+        from metrics_core.report.pareto import markers
+
         r = self.result
+        letters = markers(r)
         points = sorted(r.points, key=lambda p: (-p.x if r.x.higher_is_better else p.x, -p.y))
         return [
-            GridRow(p.model, ["*" if p.on_frontier else "", p.model, r.x.fmt(p.x), r.y.fmt(p.y)])
+            GridRow(
+                p.model,
+                [letters.get(p.model, ""), p.model, r.x.fmt(p.x), r.y.fmt(p.y)],
+                cell_styles={"frontier": "marked"} if p.on_frontier else {},
+            )
             for p in points
         ]
 

@@ -42,7 +42,7 @@ class RankingsPanel(Static):
     DEFAULT_CSS = """
     RankingsPanel {
         height: auto;
-        max-height: 7;
+        max-height: 8;
         border-top: solid $primary 40%;
         padding: 0 1;
         &.-empty { display: none; }
