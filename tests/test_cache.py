@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from metrics_core.common.records import ModelReport
+from metrics_core.report.accuracy import accuracy_fields
 from metrics_core.runtime import analyze as analyze_mod
 from metrics_core.runtime import cache
 from metrics_core.runtime import engines as engines_mod
@@ -310,6 +311,7 @@ def test_warm_cli_compare_does_not_import_torch(cache_dir):
     assert (result["rc"], result["torch"], result["torchvision"]) == (0, False, False)
     assert proc.stderr == ""
     assert [row["model"] for row in result["rows"]] == WARM_MODELS
-    expected = [{**r.summary_dict(), "memory": r.extras["memory"]} for r in reports]  # compare adds it
+    # compare adds peak memory and the published accuracy
+    expected = [{**r.summary_dict(), **accuracy_fields(r), "memory": r.extras["memory"]} for r in reports]
     assert result["rows"] == json.loads(json.dumps(expected))
     assert result["rows"][0]["params"] == RESNET18_PARAMS

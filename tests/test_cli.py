@@ -26,7 +26,9 @@ def test_compare_json_keys_and_values(capsys):
     assert [r["model"] for r in rows] == ["resnet18", "build_test_models:tiny_cnn"]
     keys = {*METRIC_NAMES, "model", "input_shape", "batch_size", "dtype", "inputs", "coverage", "reference"}
     keys.add("memory")  # peak memory (est.), as in the table
+    keys |= {"acc1", "acc5", "acc_weights", "acc_resolution", "acc_note"}  # published accuracy
     assert set(rows[0]) == keys
+    assert rows[0]["acc1"] == 69.758 and rows[1]["acc1"] is None
     assert rows[0]["params"] == 11689512 and rows[0]["reference"]["num_params"] == 11689512
     # tiny_cnn: conv 3->8 3x3 pad 1 on 224x224: 224*224*8*27 = 10,838,016 MACs; linear 8*10 = 80
     assert rows[1]["macs"] == 10838016 + 80
