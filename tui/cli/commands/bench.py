@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from metrics_core.measure.bench import bench_model, check_device, check_dtype, detect_target
     from metrics_core.perf.roofline import precision_for
+    from metrics_core.runtime import pool
     from metrics_core.runtime.analyze import analyze_many
 
     options = options_from_args(args)
@@ -60,23 +61,19 @@ def run(args: argparse.Namespace) -> int:
         precision_for(target, options.dtype, use_tf32=args.tf32)  # a missing path fails before any work
     reports = analyze_many(list(args.models), options)
     bar = ProgressBar(len(reports)) if sys.stderr.isatty() else None
-    results = []
-    for report, name in zip(reports, args.models, strict=True):
-        if bar is not None:
-            bar.next_model()
-        result = bench_model(
-            name,
-            options,
-            args.device,
-            args.warmup,
-            args.iters,
-            target=target,
-            use_tf32=args.tf32,
-            progress=bar,
-            report=report,
-            hardware_files=args.hardware_file,
-        )
-        results.append(result)
+    kwargs = {"target": target, "use_tf32": args.tf32, "hardware_files": args.hardware_file}
+    if pool.use_processes():  # the models run in a child process: their faults and prints stay there
+        results = measure_in_child(list(zip(args.models, reports, strict=True)), options, args, kwargs, bar)
+    else:  # MODELTUI_IN_PROCESS=1 (tests)
+        results = []
+        for report, name in zip(reports, args.models, strict=True):
+            if bar is not None:
+                bar.next_model()
+            results.append(
+                bench_model(
+                    name, options, args.device, args.warmup, args.iters, progress=bar, report=report, **kwargs
+                )
+            )
     if bar is not None:
         bar.clear()
     if args.format == "json":
@@ -84,6 +81,40 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(bench_text(results))
     return 1 if any(not r.ok for r in results) else 0
+
+
+def measure_in_child(jobs: list, options, args: argparse.Namespace, kwargs: dict, bar) -> list:  # noqa: ANN001
+    """``bench_model`` of each (name, report) in a child process (``metrics_core.measure.bench_child``):
+    a model that raises, exits, crashes or runs past ``--timeout`` gets a failed ``BenchResult`` naming
+    why; the others are measured. Results in the order of ``jobs``."""
+    import threading
+
+    from metrics_core.measure.bench import BenchResult
+    from metrics_core.measure.bench_child import BenchJob, run_benchmarks
+
+    out: dict[str, BenchResult] = {}
+    seen: list[str] = []
+
+    def on_event(event) -> None:  # noqa: ANN001 (BenchEvent)
+        if bar is not None and event.model not in seen:
+            seen.append(event.model)
+            bar.next_model()
+        if event.kind == "progress":
+            if bar is not None:
+                bar(event.model, event.phase, event.done, event.total)
+        elif event.kind == "result":
+            out[event.model] = event.result
+        else:
+            report = dict(jobs)[event.model]
+            shape = list(report.input_shape or [])
+            out[event.model] = BenchResult(
+                event.model, args.device, "-", options.dtype, options.batch_size, shape, args.warmup,
+                args.iters, error=event.error,
+            )  # fmt: skip
+
+    job = BenchJob(options, args.device, args.warmup, args.iters, kwargs)
+    run_benchmarks(jobs, job, on_event, threading.Event(), timeout_s=options.timeout_s)
+    return [out[name] for name, _ in jobs]
 
 
 class ProgressBar:
