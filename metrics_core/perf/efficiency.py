@@ -57,6 +57,9 @@ class Efficiency:
     gemm: float
     conv_eager: float
     conv_compiled: float
+    nchw_passes: float
+    depthwise_eager: float
+    depthwise_compiled: float
     attention: float
     vector: float
     bandwidth: float
@@ -88,6 +91,9 @@ def params_for(target: HardwareTarget) -> Efficiency:
         gemm=g["gemm"],
         conv_eager=g["conv_eager"],
         conv_compiled=g["conv_compiled"],
+        nchw_passes=g["nchw_passes"],
+        depthwise_eager=g["depthwise_eager"],
+        depthwise_compiled=g["depthwise_compiled"],
         attention=g["attention"],
         vector=g["vector"],
         bandwidth=g["bandwidth"],
@@ -137,12 +143,12 @@ def quantisation(shape: tuple[int, int, int, int], p: Efficiency) -> float:
 
 
 def op_class(record: OpRecord, execution: str) -> str:
-    """``gemm``, ``conv_eager``/``conv_compiled``, ``attention`` or ``vector`` (see the module doc)."""
+    """``gemm``, ``conv_eager``/``conv_compiled``, ``depthwise``, ``attention`` or ``vector`` (module doc)."""
     if record.macs:
         if record.category == "conv":
             shape = gemm_shape(record)
             if shape is not None and _depthwise(record):
-                return "vector"
+                return "depthwise"
             return f"conv_{execution}"
         if record.category == "attention":
             return "attention"
@@ -178,18 +184,24 @@ def kernel_time(
     p = params_for(target)
     main = records[kernel.main]
     cls = "attention" if kernel.kind == "attention" else op_class(main, execution)
-    if cls == "vector":
+    bw = target.bandwidth * p.bandwidth
+    extra = 0.0
+    if cls in ("vector", "depthwise"):
         rate = target.peak_flops("fp32" if target.has("fp32") else precision) * p.vector
+        if cls == "depthwise":
+            bw *= p.depthwise_eager if execution == "eager" else p.depthwise_compiled
     else:
         rate = target.peak_flops(precision) * getattr(p, cls)
         shape = gemm_shape(main)
         if shape is not None:
             rate *= quantisation(shape, p)
+        if cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes
+            extra = p.nchw_passes * (main.input_bytes + main.output_bytes) / bw
     compute = kernel.flops / rate if kernel.flops and rate else 0.0
-    memory = kernel.bytes / (target.bandwidth * p.bandwidth)
-    gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + target.launch_overhead_s
+    memory = kernel.bytes / bw
+    gpu = max(compute, memory) + extra + p.kernel_gap_us * 1e-6 + target.launch_overhead_s
     host = (p.eager_op_us if execution == "eager" else p.compiled_kernel_us) * 1e-6
     time_s = max(gpu, host)
-    launch = time_s - max(compute, memory)
+    launch = time_s - max(compute, memory) - extra
     bound = "compute" if kernel.flops > 0 and compute >= memory else "memory"
     return time_s, launch, bound

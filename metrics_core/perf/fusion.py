@@ -44,6 +44,11 @@ EXECUTIONS: tuple[str, ...] = ("eager", "compiled")
 #: Categories that run as library kernels (cuBLAS / cuDNN / flash attention / cuFFT) under Inductor.
 EXTERN_CATEGORIES: frozenset[str] = frozenset({"conv", "matmul", "attention", "fft", "uncovered"})
 
+#: Inductor fuses a concatenation into its consumer only up to this many inputs; a larger one is a
+#: ``ConcatKernel`` whose output is written to memory (``torch/_inductor/config.py``
+#: ``max_pointwise_cat_inputs = 8``).
+MAX_POINTWISE_CAT_INPUTS = 8
+
 #: Softmax ops that can sit between the two matmuls of a written-out attention.
 SOFTMAX_OPS: frozenset[str] = frozenset({"softmax", "_softmax", "_safe_softmax", "_masked_softmax"})
 
@@ -77,7 +82,10 @@ class Kernel:
 
 
 def is_extern(record: OpRecord) -> bool:
-    """Whether Inductor runs this op as a library kernel (rule 1 of the module doc)."""
+    """Whether Inductor runs this op as a kernel of its own (rule 1 of the module doc; a concatenation of more
+    than ``MAX_POINTWISE_CAT_INPUTS`` tensors is a copy kernel that writes its output)."""
+    if record.op in ("cat", "concat", "concatenate") and len(record.input_shapes) > MAX_POINTWISE_CAT_INPUTS:
+        return True
     if record.category == "attention":  # the capture files ops inside attention modules here too
         return bool(record.macs)
     return (not record.covered) or record.category in EXTERN_CATEGORIES
