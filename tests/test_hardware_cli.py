@@ -38,15 +38,17 @@ def test_json_matches_reference_csv_for_two_targets(capsys):
     # CSV: 320 GB/s, 16 GB, fp32 8.1, fp16 65, int8 130, no TF32/BF16 -> keys absent
     assert (t4["memory_bandwidth_gbps"], t4["memory_gb"]) == (320, 16)
     assert t4["peak_tflops"] == {"fp32": 8.1, "fp16": 65, "int8": 130}
-    assert len(rows) == 24
+    assert len(rows) == 29
 
 
 def test_table_lists_ridge_points_and_marks_uncertain_figures(capsys):
     assert main(["hardware"]) == 0
     out = capsys.readouterr().out
-    a100 = next(line for line in out.splitlines() if line.startswith("a100-pcie-40gb "))
+    # a narrow terminal splits the table into column blocks: join the target's rows of every block
+    a100 = [f for line in out.splitlines() if line.startswith("a100-pcie-40gb ") for f in line.split()[1:]]
+    a100 = ["a100-pcie-40gb", *a100]
     # bandwidth, memory, fp32 tf32 fp16 bf16 int8, ridge fp32 (12.5), ridge fp16 (312e12/1555e9 = 200.6)
-    assert a100.split()[:10] == [
+    assert a100[:10] == [
         "a100-pcie-40gb",
         "1555",
         "40",

@@ -228,7 +228,7 @@ def test_k_padding_and_depthwise(test_params):
         shapes=[[1, 8, 10, 10], [8, 1, 3, 3]],
         out_shape=[1, 8, 10, 10],
     )
-    assert efficiency.op_class(dw, "eager") == "vector"  # one channel per group: no tensor-core GEMM
+    assert efficiency.op_class(dw, "eager") == "depthwise"  # one channel per group: no tensor-core GEMM
     assert efficiency.gemm_shape(dw) == (8, 100, 1, 9)
 
 
