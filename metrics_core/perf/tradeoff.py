@@ -21,7 +21,7 @@ One row per analysed model (``tradeoff_row``), plain JSON-compatible values (Non
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from metrics_core.common.records import ModelReport
@@ -55,9 +55,11 @@ def tradeoff_row(
     target: HardwareTarget | None = None,
     precision: str | None = None,
     estimate: ModelEstimate | None = None,
+    modes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The row of one analysed report (definitions: module doc); estimates need ``target`` and
-    ``precision`` (or a ready ``estimate``) and the report's op records."""
+    ``precision`` (or a ready ``estimate``) and the report's op records; ``modes`` are
+    ``estimate_model``'s ``execution`` / ``efficiency`` (None: its defaults)."""
     m = report.metrics
     memory = report.extras.get("memory") or {}
     row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
@@ -66,7 +68,7 @@ def tradeoff_row(
         row.update(params=m.params, macs=m.macs, memory_bytes=m.memory_bytes)
     row["peak_memory_bytes"] = memory.get("peak_total_bytes")
     if estimate is None and target is not None and precision and report.ok and report.records:
-        estimate = estimate_model(report, target, precision)
+        estimate = estimate_model(report, target, precision, **(modes or {}))
     if estimate is not None:
         row["latency_s"] = estimate.latency_s
         row["throughput_per_s"] = estimate.throughput_per_s
@@ -81,7 +83,10 @@ def tradeoff_row(
 
 
 def tradeoff_rows(
-    reports: Sequence[ModelReport], target: HardwareTarget | None, precision: str | None
+    reports: Sequence[ModelReport],
+    target: HardwareTarget | None,
+    precision: str | None,
+    modes: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """``tradeoff_row`` of every successfully analysed report, in order (failed ones are left out)."""
-    return [tradeoff_row(r, target, precision) for r in reports if r.ok]
+    return [tradeoff_row(r, target, precision, modes=modes) for r in reports if r.ok]

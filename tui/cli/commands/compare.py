@@ -105,6 +105,9 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision, orde
             row["memory"] = r.extras["memory"]
         if r.model in estimates:
             row["roofline"] = estimates[r.model].to_dict()
+            energy = _energy(target, estimates[r.model])
+            if fmt == "json" and energy is not None:
+                row["energy"] = energy.to_dict()
         rows.append(row)
     if fmt == "json":
         sys.stdout.write(render(rows, COMPARISON_COLUMNS, "json"))
@@ -125,6 +128,35 @@ def _flatten_estimate(row: dict) -> dict:
     if est:
         row.update({k: v for k, v in est.items() if k in _ESTIMATE_KEYS})
     return row
+
+
+def _energy(target, estimate):  # noqa: ANN001, ANN202 (HardwareTarget, ModelEstimate)
+    from metrics_core.perf.energy import estimate_energy
+
+    if estimate.latency_s <= 0:
+        return None
+    return estimate_energy(target, estimate.latency_s, estimate.batch_size)
+
+
+def energy_section(ok, estimates: dict, target) -> list[str]:  # noqa: ANN001
+    """Estimated energy on the target (board power x estimated latency: an upper bound), or why none."""
+    from metrics_core.common import units
+    from metrics_core.perf.energy import unavailable_reason
+    from metrics_core.report.pareto import joules
+
+    if target.board_power_w is None:
+        return [f"== Energy == {unavailable_reason(target)}"]
+    rows = []
+    for r in ok:
+        e = _energy(target, estimates[r.model]) if r.model in estimates else None
+        if e is not None:
+            per_j = units.fixed(e.inferences_per_j, 1)
+            rows.append([r.model, joules(e.energy_per_inference_j), joules(e.energy_per_sample_j), per_j])
+    if not rows:
+        return []
+    title = f"== Energy (est.: upper bound at {units.plain(target.board_power_w)} W board power x latency) =="
+    table = text_table(["Model", "J/inference", "J/sample", "Inferences/J"], rows, [False, True, True, True])
+    return [title + "\n" + table]
 
 
 def accuracy_section(ok) -> list[str]:  # noqa: ANN001 (analysed ModelReports)
@@ -184,6 +216,7 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
         parts.append(
             title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False] * (len(cols) + 1))
         )
+        parts.extend(energy_section(ok, estimates, target))
     ranks = efficiency_rankings(reports)
     if len(ok) > 1 and ranks:
         by_key = {c.key: c for c in COMPARISON_COLUMNS + ACCURACY_COLUMNS}
@@ -207,8 +240,8 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
             + text_table(["Model", "Inputs"], fed, [False, False])
         )
     header = (
-        f"batch {reports[0].batch_size}, dtype {dtype}; MACs = multiply-accumulates, FLOPs = 2 x MACs + "
-        "other ops; MB = 1e6 bytes; AI = FLOPs/byte" + (f"\nrows {order}" if order else "")
+        f"batch {reports[0].batch_size}, dtype {dtype}; MB = 1e6 bytes; AI = FLOPs/byte\n"
+        "MACs = multiply-accumulates, FLOPs = 2 x MACs + other ops" + (f"\nrows {order}" if order else "")
         if reports
         else ""
     )

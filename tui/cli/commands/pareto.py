@@ -9,6 +9,7 @@ from typing import Any
 from metrics_core.common.errors import UsageError
 from metrics_core.report.pareto import X_AXES, Y_AXES
 from tui.cli.commands.options import add_analysis_args, add_hardware_args
+from tui.cli.commands.perfmode import mode_label, modes_of
 
 FORMATS = ("table", "json", "csv", "markdown")
 SOURCES = ("torchvision", "timm")
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--y", choices=tuple(Y_AXES), default="acc1", help="accuracy axis (default acc1)")
     p.add_argument("--format", choices=FORMATS, default="table")
     add_analysis_args(p, engine=False)
-    add_hardware_args(p, required=True)
+    add_hardware_args(p, required=True)  # with --execution / --efficiency
 
 
 def analyse_rows(
@@ -88,7 +89,7 @@ def analyse_rows(
     reports = analyze_with_progress(names, options)
     from metrics_core.perf.tradeoff import tradeoff_rows
 
-    return tradeoff_rows(reports, target, precision), target, precision, reports
+    return tradeoff_rows(reports, target, precision, modes_of(args)), target, precision, reports
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     x, y = x_axis(args.x), y_axis(args.y)
     names = model_names(args)
     rows, target, precision, reports = analyse_rows(names, args, x.name == "energy")
+    modes = modes_of(args)
     if not any(r.get(y.key) is not None for r in rows):
         raise UsageError(
             f"no model here has a published {y.name} (ImageNet-1k accuracy: torchvision classification "
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     result = pareto(rows, x, y)
     by_model = {r["model"]: r for r in rows}
     failed = [(r.model, r.error) for r in reports if not r.ok]
-    write(result, by_model, failed, target, precision, args.format, reports[0].batch_size)
+    write(result, by_model, failed, target, precision, args.format, reports[0].batch_size, modes)
     return 0 if not failed else 1
 
 
@@ -113,7 +115,7 @@ def _sorted_points(result) -> list:  # noqa: ANN001 (ParetoResult)
     return sorted(result.points, key=lambda p: (-p.x if result.x.higher_is_better else p.x, -p.y))
 
 
-def write(result, by_model, failed, target, precision, fmt: str, batch: int) -> None:  # noqa: ANN001
+def write(result, by_model, failed, target, precision, fmt: str, batch: int, modes: dict) -> None:  # noqa: ANN001
     from metrics_core.report.columns import Column
     from metrics_core.report.export import render
 
@@ -128,6 +130,7 @@ def write(result, by_model, failed, target, precision, fmt: str, batch: int) -> 
             "target": target.id,
             "precision": precision,
             "batch_size": batch,
+            **modes,
             "x": {"axis": result.x.name, "key": result.x.key, "label": result.x.label},
             "y": {"axis": result.y.name, "key": result.y.key, "label": result.y.label},
             "frontier": [p.model for p in result.frontier],
@@ -148,10 +151,10 @@ def write(result, by_model, failed, target, precision, fmt: str, batch: int) -> 
     if fmt in ("csv", "markdown"):
         sys.stdout.write(render(rows, cols, fmt))
         return
-    print(pareto_text(result, rows, target, precision, failed))
+    print(pareto_text(result, rows, target, precision, failed, modes))
 
 
-def pareto_text(result, rows, target, precision, failed) -> str:  # noqa: ANN001
+def pareto_text(result, rows, target, precision, failed, modes) -> str:  # noqa: ANN001
     """Header, the chart, the table of points (frontier marked), then who was left out and why."""
     from metrics_core.common.textable import text_table
     from metrics_core.report.pareto import render_scatter
@@ -161,6 +164,8 @@ def pareto_text(result, rows, target, precision, failed) -> str:  # noqa: ANN001
         f"(higher {result.y.name}, {'higher' if result.x.higher_is_better else 'lower'} {result.x.name} "
         "better; frontier: beaten on both by no other)"
     )
+    if result.x.needs_target:
+        head += f"\nestimates: {mode_label(modes)}"
     if result.x.name == "energy":
         head += "\nenergy = board power x estimated latency: an upper bound at board power"
     chart = render_scatter(result, width=78, height=20)

@@ -9,6 +9,7 @@ from metrics_core.common.errors import UsageError
 from metrics_core.report.pick import KINDS, OBJECTIVES
 from tui.cli.commands.options import add_analysis_args, add_hardware_args
 from tui.cli.commands.pareto import add_model_args, analyse_rows, model_names
+from tui.cli.commands.perfmode import mode_label, modes_of
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=FORMATS, default="table")
     add_analysis_args(p, engine=False)
-    add_hardware_args(p, required=True)
+    add_hardware_args(p, required=True)  # with --execution / --efficiency
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,19 +60,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--min-acc1: no model here has a published acc1 (torchvision classification, timm:)")
     result = pick(rows, constraints, args.by)
     failed = [(r.model, r.error) for r in reports if not r.ok]
-    write(result, target, precision, args.format, failed)
+    write(result, target, precision, args.format, failed, modes_of(args))
     return 0
 
 
-def write(result, target, precision, fmt: str, failed) -> None:  # noqa: ANN001 (PickResult, target)
+def write(result, target, precision, fmt: str, failed, modes: dict) -> None:  # noqa: ANN001
     from metrics_core.report.export import render, to_json
-    from metrics_core.report.pick import OBJECTIVE_FORMAT
 
     if fmt == "json":
         doc = {
             "target": target.id,
             "precision": precision,
             "by": result.by,
+            **modes,
             "constraints": [
                 {
                     "option": c.kind.option,
@@ -100,7 +101,7 @@ def write(result, target, precision, fmt: str, failed) -> None:  # noqa: ANN001 
     if fmt in ("csv", "markdown"):
         sys.stdout.write(render([dict(r) for r in result.chosen], cols, fmt))
         return
-    print(pick_text(result, target, precision, failed, cols, OBJECTIVE_FORMAT))
+    print(pick_text(result, target, precision, failed, cols, modes))
 
 
 def _columns(result) -> list:  # noqa: ANN001
@@ -123,13 +124,14 @@ def _columns(result) -> list:  # noqa: ANN001
     return [all_cols[k] for k in dict.fromkeys(keys) if k in all_cols]
 
 
-def pick_text(result, target, precision, failed, cols, objective_fmt) -> str:  # noqa: ANN001
+def pick_text(result, target, precision, failed, cols, modes) -> str:  # noqa: ANN001
     from metrics_core.common.textable import text_table
 
     limits = ", ".join(c.describe() for c in result.constraints) or "no constraints"
     key, highest = OBJECTIVES[result.by]
     order = f"{result.by}, {'highest' if highest else 'lowest'} first"
     head = f"On {target.name}, {precision}, ordered by {order}\nconstraints: {limits}"
+    head += f"\nestimates: {mode_label(modes)}"
     parts = [head]
     if result.chosen:
         rows = [
