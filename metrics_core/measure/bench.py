@@ -225,6 +225,11 @@ def _tokens(name: str) -> list[str]:
 DEVICE_NAME_ALIASES: dict[str, str] = {"NVIDIA H100 80GB HBM3": "h100-sxm5-80gb"}
 
 
+#: Words of a target name that a device name must contain for the target to match: they tell apart
+#: products sharing a model number (RTX 6000 Ada vs RTX PRO 6000 Blackwell vs its Max-Q edition).
+DISTINGUISHING_WORDS: frozenset[str] = frozenset({"pro", "ada", "blackwell", "max", "q"})
+
+
 def match_device_name(
     device_name: str, targets: Iterable[HardwareTarget], memory_gb: float | None = None
 ) -> tuple[HardwareTarget | None, str]:
@@ -234,7 +239,8 @@ def match_device_name(
     (``"NVIDIA A100-SXM4-80GB"`` -> ``a100 sxm4 80gb``); the chip is the device's first word with a digit
     (else its first word). Candidates are targets whose name contains the chip; the one sharing most
     words wins; a tie is broken by the memory size closest to ``memory_gb``; a tie left after that is
-    ambiguous (None, with the candidates named).
+    ambiguous (None, with the candidates named). A target whose name has a ``DISTINGUISHING_WORDS`` word
+    the device name lacks is no candidate.
     """
     targets = list(targets)
     alias = DEVICE_NAME_ALIASES.get(device_name.strip())
@@ -248,7 +254,7 @@ def match_device_name(
     scored = []
     for t in targets:
         tw = set(_tokens(t.name))
-        if chip in tw:
+        if chip in tw and not (tw & DISTINGUISHING_WORDS) - set(words):
             scored.append((len(tw & set(words)), t))
     if not scored:
         return None, f"no hardware target matches {device_name!r}; choose one with --hardware"
@@ -264,11 +270,15 @@ def match_device_name(
 
 
 def detect_target(device: str, extra_files: Sequence[str] = ()) -> tuple[HardwareTarget | None, str]:
-    """(target, note) for the device: matched by name on CUDA; None on CPU (see the module docstring)."""
+    """(target, note) for the device: matched by name on CUDA; on CPU the ``this-machine`` target derived at
+    run time (``metrics_core.perf.this_machine``)."""
     if device != "cuda":
-        return None, (
-            "no roofline target for a CPU unless --hardware names one (catalog CPU figures are whole "
-            "server sockets); measured columns only"
+        from metrics_core.perf.this_machine import this_machine
+
+        target = this_machine()
+        return target, (
+            f"CPU: estimates on this-machine ({target.peak_tflops.get('fp32', 0):g} TFLOP/s fp32, "
+            f"{target.memory_bandwidth_gbps:g} GB/s measured copy; --hardware ID names another target)"
         )
     import torch
 

@@ -195,6 +195,10 @@ class HardwareCatalog:
         for t in self.targets:
             if t.id == wanted:
                 return t
+        if wanted == "this-machine":  # derived at run time (metrics_core/perf/this_machine.py)
+            from metrics_core.perf.this_machine import this_machine
+
+            return this_machine()
         hints = suggest(wanted, self.ids())
         hint = f"; did you mean {', '.join(hints)}?" if hints else ""
         raise UnknownHardwareError(

@@ -1,0 +1,78 @@
+"""The run-time ``this-machine`` CPU target: ISA flags -> FLOP/cycle, /proc/cpuinfo, cached bandwidth."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metrics_core.perf import this_machine as tm
+
+CPUINFO = """processor\t: 0
+model name\t: Test CPU 9000
+flags\t\t: fpu sse avx2 fma avx512f avx512_vnni
+cpu MHz\t\t: 3000.000
+physical id\t: 0
+core id\t\t: 0
+cpu cores\t: 2
+
+processor\t: 1
+model name\t: Test CPU 9000
+physical id\t: 0
+core id\t\t: 0
+
+processor\t: 2
+physical id\t: 0
+core id\t\t: 1
+
+processor\t: 3
+physical id\t: 0
+core id\t\t: 1
+"""
+
+
+def test_cpuinfo_counts_physical_cores_and_reads_flags():
+    info = tm.read_cpuinfo(CPUINFO)
+    assert (info["model"], info["cores"], info["threads"], info["mhz"]) == ("Test CPU 9000", 2, 4, 3000.0)
+    assert {"avx512f", "avx512_vnni"} <= set(info["flags"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"sse"}, {"fp32": 16, "fp16": 16, "bf16": 16, "int8": 32}),
+        ({"avx2", "fma"}, {"fp32": 32, "fp16": 32, "bf16": 32, "int8": 64}),
+        ({"avx2", "fma", "avx_vnni"}, {"fp32": 32, "fp16": 32, "bf16": 32, "int8": 128}),
+        ({"avx512f", "avx512_bf16", "avx512_vnni"}, {"fp32": 64, "fp16": 64, "bf16": 128, "int8": 256}),
+        (
+            {"avx512f", "avx512_fp16", "amx_bf16", "amx_int8"},
+            {"fp32": 64, "fp16": 128, "bf16": 1024, "int8": 2048},
+        ),
+    ],
+)
+def test_flops_per_cycle_from_isa_flags(flags, expected):
+    assert tm.flops_per_cycle(flags) == expected
+
+
+def test_target_uses_cached_bandwidth(tmp_path, monkeypatch):
+    info = tm.read_cpuinfo(CPUINFO)
+    monkeypatch.setattr(tm, "read_cpuinfo", lambda: info)
+    monkeypatch.setattr(tm, "max_clock_ghz", lambda mhz: (mhz / 1e3, "test"))
+    key = {"model": "Test CPU 9000", "cores": 2, "flags": 6}
+    (tmp_path / tm.CACHE_NAME).write_text(json.dumps({"key": key, "gbps": 40.0, "method": "copy"}))
+    t = tm.this_machine(cache_dir=tmp_path, measure=False)
+    # 2 cores x 64 FLOP/cycle x 3.0 GHz = 0.384 TFLOP/s; int8 (VNNI) 4 x that
+    assert t.id == "this-machine" and t.kind == "CPU"
+    assert t.peak_tflops == {"fp32": 0.384, "fp16": 0.384, "bf16": 0.384, "int8": 1.536}
+    assert t.memory_bandwidth_gbps == 40.0 and "cached" in t.figure_notes["memory_bandwidth_gbps"]
+    # nothing cached and no measuring: a default, said so
+    t = tm.this_machine(cache_dir=tmp_path / "empty", measure=False)
+    assert (
+        t.memory_bandwidth_gbps == tm.DEFAULT_BANDWIDTH_GBPS
+        and "not measured" in t.figure_notes["memory_bandwidth_gbps"]
+    )
+
+
+def test_measured_copy_is_positive():
+    gbps, method = tm.measure_bandwidth_gbps(1, mib=4, repeat=1)
+    assert gbps > 0 and "copy" in method
