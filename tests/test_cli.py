@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 
@@ -27,7 +28,15 @@ def test_compare_json_keys_and_values(capsys):
     keys = {*METRIC_NAMES, "model", "input_shape", "batch_size", "dtype", "inputs", "coverage", "reference"}
     keys.add("memory")  # peak memory (est.), as in the table
     keys |= {"acc1", "acc5", "acc_weights", "acc_resolution", "acc_note"}  # published accuracy
+    keys.add("context")  # what the numbers assume (metrics_core.report.context)
     assert set(rows[0]) == keys
+    assert rows[0]["context"] == {
+        "batch_size": 1,
+        "dtype": "fp32",
+        "estimate": False,
+        "modeltui_version": "0.1.0",
+        "torch_version": metadata.version("torch"),
+    }
     assert rows[0]["acc1"] == 69.758 and rows[1]["acc1"] is None
     assert rows[0]["params"] == 11689512 and rows[0]["reference"]["num_params"] == 11689512
     # tiny_cnn: conv 3->8 3x3 pad 1 on 224x224: 224*224*8*27 = 10,838,016 MACs; linear 8*10 = 80
@@ -73,7 +82,7 @@ def test_layers_json_keys(capsys):
     code, out, _ = run(["layers", "build_test_models:tiny_cnn", "--format", "json"], capsys)
     assert code == 0
     rows = json.loads(out)
-    assert list(rows[0]) == list(LAYER_KEYS)
+    assert list(rows[0]) == [*LAYER_KEYS, "context"]
     conv = rows[0]
     assert (conv["op"], conv["module"], conv["module_type"], conv["macs"]) == (
         "convolution",
@@ -177,9 +186,9 @@ def test_compare_sorts_by_an_estimate_and_says_so(capsys):
     rows = json.loads(out)
     assert code == 0 and rows[0]["roofline"]["latency_s"] <= rows[1]["roofline"]["latency_s"]
     code, out, _ = run(argv, capsys)
-    assert out.splitlines()[1] == "rows sorted by latency_s, smallest first"
+    assert out.splitlines()[2] == "rows sorted by latency_s, smallest first"
     code, out, _ = run(["compare", "resnet18", "mobilenet_v2"], capsys)
-    assert out.splitlines()[1] == "rows in the order given"
+    assert out.splitlines()[2] == "rows in the order given"
 
 
 def test_an_ascii_terminal_gets_ascii_charts():

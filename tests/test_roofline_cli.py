@@ -66,7 +66,7 @@ def test_text_output_has_chart_and_estimate_table(analyzed, capsys):
         "--efficiency",
         "ideal",  # the hand-computed figures are the pure roofline's
     ]
-    assert main([*argv, "--batch-size", "2"]) == 0
+    assert main([*argv, "--batch-size", "2", "--wide"]) == 0  # full-width rows
     out = capsys.readouterr().out
     assert analyzed[0][0] == ["memnet", "compnet"] and analyzed[0][1].batch_size == 2
     assert "NVIDIA A100 PCIe 40GB: fp32 roofline (estimates)" in out
@@ -119,7 +119,11 @@ def test_json_output_labels_every_estimate(analyzed, capsys):
         1000.0
     )
     assert rows[0]["memory_bound_time_pct"] == pytest.approx(50.0) and "ops" not in rows[0]
-    assert rows[1] == {"model": "badnet", "error": "build failed: boom"}
+    assert {k: v for k, v in rows[1].items() if k != "context"} == {
+        "model": "badnet",
+        "error": "build failed: boom",
+    }
+    assert rows[1]["context"]["hardware"] == rows[0]["context"]["hardware"]
 
 
 def test_per_op_charts_and_slowest_ops(analyzed, capsys):

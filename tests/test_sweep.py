@@ -124,6 +124,7 @@ def _cli(tmp_path, *extra):
     hw.write_text(TINY_GPU_TOML)
     base = [
         "sweep",
+        "--wide",
         LINEAR,
         "--input-shape",
         "1",

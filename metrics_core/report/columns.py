@@ -80,7 +80,7 @@ ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("attained_flops_per_s", "FLOP/s (est.)", "Roofline", units.human_rate),
     Column("pct_of_peak", "% of peak", "Roofline", units.pct),
     Column("memory_bound_time_pct", "Mem-bound time", "Roofline", units.pct),
-    Column("bound", "Bound", "Roofline", _text, numeric=False),
+    Column("bound", "Bound on target", "Roofline", _text, numeric=False),
 )
 
 #: Peak inference memory (keys of ``peak_memory.PeakMemory.to_dict()``, in ``report.extras["memory"]``).

@@ -41,7 +41,7 @@ def _per_second(v: float | None) -> str:
 ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("est_latency_s", "Latency", ESTIMATE_GROUP, units.human_time),
     Column("est_throughput_per_s", "Thruput", ESTIMATE_GROUP, _per_second),
-    Column("est_bound", "Bound", ESTIMATE_GROUP, _text, numeric=False),
+    Column("est_bound", "Bound on target", ESTIMATE_GROUP, _text, numeric=False),
     Column("est_pct_of_peak", "% peak", ESTIMATE_GROUP, units.pct),
     Column("est_attained_flops_per_s", "Attained", ESTIMATE_GROUP, units.human_rate),
     Column("est_memory_bound_time_pct", "Mem time", ESTIMATE_GROUP, units.pct),

@@ -49,6 +49,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
             help="write what would be printed to FILE instead (atomically: a failed run leaves an existing "
             "file as it was)",
         )
+        verb_parser.add_argument(
+            "--wide",
+            action="store_true",
+            help="tables at their full width (default: folded to the terminal's width, 80 columns when the "
+            "output is not a terminal)",
+        )
     return parser, mods
 
 
@@ -99,11 +105,7 @@ def _main(argv: list[str]) -> int:
         from metrics_core.runtime import pool
 
         with pool.isolation():  # user model code runs in worker processes only, whatever the verb
-            if args.output:
-                return _run_to_file(mods[args.verb], args)
-            code = int(mods[args.verb].run(args))  # type: ignore[attr-defined]
-        sys.stdout.flush()  # a write error surfaces here, as one line, not at interpreter exit
-        return code
+            return _run_verb(mods[args.verb], args)
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         _silence_stdout()
         return 0
@@ -129,21 +131,96 @@ def _main(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else 0
 
 
-def _run_to_file(mod: object, args: argparse.Namespace) -> int:
-    """Run a verb with its standard output collected, then written to ``args.output`` atomically; a run
-    that fails (an error, an interrupt) writes nothing, so an existing file is never truncated."""
-    import contextlib
-    import io
+class _Collected:
+    """Standard output of a verb, collected: ``isatty`` answers as the real output would (colours), the
+    text is written once the verb has finished."""
 
+    def __init__(self, tty: bool, encoding: str | None) -> None:
+        import io
+
+        self._buffer = io.StringIO()
+        self._tty = tty
+        self.encoding = encoding or "utf-8"
+
+    def write(self, text: str) -> int:
+        return self._buffer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def getvalue(self) -> str:
+        return self._buffer.getvalue()
+
+
+def _run_verb(mod: object, args: argparse.Namespace) -> int:
+    """Run a verb with its standard output collected: tables folded to the output width (``--wide``: not
+    folded; 80 columns unless the output is a terminal), prose lines wrapped in table output, then the
+    text written to standard output or, with ``--output``, to the file atomically (a run that fails
+    writes nothing, so an existing file is never truncated)."""
+    import contextlib
+    import shutil
+
+    from metrics_core.common import textable
     from metrics_core.report.export import check_writable, write_atomic
 
-    check_writable(args.output)  # before any work: a bad path is a usage error now, not after the run
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        code = int(mod.run(args))  # type: ignore[attr-defined]
-    path = write_atomic(args.output, buffer.getvalue())
-    print(f"modeltui: wrote {path}", file=sys.stderr)
+    if args.output:
+        check_writable(args.output)  # before any work: a bad path is a usage error now, not after the run
+    tty = not args.output and _isatty(sys.stdout)
+    width = None if args.wide else (max(40, shutil.get_terminal_size((80, 24)).columns) if tty else 80)
+    collected = _Collected(tty, getattr(sys.stdout, "encoding", None))
+    textable.set_width(width)
+    try:
+        with contextlib.redirect_stdout(collected):  # type: ignore[type-var]
+            code = int(mod.run(args))  # type: ignore[attr-defined]
+    finally:
+        textable.set_width(None)
+    text = collected.getvalue()
+    fmt = getattr(args, "format", "table")
+    if fmt in ("table", "text"):  # not json, csv or markdown
+        text = textable.wrap_prose(text, width)
+    else:
+        from metrics_core.report.context import with_context
+
+        text = with_context(text, fmt, context_of(args))
+    if args.output:
+        path = write_atomic(args.output, text)
+        print(f"modeltui: wrote {path}", file=sys.stderr)
+        return code
+    sys.stdout.write(text)
+    sys.stdout.flush()  # a write error surfaces here, as one line, not at interpreter exit
     return code
+
+
+def context_of(args: argparse.Namespace) -> dict:
+    """The context of a verb's output (``metrics_core.report.context``) from its arguments."""
+    from metrics_core.report.context import run_context
+
+    hardware = getattr(args, "hardware", None)
+    dtype = getattr(args, "dtype", None)
+    precision = None
+    if hardware and dtype:
+        from metrics_core.perf.roofline import DTYPE_PRECISION
+
+        precision = "tf32" if getattr(args, "tf32", False) else DTYPE_PRECISION.get(dtype, dtype)
+    return run_context(
+        batch_size=getattr(args, "batch_size", None),
+        dtype=dtype,
+        hardware=hardware,
+        precision=precision,
+        execution=getattr(args, "execution", None) or ("eager" if hardware else None),
+        efficiency=getattr(args, "efficiency", None) or ("calibrated" if hardware else None),
+        estimate=bool(hardware),
+    )
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def threading_is_main() -> bool:

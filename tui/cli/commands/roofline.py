@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(roofline_json(reports, estimates, args.per_op), indent=2))
     else:
+        from metrics_core.common.textable import output_width
+
         cols, _ = shutil.get_terminal_size((80, 24))
-        width = args.width or max(40, min(cols, 160))
+        width = args.width or max(40, min(output_width() or cols, 160))
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         height = args.height or 24
         print(roofline_text(reports, estimates, target, precision, width, height, args.per_op, color))

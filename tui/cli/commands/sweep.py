@@ -78,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
     precision = precision_for(target, options.dtype, use_tf32=args.tf32)
     progress = _progress(len(args.models) * len(batch_sizes))
-    sweeps = sweep_models(args.models, batch_sizes, target, precision, options, on_report=progress)
+    from tui.cli.commands.perfmode import modes_of
+
+    sweeps = sweep_models(
+        args.models, batch_sizes, target, precision, options, on_report=progress, **modes_of(args)
+    )
     if progress is not None:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     if args.format == "json":
@@ -86,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         sys.stdout.write(sweep_csv(sweeps))
     else:
+        from metrics_core.common.textable import output_width
+
         cols, _ = shutil.get_terminal_size((80, 24))
-        width = args.width or max(40, min(cols, 160))
+        width = args.width or max(40, min(output_width() or cols, 160))
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         print(sweep_text(sweeps, target, not args.no_plot, width, args.height or 16, color))
     return 1 if any(p.error for s in sweeps for p in s.points) else 0
@@ -194,7 +200,10 @@ def sweep_text(sweeps: Sequence, target, plot: bool, width: int, height: int, co
     capacity = units.human_bytes(target.memory_gb * 1e9)
     parts = []
     for s in sweeps:
-        title = f"== {s.model} on {target.name} ({target.id}), {s.precision}, dtype {s.dtype}: batch sweep =="
+        title = (
+            f"== {s.model} on {target.name} ({target.id}), {s.precision}, dtype {s.dtype}: batch sweep "
+            f"({s.execution}, {s.efficiency} efficiency) =="
+        )
         parts.append(f"{title}\n{sweep_table(s)}\n{fit_line(s, capacity)}")
         pts = [
             RooflinePoint(f"batch {p.batch_size}", p.aggregate_ai, p.attained_flops_per_s)

@@ -1,0 +1,62 @@
+"""Every ``--format`` output carries its context (``metrics_core.report.context``): JSON keys on every
+object, CSV columns, a Markdown caption; the shapes scripts depend on stay."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from importlib import metadata
+
+from metrics_core.report.context import caption, run_context, with_context
+from tui.cli import main
+
+VERSIONS = {"modeltui_version": metadata.version("modeltui"), "torch_version": metadata.version("torch")}
+H100_BF16 = {
+    "batch_size": 4,
+    "dtype": "bf16",
+    "hardware": "h100-sxm5-80gb",
+    "precision": "bf16",
+    "execution": "eager",
+    "efficiency": "calibrated",
+    "estimate": True,
+    **VERSIONS,
+}
+
+
+def test_context_on_json_csv_and_markdown(capsys):
+    argv = ["compare", "resnet18", "--batch-size", "4", "--dtype", "bf16", "--hardware", "h100-sxm5-80gb"]
+    assert main([*argv, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["context"] == H100_BF16 and row["model"] == "resnet18"
+    assert main([*argv, "--format", "csv"]) == 0
+    (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert {k: row[k] for k in H100_BF16} == {
+        k: str(v).lower() if v is True else str(v) for k, v in H100_BF16.items()
+    }
+    assert main([*argv, "--format", "markdown"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        f"_modeltui {VERSIONS['modeltui_version']} · torch {VERSIONS['torch_version']} · batch 4 · bytes bf16 · "
+        "on h100-sxm5-80gb, peak bf16 · eager, calibrated efficiency · roofline figures are estimates_"
+    )
+
+
+def test_tf32_is_the_precision_of_fp32_bytes():
+    ctx = run_context(batch_size=1, dtype="fp32", hardware="a100-sxm4-80gb", precision="tf32")
+    assert caption(ctx).split(" · ")[2:4] == ["batch 1", "bytes fp32"]
+    assert "on a100-sxm4-80gb, peak tf32" in caption(ctx)
+
+
+def test_with_context_keeps_shapes_and_leaves_other_text_alone():
+    ctx = {"batch_size": 2, "estimate": False}
+    assert json.loads(with_context('[{"a": 1}, {"a": 2}]', "json", ctx)) == [
+        {"a": 1, "context": ctx},
+        {"a": 2, "context": ctx},
+    ]
+    assert json.loads(with_context('{"a": 1}', "json", ctx)) == {"a": 1, "context": ctx}
+    assert with_context("[1, 2]", "json", ctx) == "[1, 2]"  # not objects: unchanged
+    # csv: a column per field not already present, the same value on every row
+    assert with_context("model,batch_size\nm,2\n", "csv", ctx) == "model,batch_size,estimate\nm,2,false\n"
+    assert with_context("a,b\n1\n", "csv", ctx) == "a,b\n1\n"  # not rectangular: unchanged
+    assert with_context("table text", "table", ctx) == "table text"
