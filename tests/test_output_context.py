@@ -37,8 +37,9 @@ def test_context_on_json_csv_and_markdown(capsys):
     assert main([*argv, "--format", "markdown"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first == (
-        f"_modeltui {VERSIONS['modeltui_version']} · torch {VERSIONS['torch_version']} · batch 4 · bytes bf16 · "
-        "on h100-sxm5-80gb, peak bf16 · eager, calibrated efficiency · roofline figures are estimates_"
+        f"_modeltui {VERSIONS['modeltui_version']} · torch {VERSIONS['torch_version']} · batch 4 · "
+        "bytes bf16 · on h100-sxm5-80gb, peak bf16 · eager, calibrated efficiency · "
+        "roofline figures are estimates_"
     )
 
 
