@@ -126,6 +126,9 @@ class ModelSweep:
     dtype: str
     memory_capacity_bytes: float
     points: list[SweepPoint] = field(default_factory=list)
+    #: The performance model of the estimates (``perf.roofline.estimate_records``).
+    execution: str = "eager"
+    efficiency: str = "ideal"
 
     @property
     def largest_fitting_batch(self) -> int | None:
@@ -164,6 +167,8 @@ class ModelSweep:
             "largest_fitting_batch": self.largest_fitting_batch,
             "extrapolated_max_batch": self.extrapolated_max_batch,
             "points": [p.to_dict() for p in self.points],
+            "execution": self.execution,
+            "efficiency": self.efficiency,
             "estimate": True,
         }
 
@@ -173,13 +178,20 @@ def capacity_bytes(target: HardwareTarget) -> float:
     return target.memory_gb * 1e9
 
 
-def sweep_point(report: ModelReport, target: HardwareTarget, precision: str) -> SweepPoint:
-    """The estimate and memory of one analysed report on ``target`` (definitions: module docstring)."""
+def sweep_point(
+    report: ModelReport,
+    target: HardwareTarget,
+    precision: str,
+    execution: str = "eager",
+    efficiency: str = "ideal",
+) -> SweepPoint:
+    """The estimate and memory of one analysed report on ``target`` (definitions: module docstring), under
+    the performance model ``execution`` / ``efficiency`` (``perf.roofline.estimate_records``)."""
     from metrics_core.perf.roofline import estimate_model
 
     if not report.ok or not report.records:
         return SweepPoint(report.batch_size, error=report.error or "no per-op records")
-    est = estimate_model(report, target, precision)
+    est = estimate_model(report, target, precision, execution, efficiency)
     memory = report.extras.get("memory")
     peak_act = weights = total = fits = None
     if memory is not None:

@@ -20,8 +20,11 @@ def sweep_models(
     precision: str,
     options: AnalysisOptions,
     on_report: Callable[[ModelReport], None] | None = None,
+    execution: str = "eager",
+    efficiency: str = "ideal",
 ) -> list[ModelSweep]:
-    """Sweep each model over ``batch_sizes`` (``options`` gives dtype, input shape, cache use).
+    """Sweep each model over ``batch_sizes`` (``options`` gives dtype, input shape, cache use), estimated
+    under ``execution`` / ``efficiency`` (``perf.roofline.estimate_records``).
 
     Unknown names raise before any work (``analyze_many``); a model failing at a batch size gets a point
     with ``error`` set.
@@ -33,9 +36,17 @@ def sweep_models(
         reports = analyze_many(list(names), replace(options, batch_size=b), on_report=on_report)
         if not sweeps:
             sweeps = [
-                ModelSweep(r.model, target.id, precision, options.dtype, capacity_bytes(target))
+                ModelSweep(
+                    r.model,
+                    target.id,
+                    precision,
+                    options.dtype,
+                    capacity_bytes(target),
+                    execution=execution,
+                    efficiency=efficiency,
+                )
                 for r in reports
             ]
         for sw, r in zip(sweeps, reports, strict=True):
-            sw.points.append(sweep_point(r, target, precision))
+            sw.points.append(sweep_point(r, target, precision, execution, efficiency))
     return sweeps
