@@ -7,6 +7,8 @@ The public API is re-exported lazily so that ``import metrics_core`` stays cheap
 - ``hardware_targets()``, ``get_target(id)``: the hardware catalog (``metrics_core.perf.hardware``)
 - ``estimate_model(report, target, precision)``, ``estimate_ops(...)``: roofline estimates
 - ``efficiency_rankings(reports)``, ``sort_reports(reports, key, reverse)``
+- ``accuracy_of(name)``: published ImageNet-1k accuracy; ``estimate_energy(target, latency_s, batch)``;
+  ``tradeoff_rows(reports, target, precision)``, ``pareto(rows, x, y)``, ``pick(rows, constraints, by)``
 - dataclasses: ``ModelReport``, ``ModelMetrics``, ``OpRecord``, ``Coverage``
 """
 
@@ -30,6 +32,11 @@ _EXPORTS: dict[str, str] = {
     "precision_for": "metrics_core.perf.roofline",
     "efficiency_rankings": "metrics_core.report.rankings",
     "sort_reports": "metrics_core.report.sorting",
+    "accuracy_of": "metrics_core.report.accuracy",
+    "estimate_energy": "metrics_core.perf.energy",
+    "tradeoff_rows": "metrics_core.perf.tradeoff",
+    "pareto": "metrics_core.report.pareto",
+    "pick": "metrics_core.report.pick",
     "ModelReport": "metrics_core.common.records",
     "ModelMetrics": "metrics_core.common.records",
     "OpRecord": "metrics_core.common.records",

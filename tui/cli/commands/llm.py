@@ -50,11 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kv", choices=KV_PRECISIONS, default="fp16", help="KV-cache precision (fp16)")
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor-parallel GPUs (1)")
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
+    from tui.cli.commands.perfmode import add_mode_args
+
+    add_mode_args(p)
     p.add_argument("--format", choices=FORMATS, default="table")
 
 
 def run(args: argparse.Namespace) -> int:
     from metrics_core.perf.llm import Scenario
+    from tui.cli.commands.perfmode import modes_of
     from metrics_core.perf.sweep import parse_batch_sizes
     from metrics_core.runtime.llm_capture import estimate_in_worker
     from metrics_core.sources.resolve import get_spec
@@ -67,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         raise UsageError(f"--prompt: {str(exc).replace('batch sizes', 'prompt lengths')}") from None
     scenarios = [
-        Scenario(b, p, args.generate, args.weights, args.activations, args.kv, args.tp).validated(target)
+        Scenario(
+            b, p, args.generate, args.weights, args.activations, args.kv, args.tp, **modes_of(args)
+        ).validated(target)
         for p in prompts
         for b in batches
     ]
