@@ -143,8 +143,8 @@ def write(result, by_model, failed, target, precision, fmt: str, batch: int, mod
         sys.stdout.write(to_json(doc))
         return
     cols = [
-        Column("x", result.x.label, "", result.x.fmt),
-        Column("y", result.y.label, "", result.y.fmt),
+        Column(result.x.key, result.x.label, "", result.x.fmt),
+        Column(result.y.key, result.y.label, "", result.y.fmt),
         Column("on_frontier", "Frontier", "", lambda v: "*" if v else "", numeric=False),
         Column("acc_note", "Note", "", lambda v: v or "", numeric=False),
     ]
