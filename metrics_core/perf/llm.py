@@ -39,7 +39,7 @@ from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.roofline import estimate_records
+from metrics_core.perf.roofline import check_modes, estimate_records
 
 WEIGHT_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8", "int4")
 ACTIVATION_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
@@ -59,6 +59,9 @@ class Scenario:
     activations: str = "fp16"
     kv: str = "fp16"
     tp: int = 1
+    #: The performance model of the phase estimates (``perf.roofline.estimate_records``).
+    execution: str = "eager"
+    efficiency: str = "ideal"
 
     def validated(self, target: HardwareTarget) -> Scenario:
         """These settings checked against ``target``; ``UsageError`` (one line) otherwise."""
@@ -79,6 +82,7 @@ class Scenario:
                 f"{', '.join(target.precisions)}); the kernels compute in the activations' precision: choose "
                 "--activations among those"
             )
+        check_modes(self.execution, self.efficiency)
         if self.tp > 1 and target.interconnect_gbps is None:
             raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
         return self
@@ -198,10 +202,17 @@ def allreduce_s(scenario: Scenario, target: HardwareTarget, layers: int, hidden:
 
 
 def estimate_phase(
-    records: Sequence[OpRecord], dense_flops: int, target: HardwareTarget, precision: str, extra_s: float
+    records: Sequence[OpRecord],
+    dense_flops: int,
+    target: HardwareTarget,
+    precision: str,
+    extra_s: float,
+    execution: str = "eager",
+    efficiency: str = "ideal",
 ) -> PhaseEstimate:
-    """Roofline estimate of one phase's (per-GPU) records, plus ``extra_s`` of communication."""
-    est = estimate_records(records, target, precision)
+    """Roofline estimate of one phase's (per-GPU) records, plus ``extra_s`` of communication, under the
+    performance model ``execution`` / ``efficiency``."""
+    est = estimate_records(records, target, precision, execution=execution, efficiency=efficiency)
     time_s = est.latency_s + extra_s
     mem_pct = 100.0 * sum(o.time_s for o in est.ops if o.bound == "memory") / time_s if time_s else 0.0
     return PhaseEstimate(
@@ -266,6 +277,8 @@ class LlmEstimate:
             "kv_precision": s.kv,
             "compute_precision": s.compute_precision,
             "tp": s.tp,
+            "execution": s.execution,
+            "efficiency": s.efficiency,
             "params": self.params,
             "active_params": self.active_params,
             "weight_bytes": self.weight_bytes,
@@ -312,6 +325,8 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
         target,
         precision,
         allreduce_s(s, target, capture.layers, capture.hidden_size, p),
+        s.execution,
+        s.efficiency,
     )
     experts_read = None
     decodes = []
@@ -328,6 +343,8 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
                 target,
                 precision,
                 allreduce_s(s, target, capture.layers, capture.hidden_size, 1),
+                s.execution,
+                s.efficiency,
             )
         )
     kv_per_token = capture.decode_first.kv_cache_bytes / (b * capture.decode_first.context)

@@ -58,11 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from metrics_core.perf.llm import Scenario
-    from tui.cli.commands.perfmode import modes_of
     from metrics_core.perf.sweep import parse_batch_sizes
     from metrics_core.runtime.llm_capture import estimate_in_worker
     from metrics_core.sources.resolve import get_spec
     from tui.cli.commands.hardware import load_catalog_with_warnings
+    from tui.cli.commands.perfmode import modes_of
 
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
     batches = parse_batch_sizes(args.batch_size)
