@@ -64,6 +64,7 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "Mem GB",
         *(p.upper() for p in PRECISIONS),
         *(f"Ridge {p}" for p in TABLE_RIDGES),
+        "Board W",
         "Name",
     ]
     rows = [
@@ -73,14 +74,15 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
             _figure(t, "memory_gb", t.memory_gb),
             *(_figure(t, f"peak_tflops.{p}", t.peak_tflops.get(p)) for p in PRECISIONS),
             *(_ridge(t, p) for p in TABLE_RIDGES),
+            _figure(t, "board_power_w", t.board_power_w),
             t.name,
         ]
         for t in targets
     ]
-    numeric = [False, True, True, *(True for _ in PRECISIONS), *(True for _ in TABLE_RIDGES), False]
+    numeric = [False, True, True, *(True for _ in PRECISIONS), *(True for _ in TABLE_RIDGES), True, False]
     legend = (
         "Dense peaks in TFLOP/s (INT8: TOP/s); '-' = no such path; bandwidth GB/s = 1e9 bytes/s;\n"
         f"ridge = peak / bandwidth in FLOP/byte; '{UNCERTAIN_MARK}' = derived or uncertain figure "
-        "(notes, sources: --format json)."
+        "(notes, sources: --format json);\nBoard W = board power, the W of energy estimates (an upper bound)."
     )
     return text_table(headers, rows, numeric) + "\n\n" + legend
