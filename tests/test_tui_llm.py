@@ -29,7 +29,7 @@ async def test_llm_view_shows_phases_and_follows_its_keys():
         text = screen.text
         # GPT-2: 2 x 12 layers x 768 x 2 bytes of KV per token (fp16), on the session's target
         assert "== hf:gpt2 on NVIDIA A100 PCIe 40GB ==" in text
-        assert "estimates (roofline, no fusion) · prompt 512 + generate 128 tokens · TP 1" in text
+        assert "estimates (eager, ideal efficiency) · prompt 512 + generate 128 tokens · TP 1" in text
         assert "weights fp16 · activations fp16 · KV fp16 · compute fp16" in text
         assert "decode tokens/s (aggregate) by batch size:" in text
         assert "phase (batch 1)" in text and "prefill (512 tokens)" in text

@@ -44,7 +44,8 @@ def _header(r) -> str:  # noqa: ANN001
     s = r.scenario
     return (
         f"== {r.model} on {r.target.name} ==\n"
-        f"estimates (roofline, no fusion) · prompt {s.prompt_tokens} + generate {s.generate_tokens} tokens · "
+        f"estimates ({s.execution}, {s.efficiency} efficiency) · prompt {s.prompt_tokens} + generate "
+        f"{s.generate_tokens} tokens · "
         f"TP {s.tp}\nweights {s.weights} · activations {s.activations} · KV {s.kv} · compute "
         f"{s.compute_precision}"
     )
