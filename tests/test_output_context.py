@@ -61,3 +61,23 @@ def test_with_context_keeps_shapes_and_leaves_other_text_alone():
     assert with_context("model,batch_size\nm,2\n", "csv", ctx) == "model,batch_size,estimate\nm,2,false\n"
     assert with_context("a,b\n1\n", "csv", ctx) == "a,b\n1\n"  # not rectangular: unchanged
     assert with_context("table text", "table", ctx) == "table text"
+
+
+def test_app_and_cli_export_the_comparison_with_the_same_columns(capsys):
+    from metrics_core.perf.hardware import hardware_targets
+    from metrics_core.runtime.analyze import analyze_many
+    from tui.app.exporting import comparison_table
+    from tui.app.session import Session
+
+    assert main(["compare", "resnet18", "--hardware", "a100-pcie-40gb", "--format", "csv"]) == 0
+    cli_header = capsys.readouterr().out.splitlines()[0].split(",")
+    targets = hardware_targets()
+    session = Session(targets=targets, target=next(t for t in targets if t.id == "a100-pcie-40gb"))
+    session.select(["resnet18"])
+    (report,) = analyze_many(["resnet18"])
+    session.accept(report, session.generation)
+    session.precompute(report)  # records loaded and estimated, as the app's worker does
+    app_header = comparison_table(session, ["resnet18"]).text("csv").splitlines()[0].split(",")
+    assert cli_header[: cli_header.index("batch_size")] == app_header[: app_header.index("batch_size")]
+    # units in the names: estimates and peak memory are prefixed and say their unit
+    assert {"est_latency_s", "est_memory_bound_time_pct", "mem_peak_total_bytes", "acc1"} <= set(app_header)

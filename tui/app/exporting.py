@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from metrics_core.report.columns import COMPARISON_COLUMNS, Column
+from metrics_core.report.accuracy import accuracy_fields
+from metrics_core.report.columns import Column
+from metrics_core.report.comparison_rows import export_columns, flat_row
 from metrics_core.report.export import render
 from tui.app.session import Session
-from tui.app.tables import ESTIMATE_COLUMNS, MEASURED_COLUMNS, PEAK_MEMORY_COLUMNS
+from tui.app.tables import MEASURED_COLUMNS
 
 
 @dataclass
@@ -28,33 +30,51 @@ class ExportTable:
     columns: Sequence[Column]
     first: str
     what: str
+    #: What the numbers assume (``metrics_core.report.context``), added to every format.
+    context: dict[str, Any] | None = None
 
     def text(self, fmt: str) -> str:
+        from metrics_core.report.context import with_context
+
         if fmt == "json":
-            return render(self.nested, self.columns, "json", first=self.first)
-        return render(self.flat, self.columns, fmt, first=self.first)
+            text = render(self.nested, self.columns, "json", first=self.first)
+        else:
+            text = render(self.flat, self.columns, fmt, first=self.first)
+        return with_context(text, fmt, self.context) if self.context else text
+
+
+def session_context(session: Session) -> dict[str, Any]:
+    """The context of the app's tables: batch, bytes dtype, target and precision path (estimates)."""
+    from metrics_core.report.context import run_context
+
+    o = session.options
+    return run_context(
+        batch_size=o.batch_size,
+        dtype=o.dtype,
+        hardware=session.target.id,
+        precision=session.precision,
+        execution=getattr(session, "execution", None) or "eager",
+        efficiency=getattr(session, "efficiency", None) or "ideal",  # estimate_model's default
+        estimate=True,
+    )
 
 
 def comparison_table(session: Session, names: Sequence[str]) -> ExportTable:
     """The comparison of ``names`` (in that order) with estimates on the session's target, peak memory
     and measured latency (when any model has them)."""
     flat, nested = [], []
-    memory = any("memory" in r.extras for n in names if (r := session.reports.get(n)) is not None)
     measured = any(session.measured(n, "median_s") is not None for n in names)
     for name in names:
         report = session.reports.get(name)
         if report is None:
             continue
-        row = report.summary_dict()
-        full = dict(row)
         estimate = session.estimate(name)
+        row = flat_row(report, estimate)  # the columns of ``modeltui compare --format csv``
+        full = {**report.summary_dict(), **accuracy_fields(report)}
         if estimate is not None:
-            est = estimate.to_dict()
-            full["roofline"] = est
-            row.update({f"est_{k}": v for k, v in est.items() if not isinstance(v, (dict, list))})
+            full["roofline"] = estimate.to_dict()
         if "memory" in report.extras:
             full["memory"] = report.extras["memory"]
-            row.update({c.key: session.value(name, c.key) for c in PEAK_MEMORY_COLUMNS})
         state = session.bench.get(name)
         if state is not None and state.result is not None:
             result = replace(
@@ -67,18 +87,18 @@ def comparison_table(session: Session, names: Sequence[str]) -> ExportTable:
             row.update({c.key: session.value(name, c.key) for c in MEASURED_COLUMNS})
         nested.append(full)
         flat.append(row)
-    extra = (
-        *ESTIMATE_COLUMNS,
-        *(PEAK_MEMORY_COLUMNS if memory else ()),
-        *(MEASURED_COLUMNS if measured else ()),
-    )
-    # on screen the group line says what "Latency" or "Total" is; in a file the header must say it
-    qualified = tuple(replace(c, header=f"{c.group}: {c.header}") for c in extra)
-    return ExportTable(flat, nested, (*COMPARISON_COLUMNS, *qualified), "model", "comparison")
+    # on screen the group line says what "Median" is; in a file the header must say it
+    bench = tuple(replace(c, header=f"{c.group}: {c.header}") for c in MEASURED_COLUMNS) if measured else ()
+    columns = (*export_columns(flat), *bench)
+    return ExportTable(flat, nested, columns, "model", "comparison", session_context(session))
 
 
 def layer_table(
-    rows: Sequence[dict[str, Any]], columns: Sequence[Column], first: str, what: str
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    first: str,
+    what: str,
+    context: dict[str, Any] | None = None,
 ) -> ExportTable:
     """A layer table as shown; JSON rows carry every raw field."""
-    return ExportTable(list(rows), list(rows), columns, first, what)
+    return ExportTable(list(rows), list(rows), columns, first, what, context)

@@ -289,11 +289,13 @@ class LayersScreen(FilteredTableScreen):
             self._set_sort(message.column)
 
     def action_export(self) -> None:
-        from tui.app.exporting import layer_table
+        from tui.app.exporting import layer_table, session_context
         from tui.app.screens.export import ExportScreen
 
         first, cols = self.export_columns()
         what = "modules" if self.by_module else "ops"
-        table = layer_table(self._shown, cols, first, f"{self.model} {what}")
+        table = layer_table(
+            self._shown, cols, first, f"{self.model} {what}", session_context(self.app.session)
+        )
         name = f"modeltui-{self.model.replace(':', '-').replace('.', '-')}-{what}.csv"
         self.app.push_screen(ExportScreen(table, name))

@@ -11,9 +11,7 @@ from metrics_core.common.textable import text_table
 from metrics_core.report.accuracy import accuracy_fields
 from metrics_core.report.columns import (
     ACCURACY_COLUMNS,
-    ACCURACY_DETAIL_COLUMNS,
     COMPARISON_COLUMNS,
-    ERROR_COLUMN,
     ESTIMATE_COLUMNS,
     GROUPS,
     MEMORY_COLUMNS,
@@ -24,7 +22,6 @@ from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
 
 FORMATS = ("table", "json", "csv", "markdown")
-_ESTIMATE_KEYS = frozenset(c.key for c in ESTIMATE_COLUMNS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,22 +109,13 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision, orde
     if fmt == "json":
         sys.stdout.write(render(rows, COMPARISON_COLUMNS, "json"))
         return
-    if fmt in ("csv", "markdown"):
-        flat = [_flatten_estimate(row) for row in rows]
-        cols = COMPARISON_COLUMNS + ACCURACY_COLUMNS + ACCURACY_DETAIL_COLUMNS
-        cols += ESTIMATE_COLUMNS if estimates else ()
-        if any(r.error for r in reports):
-            cols += (ERROR_COLUMN,)
-        sys.stdout.write(render(flat, cols, fmt))
+    if fmt in ("csv", "markdown"):  # the same columns as the app's export
+        from metrics_core.report.comparison_rows import export_columns, flat_row
+
+        flat = [flat_row(r, estimates.get(r.model)) for r in reports]
+        sys.stdout.write(render(flat, export_columns(flat), fmt))
         return
     print(comparison_text(reports, estimates, target, precision, order))
-
-
-def _flatten_estimate(row: dict) -> dict:
-    est = row.pop("roofline", None)
-    if est:
-        row.update({k: v for k, v in est.items() if k in _ESTIMATE_KEYS})
-    return row
 
 
 def _energy(target, estimate):  # noqa: ANN001, ANN202 (HardwareTarget, ModelEstimate)

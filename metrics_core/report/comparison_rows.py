@@ -1,0 +1,66 @@
+"""The comparison table as flat export rows, one definition for ``modeltui compare --format csv|markdown``
+and the app's export, so both write the same columns under the same names.
+
+A flat row is ``ModelReport.summary_dict()`` (the seed's metrics), the published accuracy fields
+(``acc1``, ``acc5``, ``acc_weights``, ``acc_resolution``, ``acc_note``), the roofline estimate on the
+selected target as ``est_*`` (``est_latency_s``, ``est_throughput_per_s``, ``est_attained_flops_per_s``,
+``est_pct_of_peak``, ``est_memory_bound_time_pct``, ``est_bound``), peak inference memory as ``mem_*``
+(``mem_peak_activation_bytes``, ``mem_weight_bytes``, ``mem_peak_total_bytes``: prefixed because
+``weight_bytes`` is already the weights' share of memory traffic) and ``error`` for a failed model. Units
+are in the names (``_s``, ``_bytes``, ``_pct``, ``_per_s``). Columns appear when any row has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from metrics_core.common.records import ModelReport
+from metrics_core.report.accuracy import accuracy_fields
+from metrics_core.report.columns import (
+    ACCURACY_COLUMNS,
+    ACCURACY_DETAIL_COLUMNS,
+    COMPARISON_COLUMNS,
+    ERROR_COLUMN,
+    ESTIMATE_COLUMNS,
+    MEMORY_COLUMNS,
+    Column,
+)
+
+#: Estimate columns of flat exports: ``ESTIMATE_COLUMNS`` keys with an ``est_`` prefix.
+EXPORT_ESTIMATE_COLUMNS: tuple[Column, ...] = tuple(
+    replace(c, key=f"est_{c.key}", header=f"{c.header}" if "(est.)" in c.header else f"{c.header} (est.)")
+    for c in ESTIMATE_COLUMNS
+)
+#: Peak-memory columns of flat exports: ``MEMORY_COLUMNS`` keys with a ``mem_`` prefix.
+EXPORT_MEMORY_COLUMNS: tuple[Column, ...] = tuple(
+    replace(c, key=f"mem_{c.key}", header=f"{c.header} (peak memory, est.)") for c in MEMORY_COLUMNS
+)
+
+
+def flat_row(report: ModelReport, estimate: Any = None) -> dict[str, Any]:
+    """One model's flat export row (see the module docstring); ``estimate``: its ``ModelEstimate`` on the
+    selected target, or None."""
+    row = report.summary_dict()
+    row.update(accuracy_fields(report))
+    if estimate is not None:
+        est = estimate.to_dict()
+        row.update({c.key: est.get(c.key.removeprefix("est_")) for c in EXPORT_ESTIMATE_COLUMNS})
+    memory = report.extras.get("memory") if report.extras else None
+    if memory:
+        row.update({c.key: memory.get(c.key.removeprefix("mem_")) for c in EXPORT_MEMORY_COLUMNS})
+    return row
+
+
+def export_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[Column, ...]:
+    """The flat export's columns (after ``model``) for these rows: the seed's, accuracy, then estimates,
+    peak memory and the error column when any row has them."""
+    cols = COMPARISON_COLUMNS + ACCURACY_COLUMNS + ACCURACY_DETAIL_COLUMNS
+    if any("est_latency_s" in r for r in rows):
+        cols += EXPORT_ESTIMATE_COLUMNS
+    if any("mem_peak_total_bytes" in r for r in rows):
+        cols += EXPORT_MEMORY_COLUMNS
+    if any(r.get("error") for r in rows):
+        cols += (ERROR_COLUMN,)
+    return cols
