@@ -67,8 +67,21 @@ def run_benchmarks(
     once per model with a result or an error (and with progress before). Returns when every model has
     one, or soon after ``stop`` is set."""
     pending = [(name, replace(report, records=[])) for name, report in jobs]  # records are not needed
+    by_name = dict(jobs)
+
+    def deliver(event: BenchEvent) -> None:
+        """Results come back without the estimates (the child got no records): filled here, from the
+        full reports (roofline latency and the energy estimate on the target)."""
+        if event.kind == "result" and event.result is not None and by_name.get(event.model) is not None:
+            from metrics_core.measure.bench import _fill_estimates
+
+            target = job.kwargs.get("target")
+            if target is not None and event.result.estimated_latency_s is None:
+                _fill_estimates(event.result, by_name[event.model], target, job.kwargs.get("use_tf32", False))
+        on_event(event)
+
     while pending and not stop.is_set():
-        finished, timed_out = _run_child(pending, job, on_event, stop, timeout_s)
+        finished, timed_out = _run_child(pending, job, deliver, stop, timeout_s)
         if stop.is_set():
             return
         pending = [(n, r) for n, r in pending if n not in finished]

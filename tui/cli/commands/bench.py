@@ -201,14 +201,7 @@ def energy_lines(results: Sequence) -> list[str]:  # noqa: ANN001 (BenchResult)
     measured = any(r.measured_energy_j is not None for r in ok)
     out = []
     if estimated or measured:
-        headers = [
-            "Model",
-            "J/pass (est. max)",
-            "J/sample (est.)",
-            "J/pass meas.",
-            "J/sample meas.",
-            "Mean W",
-        ]
+        headers = ["Model", "Est. J/pass", "Est. J/sample", "Meas. J/pass", "Meas. J/sample", "Mean W"]
         rows = [
             [
                 r.model,
