@@ -81,3 +81,18 @@ def test_app_and_cli_export_the_comparison_with_the_same_columns(capsys):
     assert cli_header[: cli_header.index("batch_size")] == app_header[: app_header.index("batch_size")]
     # units in the names: estimates and peak memory are prefixed and say their unit
     assert {"est_latency_s", "est_memory_bound_time_pct", "mem_peak_total_bytes", "acc1"} <= set(app_header)
+
+
+def test_any_export_column_is_a_sort_key_and_the_table_says_so(capsys):
+    argv = ["compare", "resnet18", "mobilenet_v2", "squeezenet1_0", "--hardware", "a100-pcie-40gb"]
+    # peak total memory (est.): squeezenet1_0 10.97 MB < mobilenet_v2 < resnet18 53.22 MB
+    assert main([*argv, "--sort-by", "mem_peak_total_bytes", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == ["squeezenet1_0", "mobilenet_v2", "resnet18"]
+    assert [r["memory"]["peak_total_bytes"] for r in rows] == sorted(
+        r["memory"]["peak_total_bytes"] for r in rows
+    )
+    assert main([*argv, "--sort-by", "est_latency_s"]) == 0
+    assert "rows sorted by latency_s, smallest first" in capsys.readouterr().out
+    assert main([*argv, "--sort-by", "latncy_s"]) == 2
+    assert "did you mean latency_s?" in capsys.readouterr().err

@@ -20,8 +20,28 @@ SEED_SORT_KEYS: dict[str, tuple[str, bool]] = {
     "ai": ("avg_ai", True),
 }
 
-#: Published accuracy (``metrics_core.report.accuracy``) usable as sort keys: the most accurate first.
-ACCURACY_SORT_KEYS: dict[str, bool] = {"acc1": True, "acc5": True}
+#: Published accuracy (``metrics_core.report.accuracy``) usable as sort keys: the most accurate first; its
+#: detail columns sort ascending.
+ACCURACY_SORT_KEYS: dict[str, bool] = {
+    "acc1": True,
+    "acc5": True,
+    "acc_resolution": False,
+    "acc_weights": False,
+    "acc_note": False,
+}
+
+#: Peak inference memory (``report.extras["memory"]``), sortable as its export column ``mem_<key>`` or its
+#: bare key; the smallest first.
+MEMORY_SORT_KEYS: dict[str, bool] = {
+    "peak_activation_bytes": False,
+    "peak_total_bytes": False,
+    "mem_peak_activation_bytes": False,
+    "mem_weight_bytes": False,
+    "mem_peak_total_bytes": False,
+}
+
+#: Other columns of the comparison exports (``ModelReport.summary_dict``) that are not metrics.
+REPORT_SORT_KEYS: dict[str, bool] = dict.fromkeys(("input_shape", "batch_size", "dtype", "error"), False)
 
 _DESCENDING_METRICS = frozenset({"flops_per_param", "avg_ai", "aggregate_ai", "compute_bound_pct"})
 
@@ -42,12 +62,23 @@ def resolve_sort_key(key: str) -> tuple[str, bool]:
         return SEED_SORT_KEYS[key]
     if key in METRIC_NAMES or key == "model":
         return key, key in _DESCENDING_METRICS
+    if key.startswith("est_") and key.removeprefix("est_") in ESTIMATE_SORT_KEYS:  # the export column
+        key = key.removeprefix("est_")
     if key in ESTIMATE_SORT_KEYS:
         return key, ESTIMATE_SORT_KEYS[key]
-    if key in ACCURACY_SORT_KEYS:
-        return key, ACCURACY_SORT_KEYS[key]
-    choices = ", ".join([*SEED_SORT_KEYS, *ACCURACY_SORT_KEYS, "or a metric name"])
-    raise UsageError(f"unknown sort key {key!r}; choose one of {choices}")
+    for table in (ACCURACY_SORT_KEYS, MEMORY_SORT_KEYS, REPORT_SORT_KEYS):
+        if key in table:
+            return key, table[key]
+    import difflib
+
+    known = [*SEED_SORT_KEYS, *METRIC_NAMES, *ESTIMATE_SORT_KEYS, *ACCURACY_SORT_KEYS, *MEMORY_SORT_KEYS]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+    hint = f"did you mean {close[0]}? " if close else ""
+    choices = ", ".join(SEED_SORT_KEYS)
+    raise UsageError(
+        f"unknown sort key {key!r}; {hint}use {choices}, acc1, acc5, any column of the CSV export "
+        "(e.g. layers, est_latency_s, mem_peak_total_bytes) or an estimate (latency_s ...)"
+    )
 
 
 def sort_reports(
@@ -71,6 +102,12 @@ def sort_reports(
             return getattr(est, metric) if est is not None else None
         if metric in ACCURACY_SORT_KEYS:
             return accuracy_fields(r)[metric] if r.metrics is not None else None
+        if metric in MEMORY_SORT_KEYS:
+            memory = (r.extras or {}).get("memory") or {}
+            return memory.get(metric.removeprefix("mem_"))
+        if metric in REPORT_SORT_KEYS:
+            v = getattr(r, metric, None)
+            return tuple(v) if isinstance(v, list) else v
         return getattr(r.metrics, metric) if r.metrics is not None else None
 
     known = [r for r in reports if value(r) is not None]
