@@ -229,3 +229,40 @@ def test_pick_combined_empty_and_objectives():
         _pick("speed")
     with pytest.raises(UsageError, match="--max-latency 'fast': expected a time"):
         parse_constraints({"max_latency": "fast"})
+
+
+# --------------------------------------------------------------------------------------- trade-off rows
+
+
+def test_tradeoff_row_of_a_recorded_report():
+    from tui_fakes import load_reports
+
+    from metrics_core.perf.roofline import estimate_model
+    from metrics_core.perf.tradeoff import tradeoff_row
+
+    report = load_reports()["resnet18"]
+    target = get_target("a100-pcie-40gb")
+    row = tradeoff_row(report, target, "fp32")
+    latency = estimate_model(report, target, "fp32").latency_s
+    assert row["latency_s"] == pytest.approx(latency)
+    assert row["energy_j"] == pytest.approx(250 * latency)  # A100 PCIe 40GB: 250 W board power
+    assert row["inferences_per_j"] == pytest.approx(1 / (250 * latency))
+    assert (
+        row["params"] == 11689512 and row["acc1"] == 69.758 and row["acc_weights"].endswith("IMAGENET1K_V1")
+    )
+    assert row["peak_memory_bytes"] == report.extras["memory"]["peak_total_bytes"]
+    # without a target: sizes and accuracy only
+    bare = tradeoff_row(report)
+    assert bare["latency_s"] is None and bare["energy_j"] is None and bare["macs"] == 1814073344
+
+
+def test_timm_source_lists_only_published_architectures():
+    import argparse
+
+    from tui.cli.commands.pareto import model_names
+
+    args = argparse.Namespace(models=[], all=False, source="timm", filter="resnet1*")
+    names = model_names(args)
+    assert "timm:resnet18" in names and "timm:resnet101d" in names
+    published = accuracy.timm_data()["defaults"]
+    assert all(n.removeprefix("timm:") in published for n in names)
