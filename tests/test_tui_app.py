@@ -341,6 +341,16 @@ async def test_export_comparison_and_layers(tmp_path):
         await pilot.press("1")  # by params: mobilenet_v2 first
         await pilot.press("e")
         assert isinstance(app.screen, ExportScreen)
+        # bad paths: the reason in the dialog, the app carries on
+        for bad, why in (
+            ("~nosuchuser_xyz/x.csv", "no user 'nosuchuser_xyz'"),
+            (str(tmp_path / ("x" * 300 + ".csv")), "name too long"),
+            (str(tmp_path), "it is a directory"),
+        ):
+            app.screen.query_one("#export-path").value = bad
+            await pilot.press("enter")
+            assert isinstance(app.screen, ExportScreen)
+            assert why in str(app.screen.query_one("#export-error").render())
         app.screen.query_one("#export-path").value = str(tmp_path / "out" / "cmp.csv")
         await pilot.press("enter")
         assert isinstance(app.screen, ComparisonScreen)
@@ -350,6 +360,10 @@ async def test_export_comparison_and_layers(tmp_path):
             ("mobilenet_v2", "3504872", "300774272"),
             ("resnet18", "11689512", "1814073344"),
         ]
+        # with its context: the target, the precision and the bytes' dtype
+        assert {(r["hardware"], r["precision"], r["dtype"], r["estimate"]) for r in data} == {
+            ("a100-pcie-40gb", "fp32", "fp32", "true")
+        }
         await pilot.press("down", "enter", "m", "e")  # resnet18's layers per module
         app.screen.query_one("#export-path").value = str(tmp_path / "layers.json")
         await pilot.pause()

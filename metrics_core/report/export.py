@@ -138,9 +138,9 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
     A failure leaves any existing file untouched and raises ``UsageError`` with a one-line message."""
     target = _target(path)
-    if target.is_dir():
-        raise UsageError(f"cannot write {str(target)!r}: it is a directory")
     try:
+        if target.is_dir():
+            raise UsageError(f"cannot write {str(target)!r}: it is a directory")
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
