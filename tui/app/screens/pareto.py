@@ -57,6 +57,8 @@ class ParetoScreen(Screen[None]):
         self.x = x
         self.y = y
         self.result: Any = None
+        #: model -> "acc measured at 224x224, analysed at 160x160" when the resolutions differ
+        self.notes: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusBar("pareto")
@@ -101,12 +103,15 @@ class ParetoScreen(Screen[None]):
         if x.name == "energy" and s.target.board_power_w is None:
             return unavailable_reason(s.target)
         rows = self.rows()
+        self.notes = {r["model"]: r["acc_note"] for r in rows if r.get("acc_note")}
         if not any(r.get(y.key) is not None for r in rows):
             return NO_ACCURACY
         self.result = pareto(rows, x, y)
         if not self.result.points:
             return f"No model has both a {x.name} and a {y.name} yet (estimates load in the background)."
         head = f"{s.target.name}, {s.precision}: {y.name} vs {x.name}; frontier lettered (F below)"
+        if self.notes:
+            head += "; ! = accuracy at another resolution"
         return head + "\n" + render_scatter(self.result, width=width, height=max(6, height - 1), key=False)
 
     def table_rows(self) -> list[GridRow]:
@@ -120,7 +125,12 @@ class ParetoScreen(Screen[None]):
         return [
             GridRow(
                 p.model,
-                [letters.get(p.model, ""), p.model, r.x.fmt(p.x), r.y.fmt(p.y)],
+                [
+                    letters.get(p.model, ""),
+                    p.model,
+                    r.x.fmt(p.x),
+                    r.y.fmt(p.y) + ("!" if p.model in self.notes else ""),
+                ],
                 cell_styles={"frontier": "marked"} if p.on_frontier else {},
             )
             for p in points
