@@ -83,3 +83,54 @@ def test_sigterm_takes_the_ctrl_c_path():
     while any(alive(p) for p in spawned) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [p for p in spawned if alive(p)] == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and a pty")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_the_app_quits_cleanly_on_sigterm_and_sighup(sig):
+    """The app in a pseudo-terminal: the signal takes the quit path, so the terminal leaves the alternate
+    screen, the status is 128 + signal, one line says why, and no process of the app survives."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
+    env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "tui.cli", "resnet18"]
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    screen = b""
+
+    def read_for(seconds: float) -> None:
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        deadline = time.monotonic() + 60
+        while b"resnet18" not in screen and time.monotonic() < deadline:
+            read_for(0.5)
+        assert b"\x1b[?1049h" in screen  # the app is in the alternate screen
+        read_for(2)
+        spawned = descendants(proc.pid)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        read_for(1)
+        assert proc.returncode == 128 + sig
+        tail = screen[screen.rindex(b"\x1b[?1049h") :]
+        assert b"\x1b[?1049l" in tail  # ... and has left it: the terminal is restored
+        assert f"modeltui: terminated ({signal.Signals(sig).name})".encode() in tail
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in spawned) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [p for p in spawned if alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
