@@ -207,3 +207,9 @@ def test_an_ascii_terminal_gets_ascii_charts():
     out = subprocess.run(argv, capture_output=True, text=True, env=env, encoding="ascii")
     assert out.returncode == 0, out.stderr
     assert "+------" in out.stdout and "A: resnet18" in out.stdout and out.stdout.isascii()
+
+
+def test_batch_size_has_an_upper_bound_checked_before_any_work(capsys):
+    code, out, err = run(["compare", "resnet18", "--batch-size", "1048577"], capsys)
+    assert (code, out) == (2, "")
+    assert err == "modeltui: error: batch size 1048577 is above the largest analysed, 1,048,576\n"

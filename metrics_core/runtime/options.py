@@ -15,6 +15,11 @@ ENGINES: tuple[str, ...] = ("meta", "fvcore")
 ATTENTIONS: tuple[str, ...] = ("sdpa", "eager")
 
 
+#: The largest batch size analysed (2**20): beyond it element counts of large models leave the range the
+#: cost rules and byte counts are checked for, and no deployment runs such a batch in one pass.
+MAX_BATCH_SIZE = 1 << 20
+
+
 @dataclass(frozen=True)
 class AnalysisOptions:
     """How to analyse.
@@ -47,6 +52,10 @@ class AnalysisOptions:
         """These options, checked; ``UsageError`` with a one-line message otherwise."""
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise UsageError(
+                f"batch size {self.batch_size} is above the largest analysed, {MAX_BATCH_SIZE:,}"
+            )
         if self.dtype not in DTYPES:
             raise UsageError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         if self.engine not in ENGINES:
