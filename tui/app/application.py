@@ -70,6 +70,7 @@ class ModeltuiApp(App[None]):
         precision: str | None = None,
         backend: Backend | None = None,
         hardware_files: Sequence[str] = (),
+        modes: tuple[str, str] = ("eager", "ideal"),
     ) -> None:
         super().__init__()
         self.backend = backend or Backend()
@@ -81,6 +82,8 @@ class ModeltuiApp(App[None]):
             target=target,
             options=(options or AnalysisOptions()).validated(),
             precision=precision or "",
+            execution=modes[0],
+            efficiency=modes[1],
         )
         self.session.select(models)
         self.catalog_ready = False
@@ -587,11 +590,16 @@ class ModeltuiApp(App[None]):
         if isinstance(self.screen, SettingsScreen):
             return
 
+        screen = SettingsScreen(self.session.options, (self.session.execution, self.session.efficiency))
+
         def chosen(options: AnalysisOptions | None) -> None:
             if options is not None:
+                if self.session.set_modes(*screen.modes):
+                    self.notify(f"estimates: {self.session.modes_label}", title="Settings", timeout=3)
+                    self.refresh_views()
                 self.set_options(options)
 
-        self.push_screen(SettingsScreen(self.session.options), chosen)
+        self.push_screen(screen, chosen)
 
     def action_llm(self, name: str | None = None) -> None:
         """The LLM view of ``name`` (default: the highlighted model): ``hf:`` decoder models only."""

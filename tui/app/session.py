@@ -93,9 +93,12 @@ class Session:
     #: Models fed their own inputs (the add-model dialog): name -> ``InputSpec`` tuple, replacing the
     #: options' input shape for that model.
     model_inputs: dict[str, tuple] = field(default_factory=dict)
-    _estimates: dict[tuple[str, str, str, int], ModelEstimate | None] = field(
-        default_factory=dict, repr=False
-    )
+    #: The performance model of every estimate the app shows (``perf.roofline.estimate_records``):
+    #: ``eager`` / ``compiled`` kernels, ``ideal`` / ``calibrated`` efficiency (the settings screen; the
+    #: launched app starts calibrated, ``modeltui --efficiency``; the library default is the ideal roofline).
+    execution: str = "eager"
+    efficiency: str = "ideal"
+    _estimates: dict[tuple, ModelEstimate | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.precision:  # raises UsageError when the target lacks the dtype's path
@@ -336,10 +339,25 @@ class Session:
     ) -> ModelEstimate | None:
         if not report.ok or not report.records:
             return None
-        key = (report.model, target.id, precision, generation)
+        key = (report.model, target.id, precision, generation, self.execution, self.efficiency)
         if key not in self._estimates:
-            self._estimates[key] = estimate_model(report, target, precision)
+            self._estimates[key] = estimate_model(report, target, precision, self.execution, self.efficiency)
         return self._estimates[key]
+
+    def set_modes(self, execution: str, efficiency: str) -> bool:
+        """Use another performance model for the estimates; True when it changed (estimates are recomputed
+        on next use: the cache key holds the modes)."""
+        from metrics_core.perf.roofline import check_modes
+
+        check_modes(execution, efficiency)
+        changed = (execution, efficiency) != (self.execution, self.efficiency)
+        self.execution, self.efficiency = execution, efficiency
+        return changed
+
+    @property
+    def modes_label(self) -> str:
+        """``eager, calibrated efficiency``: what the estimates assume, for titles and the status bar."""
+        return f"{self.execution}, {self.efficiency} efficiency"
 
     def with_options(self, **changes: Any) -> AnalysisOptions:
         return replace(self.options, **changes)

@@ -59,6 +59,7 @@ def main(argv: Sequence[str]) -> int:
         target_id=target_id,
         precision=precision,
         hardware_files=args.hardware_file,
+        modes=(args.execution, args.efficiency),  # --execution / --efficiency (default eager, calibrated)
     )
     app.handle_signals = True
     pool.isolate()  # user model code runs in worker processes only

@@ -1,4 +1,6 @@
-"""Analysis settings: batch size, input shape, dtype. Applying re-analyses in the background."""
+"""Analysis settings: batch size, input shape, dtype, and the performance model of the estimates (execution
+eager/compiled, efficiency ideal/calibrated). Applying new options re-analyses in the background; new modes
+only re-estimate."""
 
 from __future__ import annotations
 
@@ -39,9 +41,11 @@ class SettingsScreen(ModalScreen[AnalysisOptions | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, options: AnalysisOptions) -> None:
+    def __init__(self, options: AnalysisOptions, modes: tuple[str, str] = ("eager", "calibrated")) -> None:
         super().__init__()
         self.options = options
+        #: (execution, efficiency) shown, and after Apply the ones chosen (read by the caller).
+        self.modes = modes
 
     def compose(self) -> ComposeResult:
         o = self.options
@@ -55,6 +59,24 @@ class SettingsScreen(ModalScreen[AnalysisOptions | None]):
             yield Label("Dtype (bytes per element and roof)", classes="field-label")
             yield Select(
                 [(d, d) for d in DTYPES], value=o.dtype, allow_blank=False, id="set-dtype", compact=True
+            )
+            yield Label(
+                "Estimates: execution (eager: a kernel per op; compiled: fused)", classes="field-label"
+            )
+            yield Select(
+                [(m, m) for m in ("eager", "compiled")],
+                value=self.modes[0],
+                allow_blank=False,
+                id="set-execution",
+                compact=True,
+            )
+            yield Label("Estimates: efficiency (ideal roofline or calibrated)", classes="field-label")
+            yield Select(
+                [(m, m) for m in ("calibrated", "ideal")],
+                value=self.modes[1],
+                allow_blank=False,
+                id="set-efficiency",
+                compact=True,
             )
             yield Label("", id="set-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
@@ -81,6 +103,10 @@ class SettingsScreen(ModalScreen[AnalysisOptions | None]):
         except ModeltuiError as exc:
             self.query_one("#set-error", Label).update(str(exc))
             return
+        self.modes = (
+            str(self.query_one("#set-execution", Select).value),
+            str(self.query_one("#set-efficiency", Select).value),
+        )
         self.dismiss(options)
 
     @on(Button.Pressed, "#set-cancel")
