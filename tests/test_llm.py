@@ -109,9 +109,49 @@ def test_mixtral_total_active_and_experts_read_per_decode_step():
 def test_tensor_parallel_adds_two_allreduces_per_layer():
     c = config("meta-llama/Llama-2-7b-hf")
     _, est = estimate("meta-llama/Llama-2-7b-hf", prompt_tokens=32, generate_tokens=4, tp=2)
-    # decode: 2 x 32 layers x ring (2 x 1/2 of the 4,096 x 2-byte message) at 600/2 GB/s one way
+    # decode: 2 x 32 layers x ring: 2 x (2 - 1) steps of 0.7 us + (2 x 1/2 of the 4,096 x 2-byte message)
+    # at 600/2 GB/s one way
     message = 1 * 1 * c["hidden_size"] * 2
-    assert est.decode_first.allreduce_s == pytest.approx(2 * 32 * (2 * 1 / 2) * message / 300e9)
+    one = 2 * 1 * 0.7e-6 + (2 * 1 / 2) * message / 300e9
+    assert est.decode_first.allreduce_s == pytest.approx(2 * 32 * one)
+
+
+def test_sliding_window_prefill_counts_the_pairs_inside_the_window():
+    from transformers import MistralConfig, Qwen2Config
+
+    from metrics_core.common.records import OpRecord
+    from metrics_core.perf.llm import attended_pairs, causal_records
+    from metrics_core.runtime.llm_capture import attention_windows
+
+    # L = 10, W = 4: queries see 1, 2, 3, 4, 4, 4, 4, 4, 4, 4 keys = 34; full causal: 10 x 11 / 2 = 55
+    assert (attended_pairs(10, 4), attended_pairs(10, None), attended_pairs(10, 16)) == (34, 55, 55)
+    sdpa = OpRecord(0, "attn", "Attention", "scaled_dot_product_attention", "attention",
+                    [[1, 8, 10, 64]], [1, 8, 10, 64], "fp16", 1000, 2000, 0, 0, 0)  # fmt: skip
+    windowed, full = causal_records([sdpa, sdpa], 10, [4, None])
+    assert (windowed.macs, windowed.flops, full.macs, full.flops) == (340, 680, 550, 1100)
+    # windows from configs: Mistral slides on every layer, Qwen2.5 does not (use_sliding_window false),
+    # Gemma-2-style layer types alternate
+    assert attention_windows(MistralConfig(sliding_window=4096, num_hidden_layers=2), 2) == [4096, 4096]
+    assert attention_windows(Qwen2Config(sliding_window=4096, use_sliding_window=False), 2)[:2] == [
+        None,
+        None,
+    ]
+    gemma = MistralConfig(sliding_window=4096)
+    gemma.layer_types = ["sliding_attention", "full_attention"]
+    assert attention_windows(gemma, 2) == [4096, None]
+
+
+def test_mistral_prefill_beyond_its_window():
+    c = config("mistralai/Mistral-7B-v0.1")
+    w = c["sliding_window"]  # 4,096
+    _, est = estimate("mistralai/Mistral-7B-v0.1", prompt_tokens=8192, generate_tokens=1)
+    # per (query, key) pair, head and layer (docs/cost_rules.md, SDPA): 2 x (E + Ev) MAC FLOPs + 5 softmax
+    # + 1 scaling + 1 mask FLOPs; 32 heads of 128, 32 layers
+    head_dim = c["hidden_size"] // c["num_attention_heads"]
+    per_pair = (2 * 2 * head_dim + 7) * c["num_attention_heads"] * c["num_hidden_layers"]
+    dense_pairs = 8192 * 8192
+    windowed_pairs = w * (w + 1) // 2 + (8192 - w) * w  # 8,390,656 + 16,777,216
+    assert est.prefill.flops_dense - est.prefill.flops == per_pair * (dense_pairs - windowed_pairs)
 
 
 def test_cli_json_keys_and_bad_input(capsys):

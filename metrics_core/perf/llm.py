@@ -24,8 +24,11 @@ Definitions (all estimates, ``estimate: true``):
   with probability 1 - k/E); prefill reads all experts.
 - **Tensor parallel** (Megatron-style, ``tp`` GPUs): every op's FLOPs and bytes split ``tp`` ways; the KV
   cache splits by KV heads, replicated when ``tp`` exceeds them (per GPU ``ceil(kv_heads / tp)`` heads);
-  two all-reduces per layer of the ``B x T x hidden`` activations, each a ring all-reduce moving
-  ``2 (tp - 1) / tp`` x the message at half the target's ``interconnect_gbps`` (one direction).
+  two all-reduces per layer of the ``B x T x hidden`` activations, each a ring all-reduce of
+  ``2 (tp - 1)`` steps (``RING_STEP_LATENCY_S`` each) moving ``2 (tp - 1) / tp`` x the message at half
+  the target's ``interconnect_gbps`` (one direction).
+- **Sliding-window attention** (Mistral, Gemma-2's local layers): prefill counts the (query, key) pairs
+  inside the window (``attended_pairs``); decode reads the cache the model's own cache holds.
 """
 
 from __future__ import annotations
@@ -129,10 +132,23 @@ class PhaseEstimate:
         }
 
 
-def causal_records(records: Sequence[OpRecord], tokens: int) -> list[OpRecord]:
-    """Prefill records with causal attention counted over the lower triangle: each SDPA op's MACs and
-    score FLOPs scaled by ``(L + 1) / (2 L)`` (L = ``tokens``; queries and keys the same length)."""
+def attended_pairs(tokens: int, window: int | None = None) -> int:
+    """(query, key) pairs causal attention over ``tokens`` computes: query i (1-based) sees
+    ``min(i, window)`` keys, so ``L (L + 1) / 2`` for full attention and, for a sliding window W < L,
+    ``W (W + 1) / 2 + (L - W) W``."""
+    if window is None or window >= tokens:
+        return tokens * (tokens + 1) // 2
+    return window * (window + 1) // 2 + (tokens - window) * window
+
+
+def causal_records(
+    records: Sequence[OpRecord], tokens: int, windows: Sequence[int | None] = ()
+) -> list[OpRecord]:
+    """Prefill records with causal attention counted over the pairs it computes: the k-th SDPA op's MACs
+    and score FLOPs scaled by ``attended_pairs(L, windows[k]) / L**2`` (L = ``tokens``, queries and keys
+    the same length; ``windows``: per layer, in op order, see ``LlmCapture.windows``; missing = full)."""
     out = []
+    k = 0
     for r in records:
         if (
             r.op == SDPA
@@ -140,7 +156,9 @@ def causal_records(records: Sequence[OpRecord], tokens: int) -> list[OpRecord]:
             and len(r.input_shapes[0]) >= 2
             and r.input_shapes[0][-2] == tokens > 1
         ):
-            scale = (tokens + 1) / (2 * tokens)
+            window = windows[k] if k < len(windows) else None
+            k += 1
+            scale = attended_pairs(tokens, window) / (tokens * tokens)
             r = replace(r, macs=round(r.macs * scale), flops=round((r.flops or 0) * scale))
         out.append(r)
     return out
@@ -191,14 +209,23 @@ def split_records(records: Sequence[OpRecord], tp: int, kv_share: float, kv_read
     return out
 
 
+#: Latency of one step of a ring all-reduce (s): an all-reduce over ``tp`` GPUs takes ``2 (tp - 1)``
+#: steps, so ~10 us on 8 GPUs for a small message, the order NCCL's ``all_reduce_perf`` reports for
+#: small messages over NVLink (nccl-tests; an approximate, target-independent figure: see README).
+RING_STEP_LATENCY_S = 0.7e-6
+
+
 def allreduce_s(scenario: Scenario, target: HardwareTarget, layers: int, hidden: int, tokens: int) -> float:
-    """Two ring all-reduces per layer of ``B x tokens x hidden`` activations (see module docstring)."""
+    """Two ring all-reduces per layer of ``B x tokens x hidden`` activations (see module docstring): each
+    ``2 (tp - 1)`` steps of ``RING_STEP_LATENCY_S`` plus ``2 (tp - 1) / tp`` x the message over half the
+    target's ``interconnect_gbps`` (one direction)."""
     tp = scenario.tp
     if tp == 1 or not target.interconnect_gbps:
         return 0.0
     message = scenario.batch_size * tokens * hidden * PRECISION_BITS[scenario.activations] / 8
     per_direction = target.interconnect_gbps * 1e9 / 2
-    return 2 * layers * (2 * (tp - 1) / tp) * message / per_direction
+    one = 2 * (tp - 1) * RING_STEP_LATENCY_S + (2 * (tp - 1) / tp) * message / per_direction
+    return 2 * layers * one
 
 
 def estimate_phase(
@@ -318,7 +345,7 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
     b, p, n = s.batch_size, s.prompt_tokens, s.generate_tokens
 
-    prefill_records = causal_records(capture.prefill.records, p)
+    prefill_records = causal_records(capture.prefill.records, p, getattr(capture, "windows", ()))
     prefill = estimate_phase(
         split_records(prefill_records, tp, kv_share, 0),
         sum(r.flops or 0 for r in capture.prefill.records) // tp,

@@ -52,6 +52,9 @@ class LlmCapture:
     decode_first: PhaseCapture
     decode_last: PhaseCapture
     notes: list[str] = field(default_factory=list)
+    #: Attention window per layer, in layer order (None: full causal attention; an int W: each query sees
+    #: the last W keys, sliding-window attention). Empty: every layer full.
+    windows: list[int | None] = field(default_factory=list)
 
 
 def capture_llm(
@@ -116,6 +119,7 @@ def capture_llm(
                     if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
     top_k = getattr(text, "num_experts_per_tok", None) if experts else None
     return LlmCapture(
+        windows=attention_windows(text, layers),
         model=spec.name,
         params=params,
         active_params=active_params(model, params),
@@ -131,6 +135,20 @@ def capture_llm(
         decode_first=decode(prompt),
         decode_last=decode(prompt + generate),
     )
+
+
+def attention_windows(config: Any, layers: int) -> list[int | None]:
+    """The attention window of each layer from a transformers text config: ``layer_types`` when given
+    (``sliding_attention`` layers use ``sliding_window``), else ``sliding_window`` on every layer unless
+    ``use_sliding_window`` is false (Qwen2), else full attention."""
+    window = getattr(config, "sliding_window", None)
+    window = window if isinstance(window, int) and window > 0 else None
+    kinds = getattr(config, "layer_types", None)
+    if kinds:
+        return [window if kind == "sliding_attention" else None for kind in kinds]
+    if window is None or getattr(config, "use_sliding_window", True) is False:
+        return [None] * layers
+    return [window] * layers
 
 
 def estimate_in_worker(name: str, target: Any, scenario: Any, attention: str = "sdpa") -> Any:
