@@ -130,14 +130,14 @@ def test_cli_table_with_user_hardware_file(capsys, tmp_path):
         'memory_bandwidth_gbps = 10.0\nmemory_gb = 1.0\nsource = "tests"\npeak_tflops = { fp32 = 0.1 }\n'
     )
     argv = ["bench", TINY, "--input-shape", "1", "16", "--batch-size", "4", "--warmup", "1", "--iters", "3"]
-    assert main([*argv, "--hardware", "slow-test", "--hardware-file", str(hw)]) == 0
+    assert main([*argv, "--hardware", "slow-test", "--hardware-file", str(hw), "--efficiency", "ideal"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[1].split() == [
         "Model", "Median", "p90", "Samples/s", "Achieved", "FLOP/s", "Latency", "(est.)", "Measured/est."
     ]  # fmt: skip
     row = next(line for line in out.splitlines() if line.startswith(TINY))
     assert "566.4 ns" in row  # the estimated latency, 5.664e-7 s
-    assert "Estimates: roofline on slow-test, fp32" in out
+    assert "Estimates on slow-test, fp32 (eager, ideal efficiency)" in out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA refusal")

@@ -99,6 +99,11 @@ class BenchResult:
     energy_passes: int | None = None
     measured_power_w: float | None = None
     energy_note: str | None = None
+    #: How the model ran and was estimated: ``eager`` or ``compiled`` (``torch.compile``, default
+    #: Inductor; compilation happens in the untimed warm-up, at least one pass), and the efficiency model
+    #: of the estimate (``perf.roofline.estimate_records``).
+    execution: str = "eager"
+    efficiency: str = "ideal"
 
     @property
     def ok(self) -> bool:
@@ -401,12 +406,16 @@ def bench_model(
     progress: Progress | None = None,
     report: ModelReport | None = None,
     hardware_files: Sequence[str] = (),
+    execution: str = "eager",
+    efficiency: str = "ideal",
 ) -> BenchResult:
     """Measure one model (catalog name or ``module:factory``) at ``options`` on ``device``.
 
     ``report``: the analysis of the same model and options (from ``analyze_many``); analysed here when
     None. ``target``: the roofline target for the estimate; detected on CUDA when None (among the
-    catalog and ``hardware_files``). Device and dtype problems raise ``UsageError``; a model that fails
+    catalog and ``hardware_files``), ``this-machine`` on CPU. ``execution``: ``eager`` or ``compiled``
+    (the model runs under ``torch.compile`` and is estimated with fused kernels); ``efficiency``: the
+    estimate's efficiency model. Device and dtype problems raise ``UsageError``; a model that fails
     to build or run gets ``error`` set instead.
     """
     options = options.validated()
@@ -432,7 +441,12 @@ def bench_model(
         iters=iters,
         target=target.id if target is not None else None,
         target_note=note,
+        execution=execution,
+        efficiency=efficiency,
     )
+    from metrics_core.perf.roofline import check_modes
+
+    check_modes(execution, efficiency)
     _fill_estimates(result, report, target, use_tf32)
     try:
         _measure(result, name, options, device, warmup, iters, use_tf32, progress)
@@ -462,7 +476,9 @@ def _fill_estimates(
 
     precision = precision_for(target, report.dtype, use_tf32=use_tf32)
     result.precision = precision
-    result.estimated_latency_s = estimate_model(report, target, precision).latency_s
+    result.estimated_latency_s = estimate_model(
+        report, target, precision, result.execution, result.efficiency
+    ).latency_s
     from metrics_core.perf.energy import estimate_energy
 
     energy = estimate_energy(target, result.estimated_latency_s, report.batch_size)
@@ -499,6 +515,9 @@ def _measure(
     try:
         fill_random(model)
         model = model.to(dtype=dtype).eval()
+        if result.execution == "compiled":
+            model = torch.compile(model)  # default Inductor; compiled by the first (untimed) pass
+            warmup = max(1, warmup)
         inputs = example_inputs(spec, options.batch_size, options.input_shape, device=device, dtype=dtype)
         for x in inputs:
             x.normal_()

@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         precision_for(target, options.dtype, use_tf32=args.tf32)  # a missing path fails before any work
     reports = analyze_many(list(args.models), options)
     bar = ProgressBar(len(reports)) if sys.stderr.isatty() else None
-    kwargs = {"target": target, "use_tf32": args.tf32, "hardware_files": args.hardware_file}
+    from tui.cli.commands.perfmode import modes_of
+
+    kwargs = {"target": target, "use_tf32": args.tf32, "hardware_files": args.hardware_file, **modes_of(args)}
     if pool.use_processes():  # the models run in a child process: their faults and prints stay there
         results = measure_in_child(list(zip(args.models, reports, strict=True)), options, args, kwargs, bar)
     else:  # MODELTUI_IN_PROCESS=1 (tests)
@@ -177,9 +179,9 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
     notes = []
     if target:
         prec = next((r.precision for r in results if r.precision), "")
+        modes = next((f"{r.execution}, {r.efficiency} efficiency" for r in results), "")
         notes.append(
-            f"Estimates: roofline on {target}, {prec} (no fusion, no overlap, peak clocks); "
-            "Measured/est. = measured median / estimated latency."
+            f"Estimates on {target}, {prec} ({modes}); Measured/est. = measured median / estimated latency."
         )
     else:
         reason = next((r.target_note for r in results if r.target_note), "no hardware target")
