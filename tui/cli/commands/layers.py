@@ -56,17 +56,22 @@ def run(args: argparse.Namespace) -> int:
         modes = modes_of(args)
         est = estimate_records(report.records, target, precision, report.batch_size, report.model, **modes)
         estimates = est.ops
+        # compiled: the kernel (index into est.kernels) each op runs in, and how many ops that kernel fuses
+        kernel_of = {i: (n, len(k.ops)) for n, k in enumerate(est.kernels) for i in k.ops}
     for i, r in enumerate(report.records):
         d = r.to_dict()
         row = {k: d[k] for k in LAYER_KEYS}
         if estimates is not None:
             e = estimates[i].to_dict()
             row.update({"est_time_s": e["time_s"], "bound": e["bound"], "estimate": True, **modes})
+            if kernel_of:
+                row["kernel"], row["kernel_ops"] = kernel_of[i]
         rows.append(row)
     if args.format == "json":
         sys.stdout.write(to_json(rows, compact_rows=True))
     elif args.format == "csv":
         keys = list(LAYER_KEYS) + (["est_time_s", "bound"] if estimates is not None else [])
+        keys += ["kernel", "kernel_ops"] if rows and "kernel" in rows[0] else []
         sys.stdout.write(to_csv(rows, keys))
     else:
         print(layers_text(report, rows, target, precision))
@@ -78,14 +83,20 @@ def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
 
     headers = [c.header for c in LAYER_COLUMNS]
     numeric = [c.numeric for c in LAYER_COLUMNS]
+    kernels = bool(rows) and "kernel" in rows[0]
     if target is not None:
-        headers += ["Est. time", "Bound"]
-        numeric += [True, False]
+        headers += ["Est. time", "Bound"] + (["Kernel"] if kernels else [])
+        numeric += [True, False] + ([False] if kernels else [])
     body = []
+    seen: set[int] = set()
     for row in rows:
         cells = [c.fmt(row[c.key]) for c in LAYER_COLUMNS]
         if target is not None:
             cells += [units.human_time(row["est_time_s"]), row["bound"]]
+            if kernels:  # a fused kernel: its number and size on its first op, a continuation mark after
+                k, n = row["kernel"], row["kernel_ops"]
+                cells.append(f"k{k}" if n == 1 else (f"+ k{k}" if k in seen else f"k{k} ({n} ops)"))
+                seen.add(k)
         body.append(cells)
     m = report.metrics
     title = (
@@ -97,6 +108,8 @@ def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
         title += f"; estimates on {target.name} {precision}"
         if rows and "execution" in rows[0]:
             title += f" ({rows[0]['execution']}, {rows[0]['efficiency']} efficiency)"
+        if kernels:
+            title += f"; {len(seen)} kernels; op times are their kernel's time shared out"
     if not report.coverage.complete:
         title += "; PARTIAL coverage: " + ", ".join(f"{k} x{v}" for k, v in report.coverage.uncovered.items())
     return title + "\n" + text_table(headers, body, numeric)
