@@ -130,6 +130,7 @@ def test_cli_table_with_user_hardware_file(capsys, tmp_path):
         'memory_bandwidth_gbps = 10.0\nmemory_gb = 1.0\nsource = "tests"\npeak_tflops = { fp32 = 0.1 }\n'
     )
     argv = ["bench", TINY, "--input-shape", "1", "16", "--batch-size", "4", "--warmup", "1", "--iters", "3"]
+    argv += ["--wide"]  # full-width rows
     assert main([*argv, "--hardware", "slow-test", "--hardware-file", str(hw), "--efficiency", "ideal"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[1].split() == [

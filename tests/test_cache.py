@@ -279,7 +279,8 @@ def test_cache_cli_info_path_clear(cache_dir, resnet18, capsys, tmp_path):
     info = json.loads(capsys.readouterr().out)
     assert (info["entries"], info["bytes"], info["directory"]) == (2, size, str(cache_dir))
     assert cli_main(["cache", "clear"]) == 0
-    assert capsys.readouterr().out.startswith(f"{cache_dir} removed 2 cached reports")
+    # (a line longer than 80 columns folds at a space: compare the words)
+    assert " ".join(capsys.readouterr().out.split()).startswith(f"{cache_dir} removed 2 cached reports")
     assert not cache_dir.exists() and stray.exists()  # only cache entries are ever deleted
     assert cli_main(["cache", "info", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["entries"] == 0
@@ -311,6 +312,7 @@ def test_warm_cli_compare_does_not_import_torch(cache_dir):
     assert (result["rc"], result["torch"], result["torchvision"]) == (0, False, False)
     assert proc.stderr == ""
     assert [row["model"] for row in result["rows"]] == WARM_MODELS
+    assert {row.pop("context")["dtype"] for row in result["rows"]} == {"fp32"}  # what the rows assume
     # compare adds peak memory and the published accuracy
     expected = [{**r.summary_dict(), **accuracy_fields(r), "memory": r.extras["memory"]} for r in reports]
     assert result["rows"] == json.loads(json.dumps(expected))
