@@ -9,7 +9,10 @@ Rows are dicts of raw values (formatted by the table's columns, exported as they
 - per module (``aggregate_by_module``): ops attributed to the same module, or with ``depth`` to the same
   module path prefix of ``depth`` parts (``layer1.0.conv1`` at depth 2 is ``layer1.0``), are summed
   (MACs, FLOPs, bytes, time, share); ``ai`` = summed FLOPs / summed bytes; ``bound`` follows the model
-  rule: ``memory`` when memory-bound ops take at least half the module's time, else ``compute``.
+  rule: ``memory`` when memory-bound ops take at least half the module's time, else ``compute``;
+- per kernel (``aggregate_by_kernel``, compiled execution: ``metrics_core.perf.fusion``): the ops one fused
+  or library kernel runs, with the kernel's own traffic (external inputs read once, only outputs read later
+  written), time and bound; ``kernel`` of an op row is the index of its kernel (None in eager execution).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def op_rows(records: Sequence[OpRecord], estimate: ModelEstimate | None) -> list
     """One row per op record, with ``time_s``/``bound``/``share`` when an estimate is given."""
     latency = estimate.latency_s if estimate is not None else 0.0
     ops = estimate.ops if estimate is not None else ()
+    compiled = estimate is not None and estimate.execution == "compiled"
+    kernel_of = {i: n for n, k in enumerate(estimate.kernels) for i in k.ops} if compiled else {}
     rows = []
     for i, r in enumerate(records):
         row: dict[str, Any] = {
@@ -47,6 +52,7 @@ def op_rows(records: Sequence[OpRecord], estimate: ModelEstimate | None) -> list
             "time_s": None,
             "bound": None,
             "share": None,
+            "kernel": kernel_of.get(i),
         }
         if i < len(ops):
             row["time_s"] = ops[i].time_s
@@ -104,6 +110,48 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
         if g["time_s"]:
             g["bound"] = "memory" if memory_time[name] >= 0.5 * g["time_s"] else "compute"
     return list(groups.values())
+
+
+def kernel_label(n: int, op_rows_of_kernel: Sequence[dict[str, Any]]) -> str:
+    """``k12 bn1 › relu › maxpool``: the kernel's number and the modules (or ops) it runs, in order."""
+    names = [str(r["module"]).rsplit(".", 1)[-1] or r["op"] for r in op_rows_of_kernel]
+    return f"k{n} " + " › ".join(dict.fromkeys(names))
+
+
+def aggregate_by_kernel(rows: Sequence[dict[str, Any]], estimate: Any) -> list[dict[str, Any]]:
+    """Op rows (``op_rows`` of a compiled estimate) grouped per kernel, in kernel order: the kernel's FLOPs,
+    traffic (``bytes``: after fusion), time, share and bound from ``estimate.kernels``; ``module`` is the
+    kernel's label (``kernel_label``), ``module_type`` its kind (extern, fused, attention)."""
+    by_kernel: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("kernel") is not None:
+            by_kernel.setdefault(row["kernel"], []).append(row)
+    latency = estimate.latency_s if estimate is not None else 0.0
+    out = []
+    for n, members in sorted(by_kernel.items()):
+        k = estimate.kernels[n]
+        live = [r["live_bytes"] for r in members if r["live_bytes"] is not None]
+        out.append(
+            {
+                "index": members[0]["index"],
+                "module": kernel_label(n, members),
+                "module_type": k.kind,
+                "kernel": n,
+                "ops": len(members),
+                "macs": sum(r["macs"] for r in members),
+                "flops": k.flops,
+                "input_bytes": None,
+                "output_bytes": None,
+                "weight_bytes": sum(r["weight_bytes"] for r in members),
+                "bytes": k.bytes,
+                "ai": k.flops / k.bytes if k.bytes else 0.0,
+                "time_s": k.time_s,
+                "share": 100.0 * k.time_s / latency if latency else None,
+                "bound": k.bound,
+                "live_bytes": max(live) if live else None,
+            }
+        )
+    return out
 
 
 def has_live_bytes(records: Sequence[OpRecord]) -> bool:

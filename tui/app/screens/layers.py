@@ -16,6 +16,7 @@ from textual.widgets import Static
 from metrics_core.common import units
 from metrics_core.report.columns import Column
 from tui.app.layerdata import (
+    aggregate_by_kernel,
     aggregate_by_module,
     filter_rows,
     has_live_bytes,
@@ -61,6 +62,12 @@ class LayersScreen(FilteredTableScreen):
         Binding("full_stop", "move_sort(1)", "Sort ▸", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("m", "toggle_modules", "Modules", tooltip="One row per op, or summed per module"),
+        Binding(
+            "K",
+            "toggle_kernels",
+            "Kernels",
+            tooltip="Compiled execution: one row per fused/library kernel (Enter: its ops)",
+        ),
         Binding("minus", "depth(-1)", "Coarser modules", show=False),
         Binding("plus,equals_sign", "depth(1)", "Finer modules", show=False),
         Binding("w", "roofline", "Roofline", tooltip="Roofline chart of this model's ops"),
@@ -70,12 +77,18 @@ class LayersScreen(FilteredTableScreen):
         Binding("h", "app.hardware", "Hardware", show=False),
     ]
 
-    def __init__(self, model: str, module: tuple[str, int | None] | None = None) -> None:
+    def __init__(
+        self, model: str, module: tuple[str, int | None] | None = None, kernel: int | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.module = module
+        #: the kernel (index into the compiled estimate's kernels) whose ops this screen lists
+        self.kernel = kernel
         self._live = True
         self.by_module = False
+        #: per-kernel view (compiled execution only)
+        self.by_kernel = False
         #: module path depth of the per-module view (None: each op's own module)
         self.depth: int | None = DEFAULT_DEPTH
         self._max_depth = 1
@@ -86,6 +99,8 @@ class LayersScreen(FilteredTableScreen):
 
     def compose(self) -> ComposeResult:
         where = f"{self.model} › {self.module[0]}" if self.module else self.model
+        if self.kernel is not None:
+            where = f"{self.model} › kernel k{self.kernel}"
         yield StatusBar(f"layers: {where}")
         yield Static(id="layers-summary")
         yield GridTable(empty_text="No op matches the filter.")
@@ -96,7 +111,8 @@ class LayersScreen(FilteredTableScreen):
     def column_layout(self) -> tuple[tuple[Column, ...], tuple[Column, ...]]:
         """(fixed columns, scrollable columns) for the current mode; optional columns only when the
         records carry them."""
-        fixed, cols = (MODULE_FIXED, MODULE_TABLE) if self.by_module else (LAYER_FIXED, LAYER_TABLE)
+        grouped = self.by_module or self.by_kernel
+        fixed, cols = (MODULE_FIXED, MODULE_TABLE) if grouped else (LAYER_FIXED, LAYER_TABLE)
         if not self._live:
             cols = tuple(c for c in cols if c.key not in LAYER_OPTIONAL)
         return fixed, cols
@@ -104,9 +120,11 @@ class LayersScreen(FilteredTableScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Enter opens a module only in the per-module view; a module's own op list has no modules."""
         if action == "open_module":
-            return self.by_module
+            return self.by_module or self.by_kernel
         if action in ("toggle_modules", "depth"):
-            return self.module is None
+            return self.module is None and self.kernel is None
+        if action == "toggle_kernels":
+            return self.module is None and self.kernel is None
         return True
 
     def export_columns(self) -> tuple[str, tuple[Column, ...]]:
@@ -144,7 +162,17 @@ class LayersScreen(FilteredTableScreen):
         self._max_depth = module_depth(rows)
         depth = None if self.depth is None or self.depth >= self._max_depth else self.depth
         m = report.metrics
-        if self.module is not None:
+        if self.kernel is not None:
+            rows = [r for r in rows if r.get("kernel") == self.kernel]
+            self._rows = rows
+            summary = f"{len(rows)} of {len(report.records)} ops, in kernel k{self.kernel} (compiled)"
+            if estimate is not None and self.kernel < len(estimate.kernels):
+                k = estimate.kernels[self.kernel]
+                summary += (
+                    f" · {k.kind} kernel: {units.human_bytes(k.bytes)} traffic after fusion,"
+                    f" est. {units.human_time(k.time_s)}, {k.bound}-bound"
+                )
+        elif self.module is not None:
             rows = in_module(rows, *self.module)
             self._rows = rows
             summary = f"{len(rows)} of {len(report.records)} ops, in module {self.module[0]}"
@@ -154,20 +182,30 @@ class LayersScreen(FilteredTableScreen):
                 time, share = units.human_time(group["time_s"]), units.pct(group["share"])
                 summary += f" · est. {time} ({share} of the model)"
         else:
-            self._rows = aggregate_by_module(rows, depth) if self.by_module else rows
+            compiled = estimate is not None and estimate.execution == "compiled"
+            if self.by_kernel and compiled:
+                self._rows = aggregate_by_kernel(rows, estimate)
+            else:
+                self._rows = aggregate_by_module(rows, depth) if self.by_module else rows
             summary = (
                 f"{len(report.records)} ops · {units.human_count(m.macs)} MACs · "
                 f"{units.human_count(m.flops)} FLOPs · {units.human_bytes(m.memory_bytes)} traffic"
             )
-        if estimate is not None and self.module is None:
+        if estimate is not None and self.module is None and self.kernel is None:
             summary += (
                 f" · est. {units.human_time(estimate.latency_s)},"
                 f" {estimate.memory_bound_ops}/{estimate.op_count} ops memory-bound"
+                f" ({estimate.execution}, {estimate.efficiency} efficiency)"
             )
         memory = report.extras.get("memory") or {}
         if memory.get("peak_activation_bytes") is not None and self.module is None:
             summary += f" · peak activations {units.human_bytes(memory['peak_activation_bytes'])}"
-        if self.by_module:
+        if self.by_kernel and self.module is None and self.kernel is None:
+            if estimate is not None and estimate.execution == "compiled":
+                summary = f"{len(self._rows)} kernels (Enter: a kernel's ops) · " + summary
+            else:
+                summary = "kernels: choose compiled execution in the settings (o) · " + summary
+        elif self.by_module:
             level = "each op's module" if depth is None else f"depth {depth} of {self._max_depth}"
             summary = f"{len(self._rows)} modules ({level}, -/+ to change) · " + summary
         if not report.coverage.complete:
@@ -207,7 +245,11 @@ class LayersScreen(FilteredTableScreen):
             cells = [c.fmt(row.get(c.key)) for c in all_cols]
             styles = {"bound": row["bound"]} if row.get("bound") else {}
             out.append(
-                GridRow(str(row["module"] if self.by_module else row["index"]), cells, cell_styles=styles)
+                GridRow(
+                    str(row["module"] if self.by_module or self.by_kernel else row["index"]),
+                    cells,
+                    cell_styles=styles,
+                )
             )
         table.set_rows(out)
 
@@ -250,11 +292,22 @@ class LayersScreen(FilteredTableScreen):
 
     def action_toggle_modules(self) -> None:
         self.by_module = not self.by_module
+        self.by_kernel = False
         keys = {c.key for c in (*self.column_layout()[0], *self.column_layout()[1])}
         if self.sort_key not in keys:
             self.sort_key, self.descending = ("time_s", True) if self.by_module else ("index", False)
         self.refresh_view()
         self.refresh_bindings()  # Enter opens a module only in the per-module view
+
+    def action_toggle_kernels(self) -> None:
+        """One row per kernel of the compiled execution, or back to one row per op."""
+        self.by_kernel = not self.by_kernel
+        self.by_module = False
+        keys = {c.key for c in (*self.column_layout()[0], *self.column_layout()[1])}
+        if self.sort_key not in keys:
+            self.sort_key, self.descending = ("time_s", True) if self.by_kernel else ("index", False)
+        self.refresh_view()
+        self.refresh_bindings()
 
     def action_depth(self, step: int) -> None:
         """Coarser (-1) or finer (+1) module grouping in the per-module view."""
@@ -272,6 +325,11 @@ class LayersScreen(FilteredTableScreen):
     def action_open_module(self) -> None:
         """The highlighted module's ops, in a screen of their own (Escape comes back here)."""
         key = self.table.cursor_key
+        if self.by_kernel and key is not None:
+            row = next((r for r in self._rows if r["module"] == key), None)
+            if row is not None and row.get("kernel") is not None:
+                self.app.push_screen(LayersScreen(self.model, kernel=row["kernel"]))
+            return
         if not self.by_module or key is None:
             return
         depth = None if self.depth is None or self.depth >= self._max_depth else self.depth
