@@ -72,6 +72,16 @@ def human_time(seconds: float | None) -> str:
     return f"{seconds * 1e9:.1f} ns"
 
 
+def human_energy(joules: float | None) -> str:
+    """Joules with an SI prefix: ``0.0123 -> '12.30 mJ'``, ``2.5e-7 -> '250.00 nJ'``; None -> ``'-'``."""
+    if joules is None:
+        return "-"
+    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ")):
+        if abs(joules) >= scale:
+            return f"{joules / scale:.2f} {unit}"
+    return f"{joules * 1e9:.2f} nJ"
+
+
 def human_rate(flops_per_s: float | None, unit: str = "FLOP/s") -> str:
     """A rate with a decimal prefix: ``1.95e13 -> '19.50 TFLOP/s'``."""
     if flops_per_s is None:

@@ -29,13 +29,8 @@ def _per_second(v: float | None) -> str:
 
 
 def joules(j: float | None) -> str:
-    """Joules with an SI prefix: ``0.0123 -> '12.30 mJ'``; ``None -> '-'``."""
-    if j is None:
-        return "-"
-    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ")):
-        if abs(j) >= scale:
-            return f"{j / scale:.2f} {unit}"
-    return f"{j * 1e9:.2f} nJ"
+    """Joules with an SI prefix (``units.human_energy``)."""
+    return units.human_energy(j)
 
 
 @dataclass(frozen=True)

@@ -207,10 +207,10 @@ def energy_lines(results: Sequence) -> list[str]:  # noqa: ANN001 (BenchResult)
         rows = [
             [
                 r.model,
-                _joules(r.estimated_energy_j),
-                _joules(r.estimated_energy_per_sample_j),
-                _joules(r.measured_energy_j),
-                _joules(r.measured_energy_per_sample_j),
+                units.human_energy(r.estimated_energy_j),
+                units.human_energy(r.estimated_energy_per_sample_j),
+                units.human_energy(r.measured_energy_j),
+                units.human_energy(r.measured_energy_per_sample_j),
                 units.fixed(r.measured_power_w, 1),
             ]
             for r in ok
@@ -229,13 +229,3 @@ def energy_lines(results: Sequence) -> list[str]:  # noqa: ANN001 (BenchResult)
     notes = dict.fromkeys(r.energy_note for r in ok if r.energy_note)
     out.extend(f"{n[0].upper()}{n[1:]}." for n in notes)
     return out
-
-
-def _joules(j: float | None) -> str:
-    """Joules with an SI prefix: ``0.0123 -> '12.30 mJ'``."""
-    if j is None:
-        return "-"
-    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ")):
-        if abs(j) >= scale:
-            return f"{j / scale:.2f} {unit}"
-    return f"{j * 1e9:.2f} nJ"
