@@ -22,3 +22,15 @@ def test_times_rates_and_ratios():
     assert units.times(None) == "-"
     assert units.pct(12.345) == "12.3%"
     assert units.human_shape([1, 64, 56, 56]) == "1x64x56x56"
+
+
+def test_human_energy_prefixes():
+    from metrics_core.common.units import human_energy
+
+    assert [human_energy(v) for v in (2.5, 0.0123, 4.5e-5, 2.5e-7, None)] == [
+        "2.50 J",
+        "12.30 mJ",
+        "45.00 uJ",
+        "250.00 nJ",
+        "-",
+    ]
