@@ -88,6 +88,8 @@ class FakeAnalyze:
 
 #: Timed passes of the fake benchmark (seconds): median 5 ms, p90 (3rd of 3 by nearest rank) 6 ms.
 BENCH_TIMES = [0.004, 0.005, 0.006]
+#: The estimate a fake result carries (on this-machine, as the real benchmark on a CPU): 2 ms.
+BENCH_ESTIMATE_S = 0.002
 
 
 class FakeBench:
@@ -130,6 +132,8 @@ class FakeBench:
                 threads=2,
                 times_s=list(BENCH_TIMES),
                 flops=report.metrics.flops,
+                target="this-machine",  # as the real one on a CPU: estimated where it was measured
+                estimated_latency_s=BENCH_ESTIMATE_S,
             )
             on_event(BenchEvent(name, "result", result=result))
 

@@ -2,7 +2,8 @@
 
 The comparison exports like ``modeltui compare``: JSON rows are ``ModelReport.summary_dict()`` with a
 ``roofline`` object (the estimate on the selected target), ``memory`` (peak memory, when analysed) and
-``measured`` (``BenchResult.to_dict()``, after ``b``; its latency ratio against the selected target);
+``measured`` (``BenchResult.to_dict()``, after ``b``; its latency ratio against the estimate on the
+machine it was measured on);
 CSV/Markdown rows flatten them into ``est_*``, ``mem_*`` and ``bench_*`` columns, as on screen. Layer
 tables export their rows as shown (filtered, sorted, maybe per module).
 """
@@ -77,13 +78,8 @@ def comparison_table(session: Session, names: Sequence[str]) -> ExportTable:
             full["memory"] = report.extras["memory"]
         state = session.bench.get(name)
         if state is not None and state.result is not None:
-            result = replace(
-                state.result,
-                estimated_latency_s=estimate.latency_s if estimate is not None else None,
-                target=session.target.id,
-                precision=session.precision,
-            )
-            full["measured"] = result.to_dict()  # its latency_ratio: against the selected target
+            # its estimate and latency_ratio: on the machine it was measured on (``result.target``)
+            full["measured"] = state.result.to_dict()
             row.update({c.key: session.value(name, c.key) for c in MEASURED_COLUMNS})
         nested.append(full)
         flat.append(row)

@@ -22,9 +22,6 @@ from tui.app.tables import EXTRA_SORT_KEYS, sort_key_of
 #: Hardware shown when none is given: the A100 PCIe 40GB of the seed's roofline example.
 DEFAULT_TARGET = "a100-pcie-40gb"
 
-#: The run-time CPU target of this machine: the only one a measurement here is compared with.
-THIS_MACHINE = "this-machine"
-
 #: Row states of a selected model.
 QUEUED, DONE = "queued", "done"
 
@@ -213,29 +210,24 @@ class Session:
         return getattr(report.metrics, column, None)
 
     def measured(self, name: str, attribute: str) -> Any:
-        """A ``BenchResult`` attribute of the model's finished benchmark; ``latency_ratio`` is the
-        measured median over the estimated latency on the current target and precision."""
+        """A ``BenchResult`` attribute of the model's finished benchmark; ``latency_ratio`` is the measured
+        median over the estimate on the machine it was measured on (``result.target``, ``this-machine``
+        on the CPU), whatever target the comparison shows."""
         state = self.bench.get(name)
         if state is None or state.result is None or not state.result.ok:
             return None
-        result = state.result
-        if attribute == "latency_ratio":
-            if self.bench_ratio_note() is not None:  # never this CPU's time over another machine's estimate
-                return None
-            estimate = self.estimate(name)
-            if estimate is None:
-                return None
-            result = replace(result, estimated_latency_s=estimate.latency_s)
-        return getattr(result, attribute)
+        return getattr(state.result, attribute)
 
     def bench_ratio_note(self) -> str | None:
-        """Why measured/estimated is not shown: the benchmark runs on this machine's CPU, so the ratio is
-        only meaningful against the ``this-machine`` target; None when that target is selected."""
-        if self.target.id == THIS_MACHINE:
+        """What Meas/est compares with when that is not the selected target: ``'Meas/est = measured /
+        estimate on this-machine (where it was measured), not on a100-pcie-40gb'``; None otherwise."""
+        targets = {s.result.target for s in self.bench.values() if s.result is not None and s.result.ok}
+        others = sorted(t for t in targets if t and t != self.target.id)
+        if not others:
             return None
         return (
-            f"Meas/est is shown on the {THIS_MACHINE} target only (measured on this CPU, "
-            f"not {self.target.id})"
+            f"Meas/est = measured / estimate on {', '.join(others)} (where it was measured), "
+            f"not on {self.target.id}"
         )
 
     def bench_progress(self) -> tuple[str, float, int] | None:

@@ -48,7 +48,7 @@ ESTIMATE_COLUMNS: tuple[Column, ...] = (
 )
 
 #: Measured on this machine (``b``): ``BenchResult`` attributes with a ``bench_`` prefix. ``Meas/est``
-#: is ``BenchResult.latency_ratio`` against the estimate on the selected target.
+#: is ``BenchResult.latency_ratio``: against the estimate on the machine measured (``this-machine``: CPU).
 MEASURED_COLUMNS: tuple[Column, ...] = (
     Column("bench_median_s", "Median", MEASURED_GROUP, units.human_time),
     Column("bench_p90_s", "p90", MEASURED_GROUP, units.human_time),

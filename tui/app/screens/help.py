@@ -20,7 +20,7 @@ NOTES = (
     "Roofline columns are estimates: no fusion, no overlap, peak clocks, every byte from memory.",
     "Peak memory (est.): activations live at once with ideal tensor lifetimes, plus resident weights.",
     f"Measured (b): median of {ITERS} timed forward passes after {WARMUP} warm-up ones on this machine;"
-    " Meas/est = measured median / estimated latency on the selected target.",
+    " Meas/est = measured median / the estimate on the machine measured (this-machine on the CPU).",
     "Accuracy: published ImageNet-1k top-1/top-5 % (torchvision weights, timm's results); - = none.",
     "Pareto (f): on the frontier = no other model at least as good on both axes and better on one;"
     " energy = board power x estimated latency, an upper bound.",
