@@ -107,3 +107,25 @@ def test_a_bad_output_path_is_one_line_before_any_work(path, why):
     out = run_cli("hardware", "--output", path)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and why in out.stderr
+
+
+def test_llm_factories_that_exit_or_hang_are_one_line_errors():
+    # llm reports a lost configuration on stderr, one line each; stdout stays valid JSON
+    out = run_cli("llm", f"{M}:exit_causal_lm", "--hardware", "a100-sxm4-80gb", "--format", "json")
+    assert (out.returncode, json.loads(out.stdout)) == (1, [])
+    assert out.stderr == (
+        f"modeltui: error: {M}:exit_causal_lm (batch 1, prompt 512): the model's code called sys.exit(5)\n"
+    )
+    argv = [
+        "llm",
+        f"{M}:hang_causal_lm",
+        "--hardware",
+        "a100-sxm4-80gb",
+        "--timeout",
+        "3",
+        "--format",
+        "json",
+    ]
+    out = run_cli(*argv)
+    assert (out.returncode, json.loads(out.stdout)) == (1, [])
+    assert out.stderr.endswith(": timed out after 3 s (--timeout); its worker process was killed\n")

@@ -151,12 +151,23 @@ def attention_windows(config: Any, layers: int) -> list[int | None]:
     return [window] * layers
 
 
-def estimate_in_worker(name: str, target: Any, scenario: Any, attention: str = "sdpa") -> Any:
+def estimate_in_worker(
+    name: str, target: Any, scenario: Any, attention: str = "sdpa", timeout_s: float | None = None
+) -> Any:
     """``perf.llm.estimate_llm`` of ``name`` for ``scenario`` (a ``perf.llm.Scenario``, validated against
     ``target``), its phases captured in a worker process (``pool.run_call``); the CLI and the app call it."""
     from metrics_core.perf.llm import estimate_llm
     from metrics_core.runtime.pool import run_call
 
     s = scenario.validated(target)
-    capture = run_call(capture_llm, name, s.batch_size, s.prompt_tokens, s.generate_tokens, s.bits, attention)
+    capture = run_call(
+        capture_llm,
+        name,
+        s.batch_size,
+        s.prompt_tokens,
+        s.generate_tokens,
+        s.bits,
+        attention,
+        timeout_s=timeout_s,
+    )
     return estimate_llm(capture, target, s)

@@ -500,7 +500,20 @@ def _error_report(task: Task, options: Any, message: str) -> ModelReport:
 
 
 def _call_in(cwd: str, func: Any, args: tuple) -> Any:
-    """Worker side of ``run_call``: in the caller's directory, with the worker's memoised meta kernels."""
+    """Worker side of ``run_call``: in the caller's directory, with the worker's memoised meta kernels.
+    Whatever the model's code raises beyond ``Exception`` (``SystemExit``, ``KeyboardInterrupt`` - SIGINT
+    is ignored here - or another ``BaseException``) comes back as a ``ModelCodeError``."""
+    from metrics_core.common.errors import ModelCodeError, one_line_error
+
+    try:
+        return _call_guarded(cwd, func, args)
+    except Exception:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the model's code: its caller gets one line
+        raise ModelCodeError(one_line_error(exc)) from None
+
+
+def _call_guarded(cwd: str, func: Any, args: tuple) -> Any:
     if cwd != os.getcwd():
         with contextlib.suppress(OSError):
             os.chdir(cwd)
@@ -515,17 +528,24 @@ def _call_in(cwd: str, func: Any, args: tuple) -> Any:
     return func(*args)
 
 
-def run_call(func: Any, *args: Any) -> Any:
+def run_call(func: Any, *args: Any, timeout_s: float | None = None) -> Any:
     """``func(*args)`` (a module-level function; arguments and result picklable) in a worker process, or in
-    this process when worker processes are off (``use_processes``). Its exceptions reach the caller; a
-    worker that dies raises ``PoolUnavailable``."""
+    this process when worker processes are off (``use_processes``). Its exceptions reach the caller (a
+    ``BaseException`` of the model's code as ``ModelCodeError``); a worker that dies, or runs past
+    ``timeout_s`` seconds (then killed), raises ``ModelCodeError`` with one line."""
     if not use_processes():
         return func(*args)
+    from concurrent.futures import TimeoutError as FutureTimeout
     from concurrent.futures.process import BrokenProcessPool
+
+    from metrics_core.common.errors import ModelCodeError
 
     try:
         future = _get_executor(worker_count()).submit(_call_in, os.getcwd(), func, args)
-        return future.result()
-    except BrokenProcessPool as exc:
+        return future.result(timeout=timeout_s)
+    except BrokenProcessPool:
         _discard_executor(kill=True, cancelled=False)
-        raise PoolUnavailable(DEAD_WORKER) from exc
+        raise ModelCodeError(DEAD_WORKER.replace("analysing", "running")) from None
+    except FutureTimeout:
+        _discard_executor(kill=True, cancelled=False)
+        raise ModelCodeError(_timed_out(timeout_s)) from None

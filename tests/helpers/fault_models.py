@@ -85,3 +85,12 @@ def interrupt_forward() -> nn.Module:
 
 def print_forward() -> nn.Module:
     return _Forward(_print)
+
+
+def exit_causal_lm():  # noqa: ANN201
+    """A causal-LM factory that calls ``sys.exit`` (for ``modeltui llm``)."""
+    sys.exit(5)
+
+
+def hang_causal_lm():  # noqa: ANN201
+    time.sleep(600)

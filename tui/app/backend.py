@@ -83,8 +83,9 @@ def _llm(name: str, target: HardwareTarget, scenarios: Sequence[Any]) -> list[An
     """``LlmEstimate`` of ``name`` on ``target`` for each ``perf.llm.Scenario`` (captured in a worker
     process; raises ``ModeltuiError`` for a model that is not a decoder or settings the target lacks)."""
     from metrics_core.runtime.llm_capture import estimate_in_worker
+    from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 
-    return [estimate_in_worker(name, target, s) for s in scenarios]
+    return [estimate_in_worker(name, target, s, timeout_s=DEFAULT_TIMEOUT_S) for s in scenarios]
 
 
 def _catalog_note() -> str | None:

@@ -12,7 +12,8 @@ from metrics_core.common.errors import ModeltuiError, UsageError
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS
 from metrics_core.perf.llm_report import text_report
 from metrics_core.report.export import to_json
-from tui.cli.commands.options import positive_int
+from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
+from tui.cli.commands.options import positive_int, positive_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -50,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kv", choices=KV_PRECISIONS, default="fp16", help="KV-cache precision (fp16)")
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor-parallel GPUs (1)")
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
+    p.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"per model and configuration: a capture still running after it is that row's error "
+        f"(default {DEFAULT_TIMEOUT_S:g})",
+    )
     from tui.cli.commands.perfmode import add_mode_args
 
     add_mode_args(p)
@@ -99,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     for name in args.models:
         for s in scenarios:
             try:
-                estimate = estimate_in_worker(name, target, s, args.attention)
+                estimate = estimate_in_worker(name, target, s, args.attention, args.timeout)
             except ModeltuiError as exc:  # this configuration's row is lost, not the others
                 if exc.kind == "usage":
                     raise
