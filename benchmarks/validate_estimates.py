@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -30,25 +29,23 @@ sys.path.insert(0, str(ROOT))
 
 from metrics_core.perf.hardware import hardware_targets  # noqa: E402
 from metrics_core.perf.roofline import estimate_records, precision_for  # noqa: E402
-from metrics_core.perf.validation import map_rows, read_pairs, summarize, worst  # noqa: E402
+from metrics_core.perf.validation import map_rows, read_pairs, summarize, target_for_file, worst  # noqa: E402
 from metrics_core.runtime.analyze import AnalysisOptions, analyze_many  # noqa: E402
 
 DEFAULT_MEASURED = ROOT.parent / "shared" / "reference" / "measured"
 
 
-def file_mode(name: str, ids: list[str], overrides: dict[str, str]) -> tuple[str, str, str] | None:
-    """(target id, execution, dtype) of a measurement file from its name; None when no target matches."""
+def file_mode(name: str, targets: dict, overrides: dict[str, str]) -> tuple[str, str, str] | None:
+    """(target id, execution, dtype) of a measurement file: ``--target`` overrides, else from its name
+    (``metrics_core.perf.validation.target_for_file``)."""
+    kinds = {i: t.kind for i, t in targets.items()}
+    found = target_for_file(name, list(targets), kinds)
     stem = Path(name).stem
-    execution = "compiled" if re.search(r"dynamo|compile|inductor", stem) else "eager"
-    dtype = "bf16" if "bf16" in stem else "fp32" if "fp32" in stem else "fp16"
     if name in overrides or stem in overrides:
-        return overrides.get(name) or overrides[stem], execution, dtype
-    # the device is the part after the CUDA/PyTorch tags: '...-cu128-4090-dynamo' -> '4090'
-    tail = re.sub(r"-(dynamo|compile|inductor)$", "", stem).split("-")
-    device = tail[-1].lower()
-    cands = [i for i in ids if i.replace("-", "").endswith(device.replace("rtx", "")) or i == device]
-    cands = [i for i in cands if re.search(r"(^|-)(rtx-)?" + re.escape(device.replace("rtx", "")) + "$", i)]
-    return (cands[0], execution, dtype) if cands else None
+        tid = overrides.get(name) or overrides[stem]
+        found = target_for_file(f"x-{tid}", [tid], kinds) if found is None else found
+        return (tid, found[1], found[2]) if found else (tid, "eager", "fp16")
+    return found
 
 
 def explain(est) -> str:  # noqa: ANN001 (ModelEstimate)
@@ -90,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     plan = []  # (file, target, execution, dtype, rows)
     for path in files:
-        mode = file_mode(path.name, list(targets), overrides)
+        mode = file_mode(path.name, targets, overrides)
         if mode is None:
             print(f"skipped {path.name}: no target matches its name (give --target {path.name}=ID)")
             continue

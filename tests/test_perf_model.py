@@ -14,7 +14,7 @@ from metrics_core.perf import efficiency
 from metrics_core.perf.fusion import compiled_kernels, eager_kernels
 from metrics_core.perf.hardware import HardwareTarget, get_target
 from metrics_core.perf.roofline import estimate_ops, estimate_records
-from metrics_core.perf.validation import map_rows, read_pairs, spearman, summarize, worst
+from metrics_core.perf.validation import map_rows, read_pairs, spearman, summarize, target_for_file, worst
 
 
 def rec(i, op, cat, reads, inb, outb, wb=0, flops=0, macs=0, shapes=None, out_shape=None, mtype="M"):  # noqa: ANN001
@@ -282,3 +282,27 @@ def test_validation_mapping_and_metrics(tmp_path):
     assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
     assert summarize([], [])["n"] == 0
+
+
+def test_measurement_file_names_map_to_targets():
+    ids = ["rtx-4090", "rtx-3090", "rtx-pro-6000-blackwell", "h100-sxm5-80gb", "l4", "core-i9-10940x"]
+    kinds = {"core-i9-10940x": "CPU"}
+    stem = "timm-benchmark-infer-amp-nchw-pt291-cu128"
+    assert target_for_file(f"{stem}-4090.csv", ids, kinds) == ("rtx-4090", "eager", "fp16")
+    assert target_for_file(f"{stem}-4090-dynamo.csv", ids, kinds) == ("rtx-4090", "compiled", "fp16")
+    assert target_for_file("timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv", ids) == (
+        "rtx-3090",
+        "eager",
+        "fp16",
+    )
+    assert target_for_file(f"{stem}-rtxpro6000.csv", ids)[0] == "rtx-pro-6000-blackwell"
+    assert target_for_file(f"{stem}-h100.csv", ids)[0] == "h100-sxm5-80gb"
+    assert target_for_file(f"{stem}-l4.csv", ids)[0] == "l4"
+    # CPU autocast is bfloat16; an explicit fp32 file is fp32
+    assert target_for_file("timm-benchmark-infer-amp-nchw-cpu-10940x.csv", ids, kinds) == (
+        "core-i9-10940x",
+        "eager",
+        "bf16",
+    )
+    assert target_for_file("timm-benchmark-infer-fp32-nchw-10940x.csv", ids, kinds)[2] == "fp32"
+    assert target_for_file(f"{stem}-mi300x.csv", ids) is None

@@ -72,6 +72,39 @@ def map_rows(measured_csv: str | Path, pairs: dict[str, str]) -> list[MeasuredRo
     return rows
 
 
+#: Words in a measurement file name that name no device (vendor, product line).
+_NOT_DEVICE = ("nvidia", "geforce", "rtx", "tesla", "intel", "amd", "core", "xeon", "epyc")
+
+
+def target_for_file(
+    name: str, ids: Sequence[str], kinds: dict[str, str] | None = None
+) -> tuple[str, str, str] | None:
+    """``(target id, execution, dtype)`` of a timm benchmark file from its name, None when no target matches.
+
+    Execution: ``compiled`` when the name says ``dynamo``/``compile``/``inductor``, else ``eager``. The device
+    is the name's last dash-separated word after the PyTorch/CUDA tags (``...-cu128-4090-dynamo`` -> ``4090``,
+    ``...-rtx3090`` -> ``3090``, ``...-i9-10940x`` -> ``10940x``); it matches the target whose id has it as a
+    dash-separated part, else whose id without dashes ends with it, else contains it (the first such id).
+    Dtype: ``bf16`` / ``fp32`` when named, else AMP: ``fp16`` on GPUs, ``bf16`` on CPUs (``kinds``: id ->
+    kind; CPU autocast is bfloat16)."""
+    stem = Path(name).stem.lower()
+    execution = "compiled" if any(w in stem for w in ("dynamo", "compile", "inductor")) else "eager"
+    words = [w for w in stem.split("-") if w not in ("dynamo", "compile", "compiled", "inductor")]
+    device = words[-1] if words else ""
+    for prefix in _NOT_DEVICE:
+        device = device.removeprefix(prefix)
+    if not device:
+        return None
+    match = next((i for i in ids if device in i.split("-")), None)
+    match = match or next((i for i in ids if i.replace("-", "").endswith(device)), None)
+    match = match or next((i for i in ids if device in i.replace("-", "")), None)
+    if match is None:
+        return None
+    cpu = "cpu" in (kinds or {}).get(match, "").lower()
+    dtype = "bf16" if "bf16" in stem else "fp32" if "fp32" in stem else ("bf16" if cpu else "fp16")
+    return match, execution, dtype
+
+
 def ranks(values: Sequence[float]) -> list[float]:
     """1-based ranks of ``values``; tied values share the average of their ranks."""
     order = sorted(range(len(values)), key=lambda i: values[i])
