@@ -264,7 +264,10 @@ async def test_switching_hardware_updates_bounds_everywhere():
         assert (cell(app, "50", "bound"), cell(app, "50", "time_s")) == ("memory", "15.69 us")
         await pilot.press("escape")
         # the comparison's estimate columns follow too
-        assert app.screen.query_one(GridTable).columns[2].group == "NVIDIA T4 peak fp32 (est.)"
+        assert (
+            app.screen.query_one(GridTable).columns[2].group
+            == "NVIDIA T4 peak fp32 (est., eager, ideal efficiency)"
+        )
 
 
 @sync

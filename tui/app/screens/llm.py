@@ -93,8 +93,10 @@ class LlmScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="llm")
     def compute(self) -> None:
         """The captures (worker process) and estimates, off the UI thread."""
-        target = self.app.session.target
-        scenarios = [replace(self.scenario, batch_size=b) for b in BATCHES]
+        session = self.app.session
+        target = session.target
+        modes = {"execution": session.execution, "efficiency": session.efficiency}  # the settings screen's
+        scenarios = [replace(self.scenario, batch_size=b, **modes) for b in BATCHES]
         try:
             results = self.app.backend.llm(self.model, target, scenarios)
         except ModeltuiError as exc:

@@ -64,12 +64,12 @@ class RooflineScreen(Screen[None]):
                     return f"{self.model}: loading its ops…"
                 return f"{self.model}: no analysed ops yet"
             points = op_points(estimate)
-            title = f"{self.model} ops on {s.target.name}, {s.precision_label} (estimates)"
+            title = f"{self.model} ops on {s.target.name}, {s.precision_label} (est., {s.modes_label})"
         else:
             points = [model_point(e) for e in (s.estimate(r.model) for r in s.ok_reports()) if e is not None]
             if not points:
                 return "No analysed models yet: select models in the catalog (c)."
-            title = None
+            title = f"{s.target.name}: peak {s.precision} roofline (est., {s.modes_label})"
         return render_roofline(
             s.target,
             s.precision,
