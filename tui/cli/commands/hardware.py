@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([t.to_dict() for t in catalog.targets], indent=2))
     else:
         print(hardware_table(catalog.targets))
+        print(
+            "\nAlso: this-machine, the CPU modeltui runs on, derived at run time (cores x FLOP/cycle x clock; "
+            "a measured copy for bandwidth): --hardware this-machine; bench uses it on the CPU."
+        )
     return 0
 
 
