@@ -87,6 +87,11 @@ def test_output_is_atomic_and_kept_when_the_run_fails(tmp_path):
     out = run_cli("compare", "no_such_model_xyz", "--output", str(target))
     assert out.returncode == 2 and out.stderr.startswith("modeltui: error: unknown model")
     assert target.read_text() == "precious\n"  # a failed run leaves it as it was
+    # a run whose models fail (exit 1) does not replace it either: the output goes to stdout
+    out = run_cli("compare", f"{M}:exit_factory", "--format", "json", "--output", str(target))
+    assert out.returncode == 1 and target.read_text() == "precious\n"
+    assert json.loads(out.stdout)[0]["error"] == "the model's code called sys.exit(3)"
+    assert out.stderr == f"modeltui: {target} not written (the run failed, exit 1); the output follows\n"
     out = run_cli("compare", f"{M}:ok", "--input-shape", "4", "--format", "json", "--output", str(target))
     assert out.returncode == 0, out.stderr
     assert (out.stdout, out.stderr) == ("", f"modeltui: wrote {target}\n")
@@ -99,7 +104,9 @@ def test_output_is_atomic_and_kept_when_the_run_fails(tmp_path):
     [
         ("~nosuchuser_xyz/x.csv", "no user 'nosuchuser_xyz'"),
         ("/", "it is a directory"),
-        (__file__ + "/y.csv", "is not a writable folder"),  # under a file
+        (__file__ + "/y.csv", "does not exist"),  # under a file
+        ("/tmp/no_such_folder_xyz/y.csv", "folder '/tmp/no_such_folder_xyz' does not exist"),
+        ("/dev/full", "not a regular file"),
         ("/tmp/" + "x" * 300 + ".csv", "ile name too long"),
     ],
 )

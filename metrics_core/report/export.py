@@ -107,14 +107,16 @@ def _target(path: str | os.PathLike[str]) -> Path:
         raise UsageError(f"cannot write {text!r}: {exc}") from None
 
 
-def check_writable(path: str | os.PathLike[str]) -> Path:
-    """The resolved path if a file can be written there (not a directory; the nearest existing folder
-    writable; name not too long); ``UsageError`` with a one-line reason otherwise. Checked before work
-    starts, so a bad ``--output`` fails at once."""
+def check_writable(path: str | os.PathLike[str], create_folders: bool = True) -> Path:
+    """The resolved path if a file can be written there (not a directory, device or pipe; the nearest
+    existing folder writable - or, without ``create_folders``, the folder itself existing; name not too
+    long); ``UsageError`` with a one-line reason otherwise. Checked before work starts, so a bad
+    ``--output`` fails at once."""
     target = _target(path)
     try:
-        if target.is_dir():
-            raise UsageError(f"cannot write {str(target)!r}: it is a directory")
+        _check_regular(target)
+        if not create_folders and not target.parent.is_dir():
+            raise UsageError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
         limit = os.pathconf(_existing_parent(target), "PC_NAME_MAX")
     except OSError as exc:
         raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
@@ -124,6 +126,18 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {str(target)!r}: {str(folder)!r} is not a writable folder")
     return target
+
+
+def _check_regular(target: Path) -> None:
+    """``UsageError`` unless ``target`` is absent or a regular file: an atomic write replaces the file, so
+    a directory, a device (``/dev/null``) or a named pipe must never be written to this way."""
+    if target.is_dir():
+        raise UsageError(f"cannot write {str(target)!r}: it is a directory")
+    if target.exists() and not target.is_file():
+        raise UsageError(
+            f"cannot write {str(target)!r}: not a regular file (a device or pipe); redirect the output "
+            "there instead (> FILE)"
+        )
 
 
 def _existing_parent(target: Path) -> Path:
@@ -139,8 +153,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     A failure leaves any existing file untouched and raises ``UsageError`` with a one-line message."""
     target = _target(path)
     try:
-        if target.is_dir():
-            raise UsageError(f"cannot write {str(target)!r}: it is a directory")
+        _check_regular(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:

@@ -158,16 +158,17 @@ class _Collected:
 def _run_verb(mod: object, args: argparse.Namespace) -> int:
     """Run a verb with its standard output collected: tables folded to the output width (``--wide``: not
     folded; 80 columns unless the output is a terminal), prose lines wrapped in table output, then the
-    text written to standard output or, with ``--output``, to the file atomically (a run that fails
-    writes nothing, so an existing file is never truncated)."""
+    text written to standard output or, with ``--output``, to the file atomically. A run that fails
+    (any non-zero exit: an error, an interrupt, a model that failed) never replaces the file: what it
+    printed goes to standard output, so nothing is lost and nothing is truncated."""
     import contextlib
     import shutil
 
     from metrics_core.common import textable
     from metrics_core.report.export import check_writable, write_atomic
 
-    if args.output:
-        check_writable(args.output)  # before any work: a bad path is a usage error now, not after the run
+    if args.output:  # before any work: a bad path is a usage error now, not after the run
+        check_writable(args.output, create_folders=False)
     tty = not args.output and _isatty(sys.stdout)
     width = None if args.wide else (max(40, shutil.get_terminal_size((80, 24)).columns) if tty else 80)
     collected = _Collected(tty, getattr(sys.stdout, "encoding", None))
@@ -185,10 +186,15 @@ def _run_verb(mod: object, args: argparse.Namespace) -> int:
         from metrics_core.report.context import with_context
 
         text = with_context(text, fmt, context_of(args))
-    if args.output:
+    if args.output and code == 0:
         path = write_atomic(args.output, text)
         print(f"modeltui: wrote {path}", file=sys.stderr)
         return code
+    if args.output:  # a failed run never replaces the file: its output goes to standard output instead
+        print(
+            f"modeltui: {args.output} not written (the run failed, exit {code}); the output follows",
+            file=sys.stderr,
+        )
     sys.stdout.write(text)
     sys.stdout.flush()  # a write error surfaces here, as one line, not at interpreter exit
     return code

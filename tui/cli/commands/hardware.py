@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(hardware_table(catalog.targets))
         print(
-            "\nAlso: this-machine, the CPU modeltui runs on, derived at run time (cores x FLOP/cycle x clock; "
-            "a measured copy for bandwidth): --hardware this-machine; bench uses it on the CPU."
+            "\nAlso: this-machine, the CPU modeltui runs on, derived at run time (cores x FLOP/cycle x "
+            "clock; a measured copy for bandwidth): --hardware this-machine; bench uses it on the CPU."
         )
     return 0
 
