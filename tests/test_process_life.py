@@ -85,6 +85,22 @@ def test_sigterm_takes_the_ctrl_c_path():
     assert [p for p in spawned if alive(p)] == []
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_sigkill_leaves_no_process_and_no_leaked_semaphore_warning():
+    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
+    argv = [sys.executable, "-m", "tui.cli", "compare", "--all", "--no-cache", "--format", "json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:  # tracker, server, 2 workers
+        time.sleep(0.2)
+    time.sleep(1)
+    spawned = descendants(proc.pid)
+    proc.kill()
+    out, err = proc.communicate(timeout=120)  # EOF once every process holding the pipes has gone
+    assert (proc.returncode, out, err) == (-9, "", "")  # no "leaked semaphore objects" from the tracker
+    assert [p for p in spawned if alive(p)] == []
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and a pty")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
 def test_the_app_quits_cleanly_on_sigterm_and_sighup(sig):

@@ -106,6 +106,7 @@ def _run_child(
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(pool.PRELOAD))
+    pool.quiet_resource_tracker()
     receiver, sender = multiprocessing.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(sender, jobs, job), name="modeltui-bench", daemon=True)
     child.start()

@@ -225,6 +225,34 @@ def _analyse_guarded(
     return Outcome(replace(report, records=[]), stored=True, n_records=len(report.records))
 
 
+def quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its standard error on /dev/null. When this process
+    is killed (SIGKILL) the tracker frees the pool's semaphores, as it should, but also prints
+    "There appear to be N leaked semaphore objects" to the user's terminal; nothing else it says is
+    meant for a user. A no-op when the tracker already runs. (Descriptor 2 points at /dev/null while the
+    tracker is spawned, a few milliseconds: the app calls this before it draws, see ``tui.cli.launch``.)"""
+    from multiprocessing import resource_tracker
+
+    if getattr(resource_tracker._resource_tracker, "_fd", None) is not None:
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            resource_tracker.ensure_running()
+        finally:
+            os.dup2(saved, 2)
+            os.close(devnull)
+    except (OSError, ValueError):  # no tracker: multiprocessing starts its own later, as before
+        pass
+    finally:
+        os.close(saved)
+
+
 def _ready() -> int:
     return os.getpid()
 
@@ -252,6 +280,7 @@ def _get_executor(workers: int) -> Any:
 
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(list(PRELOAD))
+        quiet_resource_tracker()
         threads = max(1, available_cores() // workers)
         global _started_queue
         _started_queue = ctx.SimpleQueue()

@@ -63,6 +63,7 @@ def main(argv: Sequence[str]) -> int:
     )
     app.handle_signals = True
     pool.isolate()  # user model code runs in worker processes only
+    pool.quiet_resource_tracker()  # before the app owns the terminal
     app.run()
     if app.terminated_by is not None:
         import signal
