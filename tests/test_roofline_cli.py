@@ -103,7 +103,7 @@ def test_text_output_has_chart_and_estimate_table(analyzed, capsys):
     ]
     assert (
         "Latency (est.)" in out
-        and "Bound (est.)" in out
+        and "Bound on target" in out
         and "Estimates assume one kernel per op (eager, no fusion)" in out
     )
     assert "\x1b[" not in out  # not a terminal: no colour

@@ -51,8 +51,8 @@ COMPARISON_COLUMNS: tuple[Column, ...] = (
     Column("bytes_per_flop", "Bytes/FLOP", "Memory traffic", partial(units.fixed, digits=3)),
     Column("avg_ai", "Avg AI", "Arithmetic intensity", units.fixed),
     Column("aggregate_ai", "Agg AI", "Arithmetic intensity", units.fixed),
-    Column("compute_bound_pct", "Compute-bound", "Arithmetic intensity", units.pct),
-    Column("memory_bound_pct", "Memory-bound", "Arithmetic intensity", units.pct),
+    Column("compute_bound_pct", "Ops AI>50 (seed)", "Arithmetic intensity", units.pct),
+    Column("memory_bound_pct", "Ops AI<10 (seed)", "Arithmetic intensity", units.pct),
     Column("classification", "Class (seed 10/50)", "Arithmetic intensity", _text, numeric=False),
 )
 

@@ -17,7 +17,8 @@ from tui.app.benchrun import ITERS, WARMUP
 NOTES = (
     "Marks: ✓ analysed · ! partial coverage (an op without a cost rule) · ✗ failed · … analysing.",
     "Sort marker: ▲ smallest first, ▼ largest first. MB = 1e6 bytes; MACs and FLOPs are never mixed.",
-    "Roofline columns are estimates: no fusion, no overlap, peak clocks, every byte from memory.",
+    "Roofline columns are estimates under the performance model the settings (o) choose: eager or"
+    " compiled kernels, ideal (datasheet peaks) or calibrated (achievable efficiency, launch costs).",
     "Peak memory (est.): activations live at once with ideal tensor lifetimes, plus resident weights.",
     f"Measured (b): median of {ITERS} timed forward passes after {WARMUP} warm-up ones on this machine;"
     " Meas/est = measured median / the estimate on the machine measured (this-machine on the CPU).",

@@ -80,7 +80,7 @@ class LlmScreen(Screen[None]):
     def settings_text(self) -> str:
         s = self.scenario
         return (
-            f" {self.model} · prompt {s.prompt_tokens} (p) · generate {s.generate_tokens} (g) · weights "
+            f" {self.model} · prompt {s.prompt_tokens} (p) · generate {s.generate_tokens} (n) · weights "
             f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · phases at "
             f"batch {self.batch} (b) of {', '.join(map(str, BATCHES))}"
         )

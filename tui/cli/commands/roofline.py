@@ -125,7 +125,7 @@ def estimate_table(
         "Samples/s (est.)",
         "Attained (est.)",
         "% peak (est.)",
-        "Bound (est.)",
+        "Bound on target",
         "Mem time (est.)",
         "Agg AI",
     ]
@@ -164,7 +164,7 @@ def estimate_table(
 def slowest_ops_table(est: ModelEstimate, n: int = TOP_OPS) -> str:
     """The ``n`` ops with the largest estimated time, with their share of the latency and bound."""
     ops = sorted(est.ops, key=lambda o: o.time_s, reverse=True)[:n]
-    headers = ["#", "Module", "Op", "Time (est.)", "Share", "AI", "Bound (est.)"]
+    headers = ["#", "Module", "Op", "Time (est.)", "Share", "AI", "Bound on target"]
     rows = [
         [
             str(o.index),
