@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.records import ModelReport
 from metrics_core.report.accuracy import accuracy_fields
 from metrics_core.report.columns import (
@@ -27,6 +28,9 @@ from metrics_core.report.columns import (
     MEMORY_COLUMNS,
     Column,
 )
+
+#: What each model's forward pass was fed (``describe_inputs``: dtype[full shape], keyword names).
+INPUTS_COLUMN = Column("inputs", "Inputs", "Model", lambda v: "-" if v is None else str(v), numeric=False)
 
 #: Estimate columns of flat exports: ``ESTIMATE_COLUMNS`` keys with an ``est_`` prefix.
 EXPORT_ESTIMATE_COLUMNS: tuple[Column, ...] = tuple(
@@ -43,6 +47,7 @@ def flat_row(report: ModelReport, estimate: Any = None) -> dict[str, Any]:
     """One model's flat export row (see the module docstring); ``estimate``: its ``ModelEstimate`` on the
     selected target, or None."""
     row = report.summary_dict()
+    row["inputs"] = describe_inputs(report.inputs) if report.inputs else None  # what the pass was fed
     row.update(accuracy_fields(report))
     if estimate is not None:
         est = estimate.to_dict()
@@ -56,11 +61,11 @@ def flat_row(report: ModelReport, estimate: Any = None) -> dict[str, Any]:
 def export_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[Column, ...]:
     """The flat export's columns (after ``model``) for these rows: the seed's, accuracy, then estimates,
     peak memory and the error column when any row has them."""
-    cols = COMPARISON_COLUMNS + ACCURACY_COLUMNS + ACCURACY_DETAIL_COLUMNS
+    cols = (INPUTS_COLUMN, *COMPARISON_COLUMNS, *ACCURACY_COLUMNS, *ACCURACY_DETAIL_COLUMNS)
     if any("est_latency_s" in r for r in rows):
         cols += EXPORT_ESTIMATE_COLUMNS
     if any("mem_peak_total_bytes" in r for r in rows):
         cols += EXPORT_MEMORY_COLUMNS
     if any(r.get("error") for r in rows):
         cols += (ERROR_COLUMN,)
-    return cols
+    return tuple(cols)

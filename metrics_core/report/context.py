@@ -34,7 +34,8 @@ def _version(dist: str) -> str | None:
 
 def run_context(
     *,
-    batch_size: int | None = None,
+    model: str | None = None,
+    batch_size: int | list[int] | None = None,
     dtype: str | None = None,
     hardware: str | None = None,
     precision: str | None = None,
@@ -42,9 +43,11 @@ def run_context(
     efficiency: str | None = None,
     estimate: bool = False,
 ) -> dict[str, Any]:
-    """The context fields that apply (None ones left out), then ``estimate`` (True when the output holds
-    roofline estimates) and the ``modeltui_version`` / ``torch_version`` of this installation."""
+    """The context fields that apply (None ones left out; ``model`` for one-model outputs such as a layer
+    table), then ``estimate`` (True when the output holds roofline estimates) and the
+    ``modeltui_version`` / ``torch_version`` of this installation."""
     fields = {
+        "model": model,
         "batch_size": batch_size,
         "dtype": dtype,
         "hardware": hardware,
@@ -62,6 +65,8 @@ def run_context(
 def caption(context: dict[str, Any]) -> str:
     """``'modeltui 0.1.0 · torch 2.14.1 · batch 1 · bytes fp16 · on h100-sxm5-80gb, peak fp16 · ...'``."""
     parts = [f"modeltui {context.get('modeltui_version')}", f"torch {context.get('torch_version')}"]
+    if "model" in context:
+        parts.insert(0, str(context["model"]))
     if "batch_size" in context:
         parts.append(f"batch {context['batch_size']}")
     if "dtype" in context:

@@ -205,14 +205,23 @@ def context_of(args: argparse.Namespace) -> dict:
     from metrics_core.report.context import run_context
 
     hardware = getattr(args, "hardware", None)
+    if hardware is None and args.verb == "bench" and getattr(args, "device", "cpu") == "cpu":
+        hardware = "this-machine"  # what bench estimates on, on the CPU
     dtype = getattr(args, "dtype", None)
     precision = None
     if hardware and dtype:
         from metrics_core.perf.roofline import DTYPE_PRECISION
 
         precision = "tf32" if getattr(args, "tf32", False) else DTYPE_PRECISION.get(dtype, dtype)
+    if hardware and getattr(args, "activations", None):  # llm: the kernels compute in the activations'
+        precision = args.activations
+    batch = getattr(args, "batch_size", None)
+    if isinstance(batch, str):  # a list (llm, sweep): the numbers
+        batch = [int(b) for b in batch.replace(" ", "").split(",") if b.isdigit()] or batch
+        batch = batch[0] if isinstance(batch, list) and len(batch) == 1 else batch
     return run_context(
-        batch_size=getattr(args, "batch_size", None),
+        model=getattr(args, "model", None),
+        batch_size=batch,
         dtype=dtype,
         hardware=hardware,
         precision=precision,
