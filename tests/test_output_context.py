@@ -8,6 +8,8 @@ import io
 import json
 from importlib import metadata
 
+import pytest
+
 from metrics_core.report.context import caption, run_context, with_context
 from tui.cli import main
 
@@ -96,3 +98,19 @@ def test_any_export_column_is_a_sort_key_and_the_table_says_so(capsys):
     assert "rows sorted by latency_s, smallest first" in capsys.readouterr().out
     assert main([*argv, "--sort-by", "latncy_s"]) == 2
     assert "did you mean latency_s?" in capsys.readouterr().err
+
+
+def test_energy_columns_in_exports_and_as_sort_keys(capsys):
+    from metrics_core.perf.hardware import get_target
+
+    argv = ["compare", "resnet18", "mobilenet_v2", "vit_b_16", "--hardware", "h100-sxm5-80gb"]
+    assert main([*argv, "--sort-by", "est_energy_per_sample_j", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    power = get_target("h100-sxm5-80gb").board_power_w  # 700 W (H100 SXM5 datasheet, max TDP)
+    assert power == 700
+    for r in rows:  # energy = board power x estimated latency (batch 1: per sample = per inference)
+        latency = float(r["est_latency_s"])
+        assert float(r["est_energy_per_inference_j"]) == pytest.approx(power * latency, rel=1e-12)
+        assert float(r["est_inferences_per_j"]) == pytest.approx(1 / (power * latency), rel=1e-12)
+    energies = [float(r["est_energy_per_sample_j"]) for r in rows]
+    assert energies == sorted(energies) and len(rows) == 3

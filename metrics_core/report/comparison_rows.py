@@ -6,7 +6,9 @@ A flat row is ``ModelReport.summary_dict()`` (the seed's metrics), the published
 selected target as ``est_*`` (``est_latency_s``, ``est_throughput_per_s``, ``est_attained_flops_per_s``,
 ``est_pct_of_peak``, ``est_memory_bound_time_pct``, ``est_bound``), peak inference memory as ``mem_*``
 (``mem_peak_activation_bytes``, ``mem_weight_bytes``, ``mem_peak_total_bytes``: prefixed because
-``weight_bytes`` is already the weights' share of memory traffic) and ``error`` for a failed model. Units
+``weight_bytes`` is already the weights' share of memory traffic), the energy estimate on the target
+(``est_energy_per_inference_j``, ``est_energy_per_sample_j``, ``est_inferences_per_j``: board power x
+estimated latency, an upper bound), the inputs fed and ``error`` for a failed model. Units
 are in the names (``_s``, ``_bytes``, ``_pct``, ``_per_s``). Columns appear when any row has them.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from metrics_core.common import units
 from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.records import ModelReport
 from metrics_core.report.accuracy import accuracy_fields
@@ -43,15 +46,30 @@ EXPORT_MEMORY_COLUMNS: tuple[Column, ...] = tuple(
 )
 
 
-def flat_row(report: ModelReport, estimate: Any = None) -> dict[str, Any]:
+#: Estimated energy on the target (``perf.energy``: board power x estimated latency, an upper bound).
+EXPORT_ENERGY_COLUMNS: tuple[Column, ...] = (
+    Column("est_energy_per_inference_j", "J/inference (est., upper bound)", "Energy", units.human_energy),
+    Column("est_energy_per_sample_j", "J/sample (est., upper bound)", "Energy", units.human_energy),
+    Column("est_inferences_per_j", "Inferences/J (est.)", "Energy", units.fixed),
+)
+
+
+def flat_row(report: ModelReport, estimate: Any = None, target: Any = None) -> dict[str, Any]:
     """One model's flat export row (see the module docstring); ``estimate``: its ``ModelEstimate`` on the
-    selected target, or None."""
+    selected ``target`` (a ``HardwareTarget``; with a board power the energy estimate is added), or None."""
     row = report.summary_dict()
     row["inputs"] = describe_inputs(report.inputs) if report.inputs else None  # what the pass was fed
     row.update(accuracy_fields(report))
     if estimate is not None:
         est = estimate.to_dict()
         row.update({c.key: est.get(c.key.removeprefix("est_")) for c in EXPORT_ESTIMATE_COLUMNS})
+        if target is not None and estimate.latency_s > 0:
+            from metrics_core.perf.energy import estimate_energy
+
+            energy = estimate_energy(target, estimate.latency_s, estimate.batch_size)
+            if energy is not None:
+                e = energy.to_dict()
+                row.update({c.key: e.get(c.key.removeprefix("est_")) for c in EXPORT_ENERGY_COLUMNS})
     memory = report.extras.get("memory") if report.extras else None
     if memory:
         row.update({c.key: memory.get(c.key.removeprefix("mem_")) for c in EXPORT_MEMORY_COLUMNS})
@@ -64,6 +82,8 @@ def export_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[Column, ...]:
     cols = (INPUTS_COLUMN, *COMPARISON_COLUMNS, *ACCURACY_COLUMNS, *ACCURACY_DETAIL_COLUMNS)
     if any("est_latency_s" in r for r in rows):
         cols += EXPORT_ESTIMATE_COLUMNS
+    if any("est_energy_per_inference_j" in r for r in rows):
+        cols += EXPORT_ENERGY_COLUMNS
     if any("mem_peak_total_bytes" in r for r in rows):
         cols += EXPORT_MEMORY_COLUMNS
     if any(r.get("error") for r in rows):

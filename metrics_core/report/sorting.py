@@ -40,6 +40,14 @@ MEMORY_SORT_KEYS: dict[str, bool] = {
     "mem_peak_total_bytes": False,
 }
 
+#: Estimated energy on the target (board power x estimated latency): on one target it orders as the
+#: latency does; the export columns' names.
+ENERGY_SORT_KEYS: dict[str, bool] = {
+    "est_energy_per_inference_j": False,
+    "est_energy_per_sample_j": False,
+    "est_inferences_per_j": True,
+}
+
 #: Other columns of the comparison exports (``ModelReport.summary_dict``) that are not metrics.
 REPORT_SORT_KEYS: dict[str, bool] = dict.fromkeys(("input_shape", "batch_size", "dtype", "error"), False)
 
@@ -66,7 +74,7 @@ def resolve_sort_key(key: str) -> tuple[str, bool]:
         key = key.removeprefix("est_")
     if key in ESTIMATE_SORT_KEYS:
         return key, ESTIMATE_SORT_KEYS[key]
-    for table in (ACCURACY_SORT_KEYS, MEMORY_SORT_KEYS, REPORT_SORT_KEYS):
+    for table in (ACCURACY_SORT_KEYS, MEMORY_SORT_KEYS, REPORT_SORT_KEYS, ENERGY_SORT_KEYS):
         if key in table:
             return key, table[key]
     import difflib
@@ -76,8 +84,9 @@ def resolve_sort_key(key: str) -> tuple[str, bool]:
     hint = f"did you mean {close[0]}? " if close else ""
     choices = ", ".join(SEED_SORT_KEYS)
     raise UsageError(
-        f"unknown sort key {key!r}; {hint}use {choices}, acc1, acc5, any column of the CSV export "
-        "(e.g. layers, est_latency_s, mem_peak_total_bytes) or an estimate (latency_s ...)"
+        f"unknown sort key {key!r}; {hint}use {choices}, acc1, acc5, any model column of the CSV export "
+        "(e.g. layers, est_latency_s, mem_peak_total_bytes, est_energy_per_sample_j) or an estimate "
+        "(latency_s ...)"
     )
 
 
@@ -100,6 +109,12 @@ def sort_reports(
         if metric in ESTIMATE_SORT_KEYS:
             est = (estimates or {}).get(r.model)
             return getattr(est, metric) if est is not None else None
+        if metric in ENERGY_SORT_KEYS:  # proportional to the estimated latency (per sample: per batch)
+            est = (estimates or {}).get(r.model)
+            if est is None or not est.latency_s:
+                return None
+            per_sample = est.latency_s / (est.batch_size or 1)
+            return 1 / est.latency_s if metric == "est_inferences_per_j" else per_sample
         if metric in ACCURACY_SORT_KEYS:
             return accuracy_fields(r)[metric] if r.metrics is not None else None
         if metric in MEMORY_SORT_KEYS:

@@ -70,7 +70,7 @@ def comparison_table(session: Session, names: Sequence[str]) -> ExportTable:
         if report is None:
             continue
         estimate = session.estimate(name)
-        row = flat_row(report, estimate)  # the columns of ``modeltui compare --format csv``
+        row = flat_row(report, estimate, session.target)  # the columns of ``modeltui compare --format csv``
         full = {**report.summary_dict(), **accuracy_fields(report)}
         if estimate is not None:
             full["roofline"] = estimate.to_dict()

@@ -17,7 +17,7 @@ from metrics_core.report.columns import (
     MEMORY_COLUMNS,
 )
 from metrics_core.report.export import render
-from metrics_core.report.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS
+from metrics_core.report.sorting import ENERGY_SORT_KEYS, ESTIMATE_SORT_KEYS, SEED_SORT_KEYS
 from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("name at least one model, or use --all (see 'modeltui models')")
     if args.sort_by:
         metric, _ = resolve_sort_key(args.sort_by)
-        if metric in ESTIMATE_SORT_KEYS and not args.hardware:
+        if (metric in ESTIMATE_SORT_KEYS or metric in ENERGY_SORT_KEYS) and not args.hardware:
             raise UsageError(f"--sort-by {args.sort_by} is a roofline estimate: give --hardware ID too")
     options = options_from_args(args)
     target, precision = resolve_hardware(args, options.dtype)
@@ -112,7 +112,7 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision, orde
     if fmt in ("csv", "markdown"):  # the same columns as the app's export
         from metrics_core.report.comparison_rows import export_columns, flat_row
 
-        flat = [flat_row(r, estimates.get(r.model)) for r in reports]
+        flat = [flat_row(r, estimates.get(r.model), target) for r in reports]
         sys.stdout.write(render(flat, export_columns(flat), fmt))
         return
     print(comparison_text(reports, estimates, target, precision, order))
