@@ -133,7 +133,8 @@ def test_cli_table_with_user_hardware_file(capsys, tmp_path):
     argv += ["--wide"]  # full-width rows
     assert main([*argv, "--hardware", "slow-test", "--hardware-file", str(hw), "--efficiency", "ideal"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[1].split() == [
+    assert out.splitlines()[1] == "rows in the order given"
+    assert out.splitlines()[2].split() == [
         "Model", "Median", "p90", "Samples/s", "Achieved", "FLOP/s", "Latency", "(est.)", "Measured/est."
     ]  # fmt: skip
     row = next(line for line in out.splitlines() if line.startswith(TINY))

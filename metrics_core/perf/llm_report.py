@@ -121,7 +121,7 @@ def sweep_text(rs: list) -> str:
     table = text_table(headers, rows, [True, False, True, True, True, True, True, False, True])
     largest = f"largest batch that fits at the full context: {rs[0].max_batch_size}"
     legend = "tok/s: all sequences; bound@P, AI@P: the decode step at the prompt length"
-    return "\n".join([_header(rs[0]), largest, "", table, legend, "", _bars(rs)])
+    return "\n".join([_header(rs[0]), largest, "", "rows by batch size", table, legend, "", _bars(rs)])
 
 
 def _bars(rs: list, width: int = 24) -> str:

@@ -146,7 +146,7 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
     threads = f", {first.threads} threads" if first.threads else ""
     header = (
         f"Measured on {first.device} ({first.device_name}{threads}); dtype {first.dtype}, batch "
-        f"{first.batch_size}, {first.warmup} warm-up + {first.iters} timed passes"
+        f"{first.batch_size}, {first.warmup} warm-up + {first.iters} timed passes\nrows in the order given"
     )
     target = next((r.target for r in results if r.target), None)
     rate = "OP/s" if first.dtype == "int8" else "FLOP/s"

@@ -89,4 +89,5 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         f"ridge = peak / bandwidth in FLOP/byte; '{UNCERTAIN_MARK}' = derived or uncertain figure "
         "(notes, sources: --format json);\nBoard W = board power, the W of energy estimates (an upper bound)."
     )
-    return text_table(headers, rows, numeric) + "\n\n" + legend
+    order = "rows in catalog order (vendor, then kind)"
+    return order + "\n" + text_table(headers, rows, numeric) + "\n\n" + legend

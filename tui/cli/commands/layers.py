@@ -85,7 +85,7 @@ def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
     numeric = [c.numeric for c in LAYER_COLUMNS]
     kernels = bool(rows) and "kernel" in rows[0]
     if target is not None:
-        headers += ["Est. time", "Bound"] + (["Kernel"] if kernels else [])
+        headers += ["Est. time", "Bound on target"] + (["Kernel"] if kernels else [])
         numeric += [True, False] + ([False] if kernels else [])
     body = []
     seen: set[int] = set()
@@ -112,4 +112,4 @@ def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
             title += f"; {len(seen)} kernels; op times are their kernel's time shared out"
     if not report.coverage.complete:
         title += "; PARTIAL coverage: " + ", ".join(f"{k} x{v}" for k, v in report.coverage.uncovered.items())
-    return title + "\n" + text_table(headers, body, numeric)
+    return title + "\nrows in execution order (op #)\n" + text_table(headers, body, numeric)

@@ -64,7 +64,7 @@ def _torchvision(args: argparse.Namespace) -> int:
         )
     headers = ["Model", "Family", "Task", "Input", "Params (pub.)", "GMACs (pub.)", "Note"]
     print(text_table(headers, rows, [False, False, False, False, True, True, False]))
-    print(f"{len(specs)} models; published figures from torchvision weights metadata")
+    print(f"{len(specs)} models, rows by name; published figures from torchvision weights metadata")
     return 0
 
 
@@ -91,7 +91,8 @@ def _timm(args: argparse.Namespace) -> int:
     ]
     print(text_table(["Model", "Family (timm module)", "Input"], rows, [False, False, False]))
     print(
-        f"{len(names)} timm {index['version']} architectures; inputs from each model's default pretrained_cfg"
+        f"{len(names)} timm {index['version']} architectures, rows by name; inputs from each model's default "
+        "pretrained_cfg"
     )
     return 0
 
@@ -121,7 +122,7 @@ def _hf(args: argparse.Namespace) -> int:
     table = [[r["name"], ", ".join(r["aliases"]), r["model_type"], r["class"]] for r in rows]
     print(text_table(["Model", "Aliases", "Type", "Built as"], table, [False] * 4))
     print(
-        f"{len(rows)} bundled configs (architecture facts only); hf:PATH/config.json, hf:MODEL_DIR and "
-        "ids in the local Hugging Face cache work too"
+        f"{len(rows)} bundled configs, rows by id (architecture facts only); hf:PATH/config.json, "
+        "hf:MODEL_DIR and ids in the local Hugging Face cache work too"
     )
     return 0

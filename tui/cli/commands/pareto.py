@@ -176,7 +176,8 @@ def pareto_text(result, rows, target, precision, failed, modes) -> str:  # noqa:
     headers = ["F", "Model", _short(result.x.label), _short(result.y.label)]
     table = text_table(headers, table_rows, [False, False, True, True])
     notes = [f"  {r['model']}: {r['acc_note']}" for r in rows if r.get("acc_note")]
-    parts = [head, chart, table]
+    order = f"rows by {result.x.name}, {'highest' if result.x.higher_is_better else 'lowest'} first"
+    parts = [head, chart, order + "\n" + table]
     front = len(result.frontier)
     parts.append(f"{front} of {len(rows)} models on the frontier (F = *)")
     if notes:

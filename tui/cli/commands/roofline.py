@@ -158,7 +158,7 @@ def estimate_table(
         f"Estimates assume {assumed}.\nMem time = share of the latency in memory-bound kernels;\n"
         "Bound = the larger share; Agg AI = total FLOPs / total bytes (FLOP/byte)."
     )
-    return f"{title}\n{text_table(headers, rows, numeric)}\n{footnote}"
+    return f"{title}\nrows in the order given\n{text_table(headers, rows, numeric)}\n{footnote}"
 
 
 def slowest_ops_table(est: ModelEstimate, n: int = TOP_OPS) -> str:
@@ -178,4 +178,5 @@ def slowest_ops_table(est: ModelEstimate, n: int = TOP_OPS) -> str:
         for o in ops
     ]
     numeric = [True, False, False, True, True, True, False]
-    return f"== {est.model}: slowest ops (est.) ==\n" + text_table(headers, rows, numeric)
+    title = f"== {est.model}: slowest ops (est.) ==\nrows by estimated time, slowest first\n"
+    return title + text_table(headers, rows, numeric)

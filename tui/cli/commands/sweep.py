@@ -204,7 +204,7 @@ def sweep_text(sweeps: Sequence, target, plot: bool, width: int, height: int, co
             f"== {s.model} on {target.name} ({target.id}), {s.precision}, dtype {s.dtype}: batch sweep "
             f"({s.execution}, {s.efficiency} efficiency) =="
         )
-        parts.append(f"{title}\n{sweep_table(s)}\n{fit_line(s, capacity)}")
+        parts.append(f"{title}\nrows by batch size\n{sweep_table(s)}\n{fit_line(s, capacity)}")
         pts = [
             RooflinePoint(f"batch {p.batch_size}", p.aggregate_ai, p.attained_flops_per_s)
             for p in s.points
