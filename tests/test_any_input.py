@@ -183,3 +183,13 @@ def test_bad_input_specs(text, message):
     with pytest.raises(UsageError) as err:
         parse_input_spec(text)
     assert str(err.value) == message
+
+
+def test_a_positional_input_of_the_wrong_rank_is_refused_before_any_work(capsys):
+    from tui.cli import main
+
+    assert main(["compare", "resnet18", "--input", "float:3x224"]) == 2
+    assert capsys.readouterr().err == (
+        "modeltui: error: --input float:3x224: resnet18 takes an input shape of 3 numbers (C H W), "
+        "got [3, 224]\n"
+    )

@@ -9,6 +9,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from metrics_core.common.errors import UsageError
 from metrics_core.common.records import ModelReport
 from metrics_core.runtime.engines import analyze_spec
 from metrics_core.runtime.options import ENGINES, AnalysisOptions
@@ -45,14 +46,22 @@ def analyze_many(
 
 
 def check_feed(spec, options: AnalysisOptions) -> None:  # noqa: ANN001 (ModelSpec)
-    """``UsageError`` (one line) when ``options.input_shape`` has the wrong rank for ``spec``'s input kind
-    or ``options.seq_len`` is longer than the model takes. Refused models are left to their own reason."""
+    """``UsageError`` (one line) when ``options.input_shape`` - or the first positional ``--input`` of an
+    image or video model - has the wrong rank for ``spec``'s input kind, or ``options.seq_len`` is longer
+    than the model takes. Refused models are left to their own reason."""
     from metrics_core.sources.spec import default_inputs, resolve_input_shape
 
     if not spec.supported:
         return
     if options.input_shape is not None:
         resolve_input_shape(spec, options.input_shape)
+    first = options.inputs[0] if options.inputs else None
+    if first is not None and first.name is None and spec.input_kind in ("image", "video"):
+        # the first positional input of an image / video model is its pixels: the same rank check
+        try:
+            resolve_input_shape(spec, first.shape)
+        except UsageError as exc:
+            raise UsageError(f"--input {first.dtype}:{'x'.join(map(str, first.shape))}: {exc}") from None
     if options.seq_len is not None and not options.inputs and not options.inputs_fn:
         default_inputs(spec, options.input_shape, options.seq_len)
 
