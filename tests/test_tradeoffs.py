@@ -266,3 +266,11 @@ def test_timm_source_lists_only_published_architectures():
     assert "timm:resnet18" in names and "timm:resnet101d" in names
     published = accuracy.timm_data()["defaults"]
     assert all(n.removeprefix("timm:") in published for n in names)
+
+
+def test_a_single_point_gets_an_axis_around_it():
+    result = pareto([{"model": "a", "latency_s": 2.44e-3, "acc1": 69.758}], x_axis("latency"), y_axis("acc1"))
+    ticks = render_scatter(result, width=60, height=12).splitlines()
+    # +-50 % around 2.44 ms: 1.22 ms .. 3.66 ms, never a negative time
+    axis = next(line for line in ticks if "2.44 ms" in line and "1.22 ms" in line)
+    assert axis.split() == ["1.22", "ms", "2.44", "ms", "3.66", "ms"]

@@ -200,8 +200,9 @@ def render_scatter(result: ParetoResult, width: int = 78, height: int = 20, key:
     plot_h = max(4, height - 3)
     x0, x1 = min(tx(v) for v in xs), max(tx(v) for v in xs)
     y0, y1 = min(p.y for p in pts), max(p.y for p in pts)
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
+    if x1 == x0:  # one x value: a range around it on its own scale (half a decade, or +-50 %)
+        spread = 0.5 if log else (abs(x0) * 0.5 or 1.0)
+        x0, x1 = x0 - spread, x1 + spread
     if y1 == y0:
         y0, y1 = y0 - 1, y1 + 1
 
