@@ -117,7 +117,7 @@ class ComparisonScreen(FilteredTableScreen):
     def shown_columns(self) -> list:  # noqa: ANN201 (metrics_core.report.columns.Column)
         """``COMPARISON_TABLE`` less the optional groups with nothing to show: measured columns
         until a benchmark is started (``b``), peak memory when no analysis has it, active parameters
-        when no model is a mixture of experts."""
+        when no model is a mixture of experts, the int8 size when the bytes already are int8."""
         s = self.app.session
         out = []
         for c in COMPARISON_TABLE:
@@ -126,6 +126,8 @@ class ComparisonScreen(FilteredTableScreen):
             if c.group == MEASURED_GROUP and not s.bench:
                 continue
             if c.group == MEMORY_GROUP and not s.has_memory():
+                continue
+            if c.key == "size_mb_int8" and s.options.dtype == "int8":  # the same figure as Size MB int8
                 continue
             out.append(c)
         return out

@@ -177,6 +177,8 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
     moe = any(r.metrics.active_params is not None for r in ok)
     for group in GROUPS if ok else ():
         cols = [c for c in COMPARISON_COLUMNS if c.group == group and (moe or c.key != "active_params")]
+        if dtype == "int8":  # Size MB (int8) already is the int8 size
+            cols = [c for c in cols if c.key != "size_mb_int8"]
         headers = ["Model", *(f"Size MB ({dtype})" if c.key == "size_mb" else c.header for c in cols)]
         rows = [[r.model, *(c.fmt(getattr(r.metrics, c.key)) for c in cols)] for r in ok]
         parts.append(f"== {group} ==\n" + text_table(headers, rows, [False, *(c.numeric for c in cols)]))
