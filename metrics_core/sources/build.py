@@ -113,13 +113,15 @@ def _resolve(spec: ModelSpec) -> Callable[..., Any]:
     module_name, _, attr_path = spec.builder.partition(":")
     if spec.is_custom:
         add_cwd_to_path()
+    kind = UnknownModelError if spec.is_custom else UnsupportedModelError  # user's: exit 2; ours: unsupported
     try:
         obj: Any = importlib.import_module(module_name)
-        for attr in attr_path.split("."):
-            obj = getattr(obj, attr)
-    except Exception as exc:  # a user's module or name: a usage error (exit 2); ours: unsupported
-        kind = UnknownModelError if spec.is_custom else UnsupportedModelError
-        raise _failure(spec, f"cannot import {spec.builder!r}", exc, kind) from exc
+    except Exception as exc:
+        raise _failure(spec, f"cannot import module {module_name!r}", exc, kind) from exc
+    for attr in attr_path.split("."):
+        if not hasattr(obj, attr):
+            raise kind(f"{spec.name}: module {module_name!r} has no {attr_path!r}")
+        obj = getattr(obj, attr)
     if not callable(obj):
         raise UnsupportedModelError(f"{spec.name}: {spec.builder!r} is not callable")
     return obj
