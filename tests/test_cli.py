@@ -213,3 +213,16 @@ def test_batch_size_has_an_upper_bound_checked_before_any_work(capsys):
     code, out, err = run(["compare", "resnet18", "--batch-size", "1048577"], capsys)
     assert (code, out) == (2, "")
     assert err == "modeltui: error: batch size 1048577 is above the largest analysed, 1,048,576\n"
+
+
+def test_help_to_a_full_disk_is_one_line_and_exit_1():
+    out = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "compare", "--help"],
+        stdout=open("/dev/full", "w"),  # noqa: SIM115 - closed with the process
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert (out.returncode, out.stderr) == (
+        1,
+        "modeltui: error: cannot write the output: No space left on device\n",
+    )

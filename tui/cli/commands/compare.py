@@ -187,7 +187,7 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
     if with_memory:
         cols = MEMORY_COLUMNS
         rows = [[r.model, *(c.fmt(r.extras["memory"].get(c.key)) for c in cols)] for r in with_memory]
-        title = "== Peak memory (inference, est.: ideal tensor lifetimes, no allocator overhead) =="
+        title = "== Peak memory (inference, est.; ideal lifetimes, no allocator overhead) =="
         parts.append(
             title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False, *[True] * 3])
         )
@@ -204,7 +204,9 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
             d = est.to_dict() if est else {}
             rows.append([r.model, *(c.fmt(d.get(c.key)) for c in cols)])
         parts.append(
-            title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False] * (len(cols) + 1))
+            title
+            + "\n"
+            + text_table(["Model", *(c.header for c in cols)], rows, [False, *(c.numeric for c in cols)])
         )
         parts.extend(energy_section(ok, estimates, target))
     ranks = efficiency_rankings(reports)
