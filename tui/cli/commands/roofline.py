@@ -24,7 +24,8 @@ from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit
 from tui.cli.commands.hardware import load_catalog_with_warnings
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 
-FORMATS = ("text", "json")
+#: ``text`` is the former name of ``table`` (kept for scripts).
+FORMATS = ("table", "json", "text")
 ASSUMPTIONS = "no fusion, no overlap between ops, peak clocks, every byte from memory"
 #: Rows of the slowest-ops table printed with --per-op.
 TOP_OPS = 10
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-op", action="store_true", help="one chart per model with a point per op")
     p.add_argument("--width", type=positive_int, metavar="W", help="chart width (default: terminal width)")
     p.add_argument("--height", type=positive_int, metavar="H", help="chart height incl. key (default 24)")
-    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--format", choices=FORMATS, default="table")
 
 
 def run(args: argparse.Namespace) -> int:
