@@ -58,6 +58,13 @@ def energy_from(board_power_w: float, latency_s: float, batch_size: int = 1) -> 
     return per_inference, per_inference / batch_size
 
 
+def energy_of_estimate(target: HardwareTarget, estimate: Any) -> EnergyEstimate | None:
+    """``estimate_energy`` for a ``roofline.ModelEstimate`` (None without one, a latency or a board power)."""
+    if estimate is None or not estimate.latency_s or estimate.latency_s <= 0:
+        return None
+    return estimate_energy(target, estimate.latency_s, estimate.batch_size)
+
+
 def estimate_energy(target: HardwareTarget, latency_s: float, batch_size: int = 1) -> EnergyEstimate | None:
     """The energy estimate on ``target`` for an estimated latency (s) of one batch; None when the target
     has no board power (``unavailable_reason``)."""

@@ -54,22 +54,18 @@ EXPORT_ENERGY_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def flat_row(report: ModelReport, estimate: Any = None, target: Any = None) -> dict[str, Any]:
+def flat_row(report: ModelReport, estimate: Any = None, energy: Any = None) -> dict[str, Any]:
     """One model's flat export row (see the module docstring); ``estimate``: its ``ModelEstimate`` on the
-    selected ``target`` (a ``HardwareTarget``; with a board power the energy estimate is added), or None."""
+    selected target, ``energy``: its ``perf.energy.EnergyEstimate`` there (None: no such columns)."""
     row = report.summary_dict()
     row["inputs"] = describe_inputs(report.inputs) if report.inputs else None  # what the pass was fed
     row.update(accuracy_fields(report))
     if estimate is not None:
         est = estimate.to_dict()
         row.update({c.key: est.get(c.key.removeprefix("est_")) for c in EXPORT_ESTIMATE_COLUMNS})
-        if target is not None and estimate.latency_s > 0:
-            from metrics_core.perf.energy import estimate_energy
-
-            energy = estimate_energy(target, estimate.latency_s, estimate.batch_size)
-            if energy is not None:
-                e = energy.to_dict()
-                row.update({c.key: e.get(c.key.removeprefix("est_")) for c in EXPORT_ENERGY_COLUMNS})
+    if energy is not None:
+        e = energy.to_dict()
+        row.update({c.key: e.get(c.key.removeprefix("est_")) for c in EXPORT_ENERGY_COLUMNS})
     memory = report.extras.get("memory") if report.extras else None
     if memory:
         row.update({c.key: memory.get(c.key.removeprefix("mem_")) for c in EXPORT_MEMORY_COLUMNS})

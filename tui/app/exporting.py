@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from metrics_core.perf.energy import energy_of_estimate
 from metrics_core.report.accuracy import accuracy_fields
 from metrics_core.report.columns import Column
 from metrics_core.report.comparison_rows import export_columns, flat_row
@@ -70,7 +71,8 @@ def comparison_table(session: Session, names: Sequence[str]) -> ExportTable:
         if report is None:
             continue
         estimate = session.estimate(name)
-        row = flat_row(report, estimate, session.target)  # the columns of ``modeltui compare --format csv``
+        energy = energy_of_estimate(session.target, estimate)
+        row = flat_row(report, estimate, energy)  # the columns of ``modeltui compare --format csv``
         full = {**report.summary_dict(), **accuracy_fields(report)}
         if estimate is not None:
             full["roofline"] = estimate.to_dict()

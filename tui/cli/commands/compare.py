@@ -110,9 +110,13 @@ def write_comparison(reports, fmt: str, estimates: dict, target, precision, orde
         sys.stdout.write(render(rows, COMPARISON_COLUMNS, "json"))
         return
     if fmt in ("csv", "markdown"):  # the same columns as the app's export
+        from metrics_core.perf.energy import energy_of_estimate
         from metrics_core.report.comparison_rows import export_columns, flat_row
 
-        flat = [flat_row(r, estimates.get(r.model), target) for r in reports]
+        flat = [
+            flat_row(r, estimates.get(r.model), energy_of_estimate(target, estimates.get(r.model)))
+            for r in reports
+        ]
         sys.stdout.write(render(flat, export_columns(flat), fmt))
         return
     print(comparison_text(reports, estimates, target, precision, order))
