@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             gm, me, wi, rho = s["geomean_ratio"], s["median_abs_error"], s["within"], s["spearman"]
             print(
                 f"n {s['n']}  geomean est/meas {gm:.3f}  median |error| {100 * me:.1f}%  "
-                f"within ±25% {100 * wi:.0f}%  Spearman {rho:.3f}"
+                f"within ±25% {100 * wi:.0f}%  Spearman {rho:.4f}"
             )
             index = {id(r): e for r, e in zip(kept, ests, strict=True)}
             print(f"worst {args.worst}:")

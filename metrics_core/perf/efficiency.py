@@ -14,7 +14,9 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
   candidate output tile (Tm, Tn) with its relative efficiency e, padding efficiency
   ``M N K / (ceil(M/Tm) Tm * ceil(N/Tn) Tn * ceil(K/Tk) Tk)`` times wave efficiency
   ``tiles / (ceil(tiles / units) * units)`` (``units``: SMs / compute units of the target) times e; the best
-  candidate is taken (what a library's heuristic picks);
+  candidate is taken (what a library's heuristic picks). A GEMM's rate is never below the vector units'
+  (fp32 peak x ``p.vector``): for skinny shapes (M of a few rows, as in LLM decode) cuBLAS and serving
+  engines run GEMV / split-K kernels instead of padding a tensor-core tile, which keeps decode memory-bound;
 - memory rate = bandwidth x ``p.bandwidth`` (a streaming kernel's achievable share of the peak);
 - time = max(GPU time, host time): GPU time = max(FLOPs / compute rate, bytes / memory rate) +
   ``p.kernel_gap_us`` (launch latency and tail between dependent kernels); host time = ``p.eager_op_us``
@@ -195,6 +197,10 @@ def kernel_time(
         shape = gemm_shape(main)
         if shape is not None:
             rate *= quantisation(shape, p)
+            # a skinny GEMM (LLM decode: M = the batch) is never run on a mostly padded tensor-core tile:
+            # libraries switch to GEMV / split-K kernels on the vector units, so it is at least that fast
+            vector = target.peak_flops("fp32" if target.has("fp32") else precision) * p.vector
+            rate = max(rate, vector)
         if cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes
             extra = p.nchw_passes * (main.input_bytes + main.output_bytes) / bw
     compute = kernel.flops / rate if kernel.flops and rate else 0.0
