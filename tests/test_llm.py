@@ -215,3 +215,19 @@ def test_more_than_four_million_tokens_in_flight_still_capture():
     # capture must still know (a 2^22-element limit once refused this as data-dependent)
     capture = capture_llm("hf:gpt2", 4100, 1024, 1, FP16)
     assert capture.prefill.tokens == 1024 and capture.decode_first.kv_cache_bytes == 4100 * 1024 * 36_864
+
+
+def test_calibrated_batch1_decode_is_memory_bound_and_follows_weight_precision():
+    """Under the default calibrated model, decode's skinny GEMMs run as GEMV (vector units at least), so
+    a batch-1 decode step of Llama-2-7B stays memory-bound and fewer weight bytes mean less time."""
+    from metrics_core.perf.llm import Scenario
+
+    tpot = {}
+    for weights in ("fp16", "int8", "int4"):
+        s = Scenario(prompt_tokens=64, generate_tokens=8, weights=weights, execution="compiled",
+                     efficiency="calibrated")  # fmt: skip
+        capture = capture_llm("hf:meta-llama/Llama-2-7b-hf", 1, 64, 8, s.bits)
+        est = estimate_llm(capture, A100, s)
+        assert est.decode_first.bound == "memory"
+        tpot[weights] = est.tpot_s
+    assert tpot["int4"] < tpot["int8"] < tpot["fp16"]

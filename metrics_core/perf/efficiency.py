@@ -14,9 +14,11 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
   candidate output tile (Tm, Tn) with its relative efficiency e, padding efficiency
   ``M N K / (ceil(M/Tm) Tm * ceil(N/Tn) Tn * ceil(K/Tk) Tk)`` times wave efficiency
   ``tiles / (ceil(tiles / units) * units)`` (``units``: SMs / compute units of the target) times e; the best
-  candidate is taken (what a library's heuristic picks). A GEMM's rate is never below the vector units'
-  (fp32 peak x ``p.vector``): for skinny shapes (M of a few rows, as in LLM decode) cuBLAS and serving
-  engines run GEMV / split-K kernels instead of padding a tensor-core tile, which keeps decode memory-bound;
+  candidate is taken (what a library's heuristic picks). For skinny shapes (M of a few rows, as in LLM
+  decode) cuBLAS and serving engines run GEMV / split-K kernels instead of padding a 64-128-row tile: when
+  M is below the smallest tile's rows the rate is never below the class rate x ``M / (16 ceil(M / 16))``
+  (M padded to one 16-row tensor-core MMA, ``MMA_M``), and no GEMM's rate is below the vector units'
+  (fp32 peak x ``p.vector``); this keeps decode memory-bound;
 - memory rate = bandwidth x ``p.bandwidth`` (a streaming kernel's achievable share of the peak);
 - time = max(GPU time, host time): GPU time = max(FLOPs / compute rate, bytes / memory rate) +
   ``p.kernel_gap_us`` (launch latency and tail between dependent kernels); host time = ``p.eager_op_us``
@@ -46,6 +48,10 @@ from metrics_core.perf.fusion import Kernel
 from metrics_core.perf.hardware import HardwareTarget
 
 EFFICIENCIES: tuple[str, ...] = ("ideal", "calibrated")
+
+#: Rows of the smallest tensor-core matrix instruction (``mma.sync.m16n8k16``, PTX ISA "Warp-level matrix
+#: multiply-accumulate instructions"): a GEMV / split-K kernel pads M to it, never to a 64-128-row tile.
+MMA_M = 16
 
 DATA_FILE = Path(__file__).parent / "data" / "efficiency.toml"
 
@@ -196,11 +202,13 @@ def kernel_time(
         rate = target.peak_flops(precision) * getattr(p, cls)
         shape = gemm_shape(main)
         if shape is not None:
-            rate *= quantisation(shape, p)
-            # a skinny GEMM (LLM decode: M = the batch) is never run on a mostly padded tensor-core tile:
-            # libraries switch to GEMV / split-K kernels on the vector units, so it is at least that fast
+            tiled = rate * quantisation(shape, p)
+            # a skinny GEMM (LLM decode: M = the batch) is not run on a mostly padded 128-row tile:
+            # libraries switch to GEMV / split-K kernels (small-M tensor-core MMAs, or the vector units)
+            m = shape[1]
+            skinny = rate * m / (MMA_M * math.ceil(m / MMA_M)) if m < min(t[0] for t in p.tiles) else 0.0
             vector = target.peak_flops("fp32" if target.has("fp32") else precision) * p.vector
-            rate = max(rate, vector)
+            rate = max(tiled, skinny, vector)
         if cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes
             extra = p.nchw_passes * (main.input_bytes + main.output_bytes) / bw
     compute = kernel.flops / rate if kernel.flops and rate else 0.0
