@@ -98,6 +98,9 @@ def test_sigkill_leaves_no_process_and_no_leaked_semaphore_warning():
     proc.kill()
     out, err = proc.communicate(timeout=120)  # EOF once every process holding the pipes has gone
     assert (proc.returncode, out, err) == (-9, "", "")  # no "leaked semaphore objects" from the tracker
+    deadline = time.monotonic() + 10  # the watchdogs notice within 0.5 s, then the tracker cleans up
+    while any(alive(p) for p in spawned) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert [p for p in spawned if alive(p)] == []
 
 
