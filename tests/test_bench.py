@@ -190,3 +190,16 @@ def test_unknown_and_ambiguous_device_names():
         "'Orin Nano' matches several targets (jetson-orin-nano-8gb, jetson-orin-nano-8gb-super); "
         "choose one with --hardware"
     )
+
+
+def test_bench_feeds_token_ids_and_keyword_masks_as_the_analysis_does(capsys):
+    """A token model gets int64 ids (an embedding cannot take floats), a keyword mask its bool values:
+    the same feed as the analysis (``real_feed``)."""
+    argv = ["bench", "any_input_models:TiedTokenModel", "--input", "int64:8", "--warmup", "0", "--iters", "2"]
+    assert main([*argv, "--format", "json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)
+    assert (d["error"], len(d["times_s"]), d["input_shape"]) == (None, 2, [8])
+    argv = ["bench", "any_input_models:KeywordMaskModel", "--input", "float:6", "--input", "mask=bool:6"]
+    assert main([*argv, "--warmup", "0", "--iters", "2", "--format", "json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)
+    assert (d["error"], len(d["times_s"])) == (None, 2)

@@ -5,7 +5,8 @@ How a model is measured (``bench_model``):
 - Built on the device with weight initialisation skipped (``build.build_model``), then every floating
   parameter is filled cheaply: matrices/kernels ``normal(0, 1/sqrt(fan_in))``, 1-D ``*bias`` zeros,
   other 1-D parameters ones; buffers keep their constructed values (batch-norm statistics 0 / 1, index
-  tables). Inputs are ``randn``. The values are random: latency, not accuracy, is measured.
+  tables). Inputs are what the analysis feeds (``real_feed``): floating ones ``randn``, token ids and masks
+  with the analysis' values. The values are random: latency, not accuracy, is measured.
 - ``eval()`` + ``torch.inference_mode()``; ``warmup`` untimed passes, then ``iters`` timed passes, one
   forward each; outputs are dropped at once.
 - CPU: wall time of each pass with ``time.perf_counter``; denormals are flushed to zero while measuring
@@ -32,6 +33,7 @@ measured columns are filled and ``target_note`` says why.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import statistics
@@ -332,6 +334,31 @@ def fill_random(model: Any) -> None:
                 p.fill_(1.0)
 
 
+def real_feed(spec: Any, options: AnalysisOptions, model: Any, device: str, dtype: Any) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` on ``device`` for what the analysis feeds the model (``runtime.engines.feed_for``:
+    ``--inputs``, ``--input``, ``--seq-len`` or the defaults): token ids and masks with the values the
+    analysis used, other integer inputs 0, bool inputs True, floating ones ``randn`` in ``dtype``."""
+    import torch
+
+    from metrics_core.runtime.engines import feed_for
+
+    feed = feed_for(spec, options, model)
+    known = {id(meta): values for meta, values in feed.values}
+
+    def real(t: Any) -> Any:
+        if not isinstance(t, torch.Tensor):
+            return t
+        if id(t) in known:
+            return known[id(t)].to(device)
+        if t.is_floating_point():
+            return torch.randn(tuple(t.shape), dtype=dtype, device=device)
+        if t.dtype == torch.bool:
+            return torch.ones(tuple(t.shape), dtype=torch.bool, device=device)
+        return torch.zeros(tuple(t.shape), dtype=t.dtype, device=device)
+
+    return tuple(real(a) for a in feed.args), {k: real(v) for k, v in feed.kwargs.items()}
+
+
 def time_passes(
     model: Any,
     inputs: tuple,
@@ -499,7 +526,6 @@ def _measure(
 ) -> None:
     import torch
 
-    from metrics_core.capture.inputs import example_inputs
     from metrics_core.sources.build import build_model
     from metrics_core.sources.catalog import get_spec
 
@@ -518,9 +544,9 @@ def _measure(
         if result.execution == "compiled":
             model = torch.compile(model)  # default Inductor; compiled by the first (untimed) pass
             warmup = max(1, warmup)
-        inputs = example_inputs(spec, options.batch_size, options.input_shape, device=device, dtype=dtype)
-        for x in inputs:
-            x.normal_()
+        inputs, kwargs = real_feed(spec, options, model, device, dtype)
+        if kwargs:  # keyword inputs (attention masks, decoder ids ...): bound once, passed on every pass
+            model = functools.partial(model, **kwargs)
         if device == "cpu":
             result.threads = torch.get_num_threads()
         if cuda:
