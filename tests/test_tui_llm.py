@@ -36,10 +36,10 @@ async def test_llm_view_shows_phases_and_follows_its_keys():
         await pilot.press("b")  # the phase table of batch 4
         assert "phase (batch 4)" in screen.text
         assert "phases on NVIDIA A100 PCIe 40GB" in text
-        await pilot.press("p")  # prompt 512 -> 2048
+        await pilot.press("p")  # prompt 512 -> 2048 would pass GPT-2's 1,024 positions: wraps to 128
         await settle(pilot)
-        assert screen.scenario.prompt_tokens == 2048
-        assert "prompt 2048 + generate 128 tokens" in screen.text
+        assert screen.scenario.prompt_tokens == 128
+        assert "prompt 128 + generate 128 tokens" in screen.text
         await pilot.press("W")  # weights fp16 -> bf16
         await settle(pilot)
         assert "weights bf16" in screen.text

@@ -54,6 +54,7 @@ class LlmScreen(Screen[None]):
     DEFAULT_CSS = """
     LlmScreen #llm-scroll { overflow-x: auto; overflow-y: auto; }
     LlmScreen #llm-body { width: auto; }
+    LlmScreen #llm-settings { height: auto; }
     """
 
     app: ModeltuiApp
@@ -88,7 +89,8 @@ class LlmScreen(Screen[None]):
     def refresh_view(self) -> None:
         self.query_one(StatusBar).update(self.app.session, self.app.analysing)
         self.query_one("#llm-settings", Static).update(self.settings_text())
-        self.query_one("#llm-body", Static).update(Text.from_ansi(self.text, no_wrap=True))
+        # tables and charts keep their lines (the view scrolls sideways); a message wraps
+        self.query_one("#llm-body", Static).update(Text.from_ansi(self.text, no_wrap=bool(self.results)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="llm")
     def compute(self) -> None:
@@ -143,10 +145,36 @@ class LlmScreen(Screen[None]):
             "tp": TPS,
         }[setting]
         field = {"prompt": "prompt_tokens", "generate": "generate_tokens"}.get(setting, setting)
-        self.scenario = replace(s, **{field: _next(choices, getattr(s, field))})
+        allowed = [v for v in choices if self._allowed(field, v)]
+        if len(allowed) <= 1 and getattr(s, field) in allowed:
+            self.notify(f"{setting}: the only value this model and target allow", title="LLM view", timeout=3)
+            return
+        self.scenario = replace(s, **{field: _next(allowed or list(choices), getattr(s, field))})
         self.text = f"{self.model}: computing…"
         self.refresh_view()
         self.compute()
+
+    def _allowed(self, field: str, value: object) -> bool:
+        """Whether ``value`` of ``field`` is one the model and target can take: prompt + generate within
+        the model's positions, an activations precision the target computes in (never a fallback)."""
+        s = self.scenario
+        if field == "activations":
+            return self.app.session.target.has(str(value))
+        if field in ("prompt_tokens", "generate_tokens"):
+            limit = self._max_tokens()
+            total = (value if field == "prompt_tokens" else s.prompt_tokens) + (
+                value if field == "generate_tokens" else s.generate_tokens
+            )
+            return limit is None or total <= limit
+        return True
+
+    def _max_tokens(self) -> int | None:
+        try:
+            spec = self.app.backend.get_spec(self.model)
+        except ModeltuiError:
+            return None
+        limit = getattr(spec, "max_tokens", None)
+        return limit[0] if limit else None
 
     def action_back(self) -> None:
         self.app.pop_screen()
