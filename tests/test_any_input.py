@@ -193,3 +193,12 @@ def test_a_positional_input_of_the_wrong_rank_is_refused_before_any_work(capsys)
         "modeltui: error: --input float:3x224: resnet18 takes an input shape of 3 numbers (C H W), "
         "got [3, 224]\n"
     )
+
+
+def test_token_ids_longer_than_the_positions_are_refused_before_any_work(capsys):
+    from tui.cli import main
+
+    assert main(["compare", "hf:gpt2", "--input", "int64:2000"]) == 2
+    assert capsys.readouterr().err == (
+        "modeltui: error: --input int64:2000: hf:gpt2 takes at most 1,024 tokens (n_positions)\n"
+    )

@@ -62,6 +62,14 @@ def check_feed(spec, options: AnalysisOptions) -> None:  # noqa: ANN001 (ModelSp
             resolve_input_shape(spec, first.shape)
         except UsageError as exc:
             raise UsageError(f"--input {first.dtype}:{'x'.join(map(str, first.shape))}: {exc}") from None
+    if options.inputs and spec.max_tokens is not None and spec.input_kind.startswith("tokens"):
+        limit, source = spec.max_tokens
+        for given in options.inputs:  # token ids and masks: their last dimension is the sequence
+            if given.shape and given.shape[-1] > limit and not given.dtype.startswith(("float", "bfloat")):
+                raise UsageError(
+                    f"--input {given.dtype}:{'x'.join(map(str, given.shape))}: {spec.name} takes at most "
+                    f"{limit:,} tokens ({source})"
+                )
     if options.seq_len is not None and not options.inputs and not options.inputs_fn:
         default_inputs(spec, options.input_shape, options.seq_len)
 
