@@ -104,8 +104,9 @@ def test_output_is_atomic_and_kept_when_the_run_fails(tmp_path):
     [
         ("~nosuchuser_xyz/x.csv", "no user 'nosuchuser_xyz'"),
         ("/", "it is a directory"),
-        (__file__ + "/y.csv", "does not exist"),  # under a file
-        ("/tmp/no_such_folder_xyz/y.csv", "folder '/tmp/no_such_folder_xyz' does not exist"),
+        (__file__ + "/y.csv", "is not a folder"),  # under a file
+        ("", "no file name given"),
+        ("/tmp/no_such_folder_xyz/y.csv", "'/tmp/no_such_folder_xyz' does not exist"),
         ("/dev/full", "not a regular file"),
         ("/tmp/" + "x" * 300 + ".csv", "ile name too long"),
     ],

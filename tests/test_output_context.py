@@ -114,3 +114,11 @@ def test_energy_columns_in_exports_and_as_sort_keys(capsys):
         assert float(r["est_inferences_per_j"]) == pytest.approx(1 / (power * latency), rel=1e-12)
     energies = [float(r["est_energy_per_sample_j"]) for r in rows]
     assert energies == sorted(energies) and len(rows) == 3
+
+
+def test_a_bad_jobs_setting_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("MODELTUI_JOBS", "-1")
+    assert main(["hardware"]) == 2
+    assert capsys.readouterr().err == (
+        "modeltui: error: MODELTUI_JOBS='-1': expected a whole number of worker processes >= 0\n"
+    )

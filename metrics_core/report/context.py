@@ -68,7 +68,8 @@ def caption(context: dict[str, Any]) -> str:
     if "model" in context:
         parts.insert(0, str(context["model"]))
     if "batch_size" in context:
-        parts.append(f"batch {context['batch_size']}")
+        batch = context["batch_size"]
+        parts.append(f"batch {','.join(map(str, batch)) if isinstance(batch, list) else batch}")
     if "dtype" in context:
         parts.append(f"bytes {context['dtype']}")
     if "hardware" in context:

@@ -116,7 +116,8 @@ def check_writable(path: str | os.PathLike[str], create_folders: bool = True) ->
     try:
         _check_regular(target)
         if not create_folders and not target.parent.is_dir():
-            raise UsageError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
+            what = "is not a folder" if target.parent.exists() else "does not exist"
+            raise UsageError(f"cannot write {str(target)!r}: {str(target.parent)!r} {what}")
         limit = os.pathconf(_existing_parent(target), "PC_NAME_MAX")
     except OSError as exc:
         raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
@@ -134,10 +135,7 @@ def _check_regular(target: Path) -> None:
     if target.is_dir():
         raise UsageError(f"cannot write {str(target)!r}: it is a directory")
     if target.exists() and not target.is_file():
-        raise UsageError(
-            f"cannot write {str(target)!r}: not a regular file (a device or pipe); redirect the output "
-            "there instead (> FILE)"
-        )
+        raise UsageError(f"cannot write {str(target)!r}: not a regular file (a device or a pipe)")
 
 
 def _existing_parent(target: Path) -> Path:

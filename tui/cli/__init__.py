@@ -167,8 +167,9 @@ def _run_verb(mod: object, args: argparse.Namespace) -> int:
     from metrics_core.common import textable
     from metrics_core.report.export import check_writable, write_atomic
 
-    if args.output:  # before any work: a bad path is a usage error now, not after the run
+    if args.output is not None:  # before any work: a bad path is a usage error now, not after the run
         check_writable(args.output, create_folders=False)
+    _check_jobs()
     tty = not args.output and _isatty(sys.stdout)
     width = None if args.wide else (max(40, shutil.get_terminal_size((80, 24)).columns) if tty else 80)
     collected = _Collected(tty, getattr(sys.stdout, "encoding", None))
@@ -229,6 +230,15 @@ def context_of(args: argparse.Namespace) -> dict:
         efficiency=getattr(args, "efficiency", None) or ("calibrated" if hardware else None),
         estimate=bool(hardware),
     )
+
+
+def _check_jobs() -> None:
+    """``MODELTUI_JOBS`` must be a whole number >= 0 when set (0 means one worker)."""
+    import os
+
+    text = os.environ.get("MODELTUI_JOBS", "").strip()
+    if text and not text.isdigit():
+        raise ModeltuiError(f"MODELTUI_JOBS={text!r}: expected a whole number of worker processes >= 0")
 
 
 def _isatty(stream: object) -> bool:

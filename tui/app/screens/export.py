@@ -81,7 +81,8 @@ class ExportScreen(ModalScreen[Path | None]):
         except ModeltuiError as exc:
             error.update(str(exc))
             return
-        self.app.notify(f"{len(self.table.flat)} rows, {fmt}: {written}", title="Exported", timeout=8)
+        n = len(self.table.flat)
+        self.app.notify(f"{n} row{'s' if n != 1 else ''}, {fmt}: {written}", title="Exported", timeout=8)
         self.dismiss(written)
 
     @on(Button.Pressed, "#export-cancel")
