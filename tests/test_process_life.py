@@ -38,6 +38,20 @@ def descendants(root: int) -> set[int]:
     return out
 
 
+def user_env() -> dict[str, str]:
+    """The environment a user runs modeltui in: the worker pool on (the test suite's settings removed)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
+
+
+def survivors(pids: set[int], wait_s: float = 10) -> list[int]:
+    """``pids`` still alive after up to ``wait_s``: the watchdogs notice a dead parent within 0.5 s, then
+    the resource tracker cleans up."""
+    deadline = time.monotonic() + wait_s
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [p for p in pids if alive(p)]
+
+
 def alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -49,7 +63,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP], ids=["KILL", "TERM", "HUP"])
 def test_workers_and_server_end_with_their_parent(sig):
-    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
+    env = user_env()
     proc = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "ready"
@@ -57,51 +71,40 @@ def test_workers_and_server_end_with_their_parent(sig):
         assert len(spawned) >= 2  # the fork server and at least one worker (and the resource tracker)
         proc.send_signal(sig)
         proc.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in spawned) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [p for p in spawned if alive(p)] == []
+        assert survivors(spawned) == []
     finally:
         if proc.poll() is None:
             proc.kill()
 
 
-def test_sigterm_takes_the_ctrl_c_path():
-    """SIGTERM/SIGHUP to a verb: one line, exit 128 + signal, no process of the run left behind."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
+def start_cold_compare() -> tuple[subprocess.Popen, set[int]]:
+    """``modeltui compare --all --no-cache`` as a user runs it, a second into its analysis: (the process,
+    every process below it: tracker, fork server, workers)."""
     argv = [sys.executable, "-m", "tui.cli", "compare", "--all", "--no-cache", "--format", "json"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=user_env())
     deadline = time.monotonic() + 60
     while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:  # tracker, server, 2 workers
         time.sleep(0.2)
     time.sleep(1)  # analysing
-    spawned = descendants(proc.pid)
+    return proc, descendants(proc.pid)
+
+
+def test_sigterm_takes_the_ctrl_c_path():
+    """SIGTERM/SIGHUP to a verb: one line, exit 128 + signal, no process of the run left behind."""
+    proc, spawned = start_cold_compare()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert (proc.returncode, out, err) == (143, "", "modeltui: terminated (SIGTERM)\n")
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in spawned) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert [p for p in spawned if alive(p)] == []
+    assert survivors(spawned) == []
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 def test_sigkill_leaves_no_process_and_no_leaked_semaphore_warning():
-    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
-    argv = [sys.executable, "-m", "tui.cli", "compare", "--all", "--no-cache", "--format", "json"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:  # tracker, server, 2 workers
-        time.sleep(0.2)
-    time.sleep(1)
-    spawned = descendants(proc.pid)
+    proc, spawned = start_cold_compare()
     proc.kill()
     out, err = proc.communicate(timeout=120)  # EOF once every process holding the pipes has gone
     assert (proc.returncode, out, err) == (-9, "", "")  # no "leaked semaphore objects" from the tracker
-    deadline = time.monotonic() + 10  # the watchdogs notice within 0.5 s, then the tracker cleans up
-    while any(alive(p) for p in spawned) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert [p for p in spawned if alive(p)] == []
+    assert survivors(spawned) == []
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and a pty")
@@ -112,7 +115,7 @@ def test_the_app_quits_cleanly_on_sigterm_and_sighup(sig):
     import pty
     import select
 
-    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
+    env = user_env()
     env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
     master, slave = pty.openpty()
     argv = [sys.executable, "-m", "tui.cli", "resnet18"]
@@ -145,10 +148,7 @@ def test_the_app_quits_cleanly_on_sigterm_and_sighup(sig):
         tail = screen[screen.rindex(b"\x1b[?1049h") :]
         assert b"\x1b[?1049l" in tail  # ... and has left it: the terminal is restored
         assert f"modeltui: terminated ({signal.Signals(sig).name})".encode() in tail
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in spawned) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [p for p in spawned if alive(p)] == []
+        assert survivors(spawned) == []
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -224,34 +224,15 @@ def estimate_records(
     if execution != "eager" or efficiency != "ideal":
         return estimate_kernels(records, target, precision, batch_size, model, execution, efficiency)
     ops = tuple(estimate_ops(records, target, precision))
-    latency = sum(o.time_s for o in ops)
-    flops = sum(o.flops for o in ops)
-    nbytes = sum(o.bytes for o in ops)
-    mem_time = sum(o.time_s for o in ops if o.bound == "memory")
-    mem_pct = 100.0 * mem_time / latency if latency else 0.0
-    return ModelEstimate(
-        model=model,
-        target=target.id,
-        precision=precision,
-        batch_size=batch_size,
-        flops=flops,
-        bytes=nbytes,
-        latency_s=latency,
-        throughput_per_s=batch_size / latency if latency else None,
-        attained_flops_per_s=flops / latency if latency else None,
-        aggregate_ai=flops / nbytes if nbytes else 0.0,
-        memory_bound_time_pct=mem_pct,
-        bound="memory" if mem_pct >= 50.0 else "compute",
-        ridge_point=target.ridge_point(precision),
-        peak_flops_per_s=target.peak_flops(precision),
-        bandwidth_bytes_per_s=target.bandwidth,
-        launch_overhead_s=target.launch_overhead_s,
-        op_count=len(ops),
-        memory_bound_ops=sum(1 for o in ops if o.bound == "memory"),
-        ops=ops,
+    return _summary(
+        model, target, precision, batch_size, ops,
+        flops=sum(o.flops for o in ops),
+        latency=sum(o.time_s for o in ops),
+        nbytes=sum(o.bytes for o in ops),
+        mem_time=sum(o.time_s for o in ops if o.bound == "memory"),
         kernel_count=len(ops),
         launch_time_s=target.launch_overhead_s * len(ops),
-    )
+    )  # fmt: skip
 
 
 def describe_modes(execution: str, efficiency: str) -> str:
@@ -325,10 +306,35 @@ def estimate_kernels(
                 attainable_flops_per_s=(r.flops or 0) / share if share else 0.0,
             )
     ops = tuple(o for o in op_est if o is not None)
-    latency = sum(k.time_s for k in kests)
-    flops = sum(r.flops or 0 for r in records)
-    nbytes = sum(k.bytes for k in kests)
-    mem_time = sum(k.time_s for k in kests if k.bound == "memory")
+    return _summary(
+        model, target, precision, batch_size, ops,
+        flops=sum(r.flops or 0 for r in records),
+        latency=sum(k.time_s for k in kests),
+        nbytes=sum(k.bytes for k in kests),
+        mem_time=sum(k.time_s for k in kests if k.bound == "memory"),
+        kernel_count=len(kests),
+        launch_time_s=sum(k.launch_s for k in kests),
+        execution=execution,
+        efficiency=efficiency,
+        kernels=tuple(kests),
+    )  # fmt: skip
+
+
+def _summary(
+    model: str,
+    target: HardwareTarget,
+    precision: str,
+    batch_size: int,
+    ops: tuple,
+    *,
+    flops: int,
+    latency: float,
+    nbytes: int,
+    mem_time: float,
+    **extra: Any,
+) -> ModelEstimate:
+    """The model-level figures of the module doc from the totals of its ops or kernels (``extra``: the
+    performance-model fields: kernel count, launch time, execution, efficiency, kernels)."""
     mem_pct = 100.0 * mem_time / latency if latency else 0.0
     return ModelEstimate(
         model=model,
@@ -350,11 +356,7 @@ def estimate_kernels(
         op_count=len(ops),
         memory_bound_ops=sum(1 for o in ops if o.bound == "memory"),
         ops=ops,
-        execution=execution,
-        efficiency=efficiency,
-        kernel_count=len(kests),
-        launch_time_s=sum(k.launch_s for k in kests),
-        kernels=tuple(kests),
+        **extra,
     )
 
 
