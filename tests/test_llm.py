@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("transformers")
 
 from metrics_core.common.dtypes import ElementBits  # noqa: E402
+from metrics_core.common.errors import UsageError  # noqa: E402
 from metrics_core.perf.hardware import get_target  # noqa: E402
 from metrics_core.perf.llm import Scenario, estimate_llm, expected_experts  # noqa: E402
 from metrics_core.runtime.llm_capture import capture_llm  # noqa: E402
@@ -191,7 +192,8 @@ def test_cli_json_keys_and_bad_input(capsys):
     assert row["kv_bytes_per_token"] == 2 * 12 * 768 * 2 and row["estimate"] is True
     for argv, message in [
         (["llm", "hf:bert-base-uncased", "--hardware", "a100-sxm4-80gb"],
-         "hf:bert-base-uncased is not a decoder language model (encoder); llm analyses causal LMs"),
+         "hf:bert-base-uncased is not a language model (encoder); llm analyses decoders and "
+         "encoder-decoders"),
         (["llm", "hf:gpt2", "--hardware", "t4", "--activations", "bf16"],
          "NVIDIA T4 has no bf16 compute path (it has fp32, fp16, int8); the kernels compute in the "
          "activations' precision: choose --activations among those"),
@@ -200,11 +202,27 @@ def test_cli_json_keys_and_bad_input(capsys):
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "5"],
          "--tp 5: hf:gpt2's 12 attention heads do not split 5 ways"),
         (["llm", "resnet18", "--hardware", "a100-sxm4-80gb"],
-         "resnet18 is not a language model; llm analyses hf: decoders and causal-LM factories"),
+         "resnet18 is not a language model; llm analyses hf: language models and causal-LM factories"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "1000", "--generate", "100"],
          "hf:gpt2 takes at most 1,024 tokens (n_positions); prompt + generate = 1,100 is longer"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "0"],
          "--prompt: prompt lengths must be positive integers, got '0' in '0'"),
+        (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--context", "100"],
+         "--context 100 is outside this generation's decode steps (512 to 640): set --prompt / --generate "
+         "so that it lies between them"),
+        (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--context", "x"],
+         "--context: contexts must be positive integers, got 'x' in 'x'"),
+        (["llm", "hf:openai/whisper-large-v3", "--hardware", "a100-sxm4-80gb", "--prompt", "512"],
+         "hf:openai/whisper-large-v3 encodes a fixed 30 s audio window (1,500 encoder positions): leave "
+         "--prompt out (or give 1500)"),
+        (["llm", "hf:openai/whisper-large-v3", "--hardware", "a100-sxm4-80gb", "--generate", "448"],
+         "hf:openai/whisper-large-v3 takes at most 448 tokens (max_target_positions); decoder start + "
+         "generate = 449 is longer"),
+        (["llm", "hf:t5-base", "--hardware", "a100-sxm4-80gb", "--context", "600"],
+         "--context 600 is outside this generation's decode steps (1 to 129): set --prompt / --generate "
+         "so that it lies between them"),
+        (["llm", "hf:t5-base", "--hardware", "a100-sxm4-80gb", "--tp", "5"],
+         "--tp 5: hf:t5-base's 12 attention heads do not split 5 ways"),
     ]:  # fmt: skip
         assert cli.main(argv) == 2
         assert capsys.readouterr().err == f"modeltui: error: {message}\n"
@@ -231,3 +249,86 @@ def test_calibrated_batch1_decode_is_memory_bound_and_follows_weight_precision()
         assert est.decode_first.bound == "memory"
         tpot[weights] = est.tpot_s
     assert tpot["int4"] < tpot["int8"] < tpot["fp16"]
+
+
+def test_mistral_kv_cache_stops_growing_at_its_window():
+    # Mistral-7B slides a 4,096-token window on every layer: past it, each layer's cache holds (and a
+    # decode step reads) 4,096 tokens, not the whole context
+    c = config("mistralai/Mistral-7B-v0.1")
+    w, layers, kv_heads = c["sliding_window"], c["num_hidden_layers"], c["num_key_value_heads"]
+    per_token = 2 * layers * kv_heads * (c["hidden_size"] // c["num_attention_heads"]) * 2
+    assert per_token == 131_072
+    capture, est = estimate("mistralai/Mistral-7B-v0.1", prompt_tokens=4000, generate_tokens=200)
+    assert est.kv_bytes_per_token == per_token
+    assert est.kv_cache_bytes == w * per_token  # 536,870,912, not 4,200 x 131,072 = 550,502,400
+    assert capture.decode_last.kv_cache_bytes == w * per_token
+    sdpa = next(r for r in capture.decode_last.records if r.op == "scaled_dot_product_attention")
+    assert sdpa.input_shapes[1][-2] == w  # the step at context 4,200 reads 4,096 keys per layer
+
+
+def test_context_list_reports_each_decode_step(capsys):
+    # GPT-2: a decode step at context C reads C tokens of KV (2 x 12 layers x 768 x 2 bytes each), so
+    # steps 4 tokens apart differ by 4 x 36,864 bytes, and the list adds no other difference
+    code = cli.main(["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "32", "--generate", "8",
+                     "--context", "32,36,40", "--format", "json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["context_tokens"] for r in rows] == [32, 36, 40]
+    bytes_ = [r["decode"]["bytes"] for r in rows]
+    assert bytes_[1] - bytes_[0] == bytes_[2] - bytes_[1] == 4 * 36_864
+    assert rows[0]["decode"]["time_s"] == rows[0]["tpot_first_s"]
+    assert rows[2]["decode"] == rows[2]["decode_last"]
+    assert {r["tpot_s"] for r in rows} == {rows[0]["tpot_s"]}  # the mean over the generation
+
+
+def test_t5_encoder_decoder_prefill_and_caches():
+    c = config("google-t5/t5-base")
+    d, heads, d_kv, ff, vocab = c["d_model"], c["num_heads"], c["d_kv"], c["d_ff"], c["vocab_size"]
+    enc_layers, dec_layers = c["num_layers"], c.get("num_decoder_layers", c["num_layers"])
+    p, n, b = 64, 8, 2
+    capture, est = estimate("google-t5/t5-base", prompt_tokens=p, generate_tokens=n, batch_size=b)
+    assert est.architecture == "encoder-decoder" and est.encoder_tokens == p
+    # prefill = the encoder over P (bidirectional: every pair) + the decoder's step over its start token,
+    # which projects every layer's cross-attention K/V from the P encoder positions; MACs per sequence
+    linear = 4 * d * d + 2 * d * ff
+    encoder = enc_layers * (p * linear + 2 * p * p * heads * d_kv)
+    decoder = dec_layers * ((6 * d * d + 2 * d * ff) + 2 * d * d * p + 2 * heads * d_kv * (1 + p)) + d * vocab
+    assert sum(r.macs for r in capture.prefill.records) == b * (encoder + decoder)  # 2 x 6,542,247,936
+    assert est.prefill.flops == est.prefill.flops_dense  # nothing causal to halve
+    # KV: self-attention per decoder token and cross-attention per encoder position, both
+    # 2 x 12 layers x 12 heads x 64 x 2 bytes
+    per_token = 2 * dec_layers * heads * d_kv * 2
+    assert per_token == 36_864
+    assert (est.kv_bytes_per_token, est.cross_kv_bytes_per_token) == (per_token, per_token)
+    assert est.cross_kv_cache_bytes == b * p * per_token
+    assert est.kv_cache_bytes == b * ((1 + n) * per_token + p * per_token)
+    # decode contexts count decoder tokens: 1 (the start token) to 1 + N; each step reads the cross cache
+    assert (capture.decode_first.context, capture.decode_last.context) == (1, 1 + n)
+    assert capture.decode_first.cross_kv_bytes == b * p * per_token
+    d_json = est.to_dict()
+    assert (d_json["architecture"], d_json["context_tokens"], d_json["encoder_tokens"]) == (
+        "encoder-decoder",
+        1,
+        p,
+    )
+
+
+def test_whisper_prefill_is_its_fixed_window():
+    c = config("openai/whisper-large-v3")
+    layers, heads, d = c["decoder_layers"], c["decoder_attention_heads"], c["d_model"]
+    positions = c["max_source_positions"]  # 1,500: 3,000 mel frames through the stride-2 convolution
+    capture, est = estimate("openai/whisper-large-v3", prompt_tokens=positions, generate_tokens=16)
+    per_token = 2 * layers * heads * (d // heads) * 2
+    assert per_token == 163_840
+    assert est.cross_kv_bytes_per_token == per_token and est.encoder_tokens == 1500
+    assert est.kv_cache_bytes == 17 * per_token + 1500 * per_token
+    # the encoder's linear layers over 1,500 positions: 32 layers x (4 d^2 + 2 d x 4d) MACs per position
+    ffn = c["encoder_ffn_dim"]
+    encoder_linear = c["encoder_layers"] * positions * (4 * d * d + 2 * d * ffn)
+    mm = sum(
+        r.macs for r in capture.prefill.records if r.op in ("mm", "addmm") and ".encoder." in f".{r.module}."
+    )
+    assert mm == encoder_linear
+    with pytest.raises(UsageError, match="fixed 30 s window"):
+        capture_llm("hf:openai/whisper-large-v3", 1, 512, 4, FP16)

@@ -29,7 +29,8 @@ async def test_llm_view_shows_phases_and_follows_its_keys():
         text = screen.text
         # GPT-2: 2 x 12 layers x 768 x 2 bytes of KV per token (fp16), on the session's target
         assert "== hf:gpt2 on NVIDIA A100 PCIe 40GB ==" in text
-        assert "estimates (eager, ideal efficiency) · prompt 512 + generate 128 tokens · TP 1" in text
+        assert "estimates (eager, ideal efficiency) · decoder\n" in text
+        assert "prompt 512 + generate 128 tokens · TP 1" in text
         assert "weights fp16 · activations fp16 · KV fp16 · compute fp16" in text
         assert "decode tokens/s (aggregate) by batch size:" in text
         assert "phase (batch 1)" in text and "prefill (512 tokens)" in text
@@ -55,3 +56,25 @@ async def test_llm_view_refuses_a_non_decoder():
         app.action_llm("resnet18")
         await settle(pilot)
         assert type(app.screen).__name__ == "ComparisonScreen"
+
+
+@sync
+async def test_llm_view_takes_an_encoder_decoder():
+    from tui.app.screens.llm import LlmScreen
+
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_llm("hf:t5-base")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LlmScreen)
+        # T5-base: the encoder over the 512-token prompt, then the decoder from its start token; KV of
+        # 2 x 12 layers x 12 heads x 64 x 2 bytes per decoder token and per encoder position
+        assert "estimates (eager, ideal efficiency) · encoder-decoder\n" in screen.text
+        assert "encoder 512 positions + decoder start token, generate 128 · TP 1" in screen.text
+        assert "KV 36,864 B per decoder token + 36,864 B per encoder position" in screen.text
+        assert "prefill (encoder 512 + 1)" in screen.text and "decode @ 129" in screen.text
+        await pilot.press("p")  # T5's relative positions have no bound: 512 -> 2048
+        await settle(pilot)
+        assert "encoder 2,048 positions" in screen.text

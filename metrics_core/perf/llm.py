@@ -10,8 +10,19 @@ Definitions (all estimates, ``estimate: true``):
 - **Prefill** of P tokens (batch B): causal attention counts the lower triangle, ``L*(L+1)/2`` of the
   ``L*L`` scores (``flops``; ``flops_dense`` keeps the dense count). **Decode** of one token at context C:
   the new K/V written once, the cache of C tokens read once per layer (``capture.kv_cache``).
-- **KV cache**: ``kv_bytes_per_token`` = the decode capture's cache bytes / (B x C);
-  ``kv_cache_bytes`` = B x (P + N) x that.
+- **KV cache**: ``kv_bytes_per_token`` = K and V of one token in every decoder layer, at the KV
+  precision (``2 x layers x kv_heads x head_dim x bytes``); ``kv_cache_bytes`` = what B sequences hold at
+  the end of the generation: per layer ``min(context, window)`` tokens (sliding-window layers keep the last
+  W tokens, as transformers' sliding static cache and serving engines do), plus, for an encoder-decoder,
+  the cross-attention cache of the encoder's positions (``cross_kv_cache_bytes``).
+- **Encoder-decoders** (T5, BART, Whisper): P is the encoder's input (T5/BART: source tokens; Whisper: its
+  fixed 30 s window, ``max_source_positions`` = 1,500 positions) and the decoder starts from its start
+  token. Prefill (TTFT) = the encoder over P plus the decoder's first step, which projects every layer's
+  cross-attention K/V once; encoder attention is bidirectional (no causal halving). Decode contexts count
+  decoder tokens: 1 after the start token to 1 + N; each step also reads the cross-attention cache
+  (``cross_kv_bytes_per_token`` x P per sequence).
+- **Context** C (``context_tokens``, ``--context``): the decode step reported as ``decode`` (default: the
+  first, at P; encoder-decoders 1); it must lie within the generation, P <= C <= P + N.
 - **Memory**: ``resident_bytes`` = weights + KV cache at context P + N + peak activations of prefill;
   ``fits`` when resident <= ``memory_gb`` x 1e9 (per GPU with ``tp``); ``max_batch_size`` = the largest B
   whose weights + B x (KV per sequence + activations per sequence) fits.
@@ -28,7 +39,8 @@ Definitions (all estimates, ``estimate: true``):
   ``2 (tp - 1)`` steps (``RING_STEP_LATENCY_S`` each) moving ``2 (tp - 1) / tp`` x the message at half
   the target's ``interconnect_gbps`` (one direction).
 - **Sliding-window attention** (Mistral, Gemma-2's local layers): prefill counts the (query, key) pairs
-  inside the window (``attended_pairs``); decode reads the cache the model's own cache holds.
+  inside the window (``attended_pairs``); a decode step reads ``min(C, W)`` tokens of a sliding layer's
+  cache, and the cache holds no more (``kv_cache_bytes``).
 """
 
 from __future__ import annotations
@@ -65,6 +77,8 @@ class Scenario:
     #: The performance model of the phase estimates (``perf.roofline.estimate_records``).
     execution: str = "eager"
     efficiency: str = "ideal"
+    #: The decode step reported as ``decode`` (None: the first one; see module docstring).
+    context_tokens: int | None = None
 
     def validated(self, target: HardwareTarget) -> Scenario:
         """These settings checked against ``target``; ``UsageError`` (one line) otherwise."""
@@ -75,8 +89,11 @@ class Scenario:
         ):
             if value not in allowed:
                 raise UsageError(f"{what} {value!r}: choose one of {', '.join(allowed)}")
-        for what, value in (("--prompt", self.prompt_tokens), ("--generate", self.generate_tokens),
-                            ("--batch-size", self.batch_size), ("--tp", self.tp)):  # fmt: skip
+        counts = [("--prompt", self.prompt_tokens), ("--generate", self.generate_tokens),
+                  ("--batch-size", self.batch_size), ("--tp", self.tp)]  # fmt: skip
+        if self.context_tokens is not None:
+            counts.append(("--context", self.context_tokens))
+        for what, value in counts:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{what} must be a positive integer, got {value!r}")
         if not target.has(self.activations):
@@ -272,6 +289,20 @@ class LlmEstimate:
     decode_first: PhaseEstimate
     decode_last: PhaseEstimate
     experts_read_per_layer: float | None
+    #: "decoder" or "encoder-decoder"; the decode step at ``context_tokens`` (``decode`` in JSON).
+    architecture: str = "decoder"
+    context_tokens: int = 0
+    decode_at: PhaseEstimate | None = None
+    #: Encoder-decoders: encoder positions, cross-attention KV bytes per encoder position and what the
+    #: B sequences' cross-attention caches hold (per GPU; part of ``kv_cache_bytes``).
+    encoder_tokens: int = 0
+    cross_kv_bytes_per_token: float = 0.0
+    cross_kv_cache_bytes: int = 0
+
+    @property
+    def decode(self) -> PhaseEstimate:
+        """The decode step at ``context_tokens``."""
+        return self.decode_at or self.decode_first
 
     @property
     def resident_bytes(self) -> int:
@@ -296,9 +327,12 @@ class LlmEstimate:
         return {
             "model": self.model,
             "hardware": self.target.id,
+            "architecture": self.architecture,
             "batch_size": s.batch_size,
             "prompt_tokens": s.prompt_tokens,
             "generate_tokens": s.generate_tokens,
+            "context_tokens": self.context_tokens,
+            "encoder_tokens": self.encoder_tokens if self.architecture == "encoder-decoder" else None,
             "weights_precision": s.weights,
             "activations_precision": s.activations,
             "kv_precision": s.kv,
@@ -310,7 +344,9 @@ class LlmEstimate:
             "active_params": self.active_params,
             "weight_bytes": self.weight_bytes,
             "kv_bytes_per_token": self.kv_bytes_per_token,
+            "cross_kv_bytes_per_token": self.cross_kv_bytes_per_token if self.encoder_tokens else None,
             "kv_cache_bytes": self.kv_cache_bytes,
+            "cross_kv_cache_bytes": self.cross_kv_cache_bytes if self.encoder_tokens else None,
             "activation_bytes": self.activation_bytes,
             "resident_bytes": self.resident_bytes,
             "capacity_bytes": self.capacity_bytes,
@@ -326,56 +362,84 @@ class LlmEstimate:
             "generation_s": self.generation_s,
             "experts_read_per_layer": self.experts_read_per_layer,
             "prefill": self.prefill.to_dict(),
-            "decode": self.decode_first.to_dict(),
+            "decode": self.decode.to_dict(),
             "decode_last": self.decode_last.to_dict(),
             "estimate": True,
         }
 
 
+def context_range(capture: Any, scenario: Scenario) -> tuple[int, int]:
+    """``(first, last)`` decode contexts of ``scenario``'s generation for ``capture``'s architecture:
+    ``(P, P + N)``, or ``(1, 1 + N)`` decoder tokens for an encoder-decoder."""
+    start = 1 if getattr(capture, "architecture", "decoder") == "encoder-decoder" else scenario.prompt_tokens
+    return start, start + scenario.generate_tokens
+
+
+def check_context(context: int | None, first: int, last: int) -> int:
+    """``context`` (None: ``first``) if ``first <= context <= last``, else ``UsageError`` (one line)."""
+    if context is None:
+        return first
+    if not first <= context <= last:
+        raise UsageError(
+            f"--context {context:,} is outside this generation's decode steps ({first:,} to {last:,}): set "
+            "--prompt / --generate so that it lies between them"
+        )
+    return context
+
+
 def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> LlmEstimate:
     """``capture`` (a ``runtime.llm_capture.LlmCapture`` for ``scenario``'s batch, prompt and generate
-    tokens) on ``target`` (see module docstring). ``UsageError`` for ``tp`` beyond the attention heads."""
+    tokens, and its context) on ``target`` (see module docstring). ``UsageError`` for ``tp`` that does not
+    split the attention heads, or a context outside the generation."""
     s = scenario.validated(target)
     tp = s.tp
-    if tp > capture.attention_heads or capture.attention_heads % tp:
-        raise UsageError(
-            f"--tp {tp}: {capture.model}'s {capture.attention_heads} attention heads do not split {tp} ways"
-        )
+    encoder_decoder = capture.architecture == "encoder-decoder"
+    for heads in (capture.attention_heads, capture.encoder_heads if encoder_decoder else None):
+        if heads is not None and (tp > heads or heads % tp):
+            raise UsageError(f"--tp {tp}: {capture.model}'s {heads} attention heads do not split {tp} ways")
+    first, last = context_range(capture, s)
+    context = check_context(s.context_tokens, first, last)
     precision = s.compute_precision
     kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
-    b, p, n = s.batch_size, s.prompt_tokens, s.generate_tokens
+    b, p = s.batch_size, s.prompt_tokens
 
-    prefill_records = causal_records(capture.prefill.records, p, getattr(capture, "windows", ()))
+    if encoder_decoder:  # bidirectional encoder, one decoder token: nothing causal to halve
+        prefill_records = list(capture.prefill.records)
+        prefill_comm = allreduce_s(s, target, capture.encoder_layers, capture.hidden_size, p) + allreduce_s(
+            s, target, capture.layers, capture.hidden_size, 1
+        )
+    else:
+        prefill_records = causal_records(capture.prefill.records, p, capture.windows)
+        prefill_comm = allreduce_s(s, target, capture.layers, capture.hidden_size, p)
     prefill = estimate_phase(
         split_records(prefill_records, tp, kv_share, 0),
         sum(r.flops or 0 for r in capture.prefill.records) // tp,
         target,
         precision,
-        allreduce_s(s, target, capture.layers, capture.hidden_size, p),
+        prefill_comm,
         s.execution,
         s.efficiency,
     )
     experts_read = None
-    decodes = []
-    for ph in (capture.decode_first, capture.decode_last):
+    decodes: dict[int, PhaseEstimate] = {}
+    for c in dict.fromkeys((first, last, context)):
+        ph = capture.decode_phase(c)
         records = ph.records
         if capture.experts and capture.experts_per_token:
             records = moe_decode_records(records, capture.experts, capture.experts_per_token, b)
             experts_read = expected_experts(capture.experts, capture.experts_per_token, b)
         per_gpu = split_records(records, tp, kv_share, ph.kv_cache_bytes)
-        decodes.append(
-            estimate_phase(
-                per_gpu,
-                sum(r.flops or 0 for r in per_gpu),
-                target,
-                precision,
-                allreduce_s(s, target, capture.layers, capture.hidden_size, 1),
-                s.execution,
-                s.efficiency,
-            )
+        decodes[c] = estimate_phase(
+            per_gpu,
+            sum(r.flops or 0 for r in per_gpu),
+            target,
+            precision,
+            allreduce_s(s, target, capture.layers, capture.hidden_size, 1),
+            s.execution,
+            s.efficiency,
         )
-    kv_per_token = capture.decode_first.kv_cache_bytes / (b * capture.decode_first.context)
-    kv_per_seq_gpu = (p + n) * kv_per_token * kv_share
+    kv_per_seq_gpu = capture.kv_held_per_sequence(last) * kv_share
+    cross_per_seq_gpu = capture.encoder_tokens * capture.cross_kv_bytes_per_token * kv_share
     weight_gpu = math.ceil(capture.weight_bytes / tp)
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
@@ -388,13 +452,19 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
         params=capture.params,
         active_params=capture.active_params,
         weight_bytes=weight_gpu,
-        kv_bytes_per_token=kv_per_token,
+        kv_bytes_per_token=sum(capture.kv_layer_token_bytes),
         kv_cache_bytes=round(b * kv_per_seq_gpu),
         activation_bytes=act_gpu,
         capacity_bytes=capacity,
         max_batch_size=max_batch,
         prefill=prefill,
-        decode_first=decodes[0],
-        decode_last=decodes[1],
+        decode_first=decodes[first],
+        decode_last=decodes[last],
         experts_read_per_layer=experts_read,
+        architecture=capture.architecture,
+        context_tokens=context,
+        decode_at=decodes[context],
+        encoder_tokens=capture.encoder_tokens,
+        cross_kv_bytes_per_token=capture.cross_kv_bytes_per_token,
+        cross_kv_cache_bytes=round(b * cross_per_seq_gpu),
     )

@@ -9,29 +9,48 @@ from metrics_core.common.textable import text_table
 
 
 def text_report(results: list, width: int | None = None, color: bool | None = False) -> str:
-    """Per model and prompt length: a block per configuration (one batch size), or a batch table and a
-    tokens/s chart for a batch sweep; then the phases on the target's roofline."""
+    """Per model and prompt length: the phase block of the first configuration; then a batch table and a
+    tokens/s chart per context for a batch sweep, or a context table for a context sweep; then the
+    phases on the target's roofline."""
     import shutil
 
     width = width or max(60, min(shutil.get_terminal_size((80, 24)).columns, 120))
-    by_model: dict[tuple[str, int], list] = {}
+    groups: dict[tuple[str, int], list] = {}
     for r in results:
-        by_model.setdefault((r.model, r.scenario.prompt_tokens), []).append(r)
+        groups.setdefault((r.model, r.scenario.prompt_tokens), []).append(r)
     parts = []
-    for rs in by_model.values():
-        parts.append(phase_block(rs[0]) if len(rs) == 1 else sweep_text(rs))
+    for rs in groups.values():
+        batches = sorted({r.scenario.batch_size for r in rs})
+        contexts = sorted({r.context_tokens for r in rs})
+        if len(batches) == 1:
+            parts.append(phase_block(rs[0]))
+            if len(contexts) > 1:
+                parts.append(context_text(rs))
+        else:
+            for c in contexts:
+                parts.append(sweep_text([r for r in rs if r.context_tokens == c]))
         parts.append(roofline_text(rs, width, color))
     return "\n\n".join(parts)
 
 
+def _encdec(r) -> bool:  # noqa: ANN001
+    return r.architecture == "encoder-decoder"
+
+
 def roofline_text(rs: list, width: int, color: bool | None = False) -> str:
-    """Prefill and decode points (per batch size) on the roofline of the target."""
+    """Prefill and decode points (per batch size and context) on the roofline of the target."""
     from metrics_core.perf.roofline_plot import RooflinePoint, render_roofline
 
     points = []
+    batches = len({r.scenario.batch_size for r in rs}) > 1
+    seen_prefill: set[int] = set()
     for r in rs:
-        tag = f" B={r.scenario.batch_size}" if len(rs) > 1 else ""
-        for label, ph in (("prefill", r.prefill), (f"decode@{r.scenario.prompt_tokens}", r.decode_first)):
+        tag = f" B={r.scenario.batch_size}" if batches else ""
+        phases = [(f"decode@{r.context_tokens}", r.decode)]
+        if r.scenario.batch_size not in seen_prefill:  # one prefill per batch size (contexts share it)
+            seen_prefill.add(r.scenario.batch_size)
+            phases.insert(0, ("prefill", r.prefill))
+        for label, ph in phases:
             if ph.time_s and ph.ai:
                 points.append(RooflinePoint(f"{label}{tag}", ph.ai, ph.flops / ph.time_s))
     title = f"{rs[0].model}: phases on {rs[0].target.name} ({rs[0].scenario.compute_precision}, est.)"
@@ -42,12 +61,17 @@ def roofline_text(rs: list, width: int, color: bool | None = False) -> str:
 
 def _header(r) -> str:  # noqa: ANN001
     s = r.scenario
+    if _encdec(r):
+        tokens = (
+            f"encoder {r.encoder_tokens:,} positions + decoder start token, generate {s.generate_tokens:,}"
+        )
+    else:
+        tokens = f"prompt {s.prompt_tokens:,} + generate {s.generate_tokens:,} tokens"
     return (
         f"== {r.model} on {r.target.name} ==\n"
-        f"estimates ({s.execution}, {s.efficiency} efficiency) · prompt {s.prompt_tokens} + generate "
-        f"{s.generate_tokens} tokens · "
-        f"TP {s.tp}\nweights {s.weights} · activations {s.activations} · KV {s.kv} · compute "
-        f"{s.compute_precision}"
+        f"estimates ({s.execution}, {s.efficiency} efficiency) · {r.architecture}\n"
+        f"{tokens} · TP {s.tp}\n"
+        f"weights {s.weights} · activations {s.activations} · KV {s.kv} · compute {s.compute_precision}"
     )
 
 
@@ -55,30 +79,46 @@ def _memory_line(r) -> str:  # noqa: ANN001
     per_gpu = " per GPU" if r.scenario.tp > 1 else ""
     over = units.human_bytes(r.resident_bytes - r.capacity_bytes)
     verdict = "fits" if r.fits else f"DOES NOT FIT (over by {over})"
-    total = r.scenario.prompt_tokens + r.scenario.generate_tokens
+    s = r.scenario
+    cross = f" (cross-attention {units.human_bytes(r.cross_kv_cache_bytes)})" if _encdec(r) else ""
+    if _encdec(r):
+        rate = (
+            f"KV {r.kv_bytes_per_token:,.0f} B per decoder token + {r.cross_kv_bytes_per_token:,.0f} B per "
+            f"encoder position (whole model);\nmax batch at {1 + s.generate_tokens} decoder tokens: "
+        )
+    else:
+        total = s.prompt_tokens + s.generate_tokens
+        rate = f"KV {r.kv_bytes_per_token:,.0f} B/token (whole model); max batch at {total:,} tokens: "
     return (
         f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
-        f"{units.human_bytes(r.kv_cache_bytes)} + activations {units.human_bytes(r.activation_bytes)}\n"
+        f"{units.human_bytes(r.kv_cache_bytes)}{cross} + activations "
+        f"{units.human_bytes(r.activation_bytes)}\n"
         f"  = {units.human_bytes(r.resident_bytes)} of {units.human_bytes(r.capacity_bytes)}: {verdict}\n"
-        f"KV {r.kv_bytes_per_token:,.0f} B/token (whole model); max batch at {total} tokens: "
-        f"{r.max_batch_size}"
+        f"{rate}{r.max_batch_size}"
     )
 
 
+def _phase_row(label: str, ph) -> list[str]:  # noqa: ANN001
+    return [label, units.human_count(ph.flops), units.human_bytes(ph.bytes), units.fixed(ph.ai, digits=1),
+            ph.bound, units.pct(ph.memory_bound_time_pct), units.human_time(ph.time_s)]  # fmt: skip
+
+
 def phase_block(r) -> str:  # noqa: ANN001
-    """One configuration: header, memory line, the phase table (prefill, decode at P and P + N), TTFT,
-    TPOT and tokens/s."""
+    """One configuration: header, memory line, the phase table (prefill, decode at the first and last
+    contexts and at the reported one), TTFT, TPOT and tokens/s."""
     s = r.scenario
-    rows = []
-    for label, ph in (
-        (f"prefill ({s.prompt_tokens} tokens)", r.prefill),
-        (f"decode @ {s.prompt_tokens}", r.decode_first),
-        (f"decode @ {s.prompt_tokens + s.generate_tokens}", r.decode_last),
-    ):
-        rows.append(
-            [label, units.human_count(ph.flops), units.human_bytes(ph.bytes), units.fixed(ph.ai, digits=1),
-             ph.bound, units.pct(ph.memory_bound_time_pct), units.human_time(ph.time_s)]
-        )  # fmt: skip
+    first, last = r.decode_first, r.decode_last
+    start = 1 if _encdec(r) else s.prompt_tokens
+    prefill = (
+        f"prefill (encoder {r.encoder_tokens:,} + 1)"
+        if _encdec(r)
+        else f"prefill ({s.prompt_tokens:,} token{'s' if s.prompt_tokens > 1 else ''})"
+    )
+    steps = [(start, first), (start + s.generate_tokens, last)]
+    if r.context_tokens not in (start, start + s.generate_tokens):
+        steps.insert(1, (r.context_tokens, r.decode))
+    rows = [_phase_row(prefill, r.prefill)]
+    rows += [_phase_row(f"decode @ {c:,}", ph) for c, ph in steps]
     headers = [f"phase (batch {s.batch_size})", "FLOPs", "bytes", "AI", "bound", "mem time", "time"]
     table = text_table(headers, rows, [False, True, True, True, False, True, True])
     tpot = r.tpot_s
@@ -88,39 +128,57 @@ def phase_block(r) -> str:  # noqa: ANN001
             f"\nMoE: {units.human_count(r.active_params)} of {units.human_count(r.params)} params active per "
             f"token;\na decode step reads {r.experts_read_per_layer:.2f} experts per layer (uniform top-k)"
         )
+    where = "decoder context" if _encdec(r) else "context"
     summary = (
-        f"TTFT {units.human_time(r.prefill.time_s)} · TPOT {units.human_time(tpot)} (mean of "
-        f"@{s.prompt_tokens} and @{s.prompt_tokens + s.generate_tokens}) · generation "
-        f"{units.human_time(r.generation_s)}\ndecode {1 / tpot:,.1f} tokens/s per sequence, "
-        f"{s.batch_size / tpot:,.1f} aggregate"
+        f"TTFT {units.human_time(r.prefill.time_s)} · TPOT {units.human_time(tpot)} (mean of the steps at "
+        f"{where} {start:,} and {start + s.generate_tokens:,})\n"
+        f"generation {units.human_time(r.generation_s)} · "
+        f"decode {1 / tpot:,.1f} tokens/s per sequence, {s.batch_size / tpot:,.1f} aggregate"
     )
     return "\n".join([_header(r), _memory_line(r), "", table, "", summary]) + moe
 
 
+def context_text(rs: list) -> str:
+    """Several contexts of one model and batch: the decode step at each (bytes, AI, bound, step time,
+    tokens/s)."""
+    rows = []
+    for r in sorted(rs, key=lambda r: r.context_tokens):
+        ph = r.decode
+        rows.append(
+            [f"{r.context_tokens:,}", units.human_bytes(ph.bytes), units.fixed(ph.ai, digits=1), ph.bound,
+             units.pct(ph.memory_bound_time_pct), units.human_time(ph.time_s),
+             f"{r.scenario.batch_size / ph.time_s:,.1f}", f"{1 / ph.time_s:,.1f}"]
+        )  # fmt: skip
+    headers = ["context", "bytes", "AI", "bound", "mem time", "step", "tok/s", "tok/s/seq"]
+    table = text_table(headers, rows, [True, True, True, False, True, True, True, True])
+    legend = f"one decode step at each context (batch {rs[0].scenario.batch_size}); tok/s: all sequences"
+    return "\n".join(["decode by context (rows by context)", table, legend])
+
+
 def sweep_text(rs: list) -> str:
-    """Several batch sizes of one model: a table per batch and the tokens/s bar chart."""
+    """Several batch sizes of one model at one context: a table per batch and the tokens/s bar chart."""
+    c = rs[0].context_tokens
     rows = []
     for r in rs:
         rows.append(
             [str(r.scenario.batch_size), "yes" if r.fits else "NO", units.human_bytes(r.resident_bytes),
              units.human_time(r.prefill.time_s), units.human_time(r.tpot_s),
-             f"{r.scenario.batch_size / r.tpot_s:,.1f}", f"{1 / r.tpot_s:,.1f}", r.decode_first.bound,
-             units.fixed(r.decode_first.ai, digits=1)]
+             f"{r.scenario.batch_size / r.tpot_s:,.1f}", f"{1 / r.tpot_s:,.1f}", r.decode.bound,
+             units.fixed(r.decode.ai, digits=1)]
         )  # fmt: skip
-    headers = [
-        "batch",
-        "fits",
-        "resident",
-        "TTFT",
-        "TPOT",
-        "tok/s",
-        "tok/s/seq",
-        "bound@P",
-        "AI@P",
-    ]
-    table = text_table(headers, rows, [True, False, True, True, True, True, True, False, True])
+    headers = ["batch", "fits", "resident", "TTFT", "TPOT", "tok/s", "tok/s/seq", f"bound@{c}", f"AI@{c}"]
+    numeric = [True, False, True, True, True, True, True, False, True]
+    if rs[0].decode is not rs[0].decode_first:
+        headers.append(f"step@{c}")
+        numeric.append(True)
+        for row, r in zip(rows, rs, strict=True):
+            row.append(units.human_time(r.decode.time_s))
+    table = text_table(headers, rows, numeric)
     largest = f"largest batch that fits at the full context: {rs[0].max_batch_size}"
-    legend = "tok/s: all sequences; bound@P, AI@P: the decode step at the prompt length"
+    legend = (
+        f"tok/s: all sequences (from TPOT, the mean step); bound@{c}, AI@{c}: the decode step at "
+        f"context {c:,}"
+    )
     return "\n".join([_header(rs[0]), largest, "", "rows by batch size", table, legend, "", _bars(rs)])
 
 

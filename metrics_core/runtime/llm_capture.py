@@ -1,11 +1,24 @@
-"""Capture an LLM's serving phases on meta: prefill of P prompt tokens and one decode step at a context,
-from the real module graph (``hf:`` decoder models and custom causal-LM factories).
+"""Capture an LLM's serving phases on meta from the real module graph: ``hf:`` decoder models, custom
+causal-LM factories, and encoder-decoder models (T5, BART, Whisper).
+
+Decoder models (``architecture`` "decoder"):
 
 - Prefill: ``input_ids`` ``(B, P)``, no cache, causal SDPA (one fused attention op per layer), logits of
   the last position only (``logits_to_keep=1``, as serving engines compute them).
-- Decode at context C: ``input_ids`` ``(B, 1)`` with a pre-allocated static KV cache of C tokens
-  (``metrics_core.capture.kv_cache``): the new K/V written once with ``index_copy_``, the cache read once
-  per layer by attention, no concatenation copies; the embedding reads only the gathered rows.
+- Decode at context C (the tokens in the cache, the new one included): ``input_ids`` ``(B, 1)`` with a
+  pre-allocated static KV cache of C tokens (``metrics_core.capture.kv_cache``): the new K/V written once
+  with ``index_copy_``, the cache read once per layer by attention, no concatenation copies; the embedding
+  reads only the gathered rows.
+
+Encoder-decoder models (``architecture`` "encoder-decoder"; the decoder prompt is its start token):
+
+- Prefill: the encoder over the source (T5/BART: P tokens; Whisper: its fixed 30 s window of
+  ``2 x max_source_positions`` mel frames, ``max_source_positions`` encoder positions) and the decoder's
+  first step over the start token, which projects every decoder layer's cross-attention K/V from the
+  encoder output (``use_cache=False``: the projections are counted, as they are written once).
+- Decode at decoder context C: the decoder alone (``encoder_outputs`` given), a static self-attention cache
+  of C tokens and a static cross-attention cache of the encoder's positions (transformers'
+  ``EncoderDecoderCache`` with every layer marked updated: the cross K/V are read, never recomputed).
 
 Bytes follow each tensor class's precision (``ElementBits``: weights, activations, KV cache). Runs in a
 worker process (``pool.run_call``): it builds the model.
@@ -20,22 +33,29 @@ from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
 
+#: ``ModelSpec.task`` of the models ``llm`` analyses: decoders and encoder-decoders.
+DECODER_TASKS: frozenset[str] = frozenset({"causal-lm"})
+ENCODER_DECODER_TASKS: frozenset[str] = frozenset({"seq2seq-lm", "speech-seq2seq"})
+SPEECH_TASK = "speech-seq2seq"
+
 
 @dataclass
 class PhaseCapture:
     """One phase: its op records, peak live activation bytes (KV cache excluded), tokens per sequence
-    processed, the context it attends to, and the bytes of the KV cache allocated for it (decode)."""
+    processed, the context it attends to, and the bytes of the KV cache it reads (decode: self-attention
+    plus, for an encoder-decoder, ``cross_kv_bytes`` of cross-attention)."""
 
     records: list[OpRecord]
     peak_activation_bytes: int
     tokens: int
     context: int
     kv_cache_bytes: int = 0
+    cross_kv_bytes: int = 0
 
 
 @dataclass
 class LlmCapture:
-    """What ``capture_llm`` returns (picklable): model facts and the three phase captures."""
+    """What ``capture_llm`` returns (picklable): model facts and the phase captures."""
 
     model: str
     params: int
@@ -55,20 +75,86 @@ class LlmCapture:
     #: Attention window per layer, in layer order (None: full causal attention; an int W: each query sees
     #: the last W keys, sliding-window attention). Empty: every layer full.
     windows: list[int | None] = field(default_factory=list)
+    #: "decoder" or "encoder-decoder".
+    architecture: str = "decoder"
+    #: Encoder-decoders: the encoder's layers, attention heads and positions (the cross-attention cache
+    #: holds ``encoder_tokens`` per sequence; ``cross_kv_bytes_per_token`` bytes each, at the KV precision).
+    encoder_layers: int = 0
+    encoder_heads: int = 0
+    encoder_tokens: int = 0
+    cross_kv_bytes_per_token: int = 0
+    #: Self-attention KV bytes per token of one sequence, per decoder layer (K and V, KV precision).
+    kv_layer_token_bytes: list[int] = field(default_factory=list)
+    #: Decode steps at further contexts (``capture_llm``'s ``contexts``), by context.
+    decode_at: dict[int, PhaseCapture] = field(default_factory=dict)
+
+    @property
+    def first_context(self) -> int:
+        """The context of the first decode step: the prompt's P tokens (decoder) or the decoder's start
+        token (encoder-decoder: 1)."""
+        return self.decode_first.context
+
+    def decode_phase(self, context: int) -> PhaseCapture:
+        """The decode capture at ``context`` (KeyError if it was not captured)."""
+        for ph in (self.decode_first, self.decode_last, *self.decode_at.values()):
+            if ph.context == context:
+                return ph
+        raise KeyError(context)
+
+    def kv_held_per_sequence(self, context: int) -> int:
+        """KV-cache bytes one sequence holds at decoder context ``context``: each layer's per-token bytes
+        times ``min(context, window)`` (sliding-window layers keep the last W tokens), plus the
+        cross-attention cache of the encoder's positions for an encoder-decoder."""
+        windows = self.windows or [None] * len(self.kv_layer_token_bytes)
+        own = sum(
+            b * (context if w is None else min(context, w))
+            for b, w in zip(self.kv_layer_token_bytes, windows, strict=False)
+        )
+        return own + self.encoder_tokens * self.cross_kv_bytes_per_token
+
+
+def decode_contexts(architecture: str, prompt: int, generate: int) -> tuple[int, int]:
+    """``(first, last)`` decode contexts of a generation: ``(P, P + N)`` for a decoder, ``(1, 1 + N)``
+    (decoder tokens after the start token) for an encoder-decoder."""
+    start = 1 if architecture == "encoder-decoder" else prompt
+    return start, start + generate
+
+
+def architecture_of(task: str) -> str:
+    """ "encoder-decoder" for an encoder-decoder ``ModelSpec.task``, else "decoder"."""
+    return "encoder-decoder" if task in ENCODER_DECODER_TASKS else "decoder"
+
+
+def speech_encoder_tokens(config: dict[str, Any]) -> int:
+    """Encoder positions of a speech encoder-decoder (Whisper): ``max_source_positions`` (1500: a 30 s
+    window of 3000 mel frames through the stride-2 convolution)."""
+    return int(config.get("max_source_positions", 1500))
 
 
 def capture_llm(
-    name: str, batch_size: int, prompt: int, generate: int, bits: ElementBits, attention: str = "sdpa"
+    name: str,
+    batch_size: int,
+    prompt: int,
+    generate: int,
+    bits: ElementBits,
+    attention: str = "sdpa",
+    contexts: tuple[int, ...] = (),
 ) -> LlmCapture:
-    """Build ``name`` on meta and capture prefill (``prompt`` tokens) and decode at contexts ``prompt``
-    and ``prompt + generate``, for ``batch_size`` sequences. ``UsageError`` (one line) for a model that
-    is not a decoder language model."""
+    """Build ``name`` on meta and capture prefill (``prompt`` tokens) and decode at the first and last
+    contexts of ``generate`` tokens (``decode_contexts``) and at each of ``contexts``, for ``batch_size``
+    sequences. ``UsageError`` (one line) for a model that is not a decoder or encoder-decoder language
+    model, or a speech model given a prompt other than its fixed encoder window."""
     import inspect
 
     import torch
 
     from metrics_core.capture.inputs import model_float_dtype
-    from metrics_core.capture.kv_cache import kv_geometry, static_cache
+    from metrics_core.capture.kv_cache import (
+        encoder_decoder_cache,
+        encoder_geometry,
+        kv_geometry,
+        static_cache,
+    )
     from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import peak_memory
     from metrics_core.capture.trace import capture
@@ -76,8 +162,11 @@ def capture_llm(
     from metrics_core.sources.resolve import get_spec
 
     spec = get_spec(name)
-    if spec.source == "hf" and spec.task != "causal-lm":
-        raise UsageError(f"{name} is not a decoder language model ({spec.task}); llm analyses causal LMs")
+    if spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS:
+        raise UsageError(
+            f"{name} is not a language model ({spec.task}); llm analyses decoders and encoder-decoders"
+        )
+    architecture = architecture_of(spec.task) if spec.source == "hf" else "decoder"
     overrides = {"attn_implementation": attention} if spec.source == "hf" else {}
     model = build_model(spec, device="meta", **overrides)
     config = getattr(model, "config", None)
@@ -86,55 +175,142 @@ def capture_llm(
     layers, kv_heads, head_dim = kv_geometry(config)
     params, _ = count_params(model)
     dtype = model_float_dtype(model)
+    forward = inspect.signature(model.forward).parameters
+    cache_arg = "cache" if "cache" in forward else "past_key_values"
 
     def ids(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         t = torch.empty((batch_size, n), dtype=torch.int64, device="meta")
         return t, torch.ones((batch_size, n), dtype=torch.int64)
 
-    def phase(kwargs: dict, values: list, kv: list, tokens: int, context: int) -> PhaseCapture:
-        trace = capture(model, (), "fp32", kwargs, values, bits, kv)
+    def phase(
+        kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
+    ) -> PhaseCapture:
+        trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
         memory = peak_memory(trace, 0)
-        kv_bytes = sum(t.numel() for t in kv) * bits.kv // 8
-        peak = max(0, memory.peak_activation_bytes - kv_bytes) if kv else memory.peak_activation_bytes
-        return PhaseCapture(trace.records, peak, tokens, context, kv_bytes)
+        kv_bytes = sum(t.numel() for t in (*kv, *cross)) * bits.kv // 8
+        cross_bytes = sum(t.numel() for t in cross) * bits.kv // 8
+        peak = max(0, memory.peak_activation_bytes - kv_bytes) if kv_bytes else memory.peak_activation_bytes
+        return PhaseCapture(trace.records, peak, tokens, context, kv_bytes, cross_bytes)
 
-    prompt_ids, prompt_values = ids(prompt)
-    prefill_kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
-        prefill_kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
-    prefill = phase(prefill_kwargs, [(prompt_ids, prompt_values)], [], prompt, prompt)
+    step, step_values = ids(1)
+    position = torch.empty((1,), dtype=torch.int64, device="meta")
+    encoder_layers = encoder_heads = encoder_tokens = 0
+    if architecture == "encoder-decoder":
+        encoder_layers, encoder_heads = encoder_geometry(config)
+        if spec.task == SPEECH_TASK:
+            encoder_tokens = speech_encoder_tokens(spec.builder_kwargs.get("config", {}))
+            if prompt != encoder_tokens:
+                raise UsageError(
+                    f"{name} encodes a fixed 30 s window ({encoder_tokens:,} encoder positions): its prompt "
+                    f"is {encoder_tokens:,}, not {prompt:,}"
+                )
+            source = torch.empty((batch_size, *spec.input_shape), dtype=dtype, device="meta")
+            source_kwargs, source_values = {"input_features": source}, []
+        else:
+            encoder_tokens = prompt
+            source, values = ids(prompt)
+            source_kwargs, source_values = {"input_ids": source}, [(source, values)]
+        prefill = phase(
+            {**source_kwargs, "decoder_input_ids": step, "use_cache": False},
+            [*source_values, (step, step_values)],
+            [],
+            prompt,
+            prompt,
+        )
+        hidden = getattr(config, "d_model", None) or config.hidden_size
+        encoded = torch.empty((batch_size, encoder_tokens, hidden), dtype=dtype, device="meta")
 
-    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        def decode(context: int) -> PhaseCapture:
+            from transformers.modeling_outputs import BaseModelOutput
 
-    def decode(context: int) -> PhaseCapture:
-        cache, kv = static_cache(model, batch_size, context, dtype)
-        step, step_values = ids(1)
-        position = torch.empty((1,), dtype=torch.int64, device="meta")
-        kwargs = {"input_ids": step, cache_arg: cache, "cache_position": position, "use_cache": True}
-        values = [(step, step_values), (position, torch.tensor([context - 1]))]
-        return phase(kwargs, values, kv, 1, context)
+            cache, own, cross = encoder_decoder_cache(model, batch_size, context, encoder_tokens, dtype)
+            kwargs = {
+                "encoder_outputs": BaseModelOutput(last_hidden_state=encoded),
+                "decoder_input_ids": step,
+                cache_arg: cache,
+                "cache_position": position,
+                "use_cache": True,
+            }
+            values = [(step, step_values), (position, torch.tensor([context - 1]))]
+            return phase(kwargs, values, own, 1, context, cross)
 
-    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    else:
+        hidden = (
+            config.get_text_config(decoder=True).hidden_size
+            if hasattr(config, "get_text_config")
+            else config.hidden_size
+        )
+        prompt_ids, prompt_values = ids(prompt)
+        prefill_kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
+        if "logits_to_keep" in forward:
+            prefill_kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
+        prefill = phase(prefill_kwargs, [(prompt_ids, prompt_values)], [], prompt, prompt)
+
+        def decode(context: int) -> PhaseCapture:
+            cache, kv = static_cache(model, batch_size, context, dtype)
+            kwargs = {"input_ids": step, cache_arg: cache, "cache_position": position, "use_cache": True}
+            values = [(step, step_values), (position, torch.tensor([context - 1]))]
+            return phase(kwargs, values, kv, 1, context)
+
+    text = config
+    if architecture == "decoder" and hasattr(config, "get_text_config"):
+        text = config.get_text_config(decoder=True)  # an encoder-decoder's drops its decoder_* fields
     experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
                     if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
     top_k = getattr(text, "num_experts_per_tok", None) if experts else None
+    first, last = decode_contexts(architecture, prompt, generate)
+    decode_first, decode_last = decode(first), decode(last)
+    per_layer = _per_token_bytes(model, batch_size, dtype, bits)
     return LlmCapture(
-        windows=attention_windows(text, layers),
+        windows=attention_windows(text, layers) if architecture == "decoder" else [],
         model=spec.name,
         params=params,
         active_params=active_params(model, params),
         weight_bytes=params * bits.weights // 8,  # parameters (buffers such as RoPE tables are KB)
         layers=layers,
-        attention_heads=text.num_attention_heads,
+        attention_heads=kv_geometry_heads(text, architecture),
         kv_heads=kv_heads,
         head_dim=head_dim,
-        hidden_size=text.hidden_size,
+        hidden_size=hidden,
         experts=experts,
         experts_per_token=top_k,
         prefill=prefill,
-        decode_first=decode(prompt),
-        decode_last=decode(prompt + generate),
+        decode_first=decode_first,
+        decode_last=decode_last,
+        architecture=architecture,
+        encoder_layers=encoder_layers,
+        encoder_heads=encoder_heads,
+        encoder_tokens=encoder_tokens,
+        cross_kv_bytes_per_token=decode_first.cross_kv_bytes // (batch_size * encoder_tokens)
+        if encoder_tokens
+        else 0,
+        kv_layer_token_bytes=per_layer,
+        decode_at={c: decode(c) for c in dict.fromkeys(contexts) if c not in (first, last)},
     )
+
+
+def kv_geometry_heads(text: Any, architecture: str) -> int:
+    """Query heads of the decoder's attention (encoder-decoders: ``decoder_attention_heads`` / T5's
+    ``num_heads``)."""
+    if architecture == "encoder-decoder":
+        from metrics_core.capture.kv_cache import DECODER_HEAD_FIELDS
+
+        return next(getattr(text, f) for f in DECODER_HEAD_FIELDS if isinstance(getattr(text, f, None), int))
+    return text.num_attention_heads
+
+
+def _per_token_bytes(model: Any, batch_size: int, dtype: Any, bits: ElementBits) -> list[int]:
+    """Self-attention KV bytes per token of one sequence, per decoder layer: each layer of a one-token
+    static cache (K and V elements per token, at the KV precision)."""
+    from metrics_core.capture.kv_cache import static_cache
+
+    _cache, tensors = static_cache(model, 1, 1, dtype)
+    return [
+        (tensors[i].numel() // tensors[i].shape[-2] + tensors[i + 1].numel() // tensors[i + 1].shape[-2])
+        * bits.kv
+        // 8
+        for i in range(0, len(tensors), 2)
+    ]
 
 
 def attention_windows(config: Any, layers: int) -> list[int | None]:
@@ -156,18 +332,23 @@ def estimate_in_worker(
 ) -> Any:
     """``perf.llm.estimate_llm`` of ``name`` for ``scenario`` (a ``perf.llm.Scenario``, validated against
     ``target``), its phases captured in a worker process (``pool.run_call``); the CLI and the app call it."""
+    return estimates_in_worker(name, target, [scenario], attention, timeout_s)[0]
+
+
+def estimates_in_worker(
+    name: str, target: Any, scenarios: list[Any], attention: str = "sdpa", timeout_s: float | None = None
+) -> list[Any]:
+    """``perf.llm.estimate_llm`` of ``name`` for each of ``scenarios``, which differ only in their
+    ``context_tokens`` and performance-model settings: ONE capture (in a worker process) with every
+    context's decode step. ``UsageError`` for scenarios that differ otherwise."""
     from metrics_core.perf.llm import estimate_llm
     from metrics_core.runtime.pool import run_call
 
-    s = scenario.validated(target)
-    capture = run_call(
-        capture_llm,
-        name,
-        s.batch_size,
-        s.prompt_tokens,
-        s.generate_tokens,
-        s.bits,
-        attention,
-        timeout_s=timeout_s,
-    )
-    return estimate_llm(capture, target, s)
+    checked = [s.validated(target) for s in scenarios]
+    s = checked[0]
+    shape = (s.batch_size, s.prompt_tokens, s.generate_tokens, s.bits)
+    if any((o.batch_size, o.prompt_tokens, o.generate_tokens, o.bits) != shape for o in checked):
+        raise UsageError("estimates_in_worker: the scenarios differ in more than their context")
+    contexts = tuple(sorted({o.context_tokens for o in checked if o.context_tokens is not None}))
+    capture = run_call(capture_llm, name, *shape, attention, contexts, timeout_s=timeout_s)
+    return [estimate_llm(capture, target, o) for o in checked]

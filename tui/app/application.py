@@ -26,12 +26,16 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from metrics_core.common.errors import ModeltuiError, one_line_error
 from metrics_core.common.records import ModelReport
+from metrics_core.runtime.llm_capture import DECODER_TASKS, ENCODER_DECODER_TASKS
 from metrics_core.runtime.options import AnalysisOptions
 from tui.app.backend import Backend
 from tui.app.messages import BenchUpdate, CatalogLoaded, RecordsLoaded, ReportReady, Warned
 from tui.app.palette import ModelsAndTargets
 from tui.app.session import DEFAULT_TARGET, BenchState, Session, records_loaded
 from tui.app.widgets.status_bar import StatusBar
+
+#: Model tasks the LLM view takes: decoders, encoder-decoders, custom factories (checked when captured).
+LLM_VIEW_TASKS: frozenset[str] = DECODER_TASKS | ENCODER_DECODER_TASKS | {"custom"}
 
 #: How often (seconds) a waiting worker checks whether it was cancelled.
 POLL_S = 0.1
@@ -602,7 +606,8 @@ class ModeltuiApp(App[None]):
         self.push_screen(screen, chosen)
 
     def action_llm(self, name: str | None = None) -> None:
-        """The LLM view of ``name`` (default: the highlighted model): ``hf:`` decoder models only."""
+        """The LLM view of ``name`` (default: the highlighted model): ``hf:`` language models (decoders and
+        encoder-decoders) and custom factories."""
         from tui.app.screens.llm import LlmScreen
 
         name = name or getattr(self.screen, "highlighted_model", lambda: None)()
@@ -610,8 +615,8 @@ class ModeltuiApp(App[None]):
             self.notify("highlight a model in the comparison first", title="LLM view")
             return
         report = self.session.reports.get(name)
-        if report is not None and report.task not in ("causal-lm", "custom"):
-            self.notify(f"{name} is not a decoder language model ({report.task})", title="LLM view")
+        if report is not None and report.task not in LLM_VIEW_TASKS:
+            self.notify(f"{name} is not a language model ({report.task})", title="LLM view")
             return
         self.push_screen(LlmScreen(name))
 

@@ -1,5 +1,6 @@
-"""The LLM view of one decoder model: prefill and decode on the selected target, KV cache, what fits,
-TTFT/TPOT and tokens/s over batch sizes, and the phases on the roofline (all estimates).
+"""The LLM view of one language model (decoder or encoder-decoder): prefill and decode on the selected
+target, KV cache, what fits, TTFT/TPOT and tokens/s over batch sizes, and the phases on the roofline (all
+estimates).
 
 The captures run in a worker process (``Backend.llm``) from a thread worker; keys change the serving
 settings and recompute. Definitions: ``metrics_core.perf.llm``.
@@ -66,6 +67,7 @@ class LlmScreen(Screen[None]):
         self.batch = BATCHES[0]
         self.results: list = []
         self.text = f"{model}: computing…"
+        self.model_task = "causal-lm"
 
     def compose(self) -> ComposeResult:
         yield StatusBar("llm")
@@ -75,8 +77,21 @@ class LlmScreen(Screen[None]):
         yield AppFooter()
 
     def on_mount(self) -> None:
+        from metrics_core.runtime.llm_capture import SPEECH_TASK, speech_encoder_tokens
+
+        spec = self._spec()
+        self.model_task = getattr(spec, "task", "causal-lm")
+        if self.model_task == SPEECH_TASK:  # Whisper encodes a fixed window: the prompt is that
+            fixed = speech_encoder_tokens(spec.builder_kwargs.get("config", {}))
+            self.scenario = replace(self.scenario, prompt_tokens=fixed)
         self.refresh_view()
         self.compute()
+
+    def _spec(self) -> Any:
+        try:
+            return self.app.backend.get_spec(self.model)
+        except ModeltuiError:
+            return None
 
     def settings_text(self) -> str:
         s = self.scenario
@@ -161,19 +176,22 @@ class LlmScreen(Screen[None]):
         if field == "activations":
             return self.app.session.target.has(str(value))
         if field in ("prompt_tokens", "generate_tokens"):
+            from metrics_core.runtime.llm_capture import ENCODER_DECODER_TASKS, SPEECH_TASK
+
+            prompt = value if field == "prompt_tokens" else s.prompt_tokens
+            generate = value if field == "generate_tokens" else s.generate_tokens
+            if self.model_task == SPEECH_TASK and field == "prompt_tokens":
+                return value == s.prompt_tokens  # the fixed audio window
             limit = self._max_tokens()
-            total = (value if field == "prompt_tokens" else s.prompt_tokens) + (
-                value if field == "generate_tokens" else s.generate_tokens
-            )
-            return limit is None or total <= limit
+            if limit is None:
+                return True
+            if self.model_task in ENCODER_DECODER_TASKS:  # the encoder takes P, the decoder 1 + N
+                return 1 + generate <= limit and (self.model_task == SPEECH_TASK or prompt <= limit)
+            return prompt + generate <= limit
         return True
 
     def _max_tokens(self) -> int | None:
-        try:
-            spec = self.app.backend.get_spec(self.model)
-        except ModeltuiError:
-            return None
-        limit = getattr(spec, "max_tokens", None)
+        limit = getattr(self._spec(), "max_tokens", None)
         return limit[0] if limit else None
 
     def action_back(self) -> None:

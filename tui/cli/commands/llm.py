@@ -17,11 +17,12 @@ from tui.cli.commands.options import positive_int, positive_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
 
-#: Flat columns of CSV and Markdown: one row per model x batch size.
+#: Flat columns of CSV and Markdown: one row per model x prompt x batch size x context.
 FLAT_KEYS: tuple[str, ...] = (
-    "model", "hardware", "batch_size", "prompt_tokens", "generate_tokens", "weights_precision",
-    "activations_precision", "kv_precision", "compute_precision", "tp", "params", "active_params",
-    "weight_bytes", "kv_bytes_per_token", "kv_cache_bytes", "activation_bytes", "resident_bytes",
+    "model", "hardware", "architecture", "batch_size", "prompt_tokens", "generate_tokens", "context_tokens",
+    "encoder_tokens", "weights_precision", "activations_precision", "kv_precision", "compute_precision", "tp",
+    "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
+    "kv_cache_bytes", "cross_kv_cache_bytes", "activation_bytes", "resident_bytes",
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "decode_tokens_per_s", "generation_s",
     "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "decode_flops", "decode_bytes",
     "decode_ai", "decode_bound", "decode_memory_bound_time_pct",
@@ -33,14 +34,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "llm",
         help="LLM serving estimates: prefill/decode, KV cache, TTFT/TPOT, tokens/s, fits, tensor parallel",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL", help="hf:ID decoder models or causal-LM factories")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="hf:ID language models (decoders; encoder-decoders such as T5, Whisper) or causal-LM factories",
+    )
     p.add_argument("--hardware", metavar="ID", required=True, help="hardware target id (modeltui hardware)")
     p.add_argument("--hardware-file", metavar="PATH", action="append", default=[], help="extra hardware TOML")
     p.add_argument(
         "--prompt",
-        default="512",
+        default=None,
         metavar="P[,P...]",
-        help="prompt tokens; a list gives a sweep (default 512)",
+        help="prompt tokens (encoder-decoders: the encoder's input); a list gives a sweep (default 512; "
+        "Whisper: its fixed 1,500-position window)",
+    )
+    p.add_argument(
+        "--context",
+        default=None,
+        metavar="C[,C...]",
+        help="the decode step reported, by its context (P <= C <= P + N; encoder-decoders count decoder "
+        "tokens, 1 <= C <= 1 + N); a list gives a sweep (default: the first step)",
     )
     p.add_argument("--generate", type=positive_int, default=128, metavar="N", help="generated tokens (128)")
     p.add_argument(
@@ -65,56 +79,116 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="table")
 
 
-def run(args: argparse.Namespace) -> int:
-    from metrics_core.perf.llm import Scenario
+DEFAULT_PROMPT = 512
+
+
+def _int_list(text: str, flag: str, noun: str) -> list[int]:
+    """A ``--batch-size``-style list (``1,2,4,...,256``) for ``flag``, errors naming ``noun``."""
     from metrics_core.perf.sweep import parse_batch_sizes
-    from metrics_core.runtime.llm_capture import estimate_in_worker
+
+    try:
+        return parse_batch_sizes(text)
+    except UsageError as exc:
+        raise UsageError(f"{flag}: {str(exc).replace('batch sizes', noun)}") from None
+
+
+def _prompts(spec, args: argparse.Namespace) -> list[int]:  # noqa: ANN001 (ModelSpec)
+    """The prompt lengths of one model: ``--prompt``, else 512; a speech encoder-decoder's is its fixed
+    window (``--prompt`` refused unless it is that)."""
+    from metrics_core.runtime.llm_capture import SPEECH_TASK, speech_encoder_tokens
+
+    given = _int_list(args.prompt, "--prompt", "prompt lengths") if args.prompt is not None else None
+    if spec.source == "hf" and spec.task == SPEECH_TASK:
+        fixed = speech_encoder_tokens(spec.builder_kwargs.get("config", {}))
+        if given not in (None, [fixed]):
+            raise UsageError(
+                f"{spec.name} encodes a fixed 30 s audio window ({fixed:,} encoder positions): leave "
+                f"--prompt out (or give {fixed})"
+            )
+        return [fixed]
+    return given or [DEFAULT_PROMPT]
+
+
+def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: list[int]) -> None:  # noqa: ANN001
+    """One model's settings, before any model is built: a language model, TP splitting its heads, prompt
+    and generation within its positions, contexts within the generation (``UsageError``, one line)."""
+    from metrics_core.perf.llm import check_context
+    from metrics_core.runtime.llm_capture import DECODER_TASKS, ENCODER_DECODER_TASKS, architecture_of
+
+    name = spec.name
+    if spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS:
+        raise UsageError(
+            f"{name} is not a language model ({spec.task}); llm analyses decoders and encoder-decoders"
+        )
+    if spec.source in ("torchvision", "timm"):
+        raise UsageError(
+            f"{name} is not a language model; llm analyses hf: language models and causal-LM factories"
+        )
+    config = spec.builder_kwargs.get("config", {}) if spec.source == "hf" else {}
+    encoder_decoder = spec.source == "hf" and architecture_of(spec.task) == "encoder-decoder"
+    fields = (
+        ("decoder_attention_heads", "num_heads", "encoder_attention_heads")
+        if encoder_decoder
+        else ("num_attention_heads", "n_head")
+    )
+    for field in fields:
+        heads = config.get(field)
+        if isinstance(heads, int) and (args.tp > heads or heads % args.tp):
+            raise UsageError(f"--tp {args.tp}: {name}'s {heads} attention heads do not split {args.tp} ways")
+    if spec.max_tokens is not None:
+        limit, field = spec.max_tokens
+        longest = 1 + args.generate if encoder_decoder else max(prompts) + args.generate
+        what = "decoder start + generate" if encoder_decoder else "prompt + generate"
+        if longest > limit:
+            raise UsageError(
+                f"{name} takes at most {limit:,} tokens ({field}); {what} = {longest:,} is longer"
+            )
+        if encoder_decoder and spec.task != "speech-seq2seq" and max(prompts) > limit:
+            raise UsageError(
+                f"{name}'s encoder takes at most {limit:,} tokens ({field}); --prompt {max(prompts):,}"
+            )
+    for p in prompts:
+        first = 1 if encoder_decoder else p
+        for c in contexts:
+            check_context(c, first, first + args.generate)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from metrics_core.perf.llm import Scenario
+    from metrics_core.runtime.llm_capture import estimates_in_worker
     from metrics_core.sources.resolve import get_spec
     from tui.cli.commands.hardware import load_catalog_with_warnings
     from tui.cli.commands.perfmode import modes_of
 
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
-    batches = parse_batch_sizes(args.batch_size)
-    try:
-        prompts = parse_batch_sizes(args.prompt)
-    except UsageError as exc:
-        raise UsageError(f"--prompt: {str(exc).replace('batch sizes', 'prompt lengths')}") from None
-    scenarios = [
-        Scenario(
-            b, p, args.generate, args.weights, args.activations, args.kv, args.tp, **modes_of(args)
-        ).validated(target)
-        for p in prompts
-        for b in batches
-    ]
+    batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
+    contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
+    base = Scenario(
+        1, DEFAULT_PROMPT, args.generate, args.weights, args.activations, args.kv, args.tp, **modes_of(args)
+    ).validated(target)
+    plans = []
     for name in args.models:  # every name checked before any model is built
         spec = get_spec(name)
-        if spec.source == "hf" and spec.task != "causal-lm":
-            raise UsageError(f"{name} is not a decoder language model ({spec.task}); llm analyses causal LMs")
-        if spec.source in ("torchvision", "timm"):
-            raise UsageError(
-                f"{name} is not a language model; llm analyses hf: decoders and causal-LM factories"
-            )
-        config = spec.builder_kwargs.get("config", {}) if spec.source == "hf" else {}
-        heads = config.get("num_attention_heads") or config.get("n_head")
-        if isinstance(heads, int) and (args.tp > heads or heads % args.tp):
-            raise UsageError(f"--tp {args.tp}: {name}'s {heads} attention heads do not split {args.tp} ways")
-        longest = max(prompts) + args.generate
-        if spec.max_tokens is not None and longest > spec.max_tokens[0]:
-            limit, field = spec.max_tokens
-            raise UsageError(
-                f"{name} takes at most {limit:,} tokens ({field}); prompt + generate = {longest:,} is longer"
-            )
+        prompts = _prompts(spec, args)
+        _check_model(spec, args, prompts, contexts)
+        plans.append((name, prompts))
     results, failures = [], []
-    for name in args.models:
-        for s in scenarios:
-            try:
-                estimate = estimate_in_worker(name, target, s, args.attention, args.timeout)
-            except ModeltuiError as exc:  # this configuration's row is lost, not the others
-                if exc.kind == "usage":
-                    raise
-                failures.append(f"{name} (batch {s.batch_size}, prompt {s.prompt_tokens}): {exc}")
-                continue
-            results.append(estimate)
+    for name, prompts in plans:
+        for p in prompts:
+            for b in batches:
+                group = [
+                    replace(base, batch_size=b, prompt_tokens=p, context_tokens=c) for c in contexts or [None]
+                ]
+                try:
+                    estimates = estimates_in_worker(name, target, group, args.attention, args.timeout)
+                except ModeltuiError as exc:  # this configuration's rows are lost, not the others
+                    if exc.kind == "usage":
+                        raise
+                    failures.append(f"{name} (batch {b}, prompt {p}): {exc}")
+                    continue
+                results += estimates
     write(results, args.format)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
