@@ -332,3 +332,30 @@ def test_whisper_prefill_is_its_fixed_window():
     assert mm == encoder_linear
     with pytest.raises(UsageError, match="fixed 30 s window"):
         capture_llm("hf:openai/whisper-large-v3", 1, 512, 4, FP16)
+
+
+def test_bart_from_a_config_file(tmp_path, capsys):
+    # any hf: seq2seq config: BART's decoder (3 layers of 4 heads x 16) caches 2 x 3 x 64 x 2 bytes per token
+    from transformers import BartConfig
+
+    cfg = BartConfig(vocab_size=1000, d_model=64, encoder_layers=2, decoder_layers=3,
+                     encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
+                     decoder_ffn_dim=128, max_position_embeddings=128).to_dict()  # fmt: skip
+    cfg["architectures"] = ["BartForConditionalGeneration"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    argv = ["llm", f"hf:{path}", "--hardware", "a100-sxm4-80gb", "--prompt", "32", "--generate", "8"]
+    assert cli.main([*argv, "--batch-size", "2", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    per_token = 2 * 3 * 64 * 2
+    assert (row["architecture"], row["kv_bytes_per_token"], row["cross_kv_bytes_per_token"]) == (
+        "encoder-decoder",
+        per_token,
+        per_token,
+    )
+    assert row["kv_cache_bytes"] == 2 * (9 * per_token + 32 * per_token)
+    assert cli.main([*argv[:4], "--prompt", "200", "--generate", "8"]) == 2
+    assert capsys.readouterr().err == (
+        f"modeltui: error: hf:{path}'s encoder takes at most 128 tokens (max_position_embeddings); "
+        "--prompt 200\n"
+    )

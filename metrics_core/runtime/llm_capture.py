@@ -210,9 +210,20 @@ def capture_llm(
             encoder_tokens = prompt
             source, values = ids(prompt)
             source_kwargs, source_values = {"input_ids": source}, [(source, values)]
+        # a decoder mask of ones with known values: BART's decoder otherwise builds one on meta and asks
+        # whether it is all ones (transformers' causal-mask shortcut), which meta cannot answer
+        masked = "decoder_attention_mask" in forward
+
+        def decoder_mask(n: int) -> tuple[dict[str, Any], list]:
+            if not masked:
+                return {}, []
+            mask, ones = ids(n)
+            return {"decoder_attention_mask": mask}, [(mask, ones)]
+
+        mask_kwargs, mask_values = decoder_mask(1)
         prefill = phase(
-            {**source_kwargs, "decoder_input_ids": step, "use_cache": False},
-            [*source_values, (step, step_values)],
+            {**source_kwargs, "decoder_input_ids": step, "use_cache": False, **mask_kwargs},
+            [*source_values, (step, step_values), *mask_values],
             [],
             prompt,
             prompt,
@@ -224,14 +235,16 @@ def capture_llm(
             from transformers.modeling_outputs import BaseModelOutput
 
             cache, own, cross = encoder_decoder_cache(model, batch_size, context, encoder_tokens, dtype)
+            mask_kwargs, mask_values = decoder_mask(context)
             kwargs = {
                 "encoder_outputs": BaseModelOutput(last_hidden_state=encoded),
                 "decoder_input_ids": step,
                 cache_arg: cache,
                 "cache_position": position,
                 "use_cache": True,
+                **mask_kwargs,
             }
-            values = [(step, step_values), (position, torch.tensor([context - 1]))]
+            values = [(step, step_values), (position, torch.tensor([context - 1])), *mask_values]
             return phase(kwargs, values, own, 1, context, cross)
 
     else:
