@@ -78,3 +78,21 @@ async def test_llm_view_takes_an_encoder_decoder():
         await pilot.press("p")  # T5's relative positions have no bound: 512 -> 2048
         await settle(pilot)
         assert "encoder 2,048 positions" in screen.text
+
+
+@sync
+async def test_llm_view_keeps_whispers_fixed_window(monkeypatch):
+    from tui.app.screens.llm import LlmScreen
+
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(LlmScreen, "compute", lambda self: None)  # the settings only: no captures
+        app.action_llm("hf:openai/whisper-large-v3")
+        await settle(pilot)
+        screen = app.screen
+        assert screen.scenario.prompt_tokens == 1500  # 3,000 mel frames through the stride-2 convolution
+        await pilot.press("p")
+        assert screen.scenario.prompt_tokens == 1500
+        await pilot.press("n")  # generate 128 -> 512 would pass the decoder's 448 positions: wraps to 32
+        assert screen.scenario.generate_tokens == 32

@@ -80,21 +80,21 @@ def _memory_line(r) -> str:  # noqa: ANN001
     over = units.human_bytes(r.resident_bytes - r.capacity_bytes)
     verdict = "fits" if r.fits else f"DOES NOT FIT (over by {over})"
     s = r.scenario
-    cross = f" (cross-attention {units.human_bytes(r.cross_kv_cache_bytes)})" if _encdec(r) else ""
     if _encdec(r):
         rate = (
             f"KV {r.kv_bytes_per_token:,.0f} B per decoder token + {r.cross_kv_bytes_per_token:,.0f} B per "
-            f"encoder position (whole model);\nmax batch at {1 + s.generate_tokens} decoder tokens: "
+            f"encoder position (whole model);\ncross-attention "
+            f"{units.human_bytes(r.cross_kv_cache_bytes)} of the KV cache; max batch at "
+            f"{1 + s.generate_tokens:,} decoder tokens: "
         )
     else:
         total = s.prompt_tokens + s.generate_tokens
         rate = f"KV {r.kv_bytes_per_token:,.0f} B/token (whole model); max batch at {total:,} tokens: "
     return (
         f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
-        f"{units.human_bytes(r.kv_cache_bytes)}{cross} + activations "
-        f"{units.human_bytes(r.activation_bytes)}\n"
+        f"{units.human_bytes(r.kv_cache_bytes)} + activations {units.human_bytes(r.activation_bytes)}\n"
         f"  = {units.human_bytes(r.resident_bytes)} of {units.human_bytes(r.capacity_bytes)}: {verdict}\n"
-        f"{rate}{r.max_batch_size}"
+        f"{rate}{r.max_batch_size:,}"
     )
 
 

@@ -161,10 +161,20 @@ class LlmScreen(Screen[None]):
         }[setting]
         field = {"prompt": "prompt_tokens", "generate": "generate_tokens"}.get(setting, setting)
         allowed = [v for v in choices if self._allowed(field, v)]
-        if len(allowed) <= 1 and getattr(s, field) in allowed:
+        from metrics_core.runtime.llm_capture import SPEECH_TASK
+
+        if setting == "prompt" and self.model_task == SPEECH_TASK:
+            self.notify(
+                f"{self.model} encodes a fixed 30 s audio window: the prompt is its {s.prompt_tokens:,} "
+                "encoder positions",
+                title="LLM view",
+                timeout=4,
+            )
+            return
+        if not allowed or (len(allowed) == 1 and getattr(s, field) in allowed):
             self.notify(f"{setting}: the only value this model and target allow", title="LLM view", timeout=3)
             return
-        self.scenario = replace(s, **{field: _next(allowed or list(choices), getattr(s, field))})
+        self.scenario = replace(s, **{field: _next(tuple(allowed), getattr(s, field))})
         self.text = f"{self.model}: computing…"
         self.refresh_view()
         self.compute()
