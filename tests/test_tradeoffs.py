@@ -133,6 +133,15 @@ def test_pareto_rows_and_chart():
     assert "A a, B b, C d" in chart
     assert max(len(line) for line in chart.splitlines()[:-1]) <= 60
     assert chart.isascii()
+    # two frontier points 1 % apart on x and 0.01 points on y share a cell at this size: the key says which
+    # letter hides the other
+    close = pareto(
+        [*rows[:2], {"model": "b2", "latency_s": 2.02e-3, "acc1": 75.01}, rows[3]],
+        x_axis("latency"),
+        y_axis("acc1"),
+    )
+    assert [p.model for p in close.frontier] == ["a", "b", "b2", "d"]
+    assert "A a, B b (under C), C b2, D d" in " ".join(render_scatter(close, width=60, height=12).split())
     with pytest.raises(UsageError, match="choose one of latency, throughput"):
         x_axis("speed")
     with pytest.raises(UsageError, match="acc1, acc5"):

@@ -188,7 +188,8 @@ def use_log_x(xs: Sequence[float]) -> bool:
 
 def render_scatter(result: ParetoResult, width: int = 78, height: int = 20, key: bool = True) -> str:
     """An ASCII scatter of the points (plain ASCII: '.', letters, '-'): x across (log when the range is
-    wide), y up; frontier points lettered and joined by a line in frontier order; a key below."""
+    wide), y up; frontier points lettered and joined by a line in frontier order; a key below, which names
+    the letter drawn over a frontier point that shares its cell (``B model (under C)``)."""
     pts = list(result.points)
     if not pts:
         return "(no point to plot)"
@@ -227,8 +228,11 @@ def render_scatter(result: ParetoResult, width: int = 78, height: int = 20, key:
             if grid[r][c] == " " or grid[r][c] == LINE:
                 grid[r][c] = DOMINATED
     letters = markers(result)
-    for p in front:
-        grid[row(p.y)][col(p.x)] = letters[p.model]
+    cells = {p.model: (row(p.y), col(p.x)) for p in front}
+    for p in front:  # in frontier order: the last point of a cell is the one drawn
+        grid[cells[p.model][0]][cells[p.model][1]] = letters[p.model]
+    visible = {cell: model for model, cell in cells.items()}
+    hidden = {m: letters[visible[c]] for m, c in cells.items() if visible[c] != m}  # m -> the letter over it
     lines = []
     for r in range(plot_h):
         yv = y1 - (y1 - y0) * r / (plot_h - 1)
@@ -242,7 +246,8 @@ def render_scatter(result: ParetoResult, width: int = 78, height: int = 20, key:
     out = [*title, *lines]
     if key:
         text = f"frontier ({len(front)} of {len(pts)}; '.' dominated): " + ", ".join(
-            f"{letters[p.model]} {p.model}" for p in front
+            f"{letters[p.model]} {p.model}" + (f" (under {hidden[p.model]})" if p.model in hidden else "")
+            for p in front
         )
         out.extend(textwrap.wrap(text, width, subsequent_indent="  "))
     return "\n".join(out)
