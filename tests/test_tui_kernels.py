@@ -26,6 +26,9 @@ async def test_kernels_view_in_compiled_execution():
         # stem: conv1 alone (cuDNN), then bn1 + relu + maxpool fused into one Triton kernel
         labels = {cell(app, k, "module") for k in rows(app)}
         assert "k1 bn1 › relu › maxpool" in labels and "k0 conv1" in labels
+        # blocks keep their names apart: the first block's second conv, then its bn2 + residual add + relu
+        # (the add runs in the block's own forward)
+        assert {"k4 layer1.0.conv2", "k5 layer1.0: bn2 › add_ › relu"} <= labels
         await pilot.press("r")  # ascending time
         key = next(k for k in rows(app) if k.startswith("k1 "))
         while app.screen.table.cursor_key != key:

@@ -113,9 +113,20 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
 
 
 def kernel_label(n: int, op_rows_of_kernel: Sequence[dict[str, Any]]) -> str:
-    """``k12 bn1 › relu › maxpool``: the kernel's number and the modules (or ops) it runs, in order."""
-    names = [str(r["module"]).rsplit(".", 1)[-1] or r["op"] for r in op_rows_of_kernel]
-    return f"k{n} " + " › ".join(dict.fromkeys(names))
+    """The kernel's number and the modules (or ops) it runs, in order, named after their common parent:
+    ``k3 layer1.0: bn1 › relu`` (``k1 bn1 › relu › maxpool`` at the top level; one module: its path,
+    ``k2 layer1.0.conv1``), so that the same names in different blocks stay apart."""
+    paths = [str(r["module"]).split(".") if r["module"] else [] for r in op_rows_of_kernel]
+    common: list[str] = []
+    for parts in zip(*paths, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    if paths and all(len(p) == len(common) for p in paths) and common:  # one module: its path
+        return f"k{n} {'.'.join(common)}"
+    names = [".".join(p[len(common) :]) or r["op"] for p, r in zip(paths, op_rows_of_kernel, strict=True)]
+    prefix = f"{'.'.join(common)}: " if common else ""
+    return f"k{n} {prefix}" + " › ".join(dict.fromkeys(names))
 
 
 def aggregate_by_kernel(rows: Sequence[dict[str, Any]], estimate: Any) -> list[dict[str, Any]]:
