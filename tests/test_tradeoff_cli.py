@@ -78,6 +78,10 @@ def test_bad_input_is_one_line_exit_2(capsys):
     assert "expected a time such as 5ms" in err
     _, _, err = run(cases[5], capsys)
     assert "no model here has a published acc1" in err
+    # a negative-looking value is the option's value, checked by the option (argparse alone would say
+    # "expected one argument")
+    _, _, err = run(["pick", "resnet18", "--hardware", "a100-pcie-40gb", "--max-latency", "-1ms"], capsys)
+    assert err == "modeltui: error: --max-latency '-1ms': expected a time such as 5ms, 500us or 0.2s\n"
 
 
 def test_compare_accuracy_columns_and_sort(capsys):

@@ -98,7 +98,9 @@ def _main(argv: list[str]) -> int:
 
         ensure_printable()
         parser, mods = build_parser()
-        args = parser.parse_args(argv)
+        from tui.cli.parser import attach_negative_values
+
+        args = parser.parse_args(attach_negative_values(argv))
         if args.verb is None:
             parser.print_help()
             return 0
