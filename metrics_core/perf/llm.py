@@ -423,7 +423,12 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     experts_read = None
     decodes: dict[int, PhaseEstimate] = {}
     for c in dict.fromkeys((first, last, context)):
-        ph = capture.decode_phase(c)
+        try:
+            ph = capture.decode_phase(c)
+        except KeyError:
+            raise UsageError(
+                f"{capture.model}: no decode step at context {c:,} was captured (capture_llm's contexts)"
+            ) from None
         records = ph.records
         if capture.experts and capture.experts_per_token:
             records = moe_decode_records(records, capture.experts, capture.experts_per_token, b)
