@@ -264,6 +264,13 @@ def test_mistral_kv_cache_stops_growing_at_its_window():
     assert capture.decode_last.kv_cache_bytes == w * per_token
     sdpa = next(r for r in capture.decode_last.records if r.op == "scaled_dot_product_attention")
     assert sdpa.input_shapes[1][-2] == w  # the step at context 4,200 reads 4,096 keys per layer
+    # TPOT: the step time grows from context 4,000 to the window, then stays flat to 4,200; the mean over
+    # the generation is the trapezoid over the steps at 4,000, 4,096 and 4,200 (not (t4000 + t4200) / 2)
+    assert capture.knots == [4000, w, 4200]
+    at_w = estimate_llm(capture, A100, Scenario(prompt_tokens=4000, generate_tokens=200, context_tokens=w))
+    t0, t1, t2 = est.decode_first.time_s, at_w.decode.time_s, est.decode_last.time_s
+    assert t2 == t1 > t0
+    assert est.tpot_s == pytest.approx(((w - 4000) * (t0 + t1) / 2 + (4200 - w) * t1) / 200)
 
 
 def test_context_list_reports_each_decode_step(capsys):

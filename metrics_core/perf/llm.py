@@ -26,8 +26,10 @@ Definitions (all estimates, ``estimate: true``):
 - **Memory**: ``resident_bytes`` = weights + KV cache at context P + N + peak activations of prefill;
   ``fits`` when resident <= ``memory_gb`` x 1e9 (per GPU with ``tp``); ``max_batch_size`` = the largest B
   whose weights + B x (KV per sequence + activations per sequence) fits.
-- **Time**: ``ttft_s`` = prefill latency; ``tpot_s`` = decode latency averaged over the N steps (the
-  mean of the steps at contexts P and P + N: a step's cost is linear in its context);
+- **Time**: ``ttft_s`` = prefill latency; ``tpot_s`` = decode latency averaged over the N steps: the step
+  time between contexts P and P + N taken as linear between captured steps (a step's cost is linear in its
+  context) at P, P + N, every sliding window W between them (past W a layer's step cost stops growing) and,
+  for an encoder-decoder, the second step (``mean_step_s``);
   ``decode_tokens_per_s`` = B / ``tpot_s`` (aggregate; per sequence 1 / ``tpot_s``);
   ``generation_s`` = ``ttft_s`` + N x ``tpot_s``.
 - **Mixture of experts**: a decode step of B tokens under uniform top-k routing reads the weights of
@@ -60,6 +62,13 @@ WEIGHT_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8", "int4")
 ACTIVATION_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
 KV_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
 SDPA = "scaled_dot_product_attention"
+#: The largest batch (as every verb: ``runtime.options.MAX_BATCH_SIZE``), prompt or generation (2**20
+#: tokens: beyond any model's trained context) and tokens in flight, B x (P + N) (2**25: the integer
+#: masks and positions of that many tokens are the largest whose values the capture computes,
+#: ``capture.values.MAX_ELEMENTS``) that ``llm`` analyses.
+MAX_BATCH_SIZE = 1 << 20
+MAX_TOKENS = 1 << 20
+MAX_TOKENS_IN_FLIGHT = 1 << 25
 GROUPED_GEMMS = frozenset({"_grouped_mm", "_scaled_grouped_mm"})
 
 
@@ -96,6 +105,19 @@ class Scenario:
         for what, value in counts:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{what} must be a positive integer, got {value!r}")
+        for what, value, limit in (
+            ("--batch-size", self.batch_size, MAX_BATCH_SIZE),
+            ("--prompt", self.prompt_tokens, MAX_TOKENS),
+            ("--generate", self.generate_tokens, MAX_TOKENS),
+        ):
+            if value > limit:
+                raise UsageError(f"{what} {value:,} is above the largest analysed, {limit:,}")
+        in_flight = self.batch_size * (self.prompt_tokens + self.generate_tokens)
+        if in_flight > MAX_TOKENS_IN_FLIGHT:
+            raise UsageError(
+                f"batch {self.batch_size:,} x {self.prompt_tokens + self.generate_tokens:,} tokens = "
+                f"{in_flight:,} tokens in flight, above the largest analysed, {MAX_TOKENS_IN_FLIGHT:,}"
+            )
         if not target.has(self.activations):
             raise UsageError(
                 f"{target.name} has no {self.activations} compute path (it has "
@@ -298,6 +320,8 @@ class LlmEstimate:
     encoder_tokens: int = 0
     cross_kv_bytes_per_token: float = 0.0
     cross_kv_cache_bytes: int = 0
+    #: TPOT: the mean step time over the generation (``mean_step_s`` of the captured knots).
+    tpot_mean_s: float = 0.0
 
     @property
     def decode(self) -> PhaseEstimate:
@@ -314,7 +338,8 @@ class LlmEstimate:
 
     @property
     def tpot_s(self) -> float:
-        return (self.decode_first.time_s + self.decode_last.time_s) / 2
+        """Mean decode-step time over the generation (``mean_step_s``)."""
+        return self.tpot_mean_s or (self.decode_first.time_s + self.decode_last.time_s) / 2
 
     @property
     def generation_s(self) -> float:
@@ -366,6 +391,16 @@ class LlmEstimate:
             "decode_last": self.decode_last.to_dict(),
             "estimate": True,
         }
+
+
+def mean_step_s(steps: Sequence[tuple[int, float]]) -> float:
+    """Mean decode-step time over contexts ``steps[0][0]`` to ``steps[-1][0]`` from ``(context, time)``
+    points sorted by context: the time taken as linear between neighbouring points (the trapezoid rule),
+    exact when the knots are where the cost changes slope (``runtime.llm_capture.tpot_knots``)."""
+    if len(steps) == 1 or steps[-1][0] == steps[0][0]:
+        return steps[0][1]
+    area = sum((t0 + t1) / 2 * (c1 - c0) for (c0, t0), (c1, t1) in zip(steps, steps[1:], strict=False))
+    return area / (steps[-1][0] - steps[0][0])
 
 
 def context_range(capture: Any, scenario: Scenario) -> tuple[int, int]:
@@ -422,7 +457,8 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     )
     experts_read = None
     decodes: dict[int, PhaseEstimate] = {}
-    for c in dict.fromkeys((first, last, context)):
+    knots = [k for k in (getattr(capture, "knots", None) or [first, last]) if first <= k <= last]
+    for c in dict.fromkeys((first, last, context, *knots)):
         try:
             ph = capture.decode_phase(c)
         except KeyError:
@@ -469,6 +505,7 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
         architecture=capture.architecture,
         context_tokens=context,
         decode_at=decodes[context],
+        tpot_mean_s=mean_step_s([(k, decodes[k].time_s) for k in sorted({first, last, *knots})]),
         encoder_tokens=capture.encoder_tokens,
         cross_kv_bytes_per_token=capture.cross_kv_bytes_per_token,
         cross_kv_cache_bytes=round(b * cross_per_seq_gpu),

@@ -5,7 +5,7 @@ target's roofline. Every figure is an estimate and says so."""
 from __future__ import annotations
 
 from metrics_core.common import units
-from metrics_core.common.textable import text_table
+from metrics_core.common.textable import text_table, wrap_prose
 
 
 def text_report(results: list, width: int | None = None, color: bool | None = False) -> str:
@@ -27,8 +27,9 @@ def text_report(results: list, width: int | None = None, color: bool | None = Fa
             if len(contexts) > 1:
                 parts.append(context_text(rs))
         else:
-            for c in contexts:
-                parts.append(sweep_text([r for r in rs if r.context_tokens == c]))
+            parts.append(sweep_text([r for r in rs if r.context_tokens == contexts[0]]))
+            if len(contexts) > 1:
+                parts.append(steps_by_batch_text(rs))
         parts.append(roofline_text(rs, width, color))
     return "\n\n".join(parts)
 
@@ -103,9 +104,10 @@ def _phase_row(label: str, ph) -> list[str]:  # noqa: ANN001
             ph.bound, units.pct(ph.memory_bound_time_pct), units.human_time(ph.time_s)]  # fmt: skip
 
 
-def phase_block(r) -> str:  # noqa: ANN001
+def phase_block(r, width: int | None = None) -> str:  # noqa: ANN001
     """One configuration: header, memory line, the phase table (prefill, decode at the first and last
-    contexts and at the reported one), TTFT, TPOT and tokens/s."""
+    contexts and at the reported one), TTFT, TPOT and tokens/s; folded to ``width`` columns (default: the
+    CLI's output width, ``textable.set_width``)."""
     s = r.scenario
     first, last = r.decode_first, r.decode_last
     start = 1 if _encdec(r) else s.prompt_tokens
@@ -120,7 +122,7 @@ def phase_block(r) -> str:  # noqa: ANN001
     rows = [_phase_row(prefill, r.prefill)]
     rows += [_phase_row(f"decode @ {c:,}", ph) for c, ph in steps]
     headers = [f"phase (batch {s.batch_size})", "FLOPs", "bytes", "AI", "bound", "mem time", "time"]
-    table = text_table(headers, rows, [False, True, True, True, False, True, True])
+    table = text_table(headers, rows, [False, True, True, True, False, True, True], width)
     tpot = r.tpot_s
     moe = ""
     if r.experts_read_per_layer is not None:
@@ -130,15 +132,15 @@ def phase_block(r) -> str:  # noqa: ANN001
         )
     where = "decoder context" if _encdec(r) else "context"
     summary = (
-        f"TTFT {units.human_time(r.prefill.time_s)} · TPOT {units.human_time(tpot)} (mean of the steps at "
-        f"{where} {start:,} and {start + s.generate_tokens:,})\n"
+        f"TTFT {units.human_time(r.prefill.time_s)} · TPOT {units.human_time(tpot)} (mean step, {where} "
+        f"{start:,} to {start + s.generate_tokens:,})\n"
         f"generation {units.human_time(r.generation_s)} · "
         f"decode {1 / tpot:,.1f} tokens/s per sequence, {s.batch_size / tpot:,.1f} aggregate"
     )
-    return "\n".join([_header(r), _memory_line(r), "", table, "", summary]) + moe
+    return wrap_prose("\n".join([_header(r), _memory_line(r), "", table, "", summary]) + moe, width)
 
 
-def context_text(rs: list) -> str:
+def context_text(rs: list, width: int | None = None) -> str:
     """Several contexts of one model and batch: the decode step at each (bytes, AI, bound, step time,
     tokens/s)."""
     rows = []
@@ -150,12 +152,33 @@ def context_text(rs: list) -> str:
              f"{r.scenario.batch_size / ph.time_s:,.1f}", f"{1 / ph.time_s:,.1f}"]
         )  # fmt: skip
     headers = ["context", "bytes", "AI", "bound", "mem time", "step", "tok/s", "tok/s/seq"]
-    table = text_table(headers, rows, [True, True, True, False, True, True, True, True])
+    table = text_table(headers, rows, [True, True, True, False, True, True, True, True], width)
     legend = f"one decode step at each context (batch {rs[0].scenario.batch_size}); tok/s: all sequences"
-    return "\n".join(["decode by context (rows by context)", table, legend])
+    return wrap_prose("\n".join(["decode by context (rows by context)", table, legend]), width)
 
 
-def sweep_text(rs: list) -> str:
+def steps_by_batch_text(rs: list, width: int | None = None) -> str:
+    """A batch sweep at several contexts: the decode step's time and bound at each context (columns) for
+    each batch size (rows)."""
+    contexts = sorted({r.context_tokens for r in rs})
+    by = {(r.scenario.batch_size, r.context_tokens): r for r in rs}
+    headers = ["batch"]
+    for c in contexts:
+        headers += [f"step@{c}", f"bound@{c}"]
+    rows = []
+    for b in sorted({r.scenario.batch_size for r in rs}):
+        row = [str(b)]
+        for c in contexts:
+            r = by.get((b, c))
+            row += [units.human_time(r.decode.time_s), r.decode.bound] if r else ["", ""]
+        rows.append(row)
+    table = text_table(headers, rows, [True] + [True, False] * len(contexts), width)
+    legend = "step@C: one decode step at context C (TPOT above is the mean over the generation)"
+    title = "decode step by batch and context (rows by batch size)"
+    return wrap_prose("\n".join([title, table, legend]), width)
+
+
+def sweep_text(rs: list, width: int | None = None) -> str:
     """Several batch sizes of one model at one context: a table per batch and the tokens/s bar chart."""
     c = rs[0].context_tokens
     rows = []
@@ -173,18 +196,24 @@ def sweep_text(rs: list) -> str:
         numeric.append(True)
         for row, r in zip(rows, rs, strict=True):
             row.append(units.human_time(r.decode.time_s))
-    table = text_table(headers, rows, numeric)
+    table = text_table(headers, rows, numeric, width)
     largest = f"largest batch that fits at the full context: {rs[0].max_batch_size}"
     legend = (
         f"tok/s: all sequences (from TPOT, the mean step); bound@{c}, AI@{c}: the decode step at "
         f"context {c:,}"
     )
-    return "\n".join([_header(rs[0]), largest, "", "rows by batch size", table, legend, "", _bars(rs)])
+    text = "\n".join([_header(rs[0]), largest, "", "rows by batch size", table, legend, "", _bars(rs, width)])
+    return wrap_prose(text, width)
 
 
-def _bars(rs: list, width: int = 24) -> str:
+def _bars(rs: list, width: int | None = None) -> str:
     """Aggregate decode tokens/s per batch size as bars (the curve from memory- to compute-bound), the
-    largest swept batch that fits marked."""
+    largest swept batch that fits marked; each line at most ``width`` columns (default: the output
+    width, else 80)."""
+    from metrics_core.common.textable import output_width
+
+    limit = width or output_width() or 80
+    bar_w = max(8, min(24, limit - 56))
     rates = [r.scenario.batch_size / r.tpot_s for r in rs]
     top = max(rates) or 1.0
     fitting = [r.scenario.batch_size for r in rs if r.fits]
@@ -192,7 +221,7 @@ def _bars(rs: list, width: int = 24) -> str:
     lines = ["decode tokens/s (aggregate) by batch size:"]
     for r, rate in zip(rs, rates, strict=True):
         b = r.scenario.batch_size
-        bar = "#" * max(1, round(width * rate / top))
-        mark = "  <- largest fitting" if b == largest else ("  (no fit)" if not r.fits else "")
-        lines.append(f"  B={b:<5} {bar:<{width}} {rate:>10,.1f}  TPOT {units.human_time(r.tpot_s)}{mark}")
+        bar = "#" * max(1, round(bar_w * rate / top))
+        mark = " <- largest fitting" if b == largest else (" (no fit)" if not r.fits else "")
+        lines.append(f"  B={b:<5} {bar:<{bar_w}} {rate:>10,.1f}  TPOT {units.human_time(r.tpot_s)}{mark}")
     return "\n".join(lines)

@@ -85,8 +85,10 @@ class LlmCapture:
     cross_kv_bytes_per_token: int = 0
     #: Self-attention KV bytes per token of one sequence, per decoder layer (K and V, KV precision).
     kv_layer_token_bytes: list[int] = field(default_factory=list)
-    #: Decode steps at further contexts (``capture_llm``'s ``contexts``), by context.
+    #: Decode steps at further contexts (``capture_llm``'s ``contexts`` and ``knots``), by context.
     decode_at: dict[int, PhaseCapture] = field(default_factory=dict)
+    #: The contexts TPOT integrates over (``tpot_knots``).
+    knots: list[int] = field(default_factory=list)
 
     @property
     def first_context(self) -> int:
@@ -118,6 +120,17 @@ def decode_contexts(architecture: str, prompt: int, generate: int) -> tuple[int,
     (decoder tokens after the start token) for an encoder-decoder."""
     start = 1 if architecture == "encoder-decoder" else prompt
     return start, start + generate
+
+
+def tpot_knots(architecture: str, first: int, last: int, windows: list[int | None]) -> list[int]:
+    """The decode contexts TPOT integrates over (``perf.llm.mean_step_s``): the first and last steps, each
+    sliding window W inside them (a step's cost grows with the context up to W, then stays flat), and for
+    an encoder-decoder the second step (the first, at decoder context 1, can run another path: T5 slices
+    no position bias there)."""
+    knots = {first, last, *(w for w in windows if w is not None and first < w < last)}
+    if architecture == "encoder-decoder" and first + 1 < last:
+        knots.add(first + 1)
+    return sorted(knots)
 
 
 def architecture_of(task: str) -> str:
@@ -274,8 +287,11 @@ def capture_llm(
     first, last = decode_contexts(architecture, prompt, generate)
     decode_first, decode_last = decode(first), decode(last)
     per_layer = _per_token_bytes(model, batch_size, dtype, bits)
+    windows = attention_windows(text, layers) if architecture == "decoder" else []
+    knots = tpot_knots(architecture, first, last, windows)
     return LlmCapture(
-        windows=attention_windows(text, layers) if architecture == "decoder" else [],
+        windows=windows,
+        knots=knots,
         model=spec.name,
         params=params,
         active_params=active_params(model, params),
@@ -298,7 +314,7 @@ def capture_llm(
         if encoder_tokens
         else 0,
         kv_layer_token_bytes=per_layer,
-        decode_at={c: decode(c) for c in dict.fromkeys(contexts) if c not in (first, last)},
+        decode_at={c: decode(c) for c in dict.fromkeys([*knots, *contexts]) if c not in (first, last)},
     )
 
 

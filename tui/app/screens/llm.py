@@ -68,6 +68,8 @@ class LlmScreen(Screen[None]):
         self.results: list = []
         self.text = f"{model}: computing…"
         self.model_task = "causal-lm"
+        #: Counts the computations started; only the latest one's result is shown.
+        self.generation = 0
 
     def compose(self) -> ComposeResult:
         yield StatusBar("llm")
@@ -107,8 +109,14 @@ class LlmScreen(Screen[None]):
         # tables and charts keep their lines (the view scrolls sideways); a message wraps
         self.query_one("#llm-body", Static).update(Text.from_ansi(self.text, no_wrap=bool(self.results)))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="llm")
     def compute(self) -> None:
+        """Recompute for the current settings; a result of earlier settings that arrives later is dropped
+        (a thread worker cannot be interrupted, so a fast key press leaves one running)."""
+        self.generation += 1
+        self._compute(self.generation)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="llm")
+    def _compute(self, generation: int) -> None:
         """The captures (worker process) and estimates, off the UI thread."""
         session = self.app.session
         target = session.target
@@ -117,12 +125,12 @@ class LlmScreen(Screen[None]):
         try:
             results = self.app.backend.llm(self.model, target, scenarios)
         except ModeltuiError as exc:
-            self.app.call_from_thread(self._show, [], f"{self.model}: {exc}")
+            self.app.call_from_thread(self._show, [], f"{self.model}: {exc}", generation)
             return
         except Exception as exc:  # noqa: BLE001 - one line in the view, never a crash of the app
-            self.app.call_from_thread(self._show, [], f"{self.model}: {one_line_error(exc)}")
+            self.app.call_from_thread(self._show, [], f"{self.model}: {one_line_error(exc)}", generation)
             return
-        self.app.call_from_thread(self._show, results, None)
+        self.app.call_from_thread(self._show, results, None, generation)
 
     def body_text(self) -> str:
         """The phase table of the focused batch, the batch sweep with its chart, the roofline."""
@@ -132,13 +140,15 @@ class LlmScreen(Screen[None]):
         width = max(60, self.size.width - 2)
         return "\n\n".join(
             [
-                phase_block(focused),
-                sweep_text(self.results),
+                phase_block(focused, width),
+                sweep_text(self.results, width),
                 roofline_text(self.results, width, not self.app.no_color),
             ]
         )
 
-    def _show(self, results: list, error: str | None) -> None:
+    def _show(self, results: list, error: str | None, generation: int | None = None) -> None:
+        if generation is not None and generation != self.generation:
+            return  # computed for settings since changed
         self.results = results
         self.text = error if error is not None else self.body_text()
         self.refresh_view()

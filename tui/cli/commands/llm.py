@@ -23,9 +23,11 @@ FLAT_KEYS: tuple[str, ...] = (
     "encoder_tokens", "weights_precision", "activations_precision", "kv_precision", "compute_precision", "tp",
     "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
     "kv_cache_bytes", "cross_kv_cache_bytes", "activation_bytes", "resident_bytes",
-    "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "decode_tokens_per_s", "generation_s",
-    "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "decode_flops", "decode_bytes",
-    "decode_ai", "decode_bound", "decode_memory_bound_time_pct",
+    "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
+    "decode_tokens_per_s", "decode_tokens_per_s_per_sequence", "generation_s",
+    "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "prefill_memory_bound_time_pct",
+    "decode_flops", "decode_bytes", "decode_ai", "decode_bound", "decode_memory_bound_time_pct",
+    "decode_time_s",
 )  # fmt: skip
 
 
