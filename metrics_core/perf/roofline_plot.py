@@ -173,7 +173,10 @@ def _build(
     plt.yticks(*_ticks(y_lo, y_hi, max(2, chart_h // 3)))
     plt.xlabel("arithmetic intensity (FLOP/byte, log)")
     plt.ylabel(f"{_rate_unit(precision)} (log)")
-    plt.title(title or f"{target.name}: {precision} roofline (estimates)")
+    text = title or f"{target.name}: {precision} roofline (estimates)"
+    if len(text) > width - 2:  # plotext drops a title wider than the chart: shorten it instead
+        text = text[: max(0, width - 5)] + "..."
+    plt.title(text)
     chart = plt.build()
     if not color:
         chart = plt.uncolorize(chart)
