@@ -174,10 +174,12 @@ def _build(
     plt.xlabel("arithmetic intensity (FLOP/byte, log)")
     plt.ylabel(f"{_rate_unit(precision)} (log)")
     text = title or f"{target.name}: {precision} roofline (estimates)"
-    if len(text) > width - 2:  # plotext drops a title wider than the chart: shorten it instead
-        text = text[: max(0, width - 5)] + "..."
     plt.title(text)
     chart = plt.build()
+    while text not in plt.uncolorize(chart) and len(text) > 8:  # plotext drops a title wider than the
+        text = text[: len(text) - 5].rstrip() + "..."  # plot: shorten it until it shows
+        plt.title(text)
+        chart = plt.build()
     if not color:
         chart = plt.uncolorize(chart)
     return chart
