@@ -193,7 +193,7 @@ def test_cli_json_keys_and_bad_input(capsys):
     for argv, message in [
         (["llm", "hf:bert-base-uncased", "--hardware", "a100-sxm4-80gb"],
          "hf:bert-base-uncased is not a language model (encoder); llm analyses decoders and "
-         "encoder-decoders"),
+         "encoder-decoders (hf: configs, causal-LM factories)"),
         (["llm", "hf:gpt2", "--hardware", "t4", "--activations", "bf16"],
          "NVIDIA T4 has no bf16 compute path (it has fp32, fp16, int8); the kernels compute in the "
          "activations' precision: choose --activations among those"),
@@ -202,14 +202,15 @@ def test_cli_json_keys_and_bad_input(capsys):
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "5"],
          "--tp 5: hf:gpt2's 12 attention heads do not split 5 ways"),
         (["llm", "resnet18", "--hardware", "a100-sxm4-80gb"],
-         "resnet18 is not a language model; llm analyses hf: language models and causal-LM factories"),
+         "resnet18 is not a language model (classification); llm analyses decoders and encoder-decoders "
+         "(hf: configs, causal-LM factories)"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "1000", "--generate", "100"],
          "hf:gpt2 takes at most 1,024 tokens (n_positions); prompt + generate = 1,100 is longer"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--prompt", "0"],
          "--prompt: prompt lengths must be positive integers, got '0' in '0'"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--context", "100"],
-         "--context 100 is outside this generation's decode steps (512 to 640): set --prompt / --generate "
-         "so that it lies between them"),
+         "--context 100 is outside the decode steps of hf:gpt2 at prompt 512 (512 to 640): set --prompt / "
+         "--generate so that every context lies in every generation"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--context", "x"],
          "--context: contexts must be positive integers, got 'x' in 'x'"),
         (["llm", "hf:openai/whisper-large-v3", "--hardware", "a100-sxm4-80gb", "--prompt", "512"],
@@ -219,8 +220,8 @@ def test_cli_json_keys_and_bad_input(capsys):
          "hf:openai/whisper-large-v3 takes at most 448 tokens (max_target_positions); decoder start + "
          "generate = 449 is longer"),
         (["llm", "hf:t5-base", "--hardware", "a100-sxm4-80gb", "--context", "600"],
-         "--context 600 is outside this generation's decode steps (1 to 129): set --prompt / --generate "
-         "so that it lies between them"),
+         "--context 600 is outside the decode steps of hf:t5-base's decoder at prompt 512 (1 to 129): set "
+         "--prompt / --generate so that every context lies in every generation"),
         (["llm", "hf:t5-base", "--hardware", "a100-sxm4-80gb", "--tp", "5"],
          "--tp 5: hf:t5-base's 12 attention heads do not split 5 ways"),
     ]:  # fmt: skip

@@ -410,14 +410,15 @@ def context_range(capture: Any, scenario: Scenario) -> tuple[int, int]:
     return start, start + scenario.generate_tokens
 
 
-def check_context(context: int | None, first: int, last: int) -> int:
-    """``context`` (None: ``first``) if ``first <= context <= last``, else ``UsageError`` (one line)."""
+def check_context(context: int | None, first: int, last: int, where: str = "this generation") -> int:
+    """``context`` (None: ``first``) if ``first <= context <= last``, else ``UsageError`` (one line, naming
+    ``where``: the model and prompt)."""
     if context is None:
         return first
     if not first <= context <= last:
         raise UsageError(
-            f"--context {context:,} is outside this generation's decode steps ({first:,} to {last:,}): set "
-            "--prompt / --generate so that it lies between them"
+            f"--context {context:,} is outside the decode steps of {where} ({first:,} to {last:,}): set "
+            "--prompt / --generate so that every context lies in every generation"
         )
     return context
 
@@ -433,7 +434,8 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
         if heads is not None and (tp > heads or heads % tp):
             raise UsageError(f"--tp {tp}: {capture.model}'s {heads} attention heads do not split {tp} ways")
     first, last = context_range(capture, s)
-    context = check_context(s.context_tokens, first, last)
+    where = f"{capture.model} at prompt {s.prompt_tokens:,}"
+    context = check_context(s.context_tokens, first, last, where)
     precision = s.compute_precision
     kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
     b, p = s.batch_size, s.prompt_tokens

@@ -115,6 +115,14 @@ class LlmCapture:
         return own + self.encoder_tokens * self.cross_kv_bytes_per_token
 
 
+def not_a_language_model(name: str, task: str) -> UsageError:
+    """The one-line refusal of a model ``llm`` does not analyse."""
+    return UsageError(
+        f"{name} is not a language model ({task}); llm analyses decoders and encoder-decoders (hf: configs, "
+        "causal-LM factories)"
+    )
+
+
 def decode_contexts(architecture: str, prompt: int, generate: int) -> tuple[int, int]:
     """``(first, last)`` decode contexts of a generation: ``(P, P + N)`` for a decoder, ``(1, 1 + N)``
     (decoder tokens after the start token) for an encoder-decoder."""
@@ -175,10 +183,10 @@ def capture_llm(
     from metrics_core.sources.resolve import get_spec
 
     spec = get_spec(name)
-    if spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS:
-        raise UsageError(
-            f"{name} is not a language model ({spec.task}); llm analyses decoders and encoder-decoders"
-        )
+    if spec.source in ("torchvision", "timm") or (
+        spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS
+    ):
+        raise not_a_language_model(name, spec.task)
     architecture = architecture_of(spec.task) if spec.source == "hf" else "decoder"
     overrides = {"attn_implementation": attention} if spec.source == "hf" else {}
     model = build_model(spec, device="meta", **overrides)

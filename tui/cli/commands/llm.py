@@ -115,17 +115,18 @@ def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: l
     """One model's settings, before any model is built: a language model, TP splitting its heads, prompt
     and generation within its positions, contexts within the generation (``UsageError``, one line)."""
     from metrics_core.perf.llm import check_context
-    from metrics_core.runtime.llm_capture import DECODER_TASKS, ENCODER_DECODER_TASKS, architecture_of
+    from metrics_core.runtime.llm_capture import (
+        DECODER_TASKS,
+        ENCODER_DECODER_TASKS,
+        architecture_of,
+        not_a_language_model,
+    )
 
     name = spec.name
-    if spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS:
-        raise UsageError(
-            f"{name} is not a language model ({spec.task}); llm analyses decoders and encoder-decoders"
-        )
-    if spec.source in ("torchvision", "timm"):
-        raise UsageError(
-            f"{name} is not a language model; llm analyses hf: language models and causal-LM factories"
-        )
+    if spec.source in ("torchvision", "timm") or (
+        spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS
+    ):
+        raise not_a_language_model(name, spec.task)
     config = spec.builder_kwargs.get("config", {}) if spec.source == "hf" else {}
     encoder_decoder = spec.source == "hf" and architecture_of(spec.task) == "encoder-decoder"
     fields = (
@@ -152,7 +153,8 @@ def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: l
     for p in prompts:
         first = 1 if encoder_decoder else p
         for c in contexts:
-            check_context(c, first, first + args.generate)
+            where = f"{name}'s decoder" if encoder_decoder else name
+            check_context(c, first, first + args.generate, f"{where} at prompt {p:,}")
 
 
 def run(args: argparse.Namespace) -> int:
