@@ -96,3 +96,10 @@ async def test_llm_view_keeps_whispers_fixed_window(monkeypatch):
         assert screen.scenario.prompt_tokens == 1500
         await pilot.press("n")  # generate 128 -> 512 would pass the decoder's 448 positions: wraps to 32
         assert screen.scenario.generate_tokens == 32
+        assert "prompt 1500 (fixed)" in screen.settings_text()
+        # a result computed for earlier settings that arrives after newer ones started is dropped
+        screen.generation = 2
+        screen._show([], "stale", 1)
+        assert screen.text != "stale"
+        screen._show([], "current", 2)
+        assert screen.text == "current"

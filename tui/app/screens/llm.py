@@ -21,6 +21,7 @@ from textual.widgets import Static
 
 from metrics_core.common.errors import ModeltuiError, one_line_error
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS, Scenario
+from metrics_core.runtime.llm_capture import SPEECH_TASK
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
 
@@ -79,7 +80,7 @@ class LlmScreen(Screen[None]):
         yield AppFooter()
 
     def on_mount(self) -> None:
-        from metrics_core.runtime.llm_capture import SPEECH_TASK, speech_encoder_tokens
+        from metrics_core.runtime.llm_capture import speech_encoder_tokens
 
         spec = self._spec()
         self.model_task = getattr(spec, "task", "causal-lm")
@@ -97,14 +98,21 @@ class LlmScreen(Screen[None]):
 
     def settings_text(self) -> str:
         s = self.scenario
+        key = "fixed" if self.model_task == SPEECH_TASK else "p"
         return (
-            f" {self.model} · prompt {s.prompt_tokens} (p) · generate {s.generate_tokens} (n) · weights "
+            f" {self.model} · prompt {s.prompt_tokens} ({key})"
+            f" · generate {s.generate_tokens} (n) · weights "
             f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · phases at "
             f"batch {self.batch} (b) of {', '.join(map(str, BATCHES))}"
         )
 
     def refresh_view(self) -> None:
-        self.query_one(StatusBar).update(self.app.session, self.app.analysing)
+        s, session = self.scenario, self.app.session
+        detail = (
+            f"compute {s.compute_precision} · weights {s.weights} · KV {s.kv} │ {session.execution}, "
+            f"{session.efficiency} │ estimates"
+        )
+        self.query_one(StatusBar).update(session, self.app.analysing, detail)
         self.query_one("#llm-settings", Static).update(self.settings_text())
         # tables and charts keep their lines (the view scrolls sideways); a message wraps
         self.query_one("#llm-body", Static).update(Text.from_ansi(self.text, no_wrap=bool(self.results)))
@@ -171,8 +179,6 @@ class LlmScreen(Screen[None]):
         }[setting]
         field = {"prompt": "prompt_tokens", "generate": "generate_tokens"}.get(setting, setting)
         allowed = [v for v in choices if self._allowed(field, v)]
-        from metrics_core.runtime.llm_capture import SPEECH_TASK
-
         if setting == "prompt" and self.model_task == SPEECH_TASK:
             self.notify(
                 f"{self.model} encodes a fixed 30 s audio window: the prompt is its {s.prompt_tokens:,} "
@@ -196,7 +202,7 @@ class LlmScreen(Screen[None]):
         if field == "activations":
             return self.app.session.target.has(str(value))
         if field in ("prompt_tokens", "generate_tokens"):
-            from metrics_core.runtime.llm_capture import ENCODER_DECODER_TASKS, SPEECH_TASK
+            from metrics_core.runtime.llm_capture import ENCODER_DECODER_TASKS
 
             prompt = value if field == "prompt_tokens" else s.prompt_tokens
             generate = value if field == "generate_tokens" else s.generate_tokens

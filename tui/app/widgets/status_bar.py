@@ -45,14 +45,16 @@ class StatusBar(Horizontal):
         yield Static(id="status-progress", classes="hidden")
         yield ProgressBar(total=1, show_eta=False, show_percentage=False, classes="hidden")
 
-    def update(self, session: Session, running: bool) -> None:
+    def update(self, session: Session, running: bool, detail: str | None = None) -> None:
+        """Redraw for ``session``; ``detail`` replaces the session's precision and options (a screen with
+        its own settings, such as the LLM view's precisions)."""
         target = session.target
         line = Text.assemble(
             (f" {self.title} ", "bold reverse"),
             " ",
             (target.name, "bold"),
-            f" · {session.precision_label} │ ",
-            options_text(session),
+            f" · {detail}" if detail else f" · {session.precision_label} │ ",
+            "" if detail else options_text(session),
         )
         self.query_one("#status-text", Static).update(line)
         done, total = session.progress
