@@ -30,6 +30,23 @@ def estimate(model_id, target=A100, bits=FP16, **scenario):
     return capture, estimate_llm(capture, target, s)
 
 
+def prefill_peak(model_id: str, batch: int, prompt: int) -> int:
+    """Peak activation bytes (fp16) of a decoder's prefill of ``batch`` x ``prompt`` tokens, captured
+    directly (logits of the last position, as llm captures them)."""
+    import torch
+
+    from metrics_core.capture.peak_memory import peak_memory
+    from metrics_core.capture.trace import capture
+    from metrics_core.sources.build import build_model
+    from metrics_core.sources.resolve import get_spec
+
+    model = build_model(get_spec(f"hf:{model_id}"), device="meta", attn_implementation="sdpa")
+    ids = torch.empty((batch, prompt), dtype=torch.int64, device="meta")
+    kwargs = {"input_ids": ids, "use_cache": False, "logits_to_keep": 1}
+    values = [(ids, torch.ones((batch, prompt), dtype=torch.int64))]
+    return peak_memory(capture(model, (), "fp32", kwargs, values, FP16)).peak_activation_bytes
+
+
 def test_llama2_7b_decode_kv_and_max_batch():
     c = config("meta-llama/Llama-2-7b-hf")
     layers, heads, hidden = c["num_hidden_layers"], c["num_key_value_heads"], c["hidden_size"]
@@ -45,10 +62,13 @@ def test_llama2_7b_decode_kv_and_max_batch():
     decode = est.decode_first
     assert decode.bound == "memory"
     assert weights_no_embedding + kv <= decode.bytes <= (weights_no_embedding + kv) * 1.005
-    # max batch at 4,096 tokens of context on 80 GB: (80e9 - weights) / (4,096 x KV per token + activations)
-    per_seq = 4096 * kv_per_token + capture.prefill.peak_activation_bytes
-    assert est.max_batch_size == int((80e9 - params * 2) // per_seq)
-    assert 28 <= est.max_batch_size <= 31  # "about 30"
+    # max batch at 4,096 tokens of context on 80 GB: the largest B whose weights + B x 4,096 x KV per token
+    # + prefill's peak activations at B fit; checked against the peaks captured at B and B + 1
+    b = est.max_batch_size
+    assert 28 <= b <= 31  # "about 30"
+    free = 80e9 - params * 2
+    assert b * 4096 * kv_per_token + prefill_peak("meta-llama/Llama-2-7b-hf", b, 2048) <= free
+    assert (b + 1) * 4096 * kv_per_token + prefill_peak("meta-llama/Llama-2-7b-hf", b + 1, 2048) > free
     d = est.to_dict()
     assert (
         d["weight_bytes"] == params * 2 and d["kv_cache_bytes"] == 4096 * kv_per_token and d["fits"] is True
@@ -367,3 +387,16 @@ def test_bart_from_a_config_file(tmp_path, capsys):
         f"modeltui: error: hf:{path}'s encoder takes at most 128 tokens (max_position_embeddings); "
         "--prompt 200\n"
     )
+
+
+def test_t5_max_batch_counts_the_shared_position_bias_once():
+    # T5's relative-position bias (1 x 12 heads x P x P) is shared by the batch: the largest batch must not
+    # depend on the batch the capture ran at (B x P x 36,864 of cross KV + (1 + N) x 36,864 self KV each)
+    s = {"prompt_tokens": 512, "generate_tokens": 64}
+    target = get_target("a100-pcie-40gb")
+    one = estimate("google-t5/t5-base", target, batch_size=1, **s)[1]
+    four = estimate("google-t5/t5-base", target, batch_size=4, **s)[1]
+    assert one.max_batch_size == four.max_batch_size
+    capture = estimate("google-t5/t5-base", target, batch_size=2, **s)[0]
+    (shared, per_sequence), *_ = sorted(capture.activation_lines, key=lambda x: -x[1])
+    assert shared == 12 * 512 * 512 * 2  # where activations grow fastest, the shared part is the fp16 bias

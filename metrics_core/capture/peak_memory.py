@@ -161,3 +161,38 @@ def resident_weight_bytes(model: torch.nn.Module, dtype: str) -> int:
 
 def _weights(model: torch.nn.Module) -> Sequence[torch.Tensor]:
     return [*model.parameters(), *model.buffers()]
+
+
+def batch_lines(trace: Trace, following: Trace, batch: int) -> list[tuple[float, float]]:
+    """The peak activations of a forward pass at any batch size, from its traces at ``batch`` and
+    ``batch + 1`` (the same ops, so the same storages in the same order): each storage's bytes are
+    ``shared + B x per_sequence`` (its growth from one trace to the other), so the live bytes before every
+    op are a line in B, and the peak at batch B is ``max(shared + B x per_sequence)`` over the returned
+    ``(shared, per_sequence)`` lines (those not below another for every B >= 1). Empty when the traces
+    differ in their ops or a storage does not grow linearly (then no line is exact)."""
+    from dataclasses import replace
+
+    if (
+        len(trace.events) != len(following.events)
+        or trace.sizes.keys() != following.sizes.keys()
+        or trace.input_keys != following.input_keys
+    ):
+        return []
+    grow = {k: following.sizes[k] - trace.sizes[k] for k in trace.sizes}
+    shared = {k: trace.sizes[k] - batch * grow[k] for k in trace.sizes}
+    if any(v < 0 for v in grow.values()) or any(v < 0 for v in shared.values()):
+        return []
+    lines = []
+    for sizes in (shared, grow):
+        part = replace(trace, sizes=sizes)
+        start = sum(sizes[k] for k in dict.fromkeys(part.input_keys))
+        lines.append([start, *peak_memory(part).live_bytes])
+    best: dict[float, float] = {}  # per-sequence slope -> the largest shared bytes with it
+    for a, g in zip(*lines, strict=True):
+        best[g] = max(a, best.get(g, a))
+    kept = sorted(best.items(), key=lambda x: -x[0])  # steepest first
+    out: list[tuple[float, float]] = []
+    for g, a in kept:  # a line below a steeper one's shared bytes is below it for every B >= 0
+        if all(a > a2 for _, a2 in out):
+            out.append((a, g))
+    return out

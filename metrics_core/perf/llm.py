@@ -25,7 +25,8 @@ Definitions (all estimates, ``estimate: true``):
   first, at P; encoder-decoders 1); it must lie within the generation, P <= C <= P + N.
 - **Memory**: ``resident_bytes`` = weights + KV cache at context P + N + peak activations of prefill;
   ``fits`` when resident <= ``memory_gb`` x 1e9 (per GPU with ``tp``); ``max_batch_size`` = the largest B
-  whose weights + B x (KV per sequence + activations per sequence) fits.
+  whose weights + B x KV per sequence + prefill's peak activations at B fit (the peak at any B from the
+  captures at B and B + 1: ``capture.peak_memory.batch_lines``; T5's position bias is shared by the batch).
 - **Time**: ``ttft_s`` = prefill latency; ``tpot_s`` = decode latency averaged over the N steps: the step
   time between contexts P and P + N taken as linear between captured steps (a step's cost is linear in its
   context) at P, P + N, every sliding window W between them (past W a layer's step cost stops growing) and,
@@ -393,6 +394,18 @@ class LlmEstimate:
         }
 
 
+def largest_batch(free: float, kv_per_sequence: float, lines: Sequence[tuple[float, float]]) -> int:
+    """The largest B with ``B x kv_per_sequence + max(shared + B x per_sequence)`` <= ``free`` bytes over
+    the activation ``lines`` (``LlmCapture.activation_lines``): every line must fit, so B is the smallest
+    of ``(free - shared) / (kv_per_sequence + per_sequence)``; 0 when none fits."""
+    bounds = [
+        (free - a) / (kv_per_sequence + g) if kv_per_sequence + g > 0 else math.inf if free >= a else -1.0
+        for a, g in lines
+    ]
+    best = min(bounds, default=0.0)
+    return 0 if best < 1 or best == math.inf else math.floor(best)
+
+
 def mean_step_s(steps: Sequence[tuple[int, float]]) -> float:
     """Mean decode-step time over contexts ``steps[0][0]`` to ``steps[-1][0]`` from ``(context, time)``
     points sorted by context: the time taken as linear between neighbouring points (the trapezoid rule),
@@ -486,8 +499,8 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     weight_gpu = math.ceil(capture.weight_bytes / tp)
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
-    per_seq = kv_per_seq_gpu + act_gpu / b
-    max_batch = max(0, math.floor((capacity - weight_gpu) / per_seq)) if per_seq else 0
+    lines = getattr(capture, "activation_lines", None) or [(0.0, capture.prefill.peak_activation_bytes / b)]
+    max_batch = largest_batch(capacity - weight_gpu, kv_per_seq_gpu, [(a / tp, g / tp) for a, g in lines])
     return LlmEstimate(
         model=capture.model,
         target=target,

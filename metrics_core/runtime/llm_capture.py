@@ -89,6 +89,10 @@ class LlmCapture:
     decode_at: dict[int, PhaseCapture] = field(default_factory=dict)
     #: The contexts TPOT integrates over (``tpot_knots``).
     knots: list[int] = field(default_factory=list)
+    #: Prefill's peak activations at any batch B: ``max(shared + B x per_sequence)`` over these
+    #: ``(shared, per_sequence)`` lines (``capture.peak_memory.batch_lines``; T5's relative-position bias,
+    #: for one, is shared by the batch). Empty: not known, taken as the peak at B over B per sequence.
+    activation_lines: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def first_context(self) -> int:
@@ -177,7 +181,7 @@ def capture_llm(
         static_cache,
     )
     from metrics_core.capture.params import active_params, count_params
-    from metrics_core.capture.peak_memory import peak_memory
+    from metrics_core.capture.peak_memory import batch_lines, peak_memory
     from metrics_core.capture.trace import capture
     from metrics_core.sources.build import build_model
     from metrics_core.sources.resolve import get_spec
@@ -199,14 +203,18 @@ def capture_llm(
     forward = inspect.signature(model.forward).parameters
     cache_arg = "cache" if "cache" in forward else "past_key_values"
 
-    def ids(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        t = torch.empty((batch_size, n), dtype=torch.int64, device="meta")
-        return t, torch.ones((batch_size, n), dtype=torch.int64)
+    def ids(n: int, batch: int = batch_size) -> tuple[torch.Tensor, torch.Tensor]:
+        t = torch.empty((batch, n), dtype=torch.int64, device="meta")
+        return t, torch.ones((batch, n), dtype=torch.int64)
+
+    traces: list = []  # the prefill traces at B and B + 1 (batch_lines)
 
     def phase(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
     ) -> PhaseCapture:
         trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
+        if not kv and not cross:
+            traces.append(trace)
         memory = peak_memory(trace, 0)
         kv_bytes = sum(t.numel() for t in (*kv, *cross)) * bits.kv // 8
         cross_bytes = sum(t.numel() for t in cross) * bits.kv // 8
@@ -225,30 +233,32 @@ def capture_llm(
                     f"{name} encodes a fixed 30 s window ({encoder_tokens:,} encoder positions): its prompt "
                     f"is {encoder_tokens:,}, not {prompt:,}"
                 )
-            source = torch.empty((batch_size, *spec.input_shape), dtype=dtype, device="meta")
-            source_kwargs, source_values = {"input_features": source}, []
         else:
             encoder_tokens = prompt
-            source, values = ids(prompt)
-            source_kwargs, source_values = {"input_ids": source}, [(source, values)]
         # a decoder mask of ones with known values: BART's decoder otherwise builds one on meta and asks
         # whether it is all ones (transformers' causal-mask shortcut), which meta cannot answer
         masked = "decoder_attention_mask" in forward
 
-        def decoder_mask(n: int) -> tuple[dict[str, Any], list]:
+        def decoder_mask(n: int, batch: int = batch_size) -> tuple[dict[str, Any], list]:
             if not masked:
                 return {}, []
-            mask, ones = ids(n)
+            mask, ones = ids(n, batch)
             return {"decoder_attention_mask": mask}, [(mask, ones)]
 
-        mask_kwargs, mask_values = decoder_mask(1)
-        prefill = phase(
-            {**source_kwargs, "decoder_input_ids": step, "use_cache": False, **mask_kwargs},
-            [*source_values, (step, step_values), *mask_values],
-            [],
-            prompt,
-            prompt,
-        )
+        def prefill_inputs(batch: int) -> tuple[dict[str, Any], list]:
+            """The encoder's input (token ids, or Whisper's mel features) and the decoder's start token."""
+            start, start_values = ids(1, batch)
+            mask_kwargs, mask_values = decoder_mask(1, batch)
+            kwargs = {"decoder_input_ids": start, "use_cache": False, **mask_kwargs}
+            values = [(start, start_values), *mask_values]
+            if spec.task == SPEECH_TASK:
+                kwargs["input_features"] = torch.empty((batch, *spec.input_shape), dtype=dtype, device="meta")
+            else:
+                source, source_values = ids(prompt, batch)
+                kwargs["input_ids"] = source
+                values.append((source, source_values))
+            return kwargs, values
+
         hidden = getattr(config, "d_model", None) or config.hidden_size
         encoded = torch.empty((batch_size, encoder_tokens, hidden), dtype=dtype, device="meta")
 
@@ -274,11 +284,14 @@ def capture_llm(
             if hasattr(config, "get_text_config")
             else config.hidden_size
         )
-        prompt_ids, prompt_values = ids(prompt)
-        prefill_kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
-        if "logits_to_keep" in forward:
-            prefill_kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
-        prefill = phase(prefill_kwargs, [(prompt_ids, prompt_values)], [], prompt, prompt)
+
+        def prefill_inputs(batch: int) -> tuple[dict[str, Any], list]:
+            """The prompt's token ids (logits of the last position only)."""
+            prompt_ids, prompt_values = ids(prompt, batch)
+            kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
+            if "logits_to_keep" in forward:
+                kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
+            return kwargs, [(prompt_ids, prompt_values)]
 
         def decode(context: int) -> PhaseCapture:
             cache, kv = static_cache(model, batch_size, context, dtype)
@@ -292,6 +305,16 @@ def capture_llm(
     experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
                     if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
     top_k = getattr(text, "num_experts_per_tok", None) if experts else None
+    prefill = phase(*prefill_inputs(batch_size), [], prompt, prompt)
+    # peak activations at any batch (T5's position bias is shared by the batch): from two batches of at
+    # least 2 (at batch 1 some reshapes are views, so its storages are not the others')
+    fit_from = max(batch_size, 2)
+    if fit_from != batch_size:
+        traces.clear()
+        phase(*prefill_inputs(fit_from), [], prompt, prompt)
+    phase(*prefill_inputs(fit_from + 1), [], prompt, prompt)
+    lines = batch_lines(traces[0], traces[1], fit_from)
+    traces.clear()
     first, last = decode_contexts(architecture, prompt, generate)
     decode_first, decode_last = decode(first), decode(last)
     per_layer = _per_token_bytes(model, batch_size, dtype, bits)
@@ -300,6 +323,7 @@ def capture_llm(
     return LlmCapture(
         windows=windows,
         knots=knots,
+        activation_lines=lines,
         model=spec.name,
         params=params,
         active_params=active_params(model, params),
