@@ -197,7 +197,7 @@ def sweep_text(rs: list, width: int | None = None) -> str:
         for row, r in zip(rows, rs, strict=True):
             row.append(units.human_time(r.decode.time_s))
     table = text_table(headers, rows, numeric, width)
-    largest = f"largest batch that fits at the full context: {rs[0].max_batch_size}"
+    largest = f"largest batch that fits at the full context: {rs[0].max_batch_size:,}"
     legend = (
         f"tok/s: all sequences (from TPOT, the mean step); bound@{c}, AI@{c}: the decode step at "
         f"context {c:,}"
