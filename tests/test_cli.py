@@ -212,7 +212,15 @@ def test_an_ascii_terminal_gets_ascii_charts():
 def test_batch_size_has_an_upper_bound_checked_before_any_work(capsys):
     code, out, err = run(["compare", "resnet18", "--batch-size", "1048577"], capsys)
     assert (code, out) == (2, "")
-    assert err == "modeltui: error: batch size 1048577 is above the largest analysed, 1,048,576\n"
+    assert err == "modeltui: error: --batch-size 1,048,577 is above the largest analysed, 1,048,576\n"
+    # token inputs: B x L token ids beyond the 2**25 elements whose values the capture computes
+    pytest.importorskip("transformers")
+    code, out, err = run(["compare", "hf:gpt2", "--seq-len", "1024", "--batch-size", "65536"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "modeltui: error: the input_ids 65536x1024 has 67,108,864 elements, above the 33,554,432 whose "
+        "values the capture computes: use a smaller batch or sequence\n"
+    )
 
 
 def test_help_to_a_full_disk_is_one_line_and_exit_1():
@@ -226,3 +234,13 @@ def test_help_to_a_full_disk_is_one_line_and_exit_1():
         1,
         "modeltui: error: cannot write the output: No space left on device\n",
     )
+
+
+def test_estimate_options_without_hardware_are_refused(capsys):
+    # --execution / --efficiency / --tf32 shape roofline estimates, which need a target: silently ignoring
+    # them would print an analysis the user did not ask for
+    code, out, err = run(["layers", "resnet18", "--execution", "compiled"], capsys)
+    assert (code, out) == (2, "")
+    assert err == "modeltui: error: --execution shape roofline estimates: give --hardware ID too\n"
+    code, out, err = run(["compare", "resnet18", "--efficiency", "ideal", "--tf32"], capsys)
+    assert err == "modeltui: error: --efficiency / --tf32 shape roofline estimates: give --hardware ID too\n"

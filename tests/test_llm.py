@@ -241,7 +241,7 @@ def test_cli_json_keys_and_bad_input(capsys):
          "generate = 449 is longer"),
         (["llm", "hf:t5-base", "--hardware", "a100-sxm4-80gb", "--context", "600"],
          "--context 600 is outside the decode steps of hf:t5-base's decoder at prompt 512 (1 to 129): set "
-         "--prompt / --generate so that every context lies in every generation"),
+         "--generate so that every context lies in every generation"),
         (["llm", "hf:t5-base", "--hardware", "a100-sxm4-80gb", "--tp", "5"],
          "--tp 5: hf:t5-base's 12 attention heads do not split 5 ways"),
     ]:  # fmt: skip

@@ -82,6 +82,10 @@ def test_bad_input_is_one_line_exit_2(capsys):
     # "expected one argument")
     _, _, err = run(["pick", "resnet18", "--hardware", "a100-pcie-40gb", "--max-latency", "-1ms"], capsys)
     assert err == "modeltui: error: --max-latency '-1ms': expected a time such as 5ms, 500us or 0.2s\n"
+    _, _, err = run(["pick", "resnet18", "--hardware", "a100-pcie-40gb", "--max-memory", "0GB"], capsys)
+    assert err == "modeltui: error: --max-memory '0GB': an upper bound must be above zero\n"
+    _, _, err = run(["pick", "--hardware", "a100-pcie-40gb", "--all", "--filter", "zzz*"], capsys)
+    assert err == "modeltui: error: no torchvision model matches --filter 'zzz*'\n"
 
 
 def test_compare_accuracy_columns_and_sort(capsys):

@@ -21,6 +21,9 @@ async def test_kernels_view_in_compiled_execution():
         assert "(compiled, calibrated efficiency)" in summary
         await pilot.press("K")
         assert layers.by_kernel
+        # the first column names kernels, cut at their end when long (kNN and the parent stay)
+        module = next(c for c in layers.table.columns if c.key == "module")
+        assert (module.header, module.truncate_left) == ("Kernel", False)
         est = app.session.estimate("resnet18")
         assert len(rows(app)) == est.kernel_count < est.op_count
         # stem: conv1 alone (cuDNN), then bn1 + relu + maxpool fused into one Triton kernel

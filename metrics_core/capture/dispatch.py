@@ -26,7 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from metrics_core.capture.attribution import ModuleAttribution
 from metrics_core.capture.storage import StorageTracker, tensors_in
-from metrics_core.capture.values import Shadows, shadowable
+from metrics_core.capture.values import MAX_ELEMENTS, Shadows, shadowable
 from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
@@ -263,6 +263,12 @@ class OpCapture(TorchDispatchMode):
     def _refusal(self, op: str, reason: str) -> DataDependentOpError:
         module, module_type = self.attribution.current
         where = f"module '{module}' ({module_type})" if module else f"the model's forward ({module_type})"
+        if self.shadows.too_big:  # the values are unknown because the tensors are too big, not by nature
+            return DataDependentOpError(
+                f"aten.{op} in {where}: {reason} on an integer tensor of {self.shadows.too_big:,} elements, "
+                f"above the {MAX_ELEMENTS:,} whose values the analysis computes: use a smaller batch or "
+                "sequence"
+            )
         return DataDependentOpError(
             f"aten.{op} in {where}: {reason}: it needs tensor values the meta-device analysis does not "
             f"have; {DATA_DEPENDENT_HINT}"

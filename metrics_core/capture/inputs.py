@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from metrics_core.capture.values import MAX_ELEMENTS
+from metrics_core.common import units
 from metrics_core.common.dtypes import TORCH_NAMES
 from metrics_core.common.errors import UnsupportedModelError, UsageError
 from metrics_core.common.input_spec import MODEL_FLOAT, InputSpec
@@ -68,6 +70,12 @@ def make_feed(
         shape = (batch_size, *spec.shape)
         t = torch.empty(shape, dtype=dtype, device=device)
         if not (t.is_floating_point() or t.is_complex()):
+            if t.numel() > MAX_ELEMENTS:  # its masks and positions would be unknown: data-dependent
+                raise UsageError(
+                    f"the {spec.name or 'input'} {units.human_shape(shape)} has {t.numel():,} elements, "
+                    f"above the {MAX_ELEMENTS:,} whose values the capture computes: use a smaller batch or "
+                    "sequence"
+                )
             feed.values.append((t, torch.ones(shape, dtype=dtype)))
         if spec.name is None:
             args.append(t)

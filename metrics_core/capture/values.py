@@ -40,6 +40,8 @@ class Shadows:
     def __init__(self) -> None:
         self._values: dict[int, torch.Tensor] = {}
         self._keepalive: list[torch.Tensor] = []
+        #: The most elements of an integer/bool tensor left without values for its size (0: none).
+        self.too_big = 0
 
     def __len__(self) -> int:
         return len(self._values)
@@ -85,6 +87,9 @@ class Shadows:
             o for o in (out if isinstance(out, (list, tuple)) else (out,)) if isinstance(o, torch.Tensor)
         ]
         if not metas or not all(o.device == _META and shadowable(o) for o in metas):
+            big = [o.numel() for o in metas if not (o.is_floating_point() or o.is_complex())]
+            if big and max(big) > MAX_ELEMENTS:
+                self.too_big = max(self.too_big, *big)
             return None
         try:
             real = func(*self.real_args(args), **self.real_args(kwargs))

@@ -423,15 +423,19 @@ def context_range(capture: Any, scenario: Scenario) -> tuple[int, int]:
     return start, start + scenario.generate_tokens
 
 
-def check_context(context: int | None, first: int, last: int, where: str = "this generation") -> int:
+def check_context(
+    context: int | None, first: int, last: int, where: str = "this generation", encoder_decoder: bool = False
+) -> int:
     """``context`` (None: ``first``) if ``first <= context <= last``, else ``UsageError`` (one line, naming
-    ``where``: the model and prompt)."""
+    ``where``, the model and prompt, and the flags that move the range: an encoder-decoder's decoder
+    steps run from 1 whatever the prompt)."""
     if context is None:
         return first
     if not first <= context <= last:
+        flags = "--generate" if encoder_decoder else "--prompt / --generate"
         raise UsageError(
             f"--context {context:,} is outside the decode steps of {where} ({first:,} to {last:,}): set "
-            "--prompt / --generate so that every context lies in every generation"
+            f"{flags} so that every context lies in every generation"
         )
     return context
 
@@ -448,7 +452,7 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
             raise UsageError(f"--tp {tp}: {capture.model}'s {heads} attention heads do not split {tp} ways")
     first, last = context_range(capture, s)
     where = f"{capture.model} at prompt {s.prompt_tokens:,}"
-    context = check_context(s.context_tokens, first, last, where)
+    context = check_context(s.context_tokens, first, last, where, encoder_decoder)
     precision = s.compute_precision
     kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
     b, p = s.batch_size, s.prompt_tokens

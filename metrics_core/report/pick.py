@@ -125,7 +125,10 @@ def parse_constraints(values: Mapping[str, str | None]) -> list[Constraint]:
         if name not in KINDS:
             raise UsageError(f"unknown constraint {name!r}; choose one of {', '.join(KINDS)}")
         kind = KINDS[name]
-        out.append(Constraint(kind, kind.parse(text, kind.option), str(text)))
+        value = kind.parse(text, kind.option)
+        if kind.is_max and value <= 0:  # no model has zero latency, memory or parameters
+            raise UsageError(f"{kind.option} {text!r}: an upper bound must be above zero")
+        out.append(Constraint(kind, value, str(text)))
     return out
 
 

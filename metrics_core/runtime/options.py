@@ -54,7 +54,7 @@ class AnalysisOptions:
             raise UsageError(f"batch size must be a positive integer, got {self.batch_size!r}")
         if self.batch_size > MAX_BATCH_SIZE:
             raise UsageError(
-                f"batch size {self.batch_size} is above the largest analysed, {MAX_BATCH_SIZE:,}"
+                f"--batch-size {self.batch_size:,} is above the largest analysed, {MAX_BATCH_SIZE:,}"
             )
         if self.dtype not in DTYPES:
             raise UsageError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")

@@ -52,6 +52,7 @@ def main(argv: Sequence[str]) -> int:
             "e.g. modeltui compare resnet18 --format json"
         )
     from tui.app.application import ModeltuiApp
+    from tui.cli.commands.perfmode import modes_of
 
     app = ModeltuiApp(
         models=args.models,
@@ -59,7 +60,7 @@ def main(argv: Sequence[str]) -> int:
         target_id=target_id,
         precision=precision,
         hardware_files=args.hardware_file,
-        modes=(args.execution, args.efficiency),  # --execution / --efficiency (default eager, calibrated)
+        modes=tuple(modes_of(args).values()),  # --execution / --efficiency (default eager, calibrated)
     )
     app.handle_signals = True
     pool.isolate()  # user model code runs in worker processes only

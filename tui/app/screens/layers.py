@@ -155,7 +155,8 @@ class LayersScreen(FilteredTableScreen):
             self.table.empty_text = state
             self._redraw()
             return
-        self.table.empty_text = "No op matches the filter."
+        what = "kernel" if self.by_kernel else "module" if self.by_module else "op"
+        self.table.empty_text = f"No {what} matches the filter."
         estimate = s.estimate(self.model)
         self._live = has_live_bytes(report.records)
         rows = op_rows(report.records, estimate)
@@ -223,11 +224,12 @@ class LayersScreen(FilteredTableScreen):
         grid = [
             GridColumn(
                 c.key,
-                c.header,
+                "Kernel" if self.by_kernel and c.key == "module" else c.header,
                 "" if i < len(fixed) else (group if c.group == ESTIMATE_GROUP else c.group),
                 c.numeric,
                 max_width=36 if c.key == "module" else None,
-                truncate_left=c.key == "module",
+                # module paths keep their end (the leaf); kernel names their start (kNN and the parent)
+                truncate_left=c.key == "module" and not self.by_kernel,
             )
             for i, c in enumerate((*fixed, *cols))
         ]

@@ -5,10 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metrics_core.common.errors import UsageError
+
 
 def resolve_hardware(args: argparse.Namespace, dtype: str):  # noqa: ANN201
-    """(target, precision) for ``--hardware``, or (None, None); errors before any analysis."""
+    """(target, precision) for ``--hardware``, or (None, None); errors before any analysis, among them
+    estimate options (``--execution``, ``--efficiency``, ``--tf32``) given without ``--hardware``."""
     if not getattr(args, "hardware", None):
+        given = [
+            flag
+            for flag, value in (("--execution", getattr(args, "execution", None)),
+                                ("--efficiency", getattr(args, "efficiency", None)),
+                                ("--tf32", getattr(args, "tf32", False) or None))
+            if value is not None
+        ]  # fmt: skip
+        if given:
+            raise UsageError(f"{' / '.join(given)} shape roofline estimates: give --hardware ID too")
         return None, None
     from metrics_core.perf.roofline import precision_for
     from tui.cli.commands.hardware import load_catalog_with_warnings

@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     names = list(args.models)
     if args.all:
         names += [n for n in all_models(args.source, args.filter) if n not in names]
+    if not names and args.all and args.filter:
+        raise UsageError(f"no {args.source or 'torchvision'} model matches --filter {args.filter!r}")
     if not names:
         raise UsageError("name at least one model, or use --all (see 'modeltui models')")
     if args.sort_by:

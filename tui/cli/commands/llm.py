@@ -154,7 +154,7 @@ def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: l
         first = 1 if encoder_decoder else p
         for c in contexts:
             where = f"{name}'s decoder" if encoder_decoder else name
-            check_context(c, first, first + args.generate, f"{where} at prompt {p:,}")
+            check_context(c, first, first + args.generate, f"{where} at prompt {p:,}", encoder_decoder)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,6 +53,8 @@ def model_names(args: argparse.Namespace, default_all: bool = False) -> list[str
 
             extra = all_models("torchvision", args.filter)
         names += [n for n in extra if n not in names]
+    if not names and (args.all or args.source or default_all) and args.filter:
+        raise UsageError(f"no {args.source or 'torchvision'} model matches --filter {args.filter!r}")
     if not names:
         raise UsageError("name at least one model, or use --all / --source torchvision|timm")
     return names

@@ -21,13 +21,13 @@ def add_mode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--execution",
         choices=EXECUTIONS,
-        default=DEFAULT_EXECUTION,
+        default=None,  # modes_of: the default; None tells "not given" (estimates without --hardware)
         help="eager: one kernel per op; compiled: torch.compile's fused kernels (default eager)",
     )
     p.add_argument(
         "--efficiency",
         choices=EFFICIENCIES,
-        default=DEFAULT_EFFICIENCY,
+        default=None,
         help="ideal: datasheet roofline; calibrated: achievable efficiency, launch costs (default)",
     )
 
