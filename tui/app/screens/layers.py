@@ -302,7 +302,17 @@ class LayersScreen(FilteredTableScreen):
         self.refresh_bindings()  # Enter opens a module only in the per-module view
 
     def action_toggle_kernels(self) -> None:
-        """One row per kernel of the compiled execution, or back to one row per op."""
+        """One row per kernel of the compiled execution, or back to one row per op (eager execution runs
+        one kernel per op: the op rows are its kernels, and a notification says how to see fused ones)."""
+        estimate = self.app.session.estimate(self.model)
+        if not self.by_kernel and (estimate is None or estimate.execution != "compiled"):
+            self.notify(
+                "eager execution runs one kernel per op (the rows here); for fused kernels choose compiled "
+                "execution in the settings (o)",
+                title="Kernels",
+                timeout=4,
+            )
+            return
         self.by_kernel = not self.by_kernel
         self.by_module = False
         keys = {c.key for c in (*self.column_layout()[0], *self.column_layout()[1])}
