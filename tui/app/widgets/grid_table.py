@@ -463,8 +463,17 @@ class GridTable(ScrollView, can_focus=True):
         right = Strip(scrolled)
         avail = max(width - self._fixed_width, 0)
         x = int(self.scroll_x) if pan else 0
-        right = right.crop_extend(x, x + avail, style)
+        end = self._whole_columns_end(x, avail) if pan else x + avail
+        right = right.crop_extend(x, end, style).extend_cell_length(avail, style)
         return Strip.join([left, right]).crop_extend(0, width, style)
+
+    def _whole_columns_end(self, x: int, avail: int) -> int:
+        """Where the scrolled area stops drawing: after the last column that fits whole in ``avail``
+        cells from ``x``, so that a column at the right edge is never shown cut (a cut number reads as a
+        whole one); ``x + avail`` when not even one column fits."""
+        ends = [self._starts[i] + self._widths[i] + 2 for i in range(self.fixed, len(self.columns))]
+        whole = [e for e in ends if x < e <= x + avail]
+        return max(whole) if whole else x + avail
 
     def _bar(self, style: Style) -> list[Segment]:
         """The bar closing the fixed columns."""
