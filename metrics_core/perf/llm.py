@@ -25,8 +25,9 @@ Definitions (all estimates, ``estimate: true``):
   first, at P; encoder-decoders 1); it must lie within the generation, P <= C <= P + N.
 - **Memory**: ``resident_bytes`` = weights + KV cache at context P + N + peak activations of prefill;
   ``fits`` when resident <= ``memory_gb`` x 1e9 (per GPU with ``tp``); ``max_batch_size`` = the largest B
-  whose weights + B x KV per sequence + prefill's peak activations at B fit (the peak at any B from the
-  captures at B and B + 1: ``capture.peak_memory.batch_lines``; T5's position bias is shared by the batch).
+  whose weights + B x KV per sequence + prefill's peak activations at B fit (the peak at any B from
+  prefill captured at two batch sizes of at least 2: ``capture.peak_memory.batch_lines``; T5's position
+  bias, for one, is shared by the batch).
 - **Time**: ``ttft_s`` = prefill latency; ``tpot_s`` = decode latency averaged over the N steps: the step
   time between contexts P and P + N taken as linear between captured steps (a step's cost is linear in its
   context) at P, P + N, every sliding window W between them (past W a layer's step cost stops growing) and,

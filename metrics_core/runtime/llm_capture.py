@@ -207,7 +207,7 @@ def capture_llm(
         t = torch.empty((batch, n), dtype=torch.int64, device="meta")
         return t, torch.ones((batch, n), dtype=torch.int64)
 
-    traces: list = []  # the prefill traces at B and B + 1 (batch_lines)
+    traces: list = []  # the prefill traces at two batch sizes (batch_lines)
 
     def phase(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
