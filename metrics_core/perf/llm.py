@@ -341,7 +341,7 @@ class LlmEstimate:
     @property
     def tpot_s(self) -> float:
         """Mean decode-step time over the generation (``mean_step_s``)."""
-        return self.tpot_mean_s or (self.decode_first.time_s + self.decode_last.time_s) / 2
+        return self.tpot_mean_s
 
     @property
     def generation_s(self) -> float:
@@ -420,7 +420,7 @@ def mean_step_s(steps: Sequence[tuple[int, float]]) -> float:
 def context_range(capture: Any, scenario: Scenario) -> tuple[int, int]:
     """``(first, last)`` decode contexts of ``scenario``'s generation for ``capture``'s architecture:
     ``(P, P + N)``, or ``(1, 1 + N)`` decoder tokens for an encoder-decoder."""
-    start = 1 if getattr(capture, "architecture", "decoder") == "encoder-decoder" else scenario.prompt_tokens
+    start = 1 if capture.architecture == "encoder-decoder" else scenario.prompt_tokens
     return start, start + scenario.generate_tokens
 
 
@@ -477,7 +477,7 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     )
     experts_read = None
     decodes: dict[int, PhaseEstimate] = {}
-    knots = [k for k in (getattr(capture, "knots", None) or [first, last]) if first <= k <= last]
+    knots = [k for k in capture.knots if first <= k <= last]
     for c in dict.fromkeys((first, last, context, *knots)):
         try:
             ph = capture.decode_phase(c)
@@ -504,7 +504,7 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     weight_gpu = math.ceil(capture.weight_bytes / tp)
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
-    lines = getattr(capture, "activation_lines", None) or [(0.0, capture.prefill.peak_activation_bytes / b)]
+    lines = capture.activation_lines or [(0.0, capture.prefill.peak_activation_bytes / b)]
     max_batch = largest_batch(capacity - weight_gpu, kv_per_seq_gpu, [(a / tp, g / tp) for a, g in lines])
     return LlmEstimate(
         model=capture.model,

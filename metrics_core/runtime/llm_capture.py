@@ -332,7 +332,7 @@ def capture_llm(
         active_params=active_params(model, params),
         weight_bytes=params * bits.weights // 8,  # parameters (buffers such as RoPE tables are KB)
         layers=layers,
-        attention_heads=kv_geometry_heads(text, architecture),
+        attention_heads=kv_heads if architecture == "encoder-decoder" else text.num_attention_heads,
         kv_heads=kv_heads,
         head_dim=head_dim,
         hidden_size=hidden,
@@ -351,16 +351,6 @@ def capture_llm(
         kv_layer_token_bytes=per_layer,
         decode_at={c: decode(c) for c in dict.fromkeys([*knots, *contexts]) if c not in (first, last)},
     )
-
-
-def kv_geometry_heads(text: Any, architecture: str) -> int:
-    """Query heads of the decoder's attention (encoder-decoders: ``decoder_attention_heads`` / T5's
-    ``num_heads``)."""
-    if architecture == "encoder-decoder":
-        from metrics_core.capture.kv_cache import DECODER_HEAD_FIELDS
-
-        return next(getattr(text, f) for f in DECODER_HEAD_FIELDS if isinstance(getattr(text, f, None), int))
-    return text.num_attention_heads
 
 
 def _per_token_bytes(model: Any, batch_size: int, dtype: Any, bits: ElementBits) -> list[int]:
