@@ -10,7 +10,6 @@ import pytest
 
 from metrics_core.common.errors import HardwareFileError, UnknownHardwareError, UsageError
 from metrics_core.perf.hardware import (
-    PRECISIONS,
     get_target,
     hardware_targets,
     load_catalog,
@@ -61,7 +60,8 @@ def test_builtin_catalog_matches_reference_csv():
     for tid, (bw, mem, peaks) in CSV.items():
         t = targets[tid]
         assert (t.memory_bandwidth_gbps, t.memory_gb) == (bw, mem), tid
-        assert {p: t.peak_tflops.get(p) for p in PRECISIONS} == dict(zip(PRECISIONS, peaks, strict=True)), tid
+        csv_paths = ("fp32", "tf32", "fp16", "bf16", "int8")  # the CSV's columns (fp8/fp4 came later)
+        assert {p: t.peak_tflops.get(p) for p in csv_paths} == dict(zip(csv_paths, peaks, strict=True)), tid
         assert t.source and t.origin == "built-in"
 
 
@@ -185,9 +185,9 @@ BROKEN = {
         r"field 'memory_bandwidth_gbps' must be a positive number$",
     ),
     "unknown precision": (
-        _replace("fp16 = 40", "fp8 = 80"),
-        r"target 'my-gpu': field 'peak_tflops\.fp8' is not a known precision "
-        r"\(use fp32, tf32, fp16, bf16, int8\)",
+        _replace("fp16 = 40", "fp6 = 80"),
+        r"target 'my-gpu': field 'peak_tflops\.fp6' is not a known precision "
+        r"\(use fp32, tf32, fp16, bf16, fp8, int8, fp4\)",
     ),
     "negative peak": (
         _replace("fp16 = 40", "fp16 = 0"),

@@ -47,8 +47,9 @@ def test_table_lists_ridge_points_and_marks_uncertain_figures(capsys):
     # a narrow terminal splits the table into column blocks: join the target's rows of every block
     a100 = [f for line in out.splitlines() if line.startswith("a100-pcie-40gb ") for f in line.split()[1:]]
     a100 = ["a100-pcie-40gb", *a100]
-    # bandwidth, memory, fp32 tf32 fp16 bf16 int8, ridge fp32 (12.5), ridge fp16 (312e12/1555e9 = 200.6)
-    assert a100[:10] == [
+    # bandwidth, memory, fp32 tf32 fp16 bf16 fp8 int8 fp4, ridge fp32 (12.5), ridge fp16 (312e12/1555e9 =
+    # 200.6), board W, clock: Ampere 1.28 pJ/FLOP x 312 = 399.4 W over 250 W -> sqrt(250 / 399.36) = 0.79
+    assert a100[:15] == [
         "a100-pcie-40gb",
         "1555",
         "40",
@@ -56,9 +57,14 @@ def test_table_lists_ridge_points_and_marks_uncertain_figures(capsys):
         "156",
         "312",
         "312",
+        "-",
         "624",
+        "-",
         "12.5",
         "200.6",
+        "250",
+        "0.79M",
+        "-",
     ]
     rpi = next(line for line in out.splitlines() if line.startswith("raspberry-pi-5 "))
     assert rpi.split()[:5] == ["raspberry-pi-5", "17.1", "8", "0.154~", "-"]

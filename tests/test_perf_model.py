@@ -199,7 +199,8 @@ def test_gemm_quantisation_and_time(test_params):
     # + 2 us gap = 55.687 us > 6 us of host time: compute-bound
     est = estimate_records(g, GPU, "fp16", efficiency="calibrated")
     assert est.latency_s == pytest.approx(flops / 62.5e12 + 2e-6)
-    assert est.ops[0].bound == "compute" and est.launch_time_s == pytest.approx(2e-6)
+    assert est.ops[0].bound == "compute" and est.overhead_s == pytest.approx(2e-6)
+    assert est.compute_s == pytest.approx(flops / 62.5e12) and est.memory_s == pytest.approx(10.6496e-6)
     assert (est.execution, est.efficiency, est.kernel_count) == ("eager", "calibrated", 1)
 
 
@@ -233,15 +234,15 @@ def test_k_padding_and_depthwise(test_params):
 
 
 def test_ideal_is_todays_roofline():
-    # the default and the explicit ideal/eager give exactly the per-op roofline sum of before
+    # explicit ideal/eager gives exactly the per-op roofline sum
     a100 = get_target("a100-pcie-40gb")
     g = [conv(0, [-1]), rec(1, "relu_", "activation", [0], 200, 200, flops=100)]
-    est = estimate_records(g, a100, "fp32")
+    est = estimate_records(g, a100, "fp32", efficiency="ideal")
     assert est.latency_s == sum(o.time_s for o in estimate_ops(g, a100, "fp32"))
     assert est.latency_s == pytest.approx(max(1000 / 19.5e12, 350 / 1555e9) + 400 / 1555e9)
     assert (est.execution, est.efficiency) == ("eager", "ideal")
     # compiled + ideal: the fused relu reads the conv output once and writes its own: the same here
-    comp = estimate_records(g, a100, "fp32", execution="compiled")
+    comp = estimate_records(g, a100, "fp32", execution="compiled", efficiency="ideal")
     assert comp.kernel_count == 2 and comp.latency_s == pytest.approx(est.latency_s)
     d = comp.to_dict(include_ops=True)
     assert d["kernels"][1]["ops"] == [1] and d["estimate"] is True

@@ -121,7 +121,9 @@ def test_bound_flips_at_the_ridge_point():
 
 
 def test_model_estimate_sums_ops():
-    est = estimate_records([MEM_OP, COMPUTE_OP, COPY_OP], get_target(A100), "fp32", batch_size=8, model="toy")
+    est = estimate_records(
+        [MEM_OP, COMPUTE_OP, COPY_OP], get_target(A100), "fp32", batch_size=8, model="toy", efficiency="ideal"
+    )
     assert est.latency_s == pytest.approx(4e-3)  # 1 + 1 + 2 ms
     assert est.throughput_per_s == pytest.approx(2000.0)  # 8 samples / 4 ms
     assert est.memory_bound_time_pct == pytest.approx(75.0)  # (1 + 2) / 4 ms
@@ -139,7 +141,7 @@ def test_model_estimate_sums_ops():
 
 def test_compute_heavy_model_is_compute_bound():
     # two compute ops (1 ms each) and one memory op (1 ms): memory share 33.3% -> compute
-    est = estimate_records([COMPUTE_OP, COMPUTE_OP, MEM_OP], get_target(A100), "fp32")
+    est = estimate_records([COMPUTE_OP, COMPUTE_OP, MEM_OP], get_target(A100), "fp32", efficiency="ideal")
     assert est.memory_bound_time_pct == pytest.approx(100 / 3)
     assert est.bound == "compute"
     assert est.throughput_per_s == pytest.approx(1 / 3e-3)
@@ -159,14 +161,15 @@ def test_launch_overhead_is_added_per_op(tmp_path):
         "[target.peak_tflops]\nfp32 = 19.5\n"
     )
     t = load_catalog([path]).get("slow")
-    est = estimate_records([MEM_OP, COMPUTE_OP, COPY_OP], t, "fp32")
+    est = estimate_records([MEM_OP, COMPUTE_OP, COPY_OP], t, "fp32", efficiency="ideal")
     assert est.latency_s == pytest.approx(4e-3 + 3 * 10e-6)  # + 10 us per op
-    assert est.launch_overhead_s == pytest.approx(10e-6)
+    assert est.overhead_s == pytest.approx(3 * 10e-6)
+    assert [o.overhead_s for o in est.ops] == [pytest.approx(10e-6)] * 3
 
 
 def test_estimate_model_uses_report_records_and_batch():
     report = ModelReport("toy", [3, 8, 8], batch_size=4, dtype="fp32", records=[MEM_OP, COMPUTE_OP])
-    est = estimate_model(report, get_target(A100), "fp32")
+    est = estimate_model(report, get_target(A100), "fp32", efficiency="ideal")
     assert (est.model, est.batch_size, est.latency_s) == ("toy", 4, pytest.approx(2e-3))
     assert est.throughput_per_s == pytest.approx(2000.0)  # 4 / 2 ms
 

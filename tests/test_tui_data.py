@@ -94,7 +94,9 @@ def test_session_precision_follows_dtype_and_cycles_through_the_target_paths():
 def test_op_rows_join_estimates_and_shares():
     # conv1 of resnet18 on the A100 PCIe 40GB, fp32 (19.5 TFLOP/s, 1555 GB/s):
     # 236,027,904 FLOPs / 19.5e12 = 12.10 us > 3,851,008 bytes / 1555e9 = 2.48 us -> compute-bound
+    # (the ideal roofline; the app's default is calibrated)
     s = _session()
+    s.efficiency = "ideal"
     s.select(["resnet18"])
     s.accept(REPORTS["resnet18"], s.generation)
     rows = op_rows(REPORTS["resnet18"].records, s.estimate("resnet18"))

@@ -6,7 +6,9 @@
 ``calibrated``: per kernel (``metrics_core.perf.fusion.Kernel``), with ``p`` the parameters of the target's
 architecture generation (``data/efficiency.toml``, every figure with its derivation or source there):
 
-- compute rate = peak x ``p.<class>`` x q(shape), class ``gemm`` (matmul), ``conv`` (``conv_eager`` /
+- compute rate = peak x ``p.<class>`` x r x q(shape), with r the sustained clock ratio under tensor load
+  (``metrics_core.perf.power``: 1 unless the board's power limit holds the clock below boost), class
+  ``gemm`` (matmul), ``conv`` (``conv_eager`` /
   ``conv_compiled``: cuDNN on NCHW tensors in eager, channels-last after Inductor's layout optimisation),
   ``attention``; kernels without MACs (pointwise, norms, pooling) and depthwise convolutions (one input
   channel per group: no tensor-core GEMM) compute on the vector units: the fp32 peak x ``p.vector``;
@@ -24,6 +26,9 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
   ``p.kernel_gap_us`` (launch latency and tail between dependent kernels); host time = ``p.eager_op_us``
   per eager op or ``p.compiled_kernel_us`` per compiled kernel (the Python/dispatcher cost of issuing it; the
   host runs ahead asynchronously, so it only shows when kernels are shorter than that).
+- three regimes (``KernelTime``): compute time, memory time and overhead time (everything that is neither:
+  kernel gap, launch overhead, host-bound time); the bound is the regime that takes longest, so a kernel
+  at the launch floor is ``overhead``-bound.
 
 Parameters exist per architecture generation (and per target only for counted units), per op class — never
 per model or model family. A target with no generation entry uses the generation of its ``kind``
@@ -46,8 +51,13 @@ except ModuleNotFoundError:  # Python 3.10
 from metrics_core.common.records import OpRecord
 from metrics_core.perf.fusion import Kernel
 from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.power import DVFS_EXPONENT, ClockModel, clock_model
 
 EFFICIENCIES: tuple[str, ...] = ("ideal", "calibrated")
+#: The defaults of every estimate, CLI verbs, the app and the Python API alike: one kernel per aten op
+#: (eager PyTorch) at achievable efficiency.
+DEFAULT_EXECUTION = "eager"
+DEFAULT_EFFICIENCY = "calibrated"
 
 #: Rows of the smallest tensor-core matrix instruction (``mma.sync.m16n8k16``, PTX ISA "Warp-level matrix
 #: multiply-accumulate instructions"): a GEMV / split-K kernel pads M to it, never to a 64-128-row tile.
@@ -76,6 +86,9 @@ class Efficiency:
     compiled_kernel_us: float
     tiles: tuple[tuple[int, int, float], ...]
     tile_k: int
+    #: Board-level energy per dense tensor FLOP at the boost clock (pJ), None when not derived
+    #: (``metrics_core.perf.power``).
+    tensor_pj_per_flop: float | None = None
 
 
 @lru_cache(maxsize=1)
@@ -110,6 +123,7 @@ def params_for(target: HardwareTarget) -> Efficiency:
         compiled_kernel_us=g["compiled_kernel_us"],
         tiles=tuple((int(m), int(n), float(e)) for m, n, e in g["tiles"]),
         tile_k=int(g["tile_k"]),
+        tensor_pj_per_flop=g.get("tensor_pj_per_flop"),
     )
 
 
@@ -169,6 +183,39 @@ def _depthwise(record: OpRecord) -> bool:
     return len(w) > 1 and w[1] == 1
 
 
+#: The three regimes a kernel's time is limited by (``KernelTime.bound``).
+BOUNDS: tuple[str, ...] = ("compute", "memory", "overhead")
+
+
+def bound_of_times(compute_s: float, memory_s: float, overhead_s: float, has_flops: bool = True) -> str:
+    """The regime that accounts for most of a time ``max(compute_s, memory_s) + overhead_s``:
+    ``overhead`` when the overhead (launch / host / runtime) is longer than both the compute and the memory
+    time (a kernel at the launch floor), else ``compute`` when it has FLOPs and its compute time is at least
+    its memory time, else ``memory``."""
+    if overhead_s > max(compute_s, memory_s):
+        return "overhead"
+    return "compute" if has_flops and compute_s >= memory_s and compute_s > 0 else "memory"
+
+
+@dataclass(frozen=True)
+class KernelTime:
+    """One kernel's estimated time split into its three regimes (seconds).
+
+    ``compute_s`` = FLOPs / the achievable compute rate; ``memory_s`` = bytes / the achievable bandwidth
+    (plus layout passes); ``overhead_s`` = what is neither: the kernel gap, the target's launch overhead and
+    the host's issue time beyond the device time. ``time_s = max(compute_s, memory_s) + overhead_s``;
+    ``bound`` is ``bound_of_times`` of the three."""
+
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    bound: str
+
+    @property
+    def time_s(self) -> float:
+        return max(self.compute_s, self.memory_s) + self.overhead_s
+
+
 def kernel_time(
     kernel: Kernel,
     records: list[OpRecord] | tuple[OpRecord, ...],
@@ -176,17 +223,18 @@ def kernel_time(
     precision: str,
     efficiency: str,
     execution: str,
-) -> tuple[float, float, str]:
-    """``(time_s, launch_s, bound)`` of one kernel under ``efficiency`` (module doc).
+) -> KernelTime:
+    """One kernel's ``KernelTime`` under ``efficiency`` (module doc).
 
-    ``launch_s`` is the part of the time that is neither compute nor memory (kernel gap, host-bound time);
-    ``bound`` is ``compute`` or ``memory``, whichever of the two takes longer."""
+    ``ideal``: compute at the datasheet peak, memory at the peak bandwidth, overhead = the target's
+    ``launch_overhead_us`` (0 when absent). ``calibrated``: the achievable rates of the module doc, tensor
+    classes at the sustained clock (``clock_for``); overhead = kernel gap + launch overhead, or the host's
+    issue time when that is longer than the whole device time. ``ValueError`` for an unknown efficiency."""
     if efficiency == "ideal":
         peak, bw = target.peak_flops(precision), target.bandwidth
         compute, memory = kernel.flops / peak, kernel.bytes / bw
         launch = target.launch_overhead_s
-        bound = "compute" if kernel.flops > 0 and compute >= memory else "memory"
-        return max(compute, memory) + launch, launch, bound
+        return KernelTime(compute, memory, launch, bound_of_times(compute, memory, launch, kernel.flops > 0))
     if efficiency != "calibrated":
         raise ValueError(f"unknown efficiency {efficiency!r}; choose one of {', '.join(EFFICIENCIES)}")
     p = params_for(target)
@@ -199,7 +247,7 @@ def kernel_time(
         if cls == "depthwise":
             bw *= p.depthwise_eager if execution == "eager" else p.depthwise_compiled
     else:
-        rate = target.peak_flops(precision) * getattr(p, cls)
+        rate = target.peak_flops(precision) * getattr(p, cls) * clock_for(target).ratio
         shape = gemm_shape(main)
         if shape is not None:
             tiled = rate * quantisation(shape, p)
@@ -212,10 +260,24 @@ def kernel_time(
         if cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes
             extra = p.nchw_passes * (main.input_bytes + main.output_bytes) / bw
     compute = kernel.flops / rate if kernel.flops and rate else 0.0
-    memory = kernel.bytes / bw
-    gpu = max(compute, memory) + extra + p.kernel_gap_us * 1e-6 + target.launch_overhead_s
+    memory = kernel.bytes / bw + extra
+    gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + target.launch_overhead_s
     host = (p.eager_op_us if execution == "eager" else p.compiled_kernel_us) * 1e-6
-    time_s = max(gpu, host)
-    launch = time_s - max(compute, memory) - extra
-    bound = "compute" if kernel.flops > 0 and compute >= memory else "memory"
-    return time_s, launch, bound
+    overhead = max(gpu, host) - max(compute, memory)
+    return KernelTime(compute, memory, overhead, bound_of_times(compute, memory, overhead, kernel.flops > 0))
+
+
+def clock_for(target: HardwareTarget) -> ClockModel:
+    """The sustained tensor-load clock of ``target`` (``metrics_core.perf.power``) with its generation's
+    energy per FLOP and the DVFS exponent of ``data/efficiency.toml``."""
+    data = _data()
+    p = params_for(target)
+    exponent = float(data.get("power", {}).get("dvfs_exponent", DVFS_EXPONENT))
+    return clock_model(target, p.tensor_pj_per_flop, exponent)
+
+
+def validation_for(target: HardwareTarget) -> str | None:
+    """The published measurements this target's parameters were held against (``[validated]`` in the data
+    file: per target id, what was measured and how well), or None: the parameters are physical estimates
+    of its generation, not validated on this target."""
+    return _data().get("validated", {}).get(target.id)

@@ -31,8 +31,15 @@ except ModuleNotFoundError:  # Python 3.10
 from metrics_core.common.errors import HardwareFileError, UnknownHardwareError, UsageError
 
 #: Precision paths a target may define, in display order. ``tf32`` is the tensor-core path for fp32
-#: inputs; int8 peaks are integer ops/s but share the key space.
-PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "int8")
+#: inputs; ``fp16``/``bf16`` the tensor paths with FP32 accumulation (what PyTorch and serving GEMMs use);
+#: ``fp8`` (E4M3/E5M2 tensor cores: Ada, Hopper, Blackwell, MI300) and ``fp4`` (NVFP4 / MXFP4 tensor
+#: cores: Blackwell, MI355) the low-precision paths; int8 peaks are integer ops/s but share the key space.
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4")
+
+#: How a target's GPUs talk to each other (``interconnect_kind``; the collective model per kind is
+#: ``metrics_core.perf.comm``): NVSwitch-connected SXM boards, a 2-GPU NVLink bridge, PCIe only, AMD
+#: Infinity Fabric (xGMI) meshes, TPU inter-chip interconnect.
+INTERCONNECT_KINDS: tuple[str, ...] = ("nvswitch", "nvlink-bridge", "pcie", "infinity-fabric", "ici")
 
 #: Environment variable that replaces the user config directory (used by tests).
 CONFIG_DIR_ENV = "MODELTUI_CONFIG_DIR"
@@ -63,6 +70,13 @@ _FIELDS: dict[str, tuple[bool, str]] = {
     "board_power_source": (False, "str"),
     "launch_overhead_us": (False, "nonneg"),
     "interconnect_gbps": (False, "pos"),
+    "interconnect_kind": (False, "interconnect"),
+    "boost_clock_mhz": (False, "pos"),
+    "base_clock_mhz": (False, "pos"),
+    "sustained_clock_mhz": (False, "pos"),
+    "sustained_clock_source": (False, "str"),
+    "fp16_accumulate_tflops": (False, "pos"),
+    "l2_bandwidth_gbps": (False, "pos"),
 }
 
 #: Names a figure can be referred to by in ``uncertain`` and ``figure_notes``.
@@ -74,6 +88,12 @@ FIGURE_NAMES: tuple[str, ...] = (
     "board_power_w",
     "launch_overhead_us",
     "interconnect_gbps",
+    "interconnect_kind",
+    "boost_clock_mhz",
+    "base_clock_mhz",
+    "sustained_clock_mhz",
+    "fp16_accumulate_tflops",
+    "l2_bandwidth_gbps",
     *(f"peak_tflops.{p}" for p in PRECISIONS),
 )
 
@@ -108,6 +128,21 @@ class HardwareTarget:
     #: (``metrics_core.perf.energy``) are this power x the estimated latency: an upper bound.
     board_power_w: float | None = None
     board_power_source: str | None = None
+    #: ``INTERCONNECT_KINDS`` member (None: single-device target, or not stated: PCIe assumed with
+    #: ``interconnect_gbps``).
+    interconnect_kind: str | None = None
+    #: Clocks in MHz: the boost clock the ``peak_tflops`` figures are rated at, the base clock, and a
+    #: published sustained clock under dense tensor load (with its source) where one exists; without it
+    #: the sustained clock is modelled from the board power (``metrics_core.perf.power``).
+    boost_clock_mhz: float | None = None
+    base_clock_mhz: float | None = None
+    sustained_clock_mhz: float | None = None
+    sustained_clock_source: str | None = None
+    #: Dense FP16 tensor peak with FP16 accumulation, TFLOP/s, where it differs from ``peak_tflops.fp16``
+    #: (FP32 accumulation): GeForce parts run FP32 accumulation at half rate.
+    fp16_accumulate_tflops: float | None = None
+    #: L2 cache bandwidth, decimal GB/s (reads; the cache-aware roofline's L2 roof).
+    l2_bandwidth_gbps: float | None = None
     origin: str = BUILTIN_ORIGIN
 
     def __hash__(self) -> int:  # the mapping fields are dicts; a target is identified by id and origin
@@ -176,6 +211,9 @@ class HardwareTarget:
             d["interconnect_gbps"] = self.interconnect_gbps
         d["board_power_w"] = self.board_power_w
         d["board_power_source"] = self.board_power_source
+        for name in ("interconnect_kind", "boost_clock_mhz", "base_clock_mhz", "sustained_clock_mhz",
+                     "sustained_clock_source", "fp16_accumulate_tflops", "l2_bandwidth_gbps"):  # fmt: skip
+            d[name] = getattr(self, name)
         return d
 
 
@@ -344,6 +382,11 @@ def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         values[name] = _check(kind, name, entry[name], fail)
     if "board_power_w" in values and "board_power_source" not in values:
         raise fail("board_power_source", "is missing: say where board_power_w comes from")
+    if "sustained_clock_mhz" in values and "sustained_clock_source" not in values:
+        raise fail("sustained_clock_source", "is missing: say where sustained_clock_mhz comes from")
+    for low, high in (("base_clock_mhz", "boost_clock_mhz"), ("sustained_clock_mhz", "boost_clock_mhz")):
+        if low in values and high in values and values[low] > values[high]:
+            raise fail(low, f"is {values[low]:g}, above {high} {values[high]:g}")
     return HardwareTarget(
         id=values["id"],
         name=values["name"],
@@ -362,6 +405,13 @@ def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         interconnect_gbps=values.get("interconnect_gbps"),
         board_power_w=values.get("board_power_w"),
         board_power_source=values.get("board_power_source"),
+        interconnect_kind=values.get("interconnect_kind"),
+        boost_clock_mhz=values.get("boost_clock_mhz"),
+        base_clock_mhz=values.get("base_clock_mhz"),
+        sustained_clock_mhz=values.get("sustained_clock_mhz"),
+        sustained_clock_source=values.get("sustained_clock_source"),
+        fp16_accumulate_tflops=values.get("fp16_accumulate_tflops"),
+        l2_bandwidth_gbps=values.get("l2_bandwidth_gbps"),
         origin=origin,
     )
 
@@ -413,6 +463,10 @@ def _check(kind: str, name: str, v: Any, fail: Any) -> Any:
             _check_range(f"{name}.{p}", x, fail)
             peaks[p] = x
         return {p: peaks[p] for p in PRECISIONS if p in peaks}
+    if kind == "interconnect":
+        if v not in INTERCONNECT_KINDS:
+            raise fail(name, f"must be one of {', '.join(INTERCONNECT_KINDS)}")
+        return v
     if kind == "fieldlist":
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise fail(name, "must be a list of field names")

@@ -58,7 +58,7 @@ from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.roofline import check_modes, estimate_records
+from metrics_core.perf.roofline import check_modes, dominant_bound, estimate_records
 
 WEIGHT_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8", "int4")
 ACTIVATION_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
@@ -146,7 +146,12 @@ class Scenario:
 
 @dataclass(frozen=True)
 class PhaseEstimate:
-    """One phase on one target (per GPU): FLOPs, bytes, AI, latency, bound, share of memory-bound time."""
+    """One phase on one target (per GPU): FLOPs, bytes, AI, latency and its three regimes, the bound.
+
+    ``compute_s`` / ``memory_s`` / ``overhead_s``: the sums of its kernels' three parts
+    (``perf.efficiency.KernelTime``); communication (``allreduce_s``) and the serving stack's per-step
+    runtime overhead (``runtime_s``, in ``overhead_s``) are added to ``time_s``; ``bound``: the regime whose
+    kernels (communication counted as overhead) take the largest share of ``time_s``."""
 
     flops: int
     flops_dense: int
@@ -155,6 +160,12 @@ class PhaseEstimate:
     allreduce_s: float
     memory_bound_time_pct: float
     bound: str
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    overhead_s: float = 0.0
+    compute_bound_time_pct: float = 0.0
+    overhead_bound_time_pct: float = 0.0
+    runtime_s: float = 0.0
 
     @property
     def ai(self) -> float | None:
@@ -168,8 +179,14 @@ class PhaseEstimate:
             "ai": self.ai,
             "bound": self.bound,
             "memory_bound_time_pct": self.memory_bound_time_pct,
+            "compute_bound_time_pct": self.compute_bound_time_pct,
+            "overhead_bound_time_pct": self.overhead_bound_time_pct,
             "time_s": self.time_s,
+            "compute_s": self.compute_s,
+            "memory_s": self.memory_s,
+            "overhead_s": self.overhead_s,
             "allreduce_s": self.allreduce_s,
+            "runtime_s": self.runtime_s,
         }
 
 
@@ -277,20 +294,30 @@ def estimate_phase(
     extra_s: float,
     execution: str = "eager",
     efficiency: str = "ideal",
+    runtime_s: float = 0.0,
 ) -> PhaseEstimate:
-    """Roofline estimate of one phase's (per-GPU) records, plus ``extra_s`` of communication, under the
-    performance model ``execution`` / ``efficiency``."""
+    """Estimate of one phase's (per-GPU) records under the performance model ``execution`` /
+    ``efficiency``, plus ``extra_s`` of communication and ``runtime_s`` of per-step runtime overhead (both
+    counted in ``overhead_s`` and as overhead-bound time)."""
     est = estimate_records(records, target, precision, execution=execution, efficiency=efficiency)
-    time_s = est.latency_s + extra_s
-    mem_pct = 100.0 * sum(o.time_s for o in est.ops if o.bound == "memory") / time_s if time_s else 0.0
+    time_s = est.latency_s + extra_s + runtime_s
+    by_bound = {b: sum(o.time_s for o in est.ops if o.bound == b) for b in ("compute", "memory", "overhead")}
+    by_bound["overhead"] += extra_s + runtime_s
+    pct = {b: 100.0 * t / time_s if time_s else 0.0 for b, t in by_bound.items()}
     return PhaseEstimate(
         flops=est.flops,
         flops_dense=dense_flops,
         bytes=est.bytes,
         time_s=time_s,
         allreduce_s=extra_s,
-        memory_bound_time_pct=mem_pct,
-        bound="memory" if mem_pct >= 50.0 else "compute",
+        memory_bound_time_pct=pct["memory"],
+        bound=dominant_bound(by_bound),
+        compute_s=est.compute_s,
+        memory_s=est.memory_s,
+        overhead_s=est.overhead_s + extra_s + runtime_s,
+        compute_bound_time_pct=pct["compute"],
+        overhead_bound_time_pct=pct["overhead"],
+        runtime_s=runtime_s,
     )
 
 

@@ -5,13 +5,19 @@ Model (every number it produces is an estimate and says so in ``to_dict``: ``"es
 - one compute roof per precision: the target's dense peak for that path applies to every op;
 - ridge point = peak FLOP/s / bandwidth (bytes/s), in FLOP/byte;
 - per op: AI = FLOPs / bytes (``OpRecord.ai``); attainable FLOP/s = min(peak, AI x bandwidth);
-  estimated time = max(FLOPs / peak, bytes / bandwidth) + the target's launch overhead (0 unless the
-  target defines ``launch_overhead_us``); bound = ``compute`` when AI >= ridge point, else ``memory``.
-  Ops with no FLOPs (data movement, or ops without a cost rule) still cost bytes / bandwidth and are
-  memory-bound;
+  three regimes: compute time = FLOPs / peak, memory time = bytes / bandwidth, overhead time = the
+  target's launch overhead (0 unless the target defines ``launch_overhead_us``); estimated time =
+  max(compute, memory) + overhead; bound = ``overhead`` when the overhead is longer than both, else
+  ``compute`` when AI >= ridge point, else ``memory``. Ops with no FLOPs (data movement, or ops without a
+  cost rule) still cost bytes / bandwidth and are memory-bound;
 - per model: latency = sum of op times (no fusion, no overlap between ops, peak clocks, every byte from
   DRAM); throughput = batch size / latency (samples/s); attained FLOP/s = FLOPs / latency; aggregate
-  AI = total FLOPs / total bytes; memory-bound time share = time of memory-bound ops / latency.
+  AI = total FLOPs / total bytes; ``compute_s`` / ``memory_s`` / ``overhead_s`` = the sums of the ops' (or
+  kernels') three parts; the time share of each bound = time of the ops bound by it / latency, and the
+  model's bound is the regime with the largest share.
+
+``calibrated`` efficiency and ``compiled`` execution (``estimate_kernels``) use the same three parts per
+kernel (``perf.efficiency.KernelTime``).
 """
 
 from __future__ import annotations
@@ -23,14 +29,20 @@ from typing import Any
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import ModelReport, OpRecord
-from metrics_core.perf.efficiency import EFFICIENCIES, kernel_time
+from metrics_core.perf.efficiency import (
+    BOUNDS,
+    DEFAULT_EFFICIENCY,
+    DEFAULT_EXECUTION,
+    EFFICIENCIES,
+    clock_for,
+    kernel_time,
+    validation_for,
+)
 from metrics_core.perf.fusion import EXECUTIONS, kernels_for
 from metrics_core.perf.hardware import HardwareTarget
 
 #: Analysis dtype -> precision path of the target's peak table (fp32 -> tf32 with ``use_tf32``).
 DTYPE_PRECISION: dict[str, str] = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8"}
-
-BOUNDS: tuple[str, ...] = ("compute", "memory")
 
 
 def precision_for(target: HardwareTarget, dtype: str, use_tf32: bool = False) -> str:
@@ -85,6 +97,10 @@ class OpEstimate:
     time_s: float
     bound: str
     estimated: bool = True
+    #: The three regimes of ``time_s`` (module doc): ``time_s = max(compute_s, memory_s) + overhead_s``.
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    overhead_s: float = 0.0
 
     @property
     def attained_flops_per_s(self) -> float:
@@ -104,7 +120,11 @@ def estimate_op(record: OpRecord, target: HardwareTarget, precision: str) -> OpE
     bw = target.bandwidth
     nbytes = record.bytes
     attainable = attainable_flops(record.ai, target, precision) if nbytes else (peak if record.flops else 0.0)
-    time_s = max(record.flops / peak, nbytes / bw) + target.launch_overhead_s
+    compute, memory, overhead = record.flops / peak, nbytes / bw, target.launch_overhead_s
+    time_s = max(compute, memory) + overhead
+    bound = bound_of(record.flops, nbytes, target, precision)
+    if overhead > max(compute, memory):
+        bound = "overhead"
     return OpEstimate(
         index=record.index,
         module=record.module,
@@ -115,7 +135,10 @@ def estimate_op(record: OpRecord, target: HardwareTarget, precision: str) -> OpE
         ai=record.ai,
         attainable_flops_per_s=attainable,
         time_s=time_s,
-        bound=bound_of(record.flops, nbytes, target, precision),
+        bound=bound,
+        compute_s=compute,
+        memory_s=memory,
+        overhead_s=overhead,
     )
 
 
@@ -128,9 +151,12 @@ def estimate_ops(records: Iterable[OpRecord], target: HardwareTarget, precision:
 class ModelEstimate:
     """The roofline estimate for one model on one target and precision.
 
-    ``bound`` is the limit that accounts for most of the estimated time: ``memory`` when memory-bound
-    ops take >= 50% of the latency, else ``compute``. ``throughput_per_s`` and ``attained_flops_per_s``
-    are None when the latency is 0 (no ops).
+    ``bound`` is the regime (``compute``, ``memory``, ``overhead``) whose bound ops or kernels take the
+    largest share of the estimated time (ties: memory, then compute). ``compute_s`` / ``memory_s`` /
+    ``overhead_s`` sum the three parts of every op or kernel. ``throughput_per_s`` and
+    ``attained_flops_per_s`` are None when the latency is 0 (no ops). ``clock_ratio`` / ``clock_source``:
+    the sustained tensor-load clock the calibrated model used (``perf.power``; 1 / ``rated`` for ideal);
+    ``validated``: the published measurements the target's parameters were held against, or None.
     """
 
     model: str
@@ -148,7 +174,6 @@ class ModelEstimate:
     ridge_point: float
     peak_flops_per_s: float
     bandwidth_bytes_per_s: float
-    launch_overhead_s: float
     op_count: int
     memory_bound_ops: int
     ops: tuple[OpEstimate, ...] = field(default=(), repr=False)
@@ -158,8 +183,16 @@ class ModelEstimate:
     #: ``ideal`` (datasheet roofline) or ``calibrated`` (achievable efficiency: ``perf.efficiency``).
     efficiency: str = "ideal"
     kernel_count: int = 0
-    #: Time that is neither compute nor memory: kernel gaps and host-bound issue time (seconds).
-    launch_time_s: float = 0.0
+    #: Sums of the three parts of every op / kernel (seconds): compute, memory and overhead time (kernel
+    #: gaps, launch overhead, host-bound issue time).
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    overhead_s: float = 0.0
+    compute_bound_time_pct: float = 0.0
+    overhead_bound_time_pct: float = 0.0
+    clock_ratio: float = 1.0
+    clock_source: str = "rated"
+    validated: str | None = None
     kernels: tuple[KernelEstimate, ...] = field(default=(), repr=False)
 
     @property
@@ -187,7 +220,8 @@ class KernelEstimate:
     """One kernel of an execution mode (``perf.fusion.Kernel``) with its estimated time (seconds).
 
     ``ops`` are the record indices it runs; ``op_names`` their aten ops; ``bytes`` its traffic after fusion;
-    ``launch_s`` the part of ``time_s`` that is neither compute nor memory."""
+    ``compute_s`` / ``memory_s`` / ``overhead_s`` the three parts of ``time_s``
+    (``perf.efficiency.KernelTime``)."""
 
     index: int
     kind: str
@@ -197,8 +231,10 @@ class KernelEstimate:
     flops: int
     bytes: int
     time_s: float
-    launch_s: float
     bound: str
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+    overhead_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -213,13 +249,14 @@ def estimate_records(
     precision: str,
     batch_size: int = 1,
     model: str = "",
-    execution: str = "eager",
-    efficiency: str = "ideal",
+    execution: str = DEFAULT_EXECUTION,
+    efficiency: str = DEFAULT_EFFICIENCY,
 ) -> ModelEstimate:
     """Model-level estimate from op records (definitions: module doc).
 
-    ``execution`` / ``efficiency``: see ``estimate_kernels``; the defaults (``eager``, ``ideal``) are the
-    pure roofline of the module doc, one kernel per op."""
+    ``execution`` / ``efficiency``: see ``estimate_kernels``; the defaults (``eager``, ``calibrated``) are
+    every verb's; ``eager`` / ``ideal`` is the pure roofline of the module doc, one kernel per op.
+    ``UsageError`` for an unknown mode or a precision the target lacks."""
     check_modes(execution, efficiency)
     if execution != "eager" or efficiency != "ideal":
         return estimate_kernels(records, target, precision, batch_size, model, execution, efficiency)
@@ -227,11 +264,9 @@ def estimate_records(
     return _summary(
         model, target, precision, batch_size, ops,
         flops=sum(o.flops for o in ops),
-        latency=sum(o.time_s for o in ops),
         nbytes=sum(o.bytes for o in ops),
-        mem_time=sum(o.time_s for o in ops if o.bound == "memory"),
+        parts=ops,
         kernel_count=len(ops),
-        launch_time_s=target.launch_overhead_s * len(ops),
     )  # fmt: skip
 
 
@@ -278,7 +313,8 @@ def estimate_kernels(
     kests: list[KernelEstimate] = []
     op_est: list[OpEstimate | None] = [None] * len(records)
     for n, k in enumerate(kernels):
-        t, launch, bound = kernel_time(k, records, target, precision, efficiency, execution)
+        kt = kernel_time(k, records, target, precision, efficiency, execution)
+        t, bound = kt.time_s, kt.bound
         main = records[k.main]
         kests.append(
             KernelEstimate(
@@ -290,8 +326,10 @@ def estimate_kernels(
                 flops=k.flops,
                 bytes=k.bytes,
                 time_s=t,
-                launch_s=launch,
                 bound=bound,
+                compute_s=kt.compute_s,
+                memory_s=kt.memory_s,
+                overhead_s=kt.overhead_s,
             )
         )
         weights = [ideal[i].time_s or 1.0 for i in k.ops]
@@ -299,21 +337,24 @@ def estimate_kernels(
         for i, w in zip(k.ops, weights, strict=True):
             share = t * w / total_w
             r = records[i]
+            frac = w / total_w
             op_est[i] = replace(
                 ideal[i],
                 time_s=share,
                 bound=bound,
                 attainable_flops_per_s=(r.flops or 0) / share if share else 0.0,
+                compute_s=kt.compute_s * frac,
+                memory_s=kt.memory_s * frac,
+                overhead_s=kt.overhead_s * frac,
             )
     ops = tuple(o for o in op_est if o is not None)
     return _summary(
         model, target, precision, batch_size, ops,
         flops=sum(r.flops or 0 for r in records),
-        latency=sum(k.time_s for k in kests),
         nbytes=sum(k.bytes for k in kests),
-        mem_time=sum(k.time_s for k in kests if k.bound == "memory"),
+        parts=kests,
         kernel_count=len(kests),
-        launch_time_s=sum(k.launch_s for k in kests),
+        clock=efficiency == "calibrated",
         execution=execution,
         efficiency=efficiency,
         kernels=tuple(kests),
@@ -328,14 +369,18 @@ def _summary(
     ops: tuple,
     *,
     flops: int,
-    latency: float,
     nbytes: int,
-    mem_time: float,
+    parts: Sequence[OpEstimate] | Sequence[KernelEstimate],
+    clock: bool = False,
     **extra: Any,
 ) -> ModelEstimate:
-    """The model-level figures of the module doc from the totals of its ops or kernels (``extra``: the
-    performance-model fields: kernel count, launch time, execution, efficiency, kernels)."""
-    mem_pct = 100.0 * mem_time / latency if latency else 0.0
+    """The model-level figures of the module doc from its ops or kernels (``parts``, each with
+    ``time_s``, ``bound`` and the three parts); ``clock``: the calibrated model's sustained clock applies
+    (``extra``: kernel count, execution, efficiency, kernels)."""
+    latency = sum(k.time_s for k in parts)
+    by_bound = {b: sum(k.time_s for k in parts if k.bound == b) for b in BOUNDS}
+    pct = {b: 100.0 * t / latency if latency else 0.0 for b, t in by_bound.items()}
+    clock_model = clock_for(target) if clock else None
     return ModelEstimate(
         model=model,
         target=target.id,
@@ -347,27 +392,42 @@ def _summary(
         throughput_per_s=batch_size / latency if latency else None,
         attained_flops_per_s=flops / latency if latency else None,
         aggregate_ai=flops / nbytes if nbytes else 0.0,
-        memory_bound_time_pct=mem_pct,
-        bound="memory" if mem_pct >= 50.0 else "compute",
+        memory_bound_time_pct=pct["memory"],
+        bound=dominant_bound(by_bound),
         ridge_point=target.ridge_point(precision),
         peak_flops_per_s=target.peak_flops(precision),
         bandwidth_bytes_per_s=target.bandwidth,
-        launch_overhead_s=target.launch_overhead_s,
         op_count=len(ops),
         memory_bound_ops=sum(1 for o in ops if o.bound == "memory"),
         ops=ops,
+        compute_s=sum(k.compute_s for k in parts),
+        memory_s=sum(k.memory_s for k in parts),
+        overhead_s=sum(k.overhead_s for k in parts),
+        compute_bound_time_pct=pct["compute"],
+        overhead_bound_time_pct=pct["overhead"],
+        clock_ratio=clock_model.ratio if clock_model else 1.0,
+        clock_source=clock_model.source if clock_model else "rated",
+        validated=validation_for(target),
         **extra,
     )
+
+
+def dominant_bound(time_by_bound: dict[str, float]) -> str:
+    """The bound with the largest time in ``time_by_bound`` (``{bound: seconds}``); ties go to memory,
+    then compute, then overhead; ``memory`` when every time is 0."""
+    order = ("memory", "compute", "overhead")
+    return max(order, key=lambda b: (time_by_bound.get(b, 0.0), -order.index(b)))
 
 
 def estimate_model(
     report: ModelReport,
     target: HardwareTarget,
     precision: str,
-    execution: str = "eager",
-    efficiency: str = "ideal",
+    execution: str = DEFAULT_EXECUTION,
+    efficiency: str = DEFAULT_EFFICIENCY,
 ) -> ModelEstimate:
-    """The estimate for an analysed report (its records and batch size).
+    """The estimate for an analysed report (its records and batch size), with the same defaults as every
+    CLI verb and the app (``eager``, ``calibrated``).
 
     ``ValueError`` when the report has no op records (a failed analysis, or an engine without
     per-op bytes); check ``report.ok and report.records`` first.

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from metrics_core.common.records import OpRecord
-from metrics_core.perf.roofline import ModelEstimate
+from metrics_core.perf.roofline import ModelEstimate, dominant_bound
 
 SUMMED: tuple[str, ...] = ("macs", "flops", "input_bytes", "output_bytes", "weight_bytes", "bytes", "time_s")
 
@@ -77,7 +77,7 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
     order of each group's first op. ``module_type`` is the group module's own class when one of its ops
     ran directly in it (records only name the innermost module), else empty."""
     groups: dict[str, dict[str, Any]] = {}
-    memory_time: dict[str, float] = {}
+    bound_time: dict[str, dict[str, float]] = {}
     for row in rows:
         name = module_prefix(row["module"], depth)
         g = groups.get(name)
@@ -92,7 +92,7 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
                 "live_bytes": None,
                 **{k: None if k == "time_s" else 0 for k in SUMMED},
             }
-            memory_time[name] = 0.0
+            bound_time[name] = {}
         if not g["module_type"] and row["module"] == name:
             g["module_type"] = row["module_type"]
         g["ops"] += 1
@@ -103,12 +103,12 @@ def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None
             g["live_bytes"] = max(g["live_bytes"] or 0, row["live_bytes"])
         if row["share"] is not None:
             g["share"] = (g["share"] or 0.0) + row["share"]
-        if row["bound"] == "memory" and row["time_s"] is not None:
-            memory_time[name] += row["time_s"]
+        if row["bound"] and row["time_s"] is not None:
+            bound_time[name][row["bound"]] = bound_time[name].get(row["bound"], 0.0) + row["time_s"]
     for name, g in groups.items():
         g["ai"] = g["flops"] / g["bytes"] if g["bytes"] else 0.0
-        if g["time_s"]:
-            g["bound"] = "memory" if memory_time[name] >= 0.5 * g["time_s"] else "compute"
+        if g["time_s"]:  # the regime (compute / memory / overhead) of most of the group's time
+            g["bound"] = dominant_bound(bound_time[name])
     return list(groups.values())
 
 

@@ -92,9 +92,9 @@ class Session:
     model_inputs: dict[str, tuple] = field(default_factory=dict)
     #: The performance model of every estimate the app shows (``perf.roofline.estimate_records``):
     #: ``eager`` / ``compiled`` kernels, ``ideal`` / ``calibrated`` efficiency (the settings screen; the
-    #: launched app starts calibrated, ``modeltui --efficiency``; the library default is the ideal roofline).
+    #: launched app starts with the library's defaults, eager and calibrated, or ``modeltui --efficiency``).
     execution: str = "eager"
-    efficiency: str = "ideal"
+    efficiency: str = "calibrated"
     _estimates: dict[tuple, ModelEstimate | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

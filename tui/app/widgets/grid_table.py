@@ -107,6 +107,7 @@ class GridTable(ScrollView, can_focus=True):
         "grid-table--empty",
         "grid-table--memory",
         "grid-table--compute",
+        "grid-table--overhead",
         "grid-table--dim",
     }
 
@@ -130,6 +131,7 @@ class GridTable(ScrollView, can_focus=True):
         & > .grid-table--empty { color: $text-muted; text-style: italic; }
         & > .grid-table--memory { color: $text-warning; }
         & > .grid-table--compute { color: $text-success; }
+        & > .grid-table--overhead { color: $text-secondary; }
         & > .grid-table--dim { color: $text-muted; }
         &:nocolor > .grid-table--cursor { text-style: reverse bold; }
         &:nocolor > .grid-table--cursor-blurred { text-style: reverse; }

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     catalog = load_catalog_with_warnings(args.hardware_file)
     if args.format == "json":
-        print(json.dumps([t.to_dict() for t in catalog.targets], indent=2))
+        print(json.dumps([target_json(t) for t in catalog.targets], indent=2))
     else:
         print(hardware_table(catalog.targets))
         print(
@@ -41,6 +41,18 @@ def run(args: argparse.Namespace) -> int:
             "clock; a measured copy for bandwidth): --hardware this-machine; bench uses it on the CPU."
         )
     return 0
+
+
+def target_json(t: HardwareTarget) -> dict:
+    """A target's JSON object plus what the performance model makes of it: the sustained tensor-load
+    clock (``clock_ratio``, ``clock_source``, ``tensor_demand_w``, ``clock_note``) and ``validated`` (the
+    published measurements its estimates were held against, or null: a physical estimate)."""
+    from metrics_core.perf.efficiency import clock_for, validation_for
+
+    d = t.to_dict()
+    d.update(clock_for(t).to_dict())
+    d["validated"] = validation_for(t)
+    return d
 
 
 def load_catalog_with_warnings(extra_files: list[str]) -> HardwareCatalog:
@@ -56,6 +68,13 @@ def _figure(t: HardwareTarget, name: str, value: float | None) -> str:
     return units.plain(value) + (UNCERTAIN_MARK if value is not None and name in t.uncertain else " ")
 
 
+def _clock(c) -> str:  # noqa: ANN001 (perf.power.ClockModel)
+    """``0.75M`` (power model), ``0.69P`` (published clock) or ``1`` (rated)."""
+    if c.source == "rated":
+        return "1 "
+    return f"{c.ratio:.2f}{'P' if c.source == 'published' else 'M'}"
+
+
 def _ridge(t: HardwareTarget, precision: str) -> str:
     return units.fixed(t.ridge_point(precision), 1) if t.has(precision) else "-"
 
@@ -69,8 +88,12 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         *(p.upper() for p in PRECISIONS),
         *(f"Ridge {p}" for p in TABLE_RIDGES),
         "Board W",
+        "Clock x",
+        "Valid.",
         "Name",
     ]
+    from metrics_core.perf.efficiency import clock_for, validation_for
+
     rows = [
         [
             t.id,
@@ -79,15 +102,30 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
             *(_figure(t, f"peak_tflops.{p}", t.peak_tflops.get(p)) for p in PRECISIONS),
             *(_ridge(t, p) for p in TABLE_RIDGES),
             _figure(t, "board_power_w", t.board_power_w),
+            _clock(clock_for(t)),
+            "yes" if validation_for(t) else "-",
             t.name,
         ]
         for t in targets
     ]
-    numeric = [False, True, True, *(True for _ in PRECISIONS), *(True for _ in TABLE_RIDGES), True, False]
+    numeric = [
+        False,
+        True,
+        True,
+        *(True for _ in PRECISIONS),
+        *(True for _ in TABLE_RIDGES),
+        True,
+        True,
+        False,
+        False,
+    ]
     legend = (
         "Dense peaks in TFLOP/s (INT8: TOP/s); '-' = no such path; bandwidth GB/s = 1e9 bytes/s;\n"
         f"ridge = peak / bandwidth in FLOP/byte; '{UNCERTAIN_MARK}' = derived or uncertain figure "
-        "(notes, sources: --format json);\nBoard W = board power, the W of energy estimates (an upper bound)."
+        "(notes, sources: --format json);\n"
+        "Board W = board power, the W of energy estimates (an upper bound);\n"
+        "Clock x = sustained tensor-load clock / boost under the board power (P = published, M = power "
+        "model);\nValid. = estimates held against published measurements (else physical estimates only)."
     )
     order = "rows in catalog order (vendor, then kind)"
     return order + "\n" + text_table(headers, rows, numeric) + "\n\n" + legend

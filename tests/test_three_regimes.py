@@ -1,0 +1,167 @@
+"""Three regimes (compute, memory, overhead) and power-limited sustained clocks, with hand-derived values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from metrics_core.common.records import ModelReport, OpRecord
+from metrics_core.perf import efficiency
+from metrics_core.perf.efficiency import bound_of_times, clock_for
+from metrics_core.perf.hardware import get_target
+from metrics_core.perf.power import clock_model
+from metrics_core.perf.roofline import dominant_bound, estimate_model, estimate_records
+
+
+def rec(i, op, cat, inb, outb, wb=0, flops=0, macs=0, shapes=None, out_shape=None):  # noqa: ANN001
+    return OpRecord(
+        index=i,
+        module=f"m{i}",
+        module_type="M",
+        op=op,
+        category=cat,
+        input_shapes=shapes or [[1]],
+        output_shape=out_shape or [1],
+        dtype="fp16",
+        macs=macs,
+        flops=flops,
+        input_bytes=inb,
+        output_bytes=outb,
+        weight_bytes=wb,
+        reads_from=[-1],
+    )
+
+
+def test_bound_of_times():
+    assert bound_of_times(1e-6, 2e-6, 3e-6) == "overhead"  # overhead longer than both
+    assert bound_of_times(2e-6, 1e-6, 1.5e-6) == "compute"
+    assert bound_of_times(1e-6, 2e-6, 2e-6) == "memory"  # a tie with the larger part is not overhead
+    assert bound_of_times(0.0, 0.0, 0.0, has_flops=False) == "memory"
+    assert dominant_bound({"compute": 1.0, "memory": 1.0, "overhead": 0.5}) == "memory"
+    assert dominant_bound({"compute": 1.0, "memory": 0.5, "overhead": 3.0}) == "overhead"
+
+
+def test_small_op_at_the_launch_floor_is_overhead_bound():
+    # A100 SXM4 (Ampere parameters): a 1,024-element fp16 relu reads and writes 2,048 B each.
+    # memory 4,096 / (2,039e9 x 0.88) = 2.283 ns; compute 512 / (19.5e12 x 0.25) = 0.105 ns;
+    # device 2.283 ns + 2 us gap < 6 us of eager host issue time -> 6 us, of which 6 us - 2.283 ns overhead
+    a100 = get_target("a100-sxm4-80gb")
+    g = [rec(0, "relu", "activation", 2048, 2048, flops=512)]
+    est = estimate_records(g, a100, "fp16", efficiency="calibrated")
+    memory = 4096 / (2039e9 * 0.88)
+    assert est.latency_s == pytest.approx(6e-6)
+    assert est.memory_s == pytest.approx(memory)
+    assert est.compute_s == pytest.approx(512 / (19.5e12 * 0.25))
+    assert est.overhead_s == pytest.approx(6e-6 - memory)
+    assert (est.bound, est.ops[0].bound, est.overhead_bound_time_pct) == ("overhead", "overhead", 100.0)
+    k = est.to_dict(include_ops=True)
+    assert (k["overhead_s"], k["ops"][0]["overhead_s"]) == (pytest.approx(6e-6 - memory),) * 2
+    # ideal roofline with no target launch overhead: no overhead regime at all
+    ideal = estimate_records(g, a100, "fp16", efficiency="ideal")
+    assert (ideal.bound, ideal.overhead_s, ideal.latency_s) == ("memory", 0.0, pytest.approx(4096 / 2039e9))
+
+
+def test_a_large_gemm_stays_compute_bound_with_its_gap_as_overhead():
+    # 4096 x 4096 x 4096 fp16 GEMM on the A100 SXM4: 2 x 4096^3 FLOPs; tiles 128 x 128 -> 1,024 tiles on
+    # 108 SMs = 9.48 waves -> 10: wave efficiency 1,024 / 1,080; K pads exactly; rate 312e12 x 0.92 x that.
+    n = 4096
+    flops = 2 * n**3
+    g = [
+        rec(
+            0,
+            "mm",
+            "matmul",
+            2 * 2 * n * n,
+            2 * n * n,
+            flops=flops,
+            macs=n**3,
+            shapes=[[n, n], [n, n]],
+            out_shape=[n, n],
+        )  # fmt: skip
+    ]
+    est = estimate_records(g, get_target("a100-sxm4-80gb"), "fp16", efficiency="calibrated")
+    rate = 312e12 * 0.92 * (1024 / 1080)
+    assert est.compute_s == pytest.approx(flops / rate)
+    assert est.overhead_s == pytest.approx(2e-6)  # the kernel gap: device time far above the host's 6 us
+    assert est.bound == "compute" and est.latency_s == pytest.approx(flops / rate + 2e-6)
+
+
+def test_power_limited_parts_run_below_boost():
+    # T4: Volta/Turing energy 2.40 pJ/FLOP x 65 TFLOP/s = 156 W demand at boost over its 70 W board power:
+    # clock x sqrt(70 / 156) = 0.6699
+    t4 = clock_for(get_target("t4"))
+    assert (t4.source, t4.demand_w) == ("power model", pytest.approx(156.0))
+    assert t4.ratio == pytest.approx(math.sqrt(70 / 156))
+    # RTX PRO 6000 Max-Q (300 W): Blackwell-client 1.20 pJ/FLOP x 439 = 526.8 W -> x sqrt(300 / 526.8)
+    maxq = clock_for(get_target("rtx-pro-6000-blackwell-max-q"))
+    assert maxq.ratio == pytest.approx(math.sqrt(300 / 526.8))
+    # the 600 W card defines its generation's energy: exactly at its limit, the rated clock
+    assert clock_for(get_target("rtx-pro-6000-blackwell")).ratio == 1.0
+    # RTX 4090: 1.36 x 165.2 = 224.7 W within 450 W: rated clock (the fitted Ada parameters stay as they were)
+    r4090 = clock_for(get_target("rtx-4090"))
+    assert (r4090.ratio, r4090.source, r4090.demand_w) == (1.0, "rated", pytest.approx(224.672))
+    # H100 PCIe: Hopper 0.708 pJ/FLOP x 756 = 535.2 W over 350 W
+    assert clock_for(get_target("h100-pcie-80gb")).ratio == pytest.approx(math.sqrt(350 / 535.248))
+
+
+def test_clock_model_floor_and_published_clock():
+    t4 = get_target("t4")
+    from dataclasses import replace
+
+    # a base clock guarantees a floor: 1,500 of 1,590 MHz is above the power model's 0.67
+    floored = clock_model(replace(t4, base_clock_mhz=1500.0, boost_clock_mhz=1590.0), 2.40, 2.0)
+    assert floored.ratio == pytest.approx(1500 / 1590)
+    published = replace(t4, sustained_clock_mhz=1100.0, sustained_clock_source="x", boost_clock_mhz=1590.0)
+    assert clock_model(published, 2.40, 2.0).ratio == pytest.approx(1100 / 1590)
+    assert clock_model(published, 2.40, 2.0).source == "published"
+    with pytest.raises(ValueError, match="dvfs exponent must be positive"):
+        clock_model(t4, 2.40, 0.0)
+
+
+def test_power_limit_slows_tensor_kernels_only():
+    # The same GEMM on the Max-Q is compute-bound at 0.7546 of the clock; a streaming copy is not slowed.
+    n = 4096
+    g = [
+        rec(
+            0,
+            "mm",
+            "matmul",
+            4 * n * n,
+            2 * n * n,
+            flops=2 * n**3,
+            macs=n**3,
+            shapes=[[n, n], [n, n]],
+            out_shape=[n, n],
+        )  # fmt: skip
+    ]
+    maxq = get_target("rtx-pro-6000-blackwell-max-q")
+    est = estimate_records(g, maxq, "fp16", efficiency="calibrated")
+    p = efficiency.params_for(maxq)
+    q = efficiency.quantisation(efficiency.gemm_shape(g[0]), p)
+    ratio = math.sqrt(300 / 526.8)
+    assert est.compute_s == pytest.approx(2 * n**3 / (439e12 * p.gemm * q * ratio))
+    assert (est.clock_ratio, est.clock_source) == (pytest.approx(ratio), "power model")
+    copy = [rec(0, "copy_", "movement", 1 << 26, 1 << 26)]
+    assert estimate_records(copy, maxq, "fp16", efficiency="calibrated").memory_s == pytest.approx(
+        (1 << 27) / (1792e9 * p.bandwidth)
+    )
+
+
+def test_python_api_defaults_are_the_cli_defaults():
+    from tui.cli.commands import perfmode
+
+    assert (perfmode.DEFAULT_EXECUTION, perfmode.DEFAULT_EFFICIENCY) == (
+        efficiency.DEFAULT_EXECUTION,
+        efficiency.DEFAULT_EFFICIENCY,
+    )
+    report = ModelReport("toy", [8], 1, "fp16", records=[rec(0, "relu", "activation", 2048, 2048, flops=512)])
+    a100 = get_target("a100-sxm4-80gb")
+    default = estimate_model(report, a100, "fp16")
+    assert (default.execution, default.efficiency, default.latency_s) == (
+        "eager",
+        "calibrated",
+        pytest.approx(6e-6),
+    )
+    assert default.validated is None  # the A100 is a physical estimate, not held against measurements
+    assert estimate_model(report, get_target("rtx-4090"), "fp16").validated.startswith("timm ImageNet")
