@@ -67,7 +67,7 @@ def test_builtin_catalog_matches_reference_csv():
 
 def test_every_builtin_target_is_complete_and_sourced():
     targets = hardware_targets()
-    assert len(targets) == 29  # the 23 CSV rows + jetson-orin-nano-8gb-super + 5 of issue 12
+    assert len(targets) == 48  # the 23 CSV rows + jetson-orin-nano-8gb-super + 5 of issue 12 + 19 of issue 19
     assert len({t.id for t in targets}) == len(targets)
     for t in targets:
         assert t.source.strip() and t.notes.strip(), t.id
@@ -105,7 +105,7 @@ def test_missing_precision_names_target_and_what_it_has():
 
 
 def test_unknown_id_suggests_close_ids():
-    with pytest.raises(UnknownHardwareError, match="did you mean rtx-4090, rtx-5090, rtx-3090"):
+    with pytest.raises(UnknownHardwareError, match="did you mean rtx-4090, rtx-5090, rtx-4080"):
         get_target("rtx4090")
     with pytest.raises(UnknownHardwareError, match="did you mean a100-sxm4-80gb, a100-pcie-40gb"):
         get_target("a100")
@@ -151,7 +151,7 @@ def test_user_file_in_config_dir_adds_a_target(config_dir):
     assert t.ridge_point("fp16") == 80.0  # 40e12 / 500e9
     assert t.launch_overhead_s == pytest.approx(5e-6)
     assert t.origin == str(path)
-    assert len(hardware_targets()) == 30
+    assert len(hardware_targets()) == 49
 
 
 def test_hardware_file_option_adds_a_target(tmp_path):
@@ -287,4 +287,4 @@ def test_non_utf8_user_file_is_skipped(config_dir):
         f"hardware file {config_dir / 'hardware' / 'latin1.toml'}: "
         "cannot read (not UTF-8 text) (file skipped)"
     ]
-    assert len(catalog.targets) == 29
+    assert len(catalog.targets) == 48

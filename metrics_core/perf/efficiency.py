@@ -33,12 +33,20 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
 Parameters exist per architecture generation (and per target only for counted units), per op class — never
 per model or model family. A target with no generation entry uses the generation of its ``kind``
 (``[kind.*]`` defaults). No torch here.
+
+User calibration: ``<config dir>/efficiency.toml`` (the config dir of ``perf.hardware.user_hardware_dir``:
+``$MODELTUI_CONFIG_DIR`` or platformdirs' ``user_config_dir("modeltui")``) holds ``[target.ID]`` tables of
+parameter overrides (``FITTABLE`` names, each within ``PARAM_RANGES``), written by ``modeltui calibrate``
+(``perf.calibrate``). ``params_for`` merges them over the built-in generation parameters; a broken file is
+ignored whole with one warning line on stderr. ``efficiency_source`` says which applied to an estimate.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+import sys
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,7 +58,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from metrics_core.common.records import OpRecord
 from metrics_core.perf.fusion import Kernel
-from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.hardware import HardwareTarget, user_hardware_dir
 from metrics_core.perf.power import DVFS_EXPONENT, ClockModel, clock_model
 
 EFFICIENCIES: tuple[str, ...] = ("ideal", "calibrated")
@@ -64,6 +72,37 @@ DEFAULT_EFFICIENCY = "calibrated"
 MMA_M = 16
 
 DATA_FILE = Path(__file__).parent / "data" / "efficiency.toml"
+
+#: The parameters a user file may override and ``modeltui calibrate`` may fit: the per-op-class fractions
+#: and the launch / issue times (not the tiles, SM counts or energy figures: they are datasheet facts).
+FITTABLE: tuple[str, ...] = (
+    "gemm", "conv_eager", "conv_compiled", "nchw_passes", "depthwise_eager", "depthwise_compiled",
+    "attention", "vector", "bandwidth", "kernel_gap_us", "eager_op_us", "compiled_kernel_us",
+)  # fmt: skip
+
+#: Physically plausible range of each fittable parameter (inclusive). Tensor-class fractions of the rated
+#: dense peak: 0.3-1.0; the vector units' share of the fp32 peak a pointwise kernel's math reaches:
+#: 0.05-1.0; a streaming kernel's share of the DRAM peak: 0.5-0.95 (a copy kernel reaches ~0.9); a depthwise
+#: convolution's share of that: 0.2-1.0; NCHW layout passes per eager convolution: 0-2; device gap per
+#: kernel 0-10 us (an empty kernel's launch latency is 2-4 us); host issue time per eager op 2-20 us (PyTorch
+#: dispatcher benchmarks: 5-10 us on a desktop CPU) and per compiled kernel 1-15 us.
+PARAM_RANGES: dict[str, tuple[float, float]] = {
+    "gemm": (0.3, 1.0),
+    "conv_eager": (0.3, 1.0),
+    "conv_compiled": (0.3, 1.0),
+    "attention": (0.3, 1.0),
+    "nchw_passes": (0.0, 2.0),
+    "depthwise_eager": (0.2, 1.0),
+    "depthwise_compiled": (0.2, 1.0),
+    "vector": (0.05, 1.0),
+    "bandwidth": (0.5, 0.95),
+    "kernel_gap_us": (0.0, 10.0),
+    "eager_op_us": (2.0, 20.0),
+    "compiled_kernel_us": (1.0, 15.0),
+}
+
+#: The user calibration file's name in the config dir (module doc).
+USER_FILE_NAME = "efficiency.toml"
 
 
 @dataclass(frozen=True)
@@ -97,13 +136,25 @@ def _data() -> dict[str, Any]:
 
 
 def params_for(target: HardwareTarget) -> Efficiency:
-    """The parameters for ``target``: its generation's (by target id), else its kind's default."""
+    """The parameters for ``target``: its generation's (by target id), else its kind's default, with the
+    user file's ``[target.ID]`` overrides merged over them (module doc)."""
+    p = builtin_params_for(target)
+    overrides = user_overrides().get(target.id)
+    return replace(p, **overrides) if overrides else p
+
+
+def builtin_params_for(target: HardwareTarget) -> Efficiency:
+    """The built-in parameters for ``target`` (``data/efficiency.toml``), no user overrides."""
+    return _builtin_params(target.id, target.kind)
+
+
+@lru_cache(maxsize=256)
+def _builtin_params(target_id: str, kind: str) -> Efficiency:
     data = _data()
-    entry = data.get("target", {}).get(target.id, {})
+    entry = data.get("target", {}).get(target_id, {})
     gen = entry.get("generation")
     if gen is None:
-        kind = "cpu" if "cpu" in target.kind.lower() else "gpu"
-        gen = data["kind"][kind]["generation"]
+        gen = data["kind"]["cpu" if "cpu" in kind.lower() else "gpu"]["generation"]
     g = data["generation"][gen]
     units = int(entry.get("units", g["units"]))
     return Efficiency(
@@ -125,6 +176,83 @@ def params_for(target: HardwareTarget) -> Efficiency:
         tile_k=int(g["tile_k"]),
         tensor_pj_per_flop=g.get("tensor_pj_per_flop"),
     )
+
+
+# ------------------------------------------------------------------------------------ the user file
+
+
+def user_efficiency_file() -> Path:
+    """``<config dir>/efficiency.toml`` (module doc); it need not exist."""
+    return user_hardware_dir().parent / USER_FILE_NAME
+
+
+def parse_user_efficiency(text: str, label: str) -> dict[str, dict[str, float]]:
+    """``{target id: {parameter: value}}`` of a user efficiency file's text. ``ValueError`` (one line naming
+    ``label``, the table and the key) for TOML errors, a key that is not a fittable parameter, a value that is
+    not a number or outside its ``PARAM_RANGES``. Tables other than ``[target.*]`` are refused too."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{label}: not valid TOML: {exc}") from None
+    extra = sorted(set(data) - {"target"})
+    if extra:
+        raise ValueError(f"{label}: unknown table or key {extra[0]!r} (only [target.ID] tables)")
+    out: dict[str, dict[str, float]] = {}
+    for tid, table in (data.get("target") or {}).items():
+        if not isinstance(table, dict):
+            raise ValueError(f"{label}: target.{tid} is not a table")
+        values: dict[str, float] = {}
+        for key, value in table.items():
+            if key not in PARAM_RANGES:
+                raise ValueError(
+                    f"{label}: [target.{tid}] {key}: not a calibratable parameter "
+                    f"(one of {', '.join(FITTABLE)})"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{label}: [target.{tid}] {key} = {value!r}: expected a number")
+            lo, hi = PARAM_RANGES[key]
+            if not lo <= value <= hi:
+                raise ValueError(f"{label}: [target.{tid}] {key} = {value}: outside its range {lo:g}-{hi:g}")
+            values[key] = float(value)
+        out[tid] = values
+    return out
+
+
+_warned: set[tuple[str, int]] = set()
+
+
+def user_overrides() -> dict[str, dict[str, float]]:
+    """The user file's overrides (``parse_user_efficiency``), ``{}`` when there is none; a broken file is
+    ignored with one warning line on stderr (once per file version). Re-read when the file changes."""
+    path = user_efficiency_file()
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    return _load_user(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_user(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, float]]:
+    try:
+        return parse_user_efficiency(Path(path).read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        if (path, mtime_ns) not in _warned:
+            _warned.add((path, mtime_ns))
+            print(f"modeltui: warning: {exc} (user efficiency file ignored)", file=sys.stderr, flush=True)
+        return {}
+
+
+def efficiency_source(target: HardwareTarget) -> str:
+    """``"built-in"`` when ``target``'s calibrated parameters are ``data/efficiency.toml``'s, else
+    ``"user: PATH (names)"``: the user file and the parameters it overrides for the target."""
+    overrides = user_overrides().get(target.id)
+    if not overrides:
+        return "built-in"
+    return f"user: {user_efficiency_file()} ({', '.join(sorted(overrides))})"
+
+
+# ------------------------------------------------------------------------------------------ kernels
 
 
 def gemm_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
@@ -238,33 +366,86 @@ def kernel_time(
     if efficiency != "calibrated":
         raise ValueError(f"unknown efficiency {efficiency!r}; choose one of {', '.join(EFFICIENCIES)}")
     p = params_for(target)
+    return time_from_terms(kernel_terms(kernel, records, target, precision, execution, p), p)
+
+
+@dataclass(frozen=True)
+class KernelTerms:
+    """What a kernel's calibrated time depends on besides the ``FITTABLE`` parameters (``kernel_time`` =
+    ``time_from_terms(kernel_terms(...), params_for(target))``; ``perf.calibrate`` evaluates many
+    parameter sets over the same terms).
+
+    ``cls``: the op class (``op_class``; ``attention`` for an attention kernel); ``peak``: the precision's
+    dense peak, ``clock``: the sustained clock ratio (tensor classes), ``vector_peak``: the fp32 peak;
+    ``q``: tile/wave quantisation and ``skinny`` the GEMV floor's M share (0: not skinny), None when the
+    kernel has no GEMM shape; ``io_bytes``: the main op's input + output bytes (NCHW passes);
+    ``bandwidth``: bytes/s; ``launch_s``: the target's launch overhead; ``eager``: eager execution."""
+
+    cls: str
+    flops: float
+    bytes: float
+    peak: float
+    clock: float
+    vector_peak: float
+    q: float | None
+    skinny: float
+    io_bytes: float
+    bandwidth: float
+    launch_s: float
+    eager: bool
+
+
+def kernel_terms(
+    kernel: Kernel,
+    records: list[OpRecord] | tuple[OpRecord, ...],
+    target: HardwareTarget,
+    precision: str,
+    execution: str,
+    p: Efficiency | None = None,
+) -> KernelTerms:
+    """The ``KernelTerms`` of one kernel (``p``: the parameters whose tiles and units quantise it; default
+    ``params_for(target)``)."""
+    p = p or params_for(target)
     main = records[kernel.main]
     cls = "attention" if kernel.kind == "attention" else op_class(main, execution)
-    bw = target.bandwidth * p.bandwidth
-    extra = 0.0
-    if cls in ("vector", "depthwise"):
-        rate = target.peak_flops("fp32" if target.has("fp32") else precision) * p.vector
-        if cls == "depthwise":
-            bw *= p.depthwise_eager if execution == "eager" else p.depthwise_compiled
-    else:
-        rate = target.peak_flops(precision) * getattr(p, cls) * clock_for(target).ratio
+    vector_peak = target.peak_flops("fp32" if target.has("fp32") else precision)
+    q, skinny, clock, peak = None, 0.0, 1.0, vector_peak
+    if cls not in ("vector", "depthwise"):
+        peak, clock = target.peak_flops(precision), clock_for(target).ratio
         shape = gemm_shape(main)
         if shape is not None:
-            tiled = rate * quantisation(shape, p)
+            q = quantisation(shape, p)
             # a skinny GEMM (LLM decode: M = the batch) is not run on a mostly padded 128-row tile:
             # libraries switch to GEMV / split-K kernels (small-M tensor-core MMAs, or the vector units)
             m = shape[1]
-            skinny = rate * m / (MMA_M * math.ceil(m / MMA_M)) if m < min(t[0] for t in p.tiles) else 0.0
-            vector = target.peak_flops("fp32" if target.has("fp32") else precision) * p.vector
-            rate = max(tiled, skinny, vector)
-        if cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes
-            extra = p.nchw_passes * (main.input_bytes + main.output_bytes) / bw
-    compute = kernel.flops / rate if kernel.flops and rate else 0.0
-    memory = kernel.bytes / bw + extra
-    gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + target.launch_overhead_s
-    host = (p.eager_op_us if execution == "eager" else p.compiled_kernel_us) * 1e-6
+            skinny = m / (MMA_M * math.ceil(m / MMA_M)) if m < min(t[0] for t in p.tiles) else 0.0
+    io_bytes = float(main.input_bytes + main.output_bytes) if cls == "conv_eager" else 0.0
+    return KernelTerms(
+        cls, kernel.flops, kernel.bytes, peak, clock, vector_peak, q, skinny, io_bytes, target.bandwidth,
+        target.launch_overhead_s, execution == "eager",
+    )  # fmt: skip
+
+
+def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
+    """A kernel's calibrated ``KernelTime`` (module doc) from its terms and parameters ``p``."""
+    bw = t.bandwidth * p.bandwidth
+    extra = 0.0
+    if t.cls in ("vector", "depthwise"):
+        rate = t.vector_peak * p.vector
+        if t.cls == "depthwise":
+            bw *= p.depthwise_eager if t.eager else p.depthwise_compiled
+    else:
+        rate = t.peak * getattr(p, t.cls) * t.clock
+        if t.q is not None:
+            rate = max(rate * t.q, rate * t.skinny, t.vector_peak * p.vector)
+        if t.cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes
+            extra = p.nchw_passes * t.io_bytes / bw
+    compute = t.flops / rate if t.flops and rate else 0.0
+    memory = t.bytes / bw + extra
+    gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + t.launch_s
+    host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6
     overhead = max(gpu, host) - max(compute, memory)
-    return KernelTime(compute, memory, overhead, bound_of_times(compute, memory, overhead, kernel.flops > 0))
+    return KernelTime(compute, memory, overhead, bound_of_times(compute, memory, overhead, t.flops > 0))
 
 
 def clock_for(target: HardwareTarget) -> ClockModel:
