@@ -7,8 +7,20 @@ matching target, per execution mode and efficiency model. Per mode it prints n, 
 estimate / measured, the median |error|, the share within ±25 %, Spearman's rho, and the ten worst rows
 with what dominates their estimated time.
 
-    python benchmarks/validate_estimates.py [--measured DIR] [--efficiency ideal,calibrated]
-        [--target FILE=ID ...] [--json out.json] [--worst 10]
+    python benchmarks/validate_estimates.py [--measured DIR ...] [--efficiency ideal,calibrated]
+        [--target FILE=ID ...] [--json out.json] [--worst 10] [--leave-one-out [--loo-params P,P,...]]
+
+``--measured`` is repeatable (e.g. also ``benchmarks/measured/vision``: more published timm runs); the
+pairs file defaults to the first folder's.
+
+``--leave-one-out``: the published error of a GPU the parameters were not fitted on. For each GPU (every
+measurement file of one target: eager and compiled, all PyTorch versions), the ``FITTABLE`` parameters
+(``--loo-params``) are fitted (``metrics_core.perf.calibrate``, mean |log est/meas|) on the OTHER GPUs'
+files only, as values shared across generations, starting from ``generic-gpu``'s physical estimates (not
+fitted to anything: a parameter the other GPUs do not constrain, e.g. the compiled ones when only eager
+files remain, keeps that prior); each held-out file is then estimated with them (its target keeps its own
+tiles, SM count and sustained clock) and summarised like the main table, beside the built-in parameters
+(fitted by hand on all files, the held-out one included) and the unfitted prior.
 
 A CSV's target and execution come from its file name (``...-4090.csv`` -> ``rtx-4090`` eager,
 ``...-4090-dynamo.csv`` -> compiled, ``...-rtx3090.csv`` -> ``rtx-3090``; ``--target NAME=ID`` overrides),
@@ -27,6 +39,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from metrics_core.perf import calibrate as cal  # noqa: E402
+from metrics_core.perf.efficiency import (  # noqa: E402
+    FITTABLE,
+    builtin_params_for,
+    efficiency_source,
+    generation_values,
+)
 from metrics_core.perf.hardware import hardware_targets  # noqa: E402
 from metrics_core.perf.roofline import estimate_records, precision_for  # noqa: E402
 from metrics_core.perf.validation import map_rows, read_pairs, summarize, target_for_file, worst  # noqa: E402
@@ -67,21 +86,28 @@ def explain(est) -> str:  # noqa: ANN001 (ModelEstimate)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--measured", default=str(DEFAULT_MEASURED), help="folder with the CSVs and the pairs file"
+        "--measured", action="append", default=None, help="folder with CSVs (repeatable; default: shared)"
     )
     ap.add_argument("--pairs", default=None, help="pairs CSV (default: MEASURED/torchvision_timm_pairs.csv)")
     ap.add_argument("--efficiency", default="ideal,calibrated", help="comma-separated efficiency models")
     ap.add_argument("--target", action="append", default=[], help="FILE=ID: the target of a CSV")
     ap.add_argument("--worst", type=int, default=10)
     ap.add_argument("--json", default=None, help="write the summary (and every row) as JSON here")
+    ap.add_argument("--leave-one-out", action="store_true", help="fit on the other GPUs, estimate each")
+    ap.add_argument(
+        "--loo-params",
+        default=",".join(p for p in FITTABLE if p != "nchw_passes"),
+        help="parameters fitted in --leave-one-out (default: every fittable one but nchw_passes)",
+    )
+    ap.add_argument("--loo-prior", default="generic-gpu", help="generation whose values start the fit")
     args = ap.parse_args(argv)
 
-    measured = Path(args.measured)
-    pairs = read_pairs(args.pairs or measured / "torchvision_timm_pairs.csv")
+    folders = [Path(m) for m in (args.measured or [str(DEFAULT_MEASURED)])]
+    pairs = read_pairs(args.pairs or folders[0] / "torchvision_timm_pairs.csv")
     targets = {t.id: t for t in hardware_targets()}
     overrides = dict(o.split("=", 1) for o in args.target)
     efficiencies = [e.strip() for e in args.efficiency.split(",") if e.strip()]
-    files = sorted(p for p in measured.glob("*.csv") if p.name != Path(args.pairs or "pairs").name)
+    files = sorted(p for m in folders for p in m.glob("*.csv") if p.name != Path(args.pairs or "pairs").name)
     files = [p for p in files if "pairs" not in p.name]
 
     started = time.perf_counter()
@@ -104,6 +130,17 @@ def main(argv: list[str] | None = None) -> int:
         for rep in analyze_many(sorted(models), opts):
             reports[(rep.model, dtype, size, batch)] = rep
     analysed_s = time.perf_counter() - started
+
+    for tid in sorted({tid for _p, tid, *_ in plan}):
+        source = efficiency_source(targets[tid])
+        if source != "built-in":
+            print(f"note: {tid} estimates use {source} (the user efficiency file), not the built-in values")
+    if args.leave_one_out:
+        loo = leave_one_out(plan, reports, targets, args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(loo, indent=1, allow_nan=False), encoding="utf-8")
+        print(f"\n(analysis {analysed_s:.1f} s, total {time.perf_counter() - started:.1f} s)")
+        return 0
 
     summary = []
     for path, tid, execution, dtype, rows in plan:
@@ -172,6 +209,74 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1, allow_nan=False), encoding="utf-8")
     return 0
+
+
+def _line(label: str, s: dict) -> str:
+    if not s["n"]:
+        return f"  {label:<34} n 0"
+    return (
+        f"  {label:<34} n {s['n']:>3}  geomean {s['geomean_ratio']:.3f}  median |error| "
+        f"{100 * s['median_abs_error']:5.1f}%  within ±25% {100 * s['within']:3.0f}%  "
+        f"Spearman {s['spearman']:.4f}"
+    )
+
+
+def leave_one_out(plan: list, reports: dict, targets: dict, args: argparse.Namespace) -> list[dict]:
+    """The ``--leave-one-out`` tables (module doc); returns them as JSON-ready dicts."""
+    params = cal.check_params(p.strip() for p in args.loo_params.split(",") if p.strip())
+    prior = generation_values(args.loo_prior)
+    prepared: dict[str, list] = {}  # file name -> prepared rows (base: built-in)
+    for path, tid, execution, dtype, rows in plan:
+        target = targets[tid]
+        precision = precision_for(target, dtype)
+        base = builtin_params_for(target)
+        out = []
+        for r in rows:
+            rep = reports.get((r.model, dtype, r.image_size, r.batch_size))
+            if rep is None or not rep.ok or not rep.records:
+                continue
+            m = cal.Measurement(
+                r.model, rep.records, target, precision, execution, r.batch_size, r.samples_per_s, path.name
+            )
+            out.append(cal.prepare(m, base))
+        prepared[path.name] = out
+    gpus = sorted({tid for _p, tid, *_ in plan})
+    results = []
+    for gpu in gpus:
+        held = [p for p, tid, *_ in plan if tid == gpu]
+        train = [row for p, tid, *_ in plan if tid != gpu for row in prepared[p.name]]
+        print(f"\n== leave out {gpu}: fit {', '.join(params)} on {len(train)} rows of the other GPUs")
+        if not train:
+            print("  no other GPU's measurements: nothing to fit on")
+            continue
+        t0 = time.perf_counter()
+        res = cal.fit(train, params, start=prior)
+        fitted = {**prior, **res.fitted}
+        print(
+            f"  loss {res.loss_before:.4f} -> {res.loss_after:.4f} ({res.evaluations} evaluations, "
+            f"{time.perf_counter() - t0:.0f} s); fitted: " + ", ".join(f"{n} {fitted[n]:g}" for n in params)
+        )
+        for path in held:
+            rows = prepared[path.name]
+            s_builtin = cal.summary(rows)
+            s_prior = cal.summary(rows, prior)
+            s_loo = cal.summary(rows, fitted)
+            print(f"  {path.name}:")
+            print(_line("built-in (fitted incl. this file)", s_builtin))
+            print(_line(f"prior ({args.loo_prior}, unfitted)", s_prior))
+            print(_line("leave-one-GPU-out fit", s_loo))
+            results.append(
+                {
+                    "file": path.name,
+                    "held_out_gpu": gpu,
+                    "fitted": fitted,
+                    "params": params,
+                    "builtin": s_builtin,
+                    "prior": s_prior,
+                    "leave_one_out": s_loo,
+                }
+            )
+    return results
 
 
 if __name__ == "__main__":

@@ -180,9 +180,11 @@ def test_device_names_match_catalog_targets(name, memory_gb, expected):
 
 
 def test_unknown_and_ambiguous_device_names():
-    target, note = match_device_name("NVIDIA RTX 6000 Ada Generation", builtin_targets(), 51.0)
+    target, note = match_device_name("NVIDIA RTX A4000", builtin_targets(), 16.0)
     assert target is None
-    assert note == "no hardware target matches 'NVIDIA RTX 6000 Ada Generation'; choose one with --hardware"
+    assert note == "no hardware target matches 'NVIDIA RTX A4000'; choose one with --hardware"
+    target, _ = match_device_name("NVIDIA RTX 6000 Ada Generation", builtin_targets(), 51.0)
+    assert target is not None and target.id == "rtx-6000-ada"
     # Orin Nano and Orin Nano Super share every word and 8 GB: ambiguous
     target, note = match_device_name("Orin Nano", builtin_targets(), 7.6)
     assert target is None

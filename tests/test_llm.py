@@ -99,7 +99,8 @@ def test_llama31_70b_fits_with_tp2_or_int4_weights():
     assert tp2.kv_cache_bytes == fp16.kv_cache_bytes // 2
     int4 = capture_llm("hf:meta-llama/Llama-3.1-70B", 1, 128, 32, ElementBits(16, 4, 16))
     w4 = estimate_llm(int4, A100, Scenario(prompt_tokens=128, generate_tokens=32, weights="int4"))
-    assert w4.weight_bytes == params // 2 and w4.fits
+    # int4 = int4-g128: 4 bits + an fp16 scale and a 4-bit zero point per 128 weights = 4.15625 bits
+    assert (w4.scenario.weights, w4.weight_bytes, w4.fits) == ("int4-g128", params * 4.15625 / 8, True)
 
 
 def test_causal_prefill_counts_the_lower_triangle():
@@ -130,11 +131,14 @@ def test_mixtral_total_active_and_experts_read_per_decode_step():
 def test_tensor_parallel_adds_two_allreduces_per_layer():
     c = config("meta-llama/Llama-2-7b-hf")
     _, est = estimate("meta-llama/Llama-2-7b-hf", prompt_tokens=32, generate_tokens=4, tp=2)
-    # decode: 2 x 32 layers x ring: 2 x (2 - 1) steps of 0.7 us + (2 x 1/2 of the 4,096 x 2-byte message)
-    # at 600/2 GB/s one way
+    # decode: 2 all-reduces x 32 layers of the 4,096 x 2-byte message over the A100's NVSwitch (600 GB/s
+    # both ways), with vLLM's custom all-reduce (the default stack): perf.comm's collective model
+    from metrics_core.perf.comm import collective_time, link_for
+
     message = 1 * 1 * c["hidden_size"] * 2
-    one = 2 * 1 * 0.7e-6 + (2 * 1 / 2) * message / 300e9
-    assert est.decode_first.allreduce_s == pytest.approx(2 * 32 * one)
+    one = collective_time("all_reduce", message, 2, link_for("nvswitch", 600), custom_allreduce=True)
+    assert est.decode_first.allreduce_s == pytest.approx(2 * 32 * one.time_s)
+    assert one.algorithm.startswith("custom")
 
 
 def test_sliding_window_prefill_counts_the_pairs_inside_the_window():

@@ -76,7 +76,9 @@ def test_text_output_has_chart_and_estimate_table(analyzed, capsys):
     rows = {
         line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("memnet ", "compnet "))
     }
-    # latency, throughput (2 samples / latency), attained, % of peak, bound, memory-bound time, agg AI
+    # latency, throughput (2 samples / latency), attained, % of peak, bound, compute time (1.555e9 /
+    # 19.5e12 = 79.74 us), memory time, overhead time (none in the ideal roofline), memory-bound time, agg
+    # AI, clock ratio, validated target
     assert rows["memnet"] == [
         "memnet",
         "1.00",
@@ -86,8 +88,16 @@ def test_text_output_has_chart_and_estimate_table(analyzed, capsys):
         "TFLOP/s",
         "8.0%",
         "memory",
+        "79.74",
+        "us",
+        "1.00",
+        "ms",
+        "0.0",
+        "ns",
         "100.0%",
         "1.00",
+        "x1.00",
+        "no",
     ]
     assert rows["compnet"] == [
         "compnet",
@@ -98,8 +108,16 @@ def test_text_output_has_chart_and_estimate_table(analyzed, capsys):
         "TFLOP/s",
         "54.0%",
         "memory",
+        "1.08",  # 79.74 us + 19.5e9 / 19.5e12
+        "ms",
+        "1.06",  # 1 ms + 0.1e9 / 1555e9
+        "ms",
+        "0.0",
+        "ns",
         "50.0%",
         "12.72",
+        "x1.00",
+        "no",
     ]
     assert (
         "Latency (est.)" in out
@@ -141,7 +159,7 @@ def test_per_op_charts_and_slowest_ops(analyzed, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "compnet on NVIDIA A100 PCIe 40GB: fp32 roofline, per op (estimates)" in out
-    assert "c: compute-bound op (1)  m: memory-bound op (1)  (estimates)" in out
+    assert "c: compute-bound op (1)  m: memory-bound op (1)  o: overhead-bound op (0)" in out
     assert "== compnet: slowest ops (est.) ==" in out
 
 

@@ -74,12 +74,17 @@ def _rec(i: int, flops: int, nbytes: int) -> OpRecord:
 
 def test_per_op_points_and_markers():
     target = get_target("a100-pcie-40gb")
-    est = estimate_records([_rec(0, 1000, 10), _rec(1, 10, 10), _rec(2, 0, 40)], target, "fp32", model="toy")
+    recs = [_rec(0, 1000, 10), _rec(1, 10, 10), _rec(2, 0, 40)]
+    est = estimate_records(recs, target, "fp32", model="toy", efficiency="ideal")
     pts = op_points(est)  # the zero-FLOP op has no place on log axes
     assert [(p.label, p.ai) for p in pts] == [("0 aten.convolution", 100.0), ("1 aten.convolution", 1.0)]
     out = render_roofline(target, "fp32", pts, 80, 24, per_op=True, title="toy per op", color=False)
     assert "toy per op" in out
-    assert out.splitlines()[-1] == "c: compute-bound op (1)  m: memory-bound op (1)  (estimates)"
+    assert out.splitlines()[-1] == "c: compute-bound op (1)  m: memory-bound op (1)  o: overhead-bound op (0)"
+    # calibrated: these tiny ops sit at the launch floor, marked o
+    calibrated = op_points(estimate_records(recs, target, "fp32", model="toy"))
+    out = render_roofline(target, "fp32", calibrated, 80, 24, per_op=True, title="toy per op", color=False)
+    assert out.splitlines()[-1] == "c: compute-bound op (0)  m: memory-bound op (0)  o: overhead-bound op (2)"
     agg = model_point(est)
     # aggregate point: AI = 1010 / 60 bytes; attained = 1010 FLOPs / estimated latency
     assert agg.ai == pytest.approx(1010 / 60) and agg.flops_per_s == pytest.approx(1010 / est.latency_s)

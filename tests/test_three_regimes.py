@@ -88,7 +88,7 @@ def test_a_large_gemm_stays_compute_bound_with_its_gap_as_overhead():
 
 
 def test_power_limited_parts_run_below_boost():
-    # T4: Volta/Turing energy 2.40 pJ/FLOP x 65 TFLOP/s = 156 W demand at boost over its 70 W board power:
+    # T4: Volta/Turing energy 300 W / 125 TFLOP/s = 2.40 pJ/FLOP x 65 TFLOP/s = 156 W at boost over its 70 W:
     # clock x sqrt(70 / 156) = 0.6699
     t4 = clock_for(get_target("t4"))
     assert (t4.source, t4.demand_w) == ("power model", pytest.approx(156.0))
@@ -98,11 +98,12 @@ def test_power_limited_parts_run_below_boost():
     assert maxq.ratio == pytest.approx(math.sqrt(300 / 526.8))
     # the 600 W card defines its generation's energy: exactly at its limit, the rated clock
     assert clock_for(get_target("rtx-pro-6000-blackwell")).ratio == 1.0
-    # RTX 4090: 1.36 x 165.2 = 224.7 W within 450 W: rated clock (the fitted Ada parameters stay as they were)
+    # RTX 4090: 1.3624 x 165.2 = 225.07 W within 450 W: rated clock (the fitted Ada parameters stay)
     r4090 = clock_for(get_target("rtx-4090"))
-    assert (r4090.ratio, r4090.source, r4090.demand_w) == (1.0, "rated", pytest.approx(224.672))
-    # H100 PCIe: Hopper 0.708 pJ/FLOP x 756 = 535.2 W over 350 W
-    assert clock_for(get_target("h100-pcie-80gb")).ratio == pytest.approx(math.sqrt(350 / 535.248))
+    assert (r4090.ratio, r4090.source, r4090.demand_w) == (1.0, "rated", pytest.approx(225.068, rel=1e-4))
+    # H100 PCIe: Hopper 700 W / 989.4 = 0.7075 pJ/FLOP x 756 = 534.9 W over 350 W; the SXM5 at exactly 700 W
+    assert clock_for(get_target("h100-pcie-80gb")).ratio == pytest.approx(math.sqrt(350 / (0.7075 * 756)))
+    assert clock_for(get_target("h100-sxm5-80gb")).ratio == 1.0
 
 
 def test_clock_model_floor_and_published_clock():

@@ -24,7 +24,15 @@ def bytes_per_element(dtype: str) -> int:
 
 #: Bits per element of the precisions a tensor class can be stored in (LLM weights, activations, KV
 #: cache): int4 weights are half a byte.
-PRECISION_BITS: dict[str, int] = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
+PRECISION_BITS: dict[str, int] = {
+    "fp32": 32,
+    "fp16": 16,
+    "bf16": 16,
+    "fp8": 8,
+    "int8": 8,
+    "int4": 4,
+    "fp4": 4,
+}
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metrics_core.common.errors import UsageError
@@ -599,3 +600,119 @@ def _measure_energy(result: BenchResult, model: Any, inputs: tuple, min_passes: 
     result.energy_window_s = m.window_s or None
     result.energy_passes = m.passes or None
     result.measured_power_w = m.mean_power_w
+
+
+# ----------------------------------------------------------------------------------- saved results
+
+#: Saved bench measurements: ``cache_root()/bench/results.jsonl``, one JSON object per measured model and
+#: run (``saved_record``), appended by every ``modeltui bench`` run unless ``--no-save``; ``modeltui
+#: calibrate --from-bench`` reads them.
+RESULTS_NAME = "results.jsonl"
+
+#: Version of a saved record's fields (bumped when a field changes meaning).
+RESULTS_FORMAT = 1
+
+
+def results_path() -> Path:
+    """``<cache dir>/bench/results.jsonl`` (``metrics_core.common.paths.cache_root``)."""
+    from metrics_core.common.paths import cache_root
+
+    return cache_root() / "bench" / RESULTS_NAME
+
+
+def saved_record(result: BenchResult, options: AnalysisOptions, date: str | None = None) -> dict[str, Any]:
+    """What is saved of one measured model: the model, device and its name, the matched target id, dtype,
+    batch, the input shape analysed (``input_shape``: the report's per-sample shape; ``analysis``: the
+    options that reproduce the analysis), execution, median latency (s), throughput (samples/s), p90, the
+    passes, TF32, the torch version and the date (UTC, ISO 8601)."""
+    import datetime
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:  # pragma: no cover
+        torch_version = "absent"
+    when = date or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {
+        "format": RESULTS_FORMAT,
+        "model": result.model,
+        "device": result.device,
+        "device_name": result.device_name,
+        "target": result.target,
+        "dtype": result.dtype,
+        "precision": result.precision,
+        "batch_size": result.batch_size,
+        "input_shape": list(result.input_shape),
+        "analysis": {
+            "input_shape": list(options.input_shape) if options.input_shape else None,
+            "inputs": [s.text() for s in options.inputs] if options.inputs else None,
+            "inputs_fn": options.inputs_fn,
+            "seq_len": options.seq_len,
+            "hf_class": options.hf_class,
+            "attention": options.attention,
+        },
+        "execution": result.execution,
+        "median_s": result.median_s,
+        "p90_s": result.p90_s,
+        "throughput_per_s": result.throughput_per_s,
+        "warmup": result.warmup,
+        "iters": result.iters,
+        "threads": result.threads,
+        "torch": torch_version,
+        "date": when,
+    }
+
+
+def save_results(
+    results: Iterable[BenchResult], options: AnalysisOptions, path: Path | None = None, tf32: bool = False
+) -> tuple[Path, int]:
+    """Append a ``saved_record`` of every successful result to ``path`` (default ``results_path()``),
+    atomically (the file is rewritten through a temporary file). Returns ``(path, rows appended)``;
+    ``OSError`` when it cannot be written."""
+    import json
+
+    from metrics_core.common.paths import write_atomic
+
+    path = Path(path) if path is not None else results_path()
+    lines = []
+    for r in results:
+        if r.ok:
+            rec = saved_record(r, options)
+            rec["tf32"] = tf32
+            lines.append(json.dumps(rec, allow_nan=False))
+    if not lines:
+        return path, 0
+    try:
+        existing = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = ""
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    write_atomic(path, existing + "\n".join(lines) + "\n")
+    return path, len(lines)
+
+
+def load_saved(path: Path | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The saved records of ``path`` (default ``results_path()``), oldest first, and the number of lines
+    that were not a record (skipped). A missing file is ``([], 0)``."""
+    import json
+
+    path = Path(path) if path is not None else results_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [], 0
+    out, bad = [], 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(rec, dict) and rec.get("model") and rec.get("throughput_per_s"):
+            out.append(rec)
+        else:
+            bad += 1
+    return out, bad

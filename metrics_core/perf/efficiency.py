@@ -66,6 +66,8 @@ EFFICIENCIES: tuple[str, ...] = ("ideal", "calibrated")
 #: (eager PyTorch) at achievable efficiency.
 DEFAULT_EXECUTION = "eager"
 DEFAULT_EFFICIENCY = "calibrated"
+#: The kernel models a serving stack can run (``metrics_core.perf.fusion.EXECUTIONS``).
+EXECUTIONS_OF_STACKS: tuple[str, ...] = ("eager", "compiled")
 
 #: Rows of the smallest tensor-core matrix instruction (``mma.sync.m16n8k16``, PTX ISA "Warp-level matrix
 #: multiply-accumulate instructions"): a GEMV / split-K kernel pads M to it, never to a 64-128-row tile.
@@ -143,6 +145,12 @@ def params_for(target: HardwareTarget) -> Efficiency:
     return replace(p, **overrides) if overrides else p
 
 
+def generation_values(generation: str) -> dict[str, float]:
+    """The ``FITTABLE`` values of a built-in generation (``KeyError`` for an unknown one)."""
+    g = _data()["generation"][generation]
+    return {n: float(g[n]) for n in FITTABLE}
+
+
 def builtin_params_for(target: HardwareTarget) -> Efficiency:
     """The built-in parameters for ``target`` (``data/efficiency.toml``), no user overrides."""
     return _builtin_params(target.id, target.kind)
@@ -174,7 +182,7 @@ def _builtin_params(target_id: str, kind: str) -> Efficiency:
         compiled_kernel_us=g["compiled_kernel_us"],
         tiles=tuple((int(m), int(n), float(e)) for m, n, e in g["tiles"]),
         tile_k=int(g["tile_k"]),
-        tensor_pj_per_flop=g.get("tensor_pj_per_flop"),
+        tensor_pj_per_flop=_pj_per_flop(g.get("tensor_energy_from")),
     )
 
 
@@ -255,6 +263,14 @@ def efficiency_source(target: HardwareTarget) -> str:
 # ------------------------------------------------------------------------------------------ kernels
 
 
+def _pj_per_flop(pair: Any) -> float | None:
+    """``[board W, dense TFLOP/s]`` -> pJ per FLOP (W / TFLOP/s), None when absent."""
+    if not pair:
+        return None
+    watts, tflops = pair
+    return float(watts) / float(tflops)
+
+
 def gemm_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
     """``(groups, M, N, K)`` of a MAC op's GEMM (None when it has no MACs or no output).
 
@@ -311,6 +327,21 @@ def _depthwise(record: OpRecord) -> bool:
     return len(w) > 1 and w[1] == 1
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How a runtime (a serving stack, ``metrics_core.perf.stacks``) changes the calibrated kernel model.
+
+    ``overrides``: ``Efficiency`` fields replaced (name, value), e.g. the bandwidth share its decode kernels
+    reach or its GEMM fraction at this precision; ``host_issue``: False when the kernels are replayed from
+    a CUDA graph (no per-kernel host issue time); ``dequant_flops_per_weight_byte``: vector FLOPs a GEMM
+    spends per byte of (quantised) weights it reads, to dequantise them in registers (W4A16 and others:
+    ``metrics_core.perf.quant``), added to its compute time at the vector rate."""
+
+    overrides: tuple[tuple[str, float], ...] = ()
+    host_issue: bool = True
+    dequant_flops_per_weight_byte: float = 0.0
+
+
 #: The three regimes a kernel's time is limited by (``KernelTime.bound``).
 BOUNDS: tuple[str, ...] = ("compute", "memory", "overhead")
 
@@ -351,13 +382,17 @@ def kernel_time(
     precision: str,
     efficiency: str,
     execution: str,
+    tuning: Tuning | None = None,
+    params: Efficiency | None = None,
 ) -> KernelTime:
     """One kernel's ``KernelTime`` under ``efficiency`` (module doc).
 
     ``ideal``: compute at the datasheet peak, memory at the peak bandwidth, overhead = the target's
     ``launch_overhead_us`` (0 when absent). ``calibrated``: the achievable rates of the module doc, tensor
     classes at the sustained clock (``clock_for``); overhead = kernel gap + launch overhead, or the host's
-    issue time when that is longer than the whole device time. ``ValueError`` for an unknown efficiency."""
+    issue time when that is longer than the whole device time; ``tuning`` (calibrated only) adjusts that for
+    a runtime (``Tuning``); ``params``: ``params_for(target)`` when the caller has it already (a model's
+    kernels share it). ``ValueError`` for an unknown efficiency."""
     if efficiency == "ideal":
         peak, bw = target.peak_flops(precision), target.bandwidth
         compute, memory = kernel.flops / peak, kernel.bytes / bw
@@ -365,8 +400,10 @@ def kernel_time(
         return KernelTime(compute, memory, launch, bound_of_times(compute, memory, launch, kernel.flops > 0))
     if efficiency != "calibrated":
         raise ValueError(f"unknown efficiency {efficiency!r}; choose one of {', '.join(EFFICIENCIES)}")
-    p = params_for(target)
-    return time_from_terms(kernel_terms(kernel, records, target, precision, execution, p), p)
+    p = params or params_for(target)
+    if tuning is not None and tuning.overrides:
+        p = replace(p, **dict(tuning.overrides))
+    return time_from_terms(kernel_terms(kernel, records, target, precision, execution, p, tuning), p)
 
 
 @dataclass(frozen=True)
@@ -379,7 +416,9 @@ class KernelTerms:
     dense peak, ``clock``: the sustained clock ratio (tensor classes), ``vector_peak``: the fp32 peak;
     ``q``: tile/wave quantisation and ``skinny`` the GEMV floor's M share (0: not skinny), None when the
     kernel has no GEMM shape; ``io_bytes``: the main op's input + output bytes (NCHW passes);
-    ``bandwidth``: bytes/s; ``launch_s``: the target's launch overhead; ``eager``: eager execution."""
+    ``bandwidth``: bytes/s; ``launch_s``: the target's launch overhead; ``eager``: eager execution;
+    ``host_issue``: False under CUDA graphs (no per-kernel host time); ``dequant_flops``: vector FLOPs to
+    dequantise the weights a GEMM reads (``Tuning.dequant_flops_per_weight_byte`` x its weight bytes)."""
 
     cls: str
     flops: float
@@ -393,6 +432,8 @@ class KernelTerms:
     bandwidth: float
     launch_s: float
     eager: bool
+    host_issue: bool = True
+    dequant_flops: float = 0.0
 
 
 def kernel_terms(
@@ -402,16 +443,17 @@ def kernel_terms(
     precision: str,
     execution: str,
     p: Efficiency | None = None,
+    tuning: Tuning | None = None,
 ) -> KernelTerms:
     """The ``KernelTerms`` of one kernel (``p``: the parameters whose tiles and units quantise it; default
-    ``params_for(target)``)."""
+    ``params_for(target)``; ``tuning``: a runtime's CUDA graphs and dequantisation work)."""
     p = p or params_for(target)
     main = records[kernel.main]
     cls = "attention" if kernel.kind == "attention" else op_class(main, execution)
     vector_peak = target.peak_flops("fp32" if target.has("fp32") else precision)
     q, skinny, clock, peak = None, 0.0, 1.0, vector_peak
     if cls not in ("vector", "depthwise"):
-        peak, clock = target.peak_flops(precision), clock_for(target).ratio
+        peak, clock = target.peak_flops(precision), _clock_ratio(target, p)
         shape = gemm_shape(main)
         if shape is not None:
             q = quantisation(shape, p)
@@ -420,9 +462,14 @@ def kernel_terms(
             m = shape[1]
             skinny = m / (MMA_M * math.ceil(m / MMA_M)) if m < min(t[0] for t in p.tiles) else 0.0
     io_bytes = float(main.input_bytes + main.output_bytes) if cls == "conv_eager" else 0.0
+    host_issue, dequant = True, 0.0
+    if tuning is not None:
+        host_issue = tuning.host_issue
+        if cls == "gemm" and main.weight_bytes:
+            dequant = main.weight_bytes * tuning.dequant_flops_per_weight_byte
     return KernelTerms(
         cls, kernel.flops, kernel.bytes, peak, clock, vector_peak, q, skinny, io_bytes, target.bandwidth,
-        target.launch_overhead_s, execution == "eager",
+        target.launch_overhead_s, execution == "eager", host_issue, dequant,
     )  # fmt: skip
 
 
@@ -441,11 +488,26 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
         if t.cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes
             extra = p.nchw_passes * t.io_bytes / bw
     compute = t.flops / rate if t.flops and rate else 0.0
+    if t.dequant_flops:  # weights dequantised in registers on the vector units (W4A16 and others) at the
+        # fp32 peak (packed half2 ops reach up to twice it), overlapped with the tensor-core MMAs of the
+        # same main loop (Marlin's pipelining): the longer of the two
+        compute = max(compute, t.dequant_flops / t.vector_peak)
     memory = t.bytes / bw + extra
     gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + t.launch_s
-    host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6
+    host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6 if t.host_issue else 0.0
     overhead = max(gpu, host) - max(compute, memory)
     return KernelTime(compute, memory, overhead, bound_of_times(compute, memory, overhead, t.flops > 0))
+
+
+def _clock_ratio(target: HardwareTarget, p: Efficiency) -> float:
+    """``clock_for(target).ratio`` from parameters already looked up (one model's kernels share them)."""
+    exponent = float(_data().get("power", {}).get("dvfs_exponent", DVFS_EXPONENT))
+    return _clock_cached(target, p.tensor_pj_per_flop, exponent).ratio
+
+
+@lru_cache(maxsize=256)
+def _clock_cached(target: HardwareTarget, pj: float | None, exponent: float) -> ClockModel:
+    return clock_model(target, pj, exponent)
 
 
 def clock_for(target: HardwareTarget) -> ClockModel:

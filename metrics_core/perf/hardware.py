@@ -41,6 +41,10 @@ PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "f
 #: Infinity Fabric (xGMI) meshes, TPU inter-chip interconnect.
 INTERCONNECT_KINDS: tuple[str, ...] = ("nvswitch", "nvlink-bridge", "pcie", "infinity-fabric", "ici")
 
+#: DRAM technologies (``memory_type``): stacked HBM, graphics GDDR, low-power LPDDR (unified memory of
+#: SoCs and Apple silicon) and DDR (CPUs).
+MEMORY_TYPES: tuple[str, ...] = ("hbm", "gddr", "lpddr", "ddr")
+
 #: Environment variable that replaces the user config directory (used by tests).
 CONFIG_DIR_ENV = "MODELTUI_CONFIG_DIR"
 
@@ -71,6 +75,7 @@ _FIELDS: dict[str, tuple[bool, str]] = {
     "launch_overhead_us": (False, "nonneg"),
     "interconnect_gbps": (False, "pos"),
     "interconnect_kind": (False, "interconnect"),
+    "memory_type": (False, "memtype"),
     "boost_clock_mhz": (False, "pos"),
     "base_clock_mhz": (False, "pos"),
     "sustained_clock_mhz": (False, "pos"),
@@ -131,6 +136,8 @@ class HardwareTarget:
     #: ``INTERCONNECT_KINDS`` member (None: single-device target, or not stated: PCIe assumed with
     #: ``interconnect_gbps``).
     interconnect_kind: str | None = None
+    #: ``MEMORY_TYPES`` member, None when not stated.
+    memory_type: str | None = None
     #: Clocks in MHz: the boost clock the ``peak_tflops`` figures are rated at, the base clock, and a
     #: published sustained clock under dense tensor load (with its source) where one exists; without it
     #: the sustained clock is modelled from the board power (``metrics_core.perf.power``).
@@ -211,8 +218,9 @@ class HardwareTarget:
             d["interconnect_gbps"] = self.interconnect_gbps
         d["board_power_w"] = self.board_power_w
         d["board_power_source"] = self.board_power_source
-        for name in ("interconnect_kind", "boost_clock_mhz", "base_clock_mhz", "sustained_clock_mhz",
-                     "sustained_clock_source", "fp16_accumulate_tflops", "l2_bandwidth_gbps"):  # fmt: skip
+        for name in ("interconnect_kind", "memory_type", "boost_clock_mhz", "base_clock_mhz",
+                     "sustained_clock_mhz", "sustained_clock_source", "fp16_accumulate_tflops",
+                     "l2_bandwidth_gbps"):  # fmt: skip
             d[name] = getattr(self, name)
         return d
 
@@ -406,6 +414,7 @@ def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         board_power_w=values.get("board_power_w"),
         board_power_source=values.get("board_power_source"),
         interconnect_kind=values.get("interconnect_kind"),
+        memory_type=values.get("memory_type"),
         boost_clock_mhz=values.get("boost_clock_mhz"),
         base_clock_mhz=values.get("base_clock_mhz"),
         sustained_clock_mhz=values.get("sustained_clock_mhz"),
@@ -466,6 +475,10 @@ def _check(kind: str, name: str, v: Any, fail: Any) -> Any:
     if kind == "interconnect":
         if v not in INTERCONNECT_KINDS:
             raise fail(name, f"must be one of {', '.join(INTERCONNECT_KINDS)}")
+        return v
+    if kind == "memtype":
+        if v not in MEMORY_TYPES:
+            raise fail(name, f"must be one of {', '.join(MEMORY_TYPES)}")
         return v
     if kind == "fieldlist":
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):

@@ -57,12 +57,19 @@ from typing import Any
 from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
+from metrics_core.perf.comm import collective_time, link_for
+from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, Tuning
 from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.quant import KV_FORMATS, WEIGHT_FORMATS, kv_format, weight_format
 from metrics_core.perf.roofline import check_modes, dominant_bound, estimate_records
+from metrics_core.perf.stacks import DEFAULT_STACK, Stack, get_stack
 
-WEIGHT_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8", "int4")
-ACTIVATION_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
-KV_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8")
+#: Weight formats (``perf.quant``: bits per weight with group scales / zero points, dequantisation work);
+#: aliases (``int4`` = ``int4-g128``, ``awq``, ``gptq``, ``q4_k_m`` ...) are accepted too.
+WEIGHT_PRECISIONS: tuple[str, ...] = WEIGHT_FORMATS
+ACTIVATION_PRECISIONS: tuple[str, ...] = ("fp16", "bf16", "fp8", "int8", "fp4")
+#: KV-cache formats (``perf.quant.KV_FORMATS``).
+KV_PRECISIONS: tuple[str, ...] = KV_FORMATS
 SDPA = "scaled_dot_product_attention"
 #: The largest batch (as every verb: ``runtime.options.MAX_BATCH_SIZE``), prompt or generation (2**20
 #: tokens: beyond any model's trained context) and tokens in flight, B x (P + N) (2**25: the integer
@@ -76,7 +83,8 @@ GROUPED_GEMMS = frozenset({"_grouped_mm", "_scaled_grouped_mm"})
 
 @dataclass(frozen=True)
 class Scenario:
-    """One serving configuration: batch, prompt P and generated N tokens, precisions, tensor parallel."""
+    """One serving configuration: batch, prompt P and generated N tokens, precisions (weights: a
+    ``perf.quant`` weight format; KV: a KV format), tensor parallel, serving stack and performance model."""
 
     batch_size: int = 1
     prompt_tokens: int = 512
@@ -85,21 +93,33 @@ class Scenario:
     activations: str = "fp16"
     kv: str = "fp16"
     tp: int = 1
-    #: The performance model of the phase estimates (``perf.roofline.estimate_records``).
-    execution: str = "eager"
-    efficiency: str = "ideal"
+    #: The kernel model of the phase estimates (``perf.roofline.estimate_records``); None: the stack's.
+    execution: str | None = None
+    efficiency: str = DEFAULT_EFFICIENCY
     #: The decode step reported as ``decode`` (None: the first one; see module docstring).
     context_tokens: int | None = None
+    #: The serving stack (``perf.stacks``): its kernels, per-step and per-request overheads, collectives.
+    stack: str = DEFAULT_STACK
 
     def validated(self, target: HardwareTarget) -> Scenario:
-        """These settings checked against ``target``; ``UsageError`` (one line) otherwise."""
-        for what, value, allowed in (
-            ("--weights", self.weights, WEIGHT_PRECISIONS),
-            ("--activations", self.activations, ACTIVATION_PRECISIONS),
-            ("--kv", self.kv, KV_PRECISIONS),
-        ):
-            if value not in allowed:
-                raise UsageError(f"{what} {value!r}: choose one of {', '.join(allowed)}")
+        """These settings checked against ``target``, names made canonical (``int4`` -> ``int4-g128``,
+        ``llama.cpp`` -> ``llama-cpp``, execution filled from the stack); ``UsageError`` (one line)
+        otherwise."""
+        try:
+            weights, kv = weight_format(self.weights).name, kv_format(self.kv).name
+        except ValueError as exc:
+            flag = "--weights" if "weight" in str(exc).split(";")[0] else "--kv"
+            raise UsageError(f"{flag}: {exc}") from None
+        stack = get_stack(self.stack)
+        fixed = replace(
+            self, weights=weights, kv=kv, stack=stack.id, execution=self.execution or stack.execution
+        )
+        if fixed != self:
+            return fixed.validated(target)
+        if self.activations not in ACTIVATION_PRECISIONS:
+            raise UsageError(
+                f"--activations {self.activations!r}: choose one of {', '.join(ACTIVATION_PRECISIONS)}"
+            )
         counts = [("--prompt", self.prompt_tokens), ("--generate", self.generate_tokens),
                   ("--batch-size", self.batch_size), ("--tp", self.tp)]  # fmt: skip
         if self.context_tokens is not None:
@@ -120,28 +140,59 @@ class Scenario:
                 f"batch {self.batch_size:,} x {self.prompt_tokens + self.generate_tokens:,} tokens = "
                 f"{in_flight:,} tokens in flight, above the largest analysed, {MAX_TOKENS_IN_FLIGHT:,}"
             )
-        if not target.has(self.activations):
+        if not target.has(self.compute_precision):
             raise UsageError(
-                f"{target.name} has no {self.activations} compute path (it has "
+                f"{target.name} has no {self.compute_precision} compute path (it has "
                 f"{', '.join(target.precisions)}); the kernels compute in the activations' precision: choose "
                 "--activations among those"
             )
-        check_modes(self.execution, self.efficiency)
+        check_modes(self.execution or "eager", self.efficiency)
         if self.tp > 1 and target.interconnect_gbps is None:
             raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
         return self
 
     @property
     def bits(self) -> ElementBits:
-        """Bits per element of activations, weights and KV cache."""
+        """Bits per element the capture prices each tensor class at: the activations' precision, the weight
+        format's element bits (``weight_scale`` adds its scales) and the KV format's element bits."""
         return ElementBits(
-            PRECISION_BITS[self.activations], PRECISION_BITS[self.weights], PRECISION_BITS[self.kv]
+            PRECISION_BITS[self.activations],
+            weight_format(self.weights).element_bits,
+            kv_format(self.kv).element_bits,
+        )
+
+    @property
+    def weight_scale(self) -> float:
+        """Bits per weight including scales / zero points over the element bits the capture priced: the
+        factor on every weight byte (``int4-g128``: 4.15625 / 4)."""
+        fmt = weight_format(self.weights)
+        return fmt.bits_per_weight / fmt.element_bits
+
+    @property
+    def native(self) -> bool:
+        """True when the kernels compute in the weight format's own low-precision path: the activations are
+        in it too (W8A8 int8 / fp8, W4A4 fp4), or the format is llama.cpp's (GGUF: activations quantised
+        to int8 blocks, int8 dot products)."""
+        fmt = weight_format(self.weights)
+        return fmt.native_compute is not None and (
+            fmt.family == "gguf" or fmt.native_compute == self.activations
         )
 
     @property
     def compute_precision(self) -> str:
-        """The precision path the kernels run (see module docstring)."""
+        """The precision path the kernels run (see module docstring): the activations', or int8 for a GGUF
+        weight format."""
+        fmt = weight_format(self.weights)
+        if fmt.family == "gguf" and fmt.native_compute:
+            return fmt.native_compute
         return self.activations
+
+    @property
+    def dequant_flops_per_weight_byte(self) -> float:
+        """Vector FLOPs a GEMM spends per byte of weights it reads to dequantise them (``perf.quant``)."""
+        fmt = weight_format(self.weights)
+        flops = fmt.dequant_flops(native=self.native)
+        return flops / fmt.bytes_per_weight if flops else 0.0
 
 
 @dataclass(frozen=True)
@@ -237,6 +288,14 @@ def moe_decode_records(records: Sequence[OpRecord], experts: int, top_k: int, to
     ]
 
 
+def scale_weights(records: Sequence[OpRecord], factor: float) -> list[OpRecord]:
+    """Records with every weight byte x ``factor`` (a weight format's bits per weight over the element
+    bits the capture priced: its group scales and zero points)."""
+    if factor == 1.0:
+        return list(records)
+    return [replace(r, weight_bytes=round(r.weight_bytes * factor)) if r.weight_bytes else r for r in records]
+
+
 def kv_heads_per_gpu(kv_heads: int, tp: int) -> int:
     """KV heads each GPU holds: ``ceil(kv_heads / tp)`` (replicated when ``tp`` exceeds them)."""
     return math.ceil(kv_heads / tp)
@@ -267,23 +326,18 @@ def split_records(records: Sequence[OpRecord], tp: int, kv_share: float, kv_read
     return out
 
 
-#: Latency of one step of a ring all-reduce (s): an all-reduce over ``tp`` GPUs takes ``2 (tp - 1)``
-#: steps, so ~10 us on 8 GPUs for a small message, the order NCCL's ``all_reduce_perf`` reports for
-#: small messages over NVLink (nccl-tests; an approximate, target-independent figure: see README).
-RING_STEP_LATENCY_S = 0.7e-6
-
-
 def allreduce_s(scenario: Scenario, target: HardwareTarget, layers: int, hidden: int, tokens: int) -> float:
-    """Two ring all-reduces per layer of ``B x tokens x hidden`` activations (see module docstring): each
-    ``2 (tp - 1)`` steps of ``RING_STEP_LATENCY_S`` plus ``2 (tp - 1) / tp`` x the message over half the
-    target's ``interconnect_gbps`` (one direction)."""
+    """Two all-reduces per layer of the ``B x tokens x hidden`` activations (Megatron-style tensor
+    parallel), each timed by ``perf.comm.collective_time`` over the target's link (``interconnect_kind``,
+    PCIe when not stated; ``interconnect_gbps``), with the stack's one-shot / two-shot custom all-reduce
+    where it has one."""
     tp = scenario.tp
     if tp == 1 or not target.interconnect_gbps:
         return 0.0
     message = scenario.batch_size * tokens * hidden * PRECISION_BITS[scenario.activations] / 8
-    per_direction = target.interconnect_gbps * 1e9 / 2
-    one = 2 * (tp - 1) * RING_STEP_LATENCY_S + (2 * (tp - 1) / tp) * message / per_direction
-    return 2 * layers * one
+    link = link_for(target.interconnect_kind or "pcie", target.interconnect_gbps)
+    custom = get_stack(scenario.stack).custom_allreduce
+    return 2 * layers * collective_time("all_reduce", message, tp, link, custom_allreduce=custom).time_s
 
 
 def estimate_phase(
@@ -295,11 +349,14 @@ def estimate_phase(
     execution: str = "eager",
     efficiency: str = "ideal",
     runtime_s: float = 0.0,
+    tuning: Tuning | None = None,
 ) -> PhaseEstimate:
     """Estimate of one phase's (per-GPU) records under the performance model ``execution`` /
-    ``efficiency``, plus ``extra_s`` of communication and ``runtime_s`` of per-step runtime overhead (both
-    counted in ``overhead_s`` and as overhead-bound time)."""
-    est = estimate_records(records, target, precision, execution=execution, efficiency=efficiency)
+    ``efficiency`` (and a stack's ``tuning``), plus ``extra_s`` of communication and ``runtime_s`` of
+    per-step runtime overhead (both counted in ``overhead_s`` and as overhead-bound time)."""
+    est = estimate_records(
+        records, target, precision, execution=execution, efficiency=efficiency, tuning=tuning
+    )
     time_s = est.latency_s + extra_s + runtime_s
     by_bound = {b: sum(o.time_s for o in est.ops if o.bound == b) for b in ("compute", "memory", "overhead")}
     by_bound["overhead"] += extra_s + runtime_s
@@ -351,6 +408,25 @@ class LlmEstimate:
     cross_kv_cache_bytes: int = 0
     #: TPOT: the mean step time over the generation (``mean_step_s`` of the captured knots).
     tpot_mean_s: float = 0.0
+    #: The serving stack the estimate assumes (``perf.stacks``).
+    stack: Stack | None = None
+
+    @property
+    def clock_ratio(self) -> float:
+        """The sustained tensor-load clock ratio the calibrated estimate used (``perf.power``)."""
+        if self.scenario.efficiency != "calibrated":
+            return 1.0
+        from metrics_core.perf.efficiency import clock_for
+
+        return clock_for(self.target).ratio
+
+    @property
+    def validated(self) -> str | None:
+        """The published measurements this target and stack were held against, or None (physical
+        estimate)."""
+        from metrics_core.perf.efficiency import validation_for
+
+        return validation_for(self.target)
 
     @property
     def decode(self) -> PhaseEstimate:
@@ -392,8 +468,13 @@ class LlmEstimate:
             "kv_precision": s.kv,
             "compute_precision": s.compute_precision,
             "tp": s.tp,
+            "stack": s.stack,
+            "stack_name": self.stack.name if self.stack else None,
             "execution": s.execution,
             "efficiency": s.efficiency,
+            "weights_bits_per_weight": weight_format(s.weights).bits_per_weight,
+            "clock_ratio": self.clock_ratio,
+            "validated": self.validated,
             "params": self.params,
             "active_params": self.active_params,
             "weight_bytes": self.weight_bytes,
@@ -484,6 +565,12 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     precision = s.compute_precision
     kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
     b, p = s.batch_size, s.prompt_tokens
+    stack = get_stack(s.stack)
+    calibrated = s.efficiency == "calibrated"  # ideal: the pure roofline, no stack kernels or overheads
+    tuning = stack.tuning(target, precision, s.dequant_flops_per_weight_byte) if calibrated else None
+    step_s = stack.step_overhead_s if calibrated else 0.0
+    request_s = stack.request_overhead_s if calibrated else 0.0
+    execution = s.execution or stack.execution
 
     if encoder_decoder:  # bidirectional encoder, one decoder token: nothing causal to halve
         prefill_records = list(capture.prefill.records)
@@ -494,13 +581,15 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
         prefill_records = causal_records(capture.prefill.records, p, capture.windows)
         prefill_comm = allreduce_s(s, target, capture.layers, capture.hidden_size, p)
     prefill = estimate_phase(
-        split_records(prefill_records, tp, kv_share, 0),
+        split_records(scale_weights(prefill_records, s.weight_scale), tp, kv_share, 0),
         sum(r.flops or 0 for r in capture.prefill.records) // tp,
         target,
         precision,
         prefill_comm,
-        s.execution,
+        execution,
         s.efficiency,
+        runtime_s=step_s + request_s,
+        tuning=tuning,
     )
     experts_read = None
     decodes: dict[int, PhaseEstimate] = {}
@@ -512,7 +601,7 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
             raise UsageError(
                 f"{capture.model}: no decode step at context {c:,} was captured (capture_llm's contexts)"
             ) from None
-        records = ph.records
+        records = scale_weights(ph.records, s.weight_scale)
         if capture.experts and capture.experts_per_token:
             records = moe_decode_records(records, capture.experts, capture.experts_per_token, b)
             experts_read = expected_experts(capture.experts, capture.experts_per_token, b)
@@ -523,12 +612,14 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
             target,
             precision,
             allreduce_s(s, target, capture.layers, capture.hidden_size, 1),
-            s.execution,
+            execution,
             s.efficiency,
+            runtime_s=step_s,
+            tuning=tuning,
         )
     kv_per_seq_gpu = capture.kv_held_per_sequence(last) * kv_share
     cross_per_seq_gpu = capture.encoder_tokens * capture.cross_kv_bytes_per_token * kv_share
-    weight_gpu = math.ceil(capture.weight_bytes / tp)
+    weight_gpu = math.ceil(capture.weight_bytes * s.weight_scale / tp)
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
     lines = capture.activation_lines or [(0.0, capture.prefill.peak_activation_bytes / b)]
@@ -556,4 +647,5 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
         encoder_tokens=capture.encoder_tokens,
         cross_kv_bytes_per_token=capture.cross_kv_bytes_per_token,
         cross_kv_cache_bytes=round(b * cross_per_seq_gpu),
+        stack=stack,
     )

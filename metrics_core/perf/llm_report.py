@@ -68,11 +68,17 @@ def _header(r) -> str:  # noqa: ANN001
         )
     else:
         tokens = f"prompt {s.prompt_tokens:,} + generate {s.generate_tokens:,} tokens"
+    from metrics_core.perf.quant import weight_format
+
+    stack = r.stack.name.split(" (")[0] if r.stack else s.stack
+    clock = f" · clock x{r.clock_ratio:.2f} (power-limited)" if r.clock_ratio < 1 else ""
+    checked = "validated against measurements" if r.validated else "physical estimate (target not validated)"
     return (
         f"== {r.model} on {r.target.name} ==\n"
-        f"estimates ({s.execution}, {s.efficiency} efficiency) · {r.architecture}\n"
-        f"{tokens} · TP {s.tp}\n"
-        f"weights {s.weights} · activations {s.activations} · KV {s.kv} · compute {s.compute_precision}"
+        f"estimates: {stack} stack ({s.execution} kernels, {s.efficiency} efficiency){clock} · {checked}\n"
+        f"{r.architecture} · {tokens} · TP {s.tp}\n"
+        f"weights {s.weights} ({weight_format(s.weights).bits_per_weight:g} bits/weight) · activations "
+        f"{s.activations} · KV {s.kv} · compute {s.compute_precision}"
     )
 
 
@@ -101,7 +107,8 @@ def _memory_line(r) -> str:  # noqa: ANN001
 
 def _phase_row(label: str, ph) -> list[str]:  # noqa: ANN001
     return [label, units.human_count(ph.flops), units.human_bytes(ph.bytes), units.fixed(ph.ai, digits=1),
-            ph.bound, units.pct(ph.memory_bound_time_pct), units.human_time(ph.time_s)]  # fmt: skip
+            ph.bound, units.human_time(ph.compute_s), units.human_time(ph.memory_s),
+            units.human_time(ph.overhead_s), units.human_time(ph.time_s)]  # fmt: skip
 
 
 def phase_block(r, width: int | None = None) -> str:  # noqa: ANN001
@@ -121,8 +128,9 @@ def phase_block(r, width: int | None = None) -> str:  # noqa: ANN001
         steps.insert(1, (r.context_tokens, r.decode))
     rows = [_phase_row(prefill, r.prefill)]
     rows += [_phase_row(f"decode @ {c:,}", ph) for c, ph in steps]
-    headers = [f"phase (batch {s.batch_size})", "FLOPs", "bytes", "AI", "bound", "mem time", "time"]
-    table = text_table(headers, rows, [False, True, True, True, False, True, True], width)
+    headers = [f"phase (batch {s.batch_size})", "FLOPs", "bytes", "AI", "bound", "compute", "memory",
+               "overhead", "time"]  # fmt: skip
+    table = text_table(headers, rows, [False, True, True, True, False, True, True, True, True], width)
     tpot = r.tpot_s
     moe = ""
     if r.experts_read_per_layer is not None:

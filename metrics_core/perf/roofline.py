@@ -34,8 +34,11 @@ from metrics_core.perf.efficiency import (
     DEFAULT_EFFICIENCY,
     DEFAULT_EXECUTION,
     EFFICIENCIES,
+    Tuning,
     clock_for,
+    efficiency_source,
     kernel_time,
+    params_for,
     validation_for,
 )
 from metrics_core.perf.fusion import EXECUTIONS, kernels_for
@@ -156,7 +159,9 @@ class ModelEstimate:
     ``overhead_s`` sum the three parts of every op or kernel. ``throughput_per_s`` and
     ``attained_flops_per_s`` are None when the latency is 0 (no ops). ``clock_ratio`` / ``clock_source``:
     the sustained tensor-load clock the calibrated model used (``perf.power``; 1 / ``rated`` for ideal);
-    ``validated``: the published measurements the target's parameters were held against, or None.
+    ``validated``: the published measurements the target's parameters were held against, or None;
+    ``efficiency_source``: where the calibrated parameters came from (``built-in``, or ``user: PATH (...)``
+    for the user efficiency file: ``perf.efficiency.efficiency_source``), None for ideal estimates.
     """
 
     model: str
@@ -193,6 +198,7 @@ class ModelEstimate:
     clock_ratio: float = 1.0
     clock_source: str = "rated"
     validated: str | None = None
+    efficiency_source: str | None = None
     kernels: tuple[KernelEstimate, ...] = field(default=(), repr=False)
 
     @property
@@ -251,6 +257,7 @@ def estimate_records(
     model: str = "",
     execution: str = DEFAULT_EXECUTION,
     efficiency: str = DEFAULT_EFFICIENCY,
+    tuning: Tuning | None = None,
 ) -> ModelEstimate:
     """Model-level estimate from op records (definitions: module doc).
 
@@ -259,7 +266,7 @@ def estimate_records(
     ``UsageError`` for an unknown mode or a precision the target lacks."""
     check_modes(execution, efficiency)
     if execution != "eager" or efficiency != "ideal":
-        return estimate_kernels(records, target, precision, batch_size, model, execution, efficiency)
+        return estimate_kernels(records, target, precision, batch_size, model, execution, efficiency, tuning)
     ops = tuple(estimate_ops(records, target, precision))
     return _summary(
         model, target, precision, batch_size, ops,
@@ -301,6 +308,7 @@ def estimate_kernels(
     model: str = "",
     execution: str = "compiled",
     efficiency: str = "calibrated",
+    tuning: Tuning | None = None,
 ) -> ModelEstimate:
     """Model-level estimate over the kernels of ``execution`` (``perf.fusion``) timed by ``efficiency``
     (``perf.efficiency``). Latency = sum of kernel times. Per-op estimates share their kernel's time in
@@ -310,10 +318,11 @@ def estimate_kernels(
     records = list(records)
     kernels = kernels_for(records, execution)
     ideal = [estimate_op(r, target, precision) for r in records]
+    params = params_for(target) if efficiency == "calibrated" else None
     kests: list[KernelEstimate] = []
     op_est: list[OpEstimate | None] = [None] * len(records)
     for n, k in enumerate(kernels):
-        kt = kernel_time(k, records, target, precision, efficiency, execution)
+        kt = kernel_time(k, records, target, precision, efficiency, execution, tuning, params)
         t, bound = kt.time_s, kt.bound
         main = records[k.main]
         kests.append(
@@ -408,6 +417,7 @@ def _summary(
         clock_ratio=clock_model.ratio if clock_model else 1.0,
         clock_source=clock_model.source if clock_model else "rated",
         validated=validation_for(target),
+        efficiency_source=efficiency_source(target) if clock else None,
         **extra,
     )
 

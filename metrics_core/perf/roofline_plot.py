@@ -26,7 +26,7 @@ from metrics_core.perf.roofline import ModelEstimate
 #: Marker letters for model points, in order (``R`` is kept for the ridge point).
 MODEL_MARKERS = "ABCDEFGHIJKLMNOPQSTUVWXYZ"
 RIDGE_MARKER = "R"
-OP_MARKERS = {"compute": "c", "memory": "m"}
+OP_MARKERS = {"compute": "c", "memory": "m", "overhead": "o"}
 MIN_CHART_HEIGHT = 10
 MIN_CHART_WIDTH = 30
 
@@ -41,20 +41,37 @@ class RooflinePoint:
     label: str
     ai: float
     flops_per_s: float
+    #: The overhead floor's ceiling: FLOPs / overhead time (FLOP/s), the rate the point could not exceed
+    #: even with infinite compute and bandwidth; None when it has no overhead.
+    overhead_ceiling: float | None = None
+    #: The estimate's bound (compute / memory / overhead), None: by AI against the ridge point.
+    bound: str | None = None
 
 
 def model_point(estimate: ModelEstimate, label: str | None = None) -> RooflinePoint:
-    """A model's aggregate point: (total FLOPs / total bytes, FLOPs / estimated latency)."""
-    return RooflinePoint(label or estimate.model, estimate.aggregate_ai, estimate.attained_flops_per_s or 0.0)
+    """A model's aggregate point: (total FLOPs / total bytes, FLOPs / estimated latency), with its overhead
+    ceiling (FLOPs / the summed overhead time of its kernels) when it has overhead."""
+    ceiling = estimate.flops / estimate.overhead_s if estimate.overhead_s > 0 and estimate.flops else None
+    return RooflinePoint(
+        label or estimate.model,
+        estimate.aggregate_ai,
+        estimate.attained_flops_per_s or 0.0,
+        ceiling,
+        estimate.bound,
+    )
 
 
 def op_points(estimate: ModelEstimate) -> list[RooflinePoint]:
-    """One point per op that has FLOPs and bytes (others cannot sit on log axes)."""
+    """One point per op that has FLOPs and bytes (others cannot sit on log axes), with its bound."""
     return [
-        RooflinePoint(f"{o.index} {o.op}", o.ai, o.attained_flops_per_s)
+        RooflinePoint(f"{o.index} {o.op}", o.ai, o.attained_flops_per_s, bound=o.bound)
         for o in estimate.ops
         if o.flops > 0 and o.bytes > 0
     ]
+
+
+def _op_bound(p: RooflinePoint, ridge: float) -> str:
+    return p.bound or ("compute" if p.ai >= ridge else "memory")
 
 
 def render_roofline(
@@ -156,15 +173,18 @@ def _build(
     plt.scatter([lx_ridge], [ly_peak], marker=RIDGE_MARKER, **paint("red"))
     if per_op:
         for bound, marker in OP_MARKERS.items():
-            sel = [
-                (x, y)
-                for x, y, p in zip(xs, ys, shown, strict=True)
-                if (p.ai >= ridge) == (bound == "compute")
-            ]
+            sel = [(x, y) for x, y, p in zip(xs, ys, shown, strict=True) if _op_bound(p, ridge) == bound]
             if sel:
-                hue = "green" if bound == "compute" else "yellow"
+                hue = {"compute": "green", "memory": "yellow", "overhead": "magenta"}[bound]
                 plt.scatter([x for x, _ in sel], [y for _, y in sel], marker=marker, **paint(hue))
     else:
+        # the overhead floor: a point's FLOPs over its overhead time caps its rate whatever the roofs
+        for p in shown:
+            if p.overhead_ceiling and y_lo <= math.log10(p.overhead_ceiling) <= y_hi:
+                floor_x = _span(x_lo, x_hi)
+                plt.plot(
+                    floor_x, [math.log10(p.overhead_ceiling)] * len(floor_x), marker="·", **paint("magenta")
+                )
         for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
             plt.scatter([x], [y], marker=MODEL_MARKERS[i % len(MODEL_MARKERS)], **paint("green"))
     plt.xlim(x_lo, x_hi)
@@ -264,10 +284,11 @@ def _key_lines(
         f"{RIDGE_MARKER}: ridge {units.fixed(ridge, 2)} FLOP/byte"
     ]
     if per_op:
-        n_c = sum(1 for p in shown if p.ai >= ridge)
+        n = {b: sum(1 for p in shown if _op_bound(p, ridge) == b) for b in OP_MARKERS}
         lines.append(
-            f"{OP_MARKERS['compute']}: compute-bound op ({n_c})  {OP_MARKERS['memory']}: memory-bound op "
-            f"({len(shown) - n_c})  (estimates)"
+            f"{OP_MARKERS['compute']}: compute-bound op ({n['compute']})  "
+            f"{OP_MARKERS['memory']}: memory-bound op ({n['memory']})  "
+            f"{OP_MARKERS['overhead']}: overhead-bound op ({n['overhead']})"
         )
         return lines
     under = under or {}
@@ -275,8 +296,15 @@ def _key_lines(
         marker = MODEL_MARKERS[i % len(MODEL_MARKERS)]
         if i in under:
             marker += f" (under {MODEL_MARKERS[under[i] % len(MODEL_MARKERS)]})"
+        bound = f", {p.bound}-bound" if p.bound else ""
         lines.append(
             f"{marker}: {p.label}  AI {units.fixed(p.ai, 2)} FLOP/byte, "
-            f"{units.human_rate(p.flops_per_s, _rate_unit(precision))} (est.)"
+            f"{units.human_rate(p.flops_per_s, _rate_unit(precision))} (est.){bound}"
         )
+    ceilings = [(MODEL_MARKERS[i % len(MODEL_MARKERS)], p) for i, p in enumerate(shown) if p.overhead_ceiling]
+    if ceilings:
+        floors = ", ".join(
+            f"{m} {units.human_rate(p.overhead_ceiling, _rate_unit(precision))}" for m, p in ceilings
+        )
+        lines.append(f"···: overhead floor (FLOPs / launch and host overhead time): {floors}")
     return lines

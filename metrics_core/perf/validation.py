@@ -64,8 +64,8 @@ def map_rows(measured_csv: str | Path, pairs: dict[str, str]) -> list[MeasuredRo
                 MeasuredRow(
                     model=tv,
                     timm_model=arch,
-                    image_size=int(r["infer_img_size"]),
-                    batch_size=int(r["infer_batch_size"]),
+                    image_size=int(float(r["infer_img_size"])),
+                    batch_size=int(float(r["infer_batch_size"])),
                     samples_per_s=float(r["infer_samples_per_sec"]),
                 )
             )

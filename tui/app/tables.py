@@ -45,6 +45,9 @@ ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("est_pct_of_peak", "% peak", ESTIMATE_GROUP, units.pct),
     Column("est_attained_flops_per_s", "Attained", ESTIMATE_GROUP, units.human_rate),
     Column("est_memory_bound_time_pct", "Mem time", ESTIMATE_GROUP, units.pct),
+    Column("est_compute_s", "Compute", ESTIMATE_GROUP, units.human_time),
+    Column("est_memory_s", "Memory", ESTIMATE_GROUP, units.human_time),
+    Column("est_overhead_s", "Overhead", ESTIMATE_GROUP, units.human_time),
 )
 
 #: Measured on this machine (``b``): ``BenchResult`` attributes with a ``bench_`` prefix. ``Meas/est``

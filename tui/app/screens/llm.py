@@ -20,10 +20,15 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from metrics_core.common.errors import ModeltuiError, one_line_error
-from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS, Scenario
+from metrics_core.perf.llm import ACTIVATION_PRECISIONS, Scenario
+from metrics_core.perf.stacks import stack_ids
 from metrics_core.runtime.llm_capture import SPEECH_TASK
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
+
+#: The weight and KV formats the view cycles through (the CLI takes every ``perf.quant`` format).
+APP_WEIGHTS = ("fp16", "bf16", "fp8", "int8", "int4-g128", "q4_k_m", "q8_0", "nvfp4", "mxfp4")
+APP_KV = ("fp16", "bf16", "fp8", "int8")
 
 if TYPE_CHECKING:
     from tui.app.application import ModeltuiApp
@@ -50,6 +55,9 @@ class LlmScreen(Screen[None]):
         Binding("A", "cycle('activations')", "Activations"),
         Binding("K", "cycle('kv')", "KV"),
         Binding("t", "cycle('tp')", "TP"),
+        Binding(
+            "S", "cycle('stack')", "Stack", tooltip="The serving stack (vLLM, TensorRT-LLM, llama.cpp ...)"
+        ),
         Binding("b", "cycle_batch", "Batch", tooltip="The batch size whose phase table is shown"),
     ]
 
@@ -102,14 +110,15 @@ class LlmScreen(Screen[None]):
         return (
             f" {self.model} · prompt {s.prompt_tokens} ({key})"
             f" · generate {s.generate_tokens} (n) · weights "
-            f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · phases at "
+            f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · stack "
+            f"{s.stack} (S) · phases at "
             f"batch {self.batch} (b) of {', '.join(map(str, BATCHES))}"
         )
 
     def refresh_view(self) -> None:
         s, session = self.scenario, self.app.session
         detail = (
-            f"compute {s.compute_precision} · weights {s.weights} · KV {s.kv} │ {session.execution}, "
+            f"compute {s.compute_precision} · weights {s.weights} · KV {s.kv} │ {s.stack} stack, "
             f"{session.efficiency} │ estimates"
         )
         self.query_one(StatusBar).update(session, self.app.analysing, detail)
@@ -128,7 +137,7 @@ class LlmScreen(Screen[None]):
         """The captures (worker process) and estimates, off the UI thread."""
         session = self.app.session
         target = session.target
-        modes = {"execution": session.execution, "efficiency": session.efficiency}  # the settings screen's
+        modes = {"execution": None, "efficiency": session.efficiency}  # kernels: the stack's
         scenarios = [replace(self.scenario, batch_size=b, **modes) for b in BATCHES]
         try:
             results = self.app.backend.llm(self.model, target, scenarios)
@@ -172,10 +181,11 @@ class LlmScreen(Screen[None]):
         choices = {
             "prompt": PROMPTS,
             "generate": GENERATES,
-            "weights": WEIGHT_PRECISIONS,
+            "weights": APP_WEIGHTS,
             "activations": ACTIVATION_PRECISIONS,
-            "kv": KV_PRECISIONS,
+            "kv": APP_KV,
             "tp": TPS,
+            "stack": stack_ids(),
         }[setting]
         field = {"prompt": "prompt_tokens", "generate": "generate_tokens"}.get(setting, setting)
         allowed = [v for v in choices if self._allowed(field, v)]
@@ -199,8 +209,12 @@ class LlmScreen(Screen[None]):
         """Whether ``value`` of ``field`` is one the model and target can take: prompt + generate within
         the model's positions, an activations precision the target computes in (never a fallback)."""
         s = self.scenario
-        if field == "activations":
-            return self.app.session.target.has(str(value))
+        if field in ("activations", "weights", "kv", "stack"):  # the target must compute in it
+            try:
+                replace(s, **{field: value}).validated(self.app.session.target)
+            except ModeltuiError:
+                return False
+            return True
         if field in ("prompt_tokens", "generate_tokens"):
             from metrics_core.runtime.llm_capture import ENCODER_DECODER_TASKS
 

@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_analysis_args(p, engine=False)
     add_hardware_args(p)
     p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not append the measurements to the saved results (<cache dir>/bench/results.jsonl, "
+        "read by `modeltui calibrate --from-bench`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,11 +84,27 @@ def run(args: argparse.Namespace) -> int:
             )
     if bar is not None:
         bar.clear()
+    if not args.no_save:
+        save(results, options, args.tf32)
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         print(bench_text(results))
     return 1 if any(not r.ok for r in results) else 0
+
+
+def save(results: list, options, tf32: bool) -> None:  # noqa: ANN001
+    """Append the successful results to the saved measurements (``measure.bench.save_results``); a file
+    that cannot be written is a warning on stderr, never a failed benchmark."""
+    from metrics_core.measure.bench import save_results
+
+    try:
+        path, n = save_results(results, options, tf32=tf32)
+    except OSError as exc:
+        print(f"modeltui: warning: measurements not saved: {exc}", file=sys.stderr)
+        return
+    if n:
+        print(f"modeltui: saved {n} measurement(s) to {path} (--no-save: skip)", file=sys.stderr)
 
 
 def measure_in_child(jobs: list, options, args: argparse.Namespace, kwargs: dict, bar) -> list:  # noqa: ANN001

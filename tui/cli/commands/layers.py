@@ -63,14 +63,25 @@ def run(args: argparse.Namespace) -> int:
         row = {k: d[k] for k in LAYER_KEYS}
         if estimates is not None:
             e = estimates[i].to_dict()
-            row.update({"est_time_s": e["time_s"], "bound": e["bound"], "estimate": True, **modes})
+            row.update(
+                {
+                    "est_time_s": e["time_s"],
+                    "est_compute_s": e["compute_s"],
+                    "est_memory_s": e["memory_s"],
+                    "est_overhead_s": e["overhead_s"],
+                    "bound": e["bound"],
+                    "estimate": True,
+                    **modes,
+                }
+            )
             if kernel_of:
                 row["kernel"], row["kernel_ops"] = kernel_of[i]
         rows.append(row)
     if args.format == "json":
         sys.stdout.write(to_json(rows, compact_rows=True))
     elif args.format == "csv":
-        keys = list(LAYER_KEYS) + (["est_time_s", "bound"] if estimates is not None else [])
+        est_keys = ["est_time_s", "est_compute_s", "est_memory_s", "est_overhead_s", "bound"]
+        keys = list(LAYER_KEYS) + (est_keys if estimates is not None else [])
         keys += ["kernel", "kernel_ops"] if rows and "kernel" in rows[0] else []
         sys.stdout.write(to_csv(rows, keys))
     else:
@@ -85,14 +96,21 @@ def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
     numeric = [c.numeric for c in LAYER_COLUMNS]
     kernels = bool(rows) and "kernel" in rows[0]
     if target is not None:
-        headers += ["Est. time", "Bound on target"] + (["Kernel"] if kernels else [])
-        numeric += [True, False] + ([False] if kernels else [])
+        headers += ["Est. time", "Compute", "Memory", "Overhead", "Bound on target"]
+        headers += ["Kernel"] if kernels else []
+        numeric += [True, True, True, True, False] + ([False] if kernels else [])
     body = []
     seen: set[int] = set()
     for row in rows:
         cells = [c.fmt(row[c.key]) for c in LAYER_COLUMNS]
         if target is not None:
-            cells += [units.human_time(row["est_time_s"]), row["bound"]]
+            cells += [
+                units.human_time(row["est_time_s"]),
+                units.human_time(row["est_compute_s"]),
+                units.human_time(row["est_memory_s"]),
+                units.human_time(row["est_overhead_s"]),
+                row["bound"],
+            ]
             if kernels:  # a fused kernel: its number and size on its first op, a continuation mark after
                 k, n = row["kernel"], row["kernel_ops"]
                 cells.append(f"k{k}" if n == 1 else (f"+ k{k}" if k in seen else f"k{k} ({n} ops)"))

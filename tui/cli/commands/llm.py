@@ -11,6 +11,7 @@ import sys
 from metrics_core.common.errors import ModeltuiError, UsageError
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS
 from metrics_core.perf.llm_report import text_report
+from metrics_core.perf.stacks import DEFAULT_STACK, stack_ids
 from metrics_core.report.export import to_json
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from tui.cli.commands.options import positive_int, positive_seconds
@@ -20,14 +21,16 @@ FORMATS = ("table", "json", "csv", "markdown")
 #: Flat columns of CSV and Markdown: one row per model x prompt x batch size x context.
 FLAT_KEYS: tuple[str, ...] = (
     "model", "hardware", "architecture", "batch_size", "prompt_tokens", "generate_tokens", "context_tokens",
-    "encoder_tokens", "weights_precision", "activations_precision", "kv_precision", "compute_precision", "tp",
+    "encoder_tokens", "weights_precision", "weights_bits_per_weight", "activations_precision", "kv_precision",
+    "compute_precision", "tp", "stack", "execution", "efficiency",
     "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
     "kv_cache_bytes", "cross_kv_cache_bytes", "activation_bytes", "resident_bytes",
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
     "decode_tokens_per_s", "decode_tokens_per_s_per_sequence", "generation_s",
     "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "prefill_memory_bound_time_pct",
+    "prefill_compute_s", "prefill_memory_s", "prefill_overhead_s",
     "decode_flops", "decode_bytes", "decode_ai", "decode_bound", "decode_memory_bound_time_pct",
-    "decode_time_s",
+    "decode_compute_s", "decode_memory_s", "decode_overhead_s", "decode_time_s",
 )  # fmt: skip
 
 
@@ -62,9 +65,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", default="1", metavar="B[,B...]", help="sequences in flight; a list gives a sweep (1)"
     )
-    p.add_argument("--weights", choices=WEIGHT_PRECISIONS, default="fp16", help="weight precision (fp16)")
+    p.add_argument(
+        "--weights",
+        default="fp16",
+        metavar="FORMAT",
+        help=f"weight format, bits per weight with its scales (fp16): {', '.join(WEIGHT_PRECISIONS)}; "
+        "aliases int4 (= int4-g128), awq, gptq, w8a8 ...",
+    )
     p.add_argument("--activations", choices=ACTIVATION_PRECISIONS, default="fp16", help="activations (fp16)")
-    p.add_argument("--kv", choices=KV_PRECISIONS, default="fp16", help="KV-cache precision (fp16)")
+    p.add_argument(
+        "--kv", default="fp16", metavar="FORMAT", help=f"KV-cache format (fp16): {', '.join(KV_PRECISIONS)}"
+    )
+    p.add_argument(
+        "--stack",
+        default=DEFAULT_STACK,
+        metavar="STACK",
+        help=f"serving stack: {', '.join(stack_ids())} (default {DEFAULT_STACK}): its kernels, per-step and "
+        "per-request overheads, all-reduce",
+    )
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor-parallel GPUs (1)")
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
     p.add_argument(
@@ -169,8 +187,18 @@ def run(args: argparse.Namespace) -> int:
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
     batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
+    modes = modes_of(args)
     base = Scenario(
-        1, DEFAULT_PROMPT, args.generate, args.weights, args.activations, args.kv, args.tp, **modes_of(args)
+        1,
+        DEFAULT_PROMPT,
+        args.generate,
+        args.weights,
+        args.activations,
+        args.kv,
+        args.tp,
+        execution=args.execution,  # None: the stack's kernels
+        efficiency=modes["efficiency"],
+        stack=args.stack,
     ).validated(target)
     plans = []
     for name in args.models:  # every name checked before any model is built

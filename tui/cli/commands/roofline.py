@@ -127,8 +127,13 @@ def estimate_table(
         "Attained (est.)",
         "% peak (est.)",
         "Bound on target",
+        "Compute (est.)",
+        "Memory (est.)",
+        "Overhead (est.)",
         "Mem time (est.)",
         "Agg AI",
+        "Clock",
+        "Validated",
     ]
     rows = []
     for r in reports:
@@ -144,11 +149,16 @@ def estimate_table(
                 units.human_rate(est.attained_flops_per_s, rate),
                 units.pct(est.pct_of_peak),
                 est.bound,
+                units.human_time(est.compute_s),
+                units.human_time(est.memory_s),
+                units.human_time(est.overhead_s),
                 units.pct(est.memory_bound_time_pct),
                 units.fixed(est.aggregate_ai, 2),
+                f"x{est.clock_ratio:.2f}",
+                "yes" if est.validated else "no",
             ]
         )
-    numeric = [False, True, True, True, True, False, True, True]
+    numeric = [False, True, True, True, True, False, True, True, True, True, True, True, False]
     from metrics_core.perf.roofline import describe_modes
 
     first = next(iter(estimates.values()), None)
@@ -156,8 +166,12 @@ def estimate_table(
     assumed = describe_modes(first.execution, first.efficiency) if first else ASSUMPTIONS
     title = f"== Roofline estimates: {target.name} ({target.id}), {precision}, batch {batch}{modes} =="
     footnote = (
-        f"Estimates assume {assumed}.\nMem time = share of the latency in memory-bound kernels;\n"
-        "Bound = the larger share; Agg AI = total FLOPs / total bytes (FLOP/byte)."
+        f"Estimates assume {assumed}.\n"
+        "Compute / Memory / Overhead = the kernels' compute, memory and overhead (launch, host issue) times, "
+        "summed;\nMem time = share of the latency in memory-bound kernels; "
+        "Bound = the regime of the largest share;\nAgg AI = total FLOPs / total bytes (FLOP/byte); Clock = "
+        "sustained tensor clock / boost (power limit);\nValidated = the target's estimates were held against "
+        "published measurements (no: physical estimate)."
     )
     return f"{title}\nrows in the order given\n{text_table(headers, rows, numeric)}\n{footnote}"
 

@@ -1,0 +1,509 @@
+"""LLM estimates held against published serving measurements (benchmarks/measured/llm_serving.csv).
+
+Every row of the CSV (engine, GPU, GPUs, model, weights / activations / KV, batch, prompt and output
+tokens, metric, value; sources in benchmarks/measured/README.md) becomes a ``modeltui llm`` scenario on the
+row's target with the row's serving stack (``--stack``) and tensor parallelism, and the published metric is
+compared with the estimate:
+
+- ``tpot_ms`` -> TPOT; ``ttft_ms`` -> TTFT; ``decode_tok_s`` -> batch / TPOT; ``prefill_tok_s`` -> batch x
+  prompt / TTFT;
+- ``throughput_tok_s`` -> batch x output / (TTFT + output x TPOT), the whole system's output tokens/s; a row
+  with no batch (an offline max-throughput run: the engine picks the batch) is estimated at the largest batch
+  that fits, capped at the stack's ``max_batch``.
+
+Rows whose GPU, model or precision the catalog does not have are listed as skipped. Models that share an
+architecture with a bundled config are analysed as it (Meta-Llama-3-8B as Llama-3.1-8B; Llama-3.3-70B and
+Meta-Llama-3-70B as Llama-3.1-70B); Llama-2-13B / 70B, CodeLlama-7B and Llama-3.1-405B use the config files
+in benchmarks/measured/configs/ (public config.json values).
+
+Output: per metric and per stack, n, geomean estimate / measured, median |error|, share within ±25 % and
+Spearman's rho, and the leave-one-GPU-out table (``--leave-one-out``: each GPU's rows estimated with stack
+parameters fitted without that GPU's rows, ``--fit``). Captures are cached in ``benchmarks/.llm_cache``
+(pickles, keyed by model and shape), so a second run only estimates.
+
+    python benchmarks/validate_llm.py [--csv FILE] [--jobs 2] [--json out.json] [--worst 10]
+        [--fit] [--leave-one-out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import pickle
+import re
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from metrics_core.common.errors import ModeltuiError  # noqa: E402
+from metrics_core.perf.hardware import hardware_targets  # noqa: E402
+from metrics_core.perf.llm import Scenario, estimate_llm  # noqa: E402
+from metrics_core.perf.validation import summarize  # noqa: E402
+
+MEASURED = ROOT / "benchmarks" / "measured"
+CONFIGS = MEASURED / "configs"
+CACHE = ROOT / "benchmarks" / ".llm_cache"
+
+#: Published model id -> the model analysed (same architecture; see module doc).
+MODEL_MAP = {
+    "meta-llama/Meta-Llama-3-8B": "hf:meta-llama/Llama-3.1-8B",
+    "meta-llama/Llama-3.1-8B": "hf:meta-llama/Llama-3.1-8B",
+    "meta-llama/Llama-3.1-70B": "hf:meta-llama/Llama-3.1-70B",
+    "meta-llama/Llama-3.3-70B": "hf:meta-llama/Llama-3.1-70B",
+    "meta-llama/Meta-Llama-3-70B": "hf:meta-llama/Llama-3.1-70B",
+    "meta-llama/Llama-2-7b-hf": "hf:meta-llama/Llama-2-7b-hf",
+    "mistralai/Mistral-7B-v0.1": "hf:mistralai/Mistral-7B-v0.1",
+    "mistralai/Mixtral-8x7B-v0.1": "hf:mistralai/Mixtral-8x7B-v0.1",
+    "meta-llama/Llama-2-13b-hf": f"hf:{CONFIGS / 'llama-2-13b'}",
+    "meta-llama/Llama-2-70b-hf": f"hf:{CONFIGS / 'llama-2-70b'}",
+    "codellama/CodeLlama-7b-hf": f"hf:{CONFIGS / 'codellama-7b'}",
+    "meta-llama/Llama-3.1-405B": f"hf:{CONFIGS / 'llama-3.1-405b'}",
+}
+
+#: Published engine -> serving stack (``metrics_core/perf/data/stacks.toml``).
+STACK_MAP = {
+    "vllm": "vllm",
+    "tensorrt-llm": "tensorrt-llm",
+    "sglang": "sglang",
+    "llama.cpp": "llama-cpp",
+    "gpt-fast": "torch-compile",
+    "other:pytorch-eager": "hf-eager",
+    "nim": "tensorrt-llm",
+}
+
+#: Published weight precision -> weight format (``perf.quant``).
+WEIGHTS_MAP = {"gguf-q4_0": "q4_0", "gguf-q4_k_m": "q4_k_m", "gguf-q8_0": "q8_0"}
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    source: str
+    stack: str
+    gpu: str
+    tp: int
+    model: str
+    weights: str
+    activations: str
+    kv: str
+    batch: int | None
+    prompt: int
+    output: int
+    metric: str
+    value: float
+    #: Online serving at a request rate (requests/s), concurrency not published; None otherwise.
+    qps: float | None = None
+
+
+def read_rows(path: Path, targets: dict) -> tuple[list[Row], list[str]]:
+    """The usable rows and the reasons the others were skipped."""
+    rows, skipped = [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            why = None
+            if r["gpu"] not in targets:
+                why = f"GPU {r['gpu']} not in the catalog"
+            elif r["model"] not in MODEL_MAP:
+                why = f"model {r['model']} not mapped"
+            elif r["engine"] not in STACK_MAP:
+                why = f"engine {r['engine']} not mapped"
+            elif r["engine"] == "llama.cpp" and int(r["gpus"] or 1) > 1:
+                why = "llama.cpp splits layers across GPUs (pipeline), not tensor parallel: not modelled"
+            elif "QPS=INF" in r["notes"] and r["metric"] in ("ttft_ms", "tpot_ms"):
+                why = "requests at an infinite rate: TTFT / TPOT are queueing, not serving"
+            if why:
+                skipped.append(f"{r['id']}: {why}")
+                continue
+            weights = WEIGHTS_MAP.get(r["weights"], r["weights"])
+            activations = r["activations"] or ("fp16" if r["engine"] == "llama.cpp" else "bf16")
+            if activations == "nvfp4":
+                activations = "fp4"
+            kv = r["kv"] or "fp16"
+            if not (r["prompt_tokens"] or "0").isdigit() or not (r["output_tokens"] or "0").isdigit():
+                skipped.append(
+                    f"{r['id']}: lengths {r['prompt_tokens']} / {r['output_tokens']} are not token counts"
+                )
+                continue
+            prompt = int(r["prompt_tokens"] or 0) or 1
+            output = int(r["output_tokens"] or 0) or 1
+            if r["metric"] == "decode_tok_s" and not r["output_tokens"]:
+                output = 128  # llama.cpp tg128 when the source does not say
+            if r["metric"] == "prefill_tok_s" and not r["prompt_tokens"]:
+                prompt = 512  # pp512
+            rows.append(
+                Row(
+                    id=r["id"],
+                    source=r["source"],
+                    stack=STACK_MAP[r["engine"]],
+                    gpu=r["gpu"],
+                    tp=int(r["gpus"] or 1),
+                    model=MODEL_MAP[r["model"]],
+                    weights=weights,
+                    activations=activations,
+                    kv=kv,
+                    batch=int(r["batch"]) if r["batch"] else None,
+                    prompt=prompt,
+                    output=output,
+                    metric=r["metric"],
+                    value=float(r["value"]),
+                    qps=float(m.group(1)) if (m := re.search(r"QPS=([0-9.]+)", r["notes"])) else None,
+                )
+            )
+    return rows, skipped
+
+
+def scenario_of(row: Row, batch: int) -> Scenario:
+    # llama.cpp tg128 starts from an empty context: the prompt is the first token
+    return Scenario(
+        batch_size=batch,
+        prompt_tokens=row.prompt,
+        generate_tokens=row.output,
+        weights=row.weights,
+        activations=row.activations,
+        kv=row.kv,
+        tp=row.tp,
+        stack=row.stack,
+    )
+
+
+def _key(model: str, s: Scenario) -> str:
+    raw = f"{model}|{s.batch_size}|{s.prompt_tokens}|{s.generate_tokens}|{s.bits}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+def capture_cached(model: str, s: Scenario):  # noqa: ANN201
+    """``capture_llm`` of ``model`` for ``s``'s shape, from the pickle cache when present."""
+    from metrics_core.runtime.llm_capture import capture_llm
+
+    path = CACHE / f"{_key(model, s)}.pkl"
+    if path.exists():
+        try:
+            return pickle.loads(path.read_bytes())
+        except Exception:  # noqa: BLE001 (a corrupt cache entry is rebuilt)
+            pass
+    cap = capture_llm(model, s.batch_size, s.prompt_tokens, s.generate_tokens, s.bits)
+    CACHE.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(cap))
+    tmp.replace(path)
+    return cap
+
+
+def _capture_job(args: tuple[str, Scenario]) -> str | None:
+    try:
+        capture_cached(*args)
+    except Exception as exc:  # noqa: BLE001
+        return f"{args[0]} {args[1].batch_size}x{args[1].prompt_tokens}+{args[1].generate_tokens}: {exc}"
+    return None
+
+
+def batch_of(row: Row, targets: dict) -> int:
+    """The sequences in flight: a TTFT is one request's own prefill (batch 1: under continuous batching a
+    request is prefilled on its own, its neighbours decode); the row's batch (concurrency); at a request
+    rate, Little's law, concurrency = rate x (TTFT + output x TPOT) at that concurrency (a fixed point); for
+    a max-throughput row the largest batch that fits (a batch-1 capture's ``max_batch_size``) capped at the
+    stack's ``max_batch``."""
+    from metrics_core.perf.stacks import get_stack
+
+    if row.metric == "ttft_ms":
+        return 1
+    if row.batch:
+        return row.batch
+    if row.qps:
+        c = 1
+        for _ in range(6):
+            s = scenario_of(row, c).validated(targets[row.gpu])
+            e = estimate_llm(capture_cached(row.model, s), targets[row.gpu], s)
+            c = max(1, math.ceil(row.qps * (e.prefill.time_s + row.output * e.tpot_s)))
+        return c
+
+    s = scenario_of(row, 1).validated(targets[row.gpu])
+    est = estimate_llm(capture_cached(row.model, s), targets[row.gpu], s)
+    return max(1, min(est.max_batch_size, get_stack(row.stack).max_batch))
+
+
+def estimate_row(row: Row, targets: dict, batch: int) -> float:
+    """The estimate of the row's metric (its unit)."""
+    target = targets[row.gpu]
+    s = scenario_of(row, batch).validated(target)
+    e = estimate_llm(capture_cached(row.model, s), target, s)
+    if row.metric == "tpot_ms":
+        return 1e3 * e.tpot_s
+    if row.metric == "ttft_ms":
+        return 1e3 * e.prefill.time_s
+    if row.metric == "decode_tok_s":
+        return batch / e.tpot_s
+    if row.metric == "prefill_tok_s":
+        return batch * row.prompt / e.prefill.time_s
+    if row.metric == "throughput_tok_s":
+        return batch * row.output / (e.prefill.time_s + row.output * e.tpot_s)
+    raise ValueError(row.metric)
+
+
+# ------------------------------------------------------------------------------------------ fitting
+
+#: Ranges of the stack parameters the fit searches (physically plausible; stacks.toml states why).
+FIT_RANGES = {
+    "bandwidth": (0.3, 0.95),
+    "gemm_scale": (0.3, 1.2),
+    "step_overhead_us": (0.0, 5000.0),
+    "request_overhead_us": (0.0, 20000.0),
+}
+GRID = 7
+
+
+def fit_params(rows: list[Row], targets: dict) -> list[str]:
+    """The parameters a stack's rows inform: the bandwidth share per memory type of rows that decode, the
+    GEMM scale per compute precision of rows that prefill, the step overhead (decode rows) and the request
+    overhead (TTFT rows); each only with at least 3 rows."""
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for r in rows:
+        t = targets[r.gpu]
+        if r.metric in ("decode_tok_s", "tpot_ms", "throughput_tok_s") and t.memory_type:
+            counts[f"bandwidth.{t.memory_type}"] += 1
+            counts["step_overhead_us"] += 1
+        if r.metric in ("prefill_tok_s", "ttft_ms", "throughput_tok_s"):
+            prec = scenario_of(r, 1).validated(t).compute_precision
+            counts[f"gemm_scale.{prec}"] += 1
+        if r.metric == "ttft_ms":
+            counts["request_overhead_us"] += 1
+    return sorted(k for k, n in counts.items() if n >= 3)
+
+
+def get_param(stack_id: str, name: str) -> float:
+    from metrics_core.perf.efficiency import params_for  # noqa: F401 (the generation's value is the default)
+    from metrics_core.perf.stacks import stacks
+
+    st = stacks()[stack_id]
+    if "." in name:
+        field, key = name.split(".")
+        return getattr(st, field).get(key, 1.0 if field == "gemm_scale" else 0.88)
+    return getattr(st, name)
+
+
+def set_param(stack_id: str, name: str, value: float) -> None:
+    """Replace one parameter of the cached stack (the data file is not touched)."""
+    from metrics_core.perf.stacks import stacks
+
+    known = stacks()
+    st = known[stack_id]
+    if "." in name:
+        field, key = name.split(".")
+        known[stack_id] = replace(st, **{field: {**getattr(st, field), key: value}})
+    else:
+        known[stack_id] = replace(st, **{name: value})
+
+
+def loss(rows: list[Row], targets: dict, batches: dict) -> float:
+    """Mean |log speed ratio| over the rows (estimates that fail count as a factor of 10)."""
+    total = 0.0
+    for r in rows:
+        try:
+            total += abs(math.log(ratio(r, estimate_row(r, targets, batches[r.id]))))
+        except Exception:  # noqa: BLE001
+            total += math.log(10)
+    return total / len(rows)
+
+
+def coordinate_fit(stack_id: str, rows: list[Row], targets: dict, batches: dict, names: list[str],
+                   sweeps: int = 2, local: bool = False) -> float:  # fmt: skip
+    """Fit ``names`` of ``stack_id`` to ``rows`` by a deterministic coordinate search (a grid over each
+    parameter's range; ``local``: 5 points around the current value); returns the final loss."""
+    best = loss(rows, targets, batches)
+    for _ in range(sweeps):
+        for name in names:
+            lo, hi = FIT_RANGES[name.split(".")[0]]
+            now = get_param(stack_id, name)
+            if local:
+                step = (hi - lo) / (2 * (GRID - 1))
+                grid = [min(hi, max(lo, now + k * step)) for k in (-2, -1, 1, 2)]
+            else:
+                grid = [lo + (hi - lo) * k / (GRID - 1) for k in range(GRID)]
+            for v in grid:
+                set_param(stack_id, name, v)
+                score = loss(rows, targets, batches)
+                if score < best - 1e-9:
+                    best, now = score, v
+            set_param(stack_id, name, now)
+    return best
+
+
+def ratio(row: Row, est: float) -> float:
+    """estimate / measured as a speed ratio (> 1: optimistic) whatever the metric's direction."""
+    r = est / row.value
+    return 1 / r if row.metric in ("tpot_ms", "ttft_ms") else r
+
+
+def table(rows: list[Row], ests: dict[str, float], key) -> list[tuple]:  # noqa: ANN001
+    """(group, n, geomean speed ratio, median |error|, within ±25 %, Spearman) per ``key(row)``."""
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.id in ests:
+            groups[key(r)].append(r)
+    out = []
+    for g, rs in sorted(groups.items()):
+        speed_est = [ratio(r, ests[r.id]) for r in rs]
+        s = summarize(speed_est, [1.0] * len(rs)) if len(rs) > 1 else None
+        meas = [r.value if r.metric not in ("tpot_ms", "ttft_ms") else 1 / r.value for r in rs]
+        est = [ests[r.id] if r.metric not in ("tpot_ms", "ttft_ms") else 1 / ests[r.id] for r in rs]
+        s = summarize(est, meas)
+        out.append((g, s["n"], s["geomean_ratio"], s["median_abs_error"], s["within"], s["spearman"]))
+    return out
+
+
+def print_table(title: str, lines: list[tuple]) -> None:
+    print(f"\n{title}")
+    print(
+        f"{'group':<34} {'n':>4} {'geomean est/meas':>17} {'median |err|':>13} "
+        f"{'within 25%':>11} {'Spearman':>9}"
+    )
+    for g, n, gm, me, wi, rho in lines:
+        rho_s = f"{rho:.3f}" if rho is not None and not math.isnan(rho) else "-"
+        print(f"{g:<34} {n:>4} {gm:>17.2f} {100 * me:>12.1f}% {100 * wi:>10.0f}% {rho_s:>9}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", default=str(MEASURED / "llm_serving.csv"))
+    ap.add_argument("--jobs", type=int, default=2, help="capture processes (2)")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--worst", type=int, default=10)
+    ap.add_argument("--only", default=None, help="comma-separated stacks to evaluate")
+    ap.add_argument("--fit", action="store_true", help="fit each stack's parameters to its rows first")
+    ap.add_argument(
+        "--leave-one-out", action="store_true", help="with --fit: each GPU estimated with a fit without it"
+    )
+    args = ap.parse_args(argv)
+    started = time.perf_counter()
+    targets = {t.id: t for t in hardware_targets()}
+    rows, skipped = read_rows(Path(args.csv), targets)
+    if args.only:
+        rows = [r for r in rows if r.stack in args.only.split(",")]
+    bad: list[str] = []
+    usable = []
+    for r in rows:
+        try:
+            scenario_of(r, r.batch or 1).validated(targets[r.gpu])
+            usable.append(r)
+        except ModeltuiError as exc:
+            bad.append(f"{r.id}: {exc}")
+    rows = usable
+    # captures: batch-1 shapes first (they give the max-throughput batches), in parallel processes
+    jobs = {}
+    for r in rows:
+        s = scenario_of(r, r.batch or 1).validated(targets[r.gpu])
+        jobs[(r.model, _key(r.model, s))] = (r.model, s)
+    _run_jobs(list(jobs.values()), args.jobs, bad)
+    batches = {}
+    for r in rows:
+        try:
+            batches[r.id] = batch_of(r, targets)
+        except Exception as exc:  # noqa: BLE001
+            bad.append(f"{r.id}: {exc}")
+    jobs = {}
+    for r in rows:
+        if r.id in batches:
+            s = scenario_of(r, batches[r.id]).validated(targets[r.gpu])
+            jobs[(r.model, _key(r.model, s))] = (r.model, s)
+    _run_jobs(list(jobs.values()), args.jobs, bad)
+    captured_s = time.perf_counter() - started
+
+    rows = [r for r in rows if r.id in batches]
+    ests: dict[str, float] = {}
+    for r in rows:
+        try:
+            ests[r.id] = estimate_row(r, targets, batches[r.id])
+        except Exception as exc:  # noqa: BLE001
+            bad.append(f"{r.id}: {exc}")
+    rows = [r for r in rows if r.id in ests]
+    loo: dict[str, float] = {}
+    if args.fit:
+        print_table("before the fit, all", table(rows, ests, lambda r: "all"))
+        by_stack: dict[str, list[Row]] = defaultdict(list)
+        for r in rows:
+            by_stack[r.stack].append(r)
+        fitted: dict[str, dict[str, float]] = {}
+        for sid, rs in sorted(by_stack.items()):
+            names = fit_params(rs, targets)
+            if not names or len(rs) < 5:
+                print(f"\n{sid}: {len(rs)} rows, nothing fitted (physical values kept)")
+                continue
+            start = {n: get_param(sid, n) for n in names}
+            score = coordinate_fit(sid, rs, targets, batches, names)
+            fitted[sid] = {n: get_param(sid, n) for n in names}
+            print(f"\n{sid}: {len(rs)} rows, mean |log ratio| {score:.3f}; fitted:")
+            for n in names:
+                print(f"  {n:<24} {start[n]:>10.3f} -> {fitted[sid][n]:>10.3f}")
+            if args.leave_one_out:
+                for gpu in sorted({r.gpu for r in rs}):
+                    train = [r for r in rs if r.gpu != gpu]
+                    if len(train) >= 5:
+                        coordinate_fit(sid, train, targets, batches, names, sweeps=1, local=True)
+                    for r in rs:
+                        if r.gpu == gpu:
+                            loo[r.id] = estimate_row(r, targets, batches[r.id])
+                    for n, v in fitted[sid].items():
+                        set_param(sid, n, v)
+        for r in rows:
+            ests[r.id] = estimate_row(r, targets, batches[r.id])
+        if args.json:
+            Path(args.json).with_suffix(".params.json").write_text(json.dumps(fitted, indent=1))
+    print(f"{len(ests)} rows estimated; {len(skipped)} skipped (catalog / mapping); {len(bad)} failed")
+    for line in bad:
+        print(f"  failed {line}")
+    print_table("by metric", table(rows, ests, lambda r: r.metric))
+    print_table("by stack", table(rows, ests, lambda r: r.stack))
+    print_table("by GPU", table(rows, ests, lambda r: r.gpu))
+    print_table("by stack x metric", table(rows, ests, lambda r: f"{r.stack} {r.metric}"))
+    print_table("all", table(rows, ests, lambda r: "all"))
+    if loo:
+        print("\n== leave one GPU out: each GPU's rows estimated with its stack fitted without them ==")
+        print_table("by metric (leave-one-GPU-out)", table(rows, loo, lambda r: r.metric))
+        print_table("by stack (leave-one-GPU-out)", table(rows, loo, lambda r: r.stack))
+        print_table("by GPU (leave-one-GPU-out)", table(rows, loo, lambda r: r.gpu))
+        print_table("all (leave-one-GPU-out)", table(rows, loo, lambda r: "all"))
+    worst = sorted((r for r in rows if r.id in ests), key=lambda r: -abs(math.log(ratio(r, ests[r.id]))))
+    print(f"\nworst {args.worst} (speed est/meas):")
+    for r in worst[: args.worst]:
+        print(f"  {r.id:<58} {ratio(r, ests[r.id]):5.2f}  (b{batches[r.id]})")
+    print(
+        f"\n(captures {captured_s:.0f} s, total {time.perf_counter() - started:.0f} s; "
+        "estimates, not measurements)"
+    )
+    if args.json:
+        out = [
+            {**r.__dict__, "batch_used": batches.get(r.id), "estimate": ests.get(r.id),
+             "speed_ratio": ratio(r, ests[r.id]) if r.id in ests else None}
+            for r in rows
+        ]  # fmt: skip
+        Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
+    return 0
+
+
+def _run_jobs(jobs: list, n: int, bad: list[str]) -> None:
+    todo = [j for j in jobs if not (CACHE / f"{_key(*j)}.pkl").exists()]
+    if not todo:
+        return
+    print(f"capturing {len(todo)} shapes on {n} processes ...", flush=True)
+    if n <= 1:
+        errors = [_capture_job(j) for j in todo]
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(n) as pool:
+            errors = pool.map(_capture_job, todo, chunksize=1)
+    bad += [e for e in errors if e]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,301 @@
+"""Calibration (``metrics_core.perf.calibrate``), the user efficiency file, bench's saved measurements and the
+``calibrate`` verb — on hand-built op records, never a real model analysis, no timings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from metrics_core.common.records import OpRecord
+from metrics_core.perf import calibrate as cal
+from metrics_core.perf import efficiency
+from metrics_core.perf.hardware import get_target
+from metrics_core.perf.roofline import estimate_records
+from tui.cli import main
+
+GPU = get_target("rtx-4090")
+
+
+def rec(i, op, cat, inb, outb, wb=0, flops=0, macs=0, shapes=None, out_shape=None):  # noqa: ANN001
+    return OpRecord(
+        index=i, module=f"m{i}", module_type="M", op=op, category=cat, input_shapes=shapes or [[1]],
+        output_shape=out_shape or [1], dtype="fp16", macs=macs, flops=flops, input_bytes=inb,
+        output_bytes=outb, weight_bytes=wb, reads_from=[i - 1],
+    )  # fmt: skip
+
+
+def matmul(i, n):  # noqa: ANN001
+    """An n x n x n fp16 GEMM: 2 n^3 FLOPs, compute-bound on the 4090 (a whole number of 128-tile waves)."""
+    return rec(i, "mm", "matmul", 2 * n * n * 2, n * n * 2, flops=2 * n**3, macs=n**3,
+               shapes=[[n, n], [n, n]], out_shape=[n, n])  # fmt: skip
+
+
+def stream(i, nbytes):  # noqa: ANN001
+    """A pointwise op moving ``nbytes`` (memory-bound at this size)."""
+    return rec(i, "relu", "activation", nbytes // 2, nbytes // 2)
+
+
+def tiny(i):  # noqa: ANN001
+    """A pointwise op on 4 bytes: its time is the host's issue time per eager op."""
+    return rec(i, "relu", "activation", 2, 2)
+
+
+def rows_from(truth: dict[str, float]) -> list[cal.PreparedRow]:
+    """Synthetic models mixing GEMMs, streaming ops and tiny ops, 'measured' with the ``truth`` values."""
+    mixes = [
+        [matmul(0, 4096)],
+        [matmul(0, 8192), stream(1, 200_000_000)],
+        [stream(0, 400_000_000)],
+        [stream(0, 100_000_000), *(tiny(i) for i in range(1, 200))],
+        [tiny(i) for i in range(300)],
+        [matmul(0, 2048), *(tiny(i) for i in range(1, 50))],
+    ]
+    out = []
+    for n, records in enumerate(mixes):
+        m = cal.Measurement(f"synthetic{n}", records, GPU, "fp16", "eager", 8, 1.0)
+        row = cal.prepare(m)
+        measured = cal.estimate(row, truth)
+        out.append(cal.prepare(cal.Measurement(m.model, records, GPU, "fp16", "eager", 8, measured)))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _clean_config(tmp_path, monkeypatch):
+    """No user efficiency file unless a test writes one; a fresh cache dir (bench's saved results)."""
+    monkeypatch.setenv("MODELTUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+
+
+# ---------------------------------------------------------------------------------------------- fit
+
+
+def test_terms_reproduce_kernel_time():
+    # the fit evaluates time_from_terms over cached terms: the same number estimate_records gives
+    records = [matmul(0, 1024), stream(1, 10_000_000), tiny(2)]
+    m = cal.Measurement("x", records, GPU, "fp16", "eager", 4, 1.0)
+    e = estimate_records(records, GPU, "fp16", 4, "x", "eager", "calibrated")
+    assert cal.estimate(cal.prepare(m)) == pytest.approx(e.throughput_per_s, rel=1e-12)
+
+
+def test_fit_recovers_known_parameters():
+    # rows generated with gemm 0.8, bandwidth 0.7, eager_op_us 9 are fitted back from the built-in values
+    # (Ada: 1.0, 0.88, 6 us) to within 2 %
+    truth = {"gemm": 0.8, "bandwidth": 0.7, "eager_op_us": 9.0}
+    rows = rows_from(truth)
+    res = cal.fit(rows, ["gemm", "bandwidth", "eager_op_us"], prior_weight=0.0)
+    assert res.start == {"gemm": 1.0, "bandwidth": 0.88, "eager_op_us": 6.0}
+    for name, value in truth.items():
+        assert res.fitted[name] == pytest.approx(value, rel=0.02), name
+    assert res.loss_after < 0.01 < res.loss_before
+
+
+def test_fit_keeps_unconstrained_parameters_and_stays_in_range():
+    # no row has a convolution: conv_eager keeps its start value; values never leave their ranges
+    rows = rows_from({"gemm": 0.8, "bandwidth": 0.7, "eager_op_us": 9.0})
+    res = cal.fit(rows, ["conv_eager", "gemm"], rounds=3)
+    assert res.fitted["conv_eager"] == res.start["conv_eager"] == 0.7
+    lo, hi = efficiency.PARAM_RANGES["gemm"]
+    assert lo <= res.fitted["gemm"] <= hi
+
+
+def test_fit_refuses_bad_input():
+    rows = rows_from({})
+    with pytest.raises(ValueError, match="unknown parameter 'tiles'"):
+        cal.fit(rows, ["tiles"])
+    with pytest.raises(ValueError, match="no measurement rows"):
+        cal.fit([], ["gemm"])
+    with pytest.raises(ValueError, match="unknown loss"):
+        cal.fit(rows, ["gemm"], loss="max")
+
+
+def test_losses_by_hand():
+    ratios = [1.0, 2.0, 0.5, 1.1]
+    logs = [0.0, 0.6931471805599453, 0.6931471805599453, 0.09531017980432493]
+    assert cal.loss_of(ratios, "mean") == pytest.approx(sum(logs) / 4)
+    assert cal.loss_of(ratios, "median") == pytest.approx((0.09531017980432493 + 0.6931471805599453) / 2)
+    assert cal.loss_of(ratios, "mse") == pytest.approx(sum(x * x for x in logs) / 4)
+
+
+def test_held_out_split_is_deterministic():
+    # SHA-256 of the name, first 8 hex digits / 2^32 < fraction
+    h = int(hashlib.sha256(b"resnet50").hexdigest()[:8], 16) / 2**32
+    assert cal.held_out("resnet50", 0.25) == (h < 0.25)
+    names = [f"model{i}" for i in range(400)]
+    first = [cal.held_out(n, 0.25) for n in names]
+    assert first == [cal.held_out(n, 0.25) for n in names]
+    assert 0.18 < sum(first) / len(names) < 0.32  # about 1 in 4
+    assert not any(cal.held_out(n, 0.0) for n in names)
+    rows = rows_from({})
+    fit_rows, held = cal.split(rows, 0.5)
+    assert sorted(r.model for r in fit_rows + held) == sorted(r.model for r in rows)
+    assert all(cal.held_out(r.model, 0.5) for r in held)
+
+
+def test_calibrate_reports_both_splits():
+    rows = rows_from({"gemm": 0.8, "bandwidth": 0.7, "eager_op_us": 9.0})
+    c = cal.calibrate(rows, ["gemm", "bandwidth", "eager_op_us"], holdout=0.0, prior_weight=0.0)
+    assert c.held_before["n"] == 0 and c.fit_before["n"] == 6
+    assert c.fit_after["median_abs_error"] < 0.01 < c.fit_before["median_abs_error"]
+    d = c.to_dict()
+    assert d["after"] == c.result.fitted and d["fit_rows"]["after"] == c.fit_after
+
+
+# ------------------------------------------------------------------------------------ the user file
+
+
+def user_file(tmp_path):  # noqa: ANN001
+    path = tmp_path / "config" / "efficiency.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_user_file_overrides_params_for(tmp_path):
+    assert efficiency.user_efficiency_file() == tmp_path / "config" / "efficiency.toml"
+    base = efficiency.params_for(GPU)
+    assert efficiency.efficiency_source(GPU) == "built-in"
+    path = user_file(tmp_path)
+    path.write_text("# fitted\n[target.rtx-4090]\ngemm = 0.8\neager_op_us = 9\n", encoding="utf-8")
+    p = efficiency.params_for(GPU)
+    assert (p.gemm, p.eager_op_us, p.conv_eager, p.units) == (0.8, 9.0, base.conv_eager, base.units)
+    assert efficiency.builtin_params_for(GPU) == base
+    assert efficiency.efficiency_source(GPU) == f"user: {path} (eager_op_us, gemm)"
+    other = get_target("rtx-3090")
+    assert efficiency.params_for(other) == efficiency.builtin_params_for(other)
+    e = estimate_records([tiny(0)], GPU, "fp16", 1, "t", "eager", "calibrated")
+    assert (
+        e.efficiency_source.startswith("user: ") and e.to_dict()["efficiency_source"] == e.efficiency_source
+    )
+    assert e.latency_s == pytest.approx(9e-6)  # the host's issue time of one eager op, from the user file
+    ideal = estimate_records([tiny(0)], GPU, "fp16", 1, "t", "eager", "ideal")
+    assert ideal.efficiency_source is None
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("[target.rtx-4090\ngemm = 0.8\n", "not valid TOML"),
+        ("[target.rtx-4090]\ntiles = 1\n", "not a calibratable parameter"),
+        ("[target.rtx-4090]\ngemm = 1.5\n", "outside its range"),
+        ('[target.rtx-4090]\ngemm = "x"\n', "expected a number"),
+        ("gemm = 0.5\n", "only [target.ID] tables"),
+    ],
+)
+def test_broken_user_file_is_ignored_with_one_warning(tmp_path, capsys, text, why):
+    user_file(tmp_path).write_text(text, encoding="utf-8")
+    assert efficiency.params_for(GPU) == efficiency.builtin_params_for(GPU)
+    efficiency.params_for(GPU)  # warned once per file version
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and why in err and "user efficiency file ignored" in err
+    assert err.startswith("modeltui: warning: ")
+    assert efficiency.efficiency_source(GPU) == "built-in"
+
+
+def test_merge_user_file_keeps_other_tables():
+    text = cal.merge_user_file("", "rtx-4090", {"gemm": 0.9}, ["first fit"])
+    assert text.startswith(cal.USER_FILE_HEADER)
+    text = cal.merge_user_file(text, "rtx-3090", {"gemm": 0.8, "eager_op_us": 7.5}, ["3090 fit"])
+    text = cal.merge_user_file(text, "rtx-4090", {"bandwidth": 0.8}, ["second fit", "error 5 % -> 4 %"])
+    assert efficiency.parse_user_efficiency(text, "f") == {
+        "rtx-4090": {"gemm": 0.9, "bandwidth": 0.8},  # merged over the earlier values
+        "rtx-3090": {"gemm": 0.8, "eager_op_us": 7.5},
+    }
+    assert "first fit" not in text and "# second fit\n# error 5 % -> 4 %\n[target.rtx-4090]" in text
+    assert "# 3090 fit\n[target.rtx-3090]" in text
+
+
+# -------------------------------------------------------------------------------- bench's saved results
+
+
+def test_bench_results_are_appended_and_read_back(tmp_path):
+    from metrics_core.measure.bench import BenchResult, load_saved, results_path, save_results
+    from metrics_core.runtime.options import AnalysisOptions
+
+    assert results_path() == tmp_path / "cache" / "bench" / "results.jsonl"
+    ok = BenchResult("resnet18", "cuda", "NVIDIA GeForce RTX 4090", "fp16", 8, [3, 224, 224], 1, 4,
+                     times_s=[0.02, 0.01, 0.03, 0.01], target="rtx-4090", precision="fp16")  # fmt: skip
+    failed = BenchResult("bad", "cuda", "-", "fp16", 8, [], 1, 4, error="boom")
+    options = AnalysisOptions(batch_size=8, dtype="fp16", input_shape=(3, 224, 224))
+    assert save_results([ok, failed], options)[1] == 1
+    assert save_results([ok], options)[1] == 1
+    saved, bad = load_saved()
+    assert bad == 0 and len(saved) == 2
+    r = saved[0]
+    assert (r["model"], r["target"], r["device_name"], r["execution"], r["batch_size"]) == (
+        "resnet18", "rtx-4090", "NVIDIA GeForce RTX 4090", "eager", 8
+    )  # fmt: skip
+    assert r["median_s"] == pytest.approx(0.015) and r["throughput_per_s"] == pytest.approx(8 / 0.015)
+    assert r["analysis"]["input_shape"] == [3, 224, 224] and r["torch"] and r["date"]
+
+
+# ------------------------------------------------------------------------------------------- the verb
+
+
+def one_line_exit_2(capsys, argv) -> str:  # noqa: ANN001
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("modeltui")
+    return err
+
+
+def test_cli_unknown_target(capsys):
+    assert "unknown hardware 'nope'" in one_line_exit_2(
+        capsys, ["calibrate", "--hardware", "nope", "--from-bench"]
+    )
+
+
+def test_cli_no_measurements(capsys, tmp_path):
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090"])
+    assert "no measurements: give --from-bench" in err
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--from-bench"])
+    assert "no measurements for rtx-4090 (eager)" in err
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--measurements", "/nope.csv"])
+    assert "--measurements /nope.csv" in err
+    llm = tmp_path / "llm.csv"
+    llm.write_text("model,prompt,generate,tokens_per_s\nx,1,2,3\n", encoding="utf-8")
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--measurements", str(llm)])
+    assert "not a vision benchmark CSV" in err and "LLM measurements are not supported yet" in err
+
+
+def test_cli_bad_params_and_holdout(capsys):
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--from-bench", "--params", "x"])
+    assert "--params: unknown parameter 'x'" in err
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--from-bench", "--holdout", "1"])
+    assert "--holdout" in err
+
+
+def test_cli_fits_bench_results_and_writes_the_user_file(capsys, tmp_path, monkeypatch):
+    # bench's saved rows for the 4090 (the analysis replaced by hand-built records); --write stores the fit
+    from tui.cli.commands import calibrate as verb
+
+    truth = {"gemm": 0.8, "bandwidth": 0.7, "eager_op_us": 9.0}
+    rows = rows_from(truth)
+    saved = tmp_path / "cache" / "bench" / "results.jsonl"
+    saved.parent.mkdir(parents=True)
+    lines = [
+        {"model": r.model, "target": "rtx-4090", "dtype": "fp16", "precision": "fp16", "batch_size": 8,
+         "execution": "eager", "throughput_per_s": r.measurement.samples_per_s, "analysis": {}}
+        for r in rows
+    ]  # fmt: skip
+    lines.append(
+        {"model": "other", "target": "rtx-3090", "dtype": "fp16", "batch_size": 8, "throughput_per_s": 1}
+    )
+    saved.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    by_name = {r.model: r.measurement for r in rows}
+    monkeypatch.setattr(verb, "analyse", lambda wanted, target, args: ([by_name[w[0]] for w in wanted], []))
+    argv = ["calibrate", "--hardware", "rtx-4090", "--from-bench", "--holdout", "0"]
+    argv += ["--params", "gemm,bandwidth,eager_op_us", "--format", "json"]
+    assert main([*argv, "--dry-run"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["rows"] == 6 and doc["written"] is None and doc["before"]["gemm"] == 1.0
+    assert doc["after"]["gemm"] == pytest.approx(0.8, rel=0.05)
+    assert not efficiency.user_efficiency_file().exists()
+    assert main([*argv, "--write"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    path = efficiency.user_efficiency_file()
+    assert doc["written"] == str(path)
+    text = path.read_text(encoding="utf-8")
+    assert "fitted by `modeltui calibrate`" in text and "[target.rtx-4090]" in text
+    assert efficiency.params_for(GPU).gemm == doc["after"]["gemm"]
+    assert efficiency.efficiency_source(GPU).startswith(f"user: {path}")
