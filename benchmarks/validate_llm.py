@@ -253,7 +253,7 @@ def estimate_row(row: Row, targets: dict, batch: int) -> float:
 #: Ranges of the stack parameters the fit searches (physically plausible; stacks.toml states why).
 FIT_RANGES = {
     "bandwidth": (0.3, 0.95),
-    "gemm_scale": (0.3, 1.2),
+    "gemm_scale": (0.15, 1.2),
     "step_overhead_us": (0.0, 5000.0),
     "request_overhead_us": (0.0, 20000.0),
 }

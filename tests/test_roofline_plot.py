@@ -29,17 +29,19 @@ def test_chart_fits_and_is_labelled(width, height):
     target = get_target("a100-pcie-40gb")
     out = render_roofline(target, "fp32", POINTS, width, height, color=False)
     lines = out.splitlines()
-    assert len(lines) == height  # chart + 3 key lines fill the requested height
+    assert len(lines) == height  # chart + 4 key lines fill the requested height
     assert max(len(line) for line in lines) <= width
     assert "NVIDIA A100 PCIe 40GB: fp32 roofline (estimates)" in out
     assert "arithmetic intensity (FLOP/byte, log)" in out and "FLOP/s (log)" in out
     # x ticks are decades from 0.1 (ridge 12.5 -> 10^1, minus 2 decades) to 10K; y from 100G to 100T
     assert re.search(r"0\.1 +1 +10 +100 +1K +10K", out)
     assert "100T┤" in out and "1T┤" in out
-    assert lines[-3] == "slope: 1555.0 GB/s  roof: fp32 19.50 TFLOP/s  R: ridge 12.54 FLOP/byte"
+    assert lines[-4] == "slope: 1555.0 GB/s  roof: fp32 19.50 TFLOP/s  R: ridge 12.54 FLOP/byte"
+    # the A100 has L2 figures: the cache-aware roofline's L2 slope (GA100: 5,120 B/clk x 1.41 GHz)
+    assert lines[-3] == "···/: L2 slope 7219 GB/s (cache-aware roofline)"
     assert lines[-2] == "A: resnet50  AI 40.00 FLOP/byte, 6.00 TFLOP/s (est.)"
     assert lines[-1] == "B: mobilenet_v3_small  AI 2.00 FLOP/byte, 1.50 TFLOP/s (est.)"
-    body = "\n".join(lines[:-3])
+    body = "\n".join(lines[:-4])
     assert body.count("A") >= 1 and "R" in body  # the model letter and the ridge marker are drawn
 
 

@@ -166,3 +166,37 @@ def test_python_api_defaults_are_the_cli_defaults():
     )
     assert default.validated is None  # the A100 is a physical estimate, not held against measurements
     assert estimate_model(report, get_target("rtx-4090"), "fp16").validated.startswith("timm ImageNet")
+
+
+def _chain(sizes):  # noqa: ANN001
+    """relu ops in a chain: op i reads op i-1's output; sizes = output bytes of each."""
+    out = []
+    for i, n in enumerate(sizes):
+        r = rec(i, "relu", "activation", sizes[i - 1] if i else n, n, flops=n // 2)
+        out.append(OpRecord(**{**r.__dict__, "reads_from": [i - 1] if i else [-1]}))
+    return out
+
+
+def test_l2_residency_and_cache_aware_memory_time():
+    from metrics_core.perf.cache import l2_read_bytes
+
+    # L2 of 10 MB keeps 5 MB for re-use: op 1 reads op 0's 1 MB output right away -> from L2;
+    # op 3 reads op 2's 4 MB output after nothing in between: 4 MB <= 5 MB -> L2; a 6 MB output is not.
+    mb = 1_000_000
+    g = _chain([mb, mb, 4 * mb, 4 * mb, 6 * mb, 6 * mb])
+    assert l2_read_bytes(g, 10 * mb) == [0, mb, mb, 4 * mb, 4 * mb, 0]
+    # an older producer: op 2 reading op 0 after op 1 moved 2 MB: 1 + 2 MB <= 5 MB -> hit
+    far = OpRecord(**{**g[2].__dict__, "reads_from": [0], "input_bytes": mb})
+    assert l2_read_bytes([g[0], g[1], far], 10 * mb) == [0, mb, mb]
+    # A100 SXM4 (40 MB L2, 7,219 GB/s, Ampere bandwidth share 0.88), eager calibrated: the second of two
+    # 8 MB relus reads its 8 MB input from L2: memory = 8e6 / (2039e9 x 0.88) + 8e6 / (7219e9 x 0.88)
+    a100 = get_target("a100-sxm4-80gb")
+    est = estimate_records(_chain([8 * mb, 8 * mb]), a100, "fp16", efficiency="calibrated")
+    assert (est.l2_aware, est.l2_bytes, est.l2_hit_pct) == (True, 8 * mb, 50.0)
+    second = est.ops[1]
+    assert second.l2_bytes == 8 * mb
+    assert second.memory_s == pytest.approx(8e6 / (2039e9 * 0.88) + 8e6 / (7219e9 * 0.88))
+    # the ideal roofline and targets without L2 figures stay the DRAM roofline
+    assert estimate_records(_chain([8 * mb, 8 * mb]), a100, "fp16", efficiency="ideal").l2_bytes == 0
+    r4090 = estimate_records(_chain([8 * mb, 8 * mb]), get_target("rtx-4090"), "fp16")
+    assert (r4090.l2_aware, r4090.l2_bytes) == (False, 0)

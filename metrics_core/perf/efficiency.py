@@ -384,6 +384,7 @@ def kernel_time(
     execution: str,
     tuning: Tuning | None = None,
     params: Efficiency | None = None,
+    l2_bytes: int = 0,
 ) -> KernelTime:
     """One kernel's ``KernelTime`` under ``efficiency`` (module doc).
 
@@ -392,7 +393,8 @@ def kernel_time(
     classes at the sustained clock (``clock_for``); overhead = kernel gap + launch overhead, or the host's
     issue time when that is longer than the whole device time; ``tuning`` (calibrated only) adjusts that for
     a runtime (``Tuning``); ``params``: ``params_for(target)`` when the caller has it already (a model's
-    kernels share it). ``ValueError`` for an unknown efficiency."""
+    kernels share it); ``l2_bytes``: bytes of its traffic served from the L2 cache at the target's L2
+    bandwidth (``perf.cache``). ``ValueError`` for an unknown efficiency."""
     if efficiency == "ideal":
         peak, bw = target.peak_flops(precision), target.bandwidth
         compute, memory = kernel.flops / peak, kernel.bytes / bw
@@ -403,7 +405,12 @@ def kernel_time(
     p = params or params_for(target)
     if tuning is not None and tuning.overrides:
         p = replace(p, **dict(tuning.overrides))
-    return time_from_terms(kernel_terms(kernel, records, target, precision, execution, p, tuning), p)
+    terms = kernel_terms(kernel, records, target, precision, execution, p, tuning)
+    if l2_bytes and target.l2_bandwidth_gbps:
+        terms = replace(
+            terms, l2_bytes=float(min(l2_bytes, kernel.bytes)), l2_bandwidth=target.l2_bandwidth_gbps * 1e9
+        )
+    return time_from_terms(terms, p)
 
 
 @dataclass(frozen=True)
@@ -434,6 +441,9 @@ class KernelTerms:
     eager: bool
     host_issue: bool = True
     dequant_flops: float = 0.0
+    #: Bytes read from the L2 cache instead of DRAM, and the L2 bandwidth in bytes/s (``perf.cache``).
+    l2_bytes: float = 0.0
+    l2_bandwidth: float = 0.0
 
 
 def kernel_terms(
@@ -492,7 +502,10 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
         # fp32 peak (packed half2 ops reach up to twice it), overlapped with the tensor-core MMAs of the
         # same main loop (Marlin's pipelining): the longer of the two
         compute = max(compute, t.dequant_flops / t.vector_peak)
-    memory = t.bytes / bw + extra
+    if t.l2_bytes and t.l2_bandwidth:  # the cache-aware roofline: re-read activations at L2 bandwidth
+        memory = (t.bytes - t.l2_bytes) / bw + t.l2_bytes / (t.l2_bandwidth * p.bandwidth) + extra
+    else:
+        memory = t.bytes / bw + extra
     gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + t.launch_s
     host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6 if t.host_issue else 0.0
     overhead = max(gpu, host) - max(compute, memory)

@@ -29,6 +29,7 @@ from typing import Any
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import ModelReport, OpRecord
+from metrics_core.perf.cache import l2_aware, l2_read_bytes
 from metrics_core.perf.efficiency import (
     BOUNDS,
     DEFAULT_EFFICIENCY,
@@ -104,6 +105,8 @@ class OpEstimate:
     compute_s: float = 0.0
     memory_s: float = 0.0
     overhead_s: float = 0.0
+    #: Activation bytes it reads from the L2 cache (the cache-aware roofline, ``perf.cache``).
+    l2_bytes: int = 0
 
     @property
     def attained_flops_per_s(self) -> float:
@@ -197,6 +200,11 @@ class ModelEstimate:
     overhead_bound_time_pct: float = 0.0
     clock_ratio: float = 1.0
     clock_source: str = "rated"
+    #: The cache-aware roofline (``perf.cache``): whether it applied (eager, calibrated, a target with L2
+    #: figures), the activation bytes read from L2, and their share of all activation bytes read.
+    l2_aware: bool = False
+    l2_bytes: int = 0
+    l2_hit_pct: float = 0.0
     validated: str | None = None
     efficiency_source: str | None = None
     kernels: tuple[KernelEstimate, ...] = field(default=(), repr=False)
@@ -319,10 +327,12 @@ def estimate_kernels(
     kernels = kernels_for(records, execution)
     ideal = [estimate_op(r, target, precision) for r in records]
     params = params_for(target) if efficiency == "calibrated" else None
+    cached = efficiency == "calibrated" and execution == "eager" and l2_aware(target)
+    l2 = l2_read_bytes(records, target.l2_cache_mb * 1e6) if cached else [0] * len(records)
     kests: list[KernelEstimate] = []
     op_est: list[OpEstimate | None] = [None] * len(records)
     for n, k in enumerate(kernels):
-        kt = kernel_time(k, records, target, precision, efficiency, execution, tuning, params)
+        kt = kernel_time(k, records, target, precision, efficiency, execution, tuning, params, l2[k.main])
         t, bound = kt.time_s, kt.bound
         main = records[k.main]
         kests.append(
@@ -355,6 +365,7 @@ def estimate_kernels(
                 compute_s=kt.compute_s * frac,
                 memory_s=kt.memory_s * frac,
                 overhead_s=kt.overhead_s * frac,
+                l2_bytes=l2[i],
             )
     ops = tuple(o for o in op_est if o is not None)
     return _summary(
@@ -364,6 +375,9 @@ def estimate_kernels(
         parts=kests,
         kernel_count=len(kests),
         clock=efficiency == "calibrated",
+        l2_aware=cached,
+        l2_bytes=sum(l2),
+        l2_hit_pct=100.0 * sum(l2) / total_in if (total_in := sum(r.input_bytes for r in records)) else 0.0,
         execution=execution,
         efficiency=efficiency,
         kernels=tuple(kests),

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from metrics_core.common import units
+from metrics_core.perf.cache import l2_aware
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.roofline import ModelEstimate
 
@@ -169,6 +170,10 @@ def _build(
     slope_x = _span(max(x_lo, y_lo - math.log10(bw)), lx_ridge)
     roof_x = _span(lx_ridge, x_hi)
     plt.plot(slope_x, [math.log10(bw) + x for x in slope_x], marker="braille", **paint("blue"))
+    if l2_aware(target):  # the cache-aware roofline's L2 roof: a second slope at the L2 bandwidth
+        l2bw = target.l2_bandwidth_gbps * 1e9
+        l2_x = _span(max(x_lo, y_lo - math.log10(l2bw)), ly_peak - math.log10(l2bw))
+        plt.plot(l2_x, [math.log10(l2bw) + x for x in l2_x], marker="·", **paint("cyan"))
     plt.plot(roof_x, [ly_peak] * len(roof_x), marker="braille", **paint("red"))
     plt.scatter([lx_ridge], [ly_peak], marker=RIDGE_MARKER, **paint("red"))
     if per_op:
@@ -283,6 +288,8 @@ def _key_lines(
         f"slope: {units.fixed(target.memory_bandwidth_gbps, 1)} GB/s  roof: {precision} {peak}  "
         f"{RIDGE_MARKER}: ridge {units.fixed(ridge, 2)} FLOP/byte"
     ]
+    if l2_aware(target):
+        lines.append(f"···/: L2 slope {units.fixed(target.l2_bandwidth_gbps, 0)} GB/s (cache-aware roofline)")
     if per_op:
         n = {b: sum(1 for p in shown if _op_bound(p, ridge) == b) for b in OP_MARKERS}
         lines.append(
