@@ -179,14 +179,21 @@ def _key(model: str, s: Scenario) -> str:
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 
+_LOADED: dict[str, object] = {}
+
+
 def capture_cached(model: str, s: Scenario):  # noqa: ANN201
-    """``capture_llm`` of ``model`` for ``s``'s shape, from the pickle cache when present."""
+    """``capture_llm`` of ``model`` for ``s``'s shape: from memory, else the pickle cache, else captured."""
     from metrics_core.runtime.llm_capture import capture_llm
 
-    path = CACHE / f"{_key(model, s)}.pkl"
+    key = _key(model, s)
+    if key in _LOADED:
+        return _LOADED[key]
+    path = CACHE / f"{key}.pkl"
     if path.exists():
         try:
-            return pickle.loads(path.read_bytes())
+            _LOADED[key] = pickle.loads(path.read_bytes())
+            return _LOADED[key]
         except Exception:  # noqa: BLE001 (a corrupt cache entry is rebuilt)
             pass
     cap = capture_llm(model, s.batch_size, s.prompt_tokens, s.generate_tokens, s.bits)
@@ -352,8 +359,7 @@ def table(rows: list[Row], ests: dict[str, float], key) -> list[tuple]:  # noqa:
             groups[key(r)].append(r)
     out = []
     for g, rs in sorted(groups.items()):
-        speed_est = [ratio(r, ests[r.id]) for r in rs]
-        s = summarize(speed_est, [1.0] * len(rs)) if len(rs) > 1 else None
+        # speeds (higher is faster) so that est/meas > 1 is optimistic for every metric
         meas = [r.value if r.metric not in ("tpot_ms", "ttft_ms") else 1 / r.value for r in rs]
         est = [ests[r.id] if r.metric not in ("tpot_ms", "ttft_ms") else 1 / ests[r.id] for r in rs]
         s = summarize(est, meas)
@@ -383,7 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--leave-one-out", action="store_true", help="with --fit: each GPU estimated with a fit without it"
     )
+    ap.add_argument(
+        "--combine", nargs="+", metavar="JSON", default=None, help="print the tables of saved --json runs"
+    )
     args = ap.parse_args(argv)
+    if args.combine:
+        return combine(args.combine)
     started = time.perf_counter()
     targets = {t.id: t for t in hardware_targets()}
     rows, skipped = read_rows(Path(args.csv), targets)
@@ -483,10 +494,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = [
             {**r.__dict__, "batch_used": batches.get(r.id), "estimate": ests.get(r.id),
-             "speed_ratio": ratio(r, ests[r.id]) if r.id in ests else None}
+             "speed_ratio": ratio(r, ests[r.id]) if r.id in ests else None,
+             "estimate_leave_one_gpu_out": loo.get(r.id)}
             for r in rows
         ]  # fmt: skip
         Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
+    return 0
+
+
+def combine(paths: list[str]) -> int:
+    """The tables of one or more saved runs (``--json`` of runs with ``--only`` subsets of the stacks):
+    the estimates with the stack parameters as they were, and the leave-one-GPU-out estimates."""
+    data = [d for path in paths for d in json.loads(Path(path).read_text(encoding="utf-8"))]
+    fields = set(Row.__dataclass_fields__)
+    rows = [Row(**{k: v for k, v in d.items() if k in fields}) for d in data if d["estimate"] is not None]
+    ests = {d["id"]: d["estimate"] for d in data if d["estimate"] is not None}
+    loo = {d["id"]: d["estimate_leave_one_gpu_out"] for d in data if d.get("estimate_leave_one_gpu_out")}
+    for name, values in (("estimates (stack parameters as fitted)", ests), ("leave one GPU out", loo)):
+        if not values:
+            continue
+        print(f"\n== {name} ==")
+        print_table("by metric", table(rows, values, lambda r: r.metric))
+        print_table("by stack", table(rows, values, lambda r: r.stack))
+        print_table("by GPU", table(rows, values, lambda r: r.gpu))
+        print_table("all", table(rows, values, lambda r: "all"))
     return 0
 
 

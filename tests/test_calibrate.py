@@ -255,7 +255,7 @@ def test_cli_no_measurements(capsys, tmp_path):
     llm = tmp_path / "llm.csv"
     llm.write_text("model,prompt,generate,tokens_per_s\nx,1,2,3\n", encoding="utf-8")
     err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--measurements", str(llm)])
-    assert "not a vision benchmark CSV" in err and "LLM measurements are not supported yet" in err
+    assert "not a vision benchmark CSV" in err and "LLM measurements go in --llm FILE.csv" in err
 
 
 def test_cli_bad_params_and_holdout(capsys):

@@ -219,8 +219,18 @@ def test_cli_json_keys_and_bad_input(capsys):
          "hf:bert-base-uncased is not a language model (encoder); llm analyses decoders and "
          "encoder-decoders (hf: configs, causal-LM factories)"),
         (["llm", "hf:gpt2", "--hardware", "t4", "--activations", "bf16"],
-         "NVIDIA T4 has no bf16 compute path (it has fp32, fp16, int8); the kernels compute in the "
-         "activations' precision: choose --activations among those"),
+         "NVIDIA T4 has no bf16 compute path; the kernels compute in the activations' precision: choose "
+         "--activations among fp16, int8"),
+        (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--activations", "fp8"],
+         "--activations fp8 computes fp8 GEMMs from fp8 weights (W8A8 / W4A4): --weights fp16 has no fp8 "
+         "path; choose --weights fp8 / fp8-channel / fp8-block or --activations fp16/bf16"),
+        (["llm", "hf:gpt2", "--hardware", "mi300x", "--stack", "tensorrt-llm"],
+         "TensorRT-LLM runs on NVIDIA hardware, not AMD Instinct MI300X: choose another --stack"),
+        (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--stack", "llama.cpp", "--tp", "2"],
+         "llama.cpp has no tensor parallelism beyond 1 (it splits layers across GPUs): --tp 1"),
+        (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--stack", "vlm"],
+         "unknown serving stack 'vlm'; did you mean vllm? (choose one of hf-eager, torch-compile, vllm, "
+         "tensorrt-llm, sglang, llama-cpp)"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "16"],
          "--tp 16: hf:gpt2's 12 attention heads do not split 16 ways"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "5"],

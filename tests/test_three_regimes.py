@@ -164,8 +164,10 @@ def test_python_api_defaults_are_the_cli_defaults():
         "calibrated",
         pytest.approx(6e-6),
     )
-    assert default.validated is None  # the A100 is a physical estimate, not held against measurements
-    assert estimate_model(report, get_target("rtx-4090"), "fp16").validated.startswith("timm ImageNet")
+    assert (default.validated, default.validation) == (False, None)  # the A100: a physical estimate
+    r4090 = estimate_model(report, get_target("rtx-4090"), "fp16")
+    assert r4090.validated and r4090.validation.startswith("timm ImageNet")
+    assert (default.to_dict()["validated"], r4090.to_dict()["validated"]) == (False, True)
 
 
 def _chain(sizes):  # noqa: ANN001

@@ -31,9 +31,9 @@ fraction of 2^32, are below the hold-out fraction (0.25: about 1 model in 4) —
 machines, and all rows of one model fall on the same side. Before/after errors use
 ``perf.validation.summarize`` on the fit rows and the held-out rows.
 
-Hook for other measurement kinds: a reader only has to produce ``Measurement`` rows (records, target,
-precision, execution, batch, samples/s). LLM serving measurements (tokens/s of prefill or decode) will be
-read by ``read_llm_measurements`` — not implemented yet (it raises ``NotImplementedError``).
+Other measurement kinds: a reader only has to produce ``Measurement`` rows (records, target, precision,
+execution, batch, samples/s). LLM serving measurements fit serving-stack parameters instead, with their own
+row -> scenario -> estimate mapping: ``metrics_core.perf.llm_calibrate``.
 """
 
 from __future__ import annotations
@@ -325,8 +325,8 @@ def _toml_key(key: str) -> str:
 
 USER_FILE_HEADER = (
     "# modeltui user efficiency parameters (metrics_core/perf/efficiency.py): [target.ID] tables\n"
-    "# override the built-in parameters of that target's generation. Written by\n"
-    "# `modeltui calibrate --write`; edit freely.\n"
+    "# override the built-in parameters of that target's generation, [stack.ID] tables those of a\n"
+    "# serving stack (metrics_core/perf/stacks.py). Written by `modeltui calibrate --write`; edit freely.\n"
 )
 
 
@@ -362,13 +362,3 @@ def merge_user_file(
     block = user_file_block(target_id, merged, comment).rstrip("\n").splitlines()
     out = lines[:begin] + block + lines[end:]
     return "\n".join(out).rstrip("\n") + "\n"
-
-
-# ------------------------------------------------------------------------------ other measurement kinds
-
-
-def read_llm_measurements(path: str, target: HardwareTarget) -> list[Measurement]:
-    """The hook for LLM serving measurements (prefill / decode tokens/s): to be implemented. A reader must
-    return ``Measurement`` rows whose records are the LLM's captured prefill or decode pass (``runtime.
-    llm_capture``) and whose ``samples_per_s`` is tokens/s, with ``batch_size`` the tokens of one pass."""
-    raise NotImplementedError("LLM measurements are not supported by calibrate yet (vision only)")

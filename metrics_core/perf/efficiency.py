@@ -39,6 +39,8 @@ User calibration: ``<config dir>/efficiency.toml`` (the config dir of ``perf.har
 parameter overrides (``FITTABLE`` names, each within ``PARAM_RANGES``), written by ``modeltui calibrate``
 (``perf.calibrate``). ``params_for`` merges them over the built-in generation parameters; a broken file is
 ignored whole with one warning line on stderr. ``efficiency_source`` says which applied to an estimate.
+The same file's ``[stack.ID]`` tables override serving-stack parameters (``perf.stacks``, written by
+``modeltui calibrate --llm``); they are read there, each broken one ignored on its own.
 """
 
 from __future__ import annotations
@@ -197,14 +199,17 @@ def user_efficiency_file() -> Path:
 def parse_user_efficiency(text: str, label: str) -> dict[str, dict[str, float]]:
     """``{target id: {parameter: value}}`` of a user efficiency file's text. ``ValueError`` (one line naming
     ``label``, the table and the key) for TOML errors, a key that is not a fittable parameter, a value that is
-    not a number or outside its ``PARAM_RANGES``. Tables other than ``[target.*]`` are refused too."""
+    not a number or outside its ``PARAM_RANGES``. Tables other than ``[target.*]`` and ``[stack.*]`` are
+    refused too (``[stack.*]`` tables are read by ``perf.stacks.user_stack_overrides``, not here)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{label}: not valid TOML: {exc}") from None
-    extra = sorted(set(data) - {"target"})
+    extra = sorted(set(data) - {"target", "stack"})  # [stack.ID]: perf.stacks.user_stack_overrides
     if extra:
-        raise ValueError(f"{label}: unknown table or key {extra[0]!r} (only [target.ID] tables)")
+        raise ValueError(
+            f"{label}: unknown table or key {extra[0]!r} (only [target.ID] tables and [stack.ID] tables)"
+        )
     out: dict[str, dict[str, float]] = {}
     for tid, table in (data.get("target") or {}).items():
         if not isinstance(table, dict):
@@ -226,7 +231,15 @@ def parse_user_efficiency(text: str, label: str) -> dict[str, dict[str, float]]:
     return out
 
 
-_warned: set[tuple[str, int]] = set()
+_warned: set[tuple[Any, ...]] = set()
+
+
+def warn_user_file(key: tuple[Any, ...], message: str) -> None:
+    """``modeltui: warning: MESSAGE`` on stderr once per ``key`` (a user-file version and what is wrong in
+    it: ``(path, mtime_ns)`` for the whole file, so the readers of its tables warn once between them)."""
+    if key not in _warned:
+        _warned.add(key)
+        print(f"modeltui: warning: {message}", file=sys.stderr, flush=True)
 
 
 def user_overrides() -> dict[str, dict[str, float]]:
@@ -245,9 +258,7 @@ def _load_user(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, float
     try:
         return parse_user_efficiency(Path(path).read_text(encoding="utf-8"), path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        if (path, mtime_ns) not in _warned:
-            _warned.add((path, mtime_ns))
-            print(f"modeltui: warning: {exc} (user efficiency file ignored)", file=sys.stderr, flush=True)
+        warn_user_file((path, mtime_ns), f"{exc} (user efficiency file ignored)")
         return {}
 
 
@@ -530,6 +541,17 @@ def clock_for(target: HardwareTarget) -> ClockModel:
     p = params_for(target)
     exponent = float(data.get("power", {}).get("dvfs_exponent", DVFS_EXPONENT))
     return clock_model(target, p.tensor_pj_per_flop, exponent)
+
+
+def llm_validation_for(target: HardwareTarget, stack: str) -> str | None:
+    """The published LLM serving measurements of ``stack`` on ``target`` that the LLM estimates were held
+    against (``[validated_llm.ID]`` in the data file: per target, per stack), or None."""
+    return _data().get("validated_llm", {}).get(target.id, {}).get(stack)
+
+
+def llm_validations(target: HardwareTarget) -> dict[str, str]:
+    """``{stack: what was measured}`` of every stack's LLM validation on ``target`` (``{}``: none)."""
+    return dict(_data().get("validated_llm", {}).get(target.id, {}))
 
 
 def validation_for(target: HardwareTarget) -> str | None:

@@ -141,11 +141,24 @@ class Scenario:
                 f"{in_flight:,} tokens in flight, above the largest analysed, {MAX_TOKENS_IN_FLIGHT:,}"
             )
         if not target.has(self.compute_precision):
+            usable = [p for p in ACTIVATION_PRECISIONS if target.has(p)]
             raise UsageError(
-                f"{target.name} has no {self.compute_precision} compute path (it has "
-                f"{', '.join(target.precisions)}); the kernels compute in the activations' precision: choose "
-                "--activations among those"
+                f"{target.name} has no {self.compute_precision} compute path; the kernels compute in the "
+                f"activations' precision: choose --activations among {', '.join(usable) or 'none'}"
             )
+        fmt = weight_format(self.weights)
+        if (
+            self.activations in ("fp8", "int8", "fp4")
+            and fmt.family != "gguf"
+            and fmt.native_compute != self.activations
+        ):
+            raise UsageError(
+                f"--activations {self.activations} computes {self.activations} GEMMs from {self.activations} "
+                f"weights (W8A8 / W4A4): --weights {self.weights} has no {self.activations} path; choose "
+                f"--weights {_native_weights(self.activations)} or --activations fp16/bf16"
+            )
+        stack = get_stack(self.stack)
+        stack.check(target, fmt, self.tp)
         check_modes(self.execution or "eager", self.efficiency)
         if self.tp > 1 and target.interconnect_gbps is None:
             raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
@@ -200,9 +213,10 @@ class PhaseEstimate:
     """One phase on one target (per GPU): FLOPs, bytes, AI, latency and its three regimes, the bound.
 
     ``compute_s`` / ``memory_s`` / ``overhead_s``: the sums of its kernels' three parts
-    (``perf.efficiency.KernelTime``); communication (``allreduce_s``) and the serving stack's per-step
-    runtime overhead (``runtime_s``, in ``overhead_s``) are added to ``time_s``; ``bound``: the regime whose
-    kernels (communication counted as overhead) take the largest share of ``time_s``."""
+    (``perf.efficiency.KernelTime``); tensor-parallel communication (``allreduce_s``, a regime of its own)
+    and the serving stack's per-step runtime overhead (``runtime_s``, in ``overhead_s``) are added to
+    ``time_s``; ``bound``: ``compute``, ``memory``, ``overhead`` or ``communication``, whichever takes the
+    largest share of ``time_s``."""
 
     flops: int
     flops_dense: int
@@ -217,6 +231,7 @@ class PhaseEstimate:
     compute_bound_time_pct: float = 0.0
     overhead_bound_time_pct: float = 0.0
     runtime_s: float = 0.0
+    communication_bound_time_pct: float = 0.0
 
     @property
     def ai(self) -> float | None:
@@ -237,8 +252,16 @@ class PhaseEstimate:
             "memory_s": self.memory_s,
             "overhead_s": self.overhead_s,
             "allreduce_s": self.allreduce_s,
+            "communication_bound_time_pct": self.communication_bound_time_pct,
             "runtime_s": self.runtime_s,
         }
+
+
+def _native_weights(activations: str) -> str:
+    """The weight formats whose native path computes in ``activations`` (for error messages)."""
+    names = [n for n in WEIGHT_FORMATS if weight_format(n).native_compute == activations]
+    names = [n for n in names if weight_format(n).family != "gguf"]
+    return " / ".join(names[:3]) or "fp16"
 
 
 def attended_pairs(tokens: int, window: int | None = None) -> int:
@@ -353,13 +376,15 @@ def estimate_phase(
 ) -> PhaseEstimate:
     """Estimate of one phase's (per-GPU) records under the performance model ``execution`` /
     ``efficiency`` (and a stack's ``tuning``), plus ``extra_s`` of communication and ``runtime_s`` of
-    per-step runtime overhead (both counted in ``overhead_s`` and as overhead-bound time)."""
+    per-step runtime overhead (``runtime_s`` counted in ``overhead_s``; the communication is its own
+    regime, ``allreduce_s``)."""
     est = estimate_records(
         records, target, precision, execution=execution, efficiency=efficiency, tuning=tuning
     )
     time_s = est.latency_s + extra_s + runtime_s
     by_bound = {b: sum(o.time_s for o in est.ops if o.bound == b) for b in ("compute", "memory", "overhead")}
-    by_bound["overhead"] += extra_s + runtime_s
+    by_bound["overhead"] += runtime_s
+    by_bound["communication"] = extra_s
     pct = {b: 100.0 * t / time_s if time_s else 0.0 for b, t in by_bound.items()}
     return PhaseEstimate(
         flops=est.flops,
@@ -371,10 +396,11 @@ def estimate_phase(
         bound=dominant_bound(by_bound),
         compute_s=est.compute_s,
         memory_s=est.memory_s,
-        overhead_s=est.overhead_s + extra_s + runtime_s,
+        overhead_s=est.overhead_s + runtime_s,
         compute_bound_time_pct=pct["compute"],
         overhead_bound_time_pct=pct["overhead"],
         runtime_s=runtime_s,
+        communication_bound_time_pct=pct["communication"],
     )
 
 
@@ -421,12 +447,16 @@ class LlmEstimate:
         return clock_for(self.target).ratio
 
     @property
-    def validated(self) -> str | None:
-        """The published measurements this target and stack were held against, or None (physical
-        estimate)."""
-        from metrics_core.perf.efficiency import validation_for
+    def validation(self) -> str | None:
+        """The published LLM measurements of this stack on this target the estimates were held against
+        (``benchmarks/validate_llm.py``), or None: a physical estimate here."""
+        from metrics_core.perf.efficiency import llm_validation_for
 
-        return validation_for(self.target)
+        return llm_validation_for(self.target, self.scenario.stack)
+
+    @property
+    def validated(self) -> bool:
+        return self.validation is not None
 
     @property
     def decode(self) -> PhaseEstimate:
@@ -470,11 +500,13 @@ class LlmEstimate:
             "tp": s.tp,
             "stack": s.stack,
             "stack_name": self.stack.name if self.stack else None,
+            "stack_source": self.stack.origin if self.stack else None,
             "execution": s.execution,
             "efficiency": s.efficiency,
             "weights_bits_per_weight": weight_format(s.weights).bits_per_weight,
             "clock_ratio": self.clock_ratio,
             "validated": self.validated,
+            "validation": self.validation,
             "params": self.params,
             "active_params": self.active_params,
             "weight_bytes": self.weight_bytes,
@@ -549,10 +581,14 @@ def check_context(
     return context
 
 
-def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> LlmEstimate:
+def estimate_llm(
+    capture: Any, target: HardwareTarget, scenario: Scenario, stack: Stack | None = None
+) -> LlmEstimate:
     """``capture`` (a ``runtime.llm_capture.LlmCapture`` for ``scenario``'s batch, prompt and generate
-    tokens, and its context) on ``target`` (see module docstring). ``UsageError`` for ``tp`` that does not
-    split the attention heads, or a context outside the generation."""
+    tokens, and its context) on ``target`` (see module docstring). ``stack``: the scenario's stack with
+    other parameter values (``perf.llm_calibrate`` fits them; default ``get_stack(scenario.stack)``).
+    ``UsageError`` for ``tp`` that does not split the attention heads, or a context outside the
+    generation."""
     s = scenario.validated(target)
     tp = s.tp
     encoder_decoder = capture.architecture == "encoder-decoder"
@@ -565,7 +601,9 @@ def estimate_llm(capture: Any, target: HardwareTarget, scenario: Scenario) -> Ll
     precision = s.compute_precision
     kv_share = kv_heads_per_gpu(capture.kv_heads, tp) / capture.kv_heads
     b, p = s.batch_size, s.prompt_tokens
-    stack = get_stack(s.stack)
+    stack = stack or get_stack(s.stack)
+    if stack.id != s.stack:
+        raise ValueError(f"estimate_llm: stack {stack.id!r} is not the scenario's {s.stack!r}")
     calibrated = s.efficiency == "calibrated"  # ideal: the pure roofline, no stack kernels or overheads
     tuning = stack.tuning(target, precision, s.dequant_flops_per_weight_byte) if calibrated else None
     step_s = stack.step_overhead_s if calibrated else 0.0

@@ -72,10 +72,17 @@ def _header(r) -> str:  # noqa: ANN001
 
     stack = r.stack.name.split(" (")[0] if r.stack else s.stack
     clock = f" · clock x{r.clock_ratio:.2f} (power-limited)" if r.clock_ratio < 1 else ""
-    checked = "validated against measurements" if r.validated else "physical estimate (target not validated)"
+    checked = (
+        f"{s.stack} on this target validated against published measurements"
+        if r.validated
+        else f"physical estimate ({s.stack} on this target not validated)"
+    )
+    origin = r.stack.origin if r.stack else "built-in"
+    user = f"\nstack parameters from the user file: {origin[len('user: ') :]}" if origin != "built-in" else ""
     return (
         f"== {r.model} on {r.target.name} ==\n"
-        f"estimates: {stack} stack ({s.execution} kernels, {s.efficiency} efficiency){clock} · {checked}\n"
+        f"estimates: {stack} stack ({s.execution} kernels, {s.efficiency} efficiency){clock} · {checked}"
+        f"{user}\n"
         f"{r.architecture} · {tokens} · TP {s.tp}\n"
         f"weights {s.weights} ({weight_format(s.weights).bits_per_weight:g} bits/weight) · activations "
         f"{s.activations} · KV {s.kv} · compute {s.compute_precision}"
@@ -105,10 +112,11 @@ def _memory_line(r) -> str:  # noqa: ANN001
     )
 
 
-def _phase_row(label: str, ph) -> list[str]:  # noqa: ANN001
+def _phase_row(label: str, ph, comm: bool = False) -> list[str]:  # noqa: ANN001
     return [label, units.human_count(ph.flops), units.human_bytes(ph.bytes), units.fixed(ph.ai, digits=1),
             ph.bound, units.human_time(ph.compute_s), units.human_time(ph.memory_s),
-            units.human_time(ph.overhead_s), units.human_time(ph.time_s)]  # fmt: skip
+            units.human_time(ph.overhead_s), *([units.human_time(ph.allreduce_s)] if comm else []),
+            units.human_time(ph.time_s)]  # fmt: skip
 
 
 def phase_block(r, width: int | None = None) -> str:  # noqa: ANN001
@@ -126,11 +134,13 @@ def phase_block(r, width: int | None = None) -> str:  # noqa: ANN001
     steps = [(start, first), (start + s.generate_tokens, last)]
     if r.context_tokens not in (start, start + s.generate_tokens):
         steps.insert(1, (r.context_tokens, r.decode))
-    rows = [_phase_row(prefill, r.prefill)]
-    rows += [_phase_row(f"decode @ {c:,}", ph) for c, ph in steps]
+    comm = s.tp > 1  # tensor parallel: the all-reduces are a regime of their own
+    rows = [_phase_row(prefill, r.prefill, comm)]
+    rows += [_phase_row(f"decode @ {c:,}", ph, comm) for c, ph in steps]
     headers = [f"phase (batch {s.batch_size})", "FLOPs", "bytes", "AI", "bound", "compute", "memory",
-               "overhead", "time"]  # fmt: skip
-    table = text_table(headers, rows, [False, True, True, True, False, True, True, True, True], width)
+               "overhead", *(["all-reduce"] if comm else []), "time"]  # fmt: skip
+    numeric = [False, True, True, True, False, True, True, True, *([True] if comm else []), True]
+    table = text_table(headers, rows, numeric, width)
     tpot = r.tpot_s
     moe = ""
     if r.experts_read_per_layer is not None:

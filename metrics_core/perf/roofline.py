@@ -23,7 +23,7 @@ kernel (``perf.efficiency.KernelTime``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from metrics_core.common.dtypes import DTYPES
@@ -162,7 +162,8 @@ class ModelEstimate:
     ``overhead_s`` sum the three parts of every op or kernel. ``throughput_per_s`` and
     ``attained_flops_per_s`` are None when the latency is 0 (no ops). ``clock_ratio`` / ``clock_source``:
     the sustained tensor-load clock the calibrated model used (``perf.power``; 1 / ``rated`` for ideal);
-    ``validated``: the published measurements the target's parameters were held against, or None;
+    ``validation``: the published measurements the target's parameters were held against, or None
+    (``validated`` False: a physical estimate);
     ``efficiency_source``: where the calibrated parameters came from (``built-in``, or ``user: PATH (...)``
     for the user efficiency file: ``perf.efficiency.efficiency_source``), None for ideal estimates.
     """
@@ -205,9 +206,15 @@ class ModelEstimate:
     l2_aware: bool = False
     l2_bytes: int = 0
     l2_hit_pct: float = 0.0
-    validated: str | None = None
+    #: The published measurements the target's estimates were held against (None: a physical estimate).
+    validation: str | None = None
     efficiency_source: str | None = None
     kernels: tuple[KernelEstimate, ...] = field(default=(), repr=False)
+
+    @property
+    def validated(self) -> bool:
+        """True when the target's estimates were held against published measurements (``validation``)."""
+        return self.validation is not None
 
     @property
     def pct_of_peak(self) -> float | None:
@@ -221,6 +228,7 @@ class ModelEstimate:
         skip = ("ops", "estimated", "kernels")
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         d["pct_of_peak"] = self.pct_of_peak
+        d["validated"] = self.validated
         d["estimate"] = True
         if include_ops:
             d["ops"] = [o.to_dict() for o in self.ops]
@@ -357,16 +365,12 @@ def estimate_kernels(
             share = t * w / total_w
             r = records[i]
             frac = w / total_w
-            op_est[i] = replace(
-                ideal[i],
-                time_s=share,
-                bound=bound,
-                attainable_flops_per_s=(r.flops or 0) / share if share else 0.0,
-                compute_s=kt.compute_s * frac,
-                memory_s=kt.memory_s * frac,
-                overhead_s=kt.overhead_s * frac,
-                l2_bytes=l2[i],
-            )
+            b = ideal[i]
+            op_est[i] = OpEstimate(  # positional: a model has thousands of ops (dataclasses.replace is slow)
+                b.index, b.module, b.op, b.category, b.flops, b.bytes, b.ai,
+                (r.flops or 0) / share if share else 0.0, share, bound, True,
+                kt.compute_s * frac, kt.memory_s * frac, kt.overhead_s * frac, l2[i],
+            )  # fmt: skip
     ops = tuple(o for o in op_est if o is not None)
     return _summary(
         model, target, precision, batch_size, ops,
@@ -430,16 +434,17 @@ def _summary(
         overhead_bound_time_pct=pct["overhead"],
         clock_ratio=clock_model.ratio if clock_model else 1.0,
         clock_source=clock_model.source if clock_model else "rated",
-        validated=validation_for(target),
+        validation=validation_for(target),
         efficiency_source=efficiency_source(target) if clock else None,
         **extra,
     )
 
 
 def dominant_bound(time_by_bound: dict[str, float]) -> str:
-    """The bound with the largest time in ``time_by_bound`` (``{bound: seconds}``); ties go to memory,
-    then compute, then overhead; ``memory`` when every time is 0."""
-    order = ("memory", "compute", "overhead")
+    """The bound with the largest time in ``time_by_bound`` (``{bound: seconds}``: compute, memory, overhead
+    and, for an LLM phase, communication); ties go to memory, then compute, then overhead; ``memory`` when
+    every time is 0."""
+    order = ("memory", "compute", "overhead", "communication")
     return max(order, key=lambda b: (time_by_bound.get(b, 0.0), -order.index(b)))
 
 

@@ -16,12 +16,21 @@ never per model or per GPU:
 
 ``DEFAULT_STACK`` (vLLM) is what ``modeltui llm`` assumes unless told otherwise; every output names it. No
 torch here.
+
+User overrides: ``[stack.ID]`` tables of the user efficiency file (``perf.efficiency.user_efficiency_file``,
+written by ``modeltui calibrate --llm``) replace the ``FIT_RANGES`` parameters of a stack:
+``step_overhead_us``, ``request_overhead_us``, ``bandwidth.<hbm|gddr|lpddr|ddr>`` and
+``gemm_scale.<precision>`` (dotted keys or sub-tables), each within its range. ``get_stack`` applies them
+and the stack says so (``Stack.origin``: ``built-in`` or ``user: PATH (names)``); a broken table (an unknown
+stack or parameter, a value out of range) is ignored with one warning line on stderr, the others apply.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+import math
+import os
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,14 +40,35 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from metrics_core.common.dtypes import PRECISION_BITS
 from metrics_core.common.errors import UsageError
-from metrics_core.perf.efficiency import EXECUTIONS_OF_STACKS, Tuning, params_for
-from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.efficiency import (
+    EXECUTIONS_OF_STACKS,
+    Tuning,
+    params_for,
+    user_efficiency_file,
+    warn_user_file,
+)
+from metrics_core.perf.hardware import MEMORY_TYPES, HardwareTarget
 
 DATA_FILE = Path(__file__).parent / "data" / "stacks.toml"
 
 #: The stack ``modeltui llm`` and the app's LLM view assume by default: a modern serving engine.
 DEFAULT_STACK = "vllm"
+
+#: The stack parameters a user file may override and ``modeltui calibrate --llm`` fits, with their
+#: physically plausible ranges (inclusive; ``bandwidth`` and ``gemm_scale`` per memory type / precision:
+#: ``bandwidth.hbm``, ``gemm_scale.fp8``): a decode kernel's share of the DRAM peak 0.3-0.95; a stack's
+#: large-GEMM efficiency 0.15-1.2 x the generation's; per-step runtime overhead 0-5 ms (hf-eager's Python
+#: step is ~1 ms); per-request overhead 0-20 ms.
+FIT_RANGES: dict[str, tuple[float, float]] = {
+    "bandwidth": (0.3, 0.95),
+    "gemm_scale": (0.15, 1.2),
+    "step_overhead_us": (0.0, 5000.0),
+    "request_overhead_us": (0.0, 20000.0),
+}
+#: The keys of each per-kind parameter (``bandwidth.<memory type>``, ``gemm_scale.<precision>``).
+PARAM_KEYS: dict[str, tuple[str, ...]] = {"bandwidth": MEMORY_TYPES, "gemm_scale": tuple(PRECISION_BITS)}
 
 
 @dataclass(frozen=True)
@@ -58,6 +88,31 @@ class Stack:
     bandwidth: dict[str, float] = field(default_factory=dict)
     gemm_scale: dict[str, float] = field(default_factory=dict)
     attention_scale: float = 1.0
+    vendors: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    weight_families: tuple[str, ...] = ()
+    max_tp: int | None = None
+
+    def check(self, target: HardwareTarget, weights: Any, tp: int) -> None:
+        """``UsageError`` (one line) when this stack does not run on ``target`` (its vendor or kind), does
+        not serve the weight format ``weights`` (a ``perf.quant.WeightFormat``) or this tensor-parallel
+        degree."""
+        if self.vendors and target.vendor not in self.vendors:
+            raise UsageError(f"{self.name.split(' (')[0]} runs on {', '.join(self.vendors)} hardware, not "
+                             f"{target.name}: choose another --stack")  # fmt: skip
+        if self.devices and not any(d.lower() in target.kind.lower() for d in self.devices):
+            raise UsageError(f"{self.name.split(' (')[0]} runs on {' / '.join(self.devices)} targets, not a "
+                             f"{target.kind} ({target.name}): choose another --stack")  # fmt: skip
+        if self.weight_families and weights.family not in self.weight_families:
+            raise UsageError(f"{self.name.split(' (')[0]} does not serve {weights.name} weights "
+                             f"({weights.family} formats): choose another --weights or --stack")  # fmt: skip
+        if self.max_tp is not None and tp > self.max_tp:
+            raise UsageError(f"{self.name.split(' (')[0]} has no tensor parallelism beyond {self.max_tp} "
+                             "(it splits layers across GPUs): --tp 1")  # fmt: skip
+
+    #: Where the ``FIT_RANGES`` parameters come from: ``built-in`` (``data/stacks.toml``) or ``user: PATH
+    #: (names)`` when the user efficiency file overrides some (module doc).
+    origin: str = "built-in"
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -102,6 +157,9 @@ class Stack:
             "request_overhead_us": self.request_overhead_us,
             "custom_allreduce": self.custom_allreduce,
             "max_batch": self.max_batch,
+            "bandwidth": dict(self.bandwidth),
+            "gemm_scale": dict(self.gemm_scale),
+            "origin": self.origin,
         }
 
 
@@ -131,6 +189,10 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
         bandwidth=_fractions(e.get("bandwidth", {}), f"{where}: bandwidth"),
         gemm_scale=_fractions(e.get("gemm_scale", {}), f"{where}: gemm_scale"),
         attention_scale=float(e.get("attention_scale", 1.0)),
+        vendors=tuple(e.get("vendors", ())),
+        devices=tuple(e.get("devices", ())),
+        weight_families=tuple(e.get("weight_families", ())),
+        max_tp=int(e["max_tp"]) if "max_tp" in e else None,
     )
 
 
@@ -146,13 +208,142 @@ def stack_ids() -> tuple[str, ...]:
     return tuple(stacks())
 
 
+def canonical_id(stack_id: str) -> str:
+    """``stack_id`` as the data file spells ids: lower case, ``.`` and ``_`` as ``-``."""
+    return stack_id.strip().lower().replace(".", "-").replace("_", "-")
+
+
 def get_stack(stack_id: str) -> Stack:
-    """The stack ``stack_id`` (case-insensitive; ``llama.cpp`` = ``llama-cpp``); ``UsageError`` (one line,
-    with suggestions and the known ids) otherwise."""
-    key = stack_id.strip().lower().replace(".", "-").replace("_", "-")
+    """The stack ``stack_id`` (case-insensitive; ``llama.cpp`` = ``llama-cpp``) with the user file's
+    overrides applied (module doc); ``UsageError`` (one line, with suggestions and the known ids)
+    otherwise."""
+    key = canonical_id(stack_id)
     known = stacks()
     if key in known:
-        return known[key]
+        overrides = user_stack_overrides().get(key)
+        if not overrides:
+            return known[key]
+        origin = f"user: {user_efficiency_file()} ({', '.join(sorted(overrides))})"
+        return replace(with_params(known[key], overrides), origin=origin)
     close = difflib.get_close_matches(key, list(known), n=2, cutoff=0.5)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     raise UsageError(f"unknown serving stack {stack_id!r}{hint} (choose one of {', '.join(known)})")
+
+
+# ------------------------------------------------------------------------------- stack parameters
+
+
+def check_param(name: str) -> tuple[str, str | None]:
+    """``(field, key)`` of a fittable parameter name (``step_overhead_us`` -> ``(step_overhead_us, None)``,
+    ``bandwidth.hbm`` -> ``(bandwidth, hbm)``); ``ValueError`` naming the known ones otherwise."""
+    field_name, _, key = name.partition(".")
+    if field_name not in FIT_RANGES or bool(key) != (field_name in PARAM_KEYS):
+        raise ValueError(
+            f"{name!r} is not a stack parameter (step_overhead_us, request_overhead_us, "
+            f"bandwidth.<{'|'.join(MEMORY_TYPES)}>, gemm_scale.<{'|'.join(PRECISION_BITS)}>)"
+        )
+    if key and key not in PARAM_KEYS[field_name]:
+        raise ValueError(f"{name!r}: {key!r} is not one of {', '.join(PARAM_KEYS[field_name])}")
+    return field_name, key or None
+
+
+def param_range(name: str) -> tuple[float, float]:
+    """The ``FIT_RANGES`` range of a parameter name (``bandwidth.hbm``: ``bandwidth``'s)."""
+    return FIT_RANGES[check_param(name)[0]]
+
+
+def get_param(stack: Stack, name: str) -> float | None:
+    """The stack's value of parameter ``name`` (``check_param``); None for a per-kind entry the stack does
+    not set (``bandwidth.hbm`` absent: the generation's bandwidth share; ``gemm_scale.fp8`` absent: 1)."""
+    field_name, key = check_param(name)
+    if key is None:
+        return float(getattr(stack, field_name))
+    value = getattr(stack, field_name).get(key)
+    return None if value is None else float(value)
+
+
+def with_params(stack: Stack, values: dict[str, float | None]) -> Stack:
+    """``stack`` with parameters replaced (``{name: value}``, names as ``check_param``; None removes a
+    per-kind entry, so the generation's value applies)."""
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        field_name, key = check_param(name)
+        if key is None:
+            changes[field_name] = float(value) if value is not None else getattr(stack, field_name)
+        else:
+            table = dict(changes.get(field_name, getattr(stack, field_name)))
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = float(value)
+            changes[field_name] = table
+    return replace(stack, **changes)
+
+
+def parse_stack_table(stack_id: str, table: Any, label: str) -> dict[str, float]:
+    """The flat ``{parameter: value}`` of one user ``[stack.ID]`` table (nested ``bandwidth`` /
+    ``gemm_scale`` tables flattened to ``bandwidth.hbm`` ...). ``ValueError`` (one line naming ``label``,
+    the table and the key) for an unknown stack, a key that is not a stack parameter, a value that is not
+    a number or is outside its ``FIT_RANGES`` range."""
+    where = f"{label}: [stack.{stack_id}]"
+    if canonical_id(stack_id) not in stacks():
+        raise ValueError(f"{where}: unknown serving stack (one of {', '.join(stacks())})")
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} is not a table")
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    out: dict[str, float] = {}
+    for name, value in flat.items():
+        try:
+            check_param(name)
+        except ValueError as exc:
+            raise ValueError(f"{where} {exc}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{where} {name} = {value!r}: expected a number")
+        lo, hi = param_range(name)
+        if not lo <= value <= hi:
+            raise ValueError(f"{where} {name} = {value}: outside its range {lo:g}-{hi:g}")
+        out[name] = float(value)
+    return out
+
+
+def user_stack_overrides() -> dict[str, dict[str, float]]:
+    """``{stack id: {parameter: value}}`` of the user efficiency file's ``[stack.ID]`` tables (module doc),
+    ``{}`` when there is none; re-read when the file changes. A file that is not TOML is ignored with the
+    same one warning ``perf.efficiency`` prints; a broken table alone with one warning of its own."""
+    path = user_efficiency_file()
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    return _load_user_stacks(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_user_stacks(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, float]]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        warn_user_file((path, mtime_ns), f"{path}: {exc} (user efficiency file ignored)")
+        return {}
+    except tomllib.TOMLDecodeError as exc:  # the message of perf.efficiency's reader: one warning for both
+        warn_user_file((path, mtime_ns), f"{path}: not valid TOML: {exc} (user efficiency file ignored)")
+        return {}
+    tables = data.get("stack", {})
+    if not isinstance(tables, dict):
+        warn_user_file((path, mtime_ns, "stack"), f"{path}: 'stack' is not a table ([stack.ID] ignored)")
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for sid, table in tables.items():
+        try:
+            values = parse_stack_table(sid, table, path)
+        except ValueError as exc:
+            warn_user_file((path, mtime_ns, "stack", sid), f"{exc} (this stack table ignored)")
+            continue
+        if values:
+            out[canonical_id(sid)] = values
+    return out

@@ -74,8 +74,10 @@ def caption(context: dict[str, Any]) -> str:
         parts.append(f"bytes {context['dtype']}")
     if "hardware" in context:
         parts.append(f"on {context['hardware']}, peak {context.get('precision', '?')}")
+    if "stack" in context:
+        parts.append(f"stack {context['stack']}")
     if "execution" in context:
-        parts.append(f"{context['execution']}, {context.get('efficiency')} efficiency")
+        parts.append(f"{context['execution']} kernels, {context.get('efficiency')} efficiency")
     if context.get("estimate"):
         parts.append("roofline figures are estimates")
     return " · ".join(parts)

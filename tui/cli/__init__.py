@@ -222,16 +222,28 @@ def context_of(args: argparse.Namespace) -> dict:
     if isinstance(batch, str):  # a list (llm, sweep): the numbers
         batch = [int(b) for b in batch.replace(" ", "").split(",") if b.isdigit()] or batch
         batch = batch[0] if isinstance(batch, list) and len(batch) == 1 else batch
-    return run_context(
+    execution = getattr(args, "execution", None)
+    stack = getattr(args, "stack", None)
+    if stack and execution is None:  # llm: the serving stack's kernels unless --execution replaces them
+        from metrics_core.perf.stacks import get_stack
+
+        try:
+            execution = get_stack(stack).execution
+        except ModeltuiError:
+            execution = None
+    context = run_context(
         model=getattr(args, "model", None),
         batch_size=batch,
         dtype=dtype,
         hardware=hardware,
         precision=precision,
-        execution=getattr(args, "execution", None) or ("eager" if hardware else None),
+        execution=execution or ("eager" if hardware else None),
         efficiency=getattr(args, "efficiency", None) or ("calibrated" if hardware else None),
         estimate=bool(hardware),
     )
+    if stack:
+        context["stack"] = stack
+    return context
 
 
 def _check_jobs() -> None:

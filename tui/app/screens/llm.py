@@ -209,11 +209,15 @@ class LlmScreen(Screen[None]):
         """Whether ``value`` of ``field`` is one the model and target can take: prompt + generate within
         the model's positions, an activations precision the target computes in (never a fallback)."""
         s = self.scenario
-        if field in ("activations", "weights", "kv", "stack"):  # the target must compute in it
+        if field in ("activations", "weights", "kv", "stack", "tp"):  # the target and stack must take it
             try:
                 replace(s, **{field: value}).validated(self.app.session.target)
             except ModeltuiError:
                 return False
+            if field == "tp":  # the attention heads must split that many ways
+                config = getattr(self._spec(), "builder_kwargs", {}).get("config", {}) or {}
+                heads = config.get("num_attention_heads") if isinstance(config, dict) else None
+                return not heads or (int(value) <= heads and heads % int(value) == 0)
             return True
         if field in ("prompt_tokens", "generate_tokens"):
             from metrics_core.runtime.llm_capture import ENCODER_DECODER_TASKS

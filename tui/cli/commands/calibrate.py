@@ -9,8 +9,11 @@ a ``timm:``/``hf:`` name, or a timm architecture mapped through ``--pairs``). Th
 fitted values into the user efficiency file (``perf.efficiency.user_efficiency_file``), which every
 estimate on that target then uses (and says so: ``efficiency_source``).
 
-LLM serving measurements will come through ``metrics_core.perf.calibrate.read_llm_measurements`` (not yet
-implemented; ``--measurements`` refuses a CSV that is not in the vision format).
+LLM serving measurements (``--llm FILE.csv``, the format of ``metrics_core.perf.llm_calibrate``): each
+row's scenario is captured (``runtime.llm_calibrate``), the parameters each serving stack's rows inform
+(bandwidth share, GEMM scale, step and request overhead) fitted on all but the held-out rows, the errors
+printed before/after, and ``--write`` merges ``[stack.ID]`` tables into the user efficiency file, which
+every ``llm`` estimate with that stack then uses (and says so: ``stack_source``).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "measured throughputs, reports the error before/after on the fit rows and on held-out models, and "
         "with --write stores the values in the user efficiency file.",
     )
-    p.add_argument("--hardware", metavar="ID", required=True, help="the target to calibrate")
+    p.add_argument("--hardware", metavar="ID", help="the target to calibrate (with --llm: only its rows)")
     p.add_argument("--hardware-file", metavar="PATH", action="append", default=[], help="extra hardware TOML")
     p.add_argument(
         "--from-bench", action="store_true", help="use the measurements `modeltui bench` saved for ID"
@@ -68,6 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="timm benchmark CSV (model,infer_img_size,infer_batch_size,infer_samples_per_sec); repeatable",
     )
+    p.add_argument(
+        "--llm",
+        metavar="FILE.csv",
+        help="LLM serving measurements (model,stack,hardware,tp,weights,activations,kv,batch,prompt_tokens,"
+        "output_tokens,metric,value): fit the serving stacks' parameters",
+    )
+    p.add_argument("--stack", metavar="ID", help="with --llm: fit this serving stack only")
     p.add_argument("--pairs", metavar="FILE.csv", help="torchvision,timm pairs mapping the CSV's timm names")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp16", help="of the CSV rows (fp16)")
     p.add_argument(
@@ -94,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
     from metrics_core.perf.efficiency import params_for, user_efficiency_file
     from tui.cli.commands.hardware import load_catalog_with_warnings
 
+    if args.llm:
+        return run_llm(args)
+    if args.stack:
+        raise UsageError("--stack: only with --llm FILE.csv (serving-stack calibration)")
+    if not args.hardware:
+        raise UsageError("give --hardware ID (the target to calibrate) or --llm FILE.csv (serving stacks)")
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
     names = args.params.split(",") if args.params else list(DEFAULT_PARAMS[args.execution])
     try:
@@ -202,7 +218,7 @@ def read_vision_csv(path: str, pairs: dict[str, str], dtype: str, skipped: list[
             if missing:
                 raise UsageError(
                     f"--measurements {path}: not a vision benchmark CSV (missing {', '.join(missing)}; "
-                    f"needs {','.join(VISION_COLUMNS)}); LLM measurements are not supported yet"
+                    f"needs {','.join(VISION_COLUMNS)}); LLM measurements go in --llm FILE.csv"
                 )
             records = list(reader)
     except OSError as exc:
@@ -361,4 +377,185 @@ def calibrate_text(doc: dict) -> str:
         parts.append(f"Skipped: {line}")
     for line in doc["not_analysed"]:
         parts.append(f"Not analysed: {line}")
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------- LLM stacks
+
+
+def run_llm(args: argparse.Namespace) -> int:
+    """``calibrate --llm FILE.csv``: read, capture, fit per stack, report, and with ``--write`` store."""
+    from metrics_core.perf import llm_calibrate as lc
+    from metrics_core.perf.efficiency import user_efficiency_file
+    from metrics_core.perf.stacks import canonical_id, get_stack, stacks
+    from metrics_core.runtime.llm_calibrate import prepare_rows
+    from tui.cli.commands.hardware import load_catalog_with_warnings
+
+    for flag, given in (("--from-bench", args.from_bench), ("--measurements", args.measurements),
+                        ("--pairs", args.pairs)):  # fmt: skip
+        if given:
+            raise UsageError(f"{flag}: not with --llm (the LLM CSV names each row's model and hardware)")
+    catalog = load_catalog_with_warnings(args.hardware_file)
+    only = None
+    if args.stack:
+        only = canonical_id(args.stack)
+        if only not in stacks():
+            get_stack(args.stack)  # the one-line error with suggestions
+    params = None
+    if args.params:
+        from metrics_core.perf.stacks import check_param
+
+        params = [n.strip() for n in args.params.split(",") if n.strip()]
+        try:
+            for n in params:
+                check_param(n)
+        except ValueError as exc:
+            raise UsageError(f"--params: {exc}") from None
+    hardware = catalog.get(args.hardware).id if args.hardware else None
+    try:
+        rows = lc.read_llm_csv(args.llm, catalog.get)
+    except OSError as exc:
+        raise UsageError(f"--llm {args.llm}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"--llm {exc}" if str(exc).startswith(args.llm) else f"--llm {args.llm}: {exc}"
+        ) from None
+    rows = [
+        r for r in rows if (only is None or r.stack == only) and (hardware is None or r.hardware == hardware)
+    ]
+    if not rows:
+        which = " and ".join(x for x in (only and f"stack {only}", hardware and f"hardware {hardware}") if x)
+        raise UsageError(f"--llm {args.llm}: no rows for {which}")
+    prepared, failed = prepare_rows(rows, catalog.get)
+    if not prepared:
+        raise UsageError(f"none of the {len(rows)} rows could be estimated: {failed[0]}")
+    by_stack: dict[str, list] = defaultdict(list)
+    for p in prepared:
+        by_stack[p.row.stack].append(p)
+    results = []
+    for sid, rs in by_stack.items():
+        try:
+            results.append(lc.calibrate_stack(get_stack(sid), rs, args.holdout, params))
+        except ValueError as exc:
+            raise UsageError(f"--params: {exc}") from None
+    path = user_efficiency_file()
+    written = None
+    if args.write and any(c.changed for c in results):
+        written = write_stack_tables(path, results, args)
+    doc = {
+        "csv": args.llm,
+        "rows": len(rows),
+        "estimated": len(prepared),
+        "holdout": args.holdout,
+        "stacks": [c.to_dict() for c in results],
+        "user_file": str(path),
+        "written": str(written) if written else None,
+        "failed": failed,
+    }
+    if args.format == "json":
+        print(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        print(llm_calibrate_text(doc, args.write))
+    return 0
+
+
+def write_stack_tables(path: Path, results: list, args: argparse.Namespace) -> Path:
+    """Merge each stack's changed values into the user efficiency file (one atomic write); the comment above
+    each table says what it was fitted on, when, and the error before/after."""
+    import datetime
+
+    from metrics_core.common.paths import write_atomic
+    from metrics_core.perf.calibrate import error_text
+    from metrics_core.perf.llm_calibrate import merge_stack_table
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise UsageError(f"cannot read the user efficiency file {path}: {exc}") from None
+    today = datetime.date.today().isoformat()
+    for c in results:
+        if not c.changed:
+            continue
+        held = bool(c.held_after.get("n"))
+        which = "held-out rows" if held else "fit rows (none held out)"
+        comment = [
+            f"fitted by `modeltui calibrate --llm` on {today}: {', '.join(c.params)} "
+            f"(loss mean |log est/meas| {c.loss_before:.4f} -> {c.loss_after:.4f})",
+            f"on {c.fit_before['n']} rows ({', '.join(c.hardware)}) of {args.llm}",
+            f"{which} before: {error_text(c.held_before if held else c.fit_before)}",
+            f"{which} after:  {error_text(c.held_after if held else c.fit_after)}",
+        ]
+        text = merge_stack_table(text, c.stack, c.changed, comment)
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the user efficiency file {path}: {exc}") from None
+    return path
+
+
+def _num(v) -> str:  # noqa: ANN001
+    return "(generation)" if v is None else f"{v:.4g}"
+
+
+def llm_calibrate_text(doc: dict, write: bool) -> str:
+    from metrics_core.common.textable import text_table
+
+    parts = [
+        f"Calibrating serving stacks on {doc['csv']}: {doc['rows']} rows, {doc['estimated']} estimated, "
+        f"{100 * doc['holdout']:.0f}% held out by SHA-256 of the row"
+    ]
+    for c in doc["stacks"]:
+        head = f"\n== {c['stack']} (parameters now: {c['origin']}; hardware {', '.join(c['hardware'])}) =="
+        parts.append(head)
+        if c["note"]:
+            parts.append(f"nothing fitted: {c['note']}")
+        if c["params"]:
+            prows = []
+            for n in c["params"]:
+                lo, hi = c["ranges"][n]
+                b, a = c["before"][n], c["after"][n]
+                prows.append([n, f"{lo:g}-{hi:g}", _num(b), _num(a), "" if a == b else "*"])
+            parts.append(
+                text_table(
+                    ["Parameter", "Range", "Before", "After", ""], prows, [False, True, True, True, False]
+                )
+            )
+        erows = []
+        for split_name, key in (("fit", "fit_rows"), ("held out", "held_out_rows")):
+            for when in ("before", "after"):
+                s = c[key][when]
+                if not s["n"]:
+                    erows.append([split_name, when, "0", "-", "-", "-", "-"])
+                    continue
+                rho = s["spearman"]
+                erows.append(
+                    [split_name, when, str(s["n"]), f"{s['geomean_ratio']:.3f}", _pct(s["median_abs_error"]),
+                     f"{100 * s['within']:.0f}%", "-" if rho is None else f"{rho:.3f}"]
+                )  # fmt: skip
+        parts.append(
+            text_table(
+                ["Rows", "Params", "n", "Geomean est/meas", "Median |error|", "Within ±25%", "Spearman"],
+                erows,
+                [False, False, True, True, True, True, True],
+            )
+        )
+        if c["params"]:
+            parts.append(
+                f"Loss (mean |log est/meas| as speeds) on the fit rows: {c['loss_before']:.4f} -> "
+                f"{c['loss_after']:.4f}. Before = the parameters in use now."
+            )
+    if doc["written"]:
+        parts.append(
+            f"\nWrote the [stack.ID] tables to {doc['written']}: llm estimates now use these values."
+        )
+    elif write:
+        parts.append("\nNothing written: no parameter changed.")
+    else:
+        parts.append(
+            f"\nDry run: nothing written (--write merges the 'After' values into {doc['user_file']})."
+        )
+    for line in doc["failed"]:
+        parts.append(f"Not estimated: {line}")
     return "\n".join(parts)

@@ -47,11 +47,13 @@ def target_json(t: HardwareTarget) -> dict:
     """A target's JSON object plus what the performance model makes of it: the sustained tensor-load
     clock (``clock_ratio``, ``clock_source``, ``tensor_demand_w``, ``clock_note``) and ``validated`` (the
     published measurements its estimates were held against, or null: a physical estimate)."""
-    from metrics_core.perf.efficiency import clock_for, validation_for
+    from metrics_core.perf.efficiency import clock_for, llm_validations, validation_for
 
     d = t.to_dict()
     d.update(clock_for(t).to_dict())
-    d["validated"] = validation_for(t)
+    d["validated"] = validation_for(t) is not None
+    d["validation"] = validation_for(t)
+    d["validated_llm"] = llm_validations(t)
     return d
 
 

@@ -22,7 +22,7 @@ FORMATS = ("table", "json", "csv", "markdown")
 FLAT_KEYS: tuple[str, ...] = (
     "model", "hardware", "architecture", "batch_size", "prompt_tokens", "generate_tokens", "context_tokens",
     "encoder_tokens", "weights_precision", "weights_bits_per_weight", "activations_precision", "kv_precision",
-    "compute_precision", "tp", "stack", "execution", "efficiency",
+    "compute_precision", "tp", "stack", "stack_source", "execution", "efficiency",
     "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
     "kv_cache_bytes", "cross_kv_cache_bytes", "activation_bytes", "resident_bytes",
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
@@ -72,7 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"weight format, bits per weight with its scales (fp16): {', '.join(WEIGHT_PRECISIONS)}; "
         "aliases int4 (= int4-g128), awq, gptq, w8a8 ...",
     )
-    p.add_argument("--activations", choices=ACTIVATION_PRECISIONS, default="fp16", help="activations (fp16)")
+    p.add_argument(
+        "--activations",
+        choices=ACTIVATION_PRECISIONS,
+        default=None,
+        help="activations: the compute path (fp16; bf16 on targets without fp16)",
+    )
     p.add_argument(
         "--kv", default="fp16", metavar="FORMAT", help=f"KV-cache format (fp16): {', '.join(KV_PRECISIONS)}"
     )
@@ -188,6 +193,10 @@ def run(args: argparse.Namespace) -> int:
     batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
     modes = modes_of(args)
+    if args.activations is None:  # fp16, or bf16 where the target has no fp16 path (TPU, Gaudi)
+        args.activations = "bf16" if not target.has("fp16") and target.has("bf16") else "fp16"
+        if args.weights == "fp16" and args.activations == "bf16":
+            args.weights = "bf16"
     base = Scenario(
         1,
         DEFAULT_PROMPT,

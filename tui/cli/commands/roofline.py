@@ -155,7 +155,11 @@ def estimate_table(
                 units.pct(est.memory_bound_time_pct),
                 units.fixed(est.aggregate_ai, 2),
                 f"x{est.clock_ratio:.2f}",
-                "yes" if est.validated else "no",
+                "user"
+                if (est.efficiency_source or "").startswith("user")
+                else "yes"
+                if est.validated
+                else "no",
             ]
         )
     numeric = [False, True, True, True, True, False, True, True, True, True, True, True, False]
@@ -171,7 +175,7 @@ def estimate_table(
         "summed;\nMem time = share of the latency in memory-bound kernels; "
         "Bound = the regime of the largest share;\nAgg AI = total FLOPs / total bytes (FLOP/byte); Clock = "
         "sustained tensor clock / boost (power limit);\nValidated = the target's estimates were held against "
-        "published measurements (no: physical estimate)."
+        "published measurements (no: physical estimate; user: your calibrated parameters, calibrate --write)."
     )
     return f"{title}\nrows in the order given\n{text_table(headers, rows, numeric)}\n{footnote}"
 
