@@ -150,9 +150,9 @@ def test_unknown_kind_lists_the_known_ones():
         link_for("carrier-pigeon", 100)
     assert str(err.value) == (
         "unknown interconnect kind 'carrier-pigeon'; known kinds: "
-        "nvswitch, nvlink-bridge, pcie, infinity-fabric, ici, default"
+        "nvswitch, nvlink-bridge, pcie, infinity-fabric, ici, roce, default"
     )
-    assert known_kinds() == ("nvswitch", "nvlink-bridge", "pcie", "infinity-fabric", "ici", "default")
+    assert known_kinds() == ("nvswitch", "nvlink-bridge", "pcie", "infinity-fabric", "ici", "roce", "default")
 
 
 @pytest.mark.parametrize(

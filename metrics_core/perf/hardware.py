@@ -38,8 +38,8 @@ PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "f
 
 #: How a target's GPUs talk to each other (``interconnect_kind``; the collective model per kind is
 #: ``metrics_core.perf.comm``): NVSwitch-connected SXM boards, a 2-GPU NVLink bridge, PCIe only, AMD
-#: Infinity Fabric (xGMI) meshes, TPU inter-chip interconnect.
-INTERCONNECT_KINDS: tuple[str, ...] = ("nvswitch", "nvlink-bridge", "pcie", "infinity-fabric", "ici")
+#: Infinity Fabric (xGMI) meshes, TPU inter-chip interconnect, RDMA over Converged Ethernet (Intel Gaudi).
+INTERCONNECT_KINDS: tuple[str, ...] = ("nvswitch", "nvlink-bridge", "pcie", "infinity-fabric", "ici", "roce")
 
 #: DRAM technologies (``memory_type``): stacked HBM, graphics GDDR, low-power LPDDR (unified memory of
 #: SoCs and Apple silicon) and DDR (CPUs).

@@ -80,6 +80,8 @@ ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("attained_flops_per_s", "FLOP/s (est.)", "Roofline", units.human_rate),
     Column("pct_of_peak", "% of peak", "Roofline", units.pct),
     Column("memory_bound_time_pct", "Mem-bound time", "Roofline", units.pct),
+    Column("compute_bound_time_pct", "Compute-bound time", "Roofline", units.pct),
+    Column("overhead_bound_time_pct", "Overhead-bound time", "Roofline", units.pct),
     Column("compute_s", "Compute (est.)", "Roofline", units.human_time),
     Column("memory_s", "Memory (est.)", "Roofline", units.human_time),
     Column("overhead_s", "Overhead (est.)", "Roofline", units.human_time),

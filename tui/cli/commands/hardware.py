@@ -92,6 +92,8 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "Board W",
         "Clock x",
         "Valid.",
+        "Mem",
+        "Link",
         "Name",
     ]
     from metrics_core.perf.efficiency import clock_for, validation_for
@@ -106,6 +108,8 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
             _figure(t, "board_power_w", t.board_power_w),
             _clock(clock_for(t)),
             "yes" if validation_for(t) else "-",
+            t.memory_type or "-",
+            t.interconnect_kind or ("pcie" if t.interconnect_gbps else "-"),
             t.name,
         ]
         for t in targets
@@ -120,6 +124,8 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         True,
         False,
         False,
+        False,
+        False,
     ]
     legend = (
         "Dense peaks in TFLOP/s (INT8: TOP/s); '-' = no such path; bandwidth GB/s = 1e9 bytes/s;\n"
@@ -127,7 +133,8 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "(notes, sources: --format json);\n"
         "Board W = board power, the W of energy estimates (an upper bound);\n"
         "Clock x = sustained tensor-load clock / boost under the board power (P = published, M = power "
-        "model);\nValid. = estimates held against published measurements (else physical estimates only)."
+        "model);\nValid. = estimates held against published measurements (else physical estimates only);\n"
+        "Mem = memory type; Link = how its GPUs talk (interconnect_kind; --format json for the rest)."
     )
     order = "rows in catalog order (vendor, then kind)"
     return order + "\n" + text_table(headers, rows, numeric) + "\n\n" + legend
