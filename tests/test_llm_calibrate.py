@@ -101,7 +101,8 @@ def test_csv_rows_are_read_and_mapped(tmp_path, tiny):
     )
     assert (
         a.id == f"{path}:2"
-        and lc.scenario_of(a).validated(get_target("rtx-4090")).compute_precision == "int8"
+        # GGUF: llama.cpp's prompt GEMMs dequantise to fp16 (the activations' precision)
+        and lc.scenario_of(a).validated(get_target("rtx-4090")).compute_precision == "fp16"
     )
     assert (b.weights, b.kv, b.batch, b.output, lc.batch_of(b)) == ("int4-g128", "fp8", 1, 1, 1)
 

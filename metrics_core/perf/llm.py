@@ -183,21 +183,18 @@ class Scenario:
 
     @property
     def native(self) -> bool:
-        """True when the kernels compute in the weight format's own low-precision path: the activations are
-        in it too (W8A8 int8 / fp8, W4A4 fp4), or the format is llama.cpp's (GGUF: activations quantised
-        to int8 blocks, int8 dot products)."""
+        """True when the kernels compute in the weight format's own low-precision path because the
+        activations are in it too (W8A8 int8 / fp8, W4A4 fp4); otherwise the weights are dequantised to the
+        activations' precision in the GEMM (weight-only: W4A16, and llama.cpp's GGUF formats, whose prompt
+        GEMMs dequantise to fp16 for the tensor cores; its int8 dot-product decode kernels are memory-bound
+        either way)."""
         fmt = weight_format(self.weights)
-        return fmt.native_compute is not None and (
-            fmt.family == "gguf" or fmt.native_compute == self.activations
-        )
+        native = fmt.native_compute is not None and fmt.native_compute == self.activations
+        return native and fmt.family != "gguf"
 
     @property
     def compute_precision(self) -> str:
-        """The precision path the kernels run (see module docstring): the activations', or int8 for a GGUF
-        weight format."""
-        fmt = weight_format(self.weights)
-        if fmt.family == "gguf" and fmt.native_compute:
-            return fmt.native_compute
+        """The precision path the kernels run (see module docstring): the activations'."""
         return self.activations
 
     @property

@@ -57,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
         est = estimate_records(report.records, target, precision, report.batch_size, report.model, **modes)
         estimates = est.ops
         # compiled: the kernel (index into est.kernels) each op runs in, and how many ops that kernel fuses
-        kernel_of = {i: (n, len(k.ops)) for n, k in enumerate(est.kernels) for i in k.ops}
+        # (eager runs one kernel per op: no column)
+        kernel_of = (
+            {i: (n, len(k.ops)) for n, k in enumerate(est.kernels) for i in k.ops}
+            if est.execution == "compiled"
+            else {}
+        )
     for i, r in enumerate(report.records):
         d = r.to_dict()
         row = {k: d[k] for k in LAYER_KEYS}
@@ -130,4 +135,17 @@ def layers_text(report, rows, target, precision) -> str:  # noqa: ANN001
             title += f"; {len(seen)} kernels; op times are their kernel's time shared out"
     if not report.coverage.complete:
         title += "; PARTIAL coverage: " + ", ".join(f"{k} x{v}" for k, v in report.coverage.uncovered.items())
-    return title + "\nrows in execution order (op #)\n" + text_table(headers, body, numeric)
+    footer = ""
+    if target is not None and rows:
+        from collections import Counter
+
+        total = {k: sum(r[k] for r in rows) for k in ("est_time_s", "est_compute_s", "est_memory_s",
+                                                      "est_overhead_s")}  # fmt: skip
+        bounds = Counter(r["bound"] for r in rows)
+        footer = (
+            f"\ntotal (est.): {units.human_time(total['est_time_s'])}; summed per op: compute "
+            f"{units.human_time(total['est_compute_s'])}, memory {units.human_time(total['est_memory_s'])}, "
+            f"overhead {units.human_time(total['est_overhead_s'])}; ops by bound: "
+            + ", ".join(f"{b} {n}" for b, n in bounds.most_common())
+        )
+    return title + "\nrows in execution order (op #)\n" + text_table(headers, body, numeric) + footer

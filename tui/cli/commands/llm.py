@@ -193,10 +193,18 @@ def run(args: argparse.Namespace) -> int:
     batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
     modes = modes_of(args)
-    if args.activations is None:  # fp16, or bf16 where the target has no fp16 path (TPU, Gaudi)
-        args.activations = "bf16" if not target.has("fp16") and target.has("bf16") else "fp16"
+    implied = {"w8a8": "int8", "w8a8-int8": "int8", "smoothquant": "int8", "w8a8-fp8": "fp8",
+               "w4a4-nvfp4": "fp4", "w4a4-mxfp4": "fp4"}.get(args.weights.lower())  # fmt: skip
+    if args.activations is None:  # the alias's, else fp16, or bf16 where there is no fp16 path (TPU, Gaudi)
+        args.activations = implied or ("bf16" if not target.has("fp16") and target.has("bf16") else "fp16")
         if args.weights == "fp16" and args.activations == "bf16":
             args.weights = "bf16"
+    elif implied and args.activations != implied:
+        raise UsageError(
+            f"--weights {args.weights} names {implied} activations; --activations {args.activations} "
+            f"contradicts it (use --weights {'int8' if implied == 'int8' else args.weights} alone, or drop "
+            "--activations)"
+        )
     base = Scenario(
         1,
         DEFAULT_PROMPT,
