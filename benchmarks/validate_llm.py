@@ -510,6 +510,24 @@ def combine(paths: list[str]) -> int:
     rows = [Row(**{k: v for k, v in d.items() if k in fields}) for d in data if d["estimate"] is not None]
     ests = {d["id"]: d["estimate"] for d in data if d["estimate"] is not None}
     loo = {d["id"]: d["estimate_leave_one_gpu_out"] for d in data if d.get("estimate_leave_one_gpu_out")}
+    print("\n# [validated_llm] entries for metrics_core/perf/data/efficiency.toml (leave-one-GPU-out errors)")
+    pairs: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.id in loo:
+            pairs[(r.gpu, r.stack)].append(r)
+    for gpu in sorted({g for g, _ in pairs}):
+        print(f"[validated_llm.{gpu}]")
+        for (g, stack), rs in sorted(pairs.items()):
+            if g == gpu:
+                errs = sorted(abs(ratio(r, loo[r.id]) - 1) for r in rs)
+                med = (
+                    errs[len(errs) // 2]
+                    if len(errs) % 2
+                    else (errs[len(errs) // 2 - 1] + errs[len(errs) // 2]) / 2
+                )
+                metrics = ", ".join(sorted({r.metric for r in rs}))
+                print(f'{stack} = "{len(rs)} published points ({metrics}); median |error| {100 * med:.0f} % '
+                      f'with the stack fitted without this GPU"')  # fmt: skip
     for name, values in (("estimates (stack parameters as fitted)", ests), ("leave one GPU out", loo)):
         if not values:
             continue

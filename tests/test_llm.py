@@ -221,7 +221,7 @@ def test_cli_json_keys_and_bad_input(capsys):
         (["llm", "hf:gpt2", "--hardware", "t4", "--activations", "bf16"],
          "NVIDIA T4 has no bf16 compute path; the kernels compute in the activations' precision: choose "
          "--activations among fp16, int8"),
-        (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--activations", "fp8"],
+        (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--activations", "fp8", "--weights", "fp16"],
          "--activations fp8 computes fp8 GEMMs from fp8 weights (W8A8 / W4A4): --weights fp16 has no fp8 "
          "path; choose --weights fp8 / fp8-channel / fp8-block or --activations fp16/bf16"),
         (["llm", "hf:gpt2", "--hardware", "mi300x", "--stack", "tensorrt-llm"],

@@ -89,7 +89,9 @@ class Scenario:
     batch_size: int = 1
     prompt_tokens: int = 512
     generate_tokens: int = 128
-    weights: str = "fp16"
+    #: None: the activations' own format — ``fp8`` / ``int8`` weights for fp8 / int8 activations (W8A8),
+    #: ``nvfp4`` for fp4 (W4A4), else 16-bit weights in the activations' precision.
+    weights: str | None = None
     activations: str = "fp16"
     kv: str = "fp16"
     tp: int = 1
@@ -105,6 +107,9 @@ class Scenario:
         """These settings checked against ``target``, names made canonical (``int4`` -> ``int4-g128``,
         ``llama.cpp`` -> ``llama-cpp``, execution filled from the stack); ``UsageError`` (one line)
         otherwise."""
+        if self.weights is None:
+            implied = {"fp8": "fp8", "int8": "int8", "fp4": "nvfp4", "bf16": "bf16"}
+            return replace(self, weights=implied.get(self.activations, "fp16")).validated(target)
         try:
             weights, kv = weight_format(self.weights).name, kv_format(self.kv).name
         except ValueError as exc:

@@ -72,7 +72,7 @@ class LlmScreen(Screen[None]):
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
-        self.scenario = Scenario(prompt_tokens=512, generate_tokens=128)
+        self.scenario = Scenario(prompt_tokens=512, generate_tokens=128, weights="fp16")
         self.batch = BATCHES[0]
         self.results: list = []
         self.text = f"{model}: computing…"

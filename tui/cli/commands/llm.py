@@ -67,10 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--weights",
-        default="fp16",
+        default=None,
         metavar="FORMAT",
-        help=f"weight format, bits per weight with its scales (fp16): {', '.join(WEIGHT_PRECISIONS)}; "
-        "aliases int4 (= int4-g128), awq, gptq, w8a8 ...",
+        help=f"weight format, bits per weight with its scales (default: the activations' — fp16, or fp8 / "
+        f"int8 / nvfp4 with --activations fp8 / int8 / fp4): {', '.join(WEIGHT_PRECISIONS)}; aliases int4 "
+        "(= int4-g128), awq, gptq, w8a8 ...",
     )
     p.add_argument(
         "--activations",
@@ -194,11 +195,9 @@ def run(args: argparse.Namespace) -> int:
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
     modes = modes_of(args)
     implied = {"w8a8": "int8", "w8a8-int8": "int8", "smoothquant": "int8", "w8a8-fp8": "fp8",
-               "w4a4-nvfp4": "fp4", "w4a4-mxfp4": "fp4"}.get(args.weights.lower())  # fmt: skip
+               "w4a4-nvfp4": "fp4", "w4a4-mxfp4": "fp4"}.get((args.weights or "").lower())  # fmt: skip
     if args.activations is None:  # the alias's, else fp16, or bf16 where there is no fp16 path (TPU, Gaudi)
         args.activations = implied or ("bf16" if not target.has("fp16") and target.has("bf16") else "fp16")
-        if args.weights == "fp16" and args.activations == "bf16":
-            args.weights = "bf16"
     elif implied and args.activations != implied:
         raise UsageError(
             f"--weights {args.weights} names {implied} activations; --activations {args.activations} "
