@@ -460,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
                     train = [r for r in rs if r.gpu != gpu]
                     if len(train) >= 5:
                         coordinate_fit(sid, train, targets, batches, names, sweeps=1, local=True)
+                    else:  # too few other rows to fit on: the unfitted (physical) values
+                        for n, v in start.items():
+                            set_param(sid, n, v)
                     for r in rs:
                         if r.gpu == gpu:
                             loo[r.id] = estimate_row(r, targets, batches[r.id])
@@ -505,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
 def combine(paths: list[str]) -> int:
     """The tables of one or more saved runs (``--json`` of runs with ``--only`` subsets of the stacks):
     the estimates with the stack parameters as they were, and the leave-one-GPU-out estimates."""
-    data = [d for path in paths for d in json.loads(Path(path).read_text(encoding="utf-8"))]
+    by_id = {d["id"]: d for path in paths for d in json.loads(Path(path).read_text(encoding="utf-8"))}
+    data = list(by_id.values())  # a row in several files: the last file's
     fields = set(Row.__dataclass_fields__)
     rows = [Row(**{k: v for k, v in d.items() if k in fields}) for d in data if d["estimate"] is not None]
     ests = {d["id"]: d["estimate"] for d in data if d["estimate"] is not None}
