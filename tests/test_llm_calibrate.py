@@ -181,7 +181,10 @@ def test_user_stack_override_changes_get_stack_and_the_estimate(tiny):
     )
     st = stacks.get_stack("vllm")
     assert (st.step_overhead_us, st.request_overhead_us, st.bandwidth, st.gemm_scale) == (
-        2000.0, 3500.0, {"hbm": 0.7}, {"bf16": 0.675, "fp16": 0.675, "fp8": 0.9}
+        2000.0,
+        3500.0,
+        {"hbm": 0.7},
+        {"bf16": 0.675, "fp16": 0.675, "fp8": 0.9},
     )  # fmt: skip (the user's fp8 merged over the built-in fitted 16-bit scales)
     assert st.origin == f"user: {path} (bandwidth.hbm, gemm_scale.fp8, request_overhead_us, step_overhead_us)"
     assert stacks.get_stack("sglang") == stacks.stacks()["sglang"] and built_in.origin == "built-in"

@@ -93,7 +93,8 @@ class Scenario:
     #: ``nvfp4`` for fp4 (W4A4), else 16-bit weights in the activations' precision.
     weights: str | None = None
     activations: str = "fp16"
-    kv: str = "fp16"
+    #: None: the activations' 16-bit type (bf16 with bf16 activations, else fp16).
+    kv: str | None = None
     tp: int = 1
     #: The kernel model of the phase estimates (``perf.roofline.estimate_records``); None: the stack's.
     execution: str | None = None
@@ -107,9 +108,8 @@ class Scenario:
         """These settings checked against ``target``, names made canonical (``int4`` -> ``int4-g128``,
         ``llama.cpp`` -> ``llama-cpp``, execution filled from the stack); ``UsageError`` (one line)
         otherwise."""
-        if self.weights is None:
-            implied = {"fp8": "fp8", "int8": "int8", "fp4": "nvfp4", "bf16": "bf16"}
-            return replace(self, weights=implied.get(self.activations, "fp16")).validated(target)
+        if self.weights is None or self.kv is None:
+            return replace(self, weights=self.weights_format, kv=self.kv_format).validated(target)
         try:
             weights, kv = weight_format(self.weights).name, kv_format(self.kv).name
         except ValueError as exc:
@@ -162,12 +162,29 @@ class Scenario:
                 f"weights (W8A8 / W4A4): --weights {self.weights} has no {self.activations} path; choose "
                 f"--weights {_native_weights(self.activations)} or --activations fp16/bf16"
             )
+        if fmt.family == "gguf" and self.activations not in ("fp16", "bf16"):
+            raise UsageError(
+                f"--weights {self.weights} (GGUF) runs llama.cpp's kernels, which dequantise to fp16: "
+                "--activations fp16 or bf16"
+            )
         stack = get_stack(self.stack)
-        stack.check(target, fmt, self.tp)
+        stack.check(target, fmt, self.tp, self.kv)
         check_modes(self.execution or "eager", self.efficiency)
         if self.tp > 1 and target.interconnect_gbps is None:
             raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
         return self
+
+    @property
+    def weights_format(self) -> str:
+        """``weights``, or when None the activations' own format: fp8 / int8 / nvfp4 for fp8 / int8 / fp4
+        activations (W8A8, W4A4), else the 16-bit type of the activations."""
+        implied = {"fp8": "fp8", "int8": "int8", "fp4": "nvfp4", "bf16": "bf16"}
+        return self.weights or implied.get(self.activations, "fp16")
+
+    @property
+    def kv_format(self) -> str:
+        """``kv``, or when None the activations' 16-bit type (bf16 with bf16 activations, else fp16)."""
+        return self.kv or ("bf16" if self.activations == "bf16" else "fp16")
 
     @property
     def bits(self) -> ElementBits:
@@ -175,15 +192,15 @@ class Scenario:
         format's element bits (``weight_scale`` adds its scales) and the KV format's element bits."""
         return ElementBits(
             PRECISION_BITS[self.activations],
-            weight_format(self.weights).element_bits,
-            kv_format(self.kv).element_bits,
+            weight_format(self.weights_format).element_bits,
+            kv_format(self.kv_format).element_bits,
         )
 
     @property
     def weight_scale(self) -> float:
         """Bits per weight including scales / zero points over the element bits the capture priced: the
         factor on every weight byte (``int4-g128``: 4.15625 / 4)."""
-        fmt = weight_format(self.weights)
+        fmt = weight_format(self.weights_format)
         return fmt.bits_per_weight / fmt.element_bits
 
     @property
@@ -193,7 +210,7 @@ class Scenario:
         activations' precision in the GEMM (weight-only: W4A16, and llama.cpp's GGUF formats, whose prompt
         GEMMs dequantise to fp16 for the tensor cores; its int8 dot-product decode kernels are memory-bound
         either way)."""
-        fmt = weight_format(self.weights)
+        fmt = weight_format(self.weights_format)
         native = fmt.native_compute is not None and fmt.native_compute == self.activations
         return native and fmt.family != "gguf"
 
@@ -205,7 +222,7 @@ class Scenario:
     @property
     def dequant_flops_per_weight_byte(self) -> float:
         """Vector FLOPs a GEMM spends per byte of weights it reads to dequantise them (``perf.quant``)."""
-        fmt = weight_format(self.weights)
+        fmt = weight_format(self.weights_format)
         flops = fmt.dequant_flops(native=self.native)
         return flops / fmt.bytes_per_weight if flops else 0.0
 

@@ -92,8 +92,10 @@ class Stack:
     devices: tuple[str, ...] = ()
     weight_families: tuple[str, ...] = ()
     max_tp: int | None = None
+    kv_formats: tuple[str, ...] = ()
+    weights_excluded: tuple[str, ...] = ()
 
-    def check(self, target: HardwareTarget, weights: Any, tp: int) -> None:
+    def check(self, target: HardwareTarget, weights: Any, tp: int, kv: str | None = None) -> None:
         """``UsageError`` (one line) when this stack does not run on ``target`` (its vendor or kind), does
         not serve the weight format ``weights`` (a ``perf.quant.WeightFormat``) or this tensor-parallel
         degree."""
@@ -103,7 +105,12 @@ class Stack:
         if self.devices and not any(d.lower() in target.kind.lower() for d in self.devices):
             raise UsageError(f"{self.name.split(' (')[0]} runs on {' / '.join(self.devices)} targets, not a "
                              f"{target.kind} ({target.name}): choose another --stack")  # fmt: skip
-        if self.weight_families and weights.family not in self.weight_families:
+        if kv is not None and self.kv_formats and kv not in self.kv_formats:
+            raise UsageError(f"{self.name.split(' (')[0]} keeps no {kv} KV cache: choose --kv among "
+                             f"{', '.join(self.kv_formats)}")  # fmt: skip
+        if (self.weight_families and weights.family not in self.weight_families) or (
+            weights.name in self.weights_excluded
+        ):
             raise UsageError(f"{self.name.split(' (')[0]} does not serve {weights.name} weights "
                              f"({weights.family} formats): choose another --weights or --stack")  # fmt: skip
         if self.max_tp is not None and tp > self.max_tp:
@@ -193,6 +200,8 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
         devices=tuple(e.get("devices", ())),
         weight_families=tuple(e.get("weight_families", ())),
         max_tp=int(e["max_tp"]) if "max_tp" in e else None,
+        kv_formats=tuple(e.get("kv_formats", ())),
+        weights_excluded=tuple(e.get("weights_excluded", ())),
     )
 
 

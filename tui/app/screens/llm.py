@@ -72,7 +72,7 @@ class LlmScreen(Screen[None]):
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
-        self.scenario = Scenario(prompt_tokens=512, generate_tokens=128, weights="fp16")
+        self.scenario = Scenario(prompt_tokens=512, generate_tokens=128, weights="fp16", kv="fp16")
         self.batch = BATCHES[0]
         self.results: list = []
         self.text = f"{model}: computing…"
@@ -126,10 +126,27 @@ class LlmScreen(Screen[None]):
         # tables and charts keep their lines (the view scrolls sideways); a message wraps
         self.query_one("#llm-body", Static).update(Text.from_ansi(self.text, no_wrap=bool(self.results)))
 
+    def _fit_target(self) -> None:
+        """Settings the session's target runs: bf16 (weights, activations, KV) where it has no fp16 path
+        (TPU, Gaudi), and the first stack that runs on it when the current one does not."""
+        target, s = self.app.session.target, self.scenario
+        if not target.has(s.activations) and s.activations == "fp16" and target.has("bf16"):
+            s = replace(s, activations="bf16", weights="bf16" if s.weights == "fp16" else s.weights,
+                        kv="bf16" if s.kv == "fp16" else s.kv)  # fmt: skip
+        for stack in (s.stack, *stack_ids()):
+            try:
+                replace(s, stack=stack).validated(target)
+            except ModeltuiError:
+                continue
+            s = replace(s, stack=stack)
+            break
+        self.scenario = s
+
     def compute(self) -> None:
         """Recompute for the current settings; a result of earlier settings that arrives later is dropped
         (a thread worker cannot be interrupted, so a fast key press leaves one running)."""
         self.generation += 1
+        self._fit_target()
         self._compute(self.generation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="llm")
@@ -216,7 +233,9 @@ class LlmScreen(Screen[None]):
                 return False
             if field == "tp":  # the attention heads must split that many ways
                 config = getattr(self._spec(), "builder_kwargs", {}).get("config", {}) or {}
-                heads = config.get("num_attention_heads") if isinstance(config, dict) else None
+                heads = None
+                if isinstance(config, dict):  # GPT-2 calls it n_head
+                    heads = config.get("num_attention_heads") or config.get("n_head")
                 return not heads or (int(value) <= heads and heads % int(value) == 0)
             return True
         if field in ("prompt_tokens", "generate_tokens"):

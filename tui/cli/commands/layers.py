@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
                     "est_compute_s": e["compute_s"],
                     "est_memory_s": e["memory_s"],
                     "est_overhead_s": e["overhead_s"],
+                    "est_l2_bytes": e["l2_bytes"],
                     "bound": e["bound"],
                     "estimate": True,
                     **modes,
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(to_json(rows, compact_rows=True))
     elif args.format == "csv":
-        est_keys = ["est_time_s", "est_compute_s", "est_memory_s", "est_overhead_s", "bound"]
+        est_keys = ["est_time_s", "est_compute_s", "est_memory_s", "est_overhead_s", "est_l2_bytes", "bound"]
         keys = list(LAYER_KEYS) + (est_keys if estimates is not None else [])
         keys += ["kernel", "kernel_ops"] if rows and "kernel" in rows[0] else []
         sys.stdout.write(to_csv(rows, keys))

@@ -28,9 +28,9 @@ FLAT_KEYS: tuple[str, ...] = (
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
     "decode_tokens_per_s", "decode_tokens_per_s_per_sequence", "generation_s",
     "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "prefill_memory_bound_time_pct",
-    "prefill_compute_s", "prefill_memory_s", "prefill_overhead_s",
+    "prefill_compute_s", "prefill_memory_s", "prefill_overhead_s", "prefill_allreduce_s",
     "decode_flops", "decode_bytes", "decode_ai", "decode_bound", "decode_memory_bound_time_pct",
-    "decode_compute_s", "decode_memory_s", "decode_overhead_s", "decode_time_s",
+    "decode_compute_s", "decode_memory_s", "decode_overhead_s", "decode_allreduce_s", "decode_time_s",
 )  # fmt: skip
 
 
@@ -80,7 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="activations: the compute path (fp16; bf16 on targets without fp16)",
     )
     p.add_argument(
-        "--kv", default="fp16", metavar="FORMAT", help=f"KV-cache format (fp16): {', '.join(KV_PRECISIONS)}"
+        "--kv",
+        default=None,
+        metavar="FORMAT",
+        help=f"KV-cache format (default: the activations' 16-bit type): {', '.join(KV_PRECISIONS)}",
     )
     p.add_argument(
         "--stack",
@@ -199,10 +202,10 @@ def run(args: argparse.Namespace) -> int:
     if args.activations is None:  # the alias's, else fp16, or bf16 where there is no fp16 path (TPU, Gaudi)
         args.activations = implied or ("bf16" if not target.has("fp16") and target.has("bf16") else "fp16")
     elif implied and args.activations != implied:
+        plain = "int8" if implied == "int8" else args.weights
         raise UsageError(
             f"--weights {args.weights} names {implied} activations; --activations {args.activations} "
-            f"contradicts it (use --weights {'int8' if implied == 'int8' else args.weights} alone, or drop "
-            "--activations)"
+            f"contradicts it (drop --activations, or use --weights {plain} --activations {implied})"
         )
     base = Scenario(
         1,
