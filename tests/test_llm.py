@@ -225,9 +225,11 @@ def test_cli_json_keys_and_bad_input(capsys):
          "--activations fp8 computes fp8 GEMMs from fp8 weights (W8A8 / W4A4): --weights fp16 has no fp8 "
          "path; choose --weights fp8 / fp8-channel / fp8-block or --activations fp16/bf16"),
         (["llm", "hf:gpt2", "--hardware", "mi300x", "--stack", "tensorrt-llm"],
-         "TensorRT-LLM runs on NVIDIA hardware, not AMD Instinct MI300X: choose another --stack"),
+         "TensorRT-LLM runs on NVIDIA hardware, not AMD Instinct MI300X: choose another --stack "
+         "(hf-eager, torch-compile, vllm, sglang, llama-cpp run these settings here)"),
         (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--stack", "llama.cpp", "--tp", "2"],
-         "llama.cpp has no tensor parallelism beyond 1 (it splits layers across GPUs): --tp 1"),
+         "llama.cpp has no tensor parallelism beyond 1 (it splits layers across GPUs): --tp 1 "
+         "(hf-eager, torch-compile, vllm, tensorrt-llm, sglang run these settings here)"),
         (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--stack", "vlm"],
          "unknown serving stack 'vlm'; did you mean vllm? (choose one of hf-eager, torch-compile, vllm, "
          "tensorrt-llm, sglang, llama-cpp)"),

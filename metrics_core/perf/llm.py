@@ -62,7 +62,7 @@ from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, Tuning
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.quant import KV_FORMATS, WEIGHT_FORMATS, kv_format, weight_format
 from metrics_core.perf.roofline import check_modes, dominant_bound, estimate_records
-from metrics_core.perf.stacks import DEFAULT_STACK, Stack, get_stack
+from metrics_core.perf.stacks import DEFAULT_STACK, Stack, get_stack, stack_ids
 
 #: Weight formats (``perf.quant``: bits per weight with group scales / zero points, dequantisation work);
 #: aliases (``int4`` = ``int4-g128``, ``awq``, ``gptq``, ``q4_k_m`` ...) are accepted too.
@@ -168,7 +168,20 @@ class Scenario:
                 "--activations fp16 or bf16"
             )
         stack = get_stack(self.stack)
-        stack.check(target, fmt, self.tp, self.kv)
+        try:
+            stack.check(target, fmt, self.tp, self.kv)
+        except UsageError as exc:
+            runs = []
+            for other in stack_ids():
+                try:
+                    get_stack(other).check(target, fmt, self.tp, self.kv)
+                except UsageError:
+                    continue
+                runs.append(other)
+            hint = (
+                f" ({', '.join(runs)} run{'s' if len(runs) == 1 else ''} these settings here)" if runs else ""
+            )
+            raise UsageError(f"{exc}{hint}") from None
         check_modes(self.execution or "eager", self.efficiency)
         if self.tp > 1 and target.interconnect_gbps is None:
             raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
