@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from metrics_core.common.errors import ModeltuiError  # noqa: E402
+from metrics_core.perf import llm_calibrate  # noqa: E402
 from metrics_core.perf.hardware import hardware_targets  # noqa: E402
 from metrics_core.perf.llm import Scenario, estimate_llm  # noqa: E402
 from metrics_core.perf.validation import summarize  # noqa: E402
@@ -161,17 +162,8 @@ def read_rows(path: Path, targets: dict) -> tuple[list[Row], list[str]]:
 
 
 def scenario_of(row: Row, batch: int) -> Scenario:
-    # llama.cpp tg128 starts from an empty context: the prompt is the first token
-    return Scenario(
-        batch_size=batch,
-        prompt_tokens=row.prompt,
-        generate_tokens=row.output,
-        weights=row.weights,
-        activations=row.activations,
-        kv=row.kv,
-        tp=row.tp,
-        stack=row.stack,
-    )
+    """The row's ``Scenario`` at ``batch`` sequences (the product's mapping, ``perf.llm_calibrate``)."""
+    return llm_calibrate.scenario_of(row, batch)
 
 
 def _key(model: str, s: Scenario) -> str:
@@ -346,9 +338,8 @@ def coordinate_fit(stack_id: str, rows: list[Row], targets: dict, batches: dict,
 
 
 def ratio(row: Row, est: float) -> float:
-    """estimate / measured as a speed ratio (> 1: optimistic) whatever the metric's direction."""
-    r = est / row.value
-    return 1 / r if row.metric in ("tpot_ms", "ttft_ms") else r
+    """estimate / measured as a speed ratio (> 1: optimistic): ``perf.llm_calibrate.speed_ratio``."""
+    return llm_calibrate.speed_ratio(row, est)
 
 
 def table(rows: list[Row], ests: dict[str, float], key) -> list[tuple]:  # noqa: ANN001

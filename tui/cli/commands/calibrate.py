@@ -324,6 +324,23 @@ def write_user_file(path: Path, target_id: str, calib, sources: list[str], args)
     return path
 
 
+def _error_rows(doc: dict) -> list[list[str]]:
+    """The error table's rows of a fit (``fit_rows`` / ``held_out_rows``, each before and after)."""
+    rows = []
+    for split_name, key in (("fit", "fit_rows"), ("held out", "held_out_rows")):
+        for when in ("before", "after"):
+            s = doc[key][when]
+            if not s["n"]:
+                rows.append([split_name, when, "0", "-", "-", "-", "-"])
+                continue
+            rho = s["spearman"]
+            rows.append(
+                [split_name, when, str(s["n"]), f"{s['geomean_ratio']:.3f}", _pct(s["median_abs_error"]),
+                 f"{100 * s['within']:.0f}%", "-" if rho is None else f"{rho:.3f}"]
+            )  # fmt: skip
+    return rows
+
+
 def _pct(v) -> str:  # noqa: ANN001
     return "-" if v is None else f"{100 * v:.1f}%"
 
@@ -341,22 +358,11 @@ def calibrate_text(doc: dict) -> str:
     for n in doc["params"]:
         lo, hi = doc["ranges"][n]
         before, after = doc["before"][n], doc["after"][n]
-        prows.append([n, f"{lo:g}-{hi:g}", f"{before:.3g}", f"{after:.3g}", "" if after == before else "*"])
+        prows.append([n, f"{lo:g}-{hi:g}", f"{before:.3g}", f"{after:.3g}", "" if after == before else "yes"])
     ptable = text_table(
-        ["Parameter", "Range", "Before", "After", ""], prows, [False, True, True, True, False]
+        ["Parameter", "Range", "Before", "After", "Changed"], prows, [False, True, True, True, False]
     )
-    erows = []
-    for split_name, key in (("fit", "fit_rows"), ("held out", "held_out_rows")):
-        for when in ("before", "after"):
-            s = doc[key][when]
-            if not s["n"]:
-                erows.append([split_name, when, "0", "-", "-", "-", "-"])
-                continue
-            rho = s["spearman"]
-            erows.append(
-                [split_name, when, str(s["n"]), f"{s['geomean_ratio']:.3f}", _pct(s["median_abs_error"]),
-                 f"{100 * s['within']:.0f}%", "-" if rho is None else f"{rho:.3f}"]
-            )  # fmt: skip
+    erows = _error_rows(doc)
     etable = text_table(
         ["Rows", "Params", "n", "Geomean est/meas", "Median |error|", "Within ±25%", "Spearman"],
         erows,
@@ -516,24 +522,15 @@ def llm_calibrate_text(doc: dict, write: bool) -> str:
             for n in c["params"]:
                 lo, hi = c["ranges"][n]
                 b, a = c["before"][n], c["after"][n]
-                prows.append([n, f"{lo:g}-{hi:g}", _num(b), _num(a), "" if a == b else "*"])
+                prows.append([n, f"{lo:g}-{hi:g}", _num(b), _num(a), "" if a == b else "yes"])
             parts.append(
                 text_table(
-                    ["Parameter", "Range", "Before", "After", ""], prows, [False, True, True, True, False]
+                    ["Parameter", "Range", "Before", "After", "Changed"],
+                    prows,
+                    [False, True, True, True, False],
                 )
             )
-        erows = []
-        for split_name, key in (("fit", "fit_rows"), ("held out", "held_out_rows")):
-            for when in ("before", "after"):
-                s = c[key][when]
-                if not s["n"]:
-                    erows.append([split_name, when, "0", "-", "-", "-", "-"])
-                    continue
-                rho = s["spearman"]
-                erows.append(
-                    [split_name, when, str(s["n"]), f"{s['geomean_ratio']:.3f}", _pct(s["median_abs_error"]),
-                     f"{100 * s['within']:.0f}%", "-" if rho is None else f"{rho:.3f}"]
-                )  # fmt: skip
+        erows = _error_rows(c)
         parts.append(
             text_table(
                 ["Rows", "Params", "n", "Geomean est/meas", "Median |error|", "Within ±25%", "Spearman"],
