@@ -3,7 +3,12 @@
 The public API is re-exported lazily so that ``import metrics_core`` stays cheap (no torch):
 
 - ``catalog()``, ``get_spec(name)``: the model catalog (``metrics_core.sources.catalog``)
-- ``AnalysisOptions``, ``analyze(name, options)``, ``analyze_many(names, options, on_report)``
+- ``analyze(name_or_module, *example_inputs, hardware=..., ...) -> Report`` (``metrics_core.api``): a
+  catalog name or an ``nn.Module`` instance (never changed, never copied); ``Report`` (totals,
+  ``by_module``, ``by_op``, estimates, ``to_json`` / ``to_csv`` / ``to_pandas``, ``diff``), ``ReportDiff``
+- ``record(...)``: the ops of any block of code as a ``Report``; ``register_cost_rule(op, fn)`` /
+  ``remove_cost_rule(op)``: a user's cost rule for an op without one
+- ``AnalysisOptions``, ``analyze_many(names, options, on_report)`` (``ModelReport`` objects)
 - ``hardware_targets()``, ``get_target(id)``: the hardware catalog (``metrics_core.perf.hardware``)
 - ``estimate_model(report, target, precision)``, ``estimate_ops(...)``: roofline estimates
 - ``efficiency_rankings(reports)``, ``sort_reports(reports, key, reverse)``
@@ -23,7 +28,12 @@ _EXPORTS: dict[str, str] = {
     "catalog": "metrics_core.sources.catalog",
     "get_spec": "metrics_core.sources.catalog",
     "AnalysisOptions": "metrics_core.runtime.analyze",
-    "analyze": "metrics_core.runtime.analyze",
+    "analyze": "metrics_core.api.analyze",
+    "Report": "metrics_core.api.report",
+    "ReportDiff": "metrics_core.api.diff",
+    "record": "metrics_core.api.recording",
+    "register_cost_rule": "metrics_core.costs.registry",
+    "remove_cost_rule": "metrics_core.costs.registry",
     "analyze_many": "metrics_core.runtime.analyze",
     "hardware_targets": "metrics_core.perf.hardware",
     "get_target": "metrics_core.perf.hardware",

@@ -10,8 +10,8 @@ from importlib import metadata
 import pytest
 
 from metrics_core.common.records import METRIC_NAMES
+from metrics_core.report.rows import LAYER_KEYS
 from tui import cli
-from tui.cli.commands.layers import LAYER_KEYS
 
 
 def run(argv, capsys):

@@ -31,7 +31,7 @@ from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
 from metrics_core.costs.complex import complex_scale
-from metrics_core.costs.registry import FREE_OPS, lookup
+from metrics_core.costs.registry import FREE_OPS, UserRule, lookup
 
 #: Ops whose extra outputs are bookkeeping for backward (statistics, indices, logsumexp): only the first
 #: output is counted as written.
@@ -132,17 +132,23 @@ class OpCapture(TorchDispatchMode):
         dtype: str,
         bits: ElementBits | None = None,
         kv_tensors: Iterable[torch.Tensor] = (),
+        real: bool = False,
     ) -> None:
         super().__init__()
         self.records: list[OpRecord] = []
         self.dtype = dtype
+        #: Real tensors (``metrics_core.record``): ops run as they are, values are real, nothing is
+        #: shadowed and no op is refused as data-dependent.
+        self.real = real
         self.attribution = ModuleAttribution(model)
-        self.storage = StorageTracker(model, dtype, bits, kv_tensors)
+        self.storage = StorageTracker(model, dtype, bits, kv_tensors, real=real)
         self.shadows = Shadows()
         #: Storage keys of the model inputs (set by ``trace.capture``).
         self.input_keys: tuple[int, ...] = ()
         self._suspended = 0
         self._sdpa_mode = SdpaAsOneOp(self)
+        #: Errors of users' cost rules (``costs.registry.register_cost_rule``), by op name.
+        self.rule_errors: dict[str, str] = {}
 
     def __enter__(self) -> OpCapture:
         self.attribution.install()
@@ -170,6 +176,8 @@ class OpCapture(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         name = func.overloadpacket.__name__
+        if self.real:
+            return self._real_op(func, name, args, kwargs)
         if name == "_local_scalar_dense":
             return self._scalar(args[0])
         if name in ASSERT_OPS:
@@ -187,7 +195,22 @@ class OpCapture(TorchDispatchMode):
                 return out
             self.shadows.propagate(func, args, kwargs, out)
         if not self._suspended:
-            self._record(name, args, kwargs, out)
+            namespace = getattr(func, "namespace", "aten")
+            self._record(name, args, kwargs, out, name if namespace == "aten" else f"{namespace}::{name}")
+        return out
+
+    def _real_op(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
+        """An op on real tensors: run it; views alias their source; other ops are recorded."""
+        out = func(*args, **kwargs)
+        if name in ASSERT_OPS or name == "_local_scalar_dense" or self._suspended:
+            return out
+        if name in FREE_OPS:
+            src = next(tensors_in(args), None)
+            if src is not None and name not in FRESH_FREE_OPS and name != "empty":
+                self.storage.alias(src, tensors_in(out if isinstance(out, (list, tuple)) else (out,)))
+            return out
+        namespace = getattr(func, "namespace", "aten")
+        self._record(name, args, kwargs, out, name if namespace == "aten" else f"{namespace}::{name}")
         return out
 
     def _run_op(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
@@ -274,7 +297,22 @@ class OpCapture(TorchDispatchMode):
             f"have; {DATA_DEPENDENT_HINT}"
         )
 
-    def _record(self, name: str, args: tuple, kwargs: dict, out: Any) -> None:
+    def _cost(self, rule: Any, name: str, args: tuple, kwargs: dict, out: Any) -> tuple[int, int] | None:
+        """``(macs, flops)`` of a rule; a user's rule that raises or returns anything but two non-negative
+        integers gives None (the op is uncovered) and its error is kept in ``rule_errors`` by op name."""
+        if not isinstance(rule, UserRule):
+            return rule.fn(args, kwargs, out)
+        try:
+            result = rule.fn(args, kwargs, out)
+            macs, flops = result
+            if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (macs, flops)):
+                raise ValueError(f"returned {result!r}, not two non-negative integers (macs, flops)")
+        except Exception as exc:  # a user's rule: reported by name, never a crash
+            self.rule_errors.setdefault(name, f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+            return None
+        return int(macs), int(flops)
+
+    def _record(self, name: str, args: tuple, kwargs: dict, out: Any, qualified: str | None = None) -> None:
         ins = list(tensors_in(args))
         ins.extend(tensors_in(kwargs.values()))
         outs = list(tensors_in(out if isinstance(out, (list, tuple)) else (out,)))
@@ -292,13 +330,16 @@ class OpCapture(TorchDispatchMode):
             input_bytes -= 0 if self.storage.is_weight(dest) else self.storage.nbytes(dest)
             output_bytes = self.storage.nbytes(source) if isinstance(source, torch.Tensor) else 0
         module, module_type = self.attribution.current
-        rule = lookup(name)
-        if rule is None:
+        rule = lookup(name, qualified)
+        if qualified and qualified != name and (rule is None or isinstance(rule, UserRule)):
+            name = qualified  # a custom op is reported as namespace::name, the key a user rule takes
+        cost = None if rule is None else self._cost(rule, name, args, kwargs, out)
+        if cost is None:
             macs = flops = 0
             category = "uncovered"
             covered = False
         else:
-            macs, flops = rule.fn(args, kwargs, out)
+            macs, flops = cost
             category = rule.category
             covered = True
             if any(t.is_complex() for t in ins) or any(t.is_complex() for t in outs):

@@ -17,6 +17,22 @@ def count_params(model) -> tuple[int, int]:  # noqa: ANN001 (nn.Module)
     return total, trainable
 
 
+def module_table(model) -> dict[str, list]:  # noqa: ANN001 (nn.Module)
+    """``{qualified name: [class name, parameters it holds itself]}`` for every module (the root is
+    ``""``); a parameter shared by several modules counts for the first that holds it, so the counts sum
+    to the model's parameter count. ``Report.by_module`` names and sums module paths with it."""
+    seen: set[int] = set()
+    out: dict[str, list] = {}
+    for name, mod in model.named_modules():
+        n = 0
+        for p in mod.parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        out[name] = [type(mod).__name__, n]
+    return out
+
+
 #: Config attributes naming the experts a token is routed to (k) and the routed experts (E), as
 #: transformers' mixture-of-experts configs spell them (Mixtral, Qwen-MoE, DeepSeek, OLMoE, GPT-OSS ...).
 TOP_K_ATTRS: tuple[str, ...] = ("num_experts_per_tok", "moe_topk", "top_k")

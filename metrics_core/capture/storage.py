@@ -56,8 +56,12 @@ class StorageTracker:
         dtype: str,
         bits: ElementBits | None = None,
         kv_tensors: Iterable[torch.Tensor] = (),
+        real: bool = False,
     ) -> None:
         self.bits = bits or ElementBits.uniform(dtype)
+        #: Real tensors: tensors are not kept alive (their memory is the user's); a tensor's id is
+        #: forgotten when it is freed, so a later tensor with the same id is a new storage.
+        self.real = real
         self._kv_ids: set[int] = {id(t) for t in kv_tensors}
         self._weight_ids: set[int] = {id(t) for t in model.parameters()}
         self._weight_ids.update(id(t) for t in model.buffers())
@@ -99,7 +103,7 @@ class StorageTracker:
         key = len(self.sizes)
         self._key[id(t)] = key
         self.sizes[key] = self.nbytes(t)
-        self._keepalive.append(t)
+        self._keep(t)
         return key
 
     def alias(self, src: torch.Tensor, views: Iterable[torch.Tensor]) -> None:
@@ -107,7 +111,7 @@ class StorageTracker:
         if self.is_weight(src):
             for t in views:
                 self._weight_ids.add(id(t))
-                self._keepalive.append(t)
+                self._keep(t)
             return
         if self.is_kv(src):
             views = list(views)
@@ -115,7 +119,21 @@ class StorageTracker:
         key = self.key_of(src)
         for t in views:
             self._key[id(t)] = key
-            self._keepalive.append(t)  # ids stay unique: no stale key for a later tensor
+            self._keep(t)  # ids stay unique: no stale key for a later tensor
+
+    def _keep(self, t: torch.Tensor) -> None:
+        """Meta tensors are kept alive (their ids stay unique); a real one's id is forgotten when it dies."""
+        if not self.real:
+            self._keepalive.append(t)
+            return
+        import weakref
+
+        weakref.finalize(t, self._forget, id(t))
+
+    def _forget(self, tid: int) -> None:
+        self._key.pop(tid, None)
+        self._weight_ids.discard(tid)
+        self._kv_ids.discard(tid)
 
     def record_op(self, index: int, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> tuple[int, int]:
         """Account one recorded op: reads of its activation inputs, allocations of its new outputs.

@@ -22,7 +22,7 @@ How the capture sees the model:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -49,6 +49,8 @@ class Trace:
     sizes: dict[int, int]
     input_keys: tuple[int, ...]
     output_keys: tuple[int, ...]
+    #: Errors of users' cost rules by op name (their ops are uncovered): ``OpCapture.rule_errors``.
+    rule_errors: dict[str, str] = field(default_factory=dict)
 
 
 def capture(
@@ -78,7 +80,7 @@ def capture(
     first = output_keys[0] if output_keys else None
     st = cap.storage
     head = head_op(cap.records, st.events, st.writer, st.writer.get(first))
-    return Trace(cap.records, head, st.events, st.sizes, cap.input_keys, output_keys)
+    return Trace(cap.records, head, st.events, st.sizes, cap.input_keys, output_keys, dict(cap.rule_errors))
 
 
 def head_op(

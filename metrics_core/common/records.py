@@ -77,11 +77,13 @@ class OpRecord:
 
 @dataclass
 class Coverage:
-    """Which ops had a cost rule. ``uncovered`` maps aten op name -> number of occurrences."""
+    """Which ops had a cost rule. ``uncovered`` maps aten op name -> number of occurrences;
+    ``rule_errors`` maps an op whose user cost rule failed to the rule's error (one line)."""
 
     uncovered: dict[str, int] = field(default_factory=dict)
     covered_ops: int = 0
     total_ops: int = 0
+    rule_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -98,6 +100,7 @@ class Coverage:
             "uncovered": dict(self.uncovered),
             "covered_ops": self.covered_ops,
             "total_ops": self.total_ops,
+            **({"rule_errors": dict(self.rule_errors)} if self.rule_errors else {}),
         }
 
     @classmethod
@@ -106,6 +109,7 @@ class Coverage:
             uncovered=dict(d.get("uncovered", {})),
             covered_ops=d.get("covered_ops", 0),
             total_ops=d.get("total_ops", 0),
+            rule_errors=dict(d.get("rule_errors", {})),
         )
 
 

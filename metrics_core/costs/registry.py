@@ -110,10 +110,95 @@ FREE_OPS: frozenset[str] = frozenset(
 )
 
 
-def lookup(op: str) -> Rule | None:
-    """The rule for ``op`` (overload-packet name), loading the rule modules on first use."""
+def lookup(op: str, qualified: str | None = None) -> Rule | None:
+    """The rule for ``op`` (overload-packet name): a user's rule for ``qualified`` (``namespace::op``) or
+    ``op`` first (``register_cost_rule``), else the built-in one, loading the rule modules on first use."""
+    if USER_RULES:
+        user = USER_RULES.get(qualified) if qualified else None
+        if user is None:
+            user = USER_RULES.get(op)
+        if user is not None:
+            return user
     _load_rules()
     return RULES.get(op)
+
+
+#: The users' rules (``register_cost_rule``), by ``namespace::op`` or overload-packet name; they take
+#: precedence over the built-in ones, and a user rule that raises leaves its op uncovered, by name.
+USER_RULES: dict[str, Rule] = {}
+
+
+@dataclass(frozen=True)
+class UserRule(Rule):
+    """A rule registered with ``register_cost_rule`` (its failures are reported, not raised)."""
+
+
+def register_cost_rule(op: str, fn: CostFn, category: str = "elementwise") -> None:
+    """Give ``op`` a cost rule: ``fn(args, kwargs, out) -> (macs, flops)``.
+
+    ``op`` is a custom op's ``"namespace::name"`` (``torch.library`` ops, a Triton kernel wrapped as an
+    op) or an aten overload-packet name (``"_trilinear"``); ``fn`` receives the op's arguments as the
+    built-in rules do (tensors are meta tensors during a capture: read ``.shape`` and ``.dtype``) and
+    returns non-negative integers ``(macs, flops)`` (``flops`` is usually ``2 * macs`` for multiply-adds).
+    ``category``: one of ``common.records.CATEGORIES`` (the op's class in tables and the performance
+    model). A rule for an op replaces an earlier user rule for it (and takes precedence over a built-in
+    one). Raises ``UsageError`` for a bad op name, a ``fn`` that is not callable or an unknown category.
+
+    A rule that raises, or returns anything but two non-negative integers, is not a crash: the op is
+    recorded as uncovered and the report's coverage names it with the rule's error.
+    """
+    from metrics_core.common.errors import UsageError
+    from metrics_core.common.records import CATEGORIES
+
+    if not isinstance(op, str) or not op or op.count("::") > 1 or op.startswith("aten::"):
+        raise UsageError(f"register_cost_rule: op must be 'namespace::name' or an aten op name, got {op!r}")
+    if not callable(fn):
+        raise UsageError(f"register_cost_rule({op!r}): fn must be callable, got a {type(fn).__name__}")
+    if category not in CATEGORIES:
+        raise UsageError(
+            f"register_cost_rule({op!r}): unknown category {category!r}; "
+            f"choose one of {', '.join(CATEGORIES)}"
+        )
+    USER_RULES[op] = UserRule(fn, category)
+
+
+def remove_cost_rule(op: str) -> bool:
+    """Remove a user's rule for ``op``; True when there was one."""
+    return USER_RULES.pop(op, None) is not None
+
+
+_plugins_loaded = False
+
+
+def load_rule_modules(modules: tuple[str, ...] | list[str] = (), entry_points: bool = True) -> None:
+    """Import the users' rule modules (``--rules pkg.mod``: each registers its rules when imported) and
+    the ``modeltui.cost_rules`` entry points of installed packages (each a module or a callable that
+    registers rules; loaded once per process). ``UsageError`` (one line) naming a module that cannot be
+    imported or fails."""
+    import importlib
+
+    from metrics_core.common.errors import UsageError
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # a user's module: its failure is theirs, one line
+            raise UsageError(f"--rules {name}: cannot import it: {type(exc).__name__}: {exc}") from None
+    global _plugins_loaded
+    if not entry_points or _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points as eps
+
+    for ep in eps(group="modeltui.cost_rules"):
+        try:
+            loaded = ep.load()
+            if callable(loaded):
+                loaded()
+        except Exception as exc:
+            raise UsageError(
+                f"cost-rule plugin {ep.name} ({ep.value}) failed: {type(exc).__name__}: {exc}"
+            ) from None
 
 
 _loaded = False

@@ -129,7 +129,13 @@ def source_hash() -> str:
 def is_cacheable(spec: Any, options: Any) -> bool:
     """Catalog, ``timm:`` and ``hf:`` models are cached; custom ``module:factory`` models and inputs made
     by a user's ``--inputs`` function are not (see module docstring)."""
-    return bool(options.use_cache and spec.supported and not spec.is_custom and not options.inputs_fn)
+    return bool(
+        options.use_cache
+        and spec.supported
+        and not spec.is_custom
+        and not options.inputs_fn
+        and not options.rules
+    )
 
 
 def cache_key(

@@ -34,6 +34,9 @@ def analyze_spec(spec, options: AnalysisOptions) -> ModelReport:  # noqa: ANN001
         base.error_kind = "unsupported"
         return base
     try:
+        from metrics_core.costs.registry import load_rule_modules
+
+        load_rule_modules(options.rules)
         if options.engine == "fvcore":
             from metrics_core.runtime.fvcore_engine import run_fvcore
 
@@ -70,12 +73,7 @@ def feed_for(spec, options: AnalysisOptions, model: Any) -> Any:  # noqa: ANN001
 
 
 def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelReport:  # noqa: ANN001
-    from metrics_core.capture.dataflow import annotate_dataflow
-    from metrics_core.capture.params import active_params, count_params
-    from metrics_core.capture.peak_memory import peak_memory, resident_weight_bytes
     from metrics_core.capture.trace import capture
-    from metrics_core.report.coverage import coverage_of
-    from metrics_core.report.metrics import compute_metrics
     from metrics_core.sources.build import build_model
 
     shape = options.input_shape if not options.inputs else None
@@ -98,16 +96,32 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
             f"forward failed: {one_line_error(exc)} (fed {describe_inputs(feed.described) or 'nothing'}; "
             f"change it with {options_hint})"
         ) from exc
+    return fill_report(report, model, trace, options.dtype)
+
+
+def fill_report(report: ModelReport, model: Any, trace: Any, dtype: str) -> ModelReport:  # noqa: ANN401
+    """``report`` completed from one capture of ``model`` (``nn.Module``, any device; only shapes read):
+    records, the model-level metrics, coverage, peak memory (``extras["memory"]``, live bytes per record)
+    and the data flow. ``trace`` is ``capture.trace.Trace``; ``dtype`` the analysis dtype. Shared by the
+    catalog path and the Python API's instance path, so both give identical reports."""
+    from metrics_core.capture.dataflow import annotate_dataflow
+    from metrics_core.capture.params import active_params, count_params, module_table
+    from metrics_core.capture.peak_memory import peak_memory, resident_weight_bytes
+    from metrics_core.report.coverage import coverage_of
+    from metrics_core.report.metrics import compute_metrics
+
     params, trainable = count_params(model)
     report.records = trace.records
     report.metrics = ModelMetrics(
-        **compute_metrics(trace.records, params, trainable, options.dtype, trace.head_index),
+        **compute_metrics(trace.records, params, trainable, dtype, trace.head_index),
         active_params=active_params(model, params),
     )
     report.coverage = coverage_of(trace.records)
-    memory = peak_memory(trace, resident_weight_bytes(model, options.dtype))
+    report.coverage.rule_errors = dict(trace.rule_errors)
+    memory = peak_memory(trace, resident_weight_bytes(model, dtype))
     report.extras["memory"] = memory.to_dict()
     for record, live in zip(trace.records, memory.live_bytes, strict=True):
         record.live_bytes = live
     annotate_dataflow(trace.records, trace.events)
+    report.extras["modules"] = module_table(model)
     return report

@@ -34,6 +34,8 @@ class AnalysisOptions:
       ``metrics_core.sources.hf_source``); ``attention``: ``sdpa`` or ``eager`` for ``hf:`` models.
     - ``timeout_s``: seconds one model's analysis may take in a worker process before the worker is
       killed and the model's row says "timed out" (``--timeout``; None: no limit). Not part of cache keys.
+    - ``rules``: modules of users' cost rules imported before the capture (``--rules pkg.mod``; each
+      calls ``metrics_core.register_cost_rule`` when imported). Results with rules are not cached.
     """
 
     batch_size: int = 1
@@ -47,6 +49,7 @@ class AnalysisOptions:
     hf_class: str | None = None
     attention: str = "sdpa"
     timeout_s: float | None = None
+    rules: tuple[str, ...] = ()
 
     def validated(self) -> AnalysisOptions:
         """These options, checked; ``UsageError`` with a one-line message otherwise."""
@@ -68,6 +71,12 @@ class AnalysisOptions:
             raise UsageError(f"sequence length must be a positive integer, got {self.seq_len!r}")
         if self.timeout_s is not None and not (0 < self.timeout_s < float("inf")):
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout_s!r}")
+        rules = (self.rules,) if isinstance(self.rules, str) else tuple(self.rules or ())
+        for module in rules:
+            if not isinstance(module, str) or not all(part.isidentifier() for part in module.split(".")):
+                raise UsageError(
+                    f"--rules {module!r}: expected an importable module name such as mypkg.cost_rules"
+                )
         given = [
             n
             for n, v in (
@@ -79,7 +88,7 @@ class AnalysisOptions:
         ]
         if len(given) > 1:
             raise UsageError(f"give one of {', '.join(given)}: each one says what the model is fed")
-        out = self
+        out = replace(self, rules=rules) if rules != self.rules else self
         if self.inputs is not None:
             out = replace(out, inputs=check_input_specs(self.inputs) or None)
         if self.input_shape is not None:

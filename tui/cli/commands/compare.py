@@ -96,19 +96,13 @@ def all_models(source: str, pattern: str | None) -> list[str]:
 
 
 def write_comparison(reports, fmt: str, estimates: dict, target, precision, order: str = "") -> None:  # noqa: ANN001
-    rows = []
-    for r in reports:
-        row = r.summary_dict()
-        row.update(accuracy_fields(r))
-        if fmt == "json" and "memory" in r.extras:
-            row["memory"] = r.extras["memory"]
-        if r.model in estimates:
-            row["roofline"] = estimates[r.model].to_dict()
-            energy = _energy(target, estimates[r.model])
-            if fmt == "json" and energy is not None:
-                row["energy"] = energy.to_dict()
-        rows.append(row)
+    from metrics_core.report.rows import summary_row
+
     if fmt == "json":
+        rows = []
+        for r in reports:
+            est = estimates.get(r.model)
+            rows.append(summary_row(r, est, _energy(target, est) if est is not None else None))
         sys.stdout.write(render(rows, COMPARISON_COLUMNS, "json"))
         return
     if fmt in ("csv", "markdown"):  # the same columns as the app's export

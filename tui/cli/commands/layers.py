@@ -8,28 +8,9 @@ import sys
 from metrics_core.common.textable import text_table
 from metrics_core.report.columns import LAYER_COLUMNS
 from metrics_core.report.export import to_csv, to_json
+from metrics_core.report.rows import layer_csv_keys, layer_rows
 from tui.cli.commands.analysis import analyze_with_progress, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
-
-#: JSON/CSV keys of one op, in order.
-LAYER_KEYS: tuple[str, ...] = (
-    "index",
-    "module",
-    "module_type",
-    "op",
-    "category",
-    "input_shapes",
-    "output_shape",
-    "dtype",
-    "macs",
-    "flops",
-    "input_bytes",
-    "output_bytes",
-    "weight_bytes",
-    "ai",
-    "covered",
-    "live_bytes",
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,49 +28,19 @@ def run(args: argparse.Namespace) -> int:
     if report.error:
         print(f"modeltui: error: {report.model}: {report.error}", file=sys.stderr)
         return exit_status([report])
-    rows = []
-    estimates = None
+    estimate = None
     if target is not None:
         from metrics_core.perf.roofline import estimate_records
         from tui.cli.commands.perfmode import modes_of
 
-        modes = modes_of(args)
-        est = estimate_records(report.records, target, precision, report.batch_size, report.model, **modes)
-        estimates = est.ops
-        # compiled: the kernel (index into est.kernels) each op runs in, and how many ops that kernel fuses
-        # (eager runs one kernel per op: no column)
-        kernel_of = (
-            {i: (n, len(k.ops)) for n, k in enumerate(est.kernels) for i in k.ops}
-            if est.execution == "compiled"
-            else {}
+        estimate = estimate_records(
+            report.records, target, precision, report.batch_size, report.model, **modes_of(args)
         )
-    for i, r in enumerate(report.records):
-        d = r.to_dict()
-        row = {k: d[k] for k in LAYER_KEYS}
-        if estimates is not None:
-            e = estimates[i].to_dict()
-            row.update(
-                {
-                    "est_time_s": e["time_s"],
-                    "est_compute_s": e["compute_s"],
-                    "est_memory_s": e["memory_s"],
-                    "est_overhead_s": e["overhead_s"],
-                    "est_l2_bytes": e["l2_bytes"],
-                    "bound": e["bound"],
-                    "estimate": True,
-                    **modes,
-                }
-            )
-            if kernel_of:
-                row["kernel"], row["kernel_ops"] = kernel_of[i]
-        rows.append(row)
+    rows = layer_rows(report.records, estimate)
     if args.format == "json":
         sys.stdout.write(to_json(rows, compact_rows=True))
     elif args.format == "csv":
-        est_keys = ["est_time_s", "est_compute_s", "est_memory_s", "est_overhead_s", "est_l2_bytes", "bound"]
-        keys = list(LAYER_KEYS) + (est_keys if estimates is not None else [])
-        keys += ["kernel", "kernel_ops"] if rows and "kernel" in rows[0] else []
-        sys.stdout.write(to_csv(rows, keys))
+        sys.stdout.write(to_csv(rows, layer_csv_keys(rows)))
     else:
         print(layers_text(report, rows, target, precision))
     return 0

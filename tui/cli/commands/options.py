@@ -85,6 +85,14 @@ def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True, batch_siz
             default="meta",
             help="meta: op capture on the meta device (default); fvcore: fvcore on real tensors (MACs check)",
         )
+    p.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        metavar="PKG.MOD",
+        help="a module of your cost rules (metrics_core.register_cost_rule), imported before the capture; "
+        "repeatable; installed 'modeltui.cost_rules' entry points load too",
+    )
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write cached results")
     p.add_argument(
         "--timeout",
@@ -151,4 +159,5 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
         hf_class=getattr(args, "hf_class", None),
         attention=getattr(args, "attention", "sdpa"),
         timeout_s=getattr(args, "timeout", None),
+        rules=tuple(getattr(args, "rules", None) or ()),
     ).validated()

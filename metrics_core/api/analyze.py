@@ -1,0 +1,130 @@
+"""``metrics_core.analyze``: one call for a catalog name or an ``nn.Module`` instance -> ``Report``.
+
+- ``analyze("resnet50", hardware="a100-sxm4-80gb", batch_size=8, dtype="fp16")``: the catalog path (the
+  model built on the meta device, in a worker process unless torch is already imported here), with the
+  CLI's options as keywords (``AnalysisOptions`` fields: ``batch_size``, ``dtype``, ``input_shape``,
+  ``inputs``, ``seq_len``, ``hf_class``, ``attention``, ``engine``, ``use_cache``, ``rules``) or an
+  ``AnalysisOptions`` as the second argument (the older form).
+- ``analyze(model, example, ..., hardware=..., **example_kwargs)``: the user's instance in this process,
+  never changed and never copied (``metrics_core.api.instance``).
+
+Estimates use the CLI's defaults: the target's precision path for the analysis dtype, eager execution,
+calibrated efficiency.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import fields
+from typing import Any
+
+from metrics_core.api.instance import analyze_instance, is_module
+from metrics_core.api.report import Report
+from metrics_core.common.errors import UsageError
+from metrics_core.runtime.options import AnalysisOptions
+
+#: Keywords ``analyze`` takes itself (not passed to a model's forward).
+ESTIMATE_KEYWORDS: tuple[str, ...] = ("hardware", "precision", "execution", "efficiency")
+
+
+def analyze(
+    model: Any,  # noqa: ANN401 (a name, or an nn.Module)
+    *example_args: Any,  # noqa: ANN401
+    hardware: Any = None,  # noqa: ANN401 (a target id or HardwareTarget)
+    precision: str | None = None,
+    execution: str | None = None,
+    efficiency: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+    name: str | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
+    **example_kwargs: Any,  # noqa: ANN401
+) -> Report:
+    """Analyse ``model`` and return its ``Report`` (see the module docstring for the two forms).
+
+    Instance form: ``example_args`` / ``example_kwargs`` are ``forward``'s arguments (tensors on any
+    device, full shapes like ``(1, 3, 224, 224)``, or specs like ``"int64:128"``); keywords that collide
+    with this function's own go in ``forward_kwargs``. ``dtype`` defaults to the model's own, ``name`` to
+    its class name.
+
+    Name form: a catalog name (``modeltui models``), ``timm:...``, ``hf:...`` or ``pkg.mod:factory``;
+    ``dtype`` defaults to fp32 and ``batch_size`` to 1, as on the command line; a model that fails gives a
+    ``Report`` whose ``error`` says why (``report.ok`` is False).
+
+    Raises ``UsageError`` (one line, with suggestions) for an unknown keyword, option, hardware id or input
+    that does not fit, ``UnknownModelError`` for an unknown name.
+    """
+    estimate = {
+        "hardware": hardware,
+        "precision": precision,
+        "execution": execution,
+        "efficiency": efficiency,
+    }
+    if is_module(model):
+        raw = analyze_instance(
+            model,
+            example_args,
+            {**example_kwargs, **(forward_kwargs or {})},
+            name=name,
+            dtype=dtype,
+            batch_size=batch_size,
+        )
+        return Report(raw, **estimate)
+    if not isinstance(model, str):
+        raise UsageError(
+            f"analyze() takes an nn.Module or a model name (e.g. 'resnet50'), got a {type(model).__name__}"
+        )
+    options = _options(example_args, example_kwargs, dtype, batch_size, forward_kwargs)
+    from metrics_core.runtime.analyze import analyze_many
+
+    (raw,) = analyze_many([model], options)
+    if name:
+        raw.model = name
+    return Report(raw, **estimate)
+
+
+def _options(
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    dtype: str | None,
+    batch_size: int | None,
+    forward_kwargs: dict[str, Any] | None,
+) -> AnalysisOptions:
+    """The ``AnalysisOptions`` of the name form: the older positional ``AnalysisOptions``, or keywords."""
+    known = [f.name for f in fields(AnalysisOptions)]
+    if forward_kwargs:
+        raise UsageError(
+            "forward_kwargs apply to an nn.Module instance; a named model takes inputs=[...] specs"
+        )
+    if args:
+        if (
+            len(args) == 1
+            and isinstance(args[0], AnalysisOptions)
+            and not kwargs
+            and dtype is None
+            and not batch_size
+        ):
+            return args[0]
+        raise UsageError(
+            "a named model takes its options as keywords (batch_size=, dtype=, inputs=['int64:128'] ...), "
+            "not positional example inputs"
+        )
+    for key in kwargs:
+        if key not in known:
+            close = difflib.get_close_matches(key, [*known, *ESTIMATE_KEYWORDS, "name"], n=2)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"options: {', '.join(known)}"
+            raise UsageError(f"analyze(): unknown option {key!r}; {hint}")
+    given = dict(kwargs)
+    if dtype is not None:
+        given["dtype"] = dtype
+    if batch_size is not None:
+        given["batch_size"] = batch_size
+    if isinstance(given.get("inputs"), (list, tuple)):
+        from metrics_core.common.input_spec import InputSpec, parse_input_spec
+
+        given["inputs"] = tuple(
+            i if isinstance(i, InputSpec) else parse_input_spec(str(i)) for i in given["inputs"]
+        )
+    if given.get("input_shape") is not None:
+        given["input_shape"] = tuple(given["input_shape"])
+    return AnalysisOptions(**given)

@@ -1,0 +1,260 @@
+"""Analyse an ``nn.Module`` instance the user already holds, in the user's own process, without changing it.
+
+How the instance is seen, and why the numbers equal the catalog path's:
+
+- For the one forward pass, every parameter and buffer of the model (and every plain tensor attribute of
+  its modules) is swapped, in place, for a meta tensor of the same shape and dtype; tied weights stay tied
+  (one meta tensor per original). The capture then runs exactly as for a model the catalog built on the
+  meta device (``metrics_core.capture.trace.capture`` and ``runtime.engines.fill_report``), so an
+  instance and its catalog name give identical records.
+- Nothing is copied: the extra memory is that of the meta tensors' Python objects, independent of the
+  parameter bytes. The model may live on CPU or CUDA, in fp32, bf16 or fp16; no device memory is used.
+- The forward runs in eval mode (as the catalog's models do) under ``torch.no_grad()``.
+- Afterwards everything is put back as it was: the same parameter and buffer objects, each module's
+  ``training`` flag, and module attributes that the forward (or a forward pre-hook, e.g.
+  ``torch.nn.utils.prune``) replaced. The model's own hooks stay registered and run during the capture
+  (on meta tensors); the capture's attribution hooks are global and removed afterwards.
+
+Example inputs (``args`` / ``kwargs`` values) may be real tensors (any device; integer and bool ones keep
+their values for code that reads them), full shapes including the batch (``(1, 3, 224, 224)``, floating
+point in the model's dtype, as torchinfo's ``input_size``), or ``--input`` style specs of one sample
+(``"float:3x224x224"``, ``"int64:128"``; the batch is prepended).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from metrics_core.common.dtypes import DTYPES, TORCH_NAMES
+from metrics_core.common.errors import ModeltuiError, UsageError, one_line_error
+from metrics_core.common.input_spec import describe_inputs, parse_input_spec
+from metrics_core.common.records import ModelReport
+
+#: Analysis dtype of a model's floating-point parameters (``fp32`` when there are none).
+_FROM_TORCH: dict[str, str] = {v: k for k, v in TORCH_NAMES.items() if k != "int8"}
+
+
+def is_module(obj: Any) -> bool:  # noqa: ANN401
+    """Whether ``obj`` is a ``torch.nn.Module`` (without importing torch when it is not loaded)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def analyze_instance(
+    model: Any,  # noqa: ANN401 (nn.Module)
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+) -> ModelReport:
+    """The ``ModelReport`` of ``model(*args, **kwargs)`` (see the module docstring for the input forms).
+
+    ``dtype``: the analysis dtype (bytes per floating-point element; default: the model's own, e.g.
+    ``bf16`` for a bf16 model); ``batch_size``: the batch prepended to ``--input`` style specs (default 1;
+    tensors and shapes carry their own batch). ``name``: the report's model name (default: the class
+    name). Raises ``UsageError`` (one line) for something that is not an ``nn.Module``, no inputs, an input
+    of another kind, an unknown dtype or a batch size that is not a positive integer, or when the forward
+    pass fails on the inputs given (the message names what was fed); ``UnsupportedModelError`` for an op
+    that needs tensor values the analysis does not have.
+    """
+    import torch
+
+    from metrics_core.capture.trace import capture, has_lazy_modules
+    from metrics_core.costs.registry import load_rule_modules
+    from metrics_core.runtime.engines import fill_report
+
+    load_rule_modules()  # installed cost-rule plugins (users' own rules are registered in this process)
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(
+            f"analyze() takes an nn.Module or a model name (e.g. 'resnet50'), got a {type(model).__name__}"
+        )
+    model = getattr(model, "_orig_mod", model)  # torch.compile's wrapper: the module it compiled
+    if has_lazy_modules(model):
+        raise UsageError(
+            f"{type(model).__name__} has uninitialised lazy parameters (nn.LazyLinear ...): run it once "
+            "on an example input first, then analyse it"
+        )
+    dtype = dtype or _model_dtype(model)
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise UsageError(f"batch size must be a positive integer, got {batch_size!r}")
+    kwargs = dict(kwargs or {})
+    if not args and not kwargs:
+        raise UsageError(
+            f"give {type(model).__name__}'s example inputs: tensors, full shapes such as (1, 3, 224, 224), "
+            "or specs such as 'float:3x224x224' / 'int64:128'"
+        )
+    report = ModelReport(
+        model=name or type(model).__name__,
+        input_shape=[],
+        batch_size=1,
+        dtype=dtype,
+        engine="meta",
+        task="custom",
+        family="instance",
+    )
+    with _meta_weights(model), _eval_mode(model):
+        feed_args, feed_kwargs, values, described = _feed(model, args, kwargs, batch_size or 1, dtype)
+        report.inputs = described
+        if described and described[0]["shape"]:
+            report.batch_size = described[0]["shape"][0] if described[0]["shape"] else 1
+            report.input_shape = list(described[0]["shape"][1:])
+        try:
+            trace = capture(model, feed_args, dtype, feed_kwargs, values)
+        except (KeyboardInterrupt, ModeltuiError):
+            raise
+        except Exception as exc:
+            fed = describe_inputs(described) or "nothing"
+            raise UsageError(
+                f"{report.model}.forward failed on the inputs given ({fed}): {one_line_error(exc)}; "
+                "pass inputs that fit its forward"
+            ) from None
+        return fill_report(report, model, trace, dtype)
+
+
+def _model_dtype(model: Any) -> str:  # noqa: ANN401
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return _FROM_TORCH.get(str(t.dtype).removeprefix("torch."), "fp32")
+    return "fp32"
+
+
+@contextmanager
+def _meta_weights(model: Any) -> Iterator[None]:  # noqa: ANN401
+    """Swap every parameter, buffer and plain tensor attribute of ``model``'s modules for a meta tensor of
+    the same shape and dtype (one per original object: tied weights stay tied); restore every module's
+    attribute dictionary entries on exit, whatever the forward replaced."""
+    import torch
+
+    memo: dict[int, Any] = {}
+
+    def meta_of(t: Any, where: str) -> Any:  # noqa: ANN401
+        rep = memo.get(id(t))
+        if rep is None:
+            try:
+                blank = torch.empty_like(t, device="meta")
+            except Exception as exc:  # a tensor subclass without a meta form
+                raise UsageError(
+                    f"{where}: a {type(t).__name__} of dtype {t.dtype} has no meta-device form "
+                    f"({one_line_error(exc)}); analyse the model before quantising it, or by name"
+                ) from None
+            rep = (
+                torch.nn.Parameter(blank, requires_grad=t.requires_grad)
+                if isinstance(t, torch.nn.Parameter)
+                else blank
+            )
+            memo[id(t)] = rep
+        return rep
+
+    saved: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    try:
+        for mod_name, mod in model.named_modules(remove_duplicate=True):
+            state = vars(mod)
+            stores = (state.get("_parameters", {}), state.get("_buffers", {}))
+            saved.extend((store, dict(store)) for store in stores)
+            saved.append((state, dict(state)))
+            for store in stores:
+                for key, t in list(store.items()):
+                    if t is not None:
+                        store[key] = meta_of(t, f"{mod_name or type(model).__name__}.{key}")
+            for key, t in list(state.items()):
+                if isinstance(t, torch.Tensor) and not key.startswith("__"):
+                    state[key] = meta_of(t, f"{mod_name or type(model).__name__}.{key}")
+        yield
+    finally:
+        for store, before in reversed(saved):
+            for key in [k for k in store if k not in before]:
+                del store[key]
+            for key, value in before.items():
+                if store.get(key, _MISSING) is not value:
+                    store[key] = value
+
+
+_MISSING = object()
+
+
+@contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:  # noqa: ANN401
+    """Every module in eval mode for the capture (as the catalog builds them); each module's own
+    ``training`` flag restored on exit."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        for m, _ in modes:
+            m.training = False
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _feed(
+    model: Any,  # noqa: ANN401
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    batch_size: int,
+    dtype: str,
+) -> tuple[tuple[Any, ...], dict[str, Any], list[tuple[Any, Any]], list[dict[str, Any]]]:
+    """Meta tensors (plus known values of integer inputs and the ``described`` list) for the example
+    inputs; plain Python values (None, numbers, strings, bools) pass through."""
+    import torch
+
+    from metrics_core.capture.inputs import make_feed, model_float_dtype
+
+    values: list[tuple[Any, Any]] = []
+    described: list[dict[str, Any]] = []
+    float_dtype = model_float_dtype(model)
+
+    def one(value: Any, key: str | None, where: str) -> Any:  # noqa: ANN401
+        if isinstance(value, torch.Tensor):
+            meta = value.detach().to("meta")
+            if not (value.is_floating_point() or value.is_complex()):
+                from metrics_core.capture.values import MAX_ELEMENTS
+
+                if value.numel() <= MAX_ELEMENTS:
+                    values.append((meta, value.detach().cpu()))
+            label = (
+                TORCH_NAMES[dtype] if value.is_floating_point() else str(value.dtype).removeprefix("torch.")
+            )
+            described.append({"name": key, "dtype": label, "shape": list(value.shape)})
+            return meta
+        if isinstance(value, torch.Size) or (
+            isinstance(value, (tuple, list))
+            and value
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in value)
+        ):
+            shape = tuple(value)
+            if any(d < 1 for d in shape):
+                raise UsageError(f"{where}: shape {shape} must be positive integers")
+            described.append({"name": key, "dtype": TORCH_NAMES[dtype], "shape": list(shape)})
+            return torch.empty(shape, dtype=float_dtype, device="meta")
+        if isinstance(value, str):
+            spec = parse_input_spec(value)
+            if spec.name is not None:
+                raise UsageError(f"{where}: {value!r} names an argument; pass it as a keyword instead")
+            feed = make_feed([spec], batch_size, model, analysis_dtype=dtype)
+            values.extend(feed.values)
+            described.append({**feed.described[0], "name": key})
+            return feed.args[0]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        if isinstance(value, (tuple, list)):
+            return type(value)(one(v, key, where) for v in value)
+        if isinstance(value, dict):
+            return {k: one(v, str(k), f"{where}[{k!r}]") for k, v in value.items()}
+        raise UsageError(
+            f"{where} is a {type(value).__name__}: pass a tensor, a full shape such as (1, 3, 224, 224) "
+            "or a spec such as 'float:3x224x224'"
+        )
+
+    out_args = tuple(one(v, None, f"input {i}") for i, v in enumerate(args))
+    out_kwargs = {k: one(v, k, f"input {k!r}") for k, v in kwargs.items()}
+    return out_args, out_kwargs, values, described

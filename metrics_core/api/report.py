@@ -1,0 +1,384 @@
+"""``Report``: one analysed model, and optionally its estimate on a hardware target, as data.
+
+The object ``metrics_core.analyze`` returns, for a model name or an ``nn.Module`` instance. Its tables are
+the CLI's tables (one implementation: ``metrics_core.report.rows``): ``by_op()`` is ``modeltui layers``,
+``to_json()`` is ``modeltui compare --format json`` for this model, both with the same ``context``.
+Estimates use the same defaults as every verb and the app (eager execution, calibrated efficiency, the
+target's precision path for the analysis dtype) and say they are estimates.
+
+Attributes of the underlying ``ModelReport`` (``metrics``, ``records``, ``coverage``, ``extras``,
+``inputs``, ``error`` ...) are readable on the ``Report`` itself.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from metrics_core.common import units
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import ModelReport
+from metrics_core.common.textable import text_table
+from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, DEFAULT_EXECUTION
+from metrics_core.report.context import run_context, with_context
+from metrics_core.report.export import to_csv, to_json
+from metrics_core.report.rows import layer_csv_keys, layer_rows, summary_row
+
+if TYPE_CHECKING:
+    from metrics_core.api.diff import ReportDiff
+    from metrics_core.perf.hardware import HardwareTarget
+    from metrics_core.perf.roofline import ModelEstimate
+
+#: The tables a ``Report`` exports: ``summary`` (one row: compare's schema), ``layers`` (one row per op:
+#: layers' schema), ``modules`` (one row per module path: ``by_module``).
+TABLES: tuple[str, ...] = ("summary", "layers", "modules")
+
+#: Keys of a ``by_module`` row, in order.
+MODULE_KEYS: tuple[str, ...] = (
+    "module",
+    "module_type",
+    "depth",
+    "ops",
+    "params",
+    "macs",
+    "flops",
+    "input_bytes",
+    "output_bytes",
+    "weight_bytes",
+    "bytes",
+    "macs_pct",
+    "uncovered_ops",
+)
+
+
+class Report:
+    """One model's analysis (``raw``: the ``ModelReport``) and, when a target is set, its roofline estimate.
+
+    Build it with ``metrics_core.analyze(...)``; ``on(hardware)`` gives the same analysis estimated on
+    another target. Every method is cheap (no re-analysis). Raises ``UsageError`` (one line) for an
+    unknown table name, hardware id or estimate mode.
+    """
+
+    def __init__(
+        self,
+        raw: ModelReport,
+        hardware: str | HardwareTarget | None = None,
+        precision: str | None = None,
+        execution: str | None = None,
+        efficiency: str | None = None,
+    ) -> None:
+        from metrics_core.perf.roofline import check_modes
+
+        self.raw = raw
+        self.execution = execution or DEFAULT_EXECUTION
+        self.efficiency = efficiency or DEFAULT_EFFICIENCY
+        if hardware is None and (execution or efficiency or precision):
+            raise UsageError(
+                "execution / efficiency / precision shape roofline estimates: give hardware= too"
+            )
+        check_modes(self.execution, self.efficiency)
+        self.target = _target(hardware)
+        self.precision = None
+        if self.target is not None:
+            from metrics_core.perf.roofline import precision_for
+
+            self.precision = precision or precision_for(self.target, raw.dtype)
+            if self.precision not in self.target.peak_tflops:
+                have = ", ".join(self.target.peak_tflops)
+                raise UsageError(f"{self.target.id} has no {self.precision!r} peak; choose one of {have}")
+
+    # ------------------------------------------------------------------------------------ identity
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401
+        if name.startswith("__") or name == "raw":
+            raise AttributeError(name)
+        return getattr(self.raw, name)
+
+    @property
+    def name(self) -> str:
+        """The model's name (catalog name, or the instance's class name unless one was given)."""
+        return self.raw.model
+
+    def on(
+        self,
+        hardware: str | HardwareTarget,
+        precision: str | None = None,
+        execution: str | None = None,
+        efficiency: str | None = None,
+    ) -> Report:
+        """This analysis estimated on ``hardware`` (a target id of ``modeltui hardware`` or a
+        ``HardwareTarget``); the modes default to the CLI's (eager, calibrated)."""
+        return Report(self.raw, hardware, precision, execution, efficiency)
+
+    # ------------------------------------------------------------------------------------ results
+    @cached_property
+    def estimate(self) -> ModelEstimate | None:
+        """The roofline estimate on the target (``perf.roofline.ModelEstimate``: latency, three regimes,
+        bound, per-op estimates), or None without a target or for a failed analysis."""
+        if self.target is None or not (self.raw.ok and self.raw.records):
+            return None
+        from metrics_core.perf.roofline import estimate_model
+
+        return estimate_model(self.raw, self.target, self.precision, self.execution, self.efficiency)
+
+    @property
+    def memory(self) -> dict[str, Any]:
+        """Peak memory of the forward pass (bytes): ``weight_bytes``, ``peak_activation_bytes``,
+        ``peak_total_bytes``, where the peak is (``peak_op_index``, ``peak_module``) ...; {} if unknown."""
+        return dict(self.raw.extras.get("memory", {}))
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        """The model-level metrics (README "Metrics": params, MACs, FLOPs, bytes, AI ...), peak memory, and
+        with a target the estimate's ``est_latency_s``, ``est_bound`` and regime times (estimates)."""
+        self._check_ok()
+        out = self.raw.metrics.to_dict()
+        out["peak_total_bytes"] = self.memory.get("peak_total_bytes")
+        est = self.estimate
+        if est is not None:
+            out.update(
+                est_latency_s=est.latency_s,
+                est_compute_s=est.compute_s,
+                est_memory_s=est.memory_s,
+                est_overhead_s=est.overhead_s,
+                est_bound=est.bound,
+                est_throughput_per_s=est.throughput_per_s,
+            )
+        return out
+
+    def by_op(self) -> list[dict[str, Any]]:
+        """One row per recorded op, in execution order: the rows of ``modeltui layers`` (counts, and with a
+        target ``est_*`` times and the bound)."""
+        self._check_ok()
+        return layer_rows(self.raw.records, self.estimate)
+
+    def by_module(self, depth: int = 1) -> list[dict[str, Any]]:
+        """Ops grouped by module path cut at ``depth`` levels (``layer1.0.conv1`` at depth 2 is
+        ``layer1.0``; ops of the model's own forward are ``(model)``), in order of first use.
+
+        Each row (``MODULE_KEYS``): op count, parameters held under the path (None when unknown), MACs,
+        FLOPs, bytes read and written, ``macs_pct`` (share of the model's MACs, percent), ops without a cost
+        rule, and with a target ``est_time_s`` (sum of the ops' estimated times) and ``bound`` (the regime
+        with most time). ``UsageError`` for a depth below 1."""
+        self._check_ok()
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise UsageError(f"depth must be a positive integer, got {depth!r}")
+        est = self.estimate
+        modules = self.raw.extras.get("modules")
+        groups: dict[str, dict[str, Any]] = {}
+        for i, r in enumerate(self.raw.records):
+            path = module_path(r.module, depth)
+            g = groups.get(path)
+            if g is None:
+                g = groups[path] = {k: 0 for k in MODULE_KEYS}
+                g.update(module=path, module_type=r.module_type, depth=path.count(".") + 1 if r.module else 0)
+                g["_time"] = {"compute": 0.0, "memory": 0.0, "overhead": 0.0}
+                g["est_time_s"] = 0.0
+            if modules is not None and path in modules:
+                g["module_type"] = modules[path][0]
+            g["ops"] += 1
+            g["macs"] += r.macs
+            g["flops"] += r.flops or 0
+            g["input_bytes"] += r.input_bytes
+            g["output_bytes"] += r.output_bytes
+            g["weight_bytes"] += r.weight_bytes
+            g["uncovered_ops"] += 0 if r.covered else 1
+            if est is not None:
+                op = est.ops[i]
+                g["est_time_s"] += op.time_s
+                g["_time"][op.bound] = g["_time"].get(op.bound, 0.0) + op.time_s
+        total_macs = self.raw.metrics.macs
+        rows = []
+        for path, g in groups.items():
+            g["bytes"] = g["input_bytes"] + g["output_bytes"] + g["weight_bytes"]
+            g["macs_pct"] = 100.0 * g["macs"] / total_macs if total_macs else 0.0
+            g["params"] = _params_under(modules, path) if modules is not None else None
+            times = g.pop("_time")
+            if est is None:
+                g.pop("est_time_s")
+            else:
+                g["bound"] = max(times, key=times.get) if g["est_time_s"] else "overhead"
+                g["estimate"] = True
+            rows.append(g)
+        return rows
+
+    # ------------------------------------------------------------------------------------ exports
+    def context(self) -> dict[str, Any]:
+        """What the numbers assume (``report.context.run_context``): batch, dtype of the bytes, and with a
+        target its id, precision path and modes, and that estimates are present."""
+        return run_context(
+            model=self.name,
+            batch_size=self.raw.batch_size,
+            dtype=self.raw.dtype,
+            hardware=self.target.id if self.target is not None else None,
+            precision=self.precision,
+            execution=self.execution,
+            efficiency=self.efficiency,
+            estimate=self.estimate is not None,
+        )
+
+    def rows(self, table: str = "summary") -> list[dict[str, Any]]:
+        """The rows of ``table`` (``TABLES``): ``summary``, ``layers`` or ``modules`` (depth 1)."""
+        if table not in TABLES:
+            raise UsageError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+        if table == "layers":
+            return self.by_op()
+        if table == "modules":
+            return self.by_module(1)
+        energy = None
+        if self.estimate is not None and self.estimate.latency_s > 0:
+            from metrics_core.perf.energy import estimate_energy
+
+            energy = estimate_energy(self.target, self.estimate.latency_s, self.estimate.batch_size)
+        return [summary_row(self.raw, self.estimate, energy)]
+
+    def to_json(self, table: str = "summary") -> str:
+        """``table`` as JSON text, every row with the ``context`` object (the CLI's ``--format json``)."""
+        rows = self.rows(table)
+        return with_context(to_json(rows, compact_rows=table != "summary"), "json", self.context())
+
+    def to_csv(self, table: str = "layers") -> str:
+        """``table`` as CSV text with the context columns (the CLI's ``--format csv``)."""
+        rows = self.rows(table)
+        if table == "layers":
+            keys = layer_csv_keys(rows)
+        elif table == "modules":
+            keys = [*MODULE_KEYS, *(["est_time_s", "bound"] if rows and "bound" in rows[0] else [])]
+        else:
+            keys = [k for k, v in rows[0].items() if not isinstance(v, (dict, list))]
+        return with_context(to_csv(rows, keys), "csv", self.context())
+
+    def to_pandas(self, table: str = "layers") -> Any:  # noqa: ANN401 (pandas.DataFrame)
+        """``table`` as a ``pandas.DataFrame`` (install the ``pandas`` extra: ``pip install
+        'modeltui[pandas]'``); ``UsageError`` naming the extra when pandas is missing."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise UsageError("to_pandas() needs pandas: pip install 'modeltui[pandas]'") from None
+        return pd.DataFrame(self.rows(table))
+
+    def diff(self, other: Report, depth: int = 1) -> ReportDiff:
+        """Totals and per-module deltas ``other - self`` (``metrics_core.api.diff``)."""
+        from metrics_core.api.diff import diff_reports
+
+        return diff_reports(self, other, depth)
+
+    # ------------------------------------------------------------------------------------ display
+    def summary_lines(self) -> list[str]:
+        """The short text summary: counts, memory, coverage and (with a target) the estimate."""
+        if not self.raw.ok:
+            return [f"{self.name}: not analysed: {self.raw.error}"]
+        m = self.raw.metrics
+        lines = [
+            f"{self.name}: {units.human_count(m.params)} params, {units.human_count(m.macs)} MACs, "
+            f"{units.human_count(m.flops)} FLOPs, {units.human_bytes(m.memory_bytes)} traffic, "
+            f"AI {m.aggregate_ai:.1f} FLOP/B (batch {self.raw.batch_size}, bytes {self.raw.dtype})"
+        ]
+        peak = self.memory.get("peak_total_bytes")
+        if peak is not None:
+            lines.append(f"peak memory (weights + live activations): {units.human_bytes(peak)}")
+        if not self.raw.coverage.complete:
+            missing = ", ".join(f"{k} x{v}" for k, v in self.raw.coverage.uncovered.items())
+            lines.append(f"PARTIAL coverage: no cost rule for {missing}")
+        est = self.estimate
+        if est is not None:
+            valid = f"validated: {est.validation}" if est.validated else "not validated (physical estimate)"
+            lines.append(
+                f"estimate on {self.target.name} ({self.precision}, {est.execution}, {est.efficiency} "
+                f"efficiency): {units.human_time(est.latency_s)}, {est.bound}-bound "
+                f"(compute {units.human_time(est.compute_s)}, memory {units.human_time(est.memory_s)}, "
+                f"overhead {units.human_time(est.overhead_s)}); {valid}"
+            )
+        return lines
+
+    def _module_table(self, depth: int = 1) -> tuple[list[str], list[list[str]], list[bool]]:
+        rows = self.by_module(depth)
+        headers = ["Module", "Type", "Ops", "Params", "MACs", "MACs %", "Bytes"]
+        numeric = [False, False, True, True, True, True, True]
+        est = self.estimate is not None
+        if est:
+            headers += ["Est. time", "Bound"]
+            numeric += [True, False]
+        body = []
+        for r in rows:
+            cells = [
+                r["module"],
+                r["module_type"],
+                str(r["ops"]),
+                units.human_count(r["params"]) if r["params"] is not None else "-",
+                units.human_count(r["macs"]),
+                f"{r['macs_pct']:.1f}",
+                units.human_bytes(r["bytes"]),
+            ]
+            if est:
+                cells += [units.human_time(r["est_time_s"]), r["bound"]]
+            body.append(cells)
+        return headers, body, numeric
+
+    def __str__(self) -> str:
+        lines = self.summary_lines()
+        if self.raw.ok:
+            headers, body, numeric = self._module_table(1)
+            lines += ["", text_table(headers, body, numeric)]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        where = f", on {self.target.id} {self.precision}" if self.target is not None else ""
+        return f"<Report {self.name!r}: batch {self.raw.batch_size}, {self.raw.dtype}{where}>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary, the bound, and a collapsible module table."""
+        parts = [f"<div><b>{html.escape(self.name)}</b>"]
+        parts += [f"<div>{html.escape(line)}</div>" for line in self.summary_lines()]
+        if self.raw.ok:
+            headers, body, numeric = self._module_table(1)
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+            trs = "".join(
+                "<tr>"
+                + "".join(
+                    f"<td style='text-align:{'right' if n else 'left'}'>{html.escape(c)}</td>"
+                    for c, n in zip(cells, numeric, strict=True)
+                )
+                + "</tr>"
+                for cells in body
+            )
+            parts.append(
+                f"<details><summary>{len(body)} modules (depth 1)</summary>"
+                f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table></details>"
+            )
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _check_ok(self) -> None:
+        if not self.raw.ok:
+            raise UsageError(f"{self.name} was not analysed: {self.raw.error}")
+
+
+def module_path(module: str, depth: int) -> str:
+    """``module`` cut to its first ``depth`` dotted parts; ``(model)`` for the model's own ops."""
+    if not module:
+        return "(model)"
+    return ".".join(module.split(".")[:depth])
+
+
+def _params_under(modules: dict[str, list], path: str) -> int:
+    """Parameters held by the modules at or under ``path`` (``capture.params.module_table``); the
+    model's own parameters for ``(model)``."""
+    if path == "(model)":
+        return modules.get("", [None, 0])[1]
+    prefix = path + "."
+    return sum(n for name, (_, n) in modules.items() if name == path or name.startswith(prefix))
+
+
+def _target(hardware: Any) -> HardwareTarget | None:  # noqa: ANN401
+    if hardware is None or not isinstance(hardware, str):
+        return hardware
+    from metrics_core.perf.hardware import get_target
+
+    return get_target(hardware)
+
+
+def wrap_all(reports: Sequence[ModelReport], **estimate: Any) -> list[Report]:  # noqa: ANN401
+    """``Report`` objects for ``reports`` with the same estimate options."""
+    return [Report(r, **estimate) for r in reports]
