@@ -109,7 +109,8 @@ def analyze_instance(
             report.batch_size = described[0]["shape"][0] if described[0]["shape"] else 1
             report.input_shape = list(described[0]["shape"][1:])
         try:
-            trace = capture(model, feed_args, dtype, feed_kwargs, values)
+            with _meta_memo():
+                trace = capture(model, feed_args, dtype, feed_kwargs, values)
         except (KeyboardInterrupt, ModeltuiError):
             raise
         except Exception as exc:
@@ -119,6 +120,25 @@ def analyze_instance(
                 "pass inputs that fit its forward"
             ) from None
         return fill_report(report, model, trace, dtype)
+
+
+_MEMO: Any = None
+
+
+def _meta_memo() -> Any:  # noqa: ANN401
+    """The process's memoised meta kernels (``runtime.metamemo.MetaMemo``, as the analysis workers keep
+    one: the same records, checked for the catalog); a no-op context with ``MODELTUI_MEMO=0``."""
+    import contextlib
+    import os
+
+    global _MEMO
+    if os.environ.get("MODELTUI_MEMO", "1") == "0":
+        return contextlib.nullcontext()
+    if _MEMO is None:
+        from metrics_core.runtime.metamemo import MetaMemo
+
+        _MEMO = MetaMemo()
+    return _MEMO
 
 
 def _model_dtype(model: Any) -> str:  # noqa: ANN401
@@ -141,7 +161,7 @@ def _meta_weights(model: Any) -> Iterator[None]:  # noqa: ANN401
         rep = memo.get(id(t))
         if rep is None:
             try:
-                blank = torch.empty_like(t, device="meta")
+                blank = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
             except Exception as exc:  # a tensor subclass without a meta form
                 raise UsageError(
                     f"{where}: a {type(t).__name__} of dtype {t.dtype} has no meta-device form "
