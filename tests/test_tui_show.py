@@ -57,3 +57,27 @@ def test_show_refuses_bad_input_in_one_line() -> None:
         show(3)
     with pytest.raises(UsageError, match="needs a terminal"):
         show(TwoInputs(), (2, 8), y=(2, 4), compare=["resnet18"])
+
+
+@sync
+async def test_diff_screen_from_the_comparison() -> None:
+    from tui.app.screens.diff import DiffScreen
+
+    app, _ = fakes.make_app(["resnet18", "mobilenet_v2"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.screen.table.cursor_key == "resnet18"  # the first row
+        await pilot.press("D")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        await settle(pilot)
+        screen.refresh_view()
+        d = screen.diff
+        # resnet18 (11,689,512 params) against mobilenet_v2 (3,504,872): two architectures, by stage order
+        assert (d.first.name, d.second.name, d.aligned_by) == ("mobilenet_v2", "resnet18", "stage order")
+        assert {t["metric"]: t["delta"] for t in d.totals()}["params"] == 11_689_512 - 3_504_872
+        await pilot.press("r")
+        assert screen.diff.first.name == "resnet18"
+        await pilot.press("plus")
+        assert screen.depth == 2

@@ -100,6 +100,13 @@ class ComparisonScreen(FilteredTableScreen):
             tooltip="LLM serving view of the highlighted decoder model: prefill/decode, KV cache, TTFT/TPOT",
         ),
         Binding("t", "toggle_rankings", "Rankings", show=False, tooltip="Show or hide the rankings panel"),
+        Binding(
+            "D",
+            "diff",
+            "Diff",
+            show=False,
+            tooltip="Diff the highlighted model against the first other model (totals and per module)",
+        ),
         Binding("escape", "back", "Clear filter", show=False),
     ]
 
@@ -314,6 +321,17 @@ class ComparisonScreen(FilteredTableScreen):
 
     def action_llm(self) -> None:
         self.app.action_llm(self.table.cursor_key)
+
+    def action_diff(self) -> None:
+        """The highlighted model against the first other model in the table's order (``DiffScreen``)."""
+        from tui.app.screens.diff import DiffScreen
+
+        current = self.table.cursor_key
+        order = [n for n in self.app.session.ordered() if n != current]
+        if current is None or not order:
+            self.app.notify("Diff needs two analysed models: add another (c or a).", title="Diff", timeout=4)
+            return
+        self.app.push_screen(DiffScreen(order[0], current))
 
     def action_layers(self) -> None:
         self.open_layers(self.table.cursor_key)
