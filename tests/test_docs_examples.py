@@ -34,6 +34,6 @@ def test_examples_run(source: str, tmp_path: Path) -> None:
     script = tmp_path / "examples.py"
     script.write_text("\n\n".join(blocks))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELTUI_JOBS": "0"}
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    cmd = [sys.executable, str(script)]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{source} examples failed:\n{done.stderr[-3000:]}"
