@@ -356,3 +356,120 @@ def test_model_on_cuda_is_analysed_without_device_memory() -> None:
     assert r.metrics.macs == 384
     assert torch.cuda.memory_allocated() == used
     assert next(model.parameters()).device.type == "cuda"
+
+
+# ------------------------------------------------------------------------------------------ new users' cases
+class WithMode(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor, mode: str = "sum", name: str = "") -> torch.Tensor:
+        y = self.lin(x)
+        return y.sum() if mode == "sum" else y
+
+
+def test_strings_reach_forward_unless_they_are_specs() -> None:
+    # "other" is not a DTYPE:DIMS spec: passed through; forward_kwargs never parse strings (name collides)
+    r = mc.analyze(WithMode(), (2, 8), mode="other", forward_kwargs={"name": "int64:8"})
+    assert [x.op for x in r.records] == ["addmm"]  # no sum: mode "other" reached forward
+    assert [x.op for x in mc.analyze(WithMode(), (2, 8)).records] == ["addmm", "sum"]
+
+
+def test_hooks_a_library_registers_on_first_call_are_removed() -> None:
+    # as transformers' output capture does: the first forward registers a hook on a child and sets a flag
+    class Lazy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not getattr(self, "_hooked", False):
+                self.lin.register_forward_hook(lambda m, i, o: None)
+                self._hooked = True
+            return self.lin(x)
+
+    model = Lazy()
+    for _ in range(3):
+        mc.analyze(model, (1, 4))
+    assert len(model.lin._forward_hooks) == 0 and not hasattr(model, "_hooked")
+
+
+def test_a_model_without_flops_prints() -> None:
+    text = str(mc.analyze(nn.Identity(), (2, 3)))
+    assert text.startswith("Identity: 0 params, 0 MACs, 0 FLOPs, 0 B traffic, AI - FLOP/B")
+
+
+def test_diff_compares_times_only_when_both_have_them() -> None:
+    a = mc.analyze(TwoInputs(), (2, 8), y=(2, 4), name="a")
+    b = mc.analyze(WithMode(), (2, 8), name="b")
+    one_sided = a.on("l4").diff(b)
+    assert one_sided.timed is False
+    assert {r["delta_est_time_s"] for r in one_sided.modules()} == {None}
+    assert "Time delta" not in str(one_sided)
+    two = a.on("l4").diff(b.on("h100-sxm5-80gb"))
+    assert two.time_basis() == (
+        "estimates: a on NVIDIA L4 fp32 (eager, calibrated efficiency); "
+        "b on NVIDIA H100 SXM5 80GB fp32 (eager, calibrated efficiency)"
+    )
+
+
+def test_record_skips_an_analysis_run_inside_it() -> None:
+    # the block's own forward: 2*8*16 + 2*4*16 = 384 MACs; the nested analyze's meta ops are not counted
+    model = TwoInputs()
+    x, y = torch.randn(2, 8), torch.randn(2, 4)
+    with mc.record(model) as rec, torch.no_grad():
+        model(x, y)
+        mc.analyze(model, (2, 8), y=(2, 4))
+    assert rec.report.metrics.macs == 384
+
+
+def test_aten_rules_by_either_name_and_bad_names(clean_rules) -> None:  # noqa: ANN001
+    try:
+        mc.register_cost_rule("aten::addmm", lambda a, k, o: (7, 14), category="matmul")
+        assert [x.macs for x in mc.analyze(TwoInputs(), (2, 8), y=(2, 4)).records if x.op == "addmm"] == [
+            7,
+            7,
+        ]
+    finally:
+        assert mc.remove_cost_rule("aten::addmm")
+    with pytest.raises(UsageError, match="did you mean 'addmm', or 'aten::addmm'"):
+        mc.register_cost_rule("aten.addmm.default", lambda a, k, o: (0, 0))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: mc.analyze(TwoInputs(), (2, 8), y=(2, 4), hardware=123), "hardware must be a target id"),
+        (
+            lambda: mc.analyze(TwoInputs(), (2, 8), hardwre="l4"),
+            "takes no argument 'hardwre'; did you mean hardware",
+        ),
+        (
+            lambda: mc.analyze(TwoInputs(), (2.0, 8), y=(2, 4)),
+            "input 0: shape (2.0, 8) must be positive integers",
+        ),
+        (
+            lambda: mc.analyze(TwoInputs(), (2, 8), y=(2, 4), batch_size=5),
+            "batch_size=5 applies to spec inputs",
+        ),
+        (lambda: mc.analyze(TwoInputs(), (2, 8), y=(2, 4), name=3), "name must be a string"),
+    ],
+)
+def test_more_bad_input_is_one_line(call, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(ModeltuiError) as info:
+        call()
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_numpy_inputs_and_torch_dtypes() -> None:
+    import numpy as np
+
+    r = mc.analyze(TwoInputs(), np.zeros((2, 8), dtype=np.float32), y=(2, 4), dtype=torch.float16)
+    assert (r.metrics.macs, r.dtype) == (384, "fp16")
+
+
+def test_by_module_params_sum_to_the_model_at_any_depth() -> None:
+    r = mc.analyze(torchvision.models.resnet18(), (1, 3, 224, 224))
+    for depth in (1, 2, 3, 4):
+        assert sum(m["params"] for m in r.by_module(depth)) == 11_689_512

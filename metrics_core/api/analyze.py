@@ -43,8 +43,9 @@ def analyze(
     """Analyse ``model`` and return its ``Report`` (see the module docstring for the two forms).
 
     Instance form: ``example_args`` / ``example_kwargs`` are ``forward``'s arguments (tensors on any
-    device, full shapes like ``(1, 3, 224, 224)``, or specs like ``"int64:128"``); keywords that collide
-    with this function's own go in ``forward_kwargs``. ``dtype`` defaults to the model's own, ``name`` to
+    device, full shapes like ``(1, 3, 224, 224)``, or specs like ``"int64:128"``; other values pass
+    through); keywords that collide with this function's own, and strings that must not be read as specs,
+    go in ``forward_kwargs``. ``dtype`` defaults to the model's own, ``name`` to
     its class name.
 
     Name form: a catalog name (``modeltui models``), ``timm:...``, ``hf:...`` or ``pkg.mod:factory``;
@@ -64,10 +65,11 @@ def analyze(
         raw = analyze_instance(
             model,
             example_args,
-            {**example_kwargs, **(forward_kwargs or {})},
+            example_kwargs,
             name=name,
             dtype=dtype,
             batch_size=batch_size,
+            raw_kwargs=forward_kwargs,
         )
         return Report(raw, **estimate)
     if not isinstance(model, str):

@@ -63,13 +63,31 @@ class ReportDiff:
         union = set(pa) | set(pb)
         shared = len(set(pa) & set(pb)) / len(union) if union else 1.0
         self.aligned_by = "path" if shared >= PATH_ALIGNMENT_MIN_SHARED else "stage order"
+        #: Whether estimated times are compared: both reports carry an estimate.
+        self.timed = first.estimate is not None and second.estimate is not None
+
+    def time_basis(self) -> str | None:
+        """What the compared times assume: one target, precision and mode for both, or each side's when
+        they differ (a model on two machines is a fair question); None when times are not compared."""
+        if not self.timed:
+            return None
+
+        def basis(r: Report) -> str:
+            return f"{r.target.name} {r.precision} ({r.execution}, {r.efficiency} efficiency)"
+
+        a, b = basis(self.first), basis(self.second)
+        return (
+            f"estimates on {a}"
+            if a == b
+            else f"estimates: {self.first.name} on {a}; {self.second.name} on {b}"
+        )
 
     def totals(self) -> list[dict[str, Any]]:
         """One row per total (``TOTALS``): ``metric``, ``first``, ``second``, ``delta``, ``pct``."""
         ta, tb = self.first.totals, self.second.totals
         rows = []
         for key, _label, _fmt in TOTALS:
-            if key not in ta or key not in tb:
+            if key not in ta or key not in tb or (key.startswith("est_") and not self.timed):
                 continue
             d, pct = _delta(ta[key], tb[key])
             rows.append({"metric": key, "first": ta[key], "second": tb[key], "delta": d, "pct": pct})
@@ -102,6 +120,9 @@ class ReportDiff:
                 same = all(a.get(f) == b.get(f) for f in ("params", "macs", "bytes", "ops"))
                 row["status"] = "same" if same else "changed"
             for f in MODULE_FIELDS:
+                if f == "est_time_s" and not self.timed:
+                    row[f"first_{f}"] = row[f"second_{f}"] = row[f"delta_{f}"] = None
+                    continue
                 va = a.get(f) if a is not None else None
                 vb = b.get(f) if b is not None else None
                 row[f"first_{f}"], row[f"second_{f}"] = va, vb
@@ -117,7 +138,8 @@ class ReportDiff:
             "second": self.second.name,
             "depth": self.depth,
             "aligned_by": self.aligned_by,
-            "estimate": self.first.estimate is not None and self.second.estimate is not None,
+            "estimate": self.timed,
+            "time_basis": self.time_basis(),
             "totals": self.totals(),
             "modules": self.modules(),
         }
@@ -154,12 +176,8 @@ class ReportDiff:
             f"{self.second.name} vs {self.first.name} (delta = {self.second.name} - {self.first.name}; "
             f"modules aligned by {self.aligned_by}, depth {self.depth})"
         )
-        if self.first.estimate is not None and self.second.estimate is not None:
-            est = self.first.estimate
-            title += (
-                f"; times are estimates on {self.first.target.name} {self.first.precision} "
-                f"({est.execution}, {est.efficiency} efficiency)"
-            )
+        if self.timed:
+            title += f"; times are {self.time_basis()}"
         t_head = ["Total", self.first.name, self.second.name, "Delta", "Delta %"]
         t_body = []
         for r in self.totals():
@@ -175,7 +193,7 @@ class ReportDiff:
                     units.pct(r["pct"]) if r["pct"] is not None else "-",
                 ]
             )
-        est = any(r["delta_est_time_s"] is not None for r in self.modules())
+        est = self.timed
         m_head = ["Module", "Status", "Params delta", "MACs delta", "Bytes delta"] + (
             ["Time delta"] if est else []
         )

@@ -157,7 +157,8 @@ class Report:
         """Ops grouped by module path cut at ``depth`` levels (``layer1.0.conv1`` at depth 2 is
         ``layer1.0``; ops of the model's own forward are ``(model)``), in order of first use.
 
-        Each row (``MODULE_KEYS``): op count, parameters held under the path (None when unknown), MACs,
+        Each row (``MODULE_KEYS``): op count, parameters held under the path and not under a deeper row
+        (rows sum to the model's parameters; None when unknown), MACs,
         FLOPs, bytes read and written, ``macs_pct`` (share of the model's MACs, percent), ops without a cost
         rule, and with a target ``est_time_s`` (sum of the ops' estimated times) and ``bound`` (the regime
         with most time). ``UsageError`` for a depth below 1."""
@@ -189,11 +190,12 @@ class Report:
                 g["est_time_s"] += op.time_s
                 g["_time"][op.bound] = g["_time"].get(op.bound, 0.0) + op.time_s
         total_macs = self.raw.metrics.macs
+        owned = _params_by_row(modules, list(groups)) if modules is not None else None
         rows = []
         for path, g in groups.items():
             g["bytes"] = g["input_bytes"] + g["output_bytes"] + g["weight_bytes"]
             g["macs_pct"] = 100.0 * g["macs"] / total_macs if total_macs else 0.0
-            g["params"] = _params_under(modules, path) if modules is not None else None
+            g["params"] = owned.get(path, 0) if owned is not None else None
             times = g.pop("_time")
             if est is None:
                 g.pop("est_time_s")
@@ -273,14 +275,21 @@ class Report:
         lines = [
             f"{self.name}: {units.human_count(m.params)} params, {units.human_count(m.macs)} MACs, "
             f"{units.human_count(m.flops)} FLOPs, {units.human_bytes(m.memory_bytes)} traffic, "
-            f"AI {m.aggregate_ai:.1f} FLOP/B (batch {self.raw.batch_size}, bytes {self.raw.dtype})"
+            f"AI {units.fixed(m.aggregate_ai, 1)} FLOP/B "
+            f"(batch {self.raw.batch_size}, bytes {self.raw.dtype})"
         ]
         peak = self.memory.get("peak_total_bytes")
         if peak is not None:
             lines.append(f"peak memory (weights + live activations): {units.human_bytes(peak)}")
-        if not self.raw.coverage.complete:
-            missing = ", ".join(f"{k} x{v}" for k, v in self.raw.coverage.uncovered.items())
-            lines.append(f"PARTIAL coverage: no cost rule for {missing}")
+        cov = self.raw.coverage
+        failed = {k: v for k, v in cov.uncovered.items() if k in cov.rule_errors}
+        missing = {k: v for k, v in cov.uncovered.items() if k not in cov.rule_errors}
+        if missing:
+            lines.append(
+                "PARTIAL coverage: no cost rule for " + ", ".join(f"{k} x{v}" for k, v in missing.items())
+            )
+        for op, n in failed.items():
+            lines.append(f"PARTIAL coverage: the cost rule of {op} (x{n}) failed: {cov.rule_errors[op]}")
         est = self.estimate
         if est is not None:
             valid = f"validated: {est.validation}" if est.validated else "not validated (physical estimate)"
@@ -325,7 +334,8 @@ class Report:
 
     def __repr__(self) -> str:
         where = f", on {self.target.id} {self.precision}" if self.target is not None else ""
-        return f"<Report {self.name!r}: batch {self.raw.batch_size}, {self.raw.dtype}{where}>"
+        failed = f", not analysed: {self.raw.error}" if not self.raw.ok else ""
+        return f"<Report {self.name!r}: batch {self.raw.batch_size}, {self.raw.dtype}{where}{failed}>"
 
     def _repr_html_(self) -> str:
         """Jupyter: the summary, the bound, and a collapsible module table."""
@@ -362,18 +372,37 @@ def module_path(module: str, depth: int) -> str:
     return ".".join(module.split(".")[:depth])
 
 
-def _params_under(modules: dict[str, list], path: str) -> int:
-    """Parameters held by the modules at or under ``path`` (``capture.params.module_table``); the
-    model's own parameters for ``(model)``."""
-    if path == "(model)":
-        return modules.get("", [None, 0])[1]
-    prefix = path + "."
-    return sum(n for name, (_, n) in modules.items() if name == path or name.startswith(prefix))
+def _params_by_row(modules: dict[str, list], paths: list[str]) -> dict[str, int]:
+    """Each module's own parameters (``capture.params.module_table``) counted for the deepest row path at
+    or above it, so a parent row with ops of its own (a residual add in ``layer1.0``) is not counted again
+    beside its children's rows and the rows sum to the model's parameters. Modules whose ops fall in no
+    row (never called) count for the nearest row above them, else ``(model)``."""
+    rows = set(paths)
+    out: dict[str, int] = {}
+    for name, (_, n) in modules.items():
+        if not n:
+            continue
+        parts = name.split(".") if name else []
+        owner = "(model)"
+        for k in range(len(parts), 0, -1):
+            candidate = ".".join(parts[:k])
+            if candidate in rows:
+                owner = candidate
+                break
+        out[owner] = out.get(owner, 0) + n
+    return out
 
 
 def _target(hardware: Any) -> HardwareTarget | None:  # noqa: ANN401
-    if hardware is None or not isinstance(hardware, str):
+    from metrics_core.perf.hardware import HardwareTarget
+
+    if hardware is None or isinstance(hardware, HardwareTarget):
         return hardware
+    if not isinstance(hardware, str):
+        raise UsageError(
+            "hardware must be a target id (modeltui hardware) or a HardwareTarget, "
+            f"got a {type(hardware).__name__}"
+        )
     from metrics_core.perf.hardware import get_target
 
     return get_target(hardware)

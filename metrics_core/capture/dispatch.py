@@ -17,6 +17,7 @@ Conventions (see also ``metrics_core.capture.trace``):
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -200,9 +201,12 @@ class OpCapture(TorchDispatchMode):
         return out
 
     def _real_op(self, func: Any, name: str, args: tuple, kwargs: dict) -> Any:
-        """An op on real tensors: run it; views alias their source; other ops are recorded."""
+        """An op on real tensors: run it; views alias their source; other ops are recorded. Ops on meta
+        tensors (an ``analyze`` run inside the recorded block) do no work and are not recorded."""
         out = func(*args, **kwargs)
         if name in ASSERT_OPS or name == "_local_scalar_dense" or self._suspended:
+            return out
+        if any(t.is_meta for t in tensors_in(args)) or any(t.is_meta for t in tensors_in(kwargs.values())):
             return out
         if name in FREE_OPS:
             src = next(tensors_in(args), None)
@@ -305,7 +309,9 @@ class OpCapture(TorchDispatchMode):
         try:
             result = rule.fn(args, kwargs, out)
             macs, flops = result
-            if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (macs, flops)):
+            if any(
+                isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in (macs, flops)
+            ):
                 raise ValueError(f"returned {result!r}, not two non-negative integers (macs, flops)")
         except Exception as exc:  # a user's rule: reported by name, never a crash
             self.rule_errors.setdefault(name, f"{type(exc).__name__}: {exc}".splitlines()[0][:200])

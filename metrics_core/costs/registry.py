@@ -106,6 +106,10 @@ FREE_OPS: frozenset[str] = frozenset(
         "_has_compatible_shallow_copy_type",
         "prim::device",
         "_nested_tensor_size",
+        # the profiler's record_function markers (torch.optim steps are wrapped in one): host-side only
+        "_record_function_enter",
+        "_record_function_enter_new",
+        "_record_function_exit",
     }
 )
 
@@ -137,9 +141,10 @@ def register_cost_rule(op: str, fn: CostFn, category: str = "elementwise") -> No
     """Give ``op`` a cost rule: ``fn(args, kwargs, out) -> (macs, flops)``.
 
     ``op`` is a custom op's ``"namespace::name"`` (``torch.library`` ops, a Triton kernel wrapped as an
-    op) or an aten overload-packet name (``"_trilinear"``); ``fn`` receives the op's arguments as the
-    built-in rules do (tensors are meta tensors during a capture: read ``.shape`` and ``.dtype``) and
-    returns non-negative integers ``(macs, flops)`` (``flops`` is usually ``2 * macs`` for multiply-adds).
+    op) or an aten overload-packet name (``"_trilinear"``, or ``"aten::_trilinear"``); ``fn`` receives
+    the op's arguments as the built-in rules do (tensors are meta tensors during a capture: read
+    ``.shape`` and ``.dtype``) and returns non-negative integers ``(macs, flops)`` (Python or numpy
+    integers; ``flops`` is usually ``2 * macs`` for multiply-adds).
     ``category``: one of ``common.records.CATEGORIES`` (the op's class in tables and the performance
     model). A rule for an op replaces an earlier user rule for it (and takes precedence over a built-in
     one). Raises ``UsageError`` for a bad op name, a ``fn`` that is not callable or an unknown category.
@@ -147,11 +152,21 @@ def register_cost_rule(op: str, fn: CostFn, category: str = "elementwise") -> No
     A rule that raises, or returns anything but two non-negative integers, is not a crash: the op is
     recorded as uncovered and the report's coverage names it with the rule's error.
     """
+    import re
+
     from metrics_core.common.errors import UsageError
     from metrics_core.common.records import CATEGORIES
 
-    if not isinstance(op, str) or not op or op.count("::") > 1 or op.startswith("aten::"):
-        raise UsageError(f"register_cost_rule: op must be 'namespace::name' or an aten op name, got {op!r}")
+    if not isinstance(op, str) or not re.fullmatch(r"([A-Za-z_]\w*::)?[A-Za-z_]\w*", op):
+        hint = ""
+        if isinstance(op, str) and re.fullmatch(r"\w+\.\w+(\.\w+)?", op):  # aten.addmm.default
+            ns, name = op.split(".")[:2]
+            hint = f" (did you mean {name!r}, or {ns + '::' + name!r}?)"
+        raise UsageError(
+            f"register_cost_rule: op must be 'namespace::name' or an aten op name such as 'addmm', "
+            f"got {op!r}{hint}"
+        )
+    op = op.removeprefix("aten::")  # aten ops are keyed by their overload-packet name
     if not callable(fn):
         raise UsageError(f"register_cost_rule({op!r}): fn must be callable, got a {type(fn).__name__}")
     if category not in CATEGORIES:
@@ -164,7 +179,7 @@ def register_cost_rule(op: str, fn: CostFn, category: str = "elementwise") -> No
 
 def remove_cost_rule(op: str) -> bool:
     """Remove a user's rule for ``op``; True when there was one."""
-    return USER_RULES.pop(op, None) is not None
+    return USER_RULES.pop(op.removeprefix("aten::") if isinstance(op, str) else op, None) is not None
 
 
 _plugins_loaded = False

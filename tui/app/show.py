@@ -134,6 +134,7 @@ def show(
 
     instances: dict[str, InMemoryModel] = {}
     names: list[str] = []
+    compare = [compare] if isinstance(compare, str) else list(compare)
     if models and is_module(models[0]):
         held = InMemoryModel(models[0], models[1:], example_kwargs)
         row = name or type(models[0]).__name__
@@ -157,6 +158,11 @@ def show(
     if hardware:
         target = get_target(hardware)
         target_id, precision = target.id, precision_for(target, options.dtype)
+    for row, held in instances.items():  # inputs that do not fit fail here, in one line, not in a row
+        from metrics_core.api.instance import analyze_instance
+
+        args, kwargs, batch = held.inputs_for(options.batch_size)
+        analyze_instance(held.model, args, kwargs, name=row, dtype=options.dtype, batch_size=batch)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("show() needs a terminal (run it from a terminal Python or IPython, not a notebook)")
     from tui.app.application import ModeltuiApp
