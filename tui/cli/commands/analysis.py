@@ -34,10 +34,19 @@ def estimates_for(reports, target, precision, modes: dict | None = None) -> dict
     ``execution`` / ``efficiency`` (``tui.cli.commands.perfmode.modes_of``; None: the library's ideal)."""
     if target is None:
         return {}
-    from metrics_core.perf.roofline import estimate_model
+    from metrics_core.perf.roofline import DTYPE_PRECISION, estimate_model, precision_for
+
+    def own(r) -> str:  # noqa: ANN001
+        # a model analysed in its own fp16/bf16 (no --dtype) is estimated on that dtype's path
+        if DTYPE_PRECISION.get(r.dtype) == precision or (precision == "tf32" and r.dtype == "fp32"):
+            return precision
+        try:
+            return precision_for(target, r.dtype)
+        except UsageError:
+            return precision
 
     return {
-        r.model: estimate_model(r, target, precision, **(modes or {})) for r in reports if r.ok and r.records
+        r.model: estimate_model(r, target, own(r), **(modes or {})) for r in reports if r.ok and r.records
     }
 
 
