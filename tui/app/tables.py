@@ -34,7 +34,7 @@ def _text(v: object) -> str:
 
 
 def _per_second(v: float | None) -> str:
-    return "-" if v is None else f"{units.human_count(v, 1)}/s"
+    return "-" if v is None else f"{units.samples_per_s(v)}/s"
 
 
 #: Model-level estimate columns; keys are ``ModelEstimate`` attributes with an ``est_`` prefix.

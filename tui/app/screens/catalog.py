@@ -53,7 +53,7 @@ def spec_cells(spec: Any, selected: bool) -> list[str]:
         SELECTED_MARK if selected else UNSELECTED_MARK,
         spec.name,
         units.human_shape(spec.input_shape),
-        units.human_count(ref.get("num_params")),
+        units.human_params(ref.get("num_params")),
         units.fixed(ref.get("gmacs")),
         units.pct(acc) if acc is not None else "-",
         "" if spec.supported else f"not analysable: {spec.reason}",

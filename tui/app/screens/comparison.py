@@ -255,7 +255,7 @@ class ComparisonScreen(FilteredTableScreen):
 
         ref = report.reference or {}
         if ref.get("num_params") is not None:
-            parts.append(f"published {units.human_count(ref['num_params'])} params")
+            parts.append(f"published {units.human_params(ref['num_params'])} params")
         if ref.get("gmacs") is not None:
             parts.append(f"{units.fixed(ref['gmacs'])} GMACs")
         acc = accuracy_fields(report)

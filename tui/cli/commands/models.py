@@ -57,7 +57,7 @@ def _torchvision(args: argparse.Namespace) -> int:
                 s.family,
                 s.task,
                 units.human_shape(s.input_shape),
-                units.human_count(ref.get("num_params")),
+                units.human_params(ref.get("num_params")),
                 units.fixed(ref.get("gmacs")),
                 "" if s.supported else f"unsupported: {s.reason}",
             ]

@@ -145,7 +145,7 @@ def estimate_table(
             [
                 r.model,
                 units.human_time(est.latency_s),
-                units.human_count(est.throughput_per_s),
+                units.samples_per_s(est.throughput_per_s),
                 units.human_rate(est.attained_flops_per_s, rate),
                 units.pct(est.pct_of_peak),
                 est.bound,

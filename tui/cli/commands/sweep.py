@@ -171,7 +171,7 @@ def sweep_table(sweep) -> str:  # noqa: ANN001 (ModelSweep)
                 str(p.batch_size),
                 units.fixed(p.aggregate_ai, 2),
                 units.human_time(p.latency_s),
-                units.human_count(p.throughput_per_s),
+                units.samples_per_s(p.throughput_per_s),
                 units.human_rate(p.attained_flops_per_s, rate),
                 p.bound or "-",
                 units.human_bytes(p.peak_activation_bytes),
