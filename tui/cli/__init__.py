@@ -211,6 +211,8 @@ def context_of(args: argparse.Namespace) -> dict:
     if hardware is None and args.verb == "bench" and getattr(args, "device", "cpu") == "cpu":
         hardware = "this-machine"  # what bench estimates on, on the CPU
     dtype = getattr(args, "dtype", None)
+    if dtype is None and hasattr(args, "dtype") and hasattr(args, "no_cache"):
+        dtype = "fp32"  # the analysing verbs without --dtype: fp32 (a fp16/bf16 model's rows say their own)
     precision = None
     if hardware and dtype:
         from metrics_core.perf.roofline import DTYPE_PRECISION

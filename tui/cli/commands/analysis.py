@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from metrics_core.common.errors import UsageError
 
@@ -83,6 +84,14 @@ def raise_option_error(reports) -> None:  # noqa: ANN001
         ((error, kind),) = errors
         if error is not None and kind == "usage":
             raise UsageError(error)
+
+
+def refusals_only(failures: Sequence[tuple[str, str]]) -> None:
+    """When nothing was analysed, the table formats print no empty tables: each model's reason is one
+    line on stderr, ``modeltui: error: MODEL: reason``, as ``layers`` says it. ``failures`` is
+    ``(model, reason)`` per model."""
+    for model, reason in failures:
+        print(f"modeltui: error: {model}: {reason}", file=sys.stderr)
 
 
 def exit_status(reports) -> int:  # noqa: ANN001

@@ -18,7 +18,13 @@ from metrics_core.report.columns import (
 )
 from metrics_core.report.export import render
 from metrics_core.report.sorting import ENERGY_SORT_KEYS, ESTIMATE_SORT_KEYS, SEED_SORT_KEYS
-from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, resolve_hardware
+from tui.cli.commands.analysis import (
+    analyze_with_progress,
+    estimates_for,
+    exit_status,
+    refusals_only,
+    resolve_hardware,
+)
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -72,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
         reports = sort_reports(reports, args.sort_by, args.reverse, estimates)
         metric, descending = resolve_sort_key(args.sort_by)
         order = f"sorted by {metric}, {'largest' if descending != args.reverse else 'smallest'} first"
-    write_comparison(reports, args.format, estimates, target, precision, order)
+    if args.format == "table" and reports and not any(r.ok for r in reports):
+        refusals_only([(r.model, r.error or "not analysed") for r in reports])
+    else:
+        write_comparison(reports, args.format, estimates, target, precision, order)
     return exit_status(reports)
 
 

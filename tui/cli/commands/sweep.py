@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([s.to_dict() for s in sweeps], indent=2))
     elif args.format == "csv":
         sys.stdout.write(sweep_csv(sweeps))
+    elif sweeps and all(p.error for s in sweeps for p in s.points):
+        from tui.cli.commands.analysis import refusals_only
+
+        refusals_only([(s.model, s.points[0].error) for s in sweeps if s.points])
     else:
         from metrics_core.common.textable import output_width
 
