@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from metrics_core.common import units
+from metrics_core.common.name_filter import name_matches
 from tui.app.screens.filtered_table import FilteredTableScreen
 from tui.app.widgets.filter_input import FilterInput
 from tui.app.widgets.footer import AppFooter
@@ -41,9 +42,10 @@ COLUMNS = (
 
 
 def spec_matches(spec: Any, text: str) -> bool:
-    """Every word of the filter occurs in the model's name, family or task (case-insensitive)."""
-    hay = f"{spec.name} {spec.family} {spec.task}".lower()
-    return all(w in hay for w in text.lower().split())
+    """Every word of the filter starts a token of the model's name, family or task, or the filter is a
+    glob on the name (``metrics_core.common.name_filter``: ``vit_b`` finds ``vit_b_16``, not
+    ``convit_base``)."""
+    return name_matches(text, spec.name, spec.family, spec.task)
 
 
 def spec_cells(spec: Any, selected: bool) -> list[str]:
@@ -138,9 +140,7 @@ class CatalogScreen(FilteredTableScreen):
         known = {spec.name for spec in s.catalog}
         picked = [*(self.picked if self.picked is not None else s.selected), *s.selected]
         custom = [
-            n
-            for n in dict.fromkeys(picked)
-            if n not in known and self.is_picked(n) and (not text or text.lower() in n.lower())
+            n for n in dict.fromkeys(picked) if n not in known and self.is_picked(n) and name_matches(text, n)
         ]
         if custom and s.catalog:
             out.append(GridRow("§custom", [], "section", span=f"custom models ({len(custom)})"))

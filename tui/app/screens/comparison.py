@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from metrics_core.common import units
 from metrics_core.common.input_spec import describe_inputs
+from metrics_core.common.name_filter import name_matches
 from metrics_core.report.accuracy import accuracy_fields
 from tui.app.screens.filtered_table import FilteredTableScreen
 from tui.app.session import records_loaded
@@ -32,8 +33,8 @@ OK_MARK, PARTIAL_MARK, ERROR_MARK, PENDING_MARK = "✓", "!", "✗", "…"
 
 
 def matches(name: str, text: str) -> bool:
-    """Every word of the filter occurs in the model name (case-insensitive)."""
-    return all(w in name.lower() for w in text.lower().split())
+    """Every word of the filter starts a token of the model name (``metrics_core.common.name_filter``)."""
+    return name_matches(text, name)
 
 
 class ComparisonScreen(FilteredTableScreen):

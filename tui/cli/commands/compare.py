@@ -40,7 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the bundled Hugging Face configs",
     )
     p.add_argument("--source", choices=("torchvision", "timm", "hf"), default="torchvision", help="for --all")
-    p.add_argument("--filter", metavar="GLOB", default=None, help="with --all: only names matching a glob")
+    p.add_argument(
+        "--filter",
+        metavar="TEXT",
+        default=None,
+        help="with --all: only models matching it (as models --filter: words or a glob on the name)",
+    )
     p.add_argument(
         "--sort-by",
         default=None,
@@ -86,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def all_models(source: str, pattern: str | None) -> list[str]:
-    """What ``--all`` means for ``source``, optionally filtered by a glob on the name (without prefix)."""
-    import fnmatch
+    """What ``--all`` means for ``source``, optionally filtered as ``models --filter`` filters (a glob on
+    the name without its prefix, or words: ``metrics_core.common.name_filter``)."""
+    from metrics_core.common.name_filter import name_matches
 
     if source == "timm":
         from metrics_core.sources import timm_source
@@ -96,12 +102,10 @@ def all_models(source: str, pattern: str | None) -> list[str]:
     if source == "hf":
         from metrics_core.sources import hf_source
 
-        return [f"hf:{m}" for m in hf_source.list_ids() if pattern is None or fnmatch.fnmatchcase(m, pattern)]
+        return [f"hf:{m}" for m in hf_source.list_ids() if name_matches(pattern, m)]
     from metrics_core.sources.catalog import classification_models
 
-    return [
-        s.name for s in classification_models() if pattern is None or fnmatch.fnmatchcase(s.name, pattern)
-    ]
+    return [s.name for s in classification_models() if name_matches(pattern, s.name, s.family)]
 
 
 def write_comparison(reports, fmt: str, estimates: dict, target, precision, order: str = "") -> None:  # noqa: ANN001

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import sys
 
 from metrics_core.common.errors import UsageError
+from metrics_core.common.name_filter import name_matches
 from metrics_core.common.textable import text_table
 from metrics_core.report.export import to_json
 
@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--task", default=None, help="only this task (classification, segmentation, video, ...)")
     p.add_argument(
-        "--filter", default=None, metavar="GLOB", help="only names matching a glob, e.g. 'resnet*'"
+        "--filter",
+        default=None,
+        metavar="TEXT",
+        help="only models matching it, as the app's filter: words that start a token of the name, family "
+        "or task ('vit_b' finds vit_b_16, not convit), or a glob on the name ('resnet*')",
     )
 
 
@@ -42,8 +46,7 @@ def _torchvision(args: argparse.Namespace) -> int:
     specs = [
         s
         for s in catalog()
-        if (args.task is None or s.task == args.task)
-        and (args.filter is None or fnmatch.fnmatchcase(s.name, args.filter))
+        if (args.task is None or s.task == args.task) and name_matches(args.filter, s.name, s.family, s.task)
     ]
     if args.format == "json":
         sys.stdout.write(to_json([s.to_dict() for s in specs]))
@@ -103,9 +106,9 @@ def _hf(args: argparse.Namespace) -> int:
     rows = []
     for mid in hf_source.list_ids():
         entry = hf_source.bundled()[mid]
-        if args.filter and not any(fnmatch.fnmatchcase(n, args.filter) for n in (mid, *entry["aliases"])):
-            continue
         cfg = entry["config"]
+        if not any(name_matches(args.filter, n, cfg.get("model_type")) for n in (mid, *entry["aliases"])):
+            continue
         head = hf_source.head_of(cfg)
         rows.append(
             {
