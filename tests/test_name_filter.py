@@ -73,3 +73,29 @@ def test_timm_names_filter_the_same_way(monkeypatch):
     monkeypatch.setattr(timm_source, "timm_index", lambda: index)
     assert timm_source.list_names("vit_b") == ["vit_base_patch16_224"]
     assert timm_source.list_names("*vit_b*") == ["convit_base", "davit_base", "vit_base_patch16_224"]
+
+
+def test_timm_rows_show_published_figures():
+    from metrics_core.report.accuracy import timm_published
+    from tui.app.screens.catalog import spec_cells
+
+    # results-imagenet.csv: resnet50.a1_in1k,224,80.382,...,94.598,...,25.56 (param_count, millions);
+    # the benchmark CSV: resnet50 at 224 px (its default weights' size): 4.11 GMACs
+    assert timm_published("resnet50") == {
+        "weights": "resnet50.a1_in1k",
+        "num_params": 25_560_000,
+        "acc@1": 80.382,
+        "acc@5": 94.598,
+        "gmacs": 4.11,
+        "gmacs_resolution": 224,
+    }
+    # no ImageNet-1k result: the benchmark's param_count (38.32M) and GMACs (6.14 at 224)
+    assert timm_published("resnet50_clip") == {
+        "num_params": 38_320_000,
+        "gmacs": 6.14,
+        "gmacs_resolution": 224,
+    }
+    spec = SimpleNamespace(
+        name="timm:resnet50", source="timm", reference=None, input_shape=(3, 224, 224), supported=True
+    )
+    assert spec_cells(spec, False)[3:6] == ["25.56M", "4.11", "80.4%"]

@@ -30,13 +30,14 @@ def _preset_count() -> int:
 MAX_PRESET_KEYS = min(9, _preset_count())
 SELECTED_MARK, UNSELECTED_MARK = "[x]", "[ ]"
 
+PUBLISHED = "Published (default weights)"
 COLUMNS = (
     GridColumn("mark", "", numeric=False),
     GridColumn("name", "Model", numeric=False, max_width=30),
-    GridColumn("input", "Input", "Published (torchvision weights)", numeric=False),
-    GridColumn("params", "Params", "Published (torchvision weights)"),
-    GridColumn("gmacs", "GMACs", "Published (torchvision weights)"),
-    GridColumn("acc", "Acc@1", "Published (torchvision weights)"),
+    GridColumn("input", "Input", PUBLISHED, numeric=False),
+    GridColumn("params", "Params", PUBLISHED),
+    GridColumn("gmacs", "GMACs", PUBLISHED),
+    GridColumn("acc", "Acc@1", PUBLISHED),
     GridColumn("note", "Note", "", numeric=False, max_width=60),
 )
 
@@ -48,15 +49,38 @@ def spec_matches(spec: Any, text: str) -> bool:
     return name_matches(text, spec.name, spec.family, spec.task)
 
 
+def published(spec: Any) -> dict[str, Any]:
+    """The published figures of a catalog entry: torchvision's weights metadata, or for ``timm:`` models
+    timm's results and benchmark CSVs (``report.accuracy.timm_published``); {} when none."""
+    if spec.reference:
+        return spec.reference
+    if getattr(spec, "source", None) == "timm":
+        from metrics_core.report.accuracy import timm_published
+
+        try:
+            return timm_published(spec.name.removeprefix("timm:")) or {}
+        except (OSError, ValueError):  # a damaged install: no figures rather than a crash
+            return {}
+    return {}
+
+
+def gmacs_cell(ref: dict[str, Any], input_shape: Any) -> str:
+    """Published GMACs; ``6.80@288`` when they were counted at another image side than the model's."""
+    side = ref.get("gmacs_resolution")
+    native = input_shape[-1] if input_shape else None
+    at = f"@{side}" if side is not None and side != native else ""
+    return units.fixed(ref.get("gmacs")) + (at if ref.get("gmacs") is not None else "")
+
+
 def spec_cells(spec: Any, selected: bool) -> list[str]:
-    ref = spec.reference or {}
+    ref = published(spec)
     acc = ref.get("acc@1")
     return [
         SELECTED_MARK if selected else UNSELECTED_MARK,
         spec.name,
         units.human_shape(spec.input_shape),
         units.human_params(ref.get("num_params")),
-        units.fixed(ref.get("gmacs")),
+        gmacs_cell(ref, spec.input_shape),
         units.pct(acc) if acc is not None else "-",
         "" if spec.supported else f"not analysable: {spec.reason}",
     ]

@@ -73,29 +73,46 @@ def _torchvision(args: argparse.Namespace) -> int:
 
 def _timm(args: argparse.Namespace) -> int:
     from metrics_core.common import units
+    from metrics_core.report.accuracy import timm_published
     from metrics_core.sources import timm_source
 
     index = timm_source.timm_index()
     names = timm_source.list_names(args.filter)
+    pub = {n: timm_published(n) or {} for n in names}
     if args.format == "json":
         out = [
             {
                 "name": f"timm:{n}",
                 "family": index["models"][n]["family"],
                 "input_shape": index["models"][n]["input_size"],
+                "published": pub[n] or None,
             }
             for n in names
         ]
         sys.stdout.write(to_json(out))
         return 0
-    rows = [
-        [f"timm:{n}", index["models"][n]["family"], units.human_shape(index["models"][n]["input_size"])]
-        for n in names
-    ]
-    print(text_table(["Model", "Family (timm module)", "Input"], rows, [False, False, False]))
+    rows = []
+    for n in names:
+        entry, ref = index["models"][n], pub[n]
+        side = ref.get("gmacs_resolution")
+        at = f"@{side}" if ref.get("gmacs") is not None and side != entry["input_size"][-1] else ""
+        acc = ref.get("acc@1")
+        rows.append(
+            [
+                f"timm:{n}",
+                entry["family"],
+                units.human_shape(entry["input_size"]),
+                units.human_params(ref.get("num_params")),
+                units.fixed(ref.get("gmacs")) + at,
+                "-" if acc is None else units.fixed(acc, 3),
+            ]
+        )
+    headers = ["Model", "Family (timm module)", "Input", "Params (pub.)", "GMACs (pub.)", "Top-1 % (pub.)"]
+    print(text_table(headers, rows, [False, False, False, True, True, True]))
     print(
         f"{len(names)} timm {index['version']} architectures, rows by name; inputs from each model's default "
-        "pretrained_cfg"
+        "pretrained_cfg; published figures of its default weights from timm's results CSVs (params, "
+        "ImageNet-1k top-1) and inference benchmark (GMACs: fvcore's count, @N = at N px)"
     )
     return 0
 
