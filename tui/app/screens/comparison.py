@@ -136,7 +136,7 @@ class ComparisonScreen(FilteredTableScreen):
     def columns(self) -> list[GridColumn]:
         s = self.app.session
         groups = {
-            ESTIMATE_GROUP: f"{s.target.name} peak {s.precision} (est., {s.modes_label})",
+            ESTIMATE_GROUP: f"{s.target_label} peak {s.precision} (est., {s.modes_label})",
             MEASURED_GROUP: f"Measured on {self.app.bench_device or 'this machine'}",
         }
         cols = [
