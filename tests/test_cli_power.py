@@ -85,7 +85,7 @@ def test_completion_names(capsys):
     names = out.split()
     assert "resnet18" in names and "hf:gpt2" in names
     code, out, _ = run(["completion", "--names", "verbs"], capsys)
-    assert out.split()[:3] == ["compare", "layers", "models"] and "completion" in out.split()
+    assert out.split()[:2] == ["compare", "layers"] and "completion" in out.split()
 
 
 def _bash_complete(script: str, words: list[str]) -> list[str]:
