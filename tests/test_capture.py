@@ -93,3 +93,77 @@ def test_head_index_is_the_op_writing_the_output():
     model = nn.Sequential(nn.Conv2d(3, 8, 1), nn.Flatten(), nn.Linear(8 * 4, 10))
     trace = run(model, (1, 3, 2, 2))
     assert trace.records[trace.head_index].op == "addmm"
+
+
+class _Branch(nn.Module):
+    def __init__(self, proj: nn.Linear) -> None:
+        super().__init__()
+        self.proj = proj
+
+    def forward(self, x):
+        return self.proj(x)
+
+
+class _SharedThreeWays(nn.Module):
+    """One Linear held by three parents (``a.proj``, ``b.proj``, ``c.proj``), each calling it once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        shared = nn.Linear(4, 4, bias=False)
+        self.a, self.b, self.c = _Branch(shared), _Branch(shared), _Branch(shared)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x)))
+
+
+def test_a_shared_module_is_named_at_its_call_site():
+    trace = run(_SharedThreeWays(), (2, 4))
+    # the rule: the name under the running parent that holds it; each call is 2 x 4 x 4 = 32 MACs
+    assert [(r.module, r.module_type, r.macs) for r in trace.records] == [
+        ("a.proj", "Linear", 32),
+        ("b.proj", "Linear", 32),
+        ("c.proj", "Linear", 32),
+    ]
+
+
+class _BuildsInForward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return nn.ReLU()(self.fc(x))  # a module that is not part of the model: its op is the caller's
+
+
+def test_a_module_built_in_forward_runs_as_its_caller():
+    trace = run(nn.Sequential(_BuildsInForward()), (2, 4))
+    assert [(r.module, r.module_type, r.op) for r in trace.records] == [
+        ("0.fc", "Linear", "addmm"),
+        ("0", "_BuildsInForward", "relu"),
+    ]
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "mistral"])
+def test_rotary_embedding_ops_belong_to_their_modules(model_type):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.AutoConfig.for_model(
+        model_type,
+        hidden_size=64,
+        intermediate_size=128,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_hidden_layers=1,
+        vocab_size=100,
+        max_position_embeddings=64,
+    )
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config).eval()
+        ids = torch.zeros(1, 8, dtype=torch.long)
+    trace = capture(model, (ids,), "fp32", input_values=[(ids, torch.zeros(1, 8, dtype=torch.long))])
+    # the cos/sin tables come from model.rotary_emb; apply_rotary_pos_emb runs in each attention layer
+    # (transformers calls it through a hub "Func" module that is not part of the model): nothing is "?"
+    assert "?" not in {r.module for r in trace.records}
+    assert {r.op for r in trace.records if r.module == "model.rotary_emb"} >= {"cos", "sin"}
+    rotated = [r for r in trace.records if r.module == "model.layers.0.self_attn" and r.op == "neg"]
+    # rotate_half negates half of q (4 heads) and of k (2 heads): 1 x heads x 8 tokens x 8 (head_dim / 2)
+    assert [r.output_shape for r in rotated] == [[1, 4, 8, 8], [1, 2, 8, 8]]

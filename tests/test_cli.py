@@ -244,3 +244,28 @@ def test_estimate_options_without_hardware_are_refused(capsys):
     assert err == "modeltui: error: --execution shape roofline estimates: give --hardware ID too\n"
     code, out, err = run(["compare", "resnet18", "--efficiency", "ideal", "--tf32"], capsys)
     assert err == "modeltui: error: --efficiency / --tf32 shape roofline estimates: give --hardware ID too\n"
+
+
+REFUSED = (
+    "modeltui: error: fcos_resnet50_fpn: detection models run data-dependent post-processing (NMS, top-k "
+    "over scores) that cannot be traced on the meta device"
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compare", "fcos_resnet50_fpn"],
+        ["roofline", "fcos_resnet50_fpn", "--hardware", "a10"],
+        ["sweep", "fcos_resnet50_fpn", "--hardware", "a10", "--batch-sizes", "1,2"],
+    ],
+)
+def test_a_refused_model_is_one_line(argv, capsys):
+    # no empty tables around one note: one line on stderr, nothing on stdout, exit 1
+    code, out, err = run(argv, capsys)
+    assert (code, out, err.splitlines()) == (1, "", [REFUSED])
+
+
+def test_a_refused_model_beside_an_analysed_one_is_a_note(capsys):
+    code, out, _ = run(["compare", "fcos_resnet50_fpn", "squeezenet1_0"], capsys)
+    assert code == 1 and "== Notes ==" in out and "squeezenet1_0" in out

@@ -187,3 +187,29 @@ def test_what_each_model_is_fed_is_checked_before_any_work(capsys):
     code, out, err = run(["compare", "resnet18", "--input-shape", "64", "64"], capsys)
     assert (code, out) == (2, "")
     assert err == "modeltui: error: resnet18 takes an input shape of 3 numbers (C H W), got [64, 64]\n"
+
+
+def test_a_half_model_without_dtype_is_analysed_in_its_own_dtype(capsys, tmp_path, monkeypatch):
+    (tmp_path / "halfnet_cli.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+
+            def net():
+                return torch.nn.Linear(16, 4).half()
+            """
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["compare", "halfnet_cli:net", "--input-shape", "16", "--format", "json"], capsys)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    # no --dtype: the model's float16, in the inputs and in the bytes: weights (16*4 + 4) x 2 B = 136
+    assert (row["dtype"], row["inputs"]) == ("fp16", [{"name": None, "dtype": "float16", "shape": [1, 16]}])
+    assert row["weight_bytes"] == 136
+    # an explicit --dtype still wins: fp32 bytes, (16*4 + 4) x 4 = 272
+    code, out, err = run(
+        ["compare", "halfnet_cli:net", "--input-shape", "16", "--format", "json", "--dtype", "fp32"], capsys
+    )
+    (row,) = json.loads(out)
+    assert (row["dtype"], row["inputs"][0]["dtype"], row["weight_bytes"]) == ("fp32", "float32", 272)

@@ -92,3 +92,15 @@ def test_einsum(equation, shapes, expected):
 def test_einsum_dispatches_as_bmm():
     # torch.einsum is composite: a capture sees the bmm it lowers to. MACs = 2*3*4*5 = 120, as the rule says.
     assert costs(torch.einsum, "bij,bjk->bik", meta(2, 3, 4), meta(2, 4, 5)) == [("bmm", 120, 240)]
+
+
+def test_bilinear_layer_trilinear():
+    # nn.Bilinear(5, 6, 7) on 4 rows: ATen's _trilinear first contracts x1 with W over in1 for every
+    # (row, out, in2): 4*7*5*6 = 840 MACs, then each x1.W_k row with x2 over in2: 4*7*6 = 168 MACs;
+    # 1,008 MACs, 2,016 FLOPs; the bias is its own add (28 outputs)
+    layer = nn.Bilinear(5, 6, 7, device="meta")
+    assert costs(layer, meta(4, 5), meta(4, 6)) == [("_trilinear", 1008, 2016), ("add", 0, 28)]
+    assert lookup("_trilinear").category == "matmul"
+    # leading dims are flattened into rows: (2, 3, in) is 6 rows -> 6*7*6*(5 + 1) = 1,512 MACs
+    no_bias = nn.Bilinear(5, 6, 7, bias=False, device="meta")
+    assert costs(no_bias, meta(2, 3, 5), meta(2, 3, 6)) == [("_trilinear", 1512, 3024)]

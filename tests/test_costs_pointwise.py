@@ -136,3 +136,41 @@ def test_data_movement_is_free_of_arithmetic():
         ("masked_fill", 0, 0), ("embedding", 0, 0),
     ]  # fmt: skip
     assert {lookup(op).category for op, _, _ in ops} == {"data-movement"}
+
+
+def test_antialiased_resize_counts_both_separable_passes():
+    # 1x3x16x16 -> 8x8 bilinear, antialiased: s = 16/8 = 2, support = 2/2 * 2 = 2; output i's window is
+    # centred at 2i + 1: i = 0 -> [0, 3) (3 taps), i = 7 -> [13, 16) (3 taps), the others 4 taps.
+    # Per line of 8 outputs: sum(2T - 1) = 2*30 - 8 = 52 FLOPs. Width pass over the 16 input rows:
+    # 16 x 52 = 832; height pass over the 8 output columns: 8 x 52 = 416; 1,248 per plane x 3 = 3,744.
+    x = meta(1, 3, 16, 16)
+    assert costs(lambda t: F.interpolate(t, size=(8, 8), mode="bilinear", antialias=True), x) == [
+        ("_upsample_bilinear2d_aa", 0, 3744)
+    ]
+    # bicubic (interp_size 4, support 4): taps [5, 7, 8, 8, 8, 8, 7, 5] = 56 -> 2*56 - 8 = 104 per line;
+    # (16 + 8) x 104 = 2,496 per plane x 3 = 7,488
+    assert costs(lambda t: F.interpolate(t, scale_factor=0.5, mode="bicubic", antialias=True), x) == [
+        ("_upsample_bicubic2d_aa", 0, 7488)
+    ]
+    # only the width changes (16x16 -> 16x8): one pass, 16 rows x 52 = 832 per plane x 3 = 2,496
+    assert costs(lambda t: F.interpolate(t, size=(16, 8), mode="bilinear", antialias=True), x) == [
+        ("_upsample_bilinear2d_aa", 0, 2496)
+    ]
+
+
+def test_aa_windows_match_pytorch():
+    # the taps with a non-zero weight in a real CPU resize of one-hot rows lie inside aa_taps' windows
+    # (17 -> 5: s = 3.4, support 3.4; the window of output 1 also holds a zero-weight edge tap)
+    from metrics_core.costs.interpolate import aa_taps
+
+    assert aa_taps(16, 8, 2) == [3, 4, 4, 4, 4, 4, 4, 3]
+    assert aa_taps(17, 5, 2) == [5, 7, 7, 6, 5]
+    assert aa_taps(5, 12, 2) == [1] + [2] * 10 + [1]  # upsampling: support 1, 2 taps, clipped edges
+    for n_in, n_out in ((16, 8), (17, 5), (5, 12)):
+        seen = [0] * n_out
+        for j in range(n_in):
+            one_hot = torch.zeros(1, 1, 1, n_in, dtype=torch.float64)
+            one_hot[..., j] = 1
+            y = F.interpolate(one_hot, size=(1, n_out), mode="bilinear", antialias=True)[0, 0, 0]
+            seen = [s + int(v != 0) for s, v in zip(seen, y.tolist(), strict=True)]
+        assert all(s <= t for s, t in zip(seen, aa_taps(n_in, n_out, 2), strict=True))

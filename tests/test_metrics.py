@@ -74,6 +74,15 @@ def test_op_width_rules():
     assert (op_width(ln), op_width(bn), op_width(act)) == (768, 96, 0)
 
 
+def test_op_width_of_a_channel_concatenation():
+    # two 256-channel 13x13 maps joined on dim 1 -> 512 channels (SqueezeNet 1.0's fire9)
+    fire = rec(0, "cat", "data-movement", 0, 0, 1, 1, 0, ins=((1, 256, 13, 13),) * 2, out=(1, 512, 13, 13))
+    # rotary halves joined on the last dim, and tokens joined on dim 1 of a rank-2 tensor: no channels
+    rotary = rec(0, "cat", "data-movement", 0, 0, 1, 1, 0, ins=((1, 8, 16, 32),) * 2, out=(1, 8, 16, 64))
+    tokens = rec(0, "cat", "data-movement", 0, 0, 1, 1, 0, ins=((1, 4), (1, 5)), out=(1, 9))
+    assert (op_width(fire), op_width(rotary), op_width(tokens)) == (512, 0, 0)
+
+
 def test_undefined_ratios_are_none():
     m = compute_metrics([rec(0, "cat", "data-movement", 0, 0, 8, 8, 0)], 0, 0, "fp32")
     assert m["flops_per_param"] is None and m["params_per_mac"] is None and m["bytes_per_flop"] is None

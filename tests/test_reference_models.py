@@ -68,6 +68,7 @@ def test_resnet18_peak_memory(reports):
 
 
 def test_a_conv_classifier_head_is_not_the_max_width(reports):
-    # SqueezeNet 1.0 classifies with a 1x1 conv to 1,000 channels under ReLU and average pooling; its
-    # widest feature maps are the fire modules' 256-channel expand convolutions (concatenated in pairs)
-    assert reports["squeezenet1_0"].metrics.max_width == 256
+    # SqueezeNet 1.0 classifies with a 1x1 conv to 1,000 channels under ReLU and average pooling (the
+    # head, excluded); its widest layer is fire9's output: two 256-channel expand convolutions
+    # concatenated on dim 1 = 512 channels (the seed: "maximum number of channels in any layer")
+    assert reports["squeezenet1_0"].metrics.max_width == 512

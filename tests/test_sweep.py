@@ -196,3 +196,14 @@ def test_cli_bad_batch_list_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("modeltui: error: batch sizes: '...' needs three numbers before it")
     assert err.count("\n") == 1
+
+
+def test_the_footnote_says_what_the_title_assumes(tmp_path, capsys):
+    # a calibrated sweep says sustained clocks, never "peak clocks"; an ideal one says rated boost clocks
+    assert _cli(tmp_path, "--no-plot", "--efficiency", "calibrated") == 0
+    out = capsys.readouterr().out
+    assert "(eager, calibrated efficiency)" in out
+    assert "tensor clocks sustained under the board's power limit" in out and "peak clocks" not in out
+    assert _cli(tmp_path, "--no-plot", "--efficiency", "ideal") == 0
+    out = capsys.readouterr().out
+    assert "datasheet peaks at rated boost clocks (ideal roofline)" in out and "sustained" not in out

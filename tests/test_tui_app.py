@@ -162,10 +162,11 @@ async def test_sort_keys_cycle_and_move():
         # the header marks the sort column: MACs ascending (cost-like metrics list the smallest first)
         table = app.screen.query_one(GridTable)
         assert table._header_label(next(c for c in table.columns if c.key == "macs")) == "MACs ▲"
-        await pilot.press("full_stop")  # next column to the right: FLOPs
-        assert app.session.sort_key == "flops"
-        await pilot.press("comma", "comma")  # back past MACs to Max width
-        assert app.session.sort_key == "max_width"
+        # the seed metrics lead the table: Params, MACs, Traffic, Avg AI
+        await pilot.press("full_stop")  # next column to the right: Traffic (memory_bytes)
+        assert app.session.sort_key == "memory_bytes"
+        await pilot.press("comma", "comma")  # back past MACs to Params
+        assert app.session.sort_key == "params"
         await pilot.press("5")  # efficiency: highest first
         assert (
             table._header_label(next(c for c in table.columns if c.key == "flops_per_param"))
@@ -264,10 +265,10 @@ async def test_switching_hardware_updates_bounds_everywhere():
         assert (cell(app, "50", "bound"), cell(app, "50", "time_s")) == ("memory", "15.69 us")
         await pilot.press("escape")
         # the comparison's estimate columns follow too
-        assert (
-            app.screen.query_one(GridTable).columns[2].group
-            == "NVIDIA T4 peak fp32 (est., eager, ideal efficiency)"
-        )
+        table = app.screen.query_one(GridTable)
+        latency = next(c for c in table.columns if c.key == "est_latency_s")
+        # a chosen target is no longer "(default)"
+        assert latency.group == "NVIDIA T4 peak fp32 (est., eager, ideal efficiency)"
 
 
 @sync
@@ -290,7 +291,9 @@ async def test_precision_toggle_and_roofline():
         assert (app.session.options.dtype, app.session.precision) == ("fp16", "fp16")
         assert fake.calls[-1][1].dtype == "fp16"
         status = str(app.screen.query_one("#status-text").render())
-        assert "NVIDIA A100 PCIe 40GB · bytes fp16 · peak fp16 tensor" in status
+        # 100 columns: the short form (the target's id, one precision word), the options complete
+        assert "a100-pcie-40gb (default) · fp16 tensor" in status
+        assert str(app.screen.query_one("#status-options").render()) == " │ batch 1 · native · eager/ideal "
         await pilot.press("escape")
         assert isinstance(app.screen, ComparisonScreen)
 
@@ -319,7 +322,7 @@ async def test_settings_reanalyse_in_background():
         await settle(pilot)
         assert fake.calls[-1][1].batch_size == 8
         assert app.session.reports["resnet18"].batch_size == 8
-        assert "batch 8" in str(app.screen.query_one("#status-text").render())
+        assert "batch 8" in str(app.screen.query_one("#status-options").render())
 
 
 @sync
@@ -467,9 +470,13 @@ async def test_remove_group_jump_and_rankings_toggle():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         table = app.screen.query_one(GridTable)
-        await pilot.press("right_square_bracket")  # from the estimate group to the published accuracy
+        await pilot.press("right_square_bracket")  # from the seed metrics to the estimates
+        latency = next(i for i, c in enumerate(table.columns) if c.key == "est_latency_s")
+        assert table.scroll_x == table._starts[latency]
+        await pilot.press("right_square_bracket")  # then the published accuracy
         acc1 = next(i for i, c in enumerate(table.columns) if c.key == "acc1")
         assert table.scroll_x == table._starts[acc1]
+        await pilot.press("left_square_bracket")
         await pilot.press("left_square_bracket")  # and back
         assert table.scroll_x == 0
         # g / G: top and bottom, as in vim and less

@@ -169,3 +169,23 @@ def test_parse_shape():
     assert parse_shape("  ") is None
     with pytest.raises(UsageError):
         parse_shape("3 two 2")
+
+
+def test_rankings_cut_names_never_values():
+    # at 60 columns the cells do not fit: the ellipsis falls on the model name, each value keeps its unit
+    import io
+
+    from rich.console import Console
+    from tui_fakes import load_reports
+
+    from tui.app.widgets.rankings import rankings_table
+
+    reports = load_reports()
+    table = rankings_table(list(reports.values()))
+    out = io.StringIO()
+    Console(file=out, width=60, color_system=None).print(table)
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines() if line.strip()}
+    # Memory traffic (recorded memory_bytes): squeezenet1_0 102,508,224 B lowest, efficientnet_b0 highest
+    assert "102.51 MB squeez" in lines["Memory"] and "209.42 MB effic" in lines["Memory"]
+    # Params: squeezenet1_0 1.25M (1,248,424) lowest, resnet18 11.69M highest
+    assert "1.25M squeez" in lines["Params"] and "11.69M res" in lines["Params"]

@@ -50,7 +50,8 @@ async def test_sort_by_estimated_latency_with_keys_clicks_and_targets():
         await settle(pilot)
         await pilot.press("full_stop")  # unsorted: the first sortable column, the model name
         assert app.session.sort_key == "model"
-        await pilot.press("full_stop")  # then the first estimate column: latency, fastest first
+        # past the seed metrics (params, MACs, traffic, avg AI) to the first estimate column: latency
+        await pilot.press("full_stop", "full_stop", "full_stop", "full_stop", "full_stop")
         assert app.session.sort_key == "latency_s"
         assert rows(app) == BY_LATENCY_A100
         table = app.screen.query_one(GridTable)
@@ -80,11 +81,15 @@ async def test_move_sort_visits_every_estimate_column():
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
         seen = []
-        for _ in range(7):
+        for _ in range(11):
             await pilot.press("full_stop")
             seen.append(app.session.sort_key)
         assert seen == [
             "model",
+            "params",
+            "macs",
+            "memory_bytes",
+            "avg_ai",
             "latency_s",
             "throughput_per_s",
             "bound",

@@ -104,3 +104,19 @@ async def test_llm_view_keeps_whispers_fixed_window(monkeypatch):
         assert screen.text != "stale"
         screen._show([], "current", 2)
         assert screen.text == "current"
+
+
+@sync
+async def test_llm_header_is_whole_at_80_columns():
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.action_llm("hf:gpt2")
+        await settle(pilot)
+        text = str(app.screen.query_one("#status-text").render())
+        options = str(app.screen.query_one("#status-options").render())
+        # the short form (target id, fp16 compute, W(eights), KV) and the stack with its efficiency, whole
+        assert (text, options) == (
+            " llm  a100-pcie-40gb (default) · fp16 · W fp16 · KV fp16",
+            " │ vllm, ideal ",
+        )

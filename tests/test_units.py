@@ -34,3 +34,36 @@ def test_human_energy_prefixes():
         "250.00 nJ",
         "-",
     ]
+
+
+def test_params_say_b_and_flops_go_to_p():
+    # Llama-3.1-8B: 8,030,261,248 parameters, as its model card writes them: 8.03B (not 8.03G)
+    assert units.human_params(8_030_261_248) == "8.03B"
+    assert units.human_params(11_689_512) == "11.69M"
+    assert units.human_params(1.2e12) == "1.20T"
+    # 8,124.47 TFLOPs is 8.12 PFLOPs; 1e18 is E
+    assert units.human_count(8.12447e15) == "8.12P"
+    assert units.human_count(2.5e18) == "2.50E"
+    assert units.human_rate(1.979e15) == "1.98 PFLOP/s"
+
+
+def test_samples_per_second_has_one_format():
+    # 8,486.9 samples/s reads 8.49K in every verb and the app; below 1,000 two decimals
+    assert [units.samples_per_s(v) for v in (8486.9, 12.345, 200.0, 1.2e6, None)] == [
+        "8.49K",
+        "12.35",
+        "200",
+        "1.20M",
+        "-",
+    ]
+
+
+def test_every_verb_formats_samples_per_second_with_it():
+    from metrics_core.report.columns import ESTIMATE_COLUMNS
+    from metrics_core.report.pareto import X_AXES
+    from tui.app.tables import ESTIMATE_COLUMNS as APP_ESTIMATES
+
+    compare = next(c for c in ESTIMATE_COLUMNS if c.key == "throughput_per_s")
+    app = next(c for c in APP_ESTIMATES if c.key == "est_throughput_per_s")
+    assert compare.fmt(8486.9) == "8.49K"
+    assert app.fmt(8486.9) == X_AXES["throughput"].fmt(8486.9) == "8.49K/s"

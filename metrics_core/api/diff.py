@@ -25,7 +25,7 @@ PATH_ALIGNMENT_MIN_SHARED = 0.5
 
 #: Totals compared: (key in ``Report.totals``, label, formatter).
 TOTALS: tuple[tuple[str, str, Any], ...] = (
-    ("params", "params", units.human_count),
+    ("params", "params", units.human_params),
     ("macs", "MACs", units.human_count),
     ("flops", "FLOPs", units.human_count),
     ("weight_bytes", "weight bytes", units.human_bytes),
@@ -201,7 +201,7 @@ class ReportDiff:
         for r in self.modules():
             cells = [r["module"], r["status"]]
             for f, form in (
-                ("params", units.human_count),
+                ("params", units.human_params),
                 ("macs", units.human_count),
                 ("bytes", units.human_bytes),
             ):

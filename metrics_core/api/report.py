@@ -35,23 +35,6 @@ if TYPE_CHECKING:
 #: layers' schema), ``modules`` (one row per module path: ``by_module``).
 TABLES: tuple[str, ...] = ("summary", "layers", "modules")
 
-#: Keys of a ``by_module`` row, in order.
-MODULE_KEYS: tuple[str, ...] = (
-    "module",
-    "module_type",
-    "depth",
-    "ops",
-    "params",
-    "macs",
-    "flops",
-    "input_bytes",
-    "output_bytes",
-    "weight_bytes",
-    "bytes",
-    "macs_pct",
-    "uncovered_ops",
-)
-
 
 class Report:
     """One model's analysis (``raw``: the ``ModelReport``) and, when a target is set, its roofline estimate.
@@ -155,54 +138,24 @@ class Report:
 
     def by_module(self, depth: int = 1) -> list[dict[str, Any]]:
         """Ops grouped by module path cut at ``depth`` levels (``layer1.0.conv1`` at depth 2 is
-        ``layer1.0``; ops of the model's own forward are ``(model)``), in order of first use.
+        ``layer1.0``; ops of the model's own forward are ``(model)``), in order of first use: the rows of
+        ``modeltui layers --by-module DEPTH`` and of the app's module view (``perf.module_sums``).
 
-        Each row (``MODULE_KEYS``): op count, parameters held under the path and not under a deeper row
-        (rows sum to the model's parameters; None when unknown), MACs,
-        FLOPs, bytes read and written, ``macs_pct`` (share of the model's MACs, percent), ops without a cost
-        rule, and with a target ``est_time_s`` (sum of the ops' estimated times) and ``bound`` (the regime
-        with most time). ``UsageError`` for a depth below 1."""
+        Each row (``perf.module_sums.MODULE_KEYS``): class, depth, op count, first op, parameters held
+        under the path and not under a deeper row (rows sum to the model's parameters; None when
+        unknown), MACs and their share of the model's (``macs_pct``, percent), FLOPs, bytes read and
+        written, AI, the largest live activation bytes, ops without a cost rule; with a target
+        ``est_time_s`` (sum of the ops' estimated times, seconds), ``share_pct`` of the latency and
+        ``bound`` (the regime with most time). ``UsageError`` for a depth below 1."""
+        from metrics_core.perf.module_sums import module_rows
+
         self._check_ok()
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise UsageError(f"depth must be a positive integer, got {depth!r}")
-        est = self.estimate
-        modules = self.raw.extras.get("modules")
-        groups: dict[str, dict[str, Any]] = {}
-        for i, r in enumerate(self.raw.records):
-            path = module_path(r.module, depth)
-            g = groups.get(path)
-            if g is None:
-                g = groups[path] = {k: 0 for k in MODULE_KEYS}
-                g.update(module=path, module_type=r.module_type, depth=path.count(".") + 1 if r.module else 0)
-                g["_time"] = {"compute": 0.0, "memory": 0.0, "overhead": 0.0}
-                g["est_time_s"] = 0.0
-            if modules is not None and path in modules:
-                g["module_type"] = modules[path][0]
-            g["ops"] += 1
-            g["macs"] += r.macs
-            g["flops"] += r.flops or 0
-            g["input_bytes"] += r.input_bytes
-            g["output_bytes"] += r.output_bytes
-            g["weight_bytes"] += r.weight_bytes
-            g["uncovered_ops"] += 0 if r.covered else 1
-            if est is not None:
-                op = est.ops[i]
-                g["est_time_s"] += op.time_s
-                g["_time"][op.bound] = g["_time"].get(op.bound, 0.0) + op.time_s
-        total_macs = self.raw.metrics.macs
-        owned = _params_by_row(modules, list(groups)) if modules is not None else None
-        rows = []
-        for path, g in groups.items():
-            g["bytes"] = g["input_bytes"] + g["output_bytes"] + g["weight_bytes"]
-            g["macs_pct"] = 100.0 * g["macs"] / total_macs if total_macs else 0.0
-            g["params"] = owned.get(path, 0) if owned is not None else None
-            times = g.pop("_time")
-            if est is None:
-                g.pop("est_time_s")
-            else:
-                g["bound"] = max(times, key=times.get) if g["est_time_s"] else "overhead"
-                g["estimate"] = True
-            rows.append(g)
+        rows = module_rows(self.raw.records, self.estimate, depth, self.raw.extras.get("modules"))
+        for row in rows:
+            if self.estimate is not None:
+                row["estimate"] = True
         return rows
 
     # ------------------------------------------------------------------------------------ exports
@@ -246,7 +199,9 @@ class Report:
         if table == "layers":
             keys = layer_csv_keys(rows)
         elif table == "modules":
-            keys = [*MODULE_KEYS, *(["est_time_s", "bound"] if rows and "bound" in rows[0] else [])]
+            from metrics_core.perf.module_sums import MODULE_EST_KEYS, MODULE_KEYS
+
+            keys = [*MODULE_KEYS, *(MODULE_EST_KEYS if rows and "bound" in rows[0] else ())]
         else:
             keys = [k for k, v in rows[0].items() if not isinstance(v, (dict, list))]
         return with_context(to_csv(rows, keys), "csv", self.context())
@@ -273,7 +228,7 @@ class Report:
             return [f"{self.name}: not analysed: {self.raw.error}"]
         m = self.raw.metrics
         lines = [
-            f"{self.name}: {units.human_count(m.params)} params, {units.human_count(m.macs)} MACs, "
+            f"{self.name}: {units.human_params(m.params)} params, {units.human_count(m.macs)} MACs, "
             f"{units.human_count(m.flops)} FLOPs, {units.human_bytes(m.memory_bytes)} traffic, "
             f"AI {units.fixed(m.aggregate_ai, 1)} FLOP/B "
             f"(batch {self.raw.batch_size}, bytes {self.raw.dtype})"
@@ -315,7 +270,7 @@ class Report:
                 r["module"],
                 r["module_type"],
                 str(r["ops"]),
-                units.human_count(r["params"]) if r["params"] is not None else "-",
+                units.human_params(r["params"]),
                 units.human_count(r["macs"]),
                 f"{r['macs_pct']:.1f}",
                 units.human_bytes(r["bytes"]),
@@ -363,34 +318,6 @@ class Report:
     def _check_ok(self) -> None:
         if not self.raw.ok:
             raise UsageError(f"{self.name} was not analysed: {self.raw.error}")
-
-
-def module_path(module: str, depth: int) -> str:
-    """``module`` cut to its first ``depth`` dotted parts; ``(model)`` for the model's own ops."""
-    if not module:
-        return "(model)"
-    return ".".join(module.split(".")[:depth])
-
-
-def _params_by_row(modules: dict[str, list], paths: list[str]) -> dict[str, int]:
-    """Each module's own parameters (``capture.params.module_table``) counted for the deepest row path at
-    or above it, so a parent row with ops of its own (a residual add in ``layer1.0``) is not counted again
-    beside its children's rows and the rows sum to the model's parameters. Modules whose ops fall in no
-    row (never called) count for the nearest row above them, else ``(model)``."""
-    rows = set(paths)
-    out: dict[str, int] = {}
-    for name, (_, n) in modules.items():
-        if not n:
-            continue
-        parts = name.split(".") if name else []
-        owner = "(model)"
-        for k in range(len(parts), 0, -1):
-            candidate = ".".join(parts[:k])
-            if candidate in rows:
-                owner = candidate
-                break
-        out[owner] = out.get(owner, 0) + n
-    return out
 
 
 def _target(hardware: Any) -> HardwareTarget | None:  # noqa: ANN401

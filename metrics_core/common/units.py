@@ -1,26 +1,46 @@
 """The one place that turns numbers into human strings.
 
-Conventions: counts use decimal prefixes (K = 1e3, M = 1e6, G = 1e9, T = 1e12); bytes are decimal
-(MB = 1e6 bytes, GB = 1e9) unless a function says MiB; MACs and FLOPs are never mixed: callers say which.
+Conventions: counts use decimal prefixes (K = 1e3, M = 1e6, G = 1e9, T = 1e12, P = 1e15, E = 1e18);
+parameter counts say B for billions (``human_params``: ``8.03B``, as model cards write them); bytes are
+decimal (MB = 1e6 bytes, GB = 1e9) unless a function says MiB; MACs and FLOPs are never mixed: callers say
+which. Samples per second have one format everywhere (``samples_per_s``).
 """
 
 from __future__ import annotations
 
 import math
 
-_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+_PARAM_PREFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
 
-def human_count(n: float | None, digits: int = 2) -> str:
-    """``11689512 -> '11.69M'``; ``999 -> '999'``; ``None -> '-'``."""
+def _scaled(n: float | None, digits: int, prefixes: tuple[tuple[float, str], ...]) -> str:
     if n is None:
         return "-"
     if isinstance(n, float) and not math.isfinite(n):
         return str(n)
-    for scale, prefix in _PREFIXES:
+    for scale, prefix in prefixes:
         if abs(n) >= scale:
             return f"{n / scale:.{digits}f}{prefix}"
     return f"{n:.{digits}f}" if isinstance(n, float) and not float(n).is_integer() else f"{int(n)}"
+
+
+def human_count(n: float | None, digits: int = 2) -> str:
+    """MACs, FLOPs and other counts: ``11689512 -> '11.69M'``; ``8.12e15 -> '8.12P'``; ``999 -> '999'``;
+    ``None -> '-'``."""
+    return _scaled(n, digits, _PREFIXES)
+
+
+def human_params(n: float | None, digits: int = 2) -> str:
+    """A parameter count as model cards write it (B for billions): ``8030261248 -> '8.03B'``,
+    ``11689512 -> '11.69M'``; ``None -> '-'``."""
+    return _scaled(n, digits, _PARAM_PREFIXES)
+
+
+def samples_per_s(v: float | None) -> str:
+    """Samples (or tokens) per second, one format for every verb and the app: ``8486.9 -> '8.49K'``,
+    ``12.345 -> '12.35'``, ``200.0 -> '200'``; ``None -> '-'``."""
+    return human_count(v, 2)
 
 
 def human_bytes(n: float | None, digits: int = 2) -> str:

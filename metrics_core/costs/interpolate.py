@@ -8,7 +8,6 @@ weights is not counted (it is per output position, shared by all channels).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from metrics_core.costs._common import arg, out_numel
@@ -47,32 +46,81 @@ for _op, _taps in UPSAMPLE_TAPS.items():
     register(_op, category="elementwise")(_upsample_rule(_op, _taps))
 
 
-#: Kernel half-width (support) of the antialiased filters: triangle (bilinear) 1, cubic (bicubic) 2.
-AA_SUPPORT: dict[str, int] = {"_upsample_bilinear2d_aa": 1, "_upsample_bicubic2d_aa": 2}
+#: Filter size (``interp_size``) of the antialiased filters at scale 1: triangle (bilinear) 2 taps,
+#: cubic (bicubic) 4 taps. When downsampling by ``s`` the filter widens to ``interp_size * s`` input pixels.
+AA_INTERP_SIZE: dict[str, int] = {"_upsample_bilinear2d_aa": 2, "_upsample_bicubic2d_aa": 4}
 
 
-def _aa_rule(op: str, support: int) -> CostFn:
+def aa_taps(
+    in_size: int, out_size: int, interp_size: int, scale: float | None = None, align_corners: bool = False
+) -> list[int]:
+    """Input taps of each output position of one antialiased pass along an axis, as PyTorch computes its
+    windows (``HelperInterpBase::_compute_indices_min_size_weights_aa``, ``UpSampleKernel.cpp``):
+    ``s`` = ``(in-1)/(out-1)`` with ``align_corners``, else ``1/scale`` when a scale factor was given,
+    else ``in/out`` (``area_pixel_compute_scale``);
+    ``support = interp_size/2 * max(s, 1)``; output ``i``'s window is centred at ``c = s*(i + 0.5)``,
+    ``xmin = max(trunc(c - support + 0.5), 0)``, ``xsize = min(trunc(c + support + 0.5), in) - xmin``.
+    Windows are clipped at the borders, so edge outputs have fewer taps. Every tap in the window is
+    multiplied (a zero weight too)."""
+    if align_corners:
+        s = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    else:
+        s = 1.0 / scale if scale else in_size / out_size
+    support = interp_size / 2 * (s if s >= 1.0 else 1.0)
+    taps = []
+    for i in range(out_size):
+        center = s * (i + 0.5)
+        xmin = max(int(center - support + 0.5), 0)
+        taps.append(min(int(center + support + 0.5), in_size) - xmin)
+    return taps
+
+
+def aa_flops_per_plane(
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    interp_size: int,
+    scales: tuple[float | None, float | None] = (None, None),
+    align_corners: bool = False,
+) -> int:
+    """FLOPs of one antialiased 2-D resize of one ``H x W`` plane: PyTorch resamples separably, first
+    the last axis (``H_in`` rows of ``W_out`` outputs), then the height (``W_out`` columns of ``H_out``
+    outputs); an axis whose size does not change is skipped. An output of ``T`` taps costs ``2*T - 1``.
+
+    16x16 -> 8x8 bilinear: taps per axis ``[3, 4, 4, 4, 4, 4, 4, 3]`` (30 taps, 8 outputs: 52 FLOPs per
+    row), width pass 16 rows x 52 = 832, height pass 8 columns x 52 = 416: 1,248 per plane."""
+    (h_in, w_in), (h_out, w_out) = in_hw, out_hw
+    flops = 0
+    rows = h_in  # the width pass runs on every input row
+    for size_in, size_out, scale, lines in ((w_in, w_out, scales[1], None), (h_in, h_out, scales[0], w_out)):
+        if size_in == size_out:
+            continue
+        taps = aa_taps(size_in, size_out, interp_size, scale, align_corners)
+        per_line = sum(2 * t - 1 for t in taps)  # T multiplies (a 1-tap edge too), T - 1 adds
+        flops += per_line * (rows if lines is None else lines)
+    return flops
+
+
+def _aa_rule(op: str, interp_size: int) -> CostFn:
     def rule(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
         x = args[0]
         y = out if hasattr(out, "shape") else out[0]
-        flops = 0
-        for axis in (-2, -1):  # separable: a horizontal pass, then a vertical one
-            scale = max(1.0, x.shape[axis] / y.shape[axis]) if y.shape[axis] else 1.0
-            taps = 2 * support * math.ceil(scale)
-            flops += weighted_sum_flops(taps)
-        return 0, flops * out_numel(out)
+        scales = (arg(args, kwargs, 3, "scales_h", None), arg(args, kwargs, 4, "scales_w", None))
+        planes = y.numel() // max(1, y.shape[-2] * y.shape[-1]) if y.numel() else 0
+        corners = bool(arg(args, kwargs, 2, "align_corners", False))
+        per_plane = aa_flops_per_plane(tuple(x.shape[-2:]), tuple(y.shape[-2:]), interp_size, scales, corners)
+        return 0, planes * per_plane
 
     rule.__name__ = rule.__qualname__ = f"{op}_cost"
     rule.__doc__ = (
-        f"``{op}`` (antialiased, separable): per output element and axis, ``T = 2*{support}*ceil(s)`` "
-        "taps with s = max(1, input/output size) (the filter widens when downsampling), FLOPs = 2*T - 1; "
-        "the two axes add; MACs = 0."
+        f"``{op}`` (antialiased, separable, filter size {interp_size}): per plane, a width pass over "
+        "``H_in`` rows then a height pass over ``W_out`` columns; each output costs ``2*T - 1`` with T its "
+        "clipped window (``aa_taps``: ``support = interp_size/2 * max(in/out, 1)``); MACs = 0."
     )
     return rule
 
 
-for _op, _support in AA_SUPPORT.items():
-    register(_op, category="elementwise")(_aa_rule(_op, _support))
+for _op, _interp in AA_INTERP_SIZE.items():
+    register(_op, category="elementwise")(_aa_rule(_op, _interp))
 
 
 @register(

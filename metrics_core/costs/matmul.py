@@ -83,3 +83,41 @@ def grouped_mm_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> 
     else:
         macs = out_numel(out) * a.shape[-1]
     return macs, 2 * macs
+
+
+@register("_trilinear", category="matmul")
+def trilinear_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """``_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim)`` (``nn.Bilinear``,
+    ``F.bilinear``), counted as ATen executes it (``aten/src/ATen/native/Linear.cpp``): each operand is
+    unsqueezed at its ``expand`` dims into one index space; first ``i1 * i2`` summed over the summed dims
+    where ``i3`` is expanded, then that times ``i3`` summed over the remaining summed dims. Each stage is a
+    sum-product (one MAC per point of its operands' joint index space):
+
+    - MACs = prod(size[d] for d not expanded in both i1 and i2)
+      + prod(size[d] for d kept after stage 1 (not expanded in both i1 and i2, not summed there) or not
+      expanded in i3); FLOPs = 2 x MACs (the add onto the zero-filled output not counted).
+
+    ``nn.Bilinear(in1, in2, out)`` on ``N`` rows: stage 1 is ``x1 . W_k`` over (N, out, in1, in2), stage 2
+    the dot with ``x2`` over (N, out, in2): MACs = ``N * out * in2 * (in1 + 1)`` (the usual
+    ``out * in1 * in2`` per sample, plus the contraction with ``x2``)."""
+    i1, i2, i3 = args[0], args[1], args[2]
+    e1, e2, e3, summed = (set(args[k]) for k in (3, 4, 5, 6))
+    unroll = args[7] if len(args) > 7 else kwargs.get("unroll_dim", 1)
+    rank = i1.dim() + len(e1)
+    sizes = []
+    dims = {1: iter(i1.shape), 2: iter(i2.shape), 3: iter(i3.shape)}
+    for d in range(rank):  # the size of dim d: that of any operand not expanded there
+        size = 1
+        for k, e in ((1, e1), (2, e2), (3, e3)):
+            if d not in e:
+                size = next(dims[k])
+        sizes.append(size)
+    pair = {d for d in range(rank) if not (d in e1 and d in e2)}
+    # the unrolled dim is looped over (one slice per step), never summed inside a stage
+    kept = {d for d in pair if not (d in summed and d in e3 and d != unroll)}
+    stage1 = stage2 = 1
+    for d in range(rank):
+        stage1 *= sizes[d] if d in pair else 1
+        stage2 *= sizes[d] if (d in kept or d not in e3) else 1
+    macs = stage1 + stage2
+    return macs, 2 * macs

@@ -145,8 +145,9 @@ def phase_block(r, width: int | None = None) -> str:  # noqa: ANN001
     moe = ""
     if r.experts_read_per_layer is not None:
         moe = (
-            f"\nMoE: {units.human_count(r.active_params)} of {units.human_count(r.params)} params active per "
-            f"token;\na decode step reads {r.experts_read_per_layer:.2f} experts per layer (uniform top-k)"
+            f"\nMoE: {units.human_params(r.active_params)} of {units.human_params(r.params)} params "
+            f"active per token;\na decode step reads {r.experts_read_per_layer:.2f} experts per layer "
+            "(uniform top-k)"
         )
     where = "decoder context" if _encdec(r) else "context"
     summary = (

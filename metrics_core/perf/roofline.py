@@ -301,9 +301,10 @@ def describe_modes(execution: str, efficiency: str) -> str:
         else "one kernel per op (eager, no fusion)"
     )
     rates = (
-        "achievable efficiency per op class with tile/wave quantisation and launch costs (perf/efficiency.py)"
+        "achievable efficiency per op class with tile/wave quantisation and launch costs "
+        "(perf/efficiency.py), tensor clocks sustained under the board's power limit (perf/power.py)"
         if efficiency == "calibrated"
-        else "datasheet peaks (ideal roofline)"
+        else "datasheet peaks at rated boost clocks (ideal roofline)"
     )
     return f"{kernels}, no overlap between kernels, {rates}"
 

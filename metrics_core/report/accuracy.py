@@ -77,6 +77,33 @@ def timm_accuracy(name: str, resolution: int | None = None) -> Accuracy | None:
     return Accuracy(top1, top5, tagged, size, f"timm results-imagenet.csv ({tagged})")
 
 
+def timm_published(name: str) -> dict[str, Any] | None:
+    """The published figures of a timm architecture (``arch`` or ``arch.tag``, without ``timm:``) in the
+    catalog's ``reference`` keys, for the catalog lists: ``weights`` (the tag), ``num_params`` (timm's
+    ``param_count`` of the tag's result, else of the benchmark row; millions to 2 decimals, as an
+    integer count), ``acc@1`` / ``acc@5`` (ImageNet-1k at
+    the tag's resolution), ``gmacs`` with ``gmacs_resolution`` (the image side timm's benchmark counted
+    them at, with fvcore: it adds norm/pool element counts to the MACs). Each key only where timm
+    publishes it; None when it publishes nothing. E.g. ``resnet50``: tag ``resnet50.a1_in1k``, 25.56M
+    params, 80.382 % top-1, 6.8 GMACs at 288 px."""
+    data = timm_data()
+    arch = name.partition(".")[0]
+    tagged = name if "." in name else data["defaults"].get(name)
+    out: dict[str, Any] = {}
+    if tagged:
+        out["weights"] = tagged
+        if (m := data.get("params_m", {}).get(tagged)) is not None:
+            out["num_params"] = round(m * 1e6)
+        acc = timm_accuracy(tagged)
+        if acc is not None:
+            out["acc@1"], out["acc@5"] = acc.acc1, acc.acc5
+    if (g := data.get("gmacs", {}).get(arch)) is not None:
+        out["gmacs"], out["gmacs_resolution"] = g[0], g[1]
+        if "num_params" not in out and len(g) > 2 and g[2] is not None:  # the benchmark's count
+            out["num_params"] = round(g[2] * 1e6)
+    return out or None
+
+
 def torchvision_accuracy(reference: dict[str, Any] | None, resolution: int | None) -> Accuracy | None:
     """The ImageNet-1K accuracy in a torchvision catalog ``reference`` (None for other datasets)."""
     if not reference:

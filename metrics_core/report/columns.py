@@ -33,9 +33,9 @@ def _mb(v: float | None) -> str:
 
 #: The comparison table: the seed's metric groups, in the seed's order.
 COMPARISON_COLUMNS: tuple[Column, ...] = (
-    Column("params", "Params", "Model size", units.human_count),
-    Column("trainable_params", "Trainable", "Model size", units.human_count),
-    Column("active_params", "Active/token", "Model size", units.human_count),
+    Column("params", "Params", "Model size", units.human_params),
+    Column("trainable_params", "Trainable", "Model size", units.human_params),
+    Column("active_params", "Active/token", "Model size", units.human_params),
     Column("size_mb", "Size MB", "Model size", _mb),
     Column("size_mb_int8", "Size MB int8", "Model size", _mb),
     Column("layers", "Layers", "Model size", _text),
@@ -76,7 +76,7 @@ LAYER_COLUMNS: tuple[Column, ...] = (
 #: Roofline estimate columns added by ``--hardware`` (keys are ``ModelEstimate.to_dict()`` keys).
 ESTIMATE_COLUMNS: tuple[Column, ...] = (
     Column("latency_s", "Latency (est.)", "Roofline", units.human_time),
-    Column("throughput_per_s", "Samples/s (est.)", "Roofline", partial(units.fixed, digits=1)),
+    Column("throughput_per_s", "Samples/s (est.)", "Roofline", units.samples_per_s),
     Column("attained_flops_per_s", "FLOP/s (est.)", "Roofline", units.human_rate),
     Column("pct_of_peak", "% of peak", "Roofline", units.pct),
     Column("memory_bound_time_pct", "Mem-bound time", "Roofline", units.pct),

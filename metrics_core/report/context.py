@@ -23,7 +23,8 @@ from typing import Any
 
 
 @cache
-def _version(dist: str) -> str | None:
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (package metadata, no import); None if absent."""
     from importlib import metadata
 
     try:
@@ -57,8 +58,8 @@ def run_context(
     }
     out = {k: v for k, v in fields.items() if v is not None}
     out["estimate"] = estimate
-    out["modeltui_version"] = _version("modeltui")
-    out["torch_version"] = _version("torch")
+    out["modeltui_version"] = installed_version("modeltui")
+    out["torch_version"] = installed_version("torch")
     return out
 
 

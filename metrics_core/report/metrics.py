@@ -9,8 +9,10 @@ size_mb         params x bytes per element of the analysis dtype / 1e6 (decimal 
                 ``size_mb_fp32`` (4 B) and ``size_mb_int8`` (1 B) alongside
 layers          number of recorded ops: every aten op of the forward pass except views/metadata
 max_width       largest channel count of any activation: dim 1 of conv and batch/group-norm feature
-                maps, last dim of Linear (mm/addmm, grouped expert GEMMs) and layer-norm activations;
-                the op that writes the model's output (the classifier head) is excluded
+                maps and of feature maps concatenated along channels (``cat`` on dim 1: SqueezeNet's
+                fire modules, DenseNet's blocks), last dim of Linear (mm/addmm, grouped expert GEMMs)
+                and layer-norm activations; the op that writes the model's output (the classifier
+                head) is excluded
 macs            multiply-accumulates of conv, matmul and attention ops
 flops           floating-point operations of all ops (2 x MACs for MAC ops, per-element rules for others)
 flops_per_param flops / params
@@ -48,6 +50,16 @@ _WIDTH_FROM_INPUT_DIM1_OPS = frozenset(
 )
 _WIDTH_FROM_OUTPUT_LAST_OPS = frozenset({"mm", "addmm", "linear", "_grouped_mm"})
 _WIDTH_FROM_INPUT_LAST_OPS = frozenset({"native_layer_norm"})
+_CONCAT_OPS = frozenset({"cat", "concat", "concatenate"})
+
+
+def _concat_dim(r: OpRecord) -> int | None:
+    """The dim a concatenation joined its inputs on: the one dim where the output differs from its first
+    input (None when that is not exactly one dim, e.g. a cat of one tensor)."""
+    if not r.input_shapes or len(r.input_shapes[0]) != len(r.output_shape):
+        return None
+    dims = [d for d, (a, b) in enumerate(zip(r.input_shapes[0], r.output_shape, strict=True)) if a != b]
+    return dims[0] if len(dims) == 1 else None
 
 
 def ratio(num: float, den: float) -> float | None:
@@ -67,7 +79,12 @@ def classify(avg_ai: float | None) -> str:
 
 
 def op_width(r: OpRecord) -> int:
-    """Channel count of the activation an op reads or writes (0 when the op says nothing about it)."""
+    """Channel count of the activation an op reads or writes (0 when the op says nothing about it).
+
+    A concatenation along dim 1 of feature maps (rank >= 3) is a layer whose output has the joined channel
+    count: SqueezeNet 1.0's fire modules concatenate two 256-channel expand convolutions into 512 channels,
+    the seed's "maximum number of channels in any layer". Concatenations on other dims (tokens, rotary
+    halves) say nothing about channels."""
     if r.category in _WIDTH_FROM_OUTPUT_DIM1 and len(r.output_shape) >= 3:
         return r.output_shape[1]
     if r.op in _WIDTH_FROM_INPUT_DIM1_OPS and r.input_shapes and len(r.input_shapes[0]) >= 3:
@@ -76,6 +93,8 @@ def op_width(r: OpRecord) -> int:
         return r.output_shape[-1]
     if r.op in _WIDTH_FROM_INPUT_LAST_OPS and r.input_shapes and r.input_shapes[0]:
         return r.input_shapes[0][-1]
+    if r.op in _CONCAT_OPS and len(r.output_shape) >= 3 and _concat_dim(r) == 1:
+        return r.output_shape[1]
     return 0
 
 

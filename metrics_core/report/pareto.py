@@ -25,7 +25,7 @@ from metrics_core.common.errors import UsageError
 
 
 def _per_second(v: float | None) -> str:
-    return "-" if v is None else f"{units.human_count(v, 1)}/s"
+    return "-" if v is None else f"{units.samples_per_s(v)}/s"
 
 
 def joules(j: float | None) -> str:
@@ -51,7 +51,7 @@ X_AXES: dict[str, Axis] = {
     "latency": Axis("latency", "latency_s", "latency (est.)", False, units.human_time, True),
     "throughput": Axis("throughput", "throughput_per_s", "samples/s (est.)", True, _per_second, True),
     "macs": Axis("macs", "macs", "MACs", False, units.human_count),
-    "params": Axis("params", "params", "parameters", False, units.human_count),
+    "params": Axis("params", "params", "parameters", False, units.human_params),
     "memory": Axis("memory", "memory_bytes", "memory traffic (B)", False, units.human_bytes),
     "peak_memory": Axis(
         "peak_memory",

@@ -36,7 +36,7 @@ from metrics_core.report.pareto import joules
 
 
 def _per_second(v: float | None) -> str:
-    return "-" if v is None else f"{units.human_count(v, 1)}/s"
+    return "-" if v is None else f"{units.samples_per_s(v)}/s"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ KINDS: dict[str, ConstraintKind] = {
         "--max-memory", "peak_memory_bytes", True, quantity.parse_bytes, units.human_bytes, "memory"
     ),
     "max_params": ConstraintKind(
-        "--max-params", "params", True, quantity.parse_count, units.human_count, "params"
+        "--max-params", "params", True, quantity.parse_count, units.human_params, "params"
     ),
     "min_acc1": ConstraintKind(
         "--min-acc1", "acc1", False, quantity.parse_percent, lambda v: units.fixed(v, 3), "acc1"

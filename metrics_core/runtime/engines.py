@@ -60,6 +60,19 @@ def builder_overrides(spec, options: AnalysisOptions) -> dict[str, Any]:  # noqa
     return out
 
 
+def with_model_dtype(options: AnalysisOptions, model: Any) -> AnalysisOptions:
+    """``options`` with ``dtype`` set to the model's float16/bfloat16 parameter type when the dtype was
+    not chosen (``dtype_from_model``); unchanged otherwise."""
+    if not options.dtype_from_model:
+        return options
+    import dataclasses
+
+    from metrics_core.capture.inputs import model_float_dtype
+
+    own = {"float16": "fp16", "bfloat16": "bf16"}.get(str(model_float_dtype(model)).removeprefix("torch."))
+    return dataclasses.replace(options, dtype=own) if own else options
+
+
 def feed_for(spec, options: AnalysisOptions, model: Any) -> Any:  # noqa: ANN001 (ModelSpec, nn.Module)
     """What the forward pass is fed (``capture.inputs.Feed``): ``--inputs``, ``--input`` or the
     source's default inputs for the model (``--input-shape`` / ``--seq-len`` applied)."""
@@ -78,6 +91,8 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
 
     shape = options.input_shape if not options.inputs else None
     model = build_model(spec, device="meta", input_shape=shape, **builder_overrides(spec, options))
+    options = with_model_dtype(options, model)
+    report.dtype = options.dtype
     feed = feed_for(spec, options, model)
     report.inputs = feed.described
     if feed.described and feed.described[0]["shape"]:

@@ -30,6 +30,10 @@ class AnalysisOptions:
     - ``inputs_fn``: ``pkg.mod:fn`` returning ``(args, kwargs)`` of tensors for a batch size (``--inputs``).
     - ``seq_len``: tokens per sample of token models (``--seq-len``; None: 128).
     - ``dtype``: bytes per floating-point element; ``engine``: ``meta`` capture or ``fvcore``.
+    - ``dtype_from_model``: ``dtype`` was not chosen (the CLI without ``--dtype``): a model whose
+      floating-point parameters are float16 or bfloat16 is analysed in that dtype (its inputs, bytes and
+      report say fp16/bf16), others in ``dtype``. The built-in sources build float32 models, so their
+      cached entries are unaffected.
     - ``hf_class``: transformers class to build ``hf:`` models with (None: by config, see
       ``metrics_core.sources.hf_source``); ``attention``: ``sdpa`` or ``eager`` for ``hf:`` models.
     - ``timeout_s``: seconds one model's analysis may take in a worker process before the worker is
@@ -40,6 +44,7 @@ class AnalysisOptions:
 
     batch_size: int = 1
     dtype: str = "fp32"
+    dtype_from_model: bool = False
     input_shape: tuple[int, ...] | None = None
     engine: str = "meta"
     use_cache: bool = True

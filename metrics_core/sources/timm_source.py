@@ -94,11 +94,13 @@ def _build_index_in_subprocess() -> dict[str, Any]:
 
 
 def list_names(pattern: str | None = None) -> list[str]:
-    """timm architecture names (sorted), optionally filtered by a shell glob (``"resnet*"``)."""
-    import fnmatch
+    """timm architecture names (sorted), optionally filtered as the app filters
+    (``metrics_core.common.name_filter``: a glob on the name, ``"resnet*"``, or words starting tokens
+    of the name or the family: ``vit_b`` finds ``vit_base_patch16_224``, not ``convit_base``)."""
+    from metrics_core.common.name_filter import name_matches
 
-    names = sorted(timm_index()["models"])
-    return [n for n in names if pattern is None or fnmatch.fnmatchcase(n, pattern)]
+    models = timm_index()["models"]
+    return [n for n in sorted(models) if name_matches(pattern, n, models[n].get("family"))]
 
 
 def get_spec(name: str) -> ModelSpec:

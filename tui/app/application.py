@@ -88,6 +88,7 @@ class ModeltuiApp(App[None]):
             precision=precision or "",
             execution=modes[0],
             efficiency=modes[1],
+            target_chosen=target_id is not None and target_id in by_id,
         )
         self.session.select(models)
         self.catalog_ready = False

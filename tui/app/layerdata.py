@@ -6,10 +6,8 @@ Rows are dicts of raw values (formatted by the table's columns, exported as they
 - ``share``: the op's estimated time as a percentage (0-100) of the model's estimated latency;
 - ``live_bytes``: activation bytes live during the op (``OpRecord.live_bytes``, from
   ``metrics_core.capture.peak_memory``; None when the analysis did not compute it);
-- per module (``aggregate_by_module``): ops attributed to the same module, or with ``depth`` to the same
-  module path prefix of ``depth`` parts (``layer1.0.conv1`` at depth 2 is ``layer1.0``), are summed
-  (MACs, FLOPs, bytes, time, share); ``ai`` = summed FLOPs / summed bytes; ``bound`` follows the model
-  rule: ``memory`` when memory-bound ops take at least half the module's time, else ``compute``;
+- per op and per module (``op_rows``, ``aggregate_by_module``): ``metrics_core.perf.module_sums``, the one
+  implementation the CLI's ``layers --by-module`` and the Python API's ``Report.by_module`` use too;
 - per kernel (``aggregate_by_kernel``, compiled execution: ``metrics_core.perf.fusion``): the ops one fused
   or library kernel runs, with the kernel's own traffic (external inputs read once, only outputs read later
   written), time and bound; ``kernel`` of an op row is the index of its kernel (None in eager execution).
@@ -21,95 +19,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from metrics_core.common.records import OpRecord
-from metrics_core.perf.roofline import ModelEstimate, dominant_bound
-
-SUMMED: tuple[str, ...] = ("macs", "flops", "input_bytes", "output_bytes", "weight_bytes", "bytes", "time_s")
-
-
-def op_rows(records: Sequence[OpRecord], estimate: ModelEstimate | None) -> list[dict[str, Any]]:
-    """One row per op record, with ``time_s``/``bound``/``share`` when an estimate is given."""
-    latency = estimate.latency_s if estimate is not None else 0.0
-    ops = estimate.ops if estimate is not None else ()
-    compiled = estimate is not None and estimate.execution == "compiled"
-    kernel_of = {i: n for n, k in enumerate(estimate.kernels) for i in k.ops} if compiled else {}
-    rows = []
-    for i, r in enumerate(records):
-        row: dict[str, Any] = {
-            "index": r.index,
-            "module": r.module or "(model)",
-            "module_type": r.module_type,
-            "op": r.op,
-            "category": r.category,
-            "output_shape": r.output_shape,
-            "macs": r.macs,
-            "flops": r.flops,
-            "input_bytes": r.input_bytes,
-            "output_bytes": r.output_bytes,
-            "weight_bytes": r.weight_bytes,
-            "bytes": r.input_bytes + r.output_bytes + r.weight_bytes,
-            "ai": r.ai,
-            "live_bytes": r.live_bytes,
-            "time_s": None,
-            "bound": None,
-            "share": None,
-            "kernel": kernel_of.get(i),
-        }
-        if i < len(ops):
-            row["time_s"] = ops[i].time_s
-            row["bound"] = ops[i].bound
-            row["share"] = 100.0 * ops[i].time_s / latency if latency else None
-        rows.append(row)
-    return rows
-
-
-def module_depth(rows: Sequence[dict[str, Any]]) -> int:
-    """The deepest module path (in dotted parts) among the rows; 1 for a flat model."""
-    return max((len(str(r["module"]).split(".")) for r in rows), default=1)
-
-
-def module_prefix(module: str, depth: int | None) -> str:
-    """``module`` cut to its first ``depth`` dotted parts (unchanged when ``depth`` is None)."""
-    return module if depth is None else ".".join(module.split(".")[:depth])
-
-
-def aggregate_by_module(rows: Sequence[dict[str, Any]], depth: int | None = None) -> list[dict[str, Any]]:
-    """Op rows (from ``op_rows``) summed per module (or per module prefix of ``depth`` parts), in
-    order of each group's first op. ``module_type`` is the group module's own class when one of its ops
-    ran directly in it (records only name the innermost module), else empty."""
-    groups: dict[str, dict[str, Any]] = {}
-    bound_time: dict[str, dict[str, float]] = {}
-    for row in rows:
-        name = module_prefix(row["module"], depth)
-        g = groups.get(name)
-        if g is None:
-            g = groups[name] = {
-                "index": row["index"],
-                "module": name,
-                "module_type": row["module_type"] if name == row["module"] else "",
-                "ops": 0,
-                "share": None,
-                "bound": None,
-                "live_bytes": None,
-                **{k: None if k == "time_s" else 0 for k in SUMMED},
-            }
-            bound_time[name] = {}
-        if not g["module_type"] and row["module"] == name:
-            g["module_type"] = row["module_type"]
-        g["ops"] += 1
-        for k in SUMMED:
-            if row[k] is not None:
-                g[k] = (g[k] or 0) + row[k]
-        if row["live_bytes"] is not None:
-            g["live_bytes"] = max(g["live_bytes"] or 0, row["live_bytes"])
-        if row["share"] is not None:
-            g["share"] = (g["share"] or 0.0) + row["share"]
-        if row["bound"] and row["time_s"] is not None:
-            bound_time[name][row["bound"]] = bound_time[name].get(row["bound"], 0.0) + row["time_s"]
-    for name, g in groups.items():
-        g["ai"] = g["flops"] / g["bytes"] if g["bytes"] else 0.0
-        if g["time_s"]:  # the regime (compute / memory / overhead) of most of the group's time
-            g["bound"] = dominant_bound(bound_time[name])
-    return list(groups.values())
+from metrics_core.perf.module_sums import (  # noqa: F401 (re-exported: the app's module view)
+    SUMMED,
+    aggregate_by_module,
+    module_depth,
+    module_prefix,
+    op_rows,
+)
 
 
 def kernel_label(n: int, op_rows_of_kernel: Sequence[dict[str, Any]]) -> str:

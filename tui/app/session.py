@@ -95,6 +95,9 @@ class Session:
     #: launched app starts with the library's defaults, eager and calibrated, or ``modeltui --efficiency``).
     execution: str = "eager"
     efficiency: str = "calibrated"
+    #: Whether the user chose ``target`` (``--hardware``, the hardware picker); False for the app's
+    #: default target, which the status bar and the estimate headers then call "default".
+    target_chosen: bool = False
     _estimates: dict[tuple, ModelEstimate | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -288,6 +291,7 @@ class Session:
         else:
             precision = precision_for(target, self.options.dtype)
         self.target, self.precision = target, precision
+        self.target_chosen = True
 
     @property
     def precision_label(self) -> str:
@@ -345,6 +349,11 @@ class Session:
         changed = (execution, efficiency) != (self.execution, self.efficiency)
         self.execution, self.efficiency = execution, efficiency
         return changed
+
+    @property
+    def target_label(self) -> str:
+        """The target's name, with ``(default)`` while the user has not chosen one."""
+        return self.target.name + ("" if self.target_chosen else " (default)")
 
     @property
     def modes_label(self) -> str:

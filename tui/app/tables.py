@@ -1,7 +1,8 @@
 """Which columns the app's tables show, in which order (definitions and formatters: metrics_core).
 
-The comparison table shows the roofline estimate on the selected target first (what changes when the
-target does), then measured latency (after ``b``), the seed's metric groups
+The comparison table opens on the seed's key metrics (params, MACs, memory traffic, average AI: the
+first screen at 80 columns shows them whatever the target), then the roofline estimate on the selected
+target, measured latency (after ``b``), published accuracy, the rest of the seed's metric groups
 (``metrics_core.report.columns.COMPARISON_COLUMNS``) and peak memory (when the analysis has it). The layer
 table leads with the estimate too, then compute, bytes, live memory and op details (``LAYER_COLUMNS``).
 
@@ -34,7 +35,7 @@ def _text(v: object) -> str:
 
 
 def _per_second(v: float | None) -> str:
-    return "-" if v is None else f"{units.human_count(v, 1)}/s"
+    return "-" if v is None else f"{units.samples_per_s(v)}/s"
 
 
 #: Model-level estimate columns; keys are ``ModelEstimate`` attributes with an ``est_`` prefix.
@@ -93,9 +94,23 @@ def column_of(sort_key: str | None) -> str | None:
     return sort_key
 
 
+#: The seed's key metrics, first in the comparison (moved out of their groups, never shown twice).
+KEY_GROUP = "Seed metrics"
+KEY_METRICS: tuple[str, ...] = ("params", "macs", "memory_bytes", "avg_ai")
+_KEY_HEADERS = {"memory_bytes": "Traffic"}
+_BY_KEY = {c.key: c for c in COMPARISON_COLUMNS}
+KEY_COLUMNS: tuple[Column, ...] = tuple(
+    Column(k, _KEY_HEADERS.get(k, _BY_KEY[k].header), KEY_GROUP, _BY_KEY[k].fmt) for k in KEY_METRICS
+)
+
 #: Every column of the comparison table after the model name, in order (optional groups included).
 COMPARISON_TABLE: tuple[Column, ...] = (
-    ESTIMATE_COLUMNS + MEASURED_COLUMNS + ACCURACY_COLUMNS + COMPARISON_COLUMNS + PEAK_MEMORY_COLUMNS
+    KEY_COLUMNS
+    + ESTIMATE_COLUMNS
+    + MEASURED_COLUMNS
+    + ACCURACY_COLUMNS
+    + tuple(c for c in COMPARISON_COLUMNS if c.key not in KEY_METRICS)
+    + PEAK_MEMORY_COLUMNS
 )
 
 #: Columns the comparison can be sorted by (header click, ``,``/``.``).

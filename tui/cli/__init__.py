@@ -38,6 +38,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
         "[--batch-size N] [--input-shape C H W] [--tf32] [--hardware-file PATH] [--no-cache]. "
         "'modeltui VERB --help' describes a verb.",
     )
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineParser)
     mods = _verb_modules()
     for mod in mods.values():
@@ -56,6 +57,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
             "output is not a terminal)",
         )
     return parser, mods
+
+
+def version_line() -> str:
+    """``modeltui 0.1.0 (torch 2.14.1)``: the installed distributions' versions (metadata, no import), as
+    every JSON output's ``context`` records them."""
+    from metrics_core.report.context import installed_version
+
+    torch = installed_version("torch")
+    return f"modeltui {installed_version('modeltui') or 'unknown'}" + (f" (torch {torch})" if torch else "")
 
 
 class Terminated(KeyboardInterrupt):
@@ -87,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     try:
-        if not argv or (argv[0] not in VERBS and argv[0] not in ("-h", "--help")):
+        if not argv or (argv[0] not in VERBS and argv[0] not in ("-h", "--help", "--version")):
             check_not_a_misspelt_verb(argv)
             from tui.cli.launch import main as launch_app
 
@@ -211,6 +221,8 @@ def context_of(args: argparse.Namespace) -> dict:
     if hardware is None and args.verb == "bench" and getattr(args, "device", "cpu") == "cpu":
         hardware = "this-machine"  # what bench estimates on, on the CPU
     dtype = getattr(args, "dtype", None)
+    if dtype is None and hasattr(args, "dtype") and hasattr(args, "no_cache"):
+        dtype = "fp32"  # the analysing verbs without --dtype: fp32 (a fp16/bf16 model's rows say their own)
     precision = None
     if hardware and dtype:
         from metrics_core.perf.roofline import DTYPE_PRECISION

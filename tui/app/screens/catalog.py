@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from metrics_core.common import units
+from metrics_core.common.name_filter import name_matches
 from tui.app.screens.filtered_table import FilteredTableScreen
 from tui.app.widgets.filter_input import FilterInput
 from tui.app.widgets.footer import AppFooter
@@ -29,32 +30,57 @@ def _preset_count() -> int:
 MAX_PRESET_KEYS = min(9, _preset_count())
 SELECTED_MARK, UNSELECTED_MARK = "[x]", "[ ]"
 
+PUBLISHED = "Published (default weights)"
 COLUMNS = (
     GridColumn("mark", "", numeric=False),
     GridColumn("name", "Model", numeric=False, max_width=30),
-    GridColumn("input", "Input", "Published (torchvision weights)", numeric=False),
-    GridColumn("params", "Params", "Published (torchvision weights)"),
-    GridColumn("gmacs", "GMACs", "Published (torchvision weights)"),
-    GridColumn("acc", "Acc@1", "Published (torchvision weights)"),
+    GridColumn("input", "Input", PUBLISHED, numeric=False),
+    GridColumn("params", "Params", PUBLISHED),
+    GridColumn("gmacs", "GMACs", PUBLISHED),
+    GridColumn("acc", "Acc@1", PUBLISHED),
     GridColumn("note", "Note", "", numeric=False, max_width=60),
 )
 
 
 def spec_matches(spec: Any, text: str) -> bool:
-    """Every word of the filter occurs in the model's name, family or task (case-insensitive)."""
-    hay = f"{spec.name} {spec.family} {spec.task}".lower()
-    return all(w in hay for w in text.lower().split())
+    """Every word of the filter starts a token of the model's name, family or task, or the filter is a
+    glob on the name (``metrics_core.common.name_filter``: ``vit_b`` finds ``vit_b_16``, not
+    ``convit_base``)."""
+    return name_matches(text, spec.name, spec.family, spec.task)
+
+
+def published(spec: Any) -> dict[str, Any]:
+    """The published figures of a catalog entry: torchvision's weights metadata, or for ``timm:`` models
+    timm's results and benchmark CSVs (``report.accuracy.timm_published``); {} when none."""
+    if spec.reference:
+        return spec.reference
+    if getattr(spec, "source", None) == "timm":
+        from metrics_core.report.accuracy import timm_published
+
+        try:
+            return timm_published(spec.name.removeprefix("timm:")) or {}
+        except (OSError, ValueError):  # a damaged install: no figures rather than a crash
+            return {}
+    return {}
+
+
+def gmacs_cell(ref: dict[str, Any], input_shape: Any) -> str:
+    """Published GMACs; ``6.80@288`` when they were counted at another image side than the model's."""
+    side = ref.get("gmacs_resolution")
+    native = input_shape[-1] if input_shape else None
+    at = f"@{side}" if side is not None and side != native else ""
+    return units.fixed(ref.get("gmacs")) + (at if ref.get("gmacs") is not None else "")
 
 
 def spec_cells(spec: Any, selected: bool) -> list[str]:
-    ref = spec.reference or {}
+    ref = published(spec)
     acc = ref.get("acc@1")
     return [
         SELECTED_MARK if selected else UNSELECTED_MARK,
         spec.name,
         units.human_shape(spec.input_shape),
-        units.human_count(ref.get("num_params")),
-        units.fixed(ref.get("gmacs")),
+        units.human_params(ref.get("num_params")),
+        gmacs_cell(ref, spec.input_shape),
         units.pct(acc) if acc is not None else "-",
         "" if spec.supported else f"not analysable: {spec.reason}",
     ]
@@ -138,9 +164,7 @@ class CatalogScreen(FilteredTableScreen):
         known = {spec.name for spec in s.catalog}
         picked = [*(self.picked if self.picked is not None else s.selected), *s.selected]
         custom = [
-            n
-            for n in dict.fromkeys(picked)
-            if n not in known and self.is_picked(n) and (not text or text.lower() in n.lower())
+            n for n in dict.fromkeys(picked) if n not in known and self.is_picked(n) and name_matches(text, n)
         ]
         if custom and s.catalog:
             out.append(GridRow("§custom", [], "section", span=f"custom models ({len(custom)})"))

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from metrics_core.common import units
 from metrics_core.common.input_spec import describe_inputs
+from metrics_core.common.name_filter import name_matches
 from metrics_core.report.accuracy import accuracy_fields
 from tui.app.screens.filtered_table import FilteredTableScreen
 from tui.app.session import records_loaded
@@ -32,8 +33,8 @@ OK_MARK, PARTIAL_MARK, ERROR_MARK, PENDING_MARK = "✓", "!", "✗", "…"
 
 
 def matches(name: str, text: str) -> bool:
-    """Every word of the filter occurs in the model name (case-insensitive)."""
-    return all(w in name.lower() for w in text.lower().split())
+    """Every word of the filter starts a token of the model name (``metrics_core.common.name_filter``)."""
+    return name_matches(text, name)
 
 
 class ComparisonScreen(FilteredTableScreen):
@@ -142,7 +143,7 @@ class ComparisonScreen(FilteredTableScreen):
     def columns(self) -> list[GridColumn]:
         s = self.app.session
         groups = {
-            ESTIMATE_GROUP: f"{s.target.name} peak {s.precision} (est., {s.modes_label})",
+            ESTIMATE_GROUP: f"{s.target_label} peak {s.precision} (est., {s.modes_label})",
             MEASURED_GROUP: f"Measured on {self.app.bench_device or 'this machine'}",
         }
         cols = [
@@ -262,7 +263,7 @@ class ComparisonScreen(FilteredTableScreen):
 
         ref = report.reference or {}
         if ref.get("num_params") is not None:
-            parts.append(f"published {units.human_count(ref['num_params'])} params")
+            parts.append(f"published {units.human_params(ref['num_params'])} params")
         if ref.get("gmacs") is not None:
             parts.append(f"{units.fixed(ref['gmacs'])} GMACs")
         acc = accuracy_fields(report)

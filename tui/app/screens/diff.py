@@ -119,7 +119,7 @@ class DiffScreen(Screen[None]):
             cells = [
                 m["module"],
                 m["status"],
-                signed(m["delta_params"], units.human_count),
+                signed(m["delta_params"], units.human_params),
                 signed(m["delta_macs"], units.human_count),
                 signed(m["delta_bytes"], units.human_bytes),
                 signed(m["delta_est_time_s"], units.human_time),

@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from metrics_core.common import units
+from metrics_core.common.name_filter import name_matches
 from metrics_core.perf.hardware import HardwareTarget
 
 
@@ -32,8 +33,8 @@ def target_label(t: HardwareTarget, current: bool = False) -> Text:
 
 
 def matches(t: HardwareTarget, text: str) -> bool:
-    hay = f"{t.id} {t.name} {t.vendor} {t.kind}".lower()
-    return all(w in hay for w in text.lower().split())
+    """Every word starts a token of the target's id, name, vendor or kind (``common.name_filter``)."""
+    return name_matches(text, t.id, t.name, t.vendor, t.kind)
 
 
 class HardwareScreen(ModalScreen[str | None]):

@@ -217,10 +217,20 @@ class LayersScreen(FilteredTableScreen):
     def on_screen_resume(self) -> None:
         self.refresh_view()
 
+    def pinned_layout(self) -> tuple[tuple[Column, ...], tuple[Column, ...]]:
+        """``column_layout`` with the sort column moved into the fixed columns (after the module), so
+        that scrolling sideways never takes it out of sight (``]`` to the last group in the per-module
+        view sorted by time still shows each row's time)."""
+        fixed, cols = self.column_layout()
+        pinned = next((c for c in cols if c.key == self.sort_key), None)
+        if pinned is None:
+            return fixed, cols
+        return (*fixed, pinned), tuple(c for c in cols if c is not pinned)
+
     def _redraw(self) -> None:
         s = self.app.session
-        fixed, cols = self.column_layout()
-        group = f"{s.target.name} peak {s.precision} (est.)"
+        fixed, cols = self.pinned_layout()
+        group = f"{s.target_label} peak {s.precision} (est.)"
         grid = [
             GridColumn(
                 c.key,
@@ -283,7 +293,7 @@ class LayersScreen(FilteredTableScreen):
         self._set_sort(cycle[i % len(cycle)])
 
     def action_move_sort(self, step: int) -> None:
-        keys = [c.key for c in self.table.columns]
+        keys = [c.key for c in (*self.column_layout()[0], *self.column_layout()[1])]  # the unpinned order
         i = keys.index(self.sort_key) + step if self.sort_key in keys else 0
         self._set_sort(keys[i % len(keys)])
 

@@ -117,11 +117,10 @@ class LlmScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         s, session = self.scenario, self.app.session
-        detail = (
-            f"compute {s.compute_precision} · weights {s.weights} · KV {s.kv} │ {s.stack} stack, "
-            f"{session.efficiency} │ estimates"
-        )
-        self.query_one(StatusBar).update(session, self.app.analysing, detail)
+        detail = f"compute {s.compute_precision} · weights {s.weights} · KV {s.kv}"
+        right = f"{s.stack} stack, {session.efficiency} (est.)"
+        compact = (f"{s.compute_precision} · W {s.weights} · KV {s.kv}", f"{s.stack}, {session.efficiency}")
+        self.query_one(StatusBar).update(session, self.app.analysing, detail, right, compact)
         self.query_one("#llm-settings", Static).update(self.settings_text())
         # tables and charts keep their lines (the view scrolls sideways); a message wraps
         self.query_one("#llm-body", Static).update(Text.from_ansi(self.text, no_wrap=bool(self.results)))

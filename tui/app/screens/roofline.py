@@ -53,6 +53,8 @@ class RooflineScreen(Screen[None]):
         from metrics_core.perf.roofline_plot import model_point, op_points, render_roofline
 
         s = self.app.session
+        modes = f"{s.execution}/{s.efficiency}"
+        default = "" if s.target_chosen else " (default)"
         for report in s.ok_reports():
             if not records_loaded(report):
                 self.app.ensure_records(report.model)  # estimates need the records: a worker loads them
@@ -64,12 +66,22 @@ class RooflineScreen(Screen[None]):
                     return f"{self.model}: loading its ops…"
                 return f"{self.model}: no analysed ops yet"
             points = op_points(estimate)
-            title = f"{self.model} ops on {s.target.name}, {s.precision_label} (est., {s.modes_label})"
+            titles = [
+                f"{self.model} ops on {s.target_label}, {s.precision_label} (est., {s.modes_label})",
+                f"{self.model} ops on {s.target.id}, peak {s.precision} (est., {modes})",
+                f"{self.model} ops, peak {s.precision} (est.)",
+            ]
         else:
             points = [model_point(e) for e in (s.estimate(r.model) for r in s.ok_reports()) if e is not None]
             if not points:
                 return "No analysed models yet: select models in the catalog (c)."
-            title = f"{s.target.name}: peak {s.precision} roofline (est., {s.modes_label})"
+            titles = [
+                f"{s.target_label}: peak {s.precision} roofline (est., {s.modes_label})",
+                f"{s.target.id}{default}: peak {s.precision} roofline (est., {modes})",
+                f"{s.target.id}: peak {s.precision} roofline (est.)",
+            ]
+        # the longest title that fits over the plot (the y-axis labels take 5 columns): never cut
+        title = next((t for t in titles if len(t) <= width - 6), titles[-1])
         return render_roofline(
             s.target,
             s.precision,

@@ -399,11 +399,7 @@ class GridTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> str | None:
         for i, col in enumerate(self.columns):
-            start = (
-                self._starts[i]
-                if i < self.fixed
-                else self._fixed_width + self._starts[i] - int(self.scroll_x)
-            )
+            start = self._starts[i] if i < self.fixed else self._fixed_width + self._starts[i] - self.pan_x()
             if start <= x < start + self._widths[i] + 2:
                 return col.key
         return None
@@ -458,13 +454,22 @@ class GridTable(ScrollView, can_focus=True):
         scrolled = self._cell_segments(row, range(self.fixed, len(self.columns)), style)
         return self._join_line(fixed, scrolled, width, style, pan=True)
 
+    def pan_x(self) -> int:
+        """Where the scrolled area starts drawing: the first column start at or after ``scroll_x``, so
+        that a column at the left edge is never shown cut either (``7 us`` for ``76.67 us``, ``ive`` for
+        ``Live``). ``scroll_x`` can stop between starts: scrolled to the end (clamped to the last
+        position), by the mouse or the scroll bar; the columns it passes over are the ones before."""
+        x = int(self.scroll_x)
+        starts = [s for s in self._starts[self.fixed :] if s >= x]
+        return min(starts) if starts else x
+
     def _join_line(
         self, fixed: list[Segment], scrolled: list[Segment], width: int, style: Style, pan: bool
     ) -> Strip:
         left = Strip(fixed, self._fixed_width)
         right = Strip(scrolled)
         avail = max(width - self._fixed_width, 0)
-        x = int(self.scroll_x) if pan else 0
+        x = self.pan_x() if pan else 0
         end = self._whole_columns_end(x, avail) if pan else x + avail
         right = right.crop_extend(x, end, style).extend_cell_length(avail, style)
         return Strip.join([left, right]).crop_extend(0, width, style)

@@ -18,14 +18,16 @@ LABELS = {"memory_bytes": "Memory traffic", "acc1": "Top-1 % (published)"}
 
 
 def rankings_table(reports: Sequence[ModelReport]) -> Table | None:
-    """A table ``metric | lowest | highest`` over the analysed reports; None with fewer than two."""
+    """A table ``metric | lowest | highest`` over the analysed reports; None with fewer than two. Each
+    cell is ``value model``: the value and its unit come first, so an ellipsis only ever cuts a name."""
     ok = [r for r in reports if r.ok]
     if len(ok) < 2:
         return None
     rows: dict[str, dict[bool, str]] = {}
     for rank in efficiency_rankings(ok):
         col = _COLUMNS[rank.metric]
-        rows.setdefault(rank.metric, {})[_HIGHEST[rank.title]] = f"{rank.model} [b]{col.fmt(rank.value)}[/]"
+        # the value (with its unit) first: a narrow panel cuts the model name, never the number
+        rows.setdefault(rank.metric, {})[_HIGHEST[rank.title]] = f"[b]{col.fmt(rank.value)}[/] {rank.model}"
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=False, header_style="bold")
     table.add_column("Rankings", style="dim", no_wrap=True)
     table.add_column("lowest", no_wrap=True, overflow="ellipsis")

@@ -1,7 +1,14 @@
-"""The one-line bar at the top of each screen: where you are, the target and options, progress."""
+"""The one-line bar at the top of each screen: where you are, the target and options, progress.
+
+Two parts: on the left the screen, the target and the precision; on the right the batch, the input and
+the performance model (execution, efficiency). The right part is never cut: when the line is too narrow
+for both (80 columns), the left part is written shorter (the target's id, one precision word) and, if it
+still does not fit, cut with an ellipsis.
+"""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -11,17 +18,40 @@ from metrics_core.common import units
 from tui.app.session import Session
 
 
-def options_text(session: Session) -> str:
-    """``'batch 1 · native input'`` (or the input shape when one is set; ``· 512 tokens`` when the
-    sequence length of token models is set). The dtype is in the precision label (bytes and peak)."""
+def options_text(session: Session, compact: bool = False) -> str:
+    """``'batch 1 · native input · eager, calibrated'`` (or the input shape when one is set;
+    ``· 512 tokens`` when the sequence length of token models is set); ``compact``: ``native`` and
+    ``eager/calibrated``. The dtype is in the precision label (bytes and peak)."""
     o = session.options
-    shape = units.human_shape(o.input_shape) if o.input_shape else "native input"
+    shape = units.human_shape(o.input_shape) if o.input_shape else ("native" if compact else "native input")
     tokens = f" · {o.seq_len} tokens" if o.seq_len else ""
-    return f"batch {o.batch_size} · {shape}{tokens}"
+    modes = (
+        f"{session.execution}/{session.efficiency}"
+        if compact
+        else f"{session.execution}, {session.efficiency}"
+    )
+    return f"batch {o.batch_size} · {shape}{tokens} · {modes}"
+
+
+def compact_precision(session: Session) -> str:
+    """``fp32``, ``fp16 tensor``, ``fp32 bytes · tf32 peak``: the precision label in fewer words."""
+    dtype, path = session.options.dtype, session.precision
+    tensor = " tensor" if path != "fp32" and "GPU" in session.target.kind else ""
+    return f"{dtype}{tensor}" if dtype == path else f"{dtype} bytes · {path}{tensor} peak"
+
+
+def left_text(title: str, session: Session, detail: str | None, compact: bool) -> Text:
+    """``' compare  NVIDIA A100 PCIe 40GB (default) · bytes fp32 · peak fp32'`` (compact: the target's
+    id and ``compact_precision``); ``detail`` replaces the precision."""
+    default = "" if session.target_chosen else " (default)"
+    target = (session.target.id if compact else session.target.name) + default
+    precision = detail if detail else (compact_precision(session) if compact else session.precision_label)
+    return Text.assemble((f" {title} ", "bold reverse"), " ", (target, "bold"), f" · {precision}")
 
 
 class StatusBar(Horizontal):
-    """``title │ target · precision │ options`` on the left, analysis progress on the right."""
+    """``title │ target · precision`` on the left, ``batch · input · modes`` and the analysis progress on
+    the right."""
 
     DEFAULT_CSS = """
     StatusBar {
@@ -29,6 +59,7 @@ class StatusBar(Horizontal):
         dock: top;
         background: $panel;
         & > #status-text { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+        & > #status-options { width: auto; height: 1; text-wrap: nowrap; }
         & > #status-progress { width: auto; height: 1; margin-left: 1; }
         & > ProgressBar { width: 16; height: 1; }
         & > ProgressBar > Bar { width: 12; }
@@ -39,24 +70,26 @@ class StatusBar(Horizontal):
     def __init__(self, title: str) -> None:
         super().__init__()
         self.title = title
+        self._last: tuple[Session, bool, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-text")
+        yield Static(id="status-options")
         yield Static(id="status-progress", classes="hidden")
         yield ProgressBar(total=1, show_eta=False, show_percentage=False, classes="hidden")
 
-    def update(self, session: Session, running: bool, detail: str | None = None) -> None:
-        """Redraw for ``session``; ``detail`` replaces the session's precision and options (a screen with
-        its own settings, such as the LLM view's precisions)."""
-        target = session.target
-        line = Text.assemble(
-            (f" {self.title} ", "bold reverse"),
-            " ",
-            (target.name, "bold"),
-            f" · {detail}" if detail else f" · {session.precision_label} │ ",
-            "" if detail else options_text(session),
-        )
-        self.query_one("#status-text", Static).update(line)
+    def update(
+        self,
+        session: Session,
+        running: bool,
+        detail: str | None = None,
+        right: str | None = None,
+        compact: tuple[str, str] | None = None,
+    ) -> None:
+        """Redraw for ``session``. A screen with its own settings (the LLM view) passes ``detail`` for
+        the session's precision and ``right`` for its options, with their shorter forms in ``compact``
+        (used when the line is too narrow for the long ones)."""
+        self._last = (session, running, detail, right, compact)
         done, total = session.progress
         label = f"analysing {done}/{total}"
         show = running and done < total
@@ -70,3 +103,21 @@ class StatusBar(Horizontal):
         if show:
             progress.update(label)
             bar.update(total=total, progress=done)
+        busy = (cell_len(label) + 1 + 16) if show else 0
+
+        def parts(short: bool) -> tuple[Text, str]:
+            if detail is None:
+                return left_text(self.title, session, None, short), f" │ {options_text(session, short)} "
+            own, opts = compact if (short and compact) else (detail, right or "")
+            return left_text(self.title, session, own, short), f" │ {opts} " if opts else ""
+
+        room = self.size.width - busy
+        left, options = parts(False)
+        if room and left.cell_len + cell_len(options) > room:
+            left, options = parts(True)
+        self.query_one("#status-text", Static).update(left)
+        self.query_one("#status-options", Static).update(options)
+
+    def on_resize(self) -> None:
+        if self._last is not None:
+            self.update(*self._last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from metrics_core.common.errors import UsageError
 
@@ -34,10 +35,19 @@ def estimates_for(reports, target, precision, modes: dict | None = None) -> dict
     ``execution`` / ``efficiency`` (``tui.cli.commands.perfmode.modes_of``; None: the library's ideal)."""
     if target is None:
         return {}
-    from metrics_core.perf.roofline import estimate_model
+    from metrics_core.perf.roofline import DTYPE_PRECISION, estimate_model, precision_for
+
+    def own(r) -> str:  # noqa: ANN001
+        # a model analysed in its own fp16/bf16 (no --dtype) is estimated on that dtype's path
+        if DTYPE_PRECISION.get(r.dtype) == precision or (precision == "tf32" and r.dtype == "fp32"):
+            return precision
+        try:
+            return precision_for(target, r.dtype)
+        except UsageError:
+            return precision
 
     return {
-        r.model: estimate_model(r, target, precision, **(modes or {})) for r in reports if r.ok and r.records
+        r.model: estimate_model(r, target, own(r), **(modes or {})) for r in reports if r.ok and r.records
     }
 
 
@@ -74,6 +84,14 @@ def raise_option_error(reports) -> None:  # noqa: ANN001
         ((error, kind),) = errors
         if error is not None and kind == "usage":
             raise UsageError(error)
+
+
+def refusals_only(failures: Sequence[tuple[str, str]]) -> None:
+    """When nothing was analysed, the table formats print no empty tables: each model's reason is one
+    line on stderr, ``modeltui: error: MODEL: reason``, as ``layers`` says it. ``failures`` is
+    ``(model, reason)`` per model."""
+    for model, reason in failures:
+        print(f"modeltui: error: {model}: {reason}", file=sys.stderr)
 
 
 def exit_status(reports) -> int:  # noqa: ANN001

@@ -185,7 +185,7 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
             r.model,
             units.human_time(r.median_s),
             units.human_time(r.p90_s),
-            units.human_count(r.throughput_per_s),
+            units.samples_per_s(r.throughput_per_s),
             units.human_rate(r.achieved_flops_per_s, rate),
             units.human_time(r.estimated_latency_s),
             units.times(r.latency_ratio),

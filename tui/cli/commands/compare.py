@@ -18,7 +18,13 @@ from metrics_core.report.columns import (
 )
 from metrics_core.report.export import render
 from metrics_core.report.sorting import ENERGY_SORT_KEYS, ESTIMATE_SORT_KEYS, SEED_SORT_KEYS
-from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, resolve_hardware
+from tui.cli.commands.analysis import (
+    analyze_with_progress,
+    estimates_for,
+    exit_status,
+    refusals_only,
+    resolve_hardware,
+)
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -34,7 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the bundled Hugging Face configs",
     )
     p.add_argument("--source", choices=("torchvision", "timm", "hf"), default="torchvision", help="for --all")
-    p.add_argument("--filter", metavar="GLOB", default=None, help="with --all: only names matching a glob")
+    p.add_argument(
+        "--filter",
+        metavar="TEXT",
+        default=None,
+        help="with --all: only models matching it (as models --filter: words or a glob on the name)",
+    )
     p.add_argument(
         "--sort-by",
         default=None,
@@ -72,13 +83,17 @@ def run(args: argparse.Namespace) -> int:
         reports = sort_reports(reports, args.sort_by, args.reverse, estimates)
         metric, descending = resolve_sort_key(args.sort_by)
         order = f"sorted by {metric}, {'largest' if descending != args.reverse else 'smallest'} first"
-    write_comparison(reports, args.format, estimates, target, precision, order)
+    if args.format == "table" and reports and not any(r.ok for r in reports):
+        refusals_only([(r.model, r.error or "not analysed") for r in reports])
+    else:
+        write_comparison(reports, args.format, estimates, target, precision, order)
     return exit_status(reports)
 
 
 def all_models(source: str, pattern: str | None) -> list[str]:
-    """What ``--all`` means for ``source``, optionally filtered by a glob on the name (without prefix)."""
-    import fnmatch
+    """What ``--all`` means for ``source``, optionally filtered as ``models --filter`` filters (a glob on
+    the name without its prefix, or words: ``metrics_core.common.name_filter``)."""
+    from metrics_core.common.name_filter import name_matches
 
     if source == "timm":
         from metrics_core.sources import timm_source
@@ -87,12 +102,10 @@ def all_models(source: str, pattern: str | None) -> list[str]:
     if source == "hf":
         from metrics_core.sources import hf_source
 
-        return [f"hf:{m}" for m in hf_source.list_ids() if pattern is None or fnmatch.fnmatchcase(m, pattern)]
+        return [f"hf:{m}" for m in hf_source.list_ids() if name_matches(pattern, m)]
     from metrics_core.sources.catalog import classification_models
 
-    return [
-        s.name for s in classification_models() if pattern is None or fnmatch.fnmatchcase(s.name, pattern)
-    ]
+    return [s.name for s in classification_models() if name_matches(pattern, s.name, s.family)]
 
 
 def write_comparison(reports, fmt: str, estimates: dict, target, precision, order: str = "") -> None:  # noqa: ANN001

@@ -7,6 +7,7 @@ import json
 import sys
 
 from metrics_core.common import units
+from metrics_core.common.errors import UsageError
 from metrics_core.common.textable import text_table
 from metrics_core.perf.hardware import PRECISIONS, HardwareCatalog, HardwareTarget, load_catalog
 
@@ -28,14 +29,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="extra hardware TOML (repeatable)",
     )
+    p.add_argument(
+        "--filter",
+        metavar="TEXT",
+        default=None,
+        help="only targets matching it, as the app's hardware search: words that start a token of the id, "
+        "name, vendor or kind ('h100', 'nvidia datacenter'), or a glob on the id ('a100*')",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from metrics_core.common.name_filter import name_matches
+
     catalog = load_catalog_with_warnings(args.hardware_file)
+    targets = [t for t in catalog.targets if name_matches(args.filter, t.id, t.name, t.vendor, t.kind)]
+    if not targets and args.filter:
+        raise UsageError(
+            f"no hardware target matches --filter {args.filter!r} (list them with modeltui hardware)"
+        )
     if args.format == "json":
-        print(json.dumps([target_json(t) for t in catalog.targets], indent=2))
+        print(json.dumps([target_json(t) for t in targets], indent=2))
     else:
-        print(hardware_table(catalog.targets))
+        print(hardware_table(targets))
         print(
             "\nAlso: this-machine, the CPU modeltui runs on, derived at run time (cores x FLOP/cycle x "
             "clock; a measured copy for bandwidth): --hardware this-machine; bench uses it on the CPU."

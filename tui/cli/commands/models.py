@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import sys
 
 from metrics_core.common.errors import UsageError
+from metrics_core.common.name_filter import name_matches
 from metrics_core.common.textable import text_table
 from metrics_core.report.export import to_json
 
@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--task", default=None, help="only this task (classification, segmentation, video, ...)")
     p.add_argument(
-        "--filter", default=None, metavar="GLOB", help="only names matching a glob, e.g. 'resnet*'"
+        "--filter",
+        default=None,
+        metavar="TEXT",
+        help="only models matching it, as the app's filter: words that start a token of the name, family "
+        "or task ('vit_b' finds vit_b_16, not convit), or a glob on the name ('resnet*')",
     )
 
 
@@ -42,8 +46,7 @@ def _torchvision(args: argparse.Namespace) -> int:
     specs = [
         s
         for s in catalog()
-        if (args.task is None or s.task == args.task)
-        and (args.filter is None or fnmatch.fnmatchcase(s.name, args.filter))
+        if (args.task is None or s.task == args.task) and name_matches(args.filter, s.name, s.family, s.task)
     ]
     if args.format == "json":
         sys.stdout.write(to_json([s.to_dict() for s in specs]))
@@ -57,7 +60,7 @@ def _torchvision(args: argparse.Namespace) -> int:
                 s.family,
                 s.task,
                 units.human_shape(s.input_shape),
-                units.human_count(ref.get("num_params")),
+                units.human_params(ref.get("num_params")),
                 units.fixed(ref.get("gmacs")),
                 "" if s.supported else f"unsupported: {s.reason}",
             ]
@@ -70,29 +73,46 @@ def _torchvision(args: argparse.Namespace) -> int:
 
 def _timm(args: argparse.Namespace) -> int:
     from metrics_core.common import units
+    from metrics_core.report.accuracy import timm_published
     from metrics_core.sources import timm_source
 
     index = timm_source.timm_index()
     names = timm_source.list_names(args.filter)
+    pub = {n: timm_published(n) or {} for n in names}
     if args.format == "json":
         out = [
             {
                 "name": f"timm:{n}",
                 "family": index["models"][n]["family"],
                 "input_shape": index["models"][n]["input_size"],
+                "published": pub[n] or None,
             }
             for n in names
         ]
         sys.stdout.write(to_json(out))
         return 0
-    rows = [
-        [f"timm:{n}", index["models"][n]["family"], units.human_shape(index["models"][n]["input_size"])]
-        for n in names
-    ]
-    print(text_table(["Model", "Family (timm module)", "Input"], rows, [False, False, False]))
+    rows = []
+    for n in names:
+        entry, ref = index["models"][n], pub[n]
+        side = ref.get("gmacs_resolution")
+        at = f"@{side}" if ref.get("gmacs") is not None and side != entry["input_size"][-1] else ""
+        acc = ref.get("acc@1")
+        rows.append(
+            [
+                f"timm:{n}",
+                entry["family"],
+                units.human_shape(entry["input_size"]),
+                units.human_params(ref.get("num_params")),
+                units.fixed(ref.get("gmacs")) + at,
+                "-" if acc is None else units.fixed(acc, 3),
+            ]
+        )
+    headers = ["Model", "Family (timm module)", "Input", "Params (pub.)", "GMACs (pub.)", "Top-1 % (pub.)"]
+    print(text_table(headers, rows, [False, False, False, True, True, True]))
     print(
         f"{len(names)} timm {index['version']} architectures, rows by name; inputs from each model's default "
-        "pretrained_cfg"
+        "pretrained_cfg; published figures of its default weights from timm's results CSVs (params, "
+        "ImageNet-1k top-1) and inference benchmark (GMACs: fvcore's count, @N = at N px)"
     )
     return 0
 
@@ -103,9 +123,9 @@ def _hf(args: argparse.Namespace) -> int:
     rows = []
     for mid in hf_source.list_ids():
         entry = hf_source.bundled()[mid]
-        if args.filter and not any(fnmatch.fnmatchcase(n, args.filter) for n in (mid, *entry["aliases"])):
-            continue
         cfg = entry["config"]
+        if not any(name_matches(args.filter, n, cfg.get("model_type")) for n in (mid, *entry["aliases"])):
+            continue
         head = hf_source.head_of(cfg)
         rows.append(
             {

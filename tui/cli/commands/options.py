@@ -77,7 +77,11 @@ def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True, batch_siz
         default="sdpa",
         help="attention of hf: models: sdpa (one fused op, flash-style bytes; default) or eager",
     )
-    p.add_argument("--dtype", choices=DTYPES, default="fp32", help="element type for bytes (default fp32)")
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help="element type for bytes (default: the model's own fp16/bf16 parameter type, else fp32)",
+    )
     if engine:
         p.add_argument(
             "--engine",
@@ -149,7 +153,8 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
             ) from None
     return AnalysisOptions(
         batch_size=getattr(args, "batch_size", 1),
-        dtype=args.dtype,
+        dtype=args.dtype or "fp32",
+        dtype_from_model=args.dtype is None,
         input_shape=tuple(args.input_shape) if args.input_shape else None,
         engine=getattr(args, "engine", "meta"),
         use_cache=not args.no_cache,

@@ -162,7 +162,7 @@ def pareto_text(result, rows, target, precision, failed, modes) -> str:  # noqa:
     from metrics_core.report.pareto import render_scatter
 
     head = (
-        f"Pareto frontier on {target.name}, {precision}: {result.y.name} vs {result.x.name}\n"
+        f"Pareto frontier on {target.name}, {precision}: {result.y.label} vs {result.x.label}\n"
         f"(higher {result.y.name}, {'higher' if result.x.higher_is_better else 'lower'} {result.x.name} "
         "better; frontier: beaten on both by no other)"
     )

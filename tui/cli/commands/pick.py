@@ -114,11 +114,9 @@ def _columns(result) -> list:  # noqa: ANN001
         "acc1": Column("acc1", "Top-1 %", "", lambda v: units.fixed(v, 3)),
         "latency_s": Column("latency_s", "Latency (est.)", "", units.human_time),
         "energy_per_sample_j": Column("energy_per_sample_j", "J/sample (est. max)", "", joules),
-        "throughput_per_s": Column(
-            "throughput_per_s", "Samples/s (est.)", "", lambda v: units.human_count(v, 1)
-        ),
+        "throughput_per_s": Column("throughput_per_s", "Samples/s (est.)", "", units.samples_per_s),
         "peak_memory_bytes": Column("peak_memory_bytes", "Peak mem (est.)", "", units.human_bytes),
-        "params": Column("params", "Params", "", units.human_count),
+        "params": Column("params", "Params", "", units.human_params),
     }
     keys = [OBJECTIVES[result.by][0], "acc1", "latency_s"] + [c.kind.key for c in result.constraints]
     return [all_cols[k] for k in dict.fromkeys(keys) if k in all_cols]

@@ -20,7 +20,7 @@ from metrics_core.common.textable import text_table
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.roofline import ModelEstimate, precision_for
 from metrics_core.perf.roofline_plot import model_point, op_points, render_roofline
-from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status
+from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, refusals_only
 from tui.cli.commands.hardware import load_catalog_with_warnings
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 
@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     estimates = estimates_for(reports, target, precision, modes_of(args))
     if args.format == "json":
         print(json.dumps(roofline_json(reports, estimates, args.per_op), indent=2))
+    elif not estimates:
+        refusals_only([(r.model, _failure(r)) for r in reports])
     else:
         from metrics_core.common.textable import output_width
 
@@ -145,7 +147,7 @@ def estimate_table(
             [
                 r.model,
                 units.human_time(est.latency_s),
-                units.human_count(est.throughput_per_s),
+                units.samples_per_s(est.throughput_per_s),
                 units.human_rate(est.attained_flops_per_s, rate),
                 units.pct(est.pct_of_peak),
                 est.bound,

@@ -1,7 +1,8 @@
 """``modeltui sweep``: roofline estimate and peak memory of models over a range of batch sizes.
 
-Every number is an estimate (roofline: no fusion, no overlap, peak clocks; memory: ideal tensor
-lifetimes, no allocator overhead). Definitions: ``metrics_core.perf.sweep``.
+Every number is an estimate (roofline of the chosen ``--execution`` / ``--efficiency``, its assumptions
+printed under the tables by ``perf.roofline.describe_modes``; memory: ideal tensor lifetimes, no allocator
+overhead). Definitions: ``metrics_core.perf.sweep``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([s.to_dict() for s in sweeps], indent=2))
     elif args.format == "csv":
         sys.stdout.write(sweep_csv(sweeps))
+    elif sweeps and all(p.error for s in sweeps for p in s.points):
+        from tui.cli.commands.analysis import refusals_only
+
+        refusals_only([(s.model, s.points[0].error) for s in sweeps if s.points])
     else:
         from metrics_core.common.textable import output_width
 
@@ -171,7 +176,7 @@ def sweep_table(sweep) -> str:  # noqa: ANN001 (ModelSweep)
                 str(p.batch_size),
                 units.fixed(p.aggregate_ai, 2),
                 units.human_time(p.latency_s),
-                units.human_count(p.throughput_per_s),
+                units.samples_per_s(p.throughput_per_s),
                 units.human_rate(p.attained_flops_per_s, rate),
                 p.bound or "-",
                 units.human_bytes(p.peak_activation_bytes),
@@ -220,9 +225,22 @@ def sweep_text(sweeps: Sequence, target, plot: bool, width: int, height: int, co
         errors = [f"  batch {p.batch_size}: ERROR {p.error}" for p in s.points if p.error]
         if errors:
             parts.append("\n".join(errors))
-    parts.append(
-        f"Estimates: roofline (no fusion, no overlap, peak clocks); peak memory = activations with ideal "
-        f"lifetimes + weights, no allocator overhead.\nFits = peak total <= target memory ({capacity}); "
+    parts.append(sweep_footnote(sweeps, capacity))
+    return "\n\n".join(parts)
+
+
+def sweep_footnote(sweeps: Sequence, capacity: str) -> str:
+    """What the estimates assume, in the words of the modes the sweeps ran in (``describe_modes``: a
+    calibrated sweep says sustained clocks, an ideal one rated boost clocks; never both)."""
+    from metrics_core.perf.roofline import describe_modes
+
+    modes = list(dict.fromkeys((s.execution, s.efficiency) for s in sweeps)) or [("eager", "ideal")]
+    if len(modes) == 1:
+        assumed = describe_modes(*modes[0])
+    else:
+        assumed = "; ".join(f"{e}/{f}: {describe_modes(e, f)}" for e, f in modes)
+    return (
+        f"Estimates: roofline ({assumed}); peak memory = activations with ideal lifetimes + weights, no "
+        f"allocator overhead.\nFits = peak total <= target memory ({capacity}); "
         "Agg AI = total FLOPs / total bytes (FLOP/byte)."
     )
-    return "\n\n".join(parts)
