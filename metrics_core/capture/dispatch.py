@@ -30,6 +30,7 @@ from metrics_core.capture.values import MAX_ELEMENTS, Shadows, shadowable
 from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
+from metrics_core.costs.backward import SDPA_BACKWARD_OP
 from metrics_core.costs.complex import complex_scale
 from metrics_core.costs.registry import FREE_OPS, lookup
 
@@ -158,7 +159,21 @@ class OpCapture(TorchDispatchMode):
             self.attribution.remove()
 
     def attention(self, func: Any, args: tuple, kwargs: dict) -> Any:
-        """Run SDPA (``func``) with its inner ops hidden and record it as one attention op."""
+        """Run SDPA (``func``) with its inner ops hidden and record it as one attention op. Under autograd
+        (a training capture) it runs as ``SdpaWithBackward``, whose backward is one fused attention
+        backward op too (``costs.backward.SDPA_BACKWARD_OP``), as flash / memory-efficient attention runs
+        it, instead of the math decomposition's matmuls over a saved score matrix."""
+        qkv = args[:3]
+        if (
+            torch.is_grad_enabled()
+            and len(qkv) == 3
+            and all(isinstance(t, torch.Tensor) for t in qkv)
+            and any(t.requires_grad for t in qkv)
+        ):
+            return SdpaWithBackward.apply(self, func, args[3:], kwargs, *qkv)
+        return self._attention_forward(func, args, kwargs)
+
+    def _attention_forward(self, func: Any, args: tuple, kwargs: dict) -> Any:
         self._suspended += 1
         try:
             out = func(*args, **kwargs)
@@ -341,6 +356,27 @@ def _bool_index(args: tuple) -> bool:
     """``aten.index`` with a boolean mask among its indices (``x[mask]``): a data-dependent size."""
     indices = args[1] if len(args) > 1 else ()
     return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices or ())
+
+
+class SdpaWithBackward(torch.autograd.Function):
+    """Fused attention under autograd: the forward is the capture's one SDPA op; the backward is one
+    ``scaled_dot_product_attention_backward`` op reading q, k, v, the output and its gradient and writing
+    the gradients of q, k and v (flash / memory-efficient attention keeps the scores on chip: only the
+    output and its log-sum-exp, O(rows), are saved; the log-sum-exp is not counted)."""
+
+    @staticmethod
+    def forward(ctx: Any, capture: OpCapture, func: Any, rest: tuple, kwargs: dict, *qkv: torch.Tensor) -> Any:
+        out = capture._attention_forward(func, (*qkv, *rest), kwargs)
+        ctx.capture = capture
+        ctx.save_for_backward(*qkv, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> Any:
+        q, k, v, out = ctx.saved_tensors
+        grads = tuple(torch.empty_like(t) for t in (q, k, v))
+        ctx.capture._record(SDPA_BACKWARD_OP, (q, k, v, out, grad_out), {}, grads)
+        return (None, None, None, None, *grads)
 
 
 class SdpaAsOneOp(TorchFunctionMode):

@@ -106,6 +106,9 @@ FREE_OPS: frozenset[str] = frozenset(
         "_has_compatible_shallow_copy_type",
         "prim::device",
         "_nested_tensor_size",
+        "_record_function_enter",  # profiler markers (torch.optim's step): no work
+        "_record_function_enter_new",
+        "_record_function_exit",
     }
 )
 
