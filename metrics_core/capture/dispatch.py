@@ -360,12 +360,14 @@ def _bool_index(args: tuple) -> bool:
 
 class SdpaWithBackward(torch.autograd.Function):
     """Fused attention under autograd: the forward is the capture's one SDPA op; the backward is one
-    ``scaled_dot_product_attention_backward`` op reading q, k, v, the output and its gradient and writing
-    the gradients of q, k and v (flash / memory-efficient attention keeps the scores on chip: only the
-    output and its log-sum-exp, O(rows), are saved; the log-sum-exp is not counted)."""
+    ``_scaled_dot_product_flash_attention_backward`` op reading the output's gradient, q, k, v and the
+    output and writing the gradients of q, k and v (flash / memory-efficient attention keeps the scores
+    on chip: only the output and its log-sum-exp, O(rows), are saved; the log-sum-exp is not counted)."""
 
     @staticmethod
-    def forward(ctx: Any, capture: OpCapture, func: Any, rest: tuple, kwargs: dict, *qkv: torch.Tensor) -> Any:
+    def forward(
+        ctx: Any, capture: OpCapture, func: Any, rest: tuple, kwargs: dict, *qkv: torch.Tensor
+    ) -> Any:
         out = capture._attention_forward(func, (*qkv, *rest), kwargs)
         ctx.capture = capture
         ctx.save_for_backward(*qkv, out)
@@ -375,7 +377,7 @@ class SdpaWithBackward(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor) -> Any:
         q, k, v, out = ctx.saved_tensors
         grads = tuple(torch.empty_like(t) for t in (q, k, v))
-        ctx.capture._record(SDPA_BACKWARD_OP, (q, k, v, out, grad_out), {}, grads)
+        ctx.capture._record(SDPA_BACKWARD_OP, (grad_out, q, k, v, out), {}, grads)
         return (None, None, None, None, *grads)
 
 

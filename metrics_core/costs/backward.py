@@ -26,7 +26,7 @@ work, a norm's are ``norm`` ...), so a training step's category shares read like
 - ``embedding_dense_backward``: one add per grad_output element (rows scattered into the table's gradient).
 - Losses: ``nll_loss_forward`` (log-probabilities gathered at the targets, summed): 1 FLOP per target;
   ``nll_loss_backward``: 1 per target (the scaled -1 scattered), the zero fill free.
-- ``scaled_dot_product_attention_backward`` (the capture's one fused attention backward op, flash /
+- ``_scaled_dot_product_flash_attention_backward`` (the capture's one fused attention backward op, flash /
   memory-efficient attention, Dao 2023 "FlashAttention-2" Algorithm 2): five matmuls per score,
   recomputing S = Q K^T, then dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q: MACs = B*H*L*S*(3E + 2Ev)
   (2.5x the forward's when E = Ev); FLOPs = 2 x MACs + 5 per score (P from the saved log-sum-exp: scale,
@@ -147,7 +147,7 @@ def embedding_backward_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: 
     return 0, args[0].numel()
 
 
-@register("select_backward", "slice_backward", "diagonal_backward", "unfold_backward", "as_strided_backward",
+@register("select_backward", "slice_backward", "diagonal_backward", "unfold_backward",
           "index_select_backward", category="data-movement")  # fmt: skip
 def movement_backward_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
     """Backward of a view or gather: zeros and a copy into them, no FLOPs."""
@@ -163,15 +163,16 @@ def nll_loss_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tu
     return 0, target.numel() if target is not None else 0
 
 
-#: The capture's name for the fused attention backward (``capture.dispatch``).
-SDPA_BACKWARD_OP = "scaled_dot_product_attention_backward"
+#: The op the capture records for a fused attention backward (``capture.dispatch``), with the first five
+#: arguments of that aten op: ``(grad_out, q, k, v, out)``.
+SDPA_BACKWARD_OP = "_scaled_dot_product_flash_attention_backward"
 
 
 @register(SDPA_BACKWARD_OP, category="attention")
 def sdpa_backward_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
-    """Fused attention backward, arguments ``(q, k, v, out, grad_out)`` in layout ``(B, H, L, E)``:
+    """Fused attention backward, arguments ``(grad_out, q, k, v, out, ...)`` in layout ``(B, H, L, E)``:
     MACs = ``B*H*L*S*(3E + 2Ev)``; FLOPs = 2 x MACs + 5 per score + 2*Ev per query row (module doc)."""
-    q, k, v = args[0], args[1], args[2]
+    q, k, v = args[1], args[2], args[3]
     rows = prod(q.shape[:-1])
     scores = rows * k.shape[-2]
     macs = scores * (3 * q.shape[-1] + 2 * v.shape[-1])
