@@ -31,6 +31,11 @@ class ModuleAttribution:
         """``(qualified module name, module class name)`` of the innermost running module."""
         return self._stack[-1]
 
+    def set_outer(self, name: str, type_name: str) -> None:
+        """What ops dispatched outside any module's forward report (the bottom of the stack): a training
+        capture names the unit whose gradient autograd is computing (``capture.train_step``)."""
+        self._stack[0] = (name, type_name)
+
     def _pre_hook(self, module: torch.nn.Module, _args: Any) -> None:
         self._stack.append(self._names.get(id(module), ("?", type(module).__name__)))
 

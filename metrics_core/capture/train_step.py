@@ -1,0 +1,481 @@
+"""Capture one training step on the meta device: forward + loss, backward (from autograd), optimizer step
+(from the real ``torch.optim`` class), each op an ``OpRecord`` costed by the same rules as inference.
+
+How the step is captured (``capture_step``):
+
+- The model runs in training mode (dropout, batch statistics) with autograd on, under the same dispatch
+  mode as inference (``capture.dispatch.OpCapture``), so the backward ops autograd dispatches are recorded
+  like the forward's (their cost rules: ``costs.backward``; SDPA's backward is one fused op).
+- The loss (``LOSSES``) is computed from the model's first output tensor with targets made on meta:
+  ``cross-entropy`` (classes on dimension 1, or the last dimension of a ``(B, T, V)`` output: every token),
+  ``next-token`` (a causal LM: positions 0..T-2 predict tokens 1..T-1), ``mse`` (against a target of the
+  output's shape). Its ops belong to the forward phase.
+- The optimizer (``OPTIMIZERS``) is the real ``torch.optim`` class. Its state is created by one unrecorded
+  step first, so the recorded step is a steady-state one (no state initialisation). It runs PyTorch's
+  per-parameter ("for-loop") implementation, one kernel per op per parameter tensor (the CUDA default,
+  ``foreach``, groups tensors into fewer launches: the optimizer's overhead time is an upper bound).
+- Precision (``PRECISIONS``): ``fp32``; ``bf16`` (everything in bf16, no master weights); ``bf16-mixed`` /
+  ``fp16-mixed`` (forward and backward in 16-bit, fp32 master weights and optimizer state: the optimizer
+  step reads the 16-bit gradients, updates the fp32 master weights and state, and writes the 16-bit model
+  weights back; the cast is recorded as one ``_to_copy`` per parameter tensor). Bytes follow the tensor's
+  class: in the forward/backward capture every float tensor is at the compute precision; in the
+  optimizer capture master weights and state are fp32 and gradients at the compute precision.
+  fp16 loss scaling (unscaling, the overflow check) is not modelled.
+- Activation checkpointing (``checkpointing=True``) wraps every block (``find_blocks``) in
+  ``torch.utils.checkpoint`` (non-reentrant): the block keeps only its inputs for backward and runs its
+  forward again during backward (recorded in the backward phase).
+- Backward ops run outside any module's forward, so each is attributed to the *unit* (``find_units``)
+  whose output gradient autograd reached last: a pre-hook on the ``grad_fn`` of each unit's output.
+
+What is returned (``StepCapture``) is picklable (no torch objects): records by phase, the parameter
+counts, the persistent bytes (weights, master weights, gradients, optimizer state) and the activation
+lifetimes by category (``capture.step_memory``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from metrics_core.capture.dispatch import OpCapture
+from metrics_core.capture.peak_memory import peak_memory
+from metrics_core.capture.step_memory import StepMemory, step_memory
+from metrics_core.capture.storage import tensors_in
+from metrics_core.capture.trace import Trace, _all_tensors
+from metrics_core.common.dtypes import ElementBits, bytes_per_element
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import OpRecord
+
+#: Loss functions a step can use (module docstring).
+LOSSES: tuple[str, ...] = ("cross-entropy", "next-token", "mse")
+
+#: The default loss per ``ModelSpec.task``; tasks not listed use ``mse``.
+DEFAULT_LOSS: dict[str, str] = {
+    "classification": "cross-entropy",
+    "video": "cross-entropy",
+    "segmentation": "cross-entropy",
+    "causal-lm": "next-token",
+    "seq2seq-lm": "cross-entropy",
+    "speech-seq2seq": "cross-entropy",
+}
+
+#: Tasks a training step cannot be captured for, with the reason.
+REFUSED_TASKS: dict[str, str] = {
+    "detection": "detection models need box targets in training mode; not modelled",
+    "quantized": "quantized models are inference-only",
+    "optical_flow": "optical-flow models return a list of flow refinements whose loss is not modelled",
+}
+
+#: Optimizers: name -> (``torch.optim`` class, constructor arguments). Hyper-parameters do not change the
+#: work, only which ops run (SGD's momentum buffer, AdamW's decoupled weight decay).
+OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    "adamw": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
+    "adam": ("Adam", {"lr": 1e-3}),
+    "adafactor": ("Adafactor", {"lr": 1e-2}),
+}
+
+#: Training precisions: name -> (compute dtype of forward/backward, fp32 master weights).
+PRECISIONS: dict[str, tuple[str, bool]] = {
+    "fp32": ("fp32", False),
+    "bf16": ("bf16", False),
+    "bf16-mixed": ("bf16", True),
+    "fp16-mixed": ("fp16", True),
+}
+
+PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
+
+
+@dataclass
+class StepCapture:
+    """One captured training step (definitions: module docstring). Byte figures are per GPU of one
+    replica, at the precisions of ``precision``.
+
+    ``records`` are the forward (loss included), backward and optimizer ops in order; ``phase_ends`` the
+    index one past each phase's last record. ``units`` are the pipeline-splittable parts in forward order
+    (``find_units``) with ``unit_params`` parameters each; ``record_unit[i]`` is record ``i``'s unit (-1:
+    none, e.g. the loss, the optimizer); ``unit_output_bytes[u]`` the activation bytes unit ``u`` hands to
+    the next (its last forward op's output). ``optimizer_state_bytes`` counts state tensors on the
+    parameters' device (host-side step counters excluded).
+    """
+
+    loss: str
+    optimizer: str
+    precision: str
+    compute_dtype: str
+    batch_size: int
+    records: list[OpRecord]
+    phase_ends: tuple[int, int, int]
+    params: int
+    trainable_params: int
+    param_tensors: int
+    weight_bytes: int
+    master_bytes: int
+    grad_bytes: int
+    optimizer_state_bytes: int
+    memory: StepMemory
+    #: Peak bytes of the optimizer step's own temporaries (gradients, weights and state excluded).
+    optimizer_temporary_bytes: int = 0
+    units: list[str] = field(default_factory=list)
+    unit_params: list[int] = field(default_factory=list)
+    unit_output_bytes: list[int] = field(default_factory=list)
+    record_unit: list[int] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+    checkpointing: bool = False
+
+    def phase(self, name: str) -> list[OpRecord]:
+        """The records of one phase (``PHASES``)."""
+        i = PHASES.index(name)
+        lo = self.phase_ends[i - 1] if i else 0
+        return self.records[lo : self.phase_ends[i]]
+
+    @property
+    def persistent_bytes(self) -> int:
+        """Weights + master weights + optimizer state: held across steps."""
+        return self.weight_bytes + self.master_bytes + self.optimizer_state_bytes
+
+
+def check_choices(loss: str | None, optimizer: str, precision: str) -> None:
+    """``UsageError`` (one line, with the choices) for an unknown loss, optimizer or precision."""
+    for value, choices, flag in (
+        (loss, LOSSES, "--loss"),
+        (optimizer, tuple(OPTIMIZERS), "--optimizer"),
+        (precision, tuple(PRECISIONS), "--precision"),
+    ):
+        if value is not None and value not in choices:
+            raise UsageError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
+
+
+def default_loss(task: str) -> str:
+    """The loss a task trains with by default (``DEFAULT_LOSS``; ``mse`` otherwise)."""
+    return DEFAULT_LOSS.get(task, "mse")
+
+
+def find_blocks(model: torch.nn.Module) -> list[str]:
+    """The repeated blocks of a model, the units of activation checkpointing: the children of every
+    innermost *homogeneous* container (an ``nn.Sequential`` or ``nn.ModuleList`` of two or more children
+    of one class, none of whose descendants is itself such a container), in module order. ResNet's
+    ``layerN.K`` bottlenecks, a ViT's ``blocks.K``, a transformer's ``layers.K``; none for a model
+    without repeated blocks."""
+    homogeneous = {
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, (torch.nn.Sequential, torch.nn.ModuleList))
+        and len(m) >= 2
+        and len({type(c) for c in m.children()}) == 1
+        and not isinstance(next(iter(m.children())), (torch.nn.Sequential, torch.nn.ModuleList))
+    }
+    innermost = [n for n in homogeneous if not any(o != n and _inside(o, n) for o in homogeneous)]
+    out = []
+    for name, m in model.named_modules():
+        if name in innermost:
+            out += [f"{name}.{c}" if name else c for c, _ in m.named_children()]
+    return out
+
+
+def _inside(name: str, parent: str) -> bool:
+    """Whether module ``name`` is ``parent`` or below it (dotted names; "" is the root)."""
+    return parent == "" or name == parent or name.startswith(parent + ".")
+
+
+def find_units(model: torch.nn.Module, blocks: Sequence[str]) -> list[str]:
+    """The parts a pipeline splits between, in module order: each block, and each module that neither
+    contains a block nor lies inside one, taken whole (ResNet: ``conv1``, ``bn1``, ``relu``, ``maxpool``,
+    ``layer1.0`` ... ``fc``)."""
+    block_set = set(blocks)
+    units: list[str] = []
+
+    def walk(prefix: str, module: torch.nn.Module) -> None:
+        for child, m in module.named_children():
+            name = f"{prefix}.{child}" if prefix else child
+            if name in block_set or not any(_inside(b, name) for b in block_set):
+                units.append(name)
+            else:
+                walk(name, m)
+
+    walk("", model)
+    return units
+
+
+def unit_of(module: str, units: Sequence[str]) -> int:
+    """Index of the unit an op attributed to ``module`` belongs to (-1: none, e.g. the root's own ops)."""
+    best, best_len = -1, -1
+    for i, u in enumerate(units):
+        if _inside(module, u) and len(u) > best_len:
+            best, best_len = i, len(u)
+    return best
+
+
+@contextlib.contextmanager
+def checkpointed(model: torch.nn.Module, blocks: Sequence[str]) -> Iterator[None]:
+    """Run each block of ``blocks`` under non-reentrant ``torch.utils.checkpoint`` while active (the
+    block's ``forward`` is wrapped on the instance and restored on exit)."""
+    from torch.utils.checkpoint import checkpoint
+
+    modules = dict(model.named_modules())
+    wrapped: list[torch.nn.Module] = []
+
+    def wrap(block: torch.nn.Module) -> None:
+        original = block.forward
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            block.forward = original  # the recomputation goes through the module: hooks, attribution
+            try:
+                return block(*args, **kwargs)
+            finally:
+                block.forward = forward
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return checkpoint(run, *args, use_reentrant=False, preserve_rng_state=False, **kwargs)
+
+        block.forward = forward
+        wrapped.append(block)
+
+    try:
+        for name in blocks:
+            wrap(modules[name])
+        yield
+    finally:
+        for block in wrapped:
+            block.__dict__.pop("forward", None)
+
+
+def loss_of(output: Any, loss: str, integer_like: torch.Tensor | None = None) -> torch.Tensor:
+    """The scalar loss of a model output (its first tensor; module docstring). ``UsageError`` when the
+    output does not fit the loss (no tensor; cross-entropy on a 1-D output; next-token on a non-3-D)."""
+    import torch.nn.functional as F
+
+    y = next(iter(_all_tensors(output)), None) if not isinstance(output, torch.Tensor) else output
+    if y is None or not y.is_floating_point():
+        raise UsageError("the model returned no floating-point tensor to train on")
+    shape = "x".join(map(str, y.shape))
+    if loss == "mse":
+        return F.mse_loss(y, torch.empty_like(y))
+    if loss == "next-token":
+        if y.dim() != 3 or y.shape[1] < 2:
+            raise UsageError(
+                f"--loss next-token needs (batch, tokens >= 2, vocab) logits; the output is {shape}"
+            )
+        logits = y[:, :-1].reshape(-1, y.shape[-1])
+        return F.cross_entropy(logits, torch.empty(logits.shape[0], dtype=torch.long))
+    if y.dim() < 2:
+        raise UsageError(f"--loss cross-entropy needs (batch, classes, ...) logits; the output is {shape}")
+    if y.dim() == 3:  # (B, T, V): every token
+        logits = y.reshape(-1, y.shape[-1])
+        return F.cross_entropy(logits, torch.empty(logits.shape[0], dtype=torch.long))
+    target = torch.empty((y.shape[0], *y.shape[2:]), dtype=torch.long)
+    return F.cross_entropy(y, target)
+
+
+def capture_step(
+    model: torch.nn.Module,
+    args: tuple,
+    kwargs: dict[str, Any],
+    *,
+    batch_size: int,
+    loss: str,
+    optimizer: str = "adamw",
+    precision: str = "bf16-mixed",
+    checkpointing: bool = False,
+    accumulation: int = 1,
+    input_values: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+) -> StepCapture:
+    """Capture one training step of ``model`` (on meta) fed ``model(*args, **kwargs)`` (module docstring).
+
+    The model is put in training mode and its parameters get ``.grad`` and an optimizer; callers pass
+    a model they own (the CLI builds one in a worker). ``accumulation``: micro-batches per optimizer step
+    (gradients then stay allocated through every forward, ``capture.step_memory``). Raises ``UsageError``
+    for an unknown choice or a model without trainable parameters; whatever the model raises otherwise.
+    """
+    check_choices(loss, optimizer, precision)
+    compute, mixed = PRECISIONS[precision]
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise UsageError("the model has no trainable parameters")
+    blocks = find_blocks(model)
+    units = find_units(model, blocks)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        cap, fwd_end, out_keys, grad_keys = _forward_backward(
+            model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values
+        )
+        opt = _make_optimizer(optimizer, trainable)
+        with torch.device("meta"):
+            opt.step()  # creates the state: the recorded step is a steady-state one
+        opt_records, state_bytes, opt_temporaries = _optimizer_step(model, opt, trainable, compute, mixed)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    trace = Trace(cap.records, None, cap.storage.events, cap.storage.sizes, cap.input_keys, out_keys)
+    memory = step_memory(trace, fwd_end, grad_keys, accumulation > 1)
+    n = len(cap.records)
+    for r in opt_records:
+        r.index += n
+    records = [*cap.records, *opt_records]
+    per = bytes_per_element(compute)
+    n_trainable = sum(p.numel() for p in trainable)
+    seen: set[int] = set()
+    weights = 0
+    for t in (*model.parameters(), *model.buffers()):
+        if id(t) not in seen:
+            seen.add(id(t))
+            weights += t.numel() * (per if t.is_floating_point() else t.element_size())
+    unit_index = [unit_of(r.module, units) for r in records[:n]] + [-1] * len(opt_records)
+    return StepCapture(
+        loss=loss,
+        optimizer=optimizer,
+        precision=precision,
+        compute_dtype=compute,
+        batch_size=batch_size,
+        records=records,
+        phase_ends=(fwd_end, n, len(records)),
+        params=sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
+        trainable_params=n_trainable,
+        param_tensors=len(trainable),
+        weight_bytes=weights,
+        master_bytes=4 * n_trainable if mixed else 0,
+        grad_bytes=per * n_trainable,
+        optimizer_state_bytes=state_bytes,
+        memory=memory,
+        optimizer_temporary_bytes=opt_temporaries,
+        units=units,
+        unit_params=_unit_params(model, units),
+        unit_output_bytes=_unit_outputs(records[:fwd_end], unit_index[:fwd_end], len(units)),
+        record_unit=unit_index,
+        blocks=blocks,
+        checkpointing=checkpointing,
+    )
+
+
+def _forward_backward(
+    model: torch.nn.Module,
+    args: tuple,
+    kwargs: dict[str, Any],
+    loss: str,
+    compute: str,
+    units: Sequence[str],
+    checkpoint_blocks: Sequence[str],
+    input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[OpCapture, int, tuple[int, ...], set[int]]:
+    """Forward, loss and backward under one ``OpCapture``: the capture, the forward phase's end, the
+    storage keys that stay live to the end (the gradients) and the gradients' keys."""
+    modules = dict(model.named_modules())
+    handles = []
+    cap = OpCapture(model, compute)
+
+    def labeller(name: str, module: torch.nn.Module) -> Any:
+        def hook(_m: Any, _args: Any, out: Any) -> None:
+            first = next((t for t in _all_tensors(out) if t.grad_fn is not None), None)
+            if first is not None:
+                label = (name, type(module).__name__)
+                first.grad_fn.register_prehook(lambda _g: cap.attribution.set_outer(*label))
+
+        return hook
+
+    for name in units:
+        handles.append(modules[name].register_forward_hook(labeller(name, modules[name])))
+    try:
+        with torch.device("meta"), checkpointed(model, checkpoint_blocks), cap:
+            for tensor, value in input_values:
+                cap.shadows.set(tensor, value)
+            feed = [*tensors_in(args), *tensors_in(kwargs.values())]
+            cap.input_keys = tuple(cap.storage.key_of(t) for t in feed)
+            out = model(*args, **kwargs)
+            value = loss_of(out, loss)
+            fwd_end = len(cap.records)
+            del out
+            _run_backward(value)
+            cap.attribution.set_outer("", type(model).__name__)
+    finally:
+        for h in handles:
+            h.remove()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    grad_keys = {cap.storage.key_of(g) for g in grads}
+    return cap, fwd_end, tuple(grad_keys), grad_keys
+
+
+def _run_backward(loss: torch.Tensor) -> None:
+    """``loss.backward()`` straight into the autograd engine: through ``Tensor.backward`` the call would
+    pass the capture's torch-function mode, which is off while its own handler runs, so the recomputation
+    of checkpointed blocks would not see SDPA as one op (torch's ``_engine_run_backward``, what
+    ``torch.autograd.backward`` calls, with the same seed gradient: ones)."""
+    from torch.autograd.graph import _engine_run_backward
+
+    _engine_run_backward((loss,), (torch.ones_like(loss),), False, False, (), allow_unreachable=True,
+                         accumulate_grad=True)  # fmt: skip
+
+
+def _make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    cls_name, kwargs = OPTIMIZERS[name]
+    cls = getattr(torch.optim, cls_name)
+    extra = {"foreach": False} if "foreach" in cls.__init__.__code__.co_varnames else {}
+    return cls(params, **kwargs, **extra)
+
+
+def _optimizer_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    params: list[torch.nn.Parameter],
+    compute: str,
+    mixed: bool,
+) -> tuple[list[OpRecord], int, int]:
+    """One recorded optimizer step: its records, the optimizer state bytes (state tensors on the host,
+    PyTorch's step counters, excluded) and the peak bytes of its temporaries."""
+    grads = [p.grad for p in params]
+    state = [t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)]
+    on_device = [t for t in state if t.device == params[0].device]
+    state_bytes = sum(t.numel() * t.element_size() for t in on_device)
+    grad_bits = 8 * bytes_per_element(compute)
+    master_bits = 32 if mixed else grad_bits
+    bits = ElementBits(activations=master_bits, weights=master_bits, kv=grad_bits)
+    cap = OpCapture(model, compute, bits, kv_tensors=grads)  # the "kv" class prices the gradients here
+    for t in on_device:
+        cap.storage.mark_weight(t)
+    with torch.device("meta"), cap:
+        opt.step()
+        casts_from = len(cap.records)
+        if mixed:  # the fp32 master weights written back to the 16-bit model weights
+            low = torch.float16 if compute == "fp16" else torch.bfloat16
+            for p in params:
+                p.detach().to(low)
+    per = bytes_per_element(compute)
+    for r in cap.records[casts_from:]:
+        n = 1
+        for d in r.output_shape:
+            n *= d
+        r.output_bytes = n * per
+        r.dtype = compute
+    st = cap.storage
+    grad_keys = {st.key_of(g) for g in grads}
+    sizes = {k: (0 if k in grad_keys else v) for k, v in st.sizes.items()}
+    temporaries = peak_memory(Trace(cap.records, None, st.events, sizes, (), ())).peak_activation_bytes
+    return cap.records, state_bytes, temporaries
+
+
+def _unit_params(model: torch.nn.Module, units: Sequence[str]) -> list[int]:
+    """Parameters of each unit (a parameter shared by two units counts in the first)."""
+    modules = dict(model.named_modules())
+    seen: set[int] = set()
+    out = []
+    for name in units:
+        n = 0
+        for p in modules[name].parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        out.append(n)
+    return out
+
+
+def _unit_outputs(records: Sequence[OpRecord], unit_index: Sequence[int], n_units: int) -> list[int]:
+    """Output bytes of each unit's last forward op (what a pipeline stage ending there sends on)."""
+    out = [0] * n_units
+    for r, u in zip(records, unit_index, strict=True):
+        if u >= 0:
+            out[u] = r.output_bytes
+    return out
