@@ -41,9 +41,10 @@ from typing import Any
 
 import torch
 
+from metrics_core.capture.dataflow import annotate_dataflow
 from metrics_core.capture.dispatch import OpCapture
 from metrics_core.capture.peak_memory import peak_memory
-from metrics_core.capture.step_memory import StepMemory, step_memory
+from metrics_core.capture.step_memory import StepMemory, categorise, step_memory
 from metrics_core.capture.storage import tensors_in
 from metrics_core.capture.trace import Trace, _all_tensors
 from metrics_core.common.dtypes import ElementBits, bytes_per_element
@@ -124,6 +125,10 @@ class StepCapture:
     unit_params: list[int] = field(default_factory=list)
     unit_output_bytes: list[int] = field(default_factory=list)
     record_unit: list[int] = field(default_factory=list)
+    #: Activations saved for backward by the unit whose forward op wrote them (model inputs: unit 0).
+    unit_saved_bytes: list[int] = field(default_factory=list)
+    #: Indices of the backward records that recompute checkpointed blocks.
+    recomputed: list[int] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
     checkpointing: bool = False
 
@@ -211,9 +216,10 @@ def unit_of(module: str, units: Sequence[str]) -> int:
 
 
 @contextlib.contextmanager
-def checkpointed(model: torch.nn.Module, blocks: Sequence[str]) -> Iterator[None]:
+def checkpointed(model: torch.nn.Module, blocks: Sequence[str], on_run: Any = None) -> Iterator[None]:
     """Run each block of ``blocks`` under non-reentrant ``torch.utils.checkpoint`` while active (the
-    block's ``forward`` is wrapped on the instance and restored on exit)."""
+    block's ``forward`` is wrapped on the instance and restored on exit). ``on_run(start)`` is called
+    with True before and False after every run of a block's forward (the first, and the recomputation)."""
     from torch.utils.checkpoint import checkpoint
 
     modules = dict(model.named_modules())
@@ -224,10 +230,14 @@ def checkpointed(model: torch.nn.Module, blocks: Sequence[str]) -> Iterator[None
 
         def run(*args: Any, **kwargs: Any) -> Any:
             block.forward = original  # the recomputation goes through the module: hooks, attribution
+            if on_run is not None:
+                on_run(True)
             try:
                 return block(*args, **kwargs)
             finally:
                 block.forward = forward
+                if on_run is not None:
+                    on_run(False)
 
         def forward(*args: Any, **kwargs: Any) -> Any:
             return checkpoint(run, *args, use_reentrant=False, preserve_rng_state=False, **kwargs)
@@ -302,7 +312,7 @@ def capture_step(
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        cap, fwd_end, out_keys, grad_keys = _forward_backward(
+        cap, fwd_end, grad_keys, recomputed = _forward_backward(
             model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values
         )
         opt = _make_optimizer(optimizer, trainable)
@@ -311,8 +321,10 @@ def capture_step(
         opt_records, state_bytes, opt_temporaries = _optimizer_step(model, opt, trainable, compute, mixed)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
-    trace = Trace(cap.records, None, cap.storage.events, cap.storage.sizes, cap.input_keys, out_keys)
+    st = cap.storage
+    trace = Trace(cap.records, None, st.events, st.sizes, cap.input_keys, tuple(grad_keys))
     memory = step_memory(trace, fwd_end, grad_keys, accumulation > 1)
+    annotate_dataflow(cap.records, st.events)
     n = len(cap.records)
     for r in opt_records:
         r.index += n
@@ -326,6 +338,11 @@ def capture_step(
             seen.add(id(t))
             weights += t.numel() * (per if t.is_floating_point() else t.element_size())
     unit_index = [unit_of(r.module, units) for r in records[:n]] + [-1] * len(opt_records)
+    unit_saved = [0] * len(units)
+    for key, kind in categorise(trace, fwd_end, grad_keys).items():
+        if kind == "saved":
+            u = unit_index[st.writer[key]] if key in st.writer else 0
+            unit_saved[max(u, 0)] += st.sizes[key]
     return StepCapture(
         loss=loss,
         optimizer=optimizer,
@@ -347,6 +364,8 @@ def capture_step(
         unit_params=_unit_params(model, units),
         unit_output_bytes=_unit_outputs(records[:fwd_end], unit_index[:fwd_end], len(units)),
         record_unit=unit_index,
+        unit_saved_bytes=unit_saved,
+        recomputed=recomputed,
         blocks=blocks,
         checkpointing=checkpointing,
     )
@@ -361,12 +380,24 @@ def _forward_backward(
     units: Sequence[str],
     checkpoint_blocks: Sequence[str],
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
-) -> tuple[OpCapture, int, tuple[int, ...], set[int]]:
+) -> tuple[OpCapture, int, set[int], list[int]]:
     """Forward, loss and backward under one ``OpCapture``: the capture, the forward phase's end, the
-    storage keys that stay live to the end (the gradients) and the gradients' keys."""
+    storage keys of the parameters' gradients and the indices of the records that recompute checkpointed
+    blocks."""
     modules = dict(model.named_modules())
     handles = []
     cap = OpCapture(model, compute)
+    backward = [False]
+    recomputed: list[int] = []
+    opened: list[int] = []
+
+    def on_run(start: bool) -> None:  # the records of a block's forward run during backward: recomputed
+        if not backward[0]:
+            return
+        if start:
+            opened.append(len(cap.records))
+        elif opened:
+            recomputed.extend(range(opened.pop(), len(cap.records)))
 
     def labeller(name: str, module: torch.nn.Module) -> Any:
         def hook(_m: Any, _args: Any, out: Any) -> None:
@@ -380,7 +411,7 @@ def _forward_backward(
     for name in units:
         handles.append(modules[name].register_forward_hook(labeller(name, modules[name])))
     try:
-        with torch.device("meta"), checkpointed(model, checkpoint_blocks), cap:
+        with torch.device("meta"), checkpointed(model, checkpoint_blocks, on_run), cap:
             for tensor, value in input_values:
                 cap.shadows.set(tensor, value)
             feed = [*tensors_in(args), *tensors_in(kwargs.values())]
@@ -389,6 +420,7 @@ def _forward_backward(
             value = loss_of(out, loss)
             fwd_end = len(cap.records)
             del out
+            backward[0] = True
             _run_backward(value)
             cap.attribution.set_outer("", type(model).__name__)
     finally:
@@ -396,7 +428,7 @@ def _forward_backward(
             h.remove()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     grad_keys = {cap.storage.key_of(g) for g in grads}
-    return cap, fwd_end, tuple(grad_keys), grad_keys
+    return cap, fwd_end, grad_keys, sorted(set(recomputed))
 
 
 def _run_backward(loss: torch.Tensor) -> None:

@@ -2,6 +2,6 @@
 
 #: Verb modules in help order. A verb's module is imported only when the CLI is built.
 VERBS: tuple[str, ...] = (
-    "compare", "layers", "models", "hardware", "roofline", "bench", "calibrate", "sweep", "llm", "pareto",
-    "pick", "cache"
+    "compare", "layers", "models", "hardware", "roofline", "bench", "calibrate", "sweep", "llm", "train",
+    "pareto", "pick", "cache"
 )  # fmt: skip
