@@ -142,6 +142,9 @@ class OpCapture(TorchDispatchMode):
         self.shadows = Shadows()
         #: Storage keys of the model inputs (set by ``trace.capture``).
         self.input_keys: tuple[int, ...] = ()
+        #: Leave out ops whose tensors are all on the host (an optimizer's step counters: host-side
+        #: arithmetic, no kernel on the device the model is analysed for).
+        self.skip_host_ops = False
         self._suspended = 0
         self._sdpa_mode = SdpaAsOneOp(self)
 
@@ -201,7 +204,7 @@ class OpCapture(TorchDispatchMode):
             if self._suspended:
                 return out
             self.shadows.propagate(func, args, kwargs, out)
-        if not self._suspended:
+        if not self._suspended and not (self.skip_host_ops and _all_on_host(args, kwargs)):
             self._record(name, args, kwargs, out)
         return out
 
@@ -339,6 +342,12 @@ class OpCapture(TorchDispatchMode):
                 covered=covered,
             )
         )
+
+
+def _all_on_host(args: tuple, kwargs: dict) -> bool:
+    """Whether an op has tensor arguments and all of them are CPU tensors."""
+    ts = [*tensors_in(args), *tensors_in(kwargs.values())]
+    return bool(ts) and all(t.device.type == "cpu" for t in ts)
 
 
 def _dtype_name(t: torch.Tensor) -> str:

@@ -466,6 +466,7 @@ def _optimizer_step(
     master_bits = 32 if mixed else grad_bits
     bits = ElementBits(activations=master_bits, weights=master_bits, kv=grad_bits)
     cap = OpCapture(model, compute, bits, kv_tensors=grads)  # the "kv" class prices the gradients here
+    cap.skip_host_ops = True  # PyTorch's step counters are CPU tensors: host arithmetic
     for t in on_device:
         cap.storage.mark_weight(t)
     with torch.device("meta"), cap:

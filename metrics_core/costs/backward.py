@@ -25,7 +25,8 @@ work, a norm's are ``norm`` ...), so a training step's category shares read like
 - Data-movement backward (``select_backward``, ``slice_backward`` ...): zeros and a copy, no FLOPs.
 - ``embedding_dense_backward``: one add per grad_output element (rows scattered into the table's gradient).
 - Losses: ``nll_loss_forward`` (log-probabilities gathered at the targets, summed): 1 FLOP per target;
-  ``nll_loss_backward``: 1 per target (the scaled -1 scattered), the zero fill free.
+  ``nll_loss_backward``: 1 per target (the scaled -1 scattered), the zero fill free; ``mse_loss`` and
+  ``mse_loss_backward``: 3 per element.
 - ``_scaled_dot_product_flash_attention_backward`` (the capture's one fused attention backward op, flash /
   memory-efficient attention, Dao 2023 "FlashAttention-2" Algorithm 2): five matmuls per score,
   recomputing S = Q K^T, then dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q: MACs = B*H*L*S*(3E + 2Ev)
@@ -161,6 +162,15 @@ def nll_loss_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tu
     (argument 1 of the forward, 2 of the backward); MACs = 0."""
     target = next((a for a in args if hasattr(a, "shape") and not a.dtype.is_floating_point), None)
     return 0, target.numel() if target is not None else 0
+
+
+@register("mse_loss", "mse_loss_backward", category="reduction")
+def mse_loss_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """Mean squared error and its backward: 3 FLOPs per input element (forward: subtract, square, sum;
+    backward: subtract, scale by 2/N, multiply by the incoming gradient); MACs = 0. The input is argument
+    0 of the forward and 1 of the backward: the larger of the two is counted."""
+    x = max((a for a in args[:2] if hasattr(a, "shape")), key=lambda a: a.numel())
+    return 0, 3 * x.numel()
 
 
 #: The op the capture records for a fused attention backward (``capture.dispatch``), with the first five
