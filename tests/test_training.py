@@ -207,6 +207,7 @@ def test_op_parallelism_of_branches_and_a_chain():
     # three Linear(8, 8) on (2, 8): 2 x 2*8*8 = 256 FLOPs each; the branches all read the input (level 0),
     # cat reads all three (level 1): width 3, critical path one Linear = 256 of 768, parallelism 3
     assert (wide.max_width, wide.total_work, wide.critical_path_work, wide.parallelism) == (3, 768, 256, 3.0)
+    assert wide.max_width_all_ops == 3 and wide.levels == 2
     # a chain: width 1, every op on the critical path
     assert (narrow.max_width, narrow.critical_path_work, narrow.parallelism) == (1, 768, 1.0)
 

@@ -458,7 +458,7 @@ def _optimizer_step(
 ) -> tuple[list[OpRecord], int, int]:
     """One recorded optimizer step: its records, the optimizer state bytes (state tensors on the host,
     PyTorch's step counters, excluded) and the peak bytes of its temporaries."""
-    grads = [p.grad for p in params]
+    grads = [p.grad for p in params if p.grad is not None]  # unused parameters get none (nor an update)
     state = [t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)]
     on_device = [t for t in state if t.device == params[0].device]
     state_bytes = sum(t.numel() * t.element_size() for t in on_device)

@@ -9,11 +9,13 @@ model inputs or weights have no edge). With a work figure per op (FLOPs, or esti
   time of the pass on unlimited parallel hardware;
 - ``parallelism`` = total / critical path: the average number of ops' work that could overlap (1.0 for a
   plain chain; Brent's bound: any schedule on P units takes at least max(critical, total / P));
-- ``max_width``: the most ops that could run at the same time in the as-soon-as-possible schedule (each
-  op at level 1 + the highest level among the ops it reads from; ops on one level share no dependency),
-  ``width_level`` the first level that wide. A chain has width 1; an Inception block's four branches 4.
-  Ops that read no activation at all (a batch norm's update of its batch counter, a constant) are left
-  out of the width: they are trivially independent of everything.
+- ``max_width``: the most compute ops (ops with MACs: convolutions, matmuls, attention) that could run at
+  the same time in the as-soon-as-possible schedule (each op at level 1 + the highest level among the
+  ops it reads from; ops on one level share no dependency), ``width_level`` the first level that wide. A
+  chain has width 1; an Inception block's four branch convolutions 4. ``max_width_all_ops`` counts every
+  op that reads an activation: it includes small independent work (dropout masks drawn from fresh
+  tensors, position ids), which says less about the model's structure. Ops that read no activation at
+  all (a batch norm's update of its batch counter) are in neither.
 
 Only true (read-after-write) dependencies through activations count: an executor may reorder the rest.
 In-place ops are ordered after the op that wrote the storage they rewrite (``capture.dataflow``). No torch.
@@ -41,6 +43,7 @@ class OpParallelism:
     max_width: int
     width_level: int
     levels: int
+    max_width_all_ops: int = 0
 
     @property
     def parallelism(self) -> float:
@@ -85,10 +88,13 @@ def op_parallelism(
         else:
             dist[i], length[i] = w[i], 1
     counts: dict[int, int] = {}
+    compute: dict[int, int] = {}
     for r, lv in zip(records, level, strict=True):
         if r.reads_from:  # ops that read no activation (buffer updates, constants) are not counted
             counts[lv] = counts.get(lv, 0) + 1
-    width, at = max(((c, -lv) for lv, c in counts.items()), default=(0, 0))
+            if r.macs:
+                compute[lv] = compute.get(lv, 0) + 1
+    width, at = max(((c, -lv) for lv, c in compute.items()), default=(0, 0))
     end = max(range(n), key=lambda i: dist[i]) if n else None
     return OpParallelism(
         ops=n,
@@ -99,4 +105,5 @@ def op_parallelism(
         max_width=width,
         width_level=-at,
         levels=(max(level) + 1) if n else 0,
+        max_width_all_ops=max(counts.values(), default=0),
     )

@@ -299,8 +299,8 @@ def text_report(d: dict, target: Any, modes: dict[str, str]) -> str:
         par = d["op_parallelism"][phase]
         out.append(
             f"op-level parallelism ({phase}): critical path {100 * par['critical_share']:.1f}% of the "
-            f"op time, average parallelism {par['parallelism']:.2f}, widest {par['max_width']} ops "
-            "at once"
+            f"op time, average parallelism {par['parallelism']:.2f}, widest {par['max_width']} compute ops "
+            f"at once ({par['max_width_all_ops']} ops of any kind)"
         )
     if d.get("plans"):
         out.append("")
