@@ -296,13 +296,19 @@ def capture_step(
 ) -> StepCapture:
     """Capture one training step of ``model`` (on meta) fed ``model(*args, **kwargs)`` (module docstring).
 
-    The model is put in training mode and its parameters get ``.grad`` and an optimizer; callers pass
-    a model they own (the CLI builds one in a worker). ``accumulation``: micro-batches per optimizer step
+    The model is put in training mode, its parameters converted to ``parameter_dtype(precision)`` (fp32
+    master weights: an HF config's bf16 would make the optimizer state bf16) and given ``.grad`` and an
+    optimizer; callers pass a model they own (the CLI builds one in a worker). Floating-point inputs are
+    cast to the parameters' dtype. ``accumulation``: micro-batches per optimizer step
     (gradients then stay allocated through every forward, ``capture.step_memory``). Raises ``UsageError``
     for an unknown choice or a model without trainable parameters; whatever the model raises otherwise.
     """
     check_choices(loss, optimizer, precision)
     compute, mixed = PRECISIONS[precision]
+    stored = parameter_dtype(precision)
+    model.to(stored)  # the optimizer's state takes its parameters' dtype (bytes: ElementBits, not this)
+    args = _cast_floats(args, stored)
+    kwargs = {k: _cast_floats(v, stored) for k, v in kwargs.items()}
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
@@ -429,6 +435,22 @@ def _forward_backward(
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     grad_keys = {cap.storage.key_of(g) for g in grads}
     return cap, fwd_end, grad_keys, sorted(set(recomputed))
+
+
+def parameter_dtype(precision: str) -> torch.dtype:
+    """The dtype the parameters the optimizer updates are held in: fp32 for ``fp32`` and the mixed
+    precisions (the master weights), bf16 for ``bf16``."""
+    compute, mixed = PRECISIONS[precision]
+    return torch.float32 if mixed or compute == "fp32" else torch.bfloat16
+
+
+def _cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    """Floating-point tensors of an argument (tensor, or a list / tuple of them) in ``dtype``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_floats(v, dtype) for v in value)
+    return value
 
 
 def _run_backward(loss: torch.Tensor) -> None:

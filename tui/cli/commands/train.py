@@ -313,8 +313,7 @@ def text_report(d: dict, target: Any, modes: dict[str, str]) -> str:
             rows.append(
                 [
                     p["name"],
-                    gb(p["memory_bytes"]),
-                    "yes" if p["fits"] else "no",
+                    gb(p["memory_bytes"]) + ("" if p["fits"] else "!"),
                     human_time(p["step_time_s"]),
                     f"{p['samples_per_s']:,.0f}",
                     _seconds(p["communication_s"]),
@@ -324,16 +323,17 @@ def text_report(d: dict, target: Any, modes: dict[str, str]) -> str:
             )
         out.append(
             text_table(
-                ["plan", "GB/GPU", "fits", "step", "samples/s", "comm", "exposed", "bubble"],
+                ["plan", "GB/GPU", "step", "samples/s", "comm", "exposed", "bubble"],
                 rows,
-                [False, True, False, True, True, True, True, True],
+                [False, True, True, True, True, True, True],
             )
         )
         best = d.get("best_plan")
         out.append(
             f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s, "
             f"{gb(best['memory_bytes'])} GB/GPU); "
-            "comm: collectives per step, exposed: not hidden behind the backward"
+            "GB/GPU! does not fit; comm: collectives and transfers per step, exposed: the part not hidden "
+            "behind the backward"
             if best
             else "best: none fits"
         )
