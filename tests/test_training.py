@@ -244,3 +244,33 @@ def test_train_table_fits_80_columns(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert any(line.startswith("best: ") for line in lines)
+
+
+def test_adafactor_keeps_factored_second_moments():
+    s = step_of(tm.no_bias, (4, 64), loss="cross-entropy", precision="fp32", optimizer="adafactor")
+    # torch.optim.Adafactor on a (R, C) matrix keeps a row (R) and a column (C) second moment, fp32:
+    # (32 + 64) + (10 + 32) = 138 elements x 4 bytes (AdamW would keep 2 x 2,368 x 4 = 18,944)
+    assert s.optimizer_state_bytes == 138 * 4 == 552
+
+
+# NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/resnet50v1.5/README.md, "Training
+# performance results" (pytorch-21.03 NGC container, batch 256 per GPU, SGD with momentum): 1x A100 80GB
+# (DGX A100) mixed precision 2,470 img/s; 1x V100 32GB (DGX-1) mixed precision 1,156 img/s, FP32 356 img/s.
+RESNET50_PUBLISHED = [("a100-sxm4-80gb", "fp16-mixed", 2470), ("v100-sxm2-32gb", "fp16-mixed", 1156),
+                      ("v100-sxm2-32gb", "fp32", 356)]  # fmt: skip
+
+
+def test_resnet50_training_throughput_against_nvidia_published_figures():
+    from metrics_core.runtime.options import AnalysisOptions
+    from metrics_core.runtime.train_capture import TrainOptions, capture_named
+
+    steps = {}
+    for hardware, precision, measured in RESNET50_PUBLISHED:
+        if precision not in steps:
+            run = capture_named(
+                "resnet50", AnalysisOptions(batch_size=256), TrainOptions(None, "sgd", precision)
+            )
+            steps[precision] = run.step
+        e = estimate_training(steps[precision], get_target(hardware))
+        # estimates (README "Training"): 2,761 (+12 %), 1,245 (+8 %), 291 (-18 %) img/s
+        assert abs(e.samples_per_s / measured - 1) < 0.25, (hardware, precision, e.samples_per_s)

@@ -145,6 +145,10 @@ class OpCapture(TorchDispatchMode):
         #: Leave out ops whose tensors are all on the host (an optimizer's step counters: host-side
         #: arithmetic, no kernel on the device the model is analysed for).
         self.skip_host_ops = False
+        #: ``Tensor.item()`` of a floating-point tensor whose value is unknown returns this instead of
+        #: refusing (None: refuse). For code whose work does not depend on the value: an optimizer's step
+        #: size from a parameter norm (Adafactor's relative step).
+        self.float_scalar_stand_in: float | None = None
         self._suspended = 0
         self._sdpa_mode = SdpaAsOneOp(self)
 
@@ -255,6 +259,8 @@ class OpCapture(TorchDispatchMode):
     def _scalar(self, t: torch.Tensor) -> Any:
         """``Tensor.item()`` (and ``bool``/``int`` of a tensor): its known value, else a refusal."""
         value = self.shadows.get(t)
+        if value is None and self.float_scalar_stand_in is not None and t.is_floating_point():
+            return self.float_scalar_stand_in
         if value is None:
             raise self._refusal("_local_scalar_dense (Tensor.item())", "data-dependent control flow")
         return value.item()

@@ -322,8 +322,10 @@ def capture_step(
             model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values
         )
         opt = _make_optimizer(optimizer, trainable)
-        with torch.device("meta"):
-            opt.step()  # creates the state: the recorded step is a steady-state one
+        warm_up = OpCapture(model, compute)  # creates the state: the recorded step is a steady-state one
+        warm_up.float_scalar_stand_in = 1.0
+        with warm_up:
+            opt.step()
         opt_records, state_bytes, opt_temporaries = _optimizer_step(model, opt, trainable, compute, mixed)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -489,9 +491,10 @@ def _optimizer_step(
     bits = ElementBits(activations=master_bits, weights=master_bits, kv=grad_bits)
     cap = OpCapture(model, compute, bits, kv_tensors=grads)  # the "kv" class prices the gradients here
     cap.skip_host_ops = True  # PyTorch's step counters are CPU tensors: host arithmetic
+    cap.float_scalar_stand_in = 1.0  # Adafactor's step size from a parameter norm: a value, not work
     for t in on_device:
         cap.storage.mark_weight(t)
-    with torch.device("meta"), cap:
+    with cap:
         opt.step()
         casts_from = len(cap.records)
         if mixed:  # the fp32 master weights written back to the 16-bit model weights
