@@ -274,3 +274,17 @@ def test_resnet50_training_throughput_against_nvidia_published_figures():
         e = estimate_training(steps[precision], get_target(hardware))
         # estimates (README "Training"): 2,761 (+12 %), 1,245 (+8 %), 291 (-18 %) img/s
         assert abs(e.samples_per_s / measured - 1) < 0.25, (hardware, precision, e.samples_per_s)
+
+
+def test_python_api_trains_a_meta_copy_and_leaves_the_model_as_it_was():
+    import metrics_core
+
+    model = tm.mlp().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    s = metrics_core.train_step(model, (torch.randn(2, 8),), loss="mse", precision="fp32", optimizer="sgd")
+    # the same step as the meta-built model's (backward 512 MACs, test above); the user's model untouched
+    assert sum(r.macs for r in s.phase("backward")) == 512 and s.batch_size == 2
+    assert not model.training and all(p.grad is None and p.device.type == "cpu" for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    e = metrics_core.estimate_training(s, metrics_core.get_target("h100-sxm5-80gb"))
+    assert e.memory.weights == 4 * (8 * 16 + 16 + 16 * 4 + 4)  # 212 fp32 parameters

@@ -379,6 +379,69 @@ def capture_step(
     )
 
 
+def meta_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose parameters and buffers are meta tensors of the same shapes, dtypes and
+    ``requires_grad`` (``copy.deepcopy`` with every tensor pre-mapped, so no weight is copied): the
+    Python API trains the copy, never the user's model."""
+    import copy
+
+    memo: dict[int, Any] = {}
+    for p in model.parameters():
+        memo[id(p)] = torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in model.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(model, memo)
+
+
+def train_step(
+    model: torch.nn.Module,
+    args: tuple = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    loss: str = "cross-entropy",
+    optimizer: str = "adamw",
+    precision: str = "bf16-mixed",
+    checkpointing: bool = False,
+    accumulation: int = 1,
+) -> StepCapture:
+    """The Python API: one training step of a user's model instance (any device) fed
+    ``model(*args, **kwargs)`` (tensors, batch first). The step runs on a meta copy (``meta_copy``): the
+    model, its weights, gradients and training flag are left as they were. Integer inputs of up to
+    ``capture.values.MAX_ELEMENTS`` elements keep their values (for code that reads them). Returns the
+    ``StepCapture``; ``metrics_core.perf.training.estimate_training`` puts it on a target. ``UsageError``
+    for an unknown choice; whatever the model raises otherwise."""
+    from metrics_core.capture.values import shadowable
+
+    kwargs = kwargs or {}
+    values: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def to_meta(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            meta = v.detach().to("meta")
+            if shadowable(v):
+                values.append((meta, v.detach().cpu()))
+            return meta
+        if isinstance(v, (list, tuple)):
+            return type(v)(to_meta(x) for x in v)
+        return v
+
+    meta_args = tuple(to_meta(a) for a in args)
+    meta_kwargs = {k: to_meta(v) for k, v in kwargs.items()}
+    first = next(iter(tensors_in([*meta_args, *meta_kwargs.values()])), None)
+    return capture_step(
+        meta_copy(model),
+        meta_args,
+        meta_kwargs,
+        batch_size=first.shape[0] if first is not None and first.dim() else 1,
+        loss=loss,
+        optimizer=optimizer,
+        precision=precision,
+        checkpointing=checkpointing,
+        accumulation=accumulation,
+        input_values=values,
+    )
+
+
 def _forward_backward(
     model: torch.nn.Module,
     args: tuple,
