@@ -224,10 +224,14 @@ def test_train_verb_json_and_errors(capsys):
     # SGD fp32: weights and momentum 4 bytes each
     assert row["params"] == 1_156
     assert row["memory"]["weights"] == row["memory"]["optimizer_state"] == 4 * 1_156
-    # 3 units (blocks.0, blocks.1, head): pipelines of 1 or 2 stages over 4 GPUs, ZeRO 0-3 across replicas
+    # 3 units (blocks.0, blocks.1, head): pipelines of 1 or 2 stages over 4 GPUs, ZeRO 0-3 across replicas,
+    # and tensor-parallel groups of 2 (x 2 replicas) and 4 over the blocks' Linear layers
     zeros = ("", " zero1", " zero2", " zero3")
     assert sorted(p["name"] for p in row["plans"]) == sorted(
-        [f"dp4{z}" for z in zeros] + [f"pp2 x dp2{z}" for z in zeros]
+        [f"dp4{z}" for z in zeros]
+        + [f"pp2 x dp2{z}" for z in zeros]
+        + [f"tp2 x dp2{z}" for z in zeros]
+        + ["tp4"]
     )
     assert row["best_plan"]["fits"] is True
     no_link = ["train", "train_models:two_blocks", "--input-shape", "16", "--hardware", "raspberry-pi-5",
@@ -288,3 +292,22 @@ def test_python_api_trains_a_meta_copy_and_leaves_the_model_as_it_was():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     e = metrics_core.estimate_training(s, metrics_core.get_target("h100-sxm5-80gb"))
     assert e.memory.weights == 4 * (8 * 16 + 16 + 16 * 4 + 4)  # 212 fp32 parameters
+
+
+def test_tensor_parallel_splits_the_block_matmuls():
+    from metrics_core.perf.comm import collective_time
+    from metrics_core.perf.parallel_plans import target_link, tensor_parallel_plan
+
+    s = step_of(tm.two_blocks, (4, 16), loss="mse", precision="fp32", optimizer="sgd")
+    # the four Linear(16, 16) of the two blocks are split (256 weights + 16 biases each); the head is not
+    assert s.split_params == 4 * 272 and s.params == 1_156
+    target = get_target("h100-sxm5-80gb")
+    e = estimate_training(s, target)
+    plan = tensor_parallel_plan(s, e, target, tp=2, dp=1, zero=0, accumulation=2)
+    # per GPU: the head's 68 parameters + half of the 1,088 split ones = 612 fp32 parameters
+    assert plan.memory["weights"] == 4 * 612 and plan.memory["optimizer_state"] == 4 * 612
+    # two blocks x (2 all-reduces forward + 2 backward) of the block output, (4, 16) fp32 = 256 bytes,
+    # per micro-batch; 2 micro-batches (the group runs the batch of both GPUs)
+    per_reduce = collective_time("all_reduce", 256, 2, target_link(target)).time_s
+    assert plan.communication_s == pytest.approx(2 * 2 * 4 * per_reduce)
+    assert plan.global_batch == 8 and plan.name == "tp2"

@@ -90,6 +90,10 @@ PRECISIONS: dict[str, tuple[str, bool]] = {
 
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 
+#: Op categories a tensor-parallel split divides across GPUs (Megatron-LM's column / row-parallel Linear
+#: layers and attention heads), when they run inside a block.
+SPLIT_CATEGORIES: frozenset[str] = frozenset({"matmul", "attention"})
+
 
 @dataclass
 class StepCapture:
@@ -127,6 +131,12 @@ class StepCapture:
     record_unit: list[int] = field(default_factory=list)
     #: Activations saved for backward by the unit whose forward op wrote them (model inputs: unit 0).
     unit_saved_bytes: list[int] = field(default_factory=list)
+    #: Tensor-parallel candidates (``perf.parallel_plans``): the records of matmul and attention ops
+    #: inside blocks (forward and backward), the parameters those forward ops read, and the activations
+    #: saved for backward they wrote.
+    split_records: list[int] = field(default_factory=list)
+    split_params: int = 0
+    split_saved_bytes: int = 0
     #: Indices of the backward records that recompute checkpointed blocks.
     recomputed: list[int] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
@@ -347,10 +357,16 @@ def capture_step(
             weights += t.numel() * (per if t.is_floating_point() else t.element_size())
     unit_index = [unit_of(r.module, units) for r in records[:n]] + [-1] * len(opt_records)
     unit_saved = [0] * len(units)
+    in_block = {i for i, u in enumerate(units) if u in set(blocks)}
+    split = [unit_index[i] in in_block and r.category in SPLIT_CATEGORIES for i, r in enumerate(records[:n])]
+    split_saved = 0
     for key, kind in categorise(trace, fwd_end, grad_keys).items():
         if kind == "saved":
             u = unit_index[st.writer[key]] if key in st.writer else 0
             unit_saved[max(u, 0)] += st.sizes[key]
+            if key in st.writer and split[st.writer[key]]:
+                split_saved += st.sizes[key]
+    split_params = sum(r.weight_bytes for r, s in zip(records[:fwd_end], split, strict=False) if s) // per
     return StepCapture(
         loss=loss,
         optimizer=optimizer,
@@ -373,6 +389,9 @@ def capture_step(
         unit_output_bytes=_unit_outputs(records[:fwd_end], unit_index[:fwd_end], len(units)),
         record_unit=unit_index,
         unit_saved_bytes=unit_saved,
+        split_records=[i for i, s in enumerate(split) if s],
+        split_params=split_params,
+        split_saved_bytes=split_saved,
         recomputed=recomputed,
         blocks=blocks,
         checkpointing=checkpointing,

@@ -36,11 +36,23 @@ fraction ``(p - 1) / (m + p - 1)``; activations between stages are sent forward 
 gradients, master weights and optimizer state, its saved activations x ``min(m, p - s)`` micro-batches in
 flight (stage ``s`` counted from 0), and the whole model's temporaries at the peak (an upper bound).
 
-A plan with ``d`` replicas of a ``p``-stage pipeline uses ``d x p`` GPUs. The search (``best_plan``)
+Tensor parallel over ``t`` GPUs (Shoeybi et al. 2019, "Megatron-LM", section 3: column- then
+row-parallel Linear layers, attention heads split): the matmul and attention ops inside the model's blocks
+(``StepCapture.split_records``, forward and backward) run on ``1/t`` of their work each, their time taken
+as ``1/t`` of the single-GPU estimate (ideal scaling: an upper bound on the speedup, smaller GEMMs run less
+efficiently); every other op (norms, element-wise, embeddings, the head) runs whole on every GPU. Each
+block all-reduces its output activation twice in the forward (after attention and after the MLP) and twice
+in the backward, on the critical path (not overlapped). Memory: the parameters of the split ops
+(``split_params``) with their gradients, master weights and optimizer state, and the activations those ops
+saved (``split_saved_bytes``), divided by ``t``; the rest replicated (no sequence parallelism). It suits
+transformers (``t`` must divide the attention heads, not checked here); a model without matmuls in
+blocks gains nothing.
+
+A plan with ``d`` replicas of a ``p``-stage pipeline uses ``d x p`` GPUs; ``d`` replicas of a ``t``-way
+tensor-parallel group ``d x t``. The search (``best_plan``)
 holds the global batch at ``b x accumulation x N``: data parallel runs ``accumulation`` micro-batches per
-replica, a pipeline ``accumulation x p`` per replica; it returns the plans sorted fastest first among those
-that fit the memory limit. Tensor parallelism is not modelled here (``modeltui llm --tp`` has it for
-inference).
+replica, a pipeline ``accumulation x p`` and a tensor-parallel group ``accumulation x t`` per replica;
+``best_plan`` returns the fastest among those that fit the memory limit.
 """
 
 from __future__ import annotations
@@ -59,6 +71,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from metrics_core.perf.training import TrainingEstimate
 
 ZERO_STAGES: tuple[int, ...] = (0, 1, 2, 3)
+
+#: The largest tensor-parallel group: the GPUs of one NVLink / NVSwitch node (Megatron-LM keeps tensor
+#: parallelism inside a node; its all-reduces are on the critical path).
+MAX_TENSOR_PARALLEL = 8
 
 
 @dataclass(frozen=True)
@@ -84,14 +100,17 @@ class Plan:
     memory: dict[str, int]
     capacity_bytes: int
     stages: list[tuple[int, int]] = field(default_factory=list)
+    tp: int = 1
 
     @property
     def name(self) -> str:
-        """``dp8``, ``dp4 zero3``, ``pp2 x dp4 zero1`` ..."""
+        """``dp8``, ``dp4 zero3``, ``pp2 x dp4 zero1``, ``tp2 x dp4`` ..."""
         parts = []
+        if self.tp > 1:
+            parts.append(f"tp{self.tp}")
         if self.pp > 1:
             parts.append(f"pp{self.pp}")
-        if self.dp > 1 or self.pp == 1:
+        if self.dp > 1 or (self.pp == 1 and self.tp == 1):
             parts.append(f"dp{self.dp}")
         text = " x ".join(parts)
         return f"{text} zero{self.zero}" if self.zero else text
@@ -318,11 +337,66 @@ def pipeline_plan(
     )
 
 
+def tensor_parallel_plan(
+    step: StepCapture,
+    est: TrainingEstimate,
+    target: HardwareTarget,
+    tp: int,
+    dp: int,
+    zero: int,
+    accumulation: int,
+) -> Plan:
+    """``dp`` replicas of a ``tp``-way tensor-parallel group, ZeRO ``zero`` across the replicas,
+    ``accumulation`` micro-batches each (module doc)."""
+    link = target_link(target)
+    split = set(step.split_records)
+    saved_time = 0.0
+    for phase in ("forward", "backward"):
+        lo = 0 if phase == "forward" else step.phase_ends[0]
+        saved_time += sum(o.time_s for o in est.estimates[phase].ops if lo + o.index in split)
+    fb = est.phases["forward"].time_s + est.phases["backward"].time_s - saved_time * (1 - 1 / tp)
+    blocks = set(step.blocks)
+    reduce = sum(
+        collective_time("all_reduce", b, tp, link).time_s
+        for u, b in zip(step.units, step.unit_output_bytes, strict=True)
+        if u in blocks
+    )
+    tp_comm = 4 * reduce  # two all-reduces per block forward, two backward (Megatron-LM)
+    share = step.split_params / max(step.params, 1)
+    keep = 1 - share + share / tp
+
+    def part(x: int) -> int:
+        return int(x * keep)
+
+    grad_bytes = part(step.grad_bytes)
+    comm = (
+        data_parallel_communication(grad_bytes, part(step.weight_bytes), dp, zero, accumulation, link)
+        if dp > 1
+        else 0.0
+    )
+    exposed = max(0.0, comm - accumulation * est.phases["backward"].time_s / tp)
+    memory = zero_memory(part(step.weight_bytes), part(est.memory.gradients), part(step.master_bytes),
+                         part(step.optimizer_state_bytes), dp, zero)  # fmt: skip
+    split_saved = min(step.split_saved_bytes, est.memory.saved_activations)
+    memory["saved_activations"] = est.memory.saved_activations - split_saved + split_saved // tp
+    memory["temporaries"] = est.memory.temporaries
+    compute = accumulation * (fb + tp_comm)
+    opt = est.phases["optimizer"].time_s * keep / (dp if zero >= 1 and dp > 1 else 1)
+    return Plan(
+        dp=dp, pp=1, zero=zero, micro_batch=step.batch_size, micro_batches=accumulation, gpus=dp * tp,
+        compute_s=compute, communication_s=comm + accumulation * tp_comm, exposed_communication_s=exposed,
+        optimizer_s=opt, bubble_fraction=0.0, step_time_s=compute + exposed + opt,
+        global_batch=step.batch_size * accumulation * dp, memory=memory,
+        capacity_bytes=est.memory.capacity_bytes, tp=tp,
+    )  # fmt: skip
+
+
 def all_plans(
     step: StepCapture, est: TrainingEstimate, target: HardwareTarget, gpus: int, accumulation: int = 1
 ) -> list[Plan]:
-    """Every data-parallel x pipeline x ZeRO plan for ``gpus`` GPUs at a global batch of
-    ``micro-batch x accumulation x gpus`` (module doc), in search order."""
+    """Every data-parallel x pipeline x ZeRO plan, and every tensor-parallel x data-parallel x ZeRO plan
+    (groups of up to ``MAX_TENSOR_PARALLEL``, models with matmuls in blocks), for ``gpus`` GPUs at a
+    global batch of ``micro-batch x accumulation x gpus`` (module doc), in search order."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise UsageError(f"--gpus must be a positive integer, got {gpus!r}")
     if gpus > 1:
@@ -337,6 +411,12 @@ def all_plans(
                 plans.append(data_parallel_plan(step, est, target, dp, zero, accumulation))
             else:
                 plans.append(pipeline_plan(step, est, target, pp, dp, zero, accumulation * pp))
+    for tp in range(2, min(gpus, MAX_TENSOR_PARALLEL) + 1):
+        if gpus % tp or not step.split_records:
+            continue
+        dp = gpus // tp
+        for zero in ZERO_STAGES if dp > 1 else (0,):
+            plans.append(tensor_parallel_plan(step, est, target, tp, dp, zero, accumulation * tp))
     return plans
 
 
