@@ -311,3 +311,14 @@ def test_tensor_parallel_splits_the_block_matmuls():
     per_reduce = collective_time("all_reduce", 256, 2, target_link(target)).time_s
     assert plan.communication_s == pytest.approx(2 * 2 * 4 * per_reduce)
     assert plan.global_batch == 8 and plan.name == "tp2"
+
+
+def test_gradient_accumulation_holds_every_gradient_through_the_step():
+    one = step_of(tm.two_blocks, (4, 16), loss="mse", precision="fp32", optimizer="sgd")
+    acc = step_of(tm.two_blocks, (4, 16), loss="mse", precision="fp32", optimizer="sgd", accumulation=4)
+    # 1,156 fp32 parameters: 4,624 bytes of gradients, all live at the peak when the micro-batches' sums
+    # are held; without accumulation the peak (blocks.0's weight-gradient mm) comes before the first
+    # Linear's bias gradient (16 x 4 = 64 bytes) is written: 4,560
+    assert one.memory.gradient_total == acc.memory.gradient_total == 4 * 1_156
+    assert acc.memory.gradients == 4_624 and one.memory.gradients == 4_560
+    assert acc.memory.peak_bytes > one.memory.peak_bytes
