@@ -172,18 +172,22 @@ def default_loss(task: str) -> str:
 
 def find_blocks(model: torch.nn.Module) -> list[str]:
     """The repeated blocks of a model, the units of activation checkpointing: the children of every
-    innermost *homogeneous* container (an ``nn.Sequential`` or ``nn.ModuleList`` of two or more children
-    of one class, none of whose descendants is itself such a container), in module order. ResNet's
-    ``layerN.K`` bottlenecks, a ViT's ``blocks.K``, a transformer's ``layers.K``; none for a model
-    without repeated blocks."""
-    homogeneous = {
-        name
-        for name, m in model.named_modules()
-        if isinstance(m, (torch.nn.Sequential, torch.nn.ModuleList))
-        and len(m) >= 2
-        and len({type(c) for c in m.children()}) == 1
-        and not isinstance(next(iter(m.children())), (torch.nn.Sequential, torch.nn.ModuleList))
-    }
+    innermost *homogeneous* container (a module with two or more children, all of one class that has
+    children of its own and is not itself a ``Sequential`` / ``ModuleList``; none of the container's
+    descendants is such a container), in module order. ResNet's ``layerN.K`` bottlenecks, a ViT's
+    ``blocks.K``, a transformer's ``layers.K``, timm RegNet's ``sN.bK``; none for a model without
+    repeated composite blocks (VGG's layers are single convolutions)."""
+    containers = (torch.nn.Sequential, torch.nn.ModuleList)
+    homogeneous = set()
+    for name, m in model.named_modules():
+        kids = list(m.children())
+        if (
+            len(kids) >= 2
+            and len({type(c) for c in kids}) == 1
+            and not isinstance(kids[0], containers)
+            and next(kids[0].children(), None) is not None
+        ):
+            homogeneous.add(name)
     innermost = [n for n in homogeneous if not any(o != n and _inside(o, n) for o in homogeneous)]
     out = []
     for name, m in model.named_modules():

@@ -22,6 +22,8 @@ work, a norm's are ``norm`` ...), so a training step's category shares read like
 - Pooling backward: max pooling scatters each grad_output element to its argmax (1 add each); average
   pooling spreads each grad_output element over its window (``kernel`` adds + 1 divide each); adaptive
   average pooling: 1 FLOP per input element.
+- Linear-family upsampling backward (``upsample_bilinear2d_backward`` ...): each grad_output element is
+  scattered to its T input taps, a multiply and an add each: 2T FLOPs per grad_output element.
 - Data-movement backward (``select_backward``, ``slice_backward`` ...): zeros and a copy, no FLOPs.
 - ``embedding_dense_backward``: one add per grad_output element (rows scattered into the table's gradient).
 - Losses: ``nll_loss_forward`` (log-probabilities gathered at the targets, summed): 1 FLOP per target;
@@ -140,6 +142,31 @@ def avg_pool_backward_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: A
 def adaptive_pool_backward_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
     """Adaptive average-pool backward: 1 FLOP per input (gradient) element; MACs = 0."""
     return 0, out_numel(out)
+
+
+#: Input taps per gradient element of the linear-family upsampling backward ops (``costs.interpolate``).
+UPSAMPLE_BACKWARD_TAPS: dict[str, int] = {
+    "upsample_linear1d_backward": 2,
+    "upsample_bilinear2d_backward": 4,
+    "upsample_trilinear3d_backward": 8,
+    "upsample_bicubic2d_backward": 16,
+}
+
+
+def _upsample_backward_rule(op: str, taps: int) -> Any:
+    def rule(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+        return 0, 2 * taps * args[0].numel()
+
+    rule.__name__ = rule.__qualname__ = f"{op}_cost"
+    rule.__doc__ = (
+        f"``{op}``: each grad_output element scattered to its {taps} input taps, a multiply and an add "
+        f"each: FLOPs = 2 x {taps} per grad_output element; MACs = 0."
+    )
+    return rule
+
+
+for _op, _taps in UPSAMPLE_BACKWARD_TAPS.items():
+    register(_op, category="elementwise")(_upsample_backward_rule(_op, _taps))
 
 
 @register("embedding_dense_backward", "embedding_backward", category="data-movement")
