@@ -141,6 +141,8 @@ class StepCapture:
     recomputed: list[int] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
     checkpointing: bool = False
+    #: Micro-batches per optimizer step the memory was simulated for (gradients held through forwards).
+    accumulation: int = 1
 
     def phase(self, name: str) -> list[OpRecord]:
         """The records of one phase (``PHASES``)."""
@@ -318,6 +320,8 @@ def capture_step(
     for an unknown choice or a model without trainable parameters; whatever the model raises otherwise.
     """
     check_choices(loss, optimizer, precision)
+    if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
+        raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
     compute, mixed = PRECISIONS[precision]
     stored = parameter_dtype(precision)
     model.to(stored)  # the optimizer's state takes its parameters' dtype (bytes: ElementBits, not this)
@@ -399,6 +403,7 @@ def capture_step(
         recomputed=recomputed,
         blocks=blocks,
         checkpointing=checkpointing,
+        accumulation=accumulation,
     )
 
 

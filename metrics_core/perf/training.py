@@ -273,13 +273,16 @@ def estimate_training(
     target: HardwareTarget,
     *,
     model: str = "",
-    accumulation: int = 1,
+    accumulation: int | None = None,
     tokens_per_sample: int | None = None,
     execution: str = DEFAULT_EXECUTION,
     efficiency: str = DEFAULT_EFFICIENCY,
 ) -> TrainingEstimate:
-    """Time, throughput, MFU and memory of ``step`` on ``target`` (module docstring). ``UsageError`` for
-    a precision the target lacks or ``accumulation`` < 1."""
+    """Time, throughput, MFU and memory of ``step`` on ``target`` (module docstring). ``accumulation``:
+    micro-batches per optimizer step (None: the capture's, ``StepCapture.accumulation``, whose memory
+    simulation assumed it). ``UsageError`` for a precision the target lacks or ``accumulation`` < 1."""
+    if accumulation is None:
+        accumulation = step.accumulation
     if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
         raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
     path = compute_path(target, step.compute_dtype)
