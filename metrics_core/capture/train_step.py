@@ -352,8 +352,9 @@ def capture_step(
     memory = step_memory(trace, fwd_end, grad_keys, accumulation > 1)
     annotate_dataflow(cap.records, st.events)
     n = len(cap.records)
-    for r in opt_records:
+    for r in opt_records:  # numbered after the backward, their data flow too
         r.index += n
+        r.reads_from = [j + n if j >= 0 else -1 for j in r.reads_from or []]
     records = [*cap.records, *opt_records]
     per = bytes_per_element(compute)
     n_trainable = sum(p.numel() for p in trainable)
@@ -603,6 +604,7 @@ def _optimizer_step(
     grad_keys = {st.key_of(g) for g in grads}
     sizes = {k: (0 if k in grad_keys else v) for k, v in st.sizes.items()}
     temporaries = peak_memory(Trace(cap.records, None, st.events, sizes, (), ())).peak_activation_bytes
+    annotate_dataflow(cap.records, st.events)  # reads_from, numbered within the optimizer phase
     return cap.records, state_bytes, temporaries
 
 
