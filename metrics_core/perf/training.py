@@ -14,7 +14,9 @@ has no fp32 figure). With ``accumulation`` micro-batches per optimizer step:
 
 MFU (model FLOPs utilisation, Chowdhery et al. 2022, "PaLM", appendix B): the step's model FLOPs
 (forward + backward, *without* the recomputation of checkpointed blocks) per second of step time, over the
-compute precision's dense peak. HFU (hardware FLOPs utilisation) counts the recomputation too.
+compute precision's dense peak. The captured FLOPs include element-wise work (norms, softmax,
+activations), a little above PaLM's matmul-only ``6N + 12 L H Q T`` per token. HFU (hardware FLOPs
+utilisation) counts the recomputation too.
 
 Memory at the peak, by category (bytes, per GPU of one replica):
 
