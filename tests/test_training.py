@@ -233,7 +233,10 @@ def test_train_verb_json_and_errors(capsys):
         + [f"tp2 x dp2{z}" for z in zeros]
         + ["tp4"]
     )
-    assert row["best_plan"]["fits"] is True
+    assert row["best_plan"]["fits"] is True and row["memory_limit_bytes"] == 80_000_000_000
+    # a per-GPU limit below every plan's memory (weights alone are 4,624 bytes): none fits
+    assert main([*argv, "--memory-limit", "1KB"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["best_plan"] is None
     no_link = ["train", "train_models:two_blocks", "--input-shape", "16", "--hardware", "raspberry-pi-5",
                "--precision", "fp32", "--gpus", "2"]  # fmt: skip
     assert main(no_link) == 2

@@ -12,7 +12,7 @@ import io
 import sys
 from typing import Any
 
-from metrics_core.common.errors import ModeltuiError
+from metrics_core.common.errors import ModeltuiError, UsageError
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from tui.cli.commands.options import input_spec, positive_int, positive_seconds
 
@@ -60,6 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--gpus", type=positive_int, default=1, metavar="N", help="GPUs for the parallel plans (1)"
     )
+    p.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        default=None,
+        help="per-GPU memory the plans must fit, e.g. 40GB (default: the target's memory)",
+    )
     p.add_argument("--input-shape", type=positive_int, nargs="+", metavar="D", help="per-sample input shape")
     p.add_argument(
         "--input",
@@ -99,6 +105,13 @@ def run(args: argparse.Namespace) -> int:
     from tui.cli.commands.perfmode import modes_of
 
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
+    limit = None
+    if args.memory_limit is not None:
+        from metrics_core.common.quantity import parse_bytes
+
+        limit = int(parse_bytes(args.memory_limit, "--memory-limit"))
+        if limit <= 0:
+            raise UsageError(f"--memory-limit {args.memory_limit!r}: expected a positive size, e.g. 40GB")
     compute = TRAIN_PRECISIONS[args.precision][0]
     compute_path(target, compute)  # a precision the target lacks: a usage error before any work
     args.dtype = compute  # the output's context: bytes and peak at the compute precision
@@ -120,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     for name in args.models:
         try:
             captured = capture_in_worker(name, options, train, args.timeout)
-            results.append(analyse(captured, target, args.accumulation, args.gpus, modes))
+            results.append(analyse(captured, target, args.accumulation, args.gpus, modes, limit))
         except ModeltuiError as exc:
             if exc.kind == "usage":
                 raise
@@ -131,8 +144,11 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def analyse(captured: Any, target: Any, accumulation: int, gpus: int, modes: dict[str, str]) -> dict:
-    """The JSON-compatible result of one model: the step estimate, op-level parallelism and plans."""
+def analyse(
+    captured: Any, target: Any, accumulation: int, gpus: int, modes: dict[str, str], limit: int | None = None
+) -> dict:
+    """The JSON-compatible result of one model: the step estimate, op-level parallelism and plans (the
+    best one fits ``limit`` bytes per GPU, default the target's memory)."""
     from metrics_core.perf.parallel_plans import all_plans, best_plan
     from metrics_core.perf.training import estimate_training, local_records
     from metrics_core.report.op_parallelism import op_parallelism
@@ -155,9 +171,10 @@ def analyse(captured: Any, target: Any, accumulation: int, gpus: int, modes: dic
     d["gpus"] = gpus
     if gpus > 1:
         plans = all_plans(step, est, target, gpus, accumulation)
-        best = best_plan(plans)
+        best = best_plan(plans, limit)
         d["plans"] = [p.to_dict() for p in plans]
         d["best_plan"] = best.to_dict() if best else None
+        d["memory_limit_bytes"] = limit if limit is not None else d["memory"]["capacity_bytes"]
     return d
 
 
