@@ -44,6 +44,14 @@ def distinct_elements(t: torch.Tensor) -> int:
     return n if t.numel() else 0
 
 
+def _weak(obj: Any) -> Any:
+    """A weak reference to ``obj``, or a callable returning None when it takes none."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: None
+
+
 def _storage_address(t: torch.Tensor) -> tuple[int, Any] | None:
     """``(StorageImpl address, storage object)`` of a strided tensor; None for tensors without a storage
     (sparse, nested, tensor subclasses that refuse it)."""
@@ -67,8 +75,12 @@ class StorageTracker:
         dtype: str,
         bits: ElementBits | None = None,
         kv_tensors: Iterable[torch.Tensor] = (),
+        real: bool = False,
     ) -> None:
         self.bits = bits or ElementBits.uniform(dtype)
+        #: Real tensors (a recorded block of code, not a meta capture): their storages are held weakly too,
+        #: so the capture never keeps the user's memory alive.
+        self.real = real
         # Tensors are held by weak references (id -> weakref), checked on lookup, so that an id reused by
         # a later tensor is never taken for the dead one, and the capture adds no reference of its own:
         # autograd's AccumulateGrad steals a gradient only when nothing else holds it (else it clones).
@@ -76,9 +88,10 @@ class StorageTracker:
         self._kv_ids: set[int] = set()
         self._weight_ids: set[int] = set()
         self._key: dict[int, int] = {}  # id(tensor) -> storage key
-        # StorageImpl address -> (key, the storage object, held so that the address is never reused): a
-        # tensor object seen for the first time that shares a known storage (autograd unpacks a saved
-        # output as a new tensor object over the same storage) reads that storage, not a new one.
+        # StorageImpl address -> (key, the storage object, held so that the address is never reused; real
+        # tensors: a weak reference, checked on lookup): a tensor object seen for the first time that
+        # shares a known storage (autograd unpacks a saved output as a new tensor object over the same
+        # storage) reads that storage, not a new one.
         self._by_storage: dict[int, tuple[int, Any]] = {}
         self._weight_storages: set[int] = set()
         for t in kv_tensors:
@@ -152,6 +165,8 @@ class StorageTracker:
             return key
         address = _storage_address(t)
         known = self._by_storage.get(address[0]) if address is not None else None
+        if known is not None and self.real and (address is None or known[1]() is not address[1]):
+            known = None  # that storage died and its address was reused
         if known is not None:  # a new tensor object over a storage already seen
             self._remember(t)
             self._key[id(t)] = known[0]
@@ -165,7 +180,7 @@ class StorageTracker:
         self.sizes[key] = self.nbytes(t)
         address = _storage_address(t)
         if address is not None:
-            self._by_storage[address[0]] = (key, address[1])
+            self._by_storage[address[0]] = (key, _weak(address[1]) if self.real else address[1])
         return key
 
     def alias(self, src: torch.Tensor, views: Iterable[torch.Tensor]) -> None:
