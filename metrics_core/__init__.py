@@ -14,6 +14,9 @@ The public API is re-exported lazily so that ``import metrics_core`` stays cheap
 - ``efficiency_rankings(reports)``, ``sort_reports(reports, key, reverse)``
 - ``accuracy_of(name)``: published ImageNet-1k accuracy; ``estimate_energy(target, latency_s, batch)``;
   ``tradeoff_rows(reports, target, precision)``, ``pareto(rows, x, y)``, ``pick(rows, constraints, by)``
+- ``train_step(model, args, kwargs, loss=, optimizer=, precision=, ...)``: a training step of a model
+  instance (on a meta copy); ``estimate_training(step, target)``: time, MFU, memory by category;
+  ``all_plans(step, estimate, target, gpus)``, ``best_plan(plans)``: data / ZeRO / pipeline plans
 - dataclasses: ``ModelReport``, ``ModelMetrics``, ``OpRecord``, ``Coverage``
 """
 
@@ -47,6 +50,10 @@ _EXPORTS: dict[str, str] = {
     "tradeoff_rows": "metrics_core.perf.tradeoff",
     "pareto": "metrics_core.report.pareto",
     "pick": "metrics_core.report.pick",
+    "train_step": "metrics_core.capture.train_step",
+    "estimate_training": "metrics_core.perf.training",
+    "all_plans": "metrics_core.perf.parallel_plans",
+    "best_plan": "metrics_core.perf.parallel_plans",
     "ModelReport": "metrics_core.common.records",
     "ModelMetrics": "metrics_core.common.records",
     "OpRecord": "metrics_core.common.records",

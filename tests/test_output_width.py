@@ -19,6 +19,7 @@ VERBS = [
     ["roofline", "resnet18", *HW, "--per-op"],
     ["sweep", "resnet18", *HW],
     ["llm", "hf:meta-llama/Llama-3.1-8B", "--hardware", "h100-sxm5-80gb", "--batch-size", "1,8"],
+    ["train", "resnet18", "--hardware", "h100-sxm5-80gb", "--batch-size", "32", "--gpus", "8"],
     ["bench", "perf_models:tiny_mlp", "--input-shape", "16", "--warmup", "0", "--iters", "2"],
     ["cache", "info"],
     ["pareto", "resnet18", "mobilenet_v2", "vit_b_16", *HW],

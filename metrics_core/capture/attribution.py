@@ -58,6 +58,11 @@ class ModuleAttribution:
                         return name, self._types[id(module)]
         return names[0], self._types[id(module)]
 
+    def set_outer(self, name: str, type_name: str) -> None:
+        """What ops dispatched outside any module's forward report (the bottom of the stack): a training
+        capture names the unit whose gradient autograd is computing (``capture.train_step``)."""
+        self._stack[0] = (name, type_name)
+
     def _pre_hook(self, module: torch.nn.Module, _args: Any) -> None:
         self._stack.append(self.name_at_call(module))
 

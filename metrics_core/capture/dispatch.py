@@ -31,6 +31,7 @@ from metrics_core.capture.values import MAX_ELEMENTS, Shadows, shadowable
 from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
+from metrics_core.costs.backward import SDPA_BACKWARD_OP
 from metrics_core.costs.complex import complex_scale
 from metrics_core.costs.registry import FREE_OPS, UserRule, lookup
 
@@ -146,6 +147,13 @@ class OpCapture(TorchDispatchMode):
         self.shadows = Shadows()
         #: Storage keys of the model inputs (set by ``trace.capture``).
         self.input_keys: tuple[int, ...] = ()
+        #: Leave out ops whose tensors are all on the host (an optimizer's step counters: host-side
+        #: arithmetic, no kernel on the device the model is analysed for).
+        self.skip_host_ops = False
+        #: ``Tensor.item()`` of a floating-point tensor whose value is unknown returns this instead of
+        #: refusing (None: refuse). For code whose work does not depend on the value: an optimizer's step
+        #: size from a parameter norm (Adafactor's relative step).
+        self.float_scalar_stand_in: float | None = None
         self._suspended = 0
         self._sdpa_mode = SdpaAsOneOp(self)
         #: Errors of users' cost rules (``costs.registry.register_cost_rule``), by op name.
@@ -165,7 +173,21 @@ class OpCapture(TorchDispatchMode):
             self.attribution.remove()
 
     def attention(self, func: Any, args: tuple, kwargs: dict) -> Any:
-        """Run SDPA (``func``) with its inner ops hidden and record it as one attention op."""
+        """Run SDPA (``func``) with its inner ops hidden and record it as one attention op. Under autograd
+        (a training capture) it runs as ``SdpaWithBackward``, whose backward is one fused attention
+        backward op too (``costs.backward.SDPA_BACKWARD_OP``), as flash / memory-efficient attention runs
+        it, instead of the math decomposition's matmuls over a saved score matrix."""
+        qkv = args[:3]
+        if (
+            torch.is_grad_enabled()
+            and len(qkv) == 3
+            and all(isinstance(t, torch.Tensor) for t in qkv)
+            and any(t.requires_grad for t in qkv)
+        ):
+            return SdpaWithBackward.apply(self, func, args[3:], kwargs, *qkv)
+        return self._attention_forward(func, args, kwargs)
+
+    def _attention_forward(self, func: Any, args: tuple, kwargs: dict) -> Any:
         self._suspended += 1
         try:
             out = func(*args, **kwargs)
@@ -195,7 +217,7 @@ class OpCapture(TorchDispatchMode):
             if self._suspended:
                 return out
             self.shadows.propagate(func, args, kwargs, out)
-        if not self._suspended:
+        if not self._suspended and not (self.skip_host_ops and _all_on_host(args, kwargs)):
             namespace = getattr(func, "namespace", "aten")
             self._record(name, args, kwargs, out, name if namespace == "aten" else f"{namespace}::{name}")
         return out
@@ -264,6 +286,8 @@ class OpCapture(TorchDispatchMode):
     def _scalar(self, t: torch.Tensor) -> Any:
         """``Tensor.item()`` (and ``bool``/``int`` of a tensor): its known value, else a refusal."""
         value = self.shadows.get(t)
+        if value is None and self.float_scalar_stand_in is not None and t.is_floating_point():
+            return self.float_scalar_stand_in
         if value is None:
             raise self._refusal("_local_scalar_dense (Tensor.item())", "data-dependent control flow")
         return value.item()
@@ -373,6 +397,12 @@ class OpCapture(TorchDispatchMode):
         )
 
 
+def _all_on_host(args: tuple, kwargs: dict) -> bool:
+    """Whether an op has tensor arguments and all of them are CPU tensors."""
+    ts = [*tensors_in(args), *tensors_in(kwargs.values())]
+    return bool(ts) and all(t.device.type == "cpu" for t in ts)
+
+
 def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
@@ -388,6 +418,29 @@ def _bool_index(args: tuple) -> bool:
     """``aten.index`` with a boolean mask among its indices (``x[mask]``): a data-dependent size."""
     indices = args[1] if len(args) > 1 else ()
     return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices or ())
+
+
+class SdpaWithBackward(torch.autograd.Function):
+    """Fused attention under autograd: the forward is the capture's one SDPA op; the backward is one
+    ``_scaled_dot_product_flash_attention_backward`` op reading the output's gradient, q, k, v and the
+    output and writing the gradients of q, k and v (flash / memory-efficient attention keeps the scores
+    on chip: only the output and its log-sum-exp, O(rows), are saved; the log-sum-exp is not counted)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, capture: OpCapture, func: Any, rest: tuple, kwargs: dict, *qkv: torch.Tensor
+    ) -> Any:
+        out = capture._attention_forward(func, (*qkv, *rest), kwargs)
+        ctx.capture = capture
+        ctx.save_for_backward(*qkv, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> Any:
+        q, k, v, out = ctx.saved_tensors
+        grads = tuple(torch.empty_like(t) for t in (q, k, v))
+        ctx.capture._record(SDPA_BACKWARD_OP, (grad_out, q, k, v, out), {}, grads)
+        return (None, None, None, None, *grads)
 
 
 class SdpaAsOneOp(TorchFunctionMode):

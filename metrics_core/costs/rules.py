@@ -6,6 +6,7 @@ One module per op family; the table of every rule is ``docs/cost_rules.md``.
 from metrics_core.costs import (  # noqa: F401
     activation,
     attention,
+    backward,
     conv,
     einsum,
     elementwise,

@@ -1,0 +1,632 @@
+"""Capture one training step on the meta device: forward + loss, backward (from autograd), optimizer step
+(from the real ``torch.optim`` class), each op an ``OpRecord`` costed by the same rules as inference.
+
+How the step is captured (``capture_step``):
+
+- The model runs in training mode (dropout, batch statistics) with autograd on, under the same dispatch
+  mode as inference (``capture.dispatch.OpCapture``), so the backward ops autograd dispatches are recorded
+  like the forward's (their cost rules: ``costs.backward``; SDPA's backward is one fused op).
+- The loss (``LOSSES``) is computed from the model's first output tensor with targets made on meta:
+  ``cross-entropy`` (classes on dimension 1, or the last dimension of a ``(B, T, V)`` output: every token),
+  ``next-token`` (a causal LM: positions 0..T-2 predict tokens 1..T-1), ``mse`` (against a target of the
+  output's shape). Its ops belong to the forward phase.
+- The optimizer (``OPTIMIZERS``) is the real ``torch.optim`` class. Its state is created by one unrecorded
+  step first, so the recorded step is a steady-state one (no state initialisation). It runs PyTorch's
+  per-parameter ("for-loop") implementation, one kernel per op per parameter tensor (the CUDA default,
+  ``foreach``, groups tensors into fewer launches: the optimizer's overhead time is an upper bound).
+- Precision (``PRECISIONS``): ``fp32``; ``bf16`` (everything in bf16, no master weights); ``bf16-mixed`` /
+  ``fp16-mixed`` (forward and backward in 16-bit, fp32 master weights and optimizer state: the optimizer
+  step reads the 16-bit gradients, updates the fp32 master weights and state, and writes the 16-bit model
+  weights back; the cast is recorded as one ``_to_copy`` per parameter tensor). Bytes follow the tensor's
+  class: in the forward/backward capture every float tensor is at the compute precision; in the
+  optimizer capture master weights and state are fp32 and gradients at the compute precision.
+  fp16 loss scaling (unscaling, the overflow check) is not modelled.
+- Activation checkpointing (``checkpointing=True``) wraps every block (``find_blocks``) in
+  ``torch.utils.checkpoint`` (non-reentrant): the block keeps only its inputs for backward and runs its
+  forward again during backward (recorded in the backward phase).
+- Backward ops run outside any module's forward, so each is attributed to the *unit* (``find_units``)
+  whose output gradient autograd reached last: a pre-hook on the ``grad_fn`` of each unit's output.
+
+What is returned (``StepCapture``) is picklable (no torch objects): records by phase, the parameter
+counts, the persistent bytes (weights, master weights, gradients, optimizer state) and the activation
+lifetimes by category (``capture.step_memory``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from metrics_core.capture.dataflow import annotate_dataflow
+from metrics_core.capture.dispatch import OpCapture
+from metrics_core.capture.peak_memory import peak_memory
+from metrics_core.capture.step_memory import StepMemory, categorise, step_memory
+from metrics_core.capture.storage import tensors_in
+from metrics_core.capture.trace import Trace, _all_tensors
+from metrics_core.common.dtypes import ElementBits, bytes_per_element
+from metrics_core.common.errors import UsageError
+from metrics_core.common.records import OpRecord
+
+#: Loss functions a step can use (module docstring).
+LOSSES: tuple[str, ...] = ("cross-entropy", "next-token", "mse")
+
+#: The default loss per ``ModelSpec.task``; tasks not listed use ``mse``.
+DEFAULT_LOSS: dict[str, str] = {
+    "classification": "cross-entropy",
+    "video": "cross-entropy",
+    "segmentation": "cross-entropy",
+    "causal-lm": "next-token",
+    "seq2seq-lm": "cross-entropy",
+    "speech-seq2seq": "cross-entropy",
+}
+
+#: Tasks a training step cannot be captured for, with the reason.
+REFUSED_TASKS: dict[str, str] = {
+    "detection": "detection models need box targets in training mode; not modelled",
+    "quantized": "quantized models are inference-only",
+    "optical_flow": "optical-flow models return a list of flow refinements whose loss is not modelled",
+}
+
+#: Optimizers: name -> (``torch.optim`` class, constructor arguments). Hyper-parameters do not change the
+#: work, only which ops run (SGD's momentum buffer, AdamW's decoupled weight decay).
+OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    "adamw": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
+    "adam": ("Adam", {"lr": 1e-3}),
+    "adafactor": ("Adafactor", {"lr": 1e-2}),
+}
+
+#: Training precisions: name -> (compute dtype of forward/backward, fp32 master weights).
+PRECISIONS: dict[str, tuple[str, bool]] = {
+    "fp32": ("fp32", False),
+    "bf16": ("bf16", False),
+    "bf16-mixed": ("bf16", True),
+    "fp16-mixed": ("fp16", True),
+}
+
+PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
+
+#: Op categories a tensor-parallel split divides across GPUs (Megatron-LM's column / row-parallel Linear
+#: layers and attention heads), when they run inside a block.
+SPLIT_CATEGORIES: frozenset[str] = frozenset({"matmul", "attention"})
+
+
+@dataclass
+class StepCapture:
+    """One captured training step (definitions: module docstring). Byte figures are per GPU of one
+    replica, at the precisions of ``precision``.
+
+    ``records`` are the forward (loss included), backward and optimizer ops in order; ``phase_ends`` the
+    index one past each phase's last record. ``units`` are the pipeline-splittable parts in forward order
+    (``find_units``) with ``unit_params`` parameters each; ``record_unit[i]`` is record ``i``'s unit (-1:
+    none, e.g. the loss, the optimizer); ``unit_output_bytes[u]`` the activation bytes unit ``u`` hands to
+    the next (its last forward op's output). ``optimizer_state_bytes`` counts state tensors on the
+    parameters' device (host-side step counters excluded).
+    """
+
+    loss: str
+    optimizer: str
+    precision: str
+    compute_dtype: str
+    batch_size: int
+    records: list[OpRecord]
+    phase_ends: tuple[int, int, int]
+    params: int
+    trainable_params: int
+    param_tensors: int
+    weight_bytes: int
+    master_bytes: int
+    grad_bytes: int
+    optimizer_state_bytes: int
+    memory: StepMemory
+    #: Peak bytes of the optimizer step's own temporaries (gradients, weights and state excluded).
+    optimizer_temporary_bytes: int = 0
+    units: list[str] = field(default_factory=list)
+    unit_params: list[int] = field(default_factory=list)
+    unit_output_bytes: list[int] = field(default_factory=list)
+    record_unit: list[int] = field(default_factory=list)
+    #: Activations saved for backward by the unit whose forward op wrote them (model inputs: unit 0).
+    unit_saved_bytes: list[int] = field(default_factory=list)
+    #: Tensor-parallel candidates (``perf.parallel_plans``): the records of matmul and attention ops
+    #: inside blocks (forward and backward), the parameters those forward ops read, and the activations
+    #: saved for backward they wrote.
+    split_records: list[int] = field(default_factory=list)
+    split_params: int = 0
+    split_saved_bytes: int = 0
+    #: Indices of the backward records that recompute checkpointed blocks.
+    recomputed: list[int] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+    checkpointing: bool = False
+    #: Micro-batches per optimizer step the memory was simulated for (gradients held through forwards).
+    accumulation: int = 1
+
+    def phase(self, name: str) -> list[OpRecord]:
+        """The records of one phase (``PHASES``)."""
+        i = PHASES.index(name)
+        lo = self.phase_ends[i - 1] if i else 0
+        return self.records[lo : self.phase_ends[i]]
+
+    @property
+    def persistent_bytes(self) -> int:
+        """Weights + master weights + optimizer state: held across steps."""
+        return self.weight_bytes + self.master_bytes + self.optimizer_state_bytes
+
+
+def check_choices(loss: str | None, optimizer: str, precision: str) -> None:
+    """``UsageError`` (one line, with the choices) for an unknown loss, optimizer or precision."""
+    for value, choices, flag in (
+        (loss, LOSSES, "--loss"),
+        (optimizer, tuple(OPTIMIZERS), "--optimizer"),
+        (precision, tuple(PRECISIONS), "--precision"),
+    ):
+        if value is not None and value not in choices:
+            raise UsageError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
+
+
+def default_loss(task: str) -> str:
+    """The loss a task trains with by default (``DEFAULT_LOSS``; ``mse`` otherwise)."""
+    return DEFAULT_LOSS.get(task, "mse")
+
+
+def find_blocks(model: torch.nn.Module) -> list[str]:
+    """The repeated blocks of a model, the units of activation checkpointing: the children of every
+    innermost *homogeneous* container (a module with two or more children, all of one class that has
+    children of its own and is not itself a ``Sequential`` / ``ModuleList``; none of the container's
+    descendants is such a container), in module order. ResNet's ``layerN.K`` bottlenecks, a ViT's
+    ``blocks.K``, a transformer's ``layers.K``, timm RegNet's ``sN.bK``; none for a model without
+    repeated composite blocks (VGG's layers are single convolutions)."""
+    containers = (torch.nn.Sequential, torch.nn.ModuleList)
+    homogeneous = set()
+    for name, m in model.named_modules():
+        kids = list(m.children())
+        if (
+            len(kids) >= 2
+            and len({type(c) for c in kids}) == 1
+            and not isinstance(kids[0], containers)
+            and next(kids[0].children(), None) is not None
+        ):
+            homogeneous.add(name)
+    innermost = [n for n in homogeneous if not any(o != n and _inside(o, n) for o in homogeneous)]
+    out = []
+    for name, m in model.named_modules():
+        if name in innermost:
+            out += [f"{name}.{c}" if name else c for c, _ in m.named_children()]
+    return out
+
+
+def _inside(name: str, parent: str) -> bool:
+    """Whether module ``name`` is ``parent`` or below it (dotted names; "" is the root)."""
+    return parent == "" or name == parent or name.startswith(parent + ".")
+
+
+def find_units(model: torch.nn.Module, blocks: Sequence[str]) -> list[str]:
+    """The parts a pipeline splits between, in module order: each block, and each module that neither
+    contains a block nor lies inside one, taken whole (ResNet: ``conv1``, ``bn1``, ``relu``, ``maxpool``,
+    ``layer1.0`` ... ``fc``)."""
+    block_set = set(blocks)
+    units: list[str] = []
+
+    def walk(prefix: str, module: torch.nn.Module) -> None:
+        for child, m in module.named_children():
+            name = f"{prefix}.{child}" if prefix else child
+            if name in block_set or not any(_inside(b, name) for b in block_set):
+                units.append(name)
+            else:
+                walk(name, m)
+
+    walk("", model)
+    return units
+
+
+def unit_of(module: str, units: Sequence[str]) -> int:
+    """Index of the unit an op attributed to ``module`` belongs to (-1: none, e.g. the root's own ops)."""
+    best, best_len = -1, -1
+    for i, u in enumerate(units):
+        if _inside(module, u) and len(u) > best_len:
+            best, best_len = i, len(u)
+    return best
+
+
+@contextlib.contextmanager
+def checkpointed(model: torch.nn.Module, blocks: Sequence[str], on_run: Any = None) -> Iterator[None]:
+    """Run each block of ``blocks`` under non-reentrant ``torch.utils.checkpoint`` while active (the
+    block's ``forward`` is wrapped on the instance and restored on exit). ``on_run(start)`` is called
+    with True before and False after every run of a block's forward (the first, and the recomputation)."""
+    from torch.utils.checkpoint import checkpoint
+
+    modules = dict(model.named_modules())
+    wrapped: list[torch.nn.Module] = []
+
+    def wrap(block: torch.nn.Module) -> None:
+        original = block.forward
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            block.forward = original  # the recomputation goes through the module: hooks, attribution
+            if on_run is not None:
+                on_run(True)
+            try:
+                return block(*args, **kwargs)
+            finally:
+                block.forward = forward
+                if on_run is not None:
+                    on_run(False)
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return checkpoint(run, *args, use_reentrant=False, preserve_rng_state=False, **kwargs)
+
+        block.forward = forward
+        wrapped.append(block)
+
+    try:
+        for name in blocks:
+            wrap(modules[name])
+        yield
+    finally:
+        for block in wrapped:
+            block.__dict__.pop("forward", None)
+
+
+def loss_of(output: Any, loss: str, integer_like: torch.Tensor | None = None) -> torch.Tensor:
+    """The scalar loss of a model output (its first tensor; module docstring). ``UsageError`` when the
+    output does not fit the loss (no tensor; cross-entropy on a 1-D output; next-token on a non-3-D)."""
+    import torch.nn.functional as F
+
+    y = next(iter(_all_tensors(output)), None) if not isinstance(output, torch.Tensor) else output
+    if y is None or not y.is_floating_point():
+        raise UsageError("the model returned no floating-point tensor to train on")
+    shape = "x".join(map(str, y.shape))
+    if loss == "mse":
+        return F.mse_loss(y, torch.empty_like(y))
+    if loss == "next-token":
+        if y.dim() != 3 or y.shape[1] < 2:
+            raise UsageError(
+                f"--loss next-token needs (batch, tokens >= 2, vocab) logits; the output is {shape}"
+            )
+        logits = y[:, :-1].reshape(-1, y.shape[-1])
+        return F.cross_entropy(logits, torch.empty(logits.shape[0], dtype=torch.long))
+    if y.dim() < 2:
+        raise UsageError(f"--loss cross-entropy needs (batch, classes, ...) logits; the output is {shape}")
+    if y.dim() == 3:  # (B, T, V): every token
+        logits = y.reshape(-1, y.shape[-1])
+        return F.cross_entropy(logits, torch.empty(logits.shape[0], dtype=torch.long))
+    target = torch.empty((y.shape[0], *y.shape[2:]), dtype=torch.long)
+    return F.cross_entropy(y, target)
+
+
+def capture_step(
+    model: torch.nn.Module,
+    args: tuple,
+    kwargs: dict[str, Any],
+    *,
+    batch_size: int,
+    loss: str,
+    optimizer: str = "adamw",
+    precision: str = "bf16-mixed",
+    checkpointing: bool = False,
+    accumulation: int = 1,
+    input_values: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+) -> StepCapture:
+    """Capture one training step of ``model`` (on meta) fed ``model(*args, **kwargs)`` (module docstring).
+
+    The model is put in training mode, its parameters converted to ``parameter_dtype(precision)`` (fp32
+    master weights: an HF config's bf16 would make the optimizer state bf16) and given ``.grad`` and an
+    optimizer; callers pass a model they own (the CLI builds one in a worker). Floating-point inputs are
+    cast to the parameters' dtype. ``accumulation``: micro-batches per optimizer step
+    (gradients then stay allocated through every forward, ``capture.step_memory``). Raises ``UsageError``
+    for an unknown choice or a model without trainable parameters; whatever the model raises otherwise.
+    """
+    check_choices(loss, optimizer, precision)
+    if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
+        raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
+    compute, mixed = PRECISIONS[precision]
+    stored = parameter_dtype(precision)
+    model.to(stored)  # the optimizer's state takes its parameters' dtype (bytes: ElementBits, not this)
+    args = _cast_floats(args, stored)
+    kwargs = {k: _cast_floats(v, stored) for k, v in kwargs.items()}
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise UsageError("the model has no trainable parameters")
+    blocks = find_blocks(model)
+    units = find_units(model, blocks)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        cap, fwd_end, grad_keys, recomputed = _forward_backward(
+            model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values
+        )
+        opt = _make_optimizer(optimizer, trainable)
+        warm_up = OpCapture(model, compute)  # creates the state: the recorded step is a steady-state one
+        warm_up.float_scalar_stand_in = 1.0
+        with warm_up:
+            opt.step()
+        opt_records, state_bytes, opt_temporaries = _optimizer_step(model, opt, trainable, compute, mixed)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    st = cap.storage
+    trace = Trace(cap.records, None, st.events, st.sizes, cap.input_keys, tuple(grad_keys))
+    memory = step_memory(trace, fwd_end, grad_keys, accumulation > 1)
+    annotate_dataflow(cap.records, st.events)
+    n = len(cap.records)
+    for r in opt_records:  # numbered after the backward, their data flow too
+        r.index += n
+        r.reads_from = [j + n if j >= 0 else -1 for j in r.reads_from or []]
+    records = [*cap.records, *opt_records]
+    per = bytes_per_element(compute)
+    n_trainable = sum(p.numel() for p in trainable)
+    seen: set[int] = set()
+    weights = 0
+    for t in (*model.parameters(), *model.buffers()):
+        if id(t) not in seen:
+            seen.add(id(t))
+            weights += t.numel() * (per if t.is_floating_point() else t.element_size())
+    unit_index = [unit_of(r.module, units) for r in records[:n]] + [-1] * len(opt_records)
+    unit_saved = [0] * len(units)
+    in_block = {i for i, u in enumerate(units) if u in set(blocks)}
+    split = [unit_index[i] in in_block and r.category in SPLIT_CATEGORIES for i, r in enumerate(records[:n])]
+    split_saved = 0
+    for key, kind in categorise(trace, fwd_end, grad_keys).items():
+        if kind == "saved":
+            u = unit_index[st.writer[key]] if key in st.writer else 0
+            unit_saved[max(u, 0)] += st.sizes[key]
+            if key in st.writer and split[st.writer[key]]:
+                split_saved += st.sizes[key]
+    split_params = sum(r.weight_bytes for r, s in zip(records[:fwd_end], split, strict=False) if s) // per
+    return StepCapture(
+        loss=loss,
+        optimizer=optimizer,
+        precision=precision,
+        compute_dtype=compute,
+        batch_size=batch_size,
+        records=records,
+        phase_ends=(fwd_end, n, len(records)),
+        params=sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
+        trainable_params=n_trainable,
+        param_tensors=len(trainable),
+        weight_bytes=weights,
+        master_bytes=4 * n_trainable if mixed else 0,
+        grad_bytes=per * n_trainable,
+        optimizer_state_bytes=state_bytes,
+        memory=memory,
+        optimizer_temporary_bytes=opt_temporaries,
+        units=units,
+        unit_params=_unit_params(model, units),
+        unit_output_bytes=_unit_outputs(records[:fwd_end], unit_index[:fwd_end], len(units)),
+        record_unit=unit_index,
+        unit_saved_bytes=unit_saved,
+        split_records=[i for i, s in enumerate(split) if s],
+        split_params=split_params,
+        split_saved_bytes=split_saved,
+        recomputed=recomputed,
+        blocks=blocks,
+        checkpointing=checkpointing,
+        accumulation=accumulation,
+    )
+
+
+def meta_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose parameters and buffers are meta tensors of the same shapes, dtypes and
+    ``requires_grad`` (``copy.deepcopy`` with every tensor pre-mapped, so no weight is copied): the
+    Python API trains the copy, never the user's model."""
+    import copy
+
+    memo: dict[int, Any] = {}
+    for p in model.parameters():
+        memo[id(p)] = torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in model.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(model, memo)
+
+
+def train_step(
+    model: torch.nn.Module,
+    args: tuple = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    loss: str = "cross-entropy",
+    optimizer: str = "adamw",
+    precision: str = "bf16-mixed",
+    checkpointing: bool = False,
+    accumulation: int = 1,
+) -> StepCapture:
+    """The Python API: one training step of a user's model instance (any device) fed
+    ``model(*args, **kwargs)`` (tensors, batch first). The step runs on a meta copy (``meta_copy``): the
+    model, its weights, gradients and training flag are left as they were. Integer inputs of up to
+    ``capture.values.MAX_ELEMENTS`` elements keep their values (for code that reads them). Returns the
+    ``StepCapture``; ``metrics_core.perf.training.estimate_training`` puts it on a target. ``UsageError``
+    for an unknown choice; whatever the model raises otherwise."""
+    from metrics_core.capture.values import shadowable
+
+    kwargs = kwargs or {}
+    values: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def to_meta(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            meta = v.detach().to("meta")
+            if shadowable(v):
+                values.append((meta, v.detach().cpu()))
+            return meta
+        if isinstance(v, (list, tuple)):
+            return type(v)(to_meta(x) for x in v)
+        return v
+
+    meta_args = tuple(to_meta(a) for a in args)
+    meta_kwargs = {k: to_meta(v) for k, v in kwargs.items()}
+    first = next(iter(tensors_in([*meta_args, *meta_kwargs.values()])), None)
+    return capture_step(
+        meta_copy(model),
+        meta_args,
+        meta_kwargs,
+        batch_size=first.shape[0] if first is not None and first.dim() else 1,
+        loss=loss,
+        optimizer=optimizer,
+        precision=precision,
+        checkpointing=checkpointing,
+        accumulation=accumulation,
+        input_values=values,
+    )
+
+
+def _forward_backward(
+    model: torch.nn.Module,
+    args: tuple,
+    kwargs: dict[str, Any],
+    loss: str,
+    compute: str,
+    units: Sequence[str],
+    checkpoint_blocks: Sequence[str],
+    input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[OpCapture, int, set[int], list[int]]:
+    """Forward, loss and backward under one ``OpCapture``: the capture, the forward phase's end, the
+    storage keys of the parameters' gradients and the indices of the records that recompute checkpointed
+    blocks."""
+    modules = dict(model.named_modules())
+    handles = []
+    cap = OpCapture(model, compute)
+    backward = [False]
+    recomputed: list[int] = []
+    opened: list[int] = []
+
+    def on_run(start: bool) -> None:  # the records of a block's forward run during backward: recomputed
+        if not backward[0]:
+            return
+        if start:
+            opened.append(len(cap.records))
+        elif opened:
+            recomputed.extend(range(opened.pop(), len(cap.records)))
+
+    def labeller(name: str, module: torch.nn.Module) -> Any:
+        def hook(_m: Any, _args: Any, out: Any) -> None:
+            first = next((t for t in _all_tensors(out) if t.grad_fn is not None), None)
+            if first is not None:
+                label = (name, type(module).__name__)
+                first.grad_fn.register_prehook(lambda _g: cap.attribution.set_outer(*label))
+
+        return hook
+
+    for name in units:
+        handles.append(modules[name].register_forward_hook(labeller(name, modules[name])))
+    try:
+        with torch.device("meta"), checkpointed(model, checkpoint_blocks, on_run), cap:
+            for tensor, value in input_values:
+                cap.shadows.set(tensor, value)
+            feed = [*tensors_in(args), *tensors_in(kwargs.values())]
+            cap.input_keys = tuple(cap.storage.key_of(t) for t in feed)
+            out = model(*args, **kwargs)
+            value = loss_of(out, loss)
+            fwd_end = len(cap.records)
+            del out
+            backward[0] = True
+            _run_backward(value)
+            cap.attribution.set_outer("", type(model).__name__)
+    finally:
+        for h in handles:
+            h.remove()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    grad_keys = {cap.storage.key_of(g) for g in grads}
+    return cap, fwd_end, grad_keys, sorted(set(recomputed))
+
+
+def parameter_dtype(precision: str) -> torch.dtype:
+    """The dtype the parameters the optimizer updates are held in: fp32 for ``fp32`` and the mixed
+    precisions (the master weights), bf16 for ``bf16``."""
+    compute, mixed = PRECISIONS[precision]
+    return torch.float32 if mixed or compute == "fp32" else torch.bfloat16
+
+
+def _cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    """Floating-point tensors of an argument (tensor, or a list / tuple of them) in ``dtype``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_floats(v, dtype) for v in value)
+    return value
+
+
+def _run_backward(loss: torch.Tensor) -> None:
+    """``loss.backward()`` straight into the autograd engine: through ``Tensor.backward`` the call would
+    pass the capture's torch-function mode, which is off while its own handler runs, so the recomputation
+    of checkpointed blocks would not see SDPA as one op (torch's ``_engine_run_backward``, what
+    ``torch.autograd.backward`` calls, with the same seed gradient: ones)."""
+    from torch.autograd.graph import _engine_run_backward
+
+    _engine_run_backward((loss,), (torch.ones_like(loss),), False, False, (), allow_unreachable=True,
+                         accumulate_grad=True)  # fmt: skip
+
+
+def _make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    cls_name, kwargs = OPTIMIZERS[name]
+    cls = getattr(torch.optim, cls_name)
+    extra = {"foreach": False} if "foreach" in cls.__init__.__code__.co_varnames else {}
+    return cls(params, **kwargs, **extra)
+
+
+def _optimizer_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    params: list[torch.nn.Parameter],
+    compute: str,
+    mixed: bool,
+) -> tuple[list[OpRecord], int, int]:
+    """One recorded optimizer step: its records, the optimizer state bytes (state tensors on the host,
+    PyTorch's step counters, excluded) and the peak bytes of its temporaries."""
+    grads = [p.grad for p in params if p.grad is not None]  # unused parameters get none (nor an update)
+    state = [t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)]
+    on_device = [t for t in state if t.device == params[0].device]
+    state_bytes = sum(t.numel() * t.element_size() for t in on_device)
+    grad_bits = 8 * bytes_per_element(compute)
+    master_bits = 32 if mixed else grad_bits
+    bits = ElementBits(activations=master_bits, weights=master_bits, kv=grad_bits)
+    cap = OpCapture(model, compute, bits, kv_tensors=grads)  # the "kv" class prices the gradients here
+    cap.skip_host_ops = True  # PyTorch's step counters are CPU tensors: host arithmetic
+    cap.float_scalar_stand_in = 1.0  # Adafactor's step size from a parameter norm: a value, not work
+    for t in on_device:
+        cap.storage.mark_weight(t)
+    with cap:
+        opt.step()
+        casts_from = len(cap.records)
+        if mixed:  # the fp32 master weights written back to the 16-bit model weights
+            low = torch.float16 if compute == "fp16" else torch.bfloat16
+            for p in params:
+                p.detach().to(low)
+    per = bytes_per_element(compute)
+    for r in cap.records[casts_from:]:
+        n = 1
+        for d in r.output_shape:
+            n *= d
+        r.output_bytes = n * per
+        r.dtype = compute
+    st = cap.storage
+    grad_keys = {st.key_of(g) for g in grads}
+    sizes = {k: (0 if k in grad_keys else v) for k, v in st.sizes.items()}
+    temporaries = peak_memory(Trace(cap.records, None, st.events, sizes, (), ())).peak_activation_bytes
+    annotate_dataflow(cap.records, st.events)  # reads_from, numbered within the optimizer phase
+    return cap.records, state_bytes, temporaries
+
+
+def _unit_params(model: torch.nn.Module, units: Sequence[str]) -> list[int]:
+    """Parameters of each unit (a parameter shared by two units counts in the first)."""
+    modules = dict(model.named_modules())
+    seen: set[int] = set()
+    out = []
+    for name in units:
+        n = 0
+        for p in modules[name].parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        out.append(n)
+    return out
+
+
+def _unit_outputs(records: Sequence[OpRecord], unit_index: Sequence[int], n_units: int) -> list[int]:
+    """Output bytes of each unit's last forward op (what a pipeline stage ending there sends on)."""
+    out = [0] * n_units
+    for r, u in zip(records, unit_index, strict=True):
+        if u >= 0:
+            out[u] = r.output_bytes
+    return out
