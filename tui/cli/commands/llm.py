@@ -24,7 +24,7 @@ FLAT_KEYS: tuple[str, ...] = (
     "encoder_tokens", "weights_precision", "weights_bits_per_weight", "activations_precision", "kv_precision",
     "compute_precision", "tp", "stack", "stack_source", "execution", "efficiency",
     "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
-    "kv_cache_bytes", "cross_kv_cache_bytes", "activation_bytes", "resident_bytes",
+    "kv_cache_bytes", "kv_block_tokens", "kv_paging_bytes", "cross_kv_cache_bytes", "activation_bytes", "resident_bytes",
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
     "decode_tokens_per_s", "decode_tokens_per_s_per_sequence", "generation_s",
     "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "prefill_memory_bound_time_pct",
@@ -91,6 +91,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="STACK",
         help=f"serving stack: {', '.join(stack_ids())} (default {DEFAULT_STACK}): its kernels, per-step and "
         "per-request overheads, all-reduce",
+    )
+    p.add_argument(
+        "--block-size",
+        type=positive_int,
+        default=None,
+        metavar="TOKENS",
+        help="paged KV: tokens per KV-cache block, each sequence holds whole blocks (default: the stack's, "
+        "vLLM 16, TensorRT-LLM 64, 1 = per token)",
     )
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor-parallel GPUs (1)")
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
@@ -218,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
         execution=args.execution,  # None: the stack's kernels
         efficiency=modes["efficiency"],
         stack=args.stack,
+        kv_block_tokens=args.block_size,
     ).validated(target)
     plans = []
     for name in args.models:  # every name checked before any model is built
