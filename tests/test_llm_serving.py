@@ -59,7 +59,9 @@ def test_paged_kv_in_what_fits_and_the_largest_batch(tiny):
     s = Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4)  # vLLM: 16-token blocks
     cap = capture_llm(tiny, 2, 8, 4, s.validated(A100).bits)
     paged = estimate_llm(cap, A100, s)
-    flat = estimate_llm(cap, A100, Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, kv_block_tokens=1))
+    flat = estimate_llm(
+        cap, A100, Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, kv_block_tokens=1)
+    )
     assert paged.kv_bytes_per_token == 2 * KV_LAYER_TOKEN == 512
     # context 8 + 4 = 12 tokens: one 16-token block per layer and sequence -> 2 x 16 x 512 B
     assert paged.kv_block_tokens == 16
@@ -73,7 +75,9 @@ def test_paged_kv_in_what_fits_and_the_largest_batch(tiny):
     assert flat.max_batch_size == largest_batch(free, 12 * 512, cap.activation_lines)
     assert paged.max_batch_size < flat.max_batch_size
     # 64-token blocks (TensorRT-LLM's default) hold 64 slots for the 12 tokens
-    trt = estimate_llm(cap, A100, Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, kv_block_tokens=64))
+    trt = estimate_llm(
+        cap, A100, Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, kv_block_tokens=64)
+    )
     assert trt.kv_cache_bytes == 2 * 64 * 512
     assert trt.to_dict()["kv_block_tokens"] == 64 and trt.to_dict()["kv_paging_bytes"] == 2 * 52 * 512
 
@@ -81,3 +85,132 @@ def test_paged_kv_in_what_fits_and_the_largest_batch(tiny):
 def test_block_size_is_checked():
     with pytest.raises(UsageError, match="--block-size"):
         Scenario(kv_block_tokens=0).validated(A100)
+
+
+# --------------------------------------------------------------------------------- the step model
+#: Per decode token: c_attn 2 x 64 x 192 = 24,576 FLOPs (bias fused), the logits 2 x 64 x 1,000 = 128,000;
+#: attention per (query, key) pair and layer: 4 heads x (2 x (16 + 16) MACs + 6 softmax/scale FLOPs) = 280.
+C_ATTN, LOGITS, PAIR = 2 * 64 * 192, 2 * 64 * 1000, 4 * (2 * 32 + 6)
+
+
+@pytest.fixture
+def steps(tiny):
+    from metrics_core.perf.serving import StepModel
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    return StepModel(capture_steps(tiny, FP16))
+
+
+def _flops(records, module, op=None):
+    return [r.flops for r in records if r.module == module and (op is None or r.op == op)]
+
+
+def test_step_model_reproduces_a_captured_decode_step(tiny, steps):
+    from metrics_core.perf.serving import Segment, step_estimate
+
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=4)
+    cap = capture_llm(tiny, 3, 40, 4, FP16)
+    for ph in (cap.decode_first, cap.decode_last):  # contexts 40 and 44, fitted from 16 and 32
+        made = steps.records([Segment(3, 1, ph.context - 1)])
+        fields = ("op", "macs", "flops", "input_bytes", "output_bytes", "weight_bytes", "output_shape")
+        assert [[getattr(r, f) for f in fields] for r in made] == [
+            [getattr(r, f) for f in fields] for r in ph.records
+        ]
+    # by hand: 3 sequences x 40 keys x 280 FLOPs per pair in each layer's attention
+    assert _flops(
+        steps.records([Segment(3, 1, 39)]), "transformer.h.0.attn", "scaled_dot_product_attention"
+    ) == [3 * 40 * PAIR]
+    est = estimate_llm(cap, A100, s)
+    assert step_estimate(steps, A100, s, [Segment(3, 1, 39)]).time_s == pytest.approx(est.decode_first.time_s)
+
+
+def test_chunked_prefill_attends_every_earlier_token(steps):
+    from metrics_core.perf.serving import Segment, chunked_prefill, request_overhead_s
+
+    # P = 40 in chunks of 16: (16 after 0), (16 after 16), (8 after 32); chunk c attends to every earlier
+    # token: T o + T (T + 1) / 2 pairs = 136, 16 x 16 + 136 = 392, 8 x 32 + 36 = 292; sum 820 = 40 x 41 / 2
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=4)
+    cp = chunked_prefill(steps, A100, s, chunk=16)
+    assert [(c.tokens, c.offset, c.pairs) for c in cp.chunks] == [(16, 0, 136), (16, 16, 392), (8, 32, 292)]
+    assert cp.to_dict()["attention_pairs"] == 820 == 40 * 41 // 2
+    # each chunk step also decodes the 2 running sequences at context 40 + 4 / 2 = 42 (41 keys before it)
+    assert (cp.running, cp.running_context) == (2, 42)
+    second = steps.records([Segment(1, 16, 16, 0), Segment(2, 1, 41)])
+    assert _flops(second, "transformer.h.1.attn", "scaled_dot_product_attention") == [(392 + 2 * 42) * PAIR]
+    assert _flops(second, "transformer.h.0.attn.c_attn") == [(16 + 2) * C_ATTN]
+    # logits: only the running decodes' (the prompt's only on its last chunk)
+    assert _flops(second, "lm_head") == [2 * LOGITS]
+    last = steps.records([Segment(1, 8, 32, 1), Segment(2, 1, 41)])
+    assert _flops(last, "lm_head") == [3 * LOGITS]
+    # TTFT = the three chunk steps + vLLM's per-request overhead (3 ms)
+    assert request_overhead_s(s) == pytest.approx(3e-3)
+    assert cp.ttft_s == pytest.approx(sum(c.step.time_s for c in cp.chunks) + 3e-3)
+    assert cp.running_tpot_s == pytest.approx(sum(c.step.time_s for c in cp.chunks) / 3)
+    # one chunk of the whole prompt: one step
+    assert [(c.tokens, c.pairs) for c in chunked_prefill(steps, A100, s, chunk=0).chunks] == [(40, 820)]
+
+
+def test_speculative_decoding_tokens_per_step_and_tpot(tiny, steps, tmp_path):
+    from metrics_core.perf.serving import Segment, StepModel, step_estimate
+    from metrics_core.perf.speculative import expected_tokens, speculative
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    # Leviathan et al. 2023: (1 - a^(k+1)) / (1 - a); k = 4, a = 0.8: (1 - 0.32768) / 0.2 = 3.3616
+    assert expected_tokens(4, 0.8) == pytest.approx(3.3616)
+    assert expected_tokens(3, 1.0) == 4.0 and expected_tokens(5, 0.0) == 1.0
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=4)
+    spec = speculative(steps, steps, A100, s, 4, 0.8)
+    # the verification: 3 sequences x 5 tokens through every layer and the logits
+    verify = steps.records([Segment(3, 5, 41, 5)])
+    assert _flops(verify, "transformer.h.0.attn.c_attn") == [15 * C_ATTN]
+    assert _flops(verify, "lm_head") == [15 * LOGITS]
+    t_d = step_estimate(steps, A100, s, [Segment(3, 1, 41)]).time_s
+    t_v = step_estimate(steps, A100, s, [Segment(3, 5, 41, 5)]).time_s
+    assert spec.tpot_s == pytest.approx((4 * t_d + t_v) / 3.3616)
+    assert spec.tokens_per_s == pytest.approx(3 * 3.3616 / (4 * t_d + t_v))
+    ngram = speculative(steps, None, A100, s, 4, 0.8)  # host lookup: no draft GPU time
+    assert ngram.tpot_s == pytest.approx(t_v / 3.3616) and ngram.to_dict()["draft"] == "ngram"
+    write_gpt2(tmp_path / "other" / "config.json", vocab_size=2000)
+    other = StepModel(capture_steps("hf:other/config.json", FP16))
+    with pytest.raises(UsageError) as err:
+        speculative(steps, other, A100, s, 4, 0.8)
+    assert str(err.value) == (
+        "--draft hf:other/config.json has a vocabulary of 2,000 tokens, hf:tiny/config.json has 1,000: a draft "
+        "model must share the target's tokenizer"
+    )
+    with pytest.raises(UsageError, match="--acceptance"):
+        expected_tokens(4, 1.5)
+
+
+def test_concurrency_steady_state_and_largest_users(steps):
+    from metrics_core.perf.serving import Segment, concurrency, max_users, step_estimate
+
+    s = Scenario(prompt_tokens=40, generate_tokens=4)
+    c = concurrency(steps, A100, s, 32, chunk=16)
+    # a request: 3 prefill steps (chunks of 16) + 4 decode steps; of 32 users 32 x 3/7 prefill, 32 x 4/7 decode
+    assert (c.prefill_steps, c.prefilling_users, c.decoding_users) == (
+        3,
+        pytest.approx(96 / 7),
+        pytest.approx(128 / 7),
+    )
+    t = step_estimate(
+        steps, A100, s,
+        [Segment(32 / 7, 16, 0, 0), Segment(32 / 7, 16, 16, 0), Segment(32 / 7, 8, 32, 1), Segment(128 / 7, 1, 41)],
+    ).time_s  # fmt: skip
+    assert c.tpot_s == pytest.approx(t)
+    assert c.ttft_s == pytest.approx(3 * t + 3e-3)
+    assert c.tokens_per_s == pytest.approx((128 / 7) / t)
+    # Little's law: N = lambda x (3 + 4) steps of t
+    assert c.requests_per_s * 7 * t == pytest.approx(32)
+    # KV per user at 44 tokens: three 16-token blocks x 512 B; users that fit beside the weights
+    assert c.kv_bytes_per_user == 48 * 512
+    weights = steps.capture.weight_bytes
+    assert c.max_users_fit == int((80e9 - weights) // (48 * 512))
+    d = c.to_dict()
+    assert "Little's law" in d["assumptions"] and d["estimate"] is True
+    # the largest N meeting a TPOT target: N meets it, N + 1 does not
+    target = concurrency(steps, A100, s, 400, chunk=16).tpot_s
+    best = max_users(steps, A100, s, max_tpot_s=target, chunk=16)
+    assert best.limited_by == "tpot" and best.users >= 400
+    assert concurrency(steps, A100, s, best.users, chunk=16).tpot_s <= target
+    assert concurrency(steps, A100, s, best.users + 1, chunk=16).tpot_s > target

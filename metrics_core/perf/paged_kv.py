@@ -30,7 +30,9 @@ MAX_BLOCK_TOKENS = 1 << 16
 def check_block(block: int) -> int:
     """``block`` if it is a positive integer of at most ``MAX_BLOCK_TOKENS``, else ``UsageError``."""
     if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= MAX_BLOCK_TOKENS:
-        raise UsageError(f"--block-size must be an integer from 1 to {MAX_BLOCK_TOKENS:,} tokens, got {block!r}")
+        raise UsageError(
+            f"--block-size must be an integer from 1 to {MAX_BLOCK_TOKENS:,} tokens, got {block!r}"
+        )
     return block
 
 
