@@ -175,8 +175,8 @@ def test_speculative_decoding_tokens_per_step_and_tpot(tiny, steps, tmp_path):
     with pytest.raises(UsageError) as err:
         speculative(steps, other, A100, s, 4, 0.8)
     assert str(err.value) == (
-        "--draft hf:other/config.json has a vocabulary of 2,000 tokens, hf:tiny/config.json has 1,000: a draft "
-        "model must share the target's tokenizer"
+        "--draft hf:other/config.json has a vocabulary of 2,000 tokens, hf:tiny/config.json has 1,000: a "
+        "draft model must share the target's tokenizer"
     )
     with pytest.raises(UsageError, match="--acceptance"):
         expected_tokens(4, 1.5)
@@ -187,7 +187,8 @@ def test_concurrency_steady_state_and_largest_users(steps):
 
     s = Scenario(prompt_tokens=40, generate_tokens=4)
     c = concurrency(steps, A100, s, 32, chunk=16)
-    # a request: 3 prefill steps (chunks of 16) + 4 decode steps; of 32 users 32 x 3/7 prefill, 32 x 4/7 decode
+    # a request: 3 prefill steps (chunks of 16) + 4 decode steps; of 32 users 32 x 3/7 prefill, 32 x 4/7
+    # decode
     assert (c.prefill_steps, c.prefilling_users, c.decoding_users) == (
         3,
         pytest.approx(96 / 7),
@@ -195,7 +196,8 @@ def test_concurrency_steady_state_and_largest_users(steps):
     )
     t = step_estimate(
         steps, A100, s,
-        [Segment(32 / 7, 16, 0, 0), Segment(32 / 7, 16, 16, 0), Segment(32 / 7, 8, 32, 1), Segment(128 / 7, 1, 41)],
+        [Segment(32 / 7, 16, 0, 0), Segment(32 / 7, 16, 16, 0), Segment(32 / 7, 8, 32, 1),
+         Segment(128 / 7, 1, 41)],
     ).time_s  # fmt: skip
     assert c.tpot_s == pytest.approx(t)
     assert c.ttft_s == pytest.approx(3 * t + 3e-3)

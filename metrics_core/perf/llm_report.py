@@ -111,7 +111,8 @@ def _memory_line(r) -> str:  # noqa: ANN001
     )
     return (
         f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
-        f"{units.human_bytes(r.kv_cache_bytes)}{paged} + activations {units.human_bytes(r.activation_bytes)}\n"
+        f"{units.human_bytes(r.kv_cache_bytes)}{paged} + activations "
+        f"{units.human_bytes(r.activation_bytes)}\n"
         f"  = {units.human_bytes(r.resident_bytes)} of {units.human_bytes(r.capacity_bytes)}: {verdict}\n"
         f"{rate}{r.max_batch_size:,}"
     )

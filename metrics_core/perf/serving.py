@@ -4,8 +4,9 @@ steady-state continuous-batching (concurrency) view.
 **The step model.** A step of a serving engine runs some sequences, each with ``tokens`` new tokens after
 ``offset`` tokens already in its KV cache (a decode: 1 token after C - 1; a prefill chunk: T tokens after
 the earlier chunks; a speculative verification: k + 1 tokens). ``runtime.llm_steps`` captures a decode
-step at B = 1, 2 sequences and contexts c1 < c2; every op's FLOPs, MACs and activation bytes are then
-exactly ``a + b B + c C + d B C`` (weights: constant but for the embedding rows a step gathers). For a step ``StepModel.records`` sets, per op:
+step at B = 1, 2 sequences and contexts c1 < c2; every op's FLOPs, MACs and bytes are then exactly
+``a + b B + c C + d B C`` (weights: constant but for the embedding rows a step gathers). For a step
+``StepModel.records`` sets, per op:
 
 - ``b`` x the step's new tokens (linear layers, norms, activations, the KV write); for the logits
   (``lm_head``) the tokens whose logits are computed (decode and verification: every token; prefill: the
@@ -173,8 +174,7 @@ class StepModel:
             layer = None
             if a.op == SDPA:
                 layer, k = k, k + 1
-            shapes = _shape_fit([a.output_shape, *a.input_shapes], [b.output_shape, *b.input_shapes],
-                                [c.output_shape, *c.input_shapes], [d.output_shape, *d.input_shapes], c1, dc)  # fmt: skip
+            shapes = _shape_fit(*([x.output_shape, *x.input_shapes] for x in (a, b, c, d)), c1, dc)
             self.fits.append(_OpFit(a, coef, shapes, layer, a.module in cap.logits_modules))
 
     def records(self, segments: Sequence[Segment]) -> list[OpRecord]:

@@ -111,10 +111,10 @@ class Speculative:
             "tokens_per_s": self.tokens_per_s,
             "plain_tpot_s": self.plain.time_s,
             "speedup": self.speedup,
-            "assumptions": "each drafted token accepted with probability a, independently (Leviathan et al. "
-            "2023): E = (1 - a^(k+1)) / (1 - a) tokens per target step; per step k draft decode steps (n-gram: "
-            "none, host lookup) and one target verification of k + 1 tokens per sequence, at the mean "
-            "decode context P + N/2",
+            "assumptions": "each drafted token accepted with probability a, independently (Leviathan et "
+            "al. 2023): E = (1 - a^(k+1)) / (1 - a) tokens per target step; per step k draft decode steps "
+            "(n-gram: none, host lookup) and one target verification of k + 1 tokens per sequence, at the "
+            "mean decode context P + N/2",
             "estimate": True,
         }
 

@@ -49,8 +49,8 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
     if spec.source in ("torchvision", "timm") or (spec.source == "hf" and spec.task not in DECODER_TASKS):
         if spec.source == "hf" and spec.task in ("seq2seq-lm", "speech-seq2seq"):
             raise UsageError(
-                f"{name} is an encoder-decoder: the serving views (--users, --draft, --chunk, --layers) model "
-                "decoder LLMs"
+                f"{name} is an encoder-decoder: the serving views (--users, --draft, --chunk, --layers) "
+                "model decoder LLMs"
             )
         raise not_a_language_model(name, spec.task)
     overrides = {"attn_implementation": attention} if spec.source == "hf" else {}
