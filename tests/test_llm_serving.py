@@ -210,9 +210,83 @@ def test_concurrency_steady_state_and_largest_users(steps):
     assert c.max_users_fit == int((80e9 - weights) // (48 * 512))
     d = c.to_dict()
     assert "Little's law" in d["assumptions"] and d["estimate"] is True
+    # vLLM runs at most 256 sequences (max_num_seqs): 512 users -> 256 running, the others queue; Little's
+    # law: each request spends 512 / 256 x 7 steps in the system, 7 of them served: it waits 7 t
+    q = concurrency(steps, A100, s, 512, chunk=16)
+    full = concurrency(steps, A100, s, 256, chunk=16)
+    assert (q.running, q.max_running) == (256, 256)
+    assert q.tpot_s == pytest.approx(full.tpot_s) and q.queue_wait_s == pytest.approx(7 * full.tpot_s)
+    assert q.ttft_s == pytest.approx(7 * full.tpot_s + 3 * full.tpot_s + 3e-3)
     # the largest N meeting a TPOT target: N meets it, N + 1 does not
-    target = concurrency(steps, A100, s, 400, chunk=16).tpot_s
+    target = concurrency(steps, A100, s, 100, chunk=16).tpot_s
     best = max_users(steps, A100, s, max_tpot_s=target, chunk=16)
-    assert best.limited_by == "tpot" and best.users >= 400
+    assert best.limited_by == "tpot" and 100 <= best.users < 256
     assert concurrency(steps, A100, s, best.users, chunk=16).tpot_s <= target
     assert concurrency(steps, A100, s, best.users + 1, chunk=16).tpot_s > target
+    # a target every running batch meets: limited by the stack's largest batch
+    assert max_users(steps, A100, s, max_tpot_s=1.0, chunk=16).limited_by == "max_batch"
+
+
+# ------------------------------------------------------------------------------ per-layer breakdown
+
+
+def test_layer_breakdown_of_a_decode_step(tiny):
+    from metrics_core.perf.llm_layers import by_part, layer_of, part_of
+
+    modules = ("transformer.wte", "transformer.h.0.attn.c_attn", "model.layers.3.mlp.up_proj",
+               "transformer.h.1.ln_2", "lm_head", "model.rotary_emb", "transformer.h.0")  # fmt: skip
+    parts = ["embedding", "attention", "mlp", "norm", "logits", "attention", "other"]
+    assert [part_of(m) for m in modules] == parts
+    assert layer_of("model.layers.12.self_attn.q_proj") == 12 and layer_of("lm_head") is None
+    # ideal efficiency, eager: each op max(FLOPs / peak, bytes / bandwidth) + the target's launch overhead
+    s = Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, execution="eager", efficiency="ideal")
+    cap = capture_llm(tiny, 2, 8, 4, FP16)
+    est = estimate_llm(cap, A100, s)
+    rows = est.decode.layers()
+    mlp0 = next(r for r in rows if (r.layer, r.part) == (0, "mlp"))
+    # layer 0's MLP for 2 tokens: c_fc 2 x 2 x 64 x 256 + c_proj the same + GELU 8 elementwise ops x 512
+    assert mlp0.ops == 10 and mlp0.flops == 65_536 + 65_536 + 8 * 512
+    # bytes: c_fc 256 + 1,024 + 33,280 (weights and bias), c_proj 1,024 + 256 + 32,896, GELU 6 x 2,048 +
+    # 2 x 3,072
+    assert mlp0.bytes == 34_560 + 34_176 + 6 * 2048 + 2 * 3072 == 87_168
+    assert mlp0.memory_s == pytest.approx(87_168 / A100.bandwidth)  # every MLP op memory-bound (AI < 2)
+    assert mlp0.compute_s == pytest.approx(mlp0.flops / A100.peak_flops("fp16"))
+    assert mlp0.overhead_s == pytest.approx(10 * A100.launch_overhead_s)
+    # the parts add up to the step
+    assert sum(r.time_s for r in rows) == pytest.approx(est.decode.time_s)
+    assert sum(r.time_s for r in by_part(rows)) == pytest.approx(est.decode.time_s)
+    logits = next(r for r in rows if r.part == "logits")
+    assert logits.flops == 2 * LOGITS  # two tokens' logits
+
+
+# ------------------------------------------------------------------------------------------- the CLI
+
+
+def test_cli_serving_views_json_and_table(tiny, capsys, tmp_path):
+    from tui import cli
+
+    argv = ["llm", tiny, "--hardware", "a100-sxm4-80gb", "--prompt", "40", "--generate", "4"]
+    assert cli.main([*argv, "--users", "8,512", "--max-tpot", "50ms", "--chunk", "16", "--draft", "ngram",
+                     "--layers", "--format", "json"]) == 0  # fmt: skip
+    (row,) = json.loads(capsys.readouterr().out)
+    assert [c["users"] for c in row["concurrency"]] == [8, 512]
+    assert [c["running_users"] for c in row["concurrency"]] == [8, 256]
+    assert "Little's law" in row["concurrency"][0]["assumptions"]
+    assert row["max_users"]["max_users"] == 256 and row["max_users"]["limited_by"] == "max_batch"
+    assert [c["attention_pairs"] for c in row["chunked_prefill"]["chunks"]] == [136, 392, 292]
+    assert row["speculative"]["expected_tokens_per_step"] == pytest.approx((1 - 0.7**5) / 0.3)
+    assert [(x["layer"], x["part"]) for x in row["layers"]["decode"]][:3] == [
+        (None, "embedding"), (0, "attention"), (0, "mlp")]  # fmt: skip
+    assert cli.main([*argv, "--users", "8", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "concurrency under continuous batching (est.)" in out and "model: continuous batching" in out
+    assert "decode @ 40 per layer" in out
+    write_gpt2(tmp_path / "big" / "config.json", vocab_size=2000)
+    assert cli.main([*argv, "--draft", "hf:big/config.json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "modeltui: error: --draft hf:big/config.json has a vocabulary of 2,000 tokens, hf:tiny/config.json "
+        "has 1,000: a draft model must share the target's tokenizer"
+    ]
+    assert cli.main([*argv, "--max-tpot", "fast"]) == 2
+    assert "--max-tpot 'fast'" in capsys.readouterr().err

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
@@ -272,6 +272,16 @@ class PhaseEstimate:
     overhead_bound_time_pct: float = 0.0
     runtime_s: float = 0.0
     communication_bound_time_pct: float = 0.0
+    #: The phase's per-op estimates (``perf.roofline.OpEstimate``), for its per-layer breakdown
+    #: (``layers``); not compared, not in ``to_dict``.
+    ops: tuple = field(default=(), compare=False, repr=False)
+
+    def layers(self) -> list:
+        """Per decoder layer and part (attention, MLP, norms, logits, ...) with their regimes and bounds,
+        the per-step runtime overhead and all-reduces included (``perf.llm_layers.breakdown``)."""
+        from metrics_core.perf.llm_layers import breakdown
+
+        return breakdown(self.ops, self.runtime_s, self.allreduce_s)
 
     @property
     def ai(self) -> float | None:
@@ -441,6 +451,7 @@ def estimate_phase(
         overhead_bound_time_pct=pct["overhead"],
         runtime_s=runtime_s,
         communication_bound_time_pct=pct["communication"],
+        ops=tuple(est.ops),
     )
 
 

@@ -73,8 +73,9 @@ CONCURRENCY_ASSUMPTIONS = (
     "batch); a request takes ceil(P / chunk) prefill steps and O decode steps; each step decodes the "
     "decoding users at the mean context P + O/2 and prefills a mean chunk of the others' prompts "
     "(arrivals at rate lambda = N / (TTFT + O x TPOT), Little's law); TPOT = the step time; TTFT = the "
-    "prefill steps + the stack's per-request overhead; KV of N sequences at P + O in whole blocks must fit "
-    "with the weights (step activations not counted)"
+    "prefill steps + the stack's per-request overhead; at most the stack's max_batch sequences run (and as "
+    "many as their KV at P + O in whole blocks fits beside the weights; step activations not counted), "
+    "the others queue: TTFT adds the wait (N / running - 1) x (prefill + O) steps (Little's law)"
 )
 
 
@@ -406,6 +407,11 @@ class Concurrency:
     kv_bytes_per_user: float
     fits: bool
     max_users_fit: int
+    #: Users in the running batch (at most the stack's ``max_batch`` and what fits), its limit, and the
+    #: wait of the others in the queue before their prefill.
+    running: int = 0
+    max_running: int = 0
+    queue_wait_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -426,6 +432,9 @@ class Concurrency:
             "kv_bytes_per_user": self.kv_bytes_per_user,
             "fits": self.fits,
             "max_users_fit": self.max_users_fit,
+            "running_users": self.running,
+            "max_running_users": self.max_running,
+            "queue_wait_s": self.queue_wait_s,
             "assumptions": CONCURRENCY_ASSUMPTIONS,
             "estimate": True,
         }
@@ -460,22 +469,25 @@ def concurrency(
     stack = stack or get_stack(s.stack)
     chunk = chunk_size(s, chunk, stack)
     p, o = s.prompt_tokens, s.generate_tokens
-    plan = prompt_chunks(p, chunk)
-    sp = len(plan)
-    cycle = sp + o
-    prefilling, decoding = users * sp / cycle, users * o / cycle
-    per_chunk = prefilling / sp  # users in each chunk position of their prompt, on average
-    segments = [Segment(per_chunk, t, off, 1 if i == sp - 1 else 0) for i, (t, off) in enumerate(plan)]
-    segments.append(Segment(decoding, 1, p + o // 2 - 1))
-    step = step_estimate(model, target, s, segments, stack)
-    t = step.time_s
     cap = model.capture
     kv_share = kv_heads_per_gpu(cap.kv_heads, s.tp) / cap.kv_heads
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
     per_user = kv_bytes_per_user(cap, _layer_token_bytes(cap, s), p + o, block) * kv_share
     weights = math.ceil(cap.weight_bytes * s.weight_scale / s.tp)
-    free = target.memory_gb * 1e9 - weights
-    most = largest_batch(free, per_user, [(0.0, 0.0)])
+    most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
+    capacity = min(stack.max_batch, most)
+    running = min(users, capacity) if capacity >= 1 else users
+    plan = prompt_chunks(p, chunk)
+    sp = len(plan)
+    cycle = sp + o
+    prefilling, decoding = running * sp / cycle, running * o / cycle
+    per_chunk = prefilling / sp  # users in each chunk position of their prompt, on average
+    segments = [Segment(per_chunk, t, off, 1 if i == sp - 1 else 0) for i, (t, off) in enumerate(plan)]
+    segments.append(Segment(decoding, 1, p + o // 2 - 1))
+    step = step_estimate(model, target, s, segments, stack)
+    t = step.time_s
+    rate = running / (cycle * t) if t else 0.0
+    wait = (users / running - 1.0) * cycle * t  # Little's law over the queue and the running batch
     return Concurrency(
         users=users,
         prompt_tokens=p,
@@ -483,15 +495,18 @@ def concurrency(
         chunk_tokens=chunk or p,
         prefill_steps=sp,
         step=step,
-        ttft_s=sp * t + request_overhead_s(s, stack),
+        ttft_s=wait + sp * t + request_overhead_s(s, stack),
         tpot_s=t,
         tokens_per_s=decoding / t if t else 0.0,
-        requests_per_s=users / (cycle * t) if t else 0.0,
+        requests_per_s=rate,
         decoding_users=decoding,
         prefilling_users=prefilling,
         kv_bytes_per_user=per_user,
         fits=users <= most,
         max_users_fit=most,
+        running=running,
+        max_running=capacity,
+        queue_wait_s=wait,
     )
 
 
@@ -547,10 +562,11 @@ def max_users(
     chunk: int | None = None,
     stack: Stack | None = None,
 ) -> UsersTarget:
-    """The largest N (1 .. the users whose KV fits, at most ``MAX_USERS``) whose steady state meets
-    ``max_tpot_s`` and ``max_ttft_s`` (seconds; None: no limit): bisection over N (the step time grows
-    with N). ``limited_by``: ``tpot``, ``ttft``, ``memory`` (every N that fits meets the targets) or
-    ``none`` (not even one user meets them)."""
+    """The largest N (1 .. the running batch's limit: the stack's ``max_batch`` and the users whose KV
+    fits) whose steady state meets ``max_tpot_s`` and ``max_ttft_s`` (seconds; None: no limit):
+    bisection over N (the step time grows with N). ``limited_by``: ``tpot``, ``ttft``, ``memory`` /
+    ``max_batch`` (every N up to that limit meets the targets) or ``none`` (not even one user meets
+    them)."""
     if max_tpot_s is None and max_ttft_s is None:
         raise UsageError("give --max-tpot and/or --max-ttft (e.g. --max-tpot 50ms)")
 
@@ -562,9 +578,10 @@ def max_users(
         return None
 
     one = concurrency(model, target, scenario, 1, chunk, stack)
-    top = min(MAX_USERS, one.max_users_fit)
+    top = min(MAX_USERS, one.max_running)
     if top < 1:
         return UsersTarget(max_tpot_s, max_ttft_s, None, None, "memory", 0)
+    ceiling = "memory" if one.max_users_fit <= one.max_running else "max_batch"
     if (why := ok(one)) is not None:
         return UsersTarget(
             max_tpot_s, max_ttft_s, None, one, "none", 1, [f"one user misses the {why} target"]
@@ -572,7 +589,7 @@ def max_users(
     best, lo, hi = one, 1, top
     last = concurrency(model, target, scenario, top, chunk, stack)
     if ok(last) is None:
-        return UsersTarget(max_tpot_s, max_ttft_s, top, last, "memory", top)
+        return UsersTarget(max_tpot_s, max_ttft_s, top, last, ceiling, top)
     why = ok(last) or "tpot"
     while hi - lo > 1:  # lo meets the targets, hi does not
         mid = (lo + hi) // 2
