@@ -290,3 +290,49 @@ def test_cli_serving_views_json_and_table(tiny, capsys, tmp_path):
     ]
     assert cli.main([*argv, "--max-tpot", "fast"]) == 2
     assert "--max-tpot 'fast'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ capture cache
+
+
+def test_llm_captures_are_cached_and_a_corrupt_entry_is_rebuilt(tiny, capsys, monkeypatch):
+    from metrics_core.runtime import llm_cache, pool
+    from tui import cli
+
+    argv = [
+        "llm",
+        tiny,
+        "--hardware",
+        "a100-sxm4-80gb",
+        "--prompt",
+        "40",
+        "--generate",
+        "4",
+        "--format",
+        "json",
+    ]
+    assert cli.main([*argv, "--users", "8"]) == 0
+    cold = json.loads(capsys.readouterr().out)
+    entries = sorted(p.name.split("-")[-2] for p in llm_cache.llm_dir().glob("*.pkl"))
+    assert entries == ["phases", "steps"]
+    llm_cache.clear_memory()
+
+    def no_capture(*args, **kwargs):
+        raise AssertionError("a warm llm ran a capture")
+
+    with monkeypatch.context() as m:
+        m.setattr(pool, "run_call", no_capture)
+        # the same command, and other hardware / stack / users: no capture, the same numbers for the same
+        assert cli.main([*argv, "--users", "8"]) == 0
+        assert json.loads(capsys.readouterr().out) == cold
+        assert cli.main([*argv[:3], "h100-sxm5-80gb", *argv[4:], "--stack", "sglang", "--users", "64"]) == 0
+        capsys.readouterr()
+    # a corrupt entry is ignored (one warning) and rebuilt
+    llm_cache.clear_memory()
+    for p in llm_cache.llm_dir().glob("*phases*.pkl"):
+        p.write_bytes(b"not a pickle")
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["ttft_s"] == cold[0]["ttft_s"]
+    assert "corrupt LLM capture cache entry" in captured.err
+    assert llm_cache.clear()[0] == 2
