@@ -40,6 +40,9 @@ def tiny(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("MODELTUI_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
     write_gpt2(tmp_path / "tiny" / "config.json")
+    from metrics_core.runtime.llm_cache import clear_memory
+
+    clear_memory()  # captures kept by an earlier test's process-wide memo
     return "hf:tiny/config.json"
 
 
@@ -336,3 +339,29 @@ def test_llm_captures_are_cached_and_a_corrupt_entry_is_rebuilt(tiny, capsys, mo
     assert json.loads(captured.out)[0]["ttft_s"] == cold[0]["ttft_s"]
     assert "corrupt LLM capture cache entry" in captured.err
     assert llm_cache.clear()[0] == 2
+
+
+def test_estimate_from_the_step_model_matches_the_captured_phases(tiny, steps):
+    from metrics_core.perf.serving import estimate_from_steps
+
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=8)
+    captured = estimate_llm(capture_llm(tiny, 3, 40, 8, FP16), A100, s)
+    fast = estimate_from_steps(steps, A100, s, base=captured)
+    assert fast.derived_from == "step model" and captured.to_dict()["derived_from"] == "capture"
+    # decode steps are the captured ones (the same records: see the step-model test)
+    assert fast.decode_first.time_s == pytest.approx(captured.decode_first.time_s)
+    assert fast.decode_last.time_s == pytest.approx(captured.decode_last.time_s)
+    assert fast.tpot_s == pytest.approx(captured.tpot_s)
+    # KV: 48 tokens in three 16-token blocks x 512 B per sequence; activations scaled from the base
+    assert fast.kv_cache_bytes == captured.kv_cache_bytes == 3 * 48 * 512
+    assert fast.activation_bytes == captured.activation_bytes
+    # prefill: one step of 3 x 40 tokens; its GEMMs are the captured prefill's (c_attn 120 x 24,576)
+    assert (
+        _flops([o for o in fast.prefill.ops], "transformer.h.0.attn.c_attn")
+        == _flops(captured.prefill.ops, "transformer.h.0.attn.c_attn")
+        == [120 * C_ATTN]
+    )
+    # ... and its attention the causal pairs: 3 x 40 x 41 / 2 x 280 per layer
+    assert _flops(fast.prefill.ops, "transformer.h.0.attn", "scaled_dot_product_attention") == [
+        3 * 820 * PAIR
+    ]

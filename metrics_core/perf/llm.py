@@ -491,6 +491,9 @@ class LlmEstimate:
     #: their tokens (per GPU; part of ``kv_cache_bytes``).
     kv_block_tokens: int = 1
     kv_paging_bytes: int = 0
+    #: ``capture``: the phases captured at this batch, prompt and generation; ``step model``: priced from
+    #: the model's decode-step captures (``perf.serving.estimate_from_steps``), a faster approximation.
+    derived_from: str = "capture"
 
     @property
     def clock_ratio(self) -> float:
@@ -570,6 +573,7 @@ class LlmEstimate:
             "kv_cache_bytes": self.kv_cache_bytes,
             "kv_block_tokens": self.kv_block_tokens,
             "kv_paging_bytes": self.kv_paging_bytes,
+            "derived_from": self.derived_from,
             "cross_kv_cache_bytes": self.cross_kv_cache_bytes if self.encoder_tokens else None,
             "activation_bytes": self.activation_bytes,
             "resident_bytes": self.resident_bytes,

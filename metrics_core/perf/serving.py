@@ -51,17 +51,21 @@ from metrics_core.common.records import OpRecord
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.llm import (
     SDPA,
+    LlmEstimate,
     PhaseEstimate,
     Scenario,
     allreduce_s,
     estimate_phase,
+    expected_experts,
     kv_heads_per_gpu,
     largest_batch,
+    mean_step_s,
     moe_decode_records,
     scale_weights,
     split_records,
 )
-from metrics_core.perf.paged_kv import paged_tokens
+from metrics_core.perf.paged_kv import paged_tokens, paging_bytes
+from metrics_core.perf.roofline import dominant_bound
 from metrics_core.perf.stacks import Stack, get_stack
 
 #: The largest number of users the concurrency view analyses.
@@ -99,6 +103,9 @@ class StepCapture:
     steps: dict[tuple[int, int], list[OpRecord]]
     #: Module names of the output embedding (the logits GEMM).
     logits_modules: tuple[str, ...] = ()
+    #: The element bits the bytes are priced at (``ElementBits``) and the MoE active parameters.
+    bits: Any = None
+    active_params: int | None = None
 
 
 @dataclass(frozen=True)
@@ -599,3 +606,101 @@ def max_users(
         else:
             hi, why = mid, miss
     return UsersTarget(max_tpot_s, max_ttft_s, lo, best, why, top)
+
+
+# ------------------------------------------------------------------------- estimates from the steps
+
+
+def with_overhead(ph: PhaseEstimate, extra_s: float) -> PhaseEstimate:
+    """``ph`` with ``extra_s`` more runtime overhead (a request's, on TTFT): time, overhead, shares, bound."""
+    if not extra_s:
+        return ph
+    t = ph.time_s
+    by = {
+        "compute": ph.compute_bound_time_pct * t / 100,
+        "memory": ph.memory_bound_time_pct * t / 100,
+        "overhead": ph.overhead_bound_time_pct * t / 100 + extra_s,
+        "communication": ph.communication_bound_time_pct * t / 100,
+    }
+    total = t + extra_s
+    return replace(
+        ph,
+        time_s=total,
+        overhead_s=ph.overhead_s + extra_s,
+        runtime_s=ph.runtime_s + extra_s,
+        bound=dominant_bound(by),
+        compute_bound_time_pct=100 * by["compute"] / total,
+        memory_bound_time_pct=100 * by["memory"] / total,
+        overhead_bound_time_pct=100 * by["overhead"] / total,
+        communication_bound_time_pct=100 * by["communication"] / total,
+    )
+
+
+def estimate_from_steps(
+    model: StepModel, target: HardwareTarget, scenario: Scenario, base: Any = None, stack: Stack | None = None
+) -> LlmEstimate:
+    """A decoder's ``perf.llm.LlmEstimate`` priced from its step model, with no capture at this batch,
+    prompt or generation (``derived_from`` = ``step model``; the app shows it at once and replaces it by
+    the captured one): prefill = one step of P tokens per sequence (KV written, the last token's logits)
+    + the stack's per-request overhead; decode steps at P, P + N, the reported context and every sliding
+    window between (TPOT: their ``mean_step_s``); KV in whole blocks at P + N; prefill activations from
+    ``base`` (an ``LlmEstimate`` of the same model at another shape: its activations per sequence scaled
+    by P over its prompt; None: not counted). ``ValueError`` when the step model was captured
+    at other element bits than the scenario's."""
+    s = scenario.validated(target)
+    stack = stack or get_stack(s.stack)
+    cap = model.capture
+    if cap.bits is not None and cap.bits != s.bits:
+        raise ValueError(f"{cap.model}: the step model is priced at {cap.bits} bits, not {s.bits}")
+    b, p, n, tp = s.batch_size, s.prompt_tokens, s.generate_tokens, s.tp
+    first, last = p, p + n
+    from metrics_core.perf.llm import check_context
+
+    context = check_context(s.context_tokens, first, last, f"{cap.model} at prompt {p:,}")
+    prefill = with_overhead(
+        step_estimate(model, target, s, [Segment(b, p, 0, 1)], stack), request_overhead_s(s, stack)
+    )
+    knots = sorted({first, last, *(w for w in cap.windows if w is not None and first < w < last)})
+    decodes = {c: step_estimate(model, target, s, [Segment(b, 1, c - 1)], stack) for c in {*knots, context}}
+    kv_share = kv_heads_per_gpu(cap.kv_heads, tp) / cap.kv_heads
+    per_layer = _layer_token_bytes(cap, s)
+    windows = list(cap.windows) + [None] * len(per_layer)
+    held = sum(x * (last if windows[i] is None else min(last, windows[i])) for i, x in enumerate(per_layer))
+    block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
+    paging = paging_bytes(per_layer, cap.windows, last, block) * kv_share
+    kv_per_seq = held * kv_share + paging
+    weights = math.ceil(cap.weight_bytes * s.weight_scale / tp)
+    lines: list[tuple[float, float]] = [(0.0, 0.0)]
+    if base is not None:  # its prefill activations per sequence (all GPUs), scaled to P tokens
+        bs = base.scenario
+        per_seq = base.activation_bytes * bs.tp / bs.batch_size * p / bs.prompt_tokens
+        lines = [(0.0, per_seq)]
+    act = math.ceil(max(a + b * g for a, g in lines) / tp)
+    capacity = target.memory_gb * 1e9
+    experts = None
+    if cap.experts and cap.experts_per_token:
+        experts = expected_experts(cap.experts, cap.experts_per_token, b)
+    return LlmEstimate(
+        model=cap.model,
+        target=target,
+        scenario=s,
+        params=cap.params,
+        active_params=cap.active_params,
+        weight_bytes=weights,
+        kv_bytes_per_token=sum(per_layer),
+        kv_cache_bytes=round(b * kv_per_seq),
+        activation_bytes=act,
+        capacity_bytes=capacity,
+        max_batch_size=largest_batch(capacity - weights, kv_per_seq, [(a / tp, g / tp) for a, g in lines]),
+        prefill=prefill,
+        decode_first=decodes[first],
+        decode_last=decodes[last],
+        experts_read_per_layer=experts,
+        context_tokens=context,
+        decode_at=decodes[context],
+        tpot_mean_s=mean_step_s([(k, decodes[k].time_s) for k in knots]),
+        stack=stack,
+        kv_block_tokens=block,
+        kv_paging_bytes=round(b * paging),
+        derived_from="step model",
+    )

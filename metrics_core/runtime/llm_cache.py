@@ -63,8 +63,10 @@ def capture_key(name: str, kind: str, **shape: Any) -> dict[str, Any] | None:
 
 
 def _plain(value: Any) -> Any:
-    if hasattr(value, "_asdict"):
-        return list(value)
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     if isinstance(value, tuple):
         return list(value)
     return value

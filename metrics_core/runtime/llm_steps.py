@@ -38,7 +38,7 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
 
     from metrics_core.capture.inputs import model_float_dtype
     from metrics_core.capture.kv_cache import kv_geometry, static_cache
-    from metrics_core.capture.params import count_params
+    from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.trace import capture
     from metrics_core.perf.serving import StepCapture
     from metrics_core.runtime.llm_capture import DECODER_TASKS, attention_windows, not_a_language_model
@@ -97,4 +97,6 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
         contexts=(c1, c2),
         steps=steps,
         logits_modules=logits,
+        bits=bits,
+        active_params=active_params(model, params),
     )
