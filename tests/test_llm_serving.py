@@ -191,22 +191,23 @@ def test_concurrency_steady_state_and_largest_users(steps):
     s = Scenario(prompt_tokens=40, generate_tokens=4)
     c = concurrency(steps, A100, s, 32, chunk=16)
     # a request: 3 prefill steps (chunks of 16) + 4 decode steps; of 32 users 32 x 3/7 prefill, 32 x 4/7
-    # decode
+    # decode; a user's steps carry the 31 others: 31/7 in each chunk position, 31 x 4/7 decoding at 42
     assert (c.prefill_steps, c.prefilling_users, c.decoding_users) == (
         3,
         pytest.approx(96 / 7),
         pytest.approx(128 / 7),
     )
-    t = step_estimate(
-        steps, A100, s,
-        [Segment(32 / 7, 16, 0, 0), Segment(32 / 7, 16, 16, 0), Segment(32 / 7, 8, 32, 1),
-         Segment(128 / 7, 1, 41)],
-    ).time_s  # fmt: skip
-    assert c.tpot_s == pytest.approx(t)
-    assert c.ttft_s == pytest.approx(3 * t + 3e-3)
-    assert c.tokens_per_s == pytest.approx((128 / 7) / t)
-    # Little's law: N = lambda x (3 + 4) steps of t
-    assert c.requests_per_s * 7 * t == pytest.approx(32)
+    others = [Segment(31 / 7, 16, 0, 0), Segment(31 / 7, 16, 16, 0), Segment(31 / 7, 8, 32, 1),
+              Segment(31 * 4 / 7, 1, 41)]  # fmt: skip
+    own = [Segment(1 / 3, 16, 0, 0), Segment(1 / 3, 16, 16, 0), Segment(1 / 3, 8, 32, 1)]
+    t_d = step_estimate(steps, A100, s, [*others, Segment(1, 1, 41)]).time_s
+    t_p = step_estimate(steps, A100, s, [*others, *own]).time_s
+    service = 3 * t_p + 4 * t_d
+    assert c.tpot_s == pytest.approx(t_d)
+    assert c.ttft_s == pytest.approx(3 * t_p + 3e-3)
+    assert c.tokens_per_s == pytest.approx(32 * 4 / service)
+    # Little's law: N = lambda x (TTFT without the request overhead + O x TPOT)
+    assert c.requests_per_s * (c.ttft_s - 3e-3 + 4 * c.tpot_s) == pytest.approx(32)
     # KV per user at 44 tokens: three 16-token blocks x 512 B; users that fit beside the weights
     assert c.kv_bytes_per_user == 48 * 512
     weights = steps.capture.weight_bytes
@@ -214,12 +215,14 @@ def test_concurrency_steady_state_and_largest_users(steps):
     d = c.to_dict()
     assert "Little's law" in d["assumptions"] and d["estimate"] is True
     # vLLM runs at most 256 sequences (max_num_seqs): 512 users -> 256 running, the others queue; Little's
-    # law: each request spends 512 / 256 x 7 steps in the system, 7 of them served: it waits 7 t
+    # law: each request spends 512 / 256 services in the system, one of them served: it waits one
     q = concurrency(steps, A100, s, 512, chunk=16)
     full = concurrency(steps, A100, s, 256, chunk=16)
     assert (q.running, q.max_running) == (256, 256)
-    assert q.tpot_s == pytest.approx(full.tpot_s) and q.queue_wait_s == pytest.approx(7 * full.tpot_s)
-    assert q.ttft_s == pytest.approx(7 * full.tpot_s + 3 * full.tpot_s + 3e-3)
+    service = 256 / full.requests_per_s  # one request's prefill and decode steps
+    assert q.tpot_s == pytest.approx(full.tpot_s) and q.queue_wait_s == pytest.approx(service)
+    assert q.ttft_s == pytest.approx(service + full.ttft_s)
+    assert q.requests_per_s * (q.queue_wait_s + service) == pytest.approx(512)
     # the largest N meeting a TPOT target: N meets it, N + 1 does not
     target = concurrency(steps, A100, s, 100, chunk=16).tpot_s
     best = max_users(steps, A100, s, max_tpot_s=target, chunk=16)

@@ -27,14 +27,16 @@ per sequence at context ``P + N / 2``); TTFT = the sum of those steps + the stac
 the running batch's TPOT while the prompt is prefilled = the mean of those steps.
 
 **Concurrency** (continuous batching, closed loop): N users, each sending a request of P prompt tokens and
-O output tokens and a new one as soon as it completes (no think time, no queue: the engine admits every
-user). A request takes ``s_p = ceil(P / chunk)`` prefill steps (1 without chunking) and O decode steps; in
-the steady state each step holds, on average, ``N s_p / (s_p + O)`` prefilling users (each a mean chunk of
-their prompt) and ``N O / (s_p + O)`` decoding users at the mean context ``P + O / 2``. With the step time
-t: TPOT = t, TTFT = ``s_p`` t + per-request overhead, aggregate output tokens/s = ``N O / ((s_p + O) t)``,
-request rate λ = ``N / ((s_p + O) t)`` and by Little's law N = λ x (TTFT + O x TPOT) (overheads aside).
-KV: N sequences at context P + O in whole blocks must fit with the weights (step activations not
-counted). The largest N meeting a TPOT / TTFT target is found by bisection (the step time grows with N).
+O output tokens and a new one as soon as it completes (no think time). The running batch holds at most
+R = min(N, the stack's ``max_batch``, the users whose KV at P + O in whole blocks fits beside the weights);
+the others queue. A request takes ``s = ceil(P / chunk)`` prefill steps (1 without chunking) and O decode
+steps; every step a user takes also carries the other R - 1 users' work in the steady-state mean: of
+each, ``s / (s + O)`` prefilling a chunk of its prompt and ``O / (s + O)`` decoding at the mean context
+``P + O / 2`` (the steps are shared, so these are shares of steps). With ``t_p`` the user's prefill step
+(its own mean chunk plus that background) and ``t_d`` its decode step: TPOT = ``t_d``; a request's service
+``c = s t_p + O t_d``; requests/s λ = R / c; output tokens/s = λ O; the queue's wait
+``(N / R - 1) c`` (Little's law: N = λ x (wait + c)); TTFT = wait + ``s t_p`` + the per-request
+overhead. The largest N meeting a TPOT / TTFT target is found by bisection (the step times grow with N).
 
 Every figure is an estimate (``estimate: true``). No torch here.
 """
@@ -73,13 +75,14 @@ MAX_USERS = 1 << 16
 #: What the concurrency view assumes, in words (text and JSON).
 CONCURRENCY_ASSUMPTIONS = (
     "continuous batching, closed loop: N users each send a request of P prompt tokens and O output tokens "
-    "and the next one as soon as it completes (no think time, no queueing: every user is in the running "
-    "batch); a request takes ceil(P / chunk) prefill steps and O decode steps; each step decodes the "
-    "decoding users at the mean context P + O/2 and prefills a mean chunk of the others' prompts "
-    "(arrivals at rate lambda = N / (TTFT + O x TPOT), Little's law); TPOT = the step time; TTFT = the "
-    "prefill steps + the stack's per-request overhead; at most the stack's max_batch sequences run (and as "
-    "many as their KV at P + O in whole blocks fits beside the weights; step activations not counted), "
-    "the others queue: TTFT adds the wait (N / running - 1) x (prefill + O) steps (Little's law)"
+    "and the next one as soon as it completes (no think time); at most the stack's max_batch sequences run "
+    "(and as many as their KV at P + O in whole blocks fits beside the weights; step activations not "
+    "counted), the others queue; a request takes s = ceil(P / chunk) prefill steps and O decode steps; "
+    "every step also carries the other running users' work in the steady-state mean (of each, a share "
+    "s / (s + O) prefilling a chunk, O / (s + O) decoding at the mean context P + O/2); TPOT = a decode "
+    "step; TTFT = the queue's wait + s prefill steps + the stack's per-request overhead; tokens/s = "
+    "running x O / (s x prefill step + O x TPOT), and N = requests/s x (wait + s x prefill step + O x "
+    "TPOT) (Little's law)"
 )
 
 
@@ -488,13 +491,19 @@ def concurrency(
     sp = len(plan)
     cycle = sp + o
     prefilling, decoding = running * sp / cycle, running * o / cycle
-    per_chunk = prefilling / sp  # users in each chunk position of their prompt, on average
-    segments = [Segment(per_chunk, t, off, 1 if i == sp - 1 else 0) for i, (t, off) in enumerate(plan)]
-    segments.append(Segment(decoding, 1, p + o // 2 - 1))
-    step = step_estimate(model, target, s, segments, stack)
+    others = running - 1  # the user's steps also carry the others' work, in the steady-state mean
+    background = [
+        Segment(others / cycle, tk, off, 1 if i == sp - 1 else 0) for i, (tk, off) in enumerate(plan)
+    ]
+    context = p + o // 2
+    background.append(Segment(others * o / cycle, 1, context - 1))
+    own_chunks = [Segment(1 / sp, tk, off, 1 if i == sp - 1 else 0) for i, (tk, off) in enumerate(plan)]
+    t_pre = step_estimate(model, target, s, [*background, *own_chunks], stack).time_s
+    step = step_estimate(model, target, s, [*background, Segment(1, 1, context - 1)], stack)
     t = step.time_s
-    rate = running / (cycle * t) if t else 0.0
-    wait = (users / running - 1.0) * cycle * t  # Little's law over the queue and the running batch
+    cycle_s = sp * t_pre + o * t
+    rate = running / cycle_s if cycle_s else 0.0
+    wait = (users / running - 1.0) * cycle_s  # Little's law over the queue and the running batch
     return Concurrency(
         users=users,
         prompt_tokens=p,
@@ -502,9 +511,9 @@ def concurrency(
         chunk_tokens=chunk or p,
         prefill_steps=sp,
         step=step,
-        ttft_s=wait + sp * t + request_overhead_s(s, stack),
+        ttft_s=wait + sp * t_pre + request_overhead_s(s, stack),
         tpot_s=t,
-        tokens_per_s=decoding / t if t else 0.0,
+        tokens_per_s=rate * o,
         requests_per_s=rate,
         decoding_users=decoding,
         prefilling_users=prefilling,
