@@ -267,7 +267,17 @@ def run(args: argparse.Namespace) -> int:
         kv_block_tokens=args.block_size,
     ).validated(target)
     plans = []
-    for name in args.models:  # every name checked before any model is built
+    steps_wanted = (
+        args.chunk is not None or args.users_list or args.max_tpot_s or args.max_ttft_s or args.draft
+    )
+    for name in [*args.models, *([args.draft] if args.draft and args.draft.lower() != "ngram" else [])]:
+        spec = get_spec(name)  # every name checked before any model is built
+        if steps_wanted and spec.source == "hf" and spec.task in ("seq2seq-lm", "speech-seq2seq"):
+            raise UsageError(
+                f"{spec.name} is an encoder-decoder: --chunk, --users, --max-tpot/--max-ttft and --draft "
+                "model decoder LLMs (--layers and the rest of llm take it)"
+            )
+    for name in args.models:
         spec = get_spec(name)
         prompts = _prompts(spec, args)
         _check_model(spec, args, prompts, contexts)
