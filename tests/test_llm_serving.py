@@ -296,6 +296,8 @@ def test_cli_serving_views_json_and_table(tiny, capsys, tmp_path):
     ]
     assert cli.main([*argv, "--max-tpot", "fast"]) == 2
     assert "--max-tpot 'fast'" in capsys.readouterr().err
+    assert cli.main(["llm", "hf:google-t5/t5-base", "--hardware", "l4", "--users", "4"]) == 2
+    assert capsys.readouterr().err.startswith("modeltui: error: hf:google-t5/t5-base is an encoder-decoder:")
 
 
 # ------------------------------------------------------------------------------------ capture cache
@@ -368,3 +370,20 @@ def test_estimate_from_the_step_model_matches_the_captured_phases(tiny, steps):
     assert _flops(fast.prefill.ops, "transformer.h.0.attn", "scaled_dot_product_attention") == [
         3 * 820 * PAIR
     ]
+
+
+def test_a_step_model_repriced_at_other_bits_matches_its_capture(tiny, steps):
+    from metrics_core.perf.serving import Segment, StepModel
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    fields = ("input_bytes", "output_bytes", "weight_bytes")
+    segments = [Segment(1, 16, 16, 0), Segment(2, 1, 41)]  # a prefill chunk beside two decodes
+    for bits in (ElementBits(16, 8, 8), ElementBits(16, 4, 16), ElementBits(8, 8, 8)):
+        captured = StepModel(capture_steps(tiny, bits)).records(segments)
+        repriced = steps.repriced(bits).records(segments)
+        diff = [(a.op, f, getattr(b, f) - getattr(a, f)) for a, b in zip(repriced, captured, strict=True)
+                for f in fields if getattr(a, f) != getattr(b, f)]  # fmt: skip
+        # 8-bit activations: each index_copy_ reads an int64 position (8 bytes, kept) and the new K or V
+        # of 3 tokens x 64 (halved): the repriced one halves the position too, 4 bytes short
+        expected = [("index_copy_", "input_bytes", 4)] * 4 if bits.activations == 8 else []
+        assert diff == expected

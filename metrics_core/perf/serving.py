@@ -188,6 +188,35 @@ class StepModel:
             shapes = _shape_fit(*([x.output_shape, *x.input_shapes] for x in (a, b, c, d)), c1, dc)
             self.fits.append(_OpFit(a, coef, shapes, layer, a.module in cap.logits_modules))
 
+    def repriced(self, bits: Any) -> StepModel:
+        """This step model with its bytes priced at other element bits (``ElementBits``) without a capture:
+        weight bytes x the weights' ratio; the KV cache attention reads (its context terms) x the KV
+        ratio; every other float activation byte x the activations' ratio (the capture prices the new
+        token's K/V written by ``index_copy_`` as activations; integer ops and token ids keep their size,
+        but for an ``index_copy_``'s 8-byte position). ``ValueError`` when the capture's bits are not
+        known."""
+        old = self.capture.bits
+        if old is None:
+            raise ValueError(f"{self.capture.model}: the step model's element bits are not known")
+        act, w = bits.activations / old.activations, bits.weights / old.weights
+        kv_read = bits.kv / old.kv
+        out = object.__new__(StepModel)
+        out.capture = replace(self.capture, bits=bits)
+        out.fits = []
+        for fit in self.fits:
+            coef = dict(fit.coef)
+            coef["weight_bytes"] = tuple(x * w for x in coef["weight_bytes"])
+            integer = fit.template.dtype.startswith(("int", "uint", "bool"))
+            a, b, c, d = coef["input_bytes"]
+            if fit.attention_layer is not None:
+                coef["input_bytes"] = (a * act, b * act, c * kv_read, d * kv_read)
+            elif not integer and fit.template.op != "embedding":  # an embedding reads token ids
+                coef["input_bytes"] = (a * act, b * act, c * act, d * act)
+            if not integer:
+                coef["output_bytes"] = tuple(x * act for x in coef["output_bytes"])
+            out.fits.append(replace(fit, coef=coef))
+        return out
+
     def records(self, segments: Sequence[Segment]) -> list[OpRecord]:
         """The op records of one step running ``segments`` (module doc): FLOPs and bytes at any batch,
         tokens and context from the fit; weights as captured (the caller scales formats, experts, TP)."""

@@ -189,12 +189,14 @@ class LlmScreen(Screen[None]):
             self.app.call_from_thread(self._show, [], f"{self.model}: {exc}", generation)
             return
         steps = self.steps.get(bits) if decoder else None
-        if steps is not None:
+        known = steps or next(iter(self.steps.values()), None) if decoder else None
+        if known is not None:  # another precision's step model, repriced at these bits, until captured
+            steps_now = known if steps is not None else known.repriced(bits)
             try:
                 from metrics_core.perf.serving import estimate_from_steps
 
                 base = self.results[0] if self.results else None
-                fast = estimate_from_steps(steps, target, focused, base=base)
+                fast = estimate_from_steps(steps_now, target, focused, base=base)
                 self.app.call_from_thread(self._show_fast, fast, generation)
             except (ModeltuiError, ValueError):
                 pass  # the captured estimate below says what is wrong
