@@ -98,7 +98,10 @@ class LlmScreen(Screen[None]):
         self.show_layers = False
         self.steps: dict[Any, Any] = {}
         self.serving_text = ""
+        #: Whether the text is the step model's estimate (the captured one follows), and the computation
+        #: whose captured result is shown.
         self.fast = False
+        self.shown_generation: int | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar("llm")
@@ -259,6 +262,7 @@ class LlmScreen(Screen[None]):
         if generation is not None and generation != self.generation:
             return  # computed for settings since changed
         self.fast = False
+        self.shown_generation = generation
         self.results = results
         self.serving_text = serving
         self.text = error if error is not None else self.body_text()
