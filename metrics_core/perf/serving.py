@@ -228,21 +228,34 @@ class StepModel:
         keys_full = sum(s.keys(None) for s in segments)
         out = []
         for fit in self.fits:
-            w = windows[fit.attention_layer] if fit.attention_layer is not None and fit.attention_layer < len(
-                windows) else None  # fmt: skip
+            layer = fit.attention_layer
+            w = windows[layer] if layer is not None and layer < len(windows) else None
             pairs = pairs_full if w is None else sum(s.pairs(w) for s in segments)
+            keys = keys_full if w is None else sum(s.keys(w) for s in segments)
             n = logit_tokens if fit.logits else tokens
-            values = {}
-            for f, (a, b, c, d) in fit.coef.items():
-                per_context = keys_full if w is None else sum(s.keys(w) for s in segments)
-                extent = per_context if (f == "input_bytes" and fit.attention_layer is not None) else pairs
-                values[f] = max(0, round(a + b * n + c * longest + d * extent))
+            co = fit.coef
+
+            def value(field: str, extent: float, co: dict = co, n: float = n) -> int:
+                a, b, c, d = co[field]
+                return max(0, round(a + b * n + c * longest + d * extent))
+
             t = fit.template
-            if fit.shapes is not None:
-                dims = [[max(1, round(a + b * n + c * longest)) if (a, b, c) != (0.0, 0.0, 0.0) else 0
-                         for a, b, c in shape] for shape in fit.shapes]  # fmt: skip
-                values["output_shape"], values["input_shapes"] = dims[0], dims[1:]
-            out.append(replace(t, **values))
+            shapes = fit.shapes
+            if shapes is not None:
+                dims = [[max(1, round(a + b * n + c * longest)) if (a or b or c) else 0 for a, b, c in shape]
+                        for shape in shapes]  # fmt: skip
+                out_shape, in_shapes = dims[0], dims[1:]
+            else:
+                out_shape, in_shapes = t.output_shape, t.input_shapes
+            out.append(
+                OpRecord(  # positional: thousands of ops per step (dataclasses.replace is slow)
+                    t.index, t.module, t.module_type, t.op, t.category, in_shapes, out_shape, t.dtype,
+                    value("macs", pairs), value("flops", pairs),
+                    value("input_bytes", keys if layer is not None else pairs),
+                    value("output_bytes", pairs), value("weight_bytes", pairs),
+                    t.covered, t.live_bytes, t.reads_from,
+                )
+            )  # fmt: skip
         return out
 
 
