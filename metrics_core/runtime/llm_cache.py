@@ -191,6 +191,13 @@ def step_model(name: str, bits: Any, attention: str = "sdpa", timeout_s: float |
     from metrics_core.runtime.llm_steps import capture_steps
     from metrics_core.runtime.pool import run_call
 
+    from metrics_core.common.errors import UsageError
+
     key = capture_key(name, "steps", bits=bits, attention=attention)
     capture = cached(key, lambda: run_call(capture_steps, name, bits, attention, timeout_s=timeout_s))
-    return StepModel(capture)
+    try:
+        return StepModel(capture)
+    except ValueError as exc:  # a graph that changes with the batch or the context: one line, no traceback
+        raise UsageError(
+            f"{exc}: the serving views (--chunk, --users, --draft) cannot price its steps"
+        ) from None
