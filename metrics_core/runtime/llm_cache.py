@@ -187,11 +187,10 @@ def llm_estimates(
 def step_model(name: str, bits: Any, attention: str = "sdpa", timeout_s: float | None = None) -> Any:
     """``perf.serving.StepModel`` of ``name`` at ``bits`` (``ElementBits``), its decode-step captures run
     in a worker (``runtime.llm_steps.capture_steps``) and cached (module doc)."""
+    from metrics_core.common.errors import UsageError
     from metrics_core.perf.serving import StepModel
     from metrics_core.runtime.llm_steps import capture_steps
     from metrics_core.runtime.pool import run_call
-
-    from metrics_core.common.errors import UsageError
 
     key = capture_key(name, "steps", bits=bits, attention=attention)
     capture = cached(key, lambda: run_call(capture_steps, name, bits, attention, timeout_s=timeout_s))
