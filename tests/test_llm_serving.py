@@ -387,3 +387,4 @@ def test_a_step_model_repriced_at_other_bits_matches_its_capture(tiny, steps):
         # of 3 tokens x 64 (halved): the repriced one halves the position too, 4 bytes short
         expected = [("index_copy_", "input_bytes", 4)] * 4 if bits.activations == 8 else []
         assert diff == expected
+        assert steps.repriced(bits).capture.weight_bytes == steps.capture.params * bits.weights // 8

@@ -154,3 +154,14 @@ async def test_llm_view_takes_typed_values_and_answers_from_the_step_model(tmp_p
         assert screen.scenario.tp == 2 and "TP 2" in screen.text
         await pilot.press("L")
         assert "decode @ 40 per layer" in screen.text
+        # another precision: priced at once from the step model repriced at its bits, then captured
+        fast.clear()
+        await pilot.press("W")  # fp16 -> bf16: the same 16-bit bytes
+        await settle(pilot)
+        await pilot.press("W")  # bf16 -> fp8 weights: 8 bits per weight
+        await settle(pilot)
+        assert screen.scenario.weights == "fp8"
+        est = fast[-1]
+        assert (est.scenario.weights, est.derived_from) == ("fp8", "step model")
+        captured = next(r for r in screen.results if r.scenario.batch_size == screen.batch)
+        assert est.weight_bytes == captured.weight_bytes == captured.params // 2  # 1 byte a weight, TP 2

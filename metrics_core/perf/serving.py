@@ -201,7 +201,7 @@ class StepModel:
         act, w = bits.activations / old.activations, bits.weights / old.weights
         kv_read = bits.kv / old.kv
         out = object.__new__(StepModel)
-        out.capture = replace(self.capture, bits=bits)
+        out.capture = replace(self.capture, bits=bits, weight_bytes=self.capture.params * bits.weights // 8)
         out.fits = []
         for fit in self.fits:
             coef = dict(fit.coef)
