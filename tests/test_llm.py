@@ -346,7 +346,9 @@ def test_t5_encoder_decoder_prefill_and_caches():
     assert per_token == 36_864
     assert (est.kv_bytes_per_token, est.cross_kv_bytes_per_token) == (per_token, per_token)
     assert est.cross_kv_cache_bytes == b * p * per_token
-    assert est.kv_cache_bytes == b * ((1 + n) * per_token + p * per_token)
+    # vLLM's paged KV: the 1 + N = 9 decoder tokens held in one 16-token block (perf.paged_kv)
+    assert est.kv_block_tokens == 16
+    assert est.kv_cache_bytes == b * (16 * per_token + p * per_token)
     # decode contexts count decoder tokens: 1 (the start token) to 1 + N; each step reads the cross cache
     assert (capture.decode_first.context, capture.decode_last.context) == (1, 1 + n)
     assert capture.decode_first.cross_kv_bytes == b * p * per_token
@@ -366,7 +368,8 @@ def test_whisper_prefill_is_its_fixed_window():
     per_token = 2 * layers * heads * (d // heads) * 2
     assert per_token == 163_840
     assert est.cross_kv_bytes_per_token == per_token and est.encoder_tokens == 1500
-    assert est.kv_cache_bytes == 17 * per_token + 1500 * per_token
+    # 1 + 16 = 17 decoder tokens in two 16-token blocks (vLLM's paged KV, perf.paged_kv)
+    assert est.kv_cache_bytes == 32 * per_token + 1500 * per_token
     # the encoder's linear layers over 1,500 positions: 32 layers x (4 d^2 + 2 d x 4d) MACs per position
     ffn = c["encoder_ffn_dim"]
     encoder_linear = c["encoder_layers"] * positions * (4 * d * d + 2 * d * ffn)
@@ -397,7 +400,8 @@ def test_bart_from_a_config_file(tmp_path, capsys):
         per_token,
         per_token,
     )
-    assert row["kv_cache_bytes"] == 2 * (9 * per_token + 32 * per_token)
+    # the 1 + 8 = 9 decoder tokens in one 16-token block (vLLM's paged KV, perf.paged_kv)
+    assert row["kv_cache_bytes"] == 2 * (16 * per_token + 32 * per_token)
     assert cli.main([*argv[:4], "--prompt", "200", "--generate", "8"]) == 2
     assert capsys.readouterr().err == (
         f"modeltui: error: hf:{path}'s encoder takes at most 128 tokens (max_position_embeddings); "

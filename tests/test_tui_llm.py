@@ -120,3 +120,64 @@ async def test_llm_header_is_whole_at_80_columns():
             " llm  a100-pcie-40gb (default) · fp16 · W fp16 · KV fp16",
             " │ vllm, ideal ",
         )
+
+
+@sync
+async def test_llm_view_takes_typed_values_and_answers_from_the_step_model(tmp_path, monkeypatch):
+    """Typed prompt / generate / batch / users / TP (``i``); once the step model is captured a change is
+    priced from it at once (then captured); users add the continuous-batching view, ``L`` the layers."""
+    import json
+
+    from transformers import GPT2Config
+
+    from tui.app.screens.llm import LlmScreen
+
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = GPT2Config(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=4096, bos_token_id=0,
+                     eos_token_id=0).to_dict()  # fmt: skip
+    cfg["architectures"] = ["GPT2LMHeadModel"]
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_llm("hf:tiny/config.json")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LlmScreen)
+        assert "phase (batch 1)" in screen.text and len(screen.steps) == 1  # the step model, once
+        fast: list = []
+        shown = screen._show_fast
+        monkeypatch.setattr(screen, "_show_fast", lambda est, gen: (fast.append(est), shown(est, gen)))
+        assert screen.apply_typed("prompt 40 generate 4 batch 3 users 8") is None
+        await settle(pilot)
+        # priced at once from the step model for batch 3, then the captured estimates for every batch
+        assert [(e.scenario.batch_size, e.derived_from) for e in fast] == [(3, "step model")]
+        assert (screen.batch, screen.users, screen.batches) == (3, 8, (1, 3, 4, 16, 64, 256))
+        text = screen.text
+        assert "prompt 40 + generate 4 tokens" in text and "phase (batch 3)" in text
+        assert "concurrency under continuous batching (est.)" in text and "model: continuous batching" in text
+        assert screen.apply_typed("batch zero") == "batch must be a positive whole number, got 'zero'"
+        assert screen.apply_typed("seq 3") == "'seq' is not a setting: prompt, generate, batch, users or tp"
+        assert screen.apply_typed("tp 3") == "tp 3: not one this model and target take"  # 4 heads
+        await pilot.press("i")
+        field = screen.query_one("#llm-input")
+        assert field.has_class("editing")
+        field.value = "tp 2"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.scenario.tp == 2 and "TP 2" in screen.text
+        await pilot.press("L")
+        assert "decode @ 40 per layer" in screen.text
+        # another precision: priced at once from the step model repriced at its bits, then captured
+        fast.clear()
+        await pilot.press("W")  # fp16 -> bf16: the same 16-bit bytes
+        await settle(pilot)
+        await pilot.press("W")  # bf16 -> fp8 weights: 8 bits per weight
+        await settle(pilot)
+        assert screen.scenario.weights == "fp8"
+        est = fast[-1]
+        assert (est.scenario.weights, est.derived_from) == ("fp8", "step model")
+        captured = next(r for r in screen.results if r.scenario.batch_size == screen.batch)
+        assert est.weight_bytes == captured.weight_bytes == captured.params // 2  # 1 byte a weight, TP 2

@@ -36,3 +36,19 @@ def write_atomic(path: Path, text: str, tmp_prefix: str | None = None, tmp_suffi
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_atomic_bytes(path: Path, data: bytes, tmp_prefix: str | None = None) -> None:
+    """``write_atomic`` for bytes: a temporary file in the same directory, then ``os.replace``. Raises
+    ``OSError`` (the temporary file is removed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = tmp_prefix if tmp_prefix is not None else f".{path.name}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

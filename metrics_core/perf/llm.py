@@ -23,6 +23,9 @@ Definitions (all estimates, ``estimate: true``):
   (``cross_kv_bytes_per_token`` x P per sequence).
 - **Context** C (``context_tokens``, ``--context``): the decode step reported as ``decode`` (default: the
   first, at P; encoder-decoders 1); it must lie within the generation, P <= C <= P + N.
+- **Paged KV** (``perf.paged_kv``): each sequence holds whole blocks of ``kv_block_tokens`` tokens (the
+  stack's: vLLM 16, TensorRT-LLM 64, per-token caches 1); ``kv_cache_bytes`` and the largest batch count
+  the rounding (``kv_paging_bytes``).
 - **Memory**: ``resident_bytes`` = weights + KV cache at context P + N + peak activations of prefill;
   ``fits`` when resident <= ``memory_gb`` x 1e9 (per GPU with ``tp``); ``max_batch_size`` = the largest B
   whose weights + B x KV per sequence + prefill's peak activations at B fit (the peak at any B from
@@ -51,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
@@ -60,6 +63,7 @@ from metrics_core.common.records import OpRecord
 from metrics_core.perf.comm import collective_time, link_for
 from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, Tuning
 from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.paged_kv import check_block, paging_bytes
 from metrics_core.perf.quant import KV_FORMATS, WEIGHT_FORMATS, kv_format, weight_format
 from metrics_core.perf.roofline import check_modes, dominant_bound, estimate_records
 from metrics_core.perf.stacks import DEFAULT_STACK, Stack, get_stack, stack_ids
@@ -103,6 +107,8 @@ class Scenario:
     context_tokens: int | None = None
     #: The serving stack (``perf.stacks``): its kernels, per-step and per-request overheads, collectives.
     stack: str = DEFAULT_STACK
+    #: Tokens per KV-cache block (paged KV, ``perf.paged_kv``); None: the stack's ``kv_block_tokens``.
+    kv_block_tokens: int | None = None
 
     def validated(self, target: HardwareTarget) -> Scenario:
         """These settings checked against ``target``, names made canonical (``int4`` -> ``int4-g128``,
@@ -129,6 +135,8 @@ class Scenario:
                   ("--batch-size", self.batch_size), ("--tp", self.tp)]  # fmt: skip
         if self.context_tokens is not None:
             counts.append(("--context", self.context_tokens))
+        if self.kv_block_tokens is not None:
+            check_block(self.kv_block_tokens)
         for what, value in counts:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{what} must be a positive integer, got {value!r}")
@@ -264,6 +272,16 @@ class PhaseEstimate:
     overhead_bound_time_pct: float = 0.0
     runtime_s: float = 0.0
     communication_bound_time_pct: float = 0.0
+    #: The phase's per-op estimates (``perf.roofline.OpEstimate``), for its per-layer breakdown
+    #: (``layers``); not compared, not in ``to_dict``.
+    ops: tuple = field(default=(), compare=False, repr=False)
+
+    def layers(self) -> list:
+        """Per decoder layer and part (attention, MLP, norms, logits, ...) with their regimes and bounds,
+        the per-step runtime overhead and all-reduces included (``perf.llm_layers.breakdown``)."""
+        from metrics_core.perf.llm_layers import breakdown
+
+        return breakdown(self.ops, self.runtime_s, self.allreduce_s)
 
     @property
     def ai(self) -> float | None:
@@ -433,6 +451,7 @@ def estimate_phase(
         overhead_bound_time_pct=pct["overhead"],
         runtime_s=runtime_s,
         communication_bound_time_pct=pct["communication"],
+        ops=tuple(est.ops),
     )
 
 
@@ -468,6 +487,13 @@ class LlmEstimate:
     tpot_mean_s: float = 0.0
     #: The serving stack the estimate assumes (``perf.stacks``).
     stack: Stack | None = None
+    #: Paged KV (``perf.paged_kv``): tokens per block, and the bytes the B sequences' blocks hold beyond
+    #: their tokens (per GPU; part of ``kv_cache_bytes``).
+    kv_block_tokens: int = 1
+    kv_paging_bytes: int = 0
+    #: ``capture``: the phases captured at this batch, prompt and generation; ``step model``: priced from
+    #: the model's decode-step captures (``perf.serving.estimate_from_steps``), a faster approximation.
+    derived_from: str = "capture"
 
     @property
     def clock_ratio(self) -> float:
@@ -545,6 +571,9 @@ class LlmEstimate:
             "kv_bytes_per_token": self.kv_bytes_per_token,
             "cross_kv_bytes_per_token": self.cross_kv_bytes_per_token if self.encoder_tokens else None,
             "kv_cache_bytes": self.kv_cache_bytes,
+            "kv_block_tokens": self.kv_block_tokens,
+            "kv_paging_bytes": self.kv_paging_bytes,
+            "derived_from": self.derived_from,
             "cross_kv_cache_bytes": self.cross_kv_cache_bytes if self.encoder_tokens else None,
             "activation_bytes": self.activation_bytes,
             "resident_bytes": self.resident_bytes,
@@ -687,7 +716,9 @@ def estimate_llm(
             runtime_s=step_s,
             tuning=tuning,
         )
-    kv_per_seq_gpu = capture.kv_held_per_sequence(last) * kv_share
+    block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
+    paging_per_seq_gpu = paging_bytes(capture.kv_layer_token_bytes, capture.windows, last, block) * kv_share
+    kv_per_seq_gpu = capture.kv_held_per_sequence(last) * kv_share + paging_per_seq_gpu
     cross_per_seq_gpu = capture.encoder_tokens * capture.cross_kv_bytes_per_token * kv_share
     weight_gpu = math.ceil(capture.weight_bytes * s.weight_scale / tp)
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
@@ -718,4 +749,6 @@ def estimate_llm(
         cross_kv_bytes_per_token=capture.cross_kv_bytes_per_token,
         cross_kv_cache_bytes=round(b * cross_per_seq_gpu),
         stack=stack,
+        kv_block_tokens=block,
+        kv_paging_bytes=round(b * paging_per_seq_gpu),
     )

@@ -104,9 +104,15 @@ def _memory_line(r) -> str:  # noqa: ANN001
     else:
         total = s.prompt_tokens + s.generate_tokens
         rate = f"KV {r.kv_bytes_per_token:,.0f} B/token (whole model); max batch at {total:,} tokens: "
+    paged = (
+        f" (paged: {r.kv_block_tokens}-token blocks, {units.human_bytes(r.kv_paging_bytes)} of it rounding)"
+        if getattr(r, "kv_block_tokens", 1) > 1
+        else ""
+    )
     return (
         f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
-        f"{units.human_bytes(r.kv_cache_bytes)} + activations {units.human_bytes(r.activation_bytes)}\n"
+        f"{units.human_bytes(r.kv_cache_bytes)}{paged} + activations "
+        f"{units.human_bytes(r.activation_bytes)}\n"
         f"  = {units.human_bytes(r.resident_bytes)} of {units.human_bytes(r.capacity_bytes)}: {verdict}\n"
         f"{rate}{r.max_batch_size:,}"
     )

@@ -94,6 +94,11 @@ class Stack:
     max_tp: int | None = None
     kv_formats: tuple[str, ...] = ()
     weights_excluded: tuple[str, ...] = ()
+    #: Tokens per KV-cache block (paged KV, ``perf.paged_kv``; 1: per token) and prompt tokens per forward
+    #: step under chunked prefill (0: the whole prompt in one step, ``perf.serving``), with their source.
+    kv_block_tokens: int = 1
+    prefill_chunk_tokens: int = 0
+    paging_source: str = ""
 
     def check(self, target: HardwareTarget, weights: Any, tp: int, kv: str | None = None) -> None:
         """``UsageError`` (one line) when this stack does not run on ``target`` (its vendor or kind), does
@@ -164,6 +169,8 @@ class Stack:
             "request_overhead_us": self.request_overhead_us,
             "custom_allreduce": self.custom_allreduce,
             "max_batch": self.max_batch,
+            "kv_block_tokens": self.kv_block_tokens,
+            "prefill_chunk_tokens": self.prefill_chunk_tokens,
             "bandwidth": dict(self.bandwidth),
             "gemm_scale": dict(self.gemm_scale),
             "origin": self.origin,
@@ -202,7 +209,16 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
         max_tp=int(e["max_tp"]) if "max_tp" in e else None,
         kv_formats=tuple(e.get("kv_formats", ())),
         weights_excluded=tuple(e.get("weights_excluded", ())),
+        kv_block_tokens=_count(e.get("kv_block_tokens", 1), f"{where}: kv_block_tokens", 1),
+        prefill_chunk_tokens=_count(e.get("prefill_chunk_tokens", 0), f"{where}: prefill_chunk_tokens", 0),
+        paging_source=str(e.get("paging_source", "")),
     )
+
+
+def _count(value: Any, where: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{where}: must be an integer >= {least}")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -81,11 +81,21 @@ def _bench(
 
 def _llm(name: str, target: HardwareTarget, scenarios: Sequence[Any]) -> list[Any]:
     """``LlmEstimate`` of ``name`` on ``target`` for each ``perf.llm.Scenario`` (captured in a worker
-    process; raises ``ModeltuiError`` for a model that is not a decoder or settings the target lacks)."""
-    from metrics_core.runtime.llm_capture import estimate_in_worker
+    process, the captures cached: ``runtime.llm_cache``; raises ``ModeltuiError`` for a model that is not
+    a decoder or settings the target lacks)."""
+    from metrics_core.runtime.llm_cache import llm_estimates
     from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 
-    return [estimate_in_worker(name, target, s, timeout_s=DEFAULT_TIMEOUT_S) for s in scenarios]
+    return [llm_estimates(name, target, [s], timeout_s=DEFAULT_TIMEOUT_S)[0] for s in scenarios]
+
+
+def _llm_steps(name: str, bits: Any) -> Any:
+    """The ``perf.serving.StepModel`` of ``name`` at ``bits`` (its decode-step captures run in a worker
+    process once, then cached: ``runtime.llm_cache.step_model``)."""
+    from metrics_core.runtime.llm_cache import step_model
+    from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
+
+    return step_model(name, bits, timeout_s=DEFAULT_TIMEOUT_S)
 
 
 def _catalog_note() -> str | None:
@@ -146,6 +156,8 @@ class Backend:
     bench: Bench = _bench
     #: LLM serving estimates for the LLM view: ``llm(name, target, scenarios) -> [LlmEstimate]``
     llm: Callable[[str, HardwareTarget, Sequence[Any]], list[Any]] = _llm
+    #: the step model of a decoder (``perf.serving.StepModel``): ``llm_steps(name, bits)``
+    llm_steps: Callable[[str, Any], Any] = _llm_steps
     #: stops analyses in flight (quit, new settings)
     stop: Callable[[], None] = _stop
     #: a one-line note when the shipped catalog does not match the installed torchvision, else None

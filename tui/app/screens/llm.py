@@ -2,8 +2,12 @@
 target, KV cache, what fits, TTFT/TPOT and tokens/s over batch sizes, and the phases on the roofline (all
 estimates).
 
-The captures run in a worker process (``Backend.llm``) from a thread worker; keys change the serving
-settings and recompute. Definitions: ``metrics_core.perf.llm``.
+The captures run in a worker process (``Backend.llm``) from a thread worker, and are cached
+(``runtime.llm_cache``); keys change the serving settings and recompute, and ``i`` takes typed values
+(``prompt 4096 generate 256 batch 32 users 32 tp 2``). Once a decoder's step model is captured
+(``Backend.llm_steps``), a change is answered at once from it (``perf.serving.estimate_from_steps``,
+labelled) while the captured estimate follows; ``users N`` adds the continuous-batching view and ``L`` the
+per-layer breakdown. Definitions: ``metrics_core.perf.llm``, ``perf.serving``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import ScrollableContainer
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from metrics_core.common.errors import ModeltuiError, one_line_error
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, Scenario
@@ -59,12 +63,19 @@ class LlmScreen(Screen[None]):
             "S", "cycle('stack')", "Stack", tooltip="The serving stack (vLLM, TensorRT-LLM, llama.cpp ...)"
         ),
         Binding("b", "cycle_batch", "Batch", tooltip="The batch size whose phase table is shown"),
+        Binding("i", "edit", "Type values", tooltip="prompt 4096 generate 256 batch 32 users 32 tp 2"),
+        Binding("L", "toggle_layers", "Layers", tooltip="Per-layer breakdown of prefill and decode"),
     ]
+
+    #: Keys go to the view until ``i`` opens the input line.
+    AUTO_FOCUS = None
 
     DEFAULT_CSS = """
     LlmScreen #llm-scroll { overflow-x: auto; overflow-y: auto; }
     LlmScreen #llm-body { width: auto; }
     LlmScreen #llm-settings { height: auto; }
+    LlmScreen #llm-input { display: none; }
+    LlmScreen #llm-input.editing { display: block; }
     """
 
     app: ModeltuiApp
@@ -79,10 +90,24 @@ class LlmScreen(Screen[None]):
         self.model_task = "causal-lm"
         #: Counts the computations started; only the latest one's result is shown.
         self.generation = 0
+        #: The batch sizes of the sweep (the presets, plus a typed one), users of the concurrency view
+        #: (None: not shown), the per-layer breakdown shown, the step models by element bits, and the
+        #: text of the serving views.
+        self.batches: tuple[int, ...] = BATCHES
+        self.users: int | None = None
+        self.show_layers = False
+        self.steps: dict[Any, Any] = {}
+        self.serving_text = ""
+        #: Whether the text is the step model's estimate (the captured one follows), and the computation
+        #: whose captured result is shown.
+        self.fast = False
+        self.shown_generation: int | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar("llm")
         yield Static(id="llm-settings")
+        yield Input(placeholder="prompt 4096 generate 256 batch 32 users 32 tp 2 (Enter applies, Esc closes)",
+                    id="llm-input", disabled=True)  # fmt: skip
         with ScrollableContainer(id="llm-scroll"):
             yield Static(id="llm-body")
         yield AppFooter()
@@ -112,7 +137,8 @@ class LlmScreen(Screen[None]):
             f" · generate {s.generate_tokens} (n) · weights "
             f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · stack "
             f"{s.stack} (S) · phases at "
-            f"batch {self.batch} (b) of {', '.join(map(str, BATCHES))}"
+            f"batch {self.batch} (b) of {', '.join(map(str, self.batches))}"
+            f"{f' · users {self.users}' if self.users else ''} · type values (i)"
         )
 
     def refresh_view(self) -> None:
@@ -150,20 +176,68 @@ class LlmScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="llm")
     def _compute(self, generation: int) -> None:
-        """The captures (worker process) and estimates, off the UI thread."""
+        """The captures (worker process) and estimates, off the UI thread: first, when the model's step
+        model is known, the focused batch priced from it (at once), then the captured estimates, then the
+        step model when it is not known yet and the serving views."""
         session = self.app.session
         target = session.target
         modes = {"execution": None, "efficiency": session.efficiency}  # kernels: the stack's
-        scenarios = [replace(self.scenario, batch_size=b, **modes) for b in BATCHES]
+        scenarios = [replace(self.scenario, batch_size=b, **modes) for b in self.batches]
+        focused = next(s for s in scenarios if s.batch_size == self.batch)
+        decoder = self.model_task not in ("seq2seq-lm", SPEECH_TASK)
+        try:
+            bits = focused.validated(target).bits
+        except ModeltuiError as exc:
+            self.app.call_from_thread(self._show, [], f"{self.model}: {exc}", generation)
+            return
+        steps = self.steps.get(bits) if decoder else None
+        known = steps or next(iter(self.steps.values()), None) if decoder else None
+        if known is not None:  # another precision's step model, repriced at these bits, until captured
+            steps_now = known if steps is not None else known.repriced(bits)
+            try:
+                from metrics_core.perf.serving import estimate_from_steps
+
+                base = self.results[0] if self.results else None
+                fast = estimate_from_steps(steps_now, target, focused, base=base)
+                self.app.call_from_thread(self._show_fast, fast, generation)
+            except (ModeltuiError, ValueError):
+                pass  # the captured estimate below says what is wrong
         try:
             results = self.app.backend.llm(self.model, target, scenarios)
+            if decoder and steps is None:
+                steps = self.app.backend.llm_steps(self.model, bits)
+                self.steps[bits] = steps
+            serving = self._serving(steps, target, focused) if steps is not None else ""
         except ModeltuiError as exc:
             self.app.call_from_thread(self._show, [], f"{self.model}: {exc}", generation)
             return
         except Exception as exc:  # noqa: BLE001 - one line in the view, never a crash of the app
             self.app.call_from_thread(self._show, [], f"{self.model}: {one_line_error(exc)}", generation)
             return
-        self.app.call_from_thread(self._show, results, None, generation)
+        self.app.call_from_thread(self._show, results, None, generation, serving)
+
+    def _serving(self, steps: Any, target: Any, scenario: Any) -> str:
+        """The continuous-batching view of ``self.users`` (empty when not asked)."""
+        if not self.users:
+            return ""
+        from metrics_core.perf.serving import CONCURRENCY_ASSUMPTIONS, concurrency
+        from metrics_core.perf.serving_report import concurrency_text
+
+        width = max(60, self.size.width - 2)
+        rows = [concurrency(steps, target, scenario, self.users)]
+        return concurrency_text(rows, width=width, assumptions=CONCURRENCY_ASSUMPTIONS)
+
+    def _show_fast(self, estimate: Any, generation: int) -> None:
+        """The focused batch priced from the step model, until the captured estimates arrive."""
+        if generation != self.generation:
+            return
+        from metrics_core.perf.llm_report import phase_block
+
+        width = max(60, self.size.width - 2)
+        note = "(priced at once from the step model, perf.serving.estimate_from_steps; captures follow…)"
+        self.fast = True
+        self.text = f"{phase_block(estimate, width)}\n\n{note}"
+        self.refresh_view()
 
     def body_text(self) -> str:
         """The phase table of the focused batch, the batch sweep with its chart, the roofline."""
@@ -171,23 +245,30 @@ class LlmScreen(Screen[None]):
 
         focused = next(r for r in self.results if r.scenario.batch_size == self.batch)
         width = max(60, self.size.width - 2)
-        return "\n\n".join(
-            [
-                phase_block(focused, width),
-                sweep_text(self.results, width),
-                roofline_text(self.results, width, not self.app.no_color),
-            ]
-        )
+        parts = [phase_block(focused, width)]
+        if self.show_layers:
+            from metrics_core.perf.serving_report import layers_text
 
-    def _show(self, results: list, error: str | None, generation: int | None = None) -> None:
+            parts.append(layers_text(focused, width))
+        if self.serving_text:
+            parts.append(self.serving_text)
+        parts += [sweep_text(self.results, width), roofline_text(self.results, width, not self.app.no_color)]
+        return "\n\n".join(parts)
+
+    def _show(
+        self, results: list, error: str | None, generation: int | None = None, serving: str = ""
+    ) -> None:
         if generation is not None and generation != self.generation:
             return  # computed for settings since changed
+        self.fast = False
+        self.shown_generation = generation
         self.results = results
+        self.serving_text = serving
         self.text = error if error is not None else self.body_text()
         self.refresh_view()
 
     def action_cycle_batch(self) -> None:
-        self.batch = _next(BATCHES, self.batch)
+        self.batch = _next(self.batches, self.batch)
         if self.results:
             self.text = self.body_text()
         self.refresh_view()
@@ -257,4 +338,78 @@ class LlmScreen(Screen[None]):
         return limit[0] if limit else None
 
     def action_back(self) -> None:
+        field = self.query_one("#llm-input", Input)
+        if field.has_class("editing"):
+            field.remove_class("editing")
+            field.disabled = True
+            self.set_focus(None)
+            return
         self.app.pop_screen()
+
+    def action_toggle_layers(self) -> None:
+        self.show_layers = not self.show_layers
+        if self.results:
+            self.text = self.body_text()
+        self.refresh_view()
+
+    def action_edit(self) -> None:
+        """Show the input line for typed values (``apply_typed``)."""
+        field = self.query_one("#llm-input", Input)
+        field.disabled = False
+        field.add_class("editing")
+        field.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        error = self.apply_typed(event.value)
+        if error:
+            self.notify(error, title="LLM view", severity="error", timeout=5)
+            return
+        event.input.value = ""
+        event.input.remove_class("editing")
+        event.input.disabled = True
+        self.set_focus(None)
+
+    def apply_typed(self, text: str) -> str | None:
+        """Apply ``prompt N``, ``generate N``, ``batch N``, ``users N`` and ``tp N`` (any order, ``=`` or
+        ``:`` allowed) and recompute; the one-line error for a bad entry (nothing changes then)."""
+        import re
+
+        pairs = re.findall(r"([A-Za-z]+)\s*[=:]?\s*(\S+)", text.replace(",", " "))
+        if not pairs:
+            return "type settings such as: prompt 4096 generate 256 batch 32 users 32 tp 2"
+        fields = {"prompt": "prompt_tokens", "generate": "generate_tokens", "tp": "tp"}
+        s, batch, users = self.scenario, self.batch, self.users
+        for key, raw in pairs:
+            key = key.lower()
+            if key not in (*fields, "batch", "users"):
+                return f"{key!r} is not a setting: prompt, generate, batch, users or tp"
+            if not raw.isdigit() or int(raw) < 1:
+                return f"{key} must be a positive whole number, got {raw!r}"
+            value = int(raw)
+            if key == "batch":
+                from metrics_core.perf.llm import MAX_BATCH_SIZE
+
+                if value > MAX_BATCH_SIZE:
+                    return f"batch {value:,} is above the largest analysed, {MAX_BATCH_SIZE:,}"
+                batch = value
+            elif key == "users":
+                from metrics_core.perf.serving import MAX_USERS
+
+                if value > MAX_USERS:
+                    return f"users {value:,} is above the largest analysed, {MAX_USERS:,}"
+                users = value
+            else:
+                if key == "prompt" and self.model_task == SPEECH_TASK and value != s.prompt_tokens:
+                    return f"{self.model} encodes a fixed 30 s window: its prompt is {s.prompt_tokens:,}"
+                previous, self.scenario = self.scenario, s
+                allowed = self._allowed(fields[key], value)
+                self.scenario = previous
+                if not allowed:
+                    return f"{key} {value:,}: not one this model and target take"
+                s = replace(s, **{fields[key]: value})
+        self.scenario, self.batch, self.users = s, batch, users
+        self.batches = tuple(sorted({*BATCHES, batch}))
+        self.text = f"{self.model}: computing…"
+        self.refresh_view()
+        self.compute()
+        return None

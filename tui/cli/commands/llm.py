@@ -24,7 +24,8 @@ FLAT_KEYS: tuple[str, ...] = (
     "encoder_tokens", "weights_precision", "weights_bits_per_weight", "activations_precision", "kv_precision",
     "compute_precision", "tp", "stack", "stack_source", "execution", "efficiency",
     "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
-    "kv_cache_bytes", "cross_kv_cache_bytes", "activation_bytes", "resident_bytes",
+    "kv_cache_bytes", "kv_block_tokens", "kv_paging_bytes", "cross_kv_cache_bytes", "activation_bytes",
+    "resident_bytes",
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
     "decode_tokens_per_s", "decode_tokens_per_s_per_sequence", "generation_s",
     "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "prefill_memory_bound_time_pct",
@@ -92,6 +93,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"serving stack: {', '.join(stack_ids())} (default {DEFAULT_STACK}): its kernels, per-step and "
         "per-request overheads, all-reduce",
     )
+    p.add_argument(
+        "--block-size",
+        type=positive_int,
+        default=None,
+        metavar="TOKENS",
+        help="paged KV: tokens per KV-cache block, each sequence holds whole blocks (default: the stack's, "
+        "vLLM 16, TensorRT-LLM 64, 1 = per token)",
+    )
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor-parallel GPUs (1)")
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
     p.add_argument(
@@ -101,6 +110,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"per model and configuration: a capture still running after it is that row's error "
         f"(default {DEFAULT_TIMEOUT_S:g})",
+    )
+    g = p.add_argument_group("serving views (decoders; every figure an estimate, its assumptions printed)")
+    g.add_argument(
+        "--layers",
+        action="store_true",
+        help="per-layer breakdown of prefill and the decode step: attention, MLP, norms, logits, each with "
+        "its regimes and bound",
+    )
+    g.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        metavar="TOKENS",
+        help="chunked prefill: prompt tokens per step, each step also decoding the running batch (batch - 1 "
+        "sequences); 0 = one step; with --users the default is the stack's (vLLM 2048)",
+    )
+    g.add_argument(
+        "--users",
+        default=None,
+        metavar="N[,N...]",
+        help="continuous batching: N users each sending prompt P and output --generate tokens -> per-user "
+        "TTFT, TPOT and aggregate tokens/s",
+    )
+    g.add_argument("--max-tpot", default=None, metavar="TIME", help="the largest N users meeting TPOT (50ms)")
+    g.add_argument("--max-ttft", default=None, metavar="TIME", help="the largest N users meeting TTFT (2s)")
+    g.add_argument(
+        "--draft",
+        default=None,
+        metavar="MODEL|ngram",
+        help="speculative decoding with a draft model (same vocabulary) or n-gram (prompt lookup)",
+    )
+    g.add_argument(
+        "--draft-tokens", type=positive_int, default=4, metavar="K", help="drafted tokens per step (4)"
+    )
+    g.add_argument(
+        "--acceptance", type=float, default=0.7, metavar="A", help="acceptance rate of a drafted token (0.7)"
     )
     from tui.cli.commands.perfmode import add_mode_args
 
@@ -188,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from metrics_core.perf.llm import Scenario
-    from metrics_core.runtime.llm_capture import estimates_in_worker
+    from metrics_core.runtime.llm_cache import llm_estimates
     from metrics_core.sources.resolve import get_spec
     from tui.cli.commands.hardware import load_catalog_with_warnings
     from tui.cli.commands.perfmode import modes_of
@@ -207,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
             f"--weights {args.weights} names {implied} activations; --activations {args.activations} "
             f"contradicts it (drop --activations, or use --weights {plain} --activations {implied})"
         )
+    check_serving_args(args)
     base = Scenario(
         1,
         DEFAULT_PROMPT,
@@ -218,9 +264,20 @@ def run(args: argparse.Namespace) -> int:
         execution=args.execution,  # None: the stack's kernels
         efficiency=modes["efficiency"],
         stack=args.stack,
+        kv_block_tokens=args.block_size,
     ).validated(target)
     plans = []
-    for name in args.models:  # every name checked before any model is built
+    steps_wanted = (
+        args.chunk is not None or args.users_list or args.max_tpot_s or args.max_ttft_s or args.draft
+    )
+    for name in [*args.models, *([args.draft] if args.draft and args.draft.lower() != "ngram" else [])]:
+        spec = get_spec(name)  # every name checked before any model is built
+        if steps_wanted and spec.source == "hf" and spec.task in ("seq2seq-lm", "speech-seq2seq"):
+            raise UsageError(
+                f"{spec.name} is an encoder-decoder: --chunk, --users, --max-tpot/--max-ttft and --draft "
+                "model decoder LLMs (--layers and the rest of llm take it)"
+            )
+    for name in args.models:
         spec = get_spec(name)
         prompts = _prompts(spec, args)
         _check_model(spec, args, prompts, contexts)
@@ -233,14 +290,15 @@ def run(args: argparse.Namespace) -> int:
                     replace(base, batch_size=b, prompt_tokens=p, context_tokens=c) for c in contexts or [None]
                 ]
                 try:
-                    estimates = estimates_in_worker(name, target, group, args.attention, args.timeout)
+                    estimates = llm_estimates(name, target, group, args.attention, args.timeout)
                 except ModeltuiError as exc:  # this configuration's rows are lost, not the others
                     if exc.kind == "usage":
                         raise
                     failures.append(f"{name} (batch {b}, prompt {p}): {exc}")
                     continue
                 results += estimates
-    write(results, args.format)
+    extras = serving_views(args, plans, base, target, results) if wants_serving(args) else {}
+    write(results, args.format, extras)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
@@ -254,8 +312,100 @@ def flat(d: dict) -> dict:
     return {k: row.get(k) for k in FLAT_KEYS}
 
 
-def write(results: list, fmt: str) -> None:
-    dicts = [r.to_dict() for r in results]
+def wants_serving(args: argparse.Namespace) -> bool:
+    return bool(
+        args.layers or args.chunk is not None or args.users or args.max_tpot or args.max_ttft or args.draft
+    )
+
+
+def check_serving_args(args: argparse.Namespace) -> None:
+    """The serving flags, before any capture (``UsageError``, one line)."""
+    from metrics_core.common.quantity import parse_time
+    from metrics_core.perf.speculative import check_draft
+
+    args.users_list = _int_list(args.users, "--users", "user counts") if args.users else []
+    args.max_tpot_s = parse_time(args.max_tpot, "--max-tpot") if args.max_tpot else None
+    args.max_ttft_s = parse_time(args.max_ttft, "--max-ttft") if args.max_ttft else None
+    for flag, v in (("--max-tpot", args.max_tpot_s), ("--max-ttft", args.max_ttft_s)):
+        if v is not None and v <= 0:
+            raise UsageError(f"{flag} must be a positive time, e.g. 50ms")
+    if args.chunk is not None and args.chunk < 0:
+        raise UsageError(f"--chunk must be a whole number of tokens (0: no chunking), got {args.chunk}")
+    if args.draft:
+        check_draft(args.draft_tokens, args.acceptance)
+
+
+def serving_views(args: argparse.Namespace, plans: list, base, target, results: list) -> dict[int, dict]:  # noqa: ANN001
+    """The serving views of each model and prompt (``perf.serving``, ``perf.speculative``,
+    ``perf.llm_layers``), by ``id`` of each result they belong to: ``{"layers": ..., "chunked_prefill": ...,
+    "speculative": ..., "concurrency": [...], "max_users": ...}`` of dicts, and the text under ``"text"``."""
+    from dataclasses import replace
+
+    from metrics_core.perf.serving import CONCURRENCY_ASSUMPTIONS, chunked_prefill, concurrency, max_users
+    from metrics_core.perf.serving_report import chunked_text, concurrency_text, layers_text, speculative_text
+    from metrics_core.perf.speculative import NGRAM, speculative
+    from metrics_core.runtime.llm_cache import step_model
+
+    out: dict[int, dict] = {}
+    needs_steps = (
+        args.chunk is not None or args.users_list or args.max_tpot_s or args.max_ttft_s or args.draft
+    )
+    for name, prompts in plans:
+        model = step_model(name, base.bits, args.attention, args.timeout) if needs_steps else None
+        draft = None
+        if args.draft and args.draft.lower() != NGRAM:
+            draft = step_model(args.draft, base.bits, args.attention, args.timeout)
+        for p in prompts:
+            mine = [r for r in results if r.model == get_name(name) and r.scenario.prompt_tokens == p]
+            if not mine:
+                continue
+            s = replace(mine[0].scenario, context_tokens=None)
+            views: dict = {}
+            texts: list[str] = []
+            if args.chunk is not None:
+                cp = chunked_prefill(model, target, s, args.chunk)
+                views["chunked_prefill"] = cp.to_dict()
+                texts.append(chunked_text(cp))
+            if args.draft:
+                sp = speculative(model, draft, target, s, args.draft_tokens, args.acceptance)
+                views["speculative"] = sp.to_dict()
+                texts.append(speculative_text(sp))
+            if args.users_list or args.max_tpot_s or args.max_ttft_s:
+                rows = [concurrency(model, target, s, n, args.chunk) for n in args.users_list]
+                best = None
+                if args.max_tpot_s or args.max_ttft_s:
+                    best = max_users(model, target, s, args.max_tpot_s, args.max_ttft_s, args.chunk)
+                    views["max_users"] = best.to_dict()
+                views["concurrency"] = [c.to_dict() for c in rows]
+                texts.append(concurrency_text(rows, best, assumptions=CONCURRENCY_ASSUMPTIONS))
+            for r in mine:
+                own = dict(views)
+                if args.layers:
+                    own["layers"] = {
+                        "prefill": [x.to_dict() for x in r.prefill.layers()],
+                        "decode": [x.to_dict() for x in r.decode.layers()],
+                    }
+                own["text"] = texts if r is mine[0] else []
+                if args.layers:
+                    own["text"] = [layers_text(r), *own["text"]]
+                out[id(r)] = own
+    return out
+
+
+def get_name(name: str) -> str:
+    """The canonical model name the estimates carry (``ModelSpec.name``)."""
+    from metrics_core.sources.resolve import get_spec
+
+    return get_spec(name).name
+
+
+def write(results: list, fmt: str, extras: dict[int, dict] | None = None) -> None:
+    extras = extras or {}
+    dicts = []
+    for r in results:
+        d = r.to_dict()
+        d.update({k: v for k, v in extras.get(id(r), {}).items() if k != "text"})
+        dicts.append(d)
     if fmt == "json":
         sys.stdout.write(to_json(dicts))
         return
@@ -278,6 +428,10 @@ def write(results: list, fmt: str) -> None:
     import os
 
     print(text_report(results, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
+    for r in results:
+        for text in extras.get(id(r), {}).get("text", []):
+            print()
+            print(text)
 
 
 def _cell(value: object) -> str:

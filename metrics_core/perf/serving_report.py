@@ -1,0 +1,166 @@
+"""Plain-text rendering of ``modeltui llm``'s serving views (the CLI's table output and the app's LLM
+view): the per-layer breakdown of prefill and a decode step, chunked prefill, speculative decoding and the
+continuous-batching concurrency view, each saying what it assumes. Every figure is an estimate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from metrics_core.common import units
+from metrics_core.common.textable import text_table, wrap_prose
+from metrics_core.perf.llm_layers import PARTS, by_part, collapse_layers
+
+
+def layers_text(r: Any, width: int | None = None) -> str:
+    """The per-layer breakdown of ``r``'s prefill and decode step (an ``LlmEstimate``): per part summed
+    over layers, then per layer (identical consecutive layers collapsed) each part's time and bound."""
+    out = []
+    for label, ph in (("prefill", r.prefill), (f"decode @ {r.context_tokens:,}", r.decode)):
+        rows = ph.layers()
+        totals = by_part(rows)
+        table = text_table(
+            ["part", "ops", "FLOPs", "bytes", "compute", "memory", "overhead", "time", "share", "bound"],
+            [
+                [
+                    t.part,
+                    str(t.ops),
+                    units.human_count(t.flops),
+                    units.human_bytes(t.bytes),
+                    units.human_time(t.compute_s),
+                    units.human_time(t.memory_s),
+                    units.human_time(t.overhead_s),
+                    units.human_time(t.time_s),
+                    units.pct(100.0 * t.time_s / ph.time_s if ph.time_s else 0.0),
+                    t.bound,
+                ]
+                for t in totals
+            ],  # fmt: skip
+            [False, True, True, True, True, True, True, True, True, False],
+            width,
+        )
+        parts = [p for p in PARTS if any(x.part == p and x.layer is not None for x in rows)]
+        layer_rows = []
+        for name, members in collapse_layers(rows):
+            if name == "model":
+                continue
+            by = {m.part: m for m in members}
+            cells = [name]
+            for p in parts:
+                m = by.get(p)
+                cells.append(f"{units.human_time(m.time_s)} {m.bound[:3]}" if m else "")
+            cells.append(units.human_time(sum(m.time_s for m in members)))
+            layer_rows.append(cells)
+        per_layer = text_table(
+            ["layers", *parts, "layer"], layer_rows, [False, *([True] * len(parts)), True], width
+        )
+        out.append(
+            f"{label} by part (batch {r.scenario.batch_size}; runtime: the stack's per-step overhead)\n"
+            f"{table}\n\n"
+            f"{label} per layer (time and bound: com/mem/ove)\n{per_layer}"
+        )
+    return wrap_prose("\n\n".join(out), width)
+
+
+def chunked_text(cp: Any, width: int | None = None) -> str:
+    """A ``perf.serving.ChunkedPrefill``: its chunks, TTFT chunked and not, the running batch's TPOT."""
+    rows = [[str(i + 1), f"{c.tokens:,}", f"{c.offset:,}", f"{c.pairs:,}", units.human_time(c.step.time_s),
+             c.step.bound] for i, c in enumerate(cp.chunks)]  # fmt: skip
+    shown = rows if len(rows) <= 12 else [*rows[:5], ["...", "", "", "", "", ""], *rows[-5:]]
+    table = text_table(
+        ["chunk", "tokens", "after", "attn pairs", "step", "bound"],
+        shown,
+        [True, True, True, True, True, False],
+        width,
+    )
+    running = (
+        f"; the {cp.running:,} running sequences (context {cp.running_context:,}) step every "
+        f"{units.human_time(cp.running_tpot_s)} during the prefill (one unchunked step: "
+        f"{units.human_time(cp.running_tpot_unchunked_s)}; decode alone {units.human_time(cp.decode_only_s)})"
+        if cp.running
+        else ""
+    )
+    text = (
+        f"chunked prefill: {cp.prompt_tokens:,} prompt tokens in chunks of {cp.chunk_tokens:,}, each step "
+        f"also decoding the running batch (est.)\n{table}\n"
+        f"TTFT {units.human_time(cp.ttft_s)} chunked vs {units.human_time(cp.ttft_unchunked_s)} in one "
+        f"step{running}\nattention pairs are exact: chunk c attends to every earlier token "
+        f"({sum(c.pairs for c in cp.chunks):,} pairs in all)"
+    )
+    return wrap_prose(text, width)
+
+
+def speculative_text(sp: Any, width: int | None = None) -> str:
+    """A ``perf.speculative.Speculative``: tokens per step, the step's parts, TPOT, tokens/s, speed-up."""
+    draft = (
+        f"draft {sp.draft}: {sp.draft_tokens} x {units.human_time(sp.draft_step.time_s)}"
+        if sp.draft_step
+        else "n-gram draft (host lookup, no GPU time)"
+    )
+    text = (
+        f"speculative decoding (est.): k = {sp.draft_tokens} drafted tokens, acceptance a = "
+        f"{sp.acceptance:g} -> {sp.expected_tokens:.3f} tokens per target step ((1 - a^(k+1)) / (1 - a), "
+        f"Leviathan et al. 2023)\nper step at context {sp.context:,}: {draft} + verify "
+        f"{sp.draft_tokens + 1} tokens "
+        f"{units.human_time(sp.verify.time_s)} ({sp.verify.bound}) = {units.human_time(sp.cycle_s)}\n"
+        f"TPOT {units.human_time(sp.tpot_s)} vs {units.human_time(sp.plain.time_s)} without (x"
+        f"{sp.speedup:.2f}) · {sp.tokens_per_s:,.1f} tokens/s for batch {sp.batch_size}"
+    )
+    return wrap_prose(text, width)
+
+
+def concurrency_text(
+    rows: Sequence[Any], best: Any | None = None, width: int | None = None, assumptions: str = ""
+) -> str:
+    """``perf.serving.Concurrency`` rows (one per user count) and, when a target was given, the largest
+    N meeting it (``perf.serving.UsersTarget``); then the model's assumptions."""
+    table = text_table(
+        ["users", "TTFT", "TPOT", "tok/s", "tok/s/user", "req/s", "step bound", "KV fits"],
+        [
+            [
+                f"{c.users:,}",
+                units.human_time(c.ttft_s),
+                units.human_time(c.tpot_s),
+                f"{c.tokens_per_s:,.1f}",
+                f"{c.tokens_per_s / c.users:,.1f}",
+                f"{c.requests_per_s:,.2f}",
+                c.step.bound,
+                "yes" if c.fits else "NO",
+            ]
+            for c in rows
+        ],  # fmt: skip
+        [True, True, True, True, True, True, True, False, False],
+        width,
+    )
+    c0 = rows[0] if rows else (best.at if best else None)
+    head = (
+        f"concurrency under continuous batching (est.): prompt {c0.prompt_tokens:,}, output "
+        f"{c0.output_tokens:,}, prefill chunks of {c0.chunk_tokens:,}; KV fits for up to "
+        f"{c0.max_users_fit:,} users, the running batch takes {c0.max_running:,} (the rest queue)"
+        if c0
+        else "concurrency under continuous batching (est.)"
+    )
+    parts = [head]
+    if rows:
+        parts.append(table)
+    if best is not None:
+        goal = " and ".join(
+            f"{k} <= {units.human_time(v)}"
+            for k, v in (("TPOT", best.max_tpot_s), ("TTFT", best.max_ttft_s))
+            if v
+        )
+        if best.users is None:
+            why = "its KV does not fit" if best.limited_by == "memory" else "; ".join(best.notes)
+            parts.append(f"largest number of users with {goal}: none ({why})")
+        else:
+            at = best.at
+            limits = {"memory": "the KV memory", "tpot": "TPOT", "ttft": "TTFT"}
+            limit = limits.get(best.limited_by, f"the stack's largest batch, {at.max_running:,}")
+            parts.append(
+                f"largest number of users with {goal}: {best.users:,} (limited by {limit}): TTFT "
+                f"{units.human_time(at.ttft_s)}, TPOT {units.human_time(at.tpot_s)}, {at.tokens_per_s:,.1f} "
+                "tokens/s"
+            )
+    if assumptions:
+        parts.append(f"model: {assumptions}")
+    return wrap_prose("\n".join(parts), width)

@@ -1,0 +1,390 @@
+"""Serving mechanics of ``modeltui llm`` (paged KV, chunked prefill, speculative decoding, continuous
+batching, per-layer breakdown): every expected value derived here by hand from a tiny GPT-2 config
+(2 layers, 4 heads of 16 dims, hidden 64, vocabulary 1,000)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from metrics_core.common.dtypes import ElementBits  # noqa: E402
+from metrics_core.common.errors import UsageError  # noqa: E402
+from metrics_core.perf.hardware import get_target  # noqa: E402
+from metrics_core.perf.llm import Scenario, estimate_llm, largest_batch  # noqa: E402
+from metrics_core.perf.paged_kv import paged_tokens, paging_bytes  # noqa: E402
+from metrics_core.runtime.llm_capture import capture_llm  # noqa: E402
+
+FP16 = ElementBits(16, 16, 16)
+A100 = get_target("a100-sxm4-80gb")
+#: K and V of one token in one layer, fp16: 2 x hidden 64 x 2 bytes = 256 B; two layers: 512 B/token.
+KV_LAYER_TOKEN = 2 * 64 * 2
+
+
+def write_gpt2(path, **overrides) -> None:
+    from transformers import GPT2Config
+
+    fields = {"vocab_size": 1000, "n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 4096,
+              "bos_token_id": 0, "eos_token_id": 0, **overrides}  # fmt: skip
+    cfg = GPT2Config(**fields).to_dict()
+    cfg["architectures"] = ["GPT2LMHeadModel"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cfg))
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELTUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    write_gpt2(tmp_path / "tiny" / "config.json")
+    from metrics_core.runtime.llm_cache import clear_memory
+
+    clear_memory()  # captures kept by an earlier test's process-wide memo
+    return "hf:tiny/config.json"
+
+
+# ------------------------------------------------------------------------------------------- paged KV
+
+
+def test_paged_tokens_and_sliding_layers():
+    assert [paged_tokens(t, 16) for t in (1, 16, 17, 12)] == [16, 16, 32, 16]
+    assert paged_tokens(12, 1) == 12
+    # layer 0 full: 12 tokens in one 16-token block, 4 slots spare x 100 B; layer 1 window 4: 4 tokens in
+    # one block, 12 spare x 100 B -> 400 + 1,200
+    assert paging_bytes([100, 100], [None, 4], 12, 16) == 1600
+    assert paging_bytes([100, 100], [None, 4], 12, 1) == 0
+
+
+def test_paged_kv_in_what_fits_and_the_largest_batch(tiny):
+    s = Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4)  # vLLM: 16-token blocks
+    cap = capture_llm(tiny, 2, 8, 4, s.validated(A100).bits)
+    paged = estimate_llm(cap, A100, s)
+    flat = estimate_llm(
+        cap, A100, Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, kv_block_tokens=1)
+    )
+    assert paged.kv_bytes_per_token == 2 * KV_LAYER_TOKEN == 512
+    # context 8 + 4 = 12 tokens: one 16-token block per layer and sequence -> 2 x 16 x 512 B
+    assert paged.kv_block_tokens == 16
+    assert paged.kv_cache_bytes == 2 * 16 * 512 == 16_384
+    assert paged.kv_paging_bytes == 2 * 4 * 512 == 4_096
+    assert flat.kv_cache_bytes == 2 * 12 * 512 and flat.kv_paging_bytes == 0
+    assert paged.resident_bytes - flat.resident_bytes == 4_096
+    # the largest batch: the free memory over (16 x 512 B of blocks + the activations per sequence)
+    free = A100.memory_gb * 1e9 - paged.weight_bytes
+    assert paged.max_batch_size == largest_batch(free, 16 * 512, cap.activation_lines)
+    assert flat.max_batch_size == largest_batch(free, 12 * 512, cap.activation_lines)
+    assert paged.max_batch_size < flat.max_batch_size
+    # 64-token blocks (TensorRT-LLM's default) hold 64 slots for the 12 tokens
+    trt = estimate_llm(
+        cap, A100, Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, kv_block_tokens=64)
+    )
+    assert trt.kv_cache_bytes == 2 * 64 * 512
+    assert trt.to_dict()["kv_block_tokens"] == 64 and trt.to_dict()["kv_paging_bytes"] == 2 * 52 * 512
+
+
+def test_block_size_is_checked():
+    with pytest.raises(UsageError, match="--block-size"):
+        Scenario(kv_block_tokens=0).validated(A100)
+
+
+# --------------------------------------------------------------------------------- the step model
+#: Per decode token: c_attn 2 x 64 x 192 = 24,576 FLOPs (bias fused), the logits 2 x 64 x 1,000 = 128,000;
+#: attention per (query, key) pair and layer: 4 heads x (2 x (16 + 16) MACs + 6 softmax/scale FLOPs) = 280.
+C_ATTN, LOGITS, PAIR = 2 * 64 * 192, 2 * 64 * 1000, 4 * (2 * 32 + 6)
+
+
+@pytest.fixture
+def steps(tiny):
+    from metrics_core.perf.serving import StepModel
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    return StepModel(capture_steps(tiny, FP16))
+
+
+def _flops(records, module, op=None):
+    return [r.flops for r in records if r.module == module and (op is None or r.op == op)]
+
+
+def test_step_model_reproduces_a_captured_decode_step(tiny, steps):
+    from metrics_core.perf.serving import Segment, step_estimate
+
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=4)
+    cap = capture_llm(tiny, 3, 40, 4, FP16)
+    for ph in (cap.decode_first, cap.decode_last):  # contexts 40 and 44, fitted from 16 and 32
+        made = steps.records([Segment(3, 1, ph.context - 1)])
+        fields = ("op", "macs", "flops", "input_bytes", "output_bytes", "weight_bytes", "output_shape")
+        assert [[getattr(r, f) for f in fields] for r in made] == [
+            [getattr(r, f) for f in fields] for r in ph.records
+        ]
+    # by hand: 3 sequences x 40 keys x 280 FLOPs per pair in each layer's attention
+    assert _flops(
+        steps.records([Segment(3, 1, 39)]), "transformer.h.0.attn", "scaled_dot_product_attention"
+    ) == [3 * 40 * PAIR]
+    est = estimate_llm(cap, A100, s)
+    assert step_estimate(steps, A100, s, [Segment(3, 1, 39)]).time_s == pytest.approx(est.decode_first.time_s)
+
+
+def test_chunked_prefill_attends_every_earlier_token(steps):
+    from metrics_core.perf.serving import Segment, chunked_prefill, request_overhead_s
+
+    # P = 40 in chunks of 16: (16 after 0), (16 after 16), (8 after 32); chunk c attends to every earlier
+    # token: T o + T (T + 1) / 2 pairs = 136, 16 x 16 + 136 = 392, 8 x 32 + 36 = 292; sum 820 = 40 x 41 / 2
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=4)
+    cp = chunked_prefill(steps, A100, s, chunk=16)
+    assert [(c.tokens, c.offset, c.pairs) for c in cp.chunks] == [(16, 0, 136), (16, 16, 392), (8, 32, 292)]
+    assert cp.to_dict()["attention_pairs"] == 820 == 40 * 41 // 2
+    # each chunk step also decodes the 2 running sequences at context 40 + 4 / 2 = 42 (41 keys before it)
+    assert (cp.running, cp.running_context) == (2, 42)
+    second = steps.records([Segment(1, 16, 16, 0), Segment(2, 1, 41)])
+    assert _flops(second, "transformer.h.1.attn", "scaled_dot_product_attention") == [(392 + 2 * 42) * PAIR]
+    assert _flops(second, "transformer.h.0.attn.c_attn") == [(16 + 2) * C_ATTN]
+    # logits: only the running decodes' (the prompt's only on its last chunk)
+    assert _flops(second, "lm_head") == [2 * LOGITS]
+    last = steps.records([Segment(1, 8, 32, 1), Segment(2, 1, 41)])
+    assert _flops(last, "lm_head") == [3 * LOGITS]
+    # TTFT = the three chunk steps + vLLM's per-request overhead (3 ms)
+    assert request_overhead_s(s) == pytest.approx(3e-3)
+    assert cp.ttft_s == pytest.approx(sum(c.step.time_s for c in cp.chunks) + 3e-3)
+    assert cp.running_tpot_s == pytest.approx(sum(c.step.time_s for c in cp.chunks) / 3)
+    # one chunk of the whole prompt: one step
+    assert [(c.tokens, c.pairs) for c in chunked_prefill(steps, A100, s, chunk=0).chunks] == [(40, 820)]
+
+
+def test_speculative_decoding_tokens_per_step_and_tpot(tiny, steps, tmp_path):
+    from metrics_core.perf.serving import Segment, StepModel, step_estimate
+    from metrics_core.perf.speculative import expected_tokens, speculative
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    # Leviathan et al. 2023: (1 - a^(k+1)) / (1 - a); k = 4, a = 0.8: (1 - 0.32768) / 0.2 = 3.3616
+    assert expected_tokens(4, 0.8) == pytest.approx(3.3616)
+    assert expected_tokens(3, 1.0) == 4.0 and expected_tokens(5, 0.0) == 1.0
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=4)
+    spec = speculative(steps, steps, A100, s, 4, 0.8)
+    # the verification: 3 sequences x 5 tokens through every layer and the logits
+    verify = steps.records([Segment(3, 5, 41, 5)])
+    assert _flops(verify, "transformer.h.0.attn.c_attn") == [15 * C_ATTN]
+    assert _flops(verify, "lm_head") == [15 * LOGITS]
+    t_d = step_estimate(steps, A100, s, [Segment(3, 1, 41)]).time_s
+    t_v = step_estimate(steps, A100, s, [Segment(3, 5, 41, 5)]).time_s
+    assert spec.tpot_s == pytest.approx((4 * t_d + t_v) / 3.3616)
+    assert spec.tokens_per_s == pytest.approx(3 * 3.3616 / (4 * t_d + t_v))
+    ngram = speculative(steps, None, A100, s, 4, 0.8)  # host lookup: no draft GPU time
+    assert ngram.tpot_s == pytest.approx(t_v / 3.3616) and ngram.to_dict()["draft"] == "ngram"
+    write_gpt2(tmp_path / "other" / "config.json", vocab_size=2000)
+    other = StepModel(capture_steps("hf:other/config.json", FP16))
+    with pytest.raises(UsageError) as err:
+        speculative(steps, other, A100, s, 4, 0.8)
+    assert str(err.value) == (
+        "--draft hf:other/config.json has a vocabulary of 2,000 tokens, hf:tiny/config.json has 1,000: a "
+        "draft model must share the target's tokenizer"
+    )
+    with pytest.raises(UsageError, match="--acceptance"):
+        expected_tokens(4, 1.5)
+
+
+def test_concurrency_steady_state_and_largest_users(steps):
+    from metrics_core.perf.serving import Segment, concurrency, max_users, step_estimate
+
+    s = Scenario(prompt_tokens=40, generate_tokens=4)
+    c = concurrency(steps, A100, s, 32, chunk=16)
+    # a request: 3 prefill steps (chunks of 16) + 4 decode steps; of 32 users 32 x 3/7 prefill, 32 x 4/7
+    # decode; a user's steps carry the 31 others: 31/7 in each chunk position, 31 x 4/7 decoding at 42
+    assert (c.prefill_steps, c.prefilling_users, c.decoding_users) == (
+        3,
+        pytest.approx(96 / 7),
+        pytest.approx(128 / 7),
+    )
+    others = [Segment(31 / 7, 16, 0, 0), Segment(31 / 7, 16, 16, 0), Segment(31 / 7, 8, 32, 1),
+              Segment(31 * 4 / 7, 1, 41)]  # fmt: skip
+    own = [Segment(1 / 3, 16, 0, 0), Segment(1 / 3, 16, 16, 0), Segment(1 / 3, 8, 32, 1)]
+    t_d = step_estimate(steps, A100, s, [*others, Segment(1, 1, 41)]).time_s
+    t_p = step_estimate(steps, A100, s, [*others, *own]).time_s
+    service = 3 * t_p + 4 * t_d
+    assert c.tpot_s == pytest.approx(t_d)
+    assert c.ttft_s == pytest.approx(3 * t_p + 3e-3)
+    assert c.tokens_per_s == pytest.approx(32 * 4 / service)
+    # Little's law: N = lambda x (TTFT without the request overhead + O x TPOT)
+    assert c.requests_per_s * (c.ttft_s - 3e-3 + 4 * c.tpot_s) == pytest.approx(32)
+    # KV per user at 44 tokens: three 16-token blocks x 512 B; users that fit beside the weights
+    assert c.kv_bytes_per_user == 48 * 512
+    weights = steps.capture.weight_bytes
+    assert c.max_users_fit == int((80e9 - weights) // (48 * 512))
+    d = c.to_dict()
+    assert "Little's law" in d["assumptions"] and d["estimate"] is True
+    # vLLM runs at most 256 sequences (max_num_seqs): 512 users -> 256 running, the others queue; Little's
+    # law: each request spends 512 / 256 services in the system, one of them served: it waits one
+    q = concurrency(steps, A100, s, 512, chunk=16)
+    full = concurrency(steps, A100, s, 256, chunk=16)
+    assert (q.running, q.max_running) == (256, 256)
+    service = 256 / full.requests_per_s  # one request's prefill and decode steps
+    assert q.tpot_s == pytest.approx(full.tpot_s) and q.queue_wait_s == pytest.approx(service)
+    assert q.ttft_s == pytest.approx(service + full.ttft_s)
+    assert q.requests_per_s * (q.queue_wait_s + service) == pytest.approx(512)
+    # the largest N meeting a TPOT target: N meets it, N + 1 does not
+    target = concurrency(steps, A100, s, 100, chunk=16).tpot_s
+    best = max_users(steps, A100, s, max_tpot_s=target, chunk=16)
+    assert best.limited_by == "tpot" and 100 <= best.users < 256
+    assert concurrency(steps, A100, s, best.users, chunk=16).tpot_s <= target
+    assert concurrency(steps, A100, s, best.users + 1, chunk=16).tpot_s > target
+    # a target every running batch meets: limited by the stack's largest batch
+    assert max_users(steps, A100, s, max_tpot_s=1.0, chunk=16).limited_by == "max_batch"
+
+
+# ------------------------------------------------------------------------------ per-layer breakdown
+
+
+def test_layer_breakdown_of_a_decode_step(tiny):
+    from metrics_core.perf.llm_layers import by_part, layer_of, part_of
+
+    modules = ("transformer.wte", "transformer.h.0.attn.c_attn", "model.layers.3.mlp.up_proj",
+               "transformer.h.1.ln_2", "lm_head", "model.rotary_emb", "transformer.h.0")  # fmt: skip
+    parts = ["embedding", "attention", "mlp", "norm", "logits", "attention", "other"]
+    assert [part_of(m) for m in modules] == parts
+    assert layer_of("model.layers.12.self_attn.q_proj") == 12 and layer_of("lm_head") is None
+    # ideal efficiency, eager: each op max(FLOPs / peak, bytes / bandwidth) + the target's launch overhead
+    s = Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, execution="eager", efficiency="ideal")
+    cap = capture_llm(tiny, 2, 8, 4, FP16)
+    est = estimate_llm(cap, A100, s)
+    rows = est.decode.layers()
+    mlp0 = next(r for r in rows if (r.layer, r.part) == (0, "mlp"))
+    # layer 0's MLP for 2 tokens: c_fc 2 x 2 x 64 x 256 + c_proj the same + GELU 8 elementwise ops x 512
+    assert mlp0.ops == 10 and mlp0.flops == 65_536 + 65_536 + 8 * 512
+    # bytes: c_fc 256 + 1,024 + 33,280 (weights and bias), c_proj 1,024 + 256 + 32,896, GELU 6 x 2,048 +
+    # 2 x 3,072
+    assert mlp0.bytes == 34_560 + 34_176 + 6 * 2048 + 2 * 3072 == 87_168
+    assert mlp0.memory_s == pytest.approx(87_168 / A100.bandwidth)  # every MLP op memory-bound (AI < 2)
+    assert mlp0.compute_s == pytest.approx(mlp0.flops / A100.peak_flops("fp16"))
+    assert mlp0.overhead_s == pytest.approx(10 * A100.launch_overhead_s)
+    # the parts add up to the step
+    assert sum(r.time_s for r in rows) == pytest.approx(est.decode.time_s)
+    assert sum(r.time_s for r in by_part(rows)) == pytest.approx(est.decode.time_s)
+    logits = next(r for r in rows if r.part == "logits")
+    assert logits.flops == 2 * LOGITS  # two tokens' logits
+
+
+# ------------------------------------------------------------------------------------------- the CLI
+
+
+def test_cli_serving_views_json_and_table(tiny, capsys, tmp_path):
+    from tui import cli
+
+    argv = ["llm", tiny, "--hardware", "a100-sxm4-80gb", "--prompt", "40", "--generate", "4"]
+    assert cli.main([*argv, "--users", "8,512", "--max-tpot", "50ms", "--chunk", "16", "--draft", "ngram",
+                     "--layers", "--format", "json"]) == 0  # fmt: skip
+    (row,) = json.loads(capsys.readouterr().out)
+    assert [c["users"] for c in row["concurrency"]] == [8, 512]
+    assert [c["running_users"] for c in row["concurrency"]] == [8, 256]
+    assert "Little's law" in row["concurrency"][0]["assumptions"]
+    assert row["max_users"]["max_users"] == 256 and row["max_users"]["limited_by"] == "max_batch"
+    assert [c["attention_pairs"] for c in row["chunked_prefill"]["chunks"]] == [136, 392, 292]
+    assert row["speculative"]["expected_tokens_per_step"] == pytest.approx((1 - 0.7**5) / 0.3)
+    assert [(x["layer"], x["part"]) for x in row["layers"]["decode"]][:3] == [
+        (None, "embedding"), (0, "attention"), (0, "mlp")]  # fmt: skip
+    assert cli.main([*argv, "--users", "8", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "concurrency under continuous batching (est.)" in out and "model: continuous batching" in out
+    assert "decode @ 40 per layer" in out
+    write_gpt2(tmp_path / "big" / "config.json", vocab_size=2000)
+    assert cli.main([*argv, "--draft", "hf:big/config.json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "modeltui: error: --draft hf:big/config.json has a vocabulary of 2,000 tokens, hf:tiny/config.json "
+        "has 1,000: a draft model must share the target's tokenizer"
+    ]
+    assert cli.main([*argv, "--max-tpot", "fast"]) == 2
+    assert "--max-tpot 'fast'" in capsys.readouterr().err
+    assert cli.main(["llm", "hf:google-t5/t5-base", "--hardware", "l4", "--users", "4"]) == 2
+    assert capsys.readouterr().err.startswith("modeltui: error: hf:google-t5/t5-base is an encoder-decoder:")
+
+
+# ------------------------------------------------------------------------------------ capture cache
+
+
+def test_llm_captures_are_cached_and_a_corrupt_entry_is_rebuilt(tiny, capsys, monkeypatch):
+    from metrics_core.runtime import llm_cache, pool
+    from tui import cli
+
+    argv = [
+        "llm",
+        tiny,
+        "--hardware",
+        "a100-sxm4-80gb",
+        "--prompt",
+        "40",
+        "--generate",
+        "4",
+        "--format",
+        "json",
+    ]
+    assert cli.main([*argv, "--users", "8"]) == 0
+    cold = json.loads(capsys.readouterr().out)
+    entries = sorted(p.name.split("-")[-2] for p in llm_cache.llm_dir().glob("*.pkl"))
+    assert entries == ["phases", "steps"]
+    llm_cache.clear_memory()
+
+    def no_capture(*args, **kwargs):
+        raise AssertionError("a warm llm ran a capture")
+
+    with monkeypatch.context() as m:
+        m.setattr(pool, "run_call", no_capture)
+        # the same command, and other hardware / stack / users: no capture, the same numbers for the same
+        assert cli.main([*argv, "--users", "8"]) == 0
+        assert json.loads(capsys.readouterr().out) == cold
+        assert cli.main([*argv[:3], "h100-sxm5-80gb", *argv[4:], "--stack", "sglang", "--users", "64"]) == 0
+        capsys.readouterr()
+    # a corrupt entry is ignored (one warning) and rebuilt
+    llm_cache.clear_memory()
+    for p in llm_cache.llm_dir().glob("*phases*.pkl"):
+        p.write_bytes(b"not a pickle")
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["ttft_s"] == cold[0]["ttft_s"]
+    assert "corrupt LLM capture cache entry" in captured.err
+    assert llm_cache.clear()[0] == 2
+
+
+def test_estimate_from_the_step_model_matches_the_captured_phases(tiny, steps):
+    from metrics_core.perf.serving import estimate_from_steps
+
+    s = Scenario(batch_size=3, prompt_tokens=40, generate_tokens=8)
+    captured = estimate_llm(capture_llm(tiny, 3, 40, 8, FP16), A100, s)
+    fast = estimate_from_steps(steps, A100, s, base=captured)
+    assert fast.derived_from == "step model" and captured.to_dict()["derived_from"] == "capture"
+    # decode steps are the captured ones (the same records: see the step-model test)
+    assert fast.decode_first.time_s == pytest.approx(captured.decode_first.time_s)
+    assert fast.decode_last.time_s == pytest.approx(captured.decode_last.time_s)
+    assert fast.tpot_s == pytest.approx(captured.tpot_s)
+    # KV: 48 tokens in three 16-token blocks x 512 B per sequence; activations scaled from the base
+    assert fast.kv_cache_bytes == captured.kv_cache_bytes == 3 * 48 * 512
+    assert fast.activation_bytes == captured.activation_bytes
+    # prefill: one step of 3 x 40 tokens; its GEMMs are the captured prefill's (c_attn 120 x 24,576)
+    assert (
+        _flops([o for o in fast.prefill.ops], "transformer.h.0.attn.c_attn")
+        == _flops(captured.prefill.ops, "transformer.h.0.attn.c_attn")
+        == [120 * C_ATTN]
+    )
+    # ... and its attention the causal pairs: 3 x 40 x 41 / 2 x 280 per layer
+    assert _flops(fast.prefill.ops, "transformer.h.0.attn", "scaled_dot_product_attention") == [
+        3 * 820 * PAIR
+    ]
+
+
+def test_a_step_model_repriced_at_other_bits_matches_its_capture(tiny, steps):
+    from metrics_core.perf.serving import Segment, StepModel
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    fields = ("input_bytes", "output_bytes", "weight_bytes")
+    segments = [Segment(1, 16, 16, 0), Segment(2, 1, 41)]  # a prefill chunk beside two decodes
+    for bits in (ElementBits(16, 8, 8), ElementBits(16, 4, 16), ElementBits(8, 8, 8)):
+        captured = StepModel(capture_steps(tiny, bits)).records(segments)
+        repriced = steps.repriced(bits).records(segments)
+        diff = [(a.op, f, getattr(b, f) - getattr(a, f)) for a, b in zip(repriced, captured, strict=True)
+                for f in fields if getattr(a, f) != getattr(b, f)]  # fmt: skip
+        # 8-bit activations: each index_copy_ reads an int64 position (8 bytes, kept) and the new K or V
+        # of 3 tokens x 64 (halved): the repriced one halves the position too, 4 bytes short
+        expected = [("index_copy_", "input_bytes", 4)] * 4 if bits.activations == 8 else []
+        assert diff == expected
+        assert steps.repriced(bits).capture.weight_bytes == steps.capture.params * bits.weights // 8
