@@ -58,14 +58,55 @@ def timm_index() -> dict[str, Any]:
     path = index_path(version)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") == version and isinstance(data.get("models"), dict):
-            return data
-    except (OSError, ValueError):
-        pass
+    except (OSError, ValueError, RecursionError):
+        data = None
+    if index_problem(data, version) is None:
+        return data
     data = _build_index_here() if "timm" in sys.modules else _build_index_in_subprocess()
+    problem = index_problem(data, version)
+    if problem is not None:
+        raise UsageError(f"timm: could not list timm's models: the index built is invalid ({problem})")
     with contextlib.suppress(OSError):  # a read-only cache: rebuilt next time
         write_atomic(path, json.dumps(data))
     return data
+
+
+def index_problem(data: Any, version: str) -> str | None:
+    """Why ``data`` is not a usable index of timm ``version`` (one phrase), or None when it is.
+
+    A usable index is a dict with this ``version``, a non-empty ``models`` dict of
+    ``{"family": str, "input_size": [C, H, W] positive ints, "img_size_arg": bool}`` and a ``tags`` dict of
+    ``name.tag -> [C, H, W]``. Anything else (a JSON list, entries of the wrong type, an empty model table:
+    a damaged or foreign file) is rebuilt by :func:`timm_index`, never used."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    if data.get("version") != version:
+        return f"for timm {data.get('version')!r}, not {version}"
+    models, tags = data.get("models"), data.get("tags", {})
+    if not isinstance(models, dict) or not models:
+        return "no model table"
+    if not isinstance(tags, dict):
+        return "a tag table that is not an object"
+    for name, entry in models.items():
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("family"), str)
+            and _is_size(entry.get("input_size"))
+            and isinstance(entry.get("img_size_arg", False), bool)
+        ):
+            return f"model {name!r} malformed"
+    for name, size in tags.items():
+        if "." not in name or not _is_size(size):
+            return f"tag {name!r} malformed"
+    return None
+
+
+def _is_size(v: Any) -> bool:
+    return (
+        isinstance(v, list)
+        and len(v) == 3
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v)
+    )
 
 
 def _build_index_here() -> dict[str, Any]:
@@ -90,7 +131,10 @@ def _build_index_in_subprocess() -> dict[str, Any]:
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         raise UsageError(f"timm: could not list timm's models: {last}")
-    return json.loads(out.stdout)
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        raise UsageError("timm: could not list timm's models: the index builder printed no JSON") from None
 
 
 def list_names(pattern: str | None = None) -> list[str]:
