@@ -74,3 +74,66 @@ def test_an_invalid_built_index_is_one_line(fake_timm, monkeypatch):
     with pytest.raises(UsageError) as err:
         timm_source.list_names()
     assert str(err.value) == "timm: could not list timm's models: the index built is invalid (no model table)"
+
+
+def run_cli(argv, capsys):
+    from tui import cli
+
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+GPT2_TINY = {
+    "model_type": "gpt2",
+    "architectures": ["GPT2LMHeadModel"],
+    "n_layer": 2,
+    "n_head": 4,
+    "n_embd": 64,
+    "vocab_size": 100,
+    "n_positions": 128,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"n_head": 0}, "field 'n_head' is 0; it must be a positive integer"),  # was ZeroDivisionError
+        ({"n_layer": -2}, "field 'n_layer' is -2; it must be a positive integer"),  # was an empty model
+        ({"n_layer": 0}, "field 'n_layer' is 0; it must be a positive integer"),
+        ({"n_embd": "64"}, "field 'n_embd' is \"64\"; it must be a positive integer"),
+        (
+            {"text_config": {"num_attention_heads": 0}},
+            "field 'text_config.num_attention_heads' is 0; it must be a positive integer",
+        ),
+        ({"x": [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}, "the config nests deeper than 16 levels"),
+    ],
+    ids=["zero-heads", "negative-layers", "zero-layers", "string-width", "sub-config", "deep"],
+)
+@pytest.mark.parametrize("verb", [["compare"], ["llm", "--hardware", "h100-sxm5-80gb"], ["layers"]])
+def test_a_hostile_hf_config_is_one_line_in_every_verb(tmp_path, capsys, change, message, verb):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**GPT2_TINY, **change}))
+    code, out, err = run_cli([verb[0], f"hf:{path}", *verb[1:]], capsys)
+    assert (code, out, err) == (2, "", f"modeltui: error: hf: {path}: {message}\n")
+
+
+def test_a_config_too_deep_to_parse_is_one_line(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text(
+        '{"model_type": "gpt2", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    )  # was RecursionError
+    code, out, err = run_cli(["compare", f"hf:{path}"], capsys)
+    assert (code, out, err) == (2, "", f"modeltui: error: hf: cannot read {path}: JSON nested too deeply\n")
+
+
+def test_every_bundled_hf_config_passes_the_check():
+    from metrics_core.sources import hf_source
+
+    refused = []
+    for mid, entry in hf_source.bundled().items():
+        try:
+            hf_source.check_config(entry["config"], mid)
+        except Exception as exc:  # noqa: BLE001 - listed below
+            refused.append(str(exc))
+    assert refused == []
