@@ -137,3 +137,41 @@ def test_every_bundled_hf_config_passes_the_check():
         except Exception as exc:  # noqa: BLE001 - listed below
             refused.append(str(exc))
     assert refused == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # 3 x 99999999999999999999 x 2 = 599,999,999,999,999,999,994 elements (was "Overflow when unpacking
+        # long long" from torch)
+        (
+            ["--input", "float:3x99999999999999999999x2"],
+            "modeltui compare: error: argument --input: 599,999,999,999,999,999,994 elements per sample is "
+            "above the largest analysed, 68,719,476,736 (see --help)",
+        ),
+        # 3 x 2**40 x 2**40 = 3 x 2**80 = 3,626,777,458,843,887,524,118,528 (was "Storage size calculation
+        # overflowed")
+        (
+            ["--input-shape", "3", "1099511627776", "1099511627776"],
+            "modeltui: error: --input-shape 3 1099511627776 1099511627776: 3,626,777,458,843,887,524,118,528 "
+            "elements per sample is above the largest analysed, 68,719,476,736",
+        ),
+        # 2**36 + 1 elements: one above the limit
+        (
+            ["--input-shape", "68719476737"],
+            "modeltui: error: --input-shape 68719476737: 68,719,476,737 elements per sample is above the "
+            "largest analysed, 68,719,476,736",
+        ),
+    ],
+    ids=["input", "input-shape", "one-above"],
+)
+def test_huge_inputs_are_refused_up_front(capsys, argv, message):
+    code, out, err = run_cli(["compare", "resnet18", *argv], capsys)
+    assert (code, out, err) == (2, "", message + "\n")
+
+
+def test_the_sample_limit_is_2_to_the_36():
+    from metrics_core.common.input_spec import MAX_SAMPLE_ELEMENTS, check_sample_size
+
+    assert MAX_SAMPLE_ELEMENTS == 68_719_476_736
+    check_sample_size((1 << 18, 1 << 18), "x")  # exactly 2**36: accepted (returns None)
