@@ -175,3 +175,92 @@ def test_the_sample_limit_is_2_to_the_36():
 
     assert MAX_SAMPLE_ELEMENTS == 68_719_476_736
     check_sample_size((1 << 18, 1 << 18), "x")  # exactly 2**36: accepted (returns None)
+
+
+def test_a_timm_name_with_an_empty_tag_is_refused_with_suggestions(fake_timm):
+    from metrics_core.common.errors import UnknownModelError
+
+    with pytest.raises(UnknownModelError) as err:  # was accepted as a model of its own
+        timm_source.get_spec("resnet50.")
+    assert str(err.value) == (
+        "timm model 'resnet50.' has an empty tag after the dot; did you mean timm:resnet50, "
+        "timm:resnet50.a1_in1k?"
+    )
+    with pytest.raises(UnknownModelError) as err:
+        timm_source.get_spec("resnet5.")
+    assert str(err.value) == "unknown timm model 'resnet5.'; did you mean timm:resnet50?"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("timm", "unknown task 'bogus' for --source timm; choose one of classification"),
+        (
+            "hf",
+            "unknown task 'bogus' for --source hf; choose one of causal-lm, classification, encoder, "
+            "seq2seq-lm, speech-seq2seq",
+        ),
+        (
+            "torchvision",
+            "unknown task 'bogus'; choose one of classification, segmentation, detection, video, "
+            "optical_flow, quantized",
+        ),
+    ],
+)
+def test_models_refuses_an_unknown_task_for_every_source(fake_timm, capsys, source, message):
+    code, out, err = run_cli(["models", "--source", source, "--task", "bogus"], capsys)
+    assert (code, out, err) == (2, "", f"modeltui: error: {message}\n")
+
+
+def test_models_hf_task_filters_rows(capsys):
+    code, out, _ = run_cli(
+        ["models", "--source", "hf", "--task", "speech-seq2seq", "--format", "json"], capsys
+    )
+    rows = json.loads(out)
+    # the bundled speech model: Whisper large-v3 (data/hf_configs.json)
+    assert (code, [(r["name"], r["task"]) for r in rows]) == (
+        0,
+        [("hf:openai/whisper-large-v3", "speech-seq2seq")],
+    )
+
+
+PICK = ["pick", "--input-shape", "1", "16", "--by", "latency", "--hardware", "h100-sxm5-80gb"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "code", "note"),
+    [
+        # a factory that does not exist: a usage error (exit 2, as compare), its name printed once
+        ("perf_models:nosuch", 2, "  perf_models:nosuch: ERROR module 'perf_models' has no 'nosuch'"),
+        # a model whose code fails: exit 1 (was 0)
+        ("fault_models:base_factory", 1, "  fault_models:base_factory: ERROR ModelQuit: model gave up"),
+    ],
+    ids=["missing-factory", "failing-model"],
+)
+def test_pick_exits_non_zero_when_a_named_model_was_not_analysed(capsys, bad, code, note):
+    got, out, _ = run_cli([*PICK, bad, "perf_models:tiny_mlp"], capsys)
+    assert got == code
+    assert out.endswith(f"Not analysed:\n{note}\n")
+
+
+def test_compare_prints_a_missing_factory_name_once(capsys):
+    code, out, _ = run_cli(
+        ["compare", "perf_models:nosuch", "perf_models:tiny_mlp", "--input-shape", "1", "16"], capsys
+    )
+    assert code == 2
+    assert (
+        "  perf_models:nosuch: ERROR module 'perf_models' has no 'nosuch'\n" in out
+    )  # was "nosuch: ... nosuch"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("llama-3.1-8b", "did you mean hf:meta-llama/Llama-3.1-8B, hf:meta-llama/Llama-2-7b-hf?"),
+        ("qwen2.5-7b", "did you mean hf:Qwen/Qwen2.5-7B?"),
+        ("resnet19", "did you mean resnet18, resnet101?"),  # catalog names as before
+    ],
+)
+def test_a_bare_llm_name_suggests_the_bundled_hf_model(capsys, name, message):
+    code, out, err = run_cli(["llm", name, "--hardware", "h100-sxm5-80gb"], capsys)
+    assert (code, out, err) == (2, "", f"modeltui: error: unknown model {name!r}; {message}\n")

@@ -74,3 +74,11 @@ def error_kind(exc: BaseException) -> str:
     """``usage`` | ``unsupported`` | ``data-dependent`` | ``model``: ``ModeltuiError.kind``, else ``model``
     (the model's own code raised it)."""
     return exc.kind if isinstance(exc, ModeltuiError) else "model"
+
+
+def row_error(model: str, error: str) -> str:
+    """``error`` as it follows ``"{model}: "`` in a list of failed models: without a leading ``model`` name
+    of its own (build errors start with the model's name so that a lone error says which model), so the
+    name is printed once: ``json:nosuch: module 'json' has no 'nosuch'``."""
+    prefix = f"{model}: "
+    return error[len(prefix) :] if error.startswith(prefix) else error

@@ -241,6 +241,18 @@ def get_spec(model_id: str) -> ModelSpec:
     )
 
 
+def short_names() -> dict[str, str]:
+    """Lower-case names a user may type for each bundled model without the ``hf:`` prefix -> its spec
+    name: the id, the id's part after the organisation and every alias (``llama-3.1-8b`` ->
+    ``hf:meta-llama/Llama-3.1-8B``). The first model to claim a name keeps it (ids sorted)."""
+    out: dict[str, str] = {}
+    for mid in list_ids():
+        for n in (mid, mid.rsplit("/", 1)[-1], *bundled()[mid].get("aliases", ())):
+            for form in (n, n.rsplit("/", 1)[-1]):
+                out.setdefault(form.lower(), f"{PREFIX}:{mid}")
+    return out
+
+
 def list_ids() -> list[str]:
     """The bundled ids (what ``hf:`` knows without a path or a local cache)."""
     return sorted(bundled(), key=str.lower)

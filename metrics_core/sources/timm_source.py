@@ -151,8 +151,10 @@ def get_spec(name: str) -> ModelSpec:
     ``UnknownModelError`` with the closest timm names when timm has no such architecture.
     """
     index = timm_index()
-    arch, _, tag = name.partition(".")
+    arch, dot, tag = name.partition(".")
     entry = index["models"].get(arch)
+    if dot and not tag:
+        raise UnknownModelError(_empty_tag(name, arch, index))
     if entry is None or (tag and name not in index.get("tags", {})):
         raise UnknownModelError(_unknown(name, index))
     input_size = index["tags"][name] if tag else entry["input_size"]
@@ -167,6 +169,16 @@ def get_spec(name: str) -> ModelSpec:
         shape_kwargs={"img_size": ["H", "W"]} if entry.get("img_size_arg") else {},
         source=PREFIX,
     )
+
+
+def _empty_tag(name: str, arch: str, index: dict[str, Any]) -> str:
+    """``timm:resnet50.``: a dot with no tag after it is not a model of its own (timm would read it as the
+    default tag); the message names the architecture and its first tags."""
+    if arch not in index["models"]:
+        return _unknown(arch, index).replace(repr(arch), repr(name), 1)
+    tags = sorted(t for t in index.get("tags", {}) if t.startswith(f"{arch}."))[:MAX_SUGGESTIONS]
+    hint = ", ".join(f"timm:{n}" for n in [arch, *tags])
+    return f"timm model {name!r} has an empty tag after the dot; did you mean {hint}?"
 
 
 def _unknown(name: str, index: dict[str, Any]) -> str:
