@@ -155,9 +155,10 @@ def _init_worker(threads: int, started: Any = None) -> None:
     global _started
     _started = started
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl+C (also set by pool_server)
-    from metrics_core.runtime.watchdog import exit_with_parent
+    from metrics_core.common.watchdog import exit_with_parent
 
-    exit_with_parent()  # the fork server: a worker never outlives it
+    server = sys.modules.get("metrics_core.runtime.pool_server")  # forked from it: its pid, even if gone
+    exit_with_parent(parent=getattr(server, "SERVER_PID", None))  # the fork server: never outlived
     try:
         import torch
 
@@ -278,8 +279,11 @@ def _get_executor(workers: int) -> Any:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        from metrics_core.common.watchdog import name_self_as_parent
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(list(PRELOAD))
+        name_self_as_parent()  # the fork server ends with this process (pool_server)
         quiet_resource_tracker()
         threads = max(1, available_cores() // workers)
         global _started_queue

@@ -116,7 +116,9 @@ def _build_index_here() -> dict[str, Any]:
 
 
 def _build_index_in_subprocess() -> dict[str, Any]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    from metrics_core.common.watchdog import child_env
+
+    env = child_env({**os.environ, "PYTHONWARNINGS": "ignore"})  # it ends with this process (timm_index)
     try:
         out = subprocess.run(
             [sys.executable, "-m", "metrics_core.sources.timm_index"],
