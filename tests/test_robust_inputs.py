@@ -264,3 +264,59 @@ def test_compare_prints_a_missing_factory_name_once(capsys):
 def test_a_bare_llm_name_suggests_the_bundled_hf_model(capsys, name, message):
     code, out, err = run_cli(["llm", name, "--hardware", "h100-sxm5-80gb"], capsys)
     assert (code, out, err) == (2, "", f"modeltui: error: unknown model {name!r}; {message}\n")
+
+
+def test_the_app_cell_table_keeps_one_cell_per_character():
+    from tui.cli.ascii_out import CellTable
+
+    text = "┌─┬─┐│╭━╮▏█▁⣿⠀…✓→×µ漢a"
+    # box lines by their names (horizontal -, vertical |, corners and joints +), block elements #, Braille
+    # dots * (blank: space), one-character look-alikes, a wide CJK character ?? (two cells), ASCII as is
+    assert text.translate(CellTable("ascii")) == "+-+-+|+-+|##* .v>xu??a"
+    # Latin-1 shows ×, µ itself: only what the encoding lacks is replaced
+    assert text.translate(CellTable("latin-1")) == "+-+-+|+-+|##* .v>×µ??a"
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/proc").is_dir(), reason="needs a pty")
+def test_the_app_draws_ascii_where_the_terminal_encoding_has_no_box_lines():
+    """The app in a pseudo-terminal whose encoding is ASCII (PYTHONIOENCODING=ascii; a Latin-1 or C
+    locale without UTF-8 mode alike): the screen is plain ASCII with | - + lines, never \\u2502 escapes."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MODELTUI_JOBS", "MODELTUI_IN_PROCESS")}
+    env.update(TERM="xterm-256color", COLUMNS="100", LINES="30", PYTHONIOENCODING="ascii")
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "tui.cli", "resnet18"]
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    screen = b""
+
+    def read_until(done, seconds: float) -> None:  # noqa: ANN001 - keep draining: a full pty blocks the app
+        nonlocal screen
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        read_until(lambda: b"resnet18" in screen, 60)
+        read_until(lambda: False, 1)
+        os.write(master, b"q")
+        read_until(lambda: proc.poll() is not None, 30)
+        assert proc.wait(timeout=5) == 0
+        assert b"\x1b[?1049h" in screen  # the app drew
+        assert b"\\u25" not in screen and max(screen) < 0x80  # no escapes, nothing but ASCII
+        assert b"|" in screen  # the column separators, as ASCII
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

@@ -79,6 +79,8 @@ class ModeltuiApp(App[None]):
         super().__init__()
         self.backend = backend or Backend()
         targets = self.backend.targets(tuple(hardware_files))
+        #: broken files of the user hardware directory (skipped): shown as notifications once mounted
+        self._hardware_warnings = self.backend.hardware_warnings(tuple(hardware_files))
         by_id = {t.id: t for t in targets}
         target = by_id.get(target_id or DEFAULT_TARGET, targets[0])
         self.session = Session(
@@ -126,6 +128,8 @@ class ModeltuiApp(App[None]):
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, self._terminate, sig)
         self.backend.set_warning_handler(self._warning_from_thread)
+        for warning in self._hardware_warnings:
+            self.post_message(Warned(warning, title="Hardware"))
         self.load_catalog()
         if self.session.selected:
             self.analyze(self.session.missing())

@@ -133,6 +133,12 @@ def _targets(extra_files: Sequence[str] = ()) -> list[HardwareTarget]:
     return hardware_targets(extra_files)
 
 
+def _hardware_warnings(extra_files: Sequence[str] = ()) -> list[str]:
+    from metrics_core.perf.hardware import load_catalog
+
+    return load_catalog(extra_files).warnings
+
+
 @dataclass(frozen=True)
 class Backend:
     """The app's view of ``metrics_core``: catalog, presets, name lookup, hardware and analysis.
@@ -156,6 +162,8 @@ class Backend:
     presets: Callable[[], dict[str, Any]] = _presets
     get_spec: Callable[[str], Any] = _get_spec
     targets: Callable[..., list[HardwareTarget]] = _targets
+    #: one line per file of the user hardware directory that was skipped (broken), naming the file
+    hardware_warnings: Callable[..., list[str]] = _hardware_warnings
     #: called once before the app takes over the terminal
     prepare: Callable[[], None] = _prepare
     #: called after the first screen is painted
