@@ -320,3 +320,47 @@ def test_the_app_draws_ascii_where_the_terminal_encoding_has_no_box_lines():
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def test_output_to_a_full_disk_is_one_line_exit_1_and_nothing_is_lost(tmp_path, capsys, monkeypatch):
+    """The one rule for write errors (README): a write that fails once the work is done exits 1 with one
+    line, as a failed write to standard output does (tests/test_cli.py: /dev/full); it was exit 2 here.
+    The results go to standard output instead, and an existing file stays as it was."""
+    import errno
+
+    from metrics_core.report import export
+
+    target = tmp_path / "out.json"
+    target.write_text("earlier results\n")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export.os, "fsync", full)
+    code, out, err = run_cli(["models", "--format", "json", "--output", str(target)], capsys)
+    assert (code, err) == (
+        1,
+        f"modeltui: error: cannot write '{target}': No space left on device; the output follows\n",
+    )
+    assert json.loads(out)[0]["name"] == "alexnet"  # the catalog, first by name: the output, not lost
+    assert target.read_text() == "earlier results\n" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    code, out, err = run_cli(["models", "--output", str(missing / "out.txt")], capsys)
+    assert (code, out) == (2, "")
+    assert err == f"modeltui: error: cannot write '{missing / 'out.txt'}': '{missing}' does not exist\n"
+
+
+def test_closed_standard_output_is_a_write_error_exit_1():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        f"{sys.executable} -m tui.cli models >&-", shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        "modeltui: error: cannot write the output: standard output is closed\n",
+    )

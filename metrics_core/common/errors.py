@@ -29,6 +29,15 @@ class HardwareFileError(ModeltuiError):
     """A malformed or incomplete hardware file; the message names the file, the target and the field."""
 
 
+class WriteError(ModeltuiError):
+    """Writing a result failed once the work was done (a full disk, a folder removed meanwhile, standard
+    output closed or full): exit 1, as a run that failed, never 2 (the arguments were right: a path that
+    cannot be written at all is a ``UsageError`` before any work)."""
+
+    exit_code = 1
+    kind = "write"
+
+
 class UnsupportedModelError(ModeltuiError):
     """A model that cannot be analysed (the message says why)."""
 
