@@ -220,3 +220,43 @@ def test_the_fork_server_ends_with_a_cli_sigkilled_while_it_starts():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and a pty")
+def test_quitting_the_app_while_the_pool_starts_leaves_no_process():
+    """``q`` while the fork server still imports torch and a worker's start waits for it: the server is
+    killed first at exit (metrics_core.runtime.pool._at_exit), so the app does not wait for those imports,
+    and nothing it started is left."""
+    import pty
+    import select
+
+    env = user_env()
+    env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "tui.cli", "resnet50", "vit_b_16", "--no-cache"]
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    screen = b""
+
+    def read_until(done, seconds: float) -> None:  # noqa: ANN001
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while not done() and time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        read_until(lambda: len(descendants(proc.pid)) >= 2, 60)  # the tracker and the fork server
+        spawned = descendants(proc.pid)
+        os.write(master, b"q")
+        read_until(lambda: proc.poll() is not None, 30)
+        assert proc.wait(timeout=5) == 0
+        assert survivors(spawned | descendants(proc.pid)) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

@@ -341,10 +341,32 @@ def _at_exit() -> None:
     """At interpreter exit: drop queued models, end the workers, then the fork server, and reap it, so
     no process outlives the caller and the caller's ``getrusage(RUSAGE_CHILDREN)`` covers them all
     (the server reaps the workers). The server is killed: it has nothing to save, and a graceful exit
-    would wait for its imports to finish (Ctrl+C right after start) and then tear down torch."""
+    would wait for its imports to finish (Ctrl+C right after start) and then tear down torch.
+
+    A worker being started (``ProcessPoolExecutor.submit`` holds the pool's lock while the fork server,
+    still importing torch, has yet to fork it) would hold up the pool's shutdown for those seconds (the
+    app took 1.4-3.2 s to quit while it analysed): then the server is killed first, the start fails at
+    once and the shutdown goes on (the workers already forked are terminated all the same)."""
     global _closing
     _closing = True
     _discard_executor(kill=True)
+    _kill_server(reap=True)
+
+
+def _wait_for_starts(ex: Any, wait_s: float = 0.05) -> None:
+    """At exit, before ``ex.shutdown``: while its lock stays held longer than ``wait_s`` (``submit``
+    holds it for microseconds, except while a worker's start waits for the fork server), kill the fork
+    server, so that the start fails at once instead of waiting for the server's imports."""
+    lock = getattr(ex, "_shutdown_lock", None)
+    if lock is None:
+        return
+    while not lock.acquire(timeout=wait_s):
+        _kill_server(reap=False)
+    lock.release()
+
+
+def _kill_server(reap: bool) -> None:
+    """SIGKILL the fork server (if one was started); ``reap``: also wait for it and forget it."""
     import multiprocessing.forkserver
     import signal
 
@@ -355,8 +377,9 @@ def _at_exit() -> None:
         return
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        stop()
+    if reap:
+        with contextlib.suppress(Exception):
+            stop()
 
 
 def _discard_executor(kill: bool, cancelled: bool = True) -> None:
@@ -375,6 +398,8 @@ def _discard_executor(kill: bool, cancelled: bool = True) -> None:
         for p in processes:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 p.terminate()
+    if kill and _closing:
+        _wait_for_starts(ex)
     ex.shutdown(wait=not kill, cancel_futures=True)
     if kill:
         for p in processes:
