@@ -741,7 +741,7 @@ def load_saved(path: Path | None = None) -> tuple[list[dict[str, Any]], int]:
 
     path = Path(path) if path is not None else results_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return [], 0
     out, bad = [], 0
@@ -750,11 +750,33 @@ def load_saved(path: Path | None = None) -> tuple[list[dict[str, Any]], int]:
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             bad += 1
             continue
-        if isinstance(rec, dict) and rec.get("model") and rec.get("throughput_per_s"):
+        if saved_record_ok(rec):
             out.append(rec)
         else:
             bad += 1
     return out, bad
+
+
+def saved_record_ok(rec: Any) -> bool:
+    """Whether ``rec`` has the fields ``calibrate --from-bench`` reads, of the types ``saved_record``
+    writes: ``model`` and ``dtype`` non-empty text, ``batch_size`` an integer >= 1, ``throughput_per_s`` a
+    finite number > 0, ``target``/``precision``/``execution``/``date`` text or absent/null, ``analysis`` an
+    object or null. A line edited by hand or damaged is skipped (and counted), never a traceback."""
+    if not isinstance(rec, dict):
+        return False
+    model, dtype, batch, rate = (rec.get(k) for k in ("model", "dtype", "batch_size", "throughput_per_s"))
+    if not (isinstance(model, str) and model and isinstance(dtype, str) and dtype):
+        return False
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        return False
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0 < rate < math.inf):
+        return False
+    if any(
+        rec.get(k) is not None and not isinstance(rec[k], str)
+        for k in ("target", "precision", "execution", "date")
+    ):
+        return False
+    return rec.get("analysis") is None or isinstance(rec["analysis"], dict)
