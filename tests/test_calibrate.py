@@ -303,7 +303,7 @@ def test_cli_fits_bench_results_and_writes_the_user_file(capsys, tmp_path, monke
 
 def test_damaged_bench_results_are_skipped_and_counted(tmp_path):
     """Hand-edited or damaged lines of the saved results are skipped (counted), never a traceback in
-    ``calibrate --from-bench``: wrong types, a JSON list, a line too deep to parse, bytes that are not UTF-8."""
+    ``calibrate --from-bench``: wrong types, a JSON list, a line too deep to parse, bytes not UTF-8."""
     from metrics_core.measure.bench import load_saved
 
     good = {"model": "resnet18", "dtype": "fp16", "batch_size": 8, "throughput_per_s": 533.3, "target": "x"}
