@@ -148,8 +148,8 @@ def _existing_parent(target: Path) -> Path:
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename); return the path.
 
-    A failure leaves any existing file untouched and raises ``WriteError`` (exit 1) with a one-line
-    message."""
+    A failure leaves any existing file untouched and raises a one-line error: ``UsageError`` for a path
+    that is not a file (a directory, a device), ``WriteError`` (exit 1) when the write itself fails."""
     target = _target(path)
     try:
         _check_regular(target)
@@ -167,8 +167,6 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
             raise
     except OSError as exc:
         raise WriteError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-    except UsageError as exc:  # _check_regular: the path became a folder or a device during the run
-        raise WriteError(str(exc)) from None
     return target
 
 
