@@ -364,3 +364,14 @@ def test_closed_standard_output_is_a_write_error_exit_1():
         1,
         "modeltui: error: cannot write the output: standard output is closed\n",
     )
+
+
+def test_a_hostile_config_in_the_local_hub_cache_is_refused_alike(tmp_path, monkeypatch, capsys):
+    snapshot = tmp_path / "models--acme--tiny" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps({**GPT2_TINY, "n_head": 0}))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    code, out, err = run_cli(["compare", "hf:acme/tiny"], capsys)
+    assert (code, out) == (2, "")
+    config = snapshot / "config.json"
+    assert err == f"modeltui: error: hf: {config}: field 'n_head' is 0; it must be a positive integer\n"
