@@ -180,3 +180,40 @@ def test_exit_with_no_start_in_progress_reaps_the_server_after_the_workers(monke
     pool._at_exit()
     # the server reaps its workers: it goes last, as before
     assert events == [("shutdown", False, True), ("kill server", True)]
+
+
+def test_abort_unblocks_a_held_up_start_and_leaves_the_pool_usable(monkeypatch):
+    """``pool.abort`` (the app quits): as at exit, a start held up by the server ends with the server, which
+    is then reaped; unlike at exit the pool is not closed (``tui.show`` runs the app in a user's process,
+    which may analyse again)."""
+    events = []
+    lock = threading.Lock()
+    lock.acquire()
+
+    class StartingExecutor:
+        _shutdown_lock = lock
+        _processes: dict = {}
+
+        def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+            with self._shutdown_lock:
+                events.append(("shutdown", wait, cancel_futures))
+
+    def kill_server(reap: bool) -> None:
+        events.append(("kill server", reap))
+        if lock.locked() and not reap:
+            lock.release()
+
+    monkeypatch.setattr(pool, "_executor", StartingExecutor())
+    monkeypatch.setattr(pool, "_closing", False)
+    monkeypatch.setattr(pool, "_kill_server", kill_server)
+    pool.abort()
+    assert events == [("kill server", False), ("shutdown", False, True), ("kill server", True)]
+    assert (pool._executor, pool._closing) == (None, False)
+    events.clear()
+
+    class IdleExecutor(StartingExecutor):
+        _shutdown_lock = threading.Lock()
+
+    monkeypatch.setattr(pool, "_executor", IdleExecutor())
+    pool.abort()  # nothing held up: the workers end, the warm server stays for the next analysis
+    assert events == [("shutdown", False, True)]

@@ -223,14 +223,15 @@ def test_the_fork_server_ends_with_a_cli_sigkilled_while_it_starts():
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and a pty")
-def test_quitting_the_app_while_the_pool_starts_leaves_no_process():
-    """``q`` while the fork server still imports torch and a worker's start waits for it: the server is
-    killed first at exit (metrics_core.runtime.pool._at_exit), so the app does not wait for those imports,
-    and nothing it started is left."""
+def test_quitting_the_app_while_the_pool_starts_leaves_no_process(tmp_path):
+    """``q`` while the fork server still imports torch (a worker's start waits for it) and the timm index
+    is being built (a fresh cache): the app ends both at once (``backend.abort``: ``pool.abort``,
+    ``timm_source.cancel_index_builds``) rather than wait for their imports, and nothing it started is
+    left."""
     import pty
     import select
 
-    env = user_env()
+    env = {**user_env(), "MODELTUI_CACHE_DIR": str(tmp_path)}
     env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
     master, slave = pty.openpty()
     argv = [sys.executable, "-m", "tui.cli", "resnet50", "vit_b_16", "--no-cache"]

@@ -375,3 +375,33 @@ def test_a_hostile_config_in_the_local_hub_cache_is_refused_alike(tmp_path, monk
     assert (code, out) == (2, "")
     config = snapshot / "config.json"
     assert err == f"modeltui: error: hf: {config}: field 'n_head' is 0; it must be a positive integer\n"
+
+
+def test_cancelling_the_timm_index_build_ends_it_at_once(tmp_path, monkeypatch):
+    """The app quits while the index is built (timm and torch importing, seconds): the builder is killed
+    and the caller's wait ends with one line instead of waiting for the imports."""
+    import threading
+    import time
+
+    from metrics_core.common.errors import UsageError
+
+    pytest.importorskip("timm")
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path))
+    outcome = []
+
+    def build() -> None:
+        try:
+            timm_source._build_index_in_subprocess()
+        except UsageError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not timm_source._builders and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (proc,) = timm_source._builders
+    timm_source.cancel_index_builds()
+    thread.join(30)
+    assert outcome == ["timm: could not list timm's models: no output"]
+    assert (proc.returncode, timm_source._builders) == (-9, set())  # killed and reaped

@@ -353,16 +353,20 @@ def _at_exit() -> None:
     _kill_server(reap=True)
 
 
-def _wait_for_starts(ex: Any, wait_s: float = 0.05) -> None:
-    """At exit, before ``ex.shutdown``: while its lock stays held longer than ``wait_s`` (``submit``
-    holds it for microseconds, except while a worker's start waits for the fork server), kill the fork
-    server, so that the start fails at once instead of waiting for the server's imports."""
+def _wait_for_starts(ex: Any, wait_s: float = 0.05) -> bool:
+    """At exit or on ``abort``, before ``ex.shutdown``: while its lock stays held longer than ``wait_s``
+    (``submit`` holds it for microseconds, except while a worker's start waits for the fork server), kill
+    the fork server, so that the start fails at once instead of waiting for the server's imports. Returns
+    whether the server was killed."""
     lock = getattr(ex, "_shutdown_lock", None)
     if lock is None:
-        return
+        return False
+    killed = False
     while not lock.acquire(timeout=wait_s):
         _kill_server(reap=False)
+        killed = True
     lock.release()
+    return killed
 
 
 def _kill_server(reap: bool) -> None:
@@ -382,15 +386,17 @@ def _kill_server(reap: bool) -> None:
             stop()
 
 
-def _discard_executor(kill: bool, cancelled: bool = True) -> None:
+def _discard_executor(kill: bool, cancelled: bool = True, unblock: bool = False) -> bool:
     """Forget the current pool. ``kill``: drop queued models and terminate the workers at once (and
     wait until the server has reaped them); otherwise let running models finish. ``cancelled``: the
-    callers waiting on it report their unfinished models as cancelled, not as killed by a crash."""
+    callers waiting on it report their unfinished models as cancelled, not as killed by a crash.
+    ``unblock`` (always at exit): a worker start waiting for the fork server's imports is ended by killing
+    the server (``_wait_for_starts``). Returns whether the server was killed."""
     global _executor
     with _lock:
         ex, _executor = _executor, None
     if ex is None:
-        return
+        return False
     if kill and cancelled:
         _cancelled.add(ex)
     processes = list(getattr(ex, "_processes", {}).values())
@@ -398,13 +404,13 @@ def _discard_executor(kill: bool, cancelled: bool = True) -> None:
         for p in processes:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 p.terminate()
-    if kill and _closing:
-        _wait_for_starts(ex)
+    killed = kill and (unblock or _closing) and _wait_for_starts(ex)
     ex.shutdown(wait=not kill, cancel_futures=True)
     if kill:
         for p in processes:
             with contextlib.suppress(OSError, ValueError, AssertionError, AttributeError):
                 p.join(2.0)
+    return killed
 
 
 def shutdown(cancel: bool = True) -> None:
@@ -412,6 +418,15 @@ def shutdown(cancel: bool = True) -> None:
     ``cancel``: drop queued models and stop running ones (their ``analyze_many`` rows get an error);
     otherwise finish them first. The fork server stays, so the next call starts workers at once."""
     _discard_executor(kill=cancel)
+
+
+def abort() -> None:
+    """End the pool's work now, whatever it is doing (the app quits): queued and running models are
+    cancelled and the workers terminated; a worker start still waiting for the fork server's imports ends
+    with the server, which is then reaped (a later call starts a new one). Nothing here waits for torch to
+    finish importing, so quitting does not either; unlike at exit, the pool can be used again."""
+    if _discard_executor(kill=True, unblock=True):
+        _kill_server(reap=True)
 
 
 def warm_up() -> threading.Thread:

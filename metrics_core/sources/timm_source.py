@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,21 @@ def _is_size(v: Any) -> bool:
     )
 
 
+#: Index builder subprocesses running now (``cancel_index_builds`` ends them).
+_builders: set[subprocess.Popen] = set()
+_builders_lock = threading.Lock()
+
+
+def cancel_index_builds() -> None:
+    """Kill the index builders running now (the app quits while it lists timm's models): the call that
+    waits for one raises ``UsageError`` at once instead of waiting for timm and torch to import."""
+    with _builders_lock:
+        running = list(_builders)
+    for proc in running:
+        with contextlib.suppress(OSError):
+            proc.kill()
+
+
 def _build_index_here() -> dict[str, Any]:
     from metrics_core.sources.timm_index import build_index
 
@@ -120,16 +136,32 @@ def _build_index_in_subprocess() -> dict[str, Any]:
 
     env = child_env({**os.environ, "PYTHONWARNINGS": "ignore"})  # it ends with this process (timm_index)
     try:
-        out = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "metrics_core.sources.timm_index"],
-            capture_output=True,
-            text=True,
-            timeout=INDEX_TIMEOUT_S,
-            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except OSError as exc:
         raise UsageError(f"timm: could not list timm's models ({type(exc).__name__})") from None
+    with _builders_lock:
+        _builders.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=INDEX_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise UsageError("timm: could not list timm's models (TimeoutExpired)") from None
+    except BaseException:  # Ctrl+C: the builder ends with the caller's wait
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        with _builders_lock:
+            _builders.discard(proc)
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         raise UsageError(f"timm: could not list timm's models: {last}")

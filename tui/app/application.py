@@ -474,10 +474,12 @@ class ModeltuiApp(App[None]):
     # -- quitting -----------------------------------------------------------------------------------
     def stop_background(self) -> None:
         """Stop waiting for analyses and benchmarks in flight, so that leaving does not wait for them:
-        the benchmark's child process ends at once, the analysis workers return (their daemon threads
-        are abandoned) and ``metrics_core.runtime.pool`` ends the worker processes at exit."""
+        the benchmark's child process ends at once, the analysis workers return, and what their threads
+        wait on ends now (``backend.abort``: the pool's workers, a worker start held up by the fork
+        server's imports, the timm index builder): asyncio waits for every thread before the app exits."""
         self.stop_bench()
         self.workers.cancel_group(self, "analysis")
+        self.backend.abort()
 
     async def action_quit(self) -> None:
         self.stop_background()

@@ -102,6 +102,18 @@ def _stop() -> None:
         pool.shutdown(cancel=True)
 
 
+def _abort() -> None:
+    """The app quits: end what would hold up its exit (asyncio waits for every thread worker): the pool's
+    work, a worker start waiting for the fork server's imports included (``pool.abort``), and a timm
+    index being built (``timm_source.cancel_index_builds``)."""
+    pool = sys.modules.get("metrics_core.runtime.pool")
+    if pool is not None:
+        pool.abort()
+    timm_source = sys.modules.get("metrics_core.sources.timm_source")
+    if timm_source is not None:
+        timm_source.cancel_index_builds()
+
+
 def _prepare() -> None:
     """Start multiprocessing's resource tracker while ``sys.stderr`` is still the terminal's.
 
@@ -154,6 +166,8 @@ class Backend:
     llm: Callable[[str, HardwareTarget, Sequence[Any]], list[Any]] = _llm
     #: stops analyses in flight (quit, new settings)
     stop: Callable[[], None] = _stop
+    #: the app quits: ends at once what its threads wait for (worker starts, the timm index builder)
+    abort: Callable[[], None] = _abort
     #: a one-line note when the shipped catalog does not match the installed torchvision, else None
     catalog_note: Callable[[], str | None] = _catalog_note
     catalog: Callable[[], list[Any]] = _catalog
