@@ -205,3 +205,37 @@ def test_bench_feeds_token_ids_and_keyword_masks_as_the_analysis_does(capsys):
     assert main([*argv, "--warmup", "0", "--iters", "2", "--format", "json"]) == 0
     (d,) = json.loads(capsys.readouterr().out)
     assert (d["error"], len(d["times_s"])) == (None, 2)
+
+
+def test_a_model_that_cannot_fit_is_refused_before_it_is_allocated(monkeypatch):
+    """The analysis' own peak (TINY_PEAK_TOTAL = 4256 B, derived above) against the memory free now."""
+    from metrics_core.measure import bench
+
+    measured = []
+    monkeypatch.setattr(bench, "_measure", lambda *a, **k: measured.append(1))
+    monkeypatch.setattr(bench, "available_memory", lambda device: (4255, "available (MemAvailable)"))
+    r = bench_model(TINY, TINY_OPTIONS, "cpu", warmup=0, iters=1, target=SLOW_TARGET)
+    assert (r.ok, r.times_s, measured) == (False, [], [])
+    assert r.error == (
+        "not run: its analysed peak memory, 4.26 KB, is more than the 4.25 KB available (MemAvailable) on "
+        "cpu; use a smaller --batch-size or input"
+    )
+    monkeypatch.setattr(bench, "available_memory", lambda device: (4256, "available (MemAvailable)"))
+    r = bench_model(TINY, TINY_OPTIONS, "cpu", warmup=0, iters=1, target=SLOW_TARGET)
+    assert (r.error, measured) == (None, [1])  # exactly enough: measured
+
+
+def test_cpu_available_memory_is_memavailable():
+    from pathlib import Path
+
+    from metrics_core.measure.bench import available_memory
+
+    kib = int(
+        next(
+            ln.split()[1]
+            for ln in Path("/proc/meminfo").read_text().splitlines()
+            if ln.startswith("MemAvailable:")
+        )
+    )
+    free, where = available_memory("cpu")
+    assert where == "available (MemAvailable)" and abs(free - kib * 1024) < 1 << 30  # the figure moves

@@ -317,3 +317,45 @@ def test_warm_cli_compare_does_not_import_torch(cache_dir):
     expected = [{**r.summary_dict(), **accuracy_fields(r), "memory": r.extras["memory"]} for r in reports]
     assert result["rows"] == json.loads(json.dumps(expected))
     assert result["rows"][0]["params"] == RESNET18_PARAMS
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("batch_size", 0),  # was ZeroDivisionError in compare
+        ("coverage", None),  # was AttributeError
+        ("reference", [1]),
+        ("extras", 7),  # was TypeError
+        ("error", [1]),  # unhashable
+        ("metrics", {"params": "many"}),
+    ],
+)
+def test_an_edited_report_field_is_ignored_and_rebuilt(cache_dir, resnet18, field, value):
+    """Any value of the header changed since it was written (the digest no longer matches) is a corrupt
+    entry: warned once, rebuilt, never read into a report."""
+    analyze_many(["resnet18"])
+    (path,) = cache_dir.iterdir()
+    header, records = path.read_text().splitlines()
+    h = json.loads(header)
+    h["report"][field] = value
+    path.write_text(json.dumps(h) + "\n" + records + "\n")
+    (report,) = analyze_many(["resnet18"])
+    assert cache.take_warnings() == [
+        f"ignoring cache entry {path.name}: its report was changed since it was written; it will be rebuilt"
+    ]
+    assert report.to_dict() == resnet18.to_dict()
+
+
+def test_an_edited_record_is_reanalysed_on_first_use(cache_dir, resnet18):
+    analyze_many(["resnet18"])
+    (path,) = cache_dir.iterdir()
+    header, records = path.read_text().splitlines()
+    body = json.loads(records)
+    body["rows"][0][body["record_fields"].index("flops")] = "lots"  # a well-formed row of the wrong type
+    path.write_text(header + "\n" + json.dumps(body, separators=(",", ":")) + "\n")
+    (report,) = analyze_many(["resnet18"])
+    assert report.records == resnet18.records  # first use: the digest differs, analysed again
+    assert cache.take_warnings() == [
+        f"ignoring cache entry {path.name}: records unreadable (damaged or changed since they were written); "
+        "it will be rebuilt"
+    ]

@@ -299,3 +299,26 @@ def test_cli_fits_bench_results_and_writes_the_user_file(capsys, tmp_path, monke
     assert "fitted by `modeltui calibrate`" in text and "[target.rtx-4090]" in text
     assert efficiency.params_for(GPU).gemm == doc["after"]["gemm"]
     assert efficiency.efficiency_source(GPU).startswith(f"user: {path}")
+
+
+def test_damaged_bench_results_are_skipped_and_counted(tmp_path):
+    """Hand-edited or damaged lines of the saved results are skipped (counted), never a traceback in
+    ``calibrate --from-bench``: wrong types, a JSON list, a line too deep to parse, bytes not UTF-8."""
+    from metrics_core.measure.bench import load_saved
+
+    good = {"model": "resnet18", "dtype": "fp16", "batch_size": 8, "throughput_per_s": 533.3, "target": "x"}
+    lines = [
+        json.dumps(good),
+        json.dumps({**good, "batch_size": "8"}),
+        json.dumps({**good, "batch_size": 0}),
+        json.dumps({**good, "throughput_per_s": -1}),
+        json.dumps({**good, "dtype": ["fp16"]}),  # unhashable: was a TypeError in the row key
+        json.dumps({**good, "analysis": [1]}),
+        json.dumps({**good, "target": 5}),
+        json.dumps([good]),
+        "[" * 100_000,
+    ]
+    path = tmp_path / "results.jsonl"
+    path.write_bytes(("\n".join(lines) + "\n").encode() + b"\xff\xfe{}\n")
+    saved, bad = load_saved(path)
+    assert (saved, bad) == ([good], 9)  # 8 bad lines above and the non-UTF-8 one

@@ -133,3 +133,87 @@ def test_shutdown_cancels_what_is_left_and_the_pool_recovers(jobs, serial):
     assert all(r.ok or r.error == "analysis cancelled" for r in reports)
     again = analyze_many(SMALL, AnalysisOptions(use_cache=False))
     assert [r.to_dict() for r in again] == [serial[n] for n in SMALL]
+
+
+def test_exit_does_not_wait_for_a_worker_start_held_up_by_the_server(monkeypatch):
+    """Quitting the app while the fork server still imports torch: a ``submit`` is starting a worker
+    (the pool's lock held until the server forks), so the pool's shutdown would wait for the server's
+    imports (the app took 1.4-3.2 s to quit). At exit the server is killed first, which ends that start
+    (EOF on its pipe), and only then is it reaped."""
+    events = []
+    lock = threading.Lock()
+    lock.acquire()  # held by a worker start in another thread, as ProcessPoolExecutor.submit does
+
+    class StartingExecutor:
+        _shutdown_lock = lock
+        _processes: dict = {}
+
+        def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+            with self._shutdown_lock:  # as ProcessPoolExecutor.shutdown
+                events.append(("shutdown", wait, cancel_futures))
+
+    def kill_server(reap: bool) -> None:
+        events.append(("kill server", reap))
+        if lock.locked() and not reap:
+            lock.release()  # the start fails: the server's end closed its pipe
+
+    monkeypatch.setattr(pool, "_executor", StartingExecutor())
+    monkeypatch.setattr(pool, "_closing", False)
+    monkeypatch.setattr(pool, "_kill_server", kill_server)
+    pool._at_exit()
+    assert events == [("kill server", False), ("shutdown", False, True), ("kill server", True)]
+
+
+def test_exit_with_no_start_in_progress_reaps_the_server_after_the_workers(monkeypatch):
+    events = []
+
+    class IdleExecutor:
+        _shutdown_lock = threading.Lock()
+        _processes: dict = {}
+
+        def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+            events.append(("shutdown", wait, cancel_futures))
+
+    monkeypatch.setattr(pool, "_executor", IdleExecutor())
+    monkeypatch.setattr(pool, "_closing", False)
+    monkeypatch.setattr(pool, "_kill_server", lambda reap: events.append(("kill server", reap)))
+    pool._at_exit()
+    # the server reaps its workers: it goes last, as before
+    assert events == [("shutdown", False, True), ("kill server", True)]
+
+
+def test_abort_unblocks_a_held_up_start_and_leaves_the_pool_usable(monkeypatch):
+    """``pool.abort`` (the app quits): as at exit, a start held up by the server ends with the server, which
+    is then reaped; unlike at exit the pool is not closed (``tui.show`` runs the app in a user's process,
+    which may analyse again)."""
+    events = []
+    lock = threading.Lock()
+    lock.acquire()
+
+    class StartingExecutor:
+        _shutdown_lock = lock
+        _processes: dict = {}
+
+        def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+            with self._shutdown_lock:
+                events.append(("shutdown", wait, cancel_futures))
+
+    def kill_server(reap: bool) -> None:
+        events.append(("kill server", reap))
+        if lock.locked() and not reap:
+            lock.release()
+
+    monkeypatch.setattr(pool, "_executor", StartingExecutor())
+    monkeypatch.setattr(pool, "_closing", False)
+    monkeypatch.setattr(pool, "_kill_server", kill_server)
+    pool.abort()
+    assert events == [("kill server", False), ("shutdown", False, True), ("kill server", True)]
+    assert (pool._executor, pool._closing) == (None, False)
+    events.clear()
+
+    class IdleExecutor(StartingExecutor):
+        _shutdown_lock = threading.Lock()
+
+    monkeypatch.setattr(pool, "_executor", IdleExecutor())
+    pool.abort()  # nothing held up: the workers end, the warm server stays for the next analysis
+    assert events == [("shutdown", False, True)]

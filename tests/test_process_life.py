@@ -153,3 +153,111 @@ def test_the_app_quits_cleanly_on_sigterm_and_sighup(sig):
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_the_timm_index_builder_ends_with_a_sigkilled_cli(tmp_path):
+    """``models --source timm`` with no index yet: the builder subprocess (it imports torch and timm, for
+    seconds) ends within the watch interval once its CLI is SIGKILLed (it outlived it by seconds)."""
+    pytest.importorskip("timm")
+    env = {**user_env(), "MODELTUI_CACHE_DIR": str(tmp_path)}  # no index: it is built
+    argv = [sys.executable, "-m", "tui.cli", "models", "--source", "timm"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not descendants(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        builder = descendants(proc.pid)
+        assert len(builder) == 1  # python -m metrics_core.sources.timm_index
+        time.sleep(0.5)  # importing torch
+        proc.kill()
+        proc.communicate(timeout=30)
+        assert survivors(builder, wait_s=5) == []
+        assert not list(tmp_path.rglob("timm-*.json"))  # nothing half-written
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_child_whose_named_parent_is_already_gone_ends_at_once():
+    """The race the fork server lost once in five runs: its caller killed while it imported torch, before
+    its watch started. The starter's pid travels in $MODELTUI_PARENT_PID; a child that finds a different
+    parent when it starts its watch ends at once (exit 0, nothing printed) instead of waiting forever."""
+    from metrics_core.common.watchdog import ENV_PARENT
+
+    code = (
+        "from metrics_core.common.watchdog import exit_with_parent, expected_parent\n"
+        "exit_with_parent(parent=expected_parent())\n"
+        "import time; time.sleep(60); print('survived')\n"
+    )
+    env = {**os.environ, ENV_PARENT: "1"}  # "started by" pid 1: not this child's parent, so gone
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    env[ENV_PARENT] = str(os.getpid())  # the real parent: the watch runs and the child sleeps on
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=2)
+    finally:
+        child.kill()
+        child.communicate()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_the_fork_server_ends_with_a_cli_sigkilled_while_it_starts():
+    """SIGKILL as soon as the fork server exists, while it still imports torch (seconds) and has not
+    started its watch: it must still end (it outlived the CLI once in five runs)."""
+    argv = [sys.executable, "-m", "tui.cli", "compare", "--all", "--no-cache", "--format", "json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=user_env())
+    try:
+        deadline = time.monotonic() + 60
+        while len(descendants(proc.pid)) < 2 and time.monotonic() < deadline:  # the tracker and the server
+            time.sleep(0.02)
+        spawned = descendants(proc.pid)
+        proc.kill()
+        proc.communicate(timeout=60)
+        assert survivors(spawned) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and a pty")
+def test_quitting_the_app_while_the_pool_starts_leaves_no_process(tmp_path):
+    """``q`` while the fork server still imports torch (a worker's start waits for it) and the timm index
+    is being built (a fresh cache): the app ends both at once (``backend.abort``: ``pool.abort``,
+    ``timm_source.cancel_index_builds``) rather than wait for their imports, and nothing it started is
+    left."""
+    import pty
+    import select
+
+    env = {**user_env(), "MODELTUI_CACHE_DIR": str(tmp_path)}
+    env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "tui.cli", "resnet50", "vit_b_16", "--no-cache"]
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    screen = b""
+
+    def read_until(done, seconds: float) -> None:  # noqa: ANN001
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while not done() and time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    return
+
+    try:
+        read_until(lambda: len(descendants(proc.pid)) >= 2, 60)  # the tracker and the fork server
+        spawned = descendants(proc.pid)
+        os.write(master, b"q")
+        read_until(lambda: proc.poll() is not None, 30)
+        assert proc.wait(timeout=5) == 0
+        assert survivors(spawned | descendants(proc.pid)) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

@@ -76,3 +76,45 @@ def test_target_uses_cached_bandwidth(tmp_path, monkeypatch):
 def test_measured_copy_is_positive():
     gbps, method = tm.measure_bandwidth_gbps(1, mib=4, repeat=1)
     assert gbps > 0 and "copy" in method
+
+
+@pytest.mark.parametrize(
+    "cached",
+    [
+        [1],  # a JSON list: was AttributeError
+        {"key": "KEY", "gbps": 1e-300, "method": "copy"},  # rounds to 0 GB/s: was ZeroDivisionError
+        {"key": "KEY", "gbps": "40", "method": "copy"},
+        {"key": "KEY", "gbps": 40.0, "method": 7},
+        {"key": "KEY", "gbps": float("1e400"), "method": "copy"},  # inf
+    ],
+    ids=["list", "tiny", "string", "method", "inf"],
+)
+def test_a_malformed_bandwidth_cache_is_measured_again(tmp_path, monkeypatch, cached):
+    info = tm.read_cpuinfo(CPUINFO)
+    monkeypatch.setattr(tm, "read_cpuinfo", lambda: info)
+    monkeypatch.setattr(tm, "max_clock_ghz", lambda mhz: (mhz / 1e3, "test"))
+    monkeypatch.setattr(tm, "measure_bandwidth_gbps", lambda threads: (12.5, "re-measured"))
+    key = {"model": "Test CPU 9000", "cores": 2, "flags": 6}
+    if isinstance(cached, dict):
+        cached = {**cached, "key": key}
+    (tmp_path / tm.CACHE_NAME).write_text(json.dumps(cached))
+    t = tm.this_machine(cache_dir=tmp_path, measure=True)
+    assert t.memory_bandwidth_gbps == 12.5
+    assert t.figure_notes["memory_bandwidth_gbps"] == "measured: re-measured"
+    # ... and the good figure replaced the bad file
+    written = json.loads((tmp_path / tm.CACHE_NAME).read_text())
+    assert written == {"key": key, "gbps": 12.5, "method": "re-measured"}
+
+
+def test_the_run_time_target_goes_through_the_hardware_validator(tmp_path, monkeypatch):
+    from metrics_core.common.errors import HardwareFileError
+
+    info = tm.read_cpuinfo(CPUINFO)
+    monkeypatch.setattr(tm, "read_cpuinfo", lambda: info)
+    monkeypatch.setattr(tm, "max_clock_ghz", lambda mhz: (mhz / 1e3, "test"))
+    monkeypatch.setattr(tm, "memory_gb", lambda: 0.0)  # an odd /proc/meminfo
+    with pytest.raises(HardwareFileError) as err:
+        tm.this_machine(cache_dir=tmp_path, measure=False)
+    assert str(err.value) == (
+        "hardware derived at run time: target 'this-machine': field 'memory_gb' must be a positive number"
+    )

@@ -534,3 +534,24 @@ def test_deselect_forgets_the_model_estimates():
     session.select(["resnet18"])
     session.reports["resnet18"] = report
     assert session.estimate("resnet18") is not first
+
+
+@sync
+async def test_a_broken_user_hardware_file_is_a_notification_naming_it(tmp_path, monkeypatch):
+    """A file of the user hardware directory that cannot be used is skipped (the built-ins stand) and
+    said so, naming the file: it was dropped silently."""
+    monkeypatch.setenv("MODELTUI_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "hardware").mkdir()
+    broken = tmp_path / "hardware" / "broken.toml"
+    broken.write_text("this is [not toml\n")
+    app, _ = make_app(models=["resnet18"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        notes = [(n.title, n.message) for n in app._notifications if n.title == "Hardware"]
+        assert notes == [
+            (
+                "Hardware",
+                f"hardware file {broken}: invalid TOML: Expected '=' after a key in a key/value pair "
+                "(at line 1, column 6) (file skipped)",
+            )
+        ]

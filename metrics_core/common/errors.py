@@ -29,6 +29,15 @@ class HardwareFileError(ModeltuiError):
     """A malformed or incomplete hardware file; the message names the file, the target and the field."""
 
 
+class WriteError(ModeltuiError):
+    """Writing a result failed once the work was done (a full disk, a folder removed meanwhile, standard
+    output closed or full): exit 1, as a run that failed, never 2 (the arguments were right: a path that
+    cannot be written at all is a ``UsageError`` before any work)."""
+
+    exit_code = 1
+    kind = "write"
+
+
 class UnsupportedModelError(ModeltuiError):
     """A model that cannot be analysed (the message says why)."""
 
@@ -74,3 +83,11 @@ def error_kind(exc: BaseException) -> str:
     """``usage`` | ``unsupported`` | ``data-dependent`` | ``model``: ``ModeltuiError.kind``, else ``model``
     (the model's own code raised it)."""
     return exc.kind if isinstance(exc, ModeltuiError) else "model"
+
+
+def row_error(model: str, error: str) -> str:
+    """``error`` as it follows ``"{model}: "`` in a list of failed models: without a leading ``model`` name
+    of its own (build errors start with the model's name so that a lone error says which model), so the
+    name is printed once: ``json:nosuch: module 'json' has no 'nosuch'``."""
+    prefix = f"{model}: "
+    return error[len(prefix) :] if error.startswith(prefix) else error

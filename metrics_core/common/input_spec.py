@@ -50,6 +50,24 @@ DTYPE_NAMES: dict[str, str] = {
 }
 
 
+#: The most elements one sample of one input may have (2**36, 68.7 G): with the largest batch
+#: (``runtime.options.MAX_BATCH_SIZE``, 2**20) and the widest dtype (16 bytes) a tensor stays below 2**60
+#: bytes, inside the int64 range torch's sizes, the cost rules and the byte counts are checked for.
+MAX_SAMPLE_ELEMENTS = 1 << 36
+
+
+def check_sample_size(shape: Sequence[int], where: str) -> None:
+    """``UsageError`` when the per-sample ``shape`` has more than :data:`MAX_SAMPLE_ELEMENTS` elements,
+    refused up front (torch would fail later with "Overflow when unpacking long long" or allocate)."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    if n > MAX_SAMPLE_ELEMENTS:
+        raise UsageError(
+            f"{where}: {n:,} elements per sample is above the largest analysed, {MAX_SAMPLE_ELEMENTS:,}"
+        )
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """One input tensor of a forward pass.
@@ -108,7 +126,7 @@ def parse_input_spec(text: str) -> InputSpec:
 
 def parse_dims(text: str, where: str) -> tuple[int, ...]:
     """``"3x224x224"`` -> ``(3, 224, 224)``; ``"scalar"`` -> ``()``. ``UsageError`` unless every part is a
-    positive integer."""
+    positive integer and the product at most :data:`MAX_SAMPLE_ELEMENTS`."""
     text = text.strip()
     if text == "scalar":
         return ()
@@ -121,6 +139,7 @@ def parse_dims(text: str, where: str) -> tuple[int, ...]:
         raise UsageError(
             f"{where}: dims must be positive integers joined by 'x' (e.g. 3x224x224), got {text!r}"
         )
+    check_sample_size(values, where)
     return values
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import re
 import statistics
 import time
@@ -476,6 +477,9 @@ def bench_model(
 
     check_modes(execution, efficiency)
     _fill_estimates(result, report, target, use_tf32)
+    result.error = memory_refusal(result.estimated_peak_bytes, available_memory(device), device)
+    if result.error is not None:
+        return result
     try:
         _measure(result, name, options, device, warmup, iters, use_tf32, progress)
     except (KeyboardInterrupt, UsageError):
@@ -486,6 +490,44 @@ def bench_model(
         result.error = f"{options.dtype} on {device}: {one_line_error(exc)}"
         result.times_s = []
     return result
+
+
+def available_memory(device: str) -> tuple[int, str] | None:
+    """(bytes a new allocation can take now, where the figure comes from), or None when unknown: CPU
+    ``MemAvailable`` of ``/proc/meminfo`` (the kernel's estimate of memory available without swapping),
+    else ``sysconf`` available pages x page size; CUDA the free bytes of ``torch.cuda.mem_get_info``."""
+    if device == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return int(free), "free on the GPU"
+    try:
+        text = Path("/proc/meminfo").read_text()
+        kib = re.search(r"^MemAvailable:\s+(\d+) kB", text, re.MULTILINE)
+        if kib:
+            return int(kib.group(1)) * 1024, "available (MemAvailable)"
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "available (free pages)"
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_refusal(peak_bytes: int | None, available: tuple[int, str] | None, device: str) -> str | None:
+    """Why a model whose analysed peak memory (``peak_total_bytes``: weights + the largest set of live
+    activations, ``capture.peak_memory``) is ``peak_bytes`` is not run on ``device`` with ``available``
+    bytes free (``available_memory``): one line, or None when it fits or either figure is unknown. Refused
+    up front, before the inputs and weights are allocated (ENOMEM, or the system's out-of-memory killer)."""
+    if peak_bytes is None or available is None or peak_bytes <= available[0]:
+        return None
+    from metrics_core.common.units import human_bytes
+
+    free, where = available
+    return (
+        f"not run: its analysed peak memory, {human_bytes(peak_bytes)}, is more than the "
+        f"{human_bytes(free)} {where} on {device}; use a smaller --batch-size or input"
+    )
 
 
 def _fill_estimates(
@@ -699,7 +741,7 @@ def load_saved(path: Path | None = None) -> tuple[list[dict[str, Any]], int]:
 
     path = Path(path) if path is not None else results_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return [], 0
     out, bad = [], 0
@@ -708,11 +750,33 @@ def load_saved(path: Path | None = None) -> tuple[list[dict[str, Any]], int]:
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             bad += 1
             continue
-        if isinstance(rec, dict) and rec.get("model") and rec.get("throughput_per_s"):
+        if saved_record_ok(rec):
             out.append(rec)
         else:
             bad += 1
     return out, bad
+
+
+def saved_record_ok(rec: Any) -> bool:
+    """Whether ``rec`` has the fields ``calibrate --from-bench`` reads, of the types ``saved_record``
+    writes: ``model`` and ``dtype`` non-empty text, ``batch_size`` an integer >= 1, ``throughput_per_s`` a
+    finite number > 0, ``target``/``precision``/``execution``/``date`` text or absent/null, ``analysis`` an
+    object or null. A line edited by hand or damaged is skipped (and counted), never a traceback."""
+    if not isinstance(rec, dict):
+        return False
+    model, dtype, batch, rate = (rec.get(k) for k in ("model", "dtype", "batch_size", "throughput_per_s"))
+    if not (isinstance(model, str) and model and isinstance(dtype, str) and dtype):
+        return False
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        return False
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0 < rate < math.inf):
+        return False
+    if any(
+        rec.get(k) is not None and not isinstance(rec[k], str)
+        for k in ("target", "precision", "execution", "date")
+    ):
+        return False
+    return rec.get("analysis") is None or isinstance(rec["analysis"], dict)

@@ -102,10 +102,12 @@ def _run_child(
     ``timeout_s`` on the first unfinished one)."""
     import multiprocessing
 
+    from metrics_core.common.watchdog import name_self_as_parent
     from metrics_core.runtime import pool
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(pool.PRELOAD))
+    name_self_as_parent()  # the fork server, if it starts here, ends with this process
     pool.quiet_resource_tracker()
     receiver, sender = multiprocessing.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(sender, jobs, job), name="modeltui-bench", daemon=True)
@@ -149,7 +151,7 @@ def _child(conn: Any, jobs: list[tuple[str, ModelReport]], job: BenchJob) -> Non
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
-    from metrics_core.runtime.watchdog import exit_with_parent
+    from metrics_core.common.watchdog import exit_with_parent
 
     exit_with_parent()
     import torch

@@ -356,7 +356,7 @@ def parse_hardware_text(text: str, label: str, origin: str) -> list[HardwareTarg
     targets: list[HardwareTarget] = []
     ids: set[str] = set()
     for n, entry in enumerate(raw, 1):
-        t = _validate_target(entry, f"hardware file {label}: target #{n}", origin)
+        t = validate_target(entry, f"hardware file {label}: target #{n}", origin)
         if t.id in ids:
             raise HardwareFileError(
                 f"hardware file {label}: target '{t.id}': field 'id' is defined twice in this file"
@@ -366,7 +366,11 @@ def parse_hardware_text(text: str, label: str, origin: str) -> list[HardwareTarg
     return targets
 
 
-def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
+def validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
+    """One target table (a parsed ``[[target]]`` of a file, or the run-time ``this-machine`` target's
+    figures) checked field by field; ``where`` starts every message. ``HardwareFileError``: one line naming
+    the target and the field (a missing or unknown field, a figure of the wrong type or outside
+    :data:`FIGURE_RANGE`)."""
     if not isinstance(entry, dict):
         raise HardwareFileError(f"{where}: must be a table")
     tid = entry.get("id")
@@ -423,6 +427,11 @@ def _validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         l2_bandwidth_gbps=values.get("l2_bandwidth_gbps"),
         origin=origin,
     )
+
+
+def is_plausible_figure(v: Any) -> bool:
+    """True when ``v`` is a finite number inside :data:`FIGURE_RANGE` (for cached figures read back)."""
+    return _is_number(v) and FIGURE_RANGE[0] <= v <= FIGURE_RANGE[1]
 
 
 def _is_number(v: Any) -> bool:

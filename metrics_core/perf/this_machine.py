@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from metrics_core.perf.hardware import HardwareTarget
+from metrics_core.perf.hardware import HardwareTarget, is_plausible_figure, validate_target
 
 TARGET_ID = "this-machine"
 CACHE_NAME = "this-machine.json"
@@ -175,20 +175,39 @@ def this_machine(cache_dir: Path | None = None, measure: bool | None = None) -> 
         for p, v in per_cycle.items()
     }
     notes["memory_bandwidth_gbps"] = f"measured: {bw_src}"
-    return HardwareTarget(
-        id=TARGET_ID,
-        name=f"This machine: {info['model']} ({cores} cores)",
-        vendor="(detected)",
-        kind="CPU",
-        memory_bandwidth_gbps=round(bw, 2),
-        memory_gb=memory_gb(),
-        peak_tflops=peaks,
-        source="derived at run time from /proc/cpuinfo (ISA flags, cores), cpufreq and a measured copy",
-        notes="Peaks assume two vector FMA pipes per core; see metrics_core/perf/this_machine.py.",
-        uncertain=tuple(notes),
-        figure_notes=notes,
-        origin="run time",
-    )
+    entry = {
+        "id": TARGET_ID,
+        "name": f"This machine: {info['model']} ({cores} cores)",
+        "vendor": "(detected)",
+        "kind": "CPU",
+        "memory_bandwidth_gbps": round(bw, 2),
+        "memory_gb": memory_gb(),
+        "peak_tflops": peaks,
+        "source": "derived at run time from /proc/cpuinfo (ISA flags, cores), cpufreq and a measured copy",
+        "notes": "Peaks assume two vector FMA pipes per core; see metrics_core/perf/this_machine.py.",
+        "uncertain": list(notes),
+        "figure_notes": notes,
+    }
+    # the same validator as a user's hardware file: a figure read back from the cache or derived from an
+    # odd /proc is refused in one line, never divided by
+    return validate_target(entry, "hardware derived at run time: target #1", "run time")
+
+
+def read_cached_bandwidth(path: Path, key: dict[str, Any]) -> tuple[float, str] | None:
+    """(GB/s, method) from the cache file at ``path`` when it is valid for ``key``; None when it is missing,
+    unreadable, for another CPU, or malformed (not an object, a bandwidth that is not a number in the
+    hardware validator's plausible range, a method that is not text): then it is measured again."""
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(d, dict) or d.get("key") != key:
+        return None
+    gbps, method = d.get("gbps"), d.get("method")
+    # rounded to 2 decimals in the target, so below 0.01 GB/s it would read 0
+    if not is_plausible_figure(gbps) or gbps < 0.01 or not isinstance(method, str):
+        return None
+    return float(gbps), method + " (cached)"
 
 
 def _cached_bandwidth(
@@ -201,12 +220,9 @@ def _cached_bandwidth(
 
         cache_dir = cache_root()
     path = Path(cache_dir) / CACHE_NAME
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        if d.get("key") == key and d.get("gbps", 0) > 0:
-            return float(d["gbps"]), d["method"] + " (cached)"
-    except (OSError, ValueError, TypeError, KeyError):
-        pass
+    cached = read_cached_bandwidth(path, key)
+    if cached is not None:
+        return cached
     if not measure:
         return DEFAULT_BANDWIDTH_GBPS, "not measured (MODELTUI_NO_MEASURE=1): a default"
     gbps, method = measure_bandwidth_gbps(max(1, cores))

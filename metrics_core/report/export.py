@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from metrics_core.common.errors import UsageError
+from metrics_core.common.errors import UsageError, WriteError
 from metrics_core.report.columns import Column
 
 FORMATS: tuple[str, ...] = ("csv", "json", "markdown")
@@ -148,7 +148,8 @@ def _existing_parent(target: Path) -> Path:
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename); return the path.
 
-    A failure leaves any existing file untouched and raises ``UsageError`` with a one-line message."""
+    A failure leaves any existing file untouched and raises a one-line error: ``UsageError`` for a path
+    that is not a file (a directory, a device), ``WriteError`` (exit 1) when the write itself fails."""
     target = _target(path)
     try:
         _check_regular(target)
@@ -165,7 +166,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+        raise WriteError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
     return target
 
 

@@ -2,9 +2,15 @@
 
 Layout: ``cache_root()/reports/<model>-<key hash>.jsonl``, two lines of JSON:
 
-1. the header: ``{"schema": "modeltui.report", "format": 2, "key": {...}, "n_records": N, "report": {...}}``
-   where ``report`` is ``ModelReport.to_dict()`` without its records;
+1. the header: ``{"schema": "modeltui.report", "format": 3, "key": {...}, "n_records": N, "report": {...},
+   "digest": {"report": H1, "records": H2}}`` where ``report`` is ``ModelReport.to_dict()`` without its
+   records, ``H1`` the SHA-256 of ``report`` in canonical JSON (sorted keys, no spaces) and ``H2`` the
+   SHA-256 of line 2's bytes;
 2. the records: ``{"record_fields": [...], "rows": [[...], ...]}`` (rows, as in ``ModelReport.to_dict``).
+
+The digests make every value of an entry checked on read: a field edited by hand, a value of the wrong type
+(a list for a dict, a 0 batch size) or a damaged byte gives a mismatch, so the entry is discarded and
+rebuilt like a truncated one, instead of reaching the code that would divide by it.
 
 Reading a report parses only the header line; its ``records`` are a :class:`LazyRecords` list that parses
 line 2 on first use. ``compare`` never needs the records, so a warm ``compare --all`` reads ~2 KB per
@@ -42,7 +48,7 @@ from metrics_core.common.paths import ENV_CACHE_DIR, cache_root, write_atomic
 from metrics_core.common.records import ModelReport, OpRecord
 
 SCHEMA = "modeltui.report"
-FORMAT = 2  # 2: op records carry ``reads_from`` (dataflow)
+FORMAT = 3  # 2: op records carry ``reads_from`` (dataflow); 3: the header holds the digests
 SUFFIX = ".jsonl"
 #: Temporary files of entries being written (ignored by readers, removed by ``clear``).
 TMP_PREFIX = ".tmp-"
@@ -274,7 +280,17 @@ for _name in (
 
 
 class CorruptEntry(Exception):
-    """An entry that cannot be used: unreadable, not our schema, or for another key."""
+    """An entry that cannot be used: unreadable, not our schema, for another key, or changed since written."""
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _report_digest(report: dict[str, Any]) -> str:
+    """SHA-256 of ``report`` in canonical JSON (sorted keys, compact): the same for the dict written and
+    the dict parsed back (JSON floats round-trip exactly)."""
+    return _digest(json.dumps(report, sort_keys=True, separators=(",", ":")).encode())
 
 
 def _read_header(path: Path, key: dict[str, Any]) -> dict[str, Any]:
@@ -284,7 +300,7 @@ def _read_header(path: Path, key: dict[str, Any]) -> dict[str, Any]:
         header = json.loads(line)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise CorruptEntry(f"unreadable ({type(exc).__name__})") from None
     if not isinstance(header, dict) or header.get("schema") != SCHEMA or header.get("format") != FORMAT:
         raise CorruptEntry("not a modeltui cache entry of this format")
@@ -292,6 +308,11 @@ def _read_header(path: Path, key: dict[str, Any]) -> dict[str, Any]:
         raise CorruptEntry("its key does not match its name")
     if not isinstance(header.get("report"), dict) or not isinstance(header.get("n_records"), int):
         raise CorruptEntry("incomplete header")
+    digest = header.get("digest")
+    if not isinstance(digest, dict) or not isinstance(digest.get("records"), str):
+        raise CorruptEntry("incomplete header")
+    if digest.get("report") != _report_digest(header["report"]):
+        raise CorruptEntry("its report was changed since it was written")
     return header
 
 
@@ -299,12 +320,17 @@ def _read_records(path: Path, key: dict[str, Any], n_records: int) -> list[OpRec
     try:
         with open(path, "rb") as f:
             header = json.loads(f.readline())
-            body = json.loads(f.readline())
+            line = f.readline()
+        if not isinstance(header, dict) or not isinstance(header.get("digest"), dict):
+            raise CorruptEntry("records do not match the header")
+        if header["digest"].get("records") != _digest(line.rstrip(b"\n")):
+            raise CorruptEntry("records unreadable (damaged or changed since they were written)")
+        body = json.loads(line)
         fields = body["record_fields"]
         records = [OpRecord(**dict(zip(fields, row, strict=False))) for row in body["rows"]]
     except FileNotFoundError:
         raise CorruptEntry("the file is gone") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptEntry(f"records unreadable ({type(exc).__name__})") from None
     if header.get("key") != key or len(records) != n_records:
         raise CorruptEntry("records do not match the header")
@@ -326,7 +352,7 @@ def load(key: dict[str, Any], reload: Callable[[], ModelReport] | None = None) -
     except CorruptEntry as exc:
         _discard(path, str(exc))
         return None
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         _discard(path, f"malformed report ({type(exc).__name__})")
         return None
     report.records = lazy_records(path, key, header["n_records"], reload)
@@ -369,13 +395,16 @@ def store(
     fields = d.pop("record_fields")
     rows = d.pop("records")
     d["records"] = []
-    header = {"schema": SCHEMA, "format": FORMAT, "key": key, "n_records": len(rows), "report": d}
-    text = (
-        json.dumps(header, separators=(",", ":"))
-        + "\n"
-        + json.dumps({"record_fields": fields, "rows": rows}, separators=(",", ":"))
-        + "\n"
-    )
+    records_line = json.dumps({"record_fields": fields, "rows": rows}, separators=(",", ":"))
+    header = {
+        "schema": SCHEMA,
+        "format": FORMAT,
+        "key": key,
+        "n_records": len(rows),
+        "report": d,
+        "digest": {"report": _report_digest(d), "records": _digest(records_line.encode())},
+    }
+    text = json.dumps(header, separators=(",", ":")) + "\n" + records_line + "\n"
     path = entry_path(key, directory)
     write_atomic(path, text, tmp_prefix=TMP_PREFIX, tmp_suffix=SUFFIX)
     return path

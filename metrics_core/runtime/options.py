@@ -6,7 +6,12 @@ from dataclasses import dataclass, replace
 
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
-from metrics_core.common.input_spec import InputSpec, check_input_specs
+from metrics_core.common.input_spec import (
+    MAX_SAMPLE_ELEMENTS,
+    InputSpec,
+    check_input_specs,
+    check_sample_size,
+)
 
 ENGINES: tuple[str, ...] = ("meta", "fvcore")
 
@@ -74,6 +79,10 @@ class AnalysisOptions:
             isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 1
         ):
             raise UsageError(f"sequence length must be a positive integer, got {self.seq_len!r}")
+        if self.seq_len is not None and self.seq_len > MAX_SAMPLE_ELEMENTS:
+            raise UsageError(
+                f"--seq-len {self.seq_len:,} is above the largest analysed, {MAX_SAMPLE_ELEMENTS:,}"
+            )
         if self.timeout_s is not None and not (0 < self.timeout_s < float("inf")):
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout_s!r}")
         rules = (self.rules,) if isinstance(self.rules, str) else tuple(self.rules or ())
@@ -102,5 +111,6 @@ class AnalysisOptions:
                 raise UsageError(
                     f"input shape must be positive integers per sample (e.g. 3 224 224), got {shape}"
                 )
+            check_sample_size(shape, f"--input-shape {' '.join(map(str, shape))}")
             out = replace(out, input_shape=shape)
         return out

@@ -155,9 +155,10 @@ def _init_worker(threads: int, started: Any = None) -> None:
     global _started
     _started = started
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl+C (also set by pool_server)
-    from metrics_core.runtime.watchdog import exit_with_parent
+    from metrics_core.common.watchdog import exit_with_parent
 
-    exit_with_parent()  # the fork server: a worker never outlives it
+    server = sys.modules.get("metrics_core.runtime.pool_server")  # forked from it: its pid, even if gone
+    exit_with_parent(parent=getattr(server, "SERVER_PID", None))  # the fork server: never outlived
     try:
         import torch
 
@@ -278,8 +279,11 @@ def _get_executor(workers: int) -> Any:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        from metrics_core.common.watchdog import name_self_as_parent
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(list(PRELOAD))
+        name_self_as_parent()  # the fork server ends with this process (pool_server)
         quiet_resource_tracker()
         threads = max(1, available_cores() // workers)
         global _started_queue
@@ -337,10 +341,36 @@ def _at_exit() -> None:
     """At interpreter exit: drop queued models, end the workers, then the fork server, and reap it, so
     no process outlives the caller and the caller's ``getrusage(RUSAGE_CHILDREN)`` covers them all
     (the server reaps the workers). The server is killed: it has nothing to save, and a graceful exit
-    would wait for its imports to finish (Ctrl+C right after start) and then tear down torch."""
+    would wait for its imports to finish (Ctrl+C right after start) and then tear down torch.
+
+    A worker being started (``ProcessPoolExecutor.submit`` holds the pool's lock while the fork server,
+    still importing torch, has yet to fork it) would hold up the pool's shutdown for those seconds (the
+    app took 1.4-3.2 s to quit while it analysed): then the server is killed first, the start fails at
+    once and the shutdown goes on (the workers already forked are terminated all the same)."""
     global _closing
     _closing = True
     _discard_executor(kill=True)
+    _kill_server(reap=True)
+
+
+def _wait_for_starts(ex: Any, wait_s: float = 0.05) -> bool:
+    """At exit or on ``abort``, before ``ex.shutdown``: while its lock stays held longer than ``wait_s``
+    (``submit`` holds it for microseconds, except while a worker's start waits for the fork server), kill
+    the fork server, so that the start fails at once instead of waiting for the server's imports. Returns
+    whether the server was killed."""
+    lock = getattr(ex, "_shutdown_lock", None)
+    if lock is None:
+        return False
+    killed = False
+    while not lock.acquire(timeout=wait_s):
+        _kill_server(reap=False)
+        killed = True
+    lock.release()
+    return killed
+
+
+def _kill_server(reap: bool) -> None:
+    """SIGKILL the fork server (if one was started); ``reap``: also wait for it and forget it."""
     import multiprocessing.forkserver
     import signal
 
@@ -351,19 +381,22 @@ def _at_exit() -> None:
         return
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        stop()
+    if reap:
+        with contextlib.suppress(Exception):
+            stop()
 
 
-def _discard_executor(kill: bool, cancelled: bool = True) -> None:
+def _discard_executor(kill: bool, cancelled: bool = True, unblock: bool = False) -> bool:
     """Forget the current pool. ``kill``: drop queued models and terminate the workers at once (and
     wait until the server has reaped them); otherwise let running models finish. ``cancelled``: the
-    callers waiting on it report their unfinished models as cancelled, not as killed by a crash."""
+    callers waiting on it report their unfinished models as cancelled, not as killed by a crash.
+    ``unblock`` (always at exit): a worker start waiting for the fork server's imports is ended by killing
+    the server (``_wait_for_starts``). Returns whether the server was killed."""
     global _executor
     with _lock:
         ex, _executor = _executor, None
     if ex is None:
-        return
+        return False
     if kill and cancelled:
         _cancelled.add(ex)
     processes = list(getattr(ex, "_processes", {}).values())
@@ -371,11 +404,13 @@ def _discard_executor(kill: bool, cancelled: bool = True) -> None:
         for p in processes:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 p.terminate()
+    killed = kill and (unblock or _closing) and _wait_for_starts(ex)
     ex.shutdown(wait=not kill, cancel_futures=True)
     if kill:
         for p in processes:
             with contextlib.suppress(OSError, ValueError, AssertionError, AttributeError):
                 p.join(2.0)
+    return killed
 
 
 def shutdown(cancel: bool = True) -> None:
@@ -383,6 +418,15 @@ def shutdown(cancel: bool = True) -> None:
     ``cancel``: drop queued models and stop running ones (their ``analyze_many`` rows get an error);
     otherwise finish them first. The fork server stays, so the next call starts workers at once."""
     _discard_executor(kill=cancel)
+
+
+def abort() -> None:
+    """End the pool's work now, whatever it is doing (the app quits): queued and running models are
+    cancelled and the workers terminated; a worker start still waiting for the fork server's imports ends
+    with the server, which is then reaped (a later call starts a new one). Nothing here waits for torch to
+    finish importing, so quitting does not either; unlike at exit, the pool can be used again."""
+    if _discard_executor(kill=True, unblock=True):
+        _kill_server(reap=True)
 
 
 def warm_up() -> threading.Thread:

@@ -32,6 +32,13 @@ import signal
 # workers forked from here inherit that.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+from metrics_core.common.watchdog import expected_parent  # noqa: E402
+
+# Who started the server, read before the seconds of imports below: a caller killed meanwhile is noticed
+# by the watch started at the end (metrics_core.common.watchdog). Workers forked from here watch SERVER_PID.
+_PARENT = expected_parent()
+SERVER_PID = os.getpid()
+
 _devnull = os.open(os.devnull, os.O_WRONLY)
 os.dup2(_devnull, 1)
 os.dup2(_devnull, 2)
@@ -153,6 +160,6 @@ gc.freeze()
 
 # The server ends when the process that started it does (its workers follow: they watch the server).
 # Started after the imports: a thread alive at fork time does not survive into the forked workers.
-from metrics_core.runtime.watchdog import exit_with_parent  # noqa: E402
+from metrics_core.common.watchdog import exit_with_parent  # noqa: E402
 
-exit_with_parent()
+exit_with_parent(parent=_PARENT)

@@ -174,9 +174,11 @@ def get_spec(name: str, input_shape: Sequence[int] | None = None) -> ModelSpec:
 def unknown_model_message(name: str) -> str:
     """``unknown model 'resnet19'; did you mean resnet18, resnet101?``.
 
-    Suggestions: the catalog names most similar to ``name`` by ``difflib`` ratio (at least 0.6), at most
-    ``MAX_SUGGESTIONS``; equally similar names are ordered by how close their numbers are to those in
-    ``name`` (resnet19: resnet101 before resnet152; efficientnet_b8: b7 first), then in natural order.
+    Suggestions: the catalog names, and the bundled Hugging Face models by their short names
+    (``hf_source.short_names``: ``llama-3.1-8b`` -> ``hf:meta-llama/Llama-3.1-8B``), most similar to
+    ``name`` by ``difflib`` ratio (at least 0.6), at most ``MAX_SUGGESTIONS``; equally similar names are
+    ordered by how close their numbers are to those in ``name`` (resnet19: resnet101 before resnet152;
+    efficientnet_b8: b7 first), then in natural order.
     """
     import difflib
 
@@ -190,6 +192,12 @@ def unknown_model_message(name: str) -> str:
             ratio = matcher.ratio()
             if ratio >= 0.6:
                 scored.append((-ratio, _number_gap(name, candidate), natural_key(candidate), candidate))
+    from metrics_core.sources.hf_source import short_names
+
+    for short, spec_name in short_names().items():  # llama-3.1-8b: hf:meta-llama/Llama-3.1-8B
+        ratio = difflib.SequenceMatcher(None, lowered, short).ratio()
+        if ratio >= 0.6 and all(entry[-1] != spec_name for entry in scored):
+            scored.append((-ratio, _number_gap(lowered, short), natural_key(spec_name), spec_name))
     close = [entry[-1] for entry in sorted(scored)[:MAX_SUGGESTIONS]]
     if close:
         return f"unknown model {name!r}; did you mean {', '.join(close)}?"

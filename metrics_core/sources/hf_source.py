@@ -67,9 +67,15 @@ def hub_cache_dirs() -> list[Path]:
 def find_config(model_id: str) -> tuple[dict[str, Any], str]:
     """``(config dict, where it came from)`` for ``model_id`` (see module docstring).
 
-    ``UsageError`` for a config file that cannot be read or is not a JSON object with ``model_type``;
-    ``UnknownModelError`` when none is found.
+    ``UsageError`` for a config file that cannot be read, is not a JSON object with ``model_type``, or
+    fails :func:`check_config`; ``UnknownModelError`` when none is found.
     """
+    config, origin = _locate_config(model_id)
+    check_config(config, origin)
+    return config, origin
+
+
+def _locate_config(model_id: str) -> tuple[dict[str, Any], str]:
     path = Path(model_id).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return _read(path / "config.json"), str(path / "config.json")
@@ -96,6 +102,8 @@ def _read(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"hf: cannot read {path}: {type(exc).__name__}: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"hf: cannot read {path}: JSON nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("model_type"), str):
         raise UsageError(f'hf: {path} is not a transformers config.json (no "model_type")')
     if data.get("auto_map"):
@@ -104,6 +112,46 @@ def _read(path: Path) -> dict[str, Any]:
             "download or run; analyse it as a package.module:factory model instead"
         )
     return data
+
+
+#: How deep a config's JSON may nest (real configs: 3 levels, e.g. ``text_config.rope_scaling``); deeper is
+#: a hostile or broken file, refused before anything recurses over it.
+MAX_CONFIG_DEPTH = 16
+
+#: Structural sizes that must be positive integers where a config sets them (None: the library's default):
+#: layer counts, attention heads, widths, vocabulary. A 0 is a division by zero in every head split and a
+#: negative layer count an empty model, so both are refused in one line before any verb analyses them.
+POSITIVE_FIELDS: tuple[str, ...] = (
+    "num_hidden_layers", "n_layer", "num_layers", "encoder_layers", "decoder_layers", "num_decoder_layers",
+    "num_attention_heads", "n_head", "num_heads", "encoder_attention_heads", "decoder_attention_heads",
+    "num_key_value_heads", "hidden_size", "n_embd", "d_model", "intermediate_size", "n_inner", "d_ff", "d_kv",
+    "head_dim", "vocab_size",
+)  # fmt: skip
+
+
+def check_config(config: dict[str, Any], origin: str) -> None:
+    """Refuse a config no verb can analyse, in one line naming ``origin`` and the field: nesting deeper
+    than :data:`MAX_CONFIG_DEPTH`, or a :data:`POSITIVE_FIELDS` size (top level, or in a ``*_config``
+    sub-config such as ``text_config``) that is not a positive integer. Raises ``UsageError``."""
+    depth, stack = 0, [(config, 1)]
+    while stack:  # iterative: a deep document must not overflow the stack here either
+        node, level = stack.pop()
+        depth = max(depth, level)
+        if depth > MAX_CONFIG_DEPTH:
+            raise UsageError(f"hf: {origin}: the config nests deeper than {MAX_CONFIG_DEPTH} levels")
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
+    sections = [("", config)] + [(f"{k}.", v) for k, v in config.items() if k.endswith("_config")]
+    for prefix, section in sections:
+        if not isinstance(section, dict):
+            continue
+        for name in POSITIVE_FIELDS:
+            value = section.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                field = f"field '{prefix}{name}' is {json.dumps(value)}"
+                raise UsageError(f"hf: {origin}: {field}; it must be a positive integer")
 
 
 def _bundled_entry(model_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -191,6 +239,18 @@ def get_spec(model_id: str) -> ModelSpec:
         source=PREFIX,
         max_tokens=max_tokens(config, head),
     )
+
+
+def short_names() -> dict[str, str]:
+    """Lower-case names a user may type for each bundled model without the ``hf:`` prefix -> its spec
+    name: the id, the id's part after the organisation and every alias (``llama-3.1-8b`` ->
+    ``hf:meta-llama/Llama-3.1-8B``). The first model to claim a name keeps it (ids sorted)."""
+    out: dict[str, str] = {}
+    for mid in list_ids():
+        for n in (mid, mid.rsplit("/", 1)[-1], *bundled()[mid].get("aliases", ())):
+            for form in (n, n.rsplit("/", 1)[-1]):
+                out.setdefault(form.lower(), f"{PREFIX}:{mid}")
+    return out
 
 
 def list_ids() -> list[str]:

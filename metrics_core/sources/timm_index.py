@@ -43,6 +43,9 @@ def _takes_img_size(cfg: Any) -> bool:
 def main() -> int:
     import warnings
 
+    from metrics_core.common.watchdog import exit_with_parent, expected_parent
+
+    exit_with_parent(parent=expected_parent())  # the CLI or app that wants the index: never outlived
     warnings.filterwarnings("ignore")
     json.dump(build_index(), sys.stdout)
     return 0

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,70 @@ def timm_index() -> dict[str, Any]:
     path = index_path(version)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") == version and isinstance(data.get("models"), dict):
-            return data
-    except (OSError, ValueError):
-        pass
+    except (OSError, ValueError, RecursionError):
+        data = None
+    if index_problem(data, version) is None:
+        return data
     data = _build_index_here() if "timm" in sys.modules else _build_index_in_subprocess()
+    problem = index_problem(data, version)
+    if problem is not None:
+        raise UsageError(f"timm: could not list timm's models: the index built is invalid ({problem})")
     with contextlib.suppress(OSError):  # a read-only cache: rebuilt next time
         write_atomic(path, json.dumps(data))
     return data
+
+
+def index_problem(data: Any, version: str) -> str | None:
+    """Why ``data`` is not a usable index of timm ``version`` (one phrase), or None when it is.
+
+    A usable index is a dict with this ``version``, a non-empty ``models`` dict of
+    ``{"family": str, "input_size": [C, H, W] positive ints, "img_size_arg": bool}`` and a ``tags`` dict of
+    ``name.tag -> [C, H, W]``. Anything else (a JSON list, entries of the wrong type, an empty model table:
+    a damaged or foreign file) is rebuilt by :func:`timm_index`, never used."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    if data.get("version") != version:
+        return f"for timm {data.get('version')!r}, not {version}"
+    models, tags = data.get("models"), data.get("tags", {})
+    if not isinstance(models, dict) or not models:
+        return "no model table"
+    if not isinstance(tags, dict):
+        return "a tag table that is not an object"
+    for name, entry in models.items():
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("family"), str)
+            and _is_size(entry.get("input_size"))
+            and isinstance(entry.get("img_size_arg", False), bool)
+        ):
+            return f"model {name!r} malformed"
+    for name, size in tags.items():
+        if "." not in name or not _is_size(size):
+            return f"tag {name!r} malformed"
+    return None
+
+
+def _is_size(v: Any) -> bool:
+    return (
+        isinstance(v, list)
+        and len(v) == 3
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v)
+    )
+
+
+#: Index builder subprocesses running now (``cancel_index_builds`` ends them).
+_builders: set[subprocess.Popen] = set()
+_builders_lock = threading.Lock()
+
+
+def cancel_index_builds() -> None:
+    """Kill the index builders running now (the app quits while it lists timm's models): the call that
+    waits for one raises ``UsageError`` at once instead of waiting for timm and torch to import."""
+    with _builders_lock:
+        running = list(_builders)
+    for proc in running:
+        with contextlib.suppress(OSError):
+            proc.kill()
 
 
 def _build_index_here() -> dict[str, Any]:
@@ -75,22 +132,43 @@ def _build_index_here() -> dict[str, Any]:
 
 
 def _build_index_in_subprocess() -> dict[str, Any]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    from metrics_core.common.watchdog import child_env
+
+    env = child_env({**os.environ, "PYTHONWARNINGS": "ignore"})  # it ends with this process (timm_index)
     try:
-        out = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "metrics_core.sources.timm_index"],
-            capture_output=True,
-            text=True,
-            timeout=INDEX_TIMEOUT_S,
-            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except OSError as exc:
         raise UsageError(f"timm: could not list timm's models ({type(exc).__name__})") from None
+    with _builders_lock:
+        _builders.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=INDEX_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise UsageError("timm: could not list timm's models (TimeoutExpired)") from None
+    except BaseException:  # Ctrl+C: the builder ends with the caller's wait
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        with _builders_lock:
+            _builders.discard(proc)
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         raise UsageError(f"timm: could not list timm's models: {last}")
-    return json.loads(out.stdout)
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        raise UsageError("timm: could not list timm's models: the index builder printed no JSON") from None
 
 
 def list_names(pattern: str | None = None) -> list[str]:
@@ -109,8 +187,10 @@ def get_spec(name: str) -> ModelSpec:
     ``UnknownModelError`` with the closest timm names when timm has no such architecture.
     """
     index = timm_index()
-    arch, _, tag = name.partition(".")
+    arch, dot, tag = name.partition(".")
     entry = index["models"].get(arch)
+    if dot and not tag:
+        raise UnknownModelError(_empty_tag(name, arch, index))
     if entry is None or (tag and name not in index.get("tags", {})):
         raise UnknownModelError(_unknown(name, index))
     input_size = index["tags"][name] if tag else entry["input_size"]
@@ -125,6 +205,16 @@ def get_spec(name: str) -> ModelSpec:
         shape_kwargs={"img_size": ["H", "W"]} if entry.get("img_size_arg") else {},
         source=PREFIX,
     )
+
+
+def _empty_tag(name: str, arch: str, index: dict[str, Any]) -> str:
+    """``timm:resnet50.``: a dot with no tag after it is not a model of its own (timm would read it as the
+    default tag); the message names the architecture and its first tags."""
+    if arch not in index["models"]:
+        return _unknown(arch, index).replace(repr(arch), repr(name), 1)
+    tags = sorted(t for t in index.get("tags", {}) if t.startswith(f"{arch}."))[:MAX_SUGGESTIONS]
+    hint = ", ".join(f"timm:{n}" for n in [arch, *tags])
+    return f"timm model {name!r} has an empty tag after the dot; did you mean {hint}?"
 
 
 def _unknown(name: str, index: dict[str, Any]) -> str:

@@ -79,6 +79,8 @@ class ModeltuiApp(App[None]):
         super().__init__()
         self.backend = backend or Backend()
         targets = self.backend.targets(tuple(hardware_files))
+        #: broken files of the user hardware directory (skipped): shown as notifications once mounted
+        self._hardware_warnings = self.backend.hardware_warnings(tuple(hardware_files))
         by_id = {t.id: t for t in targets}
         target = by_id.get(target_id or DEFAULT_TARGET, targets[0])
         self.session = Session(
@@ -127,6 +129,8 @@ class ModeltuiApp(App[None]):
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, self._terminate, sig)
         self.backend.set_warning_handler(self._warning_from_thread)
+        for warning in self._hardware_warnings:
+            self.post_message(Warned(warning, title="Hardware"))
         self.load_catalog()
         if self.session.selected:
             self.analyze(self.session.missing())
@@ -471,10 +475,12 @@ class ModeltuiApp(App[None]):
     # -- quitting -----------------------------------------------------------------------------------
     def stop_background(self) -> None:
         """Stop waiting for analyses and benchmarks in flight, so that leaving does not wait for them:
-        the benchmark's child process ends at once, the analysis workers return (their daemon threads
-        are abandoned) and ``metrics_core.runtime.pool`` ends the worker processes at exit."""
+        the benchmark's child process ends at once, the analysis workers return, and what their threads
+        wait on ends now (``backend.abort``: the pool's workers, a worker start held up by the fork
+        server's imports, the timm index builder): asyncio waits for every thread before the app exits."""
         self.stop_bench()
         self.workers.cancel_group(self, "analysis")
+        self.backend.abort()
 
     async def action_quit(self) -> None:
         self.stop_background()

@@ -112,6 +112,18 @@ def _stop() -> None:
         pool.shutdown(cancel=True)
 
 
+def _abort() -> None:
+    """The app quits: end what would hold up its exit (asyncio waits for every thread worker): the pool's
+    work, a worker start waiting for the fork server's imports included (``pool.abort``), and a timm
+    index being built (``timm_source.cancel_index_builds``)."""
+    pool = sys.modules.get("metrics_core.runtime.pool")
+    if pool is not None:
+        pool.abort()
+    timm_source = sys.modules.get("metrics_core.sources.timm_source")
+    if timm_source is not None:
+        timm_source.cancel_index_builds()
+
+
 def _prepare() -> None:
     """Start multiprocessing's resource tracker while ``sys.stderr`` is still the terminal's.
 
@@ -143,6 +155,12 @@ def _targets(extra_files: Sequence[str] = ()) -> list[HardwareTarget]:
     return hardware_targets(extra_files)
 
 
+def _hardware_warnings(extra_files: Sequence[str] = ()) -> list[str]:
+    from metrics_core.perf.hardware import load_catalog
+
+    return load_catalog(extra_files).warnings
+
+
 @dataclass(frozen=True)
 class Backend:
     """The app's view of ``metrics_core``: catalog, presets, name lookup, hardware and analysis.
@@ -160,6 +178,8 @@ class Backend:
     llm_steps: Callable[[str, Any], Any] = _llm_steps
     #: stops analyses in flight (quit, new settings)
     stop: Callable[[], None] = _stop
+    #: the app quits: ends at once what its threads wait for (worker starts, the timm index builder)
+    abort: Callable[[], None] = _abort
     #: a one-line note when the shipped catalog does not match the installed torchvision, else None
     catalog_note: Callable[[], str | None] = _catalog_note
     catalog: Callable[[], list[Any]] = _catalog
@@ -168,6 +188,8 @@ class Backend:
     presets: Callable[[], dict[str, Any]] = _presets
     get_spec: Callable[[str], Any] = _get_spec
     targets: Callable[..., list[HardwareTarget]] = _targets
+    #: one line per file of the user hardware directory that was skipped (broken), naming the file
+    hardware_warnings: Callable[..., list[str]] = _hardware_warnings
     #: called once before the app takes over the terminal
     prepare: Callable[[], None] = _prepare
     #: called after the first screen is painted

@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from metrics_core.common.errors import ModeltuiError
+from metrics_core.common.errors import ModeltuiError, WriteError
 from tui.cli.commands import VERBS
 from tui.cli.parser import OneLineParser
 
@@ -102,8 +102,8 @@ def _main(argv: list[str]) -> int:
             from tui.cli.launch import main as launch_app
 
             return launch_app(argv)
-        if sys.stdout is None:
-            raise ModeltuiError("standard output is closed: nowhere to write the results")
+        if sys.stdout is None:  # a write failure (exit 1), as a full disk is
+            raise WriteError("cannot write the output: standard output is closed")
         from tui.cli.ascii_out import ensure_printable
 
         ensure_printable()
@@ -200,7 +200,13 @@ def _run_verb(mod: object, args: argparse.Namespace) -> int:
 
         text = with_context(text, fmt, context_of(args))
     if args.output and code == 0:
-        path = write_atomic(args.output, text)
+        try:
+            path = write_atomic(args.output, text)
+        except WriteError as exc:  # a full disk after the work: nothing lost, the output goes to stdout
+            print(f"modeltui: error: {exc}; the output follows", file=sys.stderr)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return exc.exit_code
         print(f"modeltui: wrote {path}", file=sys.stderr)
         return code
     if args.output:  # a failed run never replaces the file: its output goes to standard output instead

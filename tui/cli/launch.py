@@ -65,7 +65,10 @@ def main(argv: Sequence[str]) -> int:
     app.handle_signals = True
     pool.isolate()  # user model code runs in worker processes only
     pool.quiet_resource_tracker()  # before the app owns the terminal
-    app.run()
+    from tui.cli.ascii_out import app_terminal
+
+    with app_terminal():  # box lines as | - + where the terminal's encoding has none
+        app.run()
     if app.terminated_by is not None:
         import signal
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from metrics_core.common import units
+from metrics_core.common.errors import row_error
 from metrics_core.common.textable import text_table
 from metrics_core.measure.bench import DEVICES
 from tui.cli.commands.options import (
@@ -213,7 +214,7 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
     parts.extend(energy_lines(results))
     for r in results:
         if r.error:
-            notes.append(f"{r.model}: ERROR {r.error}")
+            notes.append(f"{r.model}: ERROR {row_error(r.model, r.error)}")
     return "\n".join([*parts, *notes])
 
 

@@ -24,7 +24,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from metrics_core.common.errors import UsageError
+from metrics_core.common.errors import UsageError, WriteError
 
 FORMATS = ("table", "json")
 EXECUTIONS = ("eager", "compiled")
@@ -320,7 +320,7 @@ def write_user_file(path: Path, target_id: str, calib, sources: list[str], args)
     try:
         write_atomic(path, text)
     except OSError as exc:
-        raise UsageError(f"cannot write the user efficiency file {path}: {exc}") from None
+        raise WriteError(f"cannot write the user efficiency file {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -497,7 +497,7 @@ def write_stack_tables(path: Path, results: list, args: argparse.Namespace) -> P
     try:
         write_atomic(path, text)
     except OSError as exc:
-        raise UsageError(f"cannot write the user efficiency file {path}: {exc}") from None
+        raise WriteError(f"cannot write the user efficiency file {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from metrics_core.common.errors import UsageError
+from metrics_core.common.errors import UsageError, row_error
 from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.textable import text_table
 from metrics_core.report.accuracy import accuracy_fields
@@ -231,7 +231,7 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
     notes = []
     for r in reports:
         if r.error:
-            notes.append(f"  {r.model}: ERROR {r.error}")
+            notes.append(f"  {r.model}: ERROR {row_error(r.model, r.error)}")
         elif not r.coverage.complete:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(r.coverage.uncovered.items()))
             who = "fvcore has no handler for" if r.engine == "fvcore" else "no cost rule for"

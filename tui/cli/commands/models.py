@@ -37,12 +37,19 @@ def run(args: argparse.Namespace) -> int:
     return {"torchvision": _torchvision, "timm": _timm, "hf": _hf}[args.source](args)
 
 
+def check_task(task: str | None, tasks: tuple[str, ...] | list[str], source: str) -> None:
+    """``UsageError`` when ``--task`` names none of the tasks ``source`` has (every source refuses an
+    unknown task alike, before anything is listed)."""
+    if task is not None and task not in tasks:
+        where = "" if source == "torchvision" else f" for --source {source}"
+        raise UsageError(f"unknown task {task!r}{where}; choose one of {', '.join(tasks)}")
+
+
 def _torchvision(args: argparse.Namespace) -> int:
     from metrics_core.common import units
     from metrics_core.sources.catalog import TASKS, catalog
 
-    if args.task is not None and args.task not in TASKS:
-        raise UsageError(f"unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
+    check_task(args.task, TASKS, "torchvision")
     specs = [
         s
         for s in catalog()
@@ -76,6 +83,7 @@ def _timm(args: argparse.Namespace) -> int:
     from metrics_core.report.accuracy import timm_published
     from metrics_core.sources import timm_source
 
+    check_task(args.task, ("classification",), "timm")  # every timm: spec is a classifier (timm_source)
     index = timm_source.timm_index()
     names = timm_source.list_names(args.filter)
     pub = {n: timm_published(n) or {} for n in names}
@@ -120,6 +128,7 @@ def _timm(args: argparse.Namespace) -> int:
 def _hf(args: argparse.Namespace) -> int:
     from metrics_core.sources import hf_source
 
+    check_task(args.task, sorted({task for _, _, task in hf_source.HEADS.values()}), "hf")
     rows = []
     for mid in hf_source.list_ids():
         entry = hf_source.bundled()[mid]
@@ -127,12 +136,15 @@ def _hf(args: argparse.Namespace) -> int:
         if not any(name_matches(args.filter, n, cfg.get("model_type")) for n in (mid, *entry["aliases"])):
             continue
         head = hf_source.head_of(cfg)
+        if args.task is not None and hf_source.HEADS[head][2] != args.task:
+            continue
         rows.append(
             {
                 "name": f"hf:{mid}",
                 "aliases": [f"hf:{a}" for a in entry["aliases"]],
                 "model_type": cfg["model_type"],
                 "class": hf_source.HEADS[head][0],
+                "task": hf_source.HEADS[head][2],
                 "source": entry["source"],
             }
         )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from metrics_core.common.errors import UsageError
+from metrics_core.common.errors import UsageError, row_error
 from metrics_core.report.pareto import X_AXES, Y_AXES
 from tui.cli.commands.options import add_analysis_args, add_hardware_args
 from tui.cli.commands.perfmode import mode_label, modes_of
@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     by_model = {r["model"]: r for r in rows}
     failed = [(r.model, r.error) for r in reports if not r.ok]
     write(result, by_model, failed, target, precision, args.format, reports[0].batch_size, modes)
-    return 0 if not failed else 1
+    from tui.cli.commands.analysis import exit_status
+
+    return exit_status(reports)
 
 
 def _sorted_points(result) -> list:  # noqa: ANN001 (ParetoResult)
@@ -187,7 +189,7 @@ def pareto_text(result, rows, target, precision, failed, modes) -> str:  # noqa:
     if result.missing:
         parts.append("Left out:\n" + "\n".join(f"  {m}: {why}" for m, why in result.missing))
     if failed:
-        parts.append("Failed:\n" + "\n".join(f"  {m}: ERROR {e}" for m, e in failed))
+        parts.append("Failed:\n" + "\n".join(f"  {m}: ERROR {row_error(m, e)}" for m, e in failed))
     return "\n\n".join(parts)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from metrics_core.common.errors import UsageError
+from metrics_core.common.errors import UsageError, row_error
 from metrics_core.report.pick import KINDS, OBJECTIVES
+from tui.cli.commands.analysis import exit_status
 from tui.cli.commands.options import add_analysis_args, add_hardware_args
 from tui.cli.commands.pareto import add_model_args, analyse_rows, model_names
 from tui.cli.commands.perfmode import mode_label, modes_of
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     result = pick(rows, constraints, args.by)
     failed = [(r.model, r.error) for r in reports if not r.ok]
     write(result, target, precision, args.format, failed, modes_of(args))
-    return 0
+    return exit_status(reports)
 
 
 def write(result, target, precision, fmt: str, failed, modes: dict) -> None:  # noqa: ANN001
@@ -153,5 +154,5 @@ def pick_text(result, target, precision, failed, cols, modes) -> str:  # noqa: A
     if notes:
         parts.append("Resolution (accuracy vs analysed input):\n" + "\n".join(notes))
     if failed:
-        parts.append("Not analysed:\n" + "\n".join(f"  {m}: {e}" for m, e in failed))
+        parts.append("Not analysed:\n" + "\n".join(f"  {m}: ERROR {row_error(m, e)}" for m, e in failed))
     return "\n\n".join(parts)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from metrics_core.common import units
+from metrics_core.common.errors import row_error
 from metrics_core.common.records import ModelReport
 from metrics_core.common.textable import text_table
 from metrics_core.perf.hardware import HardwareTarget
@@ -107,7 +108,7 @@ def roofline_text(
     notes = []
     for r in reports:
         if r.model not in estimates:
-            notes.append(f"  {r.model}: ERROR {_failure(r)}")
+            notes.append(f"  {r.model}: ERROR {row_error(r.model, _failure(r))}")
         elif not r.coverage.complete:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(r.coverage.uncovered.items()))
             notes.append(f"  {r.model}: partial coverage; ops without a cost rule count as bytes only: {ops}")
