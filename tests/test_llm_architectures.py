@@ -1,0 +1,166 @@
+"""``llm`` across architecture families (issue 21, item 1): multi-head latent attention, hybrid
+attention + state-space models, chunked attention, soft-capped / alternating Gemma attention. Tiny configs
+(2 layers, hidden 64) built on meta; every expected value is derived here from the config's numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from metrics_core.common.dtypes import ElementBits  # noqa: E402
+from metrics_core.perf.hardware import get_target  # noqa: E402
+from metrics_core.perf.llm import Scenario, attended_pairs, causal_records, estimate_llm  # noqa: E402
+from metrics_core.runtime.llm_capture import capture_llm  # noqa: E402
+
+FP16 = ElementBits(16, 16, 16)
+H100 = get_target("h100-sxm5-80gb")
+SDPA = "scaled_dot_product_attention"
+
+#: Shared by the tiny decoders: 2 layers, hidden 64, 4 query heads, 2 KV heads, vocabulary 256.
+BASE = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 4096}  # fmt: skip
+
+CONFIGS = {
+    # MLA: 4 heads, kv_lora_rank 32, qk_rope 8, qk_nope 16, v 16; layer 0 dense, layer 1 MoE (4 routed
+    # experts, 1 shared, top-2)
+    "deepseek": {**BASE, "model_type": "deepseek_v3", "architectures": ["DeepseekV3ForCausalLM"],
+                 "num_key_value_heads": 4, "kv_lora_rank": 32, "q_lora_rank": 48, "qk_rope_head_dim": 8,
+                 "qk_nope_head_dim": 16, "v_head_dim": 16, "n_routed_experts": 4, "n_shared_experts": 1,
+                 "num_experts_per_tok": 2, "moe_intermediate_size": 32, "first_k_dense_replace": 1,
+                 "n_group": 2, "topk_group": 1},
+    # Jamba: layer 0 Mamba (expand 2 -> 128 channels, d_conv 4, d_state 8), layer 1 attention
+    "jamba": {**BASE, "model_type": "jamba", "architectures": ["JambaForCausalLM"], "attn_layer_period": 2,
+              "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 1, "num_experts": 4,
+              "num_experts_per_tok": 2, "mamba_d_state": 8, "mamba_d_conv": 4, "mamba_expand": 2,
+              "use_mamba_kernels": False},
+    "mamba": {"model_type": "mamba", "architectures": ["MambaForCausalLM"], "hidden_size": 64,
+              "num_hidden_layers": 2, "vocab_size": 256, "state_size": 8, "conv_kernel": 4, "expand": 2},
+    # Mamba-2: 8 heads x 16 = 128 channels, 1 group, d_state 8, d_conv 4
+    "mamba2": {"model_type": "mamba2", "architectures": ["Mamba2ForCausalLM"], "hidden_size": 64,
+               "num_hidden_layers": 2, "vocab_size": 256, "state_size": 8, "conv_kernel": 4, "expand": 2,
+               "num_heads": 8, "head_dim": 16, "n_groups": 1, "chunk_size": 16},
+    # Llama-4: no_rope_layers [1, 0] -> layer 0 chunked (chunk 8), layer 1 full (NoPE)
+    "llama4": {**BASE, "model_type": "llama4_text", "architectures": ["Llama4ForCausalLM"], "head_dim": 16,
+               "attention_chunk_size": 8, "no_rope_layers": [1, 0], "num_local_experts": 4,
+               "num_experts_per_tok": 1, "interleave_moe_layer_step": 1, "intermediate_size_mlp": 128},
+    # Gemma-2: layer 0 sliding (window 8), layer 1 global; attention logits soft-capped at 50
+    "gemma2": {**BASE, "model_type": "gemma2", "architectures": ["Gemma2ForCausalLM"], "head_dim": 16,
+               "sliding_window": 8, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+               "query_pre_attn_scalar": 16},
+    "gemma3": {**BASE, "model_type": "gemma3_text", "architectures": ["Gemma3ForCausalLM"], "head_dim": 16,
+               "sliding_window": 8, "layer_types": ["sliding_attention", "full_attention"],
+               "query_pre_attn_scalar": 16},
+    "gpt_oss": {**BASE, "model_type": "gpt_oss", "architectures": ["GptOssForCausalLM"], "head_dim": 16,
+                "num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": 8,
+                "layer_types": ["sliding_attention", "full_attention"]},
+}  # fmt: skip
+
+PROMPT, GENERATE = 32, 8
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("configs")
+    out = {}
+    for name, cfg in CONFIGS.items():
+        (folder / f"{name}.json").write_text(json.dumps(cfg))
+        out[name] = f"hf:{folder / name}.json"
+    return out
+
+
+def run(name: str, batch: int = 1, bits: ElementBits = FP16):
+    capture = capture_llm(name, batch, PROMPT, GENERATE, bits)
+    return capture, estimate_llm(capture, H100, Scenario(batch, PROMPT, GENERATE))
+
+
+def test_mla_reports_the_latent_and_the_full_kv(configs):
+    capture, est = run(configs["deepseek"])
+    # latent per token per layer: kv_lora_rank 32 + qk_rope_head_dim 8 = 40 elements x 2 B = 80 B;
+    # 2 MLA layers -> 160 B per token
+    assert capture.layer_kinds == ["mla", "mla"]
+    assert capture.kv_layer_token_bytes == [80, 80]
+    assert est.kv_bytes_per_token == 160
+    # full K/V: 4 heads x (16 + 8) K + 4 heads x 16 V = 160 elements x 2 B = 320 B per layer -> 640 B
+    assert est.cache["kv_bytes_per_token_full_kv"] == 640
+    assert "MLA latent" in est.cache["kv_layout"] and "full per-head K/V" in est.cache["kv_layout"]
+    # held at the last step (context 32 + 8 = 40): 40 x 160 B; the latent replicated on each TP GPU
+    assert est.kv_cache_bytes == 40 * 160
+    assert capture.kv_heads == 1
+
+
+def test_jamba_keeps_kv_in_attention_layers_and_a_constant_state_in_mamba_layers(configs):
+    capture, est = run(configs["jamba"], batch=2)
+    assert capture.layer_kinds == ["ssm", "attention"]
+    # attention layer: 2 KV heads x 16 (64 / 4 heads) x (K + V) = 64 elements x 2 B = 128 B per token
+    assert est.kv_bytes_per_token == 128
+    # Mamba layer: 128 channels (expand 2 x 64); conv state 128 x d_conv 4 = 512 elements -> 1,024 B;
+    # SSM state 128 x d_state 8 = 1,024 elements -> 2,048 B
+    assert est.cache["conv_state_bytes_per_sequence"] == 1024
+    assert est.cache["ssm_state_bytes_per_sequence"] == 2048
+    assert est.cache["state_bytes_per_sequence"] == 3072
+    # two sequences at context 40: 2 x (40 x 128 + 3,072)
+    assert est.kv_cache_bytes == 2 * (40 * 128 + 3072)
+
+
+def test_pure_mamba_has_state_only(configs):
+    capture, est = run(configs["mamba"])
+    assert capture.layer_kinds == ["ssm", "ssm"]
+    assert est.kv_bytes_per_token == 0
+    # per layer: conv 128 x 4 = 512, SSM 128 x 8 = 1,024 elements; 2 layers x 2 B
+    assert est.cache["conv_state_bytes_per_sequence"] == 2 * 512 * 2
+    assert est.cache["ssm_state_bytes_per_sequence"] == 2 * 1024 * 2
+    assert est.kv_cache_bytes == 6144
+    assert capture.attention_heads is None  # no attention: any --tp passes the heads check
+
+
+def test_mamba2_state(configs):
+    _capture, est = run(configs["mamba2"])
+    # conv over x, B and C: 128 + 2 x 1 group x d_state 8 = 144 channels x d_conv 4 = 576 elements;
+    # SSM state: 8 heads x 16 head_dim x d_state 8 = 1,024 elements; 2 layers x 2 B
+    assert est.cache["conv_state_bytes_per_sequence"] == 2 * 576 * 2
+    assert est.cache["ssm_state_bytes_per_sequence"] == 2 * 1024 * 2
+
+
+def test_llama4_chunked_layers_bound_the_kv_and_the_prefill_pairs(configs):
+    capture, est = run(configs["llama4"])
+    assert capture.layer_kinds == ["chunked", "attention"]
+    assert capture.chunks == [8, None]
+    # 2 KV heads x 16 x (K + V) x 2 B = 128 B per token per layer; at context 40 the chunked layer holds
+    # its chunk of 8 tokens, the global layer 40: (8 + 40) x 128
+    assert est.kv_cache_bytes == (8 + 40) * 128
+    # prefill of 32 tokens: chunk 8 -> 4 chunks x 8 x 9 / 2 = 144 pairs; full: 32 x 33 / 2 = 528
+    assert attended_pairs(32, None, 8) == 144
+    assert attended_pairs(30, None, 8) == 3 * 36 + 6 * 7 // 2  # 3 full chunks, 6 tokens in the last
+    raw = [r for r in capture.prefill.records if r.op == SDPA]
+    counted = [r for r in causal_records(capture.prefill.records, 32, capture.windows, capture.chunks)
+               if r.op == SDPA]  # fmt: skip
+    # raw MACs per layer: 1 x 4 heads x 32 x 32 x (16 + 16) = 131,072
+    assert [r.macs for r in raw] == [131072, 131072]
+    assert [r.macs for r in counted] == [131072 * 144 // 1024, 131072 * 528 // 1024]
+    # and the estimate counts those pairs: its prefill FLOPs are the records' with these two scaled
+    others = sum(r.flops or 0 for r in capture.prefill.records if r.op != SDPA)
+    assert est.prefill.flops == others + sum(r.flops for r in counted)
+
+
+def test_gemma2_builds_without_eager_and_counts_the_soft_cap(configs, tmp_path):
+    capture, est = run(configs["gemma2"])
+    assert capture.layer_kinds == ["sliding", "attention"]
+    assert est.kv_cache_bytes == (8 + 40) * 128  # as Llama-4's: window 8 on layer 0
+    uncapped = {**CONFIGS["gemma2"], "attn_logit_softcapping": None}
+    (tmp_path / "plain.json").write_text(json.dumps(uncapped))
+    plain = capture_llm(f"hf:{tmp_path / 'plain.json'}", 1, PROMPT, GENERATE, FP16)
+    capped = [r.flops for r in capture.prefill.records if r.op == SDPA]
+    base = [r.flops for r in plain.prefill.records if r.op == SDPA]
+    # soft cap: 3 FLOPs per score, 1 x 4 heads x 32 x 32 = 4,096 scores per layer
+    assert [c - b for c, b in zip(capped, base, strict=True)] == [3 * 4096, 3 * 4096]
+
+
+def test_gemma3_and_gpt_oss_alternate_local_and_global_layers(configs):
+    for name in ("gemma3", "gpt_oss"):
+        capture, est = run(configs[name])
+        assert capture.layer_kinds == ["sliding", "attention"]
+        assert est.cache["layer_kinds"] == {"attention": 1, "sliding": 1}
+        assert est.kv_cache_bytes == (8 + 40) * 128
