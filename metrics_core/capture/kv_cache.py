@@ -89,7 +89,8 @@ class LayerCache:
     per token in a serving engine's cache; for ``mla`` the compressed latent ``kv_lora_rank +
     qk_rope_head_dim`` that vLLM, SGLang and transformers keep (DeepSeek-V2 paper, sec. 2.1.2,
     arXiv:2405.04434), with ``full_elements`` the full per-head K and V a cache of expanded K/V holds
-    (``heads x (qk_nope_head_dim + qk_rope_head_dim + v_head_dim)``); else all three equal. ``conv_elements`` / ``ssm_elements``: an SSM layer's constant state per sequence
+    (``heads x (qk_nope_head_dim + qk_rope_head_dim + v_head_dim)``); else all three equal.
+    ``conv_elements`` / ``ssm_elements``: an SSM layer's constant state per sequence
     (the causal convolution's last ``d_conv`` inputs; the recurrent state)."""
 
     kind: str
