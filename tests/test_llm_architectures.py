@@ -164,3 +164,99 @@ def test_gemma3_and_gpt_oss_alternate_local_and_global_layers(configs):
         assert capture.layer_kinds == ["sliding", "attention"]
         assert est.cache["layer_kinds"] == {"attention": 1, "sliding": 1}
         assert est.kv_cache_bytes == (8 + 40) * 128
+
+
+MOE_CONFIGS = {
+    # Qwen-MoE: every layer MoE (4 routed experts of width 32, top-2) plus a shared expert of width 64
+    # behind a sigmoid gate; attention with q/k/v biases, untied embeddings
+    "qwen2_moe": {**BASE, "model_type": "qwen2_moe", "architectures": ["Qwen2MoeForCausalLM"], "num_experts": 4,
+                  "num_experts_per_tok": 2, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 64},
+    # OPT: its decoder slices positions by the cache length in Python (past_seen_tokens)
+    "opt": {"model_type": "opt", "architectures": ["OPTForCausalLM"], "hidden_size": 64, "ffn_dim": 128,
+            "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 256,
+            "max_position_embeddings": 512, "word_embed_proj_dim": 64},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def moe_configs(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("moe")
+    for name, cfg in MOE_CONFIGS.items():
+        (folder / f"{name}.json").write_text(json.dumps(cfg))
+    return {name: f"hf:{folder / name}.json" for name in MOE_CONFIGS}
+
+
+def test_qwen_moe_active_params_include_the_shared_expert(moe_configs):
+    capture, _est = run(moe_configs["qwen2_moe"])
+    # per layer: attention q 64x64+64, k 64x32+32, v 64x32+32, o 64x64 = 12,416; 2 RMSNorms 128;
+    # router 64x4 = 256; routed experts 4 x (64x64 gate/up + 32x64 down) = 24,576; shared expert
+    # 3 x 64x64 = 12,288 and its gate 64 -> 49,728 per layer; embeddings + LM head 2 x 256x64, final norm 64
+    assert capture.params == 2 * 49728 + 2 * 16384 + 64 == 132288
+    # active: the routed experts at k/E = 2/4, everything else (the shared expert too) whole
+    assert capture.active_params == 132288 - 2 * 24576 + 2 * 24576 * 2 // 4 == 107712
+
+
+def test_deepseek_shared_experts_are_active(configs):
+    capture, _est = run(configs["deepseek"])
+    # layer 1's routed experts: 4 x (64x64 gate/up + 32x64 down) = 24,576 parameters, at 2/4 active;
+    # its shared expert (3 x 64x32) and layer 0's dense MLP are whole
+    assert capture.params - capture.active_params == 24576 // 2
+
+
+def test_opt_reads_the_cache_length_in_python(moe_configs):
+    capture, est = run(moe_configs["opt"])
+    # 4 heads x 16 x (K + V) = 128 elements x 2 B = 256 B per token per layer, 2 layers
+    assert est.kv_bytes_per_token == 512
+    assert est.kv_cache_bytes == 40 * 512
+    # params: tokens 256x64 + positions (512 + 2 offset) x 64 + 2 layers x (4 x (64x64 + 64) + fc1 64x128
+    # + 128 + fc2 128x64 + 64 + 2 LayerNorms x 128) + final LayerNorm 128; the LM head is tied
+    assert capture.params == 16384 + 514 * 64 + 2 * (16640 + 8320 + 8256 + 256) + 128 == 116352
+
+
+LLAMA = {**BASE, "model_type": "llama", "architectures": ["LlamaForCausalLM"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"num_attention_heads": 0},
+            "num_attention_heads is 0; an architecture needs a positive integer there",
+        ),
+        (
+            {"num_hidden_layers": -1},
+            "num_hidden_layers is -1; an architecture needs a positive integer there",
+        ),
+        (
+            {"model_type": "frobnicator"},
+            "does not know model_type 'frobnicator'; check the config or upgrade",
+        ),
+    ],
+)
+def test_bad_architectures_are_one_line_errors(tmp_path, capsys, change, message):
+    from tui import cli
+
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({**LLAMA, **change}))
+    code = cli.main(
+        ["llm", f"hf:{path}", "--hardware", "h100-sxm5-80gb", "--prompt", "16", "--generate", "4"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_an_architecture_the_capture_cannot_run_is_one_line(monkeypatch):
+    from metrics_core.common.errors import UnsupportedModelError
+    from metrics_core.runtime import llm_capture
+
+    def broken(*_args):
+        raise RuntimeError("shape mismatch in layer 3\n  deep traceback text")
+
+    monkeypatch.setattr(llm_capture, "_capture_llm", broken)
+    with pytest.raises(UnsupportedModelError) as info:
+        llm_capture.capture_llm("hf:x", 1, 16, 4, FP16)
+    assert (
+        str(info.value)
+        == "hf:x: llm cannot capture this architecture: RuntimeError: shape mismatch in layer 3"
+    )

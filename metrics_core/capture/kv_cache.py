@@ -154,13 +154,17 @@ def probe_decoder_cache(model: Any, dtype: torch.dtype) -> CacheProbe:
     from metrics_core.capture.trace import capture
 
     cache = StaticCache(config=model.config, max_cache_len=1)
-    for layer in cache.layers:
-        _not_compileable(layer)
     ids = torch.empty((1, 1), dtype=torch.int64, device="meta")
     position = torch.empty((1,), dtype=torch.int64, device="meta")
+    values = [(ids, torch.zeros((1, 1), dtype=torch.int64)), (position, torch.tensor([0]))]
+    for layer in cache.layers:
+        _not_compileable(layer)
+        if hasattr(layer, "cumulative_length"):
+            layer.cumulative_length = _known_length(0, values)
+        if hasattr(layer, "cumulative_length_linear"):
+            layer.cumulative_length_linear = _known_length(0, values)
     kwargs = {"input_ids": ids, _cache_arg(model): cache, "cache_position": position, "use_cache": True}
-    capture(model, (), "fp32", kwargs, [(ids, torch.zeros((1, 1), dtype=torch.int64)),
-                                         (position, torch.tensor([0]))])  # fmt: skip
+    capture(model, (), "fp32", kwargs, values)
     latent = mla_latent(model.config)
     types = layer_types(model.config)
     layers, shapes = [], []
@@ -215,17 +219,27 @@ def _not_compileable(layer: Any) -> None:
         layer.is_compileable = False
 
 
+def _known_length(held: int, values: list) -> torch.Tensor:
+    """A meta scalar holding ``held`` tokens, its value known to the capture (``values``): models that
+    read the cache length in Python (OPT slices its positions by it) get it, as they would on a device."""
+    t = torch.empty((), dtype=torch.int64, device="meta")
+    values.append((t, torch.tensor(held, device="cpu")))
+    return t
+
+
 def decoder_cache(
     model: Any, probe: CacheProbe, batch_size: int, context: int, dtype: torch.dtype
-) -> tuple[Any, list[torch.Tensor]]:
+) -> tuple[Any, list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
     """A ``StaticCache`` of ``context`` tokens for ``batch_size`` sequences laid out as ``probe`` found
     (allocated on meta, already holding ``context - 1`` tokens: attention layers' K/V, SSM layers' conv
-    and recurrent states marked as following a previous step), and its tensors (what the capture prices
-    at the KV precision)."""
+    and recurrent states marked as following a previous step), its K/V tensors (what the capture prices
+    at the KV precision; SSM states are priced as activations) and the known values of its token counts
+    (``capture``'s ``input_values``)."""
     from transformers import StaticCache
 
     cache = StaticCache(config=model.config, max_cache_len=context)
     tensors: list[torch.Tensor] = []
+    values: list[tuple[torch.Tensor, torch.Tensor]] = []
     with torch.device("meta"):
         for layer, shape in zip(cache.layers, probe.shapes, strict=False):
             if shape["keys"] is not None and hasattr(layer, "lazy_initialization") and hasattr(layer, "keys"):
@@ -237,7 +251,7 @@ def decoder_cache(
                     StaticLayer.lazy_initialization(layer, k, v)
                 else:
                     layer.lazy_initialization(k, v)
-                layer.cumulative_length = torch.tensor(context - 1)
+                layer.cumulative_length = _known_length(context - 1, values)
                 tensors += [layer.keys, layer.values]
             if shape["conv"] is not None or shape["state"] is not None:
                 conv = torch.empty((batch_size, *shape["conv"]), dtype=dtype) if shape["conv"] else None
@@ -246,10 +260,10 @@ def decoder_cache(
 
                 LinearAttentionLayer.lazy_initialization(layer, conv_states=conv, recurrent_states=state)
                 layer.has_previous_state[0] = True
-                layer.cumulative_length_linear = torch.tensor(context - 1)
-                tensors += [t for t in (layer.conv_states[0], layer.recurrent_states[0]) if t is not None]
+                layer.cumulative_length_linear = _known_length(context - 1, values)
+                # SSM states are not KV: priced as activations (their own precision in serving engines)
             _not_compileable(layer)
-    return cache, tensors
+    return cache, tensors, values
 
 
 def encoder_geometry(config: Any) -> tuple[int, int]:

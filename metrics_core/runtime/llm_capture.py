@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics_core.common.dtypes import ElementBits
-from metrics_core.common.errors import DataDependentOpError, UsageError
+from metrics_core.common.errors import (
+    DataDependentOpError,
+    ModeltuiError,
+    UnsupportedModelError,
+    UsageError,
+    one_line_error,
+)
 from metrics_core.common.records import OpRecord
 
 #: ``ModelSpec.task`` of the models ``llm`` analyses: decoders and encoder-decoders.
@@ -209,7 +215,28 @@ def capture_llm(
     """Build ``name`` on meta and capture prefill (``prompt`` tokens) and decode at the first and last
     contexts of ``generate`` tokens (``decode_contexts``) and at each of ``contexts``, for ``batch_size``
     sequences. ``UsageError`` (one line) for a model that is not a decoder or encoder-decoder language
-    model, or a speech model given a prompt other than its fixed encoder window."""
+    model, or a speech model given a prompt other than its fixed encoder window;
+    ``UnsupportedModelError`` (one line, naming the model type and what failed) for an architecture whose
+    forward pass or cache the capture cannot run."""
+    try:
+        return _capture_llm(name, batch_size, prompt, generate, bits, attention, contexts)
+    except ModeltuiError:
+        raise
+    except Exception as exc:  # an architecture this capture does not know: one line, never a traceback
+        raise UnsupportedModelError(
+            f"{name}: llm cannot capture this architecture: {one_line_error(exc)}"
+        ) from None
+
+
+def _capture_llm(
+    name: str,
+    batch_size: int,
+    prompt: int,
+    generate: int,
+    bits: ElementBits,
+    attention: str,
+    contexts: tuple[int, ...],
+) -> LlmCapture:
     import inspect
 
     import torch
@@ -350,10 +377,9 @@ def capture_llm(
             return kwargs, [(prompt_ids, prompt_values)]
 
         def decode(context: int) -> PhaseCapture:
-            cache, tensors = decoder_cache(model, probe, batch_size, context, dtype)
-            kv = tensors[: 2 * sum(1 for c in probe.layers if c.kv_elements)]  # SSM states: activations
+            cache, kv, lengths = decoder_cache(model, probe, batch_size, context, dtype)
             kwargs = {"input_ids": step, cache_arg: cache, "cache_position": position, "use_cache": True}
-            values = [(step, step_values), (position, torch.tensor([context - 1]))]
+            values = [(step, step_values), (position, torch.tensor([context - 1])), *lengths]
             return phase(kwargs, values, kv, 1, context)
 
     text = config

@@ -174,9 +174,39 @@ def max_tokens(config: dict[str, Any], head: str) -> tuple[int, str] | None:
     return None
 
 
+#: Config fields that size an architecture (layers, heads, widths, vocabulary), as transformers' configs
+#: spell them: each must be a positive integer where given (a zero or negative value cannot be built).
+SIZE_FIELDS: tuple[str, ...] = (
+    "num_hidden_layers", "n_layer", "num_layers", "decoder_layers", "encoder_layers",
+    "num_attention_heads", "n_head", "num_heads", "num_key_value_heads", "decoder_attention_heads",
+    "encoder_attention_heads", "hidden_size", "n_embd", "d_model", "intermediate_size", "vocab_size",
+    "head_dim",
+)  # fmt: skip
+
+
+def check_sizes(config: dict[str, Any], name: str) -> None:
+    """``UsageError`` (one line, naming the field and value) when a ``SIZE_FIELDS`` value of ``config`` or
+    of its nested ``text_config`` / ``vision_config`` is not a positive integer."""
+    for where, cfg in (("", config), ("text_config.", config.get("text_config")),
+                       ("vision_config.", config.get("vision_config"))):  # fmt: skip
+        if not isinstance(cfg, dict):
+            continue
+        for field_name in SIZE_FIELDS:
+            value = cfg.get(field_name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise UsageError(
+                    f"{name}: {where}{field_name} is {value!r}; an architecture needs a positive integer "
+                    "there"
+                )
+
+
 def get_spec(model_id: str) -> ModelSpec:
-    """The spec of ``hf:model_id`` (see module docstring)."""
+    """The spec of ``hf:model_id`` (see module docstring). ``UsageError`` for a config whose sizes are not
+    positive (``check_sizes``)."""
     config, origin = find_config(model_id)
+    check_sizes(config, f"{PREFIX}:{model_id}")
     head = head_of(config)
     auto_class, kind, task = HEADS[head]
     return ModelSpec(
