@@ -169,8 +169,9 @@ def test_gemma3_and_gpt_oss_alternate_local_and_global_layers(configs):
 MOE_CONFIGS = {
     # Qwen-MoE: every layer MoE (4 routed experts of width 32, top-2) plus a shared expert of width 64
     # behind a sigmoid gate; attention with q/k/v biases, untied embeddings
-    "qwen2_moe": {**BASE, "model_type": "qwen2_moe", "architectures": ["Qwen2MoeForCausalLM"], "num_experts": 4,
-                  "num_experts_per_tok": 2, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 64},
+    "qwen2_moe": {**BASE, "model_type": "qwen2_moe", "architectures": ["Qwen2MoeForCausalLM"],
+                  "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                  "shared_expert_intermediate_size": 64},
     # OPT: its decoder slices positions by the cache length in Python (past_seen_tokens)
     "opt": {"model_type": "opt", "architectures": ["OPTForCausalLM"], "hidden_size": 64, "ffn_dim": 128,
             "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 256,
