@@ -40,7 +40,8 @@ from metrics_core.common.errors import (
 from metrics_core.common.records import OpRecord
 
 #: ``ModelSpec.task`` of the models ``llm`` analyses: decoders and encoder-decoders.
-DECODER_TASKS: frozenset[str] = frozenset({"causal-lm"})
+DECODER_TASKS: frozenset[str] = frozenset({"causal-lm", "image-text-to-text"})
+VLM_TASK = "image-text-to-text"
 ENCODER_DECODER_TASKS: frozenset[str] = frozenset({"seq2seq-lm", "speech-seq2seq"})
 SPEECH_TASK = "speech-seq2seq"
 
@@ -111,6 +112,11 @@ class LlmCapture:
     kv_layer_token_bytes_full: list[int] = field(default_factory=list)
     #: What ``kv_layer_token_bytes`` counts, in words (e.g. the MLA latent).
     kv_layout: str = "K and V per layer"
+    #: Vision-language models: the LM tokens of the one image each prompt holds (part of the prompt), and
+    #: the prefill FLOPs and parameters of the vision tower and its projector (``VISION_MODULES``).
+    image_tokens: int = 0
+    vision_flops: int = 0
+    vision_params: int = 0
     #: Prefill's peak activations at any batch B: ``max(shared + B x per_sequence)`` over these
     #: ``(shared, per_sequence)`` lines (``capture.peak_memory.batch_lines``; T5's relative-position bias,
     #: for one, is shared by the batch). Empty: not known, taken as the peak at B over B per sequence.
@@ -161,6 +167,10 @@ class LlmCapture:
             "chunk_tokens": sorted({c for c in self.chunks if c}) or None,
             "sliding_window_tokens": sorted({w for w in self.windows if w}) or None,
         }
+        if self.image_tokens:
+            out["image_tokens"] = self.image_tokens
+            out["vision_flops"] = self.vision_flops
+            out["vision_params"] = self.vision_params
         if self.notes:
             out["notes"] = list(self.notes)
         return out
@@ -190,6 +200,65 @@ def tpot_knots(architecture: str, first: int, last: int, windows: list[int | Non
     if architecture == "encoder-decoder" and first + 1 < last:
         knots.add(first + 1)
     return sorted(knots)
+
+
+#: Module names of a vision-language model's vision tower and projector (LLaVA / Gemma-3
+#: ``vision_tower``, Llama-4 ``vision_model``, Qwen2-VL ``visual``, ``multi_modal_projector``).
+VISION_MODULES: frozenset[str] = frozenset(
+    {"vision_tower", "vision_model", "visual", "multi_modal_projector"}
+)
+
+
+def in_vision(module: str) -> bool:
+    """Whether a module path (``model.vision_tower.encoder...``) lies in the vision tower or projector."""
+    return not VISION_MODULES.isdisjoint(module.split("."))
+
+
+def image_tokens(config: dict[str, Any]) -> int | None:
+    """LM tokens one image becomes in a fixed-resolution vision-language model (LLaVA class):
+    ``mm_tokens_per_image`` where the config gives it (Gemma-3's pooled 256), else the vision tower's
+    patches ``(image_size / patch_size)^2``, plus the CLS token under LLaVA's ``full`` feature strategy
+    (``default`` drops it: 576 for a 336-pixel CLIP ViT-L/14). None: not a vision-language config with a
+    fixed image size."""
+    vision = config.get("vision_config")
+    if not isinstance(vision, dict) or not isinstance(config.get("text_config"), dict):
+        return None
+    if isinstance(config.get("mm_tokens_per_image"), int):
+        return config["mm_tokens_per_image"]
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
+        return None
+    full = config.get("vision_feature_select_strategy") == "full"
+    return (size // patch) ** 2 + (1 if full else 0)
+
+
+def vlm_image(spec: Any) -> tuple[int, int, int]:
+    """``(image tokens, image size, image token id)`` of a vision-language ``spec`` (one image per
+    sequence). ``UsageError`` (one line) for one whose images have no fixed size (``image_tokens``)."""
+    config = spec.builder_kwargs.get("config", {})
+    n = image_tokens(config)
+    token = config.get("image_token_id", config.get("image_token_index"))
+    if n is None or not isinstance(token, int):
+        raise UsageError(
+            f"{spec.name}: llm analyses vision-language models with a fixed image size and an image token "
+            f"(LLaVA class: vision_config.image_size / patch_size, image_token_index); "
+            f"{config.get('model_type')!r} has none"
+        )
+    return n, int(config["vision_config"]["image_size"]), token
+
+
+def check_image_prompt(spec: Any, prompt: int) -> tuple[int, int, int] | None:
+    """``vlm_image(spec)`` for a vision-language model (None for others), ``UsageError`` (one line) when
+    ``prompt`` has no room for text after the image's tokens."""
+    if spec.task != VLM_TASK:
+        return None
+    vision = vlm_image(spec)
+    if prompt <= vision[0]:
+        raise UsageError(
+            f"{spec.name}: the prompt holds one image of {vision[0]:,} tokens; give --prompt above "
+            f"{vision[0]:,}"
+        )
+    return vision
 
 
 def architecture_of(task: str) -> str:
@@ -264,9 +333,10 @@ def _capture_llm(
     overrides = {"attn_implementation": attention} if spec.source == "hf" else {}
     model = build_model(spec, device="meta", **overrides)
     config = getattr(model, "config", None)
+    text_cfg = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
     if (
         config is None
-        or not hasattr(config, "num_hidden_layers")
+        or not hasattr(text_cfg, "num_hidden_layers")
         and not hasattr(config, "num_attention_heads")
     ):
         raise UsageError(f"{name} has no transformers-style config (num_hidden_layers ...); llm needs one")
@@ -307,6 +377,7 @@ def _capture_llm(
     step, step_values = ids(1)
     position = torch.empty((1,), dtype=torch.int64, device="meta")
     encoder_layers = encoder_heads = encoder_tokens = 0
+    vision = None
     if architecture == "encoder-decoder":
         encoder_layers, encoder_heads = encoder_geometry(config)
         if spec.task == SPEECH_TASK:
@@ -368,10 +439,18 @@ def _capture_llm(
             else config.hidden_size
         )
 
+        vision = check_image_prompt(spec, prompt)
+
         def prefill_inputs(batch: int) -> tuple[dict[str, Any], list]:
-            """The prompt's token ids (logits of the last position only)."""
+            """The prompt's token ids (logits of the last position only); a vision-language model's start
+            with one image's tokens (its pixels through the vision tower)."""
             prompt_ids, prompt_values = ids(prompt, batch)
             kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
+            if vision is not None:
+                n, size, token = vision
+                prompt_values = torch.zeros((batch, prompt), dtype=torch.int64)
+                prompt_values[:, :n] = token
+                kwargs["pixel_values"] = torch.empty((batch, 3, size, size), dtype=dtype, device="meta")
             if "logits_to_keep" in forward:
                 kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
             return kwargs, [(prompt_ids, prompt_values)]
@@ -407,7 +486,18 @@ def _capture_llm(
     if probe is None:
         layout.per_token = _per_token_bytes(model, batch_size, dtype, bits)
     knots = tpot_knots(architecture, first, last, [*layout.windows, *layout.chunks])
+    vision_flops = sum(r.flops or 0 for r in prefill.records if in_vision(r.module)) if vision else 0
+    vision_params = sum(p.numel() for n, p in model.named_parameters() if in_vision(n)) if vision else 0
+    notes = layout.notes(config)
+    if vision:
+        notes.append(
+            f"the prompt holds one {vision[1]}x{vision[1]} image: {vision[0]:,} of its tokens come from the "
+            "vision tower, whose cost is in the prefill (vision_flops)"
+        )
     return LlmCapture(
+        image_tokens=vision[0] if vision else 0,
+        vision_flops=vision_flops,
+        vision_params=vision_params,
         windows=layout.windows,
         chunks=layout.chunks,
         layer_kinds=layout.kinds,
@@ -416,7 +506,7 @@ def _capture_llm(
         ssm_state_bytes_per_sequence=layout.ssm_bytes,
         kv_layer_token_bytes_full=layout.per_token_full,
         kv_layout=layout.description(config),
-        notes=layout.notes(config),
+        notes=notes,
         knots=knots,
         activation_lines=lines,
         model=spec.name,
