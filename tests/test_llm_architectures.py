@@ -261,3 +261,114 @@ def test_an_architecture_the_capture_cannot_run_is_one_line(monkeypatch):
         str(info.value)
         == "hf:x: llm cannot capture this architecture: RuntimeError: shape mismatch in layer 3"
     )
+
+
+# LLaVA: a 2-layer CLIP tower (hidden 32, 32-pixel images of 8-pixel patches: 16 patches + CLS), a
+# 2-layer projector 32 -> 64 -> 64, a 2-layer Llama LM; image token id 250
+LLAVA = {"model_type": "llava", "architectures": ["LlavaForConditionalGeneration"], "image_token_index": 250,
+         "text_config": {**BASE, "model_type": "llama"},
+         "vision_config": {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                           "num_attention_heads": 2, "num_hidden_layers": 2, "image_size": 32,
+                           "patch_size": 8, "projection_dim": 32},
+         "vision_feature_layer": -2, "vision_feature_select_strategy": "default"}  # fmt: skip
+
+
+def test_llava_prompt_holds_the_image_tokens_and_the_tower_cost(tmp_path, capsys):
+    from metrics_core.runtime.llm_capture import image_tokens, in_vision
+
+    path = tmp_path / "llava.json"
+    path.write_text(json.dumps(LLAVA))
+    # (32 / 8)^2 = 16 patches; the default strategy drops CLS
+    assert image_tokens(LLAVA) == 16
+    assert image_tokens({**LLAVA, "vision_feature_select_strategy": "full"}) == 17
+    assert image_tokens(BASE) is None
+    capture, est = run(f"hf:{path}")
+    assert est.cache["image_tokens"] == 16
+    # the projector on the 16 image tokens: linear_1 16 x 32 x 64 MACs, linear_2 16 x 64 x 64 MACs
+    projector = [r for r in capture.prefill.records if "multi_modal_projector" in r.module and r.macs]
+    assert [r.macs for r in projector] == [16 * 32 * 64, 16 * 64 * 64]
+    # the patch embedding: 16 patches x (3 x 8 x 8) x 32 channels
+    patch = [r for r in capture.prefill.records if r.module.endswith("patch_embedding")]
+    assert [r.macs for r in patch] == [16 * 192 * 32]
+    assert est.cache["vision_flops"] == sum(r.flops for r in capture.prefill.records if in_vision(r.module))
+    # the LM's KV as a Llama's: 2 heads x 16 x (K + V) x 2 B x 2 layers, the image's tokens in the context
+    assert est.kv_bytes_per_token == 256
+    assert est.kv_cache_bytes == 40 * 256
+    # a prompt with no room after the image: one line, before any build
+    from tui import cli
+
+    code = cli.main(["llm", f"hf:{path}", "--hardware", "h100-sxm5-80gb", "--prompt", "16"])
+    assert code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("the prompt holds one image of 16 tokens; give --prompt above 16")
+    )
+
+
+def _bundled_probe(model_id: str, **changes):
+    """The per-layer cache facts of a bundled config at full width, its depth cut by ``changes``."""
+    from metrics_core.capture.kv_cache import probe_decoder_cache
+    from metrics_core.sources import hf_source
+    from metrics_core.sources.build import build_model
+    from metrics_core.sources.spec import ModelSpec
+
+    entry = hf_source.bundled()[model_id]
+    config = {**entry["config"], **changes}
+    spec = ModelSpec(
+        name=f"hf:{model_id}", family="hf", task="causal-lm", input_shape=(16,), input_kind="tokens",
+        builder="metrics_core.sources.hf_build:build",
+        builder_kwargs={"config": config, "model_class": "AutoModelForCausalLM"}, source="hf",
+    )  # fmt: skip
+    import torch
+
+    model = build_model(spec, device="meta", attn_implementation="sdpa")
+    return probe_decoder_cache(model, torch.float32).layers
+
+
+def test_bundled_deepseek_v3_latent_and_full_kv_per_layer():
+    layers = _bundled_probe("deepseek-ai/DeepSeek-V3", num_hidden_layers=1)
+    # latent: kv_lora_rank 512 + qk_rope_head_dim 64 = 576; full: 128 heads x (128 + 64) K + 128 x 128 V
+    assert [(c.kind, c.latent_elements, c.full_elements) for c in layers] == [("mla", 576, 40960)]
+    # the whole model at 16 bits: 61 layers x 576 x 2 B = 70,272 B/token (latent), 61 x 40,960 x 2 B =
+    # 4,997,120 B/token (full K/V)
+    assert 61 * 576 * 2 == 70272 and 61 * 40960 * 2 == 4997120
+
+
+def test_bundled_jamba_state_per_mamba_layer():
+    layers = _bundled_probe("ai21labs/Jamba-v0.1", num_hidden_layers=8)
+    # attention every 8th layer from offset 4; Mamba elsewhere: 8,192 channels (expand 2 x 4,096)
+    assert [c.kind for c in layers] == ["ssm"] * 4 + ["attention"] + ["ssm"] * 3
+    mamba, attention = layers[0], layers[4]
+    assert (mamba.conv_elements, mamba.ssm_elements) == (8192 * 4, 8192 * 16)  # d_conv 4, d_state 16
+    assert attention.kv_elements == 2 * 8 * 128  # K + V, 8 KV heads x 128
+    # the 32-layer model at 16 bits: 28 Mamba layers x (32,768 + 131,072) x 2 B = 9,175,040 B per
+    # sequence; 4 attention layers x 2,048 x 2 B = 16,384 B per token
+
+
+def test_bundled_llama4_scout_chunked_and_global_layers():
+    layers = _bundled_probe("meta-llama/Llama-4-Scout-17B-16E", num_hidden_layers=4)
+    # every 4th layer NoPE with global attention; the others chunked (8,192 tokens); 8 KV heads x 128
+    assert [(c.kind, c.window) for c in layers] == [("chunked", 8192)] * 3 + [("attention", None)]
+    assert {c.kv_elements for c in layers} == {2 * 8 * 128}
+
+
+def test_bundled_gemma3_and_gpt_oss_alternation():
+    gemma = _bundled_probe("google/gemma-3-1b-pt", num_hidden_layers=6)
+    # sliding_window_pattern 6: five 512-token local layers, then a global one; 1 KV head x 256
+    assert [(c.kind, c.window) for c in gemma] == [("sliding", 512)] * 5 + [("attention", None)]
+    assert {c.kv_elements for c in gemma} == {2 * 256}
+    oss = _bundled_probe(
+        "openai/gpt-oss-20b", num_hidden_layers=2, layer_types=["sliding_attention", "full_attention"]
+    )
+    # 128-token sliding then full; 8 KV heads x 64
+    assert [(c.kind, c.window, c.kv_elements) for c in oss] == [
+        ("sliding", 128, 1024),
+        ("attention", None, 1024),
+    ]
+
+
+def test_bundled_mamba_state():
+    layers = _bundled_probe("state-spaces/mamba-2.8b-hf", num_hidden_layers=1)
+    # 5,120 channels, d_conv 4, d_state 16
+    assert [(c.kind, c.conv_elements, c.ssm_elements) for c in layers] == [("ssm", 5120 * 4, 5120 * 16)]
