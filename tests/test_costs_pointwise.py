@@ -136,3 +136,12 @@ def test_data_movement_is_free_of_arithmetic():
         ("masked_fill", 0, 0), ("embedding", 0, 0),
     ]  # fmt: skip
     assert {lookup(op).category for op, _, _ in ops} == {"data-movement"}
+
+
+def test_polar_counts_cos_sin_and_two_multiplies():
+    from metrics_core.costs.complex import complex_scale
+
+    # 3 x 4 = 12 complex outputs x (cos, sin, abs * cos, abs * sin) = 48 real FLOPs: the rule counts 2 per
+    # element, the capture doubles any op with complex values
+    assert costs(lambda a, t: torch.polar(a, t), meta(3, 4), meta(3, 4)) == [("polar", 0, 24)]
+    assert complex_scale("polar", "elementwise", 0, 24) == (0, 48)
