@@ -91,6 +91,20 @@ def test_mla_reports_the_latent_and_the_full_kv(configs):
     assert capture.kv_heads == 1
 
 
+def test_mla_decode_absorbs_kv_b_proj_as_serving_engines(configs):
+    capture, _est = run(configs["deepseek"])
+    # per MLA layer at context C = 32, 4 heads, rank 32, rope 8, nope 16, v 16: the query to the latent
+    # 4 x 16 x 32 = 2,048; scores over the latent 4 x 32 x 32 = 4,096 and the rotary key 4 x 32 x 8 = 1,024;
+    # the output over the latent 4 x 32 x 32 = 4,096; back per head 4 x 32 x 16 = 2,048 MACs
+    attention = [r for r in capture.decode_first.records if r.module.endswith("self_attn") and r.macs]
+    assert [r.macs for r in attention] == [2048, 4096, 1024, 4096, 2048] * 2
+    # no re-expansion of the context through kv_b_proj (it would be 32 x 32 x 4 x 32 MACs per layer)
+    assert not [r for r in capture.decode_first.records if r.module.endswith("kv_b_proj")]
+    # the latent cache is read in place: the scores' matmul reads 4 heads x 32 latent query + 32 x 32
+    # cached latent, 2 B each
+    assert attention[1].input_bytes == (4 * 32 + 32 * 32) * 2
+
+
 def test_jamba_keeps_kv_in_attention_layers_and_a_constant_state_in_mamba_layers(configs):
     capture, est = run(configs["jamba"], batch=2)
     assert capture.layer_kinds == ["ssm", "attention"]

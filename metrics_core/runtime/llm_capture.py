@@ -456,10 +456,13 @@ def _capture_llm(
             return kwargs, [(prompt_ids, prompt_values)]
 
         def decode(context: int) -> PhaseCapture:
+            from metrics_core.capture.mla import absorbed_mla
+
             cache, kv, lengths = decoder_cache(model, probe, batch_size, context, dtype)
             kwargs = {"input_ids": step, cache_arg: cache, "cache_position": position, "use_cache": True}
             values = [(step, step_values), (position, torch.tensor([context - 1])), *lengths]
-            return phase(kwargs, values, kv, 1, context)
+            with absorbed_mla(model):  # MLA layers decode as serving engines do (capture.mla)
+                return phase(kwargs, values, kv, 1, context)
 
     text = config
     if architecture == "decoder" and hasattr(config, "get_text_config"):
@@ -607,9 +610,9 @@ class _Layout:
         out = []
         if "mla" in self.kinds:
             out.append(
-                "MLA decode step as transformers runs it: the latent cache read once, K/V re-expanded from "
-                "it for the whole context every step (kv_b_proj; engines' MLA kernels absorb it instead); "
-                "the latent is replicated on every tensor-parallel GPU"
+                "MLA decode with kv_b_proj absorbed into the query and output, as serving engines run it "
+                "(capture.mla): exact MACs; the latent read twice and the scores written, an upper bound "
+                "of a fused kernel's bytes; the latent is replicated on every tensor-parallel GPU"
             )
         if any(k.startswith("ssm") for k in self.kinds):
             out.append(
