@@ -386,3 +386,17 @@ def test_bundled_mamba_state():
     layers = _bundled_probe("state-spaces/mamba-2.8b-hf", num_hidden_layers=1)
     # 5,120 channels, d_conv 4, d_state 16
     assert [(c.kind, c.conv_elements, c.ssm_elements) for c in layers] == [("ssm", 5120 * 4, 5120 * 16)]
+
+
+def test_compare_builds_gemma2_and_mamba_without_eager(configs, capsys):
+    from tui import cli
+
+    code = cli.main(["compare", configs["gemma2"], configs["mamba"], "--format", "json"])
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 0
+    # Gemma-2: tied embedding 256 x 64; per layer q 64x64, k and v 64x32, o 64x64, MLP 3 x 64x128, four
+    # RMSNorms of 64 -> 37,120; final norm 64
+    assert rows[configs["gemma2"]]["params"] == 16384 + 2 * 37120 + 64 == 90688
+    # Mamba: tied embedding; per layer in_proj 64 x 256, conv 128 x 4 + 128, x_proj 128 x (dt_rank 4 +
+    # 2 x 8), dt_proj 4 x 128 + 128, A_log 128 x 8, D 128, out_proj 128 x 64, norm 64 -> 29,632
+    assert rows[configs["mamba"]]["params"] == 16384 + 2 * 29632 + 64 == 75712

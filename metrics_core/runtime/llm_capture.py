@@ -242,7 +242,7 @@ def vlm_image(spec: Any) -> tuple[int, int, int]:
         raise UsageError(
             f"{spec.name}: llm analyses vision-language models with a fixed image size and an image token "
             f"(LLaVA class: vision_config.image_size / patch_size, image_token_index); "
-            f"{config.get('model_type')!r} has none"
+            f"{config.get('model_type')!r} has no fixed image size (dynamic resolution) or no image token"
         )
     return n, int(config["vision_config"]["image_size"]), token
 
