@@ -400,3 +400,22 @@ def test_compare_builds_gemma2_and_mamba_without_eager(configs, capsys):
     # Mamba: tied embedding; per layer in_proj 64 x 256, conv 128 x 4 + 128, x_proj 128 x (dt_rank 4 +
     # 2 x 8), dt_proj 4 x 128 + 128, A_log 128 x 8, D 128, out_proj 128 x 64, norm 64 -> 29,632
     assert rows[configs["mamba"]]["params"] == 16384 + 2 * 29632 + 64 == 75712
+
+
+def test_mamba_scan_captured_whole_sequence_with_the_loops_flops(configs, monkeypatch):
+    import contextlib
+
+    from metrics_core.capture import ssm
+
+    vectorized = capture_llm(configs["mamba"], 1, PROMPT, GENERATE, FP16).prefill.records
+    monkeypatch.setattr(ssm, "vectorized_scans", lambda _model: contextlib.nullcontext())
+    looped = capture_llm(configs["mamba"], 1, PROMPT, GENERATE, FP16).prefill.records
+    # the same FLOPs and MACs as transformers' token loop: per layer and token, the recurrence's multiply
+    # and add over 128 channels x 8 states and its 128 x 8 MACs with C
+    assert sum(r.flops or 0 for r in vectorized) == sum(r.flops or 0 for r in looped)
+    assert sum(r.macs for r in vectorized) == sum(r.macs for r in looped)
+    assert [r.macs for r in vectorized if r.op == "bmm"] == [PROMPT * 128 * 8] * 2
+    assert sum(r.macs for r in looped if r.op == "bmm") == 2 * PROMPT * 128 * 8
+    # ... in whole-sequence ops: per layer the loop's 3 ops a token (multiply, add, matmul), its zero
+    # state and its stack, against the vectorized multiply, add and matmul
+    assert len(looped) - len(vectorized) == 2 * (3 * PROMPT + 2 - 3)

@@ -320,6 +320,7 @@ def _capture_llm(
     )
     from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import batch_lines, peak_memory
+    from metrics_core.capture.ssm import vectorized_scans
     from metrics_core.capture.trace import capture
     from metrics_core.sources.build import build_model
     from metrics_core.sources.resolve import get_spec
@@ -363,7 +364,8 @@ def _capture_llm(
     def phase(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
     ) -> PhaseCapture:
-        trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
+        with vectorized_scans(model):  # Mamba-1 scans as whole-sequence ops (capture.ssm)
+            trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
         if softcap:
             trace.records[:] = softcapped(trace.records)
         if not kv and not cross:
