@@ -69,7 +69,7 @@ class LlmCapture:
     active_params: int | None
     weight_bytes: int
     layers: int
-    attention_heads: int
+    attention_heads: int | None  # None: no attention layers (Mamba): any --tp passes the heads check
     kv_heads: int
     head_dim: int
     hidden_size: int
