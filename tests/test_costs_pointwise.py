@@ -174,3 +174,12 @@ def test_aa_windows_match_pytorch():
             y = F.interpolate(one_hot, size=(1, n_out), mode="bilinear", antialias=True)[0, 0, 0]
             seen = [s + int(v != 0) for s, v in zip(seen, y.tolist(), strict=True)]
         assert all(s <= t for s, t in zip(seen, aa_taps(n_in, n_out, 2), strict=True))
+
+
+def test_polar_counts_cos_sin_and_two_multiplies():
+    from metrics_core.costs.complex import complex_scale
+
+    # 3 x 4 = 12 complex outputs x (cos, sin, abs * cos, abs * sin) = 48 real FLOPs: the rule counts 2 per
+    # element, the capture doubles any op with complex values
+    assert costs(lambda a, t: torch.polar(a, t), meta(3, 4), meta(3, 4)) == [("polar", 0, 24)]
+    assert complex_scale("polar", "elementwise", 0, 24) == (0, 48)

@@ -198,7 +198,7 @@ def test_a_timm_name_with_an_empty_tag_is_refused_with_suggestions(fake_timm):
         (
             "hf",
             "unknown task 'bogus' for --source hf; choose one of causal-lm, classification, encoder, "
-            "seq2seq-lm, speech-seq2seq",
+            "image-text-to-text, seq2seq-lm, speech-seq2seq",
         ),
         (
             "torchvision",
@@ -256,8 +256,8 @@ def test_compare_prints_a_missing_factory_name_once(capsys):
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("llama-3.1-8b", "did you mean hf:meta-llama/Llama-3.1-8B, hf:meta-llama/Llama-2-7b-hf?"),
-        ("qwen2.5-7b", "did you mean hf:Qwen/Qwen2.5-7B?"),
+        ("llama-3.1-8b", "did you mean hf:meta-llama/Llama-3.1-8B, hf:meta-llama/Llama-3.1-70B?"),
+        ("qwen2.5-7b", "did you mean hf:Qwen/Qwen2.5-7B, hf:Qwen/Qwen2.5-72B?"),
         ("resnet19", "did you mean resnet18, resnet101?"),  # catalog names as before
     ],
 )

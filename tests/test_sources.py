@@ -101,6 +101,32 @@ HF_PARAMS = {
     "microsoft/phi-2": 2_779_683_840,
     "openai/whisper-large-v3": 1_543_490_560,
     "google/vit-base-patch16-224": 86_567_656,
+    # issue 21's configs, as the model pages give them: Llama-3.2-1B 1.24B, Qwen3-8B 8.19B, Qwen3-30B-A3B
+    # 30.5B, Gemma-2-9B 9.24B, Gemma-3-1B 1.00B, Phi-3-mini 3.82B, Phi-4 14.7B, Mistral-7B-v0.3 7.25B,
+    # gpt-oss-20b 20.9B, Mamba-2.8B 2.77B
+    "meta-llama/Llama-3.2-1B": 1_235_814_400,
+    "Qwen/Qwen3-8B": 8_190_735_360,
+    "Qwen/Qwen3-30B-A3B": 30_532_122_624,
+    "google/gemma-2-9b": 9_241_705_984,
+    "google/gemma-3-1b-pt": 999_885_952,
+    "microsoft/Phi-3-mini-4k-instruct": 3_821_079_552,
+    "microsoft/phi-4": 14_659_507_200,
+    "mistralai/Mistral-7B-v0.3": 7_248_023_552,
+    "openai/gpt-oss-20b": 20_914_757_184,
+    "state-spaces/mamba-2.8b-hf": 2_768_345_600,
+    # Llama-3.2-3B 3.21B, Llama-3.3-70B 70.6B, Qwen2.5-72B 72.7B, Qwen3-235B-A22B 235B, Gemma-2-27B 27.2B,
+    # gpt-oss-120b 117B, LLaVA-1.5-7B 7.06B (CLIP ViT-L/14-336 + projector + Vicuna-7B); DeepSeek-V3 671B
+    # (the main model: the 14B multi-token-prediction module is not built) and Jamba-v0.1 51.6B agree to
+    # the published rounding
+    "meta-llama/Llama-3.2-3B": 3_212_749_824,
+    "meta-llama/Llama-3.3-70B-Instruct": 70_553_706_496,
+    "Qwen/Qwen2.5-72B": 72_706_203_648,
+    "Qwen/Qwen3-235B-A22B": 235_093_634_560,
+    "google/gemma-2-27b": 27_227_128_320,
+    "openai/gpt-oss-120b": 116_829_156_672,
+    "llava-hf/llava-1.5-7b-hf": 7_063_427_072,
+    "deepseek-ai/DeepSeek-V3": 671_026_404_352,
+    "ai21labs/Jamba-v0.1": 51_570_323_328,
 }
 
 

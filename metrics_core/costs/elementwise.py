@@ -35,6 +35,10 @@ ELEMENTWISE_FLOPS: dict[str, int] = {
     "addcmul_": 3,
     "addcdiv": 3,  # x + v * t1 / t2: divide, multiply, add
     "addcdiv_": 3,
+    # abs * (cos(angle) + i sin(angle)) (Llama-4's complex rotary table): cos, sin and two multiplies = 4
+    # real FLOPs per complex output element, counted 2 here and doubled as any op on complex values
+    # (``complex.COMPLEX_DEFAULT``)
+    "polar": 2,
 }
 
 for _op, _flops in ELEMENTWISE_FLOPS.items():

@@ -314,21 +314,30 @@ def _native_weights(activations: str) -> str:
     return " / ".join(names[:3]) or "fp16"
 
 
-def attended_pairs(tokens: int, window: int | None = None) -> int:
+def attended_pairs(tokens: int, window: int | None = None, chunk: int | None = None) -> int:
     """(query, key) pairs causal attention over ``tokens`` computes: query i (1-based) sees
     ``min(i, window)`` keys, so ``L (L + 1) / 2`` for full attention and, for a sliding window W < L,
-    ``W (W + 1) / 2 + (L - W) W``."""
+    ``W (W + 1) / 2 + (L - W) W``. Chunked attention (Llama-4, chunk K): query i sees the keys of its own
+    chunk up to itself, so ``n K (K + 1) / 2 + r (r + 1) / 2`` with ``n = L // K`` full chunks and
+    ``r = L mod K`` tokens in the last."""
+    if chunk is not None and chunk < tokens:
+        n, r = divmod(tokens, chunk)
+        return n * chunk * (chunk + 1) // 2 + r * (r + 1) // 2
     if window is None or window >= tokens:
         return tokens * (tokens + 1) // 2
     return window * (window + 1) // 2 + (tokens - window) * window
 
 
 def causal_records(
-    records: Sequence[OpRecord], tokens: int, windows: Sequence[int | None] = ()
+    records: Sequence[OpRecord],
+    tokens: int,
+    windows: Sequence[int | None] = (),
+    chunks: Sequence[int | None] = (),
 ) -> list[OpRecord]:
     """Prefill records with causal attention counted over the pairs it computes: the k-th SDPA op's MACs
-    and score FLOPs scaled by ``attended_pairs(L, windows[k]) / L**2`` (L = ``tokens``, queries and keys
-    the same length; ``windows``: per layer, in op order, see ``LlmCapture.windows``; missing = full)."""
+    and score FLOPs scaled by ``attended_pairs(L, windows[k], chunks[k]) / L**2`` (L = ``tokens``, queries
+    and keys the same length; ``windows`` / ``chunks``: per attention layer, in op order, see
+    ``LlmCapture.windows`` and ``LlmCapture.chunks``; missing = full)."""
     out = []
     k = 0
     for r in records:
@@ -339,11 +348,22 @@ def causal_records(
             and r.input_shapes[0][-2] == tokens > 1
         ):
             window = windows[k] if k < len(windows) else None
+            chunk = chunks[k] if k < len(chunks) else None
             k += 1
-            scale = attended_pairs(tokens, window) / (tokens * tokens)
+            scale = attended_pairs(tokens, window, chunk) / (tokens * tokens)
             r = replace(r, macs=round(r.macs * scale), flops=round((r.flops or 0) * scale))
         out.append(r)
     return out
+
+
+def attention_layer_windows(capture: Any) -> tuple[list[int | None], list[int | None]]:
+    """``(windows, chunks)`` of the capture's attention layers only, in layer order (the prefill's SDPA
+    ops are one per attention layer: state-space and cache-less layers have none)."""
+    kinds = getattr(capture, "layer_kinds", None) or []
+    n = len(capture.windows)
+    chunks = getattr(capture, "chunks", None) or [None] * n
+    keep = [i for i in range(n) if not kinds or kinds[i] not in ("ssm", "none")]
+    return [capture.windows[i] for i in keep], [chunks[i] if i < len(chunks) else None for i in keep]
 
 
 def expected_experts(experts: int, top_k: int, tokens: int) -> float:
@@ -494,6 +514,9 @@ class LlmEstimate:
     #: ``capture``: the phases captured at this batch, prompt and generation; ``step model``: priced from
     #: the model's decode-step captures (``perf.serving.estimate_from_steps``), a faster approximation.
     derived_from: str = "capture"
+    #: The decoder's cache layout (``runtime.llm_capture.LlmCapture.cache_facts``: layer kinds, what
+    #: ``kv_bytes_per_token`` counts, transformers' full K/V where it differs, SSM state per sequence).
+    cache: dict[str, Any] | None = None
 
     @property
     def clock_ratio(self) -> float:
@@ -589,6 +612,7 @@ class LlmEstimate:
             "decode_tokens_per_s_per_sequence": 1 / tpot if tpot else None,
             "generation_s": self.generation_s,
             "experts_read_per_layer": self.experts_read_per_layer,
+            "cache": self.cache,
             "prefill": self.prefill.to_dict(),
             "decode": self.decode.to_dict(),
             "decode_last": self.decode_last.to_dict(),
@@ -677,7 +701,7 @@ def estimate_llm(
             s, target, capture.layers, capture.hidden_size, 1
         )
     else:
-        prefill_records = causal_records(capture.prefill.records, p, capture.windows)
+        prefill_records = causal_records(capture.prefill.records, p, *attention_layer_windows(capture))
         prefill_comm = allreduce_s(s, target, capture.layers, capture.hidden_size, p)
     prefill = estimate_phase(
         split_records(scale_weights(prefill_records, s.weight_scale), tp, kv_share, 0),
@@ -751,4 +775,5 @@ def estimate_llm(
         stack=stack,
         kv_block_tokens=block,
         kv_paging_bytes=round(b * paging_per_seq_gpu),
+        cache=capture.cache_facts() if hasattr(capture, "cache_facts") else None,
     )

@@ -114,8 +114,39 @@ def _memory_line(r) -> str:  # noqa: ANN001
         f"{units.human_bytes(r.kv_cache_bytes)}{paged} + activations "
         f"{units.human_bytes(r.activation_bytes)}\n"
         f"  = {units.human_bytes(r.resident_bytes)} of {units.human_bytes(r.capacity_bytes)}: {verdict}\n"
-        f"{rate}{r.max_batch_size:,}"
+        f"{rate}{r.max_batch_size:,}{_cache_lines(r)}"
     )
+
+
+def _cache_lines(r) -> str:  # noqa: ANN001
+    """The decoder's cache layout where it is not plain attention (``LlmEstimate.cache``): layer kinds,
+    the MLA latent beside the full K/V, SSM state per sequence, chunks and windows, the image's tokens."""
+    c = getattr(r, "cache", None) or {}
+    kinds = c.get("layer_kinds") or {}
+    out = []
+    if set(kinds) - {"attention"}:
+        out.append("layers: " + " + ".join(f"{n} {k}" for k, n in kinds.items()))
+    if "mla" in kinds:
+        out.append(
+            f"KV is the MLA latent (serving engines): {c['kv_bytes_per_token']:,} B/token; full per-head K/V "
+            f"would be {c['kv_bytes_per_token_full_kv']:,} B/token"
+        )
+    if c.get("state_bytes_per_sequence"):
+        out.append(
+            f"SSM state {units.human_bytes(c['state_bytes_per_sequence'])} per sequence (conv "
+            f"{units.human_bytes(c['conv_state_bytes_per_sequence'])} + recurrent "
+            f"{units.human_bytes(c['ssm_state_bytes_per_sequence'])}), in the KV cache figure"
+        )
+    if c.get("chunk_tokens"):
+        out.append(
+            "chunked attention: chunks of " + ", ".join(f"{t:,}" for t in c["chunk_tokens"]) + " tokens"
+        )
+    if c.get("image_tokens"):
+        out.append(
+            f"image: {c['image_tokens']:,} of the prompt's tokens from the vision tower "
+            f"({units.human_count(c['vision_flops'])} FLOPs of the prefill)"
+        )
+    return "".join(f"\n{line}" for line in out)
 
 
 def _phase_row(label: str, ph, comm: bool = False) -> list[str]:  # noqa: ANN001

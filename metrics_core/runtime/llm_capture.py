@@ -30,11 +30,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrics_core.common.dtypes import ElementBits
-from metrics_core.common.errors import DataDependentOpError, UsageError
+from metrics_core.common.errors import (
+    DataDependentOpError,
+    ModeltuiError,
+    UnsupportedModelError,
+    UsageError,
+    one_line_error,
+)
 from metrics_core.common.records import OpRecord
 
 #: ``ModelSpec.task`` of the models ``llm`` analyses: decoders and encoder-decoders.
-DECODER_TASKS: frozenset[str] = frozenset({"causal-lm"})
+DECODER_TASKS: frozenset[str] = frozenset({"causal-lm", "image-text-to-text"})
+VLM_TASK = "image-text-to-text"
 ENCODER_DECODER_TASKS: frozenset[str] = frozenset({"seq2seq-lm", "speech-seq2seq"})
 SPEECH_TASK = "speech-seq2seq"
 
@@ -62,7 +69,7 @@ class LlmCapture:
     active_params: int | None
     weight_bytes: int
     layers: int
-    attention_heads: int
+    attention_heads: int | None  # None: no attention layers (Mamba): any --tp passes the heads check
     kv_heads: int
     head_dim: int
     hidden_size: int
@@ -89,6 +96,27 @@ class LlmCapture:
     decode_at: dict[int, PhaseCapture] = field(default_factory=dict)
     #: The contexts TPOT integrates over (``tpot_knots``).
     knots: list[int] = field(default_factory=list)
+    #: Per decoder layer: what it keeps (``capture.kv_cache.LayerCache.kind``: attention, sliding, chunked,
+    #: mla, ssm, none). Empty: every layer full attention (encoder-decoders).
+    layer_kinds: list[str] = field(default_factory=list)
+    #: Chunk size per decoder layer (Llama-4 chunked local attention: query i sees the keys of its own
+    #: ``chunk``-token chunk up to itself); None: not chunked. Empty: none chunked.
+    chunks: list[int | None] = field(default_factory=list)
+    #: Constant state one sequence holds in the state-space (Mamba) layers: conv + recurrent state, at the
+    #: activations' precision (bytes; 0 without SSM layers), and its two parts.
+    state_bytes_per_sequence: int = 0
+    conv_state_bytes_per_sequence: int = 0
+    ssm_state_bytes_per_sequence: int = 0
+    #: Multi-head latent attention: the full per-head K and V per token per layer (KV precision) a cache
+    #: of expanded K/V would hold, beside ``kv_layer_token_bytes`` (the latent); empty otherwise.
+    kv_layer_token_bytes_full: list[int] = field(default_factory=list)
+    #: What ``kv_layer_token_bytes`` counts, in words (e.g. the MLA latent).
+    kv_layout: str = "K and V per layer"
+    #: Vision-language models: the LM tokens of the one image each prompt holds (part of the prompt), and
+    #: the prefill FLOPs and parameters of the vision tower and its projector (``VISION_MODULES``).
+    image_tokens: int = 0
+    vision_flops: int = 0
+    vision_params: int = 0
     #: Prefill's peak activations at any batch B: ``max(shared + B x per_sequence)`` over these
     #: ``(shared, per_sequence)`` lines (``capture.peak_memory.batch_lines``; T5's relative-position bias,
     #: for one, is shared by the batch). Empty: not known, taken as the peak at B over B per sequence.
@@ -111,12 +139,41 @@ class LlmCapture:
         """KV-cache bytes one sequence holds at decoder context ``context``: each layer's per-token bytes
         times ``min(context, window)`` (sliding-window layers keep the last W tokens), plus the
         cross-attention cache of the encoder's positions for an encoder-decoder."""
-        windows = self.windows or [None] * len(self.kv_layer_token_bytes)
+        n = len(self.kv_layer_token_bytes)
+        windows = self.windows or [None] * n
+        chunks = self.chunks or [None] * n
         own = sum(
-            b * (context if w is None else min(context, w))
-            for b, w in zip(self.kv_layer_token_bytes, windows, strict=False)
+            b * min(context, w or context, c or context)
+            for b, w, c in zip(self.kv_layer_token_bytes, windows, chunks, strict=False)
         )
-        return own + self.encoder_tokens * self.cross_kv_bytes_per_token
+        return own + self.encoder_tokens * self.cross_kv_bytes_per_token + self.state_bytes_per_sequence
+
+    def cache_facts(self) -> dict[str, Any]:
+        """The decoder's cache layout for the report (JSON ``cache``): layer kinds (counts, in order),
+        what ``kv_bytes_per_token`` counts, transformers' full K/V per token where it differs (MLA), the
+        SSM state per sequence, chunk sizes."""
+        kinds = self.layer_kinds or ["attention"] * self.layers
+        out: dict[str, Any] = {
+            "layer_kinds": dict(sorted({k: kinds.count(k) for k in kinds}.items())),
+            "layers": kinds,
+            "kv_layout": self.kv_layout,
+            "kv_bytes_per_token": sum(self.kv_layer_token_bytes),
+            "kv_bytes_per_token_full_kv": sum(self.kv_layer_token_bytes_full)
+            if self.kv_layer_token_bytes_full
+            else sum(self.kv_layer_token_bytes),
+            "state_bytes_per_sequence": self.state_bytes_per_sequence,
+            "conv_state_bytes_per_sequence": self.conv_state_bytes_per_sequence,
+            "ssm_state_bytes_per_sequence": self.ssm_state_bytes_per_sequence,
+            "chunk_tokens": sorted({c for c in self.chunks if c}) or None,
+            "sliding_window_tokens": sorted({w for w in self.windows if w}) or None,
+        }
+        if self.image_tokens:
+            out["image_tokens"] = self.image_tokens
+            out["vision_flops"] = self.vision_flops
+            out["vision_params"] = self.vision_params
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 def not_a_language_model(name: str, task: str) -> UsageError:
@@ -145,6 +202,65 @@ def tpot_knots(architecture: str, first: int, last: int, windows: list[int | Non
     return sorted(knots)
 
 
+#: Module names of a vision-language model's vision tower and projector (LLaVA / Gemma-3
+#: ``vision_tower``, Llama-4 ``vision_model``, Qwen2-VL ``visual``, ``multi_modal_projector``).
+VISION_MODULES: frozenset[str] = frozenset(
+    {"vision_tower", "vision_model", "visual", "multi_modal_projector"}
+)
+
+
+def in_vision(module: str) -> bool:
+    """Whether a module path (``model.vision_tower.encoder...``) lies in the vision tower or projector."""
+    return not VISION_MODULES.isdisjoint(module.split("."))
+
+
+def image_tokens(config: dict[str, Any]) -> int | None:
+    """LM tokens one image becomes in a fixed-resolution vision-language model (LLaVA class):
+    ``mm_tokens_per_image`` where the config gives it (Gemma-3's pooled 256), else the vision tower's
+    patches ``(image_size / patch_size)^2``, plus the CLS token under LLaVA's ``full`` feature strategy
+    (``default`` drops it: 576 for a 336-pixel CLIP ViT-L/14). None: not a vision-language config with a
+    fixed image size."""
+    vision = config.get("vision_config")
+    if not isinstance(vision, dict) or not isinstance(config.get("text_config"), dict):
+        return None
+    if isinstance(config.get("mm_tokens_per_image"), int):
+        return config["mm_tokens_per_image"]
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
+        return None
+    full = config.get("vision_feature_select_strategy") == "full"
+    return (size // patch) ** 2 + (1 if full else 0)
+
+
+def vlm_image(spec: Any) -> tuple[int, int, int]:
+    """``(image tokens, image size, image token id)`` of a vision-language ``spec`` (one image per
+    sequence). ``UsageError`` (one line) for one whose images have no fixed size (``image_tokens``)."""
+    config = spec.builder_kwargs.get("config", {})
+    n = image_tokens(config)
+    token = config.get("image_token_id", config.get("image_token_index"))
+    if n is None or not isinstance(token, int):
+        raise UsageError(
+            f"{spec.name}: llm analyses vision-language models with a fixed image size and an image token "
+            f"(LLaVA class: vision_config.image_size / patch_size, image_token_index); "
+            f"{config.get('model_type')!r} has no fixed image size (dynamic resolution) or no image token"
+        )
+    return n, int(config["vision_config"]["image_size"]), token
+
+
+def check_image_prompt(spec: Any, prompt: int) -> tuple[int, int, int] | None:
+    """``vlm_image(spec)`` for a vision-language model (None for others), ``UsageError`` (one line) when
+    ``prompt`` has no room for text after the image's tokens."""
+    if spec.task != VLM_TASK:
+        return None
+    vision = vlm_image(spec)
+    if prompt <= vision[0]:
+        raise UsageError(
+            f"{spec.name}: the prompt holds one image of {vision[0]:,} tokens; give --prompt above "
+            f"{vision[0]:,}"
+        )
+    return vision
+
+
 def architecture_of(task: str) -> str:
     """ "encoder-decoder" for an encoder-decoder ``ModelSpec.task``, else "decoder"."""
     return "encoder-decoder" if task in ENCODER_DECODER_TASKS else "decoder"
@@ -168,20 +284,43 @@ def capture_llm(
     """Build ``name`` on meta and capture prefill (``prompt`` tokens) and decode at the first and last
     contexts of ``generate`` tokens (``decode_contexts``) and at each of ``contexts``, for ``batch_size``
     sequences. ``UsageError`` (one line) for a model that is not a decoder or encoder-decoder language
-    model, or a speech model given a prompt other than its fixed encoder window."""
+    model, or a speech model given a prompt other than its fixed encoder window;
+    ``UnsupportedModelError`` (one line, naming the model type and what failed) for an architecture whose
+    forward pass or cache the capture cannot run."""
+    try:
+        return _capture_llm(name, batch_size, prompt, generate, bits, attention, contexts)
+    except ModeltuiError:
+        raise
+    except Exception as exc:  # an architecture this capture does not know: one line, never a traceback
+        raise UnsupportedModelError(
+            f"{name}: llm cannot capture this architecture: {one_line_error(exc)}"
+        ) from None
+
+
+def _capture_llm(
+    name: str,
+    batch_size: int,
+    prompt: int,
+    generate: int,
+    bits: ElementBits,
+    attention: str,
+    contexts: tuple[int, ...],
+) -> LlmCapture:
     import inspect
 
     import torch
 
     from metrics_core.capture.inputs import model_float_dtype
     from metrics_core.capture.kv_cache import (
+        decoder_cache,
         encoder_decoder_cache,
         encoder_geometry,
         kv_geometry,
-        static_cache,
+        probe_decoder_cache,
     )
     from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import batch_lines, peak_memory
+    from metrics_core.capture.ssm import vectorized_scans
     from metrics_core.capture.trace import capture
     from metrics_core.sources.build import build_model
     from metrics_core.sources.resolve import get_spec
@@ -195,11 +334,22 @@ def capture_llm(
     overrides = {"attn_implementation": attention} if spec.source == "hf" else {}
     model = build_model(spec, device="meta", **overrides)
     config = getattr(model, "config", None)
-    if config is None or not hasattr(config, "num_attention_heads"):
-        raise UsageError(f"{name} has no transformers-style config (num_attention_heads ...); llm needs one")
-    layers, kv_heads, head_dim = kv_geometry(config)
-    params, _ = count_params(model)
+    text_cfg = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    if (
+        config is None
+        or not hasattr(text_cfg, "num_hidden_layers")
+        and not hasattr(config, "num_attention_heads")
+    ):
+        raise UsageError(f"{name} has no transformers-style config (num_hidden_layers ...); llm needs one")
     dtype = model_float_dtype(model)
+    probe = None if architecture == "encoder-decoder" else probe_decoder_cache(model, dtype)
+    if probe is not None and all(c.kind in ("ssm", "none") for c in probe.layers):
+        layers, kv_heads, head_dim = len(probe.layers), 0, 0  # attention-free (Mamba): no KV heads
+    else:
+        layers, kv_heads, head_dim = kv_geometry(config)
+    if probe is not None and any(c.kind == "mla" for c in probe.layers):
+        kv_heads = 1  # one latent per token, replicated on every tensor-parallel GPU (vLLM's MLA)
+    params, _ = count_params(model)
     forward = inspect.signature(model.forward).parameters
     cache_arg = "cache" if "cache" in forward else "past_key_values"
 
@@ -209,10 +359,15 @@ def capture_llm(
 
     traces: list = []  # the prefill traces at two batch sizes (batch_lines)
 
+    softcap = _softcap(config)
+
     def phase(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
     ) -> PhaseCapture:
-        trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
+        with vectorized_scans(model):  # Mamba-1 scans as whole-sequence ops (capture.ssm)
+            trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
+        if softcap:
+            trace.records[:] = softcapped(trace.records)
         if not kv and not cross:
             traces.append(trace)
         memory = peak_memory(trace, 0)
@@ -224,6 +379,7 @@ def capture_llm(
     step, step_values = ids(1)
     position = torch.empty((1,), dtype=torch.int64, device="meta")
     encoder_layers = encoder_heads = encoder_tokens = 0
+    vision = None
     if architecture == "encoder-decoder":
         encoder_layers, encoder_heads = encoder_geometry(config)
         if spec.task == SPEECH_TASK:
@@ -285,19 +441,30 @@ def capture_llm(
             else config.hidden_size
         )
 
+        vision = check_image_prompt(spec, prompt)
+
         def prefill_inputs(batch: int) -> tuple[dict[str, Any], list]:
-            """The prompt's token ids (logits of the last position only)."""
+            """The prompt's token ids (logits of the last position only); a vision-language model's start
+            with one image's tokens (its pixels through the vision tower)."""
             prompt_ids, prompt_values = ids(prompt, batch)
             kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
+            if vision is not None:
+                n, size, token = vision
+                prompt_values = torch.zeros((batch, prompt), dtype=torch.int64)
+                prompt_values[:, :n] = token
+                kwargs["pixel_values"] = torch.empty((batch, 3, size, size), dtype=dtype, device="meta")
             if "logits_to_keep" in forward:
                 kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
             return kwargs, [(prompt_ids, prompt_values)]
 
         def decode(context: int) -> PhaseCapture:
-            cache, kv = static_cache(model, batch_size, context, dtype)
+            from metrics_core.capture.mla import absorbed_mla
+
+            cache, kv, lengths = decoder_cache(model, probe, batch_size, context, dtype)
             kwargs = {"input_ids": step, cache_arg: cache, "cache_position": position, "use_cache": True}
-            values = [(step, step_values), (position, torch.tensor([context - 1]))]
-            return phase(kwargs, values, kv, 1, context)
+            values = [(step, step_values), (position, torch.tensor([context - 1])), *lengths]
+            with absorbed_mla(model):  # MLA layers decode as serving engines do (capture.mla)
+                return phase(kwargs, values, kv, 1, context)
 
     text = config
     if architecture == "decoder" and hasattr(config, "get_text_config"):
@@ -320,11 +487,31 @@ def capture_llm(
     traces.clear()
     first, last = decode_contexts(architecture, prompt, generate)
     decode_first, decode_last = decode(first), decode(last)
-    per_layer = _per_token_bytes(model, batch_size, dtype, bits)
-    windows = attention_windows(text, layers) if architecture == "decoder" else []
-    knots = tpot_knots(architecture, first, last, windows)
+    layout = _Layout(bits) if probe is None else _Layout(bits, probe.layers)
+    if probe is None:
+        layout.per_token = _per_token_bytes(model, batch_size, dtype, bits)
+    knots = tpot_knots(architecture, first, last, [*layout.windows, *layout.chunks])
+    vision_flops = sum(r.flops or 0 for r in prefill.records if in_vision(r.module)) if vision else 0
+    vision_params = sum(p.numel() for n, p in model.named_parameters() if in_vision(n)) if vision else 0
+    notes = layout.notes(config)
+    if vision:
+        notes.append(
+            f"the prompt holds one {vision[1]}x{vision[1]} image: {vision[0]:,} of its tokens come from the "
+            "vision tower, whose cost is in the prefill (vision_flops)"
+        )
     return LlmCapture(
-        windows=windows,
+        image_tokens=vision[0] if vision else 0,
+        vision_flops=vision_flops,
+        vision_params=vision_params,
+        windows=layout.windows,
+        chunks=layout.chunks,
+        layer_kinds=layout.kinds,
+        state_bytes_per_sequence=layout.conv_bytes + layout.ssm_bytes,
+        conv_state_bytes_per_sequence=layout.conv_bytes,
+        ssm_state_bytes_per_sequence=layout.ssm_bytes,
+        kv_layer_token_bytes_full=layout.per_token_full,
+        kv_layout=layout.description(config),
+        notes=notes,
         knots=knots,
         activation_lines=lines,
         model=spec.name,
@@ -332,8 +519,12 @@ def capture_llm(
         active_params=active_params(model, params),
         weight_bytes=params * bits.weights // 8,  # parameters (buffers such as RoPE tables are KB)
         layers=layers,
-        attention_heads=kv_heads if architecture == "encoder-decoder" else text.num_attention_heads,
-        kv_heads=kv_heads,
+        attention_heads=kv_heads
+        if architecture == "encoder-decoder"
+        else text.num_attention_heads
+        if kv_heads
+        else None,
+        kv_heads=kv_heads or 1,
         head_dim=head_dim,
         hidden_size=hidden,
         experts=experts,
@@ -348,9 +539,94 @@ def capture_llm(
         cross_kv_bytes_per_token=decode_first.cross_kv_bytes // (batch_size * encoder_tokens)
         if encoder_tokens
         else 0,
-        kv_layer_token_bytes=per_layer,
+        kv_layer_token_bytes=layout.per_token,
         decode_at={c: decode(c) for c in dict.fromkeys([*knots, *contexts]) if c not in (first, last)},
     )
+
+
+#: FLOPs per attention score of logit soft-capping, ``c * tanh(s / c)`` (Gemma-2's
+#: ``attn_logit_softcapping``): a divide, a tanh, a multiply, as ``costs.activation`` counts tanh (1).
+SOFTCAP_FLOPS_PER_SCORE = 3
+
+
+def _softcap(config: Any) -> float | None:
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    cap = getattr(text, "attn_logit_softcapping", None)
+    return cap if isinstance(cap, (int, float)) and cap > 0 else None
+
+
+def softcapped(records: list[OpRecord]) -> list[OpRecord]:
+    """``records`` with each fused attention op's FLOPs raised by ``SOFTCAP_FLOPS_PER_SCORE`` per score
+    (``B x H x L x S`` scores: the query's shape ``(B, H, L, E)`` without E, times the keys' S), the soft
+    cap a fused kernel applies to every score (FlashAttention-2's ``softcap``)."""
+    from dataclasses import replace
+    from math import prod
+
+    from metrics_core.capture.dispatch import SDPA_OP
+
+    out = []
+    for r in records:
+        if r.op == SDPA_OP and len(r.input_shapes) >= 2 and len(r.input_shapes[0]) == 4:
+            scores = prod(r.input_shapes[0][:-1]) * r.input_shapes[1][-2]
+            r = replace(r, flops=(r.flops or 0) + SOFTCAP_FLOPS_PER_SCORE * scores)
+        out.append(r)
+    return out
+
+
+class _Layout:
+    """A decoder's per-layer cache facts at the scenario's bits (from ``capture.kv_cache.CacheProbe``
+    layers): bytes per token (serving engines' layout, and transformers' where it differs), sliding
+    windows, chunk sizes, SSM state bytes per sequence."""
+
+    def __init__(self, bits: ElementBits, layers: list[Any] = ()) -> None:
+        self.layers = list(layers)
+        kv, act = bits.kv, bits.activations
+        self.kinds = [c.kind for c in self.layers]
+        self.per_token = [c.latent_elements * kv // 8 for c in self.layers]
+        self.per_token_full = [c.full_elements * kv // 8 for c in self.layers] if "mla" in self.kinds else []
+        self.windows = [c.window if c.kind == "sliding" else None for c in self.layers]
+        self.chunks = [c.window if c.kind == "chunked" else None for c in self.layers]
+        self.conv_bytes = sum(c.conv_elements for c in self.layers) * act // 8
+        self.ssm_bytes = sum(c.ssm_elements for c in self.layers) * act // 8
+        if not any(self.chunks):
+            self.chunks = []
+
+    def description(self, config: Any) -> str:
+        """What ``kv_bytes_per_token`` counts, in words."""
+        from metrics_core.capture.kv_cache import mla_latent
+
+        if "mla" in self.kinds:
+            text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+            return (
+                f"MLA latent, as serving engines (vLLM, SGLang) and transformers keep it: kv_lora_rank "
+                f"{text.kv_lora_rank} + qk_rope_head_dim {text.qk_rope_head_dim} = {mla_latent(config)} "
+                "elements per token per MLA layer; kv_bytes_per_token_full_kv: the full per-head K/V "
+                "(heads x (qk_nope + qk_rope + v_head_dim)) of a cache that stores them expanded"
+            )
+        if self.kinds and all(k in ("ssm", "none") for k in self.kinds):
+            return "no KV cache: state-space layers keep a constant state per sequence"
+        return "K and V per attention layer"
+
+    def notes(self, config: Any) -> list[str]:
+        """The assumptions behind the figures, one line each."""
+        out = []
+        if "mla" in self.kinds:
+            out.append(
+                "MLA decode with kv_b_proj absorbed into the query and output, as serving engines run it "
+                "(capture.mla): exact MACs; the latent read twice and the scores written, an upper bound "
+                "of a fused kernel's bytes; the latent is replicated on every tensor-parallel GPU"
+            )
+        if any(k.startswith("ssm") for k in self.kinds):
+            out.append(
+                "SSM state (conv + recurrent) per sequence at the activations' precision, held whatever the "
+                "context"
+            )
+        if self.chunks:
+            out.append(
+                "chunked layers hold at most one chunk of K/V; their decode step is captured reading the "
+                "whole chunk buffer (transformers' static layer)"
+            )
+        return out
 
 
 def _per_token_bytes(model: Any, batch_size: int, dtype: Any, bits: ElementBits) -> list[int]:

@@ -194,10 +194,13 @@ def unknown_model_message(name: str) -> str:
                 scored.append((-ratio, _number_gap(name, candidate), natural_key(candidate), candidate))
     from metrics_core.sources.hf_source import short_names
 
+    best: dict[str, tuple] = {}  # each bundled model by its most similar short name
     for short, spec_name in short_names().items():  # llama-3.1-8b: hf:meta-llama/Llama-3.1-8B
         ratio = difflib.SequenceMatcher(None, lowered, short).ratio()
-        if ratio >= 0.6 and all(entry[-1] != spec_name for entry in scored):
-            scored.append((-ratio, _number_gap(lowered, short), natural_key(spec_name), spec_name))
+        entry = (-ratio, _number_gap(lowered, short), natural_key(spec_name), spec_name)
+        if ratio >= 0.6 and (spec_name not in best or entry < best[spec_name]):
+            best[spec_name] = entry
+    scored += [e for spec_name, e in best.items() if all(s[-1] != spec_name for s in scored)]
     close = [entry[-1] for entry in sorted(scored)[:MAX_SUGGESTIONS]]
     if close:
         return f"unknown model {name!r}; did you mean {', '.join(close)}?"

@@ -14,7 +14,10 @@ Otherwise ``UnknownModelError`` says where it looked, with close bundled ids.
 The model class (the "head"), from the config alone: encoder-decoders with audio features (Whisper)
 -> ``AutoModelForSpeechSeq2Seq``; other encoder-decoders (T5, BART) -> ``AutoModelForSeq2SeqLM``; vision
 configs (``image_size`` and ``num_channels``, no ``vocab_size``) -> ``AutoModelForImageClassification``;
-decoders whose ``architectures`` name a causal-LM head -> ``AutoModelForCausalLM``; any other (encoders
+vision-language models (a ``vision_config`` and a ``text_config``, a ``...ForConditionalGeneration``
+architecture: LLaVA, Gemma-3, Llama-4) -> ``AutoModelForImageTextToText`` (``compare`` feeds them text
+tokens only; ``llm`` adds an image); decoders whose ``architectures`` name a causal-LM head ->
+``AutoModelForCausalLM``; any other (encoders
 such as BERT) -> the base model ``AutoModel``. ``--hf-class`` overrides it with any transformers class.
 Nothing here imports transformers; the build (``hf_build``) does, in a worker process.
 """
@@ -42,6 +45,7 @@ HEADS: dict[str, tuple[str, str, str]] = {
     "causal-lm": ("AutoModelForCausalLM", "tokens", "causal-lm"),
     "seq2seq-lm": ("AutoModelForSeq2SeqLM", "tokens_seq2seq", "seq2seq-lm"),
     "speech-seq2seq": ("AutoModelForSpeechSeq2Seq", "speech_seq2seq", "speech-seq2seq"),
+    "image-text-to-text": ("AutoModelForImageTextToText", "tokens", "image-text-to-text"),
     "image-classification": ("AutoModelForImageClassification", "pixels", "classification"),
     "encoder": ("AutoModel", "tokens", "encoder"),
 }
@@ -185,6 +189,12 @@ def head_of(config: dict[str, Any]) -> str:
         return "seq2seq-lm"
     if "image_size" in config and "num_channels" in config and "vocab_size" not in config:
         return "image-classification"
+    if (
+        isinstance(config.get("vision_config"), dict)
+        and isinstance(config.get("text_config"), dict)
+        and any(str(a).endswith("ForConditionalGeneration") for a in archs)
+    ):
+        return "image-text-to-text"
     if any(str(a).endswith(CAUSAL_HEADS) for a in archs):
         return "causal-lm"
     return "encoder"
@@ -214,6 +224,8 @@ def max_tokens(config: dict[str, Any], head: str) -> tuple[int, str] | None:
     """``(limit, field)`` of the token inputs, or None (see ``MAX_TOKEN_FIELDS``)."""
     if head == "image-classification" or config.get("model_type") in UNBOUNDED_TYPES:
         return None
+    if head == "image-text-to-text" and isinstance(config.get("text_config"), dict):
+        config = config["text_config"]  # the language model's positions
     fields = SPEECH_TOKEN_FIELDS if head == "speech-seq2seq" else MAX_TOKEN_FIELDS
     for field_name in fields:
         value = config.get(field_name)
@@ -223,7 +235,8 @@ def max_tokens(config: dict[str, Any], head: str) -> tuple[int, str] | None:
 
 
 def get_spec(model_id: str) -> ModelSpec:
-    """The spec of ``hf:model_id`` (see module docstring)."""
+    """The spec of ``hf:model_id`` (see module docstring). ``UsageError`` for a config whose sizes are not
+    positive (``check_config``, applied by ``find_config``)."""
     config, origin = find_config(model_id)
     head = head_of(config)
     auto_class, kind, task = HEADS[head]

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "models",
         nargs="+",
         metavar="MODEL",
-        help="hf:ID language models (decoders; encoder-decoders such as T5, Whisper) or causal-LM factories",
+        help="hf:ID language models (decoders; encoder-decoders such as T5, Whisper; vision-language models "
+        "such as LLaVA, whose prompt holds one image) or causal-LM factories",
     )
     p.add_argument("--hardware", metavar="ID", required=True, help="hardware target id (modeltui hardware)")
     p.add_argument("--hardware-file", metavar="PATH", action="append", default=[], help="extra hardware TOML")
@@ -180,6 +181,10 @@ def _prompts(spec, args: argparse.Namespace) -> list[int]:  # noqa: ANN001 (Mode
                 f"--prompt out (or give {fixed})"
             )
         return [fixed]
+    if given is None and spec.source == "hf" and spec.task == "image-text-to-text":
+        from metrics_core.runtime.llm_capture import vlm_image
+
+        return [DEFAULT_PROMPT + vlm_image(spec)[0]]  # 512 text tokens after the image's
     return given or [DEFAULT_PROMPT]
 
 
@@ -222,7 +227,10 @@ def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: l
             raise UsageError(
                 f"{name}'s encoder takes at most {limit:,} tokens ({field}); --prompt {max(prompts):,}"
             )
+    from metrics_core.runtime.llm_capture import check_image_prompt
+
     for p in prompts:
+        check_image_prompt(spec, p)
         first = 1 if encoder_decoder else p
         for c in contexts:
             where = f"{name}'s decoder" if encoder_decoder else name
