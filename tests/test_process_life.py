@@ -60,11 +60,24 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def default_signals() -> None:
+    """In the child: SIGTERM and SIGHUP at their default action, as a user's shell gives them (a test run
+    under nohup would otherwise hand down an ignored SIGHUP)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP], ids=["KILL", "TERM", "HUP"])
 def test_workers_and_server_end_with_their_parent(sig):
     env = user_env()
-    proc = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STARTER],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_signals,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         spawned = descendants(proc.pid)
