@@ -72,6 +72,18 @@ def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[Column], first
     return "\n".join(lines) + "\n"
 
 
+def markdown_cell(value: object) -> str:
+    """A raw value as a Markdown cell: 4 significant digits for floats, yes/no for booleans, empty for
+    None (the flat Markdown tables of ``llm`` and ``train``)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: str, first: str = "model") -> str:
     """Rows as ``fmt`` (csv, json, markdown) text."""
     if fmt == "csv":

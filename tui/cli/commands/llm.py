@@ -440,14 +440,3 @@ def write(results: list, fmt: str, extras: dict[int, dict] | None = None) -> Non
         for text in extras.get(id(r), {}).get("text", []):
             print()
             print(text)
-
-
-def _cell(value: object) -> str:
-    """A Markdown cell: 4 significant digits for floats, yes/no for booleans, empty for None."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from metrics_core.common.errors import ModeltuiError, UsageError
+from metrics_core.report.export import markdown_cell
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from tui.cli.commands.options import input_spec, positive_int, positive_seconds
 
@@ -229,24 +230,13 @@ def write(results: list[dict], fmt: str, target: Any, modes: dict[str, str]) -> 
     if fmt == "markdown":
         lines = ["modeltui train (estimates: roofline)", "", "| " + " | ".join(FLAT_KEYS) + " |"]
         lines.append("|" + "---|" * len(FLAT_KEYS))
-        lines += ["| " + " | ".join(_cell(r[k]) for k in FLAT_KEYS) + " |" for r in rows]
+        lines += ["| " + " | ".join(markdown_cell(r[k]) for k in FLAT_KEYS) + " |" for r in rows]
         sys.stdout.write("\n".join(lines) + "\n")
         return
     for i, d in enumerate(results):
         if i:
             print()
         print(text_report(d, target, modes))
-
-
-def _cell(value: object) -> str:
-    """A Markdown cell: 4 significant digits for floats, yes/no for booleans, empty for None."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def text_report(d: dict, target: Any, modes: dict[str, str]) -> str:
