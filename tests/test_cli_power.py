@@ -92,7 +92,8 @@ def _bash_complete(script: str, words: list[str]) -> list[str]:
     """Run the completion function in bash for ``words`` (the last one being completed), with ``modeltui``
     stubbed so that ``--names`` answers without Python."""
     stub = (
-        'modeltui() { case "$3" in models) printf "resnet18\\nresnet50\\nvit_b_16\\n";; '
+        'modeltui() { case "$3" in models) printf "resnet18\\nresnet50\\nvit_b_16\\ntimm:resnet50\\n'
+        'hf:meta-llama/Llama-3.1-8B\\n";; '
         'hardware) printf "a10\\nh100-sxm5-80gb\\nthis-machine\\n";; esac; }\n'
     )
     words_q = " ".join(f"'{w}'" for w in words)
@@ -113,6 +114,12 @@ def test_bash_completion_completes_verbs_options_models_and_hardware(capsys):
     assert _bash_complete(script, ["modeltui", "layers", "--sort-by", "m"]) == ["macs"]
     assert _bash_complete(script, ["modeltui", "compare", "--format", "m"]) == ["markdown"]
     assert _bash_complete(script, ["modeltui", "compare", "resnet"]) == ["resnet18", "resnet50"]
+    # bash splits words at ':': timm:res arrives as timm, :, res and only the part after ':' is replaced
+    assert _bash_complete(script, ["modeltui", "compare", "timm", ":", "res"]) == ["resnet50"]
+    assert _bash_complete(script, ["modeltui", "layers", "hf", ":", "meta-llama/Llama-3"]) == [
+        "meta-llama/Llama-3.1-8B"
+    ]
+    assert _bash_complete(script, ["modeltui", "compare", "timm", ":"]) == [":resnet50"]
     assert _bash_complete(script, ["modeltui", "roofline", "vit_b_16", "--hardware", "h1"]) == [
         "h100-sxm5-80gb"
     ]

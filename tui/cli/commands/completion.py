@@ -142,6 +142,28 @@ def bash_script(spec: dict[str, dict[str, list[str] | None]]) -> str:
     model_verbs = "|".join(v for v in spec if _takes_models(v))
     hw = "|".join(HARDWARE_OPTIONS)
     return f"""# modeltui completion for bash (modeltui completion bash)
+_modeltui_word() {{
+    # the word being completed as typed: bash splits words at ':' (COMP_WORDBREAKS), hf:/timm: names too
+    if [ -n "${{COMP_LINE+x}}" ]; then
+        local line="${{COMP_LINE:0:COMP_POINT}}"
+        printf '%s' "${{line##*[[:space:]]}}"
+        return
+    fi
+    local i=$COMP_CWORD full="${{COMP_WORDS[COMP_CWORD]}}"
+    while [ "$i" -gt 1 ] && {{ [ "${{COMP_WORDS[i]}}" = ":" ] || [ "${{COMP_WORDS[i-1]}}" = ":" ]; }}; do
+        i=$((i-1))
+        full="${{COMP_WORDS[i]}}$full"
+    done
+    printf '%s' "$full"
+}}
+_modeltui_models() {{
+    # model names for the whole word, each cut to the part bash replaces (after the last break)
+    local full pre
+    full="$(_modeltui_word)"
+    pre="${{full:0:${{#full}}-${{#cur}}}}"
+    COMPREPLY=($(compgen -W "$1 $({names_of} models 2>/dev/null)" -- "$full"))
+    [ -n "$pre" ] && COMPREPLY=("${{COMPREPLY[@]#"$pre"}}")
+}}
 _modeltui() {{
     local cur prev verb opts
     cur="${{COMP_WORDS[COMP_CWORD]}}"
@@ -158,7 +180,7 @@ _modeltui() {{
         if [[ "$cur" == -* ]]; then
             COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W "{verbs} $({names_of} models 2>/dev/null)" -- "$cur"))
+            _modeltui_models "{verbs}"
         fi
         return
     fi
@@ -171,7 +193,7 @@ _modeltui() {{
         return
     fi
     case "$verb" in
-        {model_verbs}) COMPREPLY=($(compgen -W "$({names_of} models 2>/dev/null)" -- "$cur")) ;;
+        {model_verbs}) _modeltui_models "" ;;
     esac
 }}
 complete -o default -F _modeltui modeltui
