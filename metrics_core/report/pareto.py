@@ -45,6 +45,12 @@ class Axis:
     #: needs a hardware target (roofline estimates)
     needs_target: bool = False
 
+    @property
+    def short(self) -> str:
+        """The label without its parenthesis, for running text: ``peak memory: weights + activations``,
+        ``top-1 %``, ``latency``."""
+        return self.label.split(" (", 1)[0]
+
 
 #: Cost axes (``--x``): latency, energy and throughput are estimates on the target.
 X_AXES: dict[str, Axis] = {

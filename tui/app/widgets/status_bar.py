@@ -2,8 +2,9 @@
 
 Two parts: on the left the screen, the target and the precision; on the right the batch, the input and
 the performance model (execution, efficiency). The right part is never cut: when the line is too narrow
-for both (80 columns), the left part is written shorter (the target's id, one precision word) and, if it
-still does not fit, cut with an ellipsis.
+for both (80 columns), the left part is written shorter (the target's id, one precision word), then
+without the ``(default)`` mark, then with a long title (a model's name) cut in its middle, and only
+then, if it still does not fit, cut with an ellipsis.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ def compact_precision(session: Session) -> str:
     return f"{dtype}{tensor}" if dtype == path else f"{dtype} bytes · {path}{tensor} peak"
 
 
-def left_text(title: str, session: Session, detail: str | None, compact: bool) -> Text:
+def left_text(
+    title: str, session: Session, detail: str | None, compact: bool, mark_default: bool = True
+) -> Text:
     """``' compare  NVIDIA A100 PCIe 40GB (default) · bytes fp32 · peak fp32'`` (compact: the target's
-    id and ``compact_precision``); ``detail`` replaces the precision."""
-    default = "" if session.target_chosen else " (default)"
+    id and ``compact_precision``); ``detail`` replaces the precision; ``mark_default``: say ``(default)``
+    after a target the user did not choose."""
+    default = "" if session.target_chosen or not mark_default else " (default)"
     target = (session.target.id if compact else session.target.name) + default
     precision = detail if detail else (compact_precision(session) if compact else session.precision_label)
     return Text.assemble((f" {title} ", "bold reverse"), " ", (target, "bold"), f" · {precision}")
@@ -105,16 +109,23 @@ class StatusBar(Horizontal):
             bar.update(total=total, progress=done)
         busy = (cell_len(label) + 1 + 16) if show else 0
 
-        def parts(short: bool) -> tuple[Text, str]:
+        def parts(short: bool, title: str = self.title, mark: bool = True) -> tuple[Text, str]:
             if detail is None:
-                return left_text(self.title, session, None, short), f" │ {options_text(session, short)} "
+                return left_text(title, session, None, short, mark), f" │ {options_text(session, short)} "
             own, opts = compact if (short and compact) else (detail, right or "")
-            return left_text(self.title, session, own, short), f" │ {opts} " if opts else ""
+            return left_text(title, session, own, short, mark), f" │ {opts} " if opts else ""
 
         room = self.size.width - busy
         left, options = parts(False)
-        if room and left.cell_len + cell_len(options) > room:
+        if room and left.cell_len + cell_len(options) > room:  # the short forms
             left, options = parts(True)
+        if room and left.cell_len + cell_len(options) > room:  # then without "(default)" (the first
+            left, options = parts(True, mark=False)  # screen keeps it: its title is short)
+        over = left.cell_len + cell_len(options) - room if room else 0
+        if over > 0 and cell_len(self.title) - over >= 8:  # then a long title (a model name) cut inside
+            keep = cell_len(self.title) - over - 1
+            title = self.title[: keep - keep // 2] + "…" + self.title[len(self.title) - keep // 2 :]
+            left, options = parts(True, title, mark=False)
         self.query_one("#status-text", Static).update(left)
         self.query_one("#status-options", Static).update(options)
 

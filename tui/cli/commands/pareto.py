@@ -165,7 +165,7 @@ def pareto_text(result, rows, target, precision, failed, modes) -> str:  # noqa:
 
     head = (
         f"Pareto frontier on {target.name}, {precision}: {result.y.label} vs {result.x.label}\n"
-        f"(higher {result.y.name}, {'higher' if result.x.higher_is_better else 'lower'} {result.x.name} "
+        f"(higher {result.y.short}, {'higher' if result.x.higher_is_better else 'lower'} {result.x.short} "
         "better; frontier: beaten on both by no other)"
     )
     if result.x.needs_target:
