@@ -11,6 +11,8 @@ def test_counts_and_bytes_are_decimal():
     assert units.human_count(None) == "-"
     assert units.human_bytes(46758048) == "46.76 MB"  # 1 MB = 1e6 bytes
     assert units.human_bytes(512) == "512 B"
+    assert units.human_bytes(3_341_670.93e12) == "3.34 EB"  # beyond TB: PB, EB (decimal)
+    assert units.human_bytes(2.5e15) == "2.50 PB"
     assert units.human_mib(2**20) == "1.0 MiB"
 
 

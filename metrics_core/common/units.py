@@ -44,10 +44,10 @@ def samples_per_s(v: float | None) -> str:
 
 
 def human_bytes(n: float | None, digits: int = 2) -> str:
-    """Decimal bytes: ``46758048 -> '46.76 MB'``; ``None -> '-'``."""
+    """Decimal bytes: ``46758048 -> '46.76 MB'``, ``3.34e18 -> '3.34 EB'``; ``None -> '-'``."""
     if n is None:
         return "-"
-    for scale, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+    for scale, unit in ((1e18, "EB"), (1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
         if abs(n) >= scale:
             return f"{n / scale:.{digits}f} {unit}"
     return f"{int(n)} B"

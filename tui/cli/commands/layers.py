@@ -113,6 +113,14 @@ def order_text(sort_by: str | None, top: int | None, total: int, what: str) -> s
     return order + (f"; the first {min(top, total)} of {total} {what}s" if top and top < total else "")
 
 
+def _depth_text(report, depth: int) -> str:  # noqa: ANN001
+    """``2``, or ``99 (the model is 4 deep: each op's module)`` when ``depth`` exceeds the model's."""
+    from metrics_core.perf.module_sums import module_depth, op_rows
+
+    deepest = module_depth(op_rows(report.records, None))
+    return str(depth) if depth <= deepest else f"{depth} (the model is {deepest} deep: each op's module)"
+
+
 def module_rows(report, est, depth: int) -> list[dict]:  # noqa: ANN001
     """The ops summed per module path of ``depth`` parts (``metrics_core.perf.module_sums.module_rows``, as
     the app's module view and ``Report.by_module``)."""
@@ -149,8 +157,9 @@ def _write_modules(args, report, rows: list[dict], target, precision) -> int:  #
             cells += [units.human_time(r["est_time_s"]), units.pct(r["share_pct"]), r["bound"] or "-"]
         body.append(cells)
     m = report.metrics
+    depth = _depth_text(report, args.by_module)
     title = (
-        f"{report.model}: {len(report.records)} ops in {total} modules at depth {args.by_module}, "
+        f"{report.model}: {len(report.records)} ops in {total} modules at depth {depth}, "
         f"{units.human_count(m.macs)} MACs, {units.human_count(m.flops)} FLOPs "
         f"(batch {report.batch_size}, {report.dtype})"
     )
