@@ -158,6 +158,17 @@ class Report:
                 row["estimate"] = True
         return rows
 
+    def split(self, gpus: int | None = None) -> Any:  # noqa: ANN401 (perf.inference_split.InferenceSplit)
+        """The model split layer-wise over ``gpus`` GPUs of the target (None: the fewest whose balanced
+        split fits), per-stage weights, activations, memory and time (``perf.inference_split``; estimates).
+        ``UsageError`` without a target, or for a ``gpus`` the model cannot use."""
+        from metrics_core.perf.inference_split import split_inference
+
+        self._check_ok()
+        if self.estimate is None:
+            raise UsageError("split() places the model on a target's GPUs: analyse it with hardware= first")
+        return split_inference(self.raw, self.estimate, self.target, gpus)
+
     # ------------------------------------------------------------------------------------ exports
     def context(self) -> dict[str, Any]:
         """What the numbers assume (``report.context.run_context``): batch, dtype of the bytes, and with a

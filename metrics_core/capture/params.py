@@ -33,6 +33,64 @@ def module_table(model) -> dict[str, list]:  # noqa: ANN001 (nn.Module)
     return out
 
 
+#: Container classes whose children are not blocks of their own kind (a ``Sequential`` of stages).
+CONTAINER_TYPES: frozenset[str] = frozenset({"Sequential", "ModuleList"})
+
+
+def _children(table: dict[str, list]) -> dict[str, list[str]]:
+    """Each module's direct children (qualified names, in module order) from a ``module_table``."""
+    kids: dict[str, list[str]] = {name: [] for name in table}
+    for name in table:
+        if name:
+            parent = name.rpartition(".")[0]
+            kids.setdefault(parent, []).append(name)
+    return kids
+
+
+def block_names(table: dict[str, list]) -> list[str]:
+    """The repeated blocks of a model, from its ``module_table``: the children of every innermost
+    *homogeneous* container (a module with two or more children, all of one class that has children of
+    its own and is not itself a ``Sequential`` / ``ModuleList``; none of its descendants is such a
+    container), in module order. ResNet's ``layerN.K`` bottlenecks, a ViT's ``blocks.K``, a transformer's
+    ``layers.K``; none for a model without repeated composite blocks (VGG's layers are single ops). The
+    units of activation checkpointing and of a pipeline split."""
+    kids = _children(table)
+    homogeneous = {
+        name
+        for name, children in kids.items()
+        if len(children) >= 2
+        and len({table[c][0] for c in children}) == 1
+        and table[children[0]][0] not in CONTAINER_TYPES
+        and kids.get(children[0])
+    }
+    innermost = [n for n in homogeneous if not any(o != n and _inside(o, n) for o in homogeneous)]
+    return [c for name in table if name in innermost for c in kids[name]]
+
+
+def unit_names(table: dict[str, list], blocks: list[str]) -> list[str]:
+    """The parts a pipeline splits between, in module order: each block, and each module that neither
+    contains a block nor lies inside one, taken whole (ResNet: ``conv1``, ``bn1``, ``relu``, ``maxpool``,
+    ``layer1.0`` ... ``fc``)."""
+    kids = _children(table)
+    block_set = set(blocks)
+    units: list[str] = []
+
+    def walk(name: str) -> None:
+        for child in kids.get(name, []):
+            if child in block_set or not any(_inside(b, child) for b in block_set):
+                units.append(child)
+            else:
+                walk(child)
+
+    walk("")
+    return units
+
+
+def _inside(name: str, parent: str) -> bool:
+    """Whether module ``name`` is ``parent`` or below it (dotted names; "" is the root)."""
+    return parent == "" or name == parent or name.startswith(parent + ".")
+
+
 #: Config attributes naming the experts a token is routed to (k) and the routed experts (E), as
 #: transformers' mixture-of-experts configs spell them (Mixtral, Qwen-MoE, DeepSeek, OLMoE, GPT-OSS ...).
 TOP_K_ATTRS: tuple[str, ...] = ("num_experts_per_tok", "moe_topk", "top_k")

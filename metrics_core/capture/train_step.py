@@ -43,6 +43,7 @@ import torch
 
 from metrics_core.capture.dataflow import annotate_dataflow
 from metrics_core.capture.dispatch import OpCapture
+from metrics_core.capture.params import block_names, module_table, unit_names
 from metrics_core.capture.peak_memory import peak_memory
 from metrics_core.capture.step_memory import StepMemory, categorise, step_memory
 from metrics_core.capture.storage import tensors_in
@@ -173,29 +174,8 @@ def default_loss(task: str) -> str:
 
 
 def find_blocks(model: torch.nn.Module) -> list[str]:
-    """The repeated blocks of a model, the units of activation checkpointing: the children of every
-    innermost *homogeneous* container (a module with two or more children, all of one class that has
-    children of its own and is not itself a ``Sequential`` / ``ModuleList``; none of the container's
-    descendants is such a container), in module order. ResNet's ``layerN.K`` bottlenecks, a ViT's
-    ``blocks.K``, a transformer's ``layers.K``, timm RegNet's ``sN.bK``; none for a model without
-    repeated composite blocks (VGG's layers are single convolutions)."""
-    containers = (torch.nn.Sequential, torch.nn.ModuleList)
-    homogeneous = set()
-    for name, m in model.named_modules():
-        kids = list(m.children())
-        if (
-            len(kids) >= 2
-            and len({type(c) for c in kids}) == 1
-            and not isinstance(kids[0], containers)
-            and next(kids[0].children(), None) is not None
-        ):
-            homogeneous.add(name)
-    innermost = [n for n in homogeneous if not any(o != n and _inside(o, n) for o in homogeneous)]
-    out = []
-    for name, m in model.named_modules():
-        if name in innermost:
-            out += [f"{name}.{c}" if name else c for c, _ in m.named_children()]
-    return out
+    """The repeated blocks of ``model`` (``capture.params.block_names`` of its module table)."""
+    return block_names(module_table(model))
 
 
 def _inside(name: str, parent: str) -> bool:
@@ -204,22 +184,8 @@ def _inside(name: str, parent: str) -> bool:
 
 
 def find_units(model: torch.nn.Module, blocks: Sequence[str]) -> list[str]:
-    """The parts a pipeline splits between, in module order: each block, and each module that neither
-    contains a block nor lies inside one, taken whole (ResNet: ``conv1``, ``bn1``, ``relu``, ``maxpool``,
-    ``layer1.0`` ... ``fc``)."""
-    block_set = set(blocks)
-    units: list[str] = []
-
-    def walk(prefix: str, module: torch.nn.Module) -> None:
-        for child, m in module.named_children():
-            name = f"{prefix}.{child}" if prefix else child
-            if name in block_set or not any(_inside(b, name) for b in block_set):
-                units.append(name)
-            else:
-                walk(name, m)
-
-    walk("", model)
-    return units
+    """The parts a pipeline splits between (``capture.params.unit_names`` of its module table)."""
+    return unit_names(module_table(model), list(blocks))
 
 
 def unit_of(module: str, units: Sequence[str]) -> int:

@@ -191,6 +191,11 @@ def data_parallel_communication(
     return micro_batches * (2 * gather + reduce)
 
 
+def point_to_point_time(nbytes: float, link: Link) -> float:
+    """Seconds to send ``nbytes`` from one GPU to the next: at the link's bus bandwidth plus one launch."""
+    return nbytes / (link.bus_gbps * 1e9) + link.launch_us * 1e-6
+
+
 def split_stages(costs: Sequence[float], stages: int) -> list[tuple[int, int]]:
     """Contiguous split of ``costs`` (per unit, in order) into ``stages`` non-empty ``[start, end)`` ranges
     minimising the largest stage sum (the linear-partition dynamic programme, O(stages x n^2)).
@@ -287,7 +292,7 @@ def pipeline_plan(
     stages = split_stages(times, pp)
     stage_time = max(sum(times[a:b]) for a, b in stages)
     boundary = max((step.unit_output_bytes[b - 1] for _, b in stages[:-1]), default=0)
-    p2p = 2 * (boundary / (link.bus_gbps * 1e9) + link.launch_us * 1e-6) if pp > 1 else 0.0
+    p2p = 2 * point_to_point_time(boundary, link) if pp > 1 else 0.0  # activations on, gradients back
     per_slot = stage_time + p2p
     compute = (micro_batches + pp - 1) * per_slot
     params = max(step.params, 1)

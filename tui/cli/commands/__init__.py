@@ -3,5 +3,5 @@
 #: Verb modules in help order. A verb's module is imported only when the CLI is built.
 VERBS: tuple[str, ...] = (
     "compare", "layers", "diff", "models", "hardware", "roofline", "bench", "calibrate", "sweep", "llm",
-    "train", "pareto", "pick", "cache", "completion"
+    "train", "split", "pareto", "pick", "cache", "completion"
 )  # fmt: skip
