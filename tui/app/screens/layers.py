@@ -195,7 +195,7 @@ class LayersScreen(FilteredTableScreen):
         if estimate is not None and self.module is None and self.kernel is None:
             summary += (
                 f" · est. {units.human_time(estimate.latency_s)} {estimate.bound}-bound"
-                f" ({estimate.execution}/{estimate.efficiency})"
+                f" ({estimate.execution}, {estimate.efficiency} efficiency)"
             )
         memory = report.extras.get("memory") or {}
         if memory.get("peak_activation_bytes") is not None and self.module is None:
