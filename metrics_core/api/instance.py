@@ -26,6 +26,7 @@ point in the model's dtype, as torchinfo's ``input_size``), or ``--input`` style
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -152,7 +153,7 @@ def analyze_instance(
         task="custom",
         family="instance",
     )
-    with _meta_weights(model), _eval_mode(model):
+    with _LOCK, _meta_weights(model), _eval_mode(model):  # one at a time: the model is swapped in place
         feed_args, feed_kwargs, values, described = _feed(model, args, kwargs, batch_size or 1, dtype, raw)
         if batch_size is not None and not any(isinstance(v, str) for v in (*args, *kwargs.values())):
             given = described[0]["shape"][0] if described and described[0]["shape"] else None
@@ -186,6 +187,9 @@ def analyze_instance(
 
 
 _MEMO: Any = None
+#: Instance analyses run one at a time in a process (the app's thread workers may start two): each swaps
+#: a model's tensors in place, and the memoised meta kernels are one dispatch mode.
+_LOCK = threading.Lock()
 
 
 def _meta_memo() -> Any:  # noqa: ANN401
