@@ -6,7 +6,7 @@ by the caller from the picklable ``StepCapture``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_core.common.errors import ModelCodeError, ModeltuiError, UnsupportedModelError, one_line_error
@@ -58,17 +58,7 @@ def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> T
     from metrics_core.capture.train_step import PRECISIONS
 
     compute = PRECISIONS[train.precision][0]
-    options = AnalysisOptions(
-        batch_size=options.batch_size,
-        dtype=compute,
-        input_shape=options.input_shape,
-        inputs=options.inputs,
-        inputs_fn=options.inputs_fn,
-        seq_len=options.seq_len,
-        hf_class=options.hf_class,
-        attention=options.attention,
-        use_cache=False,
-    ).validated()
+    options = replace(options, dtype=compute, engine="meta", use_cache=False).validated()
     shape = options.input_shape if not options.inputs else None
     model = build_model(spec, device="meta", input_shape=shape, **builder_overrides(spec, options))
     feed = feed_for(spec, options, model)
