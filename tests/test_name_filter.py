@@ -60,6 +60,15 @@ def test_hardware_filter(capsys):
     assert capsys.readouterr().err.startswith("modeltui: error: no hardware target matches --filter 'zzz'")
 
 
+def test_hardware_filter_finds_this_machine(capsys, monkeypatch):
+    """this-machine is derived at run time: listed when a filter asks for it, never on the plain listing."""
+    monkeypatch.setenv("MODELTUI_NO_MEASURE", "1")  # no copy measured in a unit test
+    assert main(["hardware", "--filter", "this", "--format", "json"]) == 0
+    assert [t["id"] for t in json.loads(capsys.readouterr().out)] == ["this-machine"]
+    assert main(["hardware", "--format", "json"]) == 0
+    assert "this-machine" not in [t["id"] for t in json.loads(capsys.readouterr().out)]
+
+
 def test_timm_names_filter_the_same_way(monkeypatch):
     from metrics_core.sources import timm_source
 

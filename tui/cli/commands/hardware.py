@@ -18,6 +18,9 @@ TABLE_RIDGES = ("fp32", "fp16")
 
 UNCERTAIN_MARK = "~"
 
+#: The run-time target of the CPU modeltui runs on (metrics_core/perf/this_machine.py).
+THIS_ID = "this-machine"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("hardware", help="list hardware targets (peaks, bandwidth, ridge points, sources)")
@@ -43,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
 
     catalog = load_catalog_with_warnings(args.hardware_file)
     targets = [t for t in catalog.targets if name_matches(args.filter, t.id, t.name, t.vendor, t.kind)]
+    # this-machine is derived at run time (a measured copy the first time): listed only when a filter asks
+    # for it ('this', 'machine', 'cpu'), never on the plain listing, which stays instant
+    with_this = bool(args.filter) and name_matches(args.filter, THIS_ID, "this machine", "detected", "cpu")
+    if with_this:
+        from metrics_core.perf.this_machine import this_machine
+
+        targets.append(this_machine())
     if not targets and args.filter:
         raise UsageError(
             f"no hardware target matches --filter {args.filter!r} (list them with modeltui hardware)"
@@ -51,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([target_json(t) for t in targets], indent=2))
     else:
         print(hardware_table(targets))
-        print(
-            "\nAlso: this-machine, the CPU modeltui runs on, derived at run time (cores x FLOP/cycle x "
-            "clock; a measured copy for bandwidth): --hardware this-machine; bench uses it on the CPU."
-        )
+        if not with_this:
+            print(
+                "\nAlso: this-machine, the CPU modeltui runs on, derived at run time (cores x FLOP/cycle x "
+                "clock; a measured copy for bandwidth): --hardware this-machine (--filter this lists it); "
+                "bench uses it on the CPU."
+            )
     return 0
 
 
