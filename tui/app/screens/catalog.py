@@ -111,6 +111,8 @@ class CatalogScreen(FilteredTableScreen):
         Binding("c", "back", "Back", show=False),
         Binding("h", "app.hardware", "Hardware", show=False),
         Binding("w", "app.roofline", "Roofline", show=False),
+        # reachable here, but not in this screen's footer: 80 columns hold the picking keys, help and quit
+        Binding("f", "app.pareto", "Pareto", show=False),
         Binding("asterisk", "select_shown(True)", "All shown", show=False),
         Binding("minus", "select_shown(False)", "None shown", show=False),
         *(Binding(str(i), f"preset({i})", "", show=False) for i in range(2, MAX_PRESET_KEYS + 1)),
