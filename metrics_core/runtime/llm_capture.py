@@ -37,6 +37,7 @@ from metrics_core.common.errors import (
     UsageError,
     one_line_error,
 )
+from metrics_core.capture.vision_prompt import DYNAMIC_IMAGE_SIZE
 from metrics_core.common.records import OpRecord
 
 #: ``ModelSpec.task`` of the models ``llm`` analyses: decoders and encoder-decoders.
@@ -115,6 +116,9 @@ class LlmCapture:
     #: Vision-language models: the LM tokens of the one image each prompt holds (part of the prompt), and
     #: the prefill FLOPs and parameters of the vision tower and its projector (``VISION_MODULES``).
     image_tokens: int = 0
+    #: ``(height, width)`` pixels of that image (dynamic-resolution models: the stated size, resized as the
+    #: processor does); None without an image.
+    image_size: tuple[int, int] | None = None
     vision_flops: int = 0
     vision_params: int = 0
     #: Prefill's peak activations at any batch B: ``max(shared + B x per_sequence)`` over these
@@ -169,6 +173,7 @@ class LlmCapture:
         }
         if self.image_tokens:
             out["image_tokens"] = self.image_tokens
+            out["image_size"] = list(self.image_size) if self.image_size else None
             out["vision_flops"] = self.vision_flops
             out["vision_params"] = self.vision_params
         if self.notes:
@@ -215,50 +220,65 @@ def in_vision(module: str) -> bool:
 
 
 def image_tokens(config: dict[str, Any]) -> int | None:
-    """LM tokens one image becomes in a fixed-resolution vision-language model (LLaVA class):
-    ``mm_tokens_per_image`` where the config gives it (Gemma-3's pooled 256), else the vision tower's
-    patches ``(image_size / patch_size)^2``, plus the CLS token under LLaVA's ``full`` feature strategy
-    (``default`` drops it: 576 for a 336-pixel CLIP ViT-L/14). None: not a vision-language config with a
-    fixed image size."""
-    vision = config.get("vision_config")
-    if not isinstance(vision, dict) or not isinstance(config.get("text_config"), dict):
-        return None
-    if isinstance(config.get("mm_tokens_per_image"), int):
-        return config["mm_tokens_per_image"]
-    size, patch = vision.get("image_size"), vision.get("patch_size")
-    if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
-        return None
-    full = config.get("vision_feature_select_strategy") == "full"
-    return (size // patch) ** 2 + (1 if full else 0)
+    """LM tokens one image becomes in a vision-language ``config`` (``capture.vision_prompt.image_prompt``:
+    LLaVA's fixed patches, Qwen2-VL's merged patches of the stated resolution); None: not a
+    vision-language config with an image token and a size."""
+    from metrics_core.capture.vision_prompt import image_prompt
+
+    image = image_prompt(config)
+    return None if image is None else image.tokens
 
 
-def vlm_image(spec: Any) -> tuple[int, int, int]:
-    """``(image tokens, image size, image token id)`` of a vision-language ``spec`` (one image per
-    sequence). ``UsageError`` (one line) for one whose images have no fixed size (``image_tokens``)."""
+def vlm_image(spec: Any) -> Any:
+    """The ``capture.vision_prompt.ImagePrompt`` of a vision-language ``spec`` (one image per sequence).
+    ``UsageError`` (one line) for one whose image cannot be sized or has no image token."""
+    from metrics_core.capture.vision_prompt import image_prompt
+
     config = spec.builder_kwargs.get("config", {})
-    n = image_tokens(config)
-    token = config.get("image_token_id", config.get("image_token_index"))
-    if n is None or not isinstance(token, int):
+    try:
+        image = image_prompt(config)
+    except ValueError as exc:  # a stated image size the processor refuses
+        raise UsageError(f"{spec.name}: vision_config.image_size: {exc}") from None
+    if image is None:
         raise UsageError(
-            f"{spec.name}: llm analyses vision-language models with a fixed image size and an image token "
-            f"(LLaVA class: vision_config.image_size / patch_size, image_token_index); "
-            f"{config.get('model_type')!r} has no fixed image size (dynamic resolution) or no image token"
+            f"{spec.name}: llm analyses vision-language models with an image token and a known image size "
+            "(LLaVA class: vision_config.image_size / patch_size; Qwen2-VL class: spatial_merge_size / "
+            f"temporal_patch_size); {config.get('model_type')!r} has neither a fixed image size nor a "
+            "dynamic-resolution tower, or no image token (image_token_id)"
         )
-    return n, int(config["vision_config"]["image_size"]), token
+    return image
 
 
-def check_image_prompt(spec: Any, prompt: int) -> tuple[int, int, int] | None:
+def check_image_prompt(spec: Any, prompt: int) -> Any:
     """``vlm_image(spec)`` for a vision-language model (None for others), ``UsageError`` (one line) when
-    ``prompt`` has no room for text after the image's tokens."""
+    ``prompt`` has no room for text after the image's tokens (and its framing tokens)."""
     if spec.task != VLM_TASK:
         return None
-    vision = vlm_image(spec)
-    if prompt <= vision[0]:
+    image = vlm_image(spec)
+    if prompt <= image.prompt_tokens:
+        what = f"one image of {image.tokens:,} tokens"
+        if image.framing:
+            what += f" and {len(image.framing)} framing tokens"
         raise UsageError(
-            f"{spec.name}: the prompt holds one image of {vision[0]:,} tokens; give --prompt above "
-            f"{vision[0]:,}"
+            f"{spec.name}: the prompt holds {what}; give --prompt above {image.prompt_tokens:,}"
         )
-    return vision
+    return image
+
+
+def vision_note(image: Any) -> str:
+    """The assumption line of a vision-language prefill (``ImagePrompt`` ``image``)."""
+    text = (
+        f"the prompt holds one {image.height}x{image.width} image: {image.tokens:,} of its tokens come from "
+        "the vision tower, whose cost is in the prefill (vision_flops)"
+    )
+    if image.dynamic:
+        t, h, w = image.grid
+        text += (
+            f"; dynamic resolution: the size is stated (vision_config.image_size, default "
+            f"{DYNAMIC_IMAGE_SIZE}), {h}x{w} patches merged {h * w // image.tokens} to a token, "
+            f"{len(image.framing)} framing tokens; M-RoPE positions computed on the host"
+        )
+    return text
 
 
 def architecture_of(task: str) -> str:
@@ -445,17 +465,23 @@ def _capture_llm(
 
         def prefill_inputs(batch: int) -> tuple[dict[str, Any], list]:
             """The prompt's token ids (logits of the last position only); a vision-language model's start
-            with one image's tokens (its pixels through the vision tower)."""
-            prompt_ids, prompt_values = ids(prompt, batch)
-            kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
-            if vision is not None:
-                n, size, token = vision
-                prompt_values = torch.zeros((batch, prompt), dtype=torch.int64)
-                prompt_values[:, :n] = token
-                kwargs["pixel_values"] = torch.empty((batch, 3, size, size), dtype=dtype, device="meta")
+            with one image's tokens (its pixels through the vision tower; ``capture.vision_prompt``)."""
+            from metrics_core.capture.vision_prompt import image_inputs, mrope_positions
+
+            if vision is None:
+                prompt_ids, prompt_values = ids(prompt, batch)
+                kwargs: dict[str, Any] = {"input_ids": prompt_ids}
+                values = [(prompt_ids, prompt_values)]
+            else:
+                kwargs, values = image_inputs(vision, batch, prompt, dtype)
+                positions = mrope_positions(model, kwargs, values)
+                if positions is not None:  # M-RoPE: computed on the host, as serving engines do
+                    kwargs["position_ids"] = torch.empty(positions.shape, dtype=torch.int64, device="meta")
+                    values.append((kwargs["position_ids"], positions))
+            kwargs["use_cache"] = False
             if "logits_to_keep" in forward:
                 kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
-            return kwargs, [(prompt_ids, prompt_values)]
+            return kwargs, values
 
         def decode(context: int) -> PhaseCapture:
             from metrics_core.capture.mla import absorbed_mla
@@ -495,12 +521,10 @@ def _capture_llm(
     vision_params = sum(p.numel() for n, p in model.named_parameters() if in_vision(n)) if vision else 0
     notes = layout.notes(config)
     if vision:
-        notes.append(
-            f"the prompt holds one {vision[1]}x{vision[1]} image: {vision[0]:,} of its tokens come from the "
-            "vision tower, whose cost is in the prefill (vision_flops)"
-        )
+        notes.append(vision_note(vision))
     return LlmCapture(
-        image_tokens=vision[0] if vision else 0,
+        image_tokens=vision.tokens if vision else 0,
+        image_size=(vision.height, vision.width) if vision else None,
         vision_flops=vision_flops,
         vision_params=vision_params,
         windows=layout.windows,

@@ -14,8 +14,9 @@ Otherwise ``UnknownModelError`` says where it looked, with close bundled ids.
 The model class (the "head"), from the config alone: encoder-decoders with audio features (Whisper)
 -> ``AutoModelForSpeechSeq2Seq``; other encoder-decoders (T5, BART) -> ``AutoModelForSeq2SeqLM``; vision
 configs (``image_size`` and ``num_channels``, no ``vocab_size``) -> ``AutoModelForImageClassification``;
-vision-language models (a ``vision_config`` and a ``text_config``, a ``...ForConditionalGeneration``
-architecture: LLaVA, Gemma-3, Llama-4) -> ``AutoModelForImageTextToText`` (``compare`` feeds them text
+vision-language models (a ``vision_config`` and a ``text_config`` — or the text fields at the top level,
+as Qwen2-VL's published configs have them — and a ``...ForConditionalGeneration`` architecture: LLaVA,
+Gemma-3, Llama-4, Qwen2-VL, Qwen2.5-VL) -> ``AutoModelForImageTextToText`` (``compare`` feeds them text
 tokens only; ``llm`` adds an image); decoders whose ``architectures`` name a causal-LM head ->
 ``AutoModelForCausalLM``; any other (encoders
 such as BERT) -> the base model ``AutoModel``. ``--hf-class`` overrides it with any transformers class.
@@ -191,7 +192,7 @@ def head_of(config: dict[str, Any]) -> str:
         return "image-classification"
     if (
         isinstance(config.get("vision_config"), dict)
-        and isinstance(config.get("text_config"), dict)
+        and (isinstance(config.get("text_config"), dict) or isinstance(config.get("vocab_size"), int))
         and any(str(a).endswith("ForConditionalGeneration") for a in archs)
     ):
         return "image-text-to-text"

@@ -184,7 +184,7 @@ def _prompts(spec, args: argparse.Namespace) -> list[int]:  # noqa: ANN001 (Mode
     if given is None and spec.source == "hf" and spec.task == "image-text-to-text":
         from metrics_core.runtime.llm_capture import vlm_image
 
-        return [DEFAULT_PROMPT + vlm_image(spec)[0]]  # 512 text tokens after the image's
+        return [DEFAULT_PROMPT + vlm_image(spec).prompt_tokens]  # 512 text tokens after the image's
     return given or [DEFAULT_PROMPT]
 
 
