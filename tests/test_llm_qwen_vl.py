@@ -28,7 +28,8 @@ QWEN25_VL = hf_source.bundled()["Qwen/Qwen2.5-VL-7B-Instruct"]["config"]
 TINY = {"model_type": "qwen2_vl", "architectures": ["Qwen2VLForConditionalGeneration"], "hidden_size": 64,
         "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2,
         "vocab_size": 256, "max_position_embeddings": 4096, "bos_token_id": 1, "eos_token_id": 2,
-        "image_token_id": 250, "video_token_id": 251, "vision_start_token_id": 252, "vision_end_token_id": 253,
+        "image_token_id": 250, "video_token_id": 251, "vision_start_token_id": 252,
+        "vision_end_token_id": 253,
         "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
         "vision_config": {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 2, "num_heads": 2,
                           "in_chans": 3, "patch_size": 8, "spatial_merge_size": 2, "temporal_patch_size": 2,
@@ -74,7 +75,8 @@ def test_bundled_qwen2_vl_vision_tower_params_from_the_config():
     # patch embedding Conv3d 3 -> 1280, kernel 2 x 14 x 14, no bias: 1,505,280; per block two LayerNorms
     # 2 x 2,560, qkv 1280 x 3840 + 3840, proj 1280^2 + 1280, MLP (ratio 4) 1280 x 5120 + 5120 and
     # 5120 x 1280 + 1280 = 19,677,440, x 32 blocks; merger: LayerNorm 2,560, 5120^2 + 5120, 5120 x 3584 + 3584
-    block = 2 * 2560 + (1280 * 3840 + 3840) + (1280 * 1280 + 1280) + (1280 * 5120 + 5120) + (5120 * 1280 + 1280)
+    attention = (1280 * 3840 + 3840) + (1280 * 1280 + 1280)
+    block = 2 * 2560 + attention + (1280 * 5120 + 5120) + (5120 * 1280 + 1280)
     merger = 2560 + (5120 * 5120 + 5120) + (5120 * 3584 + 3584)
     assert vision == 1_505_280 + 32 * block + merger == 675_759_104
     assert total == 8_291_375_616  # the model page's 8.29B
@@ -84,7 +86,8 @@ def test_bundled_qwen25_vl_vision_tower_params_from_the_config():
     total, vision = _vision_params("Qwen/Qwen2.5-VL-7B-Instruct")
     # RMSNorms (weight only) 2 x 1,280; qkv and proj as Qwen2-VL; a gated SiLU MLP 1280 -> 3420 (gate, up
     # with biases) -> 1280 = 19,702,200 per block; merger with an RMSNorm of 1,280
-    block = 2 * 1280 + (1280 * 3840 + 3840) + (1280 * 1280 + 1280) + 2 * (1280 * 3420 + 3420) + (3420 * 1280 + 1280)
+    attention = (1280 * 3840 + 3840) + (1280 * 1280 + 1280)
+    block = 2 * 1280 + attention + 2 * (1280 * 3420 + 3420) + (3420 * 1280 + 1280)
     merger = 1280 + (5120 * 5120 + 5120) + (5120 * 3584 + 3584)
     assert vision == 1_505_280 + 32 * block + merger == 676_550_144
     assert total == 8_292_166_656  # the model page's 8.29B
@@ -114,8 +117,9 @@ def test_qwen2_vl_prefill_counts_the_image_and_the_tower(tiny):
     # the merger: 2 x 16 tokens of 4 x 32 = 128 values, 128 -> 128 -> 64
     merger = [r.macs for r in prefill if ".merger.mlp" in r.module and r.macs]
     assert merger == [32 * 128 * 128, 32 * 128 * 64]
-    # the tower's parameters: patch 3 x 2 x 8 x 8 x 32 = 12,288; per block LayerNorms 2 x 64, qkv 32 x 96 +
-    # 96, proj 32 x 32 + 32, MLP 32 x 64 + 64 and 64 x 32 + 32 = 8,544; merger 64 + 128^2 + 128 + 128 x 64 + 64
+    # the tower's parameters: patch 3 x 2 x 8 x 8 x 32 = 12,288; per block LayerNorms 2 x 64, qkv 32 x 96
+    # + 96, proj 32 x 32 + 32, MLP 32 x 64 + 64 and 64 x 32 + 32 = 8,544; merger 64 + 128^2 + 128 + 128 x 64
+    # + 64
     assert est.cache["vision_params"] == 12288 + 2 * 8544 + (64 + 16512 + 8256) == 54208
     assert est.cache["vision_flops"] == sum(r.flops for r in prefill if in_vision(r.module))
     # M-RoPE positions come in as position_ids (3, B, P), computed on the host: no position arithmetic

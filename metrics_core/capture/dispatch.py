@@ -302,7 +302,8 @@ class OpCapture(TorchDispatchMode):
         ``_scalar`` reads one (not recorded: a few integers), else a refusal."""
         value = self.shadows.get(t)
         if value is None:
-            raise self._refusal("_to_copy (a copy to the host: Tensor.tolist(), .cpu())", "data-dependent control flow")
+            op = "_to_copy (a copy to the host: Tensor.tolist(), .cpu())"
+            raise self._refusal(op, "data-dependent control flow")
         return value.to(dtype=kwargs.get("dtype") or value.dtype, copy=True)
 
     def _scalar(self, t: torch.Tensor) -> Any:

@@ -142,15 +142,15 @@ def image_prompt(config: dict[str, Any]) -> ImagePrompt | None:
         return None
     if is_dynamic(vision):
         patch, merge = vision.get("patch_size", 14), vision["spatial_merge_size"]
-        temporal, channels = vision["temporal_patch_size"], vision.get("in_channels", vision.get("in_chans", 3))
+        temporal = vision["temporal_patch_size"]
+        channels = vision.get("in_channels", vision.get("in_chans", 3))
         side = _side(vision.get("image_size")) or (DYNAMIC_IMAGE_SIZE, DYNAMIC_IMAGE_SIZE)
         if not all(isinstance(v, int) and v > 0 for v in (patch, merge, temporal, channels)):
             return None
         height, width = smart_resize(*side, factor=patch * merge)
         grid = (1, height // patch, width // patch)
-        framing = tuple(
-            t for t in (config.get("vision_start_token_id"), config.get("vision_end_token_id")) if isinstance(t, int)
-        )
+        ends = (config.get("vision_start_token_id"), config.get("vision_end_token_id"))
+        framing = tuple(t for t in ends if isinstance(t, int))
         return ImagePrompt(
             tokens=grid[1] * grid[2] // merge**2,
             height=height,
@@ -185,7 +185,8 @@ def image_inputs(image: ImagePrompt, batch: int, prompt: int, dtype: Any) -> tup
     kwargs: dict[str, Any] = {"input_ids": ids}
     values: list = [(ids, id_values)]
     if image.grid is None:
-        kwargs["pixel_values"] = torch.empty((batch, 3, image.height, image.width), dtype=dtype, device="meta")
+        shape = (batch, 3, image.height, image.width)
+        kwargs["pixel_values"] = torch.empty(shape, dtype=dtype, device="meta")
         return kwargs, values
     t, h, w = image.grid
     kwargs["pixel_values"] = torch.empty((batch * t * h * w, image.patch_values), dtype=dtype, device="meta")

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from metrics_core.capture.vision_prompt import DYNAMIC_IMAGE_SIZE
 from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import (
     DataDependentOpError,
@@ -37,7 +38,6 @@ from metrics_core.common.errors import (
     UsageError,
     one_line_error,
 )
-from metrics_core.capture.vision_prompt import DYNAMIC_IMAGE_SIZE
 from metrics_core.common.records import OpRecord
 
 #: ``ModelSpec.task`` of the models ``llm`` analyses: decoders and encoder-decoders.
@@ -259,9 +259,7 @@ def check_image_prompt(spec: Any, prompt: int) -> Any:
         what = f"one image of {image.tokens:,} tokens"
         if image.framing:
             what += f" and {len(image.framing)} framing tokens"
-        raise UsageError(
-            f"{spec.name}: the prompt holds {what}; give --prompt above {image.prompt_tokens:,}"
-        )
+        raise UsageError(f"{spec.name}: the prompt holds {what}; give --prompt above {image.prompt_tokens:,}")
     return image
 
 
