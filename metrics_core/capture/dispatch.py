@@ -291,10 +291,11 @@ class OpCapture(TorchDispatchMode):
         if not isinstance(out, torch.Tensor) or not out.is_meta or not shadowable(out):
             return
         try:
-            real = func(*self.shadows.real_args(args), **self.shadows.real_args(kwargs))
+            real_kwargs = {**self.shadows.real_args(kwargs), "device": "cpu"}  # not the default device
+            real = func(*self.shadows.real_args(args), **real_kwargs)
         except Exception:  # a tensor without values in the data, or data the CPU call refuses: none
             return
-        if isinstance(real, torch.Tensor) and tuple(real.shape) == tuple(out.shape):
+        if isinstance(real, torch.Tensor) and not real.is_meta and tuple(real.shape) == tuple(out.shape):
             self.shadows.set(out, real)
 
     def _host_copy(self, t: torch.Tensor, kwargs: dict) -> torch.Tensor:
