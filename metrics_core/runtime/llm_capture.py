@@ -108,6 +108,8 @@ class LlmCapture:
     state_bytes_per_sequence: int = 0
     conv_state_bytes_per_sequence: int = 0
     ssm_state_bytes_per_sequence: int = 0
+    #: The conv state as transformers' cache holds it (``d_conv`` inputs per channel, not ``d_conv - 1``).
+    conv_state_bytes_per_sequence_transformers: int = 0
     #: Multi-head latent attention: the full per-head K and V per token per layer (KV precision) a cache
     #: of expanded K/V would hold, beside ``kv_layer_token_bytes`` (the latent); empty otherwise.
     kv_layer_token_bytes_full: list[int] = field(default_factory=list)
@@ -167,6 +169,7 @@ class LlmCapture:
             else sum(self.kv_layer_token_bytes),
             "state_bytes_per_sequence": self.state_bytes_per_sequence,
             "conv_state_bytes_per_sequence": self.conv_state_bytes_per_sequence,
+            "conv_state_bytes_per_sequence_transformers": self.conv_state_bytes_per_sequence_transformers,
             "ssm_state_bytes_per_sequence": self.ssm_state_bytes_per_sequence,
             "chunk_tokens": sorted({c for c in self.chunks if c}) or None,
             "sliding_window_tokens": sorted({w for w in self.windows if w}) or None,
@@ -530,6 +533,7 @@ def _capture_llm(
         layer_kinds=layout.kinds,
         state_bytes_per_sequence=layout.conv_bytes + layout.ssm_bytes,
         conv_state_bytes_per_sequence=layout.conv_bytes,
+        conv_state_bytes_per_sequence_transformers=layout.conv_bytes_transformers,
         ssm_state_bytes_per_sequence=layout.ssm_bytes,
         kv_layer_token_bytes_full=layout.per_token_full,
         kv_layout=layout.description(config),
@@ -609,6 +613,7 @@ class _Layout:
         self.windows = [c.window if c.kind == "sliding" else None for c in self.layers]
         self.chunks = [c.window if c.kind == "chunked" else None for c in self.layers]
         self.conv_bytes = sum(c.conv_elements for c in self.layers) * act // 8
+        self.conv_bytes_transformers = sum(c.conv_elements_transformers for c in self.layers) * act // 8
         self.ssm_bytes = sum(c.ssm_elements for c in self.layers) * act // 8
         if not any(self.chunks):
             self.chunks = []
@@ -635,13 +640,19 @@ class _Layout:
         if "mla" in self.kinds:
             out.append(
                 "MLA decode with kv_b_proj absorbed into the query and output, as serving engines run it "
-                "(capture.mla): exact MACs; the latent read twice and the scores written, an upper bound "
-                "of a fused kernel's bytes; the latent is replicated on every tensor-parallel GPU"
+                "(capture.mla): the attention core one fused op (FlashMLA: the latent cache read once, the "
+                "scores on chip); the latent is replicated on every tensor-parallel GPU"
             )
         if any(k.startswith("ssm") for k in self.kinds):
             out.append(
                 "SSM state (conv + recurrent) per sequence at the activations' precision, held whatever the "
-                "context"
+                "context; the conv state as serving engines keep it, the last d_conv - 1 inputs per channel "
+                "(transformers' cache holds d_conv: conv_state_bytes_per_sequence_transformers)"
+            )
+            out.append(
+                "selective scans (prefill) and state updates (decode) are priced as transformers' unfused "
+                "ops (capture.ssm): exact FLOPs, their bytes an upper bound of a fused kernel's (mamba_ssm's "
+                "selective_scan / selective_state_update keep the discretised states on chip)"
             )
         if self.chunks:
             out.append(
