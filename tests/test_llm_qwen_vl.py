@@ -143,3 +143,18 @@ def test_qwen2_vl_prompt_without_room_is_one_line(tiny, capsys):
     assert err.strip().endswith(
         "the prompt holds one image of 16 tokens and 2 framing tokens; give --prompt above 18"
     )
+
+
+def test_the_towers_attention_stays_bidirectional_when_its_length_is_the_prompts(tiny):
+    from metrics_core.perf.llm import causal_records
+
+    # a 64-token prompt and 64 patches per image: only the language model's attention is causal
+    capture = capture_llm(tiny, 1, 64, 4, FP16)
+    records = capture.prefill.records
+    scaled = causal_records(records, 64)
+    sdpa = [(a, b) for a, b in zip(records, scaled, strict=True) if a.op == "scaled_dot_product_attention"]
+    tower = [(a.macs, b.macs) for a, b in sdpa if in_vision(a.module)]
+    lm = [(a.macs, b.macs) for a, b in sdpa if not in_vision(a.module)]
+    # the tower: 64 x 64 pairs x 2 heads x (16 + 16), whole; the LM: 4 heads x 16 x 2 over 64 x 65 / 2 pairs
+    assert tower == [(64 * 64 * 2 * 32, 64 * 64 * 2 * 32)] * 2
+    assert lm == [(64 * 64 * 4 * 32, 64 * 65 // 2 * 4 * 32)] * 2

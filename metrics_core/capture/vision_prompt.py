@@ -42,6 +42,18 @@ MIN_PIXELS = 56 * 56
 MAX_PIXELS = 28 * 28 * 1280
 
 
+#: Module names of a vision-language model's vision tower and projector (LLaVA / Gemma-3
+#: ``vision_tower``, Llama-4 ``vision_model``, Qwen2-VL ``visual``, ``multi_modal_projector``).
+VISION_MODULES: frozenset[str] = frozenset(
+    {"vision_tower", "vision_model", "visual", "multi_modal_projector"}
+)
+
+
+def in_vision(module: str) -> bool:
+    """Whether a module path (``model.vision_tower.encoder...``) lies in the vision tower or projector."""
+    return not VISION_MODULES.isdisjoint(module.split("."))
+
+
 @dataclass(frozen=True)
 class ImagePrompt:
     """One image of a prompt. ``tokens``: its LM tokens; ``height`` x ``width``: the pixels the tower

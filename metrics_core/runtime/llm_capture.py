@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from metrics_core.capture.vision_prompt import DYNAMIC_IMAGE_SIZE
+from metrics_core.capture.vision_prompt import DYNAMIC_IMAGE_SIZE, in_vision
 from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import (
     DataDependentOpError,
@@ -116,7 +116,8 @@ class LlmCapture:
     #: What ``kv_layer_token_bytes`` counts, in words (e.g. the MLA latent).
     kv_layout: str = "K and V per layer"
     #: Vision-language models: the LM tokens of the one image each prompt holds (part of the prompt), and
-    #: the prefill FLOPs and parameters of the vision tower and its projector (``VISION_MODULES``).
+    #: the prefill FLOPs and parameters of the vision tower and its projector
+    #: (``capture.vision_prompt.VISION_MODULES``).
     image_tokens: int = 0
     #: ``(height, width)`` pixels of that image (dynamic-resolution models: the stated size, resized as the
     #: processor does); None without an image.
@@ -208,18 +209,6 @@ def tpot_knots(architecture: str, first: int, last: int, windows: list[int | Non
     if architecture == "encoder-decoder" and first + 1 < last:
         knots.add(first + 1)
     return sorted(knots)
-
-
-#: Module names of a vision-language model's vision tower and projector (LLaVA / Gemma-3
-#: ``vision_tower``, Llama-4 ``vision_model``, Qwen2-VL ``visual``, ``multi_modal_projector``).
-VISION_MODULES: frozenset[str] = frozenset(
-    {"vision_tower", "vision_model", "visual", "multi_modal_projector"}
-)
-
-
-def in_vision(module: str) -> bool:
-    """Whether a module path (``model.vision_tower.encoder...``) lies in the vision tower or projector."""
-    return not VISION_MODULES.isdisjoint(module.split("."))
 
 
 def image_tokens(config: dict[str, Any]) -> int | None:
