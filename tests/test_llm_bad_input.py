@@ -52,14 +52,14 @@ def _llm(tmp_path: Path, capsys, config: dict, *extra: str) -> tuple[int, str]:
         (
             # 65 / 4 heads: the nearest sizes 4 divides are 64 and 68
             {**LLAMA, "hidden_size": 65},
-            "hf: PATH: 'hidden_size' 65 is not a multiple of 'num_attention_heads' 4 and no head_dim is given: "
-            "set head_dim, or a hidden_size that 4 divides (64 or 68)",
+            "hf: PATH: 'hidden_size' 65 is not a multiple of 'num_attention_heads' 4 and no head_dim is "
+            "given: set head_dim, or a hidden_size that 4 divides (64 or 68)",
         ),
         (
             # 4 query heads share KV heads in whole groups: 1, 2 or 4 KV heads
             {**LLAMA, "num_key_value_heads": 3},
-            "hf: PATH: 'num_key_value_heads' 3 does not divide 'num_attention_heads' 4 (each KV head serves a "
-            "whole group of query heads): choose one of 1, 2, 4",
+            "hf: PATH: 'num_key_value_heads' 3 does not divide 'num_attention_heads' 4 (each KV head serves "
+            "a whole group of query heads): choose one of 1, 2, 4",
         ),
         (
             {**MIXTRAL, "num_experts_per_tok": 3},
