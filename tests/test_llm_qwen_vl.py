@@ -59,6 +59,11 @@ def test_image_tokens_for_a_stated_resolution():
     assert image_prompt(_sized(QWEN2_VL, 28)).tokens == 4
     # Qwen2.5-VL: the same processor arithmetic
     assert image_prompt(QWEN25_VL).tokens == 256
+    # a stated size that is no size is refused, never replaced by the default
+    with pytest.raises(ValueError, match="is not a size"):
+        image_prompt(_sized(QWEN2_VL, -448))
+    with pytest.raises(ValueError, match="aspect ratio above 200"):
+        image_prompt(_sized(QWEN2_VL, [28, 6000]))
 
 
 def _vision_params(model_id: str) -> tuple[int, int]:

@@ -28,6 +28,7 @@ has them), then text. Pure arithmetic on the config, except ``image_inputs`` (to
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -79,13 +80,6 @@ class ImagePrompt:
     def dynamic(self) -> bool:
         """Whether the model takes images of any size (Qwen2-VL class)."""
         return self.grid is not None
-
-    def describe(self) -> str:
-        """``448x448 image: 256 tokens (16x16 merged 2x2 patches of 14 px)`` style, for notes."""
-        size = f"{self.height}x{self.width}"
-        if self.grid is None:
-            return f"one {size} image: {self.tokens:,} tokens"
-        return f"one {size} image (stated; dynamic resolution): {self.tokens:,} tokens"
 
 
 def smart_resize(
@@ -144,7 +138,9 @@ def _side(value: Any) -> tuple[int, int] | None:
 
 def image_prompt(config: dict[str, Any]) -> ImagePrompt | None:
     """The image one prompt holds for a vision-language ``config`` (module docstring), or None: not a
-    vision-language config, no image token, or no fixed size for a fixed-resolution tower."""
+    vision-language config, no image token, or no fixed size for a fixed-resolution tower. ``ValueError``
+    for a dynamic-resolution model's stated ``image_size`` that is not a size or that the processor
+    refuses (``smart_resize``)."""
     parts = _vision_and_text(config)
     if parts is None:
         return None
@@ -157,6 +153,11 @@ def image_prompt(config: dict[str, Any]) -> ImagePrompt | None:
         temporal = vision["temporal_patch_size"]
         channels = vision.get("in_channels", vision.get("in_chans", 3))
         side = _side(vision.get("image_size")) or (DYNAMIC_IMAGE_SIZE, DYNAMIC_IMAGE_SIZE)
+        if vision.get("image_size") is not None and _side(vision["image_size"]) is None:
+            raise ValueError(
+                f"{json.dumps(vision['image_size'])} is not a size: give a positive number of pixels or "
+                "[height, width]"
+            )
         if not all(isinstance(v, int) and v > 0 for v in (patch, merge, temporal, channels)):
             return None
         height, width = smart_resize(*side, factor=patch * merge)
