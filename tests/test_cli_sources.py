@@ -114,10 +114,12 @@ def test_models_lists_the_bundled_hf_configs(capsys):
     code, out, _ = run(["models", "--source", "hf", "--format", "json"], capsys)
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
-    assert len(rows) == 33  # 12 + the 21 of issue 21 (Llama-3.2/3.3/4, Qwen2.5/3, DeepSeek-V3, Gemma ...)
+    # 12 + the 21 of issue 21 (Llama-3.2/3.3/4, Qwen2.5/3, DeepSeek-V3, Gemma ...) + Qwen2-VL and Qwen2.5-VL
+    assert len(rows) == 35
     assert rows["hf:openai-community/gpt2"]["aliases"] == ["hf:gpt2"]
     assert rows["hf:openai/whisper-large-v3"]["class"] == "AutoModelForSpeechSeq2Seq"
     assert rows["hf:llava-hf/llava-1.5-7b-hf"]["class"] == "AutoModelForImageTextToText"
+    assert rows["hf:Qwen/Qwen2-VL-7B-Instruct"]["class"] == "AutoModelForImageTextToText"  # a flat config
 
 
 def test_a_bad_inputs_function_is_a_usage_error(capsys):

@@ -9,6 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from metrics_core.common.records import CATEGORIES
 from metrics_core.costs import FREE_OPS, RULES, lookup
+from metrics_core.costs.registry import OWN_OPS
 
 lookup("convolution")  # load every rule module
 
@@ -24,8 +25,13 @@ def test_every_rule_has_a_docstring_and_a_valid_category():
 def test_every_rule_is_keyed_by_an_existing_aten_op_and_no_rule_is_free():
     aten_ops = {name.split("::", 1)[1].split(".", 1)[0] for name in torch._C._dispatch_get_all_op_names()
                 if name.startswith("aten::")}  # fmt: skip
-    assert sorted(set(RULES) - aten_ops) == []
+    assert sorted(set(RULES) - aten_ops - OWN_OPS) == []
     assert sorted(set(RULES) & FREE_OPS) == []
+    import metrics_core.capture.mla  # noqa: F401 (defines modeltui's own ops)
+
+    own = {n.split("::", 1)[1].split(".", 1)[0] for n in torch._C._dispatch_get_all_op_names()
+           if n.startswith("modeltui::")}  # fmt: skip
+    assert sorted(OWN_OPS - own) == []
 
 
 def test_only_mac_ops_report_macs():

@@ -96,15 +96,22 @@ def test_mla_reports_the_latent_and_the_full_kv(configs):
 def test_mla_decode_absorbs_kv_b_proj_as_serving_engines(configs):
     capture, _est = run(configs["deepseek"])
     # per MLA layer at context C = 32, 4 heads, rank 32, rope 8, nope 16, v 16: the query to the latent
-    # 4 x 16 x 32 = 2,048; scores over the latent 4 x 32 x 32 = 4,096 and the rotary key 4 x 32 x 8 = 1,024;
-    # the output over the latent 4 x 32 x 32 = 4,096; back per head 4 x 32 x 16 = 2,048 MACs
+    # 4 x 16 x 32 = 2,048; one fused attention core: scores over the latent 4 x 32 x 32 = 4,096 and the
+    # rotary key 4 x 32 x 8 = 1,024, the output over the latent 4 x 32 x 32 = 4,096 (9,216); back per head
+    # 4 x 32 x 16 = 2,048 MACs
     attention = [r for r in capture.decode_first.records if r.module.endswith("self_attn") and r.macs]
-    assert [r.macs for r in attention] == [2048, 4096, 1024, 4096, 2048] * 2
+    assert [r.macs for r in attention] == [2048, 9216, 2048] * 2
+    core = attention[1]
+    assert (core.op, core.category) == ("mla_decode_attention", "attention")
+    # FLOPs: 2 x MACs + 6 per score (softmax 5, scaling 1) over 4 heads x 32 cached tokens
+    assert core.flops == 2 * 9216 + 6 * 4 * 32
     # no re-expansion of the context through kv_b_proj (it would be 32 x 32 x 4 x 32 MACs per layer)
     assert not [r for r in capture.decode_first.records if r.module.endswith("kv_b_proj")]
-    # the latent cache is read in place: the scores' matmul reads 4 heads x 32 latent query + 32 x 32
-    # cached latent, 2 B each
-    assert attention[1].input_bytes == (4 * 32 + 32 * 32) * 2
+    # as a fused kernel (FlashMLA) reads and writes, exactly: the queries (4 heads x 32 latent + 4 x 8
+    # rotary) and the cache (32 tokens x (32 latent + 8 rotary)) read once, 2 B each; the 4 x 32 latent
+    # output written once; no scores in memory
+    assert core.input_bytes == (4 * 32 + 4 * 8 + 32 * 32 + 32 * 8) * 2 == 2880
+    assert core.output_bytes == 4 * 32 * 2
 
 
 def test_jamba_keeps_kv_in_attention_layers_and_a_constant_state_in_mamba_layers(configs):
@@ -112,31 +119,35 @@ def test_jamba_keeps_kv_in_attention_layers_and_a_constant_state_in_mamba_layers
     assert capture.layer_kinds == ["ssm", "attention"]
     # attention layer: 2 KV heads x 16 (64 / 4 heads) x (K + V) = 64 elements x 2 B = 128 B per token
     assert est.kv_bytes_per_token == 128
-    # Mamba layer: 128 channels (expand 2 x 64); conv state 128 x d_conv 4 = 512 elements -> 1,024 B;
-    # SSM state 128 x d_state 8 = 1,024 elements -> 2,048 B
-    assert est.cache["conv_state_bytes_per_sequence"] == 1024
+    # Mamba layer: 128 channels (expand 2 x 64); conv state as serving engines keep it, 128 x (d_conv 4 - 1)
+    # = 384 elements -> 768 B (transformers' cache: 128 x 4 -> 1,024 B); SSM state 128 x d_state 8 = 1,024
+    # elements -> 2,048 B
+    assert est.cache["conv_state_bytes_per_sequence"] == 768
+    assert est.cache["conv_state_bytes_per_sequence_transformers"] == 1024
     assert est.cache["ssm_state_bytes_per_sequence"] == 2048
-    assert est.cache["state_bytes_per_sequence"] == 3072
-    # two sequences at context 40: 2 x (40 x 128 + 3,072)
-    assert est.kv_cache_bytes == 2 * (40 * 128 + 3072)
+    assert est.cache["state_bytes_per_sequence"] == 2816
+    # two sequences at context 40: 2 x (40 x 128 + 2,816)
+    assert est.kv_cache_bytes == 2 * (40 * 128 + 2816)
 
 
 def test_pure_mamba_has_state_only(configs):
     capture, est = run(configs["mamba"])
     assert capture.layer_kinds == ["ssm", "ssm"]
     assert est.kv_bytes_per_token == 0
-    # per layer: conv 128 x 4 = 512, SSM 128 x 8 = 1,024 elements; 2 layers x 2 B
-    assert est.cache["conv_state_bytes_per_sequence"] == 2 * 512 * 2
+    # per layer: conv 128 x (4 - 1) = 384, SSM 128 x 8 = 1,024 elements; 2 layers x 2 B
+    assert est.cache["conv_state_bytes_per_sequence"] == 2 * 384 * 2
     assert est.cache["ssm_state_bytes_per_sequence"] == 2 * 1024 * 2
-    assert est.kv_cache_bytes == 6144
+    assert est.kv_cache_bytes == 1536 + 4096
     assert capture.attention_heads is None  # no attention: any --tp passes the heads check
 
 
 def test_mamba2_state(configs):
     _capture, est = run(configs["mamba2"])
-    # conv over x, B and C: 128 + 2 x 1 group x d_state 8 = 144 channels x d_conv 4 = 576 elements;
-    # SSM state: 8 heads x 16 head_dim x d_state 8 = 1,024 elements; 2 layers x 2 B
-    assert est.cache["conv_state_bytes_per_sequence"] == 2 * 576 * 2
+    # conv over x, B and C: 128 + 2 x 1 group x d_state 8 = 144 channels x (d_conv 4 - 1) = 432 elements
+    # (vLLM's mamba2 conv state (conv_kernel - 1, conv_dim)); SSM state: 8 heads x 16 head_dim x d_state 8
+    # = 1,024 elements; 2 layers x 2 B
+    assert est.cache["conv_state_bytes_per_sequence"] == 2 * 432 * 2
+    assert est.cache["conv_state_bytes_per_sequence_transformers"] == 2 * 576 * 2
     assert est.cache["ssm_state_bytes_per_sequence"] == 2 * 1024 * 2
 
 
@@ -356,10 +367,14 @@ def test_bundled_jamba_state_per_mamba_layer():
     # attention every 8th layer from offset 4; Mamba elsewhere: 8,192 channels (expand 2 x 4,096)
     assert [c.kind for c in layers] == ["ssm"] * 4 + ["attention"] + ["ssm"] * 3
     mamba, attention = layers[0], layers[4]
-    assert (mamba.conv_elements, mamba.ssm_elements) == (8192 * 4, 8192 * 16)  # d_conv 4, d_state 16
+    # d_conv 4 (engines keep 3 inputs per channel, transformers 4), d_state 16
+    assert (mamba.conv_elements, mamba.ssm_elements) == (8192 * 3, 8192 * 16)
+    assert mamba.conv_elements_transformers == 8192 * 4
     assert attention.kv_elements == 2 * 8 * 128  # K + V, 8 KV heads x 128
-    # the 32-layer model at 16 bits: 28 Mamba layers x (32,768 + 131,072) x 2 B = 9,175,040 B per
-    # sequence; 4 attention layers x 2,048 x 2 B = 16,384 B per token
+    # the 32-layer model at 16 bits: 28 Mamba layers x (24,576 + 131,072) x 2 B = 8,716,288 B per
+    # sequence (transformers' cache: 28 x (32,768 + 131,072) x 2 = 9,175,040 B); 4 attention layers x
+    # 2,048 x 2 B = 16,384 B per token
+    assert 28 * (8192 * 3 + 8192 * 16) * 2 == 8716288
 
 
 def test_bundled_llama4_scout_chunked_and_global_layers():
@@ -386,8 +401,24 @@ def test_bundled_gemma3_and_gpt_oss_alternation():
 
 def test_bundled_mamba_state():
     layers = _bundled_probe("state-spaces/mamba-2.8b-hf", num_hidden_layers=1)
-    # 5,120 channels, d_conv 4, d_state 16
-    assert [(c.kind, c.conv_elements, c.ssm_elements) for c in layers] == [("ssm", 5120 * 4, 5120 * 16)]
+    # 5,120 channels, d_conv 4 (3 kept by engines), d_state 16
+    assert [(c.kind, c.conv_elements, c.ssm_elements) for c in layers] == [("ssm", 5120 * 3, 5120 * 16)]
+    # the 64-layer model at 16 bits: 64 x (5,120 x 16 + 5,120 x (4 - 1)) x 2 B = 12,451,840 B per sequence
+    assert 64 * (layers[0].ssm_elements + layers[0].conv_elements) * 2 == 12_451_840
+
+
+def test_mla_decode_op_computes_absorbed_attention_on_real_tensors():
+    import torch
+
+    from metrics_core.capture.mla import mla_decode_attention
+
+    # 2 query rows, 3 cached tokens, rank 4, rope 2: softmax(s (q_lat kv^T + q_rot k_rot^T)) kv
+    g = torch.Generator().manual_seed(0)
+    q_lat, q_rot = torch.randn(1, 1, 2, 4, generator=g), torch.randn(1, 1, 2, 2, generator=g)
+    kv, k_rot = torch.randn(1, 1, 3, 4, generator=g), torch.randn(1, 1, 3, 2, generator=g)
+    full_q, full_k = torch.cat([q_lat, q_rot], -1), torch.cat([kv, k_rot], -1)
+    expected = torch.softmax(0.5 * full_q @ full_k.transpose(-1, -2), -1) @ kv
+    assert torch.allclose(mla_decode_attention(q_lat, q_rot, kv, k_rot, 0.5), expected)
 
 
 def test_compare_builds_gemma2_and_mamba_without_eager(configs, capsys):

@@ -127,6 +127,10 @@ HF_PARAMS = {
     "llava-hf/llava-1.5-7b-hf": 7_063_427_072,
     "deepseek-ai/DeepSeek-V3": 671_026_404_352,
     "ai21labs/Jamba-v0.1": 51_570_323_328,
+    # Qwen2-VL-7B-Instruct and Qwen2.5-VL-7B-Instruct: 8.29B each (the vision towers' shares are derived in
+    # tests/test_llm_qwen_vl.py)
+    "Qwen/Qwen2-VL-7B-Instruct": 8_291_375_616,
+    "Qwen/Qwen2.5-VL-7B-Instruct": 8_292_166_656,
 }
 
 

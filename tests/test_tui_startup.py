@@ -50,11 +50,11 @@ def test_first_screen_paints_without_torch():
     # 121 catalog models (80 classification, 12 detection, 12 quantized, 9 video, 6 segmentation,
     # 2 optical flow) under one section row per task and family: 40 in the shipped catalog
     assert int(tv_rows) == 121 + 40
-    # then every timm architecture and the 33 bundled Hugging Face configs (CI installs both); the timm
+    # then every timm architecture and the 35 bundled Hugging Face configs (CI installs both); the timm
     # names come from an index built in a subprocess: the app process still has no torch
     from metrics_core.sources import timm_source
 
-    assert (int(timm_rows), int(hf_rows)) == (len(timm_source.list_names()), 33)
+    assert (int(timm_rows), int(hf_rows)) == (len(timm_source.list_names()), 35)
     assert (torch_loaded, torchvision_loaded) == ("False", "False")
 
 

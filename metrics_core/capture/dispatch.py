@@ -203,6 +203,8 @@ class OpCapture(TorchDispatchMode):
             return self._real_op(func, name, args, kwargs)
         if name == "_local_scalar_dense":
             return self._scalar(args[0])
+        if name == "_to_copy" and _to_host(args, kwargs):
+            return self._host_copy(args[0], kwargs)
         if name in ASSERT_OPS:
             return None
         if (name in DATA_DEPENDENT_OPS and _needs_values(name, args)) or (
@@ -282,6 +284,28 @@ class OpCapture(TorchDispatchMode):
         if self.storage.is_weight(table):
             return weight_bytes - full + read, input_bytes
         return weight_bytes, input_bytes - full + read
+
+    def constructed(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        """Give ``out``, a meta tensor ``func`` (one of ``TENSOR_CONSTRUCTORS``) built from Python data,
+        the values of the same call on the CPU: the data holds no tensors, or only tensors with values."""
+        if not isinstance(out, torch.Tensor) or not out.is_meta or not shadowable(out):
+            return
+        try:
+            real_kwargs = {**self.shadows.real_args(kwargs), "device": "cpu"}  # not the default device
+            real = func(*self.shadows.real_args(args), **real_kwargs)
+        except Exception:  # a tensor without values in the data, or data the CPU call refuses: none
+            return
+        if isinstance(real, torch.Tensor) and not real.is_meta and tuple(real.shape) == tuple(out.shape):
+            self.shadows.set(out, real)
+
+    def _host_copy(self, t: torch.Tensor, kwargs: dict) -> torch.Tensor:
+        """A meta tensor copied to the host (``Tensor.tolist()``, ``.cpu()``): its known values, as
+        ``_scalar`` reads one (not recorded: a few integers), else a refusal."""
+        value = self.shadows.get(t)
+        if value is None:
+            op = "_to_copy (a copy to the host: Tensor.tolist(), .cpu())"
+            raise self._refusal(op, "data-dependent control flow")
+        return value.to(dtype=kwargs.get("dtype") or value.dtype, copy=True)
 
     def _scalar(self, t: torch.Tensor) -> Any:
         """``Tensor.item()`` (and ``bool``/``int`` of a tensor): its known value, else a refusal."""
@@ -397,6 +421,18 @@ class OpCapture(TorchDispatchMode):
         )
 
 
+def _to_host(args: tuple, kwargs: dict) -> bool:
+    """Whether a ``_to_copy`` copies a meta tensor to the CPU."""
+    device = kwargs.get("device")
+    return (
+        bool(args)
+        and isinstance(args[0], torch.Tensor)
+        and args[0].is_meta
+        and device is not None
+        and torch.device(device).type == "cpu"
+    )
+
+
 def _all_on_host(args: tuple, kwargs: dict) -> bool:
     """Whether an op has tensor arguments and all of them are CPU tensors."""
     ts = [*tensors_in(args), *tensors_in(kwargs.values())]
@@ -443,9 +479,16 @@ class SdpaWithBackward(torch.autograd.Function):
         return (None, None, None, None, *grads)
 
 
+#: Constructors of a tensor from Python data (``torch.tensor([2], device="meta")``): on meta no aten op
+#: sees the data (the mode gets none), so their integer results are given values here (``constructed``):
+#: transformers' vision code builds its merge sizes this way and reads them back with ``.tolist()``.
+TENSOR_CONSTRUCTORS: tuple[Any, ...] = (torch.tensor, torch.as_tensor)
+
+
 class SdpaAsOneOp(TorchFunctionMode):
     """Catches every call of ``scaled_dot_product_attention`` at the Python API (see ``SDPA_FUNCTIONS``)
-    and hands it to the capture as one attention op."""
+    and hands it to the capture as one attention op, and gives the integer tensors that
+    ``TENSOR_CONSTRUCTORS`` build on meta from Python data their values."""
 
     def __init__(self, capture: OpCapture) -> None:
         super().__init__()
@@ -455,4 +498,7 @@ class SdpaAsOneOp(TorchFunctionMode):
         kwargs = kwargs or {}
         if func in SDPA_FUNCTIONS:
             return self.capture.attention(func, args, kwargs)
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if func in TENSOR_CONSTRUCTORS and not self.capture.real:
+            self.capture.constructed(func, args, kwargs, out)
+        return out

@@ -90,8 +90,11 @@ class LayerCache:
     qk_rope_head_dim`` that vLLM, SGLang and transformers keep (DeepSeek-V2 paper, sec. 2.1.2,
     arXiv:2405.04434), with ``full_elements`` the full per-head K and V a cache of expanded K/V holds
     (``heads x (qk_nope_head_dim + qk_rope_head_dim + v_head_dim)``); else all three equal.
-    ``conv_elements`` / ``ssm_elements``: an SSM layer's constant state per sequence
-    (the causal convolution's last ``d_conv`` inputs; the recurrent state)."""
+    ``conv_elements`` / ``ssm_elements``: an SSM layer's constant state per sequence as serving engines keep
+    it: the causal convolution's last ``d_conv - 1`` inputs of each channel (the step's own input completes
+    the window; vLLM's ``MambaStateShapeCalculator``: ``(channels, conv_kernel - 1)``) and the recurrent
+    state; ``conv_elements_transformers``: the ``d_conv`` inputs per channel transformers' cache holds (it
+    shifts the new input into a full window before the convolution)."""
 
     kind: str
     kv_elements: int = 0
@@ -100,6 +103,7 @@ class LayerCache:
     conv_elements: int = 0
     ssm_elements: int = 0
     full_elements: int = 0
+    conv_elements_transformers: int = 0
 
     @property
     def state_elements(self) -> int:
@@ -177,11 +181,13 @@ def probe_decoder_cache(model: Any, dtype: torch.dtype) -> CacheProbe:
         kv = 0
         if isinstance(keys, torch.Tensor) and isinstance(values, torch.Tensor):
             kv = keys[0].numel() // keys.shape[-2] + values[0].numel() // values.shape[-2]
-        conv_n = conv[0].numel() if isinstance(conv, torch.Tensor) else 0
+        conv_full = conv[0].numel() if isinstance(conv, torch.Tensor) else 0
+        # transformers' conv state is (channels, d_conv); engines keep d_conv - 1 of the last axis
+        conv_n = conv_full // conv.shape[-1] * (conv.shape[-1] - 1) if conv_full else 0
         ssm_n = state[0].numel() if isinstance(state, torch.Tensor) else 0
         if latent is not None and kv:
             kind = "mla"
-        if not kv and not conv_n and not ssm_n:
+        if not kv and not conv_full and not ssm_n:
             kind = "none"
         layers.append(
             LayerCache(
@@ -192,6 +198,7 @@ def probe_decoder_cache(model: Any, dtype: torch.dtype) -> CacheProbe:
                 window=window if kv and kind_name not in ("full_attention", "hybrid") else None,
                 conv_elements=conv_n,
                 ssm_elements=ssm_n,
+                conv_elements_transformers=conv_full,
             )
         )
         shapes.append(

@@ -15,10 +15,12 @@ elements written and read. Serving engines (vLLM's and SGLang's MLA backends, Fl
 - the output goes back per head, ``o W^UV`` (``heads x rank x v_head_dim`` MACs per token).
 
 ``absorbed_mla(model)`` swaps that in for a decode capture: each MLA layer's ``expand_kv`` returns the
-cached latents unexpanded and attention runs through ``ABSORBED_ATTENTION``. Written as plain matmuls (the
-capture records each): the latent is read twice (scores, output) and the ``heads x C`` scores are
-materialised, where FlashMLA's fused kernel reads the cache once and keeps the scores on chip: the bytes
-are an upper bound of a fused kernel's, the MACs exact. Imports transformers; runs in the workers.
+cached latents unexpanded and attention runs through ``ABSORBED_ATTENTION``: the two per-head projections
+(``W^UK``, ``W^UV``) as einsums (vLLM's MLA backends run them as batched GEMMs), the attention core as ONE
+op, ``modeltui::mla_decode_attention`` (``mla_decode_attention``), as FlashMLA runs it: the queries and
+the latent cache read once, the scores kept on chip, the output written once. Its cost rule is
+``costs.attention.mla_decode_cost``; MACs and bytes are exact for a fused kernel. Imports transformers;
+runs in the workers.
 """
 
 from __future__ import annotations
@@ -31,6 +33,25 @@ import torch
 
 #: The attention implementation name the absorbed decode registers with transformers.
 ABSORBED_ATTENTION = "modeltui_mla_absorbed"
+
+
+@torch.library.custom_op("modeltui::mla_decode_attention", mutates_args=())
+def mla_decode_attention(
+    q_lat: torch.Tensor, q_rot: torch.Tensor, kv_nope: torch.Tensor, k_rot: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """The absorbed MLA attention core as one op (module docstring). ``q_lat`` ``(B, 1, R, rank)`` and
+    ``q_rot`` ``(B, 1, R, rope)`` (``R`` = heads x query tokens) over the cache's ``kv_nope`` ``(B, 1, C,
+    rank)`` and ``k_rot`` ``(B, 1, C, rope)``: ``softmax(scale (q_lat kv_nope^T + q_rot k_rot^T)) kv_nope``,
+    ``(B, 1, R, rank)``. On real tensors it computes exactly that; on meta it gives the shape."""
+    scores = q_lat @ kv_nope.transpose(-1, -2) + q_rot @ k_rot.transpose(-1, -2)
+    return torch.softmax(scores * scale, dim=-1) @ kv_nope
+
+
+@mla_decode_attention.register_fake
+def _mla_decode_attention_shape(
+    q_lat: torch.Tensor, q_rot: torch.Tensor, kv_nope: torch.Tensor, k_rot: torch.Tensor, scale: float
+) -> torch.Tensor:
+    return q_lat.new_empty(q_lat.shape)
 
 
 def is_mla(module: Any) -> bool:
@@ -59,9 +80,8 @@ def _absorbed_attention(
     q_nope, q_rot = query[..., :nope], query[..., nope:]
     q_lat = torch.einsum("bhld,hdr->bhlr", q_nope, w_uk).reshape(b, 1, h * length, rank)
     q_rot = q_rot.reshape(b, 1, h * length, q_rot.shape[-1])
-    scores = q_lat @ key.transpose(-1, -2) + q_rot @ value.transpose(-1, -2)  # (B, 1, H*L, C)
-    probs = torch.softmax(scores * (scaling if scaling is not None else query.shape[-1] ** -0.5), dim=-1)
-    out = (probs @ key).view(b, h, length, rank)
+    scale = float(scaling if scaling is not None else query.shape[-1] ** -0.5)
+    out = torch.ops.modeltui.mla_decode_attention(q_lat, q_rot, key, value, scale).view(b, h, length, rank)
     out = torch.einsum("bhlr,hvr->bhlv", out, w_uv)
     return out.transpose(1, 2).contiguous(), None
 

@@ -55,6 +55,21 @@ def sdpa_bhle_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> t
     return sdpa_cost(q, k, v, k.shape[-2], _is_tensor(mask))
 
 
+@register("mla_decode_attention", category="attention")
+def mla_decode_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """Multi-head latent attention decoded with ``kv_b_proj`` absorbed, as one fused kernel (modeltui's
+    ``modeltui::mla_decode_attention``, ``capture.mla``; FlashMLA): the latent query ``q_lat (B, 1, R,
+    rank)`` and rotary query ``q_rot (B, 1, R, rope)`` (``R = H*L`` query rows) over the cached latent
+    ``kv_nope (B, 1, S, rank)`` and rotary key ``k_rot (B, 1, S, rope)``: scores ``q_lat . kv_nope + q_rot
+    . k_rot`` (``rank + rope`` MACs each), the output ``p . kv_nope`` (``rank``). MACs = ``B*R*S*(2 rank +
+    rope)``; FLOPs = 2*MACs + 6*B*R*S (softmax 5 + scaling 1), as SDPA with ``E = rank + rope``, ``Ev =
+    rank``."""
+    q_lat, q_rot, kv_nope = args[0], args[1], args[2]
+    scores = prod(q_lat.shape[:-1]) * kv_nope.shape[-2]
+    macs = scores * (2 * q_lat.shape[-1] + q_rot.shape[-1])
+    return macs, 2 * macs + scores * SCORE_FLOPS
+
+
 @register(
     "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu", category="attention"
 )

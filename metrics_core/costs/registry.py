@@ -27,6 +27,11 @@ class Rule:
 
 RULES: dict[str, Rule] = {}
 
+#: modeltui's own ops (namespace ``modeltui``, defined with ``torch.library`` by the capture), keyed by
+#: name like the aten ops: ``mla_decode_attention`` (``capture.mla``, absorbed multi-head latent attention
+#: as one fused kernel).
+OWN_OPS: frozenset[str] = frozenset({"mla_decode_attention"})
+
 
 def register(*ops: str, category: str) -> Callable[[CostFn], CostFn]:
     """Register ``fn`` as the cost rule of each aten op name in ``ops`` (overload-packet names)."""

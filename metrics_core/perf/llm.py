@@ -337,12 +337,16 @@ def causal_records(
     """Prefill records with causal attention counted over the pairs it computes: the k-th SDPA op's MACs
     and score FLOPs scaled by ``attended_pairs(L, windows[k], chunks[k]) / L**2`` (L = ``tokens``, queries
     and keys the same length; ``windows`` / ``chunks``: per attention layer, in op order, see
-    ``LlmCapture.windows`` and ``LlmCapture.chunks``; missing = full)."""
+    ``LlmCapture.windows`` and ``LlmCapture.chunks``; missing = full). A vision tower's attention
+    (``capture.vision_prompt.in_vision``) is bidirectional and left whole, whatever its length."""
+    from metrics_core.capture.vision_prompt import in_vision
+
     out = []
     k = 0
     for r in records:
         if (
             r.op == SDPA
+            and not in_vision(r.module)
             and r.input_shapes
             and len(r.input_shapes[0]) >= 2
             and r.input_shapes[0][-2] == tokens > 1

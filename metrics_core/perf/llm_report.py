@@ -142,8 +142,10 @@ def _cache_lines(r) -> str:  # noqa: ANN001
             "chunked attention: chunks of " + ", ".join(f"{t:,}" for t in c["chunk_tokens"]) + " tokens"
         )
     if c.get("image_tokens"):
+        size = c.get("image_size")
+        pixels = f"one {size[0]}x{size[1]} image: " if size else "image: "
         out.append(
-            f"image: {c['image_tokens']:,} of the prompt's tokens from the vision tower "
+            f"{pixels}{c['image_tokens']:,} of the prompt's tokens from the vision tower "
             f"({units.human_count(c['vision_flops'])} FLOPs of the prefill)"
         )
     return "".join(f"\n{line}" for line in out)

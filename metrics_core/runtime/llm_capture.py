@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from metrics_core.capture.vision_prompt import DYNAMIC_IMAGE_SIZE, in_vision
 from metrics_core.common.dtypes import ElementBits
 from metrics_core.common.errors import (
     DataDependentOpError,
@@ -107,14 +108,20 @@ class LlmCapture:
     state_bytes_per_sequence: int = 0
     conv_state_bytes_per_sequence: int = 0
     ssm_state_bytes_per_sequence: int = 0
+    #: The conv state as transformers' cache holds it (``d_conv`` inputs per channel, not ``d_conv - 1``).
+    conv_state_bytes_per_sequence_transformers: int = 0
     #: Multi-head latent attention: the full per-head K and V per token per layer (KV precision) a cache
     #: of expanded K/V would hold, beside ``kv_layer_token_bytes`` (the latent); empty otherwise.
     kv_layer_token_bytes_full: list[int] = field(default_factory=list)
     #: What ``kv_layer_token_bytes`` counts, in words (e.g. the MLA latent).
     kv_layout: str = "K and V per layer"
     #: Vision-language models: the LM tokens of the one image each prompt holds (part of the prompt), and
-    #: the prefill FLOPs and parameters of the vision tower and its projector (``VISION_MODULES``).
+    #: the prefill FLOPs and parameters of the vision tower and its projector
+    #: (``capture.vision_prompt.VISION_MODULES``).
     image_tokens: int = 0
+    #: ``(height, width)`` pixels of that image (dynamic-resolution models: the stated size, resized as the
+    #: processor does); None without an image.
+    image_size: tuple[int, int] | None = None
     vision_flops: int = 0
     vision_params: int = 0
     #: Prefill's peak activations at any batch B: ``max(shared + B x per_sequence)`` over these
@@ -163,12 +170,14 @@ class LlmCapture:
             else sum(self.kv_layer_token_bytes),
             "state_bytes_per_sequence": self.state_bytes_per_sequence,
             "conv_state_bytes_per_sequence": self.conv_state_bytes_per_sequence,
+            "conv_state_bytes_per_sequence_transformers": self.conv_state_bytes_per_sequence_transformers,
             "ssm_state_bytes_per_sequence": self.ssm_state_bytes_per_sequence,
             "chunk_tokens": sorted({c for c in self.chunks if c}) or None,
             "sliding_window_tokens": sorted({w for w in self.windows if w}) or None,
         }
         if self.image_tokens:
             out["image_tokens"] = self.image_tokens
+            out["image_size"] = list(self.image_size) if self.image_size else None
             out["vision_flops"] = self.vision_flops
             out["vision_params"] = self.vision_params
         if self.notes:
@@ -202,63 +211,64 @@ def tpot_knots(architecture: str, first: int, last: int, windows: list[int | Non
     return sorted(knots)
 
 
-#: Module names of a vision-language model's vision tower and projector (LLaVA / Gemma-3
-#: ``vision_tower``, Llama-4 ``vision_model``, Qwen2-VL ``visual``, ``multi_modal_projector``).
-VISION_MODULES: frozenset[str] = frozenset(
-    {"vision_tower", "vision_model", "visual", "multi_modal_projector"}
-)
-
-
-def in_vision(module: str) -> bool:
-    """Whether a module path (``model.vision_tower.encoder...``) lies in the vision tower or projector."""
-    return not VISION_MODULES.isdisjoint(module.split("."))
-
-
 def image_tokens(config: dict[str, Any]) -> int | None:
-    """LM tokens one image becomes in a fixed-resolution vision-language model (LLaVA class):
-    ``mm_tokens_per_image`` where the config gives it (Gemma-3's pooled 256), else the vision tower's
-    patches ``(image_size / patch_size)^2``, plus the CLS token under LLaVA's ``full`` feature strategy
-    (``default`` drops it: 576 for a 336-pixel CLIP ViT-L/14). None: not a vision-language config with a
-    fixed image size."""
-    vision = config.get("vision_config")
-    if not isinstance(vision, dict) or not isinstance(config.get("text_config"), dict):
-        return None
-    if isinstance(config.get("mm_tokens_per_image"), int):
-        return config["mm_tokens_per_image"]
-    size, patch = vision.get("image_size"), vision.get("patch_size")
-    if not isinstance(size, int) or not isinstance(patch, int) or patch <= 0:
-        return None
-    full = config.get("vision_feature_select_strategy") == "full"
-    return (size // patch) ** 2 + (1 if full else 0)
+    """LM tokens one image becomes in a vision-language ``config`` (``capture.vision_prompt.image_prompt``:
+    LLaVA's fixed patches, Qwen2-VL's merged patches of the stated resolution); None: not a
+    vision-language config with an image token and a size."""
+    from metrics_core.capture.vision_prompt import image_prompt
+
+    image = image_prompt(config)
+    return None if image is None else image.tokens
 
 
-def vlm_image(spec: Any) -> tuple[int, int, int]:
-    """``(image tokens, image size, image token id)`` of a vision-language ``spec`` (one image per
-    sequence). ``UsageError`` (one line) for one whose images have no fixed size (``image_tokens``)."""
+def vlm_image(spec: Any) -> Any:
+    """The ``capture.vision_prompt.ImagePrompt`` of a vision-language ``spec`` (one image per sequence).
+    ``UsageError`` (one line) for one whose image cannot be sized or has no image token."""
+    from metrics_core.capture.vision_prompt import image_prompt
+
     config = spec.builder_kwargs.get("config", {})
-    n = image_tokens(config)
-    token = config.get("image_token_id", config.get("image_token_index"))
-    if n is None or not isinstance(token, int):
+    try:
+        image = image_prompt(config)
+    except ValueError as exc:  # a stated image size the processor refuses
+        raise UsageError(f"{spec.name}: vision_config.image_size: {exc}") from None
+    if image is None:
         raise UsageError(
-            f"{spec.name}: llm analyses vision-language models with a fixed image size and an image token "
-            f"(LLaVA class: vision_config.image_size / patch_size, image_token_index); "
-            f"{config.get('model_type')!r} has no fixed image size (dynamic resolution) or no image token"
+            f"{spec.name}: llm analyses vision-language models with an image token and a known image size "
+            "(LLaVA class: vision_config.image_size / patch_size; Qwen2-VL class: spatial_merge_size / "
+            f"temporal_patch_size); {config.get('model_type')!r} has neither a fixed image size nor a "
+            "dynamic-resolution tower, or no image token (image_token_id)"
         )
-    return n, int(config["vision_config"]["image_size"]), token
+    return image
 
 
-def check_image_prompt(spec: Any, prompt: int) -> tuple[int, int, int] | None:
+def check_image_prompt(spec: Any, prompt: int) -> Any:
     """``vlm_image(spec)`` for a vision-language model (None for others), ``UsageError`` (one line) when
-    ``prompt`` has no room for text after the image's tokens."""
+    ``prompt`` has no room for text after the image's tokens (and its framing tokens)."""
     if spec.task != VLM_TASK:
         return None
-    vision = vlm_image(spec)
-    if prompt <= vision[0]:
-        raise UsageError(
-            f"{spec.name}: the prompt holds one image of {vision[0]:,} tokens; give --prompt above "
-            f"{vision[0]:,}"
+    image = vlm_image(spec)
+    if prompt <= image.prompt_tokens:
+        what = f"one image of {image.tokens:,} tokens"
+        if image.framing:
+            what += f" and {len(image.framing)} framing tokens"
+        raise UsageError(f"{spec.name}: the prompt holds {what}; give --prompt above {image.prompt_tokens:,}")
+    return image
+
+
+def vision_note(image: Any) -> str:
+    """The assumption line of a vision-language prefill (``ImagePrompt`` ``image``)."""
+    text = (
+        f"the prompt holds one {image.height}x{image.width} image: {image.tokens:,} of its tokens come from "
+        "the vision tower, whose cost is in the prefill (vision_flops)"
+    )
+    if image.dynamic:
+        t, h, w = image.grid
+        text += (
+            f"; dynamic resolution: the size is stated (vision_config.image_size, default "
+            f"{DYNAMIC_IMAGE_SIZE}), {h}x{w} patches merged {h * w // image.tokens} to a token, "
+            f"{len(image.framing)} framing tokens; M-RoPE positions computed on the host"
         )
-    return vision
+    return text
 
 
 def architecture_of(task: str) -> str:
@@ -445,17 +455,23 @@ def _capture_llm(
 
         def prefill_inputs(batch: int) -> tuple[dict[str, Any], list]:
             """The prompt's token ids (logits of the last position only); a vision-language model's start
-            with one image's tokens (its pixels through the vision tower)."""
-            prompt_ids, prompt_values = ids(prompt, batch)
-            kwargs: dict[str, Any] = {"input_ids": prompt_ids, "use_cache": False}
-            if vision is not None:
-                n, size, token = vision
-                prompt_values = torch.zeros((batch, prompt), dtype=torch.int64)
-                prompt_values[:, :n] = token
-                kwargs["pixel_values"] = torch.empty((batch, 3, size, size), dtype=dtype, device="meta")
+            with one image's tokens (its pixels through the vision tower; ``capture.vision_prompt``)."""
+            from metrics_core.capture.vision_prompt import image_inputs, mrope_positions
+
+            if vision is None:
+                prompt_ids, prompt_values = ids(prompt, batch)
+                kwargs: dict[str, Any] = {"input_ids": prompt_ids}
+                values = [(prompt_ids, prompt_values)]
+            else:
+                kwargs, values = image_inputs(vision, batch, prompt, dtype)
+                positions = mrope_positions(model, kwargs, values)
+                if positions is not None:  # M-RoPE: computed on the host, as serving engines do
+                    kwargs["position_ids"] = torch.empty(positions.shape, dtype=torch.int64, device="meta")
+                    values.append((kwargs["position_ids"], positions))
+            kwargs["use_cache"] = False
             if "logits_to_keep" in forward:
                 kwargs["logits_to_keep"] = 1  # serving engines compute the next token's logits only
-            return kwargs, [(prompt_ids, prompt_values)]
+            return kwargs, values
 
         def decode(context: int) -> PhaseCapture:
             from metrics_core.capture.mla import absorbed_mla
@@ -495,12 +511,10 @@ def _capture_llm(
     vision_params = sum(p.numel() for n, p in model.named_parameters() if in_vision(n)) if vision else 0
     notes = layout.notes(config)
     if vision:
-        notes.append(
-            f"the prompt holds one {vision[1]}x{vision[1]} image: {vision[0]:,} of its tokens come from the "
-            "vision tower, whose cost is in the prefill (vision_flops)"
-        )
+        notes.append(vision_note(vision))
     return LlmCapture(
-        image_tokens=vision[0] if vision else 0,
+        image_tokens=vision.tokens if vision else 0,
+        image_size=(vision.height, vision.width) if vision else None,
         vision_flops=vision_flops,
         vision_params=vision_params,
         windows=layout.windows,
@@ -508,6 +522,7 @@ def _capture_llm(
         layer_kinds=layout.kinds,
         state_bytes_per_sequence=layout.conv_bytes + layout.ssm_bytes,
         conv_state_bytes_per_sequence=layout.conv_bytes,
+        conv_state_bytes_per_sequence_transformers=layout.conv_bytes_transformers,
         ssm_state_bytes_per_sequence=layout.ssm_bytes,
         kv_layer_token_bytes_full=layout.per_token_full,
         kv_layout=layout.description(config),
@@ -587,6 +602,7 @@ class _Layout:
         self.windows = [c.window if c.kind == "sliding" else None for c in self.layers]
         self.chunks = [c.window if c.kind == "chunked" else None for c in self.layers]
         self.conv_bytes = sum(c.conv_elements for c in self.layers) * act // 8
+        self.conv_bytes_transformers = sum(c.conv_elements_transformers for c in self.layers) * act // 8
         self.ssm_bytes = sum(c.ssm_elements for c in self.layers) * act // 8
         if not any(self.chunks):
             self.chunks = []
@@ -613,13 +629,19 @@ class _Layout:
         if "mla" in self.kinds:
             out.append(
                 "MLA decode with kv_b_proj absorbed into the query and output, as serving engines run it "
-                "(capture.mla): exact MACs; the latent read twice and the scores written, an upper bound "
-                "of a fused kernel's bytes; the latent is replicated on every tensor-parallel GPU"
+                "(capture.mla): the attention core one fused op (FlashMLA: the latent cache read once, the "
+                "scores on chip); the latent is replicated on every tensor-parallel GPU"
             )
         if any(k.startswith("ssm") for k in self.kinds):
             out.append(
                 "SSM state (conv + recurrent) per sequence at the activations' precision, held whatever the "
-                "context"
+                "context; the conv state as serving engines keep it, the last d_conv - 1 inputs per channel "
+                "(transformers' cache holds d_conv: conv_state_bytes_per_sequence_transformers)"
+            )
+            out.append(
+                "selective scans (prefill) and state updates (decode) are priced as transformers' unfused "
+                "ops (capture.ssm): exact FLOPs, their bytes an upper bound of a fused kernel's (mamba_ssm's "
+                "selective_scan / selective_state_update keep the discretised states on chip)"
             )
         if self.chunks:
             out.append(

@@ -58,14 +58,20 @@ def build(config: dict[str, Any], model_class: str, attn_implementation: str = "
     model_type = fields.pop("model_type")
     fields.pop("transformers_version", None)
     if model_type not in transformers.CONFIG_MAPPING:
+        import difflib
+
+        close = difflib.get_close_matches(
+            model_type, list(transformers.CONFIG_MAPPING.keys()), n=3, cutoff=0.6
+        )
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? Else " if close else ""
         raise UsageError(
-            f"transformers {transformers.__version__} does not know model_type {model_type!r}; check the "
-            "config or upgrade transformers"
+            f"transformers {transformers.__version__} does not know model_type {model_type!r}; {hint}check "
+            "the config or upgrade transformers"
         )
     try:
         cfg = transformers.AutoConfig.for_model(model_type, **fields)
     except Exception as exc:  # transformers validates the architecture fields (head counts ...)
-        raise UsageError(f"invalid {model_type} config: {one_line_error(exc)}") from None
+        raise UsageError(f"invalid {model_type} config: {_validation_message(exc)}") from None
     cfg.use_cache = False
     cls = getattr(transformers, model_class, None)
     if not isinstance(cls, type) or not hasattr(cls, "from_config") and not hasattr(cls, "config_class"):
@@ -77,6 +83,16 @@ def build(config: dict[str, Any], model_class: str, attn_implementation: str = "
         return cls.from_config(cfg, attn_implementation=attn_implementation)
     cfg._attn_implementation = attn_implementation
     return cls(cfg)
+
+
+def _validation_message(exc: BaseException) -> str:
+    """The reason in one of transformers' config validation errors, without the wrapper classes' text
+    (``StrictDataclassClassValidationError: Class validation error for validator 'x': ValueError: ...``)."""
+    import re
+
+    text = one_line_error(exc)
+    match = re.search(r"validator '[^']+': (?:\w+Error: )?(.*)$", text)
+    return match.group(1) if match else text
 
 
 def _supports_sdpa(transformers: Any, cls: type, cfg: Any) -> bool:

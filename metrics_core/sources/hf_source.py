@@ -14,8 +14,9 @@ Otherwise ``UnknownModelError`` says where it looked, with close bundled ids.
 The model class (the "head"), from the config alone: encoder-decoders with audio features (Whisper)
 -> ``AutoModelForSpeechSeq2Seq``; other encoder-decoders (T5, BART) -> ``AutoModelForSeq2SeqLM``; vision
 configs (``image_size`` and ``num_channels``, no ``vocab_size``) -> ``AutoModelForImageClassification``;
-vision-language models (a ``vision_config`` and a ``text_config``, a ``...ForConditionalGeneration``
-architecture: LLaVA, Gemma-3, Llama-4) -> ``AutoModelForImageTextToText`` (``compare`` feeds them text
+vision-language models (a ``vision_config`` and a ``text_config`` — or the text fields at the top level,
+as Qwen2-VL's published configs have them — and a ``...ForConditionalGeneration`` architecture: LLaVA,
+Gemma-3, Llama-4, Qwen2-VL, Qwen2.5-VL) -> ``AutoModelForImageTextToText`` (``compare`` feeds them text
 tokens only; ``llm`` adds an image); decoders whose ``architectures`` name a causal-LM head ->
 ``AutoModelForCausalLM``; any other (encoders
 such as BERT) -> the base model ``AutoModel``. ``--hf-class`` overrides it with any transformers class.
@@ -133,10 +134,22 @@ POSITIVE_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+#: Optional lengths that must be positive integers where a config sets them (None: not used): attention
+#: windows and chunks. A negative window is an empty range in every mask.
+OPTIONAL_POSITIVE_FIELDS: tuple[str, ...] = ("sliding_window", "attention_chunk_size")
+
+#: Config fields giving a mixture of experts' expert count, in the spellings transformers' configs use.
+EXPERT_COUNT_FIELDS: tuple[str, ...] = ("num_local_experts", "num_experts", "n_routed_experts")
+
+
 def check_config(config: dict[str, Any], origin: str) -> None:
-    """Refuse a config no verb can analyse, in one line naming ``origin`` and the field: nesting deeper
-    than :data:`MAX_CONFIG_DEPTH`, or a :data:`POSITIVE_FIELDS` size (top level, or in a ``*_config``
-    sub-config such as ``text_config``) that is not a positive integer. Raises ``UsageError``."""
+    """Refuse a config no verb can analyse, in one line naming ``origin`` and the field, with what would
+    fix it: nesting deeper than :data:`MAX_CONFIG_DEPTH`; a :data:`POSITIVE_FIELDS` size (top level, or in
+    a ``*_config`` sub-config such as ``text_config``) that is not a positive integer, or an
+    :data:`OPTIONAL_POSITIVE_FIELDS` length that is set and not one; and in the same section
+    (``_check_heads``): a ``hidden_size`` that ``num_attention_heads`` does not divide with no
+    ``head_dim`` given, a ``num_key_value_heads`` that does not divide ``num_attention_heads``, and a
+    ``num_experts_per_tok`` above the experts. Raises ``UsageError``."""
     depth, stack = 0, [(config, 1)]
     while stack:  # iterative: a deep document must not overflow the stack here either
         node, level = stack.pop()
@@ -149,13 +162,59 @@ def check_config(config: dict[str, Any], origin: str) -> None:
     for prefix, section in sections:
         if not isinstance(section, dict):
             continue
-        for name in POSITIVE_FIELDS:
+        for name in POSITIVE_FIELDS + OPTIONAL_POSITIVE_FIELDS:
             value = section.get(name)
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 field = f"field '{prefix}{name}' is {json.dumps(value)}"
-                raise UsageError(f"hf: {origin}: {field}; it must be a positive integer")
+                what = "a positive integer" if name in POSITIVE_FIELDS else "a positive integer or null"
+                raise UsageError(f"hf: {origin}: {field}; it must be {what}")
+        _check_heads(section, prefix, origin)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _check_heads(section: dict[str, Any], prefix: str, origin: str) -> None:
+    """The head and expert arithmetic of one config section (``check_config``); sizes already checked
+    positive."""
+    hidden, heads = section.get("hidden_size"), section.get("num_attention_heads")
+    kv_heads = section.get("num_key_value_heads")
+    if (
+        isinstance(hidden, int)
+        and isinstance(heads, int)
+        and section.get("head_dim") is None
+        and hidden % heads
+    ):
+        lower, upper = hidden - hidden % heads, hidden - hidden % heads + heads
+        near = f"{lower:,} or {upper:,}" if lower else f"{upper:,}"
+        raise UsageError(
+            f"hf: {origin}: '{prefix}hidden_size' {hidden:,} is not a multiple of "
+            f"'{prefix}num_attention_heads' {heads} and no head_dim is given: set head_dim, or a hidden_size "
+            f"that {heads} divides ({near})"
+        )
+    if isinstance(heads, int) and isinstance(kv_heads, int) and heads % kv_heads:
+        choices = ", ".join(str(d) for d in _divisors(heads)[:8])
+        raise UsageError(
+            f"hf: {origin}: '{prefix}num_key_value_heads' {kv_heads} does not divide "
+            f"'{prefix}num_attention_heads' {heads} (each KV head serves a whole group of query heads): "
+            f"choose one of {choices}"
+        )
+    top_k = section.get("num_experts_per_tok")
+    experts = next((section[f] for f in EXPERT_COUNT_FIELDS if isinstance(section.get(f), int)), None)
+    if (
+        isinstance(top_k, int)
+        and not isinstance(top_k, bool)
+        and isinstance(experts, int)
+        and experts > 1  # 0 or 1 expert: a dense MLP (Jamba's num_experts 1), the top-k unused
+        and not 0 < top_k <= experts
+    ):
+        raise UsageError(
+            f"hf: {origin}: '{prefix}num_experts_per_tok' {top_k} is not between 1 and the {experts} experts "
+            "a token is routed among: lower it, or give more experts"
+        )
 
 
 def _bundled_entry(model_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -191,7 +250,7 @@ def head_of(config: dict[str, Any]) -> str:
         return "image-classification"
     if (
         isinstance(config.get("vision_config"), dict)
-        and isinstance(config.get("text_config"), dict)
+        and (isinstance(config.get("text_config"), dict) or isinstance(config.get("vocab_size"), int))
         and any(str(a).endswith("ForConditionalGeneration") for a in archs)
     ):
         return "image-text-to-text"

@@ -184,8 +184,27 @@ def _prompts(spec, args: argparse.Namespace) -> list[int]:  # noqa: ANN001 (Mode
     if given is None and spec.source == "hf" and spec.task == "image-text-to-text":
         from metrics_core.runtime.llm_capture import vlm_image
 
-        return [DEFAULT_PROMPT + vlm_image(spec)[0]]  # 512 text tokens after the image's
+        return [DEFAULT_PROMPT + vlm_image(spec).prompt_tokens]  # 512 text tokens after the image's
     return given or [DEFAULT_PROMPT]
+
+
+def _config_vocabulary(spec) -> int | None:  # noqa: ANN001
+    """The vocabulary size an ``hf:`` spec's config gives (its text config's for a vision-language one)."""
+    config = spec.builder_kwargs.get("config", {}) if spec.source == "hf" else {}
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    vocab = text.get("vocab_size", config.get("vocab_size"))
+    return vocab if isinstance(vocab, int) and not isinstance(vocab, bool) else None
+
+
+def _check_draft_vocabulary(target, draft) -> None:  # noqa: ANN001
+    """--draft with another vocabulary than the target's, refused from the configs before any build (the
+    captures check it again: ``perf.speculative.check_vocabularies``, same message)."""
+    tv, dv = _config_vocabulary(target), _config_vocabulary(draft)
+    if tv is not None and dv is not None and tv != dv:
+        raise UsageError(
+            f"--draft {draft.name} has a vocabulary of {dv:,} tokens, {target.name} has {tv:,}: a draft "
+            "model must share the target's tokenizer"
+        )
 
 
 def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: list[int]) -> None:  # noqa: ANN001
@@ -289,6 +308,8 @@ def run(args: argparse.Namespace) -> int:
         spec = get_spec(name)
         prompts = _prompts(spec, args)
         _check_model(spec, args, prompts, contexts)
+        if args.draft and args.draft.lower() != "ngram":
+            _check_draft_vocabulary(spec, get_spec(args.draft))
         plans.append((name, prompts))
     results, failures = [], []
     for name, prompts in plans:
