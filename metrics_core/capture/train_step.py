@@ -89,6 +89,16 @@ PRECISIONS: dict[str, tuple[str, bool]] = {
     "fp16-mixed": ("fp16", True),
 }
 
+#: What each ``--precision`` means: the recipe a step is captured under (shown in the output and README).
+PRECISION_RECIPES: dict[str, str] = {
+    "fp32": "fp32 weights, gradients, optimizer state and compute",
+    "bf16": "pure bf16: weights, gradients and optimizer state in bf16, no fp32 master copy",
+    "bf16-mixed": "bf16 model weights and gradients, fp32 master weights and optimizer state "
+    "(Megatron-LM / DeepSpeed); no loss scaling",
+    "fp16-mixed": "fp16 model weights and gradients, fp32 master weights and optimizer state "
+    "(Megatron-LM / DeepSpeed), dynamic loss scaling (torch.amp.GradScaler's ops)",
+}
+
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 
 #: Op categories a tensor-parallel split divides across GPUs (Megatron-LM's column / row-parallel Linear

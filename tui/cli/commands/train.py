@@ -31,7 +31,7 @@ FLAT_KEYS: tuple[str, ...] = (
     "gradients_bytes", "optimizer_state_bytes", "saved_activations_bytes", "temporaries_bytes",
     "peak_bytes", "peak_phase", "capacity_bytes", "fits", "max_micro_batch", "critical_path_share",
     "op_parallelism", "max_width", "gpus", "best_plan", "best_plan_step_time_s", "best_plan_samples_per_s",
-    "best_plan_memory_bytes",
+    "best_plan_memory_bytes", "recipe", "validation",
 )  # fmt: skip
 
 
@@ -99,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from metrics_core.capture.train_step import PRECISIONS as TRAIN_PRECISIONS
     from metrics_core.perf.training import compute_path
+    from metrics_core.perf.training_report import training_result
     from metrics_core.runtime.options import AnalysisOptions
     from metrics_core.runtime.train_capture import TrainOptions, capture_in_worker
     from metrics_core.sources.resolve import get_spec
@@ -134,49 +135,15 @@ def run(args: argparse.Namespace) -> int:
     for name in args.models:
         try:
             captured = capture_in_worker(name, options, train, args.timeout)
-            results.append(analyse(captured, target, args.accumulation, args.gpus, modes, limit))
+            results.append(training_result(captured, target, args.accumulation, args.gpus, modes, limit))
         except ModeltuiError as exc:
             if exc.kind == "usage":
                 raise
             failures.append(f"{name}: {exc}")
-    write(results, args.format, target, modes)
+    write(results, args.format, target)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
-
-
-def analyse(
-    captured: Any, target: Any, accumulation: int, gpus: int, modes: dict[str, str], limit: int | None = None
-) -> dict:
-    """The JSON-compatible result of one model: the step estimate, op-level parallelism and plans (the
-    best one fits ``limit`` bytes per GPU, default the target's memory)."""
-    from metrics_core.perf.parallel_plans import all_plans, best_plan
-    from metrics_core.perf.training import estimate_training, local_records
-    from metrics_core.report.op_parallelism import op_parallelism
-
-    step = captured.step
-    est = estimate_training(
-        step, target, model=captured.model, accumulation=accumulation,
-        tokens_per_sample=captured.tokens_per_sample, execution=modes["execution"],
-        efficiency=modes["efficiency"],
-    )  # fmt: skip
-    d = est.to_dict()
-    d.update(hardware=target.id, hardware_name=target.name, task=captured.task, inputs=captured.inputs)
-    d["blocks"] = len(step.blocks)
-    parallel = {}
-    for phase in ("forward", "backward"):
-        records = local_records(step.phase(phase))
-        seconds = [o.time_s for o in est.estimates[phase].ops]
-        parallel[phase] = op_parallelism(records, seconds, work="seconds").to_dict()
-    d["op_parallelism"] = parallel
-    d["gpus"] = gpus
-    if gpus > 1:
-        plans = all_plans(step, est, target, gpus, accumulation)
-        best = best_plan(plans, limit)
-        d["plans"] = [p.to_dict() for p in plans]
-        d["best_plan"] = best.to_dict() if best else None
-        d["memory_limit_bytes"] = limit if limit is not None else d["memory"]["capacity_bytes"]
-    return d
 
 
 def flat(d: dict) -> dict:
@@ -184,7 +151,7 @@ def flat(d: dict) -> dict:
     ph, mem, par = d["phases"], d["memory"], d["op_parallelism"]["forward"]
     best = d.get("best_plan") or {}
     row = {k: d.get(k) for k in FLAT_KEYS}
-    row["hardware"] = d["hardware"]
+    row["hardware"] = d["hardware"]  # recipe, validation: what the precision means, where it was validated
     for p in ("forward", "backward", "optimizer"):
         row[f"{p}_flops"], row[f"{p}_bytes"], row[f"{p}_s"] = ph[p]["flops"], ph[p]["bytes"], ph[p]["time_s"]
     for c in (
@@ -213,7 +180,8 @@ def flat(d: dict) -> dict:
     return row
 
 
-def write(results: list[dict], fmt: str, target: Any, modes: dict[str, str]) -> None:
+def write(results: list[dict], fmt: str, target: Any) -> None:
+    from metrics_core.perf.training_report import training_text
     from metrics_core.report.export import to_json
 
     if fmt == "json":
@@ -236,119 +204,4 @@ def write(results: list[dict], fmt: str, target: Any, modes: dict[str, str]) -> 
     for i, d in enumerate(results):
         if i:
             print()
-        print(text_report(d, target, modes))
-
-
-def text_report(d: dict, target: Any, modes: dict[str, str]) -> str:
-    """The table output of one model (80 columns: tables fold through ``textable``)."""
-    from metrics_core.common.textable import text_table
-    from metrics_core.common.units import human_count, human_time
-
-    gb = lambda n: f"{n / 1e9:,.2f}"  # noqa: E731
-    checkpointing = f"on ({d['blocks']} blocks)" if d["checkpointing"] else "off"
-    ph, mem = d["phases"], d["memory"]
-    out = [
-        f"{d['model']}: training step on {target.name} (estimates: roofline, {modes['execution']}, "
-        f"{modes['efficiency']} efficiency)",
-        f"micro-batch {d['batch_size']} x {d['accumulation']} per step, {d['optimizer']}, {d['precision']}, "
-        f"loss {d['loss']}, checkpointing {checkpointing}",
-        f"{human_count(d['params'])} parameters ({human_count(d['trainable_params'])} trainable)",
-        "",
-    ]
-    rows = []
-    for p in ("forward", "backward", "optimizer"):
-        x = ph[p]
-        note = f" (+{x['recomputed_flops'] / 1e9:,.1f} recomputed)" if x["recomputed_flops"] else ""
-        rows.append(
-            [
-                p,
-                f"{x['ops']:,}",
-                f"{x['flops'] / 1e9:,.1f}{note}",
-                gb(x["bytes"]),
-                human_time(x["time_s"]),
-                x["bound"],
-            ]
-        )
-    rows.append([f"step (x{d['accumulation']} fwd+bwd)", "", "", "", human_time(d["step_time_s"]), ""])
-    out.append(
-        text_table(
-            ["phase", "ops", "GFLOP", "GB moved", "time", "bound"],
-            rows,
-            [False, True, True, True, True, False],
-        )
-    )
-    rate = f"{d['samples_per_s']:,.1f} samples/s"
-    if d.get("tokens_per_s"):
-        rate += f" ({d['tokens_per_s']:,.0f} tokens/s)"
-    out.append(
-        f"throughput {rate}; MFU {100 * d['mfu']:.1f}% (HFU {100 * d['hfu']:.1f}%) of "
-        f"{d['compute_precision']} peak"
-    )
-    out.append("")
-    labels = {
-        "weights": f"weights ({d['compute_precision']})",
-        "master_weights": "master weights (fp32)",
-        "gradients": "gradients",
-        "optimizer_state": "optimizer state",
-        "saved_activations": "activations saved for backward",
-        "temporaries": "temporaries",
-    }
-    rows = [[label, gb(mem[k])] for k, label in labels.items()]
-    rows.append(["total", gb(mem["total"])])
-    out.append(text_table([f"memory at the peak ({mem['peak_phase']})", "GB"], rows, [False, True]))
-    fits = "fits" if mem["fits"] else "does NOT fit"
-    out.append(
-        f"{gb(mem['total'])} of {gb(mem['capacity_bytes'])} GB: {fits}; largest micro-batch "
-        f"~{mem['max_micro_batch']:,} (activations scaled with the batch)"
-    )
-    out.append("")
-    for phase in ("forward", "backward"):
-        par = d["op_parallelism"][phase]
-        out.append(
-            f"op-level parallelism ({phase}): critical path {100 * par['critical_share']:.1f}% of the "
-            f"op time, average parallelism {par['parallelism']:.2f}, widest {par['max_width']} compute ops "
-            f"at once ({par['max_width_all_ops']} ops of any kind)"
-        )
-    if d.get("plans"):
-        out.append("")
-        out.append(
-            f"parallel plans on {d['gpus']} GPUs ({target.interconnect_kind or 'pcie'}, "
-            f"{target.interconnect_gbps:g} GB/s), global batch {d['plans'][0]['global_batch']:,}:"
-        )
-        rows = []
-        for p in sorted(d["plans"], key=lambda p: p["step_time_s"]):
-            rows.append(
-                [
-                    p["name"],
-                    gb(p["memory_bytes"]) + ("" if p["fits"] else "!"),
-                    human_time(p["step_time_s"]),
-                    f"{p['samples_per_s']:,.0f}",
-                    _seconds(p["communication_s"]),
-                    _seconds(p["exposed_communication_s"]),
-                    f"{100 * p['bubble_fraction']:.0f}%",
-                ]
-            )
-        out.append(
-            text_table(
-                ["plan", "GB/GPU", "step", "samples/s", "comm", "exposed", "bubble"],
-                rows,
-                [False, True, True, True, True, True, True],
-            )
-        )
-        best = d.get("best_plan")
-        out.append(
-            f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s, "
-            f"{gb(best['memory_bytes'])} GB/GPU); "
-            "GB/GPU! does not fit; comm: collectives and transfers per step, exposed: the part not hidden "
-            "behind the backward"
-            if best
-            else "best: none fits"
-        )
-    return "\n".join(out)
-
-
-def _seconds(value: float) -> str:
-    """``human_time``, with 0 as ``0``."""
-    from metrics_core.common.units import human_time
-
-    return human_time(value) if value else "0"
+        print(training_text(d, target))
