@@ -325,3 +325,30 @@ def test_gradient_accumulation_holds_every_gradient_through_the_step():
     assert one.memory.gradient_total == acc.memory.gradient_total == 4 * 1_156
     assert acc.memory.gradients == 4_624 and one.memory.gradients == 4_560
     assert acc.memory.peak_bytes > one.memory.peak_bytes
+
+
+def test_fp16_mixed_scales_the_loss_and_unscales_every_gradient():
+    fp16 = step_of(tm.no_bias, (4, 64), loss="cross-entropy", precision="fp16-mixed", optimizer="adamw")
+    bf16 = step_of(tm.no_bias, (4, 64), loss="cross-entropy", precision="bf16-mixed", optimizer="adamw")
+    p = 2_368
+    assert fp16.loss_scaling and not bf16.loss_scaling
+    # GradScaler.scale: the fp16 loss times the scale, one multiply at the end of the forward
+    scale = fp16.phase("forward")[-1]
+    assert (scale.op, scale.flops) == ("mul", 1)
+    amp = {r.op: r for r in fp16.phase("optimizer") if r.op.startswith("_amp")}
+    unscale = amp["_amp_foreach_non_finite_check_and_unscale_"]
+    # one foreach op over the 2 gradients: per element a finiteness check and a multiply by 1/scale
+    # = 2 x 2,368 FLOPs; the fp16 gradients read (2 B each) with found_inf and inv_scale (fp32, 4 B each),
+    # and written back in place
+    assert unscale.flops == 2 * p == 4_736
+    assert (unscale.input_bytes, unscale.output_bytes) == (2 * p + 8, 2 * p)
+    # GradScaler.update: the scale, growth tracker and found_inf read (4 B each), the scale written; 5 FLOPs
+    update = amp["_amp_update_scale_"]
+    assert (update.flops, update.input_bytes, update.output_bytes) == (5, 12, 4)
+    # the rest of the step is bf16-mixed's: two more optimizer ops, 2 x 2 B x 2,368 + 8 + 16 more bytes
+    assert len(fp16.phase("optimizer")) == len(bf16.phase("optimizer")) + 2
+    extra = sum(r.bytes for r in fp16.phase("optimizer")) - sum(r.bytes for r in bf16.phase("optimizer"))
+    assert extra == 4 * p + 8 + 16 == 9_496
+    # fp16 and bf16 hold the same bytes: 2 + 2 + 4 + 4 + 4 = 16 per parameter
+    for s in (fp16, bf16):
+        assert s.persistent_bytes + s.grad_bytes == 16 * p

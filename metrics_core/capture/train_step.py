@@ -20,7 +20,17 @@ How the step is captured (``capture_step``):
   weights back; the cast is recorded as one ``_to_copy`` per parameter tensor). Bytes follow the tensor's
   class: in the forward/backward capture every float tensor is at the compute precision; in the
   optimizer capture master weights and state are fp32 and gradients at the compute precision.
-  fp16 loss scaling (unscaling, the overflow check) is not modelled.
+  ``fp16-mixed`` adds dynamic loss scaling with the ops ``torch.amp.GradScaler`` runs (``LOSS_SCALING``):
+  the loss multiplied by the scale (forward phase), then in the optimizer phase one
+  ``_amp_foreach_non_finite_check_and_unscale_`` over the gradients (per element: a multiply by 1/scale
+  and a finiteness check, each gradient read and written in place) before the step and one
+  ``_amp_update_scale_`` after it. GradScaler's host sync (``found_inf.item()``) and the step it skips on
+  an overflow are not device work. (GradScaler itself refuses fp16 gradients: it is made for autocast's
+  fp32 parameters; Megatron-LM runs the same op on its fp32 copies of the fp16 gradients. Here it runs on
+  the 16-bit gradients the optimizer reads: the same FLOPs per element, 2-byte traffic.)
+  Under ``torch.amp.autocast`` (PyTorch's own AMP) the parameters stay fp32 — they are the master weights —
+  and so do the gradients, with 16-bit copies of the weights cast in every forward: AdamW then holds
+  4 + 4 + 8 = 16 bytes per parameter, the same total as the recipe here (2 + 2 + 4 + 8) split differently.
 - Activation checkpointing (``checkpointing=True``) wraps every block (``find_blocks``) in
   ``torch.utils.checkpoint`` (non-reentrant): the block keeps only its inputs for backward and runs its
   forward again during backward (recorded in the backward phase).
@@ -101,6 +111,15 @@ PRECISION_RECIPES: dict[str, str] = {
 
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 
+#: GradScaler's defaults (``torch.amp.GradScaler``: ``init_scale=2.**16``, ``growth_factor=2.0``,
+#: ``backoff_factor=0.5``, ``growth_interval=2000``): the values of the scale ops (they change no cost).
+LOSS_SCALING: dict[str, float] = {
+    "init_scale": 2.0**16,
+    "growth_factor": 2.0,
+    "backoff_factor": 0.5,
+    "growth_interval": 2000,
+}
+
 #: Op categories a tensor-parallel split divides across GPUs (Megatron-LM's column / row-parallel Linear
 #: layers and attention heads), when they run inside a block.
 SPLIT_CATEGORIES: frozenset[str] = frozenset({"matmul", "attention"})
@@ -154,6 +173,8 @@ class StepCapture:
     checkpointing: bool = False
     #: Micro-batches per optimizer step the memory was simulated for (gradients held through forwards).
     accumulation: int = 1
+    #: Whether the step scales the loss and unscales the gradients (``fp16-mixed``: ``LOSS_SCALING``).
+    loss_scaling: bool = False
 
     def phase(self, name: str) -> list[OpRecord]:
         """The records of one phase (``PHASES``)."""
@@ -299,6 +320,7 @@ def capture_step(
     if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
         raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
     compute, mixed = PRECISIONS[precision]
+    scaling = uses_loss_scaling(precision)
     stored = parameter_dtype(precision)
     model.to(stored)  # the optimizer's state takes its parameters' dtype (bytes: ElementBits, not this)
     args = _cast_floats(args, stored)
@@ -313,14 +335,16 @@ def capture_step(
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         cap, fwd_end, grad_keys, recomputed = _forward_backward(
-            model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values
+            model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values, scaling
         )
         opt = _make_optimizer(optimizer, trainable)
         warm_up = OpCapture(model, compute)  # creates the state: the recorded step is a steady-state one
         warm_up.float_scalar_stand_in = 1.0
         with warm_up:
             opt.step()
-        opt_records, state_bytes, opt_temporaries = _optimizer_step(model, opt, trainable, compute, mixed)
+        opt_records, state_bytes, opt_temporaries = _optimizer_step(
+            model, opt, trainable, compute, mixed, scaling
+        )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     st = cap.storage
@@ -381,7 +405,14 @@ def capture_step(
         blocks=blocks,
         checkpointing=checkpointing,
         accumulation=accumulation,
+        loss_scaling=scaling,
     )
+
+
+def uses_loss_scaling(precision: str) -> bool:
+    """Whether ``precision`` trains with dynamic loss scaling: fp16 compute (fp16's 5-bit exponent
+    underflows small gradients; bf16 has fp32's range and needs none)."""
+    return PRECISIONS[precision][0] == "fp16"
 
 
 def meta_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -456,10 +487,12 @@ def _forward_backward(
     units: Sequence[str],
     checkpoint_blocks: Sequence[str],
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    loss_scaling: bool = False,
 ) -> tuple[OpCapture, int, set[int], list[int]]:
     """Forward, loss and backward under one ``OpCapture``: the capture, the forward phase's end, the
     storage keys of the parameters' gradients and the indices of the records that recompute checkpointed
-    blocks."""
+    blocks. ``loss_scaling``: the loss is multiplied by GradScaler's scale before backward
+    (``GradScaler.scale``: ``outputs * scale``)."""
     modules = dict(model.named_modules())
     handles = []
     cap = OpCapture(model, compute)
@@ -486,6 +519,7 @@ def _forward_backward(
 
     for name in units:
         handles.append(modules[name].register_forward_hook(labeller(name, modules[name])))
+    scale = torch.full((), LOSS_SCALING["init_scale"], device="meta") if loss_scaling else None
     try:
         with torch.device("meta"), checkpointed(model, checkpoint_blocks, on_run), cap:
             for tensor, value in input_values:
@@ -494,6 +528,8 @@ def _forward_backward(
             cap.input_keys = tuple(cap.storage.key_of(t) for t in feed)
             out = model(*args, **kwargs)
             value = loss_of(out, loss)
+            if loss_scaling:
+                value = value * scale
             fwd_end = len(cap.records)
             del out
             backward[0] = True
@@ -547,9 +583,12 @@ def _optimizer_step(
     params: list[torch.nn.Parameter],
     compute: str,
     mixed: bool,
+    loss_scaling: bool = False,
 ) -> tuple[list[OpRecord], int, int]:
     """One recorded optimizer step: its records, the optimizer state bytes (state tensors on the host,
-    PyTorch's step counters, excluded) and the peak bytes of its temporaries."""
+    PyTorch's step counters, excluded) and the peak bytes of its temporaries. ``loss_scaling``: the
+    gradients are unscaled first and the scale updated after (``GradScaler.unscale_`` / ``update``:
+    module docstring)."""
     grads = [p.grad for p in params if p.grad is not None]  # unused parameters get none (nor an update)
     state = [t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)]
     on_device = [t for t in state if t.device == params[0].device]
@@ -562,8 +601,23 @@ def _optimizer_step(
     cap.float_scalar_stand_in = 1.0  # Adafactor's step size from a parameter norm: a value, not work
     for t in on_device:
         cap.storage.mark_weight(t)
+    device = params[0].device
+    if loss_scaling:  # GradScaler's scalars, made before the capture (their creation is not step work)
+        scale = torch.full((), LOSS_SCALING["init_scale"], device=device)
+        inv_scale = torch.full((), 1 / LOSS_SCALING["init_scale"], device=device)
+        found_inf = torch.zeros((), device=device)
+        tracker = torch.zeros((), dtype=torch.int32, device=device)
     with cap:
+        if loss_scaling:  # GradScaler.unscale_: one foreach op per device and dtype of the gradients
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale)
+            unscale = cap.records[-1]
+            unscale.output_bytes = sum(cap.storage.nbytes(g) for g in grads)  # written in place
         opt.step()
+        if loss_scaling:  # GradScaler.update
+            torch._amp_update_scale_(
+                scale, tracker, found_inf, LOSS_SCALING["growth_factor"], LOSS_SCALING["backoff_factor"],
+                int(LOSS_SCALING["growth_interval"]),
+            )  # fmt: skip
         casts_from = len(cap.records)
         if mixed:  # the fp32 master weights written back to the 16-bit model weights
             low = torch.float16 if compute == "fp16" else torch.bfloat16

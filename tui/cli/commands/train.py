@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISIONS,
         default="bf16-mixed",
-        help="bf16-mixed / fp16-mixed: 16-bit compute, fp32 master weights and state (default bf16-mixed)",
+        help="bf16-mixed / fp16-mixed: 16-bit weights, gradients and compute, fp32 master weights and "
+        "state; fp16-mixed adds GradScaler's loss scaling; bf16, fp32: one type throughout (default "
+        "bf16-mixed)",
     )
     p.add_argument(
         "--loss", choices=LOSSES, default=None, help="default: by task (cross-entropy, next-token)"
