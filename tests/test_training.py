@@ -352,3 +352,30 @@ def test_fp16_mixed_scales_the_loss_and_unscales_every_gradient():
     # fp16 and bf16 hold the same bytes: 2 + 2 + 4 + 4 + 4 = 16 per parameter
     for s in (fp16, bf16):
         assert s.persistent_bytes + s.grad_bytes == 16 * p
+
+
+def test_8bit_adamw_state_bytes_are_blockwise_quantised():
+    from metrics_core.capture.optim8bit import state_bytes
+
+    # bitsandbytes (Dettmers et al. 2021; bitsandbytes 0.50 init_state): two uint8 states (1 B each) and one
+    # fp32 absmax per 256 elements per state from 4,096 elements; two fp32 states below that
+    assert state_bytes(8_192) == 2 * 8_192 + 2 * 4 * 32 == 16_640  # 32 blocks of 256
+    assert state_bytes(4_097) == 2 * 4_097 + 2 * 4 * 17 == 8_330  # 17 blocks: the last one partial
+    assert state_bytes(4_095) == 8 * 4_095  # under min_8bit_size: 32-bit state
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Linear(128, 10, bias=False)).to("meta")
+    x = torch.empty(4, 64, device="meta")
+    s = capture_step(model, (x,), {}, batch_size=4, loss="cross-entropy", optimizer="adamw8bit")
+    # 64x128 weight (8,192: 8-bit) 16,640 + bias (128: fp32 states) 1,024 + 10x128 head (1,280: fp32 states)
+    # 10,240 + the two shared 256-value fp32 maps 2,048 = 29,952 (fp32 AdamW: 8 x 9,600 = 76,800)
+    assert s.optimizer_state_bytes == 16_640 + 1_024 + 10_240 + 2_048 == 29_952
+    ops = [(r.op, r.flops, r.input_bytes + r.weight_bytes, r.output_bytes) for r in s.phase("optimizer")]
+    # one fused kernel per tensor; 49 FLOPs per element with weight decay (costs/optimizer.py); bytes read:
+    # the bf16 gradient 2 B, the fp32 master weight 4 B, two 1-byte states, 2 x 32 absmax 4 B; the same
+    # written back except the gradient: 2 x 8,192 + 4 x 8,192 + 2 x 8,192 + 256 = 65,792 read, 49,408 written
+    assert ops[0] == ("optimizer_update_8bit_blockwise", 49 * 8_192, 65_792, 49_408)
+    # the bias: 16 FLOPs per element; gradient 2 B + master, two fp32 states 12 B read, 12 B written
+    assert ops[1] == ("optimizer_update_32bit", 16 * 128, 14 * 128, 12 * 128)
+    # then the fp32 master weights written back to the bf16 model (one cast per tensor)
+    assert [op for op, *_ in ops[3:]] == ["_to_copy"] * 3
+    adam = capture_step(model, (x,), {}, batch_size=4, loss="cross-entropy", optimizer="adam8bit")
+    assert adam.phase("optimizer")[0].flops == 48 * 8_192  # no weight decay: one multiply fewer

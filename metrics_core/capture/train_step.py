@@ -10,8 +10,10 @@ How the step is captured (``capture_step``):
   ``cross-entropy`` (classes on dimension 1, or the last dimension of a ``(B, T, V)`` output: every token),
   ``next-token`` (a causal LM: positions 0..T-2 predict tokens 1..T-1), ``mse`` (against a target of the
   output's shape). Its ops belong to the forward phase.
-- The optimizer (``OPTIMIZERS``) is the real ``torch.optim`` class. Its state is created by one unrecorded
-  step first, so the recorded step is a steady-state one (no state initialisation). It runs PyTorch's
+- The optimizer (``OPTIMIZERS``) is the real ``torch.optim`` class (8-bit Adam / AdamW:
+  ``capture.optim8bit``, bitsandbytes' state layout and fused kernels re-created for meta tensors). Its
+  state is created by one unrecorded step first, so the recorded step is a steady-state one (no state
+  initialisation). It runs PyTorch's
   per-parameter ("for-loop") implementation, one kernel per op per parameter tensor (the CUDA default,
   ``foreach``, groups tensors into fewer launches: the optimizer's overhead time is an upper bound).
 - Precision (``PRECISIONS``): ``fp32``; ``bf16`` (everything in bf16, no master weights); ``bf16-mixed`` /
@@ -89,6 +91,9 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adamw": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
     "adam": ("Adam", {"lr": 1e-3}),
     "adafactor": ("Adafactor", {"lr": 1e-2}),
+    # bitsandbytes' blockwise 8-bit Adam / AdamW (capture.optim8bit: its state layout and fused kernels)
+    "adam8bit": ("Adam8bit", {"lr": 1e-3}),
+    "adamw8bit": ("Adam8bit", {"lr": 1e-3, "weight_decay": 0.01}),
 }
 
 #: Training precisions: name -> (compute dtype of forward/backward, fp32 master weights).
@@ -572,7 +577,12 @@ def _run_backward(loss: torch.Tensor) -> None:
 
 def _make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     cls_name, kwargs = OPTIMIZERS[name]
-    cls = getattr(torch.optim, cls_name)
+    if hasattr(torch.optim, cls_name):
+        cls = getattr(torch.optim, cls_name)
+    else:
+        from metrics_core.capture import optim8bit
+
+        cls = getattr(optim8bit, cls_name)
     extra = {"foreach": False} if "foreach" in cls.__init__.__code__.co_varnames else {}
     return cls(params, **kwargs, **extra)
 
@@ -590,7 +600,9 @@ def _optimizer_step(
     gradients are unscaled first and the scale updated after (``GradScaler.unscale_`` / ``update``:
     module docstring)."""
     grads = [p.grad for p in params if p.grad is not None]  # unused parameters get none (nor an update)
-    state = [t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)]
+    # each state tensor once (8-bit Adam's quantisation maps are shared by every parameter)
+    unique = {id(t): t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)}
+    state = list(unique.values())
     on_device = [t for t in state if t.device == params[0].device]
     state_bytes = sum(t.numel() * t.element_size() for t in on_device)
     grad_bits = 8 * bytes_per_element(compute)

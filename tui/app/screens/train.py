@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tui.app.application import ModeltuiApp
 
 #: Choices the keys cycle (the typed values take any the ``train`` verb takes).
-OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd", "adafactor")
+OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd", "adafactor", "adamw8bit")
 PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "bf16", "fp32")
 GPUS: tuple[int, ...] = (1, 2, 4, 8)
 #: The largest GPU count and micro-batch the typed values take.

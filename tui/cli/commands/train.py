@@ -19,7 +19,7 @@ from tui.cli.commands.options import input_spec, positive_int, positive_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
 LOSSES = ("cross-entropy", "next-token", "mse")
-OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", "adam8bit", "adamw8bit")
 PRECISIONS = ("fp32", "bf16", "bf16-mixed", "fp16-mixed")
 
 #: Flat columns of CSV and Markdown: one row per model.
@@ -44,7 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hardware", metavar="ID", required=True, help="hardware target id (modeltui hardware)")
     p.add_argument("--hardware-file", metavar="PATH", action="append", default=[], help="extra hardware TOML")
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N", help="micro-batch size (1)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw", help="torch.optim class (adamw)")
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="adamw",
+        help="torch.optim class, or bitsandbytes' blockwise 8-bit Adam / AdamW (adam8bit, adamw8bit: its "
+        "state layout and kernels modelled) (default adamw)",
+    )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
