@@ -379,3 +379,68 @@ def test_8bit_adamw_state_bytes_are_blockwise_quantised():
     assert [op for op, *_ in ops[3:]] == ["_to_copy"] * 3
     adam = capture_step(model, (x,), {}, batch_size=4, loss="cross-entropy", optimizer="adam8bit")
     assert adam.phase("optimizer")[0].flops == 48 * 8_192  # no weight decay: one multiply fewer
+
+
+def _tiny_llama(tmp_path, monkeypatch):
+    """A hand-picked GQA config: hidden 48, 6 attention heads of 8, 2 KV heads, MLP width 96, 2 layers."""
+    pytest.importorskip("transformers")
+    from transformers import LlamaConfig
+
+    cfg = LlamaConfig(vocab_size=64, hidden_size=48, num_attention_heads=6, num_key_value_heads=2,
+                      intermediate_size=96, num_hidden_layers=2, max_position_embeddings=64).to_dict()  # fmt: skip
+    cfg["architectures"] = ["LlamaForCausalLM"]
+    (tmp_path / "gqa").mkdir()
+    (tmp_path / "gqa" / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    return "hf:gqa/config.json"
+
+
+def test_tensor_parallel_degrees_must_split_heads_kv_heads_and_the_mlp(tmp_path, monkeypatch, capsys):
+    from metrics_core.perf.parallel_plans import tensor_parallel_check
+    from metrics_core.runtime.options import AnalysisOptions
+    from metrics_core.runtime.train_capture import TrainOptions, capture_named
+
+    name = _tiny_llama(tmp_path, monkeypatch)
+    step = capture_named(name, AnalysisOptions(batch_size=2, seq_len=8), TrainOptions()).step
+    # read from the config: 6 heads, 2 KV heads, intermediate_size 96; k_proj and v_proj are 48 x (2 x 8)
+    # = 768 weights each, no bias: 2 layers x 2 x 768 = 3,072 parameters
+    assert (step.attention_heads, step.kv_heads, step.mlp_width, step.kv_params) == (6, 2, 96, 3_072)
+    assert tensor_parallel_check(step, 2) == (True, "")
+    assert tensor_parallel_check(step, 3) == (False, "2 KV heads neither split 3 ways nor replicate evenly")
+    assert tensor_parallel_check(step, 4) == (False, "6 attention heads do not split 4 ways")
+    # 6 = 3 x 2: each KV head replicated on 3 GPUs (vLLM's QKVParallelLinear)
+    assert tensor_parallel_check(step, 6) == (
+        True,
+        "2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)",
+    )
+    argv = [
+        "train",
+        name,
+        "--seq-len",
+        "8",
+        "--batch-size",
+        "2",
+        "--hardware",
+        "h100-sxm5-80gb",
+        "--gpus",
+        "6",
+    ]
+    assert main([*argv, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    names = {p["name"] for p in row["plans"]}
+    assert "tp2 x dp3" in names and "tp6" in names and not any(n.startswith("tp3") for n in names)
+    assert row["refused_plans"] == [
+        {"name": "tp3", "reason": "2 KV heads neither split 3 ways nor replicate evenly"}
+    ]
+    assert row["tensor_parallel_dims"] == {"attention_heads": 6, "kv_heads": 2, "mlp_width": 96}
+    tp6 = next(p for p in row["plans"] if p["name"] == "tp6")
+    # per GPU: the 6,384 parameters outside the split matmuls (embeddings 3,072, head 3,072, norms 240),
+    # 1/6 of the 39,936 split ones (6,656), and the replicated KV projections' extra share:
+    # 3,072 x (1/2 - 1/6) = 1,024: 14,064 of 46,320 parameters, of the bf16 weights (buffers included)
+    assert row["params"] == 46_320
+    assert tp6["memory"]["weights"] == int(row["memory"]["weights"] * 14_064 / 46_320)
+    assert tp6["note"] == "2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)"
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "refused: tp3 (2 KV heads neither split 3 ways nor replicate evenly)" in out
+    assert "tp6: 2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)" in out

@@ -180,6 +180,14 @@ class StepCapture:
     accumulation: int = 1
     #: Whether the step scales the loss and unscales the gradients (``fp16-mixed``: ``LOSS_SCALING``).
     loss_scaling: bool = False
+    #: What a tensor-parallel split must divide (``tensor_parallel_dims``; None: not found): the attention
+    #: heads, the key/value heads (grouped-query attention) and the MLP's hidden width.
+    attention_heads: int | None = None
+    kv_heads: int | None = None
+    mlp_width: int | None = None
+    #: Parameters of the key and value projections inside the blocks (``k_proj`` / ``v_proj`` Linear
+    #: layers): what a tensor-parallel group replicates when it is wider than the KV heads.
+    kv_params: int = 0
 
     def phase(self, name: str) -> list[OpRecord]:
         """The records of one phase (``PHASES``)."""
@@ -381,6 +389,7 @@ def capture_step(
             if key in st.writer and split[st.writer[key]]:
                 split_saved += st.sizes[key]
     split_params = sum(r.weight_bytes for r, s in zip(records[:fwd_end], split, strict=False) if s) // per
+    heads, kv_heads, mlp_width = tensor_parallel_dims(model, blocks)
     return StepCapture(
         loss=loss,
         optimizer=optimizer,
@@ -411,7 +420,70 @@ def capture_step(
         checkpointing=checkpointing,
         accumulation=accumulation,
         loss_scaling=scaling,
+        attention_heads=heads,
+        kv_heads=kv_heads,
+        mlp_width=mlp_width,
+        kv_params=_kv_projection_params(model, blocks),
     )
+
+
+#: Attribute names of the attention heads, key/value heads and MLP width (Hugging Face configs, timm and
+#: torchvision modules, GPT-2's ``n_head`` / ``n_inner``).
+HEAD_ATTRS: tuple[str, ...] = ("num_attention_heads", "num_heads", "n_head", "n_heads")
+KV_HEAD_ATTRS: tuple[str, ...] = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "n_head_kv")
+MLP_ATTRS: tuple[str, ...] = ("intermediate_size", "n_inner", "ffn_dim", "d_ff", "ffn_hidden_size", "mlp_dim")
+
+
+#: Names of the key / value projection Linear layers (Llama, Mistral, Qwen, Gemma ... in transformers).
+KV_PROJECTIONS: tuple[str, ...] = ("k_proj", "v_proj")
+
+
+def _kv_projection_params(model: torch.nn.Module, blocks: Sequence[str]) -> int:
+    """Parameters of the ``KV_PROJECTIONS`` Linear layers inside ``blocks``."""
+    return sum(
+        p.numel()
+        for name, m in model.named_modules()
+        if name.rsplit(".", 1)[-1] in KV_PROJECTIONS and any(_inside(name, b) for b in blocks)
+        for p in m.parameters()
+    )
+
+
+def _int_attr(obj: Any, names: Sequence[str]) -> int | None:
+    for name in names:
+        value = getattr(obj, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def tensor_parallel_dims(model: torch.nn.Module, blocks: Sequence[str]) -> tuple[int | None, ...]:
+    """``(attention heads, key/value heads, MLP width)`` that a tensor-parallel split of ``model``'s blocks
+    must divide (``perf.parallel_plans.tensor_parallel_check``); None where not found.
+
+    From a Hugging Face ``model.config`` first (``num_attention_heads`` / ``n_head``,
+    ``num_key_value_heads`` (default: the heads), ``intermediate_size`` / ``n_inner`` (GPT-2's None: 4 x
+    ``n_embd``) ...), else from the modules inside the blocks: the ``num_heads`` of an attention module
+    (``nn.MultiheadAttention``, timm's ``Attention``) and, as the MLP width, the largest ``out_features`` of
+    a ``Linear`` outside the attention modules (the MLP's first layer)."""
+    config = getattr(model, "config", None)
+    heads = _int_attr(config, HEAD_ATTRS) if config is not None else None
+    if heads is not None:
+        kv = _int_attr(config, KV_HEAD_ATTRS) or heads
+        width = _int_attr(config, MLP_ATTRS)
+        if width is None and getattr(config, "n_inner", 0) is None and _int_attr(config, ("n_embd",)):
+            width = 4 * config.n_embd  # GPT-2: n_inner None means 4 x n_embd
+        return heads, kv, width
+    modules = dict(model.named_modules())
+    inside = [(n, m) for n, m in modules.items() if any(_inside(n, b) for b in blocks)]
+    attention = [n for n, m in inside if _int_attr(m, HEAD_ATTRS) is not None]
+    heads = next((_int_attr(modules[n], HEAD_ATTRS) for n in attention), None)
+    kv = next((k for n in attention if (k := _int_attr(modules[n], KV_HEAD_ATTRS))), heads)
+    widths = [
+        m.out_features
+        for n, m in inside
+        if isinstance(m, torch.nn.Linear) and not any(_inside(n, a) for a in attention)
+    ]
+    return heads, kv, max(widths, default=None)
 
 
 def uses_loss_scaling(precision: str) -> bool:

@@ -35,7 +35,7 @@ def training_result(
     on a target without an interconnect figure."""
     from metrics_core.capture.train_step import PRECISION_RECIPES
     from metrics_core.perf.efficiency import training_validation_for
-    from metrics_core.perf.parallel_plans import all_plans, best_plan
+    from metrics_core.perf.parallel_plans import all_plans, best_plan, tensor_parallel_refusals
     from metrics_core.perf.training import estimate_training, local_records
     from metrics_core.report.op_parallelism import op_parallelism
 
@@ -63,6 +63,10 @@ def training_result(
         d["plans"] = [p.to_dict() for p in plans]
         d["best_plan"] = best.to_dict() if best else None
         d["memory_limit_bytes"] = limit if limit is not None else d["memory"]["capacity_bytes"]
+        d["refused_plans"] = tensor_parallel_refusals(step, gpus)
+    d["tensor_parallel_dims"] = {
+        "attention_heads": step.attention_heads, "kv_heads": step.kv_heads, "mlp_width": step.mlp_width,
+    }  # fmt: skip
     return d
 
 
@@ -156,7 +160,7 @@ def plans_text(d: dict[str, Any], target: HardwareTarget, width: int | None = No
     from metrics_core.common.units import human_time
 
     if not d.get("plans"):
-        return []
+        return [f"refused: {r['name']} ({r['reason']})" for r in d.get("refused_plans", [])]
     gb = lambda n: f"{n / 1e9:,.2f}"  # noqa: E731
     out = [
         "",
@@ -178,6 +182,8 @@ def plans_text(d: dict[str, Any], target: HardwareTarget, width: int | None = No
             width,
         )
     )
+    out += [f"{p['name']}: {p['note']}" for p in d["plans"] if p.get("note")]
+    out += [f"refused: {r['name']} ({r['reason']})" for r in d.get("refused_plans", [])]
     best = d.get("best_plan")
     out.append(
         f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s, {gb(best['memory_bytes'])} GB/GPU); "
