@@ -386,8 +386,8 @@ def _tiny_llama(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
     from transformers import LlamaConfig
 
-    cfg = LlamaConfig(vocab_size=64, hidden_size=48, num_attention_heads=6, num_key_value_heads=2,
-                      intermediate_size=96, num_hidden_layers=2, max_position_embeddings=64).to_dict()  # fmt: skip
+    dims = {"hidden_size": 48, "num_attention_heads": 6, "num_key_value_heads": 2, "intermediate_size": 96}
+    cfg = LlamaConfig(vocab_size=64, num_hidden_layers=2, max_position_embeddings=64, **dims).to_dict()
     cfg["architectures"] = ["LlamaForCausalLM"]
     (tmp_path / "gqa").mkdir()
     (tmp_path / "gqa" / "config.json").write_text(json.dumps(cfg))
