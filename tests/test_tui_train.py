@@ -128,6 +128,13 @@ async def test_training_view_typed_value_errors_and_refusals():
         d = screen.results[MODEL]
         assert (d["accumulation"], d["checkpointing"], d["blocks"]) == (2, True, 2)
         assert "checkpointing on (2 blocks)" in screen.text
+        # a new target recomputes: the A100 80GB's training estimates are validated (ResNet-50, README)
+        app.set_target("a100-sxm4-80gb")
+        await settle(pilot)
+        d = screen.results[MODEL]
+        assert d["hardware"] == "a100-sxm4-80gb" and d["accumulation"] == 2
+        words = " ".join(screen.text.split())  # prose folds at the screen's width
+        assert "validated on this target: ResNet-50 v1.5 SGD AMP batch 256" in words
 
 
 @sync

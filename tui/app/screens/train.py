@@ -141,6 +141,8 @@ class TrainScreen(Screen[None]):
         self.captures: dict[tuple, Any] = {}
         self.generation = 0
         self.text = "computing…"
+        #: ``basis()`` of the last computation (None: none yet)
+        self.computed_for: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar("train")
@@ -171,8 +173,17 @@ class TrainScreen(Screen[None]):
                     self.settings = replace(self.settings, precision=p)
                     return
 
+    def basis(self) -> tuple:
+        """What the results depend on besides the settings: the target, the performance model and the
+        session's input options (a change recomputes)."""
+        session = self.app.session
+        return (session.target.id, session.execution, session.efficiency, session.options, tuple(self.models))
+
     def refresh_view(self) -> None:
         session = self.app.session
+        if self.computed_for is not None and self.computed_for != self.basis():
+            self._fit_target()
+            self.compute()  # the target, modes or inputs changed (the app refreshes every screen)
         s = self.settings
         detail = f"{s.precision} · {s.optimizer}"
         right = f"batch {s.batch} · {session.execution}, {session.efficiency} (est.)"
@@ -190,6 +201,7 @@ class TrainScreen(Screen[None]):
         self.generation += 1
         self.results = {}
         self.text = "computing…"
+        self.computed_for = self.basis()
         self._compute(self.generation, self.settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
