@@ -444,3 +444,43 @@ def test_tensor_parallel_degrees_must_split_heads_kv_heads_and_the_mlp(tmp_path,
     out = capsys.readouterr().out
     assert "refused: tp3 (2 KV heads neither split 3 ways nor replicate evenly)" in out
     assert "tp6: 2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)" in out
+
+
+def test_fp8_mixed_runs_the_block_gemms_in_fp8_with_cast_transposes():
+    from metrics_core.capture.train_step import FP8_META_BYTES
+
+    fp8 = step_of(tm.two_blocks, (4, 16), loss="mse", precision="fp8-mixed", optimizer="sgd")
+    bf16 = step_of(tm.two_blocks, (4, 16), loss="mse", precision="bf16-mixed", optimizer="sgd")
+    records = fp8.records
+    # the four Linear(16, 16) of the blocks are fp8 GEMMs (the head is not): 4 forward addmm + 7 backward
+    # mm (the first layer's input needs no gradient)
+    gemms = [records[i] for i in fp8.fp8_records]
+    assert [r.op for r in gemms] == ["addmm"] * 4 + ["mm"] * 7 and all(r.dtype == "fp8" for r in gemms)
+    # a forward GEMM reads its (4, 16) input and its weight + bias at 1 byte (64 + 272) and writes bf16 (128)
+    assert (gemms[0].input_bytes, gemms[0].weight_bytes, gemms[0].output_bytes) == (64, 272, 128)
+    casts = [r for r in records if r.op == "fp8_cast_transpose"]
+    # each fp8 layer's input cast in the forward (4), its output gradient in the backward (4), its weight
+    # once per step in the optimizer phase (4); a (4, 16) activation: 2 B x 64 read, the fp8 tensor and its
+    # transpose written (2 x 64), 3 FLOPs per element (amax: fabs, fmax; the scale)
+    assert len(casts) == 12
+    assert (casts[0].input_bytes, casts[0].output_bytes, casts[0].flops) == (128, 128, 192)
+    weight_casts = [r for r in fp8.phase("optimizer") if r.op == "fp8_cast_transpose"]
+    # a 16 x 16 weight: the bf16 model weight read (512), fp8 copy + transpose written (512), 768 FLOPs
+    assert [(r.input_bytes, r.output_bytes, r.flops) for r in weight_casts] == [(512, 512, 768)] * 4
+    # weights: bf16-mixed's + the cached fp8 weights and transposes (2 x 1,024) + the delayed-scaling state
+    # of 4 layers (5 fp8 tensors x (1,024 amax history + scale + inverse scale) x 4 B = 20,520 each)
+    assert FP8_META_BYTES == 20_520
+    assert fp8.weight_bytes == bf16.weight_bytes + 2 * 1_024 + 4 * 20_520
+    # saved for backward: the (4, 16) inputs of blocks.0.lin1 and blocks.1.lin1 (x and out0) are read in the
+    # backward only by fp8 GEMMs: kept as fp8 copies, 64 B instead of 128 each
+    assert fp8.memory.saved_at_forward_end == bf16.memory.saved_at_forward_end - 2 * 64
+    e = estimate_training(fp8, get_target("h100-sxm5-80gb"), efficiency="ideal")
+    h100 = get_target("h100-sxm5-80gb")
+    assert e.gemm_precision == "fp8" and e.peak_flops_per_s == h100.peak_flops("bf16")  # MFU against bf16
+    # the fp8 GEMMs on the fp8 path (H100 SXM: 1,979 dense fp8 TFLOP/s), the rest on bf16
+    first = next(o for o in e.estimates["forward"].ops if o.index == fp8.fp8_records[0])
+    assert first.compute_s == pytest.approx(2 * 4 * 16 * 16 / h100.peak_flops("fp8"))
+    cast = next(o for o in e.estimates["forward"].ops if o.index == 0)
+    assert cast.compute_s == pytest.approx(192 / h100.peak_flops("bf16"))
+    with pytest.raises(UsageError, match="has no fp8 figure"):
+        estimate_training(fp8, get_target("a100-sxm4-80gb"))

@@ -113,7 +113,7 @@ async def test_training_view_typed_value_errors_and_refusals():
         screen = app.screen
         assert screen.apply_typed("batch zero") == "batch must be a positive whole number, got 'zero'"
         assert screen.apply_typed("precision fp8") == (
-            "precision 'fp8': choose one of fp32, bf16, bf16-mixed, fp16-mixed"
+            "precision 'fp8': choose one of fp32, bf16, bf16-mixed, fp16-mixed, fp8-mixed"
         )
         assert screen.apply_typed("lr 3") == (
             "'lr' is not a setting: batch, optimizer, precision, gpus, accumulation or checkpointing"

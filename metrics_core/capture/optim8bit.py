@@ -1,6 +1,6 @@
-"""8-bit Adam and AdamW as bitsandbytes runs them (Dettmers et al. 2021, "8-bit Optimizers via Block-wise
-Quantization", arXiv:2110.02861; ``bitsandbytes.optim.Adam8bit`` / ``AdamW8bit``), for the training-step
-capture on the meta device.
+"""modeltui's own ops for the training-step capture: 8-bit Adam and AdamW as bitsandbytes runs them
+(Dettmers et al. 2021, "8-bit Optimizers via Block-wise Quantization", arXiv:2110.02861;
+``bitsandbytes.optim.Adam8bit`` / ``AdamW8bit``), on the meta device.
 
 bitsandbytes is not a dependency (its kernels need its native library and run on CUDA/CPU tensors, not on
 meta), so this module re-creates what its optimizer holds and launches, from its source (bitsandbytes
@@ -18,6 +18,10 @@ meta), so this module re-creates what its optimizer holds and launches, from its
 
 Hyper-parameters do not change the work except weight decay (AdamW's decoupled decay: one more multiply
 per element).
+
+Also ``torch.ops.modeltui.fp8_cast_transpose`` (x, e5m2): fp8 training's fused cast of a GEMM operand to
+fp8 with its transpose and amax (Transformer Engine's ``cast_transpose``: one kernel), used by
+``capture.train_step`` for ``fp8-mixed``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ _SCHEMAS = {
     "(Tensor(a!), Tensor(b!), Tensor(c!), Tensor(d!), Tensor(e!))",
     "optimizer_update_32bit": "optimizer_update_32bit(Tensor(a!) p, Tensor g, Tensor(b!) state1, "
     "Tensor(c!) state2, float weight_decay) -> (Tensor(a!), Tensor(b!), Tensor(c!))",
+    # fp8 training (capture.train_step, fp8-mixed): Transformer Engine's fused cast-transpose of a GEMM
+    # operand with its amax: the fp8 tensor and its fp8 transpose
+    "fp8_cast_transpose": "fp8_cast_transpose(Tensor x, bool e5m2) -> (Tensor, Tensor)",
 }
 
 
@@ -51,8 +58,16 @@ def _define_ops() -> None:
     lib = torch.library.Library("modeltui", "FRAGMENT")  # noqa: TOR901 - kept alive below
     for name, schema in _SCHEMAS.items():
         lib.define(schema)
-        lib.impl(name, _in_place, "Meta")
+        lib.impl(name, _fp8_cast_transpose if name == "fp8_cast_transpose" else _in_place, "Meta")
     _LIBRARIES.append(lib)
+
+
+def _fp8_cast_transpose(x: torch.Tensor, e5m2: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The meta kernel of the fp8 cast-transpose: an fp8 tensor of ``x``'s shape and one of its 2-D
+    transpose (E5M2 for gradients, E4M3 otherwise)."""
+    dtype = torch.float8_e5m2 if e5m2 else torch.float8_e4m3fn
+    flat = x.reshape(-1, x.shape[-1]) if x.dim() else x.reshape(1, 1)
+    return torch.empty_like(x, dtype=dtype), torch.empty(flat.shape[::-1], dtype=dtype, device=x.device)
 
 
 def _in_place(p: torch.Tensor, g: torch.Tensor, *rest: Any) -> tuple[torch.Tensor, ...]:

@@ -33,6 +33,16 @@ How the step is captured (``capture_step``):
   Under ``torch.amp.autocast`` (PyTorch's own AMP) the parameters stay fp32 — they are the master weights —
   and so do the gradients, with 16-bit copies of the weights cast in every forward: AdamW then holds
   4 + 4 + 8 = 16 bytes per parameter, the same total as the recipe here (2 + 2 + 4 + 8) split differently.
+- ``fp8-mixed`` (Transformer Engine's recipe, ``te.Linear`` in the blocks, ``DelayedScaling`` with the
+  HYBRID format): bf16-mixed, with the ``Linear`` layers inside the blocks (``nn.Linear``; the GEMMs:
+  matmul ops inside blocks, forward and backward) in fp8 on the target's fp8 path. Each such layer casts
+  its input (E4M3) in the forward and its output gradient (E5M2) in the backward with one fused
+  cast-transpose (``torch.ops.modeltui.fp8_cast_transpose``: the fp8 tensor and its transpose, the amax),
+  and its weight once per optimizer step (the fp8 weight and its transpose are cached across
+  micro-batches: 2 bytes per such parameter, in ``weights``, with the scaling state ``FP8_META_BYTES`` per
+  layer). The GEMMs read 1-byte operands and write bf16; a saved activation that only those GEMMs read in
+  the backward is kept as its fp8 copy (half the bytes). Embeddings, the head, attention (SDPA), norms and
+  element-wise ops stay bf16 (TE's default; fp8 attention is not modelled).
 - Activation checkpointing (``checkpointing=True``) wraps every block (``find_blocks``) in
   ``torch.utils.checkpoint`` (non-reentrant): the block keeps only its inputs for backward and runs its
   forward again during backward (recorded in the backward phase).
@@ -102,7 +112,18 @@ PRECISIONS: dict[str, tuple[str, bool]] = {
     "bf16": ("bf16", False),
     "bf16-mixed": ("bf16", True),
     "fp16-mixed": ("fp16", True),
+    "fp8-mixed": ("bf16", True),
 }
+
+#: Precisions whose GEMMs run in fp8 (``FP8``: Transformer Engine's recipe, module docstring).
+FP8_PRECISIONS: frozenset[str] = frozenset({"fp8-mixed"})
+
+#: Transformer Engine's delayed scaling (``DelayedScaling``: ``amax_history_len=1024``) keeps, per fp8
+#: GEMM module, a scale, an inverse scale and an amax history per fp8 tensor: three in the forward (input,
+#: weight, output) and two in the backward (output gradient, input gradient), fp32.
+FP8_AMAX_HISTORY = 1024
+FP8_META_TENSORS = 5
+FP8_META_BYTES = FP8_META_TENSORS * (FP8_AMAX_HISTORY + 2) * 4
 
 #: What each ``--precision`` means: the recipe a step is captured under (shown in the output and README).
 PRECISION_RECIPES: dict[str, str] = {
@@ -112,6 +133,8 @@ PRECISION_RECIPES: dict[str, str] = {
     "(Megatron-LM / DeepSpeed); no loss scaling",
     "fp16-mixed": "fp16 model weights and gradients, fp32 master weights and optimizer state "
     "(Megatron-LM / DeepSpeed), dynamic loss scaling (torch.amp.GradScaler's ops)",
+    "fp8-mixed": "bf16-mixed with the blocks' Linear GEMMs in fp8 (Transformer Engine: E4M3 forward, E5M2 "
+    "gradients, delayed per-tensor scaling), fp8 weight copies cached per step",
 }
 
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
@@ -185,6 +208,10 @@ class StepCapture:
     attention_heads: int | None = None
     kv_heads: int | None = None
     mlp_width: int | None = None
+    #: fp8 training (``fp8-mixed``): the records of the GEMMs that run in fp8 (their operand bytes already
+    #: at 1 byte), and the bytes of the cached fp8 weight copies and scaling state (in ``weight_bytes``).
+    fp8_records: list[int] = field(default_factory=list)
+    fp8_weight_bytes: int = 0
     #: Parameters of the key and value projections inside the blocks (``k_proj`` / ``v_proj`` Linear
     #: layers): what a tensor-parallel group replicates when it is wider than the KV heads.
     kv_params: int = 0
@@ -334,6 +361,7 @@ def capture_step(
         raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
     compute, mixed = PRECISIONS[precision]
     scaling = uses_loss_scaling(precision)
+    fp8 = precision in FP8_PRECISIONS
     stored = parameter_dtype(precision)
     model.to(stored)  # the optimizer's state takes its parameters' dtype (bytes: ElementBits, not this)
     args = _cast_floats(args, stored)
@@ -344,11 +372,21 @@ def capture_step(
         raise UsageError("the model has no trainable parameters")
     blocks = find_blocks(model)
     units = find_units(model, blocks)
+    fp8_layers = fp8_linears(model, blocks) if fp8 else []
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         cap, fwd_end, grad_keys, recomputed = _forward_backward(
-            model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values, scaling
+            model,
+            args,
+            kwargs,
+            loss,
+            compute,
+            units,
+            blocks if checkpointing else (),
+            input_values,
+            scaling,
+            fp8_layers,
         )
         opt = _make_optimizer(optimizer, trainable)
         warm_up = OpCapture(model, compute)  # creates the state: the recorded step is a steady-state one
@@ -356,15 +394,21 @@ def capture_step(
         with warm_up:
             opt.step()
         opt_records, state_bytes, opt_temporaries = _optimizer_step(
-            model, opt, trainable, compute, mixed, scaling
+            model, opt, trainable, compute, mixed, scaling, [m.weight for m in fp8_layers]
         )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     st = cap.storage
-    trace = Trace(cap.records, None, st.events, st.sizes, cap.input_keys, tuple(grad_keys))
+    n = len(cap.records)
+    in_block = {i for i, u in enumerate(units) if u in set(blocks)}
+    unit_index = [unit_of(r.module, units) for r in cap.records]
+    fp8_gemms = [
+        i for i, r in enumerate(cap.records) if fp8 and r.category == "matmul" and unit_index[i] in in_block
+    ]
+    sizes = _fp8_saved_sizes(st.events, st.sizes, fwd_end, set(fp8_gemms)) if fp8 else st.sizes
+    trace = Trace(cap.records, None, st.events, sizes, cap.input_keys, tuple(grad_keys))
     memory = step_memory(trace, fwd_end, grad_keys, accumulation > 1)
     annotate_dataflow(cap.records, st.events)
-    n = len(cap.records)
     for r in opt_records:  # numbered after the backward, their data flow too
         r.index += n
         r.reads_from = [j + n if j >= 0 else -1 for j in r.reads_from or []]
@@ -377,18 +421,22 @@ def capture_step(
         if id(t) not in seen:
             seen.add(id(t))
             weights += t.numel() * (per if t.is_floating_point() else t.element_size())
-    unit_index = [unit_of(r.module, units) for r in records[:n]] + [-1] * len(opt_records)
+    unit_index += [-1] * len(opt_records)
     unit_saved = [0] * len(units)
-    in_block = {i for i, u in enumerate(units) if u in set(blocks)}
     split = [unit_index[i] in in_block and r.category in SPLIT_CATEGORIES for i, r in enumerate(records[:n])]
     split_saved = 0
     for key, kind in categorise(trace, fwd_end, grad_keys).items():
         if kind == "saved":
             u = unit_index[st.writer[key]] if key in st.writer else 0
-            unit_saved[max(u, 0)] += st.sizes[key]
+            unit_saved[max(u, 0)] += sizes[key]
             if key in st.writer and split[st.writer[key]]:
-                split_saved += st.sizes[key]
+                split_saved += sizes[key]
     split_params = sum(r.weight_bytes for r, s in zip(records[:fwd_end], split, strict=False) if s) // per
+    for i in fp8_gemms:  # operands read in fp8 (1 byte), the output written in bf16
+        r = records[i]
+        r.input_bytes, r.weight_bytes, r.dtype = r.input_bytes // 2, r.weight_bytes // 2, "fp8"
+    fp8_params = sum(m.weight.numel() for m in fp8_layers)
+    weights += 2 * fp8_params + FP8_META_BYTES * len(fp8_layers)  # cached fp8 weight + transpose, scaling
     heads, kv_heads, mlp_width = tensor_parallel_dims(model, blocks)
     return StepCapture(
         loss=loss,
@@ -424,7 +472,41 @@ def capture_step(
         kv_heads=kv_heads,
         mlp_width=mlp_width,
         kv_params=_kv_projection_params(model, blocks),
+        fp8_records=fp8_gemms,
+        fp8_weight_bytes=2 * fp8_params + FP8_META_BYTES * len(fp8_layers),
     )
+
+
+def fp8_linears(model: torch.nn.Module, blocks: Sequence[str]) -> list[torch.nn.Linear]:
+    """The ``nn.Linear`` layers inside ``blocks`` (what ``te.Linear`` replaces in fp8 training)."""
+    return [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and any(_inside(name, b) for b in blocks)
+    ]
+
+
+def _fp8_saved_sizes(
+    events: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    sizes: dict[int, int],
+    forward_end: int,
+    fp8_gemms: set[int],
+) -> dict[int, int]:
+    """``sizes`` with every storage written in the forward and read in the backward only by fp8 GEMMs
+    halved: Transformer Engine saves the GEMM's fp8 copy (1 byte) for backward, not the bf16 tensor."""
+    readers: dict[int, set[int]] = {}
+    born: dict[int, int] = {}
+    for i, (reads, allocs) in enumerate(events):
+        for k in allocs:
+            born.setdefault(k, i)
+        if i >= forward_end:
+            for k in reads:
+                readers.setdefault(k, set()).add(i)
+    out = dict(sizes)
+    for k, who in readers.items():
+        if born.get(k, -1) < forward_end and who <= fp8_gemms:
+            out[k] = sizes[k] // 2
+    return out
 
 
 #: Attribute names of the attention heads, key/value heads and MLP width (Hugging Face configs, timm and
@@ -565,11 +647,13 @@ def _forward_backward(
     checkpoint_blocks: Sequence[str],
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
     loss_scaling: bool = False,
+    fp8_layers: Sequence[torch.nn.Module] = (),
 ) -> tuple[OpCapture, int, set[int], list[int]]:
     """Forward, loss and backward under one ``OpCapture``: the capture, the forward phase's end, the
     storage keys of the parameters' gradients and the indices of the records that recompute checkpointed
     blocks. ``loss_scaling``: the loss is multiplied by GradScaler's scale before backward
-    (``GradScaler.scale``: ``outputs * scale``)."""
+    (``GradScaler.scale``: ``outputs * scale``). ``fp8_layers``: their input is cast to fp8 before their
+    forward and their output gradient in the backward (``fp8_cast_transpose``)."""
     modules = dict(model.named_modules())
     handles = []
     cap = OpCapture(model, compute)
@@ -596,6 +680,22 @@ def _forward_backward(
 
     for name in units:
         handles.append(modules[name].register_forward_hook(labeller(name, modules[name])))
+    if fp8_layers:
+        from metrics_core.capture import optim8bit  # noqa: F401  (defines torch.ops.modeltui)
+
+        def cast_input(_m: Any, inputs: tuple) -> None:
+            torch.ops.modeltui.fp8_cast_transpose(inputs[0], False)
+
+        def cast_gradient(grad: torch.Tensor) -> None:
+            torch.ops.modeltui.fp8_cast_transpose(grad, True)
+
+        def on_output(_m: Any, _inputs: Any, out: torch.Tensor) -> None:
+            if out.requires_grad:
+                out.register_hook(cast_gradient)
+
+        for layer in fp8_layers:
+            handles.append(layer.register_forward_pre_hook(cast_input))
+            handles.append(layer.register_forward_hook(on_output))
     scale = torch.full((), LOSS_SCALING["init_scale"], device="meta") if loss_scaling else None
     try:
         with torch.device("meta"), checkpointed(model, checkpoint_blocks, on_run), cap:
@@ -666,11 +766,13 @@ def _optimizer_step(
     compute: str,
     mixed: bool,
     loss_scaling: bool = False,
+    fp8_weights: Sequence[torch.Tensor] = (),
 ) -> tuple[list[OpRecord], int, int]:
     """One recorded optimizer step: its records, the optimizer state bytes (state tensors on the host,
     PyTorch's step counters, excluded) and the peak bytes of its temporaries. ``loss_scaling``: the
     gradients are unscaled first and the scale updated after (``GradScaler.unscale_`` / ``update``:
-    module docstring)."""
+    module docstring). ``fp8_weights``: cast to fp8 (with their transposes) once the 16-bit model weights are
+    written back (Transformer Engine's weight cache, once per step)."""
     grads = [p.grad for p in params if p.grad is not None]  # unused parameters get none (nor an update)
     # each state tensor once (8-bit Adam's quantisation maps are shared by every parameter)
     unique = {id(t): t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)}
@@ -703,17 +805,24 @@ def _optimizer_step(
                 int(LOSS_SCALING["growth_interval"]),
             )  # fmt: skip
         casts_from = len(cap.records)
+        written: dict[int, torch.Tensor] = {}
         if mixed:  # the fp32 master weights written back to the 16-bit model weights
             low = torch.float16 if compute == "fp16" else torch.bfloat16
             for p in params:
-                p.detach().to(low)
+                written[id(p)] = p.detach().to(low)
+        casts_end = len(cap.records)
+        for w in fp8_weights:  # the 16-bit weight cast to fp8 with its transpose, once per step
+            torch.ops.modeltui.fp8_cast_transpose(written.get(id(w), w), False)
     per = bytes_per_element(compute)
-    for r in cap.records[casts_from:]:
+    for r in cap.records[casts_from:casts_end]:
         n = 1
         for d in r.output_shape:
             n *= d
         r.output_bytes = n * per
         r.dtype = compute
+    for r, w in zip(cap.records[casts_end:], fp8_weights, strict=True):
+        r.input_bytes = w.numel() * per  # reads the 16-bit model weight
+        r.dtype = "fp8"
     st = cap.storage
     grad_keys = {st.key_of(g) for g in grads}
     sizes = {k: (0 if k in grad_keys else v) for k, v in st.sizes.items()}

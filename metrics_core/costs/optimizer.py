@@ -19,6 +19,10 @@ kernels' source (a comparison, ``fabs``, ``fmax`` or ``sqrt`` is one FLOP, as in
   state and take its fused 32-bit kernel): the same arithmetic without (de)quantisation: check 2, scale 1,
   the two moments 3 + 4, the update 5: **15**, + 1 with weight decay: **16**.
 
+- ``fp8_cast_transpose`` (fp8 training, Transformer Engine's fused ``cast_transpose`` of a GEMM operand):
+  per input element its ``fabs`` and ``fmax`` for the tensor's amax and the multiply by the scale before
+  the conversion: **3** (the conversion itself and the transposed store are data movement).
+
 Bytes are the dispatch capture's: each op reads the parameter, its gradient, both states and (8-bit) the
 absmax of every 256-element block, and writes the parameter, the states and the absmax back (in place).
 The two 256-value quantisation maps each block loads into shared memory are the same 2 KiB for every block
@@ -53,3 +57,9 @@ def adam_32bit_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> 
     """bitsandbytes' fused 32-bit Adam(W) step of one small tensor: 15 FLOPs per element, 16 with weight
     decay (module docstring)."""
     return _per_element(ADAM_32BIT_FLOPS, args)
+
+
+@register("fp8_cast_transpose", category="elementwise")
+def fp8_cast_transpose_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """fp8 cast-transpose of a GEMM operand: 3 FLOPs per element (amax, scale; module docstring)."""
+    return 0, 3 * args[0].numel()

@@ -121,13 +121,15 @@ def training_text(d: dict[str, Any], target: HardwareTarget, width: int | None =
     rate = f"{d['samples_per_s']:,.1f} samples/s"
     if d.get("tokens_per_s"):
         rate += f" ({d['tokens_per_s']:,.0f} tokens/s)"
+    gemms = "; GEMMs on the fp8 path" if d.get("gemm_precision") == "fp8" else ""
     out.append(
         f"throughput {rate}; MFU {100 * d['mfu']:.1f}% (HFU {100 * d['hfu']:.1f}%) of "
-        f"{d['compute_precision']} peak"
+        f"{d['compute_precision']} peak{gemms}"
     )
     out.append("")
     labels = {
-        "weights": f"weights ({d['compute_precision']})",
+        "weights": f"weights ({d['compute_precision']}"
+        + (" + fp8 copies)" if d.get("gemm_precision") == "fp8" else ")"),
         "master_weights": "master weights (fp32)",
         "gradients": "gradients",
         "optimizer_state": "optimizer state",

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 #: Choices the keys cycle (the typed values take any the ``train`` verb takes).
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd", "adafactor", "adamw8bit")
-PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "bf16", "fp32")
+PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "fp8-mixed", "bf16", "fp32")
 GPUS: tuple[int, ...] = (1, 2, 4, 8)
 #: The largest GPU count and micro-batch the typed values take.
 MAX_GPUS = 4096
@@ -66,6 +66,14 @@ class TrainSettings:
 
 def _next(values: tuple, current: Any) -> Any:
     return values[(values.index(current) + 1) % len(values)] if current in values else values[0]
+
+
+def runs_on(precision: str, target: Any) -> bool:
+    """Whether ``target`` computes a step of ``precision`` (fp8 training also needs an fp8 path)."""
+    from metrics_core.capture.train_step import FP8_PRECISIONS
+    from metrics_core.capture.train_step import PRECISIONS as ALL_PRECISIONS
+
+    return target.has(ALL_PRECISIONS[precision][0]) and (precision not in FP8_PRECISIONS or target.has("fp8"))
 
 
 def parse_typed(text: str, settings: TrainSettings) -> TrainSettings | str:
@@ -164,12 +172,10 @@ class TrainScreen(Screen[None]):
     def _fit_target(self) -> None:
         """A precision the target computes in: bf16-mixed, else fp16-mixed, else fp32 (as ``train`` would
         refuse one the target lacks)."""
-        from metrics_core.capture.train_step import PRECISIONS as ALL_PRECISIONS
-
         target = self.app.session.target
-        if not target.has(ALL_PRECISIONS[self.settings.precision][0]):
+        if not runs_on(self.settings.precision, target):
             for p in PRECISIONS:
-                if target.has(ALL_PRECISIONS[p][0]):
+                if runs_on(p, target):
                     self.settings = replace(self.settings, precision=p)
                     return
 
@@ -237,12 +243,15 @@ class TrainScreen(Screen[None]):
         modes: dict[str, str],
     ) -> dict[str, Any]:
         """The ``train`` verb's result of ``name`` (``perf.training_report.training_result``)."""
+        from metrics_core.capture.train_step import FP8_PRECISIONS
         from metrics_core.capture.train_step import PRECISIONS as ALL_PRECISIONS
         from metrics_core.perf.training import compute_path
         from metrics_core.perf.training_report import training_result
 
         compute = ALL_PRECISIONS[settings.precision][0]
         compute_path(target, compute)  # a precision the target lacks: its one-line error, nothing captured
+        if settings.precision in FP8_PRECISIONS:
+            compute_path(target, "fp8")
         options = replace(session.options, batch_size=settings.batch, dtype=compute, use_cache=False)
         inputs = session.model_inputs.get(name)
         if inputs:
@@ -285,12 +294,10 @@ class TrainScreen(Screen[None]):
             self.refresh_view()
 
     def action_cycle(self, setting: str) -> None:
-        from metrics_core.capture.train_step import PRECISIONS as ALL_PRECISIONS
-
         s = self.settings
         if setting == "precision":
             target = self.app.session.target
-            allowed = tuple(p for p in PRECISIONS if target.has(ALL_PRECISIONS[p][0]))
+            allowed = tuple(p for p in PRECISIONS if runs_on(p, target))
             if len(allowed) <= 1:
                 self.notify(f"{target.name} computes in one of these precisions only", title="Training")
                 return

@@ -20,7 +20,7 @@ from tui.cli.commands.options import input_spec, positive_int, positive_seconds
 FORMATS = ("table", "json", "csv", "markdown")
 LOSSES = ("cross-entropy", "next-token", "mse")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", "adam8bit", "adamw8bit")
-PRECISIONS = ("fp32", "bf16", "bf16-mixed", "fp16-mixed")
+PRECISIONS = ("fp32", "bf16", "bf16-mixed", "fp16-mixed", "fp8-mixed")
 
 #: Flat columns of CSV and Markdown: one row per model.
 FLAT_KEYS: tuple[str, ...] = (
@@ -31,7 +31,7 @@ FLAT_KEYS: tuple[str, ...] = (
     "gradients_bytes", "optimizer_state_bytes", "saved_activations_bytes", "temporaries_bytes",
     "peak_bytes", "peak_phase", "capacity_bytes", "fits", "max_micro_batch", "critical_path_share",
     "op_parallelism", "max_width", "gpus", "best_plan", "best_plan_step_time_s", "best_plan_samples_per_s",
-    "best_plan_memory_bytes", "recipe", "validation",
+    "best_plan_memory_bytes", "recipe", "validation", "gemm_precision",
 )  # fmt: skip
 
 
@@ -56,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=PRECISIONS,
         default="bf16-mixed",
         help="bf16-mixed / fp16-mixed: 16-bit weights, gradients and compute, fp32 master weights and "
-        "state; fp16-mixed adds GradScaler's loss scaling; bf16, fp32: one type throughout (default "
-        "bf16-mixed)",
+        "state; fp16-mixed adds GradScaler's loss scaling; fp8-mixed: bf16-mixed with the blocks' Linear "
+        "GEMMs in fp8 (Transformer Engine; targets with an fp8 path); bf16, fp32: one type throughout "
+        "(default bf16-mixed)",
     )
     p.add_argument(
         "--loss", choices=LOSSES, default=None, help="default: by task (cross-entropy, next-token)"
@@ -105,6 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from metrics_core.capture.train_step import FP8_PRECISIONS
     from metrics_core.capture.train_step import PRECISIONS as TRAIN_PRECISIONS
     from metrics_core.perf.training import compute_path
     from metrics_core.perf.training_report import training_result
@@ -124,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--memory-limit {args.memory_limit!r}: expected a positive size, e.g. 40GB")
     compute = TRAIN_PRECISIONS[args.precision][0]
     compute_path(target, compute)  # a precision the target lacks: a usage error before any work
+    if args.precision in FP8_PRECISIONS:
+        compute_path(target, "fp8")
     args.dtype = compute  # the output's context: bytes and peak at the compute precision
     if args.gpus > 1:
         from metrics_core.perf.parallel_plans import target_link
