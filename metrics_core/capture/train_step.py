@@ -34,8 +34,9 @@ How the step is captured (``capture_step``):
   and so do the gradients, with 16-bit copies of the weights cast in every forward: AdamW then holds
   4 + 4 + 8 = 16 bytes per parameter, the same total as the recipe here (2 + 2 + 4 + 8) split differently.
 - ``fp8-mixed`` (Transformer Engine's recipe, ``te.Linear`` in the blocks, ``DelayedScaling`` with the
-  HYBRID format): bf16-mixed, with the ``Linear`` layers inside the blocks (``nn.Linear``; the GEMMs:
-  matmul ops inside blocks, forward and backward) in fp8 on the target's fp8 path. Each such layer casts
+  HYBRID format): bf16-mixed, with the linear layers inside the blocks (``fp8_linears``; their GEMMs: their
+  forward ``addmm`` / ``mm`` and the backward ``mm`` inside the blocks, ``FP8_GEMM_OPS``) in fp8 on the
+  target's fp8 path. Each such layer casts
   its input (E4M3) in the forward and its output gradient (E5M2) in the backward with one fused
   cast-transpose (``torch.ops.modeltui.fp8_cast_transpose``: the fp8 tensor and its transpose, the amax),
   and its weight once per optimizer step (the fp8 weight and its transpose are cached across
@@ -402,9 +403,13 @@ def capture_step(
     n = len(cap.records)
     in_block = {i for i, u in enumerate(units) if u in set(blocks)}
     unit_index = [unit_of(r.module, units) for r in cap.records]
+    fp8_names = {name for name, m in model.named_modules() if any(m is layer for layer in fp8_layers)}
     fp8_gemms = [
-        i for i, r in enumerate(cap.records) if fp8 and r.category == "matmul" and unit_index[i] in in_block
-    ]
+        i
+        for i, r in enumerate(cap.records)
+        if fp8_names and r.op in FP8_GEMM_OPS and unit_index[i] in in_block
+        and (i >= fwd_end or r.module in fp8_names)
+    ]  # fmt: skip
     sizes = _fp8_saved_sizes(st.events, st.sizes, fwd_end, set(fp8_gemms)) if fp8 else st.sizes
     trace = Trace(cap.records, None, st.events, sizes, cap.input_keys, tuple(grad_keys))
     memory = step_memory(trace, fwd_end, grad_keys, accumulation > 1)
@@ -477,12 +482,21 @@ def capture_step(
     )
 
 
-def fp8_linears(model: torch.nn.Module, blocks: Sequence[str]) -> list[torch.nn.Linear]:
-    """The ``nn.Linear`` layers inside ``blocks`` (what ``te.Linear`` replaces in fp8 training)."""
+#: The ops of a Linear layer's GEMMs: its forward (``addmm`` / ``mm``) and, in the backward, its input and
+#: weight gradients (``mm``); attention's batched matmuls (``bmm``) and SDPA are not fp8 GEMMs.
+FP8_GEMM_OPS: frozenset[str] = frozenset({"addmm", "mm"})
+
+
+def fp8_linears(model: torch.nn.Module, blocks: Sequence[str]) -> list[torch.nn.Module]:
+    """The linear layers inside ``blocks`` (what ``te.Linear`` replaces in fp8 training): ``nn.Linear`` and
+    transformers' ``Conv1D`` (GPT-2's linear layers, a 2-D ``weight``)."""
     return [
         m
         for name, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear) and any(_inside(name, b) for b in blocks)
+        if (isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D")
+        and getattr(m, "weight", None) is not None
+        and m.weight.dim() == 2
+        and any(_inside(name, b) for b in blocks)
     ]
 
 
