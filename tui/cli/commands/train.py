@@ -68,7 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--accumulation", type=positive_int, default=1, metavar="K", help="micro-batches per optimizer step"
     )
     p.add_argument(
-        "--gpus", type=positive_int, default=1, metavar="N", help="GPUs for the parallel plans (1)"
+        "--gpus",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="GPUs for the parallel plans (1); a tensor-parallel degree that does not split the attention "
+        "heads, KV heads or MLP width is refused with its reason",
     )
     p.add_argument(
         "--memory-limit",
