@@ -484,3 +484,23 @@ def test_fp8_mixed_runs_the_block_gemms_in_fp8_with_cast_transposes():
     assert cast.compute_s == pytest.approx(192 / h100.peak_flops("bf16"))
     with pytest.raises(UsageError, match="has no fp8 figure"):
         estimate_training(fp8, get_target("a100-sxm4-80gb"))
+
+
+def test_8bit_state_layout_matches_bitsandbytes_when_installed():
+    """capture.optim8bit re-creates bitsandbytes' AdamW8bit (not a dependency): where it is installed, its
+    real optimizer, stepped on meta tensors (its ops have fake kernels), holds the same state tensors."""
+    bnb = pytest.importorskip("bitsandbytes")
+    from metrics_core.capture.optim8bit import Adam8bit
+
+    def state_of(cls):
+        model = torch.nn.Sequential(torch.nn.Linear(128, 64), torch.nn.Linear(64, 10)).to("meta")
+        for p in model.parameters():
+            p.grad = torch.empty_like(p)
+        opt = cls(model.parameters(), weight_decay=0.01)
+        opt.step()
+        tensors = {id(t): t for p in model.parameters() for t in opt.state[p].values() if torch.is_tensor(t)}
+        return sorted((str(t.dtype), tuple(t.shape)) for t in tensors.values() if t.device.type == "meta")
+
+    # 64 x 128 weight: two uint8 states and 32 absmax each; the bias (64), the 10 x 64 head (640) and its
+    # bias (10) under 4,096 elements: two fp32 states each; the two 256-value maps once
+    assert state_of(bnb.optim.AdamW8bit) == state_of(Adam8bit)

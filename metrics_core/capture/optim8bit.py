@@ -2,9 +2,10 @@
 (Dettmers et al. 2021, "8-bit Optimizers via Block-wise Quantization", arXiv:2110.02861;
 ``bitsandbytes.optim.Adam8bit`` / ``AdamW8bit``), on the meta device.
 
-bitsandbytes is not a dependency (its kernels need its native library and run on CUDA/CPU tensors, not on
-meta), so this module re-creates what its optimizer holds and launches, from its source (bitsandbytes
-0.50, ``optim/optimizer.py`` ``Optimizer2State.init_state`` / ``update_step``, ``csrc/kernels.cu``):
+bitsandbytes is not a dependency (and its import tries to load kernels from the Hugging Face hub), so
+this module re-creates what its optimizer holds and launches, from its source (bitsandbytes 0.50,
+``optim/optimizer.py`` ``Optimizer2State.init_state`` / ``update_step``, ``csrc/kernels.cu``); where it is
+installed, ``tests/test_training.py`` holds its real ``AdamW8bit``'s state on meta against this one:
 
 - **State** per parameter tensor of ``n`` elements: with ``n >= MIN_8BIT_SIZE`` (4,096, the library's
   default ``min_8bit_size``) two uint8 states (``state1``, ``state2``: 1 byte per element each) and one fp32
@@ -105,14 +106,14 @@ class Adam8bit(torch.optim.Optimizer):
         if n >= MIN_8BIT_SIZE:
             if self.maps is None:  # the signed and unsigned dynamic maps, shared by every tensor
                 self.maps = tuple(torch.zeros(MAP_VALUES, device=p.device) for _ in range(2))
-            state["state1"] = torch.zeros(n, dtype=torch.uint8, device=p.device)
-            state["state2"] = torch.zeros(n, dtype=torch.uint8, device=p.device)
+            state["state1"] = torch.zeros_like(p, dtype=torch.uint8)  # the parameter's shape, as bitsandbytes
+            state["state2"] = torch.zeros_like(p, dtype=torch.uint8)
             state["absmax1"] = torch.zeros(blocks(n), dtype=torch.float32, device=p.device)
             state["absmax2"] = torch.zeros(blocks(n), dtype=torch.float32, device=p.device)
             state["qmap1"], state["qmap2"] = self.maps
         else:
-            state["state1"] = torch.zeros(n, dtype=torch.float32, device=p.device)
-            state["state2"] = torch.zeros(n, dtype=torch.float32, device=p.device)
+            state["state1"] = torch.zeros_like(p, dtype=torch.float32)
+            state["state2"] = torch.zeros_like(p, dtype=torch.float32)
         return state
 
     @torch.no_grad()
