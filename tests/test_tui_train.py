@@ -169,3 +169,18 @@ async def test_training_view_fits_the_terminal(size):
         assert any(line.startswith("best: ") for line in lines)
         status = [str(screen.query_one(f"#status-{part}").render()) for part in ("text", "options")]
         assert not any("…" in part for part in status)
+
+
+@pytest.mark.parametrize(("width", "shown"), [(80, False), (120, True)])
+@sync
+async def test_training_key_in_the_footer_where_it_fits(width, shown, monkeypatch):
+    from tui.app.screens.train import TrainScreen
+
+    monkeypatch.setattr(TrainScreen, "compute", lambda self: None)  # the screen only: no captures
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await settle(pilot)
+        # the comparison's footer holds ten keys at 80 columns: T joins them from 100; it works at any width
+        assert app.screen.active_bindings["T"].binding.show is shown
+        await pilot.press("T")
+        assert isinstance(app.screen, TrainScreen)
