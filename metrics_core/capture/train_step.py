@@ -403,7 +403,8 @@ def capture_step(
     n = len(cap.records)
     in_block = {i for i, u in enumerate(units) if u in set(blocks)}
     unit_index = [unit_of(r.module, units) for r in cap.records]
-    fp8_names = {name for name, m in model.named_modules() if any(m is layer for layer in fp8_layers)}
+    fp8_ids = {id(layer) for layer in fp8_layers}
+    fp8_names = {name for name, m in model.named_modules() if id(m) in fp8_ids}
     fp8_gemms = [
         i
         for i, r in enumerate(cap.records)
