@@ -119,7 +119,9 @@ PRECISIONS: dict[str, tuple[str, bool]] = {
 #: Precisions whose GEMMs run in fp8 (``FP8``: Transformer Engine's recipe, module docstring).
 FP8_PRECISIONS: frozenset[str] = frozenset({"fp8-mixed"})
 
-#: Transformer Engine's delayed scaling (``DelayedScaling``: ``amax_history_len=1024``) keeps, per fp8
+#: Transformer Engine's delayed scaling (``transformer_engine.common.recipe.DelayedScaling(margin=0,
+#: fp8_format=Format.HYBRID, amax_history_len=1024, amax_compute_algo="max")``, its API docs since 1.x;
+#: the amax is taken in the same pass as the cast: one read of the tensor) keeps, per fp8
 #: GEMM module, a scale, an inverse scale and an amax history per fp8 tensor: three in the forward (input,
 #: weight, output) and two in the backward (output gradient, input gradient), fp32.
 FP8_AMAX_HISTORY = 1024
