@@ -4,6 +4,7 @@ taken from the publication named beside it."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -440,6 +441,11 @@ def test_tensor_parallel_degrees_must_split_heads_kv_heads_and_the_mlp(tmp_path,
     assert row["params"] == 46_320
     assert tp6["memory"]["weights"] == int(row["memory"]["weights"] * 14_064 / 46_320)
     assert tp6["note"] == "2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)"
+    assert main([*argv, "--format", "csv"]) == 0
+    (csv_row,) = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert csv_row["refused_plans"] == "tp3: 2 KV heads neither split 3 ways nor replicate evenly"
+    assert (csv_row["loss_scaling"], csv_row["gemm_precision"]) == ("False", "bf16")
+    assert csv_row["recipe"].startswith("bf16 model weights and gradients, fp32 master weights")
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "refused: tp3 (2 KV heads neither split 3 ways nor replicate evenly)" in out

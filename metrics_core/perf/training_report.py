@@ -48,6 +48,7 @@ def training_result(
     d = est.to_dict()
     d.update(hardware=target.id, hardware_name=target.name, task=captured.task, inputs=captured.inputs)
     d["recipe"] = PRECISION_RECIPES[step.precision]
+    d["loss_scaling"] = step.loss_scaling
     d["validation"] = training_validation_for(target)
     d["blocks"] = len(step.blocks)
     parallel = {}

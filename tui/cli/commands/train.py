@@ -31,7 +31,7 @@ FLAT_KEYS: tuple[str, ...] = (
     "gradients_bytes", "optimizer_state_bytes", "saved_activations_bytes", "temporaries_bytes",
     "peak_bytes", "peak_phase", "capacity_bytes", "fits", "max_micro_batch", "critical_path_share",
     "op_parallelism", "max_width", "gpus", "best_plan", "best_plan_step_time_s", "best_plan_samples_per_s",
-    "best_plan_memory_bytes", "recipe", "validation", "gemm_precision",
+    "best_plan_memory_bytes", "refused_plans", "recipe", "loss_scaling", "gemm_precision", "validation",
 )  # fmt: skip
 
 
@@ -193,6 +193,7 @@ def flat(d: dict) -> dict:
         best_plan_step_time_s=best.get("step_time_s"),
         best_plan_samples_per_s=best.get("samples_per_s"),
         best_plan_memory_bytes=best.get("memory_bytes"),
+        refused_plans="; ".join(f"{r['name']}: {r['reason']}" for r in d.get("refused_plans", [])) or None,
     )
     return row
 
