@@ -373,9 +373,9 @@ def test_8bit_adamw_state_bytes_are_blockwise_quantised():
     # one fused kernel per tensor; 49 FLOPs per element with weight decay (costs/optimizer.py); bytes read:
     # the bf16 gradient 2 B, the fp32 master weight 4 B, two 1-byte states, 2 x 32 absmax 4 B; the same
     # written back except the gradient: 2 x 8,192 + 4 x 8,192 + 2 x 8,192 + 256 = 65,792 read, 49,408 written
-    assert ops[0] == ("optimizer_update_8bit_blockwise", 49 * 8_192, 65_792, 49_408)
+    assert ops[0] == ("adam_8bit_blockwise_step", 49 * 8_192, 65_792, 49_408)
     # the bias: 16 FLOPs per element; gradient 2 B + master, two fp32 states 12 B read, 12 B written
-    assert ops[1] == ("optimizer_update_32bit", 16 * 128, 14 * 128, 12 * 128)
+    assert ops[1] == ("adam_32bit_step", 16 * 128, 14 * 128, 12 * 128)
     # then the fp32 master weights written back to the bf16 model (one cast per tensor)
     assert [op for op, *_ in ops[3:]] == ["_to_copy"] * 3
     adam = capture_step(model, (x,), {}, batch_size=4, loss="cross-entropy", optimizer="adam8bit")

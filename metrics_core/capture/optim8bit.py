@@ -12,8 +12,8 @@ installed, ``tests/test_training.py`` holds its real ``AdamW8bit``'s state on me
   absmax per ``BLOCK_SIZE`` (256) elements for each state; smaller tensors keep two fp32 states. The two
   256-value quantisation maps (dynamic signed and unsigned, fp32) are shared by every tensor: counted
   once. So a large tensor holds ``2 + 2 x 4 / 256 = 2.03125`` bytes of state per element (fp32 AdamW: 8).
-- **Step**: one fused kernel per tensor (``torch.ops.modeltui.optimizer_update_8bit_blockwise``, or
-  ``optimizer_update_32bit`` for the small ones), in place: reads the parameter, the gradient, both states
+- **Step**: one fused kernel per tensor (``torch.ops.modeltui.adam_8bit_blockwise_step``, or
+  ``adam_32bit_step`` for the small ones), in place: reads the parameter, the gradient, both states
   and the absmax, dequantises, updates, requantises and writes them back. Its FLOPs:
   ``metrics_core.costs.optimizer``. The ops have meta kernels only (they do no arithmetic here).
 
@@ -41,10 +41,10 @@ MIN_8BIT_SIZE = 4096
 MAP_VALUES = 256
 
 _SCHEMAS = {
-    "optimizer_update_8bit_blockwise": "optimizer_update_8bit_blockwise(Tensor(a!) p, Tensor g, "
+    "adam_8bit_blockwise_step": "adam_8bit_blockwise_step(Tensor(a!) p, Tensor g, "
     "Tensor(b!) state1, Tensor(c!) state2, Tensor(d!) absmax1, Tensor(e!) absmax2, float weight_decay) -> "
     "(Tensor(a!), Tensor(b!), Tensor(c!), Tensor(d!), Tensor(e!))",
-    "optimizer_update_32bit": "optimizer_update_32bit(Tensor(a!) p, Tensor g, Tensor(b!) state1, "
+    "adam_32bit_step": "adam_32bit_step(Tensor(a!) p, Tensor g, Tensor(b!) state1, "
     "Tensor(c!) state2, float weight_decay) -> (Tensor(a!), Tensor(b!), Tensor(c!))",
     # fp8 training (capture.train_step, fp8-mixed): Transformer Engine's fused cast-transpose of a GEMM
     # operand with its amax: the fp8 tensor and its fp8 transpose
@@ -126,9 +126,9 @@ class Adam8bit(torch.optim.Optimizer):
                 state = self.state[p] or self._init_state(p)
                 decay = float(group["weight_decay"])
                 if "absmax1" in state:
-                    torch.ops.modeltui.optimizer_update_8bit_blockwise(
+                    torch.ops.modeltui.adam_8bit_blockwise_step(
                         p, p.grad, state["state1"], state["state2"], state["absmax1"], state["absmax2"], decay
                     )
                 else:
                     states = (state["state1"], state["state2"])
-                    torch.ops.modeltui.optimizer_update_32bit(p, p.grad, *states, decay)
+                    torch.ops.modeltui.adam_32bit_step(p, p.grad, *states, decay)

@@ -2,11 +2,13 @@
 bitsandbytes' blockwise-quantised Adam / AdamW, Dettmers et al. 2021, "8-bit Optimizers via Block-wise
 Quantization", arXiv:2110.02861).
 
-The ops are modeltui's own (``torch.ops.modeltui``): one fused kernel per parameter tensor, as
-bitsandbytes launches them (its ``csrc/kernels.cu``). FLOPs per parameter element, counted from the
-kernels' source (a comparison, ``fabs``, ``fmax`` or ``sqrt`` is one FLOP, as in the element-wise rules):
+The ops are modeltui's own (``torch.ops.modeltui``; named apart from bitsandbytes' own
+``optimizer_update_*`` ops, whose arguments differ and which stay uncovered if a recorded program calls
+them): one fused kernel per parameter tensor, as bitsandbytes launches them (its ``csrc/kernels.cu``).
+FLOPs per parameter element, counted from the kernels' source (a comparison, ``fabs``, ``fmax`` or
+``sqrt`` is one FLOP, as in the element-wise rules):
 
-- ``optimizer_update_8bit_blockwise`` (``kOptimizerStatic8bit2StateBlockwise``, ADAM): the gradient's
+- ``adam_8bit_blockwise_step`` (``kOptimizerStatic8bit2StateBlockwise``, ADAM): the gradient's
   inf/NaN check 2, the gradient-norm scale 1; dequantise both states (code value x block absmax) 2; second
   moment ``s2 b2 + (1 - b2) g g`` 4, first moment ``s1 b1 + (1 - b1) g`` 3; the new block absmax of both
   states (``fabs``, ``fmax`` per thread 4, the block's ``fmax`` reduction 2) 6; the update
@@ -15,7 +17,7 @@ kernels' source (a comparison, ``fabs``, ``fmax`` or ``sqrt`` is one FLOP, as in
   midpoint's add and multiply, its compare = 11) 22; state 1's sign check 1: **48**, + 1 with decoupled
   weight decay (``p (1 - lr wd)``, AdamW): **49**. (Launched with 256-element thread blocks, one per
   quantisation block: ``BLOCKSIZE_2STATE`` 256, one element per thread.)
-- ``optimizer_update_32bit`` (tensors under bitsandbytes' ``min_8bit_size`` of 4,096 elements keep fp32
+- ``adam_32bit_step`` (tensors under bitsandbytes' ``min_8bit_size`` of 4,096 elements keep fp32
   state and take its fused 32-bit kernel): the same arithmetic without (de)quantisation: check 2, scale 1,
   the two moments 3 + 4, the update 5: **15**, + 1 with weight decay: **16**.
 
@@ -45,14 +47,14 @@ def _per_element(table: tuple[int, int], args: tuple[Any, ...]) -> tuple[int, in
     return 0, table[decay] * args[0].numel()
 
 
-@register("optimizer_update_8bit_blockwise", category="elementwise")
+@register("adam_8bit_blockwise_step", category="elementwise")
 def blockwise_8bit_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
     """bitsandbytes' 8-bit blockwise Adam(W) step of one tensor: 48 FLOPs per element, 49 with weight
     decay (module docstring)."""
     return _per_element(BLOCKWISE_8BIT_FLOPS, args)
 
 
-@register("optimizer_update_32bit", category="elementwise")
+@register("adam_32bit_step", category="elementwise")
 def adam_32bit_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
     """bitsandbytes' fused 32-bit Adam(W) step of one small tensor: 15 FLOPs per element, 16 with weight
     decay (module docstring)."""
