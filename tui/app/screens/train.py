@@ -143,8 +143,8 @@ class TrainScreen(Screen[None]):
         super().__init__()
         self.models = list(models or [])
         self.settings = TrainSettings()
-        #: Per model: the ``train`` verb's JSON result (dict) or a one-line error (str), for the settings
-        #: of ``shown``; the captures by (model, options, train options) for reuse.
+        #: Per model: the ``train`` verb's JSON result (dict) or a one-line error (str) of the latest
+        #: computation; the captures by (model, options, train options) for reuse.
         self.results: dict[str, dict[str, Any] | str] = {}
         self.captures: dict[tuple, Any] = {}
         self.generation = 0
@@ -198,7 +198,7 @@ class TrainScreen(Screen[None]):
         self.query_one("#train-settings", Static).update(" " + s.text())
         self.query_one("#train-body", Static).update(Text(self.text, no_wrap=True))
 
-    def width(self) -> int:
+    def text_width(self) -> int:
         """Columns the text is folded to: the screen less the scroll bar and a margin."""
         return max(60, self.size.width - 3)
 
@@ -276,7 +276,7 @@ class TrainScreen(Screen[None]):
         from metrics_core.common.textable import wrap_prose
         from metrics_core.perf.training_report import training_text
 
-        target, width = self.app.session.target, self.width()
+        target, width = self.app.session.target, self.text_width()
         parts = []
         for name in self.models:
             result = self.results.get(name)
