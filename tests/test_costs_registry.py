@@ -28,6 +28,7 @@ def test_every_rule_is_keyed_by_an_existing_aten_op_and_no_rule_is_free():
     assert sorted(set(RULES) - aten_ops - OWN_OPS) == []
     assert sorted(set(RULES) & FREE_OPS) == []
     import metrics_core.capture.mla  # noqa: F401 (defines modeltui's own ops)
+    import metrics_core.capture.optim8bit  # noqa: F401
 
     own = {n.split("::", 1)[1].split(".", 1)[0] for n in torch._C._dispatch_get_all_op_names()
            if n.startswith("modeltui::")}  # fmt: skip

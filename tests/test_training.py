@@ -4,6 +4,7 @@ taken from the publication named beside it."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -325,3 +326,187 @@ def test_gradient_accumulation_holds_every_gradient_through_the_step():
     assert one.memory.gradient_total == acc.memory.gradient_total == 4 * 1_156
     assert acc.memory.gradients == 4_624 and one.memory.gradients == 4_560
     assert acc.memory.peak_bytes > one.memory.peak_bytes
+
+
+def test_fp16_mixed_scales_the_loss_and_unscales_every_gradient():
+    fp16 = step_of(tm.no_bias, (4, 64), loss="cross-entropy", precision="fp16-mixed", optimizer="adamw")
+    bf16 = step_of(tm.no_bias, (4, 64), loss="cross-entropy", precision="bf16-mixed", optimizer="adamw")
+    p = 2_368
+    assert fp16.loss_scaling and not bf16.loss_scaling
+    # GradScaler.scale: the fp16 loss times the scale, one multiply at the end of the forward
+    scale = fp16.phase("forward")[-1]
+    assert (scale.op, scale.flops) == ("mul", 1)
+    amp = {r.op: r for r in fp16.phase("optimizer") if r.op.startswith("_amp")}
+    unscale = amp["_amp_foreach_non_finite_check_and_unscale_"]
+    # one foreach op over the 2 gradients: per element a finiteness check and a multiply by 1/scale
+    # = 2 x 2,368 FLOPs; the fp16 gradients read (2 B each) with found_inf and inv_scale (fp32, 4 B each),
+    # and written back in place
+    assert unscale.flops == 2 * p == 4_736
+    assert (unscale.input_bytes, unscale.output_bytes) == (2 * p + 8, 2 * p)
+    # GradScaler.update: the scale, growth tracker and found_inf read (4 B each), the scale written; 5 FLOPs
+    update = amp["_amp_update_scale_"]
+    assert (update.flops, update.input_bytes, update.output_bytes) == (5, 12, 4)
+    # the rest of the step is bf16-mixed's: two more optimizer ops, 2 x 2 B x 2,368 + 8 + 16 more bytes
+    assert len(fp16.phase("optimizer")) == len(bf16.phase("optimizer")) + 2
+    extra = sum(r.bytes for r in fp16.phase("optimizer")) - sum(r.bytes for r in bf16.phase("optimizer"))
+    assert extra == 4 * p + 8 + 16 == 9_496
+    # fp16 and bf16 hold the same bytes: 2 + 2 + 4 + 4 + 4 = 16 per parameter
+    for s in (fp16, bf16):
+        assert s.persistent_bytes + s.grad_bytes == 16 * p
+
+
+def test_8bit_adamw_state_bytes_are_blockwise_quantised():
+    from metrics_core.capture.optim8bit import state_bytes
+
+    # bitsandbytes (Dettmers et al. 2021; bitsandbytes 0.50 init_state): two uint8 states (1 B each) and one
+    # fp32 absmax per 256 elements per state from 4,096 elements; two fp32 states below that
+    assert state_bytes(8_192) == 2 * 8_192 + 2 * 4 * 32 == 16_640  # 32 blocks of 256
+    assert state_bytes(4_097) == 2 * 4_097 + 2 * 4 * 17 == 8_330  # 17 blocks: the last one partial
+    assert state_bytes(4_095) == 8 * 4_095  # under min_8bit_size: 32-bit state
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Linear(128, 10, bias=False)).to("meta")
+    x = torch.empty(4, 64, device="meta")
+    s = capture_step(model, (x,), {}, batch_size=4, loss="cross-entropy", optimizer="adamw8bit")
+    # 64x128 weight (8,192: 8-bit) 16,640 + bias (128: fp32 states) 1,024 + 10x128 head (1,280: fp32 states)
+    # 10,240 + the two shared 256-value fp32 maps 2,048 = 29,952 (fp32 AdamW: 8 x 9,600 = 76,800)
+    assert s.optimizer_state_bytes == 16_640 + 1_024 + 10_240 + 2_048 == 29_952
+    ops = [(r.op, r.flops, r.input_bytes + r.weight_bytes, r.output_bytes) for r in s.phase("optimizer")]
+    # one fused kernel per tensor; 49 FLOPs per element with weight decay (costs/optimizer.py); bytes read:
+    # the bf16 gradient 2 B, the fp32 master weight 4 B, two 1-byte states, 2 x 32 absmax 4 B; the same
+    # written back except the gradient: 2 x 8,192 + 4 x 8,192 + 2 x 8,192 + 256 = 65,792 read, 49,408 written
+    assert ops[0] == ("adam_8bit_blockwise_step", 49 * 8_192, 65_792, 49_408)
+    # the bias: 16 FLOPs per element; gradient 2 B + master, two fp32 states 12 B read, 12 B written
+    assert ops[1] == ("adam_32bit_step", 16 * 128, 14 * 128, 12 * 128)
+    # then the fp32 master weights written back to the bf16 model (one cast per tensor)
+    assert [op for op, *_ in ops[3:]] == ["_to_copy"] * 3
+    adam = capture_step(model, (x,), {}, batch_size=4, loss="cross-entropy", optimizer="adam8bit")
+    assert adam.phase("optimizer")[0].flops == 48 * 8_192  # no weight decay: one multiply fewer
+
+
+def _tiny_llama(tmp_path, monkeypatch):
+    """A hand-picked GQA config: hidden 48, 6 attention heads of 8, 2 KV heads, MLP width 96, 2 layers."""
+    pytest.importorskip("transformers")
+    from transformers import LlamaConfig
+
+    dims = {"hidden_size": 48, "num_attention_heads": 6, "num_key_value_heads": 2, "intermediate_size": 96}
+    cfg = LlamaConfig(vocab_size=64, num_hidden_layers=2, max_position_embeddings=64, **dims).to_dict()
+    cfg["architectures"] = ["LlamaForCausalLM"]
+    (tmp_path / "gqa").mkdir()
+    (tmp_path / "gqa" / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    return "hf:gqa/config.json"
+
+
+def test_tensor_parallel_degrees_must_split_heads_kv_heads_and_the_mlp(tmp_path, monkeypatch, capsys):
+    from metrics_core.perf.parallel_plans import tensor_parallel_check
+    from metrics_core.runtime.options import AnalysisOptions
+    from metrics_core.runtime.train_capture import TrainOptions, capture_named
+
+    name = _tiny_llama(tmp_path, monkeypatch)
+    step = capture_named(name, AnalysisOptions(batch_size=2, seq_len=8), TrainOptions()).step
+    # read from the config: 6 heads, 2 KV heads, intermediate_size 96; k_proj and v_proj are 48 x (2 x 8)
+    # = 768 weights each, no bias: 2 layers x 2 x 768 = 3,072 parameters
+    assert (step.attention_heads, step.kv_heads, step.mlp_width, step.kv_params) == (6, 2, 96, 3_072)
+    assert tensor_parallel_check(step, 2) == (True, "")
+    assert tensor_parallel_check(step, 3) == (False, "2 KV heads neither split 3 ways nor replicate evenly")
+    assert tensor_parallel_check(step, 4) == (False, "6 attention heads do not split 4 ways")
+    # 6 = 3 x 2: each KV head replicated on 3 GPUs (vLLM's QKVParallelLinear)
+    assert tensor_parallel_check(step, 6) == (
+        True,
+        "2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)",
+    )
+    argv = [
+        "train",
+        name,
+        "--seq-len",
+        "8",
+        "--batch-size",
+        "2",
+        "--hardware",
+        "h100-sxm5-80gb",
+        "--gpus",
+        "6",
+    ]
+    assert main([*argv, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    names = {p["name"] for p in row["plans"]}
+    assert "tp2 x dp3" in names and "tp6" in names and not any(n.startswith("tp3") for n in names)
+    assert row["refused_plans"] == [
+        {"name": "tp3", "reason": "2 KV heads neither split 3 ways nor replicate evenly"}
+    ]
+    assert row["tensor_parallel_dims"] == {"attention_heads": 6, "kv_heads": 2, "mlp_width": 96}
+    tp6 = next(p for p in row["plans"] if p["name"] == "tp6")
+    # per GPU: the 6,384 parameters outside the split matmuls (embeddings 3,072, head 3,072, norms 240),
+    # 1/6 of the 39,936 split ones (6,656), and the replicated KV projections' extra share:
+    # 3,072 x (1/2 - 1/6) = 1,024: 14,064 of 46,320 parameters, of the bf16 weights (buffers included)
+    assert row["params"] == 46_320
+    assert tp6["memory"]["weights"] == int(row["memory"]["weights"] * 14_064 / 46_320)
+    assert tp6["note"] == "2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)"
+    assert main([*argv, "--format", "csv"]) == 0
+    (csv_row,) = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert csv_row["refused_plans"] == "tp3: 2 KV heads neither split 3 ways nor replicate evenly"
+    assert (csv_row["loss_scaling"], csv_row["gemm_precision"]) == ("False", "bf16")
+    assert csv_row["recipe"].startswith("bf16 model weights and gradients, fp32 master weights")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "refused: tp3 (2 KV heads neither split 3 ways nor replicate evenly)" in out
+    assert "tp6: 2 KV heads replicated x3 (vLLM's rule: one KV head per GPU)" in out
+
+
+def test_fp8_mixed_runs_the_block_gemms_in_fp8_with_cast_transposes():
+    from metrics_core.capture.train_step import FP8_META_BYTES
+
+    fp8 = step_of(tm.two_blocks, (4, 16), loss="mse", precision="fp8-mixed", optimizer="sgd")
+    bf16 = step_of(tm.two_blocks, (4, 16), loss="mse", precision="bf16-mixed", optimizer="sgd")
+    records = fp8.records
+    # the four Linear(16, 16) of the blocks are fp8 GEMMs (the head is not): 4 forward addmm + 7 backward
+    # mm (the first layer's input needs no gradient)
+    gemms = [records[i] for i in fp8.fp8_records]
+    assert [r.op for r in gemms] == ["addmm"] * 4 + ["mm"] * 7 and all(r.dtype == "fp8" for r in gemms)
+    # a forward GEMM reads its (4, 16) input and its weight + bias at 1 byte (64 + 272) and writes bf16 (128)
+    assert (gemms[0].input_bytes, gemms[0].weight_bytes, gemms[0].output_bytes) == (64, 272, 128)
+    casts = [r for r in records if r.op == "fp8_cast_transpose"]
+    # each fp8 layer's input cast in the forward (4), its output gradient in the backward (4), its weight
+    # once per step in the optimizer phase (4); a (4, 16) activation: 2 B x 64 read, the fp8 tensor and its
+    # transpose written (2 x 64), 3 FLOPs per element (amax: fabs, fmax; the scale)
+    assert len(casts) == 12
+    assert (casts[0].input_bytes, casts[0].output_bytes, casts[0].flops) == (128, 128, 192)
+    weight_casts = [r for r in fp8.phase("optimizer") if r.op == "fp8_cast_transpose"]
+    # a 16 x 16 weight: the bf16 model weight read (512), fp8 copy + transpose written (512), 768 FLOPs
+    assert [(r.input_bytes, r.output_bytes, r.flops) for r in weight_casts] == [(512, 512, 768)] * 4
+    # weights: bf16-mixed's + the cached fp8 weights and transposes (2 x 1,024) + the delayed-scaling state
+    # of 4 layers (5 fp8 tensors x (1,024 amax history + scale + inverse scale) x 4 B = 20,520 each)
+    assert FP8_META_BYTES == 20_520
+    assert fp8.weight_bytes == bf16.weight_bytes + 2 * 1_024 + 4 * 20_520
+    # saved for backward: the (4, 16) inputs of blocks.0.lin1 and blocks.1.lin1 (x and out0) are read in the
+    # backward only by fp8 GEMMs: kept as fp8 copies, 64 B instead of 128 each
+    assert fp8.memory.saved_at_forward_end == bf16.memory.saved_at_forward_end - 2 * 64
+    e = estimate_training(fp8, get_target("h100-sxm5-80gb"), efficiency="ideal")
+    h100 = get_target("h100-sxm5-80gb")
+    assert e.gemm_precision == "fp8" and e.peak_flops_per_s == h100.peak_flops("bf16")  # MFU against bf16
+    # the fp8 GEMMs on the fp8 path (H100 SXM: 1,979 dense fp8 TFLOP/s), the rest on bf16
+    first = next(o for o in e.estimates["forward"].ops if o.index == fp8.fp8_records[0])
+    assert first.compute_s == pytest.approx(2 * 4 * 16 * 16 / h100.peak_flops("fp8"))
+    cast = next(o for o in e.estimates["forward"].ops if o.index == 0)
+    assert cast.compute_s == pytest.approx(192 / h100.peak_flops("bf16"))
+    with pytest.raises(UsageError, match="has no fp8 figure"):
+        estimate_training(fp8, get_target("a100-sxm4-80gb"))
+
+
+def test_8bit_state_layout_matches_bitsandbytes_when_installed():
+    """capture.optim8bit re-creates bitsandbytes' AdamW8bit (not a dependency): where it is installed, its
+    real optimizer, stepped on meta tensors (its ops have fake kernels), holds the same state tensors."""
+    bnb = pytest.importorskip("bitsandbytes")
+    from metrics_core.capture.optim8bit import Adam8bit
+
+    def state_of(cls):
+        model = torch.nn.Sequential(torch.nn.Linear(128, 64), torch.nn.Linear(64, 10)).to("meta")
+        for p in model.parameters():
+            p.grad = torch.empty_like(p)
+        opt = cls(model.parameters(), weight_decay=0.01)
+        opt.step()
+        tensors = {id(t): t for p in model.parameters() for t in opt.state[p].values() if torch.is_tensor(t)}
+        return sorted((str(t.dtype), tuple(t.shape)) for t in tensors.values() if t.device.type == "meta")
+
+    # 64 x 128 weight: two uint8 states and 32 absmax each; the bias (64), the 10 x 64 head (640) and its
+    # bias (10) under 4,096 elements: two fp32 states each; the two 256-value maps once
+    assert state_of(bnb.optim.AdamW8bit) == state_of(Adam8bit)

@@ -145,9 +145,9 @@ class StorageTracker:
 
     def nbytes(self, t: torch.Tensor) -> int:
         """Bytes of ``t``: floating point at its class's bits (``ElementBits``: weight, KV cache or
-        activation), integer, bool and complex at their own element size; of the distinct elements it
+        activation), integer, bool, complex and fp8 at their own element size; of the distinct elements it
         addresses, so an expanded or broadcast view (zero strides) costs the storage actually read."""
-        if not t.is_floating_point():
+        if not t.is_floating_point() or t.element_size() == 1:  # fp8 copies are 1 byte whatever the class
             return distinct_elements(t) * t.element_size()
         bits = (
             self.bits.weights

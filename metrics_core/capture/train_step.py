@@ -10,8 +10,10 @@ How the step is captured (``capture_step``):
   ``cross-entropy`` (classes on dimension 1, or the last dimension of a ``(B, T, V)`` output: every token),
   ``next-token`` (a causal LM: positions 0..T-2 predict tokens 1..T-1), ``mse`` (against a target of the
   output's shape). Its ops belong to the forward phase.
-- The optimizer (``OPTIMIZERS``) is the real ``torch.optim`` class. Its state is created by one unrecorded
-  step first, so the recorded step is a steady-state one (no state initialisation). It runs PyTorch's
+- The optimizer (``OPTIMIZERS``) is the real ``torch.optim`` class (8-bit Adam / AdamW:
+  ``capture.optim8bit``, bitsandbytes' state layout and fused kernels re-created for meta tensors). Its
+  state is created by one unrecorded step first, so the recorded step is a steady-state one (no state
+  initialisation). It runs PyTorch's
   per-parameter ("for-loop") implementation, one kernel per op per parameter tensor (the CUDA default,
   ``foreach``, groups tensors into fewer launches: the optimizer's overhead time is an upper bound).
 - Precision (``PRECISIONS``): ``fp32``; ``bf16`` (everything in bf16, no master weights); ``bf16-mixed`` /
@@ -20,7 +22,28 @@ How the step is captured (``capture_step``):
   weights back; the cast is recorded as one ``_to_copy`` per parameter tensor). Bytes follow the tensor's
   class: in the forward/backward capture every float tensor is at the compute precision; in the
   optimizer capture master weights and state are fp32 and gradients at the compute precision.
-  fp16 loss scaling (unscaling, the overflow check) is not modelled.
+  ``fp16-mixed`` adds dynamic loss scaling with the ops ``torch.amp.GradScaler`` runs (``LOSS_SCALING``):
+  the loss multiplied by the scale (forward phase), then in the optimizer phase one
+  ``_amp_foreach_non_finite_check_and_unscale_`` over the gradients (per element: a multiply by 1/scale
+  and a finiteness check, each gradient read and written in place) before the step and one
+  ``_amp_update_scale_`` after it. GradScaler's host sync (``found_inf.item()``) and the step it skips on
+  an overflow are not device work. (GradScaler itself refuses fp16 gradients: it is made for autocast's
+  fp32 parameters; Megatron-LM runs the same op on its fp32 copies of the fp16 gradients. Here it runs on
+  the 16-bit gradients the optimizer reads: the same FLOPs per element, 2-byte traffic.)
+  Under ``torch.amp.autocast`` (PyTorch's own AMP) the parameters stay fp32 — they are the master weights —
+  and so do the gradients, with 16-bit copies of the weights cast in every forward: AdamW then holds
+  4 + 4 + 8 = 16 bytes per parameter, the same total as the recipe here (2 + 2 + 4 + 8) split differently.
+- ``fp8-mixed`` (Transformer Engine's recipe, ``te.Linear`` in the blocks, ``DelayedScaling`` with the
+  HYBRID format): bf16-mixed, with the linear layers inside the blocks (``fp8_linears``; their GEMMs: their
+  forward ``addmm`` / ``mm`` and the backward ``mm`` inside the blocks, ``FP8_GEMM_OPS``) in fp8 on the
+  target's fp8 path. Each such layer casts
+  its input (E4M3) in the forward and its output gradient (E5M2) in the backward with one fused
+  cast-transpose (``torch.ops.modeltui.fp8_cast_transpose``: the fp8 tensor and its transpose, the amax),
+  and its weight once per optimizer step (the fp8 weight and its transpose are cached across
+  micro-batches: 2 bytes per such parameter, in ``weights``, with the scaling state ``FP8_META_BYTES`` per
+  layer). The GEMMs read 1-byte operands and write bf16; a saved activation that only those GEMMs read in
+  the backward is kept as its fp8 copy (half the bytes). Embeddings, the head, attention (SDPA), norms and
+  element-wise ops stay bf16 (TE's default; fp8 attention is not modelled).
 - Activation checkpointing (``checkpointing=True``) wraps every block (``find_blocks``) in
   ``torch.utils.checkpoint`` (non-reentrant): the block keeps only its inputs for backward and runs its
   forward again during backward (recorded in the backward phase).
@@ -79,6 +102,9 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adamw": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
     "adam": ("Adam", {"lr": 1e-3}),
     "adafactor": ("Adafactor", {"lr": 1e-2}),
+    # bitsandbytes' blockwise 8-bit Adam / AdamW (capture.optim8bit: its state layout and fused kernels)
+    "adam8bit": ("Adam8bit", {"lr": 1e-3}),
+    "adamw8bit": ("Adam8bit", {"lr": 1e-3, "weight_decay": 0.01}),
 }
 
 #: Training precisions: name -> (compute dtype of forward/backward, fp32 master weights).
@@ -87,9 +113,43 @@ PRECISIONS: dict[str, tuple[str, bool]] = {
     "bf16": ("bf16", False),
     "bf16-mixed": ("bf16", True),
     "fp16-mixed": ("fp16", True),
+    "fp8-mixed": ("bf16", True),
+}
+
+#: Precisions whose GEMMs run in fp8 (``FP8``: Transformer Engine's recipe, module docstring).
+FP8_PRECISIONS: frozenset[str] = frozenset({"fp8-mixed"})
+
+#: Transformer Engine's delayed scaling (``transformer_engine.common.recipe.DelayedScaling(margin=0,
+#: fp8_format=Format.HYBRID, amax_history_len=1024, amax_compute_algo="max")``, its API docs since 1.x;
+#: the amax is taken in the same pass as the cast: one read of the tensor) keeps, per fp8
+#: GEMM module, a scale, an inverse scale and an amax history per fp8 tensor: three in the forward (input,
+#: weight, output) and two in the backward (output gradient, input gradient), fp32.
+FP8_AMAX_HISTORY = 1024
+FP8_META_TENSORS = 5
+FP8_META_BYTES = FP8_META_TENSORS * (FP8_AMAX_HISTORY + 2) * 4
+
+#: What each ``--precision`` means: the recipe a step is captured under (shown in the output and README).
+PRECISION_RECIPES: dict[str, str] = {
+    "fp32": "fp32 weights, gradients, optimizer state and compute",
+    "bf16": "pure bf16: weights, gradients and optimizer state in bf16, no fp32 master copy",
+    "bf16-mixed": "bf16 model weights and gradients, fp32 master weights and optimizer state "
+    "(Megatron-LM / DeepSpeed); no loss scaling",
+    "fp16-mixed": "fp16 model weights and gradients, fp32 master weights and optimizer state "
+    "(Megatron-LM / DeepSpeed), dynamic loss scaling (torch.amp.GradScaler's ops)",
+    "fp8-mixed": "bf16-mixed with the blocks' Linear GEMMs in fp8 (Transformer Engine: E4M3 forward, E5M2 "
+    "gradients, delayed per-tensor scaling), fp8 weight copies cached per step",
 }
 
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
+
+#: GradScaler's defaults (``torch.amp.GradScaler``: ``init_scale=2.**16``, ``growth_factor=2.0``,
+#: ``backoff_factor=0.5``, ``growth_interval=2000``): the values of the scale ops (they change no cost).
+LOSS_SCALING: dict[str, float] = {
+    "init_scale": 2.0**16,
+    "growth_factor": 2.0,
+    "backoff_factor": 0.5,
+    "growth_interval": 2000,
+}
 
 #: Op categories a tensor-parallel split divides across GPUs (Megatron-LM's column / row-parallel Linear
 #: layers and attention heads), when they run inside a block.
@@ -144,6 +204,20 @@ class StepCapture:
     checkpointing: bool = False
     #: Micro-batches per optimizer step the memory was simulated for (gradients held through forwards).
     accumulation: int = 1
+    #: Whether the step scales the loss and unscales the gradients (``fp16-mixed``: ``LOSS_SCALING``).
+    loss_scaling: bool = False
+    #: What a tensor-parallel split must divide (``tensor_parallel_dims``; None: not found): the attention
+    #: heads, the key/value heads (grouped-query attention) and the MLP's hidden width.
+    attention_heads: int | None = None
+    kv_heads: int | None = None
+    mlp_width: int | None = None
+    #: fp8 training (``fp8-mixed``): the records of the GEMMs that run in fp8 (their operand bytes already
+    #: at 1 byte), and the bytes of the cached fp8 weight copies and scaling state (in ``weight_bytes``).
+    fp8_records: list[int] = field(default_factory=list)
+    fp8_weight_bytes: int = 0
+    #: Parameters of the key and value projections inside the blocks (``k_proj`` / ``v_proj`` Linear
+    #: layers): what a tensor-parallel group replicates when it is wider than the KV heads.
+    kv_params: int = 0
 
     def phase(self, name: str) -> list[OpRecord]:
         """The records of one phase (``PHASES``)."""
@@ -289,6 +363,8 @@ def capture_step(
     if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
         raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
     compute, mixed = PRECISIONS[precision]
+    scaling = uses_loss_scaling(precision)
+    fp8 = precision in FP8_PRECISIONS
     stored = parameter_dtype(precision)
     model.to(stored)  # the optimizer's state takes its parameters' dtype (bytes: ElementBits, not this)
     args = _cast_floats(args, stored)
@@ -299,25 +375,48 @@ def capture_step(
         raise UsageError("the model has no trainable parameters")
     blocks = find_blocks(model)
     units = find_units(model, blocks)
+    fp8_layers = fp8_linears(model, blocks) if fp8 else []
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         cap, fwd_end, grad_keys, recomputed = _forward_backward(
-            model, args, kwargs, loss, compute, units, blocks if checkpointing else (), input_values
+            model,
+            args,
+            kwargs,
+            loss,
+            compute,
+            units,
+            blocks if checkpointing else (),
+            input_values,
+            scaling,
+            fp8_layers,
         )
         opt = _make_optimizer(optimizer, trainable)
         warm_up = OpCapture(model, compute)  # creates the state: the recorded step is a steady-state one
         warm_up.float_scalar_stand_in = 1.0
         with warm_up:
             opt.step()
-        opt_records, state_bytes, opt_temporaries = _optimizer_step(model, opt, trainable, compute, mixed)
+        opt_records, state_bytes, opt_temporaries = _optimizer_step(
+            model, opt, trainable, compute, mixed, scaling, [m.weight for m in fp8_layers]
+        )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     st = cap.storage
-    trace = Trace(cap.records, None, st.events, st.sizes, cap.input_keys, tuple(grad_keys))
+    n = len(cap.records)
+    in_block = {i for i, u in enumerate(units) if u in set(blocks)}
+    unit_index = [unit_of(r.module, units) for r in cap.records]
+    fp8_ids = {id(layer) for layer in fp8_layers}
+    fp8_names = {name for name, m in model.named_modules() if id(m) in fp8_ids}
+    fp8_gemms = [
+        i
+        for i, r in enumerate(cap.records)
+        if fp8_names and r.op in FP8_GEMM_OPS and unit_index[i] in in_block
+        and (i >= fwd_end or r.module in fp8_names)
+    ]  # fmt: skip
+    sizes = _fp8_saved_sizes(st.events, st.sizes, fwd_end, set(fp8_gemms)) if fp8 else st.sizes
+    trace = Trace(cap.records, None, st.events, sizes, cap.input_keys, tuple(grad_keys))
     memory = step_memory(trace, fwd_end, grad_keys, accumulation > 1)
     annotate_dataflow(cap.records, st.events)
-    n = len(cap.records)
     for r in opt_records:  # numbered after the backward, their data flow too
         r.index += n
         r.reads_from = [j + n if j >= 0 else -1 for j in r.reads_from or []]
@@ -330,18 +429,23 @@ def capture_step(
         if id(t) not in seen:
             seen.add(id(t))
             weights += t.numel() * (per if t.is_floating_point() else t.element_size())
-    unit_index = [unit_of(r.module, units) for r in records[:n]] + [-1] * len(opt_records)
+    unit_index += [-1] * len(opt_records)
     unit_saved = [0] * len(units)
-    in_block = {i for i, u in enumerate(units) if u in set(blocks)}
     split = [unit_index[i] in in_block and r.category in SPLIT_CATEGORIES for i, r in enumerate(records[:n])]
     split_saved = 0
     for key, kind in categorise(trace, fwd_end, grad_keys).items():
         if kind == "saved":
             u = unit_index[st.writer[key]] if key in st.writer else 0
-            unit_saved[max(u, 0)] += st.sizes[key]
+            unit_saved[max(u, 0)] += sizes[key]
             if key in st.writer and split[st.writer[key]]:
-                split_saved += st.sizes[key]
+                split_saved += sizes[key]
     split_params = sum(r.weight_bytes for r, s in zip(records[:fwd_end], split, strict=False) if s) // per
+    for i in fp8_gemms:  # operands read in fp8 (1 byte), the output written in bf16
+        r = records[i]
+        r.input_bytes, r.weight_bytes, r.dtype = r.input_bytes // 2, r.weight_bytes // 2, "fp8"
+    fp8_params = sum(m.weight.numel() for m in fp8_layers)
+    weights += 2 * fp8_params + FP8_META_BYTES * len(fp8_layers)  # cached fp8 weight + transpose, scaling
+    heads, kv_heads, mlp_width = tensor_parallel_dims(model, blocks)
     return StepCapture(
         loss=loss,
         optimizer=optimizer,
@@ -371,7 +475,120 @@ def capture_step(
         blocks=blocks,
         checkpointing=checkpointing,
         accumulation=accumulation,
+        loss_scaling=scaling,
+        attention_heads=heads,
+        kv_heads=kv_heads,
+        mlp_width=mlp_width,
+        kv_params=_kv_projection_params(model, blocks),
+        fp8_records=fp8_gemms,
+        fp8_weight_bytes=2 * fp8_params + FP8_META_BYTES * len(fp8_layers),
     )
+
+
+#: The ops of a Linear layer's GEMMs: its forward (``addmm`` / ``mm``) and, in the backward, its input and
+#: weight gradients (``mm``); attention's batched matmuls (``bmm``) and SDPA are not fp8 GEMMs.
+FP8_GEMM_OPS: frozenset[str] = frozenset({"addmm", "mm"})
+
+
+def fp8_linears(model: torch.nn.Module, blocks: Sequence[str]) -> list[torch.nn.Module]:
+    """The linear layers inside ``blocks`` (what ``te.Linear`` replaces in fp8 training): ``nn.Linear`` and
+    transformers' ``Conv1D`` (GPT-2's linear layers, a 2-D ``weight``)."""
+    return [
+        m
+        for name, m in model.named_modules()
+        if (isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D")
+        and getattr(m, "weight", None) is not None
+        and m.weight.dim() == 2
+        and any(_inside(name, b) for b in blocks)
+    ]
+
+
+def _fp8_saved_sizes(
+    events: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    sizes: dict[int, int],
+    forward_end: int,
+    fp8_gemms: set[int],
+) -> dict[int, int]:
+    """``sizes`` with every storage written in the forward and read in the backward only by fp8 GEMMs
+    halved: Transformer Engine saves the GEMM's fp8 copy (1 byte) for backward, not the bf16 tensor."""
+    readers: dict[int, set[int]] = {}
+    born: dict[int, int] = {}
+    for i, (reads, allocs) in enumerate(events):
+        for k in allocs:
+            born.setdefault(k, i)
+        if i >= forward_end:
+            for k in reads:
+                readers.setdefault(k, set()).add(i)
+    out = dict(sizes)
+    for k, who in readers.items():
+        if born.get(k, -1) < forward_end and who <= fp8_gemms:
+            out[k] = sizes[k] // 2
+    return out
+
+
+#: Attribute names of the attention heads, key/value heads and MLP width (Hugging Face configs, timm and
+#: torchvision modules, GPT-2's ``n_head`` / ``n_inner``).
+HEAD_ATTRS: tuple[str, ...] = ("num_attention_heads", "num_heads", "n_head", "n_heads")
+KV_HEAD_ATTRS: tuple[str, ...] = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "n_head_kv")
+MLP_ATTRS: tuple[str, ...] = ("intermediate_size", "n_inner", "ffn_dim", "d_ff", "ffn_hidden_size", "mlp_dim")
+
+
+#: Names of the key / value projection Linear layers (Llama, Mistral, Qwen, Gemma ... in transformers).
+KV_PROJECTIONS: tuple[str, ...] = ("k_proj", "v_proj")
+
+
+def _kv_projection_params(model: torch.nn.Module, blocks: Sequence[str]) -> int:
+    """Parameters of the ``KV_PROJECTIONS`` Linear layers inside ``blocks``."""
+    return sum(
+        p.numel()
+        for name, m in model.named_modules()
+        if name.rsplit(".", 1)[-1] in KV_PROJECTIONS and any(_inside(name, b) for b in blocks)
+        for p in m.parameters()
+    )
+
+
+def _int_attr(obj: Any, names: Sequence[str]) -> int | None:
+    for name in names:
+        value = getattr(obj, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def tensor_parallel_dims(model: torch.nn.Module, blocks: Sequence[str]) -> tuple[int | None, ...]:
+    """``(attention heads, key/value heads, MLP width)`` that a tensor-parallel split of ``model``'s blocks
+    must divide (``perf.parallel_plans.tensor_parallel_check``); None where not found.
+
+    From a Hugging Face ``model.config`` first (``num_attention_heads`` / ``n_head``,
+    ``num_key_value_heads`` (default: the heads), ``intermediate_size`` / ``n_inner`` (GPT-2's None: 4 x
+    ``n_embd``) ...), else from the modules inside the blocks: the ``num_heads`` of an attention module
+    (``nn.MultiheadAttention``, timm's ``Attention``) and, as the MLP width, the largest ``out_features`` of
+    a ``Linear`` outside the attention modules (the MLP's first layer)."""
+    config = getattr(model, "config", None)
+    heads = _int_attr(config, HEAD_ATTRS) if config is not None else None
+    if heads is not None:
+        kv = _int_attr(config, KV_HEAD_ATTRS) or heads
+        width = _int_attr(config, MLP_ATTRS)
+        if width is None and getattr(config, "n_inner", 0) is None and _int_attr(config, ("n_embd",)):
+            width = 4 * config.n_embd  # GPT-2: n_inner None means 4 x n_embd
+        return heads, kv, width
+    modules = dict(model.named_modules())
+    inside = [(n, m) for n, m in modules.items() if any(_inside(n, b) for b in blocks)]
+    attention = [n for n, m in inside if _int_attr(m, HEAD_ATTRS) is not None]
+    heads = next((_int_attr(modules[n], HEAD_ATTRS) for n in attention), None)
+    kv = next((k for n in attention if (k := _int_attr(modules[n], KV_HEAD_ATTRS))), heads)
+    widths = [
+        m.out_features
+        for n, m in inside
+        if isinstance(m, torch.nn.Linear) and not any(_inside(n, a) for a in attention)
+    ]
+    return heads, kv, max(widths, default=None)
+
+
+def uses_loss_scaling(precision: str) -> bool:
+    """Whether ``precision`` trains with dynamic loss scaling: fp16 compute (fp16's 5-bit exponent
+    underflows small gradients; bf16 has fp32's range and needs none)."""
+    return PRECISIONS[precision][0] == "fp16"
 
 
 def meta_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -446,10 +663,14 @@ def _forward_backward(
     units: Sequence[str],
     checkpoint_blocks: Sequence[str],
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    loss_scaling: bool = False,
+    fp8_layers: Sequence[torch.nn.Module] = (),
 ) -> tuple[OpCapture, int, set[int], list[int]]:
     """Forward, loss and backward under one ``OpCapture``: the capture, the forward phase's end, the
     storage keys of the parameters' gradients and the indices of the records that recompute checkpointed
-    blocks."""
+    blocks. ``loss_scaling``: the loss is multiplied by GradScaler's scale before backward
+    (``GradScaler.scale``: ``outputs * scale``). ``fp8_layers``: their input is cast to fp8 before their
+    forward and their output gradient in the backward (``fp8_cast_transpose``)."""
     modules = dict(model.named_modules())
     handles = []
     cap = OpCapture(model, compute)
@@ -476,6 +697,23 @@ def _forward_backward(
 
     for name in units:
         handles.append(modules[name].register_forward_hook(labeller(name, modules[name])))
+    if fp8_layers:
+        from metrics_core.capture import optim8bit  # noqa: F401  (defines torch.ops.modeltui)
+
+        def cast_input(_m: Any, inputs: tuple) -> None:
+            torch.ops.modeltui.fp8_cast_transpose(inputs[0], False)
+
+        def cast_gradient(grad: torch.Tensor) -> None:
+            torch.ops.modeltui.fp8_cast_transpose(grad, True)
+
+        def on_output(_m: Any, _inputs: Any, out: torch.Tensor) -> None:
+            if out.requires_grad:
+                out.register_hook(cast_gradient)
+
+        for layer in fp8_layers:
+            handles.append(layer.register_forward_pre_hook(cast_input))
+            handles.append(layer.register_forward_hook(on_output))
+    scale = torch.full((), LOSS_SCALING["init_scale"], device="meta") if loss_scaling else None
     try:
         with torch.device("meta"), checkpointed(model, checkpoint_blocks, on_run), cap:
             for tensor, value in input_values:
@@ -484,6 +722,8 @@ def _forward_backward(
             cap.input_keys = tuple(cap.storage.key_of(t) for t in feed)
             out = model(*args, **kwargs)
             value = loss_of(out, loss)
+            if loss_scaling:
+                value = value * scale
             fwd_end = len(cap.records)
             del out
             backward[0] = True
@@ -526,7 +766,12 @@ def _run_backward(loss: torch.Tensor) -> None:
 
 def _make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     cls_name, kwargs = OPTIMIZERS[name]
-    cls = getattr(torch.optim, cls_name)
+    if hasattr(torch.optim, cls_name):
+        cls = getattr(torch.optim, cls_name)
+    else:
+        from metrics_core.capture import optim8bit
+
+        cls = getattr(optim8bit, cls_name)
     extra = {"foreach": False} if "foreach" in cls.__init__.__code__.co_varnames else {}
     return cls(params, **kwargs, **extra)
 
@@ -537,11 +782,18 @@ def _optimizer_step(
     params: list[torch.nn.Parameter],
     compute: str,
     mixed: bool,
+    loss_scaling: bool = False,
+    fp8_weights: Sequence[torch.Tensor] = (),
 ) -> tuple[list[OpRecord], int, int]:
     """One recorded optimizer step: its records, the optimizer state bytes (state tensors on the host,
-    PyTorch's step counters, excluded) and the peak bytes of its temporaries."""
+    PyTorch's step counters, excluded) and the peak bytes of its temporaries. ``loss_scaling``: the
+    gradients are unscaled first and the scale updated after (``GradScaler.unscale_`` / ``update``:
+    module docstring). ``fp8_weights``: cast to fp8 (with their transposes) once the 16-bit model weights are
+    written back (Transformer Engine's weight cache, once per step)."""
     grads = [p.grad for p in params if p.grad is not None]  # unused parameters get none (nor an update)
-    state = [t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)]
+    # each state tensor once (8-bit Adam's quantisation maps are shared by every parameter)
+    unique = {id(t): t for p in params for t in opt.state[p].values() if isinstance(t, torch.Tensor)}
+    state = list(unique.values())
     on_device = [t for t in state if t.device == params[0].device]
     state_bytes = sum(t.numel() * t.element_size() for t in on_device)
     grad_bits = 8 * bytes_per_element(compute)
@@ -552,20 +804,42 @@ def _optimizer_step(
     cap.float_scalar_stand_in = 1.0  # Adafactor's step size from a parameter norm: a value, not work
     for t in on_device:
         cap.storage.mark_weight(t)
+    device = params[0].device
+    if loss_scaling:  # GradScaler's scalars, made before the capture (their creation is not step work)
+        scale = torch.full((), LOSS_SCALING["init_scale"], device=device)
+        inv_scale = torch.full((), 1 / LOSS_SCALING["init_scale"], device=device)
+        found_inf = torch.zeros((), device=device)
+        tracker = torch.zeros((), dtype=torch.int32, device=device)
     with cap:
+        if loss_scaling:  # GradScaler.unscale_: one foreach op per device and dtype of the gradients
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale)
+            unscale = cap.records[-1]
+            unscale.output_bytes = sum(cap.storage.nbytes(g) for g in grads)  # written in place
         opt.step()
+        if loss_scaling:  # GradScaler.update
+            torch._amp_update_scale_(
+                scale, tracker, found_inf, LOSS_SCALING["growth_factor"], LOSS_SCALING["backoff_factor"],
+                int(LOSS_SCALING["growth_interval"]),
+            )  # fmt: skip
         casts_from = len(cap.records)
+        written: dict[int, torch.Tensor] = {}
         if mixed:  # the fp32 master weights written back to the 16-bit model weights
             low = torch.float16 if compute == "fp16" else torch.bfloat16
             for p in params:
-                p.detach().to(low)
+                written[id(p)] = p.detach().to(low)
+        casts_end = len(cap.records)
+        for w in fp8_weights:  # the 16-bit weight cast to fp8 with its transpose, once per step
+            torch.ops.modeltui.fp8_cast_transpose(written.get(id(w), w), False)
     per = bytes_per_element(compute)
-    for r in cap.records[casts_from:]:
+    for r in cap.records[casts_from:casts_end]:
         n = 1
         for d in r.output_shape:
             n *= d
         r.output_bytes = n * per
         r.dtype = compute
+    for r, w in zip(cap.records[casts_end:], fp8_weights, strict=True):
+        r.input_bytes = w.numel() * per  # reads the 16-bit model weight
+        r.dtype = "fp8"
     st = cap.storage
     grad_keys = {st.key_of(g) for g in grads}
     sizes = {k: (0 if k in grad_keys else v) for k, v in st.sizes.items()}

@@ -34,6 +34,12 @@ work, a norm's are ``norm`` ...), so a training step's category shares read like
   recomputing S = Q K^T, then dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q: MACs = B*H*L*S*(3E + 2Ev)
   (2.5x the forward's when E = Ev); FLOPs = 2 x MACs + 5 per score (P from the saved log-sum-exp: scale,
   subtract, exp; dS = P * (dP - D): subtract, multiply) + 2*Ev per query row (D = rowsum(dO * O)).
+- Mixed-precision loss scaling (``torch.amp.GradScaler``'s ops; the CUDA kernels in PyTorch's
+  ``aten/src/ATen/native/cuda/AmpKernels.cu``): ``_amp_foreach_non_finite_check_and_unscale_`` (grads,
+  found_inf, inv_scale) checks each gradient element for inf/NaN and multiplies it by 1/scale in place:
+  2 FLOPs per element (the check, the multiply); ``_amp_update_scale_`` updates the scalar scale on its
+  longest path: the found_inf test, the growth tracker's increment and its compare with the interval, the
+  scale's multiply and its finiteness check: 5 FLOPs.
 """
 
 from __future__ import annotations
@@ -214,3 +220,15 @@ def sdpa_backward_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) 
     scores = rows * k.shape[-2]
     macs = scores * (3 * q.shape[-1] + 2 * v.shape[-1])
     return macs, 2 * macs + ATTENTION_BACKWARD_SCORE_FLOPS * scores + 2 * v.shape[-1] * rows
+
+
+@register("_amp_foreach_non_finite_check_and_unscale_", category="elementwise")
+def amp_unscale_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """GradScaler's unscale: a finiteness check and a multiply by 1/scale per gradient element."""
+    return 0, 2 * sum(g.numel() for g in args[0])
+
+
+@register("_amp_update_scale_", category="elementwise")
+def amp_update_scale_cost(args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> tuple[int, int]:
+    """GradScaler's scale update: 5 scalar FLOPs on its longest path (module docstring)."""
+    return 0, 5

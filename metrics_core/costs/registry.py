@@ -29,8 +29,11 @@ RULES: dict[str, Rule] = {}
 
 #: modeltui's own ops (namespace ``modeltui``, defined with ``torch.library`` by the capture), keyed by
 #: name like the aten ops: ``mla_decode_attention`` (``capture.mla``, absorbed multi-head latent attention
-#: as one fused kernel).
-OWN_OPS: frozenset[str] = frozenset({"mla_decode_attention"})
+#: as one fused kernel); ``adam_8bit_blockwise_step``, ``adam_32bit_step`` (``capture.optim8bit``:
+#: bitsandbytes' fused 8-bit and 32-bit Adam steps) and ``fp8_cast_transpose`` (fp8 training's fused cast).
+OWN_OPS: frozenset[str] = frozenset(
+    {"mla_decode_attention", "adam_8bit_blockwise_step", "adam_32bit_step", "fp8_cast_transpose"}
+)
 
 
 def register(*ops: str, category: str) -> Callable[[CostFn], CostFn]:

@@ -15,6 +15,7 @@ from metrics_core.costs import (  # noqa: F401
     matmul,
     movement,
     norm,
+    optimizer,
     pooling,
     reduction,
     softmax,

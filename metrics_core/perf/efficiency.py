@@ -559,3 +559,10 @@ def validation_for(target: HardwareTarget) -> str | None:
     file: per target id, what was measured and how well), or None: the parameters are physical estimates
     of its generation, not validated on this target."""
     return _data().get("validated", {}).get(target.id)
+
+
+def training_validation_for(target: HardwareTarget) -> str | None:
+    """The published training measurements the training-step estimates were held against on ``target``
+    (``[validated_training]`` in the data file: what was measured and the estimate's error), or None: the
+    training estimate on this target is not validated."""
+    return _data().get("validated_training", {}).get(target.id)

@@ -45,8 +45,12 @@ block all-reduces its output activation twice in the forward (after attention an
 in the backward, on the critical path (not overlapped). Memory: the parameters of the split ops
 (``split_params``) with their gradients, master weights and optimizer state, and the activations those ops
 saved (``split_saved_bytes``), divided by ``t``; the rest replicated (no sequence parallelism). It suits
-transformers (``t`` must divide the attention heads, not checked here); a model without matmuls in
-blocks gains nothing.
+transformers; a model without matmuls in blocks gains nothing. ``t`` must split the model
+(``tensor_parallel_check``, from ``StepCapture.attention_heads``, ``kv_heads``, ``mlp_width``): ``t``
+divides the attention heads and the MLP width; the key/value heads (grouped-query attention) are divided
+when ``t`` divides them and, when ``t`` is a multiple of them, replicated ``t / K`` times as vLLM's
+``QKVParallelLinear`` does (each GPU holds one KV head: the KV projections' parameters per GPU are
+``1/K`` of them, not ``1/t``); any other ``t`` is refused with its reason.
 
 A plan with ``d`` replicas of a ``p``-stage pipeline uses ``d x p`` GPUs; ``d`` replicas of a ``t``-way
 tensor-parallel group ``d x t``. The search (``best_plan``)
@@ -101,6 +105,8 @@ class Plan:
     capacity_bytes: int
     stages: list[tuple[int, int]] = field(default_factory=list)
     tp: int = 1
+    #: A correction the plan needed (KV heads replicated), one line; "" when none.
+    note: str = ""
 
     @property
     def name(self) -> str:
@@ -369,6 +375,10 @@ def tensor_parallel_plan(
     tp_comm = 4 * reduce  # two all-reduces per block forward, two backward (Megatron-LM)
     share = step.split_params / max(step.params, 1)
     keep = 1 - share + share / tp
+    note = tensor_parallel_check(step, tp)[1]
+    kv = step.kv_heads
+    if kv and kv < tp and step.kv_params:  # replicated KV heads: each GPU holds 1/kv of the projections
+        keep += step.kv_params / max(step.params, 1) * (1 / kv - 1 / tp)
 
     def part(x: int) -> int:
         return int(x * keep)
@@ -392,8 +402,37 @@ def tensor_parallel_plan(
         compute_s=compute, communication_s=comm + accumulation * tp_comm, exposed_communication_s=exposed,
         optimizer_s=opt, bubble_fraction=0.0, step_time_s=compute + exposed + opt,
         global_batch=step.batch_size * accumulation * dp, memory=memory,
-        capacity_bytes=est.memory.capacity_bytes, tp=tp,
+        capacity_bytes=est.memory.capacity_bytes, tp=tp, note=note,
     )  # fmt: skip
+
+
+def tensor_parallel_check(step: StepCapture, tp: int) -> tuple[bool, str]:
+    """Whether a ``tp``-way tensor-parallel group splits ``step``'s model (module doc), and one line: the
+    reason a refused ``tp`` cannot split it, or the correction an accepted one needs ("" when none). A
+    dimension the capture did not find is not checked."""
+    heads, kv, width = step.attention_heads, step.kv_heads, step.mlp_width
+    if heads and heads % tp:
+        return False, f"{heads} attention heads do not split {tp} ways"
+    if width and width % tp:
+        return False, f"the MLP width {width:,} does not split {tp} ways"
+    if kv and kv != heads and kv % tp:
+        if tp % kv:
+            return False, f"{kv} KV heads neither split {tp} ways nor replicate evenly"
+        return True, f"{kv} KV heads replicated x{tp // kv} (vLLM's rule: one KV head per GPU)"
+    return True, ""
+
+
+def tensor_parallel_refusals(step: StepCapture, gpus: int) -> list[dict[str, str]]:
+    """``[{"name": "tp3", "reason": ...}]``: the tensor-parallel degrees ``all_plans`` would try for ``gpus``
+    GPUs that do not split the model (``tensor_parallel_check``)."""
+    out = []
+    for tp in range(2, min(gpus, MAX_TENSOR_PARALLEL) + 1):
+        if gpus % tp or not step.split_records:
+            continue
+        ok, reason = tensor_parallel_check(step, tp)
+        if not ok:
+            out.append({"name": f"tp{tp}", "reason": reason})
+    return out
 
 
 def all_plans(
@@ -417,8 +456,8 @@ def all_plans(
             else:
                 plans.append(pipeline_plan(step, est, target, pp, dp, zero, accumulation * pp))
     for tp in range(2, min(gpus, MAX_TENSOR_PARALLEL) + 1):
-        if gpus % tp or not step.split_records:
-            continue
+        if gpus % tp or not step.split_records or not tensor_parallel_check(step, tp)[0]:
+            continue  # tensor_parallel_refusals says why
         dp = gpus // tp
         for zero in ZERO_STAGES if dp > 1 else (0,):
             plans.append(tensor_parallel_plan(step, est, target, tp, dp, zero, accumulation * tp))

@@ -28,6 +28,12 @@ Memory at the peak, by category (bytes, per GPU of one replica):
 - ``saved_activations``: activations saved for backward live at the peak; ``temporaries``: the rest
   (``capture.step_memory``).
 
+fp8 training (``fp8-mixed``, ``StepCapture.fp8_records``): the GEMMs that run in fp8 are estimated on the
+target's fp8 path (their 1-byte operands already in their bytes) and the rest of the phase on bf16
+(``with_fp8_gemms``: each op's estimate replaced, the phase time moved by the difference); MFU stays
+against the bf16 dense peak (the usual convention: against the fp8 peak it would be half).
+``gemm_precision`` says which path the GEMMs took.
+
 The peak is the larger of the forward/backward peak (``capture.step_memory``) and the optimizer step's
 (every gradient + the optimizer's temporaries). Mixed-precision AdamW holds 2 + 2 + 4 + 4 + 4 = 16 bytes
 per parameter before activations (ZeRO paper, Rajbhandari et al. 2020, section 3.1: 2 + 2 + K with K = 12).
@@ -140,6 +146,8 @@ class TrainingEstimate:
     execution: str = DEFAULT_EXECUTION
     efficiency: str = DEFAULT_EFFICIENCY
     estimates: dict[str, ModelEstimate] = field(default_factory=dict, repr=False)
+    #: The path the GEMMs ran on: the compute precision, or ``fp8`` for fp8 training.
+    gemm_precision: str = ""
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -184,12 +192,19 @@ def phase_time(
     execution: str,
     efficiency: str,
     recomputed_flops: int = 0,
+    fp8_records: frozenset[int] = frozenset(),
 ) -> tuple[PhaseTime, ModelEstimate]:
     """One phase through ``estimate_records``: its ``PhaseTime`` and the full estimate (per-op times).
     ``records`` may be a slice of a longer capture: they are renumbered from 0 and reads from ops before
-    the slice become reads from memory (-1), as for a model input."""
+    the slice become reads from memory (-1), as for a model input. ``fp8_records``: indices (in the
+    capture) of records estimated on the fp8 path (``with_fp8_gemms``)."""
+    fp8_local = (
+        sorted(r.index - records[0].index for r in records if r.index in fp8_records) if records else []
+    )
     records = local_records(records)
     est = estimate_records(records, target, precision, batch_size, name, execution, efficiency)
+    if fp8_local:
+        est = with_fp8_gemms(est, records, fp8_local, target, batch_size, execution, efficiency)
     return (
         PhaseTime(
             phase=name,
@@ -206,6 +221,43 @@ def phase_time(
             recomputed_flops=recomputed_flops,
         ),
         est,
+    )
+
+
+def with_fp8_gemms(
+    est: ModelEstimate,
+    records: Sequence[Any],
+    fp8_local: Sequence[int],
+    target: HardwareTarget,
+    batch_size: int,
+    execution: str,
+    efficiency: str,
+) -> ModelEstimate:
+    """``est`` with the records at ``fp8_local`` (indices into ``records``) estimated on the fp8 path, as
+    kernels of their own: their op estimates replaced, the phase's time and its three parts moved by the
+    difference, the bound taken again from the ops."""
+    from dataclasses import replace
+
+    from metrics_core.perf.efficiency import BOUNDS
+    from metrics_core.perf.roofline import dominant_bound
+
+    sub = [replace(records[i], index=k, reads_from=None) for k, i in enumerate(fp8_local)]
+    est8 = estimate_records(sub, target, "fp8", batch_size, est.model, execution, efficiency)
+    by_local = {i: replace(o, index=i) for i, o in zip(fp8_local, est8.ops, strict=True)}
+    old = [o for o in est.ops if o.index in by_local]
+    ops = tuple(by_local.get(o.index, o) for o in est.ops)
+    latency = est.latency_s - sum(o.time_s for o in old) + est8.latency_s
+    by_bound = {b: sum(o.time_s for o in ops if o.bound == b) for b in BOUNDS}
+    return replace(
+        est,
+        ops=ops,
+        latency_s=latency,
+        throughput_per_s=batch_size / latency if latency else None,
+        attained_flops_per_s=est.flops / latency if latency else None,
+        compute_s=est.compute_s - sum(o.compute_s for o in old) + est8.compute_s,
+        memory_s=est.memory_s - sum(o.memory_s for o in old) + est8.memory_s,
+        overhead_s=est.overhead_s - sum(o.overhead_s for o in old) + est8.overhead_s,
+        bound=dominant_bound(by_bound),
     )
 
 
@@ -288,6 +340,9 @@ def estimate_training(
     if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
         raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
     path = compute_path(target, step.compute_dtype)
+    fp8 = frozenset(step.fp8_records)
+    if fp8:
+        compute_path(target, "fp8")
     opt_path = "fp32" if target.has("fp32") else path
     recomputed = set(step.recomputed)
     phases: dict[str, PhaseTime] = {}
@@ -304,6 +359,7 @@ def estimate_training(
             execution,
             efficiency,
             again,
+            fp8,
         )
     fb = phases["forward"].time_s + phases["backward"].time_s
     step_time = accumulation * fb + phases["optimizer"].time_s
@@ -332,4 +388,5 @@ def estimate_training(
         execution=execution,
         efficiency=efficiency,
         estimates=estimates,
+        gemm_precision="fp8" if fp8 else path,
     )

@@ -60,6 +60,13 @@ class ModeltuiApp(App[None]):
         Binding("p", "precision", "Precision", show=False),
         Binding("w", "roofline", "Roofline"),
         Binding("f", "pareto", "Pareto", tooltip="Accuracy vs cost on the target: the Pareto frontier"),
+        Binding(
+            "T",
+            "train",
+            "Train",
+            show=False,  # the footer holds ten keys at 80 columns; listed in help (?) and the palette
+            tooltip="Training view of the selected models: step time by phase, MFU, memory, plans (est.)",
+        ),
         Binding("o", "settings", "Settings", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -595,6 +602,17 @@ class ModeltuiApp(App[None]):
             return
         self.push_screen(ParetoScreen())
 
+    def action_train(self) -> None:
+        """The training view of the selected models on the target (``screens.train``)."""
+        from tui.app.screens.train import TrainScreen
+
+        if isinstance(self.screen, TrainScreen):
+            return
+        if not self.session.selected:
+            self.notify("select models in the catalog (c) first", title="Training")
+            return
+        self.push_screen(TrainScreen())
+
     def action_settings(self) -> None:
         from tui.app.screens.settings import SettingsScreen
 
@@ -653,6 +671,11 @@ class ModeltuiApp(App[None]):
         yield SystemCommand("Catalog", "Pick models to compare", self.action_catalog)
         yield SystemCommand("Settings", "Batch size, input shape, dtype", self.action_settings)
         yield SystemCommand("Roofline", f"Roofline chart on {s.target.name}", self.action_roofline)
+        yield SystemCommand(
+            "Training view",
+            f"A training step of the selected models on {s.target.name}: time, MFU, memory, plans",
+            self.action_train,
+        )
         yield SystemCommand(
             "Pareto", f"Accuracy vs latency, energy ... on {s.target.name}: the frontier", self.action_pareto
         )

@@ -98,6 +98,16 @@ def _llm_steps(name: str, bits: Any) -> Any:
     return step_model(name, bits, timeout_s=DEFAULT_TIMEOUT_S)
 
 
+def _train(name: str, options: AnalysisOptions, train: Any) -> Any:
+    """One training step of ``name`` (``runtime.train_capture.TrainRun``) captured in a worker process
+    (``train``: ``runtime.train_capture.TrainOptions``; raises ``ModeltuiError`` with one line for a model
+    the step cannot be captured for)."""
+    from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
+    from metrics_core.runtime.train_capture import capture_in_worker
+
+    return capture_in_worker(name, options, train, timeout_s=DEFAULT_TIMEOUT_S)
+
+
 def _catalog_note() -> str | None:
     from metrics_core.sources.catalog import stale_note
 
@@ -176,6 +186,9 @@ class Backend:
     llm: Callable[[str, HardwareTarget, Sequence[Any]], list[Any]] = _llm
     #: the step model of a decoder (``perf.serving.StepModel``): ``llm_steps(name, bits)``
     llm_steps: Callable[[str, Any], Any] = _llm_steps
+    #: a training step captured in a worker process for the training view: ``train(name, options,
+    #: train_options) -> TrainRun``
+    train: Callable[[str, AnalysisOptions, Any], Any] = _train
     #: stops analyses in flight (quit, new settings)
     stop: Callable[[], None] = _stop
     #: the app quits: ends at once what its threads wait for (worker starts, the timm index builder)

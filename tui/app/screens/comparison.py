@@ -37,6 +37,10 @@ def matches(name: str, text: str) -> bool:
     return name_matches(text, name)
 
 
+#: The narrowest terminal whose comparison footer also shows the training view's key.
+TRAIN_FOOTER_WIDTH = 100
+
+
 class ComparisonScreen(FilteredTableScreen):
     """Compare the selected models."""
 
@@ -99,6 +103,12 @@ class ComparisonScreen(FilteredTableScreen):
             "llm",
             "LLM",
             tooltip="LLM serving view of the highlighted decoder model: prefill/decode, KV cache, TTFT/TPOT",
+        ),
+        Binding(
+            "T",
+            "train",
+            "Train",
+            tooltip="Training view of the selected models: step time by phase, MFU, memory, plans (est.)",
         ),
         Binding("t", "toggle_rankings", "Rankings", show=False, tooltip="Show or hide the rankings panel"),
         Binding(
@@ -319,6 +329,19 @@ class ComparisonScreen(FilteredTableScreen):
             self.notify(f"{name}: no per-op records (engine {report.engine})", severity="warning")
         else:
             self.app.push_screen(LayersScreen(name))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``T`` shows in the footer from ``TRAIN_FOOTER_WIDTH`` columns (at 80 the ten other keys fill it:
+        False leaves it out, and the app's own ``T``, not shown, answers the key at any width)."""
+        if action == "train":
+            return self.size.width >= TRAIN_FOOTER_WIDTH
+        return True
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()
+
+    def action_train(self) -> None:
+        self.app.action_train()
 
     def action_llm(self) -> None:
         self.app.action_llm(self.table.cursor_key)

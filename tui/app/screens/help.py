@@ -22,6 +22,8 @@ NOTES = (
     "Peak memory (est.): activations live at once with ideal tensor lifetimes, plus resident weights.",
     f"Measured (b): median of {ITERS} timed forward passes after {WARMUP} warm-up ones on this machine;"
     " Meas/est = measured median / the estimate on the machine measured (this-machine on the CPU).",
+    "Training (T): one step of each selected model on the target (train's figures, estimates); i takes"
+    " typed values: batch, optimizer, precision, gpus, accumulation, checkpointing.",
     "Accuracy: published ImageNet-1k top-1/top-5 % (torchvision weights, timm's results); - = none.",
     "Pareto (f): on the frontier = no other model at least as good on both axes and better on one;"
     " energy = board power x estimated latency, an upper bound.",
@@ -49,6 +51,7 @@ def sections(app) -> list[tuple[str, list[tuple[str, str]]]]:  # noqa: ANN001 (A
     from tui.app.screens.llm import LlmScreen
     from tui.app.screens.pareto import ParetoScreen
     from tui.app.screens.roofline import RooflineScreen
+    from tui.app.screens.train import TrainScreen
     from tui.app.widgets.grid_table import GridTable
 
     everywhere = key_rows(app, app.BINDINGS) + [("^p", "Command palette: models, targets, presets, export")]
@@ -60,6 +63,7 @@ def sections(app) -> list[tuple[str, list[tuple[str, str]]]]:  # noqa: ANN001 (A
         ("Roofline", key_rows(app, RooflineScreen.BINDINGS)),
         ("Pareto (f)", key_rows(app, ParetoScreen.BINDINGS)),
         ("LLM view (m)", key_rows(app, LlmScreen.BINDINGS)),
+        ("Training view (T)", key_rows(app, TrainScreen.BINDINGS)),
         ("Tables", key_rows(app, GridTable.BINDINGS)),
     ]
 

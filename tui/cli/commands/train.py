@@ -19,8 +19,8 @@ from tui.cli.commands.options import input_spec, positive_int, positive_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
 LOSSES = ("cross-entropy", "next-token", "mse")
-OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor")
-PRECISIONS = ("fp32", "bf16", "bf16-mixed", "fp16-mixed")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", "adam8bit", "adamw8bit")
+PRECISIONS = ("fp32", "bf16", "bf16-mixed", "fp16-mixed", "fp8-mixed")
 
 #: Flat columns of CSV and Markdown: one row per model.
 FLAT_KEYS: tuple[str, ...] = (
@@ -31,7 +31,7 @@ FLAT_KEYS: tuple[str, ...] = (
     "gradients_bytes", "optimizer_state_bytes", "saved_activations_bytes", "temporaries_bytes",
     "peak_bytes", "peak_phase", "capacity_bytes", "fits", "max_micro_batch", "critical_path_share",
     "op_parallelism", "max_width", "gpus", "best_plan", "best_plan_step_time_s", "best_plan_samples_per_s",
-    "best_plan_memory_bytes",
+    "best_plan_memory_bytes", "refused_plans", "recipe", "loss_scaling", "gemm_precision", "validation",
 )  # fmt: skip
 
 
@@ -44,12 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hardware", metavar="ID", required=True, help="hardware target id (modeltui hardware)")
     p.add_argument("--hardware-file", metavar="PATH", action="append", default=[], help="extra hardware TOML")
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N", help="micro-batch size (1)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw", help="torch.optim class (adamw)")
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="adamw",
+        help="torch.optim class, or bitsandbytes' blockwise 8-bit Adam / AdamW (adam8bit, adamw8bit: its "
+        "state layout and kernels modelled) (default adamw)",
+    )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="bf16-mixed",
-        help="bf16-mixed / fp16-mixed: 16-bit compute, fp32 master weights and state (default bf16-mixed)",
+        help="bf16-mixed / fp16-mixed: 16-bit weights, gradients and compute, fp32 master weights and "
+        "state; fp16-mixed adds GradScaler's loss scaling; fp8-mixed: bf16-mixed with the blocks' Linear "
+        "GEMMs in fp8 (Transformer Engine; targets with an fp8 path); bf16, fp32: one type throughout "
+        "(default bf16-mixed)",
     )
     p.add_argument(
         "--loss", choices=LOSSES, default=None, help="default: by task (cross-entropy, next-token)"
@@ -59,7 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--accumulation", type=positive_int, default=1, metavar="K", help="micro-batches per optimizer step"
     )
     p.add_argument(
-        "--gpus", type=positive_int, default=1, metavar="N", help="GPUs for the parallel plans (1)"
+        "--gpus",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="GPUs for the parallel plans (1); a tensor-parallel degree that does not split the attention "
+        "heads, KV heads or MLP width is refused with its reason",
     )
     p.add_argument(
         "--memory-limit",
@@ -97,8 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from metrics_core.capture.train_step import FP8_PRECISIONS
     from metrics_core.capture.train_step import PRECISIONS as TRAIN_PRECISIONS
     from metrics_core.perf.training import compute_path
+    from metrics_core.perf.training_report import training_result
     from metrics_core.runtime.options import AnalysisOptions
     from metrics_core.runtime.train_capture import TrainOptions, capture_in_worker
     from metrics_core.sources.resolve import get_spec
@@ -115,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--memory-limit {args.memory_limit!r}: expected a positive size, e.g. 40GB")
     compute = TRAIN_PRECISIONS[args.precision][0]
     compute_path(target, compute)  # a precision the target lacks: a usage error before any work
+    if args.precision in FP8_PRECISIONS:
+        compute_path(target, "fp8")
     args.dtype = compute  # the output's context: bytes and peak at the compute precision
     if args.gpus > 1:
         from metrics_core.perf.parallel_plans import target_link
@@ -134,49 +152,15 @@ def run(args: argparse.Namespace) -> int:
     for name in args.models:
         try:
             captured = capture_in_worker(name, options, train, args.timeout)
-            results.append(analyse(captured, target, args.accumulation, args.gpus, modes, limit))
+            results.append(training_result(captured, target, args.accumulation, args.gpus, modes, limit))
         except ModeltuiError as exc:
             if exc.kind == "usage":
                 raise
             failures.append(f"{name}: {exc}")
-    write(results, args.format, target, modes)
+    write(results, args.format, target)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
-
-
-def analyse(
-    captured: Any, target: Any, accumulation: int, gpus: int, modes: dict[str, str], limit: int | None = None
-) -> dict:
-    """The JSON-compatible result of one model: the step estimate, op-level parallelism and plans (the
-    best one fits ``limit`` bytes per GPU, default the target's memory)."""
-    from metrics_core.perf.parallel_plans import all_plans, best_plan
-    from metrics_core.perf.training import estimate_training, local_records
-    from metrics_core.report.op_parallelism import op_parallelism
-
-    step = captured.step
-    est = estimate_training(
-        step, target, model=captured.model, accumulation=accumulation,
-        tokens_per_sample=captured.tokens_per_sample, execution=modes["execution"],
-        efficiency=modes["efficiency"],
-    )  # fmt: skip
-    d = est.to_dict()
-    d.update(hardware=target.id, hardware_name=target.name, task=captured.task, inputs=captured.inputs)
-    d["blocks"] = len(step.blocks)
-    parallel = {}
-    for phase in ("forward", "backward"):
-        records = local_records(step.phase(phase))
-        seconds = [o.time_s for o in est.estimates[phase].ops]
-        parallel[phase] = op_parallelism(records, seconds, work="seconds").to_dict()
-    d["op_parallelism"] = parallel
-    d["gpus"] = gpus
-    if gpus > 1:
-        plans = all_plans(step, est, target, gpus, accumulation)
-        best = best_plan(plans, limit)
-        d["plans"] = [p.to_dict() for p in plans]
-        d["best_plan"] = best.to_dict() if best else None
-        d["memory_limit_bytes"] = limit if limit is not None else d["memory"]["capacity_bytes"]
-    return d
 
 
 def flat(d: dict) -> dict:
@@ -184,7 +168,7 @@ def flat(d: dict) -> dict:
     ph, mem, par = d["phases"], d["memory"], d["op_parallelism"]["forward"]
     best = d.get("best_plan") or {}
     row = {k: d.get(k) for k in FLAT_KEYS}
-    row["hardware"] = d["hardware"]
+    row["hardware"] = d["hardware"]  # recipe, validation: what the precision means, where it was validated
     for p in ("forward", "backward", "optimizer"):
         row[f"{p}_flops"], row[f"{p}_bytes"], row[f"{p}_s"] = ph[p]["flops"], ph[p]["bytes"], ph[p]["time_s"]
     for c in (
@@ -209,11 +193,13 @@ def flat(d: dict) -> dict:
         best_plan_step_time_s=best.get("step_time_s"),
         best_plan_samples_per_s=best.get("samples_per_s"),
         best_plan_memory_bytes=best.get("memory_bytes"),
+        refused_plans="; ".join(f"{r['name']}: {r['reason']}" for r in d.get("refused_plans", [])) or None,
     )
     return row
 
 
-def write(results: list[dict], fmt: str, target: Any, modes: dict[str, str]) -> None:
+def write(results: list[dict], fmt: str, target: Any) -> None:
+    from metrics_core.perf.training_report import training_text
     from metrics_core.report.export import to_json
 
     if fmt == "json":
@@ -236,119 +222,4 @@ def write(results: list[dict], fmt: str, target: Any, modes: dict[str, str]) -> 
     for i, d in enumerate(results):
         if i:
             print()
-        print(text_report(d, target, modes))
-
-
-def text_report(d: dict, target: Any, modes: dict[str, str]) -> str:
-    """The table output of one model (80 columns: tables fold through ``textable``)."""
-    from metrics_core.common.textable import text_table
-    from metrics_core.common.units import human_count, human_time
-
-    gb = lambda n: f"{n / 1e9:,.2f}"  # noqa: E731
-    checkpointing = f"on ({d['blocks']} blocks)" if d["checkpointing"] else "off"
-    ph, mem = d["phases"], d["memory"]
-    out = [
-        f"{d['model']}: training step on {target.name} (estimates: roofline, {modes['execution']}, "
-        f"{modes['efficiency']} efficiency)",
-        f"micro-batch {d['batch_size']} x {d['accumulation']} per step, {d['optimizer']}, {d['precision']}, "
-        f"loss {d['loss']}, checkpointing {checkpointing}",
-        f"{human_count(d['params'])} parameters ({human_count(d['trainable_params'])} trainable)",
-        "",
-    ]
-    rows = []
-    for p in ("forward", "backward", "optimizer"):
-        x = ph[p]
-        note = f" (+{x['recomputed_flops'] / 1e9:,.1f} recomputed)" if x["recomputed_flops"] else ""
-        rows.append(
-            [
-                p,
-                f"{x['ops']:,}",
-                f"{x['flops'] / 1e9:,.1f}{note}",
-                gb(x["bytes"]),
-                human_time(x["time_s"]),
-                x["bound"],
-            ]
-        )
-    rows.append([f"step (x{d['accumulation']} fwd+bwd)", "", "", "", human_time(d["step_time_s"]), ""])
-    out.append(
-        text_table(
-            ["phase", "ops", "GFLOP", "GB moved", "time", "bound"],
-            rows,
-            [False, True, True, True, True, False],
-        )
-    )
-    rate = f"{d['samples_per_s']:,.1f} samples/s"
-    if d.get("tokens_per_s"):
-        rate += f" ({d['tokens_per_s']:,.0f} tokens/s)"
-    out.append(
-        f"throughput {rate}; MFU {100 * d['mfu']:.1f}% (HFU {100 * d['hfu']:.1f}%) of "
-        f"{d['compute_precision']} peak"
-    )
-    out.append("")
-    labels = {
-        "weights": f"weights ({d['compute_precision']})",
-        "master_weights": "master weights (fp32)",
-        "gradients": "gradients",
-        "optimizer_state": "optimizer state",
-        "saved_activations": "activations saved for backward",
-        "temporaries": "temporaries",
-    }
-    rows = [[label, gb(mem[k])] for k, label in labels.items()]
-    rows.append(["total", gb(mem["total"])])
-    out.append(text_table([f"memory at the peak ({mem['peak_phase']})", "GB"], rows, [False, True]))
-    fits = "fits" if mem["fits"] else "does NOT fit"
-    out.append(
-        f"{gb(mem['total'])} of {gb(mem['capacity_bytes'])} GB: {fits}; largest micro-batch "
-        f"~{mem['max_micro_batch']:,} (activations scaled with the batch)"
-    )
-    out.append("")
-    for phase in ("forward", "backward"):
-        par = d["op_parallelism"][phase]
-        out.append(
-            f"op-level parallelism ({phase}): critical path {100 * par['critical_share']:.1f}% of the "
-            f"op time, average parallelism {par['parallelism']:.2f}, widest {par['max_width']} compute ops "
-            f"at once ({par['max_width_all_ops']} ops of any kind)"
-        )
-    if d.get("plans"):
-        out.append("")
-        out.append(
-            f"parallel plans on {d['gpus']} GPUs ({target.interconnect_kind or 'pcie'}, "
-            f"{target.interconnect_gbps:g} GB/s), global batch {d['plans'][0]['global_batch']:,}:"
-        )
-        rows = []
-        for p in sorted(d["plans"], key=lambda p: p["step_time_s"]):
-            rows.append(
-                [
-                    p["name"],
-                    gb(p["memory_bytes"]) + ("" if p["fits"] else "!"),
-                    human_time(p["step_time_s"]),
-                    f"{p['samples_per_s']:,.0f}",
-                    _seconds(p["communication_s"]),
-                    _seconds(p["exposed_communication_s"]),
-                    f"{100 * p['bubble_fraction']:.0f}%",
-                ]
-            )
-        out.append(
-            text_table(
-                ["plan", "GB/GPU", "step", "samples/s", "comm", "exposed", "bubble"],
-                rows,
-                [False, True, True, True, True, True, True],
-            )
-        )
-        best = d.get("best_plan")
-        out.append(
-            f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s, "
-            f"{gb(best['memory_bytes'])} GB/GPU); "
-            "GB/GPU! does not fit; comm: collectives and transfers per step, exposed: the part not hidden "
-            "behind the backward"
-            if best
-            else "best: none fits"
-        )
-    return "\n".join(out)
-
-
-def _seconds(value: float) -> str:
-    """``human_time``, with 0 as ``0``."""
-    from metrics_core.common.units import human_time
-
-    return human_time(value) if value else "0"
+        print(training_text(d, target))

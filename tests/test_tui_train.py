@@ -1,0 +1,186 @@
+"""The app's training view (T): real training-step captures of a small model, the same figures as the
+``train`` verb's JSON for the same options, typed values, and text that fits the terminal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tui_fakes as fakes
+from tui_fakes import settle, sync
+
+from metrics_core.runtime.options import AnalysisOptions
+
+MODEL = "train_models:two_blocks"
+
+
+@pytest.fixture(autouse=True)
+def in_process(monkeypatch):
+    """The captures in this process (the fake backend does not start the pool's resource tracker)."""
+    monkeypatch.setenv("MODELTUI_JOBS", "0")
+
+
+def make_app(target: str = "h100-sxm5-80gb"):  # noqa: ANN201
+    from tui.app.application import ModeltuiApp
+
+    backend, _ = fakes.fake_backend()
+    # two_blocks is fed (B, 16); the fake session is eager and ideal
+    options = AnalysisOptions(input_shape=(16,))
+    return ModeltuiApp(models=[MODEL], options=options, target_id=target, backend=backend)
+
+
+def verb_json(capsys, *extra: str) -> dict:
+    from tui.cli import main
+
+    argv = ["train", MODEL, "--input-shape", "16", "--hardware", "h100-sxm5-80gb", "--execution", "eager",
+            "--efficiency", "ideal", "--format", "json", *extra]  # fmt: skip
+    capsys.readouterr()  # what the app wrote so far
+    assert main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    return row
+
+
+def same_figures(view: dict, verb: dict) -> None:
+    """The view's result holds the verb's figures (the verb adds its run context)."""
+    keys = ("step_time_s", "samples_per_s", "mfu", "hfu", "model_flops", "params", "optimizer", "precision",
+            "batch_size", "accumulation", "recipe", "validation", "execution", "efficiency")  # fmt: skip
+    for key in keys:
+        assert view[key] == verb[key], key
+    assert view["phases"] == verb["phases"]
+    assert view["memory"] == verb["memory"]
+    assert view.get("best_plan") == verb.get("best_plan")
+    assert [p["name"] for p in view.get("plans", [])] == [p["name"] for p in verb.get("plans", [])]
+
+
+@sync
+async def test_training_view_shows_the_train_verbs_figures(capsys):
+    from metrics_core.common.units import human_time
+    from tui.app.screens.train import TrainScreen
+
+    # the verb first: inside the app, stdout is the app's
+    default = verb_json(capsys)
+    verb = verb_json(capsys, "--batch-size", "4", "--optimizer", "sgd", "--precision", "fp32", "--gpus", "4")
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        # the defaults: the session's batch (1), adamw, bf16-mixed, 1 GPU
+        first = screen.results[MODEL]
+        same_figures(first, default)
+        # typed values: SGD in fp32 on 4 GPUs, micro-batch 4
+        assert screen.apply_typed("batch 4 optimizer sgd precision fp32 gpus 4") is None
+        await settle(pilot)
+        view = screen.results[MODEL]
+        same_figures(view, verb)
+        # hand-derived: 2 blocks x 2 Linear(16, 16) (272 parameters each) + Linear(16, 4) (68) = 1,156
+        # parameters; SGD in fp32: weights 4 B and momentum 4 B per parameter, no master copy
+        assert view["params"] == 1_156
+        assert (view["memory"]["weights"], view["memory"]["optimizer_state"]) == (4_624, 4_624)
+        assert view["memory"]["master_weights"] == 0
+        # forward MACs: batch 4 x (4 Linear(16, 16) x 256 + Linear(16, 4) 64 weights) = 4,352
+        assert view["phases"]["forward"]["macs"] == 4 * (4 * 256 + 64) == 4_352
+        text = screen.text
+        assert "micro-batch 4 x 1 per step, sgd, fp32, loss mse, checkpointing off" in text
+        assert human_time(verb["step_time_s"]) in text
+        assert f"MFU {100 * verb['mfu']:.1f}%" in text
+        best = verb["best_plan"]
+        assert f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s" in text
+        assert "estimate (roofline) on NVIDIA H100 SXM5 80GB; fp32: fp32 weights" in text
+        assert "physical: datasheet peaks" in text and "not validated for training on this target" in text
+        # keys: the optimizer cycles sgd -> adafactor; a capture per settings, kept for a GPU change
+        await pilot.press("O")
+        await settle(pilot)
+        assert screen.settings.optimizer == "adafactor" and screen.results[MODEL]["optimizer"] == "adafactor"
+        captures = len(screen.captures)
+        await pilot.press("G")  # 4 -> 8 GPUs: re-planned from the kept capture
+        await settle(pilot)
+        assert screen.settings.gpus == 8 and len(screen.captures) == captures
+        assert screen.results[MODEL]["gpus"] == 8
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TrainScreen)
+
+
+@sync
+async def test_training_view_typed_value_errors_and_refusals():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_train()
+        await settle(pilot)
+        screen = app.screen
+        assert screen.apply_typed("batch zero") == "batch must be a positive whole number, got 'zero'"
+        assert screen.apply_typed("precision fp8") == (
+            "precision 'fp8': choose one of fp32, bf16, bf16-mixed, fp16-mixed, fp8-mixed"
+        )
+        assert screen.apply_typed("lr 3") == (
+            "'lr' is not a setting: batch, optimizer, precision, gpus, accumulation or checkpointing"
+        )
+        assert screen.apply_typed("checkpointing maybe") == "checkpointing must be on or off, got 'maybe'"
+        await pilot.press("i")
+        field = screen.query_one("#train-input")
+        assert field.has_class("editing")
+        field.value = "accumulation 2 checkpointing on"
+        await pilot.press("enter")
+        await settle(pilot)
+        d = screen.results[MODEL]
+        assert (d["accumulation"], d["checkpointing"], d["blocks"]) == (2, True, 2)
+        assert "checkpointing on (2 blocks)" in screen.text
+        # a new target recomputes: the A100 80GB's training estimates are validated (ResNet-50, README)
+        app.set_target("a100-sxm4-80gb")
+        await settle(pilot)
+        d = screen.results[MODEL]
+        assert d["hardware"] == "a100-sxm4-80gb" and d["accumulation"] == 2
+        words = " ".join(screen.text.split())  # prose folds at the screen's width
+        assert "validated on this target: ResNet-50 v1.5 SGD AMP batch 256" in words
+
+
+@sync
+async def test_training_view_refuses_gpus_without_an_interconnect():
+    app = make_app("raspberry-pi-5")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_train()
+        await settle(pilot)
+        screen = app.screen
+        # the Pi computes in fp32 and fp16, not bf16: the view starts in fp16-mixed
+        assert screen.settings.precision == "fp16-mixed"
+        assert screen.apply_typed("gpus 2") == (
+            "Raspberry Pi 5 (BCM2712 CPU) has no GPU interconnect figure: gpus 1 only"
+        )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+@sync
+async def test_training_view_fits_the_terminal(size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        app.action_train()
+        await settle(pilot)
+        screen = app.screen
+        assert screen.apply_typed("gpus 8") is None
+        await settle(pilot)
+        lines = screen.text.splitlines()
+        # every line (tables, numbers, prose) within the scroll area: nothing is cut at the right edge
+        assert max(len(line) for line in lines) <= size[0] - 3
+        assert any(line.startswith("best: ") for line in lines)
+        status = [str(screen.query_one(f"#status-{part}").render()) for part in ("text", "options")]
+        assert not any("…" in part for part in status)
+
+
+@pytest.mark.parametrize(("width", "shown"), [(80, False), (120, True)])
+@sync
+async def test_training_key_in_the_footer_where_it_fits(width, shown, monkeypatch):
+    from tui.app.screens.train import TrainScreen
+
+    monkeypatch.setattr(TrainScreen, "compute", lambda self: None)  # the screen only: no captures
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await settle(pilot)
+        # the comparison's footer holds ten keys at 80 columns: T joins them from 100; it works at any width
+        assert app.screen.active_bindings["T"].binding.show is shown
+        await pilot.press("T")
+        assert isinstance(app.screen, TrainScreen)
