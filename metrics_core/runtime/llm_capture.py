@@ -318,6 +318,7 @@ def _capture_llm(
         kv_geometry,
         probe_decoder_cache,
     )
+    from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import batch_lines, peak_memory
     from metrics_core.capture.ssm import vectorized_scans
@@ -365,7 +366,9 @@ def _capture_llm(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
     ) -> PhaseCapture:
         with vectorized_scans(model):  # Mamba-1 scans as whole-sequence ops (capture.ssm)
-            trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
+            # a decoder's identical layers captured once (capture.layer_replicas: the same trace)
+            run = capture if architecture == "encoder-decoder" else capture_replicated
+            trace = run(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
         if softcap:
             trace.records[:] = softcapped(trace.records)
         if not kv and not cross:
