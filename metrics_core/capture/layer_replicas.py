@@ -234,6 +234,8 @@ def capture_replicated(
 
 
 def expand(trace: Any, plan: LayerPlan) -> Any:  # noqa: ANN401, C901 (Trace -> Trace | None)
+    from metrics_core.capture.trace import head_op
+
     """The full model's ``Trace`` from ``trace``, the capture of the first ``plan.prefix`` layers with
     ``spans`` per layer; None when a check of the module docstring fails."""
     k = plan.prefix
@@ -352,16 +354,12 @@ def expand(trace: Any, plan: LayerPlan) -> Any:  # noqa: ANN401, C901 (Trace -> 
     tail_map = {key: previous[m] for key, m in ordinal[k - 1].items()}
     for key in own[k]:
         sizes[key] = trace.sizes[key]
-    shift = len(records) - stop
     for r, (reads, allocs) in zip(trace.records[stop:], trace.events[stop:], strict=True):
         records.append(dataclasses.replace(r, index=len(records)))
         events.append((tuple(tail_map.get(x, x) for x in reads), tuple(tail_map.get(x, x) for x in allocs)))
-    head = trace.head_index
-    if head is not None and head >= stop:
-        head += shift
-    elif head is not None and head >= first:
-        return None  # the head inside a layer: not a decoder's logits
     output_keys = tuple(tail_map.get(x, x) for x in trace.output_keys)
+    writer = {key: i for i, (_reads, allocs) in enumerate(events) for key in allocs}
+    head = head_op(records, events, writer, writer.get(output_keys[0])) if output_keys else None
     return dataclasses.replace(
         trace,
         records=records,
