@@ -340,10 +340,18 @@ def estimate_kernels(
     l2 = l2_read_bytes(records, target.l2_cache_mb * 1e6) if cached else [0] * len(records)
     kests: list[KernelEstimate] = []
     op_est: list[OpEstimate | None] = [None] * len(records)
+    # a kernel's time depends on its kind, FLOPs, bytes, L2 bytes and its main op's costs and shapes (never
+    # on names): a model's repeated layers are priced once (an LLM's 32-80 identical decoder layers)
+    times: dict[tuple, Any] = {}
     for n, k in enumerate(kernels):
-        kt = kernel_time(k, records, target, precision, efficiency, execution, tuning, params, l2[k.main])
-        t, bound = kt.time_s, kt.bound
         main = records[k.main]
+        key = (k.kind, k.flops, k.bytes, l2[k.main], _cost_key(main))
+        kt = times.get(key)
+        if kt is None:
+            kt = times[key] = kernel_time(
+                k, records, target, precision, efficiency, execution, tuning, params, l2[k.main]
+            )
+        t, bound = kt.time_s, kt.bound
         kests.append(
             KernelEstimate(
                 index=n,
@@ -386,6 +394,15 @@ def estimate_kernels(
         execution=execution,
         efficiency=efficiency,
         kernels=tuple(kests),
+    )  # fmt: skip
+
+
+def _cost_key(r: OpRecord) -> tuple:
+    """What of a record a kernel's time can depend on (``efficiency.kernel_terms``: its op, category,
+    shapes, dtype, MACs, FLOPs and bytes), without its index and module."""
+    return (
+        r.op, r.category, r.module_type, tuple(map(tuple, r.input_shapes)), tuple(r.output_shape), r.dtype,
+        r.macs, r.flops, r.input_bytes, r.output_bytes, r.weight_bytes, r.covered,
     )  # fmt: skip
 
 
