@@ -422,3 +422,21 @@ def test_a_step_model_repriced_at_other_bits_matches_its_capture(tiny, steps):
         expected = [("index_copy_", "input_bytes", 4)] * 4 if bits.activations == 8 else []
         assert diff == expected
         assert steps.repriced(bits).capture.weight_bytes == steps.capture.params * bits.weights // 8
+
+
+def test_a_cache_entry_holding_another_kind_of_capture_is_rebuilt(tiny, capsys):
+    """An entry whose key matches but whose capture is not of its kind (a decode step where a phase
+    capture belongs) is treated as corrupt: ignored with one warning line, removed, captured again."""
+    import pickle
+
+    from metrics_core.runtime import llm_cache
+
+    key = llm_cache.capture_key(tiny, "phases", batch=1, prompt=8, generate=2, bits=FP16, attention="sdpa")
+    right = llm_cache.cached(key, lambda: capture_llm(tiny, 1, 8, 2, FP16))
+    path = llm_cache.entry_path(key)
+    path.write_bytes(pickle.dumps((key, right.decode_first)))  # a PhaseCapture under a "phases" key
+    llm_cache.clear_memory()
+    assert llm_cache.lookup(key) is None
+    assert "corrupt LLM capture cache entry" in capsys.readouterr().err
+    assert not path.exists()
+    assert llm_cache.cached(key, lambda: capture_llm(tiny, 1, 8, 2, FP16)) == right

@@ -5,8 +5,11 @@ attention), in memory and on disk, so a repeated ``llm`` (and any change of hard
 or the serving views' users, chunks and drafts) re-runs no capture: the estimates are pure functions of
 the captures (``perf.llm``, ``perf.serving``).
 
-Layout: ``cache_root()/llm/<model>-<20 hex digits of sha256(key)>.pkl``: a pickled ``(key, capture)``;
-the stored key is compared on read. The key holds what a capture depends on, as ``runtime.cache`` does
+Layout: ``cache_root()/llm/<model>-<kind>-<20 hex digits of sha256(key)>.pkl``: a pickled ``(key,
+capture)``; the stored key and the capture's type (``KINDS``) are checked on read. A decoder's prefill
+(kind ``prefill``, any generation) and decode steps (``decode``, by context) are also kept on their own:
+another generation length or context re-captures only its new decode steps (``phase_capture``).
+The key holds what a capture depends on, as ``runtime.cache`` does
 for reports: the model's definition (an ``hf:`` model's whole config), the transformers / torch / modeltui
 versions and the hash of the ``metrics_core`` sources. Custom ``module:factory`` models are not cached
 (their code cannot be fingerprinted). Writes are atomic; an unreadable, corrupt or foreign entry is
@@ -26,6 +29,13 @@ from typing import Any
 from metrics_core.common.paths import cache_root, write_atomic_bytes
 
 SUFFIX = ".pkl"
+#: What an entry of each kind holds (checked on read: anything else is a corrupt entry, rebuilt).
+KINDS: dict[str, str] = {
+    "phases": "LlmCapture",  # runtime.llm_capture: a generation's phase captures
+    "prefill": "LlmCapture",  # the same, kept for its prefill part (any generation)
+    "decode": "PhaseCapture",  # one decode step of a batch, prompt and context
+    "steps": "StepCapture",  # perf.serving: the step model's four captures
+}
 #: Captures kept in this process (the app's LLM view asks again and again).
 MEMORY_ENTRIES = 64
 _memory: OrderedDict[str, Any] = OrderedDict()
@@ -138,6 +148,8 @@ def _load(path: Path, key: dict[str, Any]) -> Any:
         stored, value = pickle.loads(data)  # noqa: S301 - our own cache folder, written by this module
         if json.dumps(stored, sort_keys=True, default=str) != json.dumps(key, sort_keys=True, default=str):
             raise ValueError("another key")
+        if type(value).__name__ != KINDS.get(key.get("kind"), type(value).__name__):
+            raise ValueError("another kind of capture")
     except Exception:  # noqa: BLE001 - any unreadable entry is rebuilt
         from metrics_core.runtime.cache import warn
 
