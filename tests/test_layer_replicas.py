@@ -154,12 +154,31 @@ def test_llm_capture_equal_with_and_without_replicas(names, family, monkeypatch)
     and a middle context) is the same object either way: records, peak activations, KV bytes per layer,
     params, layer kinds, windows and chunks; so every ``llm`` figure, per-layer breakdown and prefill pair
     count derived from it is the same."""
+    from metrics_core.perf.hardware import get_target
+    from metrics_core.perf.llm import Scenario, causal_records, estimate_llm
+    from metrics_core.perf.llm_layers import breakdown
     from metrics_core.runtime.llm_capture import capture_llm
 
     monkeypatch.setenv(layer_replicas.ENV_SWITCH, "0")
     full = capture_llm(names[family], 2, 24, 8, FP16, "sdpa", (28,))
     monkeypatch.delenv(layer_replicas.ENV_SWITCH)
-    assert capture_llm(names[family], 2, 24, 8, FP16, "sdpa", (28,)) == full
+    rep = capture_llm(names[family], 2, 24, 8, FP16, "sdpa", (28,))
+    assert rep == full
+    # what is derived from it, spelled out: KV bytes per layer, params, the prefill's attended pairs (the
+    # causal, sliding and chunked counts per SDPA op), the per-layer breakdown, every estimate
+    assert (rep.kv_layer_token_bytes, rep.params, rep.layer_kinds) == (
+        full.kv_layer_token_bytes,
+        full.params,
+        full.layer_kinds,
+    )
+    pairs = [causal_records(c.prefill.records, 24, c.windows, c.chunks) for c in (rep, full)]
+    assert pairs[0] == pairs[1]
+    h100 = get_target("h100-sxm5-80gb")
+    scenario = Scenario(2, 24, 8, context_tokens=28, kv_block_tokens=1)
+    est = [estimate_llm(c, h100, scenario) for c in (rep, full)]
+    assert est[0].to_dict() == est[1].to_dict()
+    assert breakdown(est[0].prefill.ops) == breakdown(est[1].prefill.ops)
+    assert breakdown(est[0].decode_first.ops) == breakdown(est[1].decode_first.ops)
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma2", "qwen2_moe"])
