@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -158,12 +159,28 @@ def layer_signature(layer: torch.nn.Module, index: int, count: int, config: Any)
     return (tuple(parts), tuple(per_layer))
 
 
+#: Plans by model (an LLM is captured ten times: prefills, decode steps, the cache probe), kept while its
+#: stack is the same list of the same layer objects.
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def plan_layers(model: torch.nn.Module) -> LayerPlan | None:
     """The capture plan of ``model``'s decoder stack (``LayerPlan``), or None when it has none."""
     stack = decoder_stack(model)
     if stack is None:
         return None
-    path, owner, attribute, layers = stack
+    members = (id(stack[1]), id(stack[3]), tuple(map(id, stack[3])))
+    known = _plans.get(model)
+    if known is not None and known[0] == members:
+        return known[1]
+    plan = _plan(*stack, model)
+    _plans[model] = (members, plan)
+    return plan
+
+
+def _plan(
+    path: str, owner: torch.nn.Module, attribute: str, layers: torch.nn.ModuleList, model: torch.nn.Module
+) -> LayerPlan:
     config = _text_config(model)
     n = len(layers)
     numbering: dict[Hashable, int] = {}
@@ -348,14 +365,14 @@ def expand(trace: Any, plan: LayerPlan) -> Any:  # noqa: ANN401, C901 (Trace -> 
             sizes[mapping[key]] = trace.sizes[key]
         rename = _renamer(names, j, i)
         for r, (reads, allocs) in zip(records_of(j), trace.events[bounds[j][0] : bounds[j][1]], strict=True):
-            records.append(dataclasses.replace(r, index=len(records), module=rename(r.module)))
+            records.append(_copy(r, len(records), rename(r.module)))
             events.append((tuple(mapping.get(x, x) for x in reads), tuple(mapping.get(x, x) for x in allocs)))
         previous = mine
     tail_map = {key: previous[m] for key, m in ordinal[k - 1].items()}
     for key in own[k]:
         sizes[key] = trace.sizes[key]
     for r, (reads, allocs) in zip(trace.records[stop:], trace.events[stop:], strict=True):
-        records.append(dataclasses.replace(r, index=len(records)))
+        records.append(_copy(r, len(records), r.module))
         events.append((tuple(tail_map.get(x, x) for x in reads), tuple(tail_map.get(x, x) for x in allocs)))
     output_keys = tuple(tail_map.get(x, x) for x in trace.output_keys)
     writer = {key: i for i, (_reads, allocs) in enumerate(events) for key in allocs}
@@ -391,6 +408,14 @@ def _same_records(a: list[OpRecord], b: list[OpRecord], names: str, ia: int, ib:
         return False
     rename = _renamer(names, ia, ib)
     return all(
-        dataclasses.replace(x, index=0, module=rename(x.module)) == dataclasses.replace(y, index=0)
+        {**vars(x), "index": 0, "module": rename(x.module)} == {**vars(y), "index": 0}
         for x, y in zip(a, b, strict=True)
     )
+
+
+def _copy(r: OpRecord, index: int, module: str) -> OpRecord:
+    """``dataclasses.replace(r, index=index, module=module)`` without its per-field checks (thousands of
+    records per capture): the same fields, the same (shared) shape lists."""
+    new = object.__new__(OpRecord)
+    new.__dict__.update(vars(r), index=index, module=module)
+    return new
