@@ -7,7 +7,10 @@ applied one after another; for each, the time until the view shows an estimate f
 (priced at once from the step model, ``perf.serving.estimate_from_steps``) and until the captured
 estimates replace it. Baseline, same run: the first opening (captures of every batch of the sweep).
 
-    python benchmarks/bench_tui_llm.py [--model hf:ID] [--json out.json]
+    python benchmarks/bench_tui_llm.py [--model hf:ID] [--json out.json] [--readme]
+
+``--readme`` writes the result line into README.md (``<!-- bench:tui-llm -->``). The sources' bytecode is
+written first (as ``pip install`` does).
 """
 
 from __future__ import annotations
@@ -75,7 +78,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="hf:meta-llama/Llama-3.1-8B")
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--readme", action="store_true", help="write the result line into README.md")
     args = ap.parse_args()
+    measure.compile_sources()
     print(measure.machine(), flush=True)
     cache = tempfile.mkdtemp(prefix="modeltui-bench-tui-llm-")
     for knob in KNOBS:
@@ -92,6 +97,19 @@ def main() -> int:
     worst = max(s for _c, s, _d in rows)
     print(f"target: an estimate within {TARGET_S} s of a change: {'met' if worst <= TARGET_S else 'NOT met'} "
           f"(slowest {worst:.2f} s)")  # fmt: skip
+    from tui.app.screens.llm import BATCHES
+
+    shown = ", ".join(f"`{c}` {s:.2f}" for c, s, _d in rows)
+    captured = ", ".join(f"{d:.1f}" for _c, _s, d in rows)
+    line = (
+        f"opening the LLM view of {args.model} (captures of {len(BATCHES)} batch sizes and the step "
+        f"model) {first:.1f} s; a typed change then shows an estimate in {shown} s (slowest {worst:.2f} s; "
+        f"target {TARGET_S:g} s: {'met' if worst <= TARGET_S else 'NOT met'}), the captured estimates "
+        f"following in {captured} s ({measure.machine()})"
+    )
+    print(f"\n{line}")
+    if args.readme and not measure.write_readme_figure("tui-llm", line):
+        print("README.md has no <!-- bench:tui-llm --> marker: not written", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(
             json.dumps({"model": args.model, "first_s": first, "changes": rows}, indent=1)

@@ -210,3 +210,34 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def gb(n: int) -> str:
     return f"{n / 1e9:.2f} GB"
+
+
+def compile_sources(root: Path | None = None) -> None:
+    """Write the bytecode of ``metrics_core`` and ``tui`` (what ``pip install`` does), so that runs time
+    the program, not the compilation of its sources (``PYTHONDONTWRITEBYTECODE=1`` environments would
+    otherwise compile every module on every run)."""
+    import compileall
+
+    root = root or Path(__file__).resolve().parents[1]
+    for package in ("metrics_core", "tui"):
+        compileall.compile_dir(str(root / package), quiet=1, legacy=False)
+
+
+#: README's benchmark figures: ``<!-- bench:NAME -->TEXT<!-- /bench -->``, TEXT written by the benchmark
+#: from its own output (``--readme``), never by hand.
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def write_readme_figure(name: str, text: str) -> bool:
+    """Replace the text of README's ``bench:NAME`` marker with ``text``; False when README has no such
+    marker (nothing written)."""
+    import re
+
+    from metrics_core.common.paths import write_atomic
+
+    body = README.read_text()
+    pattern = re.compile(rf"(<!-- bench:{re.escape(name)} -->).*?(<!-- /bench -->)", re.S)
+    if not pattern.search(body):
+        return False
+    write_atomic(README, pattern.sub(lambda m: m.group(1) + text + m.group(2), body, count=1))
+    return True

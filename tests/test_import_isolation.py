@@ -27,3 +27,12 @@ def test_metrics_core_does_not_import_textual():
 def test_cli_startup_imports_no_torch():
     mods = _modules_after("import tui.cli; tui.cli.build_parser()")
     assert "torch" not in mods and "torchvision" not in mods and "textual" not in mods
+
+
+def test_a_command_line_naming_a_verb_imports_that_verb_only():
+    """``modeltui llm ...`` parses with the ``llm`` verb's parser alone: the other verbs' modules (and
+    what they import) are not loaded, and ``--version`` reads no distribution metadata until asked."""
+    mods = _modules_after("import tui.cli; tui.cli.build_parser('llm')")
+    assert "tui.cli.commands.llm" in mods
+    assert not {"tui.cli.commands.compare", "tui.cli.commands.train", "tui.cli.commands.pareto"} & mods
+    assert "importlib.metadata" not in mods and "torch" not in mods

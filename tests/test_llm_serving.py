@@ -322,7 +322,8 @@ def test_llm_captures_are_cached_and_a_corrupt_entry_is_rebuilt(tiny, capsys, mo
     assert cli.main([*argv, "--users", "8"]) == 0
     cold = json.loads(capsys.readouterr().out)
     entries = sorted(p.name.split("-")[-2] for p in llm_cache.llm_dir().glob("*.pkl"))
-    assert entries == ["phases", "steps"]
+    # the phase capture, its prefill part and its two decode steps (contexts 40 and 44), the step model
+    assert entries == ["decode", "decode", "phases", "prefill", "steps"]
     llm_cache.clear_memory()
 
     def no_capture(*args, **kwargs):
@@ -343,7 +344,40 @@ def test_llm_captures_are_cached_and_a_corrupt_entry_is_rebuilt(tiny, capsys, mo
     captured = capsys.readouterr()
     assert json.loads(captured.out)[0]["ttft_s"] == cold[0]["ttft_s"]
     assert "corrupt LLM capture cache entry" in captured.err
-    assert llm_cache.clear()[0] == 2
+    assert llm_cache.clear()[0] == 5
+
+
+def test_another_generation_reuses_the_cached_prefill_and_decode_steps(tiny, monkeypatch):
+    """A decoder's capture at another generation length or context (the app's ``generate`` change) is
+    assembled from the cached prefill part and decode steps, capturing only the decode steps not seen
+    yet, and equals the capture made from scratch."""
+    from metrics_core.runtime import llm_cache, pool
+
+    calls = []
+    real = pool.run_call
+
+    def spy(func, *args, **kwargs):
+        calls.append((func.__name__, args[-1] if func.__name__ == "capture_llm_decodes" else None))
+        return real(func, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "run_call", spy)
+    first = llm_cache.phase_capture(tiny, 2, 40, 4, FP16)  # prefill, decode steps at contexts 40 and 44
+    assert calls == [("capture_llm", None)]
+    assert first == capture_llm(tiny, 2, 40, 4, FP16)
+    # 8 tokens, the step at context 42 reported: only contexts 48 and 42 are captured
+    longer = llm_cache.phase_capture(tiny, 2, 40, 8, FP16, "sdpa", (42,))
+    assert calls[1:] == [("capture_llm_decodes", (48, 42))]
+    assert longer == capture_llm(tiny, 2, 40, 8, FP16, "sdpa", (42,))
+    # back to 4 tokens with the step at 42 reported: every part cached, nothing captured
+    again = llm_cache.phase_capture(tiny, 2, 40, 4, FP16, "sdpa", (42,))
+    assert len(calls) == 2
+    assert again == capture_llm(tiny, 2, 40, 4, FP16, "sdpa", (42,))
+    assert (
+        estimate_llm(again, A100, Scenario(2, 40, 4, context_tokens=42)).to_dict()
+        == estimate_llm(
+            capture_llm(tiny, 2, 40, 4, FP16, "sdpa", (42,)), A100, Scenario(2, 40, 4, context_tokens=42)
+        ).to_dict()
+    )
 
 
 def test_estimate_from_the_step_model_matches_the_captured_phases(tiny, steps):
@@ -388,3 +422,21 @@ def test_a_step_model_repriced_at_other_bits_matches_its_capture(tiny, steps):
         expected = [("index_copy_", "input_bytes", 4)] * 4 if bits.activations == 8 else []
         assert diff == expected
         assert steps.repriced(bits).capture.weight_bytes == steps.capture.params * bits.weights // 8
+
+
+def test_a_cache_entry_holding_another_kind_of_capture_is_rebuilt(tiny, capsys):
+    """An entry whose key matches but whose capture is not of its kind (a decode step where a phase
+    capture belongs) is treated as corrupt: ignored with one warning line, removed, captured again."""
+    import pickle
+
+    from metrics_core.runtime import llm_cache
+
+    key = llm_cache.capture_key(tiny, "phases", batch=1, prompt=8, generate=2, bits=FP16, attention="sdpa")
+    right = llm_cache.cached(key, lambda: capture_llm(tiny, 1, 8, 2, FP16))
+    path = llm_cache.entry_path(key)
+    path.write_bytes(pickle.dumps((key, right.decode_first)))  # a PhaseCapture under a "phases" key
+    llm_cache.clear_memory()
+    assert llm_cache.lookup(key) is None
+    assert "corrupt LLM capture cache entry" in capsys.readouterr().err
+    assert not path.exists()
+    assert llm_cache.cached(key, lambda: capture_llm(tiny, 1, 8, 2, FP16)) == right

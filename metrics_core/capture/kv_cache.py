@@ -155,7 +155,7 @@ def probe_decoder_cache(model: Any, dtype: torch.dtype) -> CacheProbe:
     meta-only dispatch rules apply; the records are discarded) and read what each layer allocated."""
     from transformers import StaticCache
 
-    from metrics_core.capture.trace import capture
+    from metrics_core.capture.layer_replicas import capture_replicated
 
     cache = StaticCache(config=model.config, max_cache_len=1)
     ids = torch.empty((1, 1), dtype=torch.int64, device="meta")
@@ -168,11 +168,13 @@ def probe_decoder_cache(model: Any, dtype: torch.dtype) -> CacheProbe:
         if hasattr(layer, "cumulative_length_linear"):
             layer.cumulative_length_linear = _known_length(0, values)
     kwargs = {"input_ids": ids, _cache_arg(model): cache, "cache_position": position, "use_cache": True}
-    capture(model, (), "fp32", kwargs, values)
+    # identical layers run once: a copied layer's cache is laid out as the layer it copies
+    sources = capture_replicated(model, (), "fp32", kwargs, values).layer_sources
     latent = mla_latent(model.config)
     types = layer_types(model.config)
     layers, shapes = [], []
-    for i, layer in enumerate(cache.layers):
+    for i, own in enumerate(cache.layers):
+        layer = cache.layers[sources[i]] if sources is not None and i < len(sources) else own
         kind_name, window = types[i] if i < len(types) else ("full_attention", None)
         kind = LAYER_KINDS.get(kind_name, kind_name)
         keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)

@@ -51,6 +51,11 @@ class Trace:
     output_keys: tuple[int, ...]
     #: Errors of users' cost rules by op name (their ops are uncovered): ``OpCapture.rule_errors``.
     rule_errors: dict[str, str] = field(default_factory=dict)
+    #: Per module of ``capture``'s ``spans_of``: the ``[start, end)`` record ranges of its calls.
+    spans: list[list[tuple[int, int]]] = field(default_factory=list)
+    #: A capture with identical decoder layers captured once (``capture.layer_replicas``): per decoder
+    #: layer, the captured layer whose records it copies. None: every layer captured.
+    layer_sources: list[int] | None = None
 
 
 def capture(
@@ -61,6 +66,7 @@ def capture(
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
     bits: ElementBits | None = None,
     kv_tensors: Sequence[torch.Tensor] = (),
+    spans_of: Sequence[torch.nn.Module] = (),
 ) -> Trace:
     """Run ``model(*inputs, **kwargs)`` once under ``OpCapture`` and return its ``Trace``.
 
@@ -70,17 +76,21 @@ def capture(
     Lazy modules (``nn.LazyLinear`` ...) are materialised by a first, unrecorded pass, so their
     parameter initialisation never shows as layers. ``bits`` prices floating-point tensors per class
     (weights, activations, ``kv_tensors``: the KV cache; default: all in ``dtype``). Raises whatever the
-    model raises (a ``DataDependentOpError`` for an op that needs unknown values).
+    model raises (a ``DataDependentOpError`` for an op that needs unknown values). ``spans_of``: modules
+    whose calls' record ranges are wanted (``Trace.spans``).
     """
     kwargs = kwargs or {}
     if has_lazy_modules(model):
         _run(model, inputs, kwargs, dtype, input_values, bits, kv_tensors)
-    cap, out = _run(model, inputs, kwargs, dtype, input_values, bits, kv_tensors)
+    spans: list[list[tuple[int, int]]] = [[] for _ in spans_of]
+    cap, out = _run(model, inputs, kwargs, dtype, input_values, bits, kv_tensors, spans_of, spans)
     output_keys = tuple(dict.fromkeys(cap.storage.key_of(t) for t in _all_tensors(out)))
     first = output_keys[0] if output_keys else None
     st = cap.storage
     head = head_op(cap.records, st.events, st.writer, st.writer.get(first))
-    return Trace(cap.records, head, st.events, st.sizes, cap.input_keys, output_keys, dict(cap.rule_errors))
+    return Trace(
+        cap.records, head, st.events, st.sizes, cap.input_keys, output_keys, dict(cap.rule_errors), spans
+    )
 
 
 def head_op(
@@ -109,19 +119,39 @@ def _run(
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]],
     bits: ElementBits | None = None,
     kv_tensors: Sequence[torch.Tensor] = (),
+    spans_of: Sequence[torch.nn.Module] = (),
+    spans: list[list[tuple[int, int]]] | None = None,
 ) -> tuple[OpCapture, Any]:
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
+    handles: list[Any] = []
     try:
         with torch.no_grad(), torch.device("meta"), OpCapture(model, dtype, bits, kv_tensors) as cap:
             for tensor, value in input_values:
                 cap.shadows.set(tensor, value)
+            for i, module in enumerate(spans_of):
+                handles += _span_hooks(module, cap, spans[i] if spans is not None else [])
             feed = [*tensors_in(inputs), *tensors_in(kwargs.values())]
             cap.input_keys = tuple(cap.storage.key_of(t) for t in feed)
             out = model(*inputs, **kwargs)
     finally:
+        for h in handles:
+            h.remove()
         torch.backends.mha.set_fastpath_enabled(fastpath)
     return cap, out
+
+
+def _span_hooks(module: torch.nn.Module, cap: OpCapture, into: list[tuple[int, int]]) -> list[Any]:
+    """Hooks that append each call of ``module`` to ``into`` as its ``[start, end)`` range of records."""
+    starts: list[int] = []
+
+    def pre(_m: Any, _args: Any) -> None:
+        starts.append(len(cap.records))
+
+    def post(_m: Any, _args: Any, _out: Any) -> None:
+        into.append((starts.pop(), len(cap.records)))
+
+    return [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
 
 
 def has_lazy_modules(model: torch.nn.Module) -> bool:

@@ -334,16 +334,26 @@ def estimate_kernels(
     check_modes(execution, efficiency)
     records = list(records)
     kernels = kernels_for(records, execution)
-    ideal = [estimate_op(r, target, precision) for r in records]
+    # each op's ideal roofline time (``estimate_op``'s ``time_s``), the weight of its share of its kernel
+    peak, bw, launch = target.peak_flops(precision), target.bandwidth, target.launch_overhead_s
+    ideal = [max(r.flops / peak, r.bytes / bw) + launch for r in records]
     params = params_for(target) if efficiency == "calibrated" else None
     cached = efficiency == "calibrated" and execution == "eager" and l2_aware(target)
     l2 = l2_read_bytes(records, target.l2_cache_mb * 1e6) if cached else [0] * len(records)
     kests: list[KernelEstimate] = []
     op_est: list[OpEstimate | None] = [None] * len(records)
+    # a kernel's time depends on its kind, FLOPs, bytes, L2 bytes and its main op's costs and shapes (never
+    # on names): a model's repeated layers are priced once (an LLM's 32-80 identical decoder layers)
+    times: dict[tuple, Any] = {}
     for n, k in enumerate(kernels):
-        kt = kernel_time(k, records, target, precision, efficiency, execution, tuning, params, l2[k.main])
-        t, bound = kt.time_s, kt.bound
         main = records[k.main]
+        key = (k.kind, k.flops, k.bytes, l2[k.main], _cost_key(main))
+        kt = times.get(key)
+        if kt is None:
+            kt = times[key] = kernel_time(
+                k, records, target, precision, efficiency, execution, tuning, params, l2[k.main]
+            )
+        t, bound = kt.time_s, kt.bound
         kests.append(
             KernelEstimate(
                 index=n,
@@ -360,15 +370,14 @@ def estimate_kernels(
                 overhead_s=kt.overhead_s,
             )
         )
-        weights = [ideal[i].time_s or 1.0 for i in k.ops]
+        weights = [ideal[i] or 1.0 for i in k.ops]
         total_w = sum(weights)
         for i, w in zip(k.ops, weights, strict=True):
             share = t * w / total_w
             r = records[i]
             frac = w / total_w
-            b = ideal[i]
             op_est[i] = OpEstimate(  # positional: a model has thousands of ops (dataclasses.replace is slow)
-                b.index, b.module, b.op, b.category, b.flops, b.bytes, b.ai,
+                r.index, r.module, r.op, r.category, r.flops, r.bytes, r.ai,
                 (r.flops or 0) / share if share else 0.0, share, bound, True,
                 kt.compute_s * frac, kt.memory_s * frac, kt.overhead_s * frac, l2[i],
             )  # fmt: skip
@@ -386,6 +395,15 @@ def estimate_kernels(
         execution=execution,
         efficiency=efficiency,
         kernels=tuple(kests),
+    )  # fmt: skip
+
+
+def _cost_key(r: OpRecord) -> tuple:
+    """What of a record a kernel's time can depend on (``efficiency.kernel_terms``: its op, category,
+    shapes, dtype, MACs, FLOPs and bytes), without its index and module."""
+    return (
+        r.op, r.category, r.module_type, tuple(map(tuple, r.input_shapes)), tuple(r.output_shape), r.dtype,
+        r.macs, r.flops, r.input_bytes, r.output_bytes, r.weight_bytes, r.covered,
     )  # fmt: skip
 
 

@@ -86,7 +86,9 @@ def feed_for(spec, options: AnalysisOptions, model: Any) -> Any:  # noqa: ANN001
 
 
 def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelReport:  # noqa: ANN001
+    from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.trace import capture
+    from metrics_core.runtime.llm_capture import DECODER_TASKS
     from metrics_core.sources.build import build_model
 
     shape = options.input_shape if not options.inputs else None
@@ -98,7 +100,9 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
     if feed.described and feed.described[0]["shape"]:
         report.input_shape = list(feed.described[0]["shape"][1:])  # per sample, of the first input
     try:
-        trace = capture(model, feed.args, options.dtype, feed.kwargs, feed.values)
+        # a decoder's identical layers captured once (capture.layer_replicas: the same trace)
+        run = capture_replicated if spec.source == "hf" and spec.task in DECODER_TASKS else capture
+        trace = run(model, feed.args, options.dtype, feed.kwargs, feed.values)
     except (KeyboardInterrupt, ModeltuiError):
         raise
     except Exception as exc:

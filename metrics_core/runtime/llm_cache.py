@@ -5,8 +5,11 @@ attention), in memory and on disk, so a repeated ``llm`` (and any change of hard
 or the serving views' users, chunks and drafts) re-runs no capture: the estimates are pure functions of
 the captures (``perf.llm``, ``perf.serving``).
 
-Layout: ``cache_root()/llm/<model>-<20 hex digits of sha256(key)>.pkl``: a pickled ``(key, capture)``;
-the stored key is compared on read. The key holds what a capture depends on, as ``runtime.cache`` does
+Layout: ``cache_root()/llm/<model>-<kind>-<20 hex digits of sha256(key)>.pkl``: a pickled ``(key,
+capture)``; the stored key and the capture's type (``KINDS``) are checked on read. A decoder's prefill
+(kind ``prefill``, any generation) and decode steps (``decode``, by context) are also kept on their own:
+another generation length or context re-captures only its new decode steps (``phase_capture``).
+The key holds what a capture depends on, as ``runtime.cache`` does
 for reports: the model's definition (an ``hf:`` model's whole config), the transformers / torch / modeltui
 versions and the hash of the ``metrics_core`` sources. Custom ``module:factory`` models are not cached
 (their code cannot be fingerprinted). Writes are atomic; an unreadable, corrupt or foreign entry is
@@ -26,6 +29,13 @@ from typing import Any
 from metrics_core.common.paths import cache_root, write_atomic_bytes
 
 SUFFIX = ".pkl"
+#: What an entry of each kind holds (checked on read: anything else is a corrupt entry, rebuilt).
+KINDS: dict[str, str] = {
+    "phases": "LlmCapture",  # runtime.llm_capture: a generation's phase captures
+    "prefill": "LlmCapture",  # the same, kept for its prefill part (any generation)
+    "decode": "PhaseCapture",  # one decode step of a batch, prompt and context
+    "steps": "StepCapture",  # perf.serving: the step model's four captures
+}
 #: Captures kept in this process (the app's LLM view asks again and again).
 MEMORY_ENTRIES = 64
 _memory: OrderedDict[str, Any] = OrderedDict()
@@ -78,28 +88,52 @@ def entry_path(key: dict[str, Any]) -> Path:
     return llm_dir() / f"{slug}-{key['kind']}-{digest}{SUFFIX}"
 
 
+def lookup(key: dict[str, Any] | None) -> Any:  # noqa: ANN401
+    """The capture of ``key`` from memory, else disk (then kept in memory); None when absent (a corrupt
+    entry is removed with a warning: ``_load``)."""
+    if key is None:
+        return None
+    digest = json.dumps(key, sort_keys=True, default=str)
+    if digest in _memory:
+        _memory.move_to_end(digest)
+        return _memory[digest]
+    value = _load(entry_path(key), key)
+    if value is not None:
+        _remember(digest, value)
+    return value
+
+
+def store(key: dict[str, Any] | None, value: Any) -> None:  # noqa: ANN401
+    """Keep ``value`` as the capture of ``key`` in memory and on disk (atomically; a folder that cannot
+    be written is one warning line). ``key`` None: nothing kept."""
+    if key is None:
+        return
+    path = entry_path(key)
+    try:
+        write_atomic_bytes(path, pickle.dumps((key, value), protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError as exc:
+        from metrics_core.runtime.cache import warn
+
+        warn(f"LLM capture cache not written ({path}): {exc}")
+    _remember(json.dumps(key, sort_keys=True, default=str), value)
+
+
+def _remember(digest: str, value: Any) -> None:  # noqa: ANN401
+    _memory[digest] = value
+    _memory.move_to_end(digest)
+    while len(_memory) > MEMORY_ENTRIES:
+        _memory.popitem(last=False)
+
+
 def cached(key: dict[str, Any] | None, compute: Callable[[], Any]) -> Any:
     """The capture of ``key`` from memory, else disk, else ``compute()`` (stored in both; never an error
     result: ``compute`` raises instead). ``key`` None: ``compute()``, not stored."""
     if key is None:
         return compute()
-    digest = json.dumps(key, sort_keys=True, default=str)
-    if digest in _memory:
-        _memory.move_to_end(digest)
-        return _memory[digest]
-    path = entry_path(key)
-    value = _load(path, key)
+    value = lookup(key)
     if value is None:
         value = compute()
-        try:
-            write_atomic_bytes(path, pickle.dumps((key, value), protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError as exc:
-            from metrics_core.runtime.cache import warn
-
-            warn(f"LLM capture cache not written ({path}): {exc}")
-    _memory[digest] = value
-    while len(_memory) > MEMORY_ENTRIES:
-        _memory.popitem(last=False)
+        store(key, value)
     return value
 
 
@@ -114,6 +148,8 @@ def _load(path: Path, key: dict[str, Any]) -> Any:
         stored, value = pickle.loads(data)  # noqa: S301 - our own cache folder, written by this module
         if json.dumps(stored, sort_keys=True, default=str) != json.dumps(key, sort_keys=True, default=str):
             raise ValueError("another key")
+        if type(value).__name__ != KINDS.get(key.get("kind"), type(value).__name__):
+            raise ValueError("another kind of capture")
     except Exception:  # noqa: BLE001 - any unreadable entry is rebuilt
         from metrics_core.runtime.cache import warn
 
@@ -167,8 +203,6 @@ def llm_estimates(
     bits; they differ in context and performance-model settings)."""
     from metrics_core.common.errors import UsageError
     from metrics_core.perf.llm import estimate_llm
-    from metrics_core.runtime.llm_capture import capture_llm
-    from metrics_core.runtime.pool import run_call
 
     checked = [s.validated(target) for s in scenarios]
     s = checked[0]
@@ -178,10 +212,63 @@ def llm_estimates(
     contexts = tuple(sorted({o.context_tokens for o in checked if o.context_tokens is not None}))
     key = capture_key(name, "phases", batch=s.batch_size, prompt=s.prompt_tokens, generate=s.generate_tokens,
                       bits=s.bits, attention=attention, contexts=contexts)  # fmt: skip
-    capture = cached(
-        key, lambda: run_call(capture_llm, name, *shape, attention, contexts, timeout_s=timeout_s)
-    )
+    capture = cached(key, lambda: phase_capture(name, *shape, attention, contexts, timeout_s))
     return [estimate_llm(capture, target, o) for o in checked]
+
+
+def phase_capture(
+    name: str,
+    batch_size: int,
+    prompt: int,
+    generate: int,
+    bits: Any,  # noqa: ANN401 (ElementBits)
+    attention: str = "sdpa",
+    contexts: tuple[int, ...] = (),
+    timeout_s: float | None = None,
+) -> Any:  # noqa: ANN401 (runtime.llm_capture.LlmCapture)
+    """``runtime.llm_capture.capture_llm`` of these arguments, reusing what is cached: a decoder's capture
+    at the same batch, prompt, bits and attention (any generation: its prefill, activations and cache
+    layout are the same) and its decode steps by context, so that another generation length or context
+    captures only the decode steps not captured yet (one worker call; ``capture_llm_decodes``: the same
+    captures). Equal to ``capture_llm``'s result (tested). Stores the parts it captures."""
+    from dataclasses import replace
+
+    from metrics_core.runtime.llm_capture import capture_llm, capture_llm_decodes, decode_contexts, tpot_knots
+    from metrics_core.runtime.pool import run_call
+
+    part = {"batch": batch_size, "prompt": prompt, "bits": bits, "attention": attention}
+    base_key = capture_key(name, "prefill", **part)
+    base = lookup(base_key)
+    if base is None or base.architecture != "decoder":
+        cap = run_call(capture_llm, name, batch_size, prompt, generate, bits, attention, contexts,
+                       timeout_s=timeout_s)  # fmt: skip
+        if base_key is not None and cap.architecture == "decoder":
+            store(base_key, cap)
+            for ph in (cap.decode_first, cap.decode_last, *cap.decode_at.values()):
+                store(capture_key(name, "decode", context=ph.context, **part), ph)
+        return cap
+    first, last = decode_contexts(base.architecture, prompt, generate)
+    knots = tpot_knots(base.architecture, first, last, [*base.windows, *base.chunks])
+    keys = {
+        c: capture_key(name, "decode", context=c, **part)
+        for c in dict.fromkeys([first, last, *knots, *contexts])
+    }
+    have = {c: lookup(k) for c, k in keys.items()}
+    missing = tuple(c for c, v in have.items() if v is None)
+    if missing:
+        got = run_call(
+            capture_llm_decodes, name, batch_size, prompt, bits, attention, missing, timeout_s=timeout_s
+        )
+        for c in missing:
+            store(keys[c], got[c])
+            have[c] = got[c]
+    return replace(
+        base,
+        decode_first=have[first],
+        decode_last=have[last],
+        knots=knots,
+        decode_at={c: have[c] for c in dict.fromkeys([*knots, *contexts]) if c not in (first, last)},
+    )
 
 
 def step_model(name: str, bits: Any, attention: str = "sdpa", timeout_s: float | None = None) -> Any:

@@ -307,7 +307,23 @@ def capture_llm(
         ) from None
 
 
-def _capture_llm(
+def capture_llm_decodes(
+    name: str, batch_size: int, prompt: int, bits: ElementBits, attention: str, contexts: tuple[int, ...]
+) -> dict[int, PhaseCapture]:
+    """The decode steps of ``capture_llm`` (same arguments, a decoder) at each of ``contexts`` only, by
+    context: the very captures ``capture_llm`` makes for them (``runtime.llm_cache`` assembles a
+    generation's capture from a cached prefill and these). Errors as ``capture_llm``'s."""
+    try:
+        return _capture_llm(name, batch_size, prompt, 0, bits, attention, contexts, decodes_only=True)
+    except ModeltuiError:
+        raise
+    except Exception as exc:  # an architecture this capture does not know: one line, never a traceback
+        raise UnsupportedModelError(
+            f"{name}: llm cannot capture this architecture: {one_line_error(exc)}"
+        ) from None
+
+
+def _capture_llm(  # noqa: C901 - one capture session: closures over the built model
     name: str,
     batch_size: int,
     prompt: int,
@@ -315,7 +331,8 @@ def _capture_llm(
     bits: ElementBits,
     attention: str,
     contexts: tuple[int, ...],
-) -> LlmCapture:
+    decodes_only: bool = False,
+) -> Any:  # noqa: ANN401 (LlmCapture; with decodes_only the decode phases by context)
     import inspect
 
     import torch
@@ -328,6 +345,7 @@ def _capture_llm(
         kv_geometry,
         probe_decoder_cache,
     )
+    from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import batch_lines, peak_memory
     from metrics_core.capture.ssm import vectorized_scans
@@ -375,7 +393,9 @@ def _capture_llm(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
     ) -> PhaseCapture:
         with vectorized_scans(model):  # Mamba-1 scans as whole-sequence ops (capture.ssm)
-            trace = capture(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
+            # a decoder's identical layers captured once (capture.layer_replicas: the same trace)
+            run = capture if architecture == "encoder-decoder" else capture_replicated
+            trace = run(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
         if softcap:
             trace.records[:] = softcapped(trace.records)
         if not kv and not cross:
@@ -482,6 +502,8 @@ def _capture_llm(
             with absorbed_mla(model):  # MLA layers decode as serving engines do (capture.mla)
                 return phase(kwargs, values, kv, 1, context)
 
+    if decodes_only:
+        return {c: decode(c) for c in dict.fromkeys(contexts)}
     text = config
     if architecture == "decoder" and hasattr(config, "get_text_config"):
         text = config.get_text_config(decoder=True)  # an encoder-decoder's drops its decoder_* fields

@@ -38,8 +38,8 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
 
     from metrics_core.capture.inputs import model_float_dtype
     from metrics_core.capture.kv_cache import kv_geometry, static_cache
+    from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.params import active_params, count_params
-    from metrics_core.capture.trace import capture
     from metrics_core.perf.serving import StepCapture
     from metrics_core.runtime.llm_capture import DECODER_TASKS, attention_windows, not_a_language_model
     from metrics_core.sources.build import build_model
@@ -74,7 +74,8 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
         cache, kv = static_cache(model, batch, context, dtype)
         kwargs = {"input_ids": ids, cache_arg: cache, "cache_position": position, "use_cache": True}
         values = [(ids, torch.ones((batch, 1), dtype=torch.int64)), (position, torch.tensor([context - 1]))]
-        return capture(model, (), "fp32", kwargs, values, bits, kv).records
+        # identical layers captured once (capture.layer_replicas: the same records)
+        return capture_replicated(model, (), "fp32", kwargs, values, bits, kv).records
 
     steps = {(b, c): step(b, c) for b in (1, 2) for c in (c1, c2)}
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None

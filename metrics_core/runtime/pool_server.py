@@ -70,7 +70,10 @@ def _stand_in_for_dynamo() -> None:
     - every dispatch mode's ``__torch_dispatch__`` and many reference kernels are wrapped by
       ``torch._disable_dynamo``, which on first call asks ``torch._dynamo.disable`` to exclude the
       function from compilation: the stand-in's ``disable`` returns the function itself, which is the
-      same outside compilation (and skips a wrapper on every call).
+      same outside compilation (and skips a wrapper on every call);
+    - transformers decorates functions with ``torch._dynamo.assume_constant_result`` and
+      ``allow_in_graph`` when imported (an ``hf:`` model): marks for the compiler, the stand-ins return
+      the function itself.
 
     Any other attribute, and any submodule, comes from the real ``torch._dynamo``, imported on first
     use in place of the stand-ins. ``benchmarks/check_equivalence.py`` checks that reports are
@@ -113,12 +116,19 @@ def _stand_in_for_dynamo() -> None:
     def disable(fn=None, recursive=True, **_kwargs):  # noqa: ANN001, ANN202
         return fn if fn is not None else (lambda f: f)
 
+    def as_is(fn):  # noqa: ANN001, ANN202
+        return fn
+
     def is_compile_supported(device_type):  # noqa: ANN001, ANN202
         return load().utils.is_compile_supported(device_type)
 
     package.__path__ = list(spec.submodule_search_locations)
     package.__getattr__ = forward(load)
     package.disable = disable
+    # decorators transformers applies at import time (integrations.deepgemm): marks for the compiler only,
+    # the function itself outside compilation (the real ones would import the compiler, ~0.6 s)
+    package.assume_constant_result = as_is
+    package.allow_in_graph = as_is
     package.utils = utils
     utils.__getattr__ = forward(lambda: load().utils)
     utils.is_compile_supported = is_compile_supported

@@ -18,9 +18,9 @@ from tui.cli.commands import VERBS
 from tui.cli.parser import OneLineParser
 
 
-def _verb_modules() -> dict[str, object]:
+def _verb_modules(only: str | None = None) -> dict[str, object]:
     mods = {}
-    for verb in VERBS:
+    for verb in VERBS if only is None else (only,):
         try:
             mods[verb] = importlib.import_module(f"tui.cli.commands.{verb}")
         except ModuleNotFoundError as exc:
@@ -29,7 +29,9 @@ def _verb_modules() -> dict[str, object]:
     return mods
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    """The ``modeltui`` parser and the verb modules; ``only``: just that verb's (a command line naming a
+    verb parses it alone: the other verbs' modules are not imported, a warm ``llm`` starts faster)."""
     parser = OneLineParser(
         prog="modeltui",
         description="Compare DNN models by size, compute, memory traffic and arithmetic intensity, "
@@ -38,9 +40,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
         "[--batch-size N] [--input-shape C H W] [--tf32] [--hardware-file PATH] [--no-cache]. "
         "'modeltui VERB --help' describes a verb.",
     )
-    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument("--version", action=_Version, nargs=0, help="show program's version number and exit")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineParser)
-    mods = _verb_modules()
+    mods = _verb_modules(only)
     for mod in mods.values():
         mod.register(sub)  # type: ignore[attr-defined]
     for verb_parser in sub.choices.values():
@@ -57,6 +59,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
             "output is not a terminal)",
         )
     return parser, mods
+
+
+class _Version(argparse.Action):
+    """``--version``: the version line, read from the installed metadata only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        print(version_line())
+        parser.exit()
 
 
 def version_line() -> str:
@@ -107,7 +117,7 @@ def _main(argv: list[str]) -> int:
         from tui.cli.ascii_out import ensure_printable
 
         ensure_printable()
-        parser, mods = build_parser()
+        parser, mods = build_parser(argv[0] if argv[0] in VERBS and argv[0] != "completion" else None)
         from tui.cli.parser import attach_negative_values
 
         args = parser.parse_args(attach_negative_values(argv))
