@@ -33,6 +33,7 @@ from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
 from metrics_core.costs.backward import SDPA_BACKWARD_OP
 from metrics_core.costs.complex import complex_scale
+from metrics_core.costs.foreach import foreach_launches
 from metrics_core.costs.registry import FREE_OPS, UserRule, lookup
 
 #: Ops whose extra outputs are bookkeeping for backward (statistics, indices, logsumexp): only the first
@@ -372,6 +373,9 @@ class OpCapture(TorchDispatchMode):
         outs = list(tensors_in(out if isinstance(out, (list, tuple)) else (out,)))
         if name in PRIMARY_OUTPUT_ONLY:
             outs = outs[:1]
+        launches = foreach_launches(name, args)
+        if launches is not None and not outs and name.endswith("_") and args:
+            outs = list(tensors_in((args[0],)))  # an in-place multi-tensor op writes its first list
         index = len(self.records)
         weight_bytes, input_bytes = self.storage.record_op(index, ins, outs)
         if name in GATHER_READS:
@@ -417,6 +421,7 @@ class OpCapture(TorchDispatchMode):
                 output_bytes=output_bytes,
                 weight_bytes=weight_bytes,
                 covered=covered,
+                kernels=launches if launches is not None and launches != 1 else None,
             )
         )
 

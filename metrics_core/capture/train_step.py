@@ -13,9 +13,13 @@ How the step is captured (``capture_step``):
 - The optimizer (``OPTIMIZERS``) is the real ``torch.optim`` class (8-bit Adam / AdamW:
   ``capture.optim8bit``, bitsandbytes' state layout and fused kernels re-created for meta tensors). Its
   state is created by one unrecorded step first, so the recorded step is a steady-state one (no state
-  initialisation). It runs PyTorch's
-  per-parameter ("for-loop") implementation, one kernel per op per parameter tensor (the CUDA default,
-  ``foreach``, groups tensors into fewer launches: the optimizer's overhead time is an upper bound).
+  initialisation). ``optimizer_impl`` (``OPTIMIZER_IMPLS``) picks PyTorch's implementation:
+  ``foreach`` (the default of SGD / Adam / AdamW / Adafactor when the parameters are CUDA tensors, torch's
+  ``optim.optimizer._default_to_fused_or_foreach``): one ``_foreach_*`` op per step of the update over
+  every parameter tensor at once, one host call each launching a few multi-tensor kernels (the record's
+  ``kernels``: ``costs.foreach.multi_tensor_launches``); ``for-loop`` (the default on CPU tensors):
+  one op per step of the update per parameter tensor, one kernel each. The 8-bit optimizers have no
+  ``foreach`` argument (bitsandbytes launches one fused kernel per tensor) and ignore it.
 - Precision (``PRECISIONS``): ``fp32``; ``bf16`` (everything in bf16, no master weights); ``bf16-mixed`` /
   ``fp16-mixed`` (forward and backward in 16-bit, fp32 master weights and optimizer state: the optimizer
   step reads the 16-bit gradients, updates the fp32 master weights and state, and writes the 16-bit model
@@ -142,6 +146,9 @@ PRECISION_RECIPES: dict[str, str] = {
 
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 
+#: PyTorch's optimizer implementations a step can be captured with (module docstring).
+OPTIMIZER_IMPLS: tuple[str, ...] = ("foreach", "for-loop")
+
 #: GradScaler's defaults (``torch.amp.GradScaler``: ``init_scale=2.**16``, ``growth_factor=2.0``,
 #: ``backoff_factor=0.5``, ``growth_interval=2000``): the values of the scale ops (they change no cost).
 LOSS_SCALING: dict[str, float] = {
@@ -211,6 +218,8 @@ class StepCapture:
     attention_heads: int | None = None
     kv_heads: int | None = None
     mlp_width: int | None = None
+    #: PyTorch's optimizer implementation the step ran (``OPTIMIZER_IMPLS``).
+    optimizer_impl: str = "foreach"
     #: fp8 training (``fp8-mixed``): the records of the GEMMs that run in fp8 (their operand bytes already
     #: at 1 byte), and the bytes of the cached fp8 weight copies and scaling state (in ``weight_bytes``).
     fp8_records: list[int] = field(default_factory=list)
@@ -231,12 +240,14 @@ class StepCapture:
         return self.weight_bytes + self.master_bytes + self.optimizer_state_bytes
 
 
-def check_choices(loss: str | None, optimizer: str, precision: str) -> None:
-    """``UsageError`` (one line, with the choices) for an unknown loss, optimizer or precision."""
+def check_choices(loss: str | None, optimizer: str, precision: str, optimizer_impl: str = "foreach") -> None:
+    """``UsageError`` (one line, with the choices) for an unknown loss, optimizer, precision or optimizer
+    implementation."""
     for value, choices, flag in (
         (loss, LOSSES, "--loss"),
         (optimizer, tuple(OPTIMIZERS), "--optimizer"),
         (precision, tuple(PRECISIONS), "--precision"),
+        (optimizer_impl, OPTIMIZER_IMPLS, "--optimizer-impl"),
     ):
         if value is not None and value not in choices:
             raise UsageError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
@@ -349,6 +360,7 @@ def capture_step(
     checkpointing: bool = False,
     accumulation: int = 1,
     input_values: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
+    optimizer_impl: str = "foreach",
 ) -> StepCapture:
     """Capture one training step of ``model`` (on meta) fed ``model(*args, **kwargs)`` (module docstring).
 
@@ -359,7 +371,7 @@ def capture_step(
     (gradients then stay allocated through every forward, ``capture.step_memory``). Raises ``UsageError``
     for an unknown choice or a model without trainable parameters; whatever the model raises otherwise.
     """
-    check_choices(loss, optimizer, precision)
+    check_choices(loss, optimizer, precision, optimizer_impl)
     if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
         raise UsageError(f"gradient accumulation must be a positive integer, got {accumulation!r}")
     compute, mixed = PRECISIONS[precision]
@@ -391,7 +403,7 @@ def capture_step(
             scaling,
             fp8_layers,
         )
-        opt = _make_optimizer(optimizer, trainable)
+        opt = _make_optimizer(optimizer, trainable, optimizer_impl)
         warm_up = OpCapture(model, compute)  # creates the state: the recorded step is a steady-state one
         warm_up.float_scalar_stand_in = 1.0
         with warm_up:
@@ -449,6 +461,7 @@ def capture_step(
     return StepCapture(
         loss=loss,
         optimizer=optimizer,
+        optimizer_impl="foreach" if opt.defaults.get("foreach") else "for-loop",
         precision=precision,
         compute_dtype=compute,
         batch_size=batch_size,
@@ -615,13 +628,15 @@ def train_step(
     precision: str = "bf16-mixed",
     checkpointing: bool = False,
     accumulation: int = 1,
+    optimizer_impl: str = "foreach",
 ) -> StepCapture:
     """The Python API: one training step of a user's model instance (any device) fed
     ``model(*args, **kwargs)`` (tensors, batch first). The step runs on a meta copy (``meta_copy``): the
     model, its weights, gradients and training flag are left as they were. Integer inputs of up to
     ``capture.values.MAX_ELEMENTS`` elements keep their values (for code that reads them). Returns the
     ``StepCapture``; ``metrics_core.perf.training.estimate_training`` puts it on a target. ``UsageError``
-    for an unknown choice; whatever the model raises otherwise."""
+    for an unknown choice; whatever the model raises otherwise. ``optimizer_impl``: ``OPTIMIZER_IMPLS``
+    (default ``foreach``, PyTorch's choice for CUDA parameters)."""
     from metrics_core.capture.values import shadowable
 
     kwargs = kwargs or {}
@@ -651,6 +666,7 @@ def train_step(
         checkpointing=checkpointing,
         accumulation=accumulation,
         input_values=values,
+        optimizer_impl=optimizer_impl,
     )
 
 
@@ -764,7 +780,11 @@ def _run_backward(loss: torch.Tensor) -> None:
                          accumulate_grad=True)  # fmt: skip
 
 
-def _make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def _make_optimizer(
+    name: str, params: list[torch.nn.Parameter], impl: str = "foreach"
+) -> torch.optim.Optimizer:
+    """The optimizer ``name`` (``OPTIMIZERS``) over ``params`` with PyTorch's implementation ``impl``
+    (``OPTIMIZER_IMPLS``; set explicitly: on meta tensors PyTorch's own default would be the for-loop)."""
     cls_name, kwargs = OPTIMIZERS[name]
     if hasattr(torch.optim, cls_name):
         cls = getattr(torch.optim, cls_name)
@@ -772,7 +792,7 @@ def _make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.
         from metrics_core.capture import optim8bit
 
         cls = getattr(optim8bit, cls_name)
-    extra = {"foreach": False} if "foreach" in cls.__init__.__code__.co_varnames else {}
+    extra = {"foreach": impl == "foreach"} if "foreach" in cls.__init__.__code__.co_varnames else {}
     return cls(params, **kwargs, **extra)
 
 

@@ -52,6 +52,9 @@ class OpRecord:
     #: Dataflow: for each activation tensor read (in argument order), the index of the record that last
     #: wrote its storage, -1 for a model input (``metrics_core.capture.dataflow``; None: not captured).
     reads_from: list[int] | None = None
+    #: GPU kernels the op launches when more than one: a multi-tensor ``_foreach_*`` op is one host call
+    #: that launches this many chunked kernels (``costs.foreach.multi_tensor_launches``); None: one.
+    kernels: int | None = None
 
     @property
     def bytes(self) -> int:

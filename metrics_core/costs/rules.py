@@ -11,6 +11,7 @@ from metrics_core.costs import (  # noqa: F401
     einsum,
     elementwise,
     fft,
+    foreach,
     interpolate,
     matmul,
     movement,

@@ -409,7 +409,7 @@ def kernel_time(
     if efficiency == "ideal":
         peak, bw = target.peak_flops(precision), target.bandwidth
         compute, memory = kernel.flops / peak, kernel.bytes / bw
-        launch = target.launch_overhead_s
+        launch = kernel.launches * target.launch_overhead_s
         return KernelTime(compute, memory, launch, bound_of_times(compute, memory, launch, kernel.flops > 0))
     if efficiency != "calibrated":
         raise ValueError(f"unknown efficiency {efficiency!r}; choose one of {', '.join(EFFICIENCIES)}")
@@ -455,6 +455,9 @@ class KernelTerms:
     #: Bytes read from the L2 cache instead of DRAM, and the L2 bandwidth in bytes/s (``perf.cache``).
     l2_bytes: float = 0.0
     l2_bandwidth: float = 0.0
+    #: GPU launches of the kernel (``fusion.Kernel.launches``): each pays the kernel gap and launch
+    #: overhead; the host issues them in one call.
+    launches: int = 1
 
 
 def kernel_terms(
@@ -490,7 +493,7 @@ def kernel_terms(
             dequant = main.weight_bytes * tuning.dequant_flops_per_weight_byte
     return KernelTerms(
         cls, kernel.flops, kernel.bytes, peak, clock, vector_peak, q, skinny, io_bytes, target.bandwidth,
-        target.launch_overhead_s, execution == "eager", host_issue, dequant,
+        target.launch_overhead_s, execution == "eager", host_issue, dequant, launches=kernel.launches,
     )  # fmt: skip
 
 
@@ -517,7 +520,7 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
         memory = (t.bytes - t.l2_bytes) / bw + t.l2_bytes / (t.l2_bandwidth * p.bandwidth) + extra
     else:
         memory = t.bytes / bw + extra
-    gpu = max(compute, memory) + p.kernel_gap_us * 1e-6 + t.launch_s
+    gpu = max(compute, memory) + t.launches * (p.kernel_gap_us * 1e-6 + t.launch_s)
     host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6 if t.host_issue else 0.0
     overhead = max(gpu, host) - max(compute, memory)
     return KernelTime(compute, memory, overhead, bound_of_times(compute, memory, overhead, t.flops > 0))

@@ -65,7 +65,8 @@ class Kernel:
     (a Triton kernel of one or more fusable ops), ``"attention"`` (a written-out attention run as one
     flash-style kernel: ``attention_spans``) or ``"op"`` (an eager op that is neither). ``main`` is the
     record whose shape decides the kernel's compute efficiency (the MAC op of an extern kernel; else the
-    first op).
+    first op). ``launches``: the GPU kernels it is launched as (an eager multi-tensor ``_foreach_*`` op:
+    ``OpRecord.kernels``, one host call); 1 otherwise.
     """
 
     ops: tuple[int, ...]
@@ -74,6 +75,7 @@ class Kernel:
     read_bytes: int
     write_bytes: int
     main: int
+    launches: int = 1
 
     @property
     def bytes(self) -> int:
@@ -168,7 +170,8 @@ def _is_matmul(record: OpRecord) -> bool:
 
 def eager_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
     """Eager PyTorch: one kernel per record, with the record's own traffic; a written-out attention inside an
-    ``nn.MultiheadAttention`` runs as one fused attention kernel (its inference fast path)."""
+    ``nn.MultiheadAttention`` runs as one fused attention kernel (its inference fast path); a multi-tensor
+    ``_foreach_*`` op is one such kernel whose ``launches`` are its ``OpRecord.kernels``."""
     prods = producers(records)
     spans = attention_spans(records, prods, fastpath_only=True)
     in_span = {m: k for k, span in enumerate(spans) for m in span}
@@ -187,6 +190,7 @@ def eager_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
                 read_bytes=r.input_bytes + r.weight_bytes,
                 write_bytes=r.output_bytes,
                 main=i,
+                launches=1 if r.kernels is None else r.kernels,
             )
         )
     return kernels

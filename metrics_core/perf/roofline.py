@@ -126,7 +126,8 @@ def estimate_op(record: OpRecord, target: HardwareTarget, precision: str) -> OpE
     bw = target.bandwidth
     nbytes = record.bytes
     attainable = attainable_flops(record.ai, target, precision) if nbytes else (peak if record.flops else 0.0)
-    compute, memory, overhead = record.flops / peak, nbytes / bw, target.launch_overhead_s
+    launches = 1 if record.kernels is None else record.kernels  # a multi-tensor op: one launch overhead each
+    compute, memory, overhead = record.flops / peak, nbytes / bw, launches * target.launch_overhead_s
     time_s = max(compute, memory) + overhead
     bound = bound_of(record.flops, nbytes, target, precision)
     if overhead > max(compute, memory):
@@ -289,7 +290,7 @@ def estimate_records(
         flops=sum(o.flops for o in ops),
         nbytes=sum(o.bytes for o in ops),
         parts=ops,
-        kernel_count=len(ops),
+        kernel_count=sum(1 if r.kernels is None else r.kernels for r in records),
     )  # fmt: skip
 
 
@@ -347,7 +348,7 @@ def estimate_kernels(
     times: dict[tuple, Any] = {}
     for n, k in enumerate(kernels):
         main = records[k.main]
-        key = (k.kind, k.flops, k.bytes, l2[k.main], _cost_key(main))
+        key = (k.kind, k.flops, k.bytes, l2[k.main], _cost_key(main), k.launches)
         kt = times.get(key)
         if kt is None:
             kt = times[key] = kernel_time(
@@ -387,7 +388,7 @@ def estimate_kernels(
         flops=sum(r.flops or 0 for r in records),
         nbytes=sum(k.bytes for k in kests),
         parts=kests,
-        kernel_count=len(kests),
+        kernel_count=sum(k.launches for k in kernels),
         clock=efficiency == "calibrated",
         l2_aware=cached,
         l2_bytes=sum(l2),

@@ -72,7 +72,9 @@ MEMORY_CATEGORIES: tuple[str, ...] = (
 @dataclass(frozen=True)
 class PhaseTime:
     """One phase of a step on a target: FLOPs, MACs, bytes moved and the estimated time (seconds) with
-    its three regimes; ``recomputed_flops``: FLOPs of checkpointed blocks run again (backward only)."""
+    its three regimes; ``recomputed_flops``: FLOPs of checkpointed blocks run again (backward only);
+    ``kernels``: the GPU kernels its ``ops`` launch (``ModelEstimate.kernel_count``: under eager execution
+    one per op, a multi-tensor ``_foreach_*`` op its chunked launches)."""
 
     phase: str
     ops: int
@@ -86,6 +88,7 @@ class PhaseTime:
     bound: str
     precision: str
     recomputed_flops: int = 0
+    kernels: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ class TrainingEstimate:
     estimates: dict[str, ModelEstimate] = field(default_factory=dict, repr=False)
     #: The path the GEMMs ran on: the compute precision, or ``fp8`` for fp8 training.
     gemm_precision: str = ""
+    #: PyTorch's optimizer implementation the step was captured with (``capture.train_step.OPTIMIZER_IMPLS``).
+    optimizer_impl: str = "foreach"
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -219,6 +224,7 @@ def phase_time(
             bound=est.bound,
             precision=precision,
             recomputed_flops=recomputed_flops,
+            kernels=est.kernel_count,
         ),
         est,
     )
@@ -389,4 +395,5 @@ def estimate_training(
         efficiency=efficiency,
         estimates=estimates,
         gemm_precision="fp8" if fp8 else path,
+        optimizer_impl=step.optimizer_impl,
     )

@@ -15,6 +15,12 @@ from typing import Any
 
 from metrics_core.perf.hardware import HardwareTarget
 
+#: What each optimizer implementation means (``capture.train_step.OPTIMIZER_IMPLS``), for the assumptions.
+OPTIMIZER_IMPL_MEANING: dict[str, str] = {
+    "foreach": "PyTorch's foreach optimizer (one multi-tensor op per update step, a few kernels each)",
+    "for-loop": "PyTorch's for-loop optimizer (one kernel per update step per parameter tensor)",
+}
+
 #: What the efficiency modes mean, for the assumptions line.
 EFFICIENCY_MEANING: dict[str, str] = {
     "ideal": "physical: datasheet peaks",
@@ -72,17 +78,19 @@ def training_result(
 
 
 def assumptions_text(d: dict[str, Any], target: HardwareTarget) -> str:
-    """One line (prose, folds): what the estimate assumes — target, precision recipe, execution,
-    efficiency (calibrated or physical) — and whether it is validated on this target."""
+    """One line (prose, folds): what the estimate assumes — target, precision recipe, optimizer
+    implementation, execution, efficiency (calibrated or physical) — and whether it is validated on this
+    target."""
     validated = (
         f"validated on this target: {d['validation']}"
         if d.get("validation")
         else "not validated for training on this target"
     )
     efficiency = EFFICIENCY_MEANING.get(d["efficiency"], d["efficiency"])
+    impl = d.get("optimizer_impl", "foreach")
     return (
-        f"estimate (roofline) on {target.name}; {d['precision']}: {d['recipe']}; {d['execution']} "
-        f"kernels, {efficiency}; {validated}"
+        f"estimate (roofline) on {target.name}; {d['precision']}: {d['recipe']}; "
+        f"{OPTIMIZER_IMPL_MEANING.get(impl, impl)}; {d['execution']} kernels, {efficiency}; {validated}"
     )
 
 
@@ -99,7 +107,8 @@ def training_text(d: dict[str, Any], target: HardwareTarget, width: int | None =
     out = [
         f"{d['model']}: training step on {target.name} (estimates: roofline, {d['execution']}, "
         f"{d['efficiency']} efficiency)",
-        f"micro-batch {d['batch_size']} x {d['accumulation']} per step, {d['optimizer']}, {d['precision']}, "
+        f"micro-batch {d['batch_size']} x {d['accumulation']} per step, {d['optimizer']} "
+        f"({d.get('optimizer_impl', 'foreach')}), {d['precision']}, "
         f"loss {d['loss']}, checkpointing {checkpointing}",
         f"{human_count(d['params'])} parameters ({human_count(d['trainable_params'])} trainable)",
         assumptions_text(d, target),
@@ -110,13 +119,13 @@ def training_text(d: dict[str, Any], target: HardwareTarget, width: int | None =
         x = ph[p]
         note = f" (+{x['recomputed_flops'] / 1e9:,.1f} recomputed)" if x["recomputed_flops"] else ""
         rows.append(
-            [p, f"{x['ops']:,}", f"{x['flops'] / 1e9:,.1f}{note}", gb(x["bytes"]), human_time(x["time_s"]),
-             x["bound"]]
+            [p, f"{x['ops']:,}", f"{x['kernels']:,}", f"{x['flops'] / 1e9:,.1f}{note}", gb(x["bytes"]),
+             human_time(x["time_s"]), x["bound"]]
         )  # fmt: skip
-    rows.append([f"step (x{d['accumulation']} fwd+bwd)", "", "", "", human_time(d["step_time_s"]), ""])
+    rows.append([f"step (x{d['accumulation']} fwd+bwd)", "", "", "", "", human_time(d["step_time_s"]), ""])
     table = text_table(
-        ["phase", "ops", "GFLOP", "GB moved", "time", "bound"], rows, [False, True, True, True, True, False],
-        width,
+        ["phase", "ops", "kernels", "GFLOP", "GB moved", "time", "bound"], rows,
+        [False, True, True, True, True, True, False], width,
     )  # fmt: skip
     out.append(table)
     rate = f"{d['samples_per_s']:,.1f} samples/s"

@@ -14,16 +14,27 @@ from metrics_core.common.input_spec import describe_inputs
 from metrics_core.runtime.options import AnalysisOptions
 
 
+def default_optimizer_impl(kind: str) -> str:
+    """PyTorch's optimizer implementation on a target of ``HardwareTarget.kind``: ``foreach`` on a GPU
+    (torch's ``optim.optimizer._default_to_fused_or_foreach``: foreach when every parameter is a CUDA
+    tensor, ROCm included), ``for-loop`` otherwise (CPU tensors; TPUs and other accelerators run their own
+    compiled optimizers, not PyTorch's CUDA kernels)."""
+    return "foreach" if "GPU" in kind else "for-loop"
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """What step to capture: loss (None: the task's default), optimizer, precision
-    (``capture.train_step.PRECISIONS``), activation checkpointing, gradient accumulation."""
+    (``capture.train_step.PRECISIONS``), activation checkpointing, gradient accumulation, and PyTorch's
+    optimizer implementation (``capture.train_step.OPTIMIZER_IMPLS``; ``default_optimizer_impl`` of the
+    target). A field of the options, so part of any key a capture is cached under."""
 
     loss: str | None = None
     optimizer: str = "adamw"
     precision: str = "bf16-mixed"
     checkpointing: bool = False
     accumulation: int = 1
+    optimizer_impl: str = "foreach"
 
 
 @dataclass
@@ -49,7 +60,7 @@ def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> T
     from metrics_core.sources.build import build_model
     from metrics_core.sources.resolve import get_spec
 
-    check_choices(train.loss, train.optimizer, train.precision)
+    check_choices(train.loss, train.optimizer, train.precision, train.optimizer_impl)
     spec = get_spec(name)
     if not spec.supported:
         raise UnsupportedModelError(f"{name}: {spec.reason or 'not supported'}")
@@ -75,6 +86,7 @@ def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> T
             checkpointing=train.checkpointing,
             accumulation=train.accumulation,
             input_values=feed.values,
+            optimizer_impl=train.optimizer_impl,
         )
     except (KeyboardInterrupt, ModeltuiError):
         raise

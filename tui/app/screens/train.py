@@ -214,14 +214,15 @@ class TrainScreen(Screen[None]):
     def _compute(self, generation: int, settings: TrainSettings) -> None:
         """Each model's step captured in a worker process (cached here) and estimated, one after another;
         each result is shown as it arrives."""
-        from metrics_core.runtime.train_capture import TrainOptions
+        from metrics_core.runtime.train_capture import TrainOptions, default_optimizer_impl
 
         session = self.app.session
         target = session.target
         modes = {"execution": session.execution, "efficiency": session.efficiency}
         train = TrainOptions(
-            None, settings.optimizer, settings.precision, settings.checkpointing, settings.accumulation
-        )
+            None, settings.optimizer, settings.precision, settings.checkpointing, settings.accumulation,
+            optimizer_impl=default_optimizer_impl(target.kind),
+        )  # fmt: skip
         for name in self.models:
             if generation != self.generation:
                 return

@@ -21,12 +21,15 @@ FORMATS = ("table", "json", "csv", "markdown")
 LOSSES = ("cross-entropy", "next-token", "mse")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", "adam8bit", "adamw8bit")
 PRECISIONS = ("fp32", "bf16", "bf16-mixed", "fp16-mixed", "fp8-mixed")
+OPTIMIZER_IMPLS = ("foreach", "for-loop")
 
 #: Flat columns of CSV and Markdown: one row per model.
 FLAT_KEYS: tuple[str, ...] = (
-    "model", "hardware", "task", "batch_size", "accumulation", "optimizer", "precision", "loss",
-    "checkpointing", "params", "trainable_params", "forward_flops", "backward_flops", "optimizer_flops",
-    "forward_bytes", "backward_bytes", "optimizer_bytes", "forward_s", "backward_s", "optimizer_s",
+    "model", "hardware", "task", "batch_size", "accumulation", "optimizer", "optimizer_impl", "precision",
+    "loss", "checkpointing", "params", "trainable_params", "forward_flops", "backward_flops",
+    "optimizer_flops",
+    "forward_bytes", "backward_bytes", "optimizer_bytes", "forward_kernels", "backward_kernels",
+    "optimizer_kernels", "forward_s", "backward_s", "optimizer_s",
     "step_time_s", "samples_per_s", "tokens_per_s", "mfu", "hfu", "weights_bytes", "master_weights_bytes",
     "gradients_bytes", "optimizer_state_bytes", "saved_activations_bytes", "temporaries_bytes",
     "peak_bytes", "peak_phase", "capacity_bytes", "fits", "max_micro_batch", "critical_path_share",
@@ -50,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="adamw",
         help="torch.optim class, or bitsandbytes' blockwise 8-bit Adam / AdamW (adam8bit, adamw8bit: its "
         "state layout and kernels modelled) (default adamw)",
+    )
+    p.add_argument(
+        "--optimizer-impl",
+        choices=OPTIMIZER_IMPLS,
+        default=None,
+        help="PyTorch's optimizer implementation: foreach (multi-tensor kernels) or for-loop (one kernel per "
+        "parameter tensor) (default: PyTorch's for the target: foreach on a GPU, for-loop otherwise)",
     )
     p.add_argument(
         "--precision",
@@ -116,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from metrics_core.perf.training import compute_path
     from metrics_core.perf.training_report import training_result
     from metrics_core.runtime.options import AnalysisOptions
-    from metrics_core.runtime.train_capture import TrainOptions, capture_in_worker
+    from metrics_core.runtime.train_capture import TrainOptions, capture_in_worker, default_optimizer_impl
     from metrics_core.sources.resolve import get_spec
     from tui.cli.commands.hardware import load_catalog_with_warnings
     from tui.cli.commands.perfmode import modes_of
@@ -146,7 +156,10 @@ def run(args: argparse.Namespace) -> int:
     ).validated()  # fmt: skip
     for name in args.models:  # every name known before any model is built
         get_spec(name)
-    train = TrainOptions(args.loss, args.optimizer, args.precision, args.checkpointing, args.accumulation)
+    impl = args.optimizer_impl or default_optimizer_impl(target.kind)
+    train = TrainOptions(
+        args.loss, args.optimizer, args.precision, args.checkpointing, args.accumulation, optimizer_impl=impl
+    )
     modes = modes_of(args)
     results, failures = [], []
     for name in args.models:
@@ -171,6 +184,7 @@ def flat(d: dict) -> dict:
     row["hardware"] = d["hardware"]  # recipe, validation: what the precision means, where it was validated
     for p in ("forward", "backward", "optimizer"):
         row[f"{p}_flops"], row[f"{p}_bytes"], row[f"{p}_s"] = ph[p]["flops"], ph[p]["bytes"], ph[p]["time_s"]
+        row[f"{p}_kernels"] = ph[p]["kernels"]
     for c in (
         "weights",
         "master_weights",
