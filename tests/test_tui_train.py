@@ -83,7 +83,7 @@ async def test_training_view_shows_the_train_verbs_figures(capsys):
         # forward MACs: batch 4 x (4 Linear(16, 16) x 256 + Linear(16, 4) 64 weights) = 4,352
         assert view["phases"]["forward"]["macs"] == 4 * (4 * 256 + 64) == 4_352
         text = screen.text
-        assert "micro-batch 4 x 1 per step, sgd, fp32, loss mse, checkpointing off" in text
+        assert "micro-batch 4 x 1 per step, sgd (foreach), fp32, loss mse, checkpointing off" in text
         assert human_time(verb["step_time_s"]) in text
         assert f"MFU {100 * verb['mfu']:.1f}%" in text
         best = verb["best_plan"]

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     ).validated()  # fmt: skip
     for name in args.models:  # every name known before any model is built
         get_spec(name)
-    impl = args.optimizer_impl or default_optimizer_impl(target.kind)
+    impl = args.optimizer_impl = args.optimizer_impl or default_optimizer_impl(target.kind)  # in the context
     train = TrainOptions(
         args.loss, args.optimizer, args.precision, args.checkpointing, args.accumulation, optimizer_impl=impl
     )
