@@ -197,3 +197,27 @@ def test_train_outputs_name_the_implementation(capsys):
     assert main(["train", "resnet18", "--hardware", "a100-pcie-40gb", "--format", "csv"]) == 0
     row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert (row["optimizer_impl"], row["optimizer_kernels"]) == ("foreach", "70")
+
+
+def test_foreach_sgd_momentum_step_costs_per_op():
+    s = step_of(tm.no_bias, (4, 64), loss="cross-entropy", precision="fp32", optimizer="sgd")
+    p = 2_368
+    ops = [(r.op, r.flops, r.bytes) for r in s.phase("optimizer")]
+    # torch.optim.SGD(momentum=0.9, foreach=True), fp32, per element: buf *= momentum (1 FLOP; buf read +
+    # written 8 B); buf += 1 x g (alpha = 1 - dampening = 1: 1 FLOP; buf, g read, buf written 12 B);
+    # p += -lr x buf (alpha != 1: 2 FLOPs; 12 B)
+    assert ops == [("_foreach_mul_", p, 8 * p), ("_foreach_add_", p, 12 * p), ("_foreach_add_", 2 * p, 12 * p)]
+
+
+def test_a_foreach_op_without_a_rule_stays_uncovered():
+    from metrics_core.capture.dispatch import OpCapture
+
+    xs = [torch.empty(3, device="meta"), torch.empty(5, device="meta")]
+    cap = OpCapture(torch.nn.Identity(), "fp32")
+    with cap:
+        torch._foreach_norm(xs)  # a reduction over each tensor: no per-element rule in FOREACH_FLOPS
+        torch._foreach_mul_(xs, 2.0)
+    assert [(r.op, r.covered, r.category, r.flops) for r in cap.records] == [
+        ("_foreach_norm", False, "uncovered", 0),
+        ("_foreach_mul_", True, "elementwise", 3 + 5),  # 1 FLOP per element of the 8
+    ]
