@@ -206,7 +206,11 @@ def test_foreach_sgd_momentum_step_costs_per_op():
     # torch.optim.SGD(momentum=0.9, foreach=True), fp32, per element: buf *= momentum (1 FLOP; buf read +
     # written 8 B); buf += 1 x g (alpha = 1 - dampening = 1: 1 FLOP; buf, g read, buf written 12 B);
     # p += -lr x buf (alpha != 1: 2 FLOPs; 12 B)
-    assert ops == [("_foreach_mul_", p, 8 * p), ("_foreach_add_", p, 12 * p), ("_foreach_add_", 2 * p, 12 * p)]
+    assert ops == [
+        ("_foreach_mul_", p, 8 * p),
+        ("_foreach_add_", p, 12 * p),
+        ("_foreach_add_", 2 * p, 12 * p),
+    ]
 
 
 def test_a_foreach_op_without_a_rule_stays_uncovered():

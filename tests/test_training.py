@@ -115,8 +115,9 @@ def test_sgd_with_momentum_in_fp32_holds_12_bytes_per_parameter():
 
 def test_adamw_step_moves_the_bytes_of_the_for_loop_implementation():
     s = step_of(
-        tm.no_bias, (4, 64), loss="cross-entropy", precision="fp32", optimizer="adamw", optimizer_impl="for-loop"
-    )
+        tm.no_bias, (4, 64), loss="cross-entropy", precision="fp32", optimizer="adamw",
+        optimizer_impl="for-loop",
+    )  # fmt: skip
     assert s.optimizer_impl == "for-loop"
     ops = [r.op for r in s.phase("optimizer") if r.module == ""]
     # per parameter tensor (torch.optim.AdamW, foreach=False): decay, first moment, second moment (two
