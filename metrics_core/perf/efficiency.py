@@ -25,8 +25,9 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
 - time = max(GPU time, host time): GPU time = max(FLOPs / compute rate, bytes / memory rate) +
   ``p.kernel_gap_us`` (launch latency and tail between dependent kernels; once per launch of a
   multi-tensor ``_foreach_*`` op, ``fusion.Kernel.launches``, whose host time is one issue); host time =
-  ``p.eager_op_us`` per eager op or ``p.compiled_kernel_us`` per compiled kernel (the Python/dispatcher cost of issuing it; the
-  host runs ahead asynchronously, so it only shows when kernels are shorter than that).
+  ``p.eager_op_us`` per eager op or ``p.compiled_kernel_us`` per compiled kernel (the Python/dispatcher
+  cost of issuing it; the host runs ahead asynchronously, so it only shows when kernels are shorter than
+  that).
 - three regimes (``KernelTime``): compute time, memory time and overhead time (everything that is neither:
   kernel gap, launch overhead, host-bound time); the bound is the regime that takes longest, so a kernel
   at the launch floor is ``overhead``-bound.
