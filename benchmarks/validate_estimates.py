@@ -20,9 +20,10 @@ files only, as values shared across generations, starting from ``generic-gpu``'s
 fitted to anything: a parameter the other GPUs do not constrain, e.g. the compiled ones when only eager
 files remain, keeps that prior; ``implicit_gemm`` starts from ``IMPLICIT_GEMM_PREMISE``, not the built-in
 value fitted on the RTX 4090's compiled files). A compiled convolution's fraction is ``gemm x
-implicit_gemm`` (``Efficiency.compiled_conv``), so the eager files' ``gemm`` carries over to compiled ones; each held-out file is then estimated with them (its target keeps its own
-tiles, SM count and sustained clock) and summarised like the main table, beside the built-in parameters
-(fitted by hand on all files, the held-out one included) and the unfitted prior.
+implicit_gemm`` (``Efficiency.compiled_conv``), so the eager files' ``gemm`` carries over to compiled ones.
+Each held-out file is then estimated with them (its target keeps its own tiles, SM count and sustained
+clock) and summarised like the main table, beside the built-in parameters (fitted by hand on all files, the
+held-out one included) and the unfitted prior.
 
 A CSV's target and execution come from its file name (``...-4090.csv`` -> ``rtx-4090`` eager,
 ``...-4090-dynamo.csv`` -> compiled, ``...-rtx3090.csv`` -> ``rtx-3090``; ``--target NAME=ID`` overrides),

@@ -10,8 +10,9 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
   (``metrics_core.perf.power``: 1 unless the board's power limit holds the clock below boost), class
   ``gemm`` (matmul), ``conv`` (``conv_eager``: cuDNN on NCHW tensors in eager; ``conv_compiled``: cuDNN on
   channels-last tensors after Inductor's layout optimisation, by default ``gemm x implicit_gemm``, see
-  ``Efficiency.compiled_conv``), ``attention``; kernels without MACs (pointwise, norms, pooling) and depthwise convolutions (one input
-  channel per group: no tensor-core GEMM) compute on the vector units: the fp32 peak x ``p.vector``;
+  ``Efficiency.compiled_conv``), ``attention``; kernels without MACs (pointwise, norms, pooling) and
+  depthwise convolutions (one input channel per group: no tensor-core GEMM) compute on the vector units: the
+  fp32 peak x ``p.vector``;
 - q(shape), tile and wave quantisation of the kernel's GEMM (M x N x K per group, ``groups`` GEMMs): for each
   candidate output tile (Tm, Tn) with its relative efficiency e, padding efficiency
   ``M N K / (ceil(M/Tm) Tm * ceil(N/Tn) Tn * ceil(K/Tk) Tk)`` times wave efficiency
