@@ -21,7 +21,8 @@ in benchmarks/measured/configs/ (public config.json values).
 
 Output: per metric and per stack, n, geomean estimate / measured, median |error|, share within ±25 % and
 Spearman's rho, and the leave-one-GPU-out table (``--leave-one-out``: each GPU's rows estimated with stack
-parameters fitted without that GPU's rows, ``--fit``). Captures are cached in ``benchmarks/.llm_cache``
+parameters fitted without that GPU's rows, ``--fit``; a GPU whose stack has fewer than 5 rows on other GPUs
+is not held out and has no leave-one-out estimate: the data file's values were fitted on its rows). Captures are cached in ``benchmarks/.llm_cache``
 (pickles, keyed by model and shape), so a second run only estimates.
 
     python benchmarks/validate_llm.py [--csv FILE] [--jobs 2] [--json out.json] [--worst 10]
@@ -462,11 +463,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.leave_one_out:
                 for gpu in sorted({r.gpu for r in rs}):
                     train = [r for r in rs if r.gpu != gpu]
-                    if len(train) >= 5:
-                        coordinate_fit(sid, train, targets, batches, names, sweeps=1, local=True)
-                    else:  # too few other rows to fit on: the unfitted (physical) values
-                        for n, v in start.items():
-                            set_param(sid, n, v)
+                    if len(train) < 5:
+                        # too few other rows to fit on; the data file's values were fitted on these very
+                        # rows (stacks.toml), so they cannot stand for a fit without them: not held out
+                        print(f"  {sid} on {gpu}: not held out ({len(train)} rows of other GPUs)")
+                        continue
+                    coordinate_fit(sid, train, targets, batches, names, sweeps=1, local=True)
                     for r in rs:
                         if r.gpu == gpu:
                             loo[r.id] = estimate_row(r, targets, batches[r.id])
