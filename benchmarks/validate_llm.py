@@ -22,7 +22,8 @@ in benchmarks/measured/configs/ (public config.json values).
 Output: per metric and per stack, n, geomean estimate / measured, median |error|, share within ±25 % and
 Spearman's rho, and the leave-one-GPU-out table (``--leave-one-out``: each GPU's rows estimated with stack
 parameters fitted without that GPU's rows, ``--fit``; a GPU whose stack has fewer than 5 rows on other GPUs
-is not held out and has no leave-one-out estimate: the data file's values were fitted on its rows). Captures are cached in ``benchmarks/.llm_cache``
+is not held out and has no leave-one-out estimate: the data file's values were fitted on its rows).
+Captures are cached in ``benchmarks/.llm_cache``
 (pickles, keyed by model and shape), so a second run only estimates.
 
     python benchmarks/validate_llm.py [--csv FILE] [--jobs 2] [--json out.json] [--worst 10]
