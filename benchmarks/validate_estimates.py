@@ -18,9 +18,12 @@ measurement file of one target: eager and compiled, all PyTorch versions), the `
 (``--loo-params``) are fitted (``metrics_core.perf.calibrate``, mean |log est/meas|) on the OTHER GPUs'
 files only, as values shared across generations, starting from ``generic-gpu``'s physical estimates (not
 fitted to anything: a parameter the other GPUs do not constrain, e.g. the compiled ones when only eager
-files remain, keeps that prior); each held-out file is then estimated with them (its target keeps its own
-tiles, SM count and sustained clock) and summarised like the main table, beside the built-in parameters
-(fitted by hand on all files, the held-out one included) and the unfitted prior.
+files remain, keeps that prior; ``implicit_gemm`` starts from ``IMPLICIT_GEMM_PREMISE``, not the built-in
+value fitted on the RTX 4090's compiled files). A compiled convolution's fraction is ``gemm x
+implicit_gemm`` (``Efficiency.compiled_conv``), so the eager files' ``gemm`` carries over to compiled ones.
+Each held-out file is then estimated with them (its target keeps its own tiles, SM count and sustained
+clock) and summarised like the main table, beside the built-in parameters (fitted by hand on all files, the
+held-out one included) and the unfitted prior.
 
 A CSV's target and execution come from its file name (``...-4090.csv`` -> ``rtx-4090`` eager,
 ``...-4090-dynamo.csv`` -> compiled, ``...-rtx3090.csv`` -> ``rtx-3090``; ``--target NAME=ID`` overrides),
@@ -42,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from metrics_core.perf import calibrate as cal  # noqa: E402
 from metrics_core.perf.efficiency import (  # noqa: E402
     FITTABLE,
+    IMPLICIT_GEMM_PREMISE,
     builtin_params_for,
     efficiency_source,
     generation_values,
@@ -96,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--leave-one-out", action="store_true", help="fit on the other GPUs, estimate each")
     ap.add_argument(
         "--loo-params",
-        default=",".join(p for p in FITTABLE if p != "nchw_passes"),
-        help="parameters fitted in --leave-one-out (default: every fittable one but nchw_passes)",
+        default=",".join(p for p in FITTABLE if p not in ("nchw_passes", "conv_compiled")),
+        help="parameters fitted in --leave-one-out (default: every fittable one but nchw_passes and "
+        "conv_compiled, which is gemm x implicit_gemm)",
     )
     ap.add_argument("--loo-prior", default="generic-gpu", help="generation whose values start the fit")
     args = ap.parse_args(argv)
@@ -224,7 +229,9 @@ def _line(label: str, s: dict) -> str:
 def leave_one_out(plan: list, reports: dict, targets: dict, args: argparse.Namespace) -> list[dict]:
     """The ``--leave-one-out`` tables (module doc); returns them as JSON-ready dicts."""
     params = cal.check_params(p.strip() for p in args.loo_params.split(",") if p.strip())
-    prior = generation_values(args.loo_prior)
+    # the prior is unfitted: the generation's physical estimates, and implicit_gemm's premise (the built-in
+    # [op_class] value was fitted on the RTX 4090's compiled files)
+    prior = {**generation_values(args.loo_prior), "implicit_gemm": IMPLICIT_GEMM_PREMISE}
     prepared: dict[str, list] = {}  # file name -> prepared rows (base: built-in)
     for path, tid, execution, dtype, rows in plan:
         target = targets[tid]

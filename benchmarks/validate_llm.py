@@ -11,14 +11,19 @@ compared with the estimate:
   with no batch (an offline max-throughput run: the engine picks the batch) is estimated at the largest batch
   that fits, capped at the stack's ``max_batch``.
 
-Rows whose GPU, model or precision the catalog does not have are listed as skipped. Models that share an
+A row with a ``power_limit_w`` (the board power limit the published run was held to, e.g. gpt-fast's A100s at
+330 W) is estimated on its target under that limit (``perf.power.with_power_limit``: the power model's
+sustained tensor clock at that limit). Rows whose GPU, model or precision the catalog does not have are
+listed as skipped. Models that share an
 architecture with a bundled config are analysed as it (Meta-Llama-3-8B as Llama-3.1-8B; Llama-3.3-70B and
 Meta-Llama-3-70B as Llama-3.1-70B); Llama-2-13B / 70B, CodeLlama-7B and Llama-3.1-405B use the config files
 in benchmarks/measured/configs/ (public config.json values).
 
 Output: per metric and per stack, n, geomean estimate / measured, median |error|, share within ±25 % and
 Spearman's rho, and the leave-one-GPU-out table (``--leave-one-out``: each GPU's rows estimated with stack
-parameters fitted without that GPU's rows, ``--fit``). Captures are cached in ``benchmarks/.llm_cache``
+parameters fitted without that GPU's rows, ``--fit``; a GPU whose stack has fewer than 5 rows on other GPUs
+is not held out and has no leave-one-out estimate: the data file's values were fitted on its rows).
+Captures are cached in ``benchmarks/.llm_cache``
 (pickles, keyed by model and shape), so a second run only estimates.
 
     python benchmarks/validate_llm.py [--csv FILE] [--jobs 2] [--json out.json] [--worst 10]
@@ -47,6 +52,7 @@ from metrics_core.common.errors import ModeltuiError  # noqa: E402
 from metrics_core.perf import llm_calibrate  # noqa: E402
 from metrics_core.perf.hardware import hardware_targets  # noqa: E402
 from metrics_core.perf.llm import Scenario, estimate_llm  # noqa: E402
+from metrics_core.perf.power import with_power_limit  # noqa: E402
 from metrics_core.perf.validation import summarize  # noqa: E402
 
 MEASURED = ROOT / "benchmarks" / "measured"
@@ -102,6 +108,8 @@ class Row:
     value: float
     #: Online serving at a request rate (requests/s), concurrency not published; None otherwise.
     qps: float | None = None
+    #: The board power limit the run was held to (W; the CSV's ``power_limit_w`` setup column), None: stock.
+    power_limit_w: float | None = None
 
 
 def read_rows(path: Path, targets: dict) -> tuple[list[Row], list[str]]:
@@ -156,9 +164,16 @@ def read_rows(path: Path, targets: dict) -> tuple[list[Row], list[str]]:
                     metric=r["metric"],
                     value=float(r["value"]),
                     qps=float(m.group(1)) if (m := re.search(r"QPS=([0-9.]+)", r["notes"])) else None,
+                    power_limit_w=float(r["power_limit_w"]) if r.get("power_limit_w") else None,
                 )
             )
     return rows, skipped
+
+
+def target_of(row: Row, targets: dict):  # noqa: ANN201 (HardwareTarget)
+    """The row's target as it ran: the catalog's, under the row's board power limit when it has one
+    (``perf.power.with_power_limit``: the power model derives the sustained tensor clock at that limit)."""
+    return with_power_limit(targets[row.gpu], row.power_limit_w)
 
 
 def scenario_of(row: Row, batch: int) -> Scenario:
@@ -219,19 +234,19 @@ def batch_of(row: Row, targets: dict) -> int:
     if row.qps:
         c = 1
         for _ in range(6):
-            s = scenario_of(row, c).validated(targets[row.gpu])
-            e = estimate_llm(capture_cached(row.model, s), targets[row.gpu], s)
+            s = scenario_of(row, c).validated(target_of(row, targets))
+            e = estimate_llm(capture_cached(row.model, s), target_of(row, targets), s)
             c = max(1, math.ceil(row.qps * (e.prefill.time_s + row.output * e.tpot_s)))
         return c
 
-    s = scenario_of(row, 1).validated(targets[row.gpu])
-    est = estimate_llm(capture_cached(row.model, s), targets[row.gpu], s)
+    s = scenario_of(row, 1).validated(target_of(row, targets))
+    est = estimate_llm(capture_cached(row.model, s), target_of(row, targets), s)
     return max(1, min(est.max_batch_size, get_stack(row.stack).max_batch))
 
 
 def estimate_row(row: Row, targets: dict, batch: int) -> float:
     """The estimate of the row's metric (its unit)."""
-    target = targets[row.gpu]
+    target = target_of(row, targets)
     s = scenario_of(row, batch).validated(target)
     e = estimate_llm(capture_cached(row.model, s), target, s)
     if row.metric == "tpot_ms":
@@ -449,11 +464,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.leave_one_out:
                 for gpu in sorted({r.gpu for r in rs}):
                     train = [r for r in rs if r.gpu != gpu]
-                    if len(train) >= 5:
-                        coordinate_fit(sid, train, targets, batches, names, sweeps=1, local=True)
-                    else:  # too few other rows to fit on: the unfitted (physical) values
-                        for n, v in start.items():
-                            set_param(sid, n, v)
+                    if len(train) < 5:
+                        # too few other rows to fit on; the data file's values were fitted on these very
+                        # rows (stacks.toml), so they cannot stand for a fit without them: not held out
+                        print(f"  {sid} on {gpu}: not held out ({len(train)} rows of other GPUs)")
+                        continue
+                    coordinate_fit(sid, train, targets, batches, names, sweeps=1, local=True)
                     for r in rs:
                         if r.gpu == gpu:
                             loo[r.id] = estimate_row(r, targets, batches[r.id])

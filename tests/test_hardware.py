@@ -67,7 +67,7 @@ def test_builtin_catalog_matches_reference_csv():
 
 def test_every_builtin_target_is_complete_and_sourced():
     targets = hardware_targets()
-    assert len(targets) == 48  # the 23 CSV rows + jetson-orin-nano-8gb-super + 5 of issue 12 + 19 of issue 19
+    assert len(targets) == 49  # the 23 CSV rows + jetson-orin-nano-8gb-super + 5 of issue 12 + 20 of issue 19
     assert len({t.id for t in targets}) == len(targets)
     for t in targets:
         assert t.source.strip() and t.notes.strip(), t.id
@@ -151,7 +151,7 @@ def test_user_file_in_config_dir_adds_a_target(config_dir):
     assert t.ridge_point("fp16") == 80.0  # 40e12 / 500e9
     assert t.launch_overhead_s == pytest.approx(5e-6)
     assert t.origin == str(path)
-    assert len(hardware_targets()) == 49
+    assert len(hardware_targets()) == 50
 
 
 def test_hardware_file_option_adds_a_target(tmp_path):
@@ -287,4 +287,4 @@ def test_non_utf8_user_file_is_skipped(config_dir):
         f"hardware file {config_dir / 'hardware' / 'latin1.toml'}: "
         "cannot read (not UTF-8 text) (file skipped)"
     ]
-    assert len(catalog.targets) == 48
+    assert len(catalog.targets) == 49

@@ -38,7 +38,7 @@ def test_json_matches_reference_csv_for_two_targets(capsys):
     # CSV: 320 GB/s, 16 GB, fp32 8.1, fp16 65, int8 130, no TF32/BF16 -> keys absent
     assert (t4["memory_bandwidth_gbps"], t4["memory_gb"]) == (320, 16)
     assert t4["peak_tflops"] == {"fp32": 8.1, "fp16": 65, "int8": 130}
-    assert len(rows) == 48
+    assert len(rows) == 49
 
 
 def test_table_lists_ridge_points_and_marks_uncertain_figures(capsys):

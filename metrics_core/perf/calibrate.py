@@ -193,7 +193,7 @@ def fit(
     names = check_params(params)
     loss_of([], loss)  # an unknown loss fails before any work
     first = rows[0].base
-    x = {n: float((start or {}).get(n, getattr(first, n))) for n in names}
+    x = {n: float((start or {}).get(n, first.value(n))) for n in names}
     x = {n: min(max(v, ranges[n][0]), ranges[n][1]) for n, v in x.items()}
     measured = [r.measurement.samples_per_s for r in rows]
     evaluations = 0

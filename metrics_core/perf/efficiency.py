@@ -8,10 +8,11 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
 
 - compute rate = peak x ``p.<class>`` x r x q(shape), with r the sustained clock ratio under tensor load
   (``metrics_core.perf.power``: 1 unless the board's power limit holds the clock below boost), class
-  ``gemm`` (matmul), ``conv`` (``conv_eager`` /
-  ``conv_compiled``: cuDNN on NCHW tensors in eager, channels-last after Inductor's layout optimisation),
-  ``attention``; kernels without MACs (pointwise, norms, pooling) and depthwise convolutions (one input
-  channel per group: no tensor-core GEMM) compute on the vector units: the fp32 peak x ``p.vector``;
+  ``gemm`` (matmul), ``conv`` (``conv_eager``: cuDNN on NCHW tensors in eager; ``conv_compiled``: cuDNN on
+  channels-last tensors after Inductor's layout optimisation, by default ``gemm x implicit_gemm``, see
+  ``Efficiency.compiled_conv``), ``attention``; kernels without MACs (pointwise, norms, pooling) and
+  depthwise convolutions (one input channel per group: no tensor-core GEMM) compute on the vector units: the
+  fp32 peak x ``p.vector``;
 - q(shape), tile and wave quantisation of the kernel's GEMM (M x N x K per group, ``groups`` GEMMs): for each
   candidate output tile (Tm, Tn) with its relative efficiency e, padding efficiency
   ``M N K / (ceil(M/Tm) Tm * ceil(N/Tn) Tn * ceil(K/Tk) Tk)`` times wave efficiency
@@ -82,9 +83,18 @@ DATA_FILE = Path(__file__).parent / "data" / "efficiency.toml"
 #: The parameters a user file may override and ``modeltui calibrate`` may fit: the per-op-class fractions
 #: and the launch / issue times (not the tiles, SM counts or energy figures: they are datasheet facts).
 FITTABLE: tuple[str, ...] = (
-    "gemm", "conv_eager", "conv_compiled", "nchw_passes", "depthwise_eager", "depthwise_compiled",
-    "attention", "vector", "bandwidth", "kernel_gap_us", "eager_op_us", "compiled_kernel_us",
+    "gemm", "conv_eager", "conv_compiled", "implicit_gemm", "nchw_passes", "depthwise_eager",
+    "depthwise_compiled", "attention", "vector", "bandwidth", "kernel_gap_us", "eager_op_us",
+    "compiled_kernel_us",
 )  # fmt: skip
+
+#: ``implicit_gemm`` before any compiled measurement informs it: a channels-last cuDNN convolution is an
+#: implicit GEMM (M = N x P x Q output pixels, N = K output channels, K = C x R x S; NVIDIA Deep Learning
+#: Performance Guide, "Convolutional Layers": convolution algorithms) on the same tensor-core tiles as a
+#: cuBLAS GEMM, so its premise is the GEMM's fraction (1.0). The built-in value (``[op_class]`` in the data
+#: file) is fitted; the leave-one-GPU-out benchmark starts from this premise where no other GPU has
+#: ``torch.compile`` measurements.
+IMPLICIT_GEMM_PREMISE = 1.0
 
 #: Physically plausible range of each fittable parameter (inclusive). Tensor-class fractions of the rated
 #: dense peak: 0.3-1.0; the vector units' share of the fp32 peak a pointwise kernel's math reaches:
@@ -96,6 +106,7 @@ PARAM_RANGES: dict[str, tuple[float, float]] = {
     "gemm": (0.3, 1.0),
     "conv_eager": (0.3, 1.0),
     "conv_compiled": (0.3, 1.0),
+    "implicit_gemm": (0.5, 1.0),
     "attention": (0.3, 1.0),
     "nchw_passes": (0.0, 2.0),
     "depthwise_eager": (0.2, 1.0),
@@ -119,7 +130,6 @@ class Efficiency:
     units: int
     gemm: float
     conv_eager: float
-    conv_compiled: float
     nchw_passes: float
     depthwise_eager: float
     depthwise_compiled: float
@@ -134,6 +144,37 @@ class Efficiency:
     #: Board-level energy per dense tensor FLOP at the boost clock (pJ), None when not derived
     #: (``metrics_core.perf.power``).
     tensor_pj_per_flop: float | None = None
+    #: A channels-last (compiled) convolution's fraction of the dense peak as a multiple of ``gemm``: one
+    #: value for every generation (``[op_class]`` in the data file), see ``compiled_conv``.
+    implicit_gemm: float = IMPLICIT_GEMM_PREMISE
+    #: An explicit compiled-convolution fraction (a generation that states one, e.g. CPUs' oneDNN, or a
+    #: user calibration); None: ``gemm x implicit_gemm``.
+    conv_compiled: float | None = None
+
+    @property
+    def compiled_conv(self) -> float:
+        """The fraction of the dense peak a convolution reaches under ``torch.compile``.
+
+        Inductor (no max-autotune) lowers ``aten.convolution`` to an extern call of ``at::convolution``
+        (cuDNN) with its input and weight required channels-last (torch/_inductor/kernel/conv.py
+        ``convolution``: ``aten_convolution`` is the only choice unless max-autotune adds Triton templates;
+        ``V.graph.layout_opt`` from config.layout_optimization, on by default on CUDA). cuDNN runs a
+        channels-last fp16 convolution as an implicit GEMM on the tensor cores, so its fraction is the
+        generation's cuBLAS GEMM fraction (fitted per generation, eager data included) times
+        ``implicit_gemm`` (one value for all generations: what the implicit GEMM's filter-tap address
+        arithmetic and halo loads cost against a plain GEMM). An explicit ``conv_compiled`` wins."""
+        if self.conv_compiled is not None:
+            return self.conv_compiled
+        return self.gemm * self.implicit_gemm
+
+    def value(self, name: str) -> float:
+        """The value of a ``FITTABLE`` parameter (``conv_compiled`` resolved: ``compiled_conv``)."""
+        return self.compiled_conv if name == "conv_compiled" else float(getattr(self, name))
+
+    def fraction(self, cls: str) -> float:
+        """The fraction of the dense peak of op class ``cls`` (``gemm``, ``conv_eager``, ``conv_compiled``,
+        ``attention``)."""
+        return self.compiled_conv if cls == "conv_compiled" else float(getattr(self, cls))
 
 
 @lru_cache(maxsize=1)
@@ -150,9 +191,19 @@ def params_for(target: HardwareTarget) -> Efficiency:
 
 
 def generation_values(generation: str) -> dict[str, float]:
-    """The ``FITTABLE`` values of a built-in generation (``KeyError`` for an unknown one)."""
+    """The ``FITTABLE`` values of a built-in generation (``KeyError`` for an unknown one): its table's,
+    ``implicit_gemm`` from ``[op_class]`` (all generations share it), ``conv_compiled`` only where the
+    generation states one (else it is ``gemm x implicit_gemm``, ``Efficiency.compiled_conv``)."""
     g = _data()["generation"][generation]
-    return {n: float(g[n]) for n in FITTABLE}
+    out = {n: float(g[n]) for n in FITTABLE if n in g}
+    out["implicit_gemm"] = _implicit_gemm()
+    return out
+
+
+def _implicit_gemm() -> float:
+    """``[op_class] implicit_gemm``: one value for every generation (``IMPLICIT_GEMM_PREMISE`` when the data
+    file has none)."""
+    return float(_data().get("op_class", {}).get("implicit_gemm", IMPLICIT_GEMM_PREMISE))
 
 
 def builtin_params_for(target: HardwareTarget) -> Efficiency:
@@ -174,7 +225,8 @@ def _builtin_params(target_id: str, kind: str) -> Efficiency:
         units=units,
         gemm=g["gemm"],
         conv_eager=g["conv_eager"],
-        conv_compiled=g["conv_compiled"],
+        conv_compiled=g.get("conv_compiled"),
+        implicit_gemm=_implicit_gemm(),
         nchw_passes=g["nchw_passes"],
         depthwise_eager=g["depthwise_eager"],
         depthwise_compiled=g["depthwise_compiled"],
@@ -508,7 +560,7 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
         if t.cls == "depthwise":
             bw *= p.depthwise_eager if t.eager else p.depthwise_compiled
     else:
-        rate = t.peak * getattr(p, t.cls) * t.clock
+        rate = t.peak * p.fraction(t.cls) * t.clock
         if t.q is not None:
             rate = max(rate * t.q, rate * t.skinny, t.vector_peak * p.vector)
         if t.cls == "conv_eager":  # NCHW <-> NHWC transforms around the tensor-core kernel, separate passes

@@ -27,7 +27,7 @@ energy keeps ``r = 1`` and says so (``source``). No torch here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from metrics_core.perf.hardware import HardwareTarget
 
@@ -94,3 +94,18 @@ def clock_model(target: HardwareTarget, pj_per_flop: float | None, exponent: flo
         f"power; clock x{ratio:.2f}"
     )
     return ClockModel(ratio, "power model", demand, note)
+
+
+def with_power_limit(target: HardwareTarget, watts: float | None) -> HardwareTarget:
+    """``target`` run under a board power limit of ``watts`` (``nvidia-smi -pl``: a setup of a measured
+    run, e.g. gpt-fast's A100s held to 330 W), the lower of it and the target's own ``board_power_w``; the
+    target itself for None. The power model (``clock_model``) then derives the sustained tensor clock at
+    that limit. ``ValueError`` for a limit that is not a positive number."""
+    if watts is None:
+        return target
+    if not watts > 0:
+        raise ValueError(f"board power limit must be a positive number of watts, got {watts!r}")
+    if target.board_power_w and target.board_power_w <= watts:
+        return target
+    source = f"board power limited to {watts:g} W (a setup of the run, not the part's rating)"
+    return replace(target, board_power_w=float(watts), board_power_source=source)

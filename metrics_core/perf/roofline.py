@@ -23,7 +23,7 @@ kernel (``perf.efficiency.KernelTime``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from metrics_core.common.dtypes import DTYPES
@@ -339,6 +339,9 @@ def estimate_kernels(
     peak, bw, launch = target.peak_flops(precision), target.bandwidth, target.launch_overhead_s
     ideal = [max(r.flops / peak, r.bytes / bw) + launch for r in records]
     params = params_for(target) if efficiency == "calibrated" else None
+    if params is not None and tuning is not None and tuning.overrides:  # once per model, not per kernel
+        params = replace(params, **dict(tuning.overrides))
+        tuning = replace(tuning, overrides=())
     cached = efficiency == "calibrated" and execution == "eager" and l2_aware(target)
     l2 = l2_read_bytes(records, target.l2_cache_mb * 1e6) if cached else [0] * len(records)
     kests: list[KernelEstimate] = []
