@@ -233,8 +233,11 @@ def test_cli_json_keys_and_bad_input(capsys):
         (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--stack", "vlm"],
          "unknown serving stack 'vlm'; did you mean vllm? (choose one of hf-eager, torch-compile, vllm, "
          "tensorrt-llm, sglang, llama-cpp)"),
+        (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "8"],
+         "--tp 8: hf:gpt2's 12 attention heads do not split 8 ways"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "16"],
-         "--tp 16: hf:gpt2's 12 attention heads do not split 16 ways"),
+         "--tp 16: a100-sxm4-80gb joins at most 8 GPUs over its nvswitch link (one server); GPUs on several "
+         "nodes (InfiniBand / Ethernet) are not modelled: choose --tp 8 or fewer"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "5"],
          "--tp 5: hf:gpt2's 12 attention heads do not split 5 ways"),
         (["llm", "resnet18", "--hardware", "a100-sxm4-80gb"],

@@ -68,7 +68,12 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from metrics_core.common.errors import UsageError
+
+if TYPE_CHECKING:
+    from metrics_core.perf.hardware import HardwareTarget
 
 try:
     import tomllib
@@ -196,6 +201,52 @@ def link_for(
         max_peer_gpus=int(p["max_peer_gpus"]),
         fallback=fallback,
     )
+
+
+def domain_gpus(kind: str, stated: int | None = None) -> int | None:
+    """GPUs one scale-up domain of link ``kind`` holds: ``stated`` (a target's ``interconnect_max_gpus``)
+    or the kind's ``max_gpus`` in links.toml (8: one 8-GPU server); None when unbounded (TPU ICI).
+    Beyond it GPUs talk over a scale-out network (InfiniBand / Ethernet) that this model does not have.
+
+    Raises ValueError for an unknown kind.
+    """
+    if stated:
+        return int(stated)
+    n = int(_params(kind)["max_gpus"])
+    return n or None
+
+
+def check_scale_up(target: HardwareTarget, gpus: int, flag: str) -> None:
+    """``UsageError`` (one line) when ``gpus`` > 1 GPUs of ``target`` cannot be modelled: the target has no
+    interconnect figure, or ``gpus`` is more than one scale-up domain holds (``domain_gpus``: 8 for an
+    8-GPU server, 72 for GB200 NVL72). GPUs across nodes talk over InfiniBand / Ethernet, which this
+    collective model does not have, so nothing is estimated for them. ``flag`` names the option."""
+    if gpus <= 1:
+        return
+    if not target.interconnect_gbps:
+        raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): {flag} 1 only")
+    kind = target.interconnect_kind or "pcie"
+    limit = domain_gpus(kind, target.interconnect_max_gpus)
+    if limit is not None and gpus > limit:
+        raise UsageError(
+            f"{flag} {gpus:,}: {target.id} joins at most {limit} GPUs over its {kind} link (one "
+            f"{'NVL72 rack' if limit == 72 else 'server'}); GPUs on several nodes (InfiniBand / Ethernet) "
+            f"are not modelled: choose {flag} {limit} or fewer"
+        )
+
+
+def link_label(target: HardwareTarget, gpus: int) -> str:
+    """How ``gpus`` GPUs of ``target`` talk, for a heading: ``nvswitch, 900 GB/s``; a link that joins
+    fewer GPUs than asked names what runs the collectives beyond it (``nvlink-bridge pairs, pcie between
+    them: 64 GB/s``, as ``collective_time`` times them)."""
+    kind = target.interconnect_kind or "pcie"
+    link = link_for(kind, target.interconnect_gbps)
+    if link.max_peer_gpus and gpus > link.max_peer_gpus and link.fallback is not None:
+        return (
+            f"{kind} joins {link.max_peer_gpus}, {link.fallback.kind} between them: "
+            f"{link.fallback.per_direction_gbps * 2:g} GB/s"
+        )
+    return f"{kind}, {target.interconnect_gbps:g} GB/s"
 
 
 def bus_factor(op: str, n: int) -> float:

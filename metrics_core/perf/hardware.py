@@ -75,6 +75,7 @@ _FIELDS: dict[str, tuple[bool, str]] = {
     "launch_overhead_us": (False, "nonneg"),
     "interconnect_gbps": (False, "pos"),
     "interconnect_kind": (False, "interconnect"),
+    "interconnect_max_gpus": (False, "count"),
     "memory_type": (False, "memtype"),
     "boost_clock_mhz": (False, "pos"),
     "base_clock_mhz": (False, "pos"),
@@ -94,6 +95,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "launch_overhead_us",
     "interconnect_gbps",
     "interconnect_kind",
+    "interconnect_max_gpus",
     "boost_clock_mhz",
     "base_clock_mhz",
     "sustained_clock_mhz",
@@ -136,6 +138,9 @@ class HardwareTarget:
     #: ``INTERCONNECT_KINDS`` member (None: single-device target, or not stated: PCIe assumed with
     #: ``interconnect_gbps``).
     interconnect_kind: str | None = None
+    #: GPUs one scale-up domain of this target holds (GB200 NVL72: 72); None: its link kind's
+    #: ``max_gpus`` (links.toml, 8 for an 8-GPU server). Multi-node parallelism is not modelled.
+    interconnect_max_gpus: int | None = None
     #: ``MEMORY_TYPES`` member, None when not stated.
     memory_type: str | None = None
     #: Clocks in MHz: the boost clock the ``peak_tflops`` figures are rated at, the base clock, and a
@@ -218,7 +223,7 @@ class HardwareTarget:
             d["interconnect_gbps"] = self.interconnect_gbps
         d["board_power_w"] = self.board_power_w
         d["board_power_source"] = self.board_power_source
-        for name in ("interconnect_kind", "memory_type", "boost_clock_mhz", "base_clock_mhz",
+        for name in ("interconnect_kind", "interconnect_max_gpus", "memory_type", "boost_clock_mhz", "base_clock_mhz",
                      "sustained_clock_mhz", "sustained_clock_source", "fp16_accumulate_tflops",
                      "l2_bandwidth_gbps"):  # fmt: skip
             d[name] = getattr(self, name)
@@ -418,6 +423,7 @@ def validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         board_power_w=values.get("board_power_w"),
         board_power_source=values.get("board_power_source"),
         interconnect_kind=values.get("interconnect_kind"),
+        interconnect_max_gpus=values.get("interconnect_max_gpus"),
         memory_type=values.get("memory_type"),
         boost_clock_mhz=values.get("boost_clock_mhz"),
         base_clock_mhz=values.get("base_clock_mhz"),
@@ -481,6 +487,10 @@ def _check(kind: str, name: str, v: Any, fail: Any) -> Any:
             _check_range(f"{name}.{p}", x, fail)
             peaks[p] = x
         return {p: peaks[p] for p in PRECISIONS if p in peaks}
+    if kind == "count":
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise fail(name, "must be a whole number >= 1")
+        return v
     if kind == "interconnect":
         if v not in INTERCONNECT_KINDS:
             raise fail(name, f"must be one of {', '.join(INTERCONNECT_KINDS)}")

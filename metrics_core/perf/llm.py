@@ -60,7 +60,7 @@ from typing import Any
 from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
-from metrics_core.perf.comm import collective_time, link_for
+from metrics_core.perf.comm import check_scale_up, collective_time, link_for
 from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, Tuning
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.paged_kv import check_block, paging_bytes
@@ -191,8 +191,7 @@ class Scenario:
             )
             raise UsageError(f"{exc}{hint}") from None
         check_modes(self.execution or "eager", self.efficiency)
-        if self.tp > 1 and target.interconnect_gbps is None:
-            raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --tp 1 only")
+        check_scale_up(target, self.tp, "--tp")
         return self
 
     @property

@@ -66,7 +66,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from metrics_core.common.errors import UsageError
-from metrics_core.perf.comm import collective_time, link_for
+from metrics_core.perf.comm import check_scale_up, collective_time, link_for
 from metrics_core.perf.hardware import HardwareTarget
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,10 +173,10 @@ def zero_memory(
     }
 
 
-def target_link(target: HardwareTarget) -> Link:
-    """The target's GPU-to-GPU link (``UsageError`` when it has no interconnect figure)."""
-    if not target.interconnect_gbps:
-        raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): --gpus 1 only")
+def target_link(target: HardwareTarget, gpus: int | None = None, flag: str = "--gpus") -> Link:
+    """The target's GPU-to-GPU link; ``UsageError`` (one line) when it has no interconnect figure or
+    ``gpus`` is more than one scale-up domain holds (``comm.check_scale_up``)."""
+    check_scale_up(target, gpus or 2, flag)
     return link_for(target.interconnect_kind or "pcie", target.interconnect_gbps)
 
 

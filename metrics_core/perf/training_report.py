@@ -170,14 +170,15 @@ def plans_text(d: dict[str, Any], target: HardwareTarget, width: int | None = No
     """The lines of the parallel plans (none for one GPU): every plan, fastest first, and the best."""
     from metrics_core.common.textable import text_table
     from metrics_core.common.units import human_time
+    from metrics_core.perf.comm import link_label
 
     if not d.get("plans"):
         return [f"refused: {r['name']} ({r['reason']})" for r in d.get("refused_plans", [])]
     gb = lambda n: f"{n / 1e9:,.2f}"  # noqa: E731
     out = [
         "",
-        f"parallel plans on {d['gpus']} GPUs ({target.interconnect_kind or 'pcie'}, "
-        f"{target.interconnect_gbps:g} GB/s), global batch {d['plans'][0]['global_batch']:,}:",
+        f"parallel plans on {d['gpus']} GPUs ({link_label(target, d['gpus'])}), "
+        f"global batch {d['plans'][0]['global_batch']:,}:",
     ]
     rows = []
     for p in sorted(d["plans"], key=lambda p: p["step_time_s"]):

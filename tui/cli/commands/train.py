@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gpus > 1:
         from metrics_core.perf.parallel_plans import target_link
 
-        target_link(target)
+        target_link(target, args.gpus)
     options = AnalysisOptions(
         batch_size=args.batch_size, dtype=compute,
         input_shape=tuple(args.input_shape) if args.input_shape else None,

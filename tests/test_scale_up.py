@@ -1,0 +1,50 @@
+"""GPUs beyond one scale-up domain are refused, not estimated over a link they cannot share; a link that
+joins fewer GPUs than asked says what runs the collectives beyond it (``perf.comm``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from metrics_core.common.errors import UsageError
+from metrics_core.perf.comm import check_scale_up, domain_gpus, link_label
+from metrics_core.perf.hardware import load_catalog
+from tui.cli import main
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog([])
+
+
+def test_domain_sizes():
+    # links.toml: one 8-GPU server for every kind but TPU ICI; a target's own figure wins (NVL72)
+    assert [domain_gpus(k) for k in ("nvswitch", "nvlink-bridge", "pcie", "infinity-fabric")] == [8, 8, 8, 8]
+    assert domain_gpus("ici") is None
+    assert domain_gpus("nvswitch", 72) == 72
+
+
+def test_check_scale_up(catalog):
+    h100, gb200 = catalog.get("h100-sxm5-80gb"), catalog.get("gb200")
+    check_scale_up(h100, 8, "--gpus")  # one HGX board: fine
+    check_scale_up(gb200, 72, "--gpus")  # one NVL72 rack
+    with pytest.raises(UsageError, match=r"^--gpus 16: h100-sxm5-80gb joins at most 8 GPUs over its nvswitch"):
+        check_scale_up(h100, 16, "--gpus")
+    with pytest.raises(UsageError, match=r"^--tp 73: gb200 joins at most 72 GPUs .* \(one NVL72 rack\)"):
+        check_scale_up(gb200, 73, "--tp")
+    with pytest.raises(UsageError, match="has no GPU interconnect figure"):
+        check_scale_up(catalog.get("jetson-agx-orin-64gb"), 2, "--tp")
+
+
+def test_link_label(catalog):
+    a100_pcie = catalog.get("a100-pcie-40gb")
+    assert link_label(a100_pcie, 2) == "nvlink-bridge, 600 GB/s"
+    # beyond the bridged pair NCCL's ring crosses PCIe: links.toml's fallback, Gen4 x16 64 GB/s both ways
+    assert link_label(a100_pcie, 8) == "nvlink-bridge joins 2, pcie between them: 64 GB/s"
+    assert link_label(catalog.get("h100-sxm5-80gb"), 8) == "nvswitch, 900 GB/s"
+
+
+def test_cli_refuses_gpus_beyond_a_server(capsys):
+    assert main(["train", "resnet18", "--hardware", "h100-sxm5-80gb", "--gpus", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("modeltui: error: --gpus 100,000: h100-sxm5-80gb joins at most 8 GPUs")
+    assert err.count("\n") == 1
