@@ -223,9 +223,9 @@ class HardwareTarget:
             d["interconnect_gbps"] = self.interconnect_gbps
         d["board_power_w"] = self.board_power_w
         d["board_power_source"] = self.board_power_source
-        for name in ("interconnect_kind", "interconnect_max_gpus", "memory_type", "boost_clock_mhz", "base_clock_mhz",
-                     "sustained_clock_mhz", "sustained_clock_source", "fp16_accumulate_tflops",
-                     "l2_bandwidth_gbps"):  # fmt: skip
+        for name in ("interconnect_kind", "interconnect_max_gpus", "memory_type", "boost_clock_mhz",
+                     "base_clock_mhz", "sustained_clock_mhz", "sustained_clock_source",
+                     "fp16_accumulate_tflops", "l2_bandwidth_gbps"):  # fmt: skip
             d[name] = getattr(self, name)
         return d
 
