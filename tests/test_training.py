@@ -514,3 +514,17 @@ def test_8bit_state_layout_matches_bitsandbytes_when_installed():
     # 64 x 128 weight: two uint8 states and 32 absmax each; the bias (64), the 10 x 64 head (640) and its
     # bias (10) under 4,096 elements: two fp32 states each; the two 256-value maps once
     assert state_of(bnb.optim.AdamW8bit) == state_of(Adam8bit)
+
+
+def test_fp8_mixed_without_block_linears_says_nothing_runs_in_fp8(capsys):
+    # resnet18 has no nn.Linear inside a block (its one Linear is the head): Transformer Engine's recipe
+    # puts no GEMM on the fp8 path, so the figures are bf16-mixed's and the output says so
+    common = ["train", "resnet18", "--hardware", "h100-sxm5-80gb", "--format", "json"]
+    assert main([*common, "--precision", "fp8-mixed"]) == 0
+    fp8 = json.loads(capsys.readouterr().out)[0]
+    assert main([*common, "--precision", "bf16-mixed"]) == 0
+    bf16 = json.loads(capsys.readouterr().out)[0]
+    assert (fp8["fp8_gemms"], fp8["gemm_precision"], bf16["fp8_gemms"]) == (0, "bf16", 0)
+    assert fp8["note"].startswith("fp8-mixed: no Linear layer inside a block, so no GEMM runs in fp8")
+    assert fp8["step_time_s"] == bf16["step_time_s"]
+    assert "note" not in bf16

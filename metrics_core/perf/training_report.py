@@ -57,6 +57,13 @@ def training_result(
     d["loss_scaling"] = step.loss_scaling
     d["validation"] = training_validation_for(target)
     d["blocks"] = len(step.blocks)
+    d["fp8_gemms"] = len(step.fp8_records)
+    if step.precision == "fp8-mixed" and not step.fp8_records:
+        # Transformer Engine swaps the blocks' nn.Linear layers only: without any, nothing runs in fp8
+        d["note"] = (
+            "fp8-mixed: no Linear layer inside a block, so no GEMM runs in fp8 (Transformer Engine "
+            "replaces nn.Linear only; convolutions and attention stay bf16): the figures are bf16-mixed's"
+        )
     parallel = {}
     for phase in ("forward", "backward"):
         records = local_records(step.phase(phase))
@@ -131,11 +138,13 @@ def training_text(d: dict[str, Any], target: HardwareTarget, width: int | None =
     rate = f"{d['samples_per_s']:,.1f} samples/s"
     if d.get("tokens_per_s"):
         rate += f" ({d['tokens_per_s']:,.0f} tokens/s)"
-    gemms = "; GEMMs on the fp8 path" if d.get("gemm_precision") == "fp8" else ""
+    gemms = f"; {d['fp8_gemms']:,} GEMMs on the fp8 path" if d.get("gemm_precision") == "fp8" else ""
     out.append(
         f"throughput {rate}; MFU {100 * d['mfu']:.1f}% (HFU {100 * d['hfu']:.1f}%) of "
         f"{d['compute_precision']} peak{gemms}"
     )
+    if d.get("note"):
+        out.append(d["note"])
     out.append("")
     labels = {
         "weights": f"weights ({d['compute_precision']}"
