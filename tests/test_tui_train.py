@@ -138,6 +138,34 @@ async def test_training_view_typed_value_errors_and_refusals():
 
 
 @sync
+async def test_training_view_keys_scroll_the_report_once_the_input_closes():
+    """After typed values (Enter) or a closed input (Esc) the keys scroll the report again."""
+    app = make_app()
+    async with app.run_test(size=(100, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        await settle(pilot)
+        screen = app.screen
+        scroll, field = screen.query_one("#train-scroll"), screen.query_one("#train-input")
+        for closing, gpus in (("enter", 2), ("escape", 2)):  # Esc closes without applying "gpus 4"
+            await pilot.press("i")
+            assert app.focused is field
+            await pilot.press("g", "p", "u", "s", "space", "4" if closing == "escape" else "2")
+            await pilot.press(closing)
+            await settle(pilot)
+            assert screen.settings.gpus == gpus and not field.has_class("editing")
+            assert app.focused is scroll
+            # the 2-GPU plans make the report taller than the 20-row screen: End reaches its bottom
+            assert scroll.max_scroll_y > 0
+            await pilot.press("end")
+            await pilot.pause()
+            assert scroll.scroll_y == scroll.max_scroll_y
+            await pilot.press("home")
+            await pilot.pause()
+            assert scroll.scroll_y == 0
+
+
+@sync
 async def test_training_view_refuses_gpus_without_an_interconnect():
     app = make_app("raspberry-pi-5")
     async with app.run_test(size=(120, 40)) as pilot:

@@ -322,9 +322,7 @@ class TrainScreen(Screen[None]):
     def action_back(self) -> None:
         field = self.query_one("#train-input", Input)
         if field.has_class("editing"):
-            field.remove_class("editing")
-            field.disabled = True
-            self.set_focus(None)
+            self._close_input(field)
             return
         self.app.pop_screen()
 
@@ -341,9 +339,13 @@ class TrainScreen(Screen[None]):
             self.notify(error, title="Training", severity="error", timeout=5)
             return
         event.input.value = ""
-        event.input.remove_class("editing")
-        event.input.disabled = True
-        self.set_focus(None)
+        self._close_input(event.input)
+
+    def _close_input(self, field: Input) -> None:
+        """Hide the input line and give the keys back to the report (arrows, PageDown, End scroll it)."""
+        field.remove_class("editing")
+        field.disabled = True
+        self.query_one("#train-scroll", ScrollableContainer).focus()
 
     def apply_typed(self, text: str) -> str | None:
         """Apply typed settings (``parse_typed``) and recompute; the one-line error for a bad entry
