@@ -121,6 +121,11 @@ async def test_training_view_typed_value_errors_and_refusals():
             "'lr' is not a setting: batch, optimizer, precision, gpus, accumulation or checkpointing"
         )
         assert screen.apply_typed("checkpointing maybe") == "checkpointing must be on or off, got 'maybe'"
+        # batch and accumulation as the train verb caps them: runtime.options.MAX_BATCH_SIZE, 2**20
+        assert screen.apply_typed("accumulation 99999999999") == (
+            "accumulation 99,999,999,999 is above the largest taken, 1,048,576"
+        )
+        assert screen.apply_typed("batch 1048577") == "batch 1,048,577 is above the largest taken, 1,048,576"
         await pilot.press("i")
         field = screen.query_one("#train-input")
         assert field.has_class("editing")

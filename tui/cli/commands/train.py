@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     impl = args.optimizer_impl = args.optimizer_impl or default_optimizer_impl(target.kind)  # in the context
     train = TrainOptions(
         args.loss, args.optimizer, args.precision, args.checkpointing, args.accumulation, optimizer_impl=impl
-    )
+    ).validated()
     modes = modes_of(args)
     results, failures = [], []
     for name in args.models:
