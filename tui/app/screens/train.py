@@ -29,7 +29,7 @@ from textual.widgets import Input, Static
 from metrics_core.capture.train_choices import FP8_PRECISIONS
 from metrics_core.capture.train_choices import OPTIMIZERS as ALL_OPTIMIZERS
 from metrics_core.capture.train_choices import PRECISIONS as ALL_PRECISIONS
-from metrics_core.common.errors import ModeltuiError, one_line_error
+from metrics_core.common.errors import ModeltuiError, model_error, one_line_error
 from metrics_core.runtime.options import MAX_BATCH_SIZE
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
@@ -281,7 +281,7 @@ class TrainScreen(Screen[None]):
             if result is None:
                 parts.append(f"{name}: computing…")
             elif isinstance(result, str):
-                parts.append(wrap_prose(f"{name}: {result}", width))
+                parts.append(wrap_prose(model_error(name, result), width))
             else:
                 parts.append(training_text(result, target, width))
         return "\n\n".join(parts) if parts else "no models selected: pick some in the catalog (c)"

@@ -8,7 +8,7 @@ import csv
 import io
 import sys
 
-from metrics_core.common.errors import ModeltuiError, UsageError
+from metrics_core.common.errors import ModeltuiError, UsageError, row_error
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS
 from metrics_core.perf.llm_report import text_report
 from metrics_core.perf.stacks import DEFAULT_STACK, stack_ids
@@ -303,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
                 except ModeltuiError as exc:  # this configuration's rows are lost, not the others
                     if exc.kind == "usage":
                         raise
-                    failures.append(f"{name} (batch {b}, prompt {p}): {exc}")
+                    failures.append(f"{name} (batch {b}, prompt {p}): {row_error(name, str(exc))}")
                     continue
                 results += estimates
     extras = serving_views(args, plans, base, target, results) if wants_serving(args) else {}

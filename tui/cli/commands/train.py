@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from metrics_core.capture.train_choices import FP8_PRECISIONS, LOSSES, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS
-from metrics_core.common.errors import ModeltuiError, UsageError
+from metrics_core.common.errors import ModeltuiError, UsageError, model_error
 from metrics_core.report.export import markdown_cell
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from tui.cli.commands.options import input_spec, positive_int, positive_seconds
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         except ModeltuiError as exc:
             if exc.kind == "usage":
                 raise
-            failures.append(f"{name}: {exc}")
+            failures.append(model_error(name, str(exc)))
     write(results, args.format, target)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
