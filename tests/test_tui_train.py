@@ -271,3 +271,19 @@ async def test_training_key_in_the_footer_where_it_fits(width, shown, monkeypatc
         assert app.screen.active_bindings["T"].binding.show is shown
         await pilot.press("T")
         assert isinstance(app.screen, TrainScreen)
+
+
+@sync
+async def test_training_view_names_a_refused_model_once():
+    from tui.app.application import ModeltuiApp
+
+    backend, _ = fakes.fake_backend()
+    model = "fasterrcnn_resnet50_fpn"  # the catalog refuses detection models (data-dependent NMS)
+    app = ModeltuiApp(models=[model], target_id="h100-sxm5-80gb", backend=backend)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        await settle(pilot)
+        text = " ".join(app.screen.text.split())
+        assert text.startswith(f"{model}: detection models run data-dependent post-processing")
+        assert text.count(model) == 1
