@@ -405,3 +405,43 @@ def test_cancelling_the_timm_index_build_ends_it_at_once(tmp_path, monkeypatch):
     thread.join(30)
     assert outcome == ["timm: could not list timm's models: no output"]
     assert (proc.returncode, timm_source._builders) == (-9, set())  # killed and reaped
+
+
+H100 = ["--hardware", "h100-sxm5-80gb"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        # a model whose factory raises: the build error names the model, the verb does not again
+        (
+            ["compare", "build_test_models:raises"],
+            "build_test_models:raises: failed to build: ValueError: bad configuration",
+        ),
+        (
+            ["layers", "build_test_models:raises"],
+            "build_test_models:raises: failed to build: ValueError: bad configuration",
+        ),
+        (
+            ["train", "build_test_models:raises", *H100],
+            "build_test_models:raises: failed to build: ValueError: bad configuration",
+        ),
+        (
+            ["llm", "build_test_models:raises", *H100],
+            "build_test_models:raises (batch 1, prompt 512): failed to build: ValueError: bad configuration",
+        ),
+        # a task train refuses (runtime.train_capture: detection needs box targets)
+        (
+            ["train", "fasterrcnn_resnet50_fpn", *H100],
+            "fasterrcnn_resnet50_fpn: detection models run data-dependent post-processing",
+        ),
+    ],
+    ids=["compare", "layers", "train", "llm", "train-refused-task"],
+)
+def test_a_failed_model_is_named_once(capsys, argv, line):
+    code, _, err = run_cli(argv, capsys)
+    assert code != 0
+    (said,) = [x for x in err.splitlines() if x.startswith("modeltui: error: ")]
+    assert said.startswith(f"modeltui: error: {line}"), said
+    name = argv[1]
+    assert said.count(name) == 1

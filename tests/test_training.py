@@ -201,6 +201,29 @@ def test_step_time_mfu_and_memory_on_a_target():
         estimate_training(s, target, accumulation=0)
 
 
+def test_train_verb_caps_accumulation_and_prints_long_steps_in_minutes(capsys):
+    from metrics_core.common.units import human_time
+
+    base = ["train", "train_models:two_blocks", "--input-shape", "16", "--hardware", "h100-sxm5-80gb"]
+    # accumulation is capped as the batch is (runtime.options.MAX_BATCH_SIZE = 2**20 = 1,048,576)
+    assert main([*base, "--accumulation", "99999999999"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "modeltui: error: --accumulation 99,999,999,999 is above the largest analysed, 1,048,576"
+    )
+    assert main([*base, "--accumulation", str(1 << 20), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    ph = row["phases"]
+    # the step is 2**20 micro-batches of forward + backward, then one optimizer step
+    assert row["step_time_s"] == pytest.approx(
+        (1 << 20) * (ph["forward"]["time_s"] + ph["backward"]["time_s"]) + ph["optimizer"]["time_s"]
+    )
+    assert 60 <= row["step_time_s"] < 3_600  # so the table prints it in minutes (human_time)
+    assert main([*base, "--accumulation", str(1 << 20)]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("step (x1048576 fwd+bwd)")]
+    assert line.split()[-2:] == [f"{row['step_time_s'] / 60:.2f}", "min"]
+    assert line.endswith(human_time(row["step_time_s"]))
+
+
 def test_op_parallelism_of_branches_and_a_chain():
     def parallel(factory):
         model = factory().to("meta").eval()

@@ -159,8 +159,12 @@ async def test_llm_view_takes_typed_values_and_answers_from_the_step_model(tmp_p
         assert "prompt 40 + generate 4 tokens" in text and "phase (batch 3)" in text
         assert "concurrency under continuous batching (est.)" in text and "model: continuous batching" in text
         assert screen.apply_typed("batch zero") == "batch must be a positive whole number, got 'zero'"
-        assert screen.apply_typed("seq 3") == "'seq' is not a setting: prompt, generate, batch, users or tp"
-        assert screen.apply_typed("tp 3") == "tp 3: not one this model and target take"  # 4 heads
+        assert screen.apply_typed("seq 3") == (
+            "'seq' is not a setting: prompt, generate, batch, users, tp or stack"
+        )
+        assert (
+            screen.apply_typed("tp 3") == "tp 3: hf:tiny/config.json's 4 attention heads do not split 3 ways"
+        )
         await pilot.press("i")
         field = screen.query_one("#llm-input")
         assert field.has_class("editing")
@@ -181,3 +185,65 @@ async def test_llm_view_takes_typed_values_and_answers_from_the_step_model(tmp_p
         assert (est.scenario.weights, est.derived_from) == ("fp8", "step model")
         captured = next(r for r in screen.results if r.scenario.batch_size == screen.batch)
         assert est.weight_bytes == captured.weight_bytes == captured.params // 2  # 1 byte a weight, TP 2
+
+
+@sync
+async def test_llm_view_typed_refusals_give_the_llm_verbs_reason(monkeypatch, capsys):
+    """A typed TP or prompt the model cannot take says why, as ``modeltui llm`` does (one function:
+    ``runtime.llm_capture.check_model_limits``); ``stack NAME`` is taken typed, an unknown one refused with
+    suggestions."""
+    from tui.app.screens.llm import LlmScreen
+    from tui.cli import main
+
+    model = "hf:meta-llama/Llama-3.2-1B"  # bundled config: 32 heads, max_position_embeddings 131,072
+    capsys.readouterr()
+    assert main(["llm", model, "--hardware", "h100-sxm5-80gb", "--tp", "3"]) == 2
+    cli_tp = capsys.readouterr().err.strip()
+    assert main(["llm", model, "--hardware", "h100-sxm5-80gb", "--prompt", "999999"]) == 2
+    cli_prompt = capsys.readouterr().err.strip()
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(LlmScreen, "compute", lambda self: None)  # the settings only: no captures
+        app.action_llm(model)
+        await settle(pilot)
+        screen = app.screen
+        before = screen.scenario
+        tp = screen.apply_typed("tp 3")
+        assert tp == f"tp 3: {model}'s 32 attention heads do not split 3 ways"
+        assert cli_tp == f"modeltui: error: --{tp}"
+        # the view generates 128 tokens: 999,999 + 128 = 1,000,127 positions > 131,072
+        prompt = screen.apply_typed("prompt 999999")
+        assert prompt == (
+            f"{model} takes at most 131,072 tokens (max_position_embeddings); prompt + generate = 1,000,127 "
+            "is longer"
+        )
+        assert cli_prompt == f"modeltui: error: {prompt}"
+        assert screen.apply_typed("stack foo") == (
+            "unknown serving stack 'foo' (choose one of hf-eager, torch-compile, vllm, tensorrt-llm, sglang, "
+            "llama-cpp)"
+        )
+        assert screen.apply_typed("stack sglan").startswith(
+            "unknown serving stack 'sglan'; did you mean sglang?"
+        )
+        assert screen.scenario == before  # nothing refused changed a setting
+        # typed stacks as the CLI spells them (llama.cpp = llama-cpp), the S key's choices
+        assert screen.apply_typed("stack llama.cpp") is None
+        assert screen.scenario.stack == "llama-cpp"
+        assert screen.apply_typed("stack TensorRT-LLM tp 2") is None
+        assert (screen.scenario.stack, screen.scenario.tp) == ("tensorrt-llm", 2)
+        # typed in the input line: a refusal keeps it open; Enter (taken) and Esc give the keys back to the
+        # report, as in the training view
+        field, scroll = screen.query_one("#llm-input"), screen.query_one("#llm-scroll")
+        for typed, closing in (("stack vllm", "enter"), ("tp 3", "escape")):
+            await pilot.press("i")
+            field.value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+            assert field.has_class("editing") is (typed == "tp 3") and app.focused is (
+                field if typed == "tp 3" else scroll
+            )
+            if closing == "escape":
+                await pilot.press("escape")
+                assert not field.has_class("editing") and app.focused is scroll
+        assert (screen.scenario.stack, screen.scenario.tp) == ("vllm", 2)

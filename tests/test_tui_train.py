@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -90,10 +91,11 @@ async def test_training_view_shows_the_train_verbs_figures(capsys):
         assert f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s" in text
         assert "estimate (roofline) on NVIDIA H100 SXM5 80GB; fp32: fp32 weights" in text
         assert "physical: datasheet peaks" in text and "not validated for training on this target" in text
-        # keys: the optimizer cycles sgd -> adafactor; a capture per settings, kept for a GPU change
+        # keys: the optimizer cycles sgd -> adamw (train_choices.OPTIMIZERS' order); a capture per
+        # settings, kept for a GPU change
         await pilot.press("O")
         await settle(pilot)
-        assert screen.settings.optimizer == "adafactor" and screen.results[MODEL]["optimizer"] == "adafactor"
+        assert screen.settings.optimizer == "adamw" and screen.results[MODEL]["optimizer"] == "adamw"
         captures = len(screen.captures)
         await pilot.press("G")  # 4 -> 8 GPUs: re-planned from the kept capture
         await settle(pilot)
@@ -119,6 +121,11 @@ async def test_training_view_typed_value_errors_and_refusals():
             "'lr' is not a setting: batch, optimizer, precision, gpus, accumulation or checkpointing"
         )
         assert screen.apply_typed("checkpointing maybe") == "checkpointing must be on or off, got 'maybe'"
+        # batch and accumulation as the train verb caps them: runtime.options.MAX_BATCH_SIZE, 2**20
+        assert screen.apply_typed("accumulation 99999999999") == (
+            "accumulation 99,999,999,999 is above the largest taken, 1,048,576"
+        )
+        assert screen.apply_typed("batch 1048577") == "batch 1,048,577 is above the largest taken, 1,048,576"
         await pilot.press("i")
         field = screen.query_one("#train-input")
         assert field.has_class("editing")
@@ -135,6 +142,86 @@ async def test_training_view_typed_value_errors_and_refusals():
         assert d["hardware"] == "a100-sxm4-80gb" and d["accumulation"] == 2
         words = " ".join(screen.text.split())  # prose folds at the screen's width
         assert "validated on this target: ResNet-50 v1.5 SGD AMP batch 256" in words
+
+
+@sync
+async def test_training_view_keys_scroll_the_report_once_the_input_closes():
+    """After typed values (Enter) or a closed input (Esc) the keys scroll the report again."""
+    app = make_app()
+    async with app.run_test(size=(100, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        await settle(pilot)
+        screen = app.screen
+        scroll, field = screen.query_one("#train-scroll"), screen.query_one("#train-input")
+        for closing, gpus in (("enter", 2), ("escape", 2)):  # Esc closes without applying "gpus 4"
+            await pilot.press("i")
+            assert app.focused is field
+            await pilot.press("g", "p", "u", "s", "space", "4" if closing == "escape" else "2")
+            await pilot.press(closing)
+            await settle(pilot)
+            assert screen.settings.gpus == gpus and not field.has_class("editing")
+            assert app.focused is scroll
+            # the 2-GPU plans make the report taller than the 20-row screen: End reaches its bottom
+            assert scroll.max_scroll_y > 0
+            await pilot.press("end")
+            await pilot.pause()
+            assert scroll.scroll_y == scroll.max_scroll_y
+            await pilot.press("home")
+            await pilot.pause()
+            assert scroll.scroll_y == 0
+
+
+@sync
+async def test_training_view_cycles_every_optimizer_the_verb_takes(monkeypatch):
+    from tui.app.screens.train import TrainScreen
+    from tui.cli import build_parser
+
+    monkeypatch.setattr(TrainScreen, "compute", lambda self: None)  # the keys only: no captures
+    parser, _ = build_parser("train")
+    (verbs,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    train_verb = verbs.choices["train"]
+    (optimizer,) = [a for a in train_verb._actions if a.dest == "optimizer"]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        screen = app.screen
+        seen = [screen.settings.optimizer]
+        for _ in optimizer.choices:
+            await pilot.press("O")
+            seen.append(screen.settings.optimizer)
+        # from the default adamw through the verb's six choices (8-bit Adam included) back to adamw
+        assert seen == ["adamw", "adam", "adafactor", "adam8bit", "adamw8bit", "sgd", "adamw"]
+        assert set(seen) == set(optimizer.choices) and len(optimizer.choices) == 6
+
+
+@sync
+async def test_training_view_refuses_a_precision_the_target_lacks(monkeypatch):
+    from tui.app.screens.train import TrainScreen
+
+    monkeypatch.setattr(TrainScreen, "compute", lambda self: None)  # the input only: no captures
+    app = make_app("a100-sxm4-80gb")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        screen = app.screen
+        field = screen.query_one("#train-input")
+        await pilot.press("i")
+        field.value = "precision fp8-mixed"
+        await pilot.press("enter")
+        await pilot.pause()
+        # the A100 (Ampere) has no fp8 path: refused at the input, like "batch -5", naming what it takes
+        said = [n.message for n in app._notifications if n.title == "Training"]
+        assert said == [
+            "precision fp8-mixed: NVIDIA A100 SXM4 80GB trains in fp32, bf16, bf16-mixed, fp16-mixed"
+        ]
+        assert screen.settings.precision == "bf16-mixed"
+        assert field.has_class("editing") and app.focused is field and field.value == "precision fp8-mixed"
+        # the same typed on the H100 (Hopper, fp8 tensor cores) is taken
+        app.set_target("h100-sxm5-80gb")
+        assert screen.apply_typed("precision fp8-mixed") is None
+        assert screen.settings.precision == "fp8-mixed"
 
 
 @sync
@@ -184,3 +271,19 @@ async def test_training_key_in_the_footer_where_it_fits(width, shown, monkeypatc
         assert app.screen.active_bindings["T"].binding.show is shown
         await pilot.press("T")
         assert isinstance(app.screen, TrainScreen)
+
+
+@sync
+async def test_training_view_names_a_refused_model_once():
+    from tui.app.application import ModeltuiApp
+
+    backend, _ = fakes.fake_backend()
+    model = "fasterrcnn_resnet50_fpn"  # the catalog refuses detection models (data-dependent NMS)
+    app = ModeltuiApp(models=[model], target_id="h100-sxm5-80gb", backend=backend)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        await settle(pilot)
+        text = " ".join(app.screen.text.split())
+        assert text.startswith(f"{model}: detection models run data-dependent post-processing")
+        assert text.count(model) == 1

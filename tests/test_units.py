@@ -19,6 +19,12 @@ def test_counts_and_bytes_are_decimal():
 def test_times_rates_and_ratios():
     assert units.human_time(0.00123) == "1.23 ms"
     assert units.human_time(4.5e-6) == "4.50 us"
+    # long times in units that read: 59.5 s; 90 s = 1.5 min; 7,200 s = 2 h; 102,605,373.57 s / 86,400 s
+    # = 1,187.56 days
+    assert units.human_time(59.5) == "59.50 s"
+    assert units.human_time(90) == "1.50 min"
+    assert units.human_time(7_200) == "2.00 h"
+    assert units.human_time(102_605_373.57) == "1,187.6 days"
     assert units.human_rate(1.95e13) == "19.50 TFLOP/s"
     assert units.times(22.664) == "22.66x"
     assert units.times(None) == "-"

@@ -75,12 +75,16 @@ from metrics_core.capture.peak_memory import peak_memory
 from metrics_core.capture.step_memory import StepMemory, categorise, step_memory
 from metrics_core.capture.storage import tensors_in
 from metrics_core.capture.trace import Trace, _all_tensors
+from metrics_core.capture.train_choices import (  # defined there, without torch
+    FP8_PRECISIONS,
+    LOSSES,
+    OPTIMIZER_IMPLS,
+    OPTIMIZERS,
+    PRECISIONS,
+)
 from metrics_core.common.dtypes import ElementBits, bytes_per_element
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
-
-#: Loss functions a step can use (module docstring).
-LOSSES: tuple[str, ...] = ("cross-entropy", "next-token", "mse")
 
 #: The default loss per ``ModelSpec.task``; tasks not listed use ``mse``.
 DEFAULT_LOSS: dict[str, str] = {
@@ -98,30 +102,6 @@ REFUSED_TASKS: dict[str, str] = {
     "quantized": "quantized models are inference-only",
     "optical_flow": "optical-flow models return a list of flow refinements whose loss is not modelled",
 }
-
-#: Optimizers: name -> (``torch.optim`` class, constructor arguments). Hyper-parameters do not change the
-#: work, only which ops run (SGD's momentum buffer, AdamW's decoupled weight decay).
-OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "sgd": ("SGD", {"lr": 0.1, "momentum": 0.9}),
-    "adamw": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
-    "adam": ("Adam", {"lr": 1e-3}),
-    "adafactor": ("Adafactor", {"lr": 1e-2}),
-    # bitsandbytes' blockwise 8-bit Adam / AdamW (capture.optim8bit: its state layout and fused kernels)
-    "adam8bit": ("Adam8bit", {"lr": 1e-3}),
-    "adamw8bit": ("Adam8bit", {"lr": 1e-3, "weight_decay": 0.01}),
-}
-
-#: Training precisions: name -> (compute dtype of forward/backward, fp32 master weights).
-PRECISIONS: dict[str, tuple[str, bool]] = {
-    "fp32": ("fp32", False),
-    "bf16": ("bf16", False),
-    "bf16-mixed": ("bf16", True),
-    "fp16-mixed": ("fp16", True),
-    "fp8-mixed": ("bf16", True),
-}
-
-#: Precisions whose GEMMs run in fp8 (``FP8``: Transformer Engine's recipe, module docstring).
-FP8_PRECISIONS: frozenset[str] = frozenset({"fp8-mixed"})
 
 #: Transformer Engine's delayed scaling (``transformer_engine.common.recipe.DelayedScaling(margin=0,
 #: fp8_format=Format.HYBRID, amax_history_len=1024, amax_compute_algo="max")``, its API docs since 1.x;
@@ -146,8 +126,6 @@ PRECISION_RECIPES: dict[str, str] = {
 
 PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 
-#: PyTorch's optimizer implementations a step can be captured with (module docstring).
-OPTIMIZER_IMPLS: tuple[str, ...] = ("foreach", "for-loop")
 
 #: GradScaler's defaults (``torch.amp.GradScaler``: ``init_scale=2.**16``, ``growth_factor=2.0``,
 #: ``backoff_factor=0.5``, ``growth_interval=2000``): the values of the scale ops (they change no cost).

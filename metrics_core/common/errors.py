@@ -91,3 +91,10 @@ def row_error(model: str, error: str) -> str:
     name is printed once: ``json:nosuch: module 'json' has no 'nosuch'``."""
     prefix = f"{model}: "
     return error[len(prefix) :] if error.startswith(prefix) else error
+
+
+def model_error(model: str, error: str) -> str:
+    """``"{model}: {error}"`` with the model named once (``row_error``): the line a verb or the app prints
+    for a model that failed, ``mypkg.tiny:bad: failed to build: RuntimeError: boom`` whether or not the
+    error (a build or capture error names its model) starts with the name."""
+    return f"{model}: {row_error(model, error)}"

@@ -80,9 +80,17 @@ def pct(x: float | None, digits: int = 1) -> str:
 
 
 def human_time(seconds: float | None) -> str:
-    """Seconds with an SI unit: ``0.00123 -> '1.23 ms'``, ``4.5e-6 -> '4.50 us'``."""
+    """Seconds with a unit that reads: ``0.00123 -> '1.23 ms'``, ``4.5e-6 -> '4.50 us'``; from a minute
+    up in minutes, hours and days (60 s, 3,600 s, 86,400 s): ``90 -> '1.50 min'``, ``7200 -> '2.00 h'``,
+    ``102605373.57 -> '1,187.6 days'``."""
     if seconds is None:
         return "-"
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:,.1f} days"
+    if seconds >= 3_600:
+        return f"{seconds / 3_600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.2f} min"
     if seconds >= 1:
         return f"{seconds:.2f} s"
     if seconds >= 1e-3:

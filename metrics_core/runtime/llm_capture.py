@@ -26,6 +26,7 @@ worker process (``pool.run_call``): it builds the model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,6 +275,41 @@ def vision_note(image: Any) -> str:
 def architecture_of(task: str) -> str:
     """ "encoder-decoder" for an encoder-decoder ``ModelSpec.task``, else "decoder"."""
     return "encoder-decoder" if task in ENCODER_DECODER_TASKS else "decoder"
+
+
+def check_model_limits(spec: Any, tp: int, prompts: Sequence[int], generate: int, flag: str = "--") -> None:
+    """``UsageError`` (one line, the reason) when ``spec``'s config refuses the settings, before any build:
+    a tensor-parallel degree ``tp`` that does not split the attention heads (every head count the config
+    gives: ``num_attention_heads`` / ``n_head``, an encoder-decoder's encoder and decoder heads), or a
+    prompt + ``generate`` longer than the positions the model takes (``ModelSpec.max_tokens``: e.g.
+    ``max_position_embeddings``; an encoder-decoder's decoder holds 1 + ``generate``, its encoder the
+    prompt; a speech encoder's fixed window is not a prompt). ``flag`` prefixes the setting's name
+    (``--tp`` on the command line, ``tp`` typed in the app). Token counts are whole tokens."""
+    name = spec.name
+    hf = getattr(spec, "source", None) == "hf"
+    config = (spec.builder_kwargs.get("config", {}) or {}) if hf else {}
+    encoder_decoder = hf and architecture_of(spec.task) == "encoder-decoder"
+    fields = (
+        ("decoder_attention_heads", "num_heads", "encoder_attention_heads")
+        if encoder_decoder
+        else ("num_attention_heads", "n_head")
+    )
+    for field_name in fields:
+        heads = config.get(field_name) if isinstance(config, dict) else None
+        if isinstance(heads, int) and (tp > heads or heads % tp):
+            raise UsageError(f"{flag}tp {tp}: {name}'s {heads} attention heads do not split {tp} ways")
+    if getattr(spec, "max_tokens", None) is not None and prompts:
+        limit, source = spec.max_tokens
+        longest = 1 + generate if encoder_decoder else max(prompts) + generate
+        what = "decoder start + generate" if encoder_decoder else "prompt + generate"
+        if longest > limit:
+            raise UsageError(
+                f"{name} takes at most {limit:,} tokens ({source}); {what} = {longest:,} is longer"
+            )
+        if encoder_decoder and spec.task != SPEECH_TASK and max(prompts) > limit:
+            raise UsageError(
+                f"{name}'s encoder takes at most {limit:,} tokens ({source}); {flag}prompt {max(prompts):,}"
+            )
 
 
 def speech_encoder_tokens(config: dict[str, Any]) -> int:

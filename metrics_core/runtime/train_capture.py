@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from metrics_core.common.errors import ModelCodeError, ModeltuiError, UnsupportedModelError, one_line_error
+from metrics_core.common.errors import (
+    ModelCodeError,
+    ModeltuiError,
+    UnsupportedModelError,
+    UsageError,
+    one_line_error,
+)
 from metrics_core.common.input_spec import describe_inputs
-from metrics_core.runtime.options import AnalysisOptions
+from metrics_core.runtime.options import MAX_BATCH_SIZE, AnalysisOptions
 
 
 def default_optimizer_impl(kind: str) -> str:
@@ -35,6 +41,17 @@ class TrainOptions:
     checkpointing: bool = False
     accumulation: int = 1
     optimizer_impl: str = "foreach"
+
+    def validated(self) -> TrainOptions:
+        """These options, checked: ``accumulation`` a whole number from 1 to ``MAX_BATCH_SIZE`` (2**20, the
+        largest batch analysed: the micro-batches of a step multiply the samples it holds as the batch
+        does); ``UsageError`` (one line) otherwise."""
+        k = self.accumulation
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise UsageError(f"--accumulation must be a positive whole number, got {k!r}")
+        if k > MAX_BATCH_SIZE:
+            raise UsageError(f"--accumulation {k:,} is above the largest analysed, {MAX_BATCH_SIZE:,}")
+        return self
 
 
 @dataclass
@@ -61,6 +78,7 @@ def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> T
     from metrics_core.sources.resolve import get_spec
 
     check_choices(train.loss, train.optimizer, train.precision, train.optimizer_impl)
+    train.validated()
     spec = get_spec(name)
     if not spec.supported:
         raise UnsupportedModelError(f"{name}: {spec.reason or 'not supported'}")

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from metrics_core.common import units
+from metrics_core.common.errors import model_error, row_error
 from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.name_filter import name_matches
 from metrics_core.report.accuracy import accuracy_fields
@@ -259,7 +260,7 @@ class ComparisonScreen(FilteredTableScreen):
         if report is None:
             return f"{name}: analysing…"
         if report.error is not None:
-            return f"{name}: error: {report.error}"
+            return f"{name}: error: {row_error(name, report.error)}"
         bench = s.bench.get(name)
         if bench is not None and bench.error is not None:
             return f"{name}: benchmark failed: {bench.error}"
@@ -324,7 +325,7 @@ class ComparisonScreen(FilteredTableScreen):
         if report is None:
             self.notify(f"{name} is still being analysed", severity="warning")
         elif not report.ok:
-            self.notify(f"{name}: {report.error}", title="No layers", severity="error")
+            self.notify(model_error(name, report.error), title="No layers", severity="error")
         elif records_loaded(report) and not report.records:
             self.notify(f"{name}: no per-op records (engine {report.engine})", severity="warning")
         else:

@@ -4,7 +4,7 @@ estimates).
 
 The captures run in a worker process (``Backend.llm``) from a thread worker, and are cached
 (``runtime.llm_cache``); keys change the serving settings and recompute, and ``i`` takes typed values
-(``prompt 4096 generate 256 batch 32 users 32 tp 2``). Once a decoder's step model is captured
+(``prompt 4096 generate 256 batch 32 users 32 tp 2 stack vllm``). Once a decoder's step model is captured
 (``Backend.llm_steps``), a change is answered at once from it (``perf.serving.estimate_from_steps``,
 labelled) while the captured estimate follows; ``users N`` adds the continuous-batching view and ``L`` the
 per-layer breakdown. Definitions: ``metrics_core.perf.llm``, ``perf.serving``.
@@ -42,6 +42,8 @@ GENERATES: tuple[int, ...] = (32, 128, 512, 2048)
 TPS: tuple[int, ...] = (1, 2, 4, 8)
 #: The batch sizes the view sweeps (decode tokens/s from memory-bound to compute-bound).
 BATCHES: tuple[int, ...] = (1, 4, 16, 64, 256)
+#: What ``i`` takes (``LlmScreen.apply_typed``).
+TYPED_HINT = "prompt 4096 generate 256 batch 32 users 32 tp 2 stack vllm"
 
 
 def _next(values: tuple, current: Any) -> Any:
@@ -63,7 +65,7 @@ class LlmScreen(Screen[None]):
             "S", "cycle('stack')", "Stack", tooltip="The serving stack (vLLM, TensorRT-LLM, llama.cpp ...)"
         ),
         Binding("b", "cycle_batch", "Batch", tooltip="The batch size whose phase table is shown"),
-        Binding("i", "edit", "Type values", tooltip="prompt 4096 generate 256 batch 32 users 32 tp 2"),
+        Binding("i", "edit", "Type values", tooltip=TYPED_HINT),
         Binding("L", "toggle_layers", "Layers", tooltip="Per-layer breakdown of prefill and decode"),
     ]
 
@@ -106,7 +108,7 @@ class LlmScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar("llm")
         yield Static(id="llm-settings")
-        yield Input(placeholder="prompt 4096 generate 256 batch 32 users 32 tp 2 (Enter applies, Esc closes)",
+        yield Input(placeholder=f"{TYPED_HINT} (Enter applies, Esc closes)",
                     id="llm-input", disabled=True)  # fmt: skip
         with ScrollableContainer(id="llm-scroll"):
             yield Static(id="llm-body")
@@ -303,46 +305,35 @@ class LlmScreen(Screen[None]):
         self.compute()
 
     def _allowed(self, field: str, value: object) -> bool:
-        """Whether ``value`` of ``field`` is one the model and target can take: prompt + generate within
-        the model's positions, an activations precision the target computes in (never a fallback)."""
+        """Whether ``value`` of ``field`` is one the model and target can take (``_refusal``)."""
+        return self._refusal(field, value) is None
+
+    def _refusal(self, field: str, value: object) -> str | None:
+        """Why ``value`` of ``field`` is not one the model and target can take (one line, the reason the
+        ``llm`` verb gives), or None: an activations / weights / KV precision or stack the target computes
+        in (``Scenario.validated``, never a fallback), a TP degree splitting the attention heads and a
+        prompt + generate within the model's positions (``runtime.llm_capture.check_model_limits``)."""
+        from metrics_core.runtime.llm_capture import check_model_limits
+
         s = self.scenario
-        if field in ("activations", "weights", "kv", "stack", "tp"):  # the target and stack must take it
-            try:
+        try:
+            if field in ("activations", "weights", "kv", "stack", "tp"):  # the target and stack must take it
                 replace(s, **{field: value}).validated(self.app.session.target)
-            except ModeltuiError:
-                return False
-            if field == "tp":  # the attention heads must split that many ways
-                config = getattr(self._spec(), "builder_kwargs", {}).get("config", {}) or {}
-                heads = None
-                if isinstance(config, dict):  # GPT-2 calls it n_head
-                    heads = config.get("num_attention_heads") or config.get("n_head")
-                return not heads or (int(value) <= heads and heads % int(value) == 0)
-            return True
-        if field in ("prompt_tokens", "generate_tokens"):
-            from metrics_core.runtime.llm_capture import ENCODER_DECODER_TASKS
-
-            prompt = value if field == "prompt_tokens" else s.prompt_tokens
-            generate = value if field == "generate_tokens" else s.generate_tokens
-            if self.model_task == SPEECH_TASK and field == "prompt_tokens":
-                return value == s.prompt_tokens  # the fixed audio window
-            limit = self._max_tokens()
-            if limit is None:
-                return True
-            if self.model_task in ENCODER_DECODER_TASKS:  # the encoder takes P, the decoder 1 + N
-                return 1 + generate <= limit and (self.model_task == SPEECH_TASK or prompt <= limit)
-            return prompt + generate <= limit
-        return True
-
-    def _max_tokens(self) -> int | None:
-        limit = getattr(self._spec(), "max_tokens", None)
-        return limit[0] if limit else None
+            if field in ("tp", "prompt_tokens", "generate_tokens"):
+                if field == "prompt_tokens" and self.model_task == SPEECH_TASK and value != s.prompt_tokens:
+                    return f"{self.model} encodes a fixed 30 s window: its prompt is {s.prompt_tokens:,}"
+                spec = self._spec()
+                if spec is not None:
+                    t = replace(s, **{field: value})
+                    check_model_limits(spec, t.tp, [t.prompt_tokens], t.generate_tokens, flag="")
+        except ModeltuiError as exc:
+            return str(exc)
+        return None
 
     def action_back(self) -> None:
         field = self.query_one("#llm-input", Input)
         if field.has_class("editing"):
-            field.remove_class("editing")
-            field.disabled = True
-            self.set_focus(None)
+            self._close_input(field)
             return
         self.app.pop_screen()
 
@@ -365,24 +356,45 @@ class LlmScreen(Screen[None]):
             self.notify(error, title="LLM view", severity="error", timeout=5)
             return
         event.input.value = ""
-        event.input.remove_class("editing")
-        event.input.disabled = True
-        self.set_focus(None)
+        self._close_input(event.input)
+
+    def _close_input(self, field: Input) -> None:
+        """Hide the input line and give the keys back to the report (arrows, PageDown, End scroll it)."""
+        field.remove_class("editing")
+        field.disabled = True
+        self.query_one("#llm-scroll", ScrollableContainer).focus()
 
     def apply_typed(self, text: str) -> str | None:
-        """Apply ``prompt N``, ``generate N``, ``batch N``, ``users N`` and ``tp N`` (any order, ``=`` or
-        ``:`` allowed) and recompute; the one-line error for a bad entry (nothing changes then)."""
+        """Apply ``prompt N``, ``generate N``, ``batch N``, ``users N``, ``tp N`` and ``stack NAME`` (any
+        order, ``=`` or ``:`` allowed) and recompute; the one-line error for a bad entry, with the reason
+        the ``llm`` verb gives (nothing changes then)."""
         import re
 
         pairs = re.findall(r"([A-Za-z]+)\s*[=:]?\s*(\S+)", text.replace(",", " "))
         if not pairs:
-            return "type settings such as: prompt 4096 generate 256 batch 32 users 32 tp 2"
+            return f"type settings such as: {TYPED_HINT}"
         fields = {"prompt": "prompt_tokens", "generate": "generate_tokens", "tp": "tp"}
         s, batch, users = self.scenario, self.batch, self.users
         for key, raw in pairs:
             key = key.lower()
-            if key not in (*fields, "batch", "users"):
-                return f"{key!r} is not a setting: prompt, generate, batch, users or tp"
+            if key not in (*fields, "batch", "users", "stack"):
+                return f"{key!r} is not a setting: prompt, generate, batch, users, tp or stack"
+            if (
+                key == "stack"
+            ):  # a stack the llm verb takes (its suggestions otherwise) that runs on the target
+                from metrics_core.perf.stacks import get_stack
+
+                try:
+                    stack = get_stack(raw).id
+                except ModeltuiError as exc:
+                    return str(exc)
+                previous, self.scenario = self.scenario, s
+                refusal = self._refusal("stack", stack)
+                self.scenario = previous
+                if refusal:
+                    return refusal
+                s = replace(s, stack=stack)
+                continue
             if not raw.isdigit() or int(raw) < 1:
                 return f"{key} must be a positive whole number, got {raw!r}"
             value = int(raw)
@@ -399,13 +411,11 @@ class LlmScreen(Screen[None]):
                     return f"users {value:,} is above the largest analysed, {MAX_USERS:,}"
                 users = value
             else:
-                if key == "prompt" and self.model_task == SPEECH_TASK and value != s.prompt_tokens:
-                    return f"{self.model} encodes a fixed 30 s window: its prompt is {s.prompt_tokens:,}"
                 previous, self.scenario = self.scenario, s
-                allowed = self._allowed(fields[key], value)
+                refusal = self._refusal(fields[key], value)
                 self.scenario = previous
-                if not allowed:
-                    return f"{key} {value:,}: not one this model and target take"
+                if refusal:
+                    return refusal
                 s = replace(s, **{fields[key]: value})
         self.scenario, self.batch, self.users = s, batch, users
         self.batches = tuple(sorted({*BATCHES, batch}))

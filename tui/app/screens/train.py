@@ -26,20 +26,25 @@ from textual.containers import ScrollableContainer
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from metrics_core.common.errors import ModeltuiError, one_line_error
+from metrics_core.capture.train_choices import FP8_PRECISIONS
+from metrics_core.capture.train_choices import OPTIMIZERS as ALL_OPTIMIZERS
+from metrics_core.capture.train_choices import PRECISIONS as ALL_PRECISIONS
+from metrics_core.common.errors import ModeltuiError, model_error, one_line_error
+from metrics_core.runtime.options import MAX_BATCH_SIZE
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from tui.app.application import ModeltuiApp
 
-#: Choices the keys cycle (the typed values take any the ``train`` verb takes).
-OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd", "adafactor", "adamw8bit")
+#: Choices the keys cycle: every optimizer the ``train`` verb takes (``capture.train_choices``, in its
+#: order); the precisions in the order the view prefers them (``_fit_target``), those the target computes.
+OPTIMIZERS: tuple[str, ...] = tuple(ALL_OPTIMIZERS)
 PRECISIONS: tuple[str, ...] = ("bf16-mixed", "fp16-mixed", "fp8-mixed", "bf16", "fp32")
 GPUS: tuple[int, ...] = (1, 2, 4, 8)
-#: The largest GPU count and micro-batch the typed values take.
+#: The largest GPU count the typed values take; micro-batch and accumulation take up to the largest batch
+#: analysed (``runtime.options.MAX_BATCH_SIZE``, as ``modeltui train --batch-size / --accumulation``).
 MAX_GPUS = 4096
-MAX_BATCH = 1 << 20
 SETTING_NAMES = "batch, optimizer, precision, gpus, accumulation or checkpointing"
 TYPED_HINT = "batch 64 optimizer sgd precision fp16-mixed gpus 8 accumulation 4 checkpointing on"
 
@@ -70,9 +75,6 @@ def _next(values: tuple, current: Any) -> Any:
 
 def runs_on(precision: str, target: Any) -> bool:
     """Whether ``target`` computes a step of ``precision`` (fp8 training also needs an fp8 path)."""
-    from metrics_core.capture.train_step import FP8_PRECISIONS
-    from metrics_core.capture.train_step import PRECISIONS as ALL_PRECISIONS
-
     return target.has(ALL_PRECISIONS[precision][0]) and (precision not in FP8_PRECISIONS or target.has("fp8"))
 
 
@@ -80,13 +82,10 @@ def parse_typed(text: str, settings: TrainSettings) -> TrainSettings | str:
     """``batch N``, ``optimizer NAME``, ``precision NAME``, ``gpus N``, ``accumulation N`` and
     ``checkpointing on|off`` (any order, ``=`` or ``:`` allowed) applied to ``settings``; a one-line error
     (str) for a bad entry."""
-    from metrics_core.capture.train_step import OPTIMIZERS as ALL_OPTIMIZERS
-    from metrics_core.capture.train_step import PRECISIONS as ALL_PRECISIONS
-
     pairs = re.findall(r"([A-Za-z]+)\s*[=:]?\s*(\S+)", text.replace(",", " "))
     if not pairs:
         return f"type settings such as: {TYPED_HINT}"
-    numbers = {"batch": MAX_BATCH, "gpus": MAX_GPUS, "accumulation": 1 << 16}
+    numbers = {"batch": MAX_BATCH_SIZE, "gpus": MAX_GPUS, "accumulation": MAX_BATCH_SIZE}
     changes: dict[str, Any] = {}
     for key, raw in pairs:
         key = key.lower()
@@ -118,7 +117,7 @@ class TrainScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("O", "cycle('optimizer')", "Optimizer", tooltip="The optimizer: adamw, adam, sgd, adafactor"),
+        Binding("O", "cycle('optimizer')", "Optimizer", tooltip="The optimizer: " + ", ".join(OPTIMIZERS)),
         Binding(
             "P", "cycle('precision')", "Precision", tooltip="Training precision: " + ", ".join(PRECISIONS)
         ),
@@ -244,8 +243,6 @@ class TrainScreen(Screen[None]):
         modes: dict[str, str],
     ) -> dict[str, Any]:
         """The ``train`` verb's result of ``name`` (``perf.training_report.training_result``)."""
-        from metrics_core.capture.train_step import FP8_PRECISIONS
-        from metrics_core.capture.train_step import PRECISIONS as ALL_PRECISIONS
         from metrics_core.perf.training import compute_path
         from metrics_core.perf.training_report import training_result
 
@@ -284,7 +281,7 @@ class TrainScreen(Screen[None]):
             if result is None:
                 parts.append(f"{name}: computing…")
             elif isinstance(result, str):
-                parts.append(wrap_prose(f"{name}: {result}", width))
+                parts.append(wrap_prose(model_error(name, result), width))
             else:
                 parts.append(training_text(result, target, width))
         return "\n\n".join(parts) if parts else "no models selected: pick some in the catalog (c)"
@@ -322,9 +319,7 @@ class TrainScreen(Screen[None]):
     def action_back(self) -> None:
         field = self.query_one("#train-input", Input)
         if field.has_class("editing"):
-            field.remove_class("editing")
-            field.disabled = True
-            self.set_focus(None)
+            self._close_input(field)
             return
         self.app.pop_screen()
 
@@ -341,9 +336,13 @@ class TrainScreen(Screen[None]):
             self.notify(error, title="Training", severity="error", timeout=5)
             return
         event.input.value = ""
-        event.input.remove_class("editing")
-        event.input.disabled = True
-        self.set_focus(None)
+        self._close_input(event.input)
+
+    def _close_input(self, field: Input) -> None:
+        """Hide the input line and give the keys back to the report (arrows, PageDown, End scroll it)."""
+        field.remove_class("editing")
+        field.disabled = True
+        self.query_one("#train-scroll", ScrollableContainer).focus()
 
     def apply_typed(self, text: str) -> str | None:
         """Apply typed settings (``parse_typed``) and recompute; the one-line error for a bad entry
@@ -351,8 +350,12 @@ class TrainScreen(Screen[None]):
         parsed = parse_typed(text, self.settings)
         if isinstance(parsed, str):
             return parsed
-        if parsed.gpus > 1 and not self.app.session.target.interconnect_gbps:
-            return f"{self.app.session.target.name} has no GPU interconnect figure: gpus 1 only"
+        target = self.app.session.target
+        if parsed.precision != self.settings.precision and not runs_on(parsed.precision, target):
+            takes = ", ".join(p for p in ALL_PRECISIONS if runs_on(p, target))
+            return f"precision {parsed.precision}: {target.name} trains in {takes}"
+        if parsed.gpus > 1 and not target.interconnect_gbps:
+            return f"{target.name} has no GPU interconnect figure: gpus 1 only"
         self.settings = parsed
         self.refresh_view()
         self.compute()

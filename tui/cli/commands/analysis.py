@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from metrics_core.common.errors import UsageError
+from metrics_core.common.errors import UsageError, model_error
 
 
 def resolve_hardware(args: argparse.Namespace, dtype: str):  # noqa: ANN201
@@ -91,7 +91,7 @@ def refusals_only(failures: Sequence[tuple[str, str]]) -> None:
     line on stderr, ``modeltui: error: MODEL: reason``, as ``layers`` says it. ``failures`` is
     ``(model, reason)`` per model."""
     for model, reason in failures:
-        print(f"modeltui: error: {model}: {reason}", file=sys.stderr)
+        print(f"modeltui: error: {model_error(model, reason)}", file=sys.stderr)
 
 
 def exit_status(reports) -> int:  # noqa: ANN001

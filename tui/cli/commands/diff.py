@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metrics_core.common.errors import model_error
 from tui.cli.commands.analysis import analyze_with_progress, exit_status, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     reports = analyze_with_progress([args.first, args.second], options)
     failed = [r for r in reports if r.error]
     for r in failed:
-        print(f"modeltui: error: {r.model}: {r.error}", file=sys.stderr)
+        print(f"modeltui: error: {model_error(r.model, r.error)}", file=sys.stderr)
     if failed:
         return exit_status(reports)
     estimate = {"hardware": target, "precision": precision, **modes_of(args)} if target is not None else {}

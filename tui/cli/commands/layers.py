@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metrics_core.common.errors import model_error
 from metrics_core.common.textable import text_table
 from metrics_core.perf.module_sums import MODULE_KEYS
 from metrics_core.report.columns import LAYER_COLUMNS
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     target, precision = resolve_hardware(args, options.dtype)
     (report,) = analyze_with_progress([args.model], options)
     if report.error:
-        print(f"modeltui: error: {report.model}: {report.error}", file=sys.stderr)
+        print(f"modeltui: error: {model_error(report.model, report.error)}", file=sys.stderr)
         return exit_status([report])
     estimate = None
     if target is not None:

@@ -8,7 +8,7 @@ import csv
 import io
 import sys
 
-from metrics_core.common.errors import ModeltuiError, UsageError
+from metrics_core.common.errors import ModeltuiError, UsageError, row_error
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_PRECISIONS
 from metrics_core.perf.llm_report import text_report
 from metrics_core.perf.stacks import DEFAULT_STACK, stack_ids
@@ -215,6 +215,7 @@ def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: l
         DECODER_TASKS,
         ENCODER_DECODER_TASKS,
         architecture_of,
+        check_model_limits,
         not_a_language_model,
     )
 
@@ -223,29 +224,8 @@ def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: l
         spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS
     ):
         raise not_a_language_model(name, spec.task)
-    config = spec.builder_kwargs.get("config", {}) if spec.source == "hf" else {}
     encoder_decoder = spec.source == "hf" and architecture_of(spec.task) == "encoder-decoder"
-    fields = (
-        ("decoder_attention_heads", "num_heads", "encoder_attention_heads")
-        if encoder_decoder
-        else ("num_attention_heads", "n_head")
-    )
-    for field in fields:
-        heads = config.get(field)
-        if isinstance(heads, int) and (args.tp > heads or heads % args.tp):
-            raise UsageError(f"--tp {args.tp}: {name}'s {heads} attention heads do not split {args.tp} ways")
-    if spec.max_tokens is not None:
-        limit, field = spec.max_tokens
-        longest = 1 + args.generate if encoder_decoder else max(prompts) + args.generate
-        what = "decoder start + generate" if encoder_decoder else "prompt + generate"
-        if longest > limit:
-            raise UsageError(
-                f"{name} takes at most {limit:,} tokens ({field}); {what} = {longest:,} is longer"
-            )
-        if encoder_decoder and spec.task != "speech-seq2seq" and max(prompts) > limit:
-            raise UsageError(
-                f"{name}'s encoder takes at most {limit:,} tokens ({field}); --prompt {max(prompts):,}"
-            )
+    check_model_limits(spec, args.tp, prompts, args.generate)
     from metrics_core.runtime.llm_capture import check_image_prompt
 
     for p in prompts:
@@ -323,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
                 except ModeltuiError as exc:  # this configuration's rows are lost, not the others
                     if exc.kind == "usage":
                         raise
-                    failures.append(f"{name} (batch {b}, prompt {p}): {exc}")
+                    failures.append(f"{name} (batch {b}, prompt {p}): {row_error(name, str(exc))}")
                     continue
                 results += estimates
     extras = serving_views(args, plans, base, target, results) if wants_serving(args) else {}

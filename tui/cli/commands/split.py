@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from metrics_core.common import units
+from metrics_core.common.errors import model_error
 from metrics_core.common.textable import text_table
 from metrics_core.report.export import to_json
 from tui.cli.commands.analysis import analyze_with_progress, exit_status, resolve_hardware
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     out = []
     for r in reports:
         if r.error:
-            print(f"modeltui: error: {r.model}: {r.error}", file=sys.stderr)
+            print(f"modeltui: error: {model_error(r.model, r.error)}", file=sys.stderr)
             continue
         est = estimate_model(r, target, precision, **modes_of(args))
         out.append(split_inference(r, est, target, args.gpus))

@@ -12,16 +12,13 @@ import io
 import sys
 from typing import Any
 
-from metrics_core.common.errors import ModeltuiError, UsageError
+from metrics_core.capture.train_choices import FP8_PRECISIONS, LOSSES, OPTIMIZER_IMPLS, OPTIMIZERS, PRECISIONS
+from metrics_core.common.errors import ModeltuiError, UsageError, model_error
 from metrics_core.report.export import markdown_cell
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from tui.cli.commands.options import input_spec, positive_int, positive_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
-LOSSES = ("cross-entropy", "next-token", "mse")
-OPTIMIZERS = ("sgd", "adam", "adamw", "adafactor", "adam8bit", "adamw8bit")
-PRECISIONS = ("fp32", "bf16", "bf16-mixed", "fp16-mixed", "fp8-mixed")
-OPTIMIZER_IMPLS = ("foreach", "for-loop")
 
 #: Flat columns of CSV and Markdown: one row per model.
 FLAT_KEYS: tuple[str, ...] = (
@@ -49,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=1, metavar="N", help="micro-batch size (1)")
     p.add_argument(
         "--optimizer",
-        choices=OPTIMIZERS,
+        choices=tuple(OPTIMIZERS),
         default="adamw",
         help="torch.optim class, or bitsandbytes' blockwise 8-bit Adam / AdamW (adam8bit, adamw8bit: its "
         "state layout and kernels modelled) (default adamw)",
@@ -63,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=tuple(PRECISIONS),
         default="bf16-mixed",
         help="bf16-mixed / fp16-mixed: 16-bit weights, gradients and compute, fp32 master weights and "
         "state; fp16-mixed adds GradScaler's loss scaling; fp8-mixed: bf16-mixed with the blocks' Linear "
@@ -121,8 +118,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics_core.capture.train_step import FP8_PRECISIONS
-    from metrics_core.capture.train_step import PRECISIONS as TRAIN_PRECISIONS
     from metrics_core.perf.training import compute_path
     from metrics_core.perf.training_report import training_result
     from metrics_core.runtime.options import AnalysisOptions
@@ -139,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         limit = int(parse_bytes(args.memory_limit, "--memory-limit"))
         if limit <= 0:
             raise UsageError(f"--memory-limit {args.memory_limit!r}: expected a positive size, e.g. 40GB")
-    compute = TRAIN_PRECISIONS[args.precision][0]
+    compute = PRECISIONS[args.precision][0]
     compute_path(target, compute)  # a precision the target lacks: a usage error before any work
     if args.precision in FP8_PRECISIONS:
         compute_path(target, "fp8")
@@ -159,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     impl = args.optimizer_impl = args.optimizer_impl or default_optimizer_impl(target.kind)  # in the context
     train = TrainOptions(
         args.loss, args.optimizer, args.precision, args.checkpointing, args.accumulation, optimizer_impl=impl
-    )
+    ).validated()
     modes = modes_of(args)
     results, failures = [], []
     for name in args.models:
@@ -169,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         except ModeltuiError as exc:
             if exc.kind == "usage":
                 raise
-            failures.append(f"{name}: {exc}")
+            failures.append(model_error(name, str(exc)))
     write(results, args.format, target)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
