@@ -29,7 +29,8 @@ from textual.widgets import Input, Static
 from metrics_core.capture.train_choices import FP8_PRECISIONS
 from metrics_core.capture.train_choices import OPTIMIZERS as ALL_OPTIMIZERS
 from metrics_core.capture.train_choices import PRECISIONS as ALL_PRECISIONS
-from metrics_core.common.errors import ModeltuiError, model_error, one_line_error
+from metrics_core.common.errors import ModeltuiError, UsageError, model_error, one_line_error
+from metrics_core.perf.comm import check_scale_up
 from metrics_core.runtime.options import MAX_BATCH_SIZE
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
@@ -354,8 +355,10 @@ class TrainScreen(Screen[None]):
         if parsed.precision != self.settings.precision and not runs_on(parsed.precision, target):
             takes = ", ".join(p for p in ALL_PRECISIONS if runs_on(p, target))
             return f"precision {parsed.precision}: {target.name} trains in {takes}"
-        if parsed.gpus > 1 and not target.interconnect_gbps:
-            return f"{target.name} has no GPU interconnect figure: gpus 1 only"
+        try:  # no interconnect figure, or more GPUs than one scale-up domain: the verb's reason
+            check_scale_up(target, parsed.gpus, "gpus")
+        except UsageError as exc:
+            return str(exc)
         self.settings = parsed
         self.refresh_view()
         self.compute()
