@@ -86,6 +86,20 @@ STACK_MAP = {
     "nim": "tensorrt-llm",
 }
 
+#: Engine versions of llama.cpp rows that ran its pre-June-2024 prompt path (stack ``llama-cpp-2024``:
+#: quantised prompt GEMMs dequantised to fp16 for cuBLAS, attention unfused), by a year or build in the CSV's
+#: ``engine_version``: every row here is one (Dec 2023, Jan 2024 and May 2024 builds).
+LLAMA_CPP_2024 = re.compile(r"\b(2023|(Jan|Feb|Mar|Apr|May) 2024|build [0-9a-f]+ \((1[0-9]{3}|2[0-9]{3})\))")
+
+
+def stack_of(engine: str, version: str) -> str:
+    """The serving stack of a row: ``STACK_MAP``'s, llama.cpp's by its build (``LLAMA_CPP_2024``)."""
+    stack = STACK_MAP[engine]
+    if stack == "llama-cpp" and LLAMA_CPP_2024.search(version):
+        return "llama-cpp-2024"
+    return stack
+
+
 #: Published weight precision -> weight format (``perf.quant``).
 WEIGHTS_MAP = {"gguf-q4_0": "q4_0", "gguf-q4_k_m": "q4_k_m", "gguf-q8_0": "q8_0"}
 
@@ -110,6 +124,9 @@ class Row:
     qps: float | None = None
     #: The board power limit the run was held to (W; the CSV's ``power_limit_w`` setup column), None: stock.
     power_limit_w: float | None = None
+    #: The row timed a fresh process's first prompt (the CSV's ``cold_start`` setup column: llama.cpp
+    #: ``./main`` runs, which time one prompt per process; ``llama-bench`` runs a warm-up first).
+    cold_start: bool = False
 
 
 def read_rows(path: Path, targets: dict) -> tuple[list[Row], list[str]]:
@@ -151,7 +168,7 @@ def read_rows(path: Path, targets: dict) -> tuple[list[Row], list[str]]:
                 Row(
                     id=r["id"],
                     source=r["source"],
-                    stack=STACK_MAP[r["engine"]],
+                    stack=stack_of(r["engine"], r["engine_version"]),
                     gpu=r["gpu"],
                     tp=int(r["gpus"] or 1),
                     model=MODEL_MAP[r["model"]],
@@ -165,6 +182,7 @@ def read_rows(path: Path, targets: dict) -> tuple[list[Row], list[str]]:
                     value=float(r["value"]),
                     qps=float(m.group(1)) if (m := re.search(r"QPS=([0-9.]+)", r["notes"])) else None,
                     power_limit_w=float(r["power_limit_w"]) if r.get("power_limit_w") else None,
+                    cold_start=r.get("cold_start") == "1",
                 )
             )
     return rows, skipped
@@ -181,8 +199,24 @@ def scenario_of(row: Row, batch: int) -> Scenario:
     return llm_calibrate.scenario_of(row, batch)
 
 
+def _code_hash() -> str:
+    """SHA-256 (16 hex digits) over ``metrics_core``'s Python sources: a capture pickled by other code (an
+    ``LlmCapture`` without a field the estimator now reads) is never loaded. Data files (stacks.toml,
+    efficiency.toml) are left out: a refit changes estimates, not captures."""
+    if not _CODE_HASH:
+        h = hashlib.sha256()
+        root = ROOT / "metrics_core"
+        for f in sorted(root.rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+        _CODE_HASH.append(h.hexdigest()[:16])
+    return _CODE_HASH[0]
+
+
+_CODE_HASH: list[str] = []
+
+
 def _key(model: str, s: Scenario) -> str:
-    raw = f"{model}|{s.batch_size}|{s.prompt_tokens}|{s.generate_tokens}|{s.bits}"
+    raw = f"{model}|{s.batch_size}|{s.prompt_tokens}|{s.generate_tokens}|{s.bits}|{_code_hash()}"
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 
@@ -249,16 +283,18 @@ def estimate_row(row: Row, targets: dict, batch: int) -> float:
     target = target_of(row, targets)
     s = scenario_of(row, batch).validated(target)
     e = estimate_llm(capture_cached(row.model, s), target, s)
+    # a process's first prompt also pays the stack's one-time costs (memory-pool growth, first library calls)
+    ttft = e.prefill.time_s + (e.stack.cold_start_overhead_us * 1e-6 if row.cold_start and e.stack else 0.0)
     if row.metric == "tpot_ms":
         return 1e3 * e.tpot_s
     if row.metric == "ttft_ms":
-        return 1e3 * e.prefill.time_s
+        return 1e3 * ttft
     if row.metric == "decode_tok_s":
         return batch / e.tpot_s
     if row.metric == "prefill_tok_s":
-        return batch * row.prompt / e.prefill.time_s
+        return batch * row.prompt / ttft
     if row.metric == "throughput_tok_s":
-        return batch * row.output / (e.prefill.time_s + row.output * e.tpot_s)
+        return batch * row.output / (ttft + row.output * e.tpot_s)
     raise ValueError(row.metric)
 
 
@@ -270,15 +306,23 @@ FIT_RANGES = {
     "gemm_scale": (0.15, 1.2),
     "step_overhead_us": (0.0, 5000.0),
     "request_overhead_us": (0.0, 20000.0),
+    "cold_start_overhead_us": (0.0, 100000.0),
 }
 GRID = 7
+#: Rows a parameter needs to be fitted (``fit_params``): 3, but 2 for the cold-start cost, which only the rows
+#: timing a process's first prompt inform (two per GPU in the Dec-2023 llama.cpp tables: held out one GPU at a
+#: time, the other GPU's two rows fit it).
+MIN_ROWS = {"cold_start_overhead_us": 2}
 
 
-def fit_params(rows: list[Row], targets: dict) -> list[str]:
+def fit_params(rows: list[Row], targets: dict, min_rows: int = 3) -> list[str]:
     """The parameters a stack's rows inform: the bandwidth share per memory type of rows that decode, the
-    GEMM scale per compute precision of rows that prefill, the step overhead (decode rows) and the request
-    overhead (TTFT rows); each only with at least 3 rows."""
+    GEMM scale per compute precision (and vendor, where the stack prices a vendor's backend apart:
+    ``Stack.gemm_scale_key``) of rows that prefill, the step overhead (decode rows) and the request
+    overhead (TTFT rows); each only with at least ``min_rows`` rows."""
     from collections import Counter
+
+    from metrics_core.perf.stacks import stacks
 
     counts: Counter[str] = Counter()
     for r in rows:
@@ -288,10 +332,12 @@ def fit_params(rows: list[Row], targets: dict) -> list[str]:
             counts["step_overhead_us"] += 1
         if r.metric in ("prefill_tok_s", "ttft_ms", "throughput_tok_s"):
             prec = scenario_of(r, 1).validated(t).compute_precision
-            counts[f"gemm_scale.{prec}"] += 1
+            counts[f"gemm_scale.{stacks()[r.stack].gemm_scale_key(prec, t.vendor)}"] += 1
         if r.metric == "ttft_ms":
             counts["request_overhead_us"] += 1
-    return sorted(k for k, n in counts.items() if n >= 3)
+        if r.cold_start and r.metric in ("prefill_tok_s", "ttft_ms", "throughput_tok_s"):
+            counts["cold_start_overhead_us"] += 1
+    return sorted(k for k, n in counts.items() if n >= min(min_rows, MIN_ROWS.get(k, min_rows)))
 
 
 def get_param(stack_id: str, name: str) -> float:
@@ -330,16 +376,20 @@ def loss(rows: list[Row], targets: dict, batches: dict) -> float:
 
 
 def coordinate_fit(stack_id: str, rows: list[Row], targets: dict, batches: dict, names: list[str],
-                   sweeps: int = 2, local: bool = False) -> float:  # fmt: skip
+                   sweeps: int = 2, local: bool = False, refine: int = 0) -> float:  # fmt: skip
     """Fit ``names`` of ``stack_id`` to ``rows`` by a deterministic coordinate search (a grid over each
-    parameter's range; ``local``: 5 points around the current value); returns the final loss."""
+    parameter's range; ``local``: 5 points around the current value, steps of 1/12 of the range); then
+    ``refine`` more sweeps around the current values with steps halved each time (1/12, 1/24 ... of the
+    range), so that the grid's coarseness does not leave a joint optimum between its points; returns the
+    final loss."""
     best = loss(rows, targets, batches)
-    for _ in range(sweeps):
+    plan = [(local, 1.0)] * sweeps + [(True, 0.5**k) for k in range(refine)]
+    for is_local, scale in plan:
         for name in names:
             lo, hi = FIT_RANGES[name.split(".")[0]]
             now = get_param(stack_id, name)
-            if local:
-                step = (hi - lo) / (2 * (GRID - 1))
+            if is_local:
+                step = scale * (hi - lo) / (2 * (GRID - 1))
                 grid = [min(hi, max(lo, now + k * step)) for k in (-2, -1, 1, 2)]
             else:
                 grid = [lo + (hi - lo) * k / (GRID - 1) for k in range(GRID)]
@@ -394,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", action="store_true", help="fit each stack's parameters to its rows first")
     ap.add_argument(
         "--leave-one-out", action="store_true", help="with --fit: each GPU estimated with a fit without it"
+    )
+    ap.add_argument(
+        "--refine", type=int, default=0, help="with --fit: local sweeps with halving steps after the grid"
     )
     ap.add_argument(
         "--combine", nargs="+", metavar="JSON", default=None, help="print the tables of saved --json runs"
@@ -456,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{sid}: {len(rs)} rows, nothing fitted (physical values kept)")
                 continue
             start = {n: get_param(sid, n) for n in names}
-            score = coordinate_fit(sid, rs, targets, batches, names)
+            score = coordinate_fit(sid, rs, targets, batches, names, refine=args.refine)
             fitted[sid] = {n: get_param(sid, n) for n in names}
             print(f"\n{sid}: {len(rs)} rows, mean |log ratio| {score:.3f}; fitted:")
             for n in names:
@@ -469,10 +522,26 @@ def main(argv: list[str] | None = None) -> int:
                         # rows (stacks.toml), so they cannot stand for a fit without them: not held out
                         print(f"  {sid} on {gpu}: not held out ({len(train)} rows of other GPUs)")
                         continue
-                    coordinate_fit(sid, train, targets, batches, names, sweeps=1, local=True)
+                    seen = set(fit_params(train, targets))
+                    held, unseen = [], set()
                     for r in rs:
                         if r.gpu == gpu:
-                            loo[r.id] = estimate_row(r, targets, batches[r.id])
+                            # a parameter no other GPU's rows inform (a vendor's own backend) keeps a value
+                            # fitted with this GPU's rows: such a row is not held out
+                            own = set(fit_params([r], targets, 1)) - seen
+                            unseen |= own
+                            if not own:
+                                held.append(r)
+                    if unseen:
+                        print(f"  {sid} on {gpu}: {len(held)} rows held out; not the rows of "
+                              f"{', '.join(sorted(unseen))} (no other GPU's rows)")  # fmt: skip
+                    # the whole fit again on the other GPUs' rows (grid sweeps from the data file's values,
+                    # then the refinement), not a local step from the fit that saw this GPU
+                    for n, v in start.items():
+                        set_param(sid, n, v)
+                    coordinate_fit(sid, train, targets, batches, names, refine=args.refine)
+                    for r in held:
+                        loo[r.id] = estimate_row(r, targets, batches[r.id])
                     for n, v in fitted[sid].items():
                         set_param(sid, n, v)
         for r in rows:

@@ -405,6 +405,20 @@ class Tuning:
     overrides: tuple[tuple[str, float], ...] = ()
     host_issue: bool = True
     dequant_flops_per_weight_byte: float = 0.0
+    #: fp16 GEMMs accumulate in fp16 (cuBLAS ``CUBLAS_COMPUTE_16F``, llama.cpp's default): they run at the
+    #: target's ``fp16_accumulate_tflops`` where it has one (GeForce parts: twice the fp32-accumulate rate).
+    fp16_accumulate: bool = False
+    #: GEMMs of at least this many rows (tokens) whose weights are quantised first dequantise the whole
+    #: weight matrix to fp16 in a kernel of their own, then run the fp16 GEMM on it (llama.cpp before its
+    #: tensor-core MMQ: ``to_fp16_cuda`` + cuBLAS for batches above ``MMQ_MAX_BATCH_SIZE``); 0: never.
+    dequant_pass_min_rows: int = 0
+    #: Extra DRAM bytes per quantised weight byte such a pass moves: the fp16 copy written and read back
+    #: (2 x 2 bytes per weight / the format's bytes per weight).
+    dequant_pass_bytes_per_weight_byte: float = 0.0
+    #: Bytes of DRAM traffic per attention-score element when the attention is not fused (no flash
+    #: attention: the score matrix is written by one GEMM, read and written by the softmax, read by the next
+    #: GEMM); 0: a fused (flash) kernel that keeps the scores on chip.
+    attention_score_bytes: float = 0.0
 
 
 #: The three regimes a kernel's time is limited by (``KernelTime.bound``).
@@ -540,15 +554,40 @@ def kernel_terms(
             m = shape[1]
             skinny = m / (MMA_M * math.ceil(m / MMA_M)) if m < min(t[0] for t in p.tiles) else 0.0
     io_bytes = float(main.input_bytes + main.output_bytes) if cls == "conv_eager" else 0.0
-    host_issue, dequant = True, 0.0
+    host_issue, dequant, extra_bytes, launches = True, 0.0, 0.0, kernel.launches
     if tuning is not None:
         host_issue = tuning.host_issue
+        if tuning.fp16_accumulate and precision == "fp16" and cls not in ("vector", "depthwise"):
+            peak = max(peak, (target.fp16_accumulate_tflops or 0.0) * 1e12)
+        shape = gemm_shape(main) if cls == "gemm" else None
+        rows = shape[0] * shape[1] if shape is not None else 0  # tokens: a Linear's leading dims flattened
         if cls == "gemm" and main.weight_bytes:
-            dequant = main.weight_bytes * tuning.dequant_flops_per_weight_byte
+            if tuning.dequant_pass_min_rows and rows >= tuning.dequant_pass_min_rows:
+                # a kernel of its own writes the fp16 copy; the GEMM reads it, no in-register dequantising
+                extra_bytes = main.weight_bytes * tuning.dequant_pass_bytes_per_weight_byte
+                launches += 1 if extra_bytes else 0
+            else:
+                dequant = main.weight_bytes * tuning.dequant_flops_per_weight_byte
+        if cls == "attention" and tuning.attention_score_bytes:
+            scores = attention_scores(main)
+            extra_bytes = scores * tuning.attention_score_bytes
+            launches += 2 if scores else 0  # scores GEMM, softmax, output GEMM: three kernels, not one
     return KernelTerms(
-        cls, kernel.flops, kernel.bytes, peak, clock, vector_peak, q, skinny, io_bytes, target.bandwidth,
-        target.launch_overhead_s, execution == "eager", host_issue, dequant, launches=kernel.launches,
+        cls, kernel.flops, kernel.bytes + extra_bytes, peak, clock, vector_peak, q, skinny, io_bytes,
+        target.bandwidth, target.launch_overhead_s, execution == "eager", host_issue, dequant,
+        launches=launches,
     )  # fmt: skip
+
+
+def attention_scores(record: OpRecord) -> int:
+    """Score elements an attention op computes: its MACs over the query and value head sizes (SDPA's MACs
+    are ``B*H*L*S*(E + Ev)``, ``costs.attention``; with causal pairs already counted, ``perf.llm``), 0 when
+    the shapes do not say."""
+    shapes = record.input_shapes
+    if not record.macs or len(shapes) < 3 or not shapes[0] or not shapes[2]:
+        return 0
+    width = shapes[0][-1] + shapes[2][-1]
+    return record.macs // width if width else 0
 
 
 def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:

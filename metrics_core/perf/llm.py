@@ -240,6 +240,15 @@ class Scenario:
         return self.activations
 
     @property
+    def dequantised_bytes_per_weight(self) -> float:
+        """Bytes per weight of a quantised format the GEMMs dequantise to the activations' precision (the
+        weight-only path: GGUF, W4A16 ...), 0 for 16-bit float weights or a native low-precision path."""
+        fmt = weight_format(self.weights_format)
+        if self.native or fmt.family == "float" and fmt.element_bits >= 16:
+            return 0.0
+        return fmt.bytes_per_weight
+
+    @property
     def dequant_flops_per_weight_byte(self) -> float:
         """Vector FLOPs a GEMM spends per byte of weights it reads to dequantise them (``perf.quant``)."""
         fmt = weight_format(self.weights_format)
@@ -390,6 +399,24 @@ def scale_weights(records: Sequence[OpRecord], factor: float) -> list[OpRecord]:
     if factor == 1.0:
         return list(records)
     return [replace(r, weight_bytes=round(r.weight_bytes * factor)) if r.weight_bytes else r for r in records]
+
+
+def prompt_steps(prompt_tokens: int, chunk_tokens: int) -> int:
+    """Forward steps a prompt takes on a stack that prefills in chunks of ``chunk_tokens`` (llama.cpp's
+    micro-batches, vLLM's token budget): ``ceil(P / chunk)``, 1 without chunking (0)."""
+    return math.ceil(prompt_tokens / chunk_tokens) if chunk_tokens else 1
+
+
+def per_chunk_weights(records: Sequence[OpRecord], steps: int) -> list[OpRecord]:
+    """Prefill records of a prompt run in ``steps`` chunks: every GEMM streams its weights once per step
+    (weight bytes x ``steps``; a stack that dequantises them first does that once per step too,
+    ``perf.efficiency.Tuning``), while FLOPs and activation bytes stay those of the whole prompt (the
+    chunks add up to it; attention's causal pairs as one prefill, ``perf.serving``)."""
+    if steps <= 1:
+        return list(records)
+    return [
+        replace(r, weight_bytes=r.weight_bytes * steps) if r.weight_bytes and r.macs else r for r in records
+    ]
 
 
 def kv_heads_per_gpu(kv_heads: int, tp: int) -> int:
@@ -585,6 +612,7 @@ class LlmEstimate:
             "stack": s.stack,
             "stack_name": self.stack.name if self.stack else None,
             "stack_source": self.stack.origin if self.stack else None,
+            "stack_mechanics": self.stack.mechanics() if self.stack else [],
             "execution": s.execution,
             "efficiency": s.efficiency,
             "weights_bits_per_weight": weight_format(s.weights).bits_per_weight,
@@ -693,7 +721,11 @@ def estimate_llm(
     if stack.id != s.stack:
         raise ValueError(f"estimate_llm: stack {stack.id!r} is not the scenario's {s.stack!r}")
     calibrated = s.efficiency == "calibrated"  # ideal: the pure roofline, no stack kernels or overheads
-    tuning = stack.tuning(target, precision, s.dequant_flops_per_weight_byte) if calibrated else None
+    tuning = (
+        stack.tuning(target, precision, s.dequant_flops_per_weight_byte, s.dequantised_bytes_per_weight)
+        if calibrated
+        else None
+    )
     step_s = stack.step_overhead_s if calibrated else 0.0
     request_s = stack.request_overhead_s if calibrated else 0.0
     execution = s.execution or stack.execution
@@ -706,6 +738,8 @@ def estimate_llm(
     else:
         prefill_records = causal_records(capture.prefill.records, p, *attention_layer_windows(capture))
         prefill_comm = allreduce_s(s, target, capture.layers, capture.hidden_size, p)
+    if calibrated and not encoder_decoder:
+        prefill_records = per_chunk_weights(prefill_records, prompt_steps(p, stack.prefill_chunk_tokens))
     prefill = estimate_phase(
         split_records(scale_weights(prefill_records, s.weight_scale), tp, kv_share, 0),
         sum(r.flops or 0 for r in capture.prefill.records) // tp,

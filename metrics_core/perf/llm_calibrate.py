@@ -292,7 +292,8 @@ def params_informed(
             counts[f"bandwidth.{t.memory_type}"] += 1
             counts["step_overhead_us"] += 1
         if r.metric in PREFILL_METRICS:
-            counts[f"gemm_scale.{scenario_of(r, 1).validated(t).compute_precision}"] += 1
+            prec = scenario_of(r, 1).validated(t).compute_precision
+            counts[f"gemm_scale.{get_stack(r.stack).gemm_scale_key(prec, t.vendor)}"] += 1
         if r.metric == "ttft_ms":
             counts["request_overhead_us"] += 1
     return sorted(k for k, n in counts.items() if n >= min_rows)

@@ -79,10 +79,12 @@ def _header(r) -> str:  # noqa: ANN001
     )
     origin = r.stack.origin if r.stack else "built-in"
     user = f"\nstack parameters from the user file: {origin[len('user: ') :]}" if origin != "built-in" else ""
+    mech = r.stack.mechanics() if r.stack and s.efficiency == "calibrated" else []
+    mechanics = f"\nstack kernels: {'; '.join(mech)}" if mech else ""
     return (
         f"== {r.model} on {r.target.name} ==\n"
         f"estimates: {stack} stack ({s.execution} kernels, {s.efficiency} efficiency){clock} · {checked}"
-        f"{user}\n"
+        f"{user}{mechanics}\n"
         f"{r.architecture} · {tokens} · TP {s.tp}\n"
         f"weights {s.weights} ({weight_format(s.weights).bits_per_weight:g} bits/weight) · activations "
         f"{s.activations} · KV {s.kv} · compute {s.compute_precision}"

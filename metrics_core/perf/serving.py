@@ -305,7 +305,11 @@ def step_estimate(
     per_gpu = split_records(records, tp, kv_share, kv_read)
     calibrated = s.efficiency == "calibrated"
     tuning = (
-        stack.tuning(target, s.compute_precision, s.dequant_flops_per_weight_byte) if calibrated else None
+        stack.tuning(
+            target, s.compute_precision, s.dequant_flops_per_weight_byte, s.dequantised_bytes_per_weight
+        )
+        if calibrated
+        else None
     )
     comm = allreduce_s(replace(s, batch_size=1), target, cap.layers, cap.hidden_size, max(1, round(tokens)))
     return estimate_phase(

@@ -53,6 +53,9 @@ from metrics_core.perf.hardware import MEMORY_TYPES, HardwareTarget
 
 DATA_FILE = Path(__file__).parent / "data" / "stacks.toml"
 
+#: Bytes of one fp16 element (the copy a dequantisation pass writes and the GEMM reads back).
+FP16_BYTES = 2
+
 #: The stack ``modeltui llm`` and the app's LLM view assume by default: a modern serving engine.
 DEFAULT_STACK = "vllm"
 
@@ -99,6 +102,21 @@ class Stack:
     kv_block_tokens: int = 1
     prefill_chunk_tokens: int = 0
     paging_source: str = ""
+    #: fp16 GEMMs accumulate in fp16 (cuBLAS ``CUBLAS_COMPUTE_16F``): the target's fp16-accumulate tensor
+    #: peak applies where it has one (``perf.efficiency.Tuning.fp16_accumulate``).
+    fp16_accumulate: bool = False
+    #: Prompt GEMMs of at least this many tokens dequantise quantised weights to fp16 in a kernel of their
+    #: own before an fp16 GEMM (0: never; ``Tuning.dequant_pass_min_rows``).
+    dequant_pass_min_tokens: int = 0
+    #: DRAM bytes per attention-score element of unfused attention (0: flash attention;
+    #: ``Tuning.attention_score_bytes``).
+    attention_score_bytes: float = 0.0
+    #: One-time cost of a fresh process's first prompt (memory-pool growth, first library calls), in
+    #: microseconds: not in a warm engine's TTFT, so ``llm`` leaves it out; ``benchmarks/validate_llm.py``
+    #: adds it to published rows measured as a process's first prompt (their ``cold_start`` column).
+    cold_start_overhead_us: float = 0.0
+    #: The stack whose parameters this one takes unless it states its own (``inherits`` in the data file).
+    inherits: str = ""
 
     def check(self, target: HardwareTarget, weights: Any, tp: int, kv: str | None = None) -> None:
         """``UsageError`` (one line) when this stack does not run on ``target`` (its vendor or kind), does
@@ -138,25 +156,67 @@ class Stack:
         return self.request_overhead_us * 1e-6
 
     def tuning(
-        self, target: HardwareTarget, precision: str, dequant_flops_per_weight_byte: float = 0.0
+        self,
+        target: HardwareTarget,
+        precision: str,
+        dequant_flops_per_weight_byte: float = 0.0,
+        dequantised_bytes_per_weight: float = 0.0,
     ) -> Tuning:
         """The ``Tuning`` of this stack's kernels on ``target`` computing in ``precision``: its kernel gap,
         bandwidth share on the target's memory type, GEMM and attention fractions (the generation's x its
-        scales), CUDA graphs, and the weight format's dequantisation work."""
+        scales), CUDA graphs, fp16 accumulation, unfused attention, and the weight format's dequantisation
+        work: in registers (``dequant_flops_per_weight_byte``) or, for prompt GEMMs of a stack with a
+        dequantisation pass, a pass writing and re-reading an fp16 copy (2 + 2 bytes per weight over
+        ``dequantised_bytes_per_weight``, the quantised format's bytes per weight; 0: weights not
+        dequantised)."""
         p = params_for(target)
         overrides: dict[str, float] = {"kernel_gap_us": self.kernel_gap_us}
         if target.memory_type in self.bandwidth:
             overrides["bandwidth"] = self.bandwidth[target.memory_type]
-        scale = self.gemm_scale.get(precision, 1.0)
+        scale = self.gemm_scale_for(precision, target.vendor)
         if scale != 1.0:
             overrides["gemm"] = min(1.0, p.gemm * scale)
         if self.attention_scale != 1.0:
             overrides["attention"] = min(1.0, p.attention * self.attention_scale)
+        passes = self.dequant_pass_min_tokens if dequantised_bytes_per_weight else 0
         return Tuning(
             overrides=tuple(sorted(overrides.items())),
             host_issue=not self.cuda_graphs,
             dequant_flops_per_weight_byte=dequant_flops_per_weight_byte,
+            fp16_accumulate=self.fp16_accumulate,
+            dequant_pass_min_rows=passes,
+            dequant_pass_bytes_per_weight_byte=2 * FP16_BYTES / dequantised_bytes_per_weight
+            if passes
+            else 0.0,
+            attention_score_bytes=self.attention_score_bytes,
         )
+
+    def mechanics(self) -> list[str]:
+        """Short phrases naming the kernel mechanics this stack's estimates assume beyond its fractions
+        (every output prints them): fp16 accumulation, a dequantisation pass, unfused attention, prompt
+        chunks."""
+        out = []
+        if self.fp16_accumulate:
+            out.append("fp16-accumulate GEMMs")
+        if self.dequant_pass_min_tokens:
+            out.append(f"quantised weights dequantised to fp16 for >= {self.dequant_pass_min_tokens} tokens")
+        if self.attention_score_bytes:
+            out.append(f"unfused attention ({self.attention_score_bytes:g} B per score)")
+        if self.prefill_chunk_tokens:
+            out.append(f"prompts in {self.prefill_chunk_tokens:,}-token chunks")
+        return out
+
+    def gemm_scale_key(self, precision: str, vendor: str) -> str:
+        """The ``gemm_scale`` key that prices ``precision`` GEMMs on ``vendor``'s hardware:
+        ``<precision>@<vendor>`` where the stack states one (a backend with GEMM kernels of its own, e.g.
+        llama.cpp's Metal backend on Apple GPUs against its cuBLAS path), else ``<precision>``."""
+        own = f"{precision}@{vendor}"
+        return own if own in self.gemm_scale else precision
+
+    def gemm_scale_for(self, precision: str, vendor: str) -> float:
+        """This stack's large-GEMM efficiency in ``precision`` on ``vendor``'s hardware as a multiple of the
+        generation's (``gemm_scale_key``; 1 where the stack states none)."""
+        return self.gemm_scale.get(self.gemm_scale_key(precision, vendor), 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the stack an estimate assumed."""
@@ -173,6 +233,11 @@ class Stack:
             "prefill_chunk_tokens": self.prefill_chunk_tokens,
             "bandwidth": dict(self.bandwidth),
             "gemm_scale": dict(self.gemm_scale),
+            "fp16_accumulate": self.fp16_accumulate,
+            "dequant_pass_min_tokens": self.dequant_pass_min_tokens,
+            "attention_score_bytes": self.attention_score_bytes,
+            "mechanics": self.mechanics(),
+            "cold_start_overhead_us": self.cold_start_overhead_us,
             "origin": self.origin,
         }
 
@@ -212,7 +277,49 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
         kv_block_tokens=_count(e.get("kv_block_tokens", 1), f"{where}: kv_block_tokens", 1),
         prefill_chunk_tokens=_count(e.get("prefill_chunk_tokens", 0), f"{where}: prefill_chunk_tokens", 0),
         paging_source=str(e.get("paging_source", "")),
+        fp16_accumulate=bool(e.get("fp16_accumulate", False)),
+        dequant_pass_min_tokens=_count(
+            e.get("dequant_pass_min_tokens", 0), f"{where}: dequant_pass_min_tokens", 0
+        ),
+        attention_score_bytes=_bytes(e.get("attention_score_bytes", 0), f"{where}: attention_score_bytes"),
+        cold_start_overhead_us=float(e.get("cold_start_overhead_us", 0.0)),
+        inherits=str(e.get("inherits", "")),
     )
+
+
+def _bytes(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 64:
+        raise ValueError(f"{where}: must be a number of bytes in 0-64")
+    return float(value)
+
+
+def _resolved(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each stack table with the keys of the stack it ``inherits`` filled in (its own keys win; nested
+    tables such as ``bandwidth`` merge key by key). ``ValueError`` for an unknown parent or a cycle."""
+    tables = data["stack"]
+    out: dict[str, dict[str, Any]] = {}
+
+    def resolve(sid: str, seen: tuple[str, ...]) -> dict[str, Any]:
+        if sid in out:
+            return out[sid]
+        if sid not in tables:
+            raise ValueError(f"{DATA_FILE.name}: stack {seen[-1]!r} inherits unknown stack {sid!r}")
+        if sid in seen:
+            raise ValueError(f"{DATA_FILE.name}: stacks inherit in a cycle: {' -> '.join((*seen, sid))}")
+        own = tables[sid]
+        merged = dict(own)
+        if own.get("inherits"):
+            parent = resolve(own["inherits"], (*seen, sid))
+            merged = {**parent, **own}
+            for key, value in parent.items():
+                if isinstance(value, dict) and isinstance(own.get(key), dict):
+                    merged[key] = {**value, **own[key]}
+        out[sid] = merged
+        return merged
+
+    for sid in tables:
+        resolve(sid, ())
+    return out
 
 
 def _count(value: Any, where: str, least: int) -> int:
@@ -225,7 +332,7 @@ def _count(value: Any, where: str, least: int) -> int:
 def stacks() -> dict[str, Stack]:
     """Every stack of the data file, by id, in file order."""
     data = tomllib.loads(DATA_FILE.read_text(encoding="utf-8"))
-    return {sid: _stack(sid, e) for sid, e in data["stack"].items()}
+    return {sid: _stack(sid, e) for sid, e in _resolved(data).items()}
 
 
 #: The stack ids, in the data file's order.
@@ -267,8 +374,10 @@ def check_param(name: str) -> tuple[str, str | None]:
             f"{name!r} is not a stack parameter (step_overhead_us, request_overhead_us, "
             f"bandwidth.<{'|'.join(MEMORY_TYPES)}>, gemm_scale.<{'|'.join(PRECISION_BITS)}>)"
         )
-    if key and key not in PARAM_KEYS[field_name]:
-        raise ValueError(f"{name!r}: {key!r} is not one of {', '.join(PARAM_KEYS[field_name])}")
+    base, _, vendor = key.partition("@") if field_name == "gemm_scale" else (key, "", "")
+    if key and (base not in PARAM_KEYS[field_name] or (vendor == "" and key.endswith("@"))):
+        raise ValueError(f"{name!r}: {key!r} is not one of {', '.join(PARAM_KEYS[field_name])}"
+                         + (" (optionally @VENDOR)" if field_name == "gemm_scale" else ""))  # fmt: skip
     return field_name, key or None
 
 

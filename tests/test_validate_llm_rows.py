@@ -1,0 +1,68 @@
+"""How benchmarks/validate_llm.py maps published rows: llama.cpp builds to their stack, the cold-start setup
+column, and the parameters a set of rows informs (a vendor's own GEMM scale, the cold-start cost)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def vl():
+    spec = importlib.util.spec_from_file_location("validate_llm", ROOT / "benchmarks" / "validate_llm.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["validate_llm"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rows(vl):
+    from metrics_core.perf.hardware import hardware_targets
+
+    targets = {t.id: t for t in hardware_targets()}
+    found, _skipped = vl.read_rows(vl.MEASURED / "llm_serving.csv", targets)
+    return found, targets
+
+
+def test_llama_cpp_builds_map_to_the_stack_they_ran(vl):
+    # PR #8075 (2024-06-24, b3216) made int8 MMQ the default: older builds ran the dequantise-to-fp16 path
+    assert vl.stack_of("llama.cpp", "Dec 2023 build (not stated)") == "llama-cpp-2024"
+    assert vl.stack_of("llama.cpp", "May 2024 build (not stated)") == "llama-cpp-2024"
+    assert vl.stack_of("llama.cpp", "build 32d9f7d9 (1786)") == "llama-cpp-2024"
+    assert vl.stack_of("llama.cpp", "ggml-backend branch, Jan 2024") == "llama-cpp-2024"
+    assert vl.stack_of("llama.cpp", "b4500 (Jan 2025)") == "llama-cpp"
+    assert vl.stack_of("vllm", "0.6.0") == "vllm"
+
+
+def test_the_cold_start_rows_are_the_dec_2023_main_prompt_rows(rows):
+    found, _ = rows
+    cold = sorted(r.id for r in found if r.cold_start)
+    # ./main times one prompt per process: the four prompt rows of the Dec-2023 LLaMA 2 tables
+    assert cold == [
+        "llamacpp-dec2023-a100-sxm4-80gb-llama2-7b-f16-pp",
+        "llamacpp-dec2023-a100-sxm4-80gb-llama2-7b-q4_0-pp",
+        "llamacpp-dec2023-h100-pcie-80gb-llama2-7b-f16-pp",
+        "llamacpp-dec2023-h100-pcie-80gb-llama2-7b-q4_0-pp",
+    ]
+    assert all(r.stack == "llama-cpp-2024" for r in found if r.id.startswith("llamacpp-"))
+
+
+def test_fit_params_name_a_vendors_own_gemm_scale_and_the_cold_start_cost(vl, rows):
+    found, targets = rows
+    apple = [r for r in found if r.gpu == "apple-m3-max"]
+    # M3 Max: 4 decode rows (lpddr bandwidth, step overhead) and 2 prompt rows (Metal's own fp16 GEMM
+    # scale): at least one row each
+    assert vl.fit_params(apple, targets, 1) == [
+        "bandwidth.lpddr",
+        "gemm_scale.fp16@Apple",
+        "step_overhead_us",
+    ]
+    h100 = [r for r in found if r.gpu == "h100-pcie-80gb" and r.metric == "prefill_tok_s"]
+    # two cold prompt rows fit the cold-start cost (its minimum is 2 rows), not the GEMM scale (3)
+    assert vl.fit_params(h100, targets) == ["cold_start_overhead_us"]
