@@ -778,7 +778,11 @@ def estimate_llm(
             tuning=tuning,
         )
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
-    paging_per_seq_gpu = paging_bytes(capture.kv_layer_token_bytes, capture.windows, last, block) * kv_share
+    chunks = list(getattr(capture, "chunks", None) or [])
+    held = [
+        w or (chunks[i] if i < len(chunks) else None) for i, w in enumerate(capture.windows)
+    ]  # chunked: one
+    paging_per_seq_gpu = paging_bytes(capture.kv_layer_token_bytes, held, last, block) * kv_share
     kv_per_seq_gpu = capture.kv_held_per_sequence(last) * kv_share + paging_per_seq_gpu
     cross_per_seq_gpu = capture.encoder_tokens * capture.cross_kv_bytes_per_token * kv_share
     weight_gpu = math.ceil(capture.weight_bytes * s.weight_scale / tp)

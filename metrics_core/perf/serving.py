@@ -4,9 +4,9 @@ steady-state continuous-batching (concurrency) view.
 **The step model.** A step of a serving engine runs some sequences, each with ``tokens`` new tokens after
 ``offset`` tokens already in its KV cache (a decode: 1 token after C - 1; a prefill chunk: T tokens after
 the earlier chunks; a speculative verification: k + 1 tokens). ``runtime.llm_steps`` captures a decode
-step at B = 1, 2 sequences and contexts c1 < c2; every op's FLOPs, MACs and bytes are then exactly
-``a + b B + c C + d B C`` (weights: constant but for the embedding rows a step gathers). For a step
-``StepModel.records`` sets, per op:
+step at two batch sizes (B = 1, 2; or 2, 3) and contexts c1 < c2; every op's FLOPs, MACs and bytes are
+then exactly ``a + b B + c C + d B C`` (weights: constant but for the embedding rows a step gathers).
+For a step ``StepModel.records`` sets, per op:
 
 - ``b`` x the step's new tokens (linear layers, norms, activations, the KV write); for the logits
   (``lm_head``) the tokens whose logits are computed (decode and verification: every token; prefill: the
@@ -95,7 +95,8 @@ class StepCapture:
     params: int
     weight_bytes: int
     layers: int
-    attention_heads: int
+    #: None: no attention layers (Mamba): any --tp passes the heads check.
+    attention_heads: int | None
     kv_heads: int
     hidden_size: int
     vocab_size: int | None
@@ -109,6 +110,34 @@ class StepCapture:
     #: The element bits the bytes are priced at (``ElementBits``) and the MoE active parameters.
     bits: Any = None
     active_params: int | None = None
+    #: Per decoder layer: chunk size of Llama-4 chunked attention (None: not chunked; empty: none is),
+    #: what the layer keeps (``capture.kv_cache.LayerCache.kind``; empty: every layer attention), the
+    #: layers with an attention op, in order (the k-th attention op of a step is layer
+    #: ``attention_layers[k]``; empty: layer k), and the KV elements one token adds per layer (the MLA
+    #: latent; 0 for SSM layers; empty: taken from the captured KV writes).
+    chunks: Sequence[int | None] = ()
+    layer_kinds: Sequence[str] = ()
+    attention_layers: Sequence[int] = ()
+    layer_token_elements: Sequence[int] = ()
+    #: Constant state elements one sequence holds (SSM conv + recurrent states), at the activations'
+    #: precision.
+    state_elements: int = 0
+    #: The assumptions the step model makes for this architecture, one line each.
+    notes: Sequence[str] = ()
+    #: The two batch sizes of ``steps`` (``(2, 3)`` for a model whose batch-1 step runs other ops: at
+    #: batch 1 some reshapes are views that copy at any larger batch).
+    batches: tuple[int, int] = (1, 2)
+
+    def layer_of(self, k: int) -> int:
+        """The decoder layer of a step's ``k``-th attention op."""
+        return self.attention_layers[k] if k < len(self.attention_layers) else k
+
+    def held_windows(self) -> list[int | None]:
+        """Per layer, the most tokens it keeps: its sliding window or chunk (None: every token)."""
+        n = max(self.layers, len(self.windows), len(self.chunks))
+        w = [*self.windows, *[None] * n][:n]
+        c = [*self.chunks, *[None] * n][:n]
+        return [min(x for x in (a, b) if x) if (a or b) else None for a, b in zip(w, c, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -121,9 +150,12 @@ class Segment:
     offset: int
     logits: int = 1
 
-    def pairs(self, window: int | None) -> float:
+    def pairs(self, window: int | None, chunk: int | None = None) -> float:
         """(query, key) pairs of the segment under ``window`` (None: full): query i of a sequence sees
-        ``min(offset + i, window)`` keys."""
+        ``min(offset + i, window)`` keys; under chunked attention (``chunk``) the keys of its own chunk up
+        to itself (``chunk_sum``)."""
+        if chunk:
+            return self.count * chunk_sum(self.offset, self.tokens, chunk)
         return self.count * window_sum(self.offset, self.tokens, window)
 
     def keys(self, window: int | None) -> float:
@@ -142,6 +174,22 @@ def window_sum(offset: int, tokens: int, window: int | None) -> int:
         return tokens * window
     return (lo + window) * (window - lo + 1) // 2 + (hi - window) * window
 
+
+def chunk_sum(offset: int, tokens: int, chunk: int) -> int:
+    """``sum(((j - 1) mod chunk) + 1 for j in offset + 1 .. offset + tokens)``: the pairs of ``tokens``
+    queries after ``offset`` keys under chunked attention (Llama-4's ``attention_chunk_size``: query j,
+    1-based, sees the keys of its own ``chunk``-token chunk up to itself). From the first ``n`` tokens'
+    ``S(n) = q chunk (chunk + 1) / 2 + r (r + 1) / 2`` (``q, r = divmod(n, chunk)``, as
+    ``perf.llm.attended_pairs``): ``S(offset + tokens) - S(offset)``."""
+
+    def first(n: int) -> int:
+        q, r = divmod(n, chunk)
+        return q * chunk * (chunk + 1) // 2 + r * (r + 1) // 2
+
+    return first(offset + tokens) - first(offset)
+
+
+_ATTENTION_OPS = (SDPA, "mla_decode_attention")
 
 _FIELDS = ("macs", "flops", "input_bytes", "output_bytes", "weight_bytes")
 
@@ -165,27 +213,29 @@ class StepModel:
     def __init__(self, cap: StepCapture) -> None:
         self.capture = cap
         c1, c2 = cap.contexts
-        r11, r21, r12, r22 = (cap.steps[k] for k in ((1, c1), (2, c1), (1, c2), (2, c2)))
-        if not len(r11) == len(r21) == len(r12) == len(r22) or any(
-            len({a.op, b.op, c.op, d.op}) > 1 for a, b, c, d in zip(r11, r21, r12, r22, strict=True)
-        ):
-            raise ValueError(f"{cap.model}: its decode step runs other ops at other batch sizes or contexts")
+        b1, b2 = cap.batches
+        r11, r21, r12, r22 = (cap.steps[k] for k in ((b1, c1), (b2, c1), (b1, c2), (b2, c2)))
+        if not same_ops(r11, r21, r12, r22):
+            raise ValueError(
+                f"{cap.model}: its decode step runs other ops at batch {b1} and {b2} or contexts {c1} and "
+                f"{c2} (a data-dependent graph)"
+            )
         self.fits: list[_OpFit] = []
         k = 0
-        dc = c2 - c1
+        dc, db = c2 - c1, b2 - b1
         for a, b, c, d in zip(r11, r21, r12, r22, strict=True):
             coef = {}
-            for f in _FIELDS:
+            for f in _FIELDS:  # f = aa + bb B + cc C + dd B C through the four (B, C) points
                 f11, f21, f12, f22 = (getattr(x, f) or 0 for x in (a, b, c, d))
-                dd = ((f22 - f12) - (f21 - f11)) / dc
-                bb = (f21 - f11) - dd * c1
-                cc = (f12 - f11) / dc - dd
-                aa = f11 - bb - cc * c1 - dd * c1
+                dd = ((f22 - f12) - (f21 - f11)) / (db * dc)
+                bb = (f21 - f11) / db - dd * c1
+                cc = (f12 - f11) / dc - dd * b1
+                aa = f11 - bb * b1 - cc * c1 - dd * b1 * c1
                 coef[f] = (aa, bb, cc, dd)
             layer = None
-            if a.op == SDPA:
-                layer, k = k, k + 1
-            shapes = _shape_fit(*([x.output_shape, *x.input_shapes] for x in (a, b, c, d)), c1, dc)
+            if a.op in _ATTENTION_OPS:  # the k-th attention op: its decoder layer (SSM layers have none)
+                layer, k = cap.layer_of(k), k + 1
+            shapes = _shape_fit(*([x.output_shape, *x.input_shapes] for x in (a, b, c, d)), c1, dc, b1, db)
             self.fits.append(_OpFit(a, coef, shapes, layer, a.module in cap.logits_modules))
 
     def repriced(self, bits: Any) -> StepModel:
@@ -220,7 +270,7 @@ class StepModel:
     def records(self, segments: Sequence[Segment]) -> list[OpRecord]:
         """The op records of one step running ``segments`` (module doc): FLOPs and bytes at any batch,
         tokens and context from the fit; weights as captured (the caller scales formats, experts, TP)."""
-        windows = self.capture.windows
+        windows, chunks = self.capture.windows, self.capture.chunks
         tokens = sum(s.count * s.tokens for s in segments)
         logit_tokens = sum(s.count * s.logits for s in segments)
         longest = max((s.offset + s.tokens for s in segments), default=0)
@@ -230,8 +280,10 @@ class StepModel:
         for fit in self.fits:
             layer = fit.attention_layer
             w = windows[layer] if layer is not None and layer < len(windows) else None
-            pairs = pairs_full if w is None else sum(s.pairs(w) for s in segments)
-            keys = keys_full if w is None else sum(s.keys(w) for s in segments)
+            ch = chunks[layer] if layer is not None and layer < len(chunks) else None
+            # a chunked layer reads at most one chunk of K/V (its buffer), as a window of ``ch``
+            pairs = pairs_full if w is None and ch is None else sum(s.pairs(w, ch) for s in segments)
+            keys = keys_full if w is None and ch is None else sum(s.keys(w or ch) for s in segments)
             n = logit_tokens if fit.logits else tokens
             co = fit.coef
 
@@ -259,9 +311,19 @@ class StepModel:
         return out
 
 
-def _shape_fit(s11: list, s21: list, s12: list, s22: list, c1: int, dc: int) -> list | None:
-    """Each dim of each shape as ``(a, b, c)`` with ``dim = a + b B + c C`` from the four captures (a dim
-    is a constant, a count of sequences or a context length); None when the ranks differ."""
+def same_ops(*steps: Sequence[OpRecord]) -> bool:
+    """Whether the step captures run the same ops in the same order (the fit needs it)."""
+    return len({len(r) for r in steps}) == 1 and all(
+        len({x.op for x in ops}) == 1 for ops in zip(*steps, strict=True)
+    )
+
+
+def _shape_fit(
+    s11: list, s21: list, s12: list, s22: list, c1: int, dc: int, b1: int = 1, db: int = 1
+) -> list | None:
+    """Each dim of each shape as ``(a, b, c)`` with ``dim = a + b B + c C`` from the four captures at
+    batches ``b1``, ``b1 + db`` and contexts ``c1``, ``c1 + dc`` (a dim is a constant, a count of
+    sequences or a context length); None when the ranks differ."""
     if not len(s11) == len(s21) == len(s12) == len(s22) or any(
         not len(w) == len(x) == len(y) == len(z) for w, x, y, z in zip(s11, s21, s12, s22, strict=True)
     ):
@@ -270,9 +332,9 @@ def _shape_fit(s11: list, s21: list, s12: list, s22: list, c1: int, dc: int) -> 
     for w, x, y, z in zip(s11, s21, s12, s22, strict=True):
         dims = []
         for d11, d21, d12, _d22 in zip(w, x, y, z, strict=True):
-            b = d21 - d11
+            b = (d21 - d11) / db
             c = (d12 - d11) / dc
-            dims.append((float(d11 - b - c * c1), float(b), float(c)))
+            dims.append((float(d11 - b * b1 - c * c1), float(b), float(c)))
         out.append(dims)
     return out
 
@@ -292,7 +354,7 @@ def step_estimate(
     stack = stack or get_stack(s.stack)
     cap = model.capture
     tp = s.tp
-    if tp > cap.attention_heads or cap.attention_heads % tp:
+    if cap.attention_heads is not None and (tp > cap.attention_heads or cap.attention_heads % tp):
         raise UsageError(
             f"--tp {tp}: {cap.model}'s {cap.attention_heads} attention heads do not split {tp} ways"
         )
@@ -301,7 +363,7 @@ def step_estimate(
     if cap.experts and cap.experts_per_token:
         records = moe_decode_records(records, cap.experts, cap.experts_per_token, max(1, round(tokens)))
     kv_share = kv_heads_per_gpu(cap.kv_heads, tp) / cap.kv_heads
-    kv_read = sum(r.input_bytes for r in records if r.op == SDPA)
+    kv_read = sum(r.input_bytes for r in records if r.op == SDPA)  # MLA's latent: kv_heads 1, replicated
     per_gpu = split_records(records, tp, kv_share, kv_read)
     calibrated = s.efficiency == "calibrated"
     tuning = (
@@ -497,11 +559,13 @@ class Concurrency:
 
 
 def kv_bytes_per_user(
-    cap: StepCapture, layer_token_bytes: Sequence[float], context: int, block: int
+    cap: StepCapture, layer_token_bytes: Sequence[float], context: int, block: int, state: float = 0.0
 ) -> float:
-    """KV bytes one sequence holds at ``context`` in whole blocks of ``block`` tokens (all GPUs)."""
-    windows = cap.windows
-    return sum(
+    """KV bytes one sequence holds at ``context`` in whole blocks of ``block`` tokens (all GPUs): per layer
+    its bytes per token x the blocks of ``min(context, window or chunk)`` tokens, plus ``state``, the constant
+    state bytes of its SSM layers (not paged)."""
+    windows = cap.held_windows()
+    return state + sum(
         b
         * paged_tokens(
             context if (w := windows[i] if i < len(windows) else None) is None else min(context, w), block
@@ -528,7 +592,8 @@ def concurrency(
     cap = model.capture
     kv_share = kv_heads_per_gpu(cap.kv_heads, s.tp) / cap.kv_heads
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
-    per_user = kv_bytes_per_user(cap, _layer_token_bytes(cap, s), p + o, block) * kv_share
+    per_layer = _layer_token_bytes(cap, s)
+    per_user = kv_bytes_per_user(cap, per_layer, p + o, block, state_bytes(cap, s)) * kv_share
     weights = math.ceil(cap.weight_bytes * s.weight_scale / s.tp)
     most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
     capacity = min(stack.max_batch, most)
@@ -572,11 +637,20 @@ def concurrency(
     )
 
 
+def state_bytes(cap: StepCapture, scenario: Scenario) -> float:
+    """The constant state one sequence holds (SSM conv + recurrent states), at the scenario's activation
+    bits (as ``perf.llm``: serving engines keep it in the model's dtype)."""
+    return cap.state_elements * scenario.bits.activations / 8
+
+
 def _layer_token_bytes(cap: StepCapture, scenario: Scenario) -> list[float]:
-    """KV bytes per token per layer at the scenario's KV precision, from the capture's KV write: the
-    ``index_copy_`` pair of each layer at batch 1 (K and V of the new token)."""
-    c1 = cap.contexts[0]
-    writes = [r.output_bytes for r in cap.steps[(1, c1)] if r.op in ("index_copy_", "index_copy")]
+    """KV bytes per token per layer at the scenario's KV precision: the capture's per-layer elements per
+    token (the MLA latent; 0 for SSM layers) x the KV bits / 8; for a capture without them, from its KV
+    write: the ``index_copy_`` pair of each layer at batch 1 (K and V of the new token)."""
+    if cap.layer_token_elements:
+        return [e * scenario.bits.kv / 8 for e in cap.layer_token_elements]
+    c1, b1 = cap.contexts[0], cap.batches[0]
+    writes = [r.output_bytes / b1 for r in cap.steps[(b1, c1)] if r.op in ("index_copy_", "index_copy")]
     if len(writes) >= 2 * cap.layers:
         return [writes[2 * i] + writes[2 * i + 1] for i in range(cap.layers)]
     return list(cap_kv_fallback(cap))
@@ -584,11 +658,12 @@ def _layer_token_bytes(cap: StepCapture, scenario: Scenario) -> list[float]:
 
 def cap_kv_fallback(cap: StepCapture) -> list[float]:
     """Per-layer KV bytes per token when the KV writes are not visible as ``index_copy_``: the attention
-    input bytes' growth with the context at batch 1, per attention op."""
+    input bytes' growth with the context per sequence, per attention op."""
     c1, c2 = cap.contexts
-    a = [r.input_bytes for r in cap.steps[(1, c1)] if r.op == SDPA]
-    b = [r.input_bytes for r in cap.steps[(1, c2)] if r.op == SDPA]
-    return [(y - x) / (c2 - c1) for x, y in zip(a, b, strict=True)]
+    b1 = cap.batches[0]
+    a = [r.input_bytes for r in cap.steps[(b1, c1)] if r.op == SDPA]
+    b = [r.input_bytes for r in cap.steps[(b1, c2)] if r.op == SDPA]
+    return [(y - x) / (c2 - c1) / b1 for x, y in zip(a, b, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -715,14 +790,15 @@ def estimate_from_steps(
     prefill = with_overhead(
         step_estimate(model, target, s, [Segment(b, p, 0, 1)], stack), request_overhead_s(s, stack)
     )
-    knots = sorted({first, last, *(w for w in cap.windows if w is not None and first < w < last)})
+    knots = sorted({first, last, *(w for w in cap.held_windows() if w is not None and first < w < last)})
     decodes = {c: step_estimate(model, target, s, [Segment(b, 1, c - 1)], stack) for c in {*knots, context}}
     kv_share = kv_heads_per_gpu(cap.kv_heads, tp) / cap.kv_heads
     per_layer = _layer_token_bytes(cap, s)
-    windows = list(cap.windows) + [None] * len(per_layer)
+    windows = cap.held_windows() + [None] * len(per_layer)
     held = sum(x * (last if windows[i] is None else min(last, windows[i])) for i, x in enumerate(per_layer))
+    held += state_bytes(cap, s)
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
-    paging = paging_bytes(per_layer, cap.windows, last, block) * kv_share
+    paging = paging_bytes(per_layer, windows, last, block) * kv_share
     kv_per_seq = held * kv_share + paging
     weights = math.ceil(cap.weight_bytes * s.weight_scale / tp)
     lines: list[tuple[float, float]] = [(0.0, 0.0)]

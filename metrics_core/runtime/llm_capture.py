@@ -423,7 +423,7 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
 
     traces: list = []  # the prefill traces at two batch sizes (batch_lines)
 
-    softcap = _softcap(config)
+    softcap = softcap_of(config)
 
     def phase(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
@@ -622,7 +622,8 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
 SOFTCAP_FLOPS_PER_SCORE = 3
 
 
-def _softcap(config: Any) -> float | None:
+def softcap_of(config: Any) -> float | None:
+    """A config's attention logit soft cap (Gemma-2's ``attn_logit_softcapping``), None without one."""
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
     cap = getattr(text, "attn_logit_softcapping", None)
     return cap if isinstance(cap, (int, float)) and cap > 0 else None

@@ -379,6 +379,18 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                 sp = speculative(model, draft, target, s, args.draft_tokens, args.acceptance)
                 views["speculative"] = sp.to_dict()
                 texts.append(speculative_text(sp))
+            if (
+                model is not None
+                and model.capture.notes
+                and (
+                    args.chunk is not None
+                    or args.draft
+                    or args.users_list
+                    or args.max_tpot_s
+                    or args.max_ttft_s
+                )
+            ):
+                views["step_model_notes"] = list(model.capture.notes)
             if args.users_list or args.max_tpot_s or args.max_ttft_s:
                 rows = [concurrency(model, target, s, n, args.chunk) for n in args.users_list]
                 best = None
@@ -387,6 +399,8 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                     views["max_users"] = best.to_dict()
                 views["concurrency"] = [c.to_dict() for c in rows]
                 texts.append(concurrency_text(rows, best, assumptions=CONCURRENCY_ASSUMPTIONS))
+            if views.get("step_model_notes"):
+                texts.append(step_notes_text(views["step_model_notes"]))
             for r in mine:
                 own = dict(views)
                 if args.layers:
@@ -399,6 +413,16 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                     own["text"] = [layers_text(r), *own["text"]]
                 out[id(r)] = own
     return out
+
+
+def step_notes_text(notes: list[str], width: int = 80) -> str:
+    """The step model's assumptions for the model's architecture (``StepCapture.notes``), wrapped."""
+    import textwrap
+
+    lines = ["serving views' step model for this architecture (est.):"]
+    for n in notes:
+        lines += textwrap.wrap(n, width, initial_indent="- ", subsequent_indent="  ")
+    return "\n".join(lines)
 
 
 def get_name(name: str) -> str:
