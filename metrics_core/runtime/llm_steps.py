@@ -105,7 +105,8 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
     forward = inspect.signature(model.forward).parameters
     cache_arg = "cache" if "cache" in forward else "past_key_values"
     limit = spec.max_tokens[0] if spec.max_tokens else None
-    c1, c2 = fit_contexts([*windows, *chunks], limit)
+    # a chunked layer's decode builds its mask once its buffer is full (context = chunk): fit below it
+    c1, c2 = fit_contexts([*windows, *(c - 1 for c in chunks if c and c > 2)], limit)
     position = torch.empty((1,), dtype=torch.int64, device="meta")
     softcap = softcap_of(config)
 

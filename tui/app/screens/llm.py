@@ -12,6 +12,7 @@ per-layer breakdown. Definitions: ``metrics_core.perf.llm``, ``perf.serving``.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from textual.widgets import Input, Static
 from metrics_core.common.errors import ModeltuiError, one_line_error
 from metrics_core.perf.llm import ACTIVATION_PRECISIONS, Scenario
 from metrics_core.perf.stacks import stack_ids
-from metrics_core.runtime.llm_capture import SPEECH_TASK
+from metrics_core.runtime.llm_capture import SPEECH_TASK, VLM_TASK
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
 
@@ -99,6 +100,8 @@ class LlmScreen(Screen[None]):
         self.users: int | None = None
         self.show_layers = False
         self.steps: dict[Any, Any] = {}
+        #: Why the step model could not be made, by element bits (the captured estimate is shown alone).
+        self.no_steps: dict[Any, str] = {}
         self.serving_text = ""
         #: Whether the text is the step model's estimate (the captured one follows), and the computation
         #: whose captured result is shown.
@@ -122,6 +125,12 @@ class LlmScreen(Screen[None]):
         if self.model_task == SPEECH_TASK:  # Whisper encodes a fixed window: the prompt is that
             fixed = speech_encoder_tokens(spec.builder_kwargs.get("config", {}))
             self.scenario = replace(self.scenario, prompt_tokens=fixed)
+        if self.model_task == VLM_TASK:  # as the llm verb: 512 text tokens after the image's
+            from metrics_core.runtime.llm_capture import vlm_image
+
+            with contextlib.suppress(ModeltuiError):  # an image that cannot be sized: the capture says so
+                image = vlm_image(spec).prompt_tokens
+                self.scenario = replace(self.scenario, prompt_tokens=self.scenario.prompt_tokens + image)
         self.refresh_view()
         self.compute()
 
@@ -190,7 +199,7 @@ class LlmScreen(Screen[None]):
         try:
             bits = focused.validated(target).bits
         except ModeltuiError as exc:
-            self.app.call_from_thread(self._show, [], f"{self.model}: {exc}", generation)
+            self.app.call_from_thread(self._show, [], self._named(exc), generation)
             return
         steps = self.steps.get(bits) if decoder else None
         known = steps or next(iter(self.steps.values()), None) if decoder else None
@@ -206,17 +215,33 @@ class LlmScreen(Screen[None]):
                 pass  # the captured estimate below says what is wrong
         try:
             results = self.app.backend.llm(self.model, target, scenarios)
-            if decoder and steps is None:
+        except ModeltuiError as exc:
+            self.app.call_from_thread(self._show, [], self._named(exc), generation)
+            return
+        except Exception as exc:  # noqa: BLE001 - one line in the view, never a crash of the app
+            self.app.call_from_thread(self._show, [], self._named(one_line_error(exc)), generation)
+            return
+        # the step model (fast answers, the concurrency view): where it cannot serve this model, the
+        # captured phases stand alone with a one-line note
+        serving = ""
+        try:
+            if decoder and steps is None and bits not in self.no_steps:
                 steps = self.app.backend.llm_steps(self.model, bits)
                 self.steps[bits] = steps
             serving = self._serving(steps, target, focused) if steps is not None else ""
-        except ModeltuiError as exc:
-            self.app.call_from_thread(self._show, [], f"{self.model}: {exc}", generation)
-            return
-        except Exception as exc:  # noqa: BLE001 - one line in the view, never a crash of the app
-            self.app.call_from_thread(self._show, [], f"{self.model}: {one_line_error(exc)}", generation)
-            return
+        except Exception as exc:  # noqa: BLE001 - a ModeltuiError or any failure: one line, phases shown
+            self.no_steps[bits] = one_line_error(exc) if not isinstance(exc, ModeltuiError) else str(exc)
+        if decoder and bits in self.no_steps:
+            serving = (
+                "step model unavailable (captured estimate only, no fast answers or concurrency view): "
+                + self.no_steps[bits]
+            )
         self.app.call_from_thread(self._show, results, None, generation, serving)
+
+    def _named(self, exc: object) -> str:
+        """An error's one line, the model named once (errors that name it already are kept)."""
+        text = str(exc)
+        return text if text.startswith(self.model) else f"{self.model}: {text}"
 
     def _serving(self, steps: Any, target: Any, scenario: Any) -> str:
         """The continuous-batching view of ``self.users`` (empty when not asked)."""
