@@ -113,7 +113,13 @@ class MetaMemo(TorchDispatchMode):
         if not functional:
             return func(*args, **kwargs)
         try:
-            key = (func, tuple(map(_key, args)), tuple((k, _key(v)) for k, v in kwargs.items()))
+            # the default dtype too: a factory op without a dtype argument (full, arange) follows it
+            key = (
+                func,
+                tuple(map(_key, args)),
+                tuple((k, _key(v)) for k, v in kwargs.items()),
+                torch.get_default_dtype(),
+            )
         except _Unkeyable:
             return func(*args, **kwargs)
         spec = self.memo.get(key)
