@@ -247,3 +247,45 @@ async def test_llm_view_typed_refusals_give_the_llm_verbs_reason(monkeypatch, ca
                 await pilot.press("escape")
                 assert not field.has_class("editing") and app.focused is scroll
         assert (screen.scenario.stack, screen.scenario.tp) == ("vllm", 2)
+
+
+@sync
+async def test_llm_view_shows_the_phases_when_the_step_model_cannot_serve(tmp_path, monkeypatch):
+    """Where the step model cannot be made, the captured phases stand alone with a one-line note that
+    names the model once; a failed capture names it once too."""
+    import json
+
+    from metrics_core.common.errors import UsageError
+    from tests.test_llm_architectures import LLAVA
+    from tui.app.screens.llm import LlmScreen
+
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "llava.json").write_text(json.dumps(LLAVA))
+    name = "hf:llava.json"
+    from dataclasses import replace
+
+    from tui.app.application import ModeltuiApp
+
+    def refuse(model, bits):
+        raise UsageError(f"{model}: its decode step runs other ops at batch 1 and 2")
+
+    backend, _ = fakes.fake_backend()
+    app = ModeltuiApp(models=["resnet18"], backend=replace(backend, llm_steps=refuse))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_llm(name)
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LlmScreen)
+        # the tiny LLaVA's image is 16 tokens: the default prompt is 16 + 512, as the llm verb's
+        assert screen.scenario.prompt_tokens == 528
+        text = screen.text
+        assert "prompt 528 + generate 128 tokens" in text and "phase (batch 1)" in text
+        note = (
+            "step model unavailable (captured estimate only, no fast answers or concurrency view): "
+            f"{name}: its decode step runs other ops at batch 1 and 2"
+        )
+        assert note in text and text.count(f"{name}: {name}") == 0
+        assert screen._named(UsageError(f"{name}: no")) == f"{name}: no"
+        assert screen._named("no") == f"{name}: no"
