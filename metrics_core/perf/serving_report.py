@@ -164,3 +164,10 @@ def concurrency_text(
     if assumptions:
         parts.append(f"model: {assumptions}")
     return wrap_prose("\n".join(parts), width)
+
+
+def step_notes_text(notes: Sequence[str], width: int | None = None) -> str:
+    """The step model's assumptions for the model's architecture (``perf.serving.StepCapture.notes``),
+    one bullet each, wrapped to ``width``."""
+    lines = ["serving views' step model for this architecture (est.):", *(f"- {n}" for n in notes)]
+    return wrap_prose("\n".join(lines), width)

@@ -248,11 +248,13 @@ class LlmScreen(Screen[None]):
         if not self.users:
             return ""
         from metrics_core.perf.serving import CONCURRENCY_ASSUMPTIONS, concurrency
-        from metrics_core.perf.serving_report import concurrency_text
+        from metrics_core.perf.serving_report import concurrency_text, step_notes_text
 
         width = max(60, self.size.width - 2)
         rows = [concurrency(steps, target, scenario, self.users)]
-        return concurrency_text(rows, width=width, assumptions=CONCURRENCY_ASSUMPTIONS)
+        text = concurrency_text(rows, width=width, assumptions=CONCURRENCY_ASSUMPTIONS)
+        notes = steps.capture.notes
+        return f"{text}\n{step_notes_text(notes, width)}" if notes else text
 
     def _show_fast(self, estimate: Any, generation: int) -> None:
         """The focused batch priced from the step model, until the captured estimates arrive."""

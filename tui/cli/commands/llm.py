@@ -351,7 +351,13 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
     from dataclasses import replace
 
     from metrics_core.perf.serving import CONCURRENCY_ASSUMPTIONS, chunked_prefill, concurrency, max_users
-    from metrics_core.perf.serving_report import chunked_text, concurrency_text, layers_text, speculative_text
+    from metrics_core.perf.serving_report import (
+        chunked_text,
+        concurrency_text,
+        layers_text,
+        speculative_text,
+        step_notes_text,
+    )
     from metrics_core.perf.speculative import NGRAM, speculative
     from metrics_core.runtime.llm_cache import step_model
 
@@ -413,16 +419,6 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                     own["text"] = [layers_text(r), *own["text"]]
                 out[id(r)] = own
     return out
-
-
-def step_notes_text(notes: list[str], width: int = 80) -> str:
-    """The step model's assumptions for the model's architecture (``StepCapture.notes``), wrapped."""
-    import textwrap
-
-    lines = ["serving views' step model for this architecture (est.):"]
-    for n in notes:
-        lines += textwrap.wrap(n, width, initial_indent="- ", subsequent_indent="  ")
-    return "\n".join(lines)
 
 
 def get_name(name: str) -> str:
