@@ -288,4 +288,9 @@ async def test_llm_view_shows_the_phases_when_the_step_model_cannot_serve(tmp_pa
         )
         assert note in text and text.count(f"{name}: {name}") == 0
         assert screen._named(UsageError(f"{name}: no")) == f"{name}: no"
+        # a prompt without room for text after the image is refused with the llm verb's reason
+        assert screen._refusal("prompt_tokens", 16) == (
+            f"{name}: the prompt holds one image of 16 tokens; give --prompt above 16"
+        )
+        assert screen._refusal("prompt_tokens", 17) is None
         assert screen._named("no") == f"{name}: no"

@@ -338,8 +338,9 @@ class LlmScreen(Screen[None]):
     def _refusal(self, field: str, value: object) -> str | None:
         """Why ``value`` of ``field`` is not one the model and target can take (one line, the reason the
         ``llm`` verb gives), or None: an activations / weights / KV precision or stack the target computes
-        in (``Scenario.validated``, never a fallback), a TP degree splitting the attention heads and a
-        prompt + generate within the model's positions (``runtime.llm_capture.check_model_limits``)."""
+        in (``Scenario.validated``, never a fallback), a TP degree splitting the attention heads, a
+        prompt + generate within the model's positions (``runtime.llm_capture.check_model_limits``) and,
+        for a vision-language model, a prompt with room after its image's tokens."""
         from metrics_core.runtime.llm_capture import check_model_limits
 
         s = self.scenario
@@ -353,6 +354,10 @@ class LlmScreen(Screen[None]):
                 if spec is not None:
                     t = replace(s, **{field: value})
                     check_model_limits(spec, t.tp, [t.prompt_tokens], t.generate_tokens, flag="")
+                    if field == "prompt_tokens" and self.model_task == VLM_TASK:
+                        from metrics_core.runtime.llm_capture import check_image_prompt
+
+                        check_image_prompt(spec, t.prompt_tokens)  # room for text after the image
         except ModeltuiError as exc:
             return str(exc)
         return None
