@@ -135,8 +135,10 @@ def concurrency_text(
     c0 = rows[0] if rows else (best.at if best else None)
     head = (
         f"concurrency under continuous batching (est.): prompt {c0.prompt_tokens:,}, output "
-        f"{c0.output_tokens:,}, prefill chunks of {c0.chunk_tokens:,}; KV fits for up to "
-        f"{c0.max_users_fit:,} users, the running batch takes {c0.max_running:,} (the rest queue)"
+        f"{c0.output_tokens:,}, prefill chunks of {c0.chunk_tokens:,}; the KV cache of up to "
+        f"{c0.max_users_fit:,} users fits beside the weights (step activations not counted, unlike max "
+        f"batch, which holds a whole batch's prefill), the running batch takes {c0.max_running:,} (the rest "
+        "queue)"
         if c0
         else "concurrency under continuous batching (est.)"
     )
