@@ -440,3 +440,31 @@ def test_a_cache_entry_holding_another_kind_of_capture_is_rebuilt(tiny, capsys):
     assert "corrupt LLM capture cache entry" in capsys.readouterr().err
     assert not path.exists()
     assert llm_cache.cached(key, lambda: capture_llm(tiny, 1, 8, 2, FP16)) == right
+
+
+def test_cli_draft_options_without_a_draft_and_csv_of_serving_views(tiny, capsys):
+    from tui import cli
+
+    argv = ["llm", tiny, "--hardware", "a100-sxm4-80gb", "--prompt", "40", "--generate", "4"]
+    # --draft-tokens / --acceptance tune speculative decoding: without --draft they would change nothing
+    for extra in (["--draft-tokens", "8"], ["--acceptance", "0.5"]):
+        assert cli.main([*argv, *extra]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"modeltui: error: {extra[0]} needs --draft MODEL or --draft ngram (speculative decoding)"
+        )
+    assert cli.main([*argv, "--draft-tokens", "8", "--acceptance", "0.5"]) == 2
+    assert "--draft-tokens and --acceptance need --draft" in capsys.readouterr().err
+    # with --draft the defaults apply: 4 drafted tokens at 0.7 acceptance, (1 - 0.7^5) / 0.3 per step
+    assert cli.main([*argv, "--draft", "ngram", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["speculative"]["expected_tokens_per_step"] == pytest.approx((1 - 0.7**5) / 0.3)
+    # CSV keeps one flat row per configuration (README): the views asked for are named on stderr
+    assert cli.main([*argv, "--users", "4,16", "--layers", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 2  # the header and the one configuration's row
+    assert err.strip() == (
+        "modeltui: note: --format csv holds the plain rows only (one per configuration); the --layers, "
+        "--users results are in the table and --format json"
+    )
+    assert cli.main([*argv, "--format", "csv"]) == 0
+    assert capsys.readouterr().err == ""
