@@ -39,7 +39,9 @@ Definitions (all estimates, ``estimate: true``):
   ``generation_s`` = ``ttft_s`` + N x ``tpot_s``.
 - **Mixture of experts**: a decode step of B tokens under uniform top-k routing reads the weights of
   ``E * (1 - (1 - k/E)^B)`` distinct experts per layer in expectation (each expert is missed by a token
-  with probability 1 - k/E); prefill reads all experts.
+  with probability 1 - k/E); prefill reads all experts. FLOPs are those of top-k routing (k experts per
+  token; experts that transformers runs densely over all E are scaled to k/E at capture,
+  ``capture.routed_experts``).
 - **Tensor parallel** (Megatron-style, ``tp`` GPUs): every op's FLOPs and bytes split ``tp`` ways; the KV
   cache splits by KV heads, replicated when ``tp`` exceeds them (per GPU ``ceil(kv_heads / tp)`` heads);
   two all-reduces per layer of the ``B x T x hidden`` activations, each a ring all-reduce of
@@ -57,6 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from metrics_core.capture.routed_experts import is_routed_expert_module
 from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
@@ -384,11 +387,20 @@ def expected_experts(experts: int, top_k: int, tokens: int) -> float:
     return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
 
 
+def is_routed_expert_gemm(r: OpRecord) -> bool:
+    """Whether ``r`` reads routed experts' weights: a grouped expert GEMM (``torch._grouped_mm``:
+    Mixtral, Qwen-MoE, gpt-oss, DeepSeek in transformers) or any weight-reading op of a routed-experts
+    module (a dotted name with an ``experts`` component, as ``capture.params.active_params`` counts them:
+    Llama-4's batched ``bmm`` over all experts, ``capture.routed_experts``)."""
+    return r.op in GROUPED_GEMMS or bool(r.weight_bytes and is_routed_expert_module(r.module))
+
+
 def moe_decode_records(records: Sequence[OpRecord], experts: int, top_k: int, tokens: int) -> list[OpRecord]:
-    """Decode records with the grouped expert GEMMs reading only the expected distinct experts' weights."""
+    """Decode records with the routed expert GEMMs (``is_routed_expert_gemm``) reading only the expected
+    distinct experts' weights: weight bytes x ``expected_experts(E, k, tokens) / E``."""
     share = expected_experts(experts, top_k, tokens) / experts
     return [
-        replace(r, weight_bytes=round(r.weight_bytes * share)) if r.op in GROUPED_GEMMS else r
+        replace(r, weight_bytes=round(r.weight_bytes * share)) if is_routed_expert_gemm(r) else r
         for r in records
     ]
 
