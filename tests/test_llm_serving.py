@@ -153,6 +153,49 @@ def test_chunked_prefill_attends_every_earlier_token(steps):
     assert [(c.tokens, c.pairs) for c in chunked_prefill(steps, A100, s, chunk=0).chunks] == [(40, 820)]
 
 
+def test_chunk_pairs_apply_the_sliding_window_mistral():
+    from metrics_core.perf.serving import mean_layer_pairs, pairs_by_window
+
+    # Mistral-7B: 32 layers, window 4,096; P = 8,192 in chunks of 2,048. Query j (1-based position) sees
+    # min(j, 4096) keys: chunk 1: 2048 x 2049 / 2 = 2,098,176; chunk 2 (after 2,048): positions
+    # 2049..4096, (2049 + 4096) x 2048 / 2 = 6,292,480; chunks 3 and 4 (after 4,096 and 6,144): 2,048 x
+    # 4,096 = 8,388,608 each (full attention would give 10,486,784 and 14,681,088)
+    windows = [4096] * 32
+    chunks = [pairs_by_window(windows, o, 2048) for o in (0, 2048, 4096, 6144)]
+    assert chunks == [((4096, 32, 2_098_176),), ((4096, 32, 6_292_480),), ((4096, 32, 8_388_608),),
+                      ((4096, 32, 8_388_608),)]  # fmt: skip
+    assert sum(mean_layer_pairs(c) for c in chunks) == 25_167_872
+    assert pairs_by_window([None] * 32, 6144, 2048) == ((None, 32, 14_681_088),)
+
+
+def test_chunked_prefill_pairs_per_layer_window(steps):
+    """Alternating windows (Gemma-2 style): the tiny GPT-2's layer 0 given a window of 8, layer 1 full."""
+    from dataclasses import replace
+
+    from metrics_core.perf.serving import Segment, StepModel, chunked_prefill
+
+    windowed = object.__new__(StepModel)
+    windowed.capture, windowed.fits = replace(steps.capture, windows=[8, None]), steps.fits
+    s = Scenario(batch_size=1, prompt_tokens=40, generate_tokens=4)
+    cp = chunked_prefill(windowed, A100, s, chunk=16)
+    # window 8, query j sees min(j, 8) keys: chunk 1 (j = 1..16): 36 + 8 x 8 = 100; chunk 2 (17..32):
+    # 16 x 8 = 128; chunk 3 (33..40): 8 x 8 = 64. Full layer: 136, 392, 292 (previous test)
+    assert [c.by_window for c in cp.chunks] == [((8, 1, 100), (None, 1, 136)), ((8, 1, 128), (None, 1, 392)),
+                                                ((8, 1, 64), (None, 1, 292))]  # fmt: skip
+    # per attention layer, the mean over the 2 layers: (100 + 136) / 2 = 118, (128 + 392) / 2 = 260,
+    # (64 + 292) / 2 = 178; 556 in all
+    assert [c.pairs for c in cp.chunks] == [118, 260, 178]
+    d = cp.to_dict()
+    assert d["attention_pairs"] == 556
+    assert d["chunks"][0]["attention_pairs_by_window"] == [
+        {"window": 8, "layers": 1, "pairs": 100}, {"window": None, "layers": 1, "pairs": 136}]  # fmt: skip
+    assert "sliding window applied" in d["assumptions"]
+    # and the step priced the windowed layer's 100 pairs, the full one's 136
+    first = windowed.records([Segment(1, 16, 0, 0)])
+    assert _flops(first, "transformer.h.0.attn", "scaled_dot_product_attention") == [100 * PAIR]
+    assert _flops(first, "transformer.h.1.attn", "scaled_dot_product_attention") == [136 * PAIR]
+
+
 def test_speculative_decoding_tokens_per_step_and_tpot(tiny, steps, tmp_path):
     from metrics_core.perf.serving import Segment, StepModel, step_estimate
     from metrics_core.perf.speculative import expected_tokens, speculative

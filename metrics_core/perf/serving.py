@@ -351,17 +351,48 @@ def prompt_chunks(prompt: int, chunk: int) -> list[tuple[int, int]]:
 # ------------------------------------------------------------------------------------ chunked prefill
 
 
+def pairs_by_window(
+    windows: Sequence[int | None], offset: int, tokens: int
+) -> tuple[tuple[int | None, int, int], ...]:
+    """``(window, layers, pairs)`` for each distinct attention window of ``windows`` (one entry per
+    attention layer; None: full attention), in first-seen order: the (query, key) pairs ONE such layer
+    attends for ``tokens`` queries after ``offset`` cached tokens (``window_sum``) and how many layers have
+    that window. No windows (a model the capture found none for): one full-attention entry of 0 layers."""
+    counts: dict[int | None, int] = {}
+    for w in windows or [None]:
+        counts[w] = counts.get(w, 0) + 1
+    if not windows:
+        counts = {None: 0}
+    return tuple((w, n, window_sum(offset, tokens, w)) for w, n in counts.items())
+
+
+def mean_layer_pairs(by_window: Sequence[tuple[int | None, int, int]]) -> int | float:
+    """Attention pairs per attention layer: the pairs summed over the attention layers / their number
+    (every layer's own count when they share one window; an int when whole)."""
+    layers = sum(n for _w, n, _p in by_window)
+    if not layers:
+        return by_window[0][2] if by_window else 0
+    total = sum(n * p for _w, n, p in by_window)
+    return total // layers if total % layers == 0 else total / layers
+
+
 @dataclass(frozen=True)
 class ChunkStep:
-    """One prefill chunk: its tokens, offset, attention pairs (full attention) and the step estimate."""
+    """One prefill chunk: its tokens, offset, attention pairs and the step estimate. ``pairs``: (query,
+    key) pairs per attention layer, the mean over the attention layers (``mean_layer_pairs``: with one
+    window for every layer, e.g. Mistral's 4,096 or none, each layer's exact count); ``by_window``: the
+    exact pairs of one layer of each window, ``(window, layers, pairs)`` (``pairs_by_window``)."""
 
     tokens: int
     offset: int
-    pairs: int
+    pairs: int | float
     step: PhaseEstimate
+    by_window: tuple[tuple[int | None, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"tokens": self.tokens, "offset": self.offset, "attention_pairs": self.pairs,
+                "attention_pairs_by_window": [{"window": w, "layers": n, "pairs": p}
+                                              for w, n, p in self.by_window],
                 "time_s": self.step.time_s, "bound": self.step.bound}  # fmt: skip
 
 
@@ -397,7 +428,10 @@ class ChunkedPrefill:
             "running_tpot_unchunked_s": self.running_tpot_unchunked_s,
             "running_decode_only_s": self.decode_only_s,
             "assumptions": "each chunk step also decodes the running batch (one token per sequence at the "
-            "running context); attention pairs per chunk are exact (chunk c attends to every earlier token)",
+            "running context); attention pairs per chunk are exact with each layer's sliding window applied "
+            "(query i of a chunk after o tokens attends min(o + i, window) keys); attention_pairs is per "
+            "attention layer (the mean over the attention layers: each layer's own count when all share one "
+            "window), attention_pairs_by_window gives one layer of each window and how many layers have it",
             "estimate": True,
         }
 
@@ -423,7 +457,8 @@ def chunked_prefill(
     for i, (t, o) in enumerate(plan):
         last = i == len(plan) - 1
         est = step_estimate(model, target, s, [Segment(1, t, o, 1 if last else 0), *decode], stack)
-        steps.append(ChunkStep(t, o, window_sum(o, t, None), est))
+        by_window = pairs_by_window(model.capture.windows, o, t)
+        steps.append(ChunkStep(t, o, mean_layer_pairs(by_window), est, by_window))
     whole = step_estimate(model, target, s, [Segment(1, p, 0, 1), *decode], stack)
     only = step_estimate(model, target, s, decode, stack).time_s if decode else 0.0
     request = request_overhead_s(s, stack)
