@@ -228,6 +228,53 @@ def test_speculative_decoding_tokens_per_step_and_tpot(tiny, steps, tmp_path):
         expected_tokens(4, 1.5)
 
 
+def test_draft_model_memory_counts_in_fits_and_max_batch(tiny, tmp_path, capsys):
+    from metrics_core.perf.serving import StepModel
+    from metrics_core.perf.speculative import draft_memory, with_draft
+    from metrics_core.runtime.llm_steps import capture_steps
+    from tui import cli
+
+    h100 = get_target("h100-sxm5-80gb")
+    s = Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, weights="fp8", activations="fp8")
+    bits = s.validated(h100).bits
+    assert bits == ElementBits(8, 8, 16)  # KV stays fp16
+    write_gpt2(tmp_path / "draft" / "config.json", n_layer=1)
+    mem = draft_memory(StepModel(capture_steps("hf:draft/config.json", bits)), h100, s)
+    # the 1-layer draft: wte 1,000 x 64 + wpe 4,096 x 64 + ln_f 128 + one block (ln_1 128, c_attn
+    # 64 x 192 + 192, c_proj 64 x 64 + 64, ln_2 128, c_fc 64 x 256 + 256, c_proj 256 x 64 + 64 = 49,984)
+    # = 64,000 + 262,144 + 128 + 49,984 = 376,256 parameters, 1 B each at fp8
+    assert (mem.params, mem.weight_bytes) == (376_256, 376_256)
+    assert (mem.weights, mem.kv, mem.tp) == ("fp8", "fp16", 1)
+    # K and V of 64 values at the fp16 KV format: 256 B per token (not the fp8 activations' 128 B); at
+    # P + N = 12 tokens in one 16-token vLLM block: 4,096 B per sequence, 8,192 B for the batch of 2
+    assert mem.kv_bytes_per_token == 256
+    assert (mem.kv_per_sequence_bytes, mem.kv_cache_bytes) == (4096, 8192)
+    est = estimate_llm(capture_llm(tiny, 2, 8, 4, bits), h100, s)
+    assert est.kv_per_sequence_bytes == 2 * 16 * 256  # the 2-layer target: 8,192 B per sequence
+    both = with_draft(est, mem)
+    assert both.resident_bytes == est.resident_bytes + 376_256 + 8192
+    free = 80e9 - est.weight_bytes - 376_256
+    assert both.max_batch_size == largest_batch(free, 8192 + 4096, est.batch_lines)
+    assert both.max_batch_size < est.max_batch_size
+    d = both.to_dict()
+    assert d["draft"]["weight_bytes"] == 376_256 and d["draft"]["kv_precision"] == "fp16"
+    assert d["resident_bytes"] == est.resident_bytes + 384_448
+    # the CLI: the memory line, the JSON and the speculative view name the draft's formats and TP
+    args = ["llm", "hf:tiny/config.json", "--hardware", "h100-sxm5-80gb", "--weights", "fp8",
+            "--activations", "fp8", "--prompt", "8", "--generate", "4", "--batch-size", "2",
+            "--draft", "hf:draft/config.json"]  # fmt: skip
+    assert cli.main([*args, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["draft"]["weight_bytes"] == 376_256 and row["draft"]["kv_cache_bytes"] == 8192
+    assert row["speculative"]["draft_weights_precision"] == "fp8" and row["speculative"]["draft_tp"] == 1
+    assert cli.main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "+ draft hf:draft/config.json (weights fp8, KV fp16, TP 1): weights 376.26 KB + KV cache 8.19 KB"
+        in out
+    )
+
+
 def test_concurrency_steady_state_and_largest_users(steps):
     from metrics_core.perf.serving import Segment, concurrency, max_users, step_estimate
 

@@ -559,6 +559,14 @@ class LlmEstimate:
     #: The decoder's cache layout (``runtime.llm_capture.LlmCapture.cache_facts``: layer kinds, what
     #: ``kv_bytes_per_token`` counts, transformers' full K/V where it differs, SSM state per sequence).
     cache: dict[str, Any] | None = None
+    #: What ``max_batch_size`` was solved from (per GPU): one sequence's KV bytes at P + N (whole blocks)
+    #: and the activation lines ``(shared, per sequence)`` (``largest_batch``).
+    kv_per_sequence_bytes: float = 0.0
+    batch_lines: tuple[tuple[float, float], ...] = ()
+    #: Speculative decoding's draft model, resident beside the target (``perf.speculative.DraftMemory``):
+    #: its weights and the B sequences' draft KV count in ``resident_bytes``, ``fits`` and
+    #: ``max_batch_size`` (``perf.speculative.with_draft``); None: no draft model.
+    draft: Any = None
 
     @property
     def clock_ratio(self) -> float:
@@ -588,7 +596,9 @@ class LlmEstimate:
 
     @property
     def resident_bytes(self) -> int:
-        return self.weight_bytes + self.kv_cache_bytes + self.activation_bytes
+        """Bytes held per GPU: weights + KV cache + activations (+ a draft model's weights and KV)."""
+        draft = self.draft.weight_bytes + self.draft.kv_cache_bytes if self.draft is not None else 0
+        return self.weight_bytes + self.kv_cache_bytes + self.activation_bytes + draft
 
     @property
     def fits(self) -> bool:
@@ -655,6 +665,7 @@ class LlmEstimate:
             "decode_tokens_per_s_per_sequence": 1 / tpot if tpot else None,
             "generation_s": self.generation_s,
             "experts_read_per_layer": self.experts_read_per_layer,
+            "draft": self.draft.to_dict() if self.draft is not None else None,
             "cache": self.cache,
             "prefill": self.prefill.to_dict(),
             "decode": self.decode.to_dict(),
@@ -797,7 +808,8 @@ def estimate_llm(
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
     lines = capture.activation_lines or [(0.0, capture.prefill.peak_activation_bytes / b)]
-    max_batch = largest_batch(capacity - weight_gpu, kv_per_seq_gpu, [(a / tp, g / tp) for a, g in lines])
+    gpu_lines = tuple((a / tp, g / tp) for a, g in lines)
+    max_batch = largest_batch(capacity - weight_gpu, kv_per_seq_gpu, gpu_lines)
     return LlmEstimate(
         model=capture.model,
         target=target,
@@ -825,4 +837,6 @@ def estimate_llm(
         kv_block_tokens=block,
         kv_paging_bytes=round(b * paging_per_seq_gpu),
         cache=capture.cache_facts() if hasattr(capture, "cache_facts") else None,
+        kv_per_sequence_bytes=kv_per_seq_gpu,
+        batch_lines=gpu_lines,
     )

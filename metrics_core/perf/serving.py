@@ -563,7 +563,7 @@ def concurrency(
     cap = model.capture
     kv_share = kv_heads_per_gpu(cap.kv_heads, s.tp) / cap.kv_heads
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
-    per_user = kv_bytes_per_user(cap, _layer_token_bytes(cap, s), p + o, block) * kv_share
+    per_user = kv_bytes_per_user(cap, layer_token_bytes(cap, s), p + o, block) * kv_share
     weights = math.ceil(cap.weight_bytes * s.weight_scale / s.tp)
     most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
     capacity = min(stack.max_batch, most)
@@ -607,13 +607,16 @@ def concurrency(
     )
 
 
-def _layer_token_bytes(cap: StepCapture, scenario: Scenario) -> list[float]:
+def layer_token_bytes(cap: StepCapture, scenario: Scenario) -> list[float]:
     """KV bytes per token per layer at the scenario's KV precision, from the capture's KV write: the
-    ``index_copy_`` pair of each layer at batch 1 (K and V of the new token)."""
+    ``index_copy_`` pair of each layer at batch 1 (K and V of the new token). The capture prices that
+    write at its activations' bits (``StepModel.repriced``), so its bytes x the scenario's KV bits over
+    the capture's activation bits (fp8 activations with an fp16 KV cache: x 2)."""
     c1 = cap.contexts[0]
     writes = [r.output_bytes for r in cap.steps[(1, c1)] if r.op in ("index_copy_", "index_copy")]
     if len(writes) >= 2 * cap.layers:
-        return [writes[2 * i] + writes[2 * i + 1] for i in range(cap.layers)]
+        ratio = scenario.bits.kv / cap.bits.activations if cap.bits is not None else 1.0
+        return [(writes[2 * i] + writes[2 * i + 1]) * ratio for i in range(cap.layers)]
     return list(cap_kv_fallback(cap))
 
 
@@ -753,7 +756,7 @@ def estimate_from_steps(
     knots = sorted({first, last, *(w for w in cap.windows if w is not None and first < w < last)})
     decodes = {c: step_estimate(model, target, s, [Segment(b, 1, c - 1)], stack) for c in {*knots, context}}
     kv_share = kv_heads_per_gpu(cap.kv_heads, tp) / cap.kv_heads
-    per_layer = _layer_token_bytes(cap, s)
+    per_layer = layer_token_bytes(cap, s)
     windows = list(cap.windows) + [None] * len(per_layer)
     held = sum(x * (last if windows[i] is None else min(last, windows[i])) for i, x in enumerate(per_layer))
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
@@ -766,6 +769,7 @@ def estimate_from_steps(
         per_seq = base.activation_bytes * bs.tp / bs.batch_size * p / bs.prompt_tokens
         lines = [(0.0, per_seq)]
     act = math.ceil(max(a + b * g for a, g in lines) / tp)
+    gpu_lines = tuple((a / tp, g / tp) for a, g in lines)
     capacity = target.memory_gb * 1e9
     experts = None
     if cap.experts and cap.experts_per_token:
@@ -781,7 +785,7 @@ def estimate_from_steps(
         kv_cache_bytes=round(b * kv_per_seq),
         activation_bytes=act,
         capacity_bytes=capacity,
-        max_batch_size=largest_batch(capacity - weights, kv_per_seq, [(a / tp, g / tp) for a, g in lines]),
+        max_batch_size=largest_batch(capacity - weights, kv_per_seq, gpu_lines),
         prefill=prefill,
         decode_first=decodes[first],
         decode_last=decodes[last],
@@ -793,4 +797,6 @@ def estimate_from_steps(
         kv_block_tokens=block,
         kv_paging_bytes=round(b * paging),
         derived_from="step model",
+        kv_per_sequence_bytes=kv_per_seq,
+        batch_lines=gpu_lines,
     )

@@ -119,7 +119,8 @@ def chunked_text(cp: Any, width: int | None = None) -> str:
 def speculative_text(sp: Any, width: int | None = None) -> str:
     """A ``perf.speculative.Speculative``: tokens per step, the step's parts, TPOT, tokens/s, speed-up."""
     draft = (
-        f"draft {sp.draft}: {sp.draft_tokens} x {units.human_time(sp.draft_step.time_s)}"
+        f"draft {sp.draft} (weights {sp.draft_weights}, KV {sp.draft_kv}, TP {sp.draft_tp}): "
+        f"{sp.draft_tokens} x {units.human_time(sp.draft_step.time_s)}"
         if sp.draft_step
         else "n-gram draft (host lookup, no GPU time)"
     )
