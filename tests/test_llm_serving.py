@@ -530,3 +530,40 @@ def test_a_cache_entry_holding_another_kind_of_capture_is_rebuilt(tiny, capsys):
     assert "corrupt LLM capture cache entry" in capsys.readouterr().err
     assert not path.exists()
     assert llm_cache.cached(key, lambda: capture_llm(tiny, 1, 8, 2, FP16)) == right
+
+
+def test_step_model_prefill_matches_the_captured_prefill_llama(tmp_path, monkeypatch):
+    """A Llama-style config at real widths (meta tensors cost nothing): hidden 2,048, 32 query heads and 8
+    KV heads of 64, MLP 8,192, vocabulary 32,000, 2 layers. The step model's one-step prefill of P = 1,536
+    tokens prices attention as the capture does: one sequence of 1,536 queries, not 1,536 sequences of
+    one query (which priced it as skinny decode rows: 1.4-1.8x the captured TTFT)."""
+    from metrics_core.perf.serving import Segment, StepModel, estimate_from_steps
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 2048,
+           "intermediate_size": 8192, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "num_hidden_layers": 2, "vocab_size": 32000, "max_position_embeddings": 4096}  # fmt: skip
+    (tmp_path / "llama.json").write_text(json.dumps(cfg))
+    name, p = "hf:llama.json", 1536
+    for b in (1, 8):
+        s = Scenario(batch_size=b, prompt_tokens=p, generate_tokens=16)
+        captured = estimate_llm(capture_llm(name, b, p, 16, FP16), A100, s)
+        steps = StepModel(capture_steps(name, FP16))
+        fast = estimate_from_steps(steps, A100, s)
+        made = [r for r in steps.records([Segment(b, p, 0, 1)]) if r.op == "scaled_dot_product_attention"]
+        # query (B, 32, 1536, 64), keys and values (B, 8, 1536, 64), as the captured prefill's op
+        assert made[0].input_shapes[:3] == [[b, 32, p, 64], [b, 8, p, 64], [b, 8, p, 64]]
+        assert made[0].output_shape == [b, 32, p, 64]
+        # causal pairs 1,536 x 1,537 / 2 = 1,180,416 per sequence; per pair 32 heads x (2 x (64 + 64)
+        # MACs + 6 softmax/scale FLOPs) = 8,384 FLOPs -> 9,896,607,744 per sequence and layer
+        assert [r.flops for r in made] == [b * 9_896_607_744] * 2
+        sdpa = [o for o in fast.prefill.ops if o.op == "scaled_dot_product_attention"]
+        ref = [o for o in captured.prefill.ops if o.op == "scaled_dot_product_attention"]
+        assert [o.time_s for o in sdpa] == pytest.approx([o.time_s for o in ref], rel=1e-9)
+        # the whole prefill: FLOPs equal to 1e-5 (the captured prefill's position arithmetic), bytes to 3 %
+        # (the step writes the KV cache, the use_cache=False capture copies K/V instead), time to 2 %
+        assert fast.prefill.flops == pytest.approx(captured.prefill.flops, rel=1e-5)
+        assert fast.prefill.bytes == pytest.approx(captured.prefill.bytes, rel=0.03)
+        assert fast.prefill.time_s == pytest.approx(captured.prefill.time_s, rel=0.02)

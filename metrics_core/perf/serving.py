@@ -247,6 +247,8 @@ class StepModel:
                 out_shape, in_shapes = dims[0], dims[1:]
             else:
                 out_shape, in_shapes = t.output_shape, t.input_shapes
+            if layer is not None and t.op == SDPA:
+                out_shape, in_shapes = attention_shapes(t, in_shapes, segments, tokens, keys)
             out.append(
                 OpRecord(  # positional: thousands of ops per step (dataclasses.replace is slow)
                     t.index, t.module, t.module_type, t.op, t.category, in_shapes, out_shape, t.dtype,
@@ -257,6 +259,26 @@ class StepModel:
                 )
             )  # fmt: skip
         return out
+
+
+def attention_shapes(
+    template: OpRecord, in_shapes: list, segments: Sequence[Segment], tokens: float, keys: float
+) -> tuple[list[int], list]:
+    """The shapes of a step's fused attention op (``(batch, heads, length, head dim)``, as SDPA takes
+    them) from its segments: ``S`` sequences (the segments' counts), each with ``tokens / S`` queries
+    against ``keys / S`` keys (the layer's windowed keys). A prefill of T tokens is then one sequence of T
+    queries, as its capture is, not T sequences of one query each (what the decode captures' shape fit
+    gives: their only token dimension is the batch), so the kernel is priced as the prefill's
+    FlashAttention tile and not as T decode rows. Heads and head sizes are the template's; other inputs
+    (a mask) keep the fitted shapes. The template's own shapes when they are not four-dimensional."""
+    shapes = template.input_shapes
+    if len(shapes) < 3 or any(len(x) != 4 for x in shapes[:3]) or len(template.output_shape) != 4:
+        return template.output_shape, in_shapes
+    seqs = max(1, round(sum(s.count for s in segments)))
+    lq, lk = max(1, round(tokens / seqs)), max(1, round(keys / seqs))
+    q, k, v = shapes[:3]
+    out = [seqs, template.output_shape[1], lq, template.output_shape[3]]
+    return out, [[seqs, q[1], lq, q[3]], [seqs, k[1], lk, k[3]], [seqs, v[1], lk, v[3]], *in_shapes[3:]]
 
 
 def _shape_fit(s11: list, s21: list, s12: list, s22: list, c1: int, dc: int) -> list | None:
