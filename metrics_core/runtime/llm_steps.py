@@ -40,6 +40,7 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
     from metrics_core.capture.kv_cache import kv_geometry, static_cache
     from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.params import active_params, count_params
+    from metrics_core.capture.routed_experts import routed_top_k
     from metrics_core.perf.serving import StepCapture
     from metrics_core.runtime.llm_capture import DECODER_TASKS, attention_windows, not_a_language_model
     from metrics_core.sources.build import build_model
@@ -74,14 +75,17 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
         cache, kv = static_cache(model, batch, context, dtype)
         kwargs = {"input_ids": ids, cache_arg: cache, "cache_position": position, "use_cache": True}
         values = [(ids, torch.ones((batch, 1), dtype=torch.int64)), (position, torch.tensor([context - 1]))]
-        # identical layers captured once (capture.layer_replicas: the same records)
-        return capture_replicated(model, (), "fp32", kwargs, values, bits, kv).records
+        # identical layers captured once (capture.layer_replicas: the same records); experts run densely
+        # (Llama-4's bmm over all E) priced as top-k routing runs them (capture.routed_experts)
+        records = capture_replicated(model, (), "fp32", kwargs, values, bits, kv).records
+        return routed_top_k(records, experts, top_k)
 
+    experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
+                    if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
+    top_k = getattr(text, "num_experts_per_tok", None) if experts else None
     steps = {(b, c): step(b, c) for b in (1, 2) for c in (c1, c2)}
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     logits = tuple(n for n, m in model.named_modules() if head is not None and m is head)
-    experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
-                    if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
     vocab = getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None)
     return StepCapture(
         model=spec.name,
@@ -93,7 +97,7 @@ def capture_steps(name: str, bits: ElementBits, attention: str = "sdpa") -> Any:
         hidden_size=text.hidden_size,
         vocab_size=int(vocab) if vocab else None,
         experts=experts,
-        experts_per_token=getattr(text, "num_experts_per_tok", None) if experts else None,
+        experts_per_token=top_k,
         windows=windows,
         contexts=(c1, c2),
         steps=steps,

@@ -317,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
                     failures.append(f"{name} (batch {b}, prompt {p}): {row_error(name, str(exc))}")
                     continue
                 results += estimates
+    results = with_draft_memory(args, base, target, results)
     extras = serving_views(args, plans, base, target, results) if wants_serving(args) else {}
     write(results, args.format, extras)
     if extras and args.format in ("csv", "markdown"):
@@ -324,6 +325,18 @@ def run(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def with_draft_memory(args: argparse.Namespace, base, target, results: list) -> list:  # noqa: ANN001
+    """``results`` with ``--draft MODEL``'s weights and KV resident beside each target
+    (``perf.speculative.with_draft``); unchanged without a draft model (n-gram drafts hold nothing)."""
+    if not results or not args.draft or args.draft.lower() == "ngram":
+        return results
+    from metrics_core.perf.speculative import draft_memory, with_draft
+    from metrics_core.runtime.llm_cache import step_model
+
+    draft = step_model(args.draft, base.bits, args.attention, args.timeout)
+    return [with_draft(r, draft_memory(draft, target, r.scenario, r.stack)) for r in results]
 
 
 def flat(d: dict) -> dict:
