@@ -535,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
                     if unseen:
                         print(f"  {sid} on {gpu}: {len(held)} rows held out; not the rows of "
                               f"{', '.join(sorted(unseen))} (no other GPU's rows)")  # fmt: skip
+                    if not held:
+                        continue
                     # the fit again on the other GPUs' rows (a grid sweep from the data file's values, then
                     # the refinement), not a local step from the fit that saw this GPU
                     for n, v in start.items():
