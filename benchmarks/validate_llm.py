@@ -535,11 +535,13 @@ def main(argv: list[str] | None = None) -> int:
                     if unseen:
                         print(f"  {sid} on {gpu}: {len(held)} rows held out; not the rows of "
                               f"{', '.join(sorted(unseen))} (no other GPU's rows)")  # fmt: skip
-                    # the whole fit again on the other GPUs' rows (grid sweeps from the data file's values,
-                    # then the refinement), not a local step from the fit that saw this GPU
+                    if not held:
+                        continue
+                    # the fit again on the other GPUs' rows (a grid sweep from the data file's values, then
+                    # the refinement), not a local step from the fit that saw this GPU
                     for n, v in start.items():
                         set_param(sid, n, v)
-                    coordinate_fit(sid, train, targets, batches, names, refine=args.refine)
+                    coordinate_fit(sid, train, targets, batches, names, sweeps=1, refine=args.refine)
                     for r in held:
                         loo[r.id] = estimate_row(r, targets, batches[r.id])
                     for n, v in fitted[sid].items():

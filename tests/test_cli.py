@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from importlib import metadata
@@ -134,8 +135,15 @@ def test_ctrl_c_exits_130(monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("metrics_core.runtime.analyze.analyze_many", interrupted)
-    code, _, err = run(["compare", "resnet18"], capsys)
-    assert code == 130 and "Traceback" not in err
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        code, _, err = run(["compare", "resnet18"], capsys)
+        assert code == 130 and "Traceback" not in err
+        # exiting from here on: a second SIGINT (``timeout -s INT`` signals the process, then its group)
+        # must not interrupt the worker pool's exit hook
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_console_script_bad_input_has_no_traceback():

@@ -172,6 +172,30 @@ def test_llama4_chunked_layers_bound_the_kv_and_the_prefill_pairs(configs):
     assert est.prefill.flops == others + sum(r.flops for r in counted)
 
 
+def test_llama4_dense_expert_bmm_is_priced_as_top_k(configs):
+    """transformers' Llama4TextExperts runs all E experts as one bmm; serving engines run the k routed
+    ones. Tiny config: hidden 64, expert dim 128, E = 4, k = 1, both layers MoE (interleave step 1)."""
+    from metrics_core.perf.llm import moe_decode_records
+
+    capture, est = run(configs["llama4"])
+    # per layer: gate_up (4, 64, 256) + down (4, 128, 64) = 65,536 + 32,768 = 98,304 expert parameters
+    # (x 2 B = 196,608 B); one token through k = 1 expert: 2 x (64 x 256 + 128 x 64) = 49,152 FLOPs
+    bmm = [r for r in capture.prefill.records if r.op == "bmm" and r.module.endswith("feed_forward.experts")]
+    # prefill of 32 tokens: 32 x 49,152 = 1,572,864 FLOPs per layer, not E x that (6,291,456)
+    assert sum(r.flops for r in bmm) == 2 * 32 * 49152
+    assert sum(r.weight_bytes for r in bmm) == 2 * 196608  # a prefill reads every expert
+    # the expert activation bytes are the routed copies' too: gate_up reads 32 x 64 x 2 B = 4,096 B
+    assert [r.input_bytes for r in bmm[:2]] == [4096, 32 * 128 * 2]
+    step = [r for r in capture.decode_first.records if r.module.endswith("feed_forward.experts")]
+    assert sum(r.flops for r in step if r.op == "bmm") == 2 * 49152
+    # a decode step at batch 1 reads the one expert its token reaches: 196,608 / 4 = 49,152 B per layer
+    read = moe_decode_records(step, 4, 1, 1)
+    assert sum(r.weight_bytes for r in read) == 2 * 49152
+    assert est.experts_read_per_layer == 1.0
+    # batch 2: E (1 - (1 - k/E)^2) = 4 x (1 - 9/16) = 1.75 experts -> 196,608 x 1.75 / 4 = 86,016 B
+    assert sum(r.weight_bytes for r in moe_decode_records(step, 4, 1, 2)) == 2 * 86016
+
+
 def test_gemma2_builds_without_eager_and_counts_the_soft_cap(configs, tmp_path):
     capture, est = run(configs["gemma2"])
     assert capture.layer_kinds == ["sliding", "attention"]

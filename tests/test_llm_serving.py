@@ -153,6 +153,49 @@ def test_chunked_prefill_attends_every_earlier_token(steps):
     assert [(c.tokens, c.pairs) for c in chunked_prefill(steps, A100, s, chunk=0).chunks] == [(40, 820)]
 
 
+def test_chunk_pairs_apply_the_sliding_window_mistral():
+    from metrics_core.perf.serving import mean_layer_pairs, pairs_by_window
+
+    # Mistral-7B: 32 layers, window 4,096; P = 8,192 in chunks of 2,048. Query j (1-based position) sees
+    # min(j, 4096) keys: chunk 1: 2048 x 2049 / 2 = 2,098,176; chunk 2 (after 2,048): positions
+    # 2049..4096, (2049 + 4096) x 2048 / 2 = 6,292,480; chunks 3 and 4 (after 4,096 and 6,144): 2,048 x
+    # 4,096 = 8,388,608 each (full attention would give 10,486,784 and 14,681,088)
+    windows = [4096] * 32
+    chunks = [pairs_by_window(windows, o, 2048) for o in (0, 2048, 4096, 6144)]
+    assert chunks == [((4096, 32, 2_098_176),), ((4096, 32, 6_292_480),), ((4096, 32, 8_388_608),),
+                      ((4096, 32, 8_388_608),)]  # fmt: skip
+    assert sum(mean_layer_pairs(c) for c in chunks) == 25_167_872
+    assert pairs_by_window([None] * 32, 6144, 2048) == ((None, 32, 14_681_088),)
+
+
+def test_chunked_prefill_pairs_per_layer_window(steps):
+    """Alternating windows (Gemma-2 style): the tiny GPT-2's layer 0 given a window of 8, layer 1 full."""
+    from dataclasses import replace
+
+    from metrics_core.perf.serving import Segment, StepModel, chunked_prefill
+
+    windowed = object.__new__(StepModel)
+    windowed.capture, windowed.fits = replace(steps.capture, windows=[8, None]), steps.fits
+    s = Scenario(batch_size=1, prompt_tokens=40, generate_tokens=4)
+    cp = chunked_prefill(windowed, A100, s, chunk=16)
+    # window 8, query j sees min(j, 8) keys: chunk 1 (j = 1..16): 36 + 8 x 8 = 100; chunk 2 (17..32):
+    # 16 x 8 = 128; chunk 3 (33..40): 8 x 8 = 64. Full layer: 136, 392, 292 (previous test)
+    assert [c.by_window for c in cp.chunks] == [((8, 1, 100), (None, 1, 136)), ((8, 1, 128), (None, 1, 392)),
+                                                ((8, 1, 64), (None, 1, 292))]  # fmt: skip
+    # per attention layer, the mean over the 2 layers: (100 + 136) / 2 = 118, (128 + 392) / 2 = 260,
+    # (64 + 292) / 2 = 178; 556 in all
+    assert [c.pairs for c in cp.chunks] == [118, 260, 178]
+    d = cp.to_dict()
+    assert d["attention_pairs"] == 556
+    assert d["chunks"][0]["attention_pairs_by_window"] == [
+        {"window": 8, "layers": 1, "pairs": 100}, {"window": None, "layers": 1, "pairs": 136}]  # fmt: skip
+    assert "sliding window applied" in d["assumptions"]
+    # and the step priced the windowed layer's 100 pairs, the full one's 136
+    first = windowed.records([Segment(1, 16, 0, 0)])
+    assert _flops(first, "transformer.h.0.attn", "scaled_dot_product_attention") == [100 * PAIR]
+    assert _flops(first, "transformer.h.1.attn", "scaled_dot_product_attention") == [136 * PAIR]
+
+
 def test_speculative_decoding_tokens_per_step_and_tpot(tiny, steps, tmp_path):
     from metrics_core.perf.serving import Segment, StepModel, step_estimate
     from metrics_core.perf.speculative import expected_tokens, speculative
@@ -183,6 +226,53 @@ def test_speculative_decoding_tokens_per_step_and_tpot(tiny, steps, tmp_path):
     )
     with pytest.raises(UsageError, match="--acceptance"):
         expected_tokens(4, 1.5)
+
+
+def test_draft_model_memory_counts_in_fits_and_max_batch(tiny, tmp_path, capsys):
+    from metrics_core.perf.serving import StepModel
+    from metrics_core.perf.speculative import draft_memory, with_draft
+    from metrics_core.runtime.llm_steps import capture_steps
+    from tui import cli
+
+    h100 = get_target("h100-sxm5-80gb")
+    s = Scenario(batch_size=2, prompt_tokens=8, generate_tokens=4, weights="fp8", activations="fp8")
+    bits = s.validated(h100).bits
+    assert bits == ElementBits(8, 8, 16)  # KV stays fp16
+    write_gpt2(tmp_path / "draft" / "config.json", n_layer=1)
+    mem = draft_memory(StepModel(capture_steps("hf:draft/config.json", bits)), h100, s)
+    # the 1-layer draft: wte 1,000 x 64 + wpe 4,096 x 64 + ln_f 128 + one block (ln_1 128, c_attn
+    # 64 x 192 + 192, c_proj 64 x 64 + 64, ln_2 128, c_fc 64 x 256 + 256, c_proj 256 x 64 + 64 = 49,984)
+    # = 64,000 + 262,144 + 128 + 49,984 = 376,256 parameters, 1 B each at fp8
+    assert (mem.params, mem.weight_bytes) == (376_256, 376_256)
+    assert (mem.weights, mem.kv, mem.tp) == ("fp8", "fp16", 1)
+    # K and V of 64 values at the fp16 KV format: 256 B per token (not the fp8 activations' 128 B); at
+    # P + N = 12 tokens in one 16-token vLLM block: 4,096 B per sequence, 8,192 B for the batch of 2
+    assert mem.kv_bytes_per_token == 256
+    assert (mem.kv_per_sequence_bytes, mem.kv_cache_bytes) == (4096, 8192)
+    est = estimate_llm(capture_llm(tiny, 2, 8, 4, bits), h100, s)
+    assert est.kv_per_sequence_bytes == 2 * 16 * 256  # the 2-layer target: 8,192 B per sequence
+    both = with_draft(est, mem)
+    assert both.resident_bytes == est.resident_bytes + 376_256 + 8192
+    free = 80e9 - est.weight_bytes - 376_256
+    assert both.max_batch_size == largest_batch(free, 8192 + 4096, est.batch_lines)
+    assert both.max_batch_size < est.max_batch_size
+    d = both.to_dict()
+    assert d["draft"]["weight_bytes"] == 376_256 and d["draft"]["kv_precision"] == "fp16"
+    assert d["resident_bytes"] == est.resident_bytes + 384_448
+    # the CLI: the memory line, the JSON and the speculative view name the draft's formats and TP
+    args = ["llm", "hf:tiny/config.json", "--hardware", "h100-sxm5-80gb", "--weights", "fp8",
+            "--activations", "fp8", "--prompt", "8", "--generate", "4", "--batch-size", "2",
+            "--draft", "hf:draft/config.json"]  # fmt: skip
+    assert cli.main([*args, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["draft"]["weight_bytes"] == 376_256 and row["draft"]["kv_cache_bytes"] == 8192
+    assert row["speculative"]["draft_weights_precision"] == "fp8" and row["speculative"]["draft_tp"] == 1
+    assert cli.main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "+ draft hf:draft/config.json (weights fp8, KV fp16, TP 1): weights 376.26 KB + KV cache 8.19 KB"
+        in out
+    )
 
 
 def test_concurrency_steady_state_and_largest_users(steps):
@@ -440,3 +530,68 @@ def test_a_cache_entry_holding_another_kind_of_capture_is_rebuilt(tiny, capsys):
     assert "corrupt LLM capture cache entry" in capsys.readouterr().err
     assert not path.exists()
     assert llm_cache.cached(key, lambda: capture_llm(tiny, 1, 8, 2, FP16)) == right
+
+
+def test_cli_draft_options_without_a_draft_and_csv_of_serving_views(tiny, capsys):
+    from tui import cli
+
+    argv = ["llm", tiny, "--hardware", "a100-sxm4-80gb", "--prompt", "40", "--generate", "4"]
+    # --draft-tokens / --acceptance tune speculative decoding: without --draft they would change nothing
+    for extra in (["--draft-tokens", "8"], ["--acceptance", "0.5"]):
+        assert cli.main([*argv, *extra]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"modeltui: error: {extra[0]} needs --draft MODEL or --draft ngram (speculative decoding)"
+        )
+    assert cli.main([*argv, "--draft-tokens", "8", "--acceptance", "0.5"]) == 2
+    assert "--draft-tokens and --acceptance need --draft" in capsys.readouterr().err
+    # with --draft the defaults apply: 4 drafted tokens at 0.7 acceptance, (1 - 0.7^5) / 0.3 per step
+    assert cli.main([*argv, "--draft", "ngram", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["speculative"]["expected_tokens_per_step"] == pytest.approx((1 - 0.7**5) / 0.3)
+    # CSV keeps one flat row per configuration (README): the views asked for are named on stderr
+    assert cli.main([*argv, "--users", "4,16", "--layers", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 2  # the header and the one configuration's row
+    assert err.strip() == (
+        "modeltui: note: --format csv holds the plain rows only (one per configuration); the --layers, "
+        "--users results are in the table and --format json"
+    )
+    assert cli.main([*argv, "--format", "csv"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_step_model_prefill_matches_the_captured_prefill_llama(tmp_path, monkeypatch):
+    """A Llama-style config at real widths (meta tensors cost nothing): hidden 2,048, 32 query heads and 8
+    KV heads of 64, MLP 8,192, vocabulary 32,000, 2 layers. The step model's one-step prefill of P = 1,536
+    tokens prices attention as the capture does: one sequence of 1,536 queries, not 1,536 sequences of
+    one query (which priced it as skinny decode rows: 1.4-1.8x the captured TTFT)."""
+    from metrics_core.perf.serving import Segment, StepModel, estimate_from_steps
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 2048,
+           "intermediate_size": 8192, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "num_hidden_layers": 2, "vocab_size": 32000, "max_position_embeddings": 4096}  # fmt: skip
+    (tmp_path / "llama.json").write_text(json.dumps(cfg))
+    name, p = "hf:llama.json", 1536
+    for b in (1, 8):
+        s = Scenario(batch_size=b, prompt_tokens=p, generate_tokens=16)
+        captured = estimate_llm(capture_llm(name, b, p, 16, FP16), A100, s)
+        steps = StepModel(capture_steps(name, FP16))
+        fast = estimate_from_steps(steps, A100, s)
+        made = [r for r in steps.records([Segment(b, p, 0, 1)]) if r.op == "scaled_dot_product_attention"]
+        # query (B, 32, 1536, 64), keys and values (B, 8, 1536, 64), as the captured prefill's op
+        assert made[0].input_shapes[:3] == [[b, 32, p, 64], [b, 8, p, 64], [b, 8, p, 64]]
+        assert made[0].output_shape == [b, 32, p, 64]
+        # causal pairs 1,536 x 1,537 / 2 = 1,180,416 per sequence; per pair 32 heads x (2 x (64 + 64)
+        # MACs + 6 softmax/scale FLOPs) = 8,384 FLOPs -> 9,896,607,744 per sequence and layer
+        assert [r.flops for r in made] == [b * 9_896_607_744] * 2
+        sdpa = [o for o in fast.prefill.ops if o.op == "scaled_dot_product_attention"]
+        ref = [o for o in captured.prefill.ops if o.op == "scaled_dot_product_attention"]
+        assert [o.time_s for o in sdpa] == pytest.approx([o.time_s for o in ref], rel=1e-9)
+        # the whole prefill: FLOPs equal to 1e-5 (the captured prefill's position arithmetic), bytes to 3 %
+        # (the step writes the KV cache, the use_cache=False capture copies K/V instead), time to 2 %
+        assert fast.prefill.flops == pytest.approx(captured.prefill.flops, rel=1e-5)
+        assert fast.prefill.bytes == pytest.approx(captured.prefill.bytes, rel=0.03)
+        assert fast.prefill.time_s == pytest.approx(captured.prefill.time_s, rel=0.02)

@@ -294,3 +294,42 @@ async def test_training_view_names_a_refused_model_once():
         text = " ".join(app.screen.text.split())
         assert text.startswith(f"{model}: detection models run data-dependent post-processing")
         assert text.count(model) == 1
+
+
+@sync
+async def test_training_view_says_why_it_shows_another_precision_and_keeps_its_settings(monkeypatch):
+    from tui.app.screens.train import TrainScreen
+
+    monkeypatch.setattr(TrainScreen, "compute", lambda self: None)  # the settings only: no captures
+    app = make_app("h100-sxm5-80gb")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")
+        screen = app.screen
+        assert screen.apply_typed("precision fp8-mixed batch 8 gpus 2") is None
+        notice = screen.query_one("#train-notice")
+        assert screen.notice == "" and not notice.has_class("shown")
+        # the A100 (Ampere) has no fp8 path: the view shows bf16-mixed (the first of the view's order it
+        # computes in) and says so in one line under the settings
+        app.set_target("a100-sxm4-80gb")
+        await pilot.pause()
+        said = "fp8-mixed needs fp8 tensor cores: NVIDIA A100 SXM4 80GB has none; showing bf16-mixed"
+        assert screen.settings.precision == "bf16-mixed" and screen.notice == said
+        assert notice.has_class("shown") and str(notice.render()).strip() == said
+        assert said in [n.message for n in app._notifications if n.title == "Training"]
+        # other settings typed there do not forget the precision asked for
+        assert screen.apply_typed("batch 16") is None
+        assert screen.notice == said and screen.wanted_precision == "fp8-mixed"
+        # back on a Hopper target the precision asked for returns, the notice goes
+        app.set_target("h100-sxm5-80gb")
+        await pilot.pause()
+        assert screen.settings.precision == "fp8-mixed" and screen.notice == ""
+        assert not notice.has_class("shown")
+        # leaving the view and opening it again keeps the typed settings for the session
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TrainScreen)
+        await pilot.press("T")
+        again = app.screen
+        assert isinstance(again, TrainScreen) and again is not screen
+        s = again.settings
+        assert (s.batch, s.gpus, s.precision) == (16, 2, "fp8-mixed")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from metrics_core.common import units
 
 
@@ -25,6 +27,10 @@ def test_times_rates_and_ratios():
     assert units.human_time(90) == "1.50 min"
     assert units.human_time(7_200) == "2.00 h"
     assert units.human_time(102_605_373.57) == "1,187.6 days"
+    # a sum a rounding error below a boundary (the float just below 1 us) takes the unit above
+    assert units.human_time(math.nextafter(1e-6, 0)) == "1.00 us"
+    assert units.human_time(math.nextafter(1e-3, 0)) == "1.00 ms"
+    assert units.human_time(9.99e-7) == "999.0 ns"
     assert units.human_rate(1.95e13) == "19.50 TFLOP/s"
     assert units.times(22.664) == "22.66x"
     assert units.times(None) == "-"

@@ -41,7 +41,7 @@ class StepMemory:
     ``peak_index`` is the op with the most ``gradients + saved + temporaries`` live (None: no ops) and
     ``peak_phase`` its phase; the three byte figures are the categories live there. ``saved_at_forward_end``
     is the saved activations live when the forward (and loss) ends: what a step holds for backward.
-    ``gradient_total`` is every parameter gradient's bytes.
+    ``gradient_total`` is every parameter gradient's bytes. ``live_*``: each category's bytes at every op.
     """
 
     peak_index: int | None
@@ -53,6 +53,11 @@ class StepMemory:
     gradient_total: int
     peak_op: str | None = None
     peak_module: str | None = None
+    #: Bytes of each category live at each op of the forward/backward (one entry per record, in order):
+    #: what a parallel plan re-weighs when it shards some categories (``perf.parallel_plans``).
+    live_gradients: tuple[int, ...] = ()
+    live_saved: tuple[int, ...] = ()
+    live_temporaries: tuple[int, ...] = ()
 
     @property
     def peak_bytes(self) -> int:
@@ -60,7 +65,8 @@ class StepMemory:
         return self.gradients + self.saved + self.temporaries
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The figures above (the per-op ``live_*`` curves left out), with ``peak_bytes``."""
+        d = {k: v for k, v in asdict(self).items() if not k.startswith("live_")}
         d["peak_bytes"] = self.peak_bytes
         return d
 
@@ -116,4 +122,7 @@ def step_memory(
         gradient_total=sum(trace.sizes[k] for k in set(grad_keys)),
         peak_op=rec.op if rec is not None else None,
         peak_module=rec.module if rec is not None else None,
+        live_gradients=tuple(live["gradients"]),
+        live_saved=tuple(live["saved"]),
+        live_temporaries=tuple(live["temporaries"]),
     )

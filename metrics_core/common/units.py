@@ -85,17 +85,20 @@ def human_time(seconds: float | None) -> str:
     ``102605373.57 -> '1,187.6 days'``."""
     if seconds is None:
         return "-"
-    if seconds >= 86_400:
+    # a value a rounding error below a unit's boundary (a sum of 1e-6 that came to 9.999999e-7) takes
+    # that unit: '1.00 us', never '1000.0 ns'
+    at_least = seconds * (1 + 1e-9)
+    if at_least >= 86_400:
         return f"{seconds / 86_400:,.1f} days"
-    if seconds >= 3_600:
+    if at_least >= 3_600:
         return f"{seconds / 3_600:.2f} h"
-    if seconds >= 60:
+    if at_least >= 60:
         return f"{seconds / 60:.2f} min"
-    if seconds >= 1:
+    if at_least >= 1:
         return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
+    if at_least >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
-    if seconds >= 1e-6:
+    if at_least >= 1e-6:
         return f"{seconds * 1e6:.2f} us"
     return f"{seconds * 1e9:.1f} ns"
 

@@ -39,7 +39,9 @@ Definitions (all estimates, ``estimate: true``):
   ``generation_s`` = ``ttft_s`` + N x ``tpot_s``.
 - **Mixture of experts**: a decode step of B tokens under uniform top-k routing reads the weights of
   ``E * (1 - (1 - k/E)^B)`` distinct experts per layer in expectation (each expert is missed by a token
-  with probability 1 - k/E); prefill reads all experts.
+  with probability 1 - k/E); prefill reads all experts. FLOPs are those of top-k routing (k experts per
+  token; experts that transformers runs densely over all E are scaled to k/E at capture,
+  ``capture.routed_experts``).
 - **Tensor parallel** (Megatron-style, ``tp`` GPUs): every op's FLOPs and bytes split ``tp`` ways; the KV
   cache splits by KV heads, replicated when ``tp`` exceeds them (per GPU ``ceil(kv_heads / tp)`` heads);
   two all-reduces per layer of the ``B x T x hidden`` activations, each a ring all-reduce of
@@ -57,6 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from metrics_core.capture.routed_experts import is_routed_expert_module
 from metrics_core.common.dtypes import PRECISION_BITS, ElementBits
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
@@ -384,11 +387,20 @@ def expected_experts(experts: int, top_k: int, tokens: int) -> float:
     return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
 
 
+def is_routed_expert_gemm(r: OpRecord) -> bool:
+    """Whether ``r`` reads routed experts' weights: a grouped expert GEMM (``torch._grouped_mm``:
+    Mixtral, Qwen-MoE, gpt-oss, DeepSeek in transformers) or any weight-reading op of a routed-experts
+    module (a dotted name with an ``experts`` component, as ``capture.params.active_params`` counts them:
+    Llama-4's batched ``bmm`` over all experts, ``capture.routed_experts``)."""
+    return r.op in GROUPED_GEMMS or bool(r.weight_bytes and is_routed_expert_module(r.module))
+
+
 def moe_decode_records(records: Sequence[OpRecord], experts: int, top_k: int, tokens: int) -> list[OpRecord]:
-    """Decode records with the grouped expert GEMMs reading only the expected distinct experts' weights."""
+    """Decode records with the routed expert GEMMs (``is_routed_expert_gemm``) reading only the expected
+    distinct experts' weights: weight bytes x ``expected_experts(E, k, tokens) / E``."""
     share = expected_experts(experts, top_k, tokens) / experts
     return [
-        replace(r, weight_bytes=round(r.weight_bytes * share)) if r.op in GROUPED_GEMMS else r
+        replace(r, weight_bytes=round(r.weight_bytes * share)) if is_routed_expert_gemm(r) else r
         for r in records
     ]
 
@@ -547,6 +559,14 @@ class LlmEstimate:
     #: The decoder's cache layout (``runtime.llm_capture.LlmCapture.cache_facts``: layer kinds, what
     #: ``kv_bytes_per_token`` counts, transformers' full K/V where it differs, SSM state per sequence).
     cache: dict[str, Any] | None = None
+    #: What ``max_batch_size`` was solved from (per GPU): one sequence's KV bytes at P + N (whole blocks)
+    #: and the activation lines ``(shared, per sequence)`` (``largest_batch``).
+    kv_per_sequence_bytes: float = 0.0
+    batch_lines: tuple[tuple[float, float], ...] = ()
+    #: Speculative decoding's draft model, resident beside the target (``perf.speculative.DraftMemory``):
+    #: its weights and the B sequences' draft KV count in ``resident_bytes``, ``fits`` and
+    #: ``max_batch_size`` (``perf.speculative.with_draft``); None: no draft model.
+    draft: Any = None
 
     @property
     def clock_ratio(self) -> float:
@@ -576,7 +596,9 @@ class LlmEstimate:
 
     @property
     def resident_bytes(self) -> int:
-        return self.weight_bytes + self.kv_cache_bytes + self.activation_bytes
+        """Bytes held per GPU: weights + KV cache + activations (+ a draft model's weights and KV)."""
+        draft = self.draft.weight_bytes + self.draft.kv_cache_bytes if self.draft is not None else 0
+        return self.weight_bytes + self.kv_cache_bytes + self.activation_bytes + draft
 
     @property
     def fits(self) -> bool:
@@ -643,6 +665,7 @@ class LlmEstimate:
             "decode_tokens_per_s_per_sequence": 1 / tpot if tpot else None,
             "generation_s": self.generation_s,
             "experts_read_per_layer": self.experts_read_per_layer,
+            "draft": self.draft.to_dict() if self.draft is not None else None,
             "cache": self.cache,
             "prefill": self.prefill.to_dict(),
             "decode": self.decode.to_dict(),
@@ -789,7 +812,8 @@ def estimate_llm(
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
     lines = capture.activation_lines or [(0.0, capture.prefill.peak_activation_bytes / b)]
-    max_batch = largest_batch(capacity - weight_gpu, kv_per_seq_gpu, [(a / tp, g / tp) for a, g in lines])
+    gpu_lines = tuple((a / tp, g / tp) for a, g in lines)
+    max_batch = largest_batch(capacity - weight_gpu, kv_per_seq_gpu, gpu_lines)
     return LlmEstimate(
         model=capture.model,
         target=target,
@@ -817,4 +841,6 @@ def estimate_llm(
         kv_block_tokens=block,
         kv_paging_bytes=round(b * paging_per_seq_gpu),
         cache=capture.cache_facts() if hasattr(capture, "cache_facts") else None,
+        kv_per_sequence_bytes=kv_per_seq_gpu,
+        batch_lines=gpu_lines,
     )

@@ -111,10 +111,19 @@ def _memory_line(r) -> str:  # noqa: ANN001
         if getattr(r, "kv_block_tokens", 1) > 1
         else ""
     )
+    d = getattr(r, "draft", None)
+    draft = (
+        f" + draft {d.model} (weights {d.weights}, KV {d.kv}, TP {d.tp}): weights "
+        f"{units.human_bytes(d.weight_bytes)} + KV cache {units.human_bytes(d.kv_cache_bytes)}"
+        if d is not None
+        else ""
+    )
+    if d is not None:
+        rate = rate.replace("max batch at", "max batch (target + draft KV per sequence) at")
     return (
         f"memory{per_gpu}: weights {units.human_bytes(r.weight_bytes)} + KV cache "
         f"{units.human_bytes(r.kv_cache_bytes)}{paged} + activations "
-        f"{units.human_bytes(r.activation_bytes)}\n"
+        f"{units.human_bytes(r.activation_bytes)}{draft}\n"
         f"  = {units.human_bytes(r.resident_bytes)} of {units.human_bytes(r.capacity_bytes)}: {verdict}\n"
         f"{rate}{r.max_batch_size:,}{_cache_lines(r)}"
     )

@@ -12,10 +12,11 @@ et al. 2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter Mode
 stage 3):
 
 - memory per GPU: stage 0 holds everything; stage 1 shards the optimizer state and the fp32 master
-  weights over ``d``; stage 2 also the gradients; stage 3 also the weights (paper, Figure 1:
+  weights over ``d`` (and the optimizer step's temporaries: it updates ``1/d`` of the parameters);
+  stage 2 also the gradients; stage 3 also the weights (paper, Figure 1:
   ``(2 + 2 + K) Psi`` -> ``2 Psi + 2 Psi + K Psi / d`` -> ``2 Psi + (2 + K) Psi / d`` ->
   ``(2 + 2 + K) Psi / d``);
-  activations are not sharded;
+  activations (and the forward/backward temporaries) are not sharded;
 - communication per optimizer step: stage 0 and 1 all-reduce the gradients once (ring: ``2 (d-1)/d x
   bytes / bus bandwidth`` + latencies, ``perf.comm``); stage 1 and 2 reduce-scatter the gradients and
   all-gather the updated weights (the same volume); stage 2 reduce-scatters every micro-batch's
@@ -34,7 +35,27 @@ stage's micro-batch time + the optimizer (the stage with the most parameters); t
 fraction ``(p - 1) / (m + p - 1)``; activations between stages are sent forward and their gradients back
 (point-to-point, at the link's bus bandwidth). Memory per stage (1F1B): its share of the weights,
 gradients, master weights and optimizer state, its saved activations x ``min(m, p - s)`` micro-batches in
-flight (stage ``s`` counted from 0), and the whole model's temporaries at the peak (an upper bound).
+flight (stage ``s`` counted from 0), and its temporaries (memory rule below).
+
+Memory per GPU (every plan): the peak over the step's phases of the per-GPU categories, each phase's
+peak taken whole (``peak_over_phases``), never the sum of peaks from different phases:
+
+- *forward/backward*: the weights, master weights and optimizer state the GPU holds (sharded as above;
+  ZeRO-3 adds the largest unit's weights, gathered whole while it runs), plus the gradients, saved
+  activations and temporaries of the single-GPU simulation (``capture.step_memory``, per op) re-weighed
+  for the GPU: gradients sharded with ZeRO 2-3 (and the parameters a GPU keeps under TP / PP), saved
+  activations and the activation-phase temporaries with the activations (whole under DP / ZeRO, the
+  split ops' share divided by ``t`` under TP); the op where that per-GPU sum is largest
+  (``activation_phase_peak``: sharding the gradients can move the peak, e.g. to the forward's end).
+  With several micro-batches per step every gradient is held through the phase (they accumulate). A
+  pipeline stage holds its saved activations x its micro-batches in flight and the most temporaries
+  live while one of its own ops runs (``stage_temporaries``);
+- *optimizer step*: the same persistent bytes, the GPU's gradients and the optimizer's temporaries
+  (per parameter: foreach AdamW's ``sqrt`` of the second moment, the 16-bit casts of mixed precision)
+  for the parameters this GPU updates: ``1/d`` of them under ZeRO 1-3, the stage's under PP, the kept
+  share under TP; no activations are live.
+
+The single-GPU figure (``perf.training``) is this rule with nothing sharded.
 
 Tensor parallel over ``t`` GPUs (Shoeybi et al. 2019, "Megatron-LM", section 3: column- then
 row-parallel Linear layers, attention heads split): the matmul and attention ops inside the model's blocks
@@ -44,7 +65,8 @@ efficiently); every other op (norms, element-wise, embeddings, the head) runs wh
 block all-reduces its output activation twice in the forward (after attention and after the MLP) and twice
 in the backward, on the critical path (not overlapped). Memory: the parameters of the split ops
 (``split_params``) with their gradients, master weights and optimizer state, and the activations those ops
-saved (``split_saved_bytes``), divided by ``t``; the rest replicated (no sequence parallelism). It suits
+saved (``split_saved_bytes``), divided by ``t`` (the forward/backward temporaries scaled with the
+saved activations); the rest replicated (no sequence parallelism). It suits
 transformers; a model without matmuls in blocks gains nothing. ``t`` must split the model
 (``tensor_parallel_check``, from ``StepCapture.attention_heads``, ``kv_heads``, ``mlp_width``): ``t``
 divides the attention heads and the MLP width; the key/value heads (grouped-query attention) are divided
@@ -107,6 +129,8 @@ class Plan:
     tp: int = 1
     #: A correction the plan needed (KV heads replicated), one line; "" when none.
     note: str = ""
+    #: The phase of the fullest GPU's peak (``forward``, ``backward`` or ``optimizer``; module doc).
+    peak_phase: str = ""
 
     @property
     def name(self) -> str:
@@ -171,6 +195,76 @@ def zero_memory(
         "master_weights": shard(master, 1),
         "optimizer_state": shard(optimizer_state, 1),
     }
+
+
+def _ceil_div(x: int, n: int) -> int:
+    return -(-x // n)
+
+
+def activation_phase_peak(
+    step: StepCapture, grad_scale: float, act_scale: float, hold_gradients: bool
+) -> tuple[int, int, int, str]:
+    """The single-GPU forward/backward simulation (``capture.step_memory``) re-weighed for one GPU of a
+    plan: the op where ``grad_scale x gradients + act_scale x (saved + temporaries)`` is largest, and the
+    *unscaled* ``(gradients, saved, temporaries, phase)`` live there (the caller shards them exactly).
+    ``hold_gradients``: every gradient is live through the phase (micro-batches accumulate into them), so
+    the gradients are ``gradient_total`` at every op. A capture without the per-op curves gives its
+    single-GPU peak."""
+    m = step.memory
+    gs, ss, ts = m.live_gradients, m.live_saved, m.live_temporaries
+    if not ss:
+        return (m.gradient_total if hold_gradients else m.gradients), m.saved, m.temporaries, m.peak_phase
+    if hold_gradients:
+        i = max(range(len(ss)), key=lambda k: (ss[k] + ts[k], -k))
+        g = m.gradient_total
+    else:
+        i = max(range(len(ss)), key=lambda k: (grad_scale * gs[k] + act_scale * (ss[k] + ts[k]), -k))
+        g = gs[i]
+    return g, ss[i], ts[i], "forward" if i < step.phase_ends[0] else "backward"
+
+
+def peak_over_phases(
+    persistent: dict[str, int], activation: dict[str, int], optimizer: dict[str, int]
+) -> tuple[dict[str, int], str]:
+    """Per-GPU bytes by category at the larger of a plan's two peaks (module doc), and its phase.
+    ``persistent``: weights, master weights and optimizer state (held through the step); ``activation``:
+    the forward/backward peak's ``gradients``, ``saved_activations``, ``temporaries``, its ``phase`` and
+    any ``extra_weights`` (ZeRO-3's gathered unit); ``optimizer``: the optimizer step's ``gradients`` and
+    ``temporaries`` (no activations are live then)."""
+    fb = dict(persistent)
+    fb["weights"] += activation.get("extra_weights", 0)
+    fb.update(
+        gradients=activation["gradients"],
+        saved_activations=activation["saved_activations"],
+        temporaries=activation["temporaries"],
+    )
+    opt = dict(persistent)
+    opt.update(gradients=optimizer["gradients"], saved_activations=0, temporaries=optimizer["temporaries"])
+    if sum(opt.values()) > sum(fb.values()):
+        return _ordered(opt), "optimizer"
+    return _ordered(fb), str(activation["phase"])
+
+
+def _ordered(memory: dict[str, int]) -> dict[str, int]:
+    order = ("weights", "master_weights", "gradients", "optimizer_state", "saved_activations", "temporaries")
+    return {k: memory[k] for k in order}
+
+
+def _persistent(weights: int, master: int, state: int, dp: int, zero: int) -> dict[str, int]:
+    """Weights, master weights and optimizer state per GPU, ZeRO ``zero`` over ``dp`` (``zero_memory``)."""
+    z = zero_memory(weights, 0, master, state, dp, zero)
+    return {
+        "weights": z["weights"],
+        "master_weights": z["master_weights"],
+        "optimizer_state": z["optimizer_state"],
+    }
+
+
+def _gathered_unit(step: StepCapture, start: int = 0, end: int | None = None) -> int:
+    """Bytes of the largest unit's weights among units ``[start, end)``: what ZeRO-3 gathers whole while
+    it runs."""
+    per = step.weight_bytes // max(step.params, 1)
+    return max(step.unit_params[start:end] or [0]) * per
 
 
 def target_link(target: HardwareTarget, gpus: int | None = None, flag: str = "--gpus") -> Link:
@@ -255,13 +349,7 @@ def data_parallel_plan(
         else 0.0
     )
     exposed = max(0.0, comm - accumulation * est.phases["backward"].time_s)
-    memory = zero_memory(
-        step.weight_bytes, est.memory.gradients, step.master_bytes, step.optimizer_state_bytes, dp, zero
-    )
-    if zero >= 3:  # the largest unit's weights gathered whole while it runs
-        memory["weights"] += max(step.unit_params or [0]) * (step.weight_bytes // max(step.params, 1))
-    memory["saved_activations"] = est.memory.saved_activations
-    memory["temporaries"] = est.memory.temporaries
+    memory, phase = data_parallel_memory(step, dp, zero, accumulation)
     compute = accumulation * fb
     return Plan(
         dp=dp,
@@ -279,7 +367,32 @@ def data_parallel_plan(
         global_batch=step.batch_size * accumulation * dp,
         memory=memory,
         capacity_bytes=est.memory.capacity_bytes,
+        peak_phase=phase,
     )
+
+
+def data_parallel_memory(
+    step: StepCapture, dp: int, zero: int, accumulation: int
+) -> tuple[dict[str, int], str]:
+    """Per-GPU bytes by category of ``dp`` replicas under ZeRO ``zero`` with ``accumulation`` micro-batches
+    each, at the larger of the forward/backward and the optimizer-step peaks, and that peak's phase
+    (module doc)."""
+
+    def shard(x: int, from_stage: int) -> int:
+        return _ceil_div(x, dp) if zero >= from_stage else x
+
+    persistent = _persistent(step.weight_bytes, step.master_bytes, step.optimizer_state_bytes, dp, zero)
+    hold = accumulation > 1 or step.accumulation > 1
+    g, saved, temps, phase = activation_phase_peak(step, 1 / dp if zero >= 2 else 1.0, 1.0, hold)
+    activation = {
+        "gradients": shard(g, 2), "saved_activations": saved, "temporaries": temps, "phase": phase,
+        "extra_weights": _gathered_unit(step) if zero >= 3 and dp > 1 else 0,
+    }  # fmt: skip
+    optimizer = {
+        "gradients": shard(step.memory.gradient_total, 2),
+        "temporaries": shard(step.optimizer_temporary_bytes, 1),
+    }
+    return peak_over_phases(persistent, activation, optimizer)
 
 
 def pipeline_plan(
@@ -314,20 +427,7 @@ def pipeline_plan(
     )
     exposed = max(0.0, comm - micro_batches * est.phases["backward"].time_s / pp)
     opt = est.phases["optimizer"].time_s * shares[s_max] / (dp if zero >= 1 and dp > 1 else 1)
-    worst: dict[str, int] = {}
-    for s, (a, b) in enumerate(stages):
-        mem = zero_memory(
-            int(step.weight_bytes * shares[s]),
-            int(est.memory.gradients * shares[s]),
-            int(step.master_bytes * shares[s]),
-            int(step.optimizer_state_bytes * shares[s]),
-            dp,
-            zero,
-        )
-        mem["saved_activations"] = sum(step.unit_saved_bytes[a:b]) * min(micro_batches, pp - s)
-        mem["temporaries"] = est.memory.temporaries
-        if sum(mem.values()) > sum(worst.values()):
-            worst = mem
+    worst, phase = pipeline_memory(step, stages, dp, zero, micro_batches)
     return Plan(
         dp=dp,
         pp=pp,
@@ -345,7 +445,65 @@ def pipeline_plan(
         memory=worst,
         capacity_bytes=est.memory.capacity_bytes,
         stages=stages,
+        peak_phase=phase,
     )
+
+
+def stage_temporaries(step: StepCapture, stages: Sequence[tuple[int, int]]) -> list[int]:
+    """Per stage, the most temporaries the single-GPU simulation holds while one of the stage's forward or
+    backward ops runs (ops of no unit count in the last stage, as in ``unit_times``); a capture without
+    the per-op curves gives its peak's temporaries to every stage."""
+    curve = step.memory.live_temporaries
+    if not curve:
+        return [step.memory.temporaries] * len(stages)
+    stage_of = {}
+    for s, (a, b) in enumerate(stages):
+        for u in range(a, b):
+            stage_of[u] = s
+    last = len(stages) - 1
+    out = [0] * len(stages)
+    for i, t in enumerate(curve):
+        u = step.record_unit[i] if i < len(step.record_unit) else -1
+        s = stage_of.get(u, last)
+        out[s] = max(out[s], t)
+    return out
+
+
+def pipeline_memory(
+    step: StepCapture, stages: Sequence[tuple[int, int]], dp: int, zero: int, micro_batches: int
+) -> tuple[dict[str, int], str]:
+    """Per-GPU bytes by category of the fullest stage of a pipeline (``stages``: unit ranges), ``dp``
+    replicas under ZeRO ``zero``, ``micro_batches`` per step, at the larger of the stage's forward/backward
+    and optimizer-step peaks, and that peak's phase (module doc)."""
+    pp = len(stages)
+    params = max(step.params, 1)
+    temps = stage_temporaries(step, stages)
+    worst: dict[str, int] = {}
+    worst_phase = ""
+    for s, (a, b) in enumerate(stages):
+        share = sum(step.unit_params[a:b]) / params
+        z = zero_memory(
+            int(step.weight_bytes * share), int(step.memory.gradient_total * share),
+            int(step.master_bytes * share), int(step.optimizer_state_bytes * share), dp, zero,
+        )  # fmt: skip
+        persistent = {k: z[k] for k in ("weights", "master_weights", "optimizer_state")}
+        in_flight = min(micro_batches, pp - s)
+        activation = {
+            "gradients": z["gradients"],  # micro-batches accumulate: the stage's gradients all held
+            "saved_activations": sum(step.unit_saved_bytes[a:b]) * in_flight,
+            "temporaries": temps[s],
+            "phase": "backward",
+            "extra_weights": _gathered_unit(step, a, b) if zero >= 3 and dp > 1 else 0,
+        }
+        opt_temps = int(step.optimizer_temporary_bytes * share)
+        optimizer = {
+            "gradients": z["gradients"],
+            "temporaries": _ceil_div(opt_temps, dp) if zero >= 1 else opt_temps,
+        }
+        mem, phase = peak_over_phases(persistent, activation, optimizer)
+        if sum(mem.values()) > sum(worst.values()):
+            worst, worst_phase = mem, phase
+    return worst, worst_phase
 
 
 def tensor_parallel_plan(
@@ -390,11 +548,7 @@ def tensor_parallel_plan(
         else 0.0
     )
     exposed = max(0.0, comm - accumulation * est.phases["backward"].time_s / tp)
-    memory = zero_memory(part(step.weight_bytes), part(est.memory.gradients), part(step.master_bytes),
-                         part(step.optimizer_state_bytes), dp, zero)  # fmt: skip
-    split_saved = min(step.split_saved_bytes, est.memory.saved_activations)
-    memory["saved_activations"] = est.memory.saved_activations - split_saved + split_saved // tp
-    memory["temporaries"] = est.memory.temporaries
+    memory, phase = tensor_parallel_memory(step, tp, keep, dp, zero, accumulation)
     compute = accumulation * (fb + tp_comm)
     opt = est.phases["optimizer"].time_s * keep / (dp if zero >= 1 and dp > 1 else 1)
     return Plan(
@@ -402,8 +556,44 @@ def tensor_parallel_plan(
         compute_s=compute, communication_s=comm + accumulation * tp_comm, exposed_communication_s=exposed,
         optimizer_s=opt, bubble_fraction=0.0, step_time_s=compute + exposed + opt,
         global_batch=step.batch_size * accumulation * dp, memory=memory,
-        capacity_bytes=est.memory.capacity_bytes, tp=tp, note=note,
+        capacity_bytes=est.memory.capacity_bytes, tp=tp, note=note, peak_phase=phase,
     )  # fmt: skip
+
+
+def tensor_parallel_memory(
+    step: StepCapture, tp: int, keep: float, dp: int, zero: int, accumulation: int
+) -> tuple[dict[str, int], str]:
+    """Per-GPU bytes by category of ``dp`` replicas of a ``tp``-way group that keeps ``keep`` of the
+    parameters per GPU, ZeRO ``zero`` across the replicas, ``accumulation`` micro-batches each, at the
+    larger of the forward/backward and optimizer-step peaks, and that peak's phase (module doc)."""
+
+    def part(x: int) -> int:
+        return int(x * keep)
+
+    def shard(x: int, from_stage: int) -> int:
+        return _ceil_div(x, dp) if zero >= from_stage else x
+
+    persistent = _persistent(
+        part(step.weight_bytes), part(step.master_bytes), part(step.optimizer_state_bytes), dp, zero
+    )
+    # the activations the split ops saved are divided by tp (their share at the forward's end); the
+    # activation-phase temporaries go with the activations
+    saved_end = max(step.memory.saved_at_forward_end, 1)
+    act = 1 - (1 - 1 / tp) * min(step.split_saved_bytes, saved_end) / saved_end
+    hold = accumulation > 1 or step.accumulation > 1
+    g, saved, temps, phase = activation_phase_peak(step, keep / (dp if zero >= 2 else 1), act, hold)
+    activation = {
+        "gradients": shard(part(g), 2),
+        "saved_activations": int(saved * act),
+        "temporaries": int(temps * act),
+        "phase": phase,
+        "extra_weights": int(_gathered_unit(step) * keep) if zero >= 3 and dp > 1 else 0,
+    }
+    optimizer = {
+        "gradients": shard(part(step.memory.gradient_total), 2),
+        "temporaries": shard(part(step.optimizer_temporary_bytes), 1),
+    }
+    return peak_over_phases(persistent, activation, optimizer)
 
 
 def tensor_parallel_check(step: StepCapture, tp: int) -> tuple[bool, str]:

@@ -132,6 +132,12 @@ class StepCapture:
         """The decoder layer of a step's ``k``-th attention op."""
         return self.attention_layers[k] if k < len(self.attention_layers) else k
 
+    def attention_windows(self) -> list[int | None]:
+        """The sliding window of each layer with an attention op (SSM and cache-less layers have none)."""
+        n = len(self.windows)
+        keep = self.attention_layers if self.attention_layers else range(n)
+        return [self.windows[i] if i < n else None for i in keep]
+
     def held_windows(self) -> list[int | None]:
         """Per layer, the most tokens it keeps: its sliding window or chunk (None: every token)."""
         n = max(self.layers, len(self.windows), len(self.chunks))
@@ -299,6 +305,8 @@ class StepModel:
                 out_shape, in_shapes = dims[0], dims[1:]
             else:
                 out_shape, in_shapes = t.output_shape, t.input_shapes
+            if layer is not None and t.op == SDPA:
+                out_shape, in_shapes = attention_shapes(t, in_shapes, segments, tokens, keys)
             out.append(
                 OpRecord(  # positional: thousands of ops per step (dataclasses.replace is slow)
                     t.index, t.module, t.module_type, t.op, t.category, in_shapes, out_shape, t.dtype,
@@ -316,6 +324,26 @@ def same_ops(*steps: Sequence[OpRecord]) -> bool:
     return len({len(r) for r in steps}) == 1 and all(
         len({x.op for x in ops}) == 1 for ops in zip(*steps, strict=True)
     )
+
+
+def attention_shapes(
+    template: OpRecord, in_shapes: list, segments: Sequence[Segment], tokens: float, keys: float
+) -> tuple[list[int], list]:
+    """The shapes of a step's fused attention op (``(batch, heads, length, head dim)``, as SDPA takes
+    them) from its segments: ``S`` sequences (the segments' counts), each with ``tokens / S`` queries
+    against ``keys / S`` keys (the layer's windowed keys). A prefill of T tokens is then one sequence of T
+    queries, as its capture is, not T sequences of one query each (what the decode captures' shape fit
+    gives: their only token dimension is the batch), so the kernel is priced as the prefill's
+    FlashAttention tile and not as T decode rows. Heads and head sizes are the template's; other inputs
+    (a mask) keep the fitted shapes. The template's own shapes when they are not four-dimensional."""
+    shapes = template.input_shapes
+    if len(shapes) < 3 or any(len(x) != 4 for x in shapes[:3]) or len(template.output_shape) != 4:
+        return template.output_shape, in_shapes
+    seqs = max(1, round(sum(s.count for s in segments)))
+    lq, lk = max(1, round(tokens / seqs)), max(1, round(keys / seqs))
+    q, k, v = shapes[:3]
+    out = [seqs, template.output_shape[1], lq, template.output_shape[3]]
+    return out, [[seqs, q[1], lq, q[3]], [seqs, k[1], lk, k[3]], [seqs, v[1], lk, v[3]], *in_shapes[3:]]
 
 
 def _shape_fit(
@@ -413,17 +441,48 @@ def prompt_chunks(prompt: int, chunk: int) -> list[tuple[int, int]]:
 # ------------------------------------------------------------------------------------ chunked prefill
 
 
+def pairs_by_window(
+    windows: Sequence[int | None], offset: int, tokens: int
+) -> tuple[tuple[int | None, int, int], ...]:
+    """``(window, layers, pairs)`` for each distinct attention window of ``windows`` (one entry per
+    attention layer; None: full attention), in first-seen order: the (query, key) pairs ONE such layer
+    attends for ``tokens`` queries after ``offset`` cached tokens (``window_sum``) and how many layers have
+    that window. No windows (a model the capture found none for): one full-attention entry of 0 layers."""
+    counts: dict[int | None, int] = {}
+    for w in windows or [None]:
+        counts[w] = counts.get(w, 0) + 1
+    if not windows:
+        counts = {None: 0}
+    return tuple((w, n, window_sum(offset, tokens, w)) for w, n in counts.items())
+
+
+def mean_layer_pairs(by_window: Sequence[tuple[int | None, int, int]]) -> int | float:
+    """Attention pairs per attention layer: the pairs summed over the attention layers / their number
+    (every layer's own count when they share one window; an int when whole)."""
+    layers = sum(n for _w, n, _p in by_window)
+    if not layers:
+        return by_window[0][2] if by_window else 0
+    total = sum(n * p for _w, n, p in by_window)
+    return total // layers if total % layers == 0 else total / layers
+
+
 @dataclass(frozen=True)
 class ChunkStep:
-    """One prefill chunk: its tokens, offset, attention pairs (full attention) and the step estimate."""
+    """One prefill chunk: its tokens, offset, attention pairs and the step estimate. ``pairs``: (query,
+    key) pairs per attention layer, the mean over the attention layers (``mean_layer_pairs``: with one
+    window for every layer, e.g. Mistral's 4,096 or none, each layer's exact count); ``by_window``: the
+    exact pairs of one layer of each window, ``(window, layers, pairs)`` (``pairs_by_window``)."""
 
     tokens: int
     offset: int
-    pairs: int
+    pairs: int | float
     step: PhaseEstimate
+    by_window: tuple[tuple[int | None, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"tokens": self.tokens, "offset": self.offset, "attention_pairs": self.pairs,
+                "attention_pairs_by_window": [{"window": w, "layers": n, "pairs": p}
+                                              for w, n, p in self.by_window],
                 "time_s": self.step.time_s, "bound": self.step.bound}  # fmt: skip
 
 
@@ -459,7 +518,10 @@ class ChunkedPrefill:
             "running_tpot_unchunked_s": self.running_tpot_unchunked_s,
             "running_decode_only_s": self.decode_only_s,
             "assumptions": "each chunk step also decodes the running batch (one token per sequence at the "
-            "running context); attention pairs per chunk are exact (chunk c attends to every earlier token)",
+            "running context); attention pairs per chunk are exact with each layer's sliding window applied "
+            "(query i of a chunk after o tokens attends min(o + i, window) keys); attention_pairs is per "
+            "attention layer (the mean over the attention layers: each layer's own count when all share one "
+            "window), attention_pairs_by_window gives one layer of each window and how many layers have it",
             "estimate": True,
         }
 
@@ -485,7 +547,8 @@ def chunked_prefill(
     for i, (t, o) in enumerate(plan):
         last = i == len(plan) - 1
         est = step_estimate(model, target, s, [Segment(1, t, o, 1 if last else 0), *decode], stack)
-        steps.append(ChunkStep(t, o, window_sum(o, t, None), est))
+        by_window = pairs_by_window(model.capture.attention_windows(), o, t)
+        steps.append(ChunkStep(t, o, mean_layer_pairs(by_window), est, by_window))
     whole = step_estimate(model, target, s, [Segment(1, p, 0, 1), *decode], stack)
     only = step_estimate(model, target, s, decode, stack).time_s if decode else 0.0
     request = request_overhead_s(s, stack)
@@ -592,7 +655,7 @@ def concurrency(
     cap = model.capture
     kv_share = kv_heads_per_gpu(cap.kv_heads, s.tp) / cap.kv_heads
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
-    per_layer = _layer_token_bytes(cap, s)
+    per_layer = layer_token_bytes(cap, s)
     per_user = kv_bytes_per_user(cap, per_layer, p + o, block, state_bytes(cap, s)) * kv_share
     weights = math.ceil(cap.weight_bytes * s.weight_scale / s.tp)
     most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
@@ -643,16 +706,19 @@ def state_bytes(cap: StepCapture, scenario: Scenario) -> float:
     return cap.state_elements * scenario.bits.activations / 8
 
 
-def _layer_token_bytes(cap: StepCapture, scenario: Scenario) -> list[float]:
+def layer_token_bytes(cap: StepCapture, scenario: Scenario) -> list[float]:
     """KV bytes per token per layer at the scenario's KV precision: the capture's per-layer elements per
     token (the MLA latent; 0 for SSM layers) x the KV bits / 8; for a capture without them, from its KV
-    write: the ``index_copy_`` pair of each layer at batch 1 (K and V of the new token)."""
+    write: the ``index_copy_`` pair of each layer (K and V of the new token) per sequence, which the
+    capture prices at its activations' bits (``StepModel.repriced``), so x the scenario's KV bits over
+    the capture's activation bits (fp8 activations with an fp16 KV cache: x 2)."""
     if cap.layer_token_elements:
         return [e * scenario.bits.kv / 8 for e in cap.layer_token_elements]
     c1, b1 = cap.contexts[0], cap.batches[0]
     writes = [r.output_bytes / b1 for r in cap.steps[(b1, c1)] if r.op in ("index_copy_", "index_copy")]
     if len(writes) >= 2 * cap.layers:
-        return [writes[2 * i] + writes[2 * i + 1] for i in range(cap.layers)]
+        ratio = scenario.bits.kv / cap.bits.activations if cap.bits is not None else 1.0
+        return [(writes[2 * i] + writes[2 * i + 1]) * ratio for i in range(cap.layers)]
     return list(cap_kv_fallback(cap))
 
 
@@ -793,7 +859,7 @@ def estimate_from_steps(
     knots = sorted({first, last, *(w for w in cap.held_windows() if w is not None and first < w < last)})
     decodes = {c: step_estimate(model, target, s, [Segment(b, 1, c - 1)], stack) for c in {*knots, context}}
     kv_share = kv_heads_per_gpu(cap.kv_heads, tp) / cap.kv_heads
-    per_layer = _layer_token_bytes(cap, s)
+    per_layer = layer_token_bytes(cap, s)
     windows = cap.held_windows() + [None] * len(per_layer)
     held = sum(x * (last if windows[i] is None else min(last, windows[i])) for i, x in enumerate(per_layer))
     held += state_bytes(cap, s)
@@ -807,6 +873,7 @@ def estimate_from_steps(
         per_seq = base.activation_bytes * bs.tp / bs.batch_size * p / bs.prompt_tokens
         lines = [(0.0, per_seq)]
     act = math.ceil(max(a + b * g for a, g in lines) / tp)
+    gpu_lines = tuple((a / tp, g / tp) for a, g in lines)
     capacity = target.memory_gb * 1e9
     experts = None
     if cap.experts and cap.experts_per_token:
@@ -822,7 +889,7 @@ def estimate_from_steps(
         kv_cache_bytes=round(b * kv_per_seq),
         activation_bytes=act,
         capacity_bytes=capacity,
-        max_batch_size=largest_batch(capacity - weights, kv_per_seq, [(a / tp, g / tp) for a, g in lines]),
+        max_batch_size=largest_batch(capacity - weights, kv_per_seq, gpu_lines),
         prefill=prefill,
         decode_first=decodes[first],
         decode_last=decodes[last],
@@ -834,4 +901,6 @@ def estimate_from_steps(
         kv_block_tokens=block,
         kv_paging_bytes=round(b * paging),
         derived_from="step model",
+        kv_per_sequence_bytes=kv_per_seq,
+        batch_lines=gpu_lines,
     )

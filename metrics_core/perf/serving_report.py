@@ -62,13 +62,40 @@ def layers_text(r: Any, width: int | None = None) -> str:
     return wrap_prose("\n\n".join(out), width)
 
 
+def _window(w: int | None) -> str:
+    return "full" if w is None else f"window {w:,}"
+
+
+def pairs_note(cp: Any) -> str:
+    """What the chunks' ``attn pairs`` column counts: per attention layer, sliding windows applied; with
+    several windows, one layer of each and the mean the column shows."""
+    by = [c.by_window for c in cp.chunks]
+    kinds = by[0] if by and by[0] else ()
+    total = sum(c.pairs for c in cp.chunks)
+    if len(kinds) <= 1:
+        where = f" ({_window(kinds[0][0])})" if kinds else ""
+        return (
+            f"attention pairs per attention layer{where}, exact with sliding windows applied: query i of a "
+            f"chunk after o tokens attends min(o + i, window) keys ({total:,} pairs in all)"
+        )
+    parts = "; ".join(
+        f"{n} layers at {_window(w)}: {sum(dict(((x, p) for x, _n, p in b)).get(w, 0) for b in by):,}"
+        for w, n, _p in kinds
+    )
+    return (
+        f"attention pairs per attention layer, exact with each layer's sliding window applied (query i of a "
+        f"chunk after o tokens attends min(o + i, window) keys); the column is the mean over the attention "
+        f"layers ({total:,.0f} in all); one layer's pairs in all chunks: {parts}"
+    )
+
+
 def chunked_text(cp: Any, width: int | None = None) -> str:
     """A ``perf.serving.ChunkedPrefill``: its chunks, TTFT chunked and not, the running batch's TPOT."""
-    rows = [[str(i + 1), f"{c.tokens:,}", f"{c.offset:,}", f"{c.pairs:,}", units.human_time(c.step.time_s),
+    rows = [[str(i + 1), f"{c.tokens:,}", f"{c.offset:,}", f"{c.pairs:,.0f}", units.human_time(c.step.time_s),
              c.step.bound] for i, c in enumerate(cp.chunks)]  # fmt: skip
     shown = rows if len(rows) <= 12 else [*rows[:5], ["...", "", "", "", "", ""], *rows[-5:]]
     table = text_table(
-        ["chunk", "tokens", "after", "attn pairs", "step", "bound"],
+        ["chunk", "tokens", "after", "attn pairs/layer", "step", "bound"],
         shown,
         [True, True, True, True, True, False],
         width,
@@ -84,8 +111,7 @@ def chunked_text(cp: Any, width: int | None = None) -> str:
         f"chunked prefill: {cp.prompt_tokens:,} prompt tokens in chunks of {cp.chunk_tokens:,}, each step "
         f"also decoding the running batch (est.)\n{table}\n"
         f"TTFT {units.human_time(cp.ttft_s)} chunked vs {units.human_time(cp.ttft_unchunked_s)} in one "
-        f"step{running}\nattention pairs are exact: chunk c attends to every earlier token "
-        f"({sum(c.pairs for c in cp.chunks):,} pairs in all)"
+        f"step{running}\n{pairs_note(cp)}"
     )
     return wrap_prose(text, width)
 
@@ -93,7 +119,8 @@ def chunked_text(cp: Any, width: int | None = None) -> str:
 def speculative_text(sp: Any, width: int | None = None) -> str:
     """A ``perf.speculative.Speculative``: tokens per step, the step's parts, TPOT, tokens/s, speed-up."""
     draft = (
-        f"draft {sp.draft}: {sp.draft_tokens} x {units.human_time(sp.draft_step.time_s)}"
+        f"draft {sp.draft} (weights {sp.draft_weights}, KV {sp.draft_kv}, TP {sp.draft_tp}): "
+        f"{sp.draft_tokens} x {units.human_time(sp.draft_step.time_s)}"
         if sp.draft_step
         else "n-gram draft (host lookup, no GPU time)"
     )
@@ -135,8 +162,10 @@ def concurrency_text(
     c0 = rows[0] if rows else (best.at if best else None)
     head = (
         f"concurrency under continuous batching (est.): prompt {c0.prompt_tokens:,}, output "
-        f"{c0.output_tokens:,}, prefill chunks of {c0.chunk_tokens:,}; KV fits for up to "
-        f"{c0.max_users_fit:,} users, the running batch takes {c0.max_running:,} (the rest queue)"
+        f"{c0.output_tokens:,}, prefill chunks of {c0.chunk_tokens:,}; the KV cache of up to "
+        f"{c0.max_users_fit:,} users fits beside the weights (step activations not counted, unlike max "
+        f"batch, which holds a whole batch's prefill), the running batch takes {c0.max_running:,} (the rest "
+        "queue)"
         if c0
         else "concurrency under continuous batching (est.)"
     )

@@ -8,26 +8,43 @@ with each drafted token accepted with probability ``a`` (independently), a targe
 tokens (the accepted prefix plus the target's own next token). Per target step the engine runs:
 
 - the draft: k decode steps of the draft model for the batch at the context (a draft MODEL: its own
-  ``perf.serving.StepModel``, same formats, TP and stack as the target); an ``ngram`` draft (prompt-lookup
-  decoding, vLLM's ``[ngram]``) looks tokens up in the context on the host: no GPU time;
+  ``perf.serving.StepModel``, same formats, TP and stack as the target, stated in the output); an
+  ``ngram`` draft (prompt-lookup decoding, vLLM's ``[ngram]``) looks tokens up in the context on the
+  host: no GPU time;
 - the target's verification: one step of k + 1 tokens per sequence (every token's logits computed).
 
 So ``TPOT = (k t_draft + t_verify) / E`` and the batch's tokens/s = ``B E / (k t_draft + t_verify)``; the
 speed-up is the plain decode step's time over TPOT. Contexts: the mean decode context ``P + N / 2``.
 A draft must share the target's vocabulary (its proposals are target token ids): another vocabulary is
-refused with a one-line error. Estimates; no torch here.
+refused with a one-line error.
+
+**Memory.** A draft model is resident beside the target on the same GPUs (vLLM, SGLang, TensorRT-LLM): its
+weights at the scenario's weight format (the target's: ``--weights``; there is no separate draft option)
+split over the scenario's TP (as the target's), and its own KV cache for every sequence at ``P + N``
+tokens in whole blocks (its KV precision: the target's ``--kv``; split by its KV heads).
+``with_draft`` adds both to the target's ``resident_bytes`` and ``fits``, and solves ``max_batch_size``
+with each sequence holding the target's KV plus the draft's. The draft's step activations (one decode
+token per sequence) are not counted. Estimates; no torch here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 from metrics_core.common.errors import UsageError
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.llm import PhaseEstimate, Scenario
-from metrics_core.perf.serving import Segment, StepModel, step_estimate
-from metrics_core.perf.stacks import Stack
+from metrics_core.perf.llm import LlmEstimate, PhaseEstimate, Scenario, kv_heads_per_gpu, largest_batch
+from metrics_core.perf.serving import (
+    Segment,
+    StepModel,
+    kv_bytes_per_user,
+    layer_token_bytes,
+    state_bytes,
+    step_estimate,
+)
+from metrics_core.perf.stacks import Stack, get_stack
 
 #: The draft that costs no GPU time: n-gram (prompt-lookup) proposals.
 NGRAM = "ngram"
@@ -77,6 +94,10 @@ class Speculative:
     verify: PhaseEstimate
     plain: PhaseEstimate
     batch_size: int
+    #: The draft model's formats and tensor-parallel degree (the scenario's: the target's); None for n-gram.
+    draft_weights: str | None = None
+    draft_kv: str | None = None
+    draft_tp: int | None = None
 
     @property
     def cycle_s(self) -> float:
@@ -100,6 +121,9 @@ class Speculative:
         return {
             "draft": self.draft,
             "draft_tokens": self.draft_tokens,
+            "draft_weights_precision": self.draft_weights,
+            "draft_kv_precision": self.draft_kv,
+            "draft_tp": self.draft_tp,
             "acceptance": self.acceptance,
             "context_tokens": self.context,
             "expected_tokens_per_step": self.expected_tokens,
@@ -152,4 +176,88 @@ def speculative(
         verify=verify,
         plain=plain,
         batch_size=b,
+        draft_weights=s.weights_format if draft_model is not None else None,
+        draft_kv=s.kv_format if draft_model is not None else None,
+        draft_tp=s.tp if draft_model is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class DraftMemory:
+    """A draft model's memory beside the target (module doc), per GPU: ``weight_bytes`` at ``weights``
+    (a weight format) over ``tp`` GPUs; ``kv_bytes_per_token`` (the whole draft, all GPUs, at ``kv``);
+    ``kv_per_sequence_bytes`` one sequence's draft KV at ``context`` tokens in whole blocks;
+    ``kv_cache_bytes`` the batch's."""
+
+    model: str
+    weights: str
+    kv: str
+    tp: int
+    params: int
+    context: int
+    weight_bytes: int
+    kv_bytes_per_token: float
+    kv_per_sequence_bytes: float
+    kv_cache_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "weights_precision": self.weights,
+            "kv_precision": self.kv,
+            "tp": self.tp,
+            "params": self.params,
+            "context_tokens": self.context,
+            "weight_bytes": self.weight_bytes,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "assumptions": "resident beside the target on the same GPUs: weights at the target's weight "
+            "format and TP, its own KV cache for every sequence at P + N tokens in whole blocks at the "
+            "target's KV format; its decode-step activations not counted",
+            "estimate": True,
+        }
+
+
+def draft_memory(
+    draft_model: StepModel, target: HardwareTarget, scenario: Scenario, stack: Stack | None = None
+) -> DraftMemory:
+    """``draft_model``'s memory per GPU under ``scenario`` (module doc). ``UsageError`` (one line) when
+    the scenario's TP does not split the draft's attention heads."""
+    s = scenario.validated(target)
+    cap = draft_model.capture
+    tp = s.tp
+    if cap.attention_heads is not None and (tp > cap.attention_heads or cap.attention_heads % tp):
+        raise UsageError(
+            f"--tp {tp}: the draft {cap.model}'s {cap.attention_heads} attention heads do not split {tp} ways"
+        )
+    stack = stack or get_stack(s.stack)
+    block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
+    per_layer = layer_token_bytes(cap, s)
+    context = s.prompt_tokens + s.generate_tokens
+    per_seq = (
+        kv_bytes_per_user(cap, per_layer, context, block, state_bytes(cap, s))
+        * kv_heads_per_gpu(cap.kv_heads, tp)
+        / cap.kv_heads
+    )
+    return DraftMemory(
+        model=cap.model,
+        weights=s.weights_format,
+        kv=s.kv_format,
+        tp=tp,
+        params=cap.params,
+        context=context,
+        weight_bytes=math.ceil(cap.weight_bytes * s.weight_scale / tp),
+        kv_bytes_per_token=float(sum(per_layer)),
+        kv_per_sequence_bytes=per_seq,
+        kv_cache_bytes=round(s.batch_size * per_seq),
+    )
+
+
+def with_draft(est: LlmEstimate, draft: DraftMemory) -> LlmEstimate:
+    """``est`` with ``draft`` resident beside it: its weights and the batch's draft KV in
+    ``resident_bytes`` and ``fits``; ``max_batch_size`` solved with each sequence holding the target's and
+    the draft's KV (``largest_batch`` over ``est``'s activation lines)."""
+    free = est.capacity_bytes - est.weight_bytes - draft.weight_bytes
+    lines = est.batch_lines or ((0.0, 0.0),)
+    most = largest_batch(free, est.kv_per_sequence_bytes + draft.kv_per_sequence_bytes, lines)
+    return replace(est, draft=draft, max_batch_size=most)

@@ -208,13 +208,19 @@ def plans_text(d: dict[str, Any], target: HardwareTarget, width: int | None = No
     out += [f"refused: {r['name']} ({r['reason']})" for r in d.get("refused_plans", [])]
     best = d.get("best_plan")
     out.append(
-        f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s, {gb(best['memory_bytes'])} GB/GPU); "
-        "GB/GPU! does not fit; comm: collectives and transfers per step, exposed: the part not hidden "
-        "behind the backward"
+        f"best: {best['name']} ({best['samples_per_s']:,.0f} samples/s, {gb(best['memory_bytes'])} GB/GPU)"
         if best
         else "best: none fits"
     )
+    out.append(PLANS_LEGEND)
     return out
+
+
+#: The plans table's legend: its own line, after the verdict (``best: ...``).
+PLANS_LEGEND = (
+    "legend: GB/GPU! = does not fit; comm: collectives and transfers per step; exposed: the part not "
+    "hidden behind the backward"
+)
 
 
 def _seconds(value: float) -> str:

@@ -384,6 +384,7 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
     from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.params import active_params, count_params
     from metrics_core.capture.peak_memory import batch_lines, peak_memory
+    from metrics_core.capture.routed_experts import routed_top_k
     from metrics_core.capture.ssm import vectorized_scans
     from metrics_core.capture.trace import capture
     from metrics_core.sources.build import build_model
@@ -424,6 +425,12 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
     traces: list = []  # the prefill traces at two batch sizes (batch_lines)
 
     softcap = softcap_of(config)
+    text = config
+    if architecture == "decoder" and hasattr(config, "get_text_config"):
+        text = config.get_text_config(decoder=True)  # an encoder-decoder's drops its decoder_* fields
+    experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
+                    if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
+    top_k = getattr(text, "num_experts_per_tok", None) if experts else None
 
     def phase(
         kwargs: dict, values: list, kv: list, tokens: int, context: int, cross: list = ()
@@ -434,6 +441,8 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
             trace = run(model, (), "fp32", kwargs, values, bits, [*kv, *cross])
         if softcap:
             trace.records[:] = softcapped(trace.records)
+        # experts run densely (Llama-4's bmm over all E) priced as top-k routing runs them
+        trace.records[:] = routed_top_k(trace.records, experts, top_k)
         if not kv and not cross:
             traces.append(trace)
         memory = peak_memory(trace, 0)
@@ -540,12 +549,6 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
 
     if decodes_only:
         return {c: decode(c) for c in dict.fromkeys(contexts)}
-    text = config
-    if architecture == "decoder" and hasattr(config, "get_text_config"):
-        text = config.get_text_config(decoder=True)  # an encoder-decoder's drops its decoder_* fields
-    experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
-                    if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
-    top_k = getattr(text, "num_experts_per_tok", None) if experts else None
     prefill = phase(*prefill_inputs(batch_size), [], prompt, prompt)
     # peak activations at any batch (T5's position bias is shared by the batch): from two batches of at
     # least 2 (at batch 1 some reshapes are views, so its storages are not the others')

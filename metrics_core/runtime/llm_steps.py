@@ -61,6 +61,7 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
     from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.mla import absorbed_mla
     from metrics_core.capture.params import active_params, count_params
+    from metrics_core.capture.routed_experts import routed_top_k
     from metrics_core.capture.ssm import vectorized_scans
     from metrics_core.perf.serving import StepCapture, same_ops
     from metrics_core.runtime.llm_capture import (
@@ -116,11 +117,16 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
         kwargs = {"input_ids": ids, cache_arg: cache, "cache_position": position, "use_cache": True}
         values = [(ids, torch.ones((batch, 1), dtype=torch.int64)), (position, torch.tensor([context - 1]))]
         values += lengths
-        # as runtime.llm_capture's decode: MLA absorbed, Mamba scans vectorised, identical layers once
+        # as runtime.llm_capture's decode: MLA absorbed, Mamba scans vectorised, identical layers once;
+        # experts run densely (Llama-4's bmm over all E) priced as top-k routing runs them
+        # (capture.routed_experts)
         with absorbed_mla(model), vectorized_scans(model):
             records = capture_replicated(model, (), "fp32", kwargs, values, bits, kv).records
-        return softcapped(records) if softcap else records
+        return routed_top_k(softcapped(records) if softcap else records, experts, top_k)
 
+    experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
+                    if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
+    top_k = getattr(text, "num_experts_per_tok", None) if experts else None
     batches = (1, 2)
     steps = {(b, c1): step(b, c1) for b in batches}
     if not same_ops(*steps.values()):  # at batch 1 some reshapes are views that copy at larger batches
@@ -129,8 +135,6 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
     steps.update({(b, c2): step(b, c2) for b in batches})
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     logits = tuple(n for n, m in model.named_modules() if head is not None and m is head)
-    experts = next((getattr(text, a) for a in ("num_local_experts", "num_experts", "n_routed_experts")
-                    if isinstance(getattr(text, a, None), int)), None)  # fmt: skip
     vocab = getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None)
     return StepCapture(
         model=spec.name,
@@ -142,7 +146,7 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
         hidden_size=text.hidden_size,
         vocab_size=int(vocab) if vocab else None,
         experts=experts,
-        experts_per_token=getattr(text, "num_experts_per_tok", None) if experts else None,
+        experts_per_token=top_k,
         windows=windows,
         contexts=(c1, c2),
         steps=steps,

@@ -347,10 +347,19 @@ def _at_exit() -> None:
     still importing torch, has yet to fork it) would hold up the pool's shutdown for those seconds (the
     app took 1.4-3.2 s to quit while it analysed): then the server is killed first, the start fails at
     once and the shutdown goes on (the workers already forked are terminated all the same)."""
+    import signal
+
     global _closing
     _closing = True
-    _discard_executor(kill=True)
-    _kill_server(reap=True)
+    if threading.current_thread() is threading.main_thread():
+        # exiting: an interrupt now (a second Ctrl-C) would only print a traceback from inside the cleanup
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _discard_executor(kill=True)
+        _kill_server(reap=True)
+    except KeyboardInterrupt:  # one that arrived before the line above: finish the cleanup regardless
+        _discard_executor(kill=True)
+        _kill_server(reap=True)
 
 
 def _wait_for_starts(ex: Any, wait_s: float = 0.05) -> bool:

@@ -29,6 +29,9 @@ INPUT_DIMS: dict[str, tuple[str, ...] | None] = {
     "pixels": ("C", "H", "W"),
 }
 
+#: Input kinds whose default inputs hold tokens (``--seq-len`` sets their length); the others ignore it.
+TOKEN_KINDS: frozenset[str] = frozenset({"tokens", "tokens_seq2seq", "speech_seq2seq"})
+
 #: Number of positional input tensors per input kind (default 1).
 INPUT_COUNT: dict[str, int] = {"image_pair": 2}
 

@@ -98,6 +98,10 @@ class Session:
     #: Whether the user chose ``target`` (``--hardware``, the hardware picker); False for the app's
     #: default target, which the status bar and the estimate headers then call "default".
     target_chosen: bool = False
+    #: The training view's settings (``screens.train.TrainSettings``) and the precision last asked for
+    #: there, kept for the session (None / "": the view not opened yet).
+    train_settings: Any = None
+    train_precision: str = ""
     _estimates: dict[tuple, ModelEstimate | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -147,10 +147,22 @@ def _main(argv: list[str]) -> int:
         print(f"modeltui: terminated ({signal.Signals(exc.signum).name})", file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:
+        _ignore_interrupts()  # a second Ctrl-C (or the group's SIGINT, ms later) must not break the exit
         print("modeltui: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exc:  # argparse: --help (0) or a usage error already printed (2)
         return exc.code if isinstance(exc.code, int) else 0
+
+
+def _ignore_interrupts() -> None:
+    """Ignore SIGINT from now on: the process is exiting, and the worker pool's exit hook
+    (``runtime.pool``) must end the workers without a second interrupt printing a traceback (``timeout -s
+    INT`` signals the process and then its group, about a millisecond apart)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Collected:

@@ -38,8 +38,9 @@ class AddModelScreen(ModalScreen[Choice | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Add a model", classes="dialog-title")
+            # two lines, so that an 80-column terminal shows every example
             yield Label(
-                "resnet50 · timm:convnext_tiny · hf:gpt2 · hf:/path/to/config.json · pkg.mod:make(depth=18)"
+                "resnet50 · timm:convnext_tiny · hf:gpt2\nhf:/path/to/config.json · pkg.mod:make(depth=18)"
             )
             yield Input(placeholder="model", id="custom-path", compact=True)
             yield Label("inputs (optional): int64:128 attention_mask=bool:128 · float:3x224x224")

@@ -23,7 +23,8 @@ NOTES = (
     f"Measured (b): median of {ITERS} timed forward passes after {WARMUP} warm-up ones on this machine;"
     " Meas/est = measured median / the estimate on the machine measured (this-machine on the CPU).",
     "Training (T): one step of each selected model on the target (train's figures, estimates); i takes"
-    " typed values: batch, optimizer, precision, gpus, accumulation, checkpointing.",
+    " typed values: batch, optimizer, precision, gpus, accumulation, checkpointing (kept for the"
+    " session).",
     "Accuracy: published ImageNet-1k top-1/top-5 % (torchvision weights, timm's results); - = none.",
     "Pareto (f): on the frontier = no other model at least as good on both axes and better on one;"
     " energy = board power x estimated latency, an upper bound.",

@@ -8,8 +8,12 @@ Each step is captured in a worker process (``Backend.train``: ``runtime.train_ca
 code never runs in the app's process) from a thread worker; the captures are kept per model and settings,
 so a change of the GPU count only re-plans. Keys cycle the optimizer, precision, GPUs and checkpointing;
 ``i`` takes typed values (``batch 64 optimizer sgd precision fp16-mixed gpus 8 accumulation 4
-checkpointing on``). The session's target, input options and performance model (execution, efficiency)
-apply, as for ``modeltui train --hardware ID --execution ... --efficiency ...``.
+checkpointing on``). The settings are kept for the session (``Session.train_settings``): leaving the view
+and opening it again keeps them. The session's target, input options and performance model (execution,
+efficiency) apply, as for ``modeltui train --hardware ID --execution ... --efficiency ...``; on a target
+that cannot run the precision asked for (or the GPUs), the view shows what it runs instead and says so in
+one line under the settings (``fallback_notice``), and takes the precision asked for back on a target that
+runs it.
 """
 
 from __future__ import annotations
@@ -79,6 +83,14 @@ def runs_on(precision: str, target: Any) -> bool:
     return target.has(ALL_PRECISIONS[precision][0]) and (precision not in FP8_PRECISIONS or target.has("fp8"))
 
 
+def fallback_notice(wanted: str, shown: str, target: Any) -> str:
+    """One line: why ``target`` shows ``shown`` instead of the precision ``wanted``."""
+    if wanted in FP8_PRECISIONS and not target.has("fp8"):
+        return f"{wanted} needs fp8 tensor cores: {target.name} has none; showing {shown}"
+    compute = ALL_PRECISIONS[wanted][0]
+    return f"{wanted} needs a {compute} path: {target.name} has none; showing {shown}"
+
+
 def parse_typed(text: str, settings: TrainSettings) -> TrainSettings | str:
     """``batch N``, ``optimizer NAME``, ``precision NAME``, ``gpus N``, ``accumulation N`` and
     ``checkpointing on|off`` (any order, ``=`` or ``:`` allowed) applied to ``settings``; a one-line error
@@ -133,6 +145,8 @@ class TrainScreen(Screen[None]):
     DEFAULT_CSS = """
     TrainScreen #train-scroll { overflow-x: auto; overflow-y: auto; }
     TrainScreen #train-settings { height: auto; }
+    TrainScreen #train-notice { height: auto; display: none; color: $warning; }
+    TrainScreen #train-notice.shown { display: block; }
     TrainScreen #train-input { display: none; }
     TrainScreen #train-input.editing { display: block; }
     """
@@ -151,10 +165,17 @@ class TrainScreen(Screen[None]):
         self.text = "computing…"
         #: ``basis()`` of the last computation (None: none yet)
         self.computed_for: tuple | None = None
+        #: The precision last asked for (keys, typed values); ``settings.precision`` is the one shown,
+        #: another when the target cannot run it (``notice`` says so; "" otherwise).
+        self.wanted_precision = self.settings.precision
+        self.notice = ""
+        #: The target id the settings were last fitted to (``_fit_target``).
+        self.fitted_for: str | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar("train")
         yield Static(id="train-settings")
+        yield Static(id="train-notice")
         yield Input(placeholder=f"{TYPED_HINT} (Enter applies, Esc closes)", id="train-input", disabled=True)
         with ScrollableContainer(id="train-scroll"):
             yield Static(id="train-body")
@@ -164,20 +185,46 @@ class TrainScreen(Screen[None]):
         session = self.app.session
         if not self.models:
             self.models = list(session.ordered())
-        self.settings = replace(self.settings, batch=session.options.batch_size)
+        if session.train_settings is not None:  # the settings of the view's last visit this session
+            self.settings = session.train_settings
+            self.wanted_precision = session.train_precision or self.settings.precision
+        else:
+            self.settings = replace(self.settings, batch=session.options.batch_size)
+            self.wanted_precision = self.settings.precision
         self._fit_target()
         self.refresh_view()
         self.compute()
 
     def _fit_target(self) -> None:
-        """A precision the target computes in: bf16-mixed, else fp16-mixed, else fp32 (as ``train`` would
-        refuse one the target lacks)."""
+        """The precision asked for where the target computes in it, else the first of ``PRECISIONS`` it
+        does (bf16-mixed, else fp16-mixed, ...: ``train`` would refuse one the target lacks); one GPU on a
+        target whose link cannot join the GPUs asked for. ``notice``: what changed and why (one line)."""
         target = self.app.session.target
-        if not runs_on(self.settings.precision, target):
-            for p in PRECISIONS:
-                if runs_on(p, target):
-                    self.settings = replace(self.settings, precision=p)
-                    return
+        self.fitted_for = target.id
+        notes = []
+        precision = self.wanted_precision
+        if not runs_on(precision, target):
+            precision = next((p for p in PRECISIONS if runs_on(p, target)), self.settings.precision)
+            notes.append(fallback_notice(self.wanted_precision, precision, target))
+        gpus = self.settings.gpus
+        if gpus > 1:
+            try:
+                check_scale_up(target, gpus, "gpus")
+            except UsageError as exc:
+                notes.append(f"{exc}: showing 1 GPU")
+                gpus = 1
+        self.settings = replace(self.settings, precision=precision, gpus=gpus)
+        notice = "; ".join(notes)
+        if notice and notice != self.notice:
+            self.notify(notice, title="Training", severity="warning", timeout=6)
+        self.notice = notice
+        self._keep()
+
+    def _keep(self) -> None:
+        """Keep the settings for the session (the view opened again starts from them)."""
+        session = self.app.session
+        session.train_settings = self.settings
+        session.train_precision = self.wanted_precision
 
     def basis(self) -> tuple:
         """What the results depend on besides the settings: the target, the performance model and the
@@ -187,8 +234,9 @@ class TrainScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         session = self.app.session
+        if self.fitted_for is not None and self.fitted_for != session.target.id:
+            self._fit_target()  # a new target: the precision asked for again, or what it runs instead
         if self.computed_for is not None and self.computed_for != self.basis():
-            self._fit_target()
             self.compute()  # the target, modes or inputs changed (the app refreshes every screen)
         s = self.settings
         detail = f"{s.precision} · {s.optimizer}"
@@ -196,6 +244,9 @@ class TrainScreen(Screen[None]):
         compact = (f"{s.precision} · {s.optimizer}", f"b{s.batch} · {session.efficiency}")
         self.query_one(StatusBar).update(session, self.app.analysing, detail, right, compact)
         self.query_one("#train-settings", Static).update(" " + s.text())
+        notice = self.query_one("#train-notice", Static)
+        notice.update(Text(" " + self.notice) if self.notice else "")
+        notice.set_class(bool(self.notice), "shown")
         self.query_one("#train-body", Static).update(Text(self.text, no_wrap=True))
 
     def text_width(self) -> int:
@@ -204,6 +255,7 @@ class TrainScreen(Screen[None]):
 
     def compute(self) -> None:
         """Recompute for the current settings; a result of earlier settings that arrives later is dropped."""
+        self._keep()
         self.generation += 1
         self.results = {}
         self.text = "computing…"
@@ -301,6 +353,8 @@ class TrainScreen(Screen[None]):
                 self.notify(f"{target.name} computes in one of these precisions only", title="Training")
                 return
             self.settings = replace(s, precision=_next(allowed, s.precision))
+            self.wanted_precision = self.settings.precision
+            self._fit_target()
         elif setting == "optimizer":
             self.settings = replace(s, optimizer=_next(OPTIMIZERS, s.optimizer))
         else:
@@ -309,6 +363,7 @@ class TrainScreen(Screen[None]):
                 self.notify(f"{target.name} has no GPU interconnect figure: 1 GPU only", title="Training")
                 return
             self.settings = replace(s, gpus=_next(GPUS, s.gpus))
+            self._fit_target()
         self.refresh_view()
         self.compute()
 
@@ -359,7 +414,10 @@ class TrainScreen(Screen[None]):
             check_scale_up(target, parsed.gpus, "gpus")
         except UsageError as exc:
             return str(exc)
+        if parsed.precision != self.settings.precision:
+            self.wanted_precision = parsed.precision
         self.settings = parsed
+        self._fit_target()  # the notice says again what still differs from what was asked for
         self.refresh_view()
         self.compute()
         return None

@@ -34,7 +34,9 @@ def rankings_table(reports: Sequence[ModelReport]) -> Table | None:
     table.add_column("highest", no_wrap=True, overflow="ellipsis")
     for metric, cells in rows.items():
         label = LABELS.get(metric, _COLUMNS[metric].header)
-        table.add_row(label, cells.get(False, "-"), cells.get(True, "-"))
+        # a direction the seed does not rank (FLOPs/param and top-1: highest only) stays blank, not "-",
+        # which would read as a missing value
+        table.add_row(label, cells.get(False, ""), cells.get(True, ""))
     return table
 
 

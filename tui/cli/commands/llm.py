@@ -17,6 +17,9 @@ from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from tui.cli.commands.options import positive_int, positive_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
+#: Speculative decoding's defaults (``--draft-tokens``, ``--acceptance``), taken with ``--draft`` only.
+DEFAULT_DRAFT_TOKENS = 4
+DEFAULT_ACCEPTANCE = 0.7
 
 #: Flat columns of CSV and Markdown: one row per model x prompt x batch size x context.
 FLAT_KEYS: tuple[str, ...] = (
@@ -143,10 +146,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="speculative decoding with a draft model (same vocabulary) or n-gram (prompt lookup)",
     )
     g.add_argument(
-        "--draft-tokens", type=positive_int, default=4, metavar="K", help="drafted tokens per step (4)"
+        "--draft-tokens",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help=f"drafted tokens per step ({DEFAULT_DRAFT_TOKENS}; with --draft)",
     )
     g.add_argument(
-        "--acceptance", type=float, default=0.7, metavar="A", help="acceptance rate of a drafted token (0.7)"
+        "--acceptance",
+        type=float,
+        default=None,
+        metavar="A",
+        help=f"acceptance rate of a drafted token ({DEFAULT_ACCEPTANCE}; with --draft)",
     )
     from tui.cli.commands.perfmode import add_mode_args
 
@@ -306,11 +317,26 @@ def run(args: argparse.Namespace) -> int:
                     failures.append(f"{name} (batch {b}, prompt {p}): {row_error(name, str(exc))}")
                     continue
                 results += estimates
+    results = with_draft_memory(args, base, target, results)
     extras = serving_views(args, plans, base, target, results) if wants_serving(args) else {}
     write(results, args.format, extras)
+    if extras and args.format in ("csv", "markdown"):
+        print(flat_only_note(args), file=sys.stderr)
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def with_draft_memory(args: argparse.Namespace, base, target, results: list) -> list:  # noqa: ANN001
+    """``results`` with ``--draft MODEL``'s weights and KV resident beside each target
+    (``perf.speculative.with_draft``); unchanged without a draft model (n-gram drafts hold nothing)."""
+    if not results or not args.draft or args.draft.lower() == "ngram":
+        return results
+    from metrics_core.perf.speculative import draft_memory, with_draft
+    from metrics_core.runtime.llm_cache import step_model
+
+    draft = step_model(args.draft, base.bits, args.attention, args.timeout)
+    return [with_draft(r, draft_memory(draft, target, r.scenario, r.stack)) for r in results]
 
 
 def flat(d: dict) -> dict:
@@ -319,6 +345,23 @@ def flat(d: dict) -> dict:
     for phase in ("prefill", "decode"):
         row.update({f"{phase}_{k}": v for k, v in d[phase].items()})
     return {k: row.get(k) for k in FLAT_KEYS}
+
+
+def flat_only_note(args: argparse.Namespace) -> str:
+    """One line: CSV and Markdown keep one flat row per configuration (README), so the serving views the
+    flags asked for are in the table and JSON outputs only."""
+    flags = [
+        flag
+        for flag, on in (
+            ("--layers", args.layers), ("--chunk", args.chunk is not None), ("--users", args.users),
+            ("--max-tpot", args.max_tpot), ("--max-ttft", args.max_ttft), ("--draft", args.draft),
+        )
+        if on
+    ]  # fmt: skip
+    return (
+        f"modeltui: note: --format {args.format} holds the plain rows only (one per configuration); the "
+        f"{', '.join(flags)} results are in the table and --format json"
+    )
 
 
 def wants_serving(args: argparse.Namespace) -> bool:
@@ -340,8 +383,23 @@ def check_serving_args(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} must be a positive time, e.g. 50ms")
     if args.chunk is not None and args.chunk < 0:
         raise UsageError(f"--chunk must be a whole number of tokens (0: no chunking), got {args.chunk}")
-    if args.draft:
-        check_draft(args.draft_tokens, args.acceptance)
+    if not args.draft:
+        given = [
+            f
+            for f, v in (("--draft-tokens", args.draft_tokens), ("--acceptance", args.acceptance))
+            if v is not None
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise UsageError(
+                f"{' and '.join(given)} {verb} --draft MODEL or --draft ngram (speculative decoding)"
+            )
+        return
+    if args.draft_tokens is None:
+        args.draft_tokens = DEFAULT_DRAFT_TOKENS
+    if args.acceptance is None:
+        args.acceptance = DEFAULT_ACCEPTANCE
+    check_draft(args.draft_tokens, args.acceptance)
 
 
 def serving_views(args: argparse.Namespace, plans: list, base, target, results: list) -> dict[int, dict]:  # noqa: ANN001

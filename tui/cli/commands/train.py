@@ -149,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
         inputs=tuple(args.inputs) if args.inputs else None, inputs_fn=args.inputs_fn, seq_len=args.seq_len,
         hf_class=args.hf_class, attention=args.attention, use_cache=False,
     ).validated()  # fmt: skip
-    for name in args.models:  # every name known before any model is built
-        get_spec(name)
+    specs = {name: get_spec(name) for name in args.models}  # every name known before any model is built
+    check_seq_len(specs, args.seq_len)
     impl = args.optimizer_impl = args.optimizer_impl or default_optimizer_impl(target.kind)  # in the context
     train = TrainOptions(
         args.loss, args.optimizer, args.precision, args.checkpointing, args.accumulation, optimizer_impl=impl
@@ -169,6 +169,31 @@ def run(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def check_seq_len(specs: dict[str, Any], seq_len: int | None) -> None:
+    """``--seq-len`` sets the tokens of token models (``sources.spec.TOKEN_KINDS``) only: ``UsageError`` (one
+    line) when no model named takes tokens, a warning on stderr naming the models that ignore it when some
+    do (the others still use it)."""
+    from metrics_core.sources.spec import TOKEN_KINDS
+
+    if seq_len is None:
+        return
+    ignored = [name for name, spec in specs.items() if spec.input_kind not in TOKEN_KINDS]
+    if not ignored:
+        return
+    kinds = sorted({specs[name].input_kind for name in ignored})
+    if len(ignored) == len(specs):
+        raise UsageError(
+            f"--seq-len {seq_len}: {', '.join(ignored)} take{'s' if len(ignored) == 1 else ''} no tokens "
+            f"({', '.join(kinds)} input); --seq-len sets the tokens of token models (hf: text models): "
+            "use --input-shape for the others"
+        )
+    names = ", ".join(ignored)
+    print(
+        f"modeltui: warning: --seq-len {seq_len} applies to token models only: ignored for {names}",
+        file=sys.stderr,
+    )
 
 
 def flat(d: dict) -> dict:
