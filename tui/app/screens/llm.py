@@ -293,8 +293,15 @@ class LlmScreen(Screen[None]):
         self.shown_generation = generation
         self.results = results
         self.serving_text = serving
+        self.shown_error = error
         self.text = error if error is not None else self.body_text()
         self.refresh_view()
+
+    def on_resize(self, _event: Any) -> None:
+        """Lay the captured estimates out again at the new width (the tables and charts are drawn to it)."""
+        if self.results and not self.fast and getattr(self, "shown_error", None) is None:
+            self.text = self.body_text()
+            self.refresh_view()
 
     def action_cycle_batch(self) -> None:
         self.batch = _next(self.batches, self.batch)
