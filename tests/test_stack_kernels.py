@@ -89,6 +89,13 @@ def test_unfused_attention_moves_its_score_matrix_through_dram():
     t = terms(rec, "rtx-4090", Tuning(attention_score_bytes=24.0), kind="attention")
     assert t.bytes - (rec.input_bytes + rec.output_bytes) == 201_326_592
     assert t.launches == 3
+    # the phase's bytes carry the same extra traffic its memory time moves (KernelTime.extra_bytes)
+    from metrics_core.perf.efficiency import kernel_time
+
+    kernel = Kernel((0,), "attention", rec.flops, rec.input_bytes, rec.output_bytes, 0)
+    kt = kernel_time(kernel, [rec], get_target("rtx-4090"), "fp16", "calibrated", "eager",
+                     Tuning(attention_score_bytes=24.0))  # fmt: skip
+    assert kt.extra_bytes == 201_326_592
     # flash attention (the current llama.cpp default, -fa auto) keeps the scores on chip
     assert get_stack("llama-cpp").attention_score_bytes == 0.0
     assert get_stack("llama-cpp-2024").attention_score_bytes == 24.0

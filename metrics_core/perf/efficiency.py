@@ -448,6 +448,9 @@ class KernelTime:
     memory_s: float
     overhead_s: float
     bound: str
+    #: DRAM bytes the runtime moves beyond the kernel's own traffic (a stack's dequantisation copy, an
+    #: unfused attention's score matrix: ``Tuning``), counted in ``memory_s`` and in the phase's bytes.
+    extra_bytes: float = 0.0
 
     @property
     def time_s(self) -> float:
@@ -489,7 +492,9 @@ def kernel_time(
         terms = replace(
             terms, l2_bytes=float(min(l2_bytes, kernel.bytes)), l2_bandwidth=target.l2_bandwidth_gbps * 1e9
         )
-    return time_from_terms(terms, p)
+    kt = time_from_terms(terms, p)
+    extra = terms.bytes - kernel.bytes
+    return replace(kt, extra_bytes=extra) if extra else kt
 
 
 @dataclass(frozen=True)

@@ -366,7 +366,7 @@ def estimate_kernels(
                 ops=k.ops,
                 op_names=tuple(records[i].op for i in k.ops),
                 flops=k.flops,
-                bytes=k.bytes,
+                bytes=k.bytes + round(kt.extra_bytes),
                 time_s=t,
                 bound=bound,
                 compute_s=kt.compute_s,
