@@ -21,13 +21,17 @@ in benchmarks/measured/configs/ (public config.json values).
 
 Output: per metric and per stack, n, geomean estimate / measured, median |error|, share within ±25 % and
 Spearman's rho, and the leave-one-GPU-out table (``--leave-one-out``: each GPU's rows estimated with stack
-parameters fitted without that GPU's rows, ``--fit``; a GPU whose stack has fewer than 5 rows on other GPUs
-is not held out and has no leave-one-out estimate: the data file's values were fitted on its rows).
-Captures are cached in ``benchmarks/.llm_cache``
-(pickles, keyed by model and shape), so a second run only estimates.
+parameters refitted from the data file's values on the other GPUs' rows only, ``--fit``; a GPU whose stack
+has fewer than 5 rows on other GPUs is not held out, nor is a row whose parameter no other GPU's rows inform,
+such as a vendor backend's own GEMM scale: the data file's values were fitted on those rows). ``--refine N``
+adds N local sweeps with halving steps after the fit's grid sweeps. Rows with a ``cold_start`` setup column
+of 1 (a process's first prompt) add the stack's ``cold_start_overhead_us`` to their TTFT; llama.cpp rows map
+to ``llama-cpp-2024`` or ``llama-cpp`` by their ``engine_version`` (``stack_of``). Captures are cached in
+``benchmarks/.llm_cache`` (pickles, keyed by model, shape and the hash of ``metrics_core``'s sources), so a
+second run only estimates.
 
     python benchmarks/validate_llm.py [--csv FILE] [--jobs 2] [--json out.json] [--worst 10]
-        [--fit] [--leave-one-out]
+        [--fit [--refine N]] [--leave-one-out] [--only STACK,...] [--combine JSON ...]
 """
 
 from __future__ import annotations
