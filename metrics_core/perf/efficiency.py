@@ -548,7 +548,7 @@ def kernel_terms(
     main = records[kernel.main]
     cls = "attention" if kernel.kind == "attention" else op_class(main, execution)
     vector_peak = target.peak_flops("fp32" if target.has("fp32") else precision)
-    q, skinny, clock, peak = None, 0.0, 1.0, vector_peak
+    q, skinny, clock, peak, shape = None, 0.0, 1.0, vector_peak, None
     if cls not in ("vector", "depthwise"):
         peak, clock = target.peak_flops(precision), _clock_ratio(target, p)
         shape = gemm_shape(main)
@@ -564,8 +564,7 @@ def kernel_terms(
         host_issue = tuning.host_issue
         if tuning.fp16_accumulate and precision == "fp16" and cls not in ("vector", "depthwise"):
             peak = max(peak, (target.fp16_accumulate_tflops or 0.0) * 1e12)
-        shape = gemm_shape(main) if cls == "gemm" else None
-        rows = shape[0] * shape[1] if shape is not None else 0  # tokens: a Linear's leading dims flattened
+        rows = shape[0] * shape[1] if cls == "gemm" and shape is not None else 0  # tokens (leading dims)
         if cls == "gemm" and main.weight_bytes:
             if tuning.dequant_pass_min_rows and rows >= tuning.dequant_pass_min_rows:
                 # a kernel of its own writes the fp16 copy; the GEMM reads it, no in-register dequantising

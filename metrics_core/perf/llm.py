@@ -413,6 +413,13 @@ def scale_weights(records: Sequence[OpRecord], factor: float) -> list[OpRecord]:
     return [replace(r, weight_bytes=round(r.weight_bytes * factor)) if r.weight_bytes else r for r in records]
 
 
+def check_tp_heads(heads: int | None, tp: int, who: str) -> None:
+    """``UsageError`` (one line) when tensor parallelism ``tp`` does not split ``who``'s ``heads`` attention
+    heads (Megatron splits whole heads: ``tp`` must divide them and not exceed them); None: no heads."""
+    if heads is not None and (tp > heads or heads % tp):
+        raise UsageError(f"--tp {tp}: {who}'s {heads} attention heads do not split {tp} ways")
+
+
 def prompt_steps(prompt_tokens: int, chunk_tokens: int) -> int:
     """Forward steps a prompt takes on a stack that prefills in chunks of ``chunk_tokens`` (llama.cpp's
     micro-batches, vLLM's token budget): ``ceil(P / chunk)``, 1 without chunking (0)."""
@@ -732,8 +739,7 @@ def estimate_llm(
     tp = s.tp
     encoder_decoder = capture.architecture == "encoder-decoder"
     for heads in (capture.attention_heads, capture.encoder_heads if encoder_decoder else None):
-        if heads is not None and (tp > heads or heads % tp):
-            raise UsageError(f"--tp {tp}: {capture.model}'s {heads} attention heads do not split {tp} ways")
+        check_tp_heads(heads, tp, capture.model)
     first, last = context_range(capture, s)
     where = f"{capture.model} at prompt {s.prompt_tokens:,}"
     context = check_context(s.context_tokens, first, last, where, encoder_decoder)

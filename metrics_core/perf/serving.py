@@ -57,6 +57,7 @@ from metrics_core.perf.llm import (
     PhaseEstimate,
     Scenario,
     allreduce_s,
+    check_tp_heads,
     estimate_phase,
     expected_experts,
     kv_heads_per_gpu,
@@ -382,10 +383,7 @@ def step_estimate(
     stack = stack or get_stack(s.stack)
     cap = model.capture
     tp = s.tp
-    if cap.attention_heads is not None and (tp > cap.attention_heads or cap.attention_heads % tp):
-        raise UsageError(
-            f"--tp {tp}: {cap.model}'s {cap.attention_heads} attention heads do not split {tp} ways"
-        )
+    check_tp_heads(cap.attention_heads, tp, cap.model)
     records = scale_weights(model.records(segments), s.weight_scale)
     tokens = sum(x.count * x.tokens for x in segments)
     if cap.experts and cap.experts_per_token:

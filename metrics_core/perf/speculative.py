@@ -35,7 +35,14 @@ from typing import Any
 
 from metrics_core.common.errors import UsageError
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.llm import LlmEstimate, PhaseEstimate, Scenario, kv_heads_per_gpu, largest_batch
+from metrics_core.perf.llm import (
+    LlmEstimate,
+    PhaseEstimate,
+    Scenario,
+    check_tp_heads,
+    kv_heads_per_gpu,
+    largest_batch,
+)
 from metrics_core.perf.serving import (
     Segment,
     StepModel,
@@ -226,10 +233,7 @@ def draft_memory(
     s = scenario.validated(target)
     cap = draft_model.capture
     tp = s.tp
-    if cap.attention_heads is not None and (tp > cap.attention_heads or cap.attention_heads % tp):
-        raise UsageError(
-            f"--tp {tp}: the draft {cap.model}'s {cap.attention_heads} attention heads do not split {tp} ways"
-        )
+    check_tp_heads(cap.attention_heads, tp, f"the draft {cap.model}")
     stack = stack or get_stack(s.stack)
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
     per_layer = layer_token_bytes(cap, s)
