@@ -60,7 +60,9 @@ def test_fp16_accumulation_runs_at_the_geforce_fp16_accumulate_peak():
 def test_a_dequantisation_pass_writes_and_rereads_an_fp16_copy_above_the_row_threshold():
     # Q4_0: 18 bytes per 32 weights = 0.5625 B/weight. A 4096 x 4096 weight = 16,777,216 weights =
     # 9,437,184 bytes. The pass writes 2 B/weight of fp16 and the GEMM reads them: 4 B/weight =
-    # 67,108,864 extra bytes = 9,437,184 x (4 / 0.5625); one more launch (the pass kernel)
+    # 67,108,864 extra bytes = 9,437,184 x (4 / 0.5625); one more launch (the pass kernel). The pass
+    # kernel reads the 9,437,184 quantised bytes and writes the 33,554,432-byte copy (42,991,616 bytes,
+    # serial); the GEMM's own loop reads the copy instead of the quantised weights
     q_bytes = 16_777_216 * 18 // 32
     assert q_bytes == 9_437_184
     tuning = get_stack("llama-cpp-2024").tuning(get_target("rtx-4090"), "fp16", 2.0 / 0.5625, 0.5625)
@@ -68,7 +70,10 @@ def test_a_dequantisation_pass_writes_and_rereads_an_fp16_copy_above_the_row_thr
     assert tuning.dequant_pass_bytes_per_weight_byte == pytest.approx(2 * FP16_BYTES / 0.5625)
     big = linear(33, weight_bytes=q_bytes)
     t = terms(big, "rtx-4090", tuning)
-    assert t.bytes - (big.input_bytes + big.weight_bytes + big.output_bytes) == pytest.approx(67_108_864)
+    own = big.input_bytes + big.weight_bytes + big.output_bytes
+    assert t.bytes + t.pass_bytes - own == pytest.approx(67_108_864)
+    assert t.pass_bytes == pytest.approx(9_437_184 + 33_554_432)
+    assert t.bytes == pytest.approx(own - 9_437_184 + 33_554_432)
     assert t.launches == 2
     assert t.dequant_flops == 0.0  # dequantised by the pass, not in the GEMM's registers
     # 32 rows: llama.cpp's MMQ (MMQ_MAX_BATCH_SIZE = 32) dequantises in registers: 2 FLOP/weight
@@ -87,7 +92,8 @@ def test_unfused_attention_moves_its_score_matrix_through_dram():
     rec = sdpa(32, 512, 512)
     assert attention_scores(rec) == 8_388_608
     t = terms(rec, "rtx-4090", Tuning(attention_score_bytes=24.0), kind="attention")
-    assert t.bytes - (rec.input_bytes + rec.output_bytes) == 201_326_592
+    assert t.bytes == rec.input_bytes + rec.output_bytes  # the GEMMs' own Q, K, V reads and output write
+    assert t.pass_bytes == 201_326_592  # between the two GEMMs: serial to them
     assert t.launches == 3
     # the phase's bytes carry the same extra traffic its memory time moves (KernelTime.extra_bytes)
     from metrics_core.perf.efficiency import kernel_time
@@ -146,3 +152,59 @@ def test_a_vendor_backend_has_its_own_gemm_scale():
     assert check_param("gemm_scale.fp16@Apple") == ("gemm_scale", "fp16@Apple")
     with pytest.raises(ValueError, match="not one of"):
         check_param("gemm_scale.fp17@Apple")
+
+
+def test_separate_memory_passes_add_to_a_compute_bound_kernel_instead_of_hiding_under_it():
+    # One GEMM of 512 x 4096 x 4096 on an RTX 4090 with Q4_0 weights, llama-cpp-2024's tuning, ideal-ish
+    # parameters set by hand so that every term is a round number: GEMM fraction 1, no quantisation loss
+    # (tiles), bandwidth share 1, no gaps. Compute: 2 x 512 x 4096^2 = 17,179,869,184 FLOP at the 330.3
+    # TFLOP/s fp16-accumulate peak = 52.01 us. The GEMM's own loop: activations 4,194,304 + output
+    # 4,194,304 + the fp16 copy 33,554,432 = 41,943,040 B at 1,008 GB/s = 41.61 us, under the compute:
+    # hidden. The pass (quantised 9,437,184 + copy 33,554,432 = 42,991,616 B) = 42.65 us, serial.
+    # time = 52.01 + 42.65 = 94.66 us (the earlier model: max(52.01, 41.61 + 42.65) = 84.26 us)
+    from dataclasses import replace
+
+    from metrics_core.perf.efficiency import params_for, time_from_terms
+
+    target = get_target("rtx-4090")
+    tuning = get_stack("llama-cpp-2024").tuning(target, "fp16", 2.0 / 0.5625, 0.5625)
+    rec = linear(512, weight_bytes=9_437_184)
+    t = replace(terms(rec, "rtx-4090", tuning), q=None, clock=1.0, launch_s=0.0)
+    p = replace(params_for(target), gemm=1.0, bandwidth=1.0, kernel_gap_us=0.0)
+    compute = 17_179_869_184 / 330.3e12
+    own = (4_194_304 + 4_194_304 + 33_554_432) / 1008e9
+    passes = 42_991_616 / 1008e9
+    kt = time_from_terms(t, p)
+    assert kt.compute_s == pytest.approx(compute)
+    assert kt.pass_s == pytest.approx(passes)
+    assert kt.memory_s == pytest.approx(own + passes)  # memory_s: every DRAM byte's time
+    assert kt.time_s == pytest.approx(compute + passes)  # 94.66 us
+    assert 1e6 * kt.time_s == pytest.approx(94.66, abs=0.01)
+    # limited by what: 52.01 us of the 94.66 are math, 42.65 us the pass (the GEMM's own traffic hidden)
+    assert kt.bound == "compute"
+    # a pass longer than the math it precedes makes the kernel memory-bound: 3 x the pass = 127.96 us
+    slow = time_from_terms(replace(t, pass_bytes=3 * 42_991_616), p)
+    assert slow.bound == "memory"
+    assert slow.time_s == pytest.approx(compute + 3 * passes)
+
+
+def test_an_unfused_attention_computes_every_cached_key_of_each_micro_batch():
+    # llama.cpp without flash attention: a micro-batch of m queries ending at token e multiplies them by all
+    # e cached keys (the causal mask is applied in the softmax, nothing skipped): m x e scores.
+    from metrics_core.perf.llm import attended_pairs, causal_records, unfused_pairs
+
+    # pp512 in one micro-batch: 512 x 512 = 262,144, against 131,328 causal pairs (512 x 513 / 2)
+    assert unfused_pairs(512, 512) == 262_144
+    assert attended_pairs(512) == 131_328
+    # 4,096 tokens in 512-token micro-batches: 512 x 512 x (1 + 2 + ... + 8) = 262,144 x 36 = 9,437,184
+    assert unfused_pairs(4096, 512) == 9_437_184
+    # 1,000 tokens: 512 x 512 + 488 x 1,000 = 750,144; one batch (0): 1,000^2
+    assert unfused_pairs(1000, 512) == 750_144
+    assert unfused_pairs(1000) == 1_000_000
+    # the prefill record's MACs follow: H x L x L x 2d = 32 x 512 x 512 x 256 for the whole matrix,
+    # x 262,144 / 512^2 = 1 unfused, x 131,328 / 262,144 causal (a fused kernel skips the masked half)
+    rec = sdpa(32, 512, 512)
+    (unfused,) = causal_records([rec], 512, unfused_micro_batch=512)
+    (fused,) = causal_records([rec], 512)
+    assert unfused.macs == 32 * 512 * 512 * 256 == 2_147_483_648
+    assert fused.macs == 1_075_838_976  # 2,147,483,648 x 131,328 / 262,144

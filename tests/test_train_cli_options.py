@@ -8,7 +8,7 @@ import pytest
 
 from metrics_core.common.errors import UsageError
 from metrics_core.sources.resolve import get_spec
-from tui.cli.commands.train import check_seq_len
+from tui.cli.commands.options import check_seq_len
 
 
 def test_seq_len_on_a_vision_model_is_refused_in_one_line(capsys):
@@ -34,3 +34,13 @@ def test_seq_len_with_token_and_vision_models_warns_for_the_vision_ones(capsys):
     assert capsys.readouterr().err == ""
     with pytest.raises(UsageError, match="resnet18, vgg11 take no tokens"):
         check_seq_len({"resnet18": specs["resnet18"], "vgg11": get_spec("vgg11")}, 64)
+
+
+def test_seq_len_on_image_models_is_refused_by_the_analysis_verbs_too(capsys):
+    # compare / layers / roofline share analyze_with_progress: the same one-line refusal as train, before
+    # any model is built
+    from metrics_core.runtime.options import AnalysisOptions
+    from tui.cli.commands.analysis import analyze_with_progress
+
+    with pytest.raises(UsageError, match=r"--seq-len 128: resnet18, vgg11 take no tokens \(image input\)"):
+        analyze_with_progress(["resnet18", "vgg11"], AnalysisOptions(seq_len=128))

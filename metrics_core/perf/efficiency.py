@@ -441,8 +441,10 @@ class KernelTime:
 
     ``compute_s`` = FLOPs / the achievable compute rate; ``memory_s`` = bytes / the achievable bandwidth
     (plus layout passes); ``overhead_s`` = what is neither: the kernel gap, the target's launch overhead and
-    the host's issue time beyond the device time. ``time_s = max(compute_s, memory_s) + overhead_s``;
-    ``bound`` is ``bound_of_times`` of the three."""
+    the host's issue time beyond the device time. ``pass_s``: the part of ``memory_s`` spent in separate
+    memory passes a runtime runs around the kernel (``KernelTerms.pass_bytes``), which its math cannot
+    overlap. ``time_s = max(compute_s, memory_s - pass_s) + pass_s + overhead_s`` (without passes,
+    ``max(compute_s, memory_s) + overhead_s``); ``bound`` is ``bound_of_times`` of the three."""
 
     compute_s: float
     memory_s: float
@@ -451,10 +453,12 @@ class KernelTime:
     #: DRAM bytes the runtime moves beyond the kernel's own traffic (a stack's dequantisation copy, an
     #: unfused attention's score matrix: ``Tuning``), counted in ``memory_s`` and in the phase's bytes.
     extra_bytes: float = 0.0
+    #: Seconds of ``memory_s`` in separate, serial memory passes (see the class doc).
+    pass_s: float = 0.0
 
     @property
     def time_s(self) -> float:
-        return max(self.compute_s, self.memory_s) + self.overhead_s
+        return max(self.compute_s, self.memory_s - self.pass_s) + self.pass_s + self.overhead_s
 
 
 def kernel_time(
@@ -493,7 +497,7 @@ def kernel_time(
             terms, l2_bytes=float(min(l2_bytes, kernel.bytes)), l2_bandwidth=target.l2_bandwidth_gbps * 1e9
         )
     kt = time_from_terms(terms, p)
-    extra = terms.bytes - kernel.bytes
+    extra = terms.bytes + terms.pass_bytes - kernel.bytes
     return replace(kt, extra_bytes=extra) if extra else kt
 
 
@@ -509,7 +513,10 @@ class KernelTerms:
     kernel has no GEMM shape; ``io_bytes``: the main op's input + output bytes (NCHW passes);
     ``bandwidth``: bytes/s; ``launch_s``: the target's launch overhead; ``eager``: eager execution;
     ``host_issue``: False under CUDA graphs (no per-kernel host time); ``dequant_flops``: vector FLOPs to
-    dequantise the weights a GEMM reads (``Tuning.dequant_flops_per_weight_byte`` x its weight bytes)."""
+    dequantise the weights a GEMM reads (``Tuning.dequant_flops_per_weight_byte`` x its weight bytes);
+    ``bytes``: the DRAM bytes the kernel's own main loop moves (overlapped with its math);
+    ``pass_bytes``: DRAM bytes of separate memory passes the runtime runs before or after it (a stack's
+    dequantisation copy, an unfused attention's score round trips: ``Tuning``), which nothing overlaps."""
 
     cls: str
     flops: float
@@ -531,6 +538,8 @@ class KernelTerms:
     #: GPU launches of the kernel (``fusion.Kernel.launches``): each pays the kernel gap and launch
     #: overhead; the host issues them in one call.
     launches: int = 1
+    #: Bytes of separate, serial memory passes (see the class doc), at the DRAM bandwidth.
+    pass_bytes: float = 0.0
 
 
 def kernel_terms(
@@ -559,7 +568,8 @@ def kernel_terms(
             m = shape[1]
             skinny = m / (MMA_M * math.ceil(m / MMA_M)) if m < min(t[0] for t in p.tiles) else 0.0
     io_bytes = float(main.input_bytes + main.output_bytes) if cls == "conv_eager" else 0.0
-    host_issue, dequant, extra_bytes, launches = True, 0.0, 0.0, kernel.launches
+    host_issue, dequant, launches = True, 0.0, kernel.launches
+    own_bytes, pass_bytes = float(kernel.bytes), 0.0
     if tuning is not None:
         host_issue = tuning.host_issue
         if tuning.fp16_accumulate and precision == "fp16" and cls not in ("vector", "depthwise"):
@@ -567,19 +577,26 @@ def kernel_terms(
         rows = shape[0] * shape[1] if cls == "gemm" and shape is not None else 0  # tokens (leading dims)
         if cls == "gemm" and main.weight_bytes:
             if tuning.dequant_pass_min_rows and rows >= tuning.dequant_pass_min_rows:
-                # a kernel of its own writes the fp16 copy; the GEMM reads it, no in-register dequantising
-                extra_bytes = main.weight_bytes * tuning.dequant_pass_bytes_per_weight_byte
-                launches += 1 if extra_bytes else 0
+                # a kernel of its own reads the quantised weights and writes the fp16 copy (serial: the
+                # GEMM waits for it); the GEMM then reads the copy instead, no in-register dequantising
+                copy = main.weight_bytes * tuning.dequant_pass_bytes_per_weight_byte / 2
+                if copy:
+                    pass_bytes = main.weight_bytes + copy
+                    own_bytes += copy - main.weight_bytes
+                    launches += 1
             else:
                 dequant = main.weight_bytes * tuning.dequant_flops_per_weight_byte
         if cls == "attention" and tuning.attention_score_bytes:
             scores = attention_scores(main)
-            extra_bytes = scores * tuning.attention_score_bytes
-            launches += 2 if scores else 0  # scores GEMM, softmax, output GEMM: three kernels, not one
+            # the score matrix's round trips (GEMM output, conversions, softmax, the next GEMM's input) run
+            # between the two GEMMs and add to their time; scores GEMM, softmax and output GEMM are three
+            # kernels, not one
+            pass_bytes = scores * tuning.attention_score_bytes
+            launches += 2 if scores else 0
     return KernelTerms(
-        cls, kernel.flops, kernel.bytes + extra_bytes, peak, clock, vector_peak, q, skinny, io_bytes,
+        cls, kernel.flops, own_bytes, peak, clock, vector_peak, q, skinny, io_bytes,
         target.bandwidth, target.launch_overhead_s, execution == "eager", host_issue, dequant,
-        launches=launches,
+        launches=launches, pass_bytes=pass_bytes,
     )  # fmt: skip
 
 
@@ -617,10 +634,15 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
         memory = (t.bytes - t.l2_bytes) / bw + t.l2_bytes / (t.l2_bandwidth * p.bandwidth) + extra
     else:
         memory = t.bytes / bw + extra
-    gpu = max(compute, memory) + t.launches * (p.kernel_gap_us * 1e-6 + t.launch_s)
+    passes = t.pass_bytes / bw  # separate memory passes: serial to the overlapped main loop
+    device = max(compute, memory) + passes
+    gpu = device + t.launches * (p.kernel_gap_us * 1e-6 + t.launch_s)
     host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6 if t.host_issue else 0.0
-    overhead = max(gpu, host) - max(compute, memory)
-    return KernelTime(compute, memory, overhead, bound_of_times(compute, memory, overhead, t.flops > 0))
+    overhead = max(gpu, host) - device
+    # the regime of the longer share of the device time: a pass is memory time that the math does not hide
+    visible = (memory if memory > compute else 0.0) + passes if passes else memory
+    bound = bound_of_times(compute, visible, overhead, t.flops > 0)
+    return KernelTime(compute, memory + passes, overhead, bound, pass_s=passes)
 
 
 def _clock_ratio(target: HardwareTarget, p: Efficiency) -> float:

@@ -339,17 +339,33 @@ def attended_pairs(tokens: int, window: int | None = None, chunk: int | None = N
     return window * (window + 1) // 2 + (tokens - window) * window
 
 
+def unfused_pairs(tokens: int, micro_batch: int = 0) -> int:
+    """(query, key) pairs an unfused attention computes over a prompt of ``tokens`` run in micro-batches of
+    ``micro_batch`` tokens (0: one batch): each micro-batch's score GEMM multiplies its queries by every key
+    in the cache so far and the softmax masks the future ones (llama.cpp without flash attention:
+    ``ggml_mul_mat(k, q)`` over the ``n_kv`` cache view, then ``ggml_soft_max_ext`` with the causal mask),
+    so a micro-batch of m queries ending at token e computes ``m * e`` scores, sliding windows included:
+    ``sum over micro-batches of m * e``; ``L**2`` in one batch (the padding of ``n_kv`` to 32 cells left
+    out)."""
+    step = micro_batch if 0 < micro_batch < tokens else tokens
+    return sum(min(step, tokens - start) * min(start + step, tokens) for start in range(0, tokens, step))
+
+
 def causal_records(
     records: Sequence[OpRecord],
     tokens: int,
     windows: Sequence[int | None] = (),
     chunks: Sequence[int | None] = (),
+    unfused_micro_batch: int | None = None,
 ) -> list[OpRecord]:
     """Prefill records with causal attention counted over the pairs it computes: the k-th SDPA op's MACs
     and score FLOPs scaled by ``attended_pairs(L, windows[k], chunks[k]) / L**2`` (L = ``tokens``, queries
     and keys the same length; ``windows`` / ``chunks``: per attention layer, in op order, see
     ``LlmCapture.windows`` and ``LlmCapture.chunks``; missing = full). A vision tower's attention
-    (``capture.vision_prompt.in_vision``) is bidirectional and left whole, whatever its length."""
+    (``capture.vision_prompt.in_vision``) is bidirectional and left whole, whatever its length.
+    ``unfused_micro_batch`` (not None: a stack whose attention is not fused,
+    ``Tuning.attention_score_bytes``): the pairs it computes instead, ``unfused_pairs(L,
+    unfused_micro_batch)``, masked ones included."""
     from metrics_core.capture.vision_prompt import in_vision
 
     out = []
@@ -365,7 +381,12 @@ def causal_records(
             window = windows[k] if k < len(windows) else None
             chunk = chunks[k] if k < len(chunks) else None
             k += 1
-            scale = attended_pairs(tokens, window, chunk) / (tokens * tokens)
+            pairs = (
+                attended_pairs(tokens, window, chunk)
+                if unfused_micro_batch is None
+                else unfused_pairs(tokens, unfused_micro_batch)
+            )
+            scale = pairs / (tokens * tokens)
             r = replace(r, macs=round(r.macs * scale), flops=round((r.flops or 0) * scale))
         out.append(r)
     return out
@@ -413,11 +434,12 @@ def scale_weights(records: Sequence[OpRecord], factor: float) -> list[OpRecord]:
     return [replace(r, weight_bytes=round(r.weight_bytes * factor)) if r.weight_bytes else r for r in records]
 
 
-def check_tp_heads(heads: int | None, tp: int, who: str) -> None:
+def check_tp_heads(heads: int | None, tp: int, who: str, flag: str = "--") -> None:
     """``UsageError`` (one line) when tensor parallelism ``tp`` does not split ``who``'s ``heads`` attention
-    heads (Megatron splits whole heads: ``tp`` must divide them and not exceed them); None: no heads."""
+    heads (Megatron splits whole heads: ``tp`` must divide them and not exceed them); None: no heads.
+    ``flag`` prefixes the setting's name (``--tp`` on the command line, ``tp`` typed in the app)."""
     if heads is not None and (tp > heads or heads % tp):
-        raise UsageError(f"--tp {tp}: {who}'s {heads} attention heads do not split {tp} ways")
+        raise UsageError(f"{flag}tp {tp}: {who}'s {heads} attention heads do not split {tp} ways")
 
 
 def prompt_steps(prompt_tokens: int, chunk_tokens: int) -> int:
@@ -765,7 +787,10 @@ def estimate_llm(
             s, target, capture.layers, capture.hidden_size, 1
         )
     else:
-        prefill_records = causal_records(capture.prefill.records, p, *attention_layer_windows(capture))
+        unfused = stack.prefill_chunk_tokens if tuning is not None and tuning.attention_score_bytes else None
+        prefill_records = causal_records(
+            capture.prefill.records, p, *attention_layer_windows(capture), unfused_micro_batch=unfused
+        )
         prefill_comm = allreduce_s(s, target, capture.layers, capture.hidden_size, p)
     if calibrated and not encoder_decoder:
         prefill_records = per_chunk_weights(prefill_records, prompt_steps(p, stack.prefill_chunk_tokens))

@@ -140,18 +140,26 @@ def concurrency_text(
     rows: Sequence[Any], best: Any | None = None, width: int | None = None, assumptions: str = ""
 ) -> str:
     """``perf.serving.Concurrency`` rows (one per user count) and, when a target was given, the largest
-    N meeting it (``perf.serving.UsersTarget``); then the model's assumptions."""
+    N meeting it (``perf.serving.UsersTarget``); then the model's assumptions. When not even one user's KV
+    cache fits beside the weights, nothing can run: the speeds are shown as "-", not as figures of a
+    configuration that cannot exist."""
     table = text_table(
         ["users", "TTFT", "TPOT", "tok/s", "tok/s/user", "req/s", "step bound", "KV fits"],
         [
             [
                 f"{c.users:,}",
-                units.human_time(c.ttft_s),
-                units.human_time(c.tpot_s),
-                f"{c.tokens_per_s:,.1f}",
-                f"{c.tokens_per_s / c.users:,.1f}",
-                f"{c.requests_per_s:,.2f}",
-                c.step.bound,
+                *(
+                    (
+                        units.human_time(c.ttft_s),
+                        units.human_time(c.tpot_s),
+                        f"{c.tokens_per_s:,.1f}",
+                        f"{c.tokens_per_s / c.users:,.1f}",
+                        f"{c.requests_per_s:,.2f}",
+                        c.step.bound,
+                    )
+                    if c.max_users_fit
+                    else ("-",) * 6
+                ),
                 "yes" if c.fits else "NO",
             ]
             for c in rows
@@ -169,6 +177,8 @@ def concurrency_text(
         if c0
         else "concurrency under continuous batching (est.)"
     )
+    if c0 and not c0.max_users_fit:
+        head += "; not even one user's KV cache fits beside the weights: nothing can run, no speeds"
     parts = [head]
     if rows:
         parts.append(table)

@@ -294,10 +294,11 @@ def check_model_limits(spec: Any, tp: int, prompts: Sequence[int], generate: int
         if encoder_decoder
         else ("num_attention_heads", "n_head")
     )
+    from metrics_core.perf.llm import check_tp_heads
+
     for field_name in fields:
         heads = config.get(field_name) if isinstance(config, dict) else None
-        if isinstance(heads, int) and (tp > heads or heads % tp):
-            raise UsageError(f"{flag}tp {tp}: {name}'s {heads} attention heads do not split {tp} ways")
+        check_tp_heads(heads if isinstance(heads, int) else None, tp, name, flag)
     if getattr(spec, "max_tokens", None) is not None and prompts:
         limit, source = spec.max_tokens
         longest = 1 + generate if encoder_decoder else max(prompts) + generate

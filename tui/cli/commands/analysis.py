@@ -55,6 +55,18 @@ def analyze_with_progress(names, options):  # noqa: ANN001, ANN201
     """Analyse, printing one progress line per model on stderr when it is a terminal."""
     from metrics_core.runtime.analyze import analyze_many
 
+    if options.seq_len is not None:
+        from contextlib import suppress
+
+        from metrics_core.common.errors import ModeltuiError
+        from metrics_core.sources.resolve import get_spec
+        from tui.cli.commands.options import check_seq_len
+
+        specs = {}
+        for name in names:
+            with suppress(ModeltuiError):  # an unknown name: the analysis reports it with its suggestions
+                specs[name] = get_spec(name)
+        check_seq_len(specs, options.seq_len)
     total = len(names)
     done = 0
     tty = sys.stderr.isatty()

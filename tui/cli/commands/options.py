@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from typing import Any
 
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
@@ -166,3 +168,28 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
         timeout_s=getattr(args, "timeout", None),
         rules=tuple(getattr(args, "rules", None) or ()),
     ).validated()
+
+
+def check_seq_len(specs: dict[str, Any], seq_len: int | None) -> None:
+    """``--seq-len`` sets the tokens of token models (``sources.spec.TOKEN_KINDS``) only: ``UsageError`` (one
+    line) when no model named takes tokens, a warning on stderr naming the models that ignore it when some
+    do (the others still use it)."""
+    from metrics_core.sources.spec import TOKEN_KINDS
+
+    if seq_len is None:
+        return
+    ignored = [name for name, spec in specs.items() if spec.input_kind not in TOKEN_KINDS]
+    if not ignored:
+        return
+    kinds = sorted({specs[name].input_kind for name in ignored})
+    if len(ignored) == len(specs):
+        raise UsageError(
+            f"--seq-len {seq_len}: {', '.join(ignored)} take{'s' if len(ignored) == 1 else ''} no tokens "
+            f"({', '.join(kinds)} input); --seq-len sets the tokens of token models (hf: text models): "
+            "use --input-shape for the others"
+        )
+    names = ", ".join(ignored)
+    print(
+        f"modeltui: warning: --seq-len {seq_len} applies to token models only: ignored for {names}",
+        file=sys.stderr,
+    )

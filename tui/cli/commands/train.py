@@ -16,7 +16,7 @@ from metrics_core.capture.train_choices import FP8_PRECISIONS, LOSSES, OPTIMIZER
 from metrics_core.common.errors import ModeltuiError, UsageError, model_error
 from metrics_core.report.export import markdown_cell
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
-from tui.cli.commands.options import input_spec, positive_int, positive_seconds
+from tui.cli.commands.options import check_seq_len, input_spec, positive_int, positive_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -169,31 +169,6 @@ def run(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
-
-
-def check_seq_len(specs: dict[str, Any], seq_len: int | None) -> None:
-    """``--seq-len`` sets the tokens of token models (``sources.spec.TOKEN_KINDS``) only: ``UsageError`` (one
-    line) when no model named takes tokens, a warning on stderr naming the models that ignore it when some
-    do (the others still use it)."""
-    from metrics_core.sources.spec import TOKEN_KINDS
-
-    if seq_len is None:
-        return
-    ignored = [name for name, spec in specs.items() if spec.input_kind not in TOKEN_KINDS]
-    if not ignored:
-        return
-    kinds = sorted({specs[name].input_kind for name in ignored})
-    if len(ignored) == len(specs):
-        raise UsageError(
-            f"--seq-len {seq_len}: {', '.join(ignored)} take{'s' if len(ignored) == 1 else ''} no tokens "
-            f"({', '.join(kinds)} input); --seq-len sets the tokens of token models (hf: text models): "
-            "use --input-shape for the others"
-        )
-    names = ", ".join(ignored)
-    print(
-        f"modeltui: warning: --seq-len {seq_len} applies to token models only: ignored for {names}",
-        file=sys.stderr,
-    )
 
 
 def flat(d: dict) -> dict:
