@@ -21,8 +21,9 @@ in benchmarks/measured/configs/ (public config.json values).
 
 Output: per metric and per stack, n, geomean estimate / measured, median |error|, share within ±25 % and
 Spearman's rho, and the leave-one-GPU-out table (``--leave-one-out``: each GPU's rows estimated with stack
-parameters refitted from the data file's values on the other GPUs' rows only, ``--fit``; a GPU whose stack
-has fewer than 5 rows on other GPUs is not held out, nor is a row whose parameter no other GPU's rows inform,
+parameters refitted on the other GPUs' rows only, from the unfitted premise ``LOO_PRIOR``, ``--fit``; a GPU
+whose stack has fewer than 5 rows on other GPUs is not held out, nor is a row whose parameter no other GPU's
+rows inform,
 such as a vendor backend's own GEMM scale: the data file's values were fitted on those rows). ``--refine N``
 adds N local sweeps with halving steps after the fit's grid sweeps. Rows with a ``cold_start`` setup column
 of 1 (a process's first prompt) add the stack's ``cold_start_overhead_us`` to their TTFT; llama.cpp rows map
@@ -105,7 +106,7 @@ def stack_of(engine: str, version: str) -> str:
 
 
 #: Published weight precision -> weight format (``perf.quant``).
-WEIGHTS_MAP = {"gguf-q4_0": "q4_0", "gguf-q4_k_m": "q4_k_m", "gguf-q8_0": "q8_0"}
+WEIGHTS_MAP = {f"gguf-{q}": q for q in ("q4_0", "q4_1", "q5_1", "q4_k_s", "q4_k_m", "q8_0")}
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,17 @@ FIT_RANGES = {
     "cold_start_overhead_us": (0.0, 100000.0),
 }
 GRID = 7
+#: Where each leave-one-GPU-out fit starts: the unfitted premise of each kind of parameter, never a value
+#: fitted with the held-out GPU's rows (a coordinate search keeps its start where no grid point beats it):
+#: the generic GPU's DRAM bandwidth share (``generation.generic-gpu`` in ``data/efficiency.toml``), the
+#: generation's GEMM fraction as it is (scale 1), and no runtime overheads.
+LOO_PRIOR = {
+    "bandwidth": 0.85,
+    "gemm_scale": 1.0,
+    "step_overhead_us": 0.0,
+    "request_overhead_us": 0.0,
+    "cold_start_overhead_us": 0.0,
+}
 #: Rows a parameter needs to be fitted (``fit_params``): 3, but 2 for the cold-start cost, which only the rows
 #: timing a process's first prompt inform (two per GPU in the Dec-2023 llama.cpp tables: held out one GPU at a
 #: time, the other GPU's two rows fit it).
@@ -335,8 +347,13 @@ def fit_params(rows: list[Row], targets: dict, min_rows: int = 3) -> list[str]:
             counts[f"bandwidth.{t.memory_type}"] += 1
             counts["step_overhead_us"] += 1
         if r.metric in ("prefill_tok_s", "ttft_ms", "throughput_tok_s"):
-            prec = scenario_of(r, 1).validated(t).compute_precision
-            counts[f"gemm_scale.{stacks()[r.stack].gemm_scale_key(prec, t.vendor)}"] += 1
+            s = scenario_of(r, 1).validated(t)
+            prec = s.compute_precision
+            stack = stacks()[r.stack]
+            mmq = stack.tuning(t, prec, 0.0, s.dequantised_bytes_per_weight).int8_mmq_min_rows
+            if mmq and r.prompt >= mmq:  # its prompt GEMMs run as int8 MMA kernels (``Stack.tuning``)
+                prec = "int8"
+            counts[f"gemm_scale.{stack.gemm_scale_key(prec, t.vendor)}"] += 1
         if r.metric == "ttft_ms":
             counts["request_overhead_us"] += 1
         if r.cold_start and r.metric in ("prefill_tok_s", "ttft_ms", "throughput_tok_s"):
@@ -541,10 +558,10 @@ def main(argv: list[str] | None = None) -> int:
                               f"{', '.join(sorted(unseen))} (no other GPU's rows)")  # fmt: skip
                     if not held:
                         continue
-                    # the fit again on the other GPUs' rows (a grid sweep from the data file's values, then
-                    # the refinement), not a local step from the fit that saw this GPU
-                    for n, v in start.items():
-                        set_param(sid, n, v)
+                    # the fit again on the other GPUs' rows (a grid sweep from the unfitted premise, then the
+                    # refinement), never from values fitted with this GPU's rows
+                    for n in names:
+                        set_param(sid, n, LOO_PRIOR[n.split(".")[0]])
                     coordinate_fit(sid, train, targets, batches, names, sweeps=1, refine=args.refine)
                     for r in held:
                         loo[r.id] = estimate_row(r, targets, batches[r.id])

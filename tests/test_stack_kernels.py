@@ -123,11 +123,14 @@ def test_a_prompt_in_chunks_streams_the_weights_once_per_chunk():
 def test_a_stack_inherits_what_it_does_not_state():
     parent, child = get_stack("llama-cpp"), get_stack("llama-cpp-2024")
     assert child.inherits == "llama-cpp"
-    assert (child.bandwidth, child.step_overhead_us, child.kv_block_tokens) == (
+    assert (child.bandwidth, child.gemm_scale, child.kv_block_tokens) == (
         parent.bandwidth,
-        parent.step_overhead_us,
+        parent.gemm_scale,
         parent.kv_block_tokens,
     )
+    # what it states wins: its step overhead (no CUDA graphs before May 2024) and its kernel mechanics
+    assert (child.step_overhead_us, parent.step_overhead_us) == (1667.0, 0.0)
+    assert (child.int8_mmq_min_tokens, parent.int8_mmq_min_tokens) == (0, 9)
     assert child.fp16_accumulate is True and parent.fp16_accumulate is True
     assert (child.dequant_pass_min_tokens, parent.dequant_pass_min_tokens) == (33, 0)
 
@@ -208,3 +211,30 @@ def test_an_unfused_attention_computes_every_cached_key_of_each_micro_batch():
     (fused,) = causal_records([rec], 512)
     assert unfused.macs == 32 * 512 * 512 * 256 == 2_147_483_648
     assert fused.macs == 1_075_838_976  # 2,147,483,648 x 131,328 / 262,144
+
+
+def test_the_current_llama_cpp_runs_quantised_prompt_gemms_as_int8_tensor_core_mma():
+    # llama.cpp since June 2024 (MMQ with int8 MMA, mmq.cu): above 8 tokens a quantised GEMM runs at the int8
+    # tensor peak (RTX 4090: 660.6 TOPS dense) x the stack's int8 GEMM scale, over the fp16 scale already in
+    # the generation's fraction override; a pass first quantises the f32 activations to q8_1 (read 4 B,
+    # write 1.125 B per element: 144 B per 128 values), and the GEMM reads that copy.
+    stack = get_stack("llama-cpp")
+    target = get_target("rtx-4090")
+    tuning = stack.tuning(target, "fp16", 2.0 / 0.5625, 0.5625)
+    assert (tuning.int8_mmq_min_rows, tuning.mmq_activation_bytes) == (9, (4.0, 1.125))
+    rec = linear(512, weight_bytes=9_437_184)  # 512 x 4096 activations = 2,097,152 elements
+    t = terms(rec, "rtx-4090", tuning)
+    assert t.peak == pytest.approx(660.6e12 * stack.gemm_scale["int8"] / stack.gemm_scale["fp16"])
+    assert t.pass_bytes == 2_097_152 * 5.125 == 10_747_904
+    # own loop: the q8_1 copy (2,097,152 x 1.125 = 2,359,296) instead of the fp16 input (4,194,304)
+    assert t.bytes == 2_359_296 + 9_437_184 + rec.output_bytes
+    assert (t.launches, t.dequant_flops) == (2, 0.0)
+    # 8 tokens: MMVQ (the decode kernels), in-register dequantisation at the fp16 rate
+    small = terms(linear(8, weight_bytes=9_437_184), "rtx-4090", tuning)
+    assert (small.peak, small.pass_bytes) == (pytest.approx(330.3e12), 0.0)
+    # a V100's int8 (62.7 TOPS, dp4a) is below its fp16 tensor peak (125): no int8 MMA path
+    assert stack.tuning(get_target("v100-sxm2-32gb"), "fp16", 2.0 / 0.5625, 0.5625).int8_mmq_min_rows == 0
+    # fp16 weights are not quantised: cuBLAS
+    assert stack.tuning(target, "fp16", 0.0, 0.0).int8_mmq_min_rows == 0
+    # the builds before June 2024 dequantised to fp16 instead
+    assert get_stack("llama-cpp-2024").tuning(target, "fp16", 2.0 / 0.5625, 0.5625).int8_mmq_min_rows == 0

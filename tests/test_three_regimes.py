@@ -202,3 +202,28 @@ def test_l2_residency_and_cache_aware_memory_time():
     assert estimate_records(_chain([8 * mb, 8 * mb]), a100, "fp16", efficiency="ideal").l2_bytes == 0
     r4090 = estimate_records(_chain([8 * mb, 8 * mb]), get_target("rtx-4090"), "fp16")
     assert (r4090.l2_aware, r4090.l2_bytes) == (False, 0)
+
+
+def test_l2_residency_of_compiled_kernels_counts_only_what_a_kernel_reads_from_other_kernels():
+    from metrics_core.perf.cache import kernel_l2_read_bytes
+    from metrics_core.perf.fusion import Kernel
+
+    # L2 of 10 MB keeps 5 MB. K0 fuses ops 0 and 1 (op 1 reads op 0 inside the kernel: on chip, not an
+    # L2 read) and writes op 1's 2 MB. K1 (op 2, a GEMM with 1 MB of weights) reads op 1's 2 MB right away:
+    # from L2, capped at its 3 MB of reads less the 1 MB of weights = 2 MB. K2 (op 3) reads op 2's 4 MB
+    # (nothing between: 4 <= 5 MB, a hit) and op 1's 2 MB (K1's 3 + 4 MB between: 9 > 5 MB, from DRAM)
+    mb = 1_000_000
+    records = [
+        OpRecord(**{**rec(0, "relu", "activation", mb, mb).__dict__, "reads_from": [-1]}),
+        OpRecord(**{**rec(1, "relu", "activation", mb, 2 * mb).__dict__, "reads_from": [0]}),
+        OpRecord(**{**rec(2, "mm", "matmul", 2 * mb, 4 * mb, wb=mb).__dict__, "reads_from": [1]}),
+        OpRecord(**{**rec(3, "add", "elementwise", 6 * mb, mb).__dict__, "reads_from": [2, 1]}),
+    ]
+    kernels = [
+        Kernel((0, 1), "fused", 0, mb, 2 * mb, 0),
+        Kernel((2,), "extern", 0, 3 * mb, 4 * mb, 2),
+        Kernel((3,), "fused", 0, 6 * mb, mb, 3),
+    ]
+    assert kernel_l2_read_bytes(kernels, records, 10 * mb) == [0, 2 * mb, 4 * mb]
+    # a 4 MB L2 (2 MB kept): only K1's read of op 1's 2 MB fits
+    assert kernel_l2_read_bytes(kernels, records, 4 * mb) == [0, 2 * mb, 0]

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics_core.common.records import OpRecord
+from metrics_core.perf.cache import kernel_l2_bytes
 from metrics_core.perf.efficiency import (
     FITTABLE,
     PARAM_RANGES,
@@ -98,9 +99,11 @@ def prepare(m: Measurement, base: Efficiency | None = None) -> PreparedRow:
     the parameters its non-fitted values come from (default ``params_for(m.target)``)."""
     base = base or params_for(m.target)
     records = list(m.records)
+    kernels = kernels_for(records, m.execution)
+    l2 = kernel_l2_bytes(kernels, records, m.target, m.execution)  # as the calibrated estimate reads L2
     counts: Counter[KernelTerms] = Counter(
-        kernel_terms(k, records, m.target, m.precision, m.execution, base)
-        for k in kernels_for(records, m.execution)
+        kernel_terms(k, records, m.target, m.precision, m.execution, base, l2_bytes=hit)
+        for k, hit in zip(kernels, l2, strict=True)
     )
     return PreparedRow(m, tuple(counts.items()), base)
 

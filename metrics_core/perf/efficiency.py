@@ -419,6 +419,14 @@ class Tuning:
     #: attention: the score matrix is written by one GEMM, read and written by the softmax, read by the next
     #: GEMM); 0: a fused (flash) kernel that keeps the scores on chip.
     attention_score_bytes: float = 0.0
+    #: GEMMs of at least this many rows whose weights are quantised run as int8 tensor-core MMA kernels at
+    #: the target's int8 peak x ``int8_mmq_peak_scale`` (the stack's int8 GEMM scale over the one already
+    #: in the fraction), after a pass that quantises their input activations, reading and writing
+    #: ``mmq_activation_bytes`` per element (llama.cpp's MMQ: ``quantize_mmq_q8_1`` reads f32, writes
+    #: ``block_q8_1_mmq``, 144 B per 128 values); the GEMM then reads the quantised copy; 0: never.
+    int8_mmq_min_rows: int = 0
+    int8_mmq_peak_scale: float = 1.0
+    mmq_activation_bytes: tuple[float, float] = (0.0, 0.0)
 
 
 #: The three regimes a kernel's time is limited by (``KernelTime.bound``).
@@ -491,11 +499,7 @@ def kernel_time(
     p = params or params_for(target)
     if tuning is not None and tuning.overrides:
         p = replace(p, **dict(tuning.overrides))
-    terms = kernel_terms(kernel, records, target, precision, execution, p, tuning)
-    if l2_bytes and target.l2_bandwidth_gbps:
-        terms = replace(
-            terms, l2_bytes=float(min(l2_bytes, kernel.bytes)), l2_bandwidth=target.l2_bandwidth_gbps * 1e9
-        )
+    terms = kernel_terms(kernel, records, target, precision, execution, p, tuning, l2_bytes)
     kt = time_from_terms(terms, p)
     extra = terms.bytes + terms.pass_bytes - kernel.bytes
     return replace(kt, extra_bytes=extra) if extra else kt
@@ -550,9 +554,11 @@ def kernel_terms(
     execution: str,
     p: Efficiency | None = None,
     tuning: Tuning | None = None,
+    l2_bytes: int = 0,
 ) -> KernelTerms:
     """The ``KernelTerms`` of one kernel (``p``: the parameters whose tiles and units quantise it; default
-    ``params_for(target)``; ``tuning``: a runtime's CUDA graphs and dequantisation work)."""
+    ``params_for(target)``; ``tuning``: a runtime's CUDA graphs and dequantisation work; ``l2_bytes``: bytes
+    of its traffic served from L2, ``perf.cache.kernel_l2_bytes``, timed at the target's L2 bandwidth)."""
     p = p or params_for(target)
     main = records[kernel.main]
     cls = "attention" if kernel.kind == "attention" else op_class(main, execution)
@@ -576,7 +582,15 @@ def kernel_terms(
             peak = max(peak, (target.fp16_accumulate_tflops or 0.0) * 1e12)
         rows = shape[0] * shape[1] if cls == "gemm" and shape is not None else 0  # tokens (leading dims)
         if cls == "gemm" and main.weight_bytes:
-            if tuning.dequant_pass_min_rows and rows >= tuning.dequant_pass_min_rows:
+            if tuning.int8_mmq_min_rows and rows >= tuning.int8_mmq_min_rows and shape is not None:
+                # int8 MMA on weights unpacked in registers; the activations quantised by a kernel before
+                peak = target.peak_flops("int8") * tuning.int8_mmq_peak_scale
+                elements = shape[0] * shape[1] * shape[3]  # the GEMM's input: rows x K
+                read, written = tuning.mmq_activation_bytes
+                pass_bytes = elements * (read + written)
+                own_bytes += elements * written - main.input_bytes
+                launches += 1
+            elif tuning.dequant_pass_min_rows and rows >= tuning.dequant_pass_min_rows:
                 # a kernel of its own reads the quantised weights and writes the fp16 copy (serial: the
                 # GEMM waits for it); the GEMM then reads the copy instead, no in-register dequantising
                 copy = main.weight_bytes * tuning.dequant_pass_bytes_per_weight_byte / 2
@@ -597,6 +611,8 @@ def kernel_terms(
         cls, kernel.flops, own_bytes, peak, clock, vector_peak, q, skinny, io_bytes,
         target.bandwidth, target.launch_overhead_s, execution == "eager", host_issue, dequant,
         launches=launches, pass_bytes=pass_bytes,
+        l2_bytes=float(min(l2_bytes, kernel.bytes)) if l2_bytes and target.l2_bandwidth_gbps else 0.0,
+        l2_bandwidth=target.l2_bandwidth_gbps * 1e9 if l2_bytes and target.l2_bandwidth_gbps else 0.0,
     )  # fmt: skip
 
 

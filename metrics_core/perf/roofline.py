@@ -29,7 +29,7 @@ from typing import Any
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import ModelReport, OpRecord
-from metrics_core.perf.cache import l2_aware, l2_read_bytes
+from metrics_core.perf.cache import kernel_l2_bytes, l2_aware
 from metrics_core.perf.efficiency import (
     BOUNDS,
     DEFAULT_EFFICIENCY,
@@ -342,8 +342,11 @@ def estimate_kernels(
     if params is not None and tuning is not None and tuning.overrides:  # once per model, not per kernel
         params = replace(params, **dict(tuning.overrides))
         tuning = replace(tuning, overrides=())
-    cached = efficiency == "calibrated" and execution == "eager" and l2_aware(target)
-    l2 = l2_read_bytes(records, target.l2_cache_mb * 1e6) if cached else [0] * len(records)
+    cached = efficiency == "calibrated" and l2_aware(target)
+    l2 = [0] * len(records)  # per record: its kernel's L2 bytes, on the kernel's main op
+    if cached:
+        for k, hit in zip(kernels, kernel_l2_bytes(kernels, records, target, execution), strict=True):
+            l2[k.main] = hit
     kests: list[KernelEstimate] = []
     op_est: list[OpEstimate | None] = [None] * len(records)
     # a kernel's time depends on its kind, FLOPs, bytes, L2 bytes and its main op's costs and shapes (never
@@ -386,6 +389,7 @@ def estimate_kernels(
                 kt.compute_s * frac, kt.memory_s * frac, kt.overhead_s * frac, l2[i],
             )  # fmt: skip
     ops = tuple(o for o in op_est if o is not None)
+    total_in = _activation_reads(records, kernels, execution)
     return _summary(
         model, target, precision, batch_size, ops,
         flops=sum(r.flops or 0 for r in records),
@@ -395,11 +399,19 @@ def estimate_kernels(
         clock=efficiency == "calibrated",
         l2_aware=cached,
         l2_bytes=sum(l2),
-        l2_hit_pct=100.0 * sum(l2) / total_in if (total_in := sum(r.input_bytes for r in records)) else 0.0,
+        l2_hit_pct=100.0 * sum(l2) / total_in if total_in else 0.0,
         execution=execution,
         efficiency=efficiency,
         kernels=tuple(kests),
     )  # fmt: skip
+
+
+def _activation_reads(records: Sequence[OpRecord], kernels: Sequence[Any], execution: str) -> int:
+    """Activation bytes read from memory: the ops' inputs (eager), the kernels' reads less their weights
+    (compiled: what fused kernels read from other kernels); the denominator of ``l2_hit_pct``."""
+    if execution == "eager":
+        return sum(r.input_bytes for r in records)
+    return sum(k.read_bytes - sum(records[i].weight_bytes for i in k.ops) for k in kernels)
 
 
 def _cost_key(r: OpRecord) -> tuple:

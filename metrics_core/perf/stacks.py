@@ -111,6 +111,15 @@ class Stack:
     #: DRAM bytes per attention-score element of unfused attention (0: flash attention;
     #: ``Tuning.attention_score_bytes``).
     attention_score_bytes: float = 0.0
+    #: Prompt GEMMs of at least this many tokens with quantised weights run as int8 tensor-core MMA kernels
+    #: (llama.cpp's MMQ) on targets with int8 tensor cores (an int8 peak above the fp16 one); 0: never
+    #: (``Tuning.int8_mmq_min_rows``). ``mmq_activation_bytes``: bytes per activation element the pass
+    #: that quantises the GEMM's input reads and writes first, (read, written).
+    int8_mmq_min_tokens: int = 0
+    #: What the stack's kernels are when its execution mode alone does not say it (printed first among
+    #: ``mechanics``), e.g. llama.cpp's ggml kernels priced with the fusion rules of compiled execution.
+    kernel_note: str = ""
+    mmq_activation_bytes: tuple[float, float] = (0.0, 0.0)
     #: One-time cost of a fresh process's first prompt (memory-pool growth, first library calls), in
     #: microseconds: not in a warm engine's TTFT, so ``llm`` leaves it out; ``benchmarks/validate_llm.py``
     #: adds it to published rows measured as a process's first prompt (their ``cold_start`` column).
@@ -179,6 +188,14 @@ class Stack:
         if self.attention_scale != 1.0:
             overrides["attention"] = min(1.0, p.attention * self.attention_scale)
         passes = self.dequant_pass_min_tokens if dequantised_bytes_per_weight else 0
+        # int8 MMA kernels where the target has int8 tensor cores: an int8 peak above its fp16 one (a V100's
+        # int8 is dp4a at half its fp16 tensor rate; llama.cpp runs cuBLAS there)
+        int8_cores = (
+            target.has("int8")
+            and target.has("fp16")
+            and target.peak_flops("int8") > target.peak_flops("fp16")
+        )
+        mmq = self.int8_mmq_min_tokens if dequantised_bytes_per_weight and int8_cores else 0
         return Tuning(
             overrides=tuple(sorted(overrides.items())),
             host_issue=not self.cuda_graphs,
@@ -189,19 +206,26 @@ class Stack:
             if passes
             else 0.0,
             attention_score_bytes=self.attention_score_bytes,
+            int8_mmq_min_rows=mmq,
+            int8_mmq_peak_scale=self.gemm_scale_for("int8", target.vendor) / scale if mmq else 1.0,
+            mmq_activation_bytes=self.mmq_activation_bytes if mmq else (0.0, 0.0),
         )
 
     def mechanics(self) -> list[str]:
         """Short phrases naming the kernel mechanics this stack's estimates assume beyond its fractions
         (every output prints them): fp16 accumulation, a dequantisation pass, unfused attention, prompt
         chunks."""
-        out = []
+        out = [self.kernel_note] if self.kernel_note else []
         if self.fp16_accumulate:
             out.append("fp16-accumulate GEMMs")
         if self.dequant_pass_min_tokens:
             out.append(f"quantised weights dequantised to fp16 for >= {self.dequant_pass_min_tokens} tokens")
         if self.attention_score_bytes:
             out.append(f"unfused attention ({self.attention_score_bytes:g} B per score)")
+        if self.int8_mmq_min_tokens:
+            out.append(
+                f"quantised weights as int8 tensor-core GEMMs for >= {self.int8_mmq_min_tokens} tokens"
+            )
         if self.prefill_chunk_tokens:
             out.append(f"prompts in {self.prefill_chunk_tokens:,}-token chunks")
         return out
@@ -236,6 +260,7 @@ class Stack:
             "fp16_accumulate": self.fp16_accumulate,
             "dequant_pass_min_tokens": self.dequant_pass_min_tokens,
             "attention_score_bytes": self.attention_score_bytes,
+            "int8_mmq_min_tokens": self.int8_mmq_min_tokens,
             "mechanics": self.mechanics(),
             "cold_start_overhead_us": self.cold_start_overhead_us,
             "origin": self.origin,
@@ -282,9 +307,21 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
             e.get("dequant_pass_min_tokens", 0), f"{where}: dequant_pass_min_tokens", 0
         ),
         attention_score_bytes=_bytes(e.get("attention_score_bytes", 0), f"{where}: attention_score_bytes"),
+        kernel_note=str(e.get("kernel_note", "")),
+        int8_mmq_min_tokens=_count(e.get("int8_mmq_min_tokens", 0), f"{where}: int8_mmq_min_tokens", 0),
+        mmq_activation_bytes=_byte_pair(
+            e.get("mmq_activation_bytes", (0.0, 0.0)), f"{where}: mmq_activation_bytes"
+        ),
         cold_start_overhead_us=float(e.get("cold_start_overhead_us", 0.0)),
         inherits=str(e.get("inherits", "")),
     )
+
+
+def _byte_pair(value: Any, where: str) -> tuple[float, float]:
+    """A ``[read, written]`` pair of byte counts (``ValueError`` naming ``where`` otherwise)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{DATA_FILE.name}: {where} must be [bytes read, bytes written], got {value!r}")
+    return (_bytes(value[0], where), _bytes(value[1], where))
 
 
 def _bytes(value: Any, where: str) -> float:
