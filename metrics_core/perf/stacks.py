@@ -111,15 +111,15 @@ class Stack:
     #: DRAM bytes per attention-score element of unfused attention (0: flash attention;
     #: ``Tuning.attention_score_bytes``).
     attention_score_bytes: float = 0.0
-    #: Prompt GEMMs of at least this many tokens with quantised weights run as int8 tensor-core MMA kernels
-    #: (llama.cpp's MMQ) on targets with int8 tensor cores (an int8 peak above the fp16 one); 0: never
+    #: Prompt GEMMs of at least this many tokens with quantised weights run as int8 kernels (llama.cpp's
+    #: MMQ: int8 tensor-core MMA) on targets whose int8 peak is above their fp16 one; 0: never
     #: (``Tuning.int8_mmq_min_rows``). ``mmq_activation_bytes``: bytes per activation element the pass
     #: that quantises the GEMM's input reads and writes first, (read, written).
     int8_mmq_min_tokens: int = 0
+    mmq_activation_bytes: tuple[float, float] = (0.0, 0.0)
     #: What the stack's kernels are when its execution mode alone does not say it (printed first among
     #: ``mechanics``), e.g. llama.cpp's ggml kernels priced with the fusion rules of compiled execution.
     kernel_note: str = ""
-    mmq_activation_bytes: tuple[float, float] = (0.0, 0.0)
     #: One-time cost of a fresh process's first prompt (memory-pool growth, first library calls), in
     #: microseconds: not in a warm engine's TTFT, so ``llm`` leaves it out; ``benchmarks/validate_llm.py``
     #: adds it to published rows measured as a process's first prompt (their ``cold_start`` column).
@@ -188,8 +188,9 @@ class Stack:
         if self.attention_scale != 1.0:
             overrides["attention"] = min(1.0, p.attention * self.attention_scale)
         passes = self.dequant_pass_min_tokens if dequantised_bytes_per_weight else 0
-        # int8 MMA kernels where the target has int8 tensor cores: an int8 peak above its fp16 one (a V100's
-        # int8 is dp4a at half its fp16 tensor rate; llama.cpp runs cuBLAS there)
+        # int8 kernels where the target's int8 path is faster than its fp16 one: int8 tensor cores (Turing and
+        # newer, CDNA's MFMA) or a CPU's int8 dot products (VNNI, AMX, sdot: ggml's CPU kernels quantise the
+        # activations too); a V100's int8 is dp4a at half its fp16 tensor rate, so llama.cpp runs cuBLAS
         int8_cores = (
             target.has("int8")
             and target.has("fp16")
@@ -224,7 +225,8 @@ class Stack:
             out.append(f"unfused attention ({self.attention_score_bytes:g} B per score)")
         if self.int8_mmq_min_tokens:
             out.append(
-                f"quantised weights as int8 tensor-core GEMMs for >= {self.int8_mmq_min_tokens} tokens"
+                f"quantised weights in int8 GEMMs for >= {self.int8_mmq_min_tokens} tokens, activations to "
+                "q8_1 first"
             )
         if self.prefill_chunk_tokens:
             out.append(f"prompts in {self.prefill_chunk_tokens:,}-token chunks")
