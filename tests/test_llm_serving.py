@@ -275,6 +275,26 @@ def test_draft_model_memory_counts_in_fits_and_max_batch(tiny, tmp_path, capsys)
     )
 
 
+def test_when_no_user_fits_the_users_view_gives_no_speeds(steps):
+    from dataclasses import replace
+
+    from metrics_core.perf.serving import concurrency
+    from metrics_core.perf.serving_report import concurrency_text
+
+    s = Scenario(prompt_tokens=40, generate_tokens=4)
+    c = concurrency(steps, A100, s, 4, chunk=16)
+    assert c.max_users_fit > 0 and c.to_dict()["tpot_s"] == c.tpot_s
+    # not even one user's KV cache beside the weights: nothing runs, so no speeds in JSON or the table
+    none = replace(c, fits=False, max_users_fit=0, running=4, max_running=0)
+    d = none.to_dict()
+    assert [d[k] for k in ("ttft_s", "tpot_s", "tokens_per_s", "requests_per_s", "step_bound")] == [None] * 5
+    assert (d["fits"], d["max_users_fit"]) == (False, 0)
+    text = concurrency_text([none])
+    assert "nothing can run, no speeds" in text
+    row = text.splitlines()[-1].split()
+    assert row == ["4", "-", "-", "-", "-", "-", "-", "NO"]
+
+
 def test_concurrency_steady_state_and_largest_users(steps):
     from metrics_core.perf.serving import Segment, concurrency, max_users, step_estimate
 
@@ -368,6 +388,8 @@ def test_cli_serving_views_json_and_table(tiny, capsys, tmp_path):
     assert [c["users"] for c in row["concurrency"]] == [8, 512]
     assert [c["running_users"] for c in row["concurrency"]] == [8, 256]
     assert "Little's law" in row["concurrency"][0]["assumptions"]
+    # the users table is plain decoding: with a draft it says so (the draft is priced in its own view)
+    assert row["concurrency_note"] == "plain decoding, without the draft model"
     assert row["max_users"]["max_users"] == 256 and row["max_users"]["limited_by"] == "max_batch"
     assert [c["attention_pairs"] for c in row["chunked_prefill"]["chunks"]] == [136, 392, 292]
     assert row["speculative"]["expected_tokens_per_step"] == pytest.approx((1 - 0.7**5) / 0.3)

@@ -655,10 +655,10 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
     gpu = device + t.launches * (p.kernel_gap_us * 1e-6 + t.launch_s)
     host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6 if t.host_issue else 0.0
     overhead = max(gpu, host) - device
-    # the regime of the longer share of the device time: a pass is memory time that the math does not hide
-    visible = (memory if memory > compute else 0.0) + passes if passes else memory
-    bound = bound_of_times(compute, visible, overhead, t.flops > 0)
-    return KernelTime(compute, memory + passes, overhead, bound, pass_s=passes)
+    memory += passes  # memory_s: every DRAM byte's time; bound: the longer of the two, as shown
+    return KernelTime(
+        compute, memory, overhead, bound_of_times(compute, memory, overhead, t.flops > 0), pass_s=passes
+    )
 
 
 def _clock_ratio(target: HardwareTarget, p: Efficiency) -> float:

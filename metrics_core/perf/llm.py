@@ -175,7 +175,8 @@ class Scenario:
             )
         if fmt.family == "gguf" and self.activations not in ("fp16", "bf16"):
             raise UsageError(
-                f"--weights {self.weights} (GGUF) runs llama.cpp's kernels, which dequantise to fp16: "
+                f"--weights {self.weights} (GGUF) runs llama.cpp's kernels, whose activations are fp16 or "
+                "bf16 between layers (its int8 GEMMs quantise them to q8_1 inside, priced by the stack): "
                 "--activations fp16 or bf16"
             )
         stack = get_stack(self.stack)
@@ -663,7 +664,7 @@ class LlmEstimate:
             "stack": s.stack,
             "stack_name": self.stack.name if self.stack else None,
             "stack_source": self.stack.origin if self.stack else None,
-            "stack_mechanics": self.stack.mechanics() if self.stack else [],
+            "stack_mechanics": self.stack.mechanics(self.target, s) if self.stack else [],
             "execution": s.execution,
             "efficiency": s.efficiency,
             "weights_bits_per_weight": weight_format(s.weights).bits_per_weight,

@@ -79,7 +79,7 @@ def _header(r) -> str:  # noqa: ANN001
     )
     origin = r.stack.origin if r.stack else "built-in"
     user = f"\nstack parameters from the user file: {origin[len('user: ') :]}" if origin != "built-in" else ""
-    mech = r.stack.mechanics() if r.stack and s.efficiency == "calibrated" else []
+    mech = r.stack.mechanics(r.target, s) if r.stack and s.efficiency == "calibrated" else []
     mechanics = f"\nstack kernels: {'; '.join(mech)}" if mech else ""
     return (
         f"== {r.model} on {r.target.name} ==\n"

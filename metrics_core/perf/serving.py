@@ -593,27 +593,34 @@ class Concurrency:
     queue_wait_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON object; the speeds and step figures are null when not even one user's KV cache fits
+        beside the weights (``max_users_fit`` 0: nothing can run)."""
+        runs = self.max_users_fit > 0
+
+        def speed(value: float) -> float | None:
+            return value if runs else None
+
         return {
             "users": self.users,
             "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
             "chunk_tokens": self.chunk_tokens,
             "prefill_steps": self.prefill_steps,
-            "step_s": self.step.time_s,
-            "step_bound": self.step.bound,
-            "ttft_s": self.ttft_s,
-            "tpot_s": self.tpot_s,
-            "tokens_per_s": self.tokens_per_s,
-            "tokens_per_s_per_user": self.tokens_per_s / self.users,
-            "requests_per_s": self.requests_per_s,
-            "decoding_users": self.decoding_users,
-            "prefilling_users": self.prefilling_users,
+            "step_s": speed(self.step.time_s),
+            "step_bound": self.step.bound if runs else None,
+            "ttft_s": speed(self.ttft_s),
+            "tpot_s": speed(self.tpot_s),
+            "tokens_per_s": speed(self.tokens_per_s),
+            "tokens_per_s_per_user": speed(self.tokens_per_s / self.users),
+            "requests_per_s": speed(self.requests_per_s),
+            "decoding_users": speed(self.decoding_users),
+            "prefilling_users": speed(self.prefilling_users),
             "kv_bytes_per_user": self.kv_bytes_per_user,
             "fits": self.fits,
             "max_users_fit": self.max_users_fit,
             "running_users": self.running,
             "max_running_users": self.max_running,
-            "queue_wait_s": self.queue_wait_s,
+            "queue_wait_s": speed(self.queue_wait_s),
             "assumptions": CONCURRENCY_ASSUMPTIONS,
             "estimate": True,
         }

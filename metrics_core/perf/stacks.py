@@ -212,18 +212,27 @@ class Stack:
             mmq_activation_bytes=self.mmq_activation_bytes if mmq else (0.0, 0.0),
         )
 
-    def mechanics(self) -> list[str]:
+    def mechanics(self, target: HardwareTarget | None = None, scenario: Any = None) -> list[str]:
         """Short phrases naming the kernel mechanics this stack's estimates assume beyond its fractions
-        (every output prints them): fp16 accumulation, a dequantisation pass, unfused attention, prompt
-        chunks."""
-        out = [self.kernel_note] if self.kernel_note else []
-        if self.fp16_accumulate:
+        (every output prints them): its kernels, fp16 accumulation, a dequantisation pass, unfused attention,
+        int8 GEMMs, prompt chunks. With ``target`` and ``scenario`` (a ``perf.llm.Scenario``), only those
+        that apply to that run: the kernel note under the stack's own execution, fp16 accumulation when it
+        computes in fp16, the dequantisation pass and int8 GEMMs when its weights are quantised and the
+        target takes that path (``tuning``)."""
+        tuning = None
+        if target is not None and scenario is not None:
+            s = scenario
+            tuning = self.tuning(target, s.compute_precision, s.dequant_flops_per_weight_byte,
+                                 s.dequantised_bytes_per_weight)  # fmt: skip
+        own = scenario is None or (scenario.execution or self.execution) == self.execution
+        out = [self.kernel_note] if self.kernel_note and own else []
+        if self.fp16_accumulate and (scenario is None or scenario.compute_precision == "fp16"):
             out.append("fp16-accumulate GEMMs")
-        if self.dequant_pass_min_tokens:
+        if self.dequant_pass_min_tokens and (tuning is None or tuning.dequant_pass_min_rows):
             out.append(f"quantised weights dequantised to fp16 for >= {self.dequant_pass_min_tokens} tokens")
         if self.attention_score_bytes:
             out.append(f"unfused attention ({self.attention_score_bytes:g} B per score)")
-        if self.int8_mmq_min_tokens:
+        if self.int8_mmq_min_tokens and (tuning is None or tuning.int8_mmq_min_rows):
             out.append(
                 f"quantised weights in int8 GEMMs for >= {self.int8_mmq_min_tokens} tokens, activations to "
                 "q8_1 first"

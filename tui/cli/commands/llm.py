@@ -455,6 +455,24 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                 )
             ):
                 views["step_model_notes"] = list(model.capture.notes)
+            stack_of_run = mine[0].stack
+            if (
+                model is not None
+                and stack_of_run is not None
+                and stack_of_run.attention_score_bytes
+                and (
+                    args.chunk is not None
+                    or args.draft
+                    or args.users_list
+                    or args.max_tpot_s
+                    or args.max_ttft_s
+                )
+            ):
+                views.setdefault("step_model_notes", []).append(
+                    f"the step model scores causal (query, key) pairs; {stack_of_run.id}'s unfused attention "
+                    "scores every cached key of each micro-batch, as the phases above count: the serving "
+                    "views' prompt steps are lower by that"
+                )
             if args.users_list or args.max_tpot_s or args.max_ttft_s:
                 rows = [concurrency(model, target, s, n, args.chunk) for n in args.users_list]
                 best = None
@@ -462,7 +480,14 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                     best = max_users(model, target, s, args.max_tpot_s, args.max_ttft_s, args.chunk)
                     views["max_users"] = best.to_dict()
                 views["concurrency"] = [c.to_dict() for c in rows]
-                texts.append(concurrency_text(rows, best, assumptions=CONCURRENCY_ASSUMPTIONS))
+                assumed = CONCURRENCY_ASSUMPTIONS
+                if args.draft:  # the table is plain decoding: say so, the draft is priced in its own view
+                    assumed += (
+                        "; without the draft model: its weights, KV cache and speculation are in the "
+                        "speculative view above, not in this table"
+                    )
+                    views["concurrency_note"] = "plain decoding, without the draft model"
+                texts.append(concurrency_text(rows, best, assumptions=assumed))
             if views.get("step_model_notes"):
                 texts.append(step_notes_text(views["step_model_notes"]))
             for r in mine:
