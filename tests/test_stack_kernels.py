@@ -239,3 +239,27 @@ def test_the_current_llama_cpp_runs_quantised_prompt_gemms_as_int8_tensor_core_m
     assert stack.tuning(target, "fp16", 0.0, 0.0).int8_mmq_min_rows == 0
     # the builds before June 2024 dequantised to fp16 instead
     assert get_stack("llama-cpp-2024").tuning(target, "fp16", 2.0 / 0.5625, 0.5625).int8_mmq_min_rows == 0
+
+
+def test_a_prompt_in_micro_batches_runs_chunk_sized_gemms():
+    # 513 tokens in 512-token micro-batches: a 512-row GEMM and a 1-row one. The tiles are a full chunk's
+    # (512 rows: four whole 128-row tiles), not 513 rows' (five tiles, the fifth almost empty), and the
+    # fp16 copy is made only for the chunk of at least 33 tokens: one of the two weight streams (the record's
+    # weight bytes are already x 2, perf.llm.per_chunk_weights), so the pass moves half of them + the copy.
+    from dataclasses import replace
+
+    from metrics_core.perf.efficiency import params_for, quantisation
+
+    target = get_target("rtx-4090")
+    base = get_stack("llama-cpp-2024").tuning(target, "fp16", 2.0 / 0.5625, 0.5625)
+    tuning = replace(base, prefill_chunk_rows=512)
+    rec = linear(513, weight_bytes=2 * 9_437_184)
+    t = terms(rec, "rtx-4090", tuning)
+    p = params_for(target)
+    assert t.q == pytest.approx(quantisation((1, 512, 4096, 4096), p))
+    assert quantisation((1, 513, 4096, 4096), p) < t.q  # the whole prompt's tiles would waste a fifth
+    copy = 16_777_216 * 2  # one stream's fp16 copy: 2 B x 16,777,216 weights
+    assert t.pass_bytes == pytest.approx(9_437_184 + copy)
+    # 1,024 tokens: two full chunks, both dequantised
+    two = terms(linear(1024, weight_bytes=2 * 9_437_184), "rtx-4090", tuning)
+    assert two.pass_bytes == pytest.approx(2 * (9_437_184 + copy))

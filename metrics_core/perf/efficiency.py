@@ -427,6 +427,10 @@ class Tuning:
     int8_mmq_min_rows: int = 0
     int8_mmq_peak_scale: float = 1.0
     mmq_activation_bytes: tuple[float, float] = (0.0, 0.0)
+    #: A prompt's GEMMs run in micro-batches of at most this many rows (the stack's prefill chunk; set for
+    #: the prefill phase only; 0: in one): their tiles are those of a full chunk, and a dequantisation pass
+    #: streams the weights only for the chunks at or above its row threshold.
+    prefill_chunk_rows: int = 0
 
 
 #: The three regimes a kernel's time is limited by (``KernelTime.bound``).
@@ -567,8 +571,11 @@ def kernel_terms(
     if cls not in ("vector", "depthwise"):
         peak, clock = target.peak_flops(precision), _clock_ratio(target, p)
         shape = gemm_shape(main)
+        chunk = tuning.prefill_chunk_rows if tuning is not None and cls == "gemm" else 0
         if shape is not None:
-            q = quantisation(shape, p)
+            # a prompt in micro-batches runs chunk-sized GEMMs: their tiles, not the whole prompt's
+            tiled = (shape[0], chunk, shape[2], shape[3]) if chunk and shape[1] > chunk else shape
+            q = quantisation(tiled, p)
             # a skinny GEMM (LLM decode: M = the batch) is not run on a mostly padded 128-row tile:
             # libraries switch to GEMV / split-K kernels (small-M tensor-core MMAs, or the vector units)
             m = shape[1]
@@ -592,11 +599,19 @@ def kernel_terms(
                 launches += 1
             elif tuning.dequant_pass_min_rows and rows >= tuning.dequant_pass_min_rows:
                 # a kernel of its own reads the quantised weights and writes the fp16 copy (serial: the
-                # GEMM waits for it); the GEMM then reads the copy instead, no in-register dequantising
-                copy = main.weight_bytes * tuning.dequant_pass_bytes_per_weight_byte / 2
+                # GEMM waits for it); the GEMM then reads the copy instead, no in-register dequantising; in
+                # micro-batches (the weight bytes already once per chunk) only chunks above the threshold do
+                share = 1.0
+                if chunk and rows > chunk:
+                    full, rest = divmod(rows, chunk)
+                    big = full * (chunk >= tuning.dequant_pass_min_rows) + (
+                        rest >= tuning.dequant_pass_min_rows
+                    )
+                    share = big / (full + (rest > 0))
+                copy = main.weight_bytes * share * tuning.dequant_pass_bytes_per_weight_byte / 2
                 if copy:
-                    pass_bytes = main.weight_bytes + copy
-                    own_bytes += copy - main.weight_bytes
+                    pass_bytes = main.weight_bytes * share + copy
+                    own_bytes += copy - main.weight_bytes * share
                     launches += 1
             else:
                 dequant = main.weight_bytes * tuning.dequant_flops_per_weight_byte

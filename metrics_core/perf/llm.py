@@ -283,6 +283,9 @@ class PhaseEstimate:
     compute_bound_time_pct: float = 0.0
     overhead_bound_time_pct: float = 0.0
     runtime_s: float = 0.0
+    #: Of ``memory_s``, the seconds in the stack's separate memory passes (a dequantisation copy, unfused
+    #: attention's score round trips, q8_1 activations), serial to the kernels' math.
+    pass_s: float = 0.0
     communication_bound_time_pct: float = 0.0
     #: The phase's per-op estimates (``perf.roofline.OpEstimate``), for its per-layer breakdown
     #: (``layers``); not compared, not in ``to_dict``.
@@ -313,6 +316,7 @@ class PhaseEstimate:
             "compute_s": self.compute_s,
             "memory_s": self.memory_s,
             "overhead_s": self.overhead_s,
+            "pass_s": self.pass_s,
             "allreduce_s": self.allreduce_s,
             "communication_bound_time_pct": self.communication_bound_time_pct,
             "runtime_s": self.runtime_s,
@@ -539,6 +543,7 @@ def estimate_phase(
         compute_s=est.compute_s,
         memory_s=est.memory_s,
         overhead_s=est.overhead_s + runtime_s,
+        pass_s=est.pass_s,
         compute_bound_time_pct=pct["compute"],
         overhead_bound_time_pct=pct["overhead"],
         runtime_s=runtime_s,
@@ -793,8 +798,11 @@ def estimate_llm(
             capture.prefill.records, p, *attention_layer_windows(capture), unfused_micro_batch=unfused
         )
         prefill_comm = allreduce_s(s, target, capture.layers, capture.hidden_size, p)
+    prefill_tuning = tuning
     if calibrated and not encoder_decoder:
         prefill_records = per_chunk_weights(prefill_records, prompt_steps(p, stack.prefill_chunk_tokens))
+        if tuning is not None and stack.prefill_chunk_tokens:  # each step: a chunk of every sequence
+            prefill_tuning = replace(tuning, prefill_chunk_rows=b * stack.prefill_chunk_tokens)
     prefill = estimate_phase(
         split_records(scale_weights(prefill_records, s.weight_scale), tp, kv_share, 0),
         sum(r.flops or 0 for r in capture.prefill.records) // tp,
@@ -804,7 +812,7 @@ def estimate_llm(
         execution,
         s.efficiency,
         runtime_s=step_s + request_s,
-        tuning=tuning,
+        tuning=prefill_tuning,
     )
     experts_read = None
     decodes: dict[int, PhaseEstimate] = {}

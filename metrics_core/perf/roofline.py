@@ -198,6 +198,8 @@ class ModelEstimate:
     compute_s: float = 0.0
     memory_s: float = 0.0
     overhead_s: float = 0.0
+    #: Of ``memory_s``, the seconds in a serving stack's separate memory passes (``KernelEstimate.pass_s``).
+    pass_s: float = 0.0
     compute_bound_time_pct: float = 0.0
     overhead_bound_time_pct: float = 0.0
     clock_ratio: float = 1.0
@@ -244,7 +246,9 @@ class KernelEstimate:
 
     ``ops`` are the record indices it runs; ``op_names`` their aten ops; ``bytes`` its traffic after fusion;
     ``compute_s`` / ``memory_s`` / ``overhead_s`` the three parts of ``time_s``
-    (``perf.efficiency.KernelTime``)."""
+    (``perf.efficiency.KernelTime``); ``pass_s`` the part of ``memory_s`` in a stack's separate memory
+    passes, serial to the kernel's math: ``time_s = max(compute_s, memory_s - pass_s) + pass_s +
+    overhead_s``."""
 
     index: int
     kind: str
@@ -258,6 +262,7 @@ class KernelEstimate:
     compute_s: float = 0.0
     memory_s: float = 0.0
     overhead_s: float = 0.0
+    pass_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -375,6 +380,7 @@ def estimate_kernels(
                 compute_s=kt.compute_s,
                 memory_s=kt.memory_s,
                 overhead_s=kt.overhead_s,
+                pass_s=kt.pass_s,
             )
         )
         weights = [ideal[i] or 1.0 for i in k.ops]
@@ -465,6 +471,7 @@ def _summary(
         compute_s=sum(k.compute_s for k in parts),
         memory_s=sum(k.memory_s for k in parts),
         overhead_s=sum(k.overhead_s for k in parts),
+        pass_s=sum(getattr(k, "pass_s", 0.0) for k in parts),
         compute_bound_time_pct=pct["compute"],
         overhead_bound_time_pct=pct["overhead"],
         clock_ratio=clock_model.ratio if clock_model else 1.0,
