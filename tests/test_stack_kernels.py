@@ -263,3 +263,29 @@ def test_a_prompt_in_micro_batches_runs_chunk_sized_gemms():
     # 1,024 tokens: two full chunks, both dequantised
     two = terms(linear(1024, weight_bytes=2 * 9_437_184), "rtx-4090", tuning)
     assert two.pass_bytes == pytest.approx(2 * (9_437_184 + copy))
+
+
+def test_a_short_last_micro_batch_streams_the_weights_in_the_open():
+    # 513 tokens in 512-token chunks, fp16 weights (33,554,432 B per stream, x 2 streams in the record):
+    # the 1-token chunk's math (1/513 of the GEMM) is far shorter than its pass over the weights, so that
+    # pass does not hide under the 512-token chunk's math. RTX 4090 at fp16 165.2 TFLOP/s and 1,008 GB/s
+    # with the parameters set to 1 (no tiles, no clock, no gaps): compute 2 x 513 x 4096^2 / 165.2e12 =
+    # 104.20 us; own traffic (4,202,496 in + 67,108,864 weights + 4,202,496 out) / 1,008 GB/s = 74.91 us,
+    # of which the last chunk's stream 33.29 us is exposed: time = max(104.20, 41.62) + 33.29 = 137.49 us
+    from dataclasses import replace
+
+    from metrics_core.perf.efficiency import params_for, time_from_terms
+
+    target = get_target("rtx-4090")
+    rec = linear(513, weight_bytes=2 * 33_554_432)
+    t = replace(terms(rec, "rtx-4090", Tuning(prefill_chunk_rows=512)), q=None, clock=1.0, launch_s=0.0)
+    assert (t.rest_share, t.rest_bytes) == (pytest.approx(1 / 513), 33_554_432)
+    p = replace(params_for(target), gemm=1.0, bandwidth=1.0, kernel_gap_us=0.0)
+    kt = time_from_terms(t, p)
+    assert 1e6 * kt.compute_s == pytest.approx(104.20, abs=0.01)
+    assert 1e6 * kt.pass_s == pytest.approx(33.29, abs=0.01)
+    assert 1e6 * kt.time_s == pytest.approx(137.49, abs=0.01)
+    # 1,000 tokens (512 + 488): the last chunk's math (48.8 % of the GEMM) outlasts its stream: hidden
+    chunked = Tuning(prefill_chunk_rows=512)
+    big = replace(terms(linear(1000, weight_bytes=2 * 33_554_432), "rtx-4090", chunked), q=None, clock=1.0)
+    assert time_from_terms(big, p).pass_s == 0.0

@@ -548,6 +548,11 @@ class KernelTerms:
     launches: int = 1
     #: Bytes of separate, serial memory passes (see the class doc), at the DRAM bandwidth.
     pass_bytes: float = 0.0
+    #: A prompt in micro-batches whose last chunk is short: that chunk's share of the rows and the bytes it
+    #: streams (one pass over the weights). When its math is shorter than that stream, the stream does not
+    #: hide under the other chunks' math: it is timed as a serial pass (``time_from_terms``).
+    rest_share: float = 0.0
+    rest_bytes: float = 0.0
 
 
 def kernel_terms(
@@ -567,7 +572,7 @@ def kernel_terms(
     main = records[kernel.main]
     cls = "attention" if kernel.kind == "attention" else op_class(main, execution)
     vector_peak = target.peak_flops("fp32" if target.has("fp32") else precision)
-    q, skinny, clock, peak, shape = None, 0.0, 1.0, vector_peak, None
+    q, skinny, clock, peak, shape, chunk = None, 0.0, 1.0, vector_peak, None, 0
     if cls not in ("vector", "depthwise"):
         peak, clock = target.peak_flops(precision), _clock_ratio(target, p)
         shape = gemm_shape(main)
@@ -582,12 +587,15 @@ def kernel_terms(
             skinny = m / (MMA_M * math.ceil(m / MMA_M)) if m < min(t[0] for t in p.tiles) else 0.0
     io_bytes = float(main.input_bytes + main.output_bytes) if cls == "conv_eager" else 0.0
     host_issue, dequant, launches = True, 0.0, kernel.launches
-    own_bytes, pass_bytes = float(kernel.bytes), 0.0
+    own_bytes, pass_bytes, rest_share, rest_bytes = float(kernel.bytes), 0.0, 0.0, 0.0
     if tuning is not None:
         host_issue = tuning.host_issue
         if tuning.fp16_accumulate and precision == "fp16" and cls not in ("vector", "depthwise"):
             peak = max(peak, (target.fp16_accumulate_tflops or 0.0) * 1e12)
         rows = shape[0] * shape[1] if cls == "gemm" and shape is not None else 0  # tokens (leading dims)
+        if chunk and rows > chunk and rows % chunk and main.weight_bytes:
+            rest_share = (rows % chunk) / rows
+            rest_bytes = main.weight_bytes / math.ceil(rows / chunk)  # its own pass over the weights
         if cls == "gemm" and main.weight_bytes:
             if tuning.int8_mmq_min_rows and rows >= tuning.int8_mmq_min_rows and shape is not None:
                 # int8 MMA on weights unpacked in registers; the activations quantised by a kernel before
@@ -625,7 +633,7 @@ def kernel_terms(
     return KernelTerms(
         cls, kernel.flops, own_bytes, peak, clock, vector_peak, q, skinny, io_bytes,
         target.bandwidth, target.launch_overhead_s, execution == "eager", host_issue, dequant,
-        launches=launches, pass_bytes=pass_bytes,
+        launches=launches, pass_bytes=pass_bytes, rest_share=rest_share, rest_bytes=rest_bytes,
         l2_bytes=float(min(l2_bytes, kernel.bytes)) if l2_bytes and target.l2_bandwidth_gbps else 0.0,
         l2_bandwidth=target.l2_bandwidth_gbps * 1e9 if l2_bytes and target.l2_bandwidth_gbps else 0.0,
     )  # fmt: skip
@@ -666,6 +674,10 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
     else:
         memory = t.bytes / bw + extra
     passes = t.pass_bytes / bw  # separate memory passes: serial to the overlapped main loop
+    if t.rest_bytes:  # a short last micro-batch streams the weights in less time than its math: exposed
+        rest = t.rest_bytes / bw
+        if compute * t.rest_share < rest <= memory:
+            memory, passes = memory - rest, passes + rest
     device = max(compute, memory) + passes
     gpu = device + t.launches * (p.kernel_gap_us * 1e-6 + t.launch_s)
     host = (p.eager_op_us if t.eager else p.compiled_kernel_us) * 1e-6 if t.host_issue else 0.0
