@@ -4,6 +4,8 @@ batching, per-layer breakdown): every expected value derived here by hand from a
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -579,7 +581,14 @@ def test_cli_draft_options_without_a_draft_and_csv_of_serving_views(tiny, capsys
         "--users results are in the table and --format json"
     )
     assert cli.main([*argv, "--format", "csv"]) == 0
-    assert capsys.readouterr().err == ""
+    out, err = capsys.readouterr()
+    assert err == ""
+    # the row carries each phase's time and its serial-pass part (0 on the default stack: vLLM's kernels
+    # run no separate passes); the prefill phase's time is the TTFT (its runtime holds the stack's step and
+    # per-request overheads)
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert float(row["prefill_pass_s"]) == float(row["decode_pass_s"]) == 0.0
+    assert float(row["prefill_time_s"]) == pytest.approx(float(row["ttft_s"]))
 
 
 def test_step_model_prefill_matches_the_captured_prefill_llama(tmp_path, monkeypatch):

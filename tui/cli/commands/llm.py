@@ -32,9 +32,11 @@ FLAT_KEYS: tuple[str, ...] = (
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
     "decode_tokens_per_s", "decode_tokens_per_s_per_sequence", "generation_s",
     "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "prefill_memory_bound_time_pct",
-    "prefill_compute_s", "prefill_memory_s", "prefill_overhead_s", "prefill_allreduce_s",
+    "prefill_compute_s", "prefill_memory_s", "prefill_pass_s", "prefill_overhead_s", "prefill_allreduce_s",
+    "prefill_time_s",
     "decode_flops", "decode_bytes", "decode_ai", "decode_bound", "decode_memory_bound_time_pct",
-    "decode_compute_s", "decode_memory_s", "decode_overhead_s", "decode_allreduce_s", "decode_time_s",
+    "decode_compute_s", "decode_memory_s", "decode_pass_s", "decode_overhead_s", "decode_allreduce_s",
+    "decode_time_s",
 )  # fmt: skip
 
 
