@@ -23,16 +23,18 @@ Output: per metric and per stack, n, geomean estimate / measured, median |error|
 Spearman's rho, and the leave-one-GPU-out table (``--leave-one-out``: each GPU's rows estimated with stack
 parameters refitted on the other GPUs' rows only, from the unfitted premise ``LOO_PRIOR``, ``--fit``; a GPU
 whose stack has fewer than 5 rows on other GPUs is not held out, nor is a row whose parameter no other GPU's
-rows inform,
-such as a vendor backend's own GEMM scale: the data file's values were fitted on those rows). ``--refine N``
-adds N local sweeps with halving steps after the fit's grid sweeps. Rows with a ``cold_start`` setup column
-of 1 (a process's first prompt) add the stack's ``cold_start_overhead_us`` to their TTFT; llama.cpp rows map
+rows inform, such as a vendor backend's own GEMM scale: the data file's values were fitted on those rows).
+``--refine N`` adds N local sweeps with halving steps after the fit's grid sweeps; ``--fit-only NAME,...``
+fits only those parameters (one alone needs 3 rows, a stack 5), and ``--never-fit GPU,...`` keeps those
+GPUs' rows out of the fit (estimated only: a held-back check). Rows with a ``cold_start`` setup column of 1
+(a process's first prompt) add the stack's ``cold_start_overhead_us`` to their TTFT; llama.cpp rows map
 to ``llama-cpp-2024`` or ``llama-cpp`` by their ``engine_version`` (``stack_of``). Captures are cached in
 ``benchmarks/.llm_cache`` (pickles, keyed by model, shape and the hash of ``metrics_core``'s sources), so a
 second run only estimates.
 
     python benchmarks/validate_llm.py [--csv FILE] [--jobs 2] [--json out.json] [--worst 10]
-        [--fit [--refine N]] [--leave-one-out] [--only STACK,...] [--combine JSON ...]
+        [--fit [--refine N] [--fit-only NAME,...] [--never-fit GPU,...]] [--leave-one-out]
+        [--only STACK,...] [--combine JSON ...]
 """
 
 from __future__ import annotations
@@ -472,6 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--combine", nargs="+", metavar="JSON", default=None, help="print the tables of saved --json runs"
     )
+    ap.add_argument(
+        "--fit-only", default=None, metavar="NAME,...", help="with --fit: fit only these parameters"
+    )
+    ap.add_argument(
+        "--never-fit",
+        default="",
+        metavar="GPU,...",
+        help="with --fit: these GPUs' rows are estimated, never fitted on (a held-back check)",
+    )
     args = ap.parse_args(argv)
     if args.combine:
         return combine(args.combine)
@@ -524,9 +535,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             by_stack[r.stack].append(r)
         fitted: dict[str, dict[str, float]] = {}
-        for sid, rs in sorted(by_stack.items()):
+        never = {g for g in args.never_fit.split(",") if g}
+        for sid, rs_all in sorted(by_stack.items()):
+            rs = [r for r in rs_all if r.gpu not in never]
             names = fit_params(rs, targets)
-            if not names or len(rs) < 5:
+            if args.fit_only:
+                names = [n for n in names if n in args.fit_only.split(",")]
+            # a stack's fit needs 5 rows; one parameter fitted alone (--fit-only) 3
+            if not names or len(rs) < (3 if args.fit_only and len(names) == 1 else 5):
                 print(f"\n{sid}: {len(rs)} rows, nothing fitted (physical values kept)")
                 continue
             start = {n: get_param(sid, n) for n in names}
