@@ -445,36 +445,17 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                 sp = speculative(model, draft, target, s, args.draft_tokens, args.acceptance)
                 views["speculative"] = sp.to_dict()
                 texts.append(speculative_text(sp))
-            if (
-                model is not None
-                and model.capture.notes
-                and (
-                    args.chunk is not None
-                    or args.draft
-                    or args.users_list
-                    or args.max_tpot_s
-                    or args.max_ttft_s
-                )
-            ):
-                views["step_model_notes"] = list(model.capture.notes)
+            # a step model exists only for the serving views (needs_steps): its notes go with them
+            notes = list(model.capture.notes) if model is not None else []
             stack_of_run = mine[0].stack
-            if (
-                model is not None
-                and stack_of_run is not None
-                and stack_of_run.attention_score_bytes
-                and (
-                    args.chunk is not None
-                    or args.draft
-                    or args.users_list
-                    or args.max_tpot_s
-                    or args.max_ttft_s
-                )
-            ):
-                views.setdefault("step_model_notes", []).append(
+            if model is not None and stack_of_run is not None and stack_of_run.attention_score_bytes:
+                notes.append(
                     f"the step model scores causal (query, key) pairs; {stack_of_run.id}'s unfused attention "
                     "scores every cached key of each micro-batch, as the phases above count: the serving "
                     "views' prompt steps are lower by that"
                 )
+            if notes:
+                views["step_model_notes"] = notes
             if args.users_list or args.max_tpot_s or args.max_ttft_s:
                 rows = [concurrency(model, target, s, n, args.chunk) for n in args.users_list]
                 best = None
