@@ -21,9 +21,12 @@ fitted to anything: a parameter the other GPUs do not constrain, e.g. the compil
 files remain, keeps that prior; ``implicit_gemm`` starts from ``IMPLICIT_GEMM_PREMISE``, not the built-in
 value fitted on the RTX 4090's compiled files). A compiled convolution's fraction is ``gemm x
 implicit_gemm`` (``Efficiency.compiled_conv``), so the eager files' ``gemm`` carries over to compiled ones.
-Each held-out file is then estimated with them (its target keeps its own tiles, SM count and sustained
-clock) and summarised like the main table, beside the built-in parameters (fitted by hand on all files, the
-held-out one included) and the unfitted prior.
+The DRAM bandwidth share is not fitted (``SOURCED``): each GPU keeps its generation's value in
+``data/efficiency.toml``, a streaming share published stream benchmarks measure (0.88 on NVIDIA parts: copy
+and triad kernels on the RTX 4090, A100 and H100), so a held-out GPU's share never comes from another
+GPU's fit. Each held-out file is then estimated with them (its target keeps its own tiles, SM count,
+sustained clock and streaming share) and summarised like the main table, beside the built-in
+parameters (fitted by hand on all files, the held-out one included) and the unfitted prior.
 
 A CSV's target and execution come from its file name (``...-4090.csv`` -> ``rtx-4090`` eager,
 ``...-4090-dynamo.csv`` -> compiled, ``...-rtx3090.csv`` -> ``rtx-3090``; ``--target NAME=ID`` overrides),
@@ -56,6 +59,9 @@ from metrics_core.perf.validation import map_rows, read_pairs, summarize, target
 from metrics_core.runtime.analyze import AnalysisOptions, analyze_many  # noqa: E402
 
 DEFAULT_MEASURED = ROOT.parent / "shared" / "reference" / "measured"
+#: Parameters ``--leave-one-out`` never fits unless ``--loo-params`` names them: published physical figures
+#: of each generation (the streaming bandwidth share: sources in ``data/efficiency.toml``).
+SOURCED = ("bandwidth",)
 
 
 def file_mode(name: str, targets: dict, overrides: dict[str, str]) -> tuple[str, str, str] | None:
@@ -100,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--leave-one-out", action="store_true", help="fit on the other GPUs, estimate each")
     ap.add_argument(
         "--loo-params",
-        default=",".join(p for p in FITTABLE if p not in ("nchw_passes", "conv_compiled")),
-        help="parameters fitted in --leave-one-out (default: every fittable one but nchw_passes and "
-        "conv_compiled, which is gemm x implicit_gemm)",
+        default=",".join(p for p in FITTABLE if p not in ("nchw_passes", "conv_compiled", *SOURCED)),
+        help="parameters fitted in --leave-one-out (default: every fittable one but nchw_passes, "
+        "conv_compiled, which is gemm x implicit_gemm, and the sourced bandwidth share)",
     )
     ap.add_argument("--loo-prior", default="generic-gpu", help="generation whose values start the fit")
     args = ap.parse_args(argv)
@@ -232,6 +238,8 @@ def leave_one_out(plan: list, reports: dict, targets: dict, args: argparse.Names
     # the prior is unfitted: the generation's physical estimates, and implicit_gemm's premise (the built-in
     # [op_class] value was fitted on the RTX 4090's compiled files)
     prior = {**generation_values(args.loo_prior), "implicit_gemm": IMPLICIT_GEMM_PREMISE}
+    # a sourced parameter not fitted stays each GPU's own (its generation's published figure)
+    prior = {n: v for n, v in prior.items() if n in params or n not in SOURCED}
     prepared: dict[str, list] = {}  # file name -> prepared rows (base: built-in)
     for path, tid, execution, dtype, rows in plan:
         target = targets[tid]

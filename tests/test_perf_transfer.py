@@ -87,6 +87,27 @@ def test_mi250x_gcd_is_half_the_package():
     assert 13.5e9 / gcd.bandwidth == pytest.approx(8.2397e-3, rel=1e-4)
 
 
+def test_cdna_streams_a_measured_lower_share_of_its_hbm_peak():
+    from metrics_core.perf.stacks import stacks
+
+    # stream benchmarks (data/efficiency.toml): MI300X read / scale / triad 79.2 / 76.6 / 75.5 %, BabelStream
+    # copy 77.5 % -> CDNA 3 0.77; the MI210 die (one CDNA 2 GCD) read / scale / triad 85.3 / 86.2 / 75.2 %,
+    # mean 0.82; NVIDIA's copy / triad ~88 % (A100, H100, RTX 4090)
+    mi300x, gcd, h100 = get_target("mi300x"), get_target("mi250x-gcd"), get_target("h100-sxm5-80gb")
+    p300, p250 = efficiency.params_for(mi300x), efficiency.params_for(gcd)
+    assert (p300.generation, p300.bandwidth) == ("cdna3", 0.77)
+    assert (p250.generation, p250.bandwidth) == ("cdna2", 0.82)
+    assert efficiency.params_for(get_target("mi325x")).generation == "cdna3"
+    assert efficiency.params_for(h100).bandwidth == 0.88
+    # a stack's decode share was fitted on NVIDIA parts: on CDNA 3 it is scaled by 0.77 / 0.88 = 0.875, on
+    # CDNA 2 by 0.82 / 0.88 = 0.932; on NVIDIA parts it is the stack's own
+    vllm = stacks()["vllm"]
+    share = vllm.bandwidth["hbm"]
+    assert dict(vllm.tuning(mi300x, "bf16").overrides)["bandwidth"] == pytest.approx(share * 0.875)
+    assert dict(vllm.tuning(gcd, "bf16").overrides)["bandwidth"] == pytest.approx(share * 0.932)
+    assert dict(vllm.tuning(h100, "bf16").overrides)["bandwidth"] == share
+
+
 # -------------------------------------------------------------------------------------- power limit
 
 

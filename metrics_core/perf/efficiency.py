@@ -150,6 +150,11 @@ class Efficiency:
     #: An explicit compiled-convolution fraction (a generation that states one, e.g. CPUs' oneDNN, or a
     #: user calibration); None: ``gemm x implicit_gemm``.
     conv_compiled: float | None = None
+    #: What a serving stack's decode bandwidth share (``data/stacks.toml`` ``bandwidth.<memory type>``,
+    #: fitted on NVIDIA parts, whose streaming kernels reach 0.88 of the DRAM peak) is multiplied by on
+    #: this generation: its own measured streaming share over NVIDIA's (CDNA 3: 0.77 / 0.88 = 0.875); 1.0
+    #: where the generation states none (``stack_bandwidth_scale`` in the data file, with its sources).
+    stack_bandwidth_scale: float = 1.0
 
     @property
     def compiled_conv(self) -> float:
@@ -239,6 +244,7 @@ def _builtin_params(target_id: str, kind: str) -> Efficiency:
         tiles=tuple((int(m), int(n), float(e)) for m, n, e in g["tiles"]),
         tile_k=int(g["tile_k"]),
         tensor_pj_per_flop=_pj_per_flop(g.get("tensor_energy_from")),
+        stack_bandwidth_scale=float(g.get("stack_bandwidth_scale", 1.0)),
     )
 
 

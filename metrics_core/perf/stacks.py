@@ -181,7 +181,9 @@ class Stack:
         p = params_for(target)
         overrides: dict[str, float] = {"kernel_gap_us": self.kernel_gap_us}
         if target.memory_type in self.bandwidth:
-            overrides["bandwidth"] = self.bandwidth[target.memory_type]
+            # the share was fitted on NVIDIA parts; a generation whose streaming kernels reach a measured
+            # lower share of its DRAM peak (CDNA) scales it (``Efficiency.stack_bandwidth_scale``)
+            overrides["bandwidth"] = self.bandwidth[target.memory_type] * p.stack_bandwidth_scale
         scale = self.gemm_scale_for(precision, target.vendor)
         if scale != 1.0:
             overrides["gemm"] = min(1.0, p.gemm * scale)
