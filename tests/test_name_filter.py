@@ -60,6 +60,16 @@ def test_hardware_filter(capsys):
     assert capsys.readouterr().err.startswith("modeltui: error: no hardware target matches --filter 'zzz'")
 
 
+def test_hardware_filter_as_a_word(capsys):
+    """``modeltui hardware mi300x`` is ``--filter mi300x``; its JSON names the calibrated model's generation
+    and streaming share (CDNA 3: 0.77, data/efficiency.toml)."""
+    assert main(["hardware", "mi300x", "--format", "json"]) == 0
+    (t,) = json.loads(capsys.readouterr().out)
+    assert (t["id"], t["efficiency_generation"], t["bandwidth_share"]) == ("mi300x", "cdna3", 0.77)
+    assert main(["hardware", "mi300x", "--filter", "h100"]) == 2
+    assert "give one filter" in capsys.readouterr().err
+
+
 def test_hardware_filter_finds_this_machine(capsys, monkeypatch):
     """this-machine is derived at run time: listed when a filter asks for it, never on the plain listing."""
     monkeypatch.setenv("MODELTUI_NO_MEASURE", "1")  # no copy measured in a unit test

@@ -39,11 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="only targets matching it, as the app's hardware search: words that start a token of the id, "
         "name, vendor or kind ('h100', 'nvidia datacenter'), or a glob on the id ('a100*')",
     )
+    p.add_argument("query", nargs="?", default=None, metavar="TEXT", help="the same as --filter TEXT")
 
 
 def run(args: argparse.Namespace) -> int:
     from metrics_core.common.name_filter import name_matches
 
+    if args.query is not None:
+        if args.filter is not None and args.filter != args.query:
+            raise UsageError(f"give one filter: {args.query!r} or --filter {args.filter!r}, not both")
+        args.filter = args.query
     catalog = load_catalog_with_warnings(args.hardware_file)
     targets = [t for t in catalog.targets if name_matches(args.filter, t.id, t.name, t.vendor, t.kind)]
     # this-machine is derived at run time (a measured copy the first time): listed only when a filter asks
@@ -72,12 +77,19 @@ def run(args: argparse.Namespace) -> int:
 
 def target_json(t: HardwareTarget) -> dict:
     """A target's JSON object plus what the performance model makes of it: the sustained tensor-load
-    clock (``clock_ratio``, ``clock_source``, ``tensor_demand_w``, ``clock_note``) and ``validated`` (the
-    published measurements its estimates were held against, or null: a physical estimate)."""
-    from metrics_core.perf.efficiency import clock_for, llm_validations, validation_for
+    clock (``clock_ratio``, ``clock_source``, ``tensor_demand_w``, ``clock_note``), the calibrated model's
+    ``efficiency_generation`` and ``bandwidth_share`` (the fraction of the DRAM peak its streaming kernels
+    reach, user calibration included) and ``validated`` (the published measurements its estimates were held
+    against, or null: a physical estimate)."""
+    from metrics_core.perf.efficiency import clock_for, llm_validations, params_for, validation_for
 
     d = t.to_dict()
     d.update(clock_for(t).to_dict())
+    # the calibrated model's generation and the share of the DRAM peak its streaming kernels reach (a
+    # published stream-benchmark figure per generation: data/efficiency.toml)
+    p = params_for(t)
+    d["efficiency_generation"] = p.generation
+    d["bandwidth_share"] = p.bandwidth
     d["validated"] = validation_for(t) is not None
     d["validation"] = validation_for(t)
     d["validated_llm"] = llm_validations(t)
