@@ -102,6 +102,8 @@ CLOCK_TARGETS = (
     ("h100-pcie-80gb", "H100 PCIe"),
     ("rtx-pro-6000-blackwell-max-q", "RTX PRO 6000 Max-Q"),
     ("a100-pcie-40gb", "A100 PCIe 40GB"),
+    ("mi300x", "MI300X"),
+    ("mi325x", "MI325X"),
     ("rtx-4090", "RTX 4090"),
     ("h100-sxm5-80gb", "H100 SXM"),
     ("a100-sxm4-80gb", "A100 SXM"),
@@ -115,7 +117,8 @@ def clock_ratios() -> str:
     for tid, name in CLOCK_TARGETS:
         t = targets[tid]
         if t["clock_ratio"] < 1:
-            held.append(f"{name} ({t['board_power_w']:g} W): ×{t['clock_ratio']:.2f}")
+            how = ", AMD's published GEMM clock" if t["clock_source"] == "published" else ""
+            held.append(f"{name} ({t['board_power_w']:g} W{how}): ×{t['clock_ratio']:.2f}")
         else:
             full.append(name)
     return "; ".join(held) + (f"; {', '.join(full)}: ×1." if full else ".")

@@ -184,8 +184,8 @@ def test_user_stack_override_changes_get_stack_and_the_estimate(tiny):
         2000.0,
         3500.0,
         {"hbm": 0.7},
-        {"bf16": 0.675, "fp16": 0.675, "fp8": 0.9},
-    )  # fmt: skip (the user's fp8 merged over the built-in fitted 16-bit scales)
+        {"bf16": 0.675, "fp16": 0.675, "fp8": 0.9, "fp4": 0.5},
+    )  # fmt: skip (the user's fp8 merged over the built-in scales)
     assert st.origin == f"user: {path} (bandwidth.hbm, gemm_scale.fp8, request_overhead_us, step_overhead_us)"
     assert stacks.get_stack("sglang") == stacks.stacks()["sglang"] and built_in.origin == "built-in"
     assert efficiency.params_for(get_target("rtx-4090")).gemm == 0.8  # [target] tables still apply

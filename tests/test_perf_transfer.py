@@ -108,6 +108,20 @@ def test_cdna_streams_a_measured_lower_share_of_its_hbm_peak():
     assert dict(vllm.tuning(h100, "bf16").overrides)["bandwidth"] == share
 
 
+def test_cdna3_gemm_runs_at_amds_published_gemm_clock():
+    # AMD's blog (ROCm/rocm-blogs measuring-max-achievable-flops-part2): hipBLASLt BF16 dense GEMM at a
+    # median 1207 MHz on an MI300X (750 W), 1447 MHz on an MI325X (1000 W), of the 2100 MHz peak, at 94 % of
+    # the peak at that clock: 1307.4 x 1207 / 2100 x 0.94 = 706.4 TFLOP/s (the blog: 708), MI325X 846.8 (843)
+    for tid, mhz, tflops in (("mi300x", 1207, 706.36), ("mi325x", 1447, 846.81)):
+        t = get_target(tid)
+        clock, p = clock_for(t), efficiency.params_for(t)
+        assert (clock.source, clock.ratio, p.gemm) == ("published", pytest.approx(mhz / 2100), 0.94)
+        assert t.peak_flops("bf16") * clock.ratio * p.gemm / 1e12 == pytest.approx(tflops, abs=0.01)
+    # CDNA 2: torch.mm's maximum achievable 147.0 of one MI250X die's 191.5 TFLOP/s = 0.77, no clock figure
+    gcd = get_target("mi250x-gcd")
+    assert (efficiency.params_for(gcd).gemm, clock_for(gcd).source) == (0.77, "rated")
+
+
 # -------------------------------------------------------------------------------------- power limit
 
 
