@@ -26,7 +26,8 @@ whose stack has fewer than 5 rows on other GPUs is not held out, nor is a row wh
 rows inform, such as a vendor backend's own GEMM scale: the data file's values were fitted on those rows).
 ``--refine N`` adds N local sweeps with halving steps after the fit's grid sweeps; ``--fit-only NAME,...``
 fits only those parameters (one alone needs 3 rows, a stack 5), and ``--never-fit GPU,...`` keeps those
-GPUs' rows out of the fit (estimated only: a held-back check). Rows with a ``cold_start`` setup column of 1
+GPUs' rows out of the fit (estimated only: a held-back check), as ``--fit`` always does for the rows
+collected as held-out checks (``HELD_OUT``). Rows with a ``cold_start`` setup column of 1
 (a process's first prompt) add the stack's ``cold_start_overhead_us`` to their TTFT; llama.cpp rows map
 to ``llama-cpp-2024`` or ``llama-cpp`` by their ``engine_version`` (``stack_of``). Captures are cached in
 ``benchmarks/.llm_cache`` (pickles, keyed by model, shape and the hash of ``metrics_core``'s sources), so a
@@ -106,6 +107,11 @@ def stack_of(engine: str, version: str) -> str:
         return "llama-cpp-2024"
     return stack
 
+
+#: Rows collected as held-out checks (``benchmarks/measured/README.md``): ``--fit`` never fits on them, only
+#: estimates them. The llama.cpp b6413 RTX PRO 6000 rows at eight power limits; the vLLM rows of AMD's MI300X
+#: dev-docker tables, the Oracle 405B blog and vLLM's CI latency tests.
+HELD_OUT = re.compile(r"^(llamacpp-b6413-rtxpro6000-|vllm066-|vllm-oci-|vllm-ci-)")
 
 #: Published weight precision -> weight format (``perf.quant``).
 WEIGHTS_MAP = {f"gguf-{q}": q for q in ("q4_0", "q4_1", "q5_1", "q4_k_s", "q4_k_m", "q8_0")}
@@ -568,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         fitted: dict[str, dict[str, float]] = {}
         never = {g for g in args.never_fit.split(",") if g}
         for sid, rs_all in sorted(by_stack.items()):
-            rs = [r for r in rs_all if r.gpu not in never]
+            rs = [r for r in rs_all if r.gpu not in never and not HELD_OUT.match(r.id)]
             names = fit_params(rs, targets)
             if args.fit_only:
                 names = [n for n in names if n in args.fit_only.split(",")]

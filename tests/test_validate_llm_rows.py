@@ -85,3 +85,15 @@ def test_a_leave_one_out_fit_starts_from_the_unfitted_premise_inside_every_range
     for kind, value in vl.LOO_PRIOR.items():
         lo, hi = vl.FIT_RANGES[kind]
         assert lo <= value <= hi
+
+
+def test_rows_collected_as_held_out_checks_are_never_fitted(vl, rows):
+    """``--fit`` leaves the held-out collections out (benchmarks/measured/README.md): the 16 llama.cpp b6413
+    rows of the RTX PRO 6000 (pp512 + tg128 at 8 power limits) and the 37 vLLM rows (24 of AMD's MI300X
+    dev-docker tables, 7 of the Oracle 405B blog, 6 of vLLM's CI on A100 / H200)."""
+    found, _targets = rows
+    held = [r for r in found if vl.HELD_OUT.match(r.id)]
+    by_stack = {s: sum(r.stack == s for r in held) for s in {r.stack for r in held}}
+    assert by_stack == {"llama-cpp": 16, "vllm": 37}
+    gpus = sorted({r.gpu for r in held if r.stack == "vllm"})
+    assert gpus == ["a100-sxm4-80gb", "h200-sxm-141gb", "mi300x"]

@@ -60,6 +60,15 @@ def roofline_text(rs: list, width: int, color: bool | None = False) -> str:
     )
 
 
+def _error_of(validation: str) -> str:
+    """`` (median |error| 44 % on rows never fitted)``: the error a validation line states, in brackets
+    (empty when it states none), so that the text header says how good "validated" is."""
+    import re
+
+    m = re.search(r"median \|error\| \d+ %[^;:(]*", validation)
+    return f" ({m.group(0).strip()})" if m else ""
+
+
 def _header(r) -> str:  # noqa: ANN001
     s = r.scenario
     if _encdec(r):
@@ -73,7 +82,7 @@ def _header(r) -> str:  # noqa: ANN001
     stack = r.stack.name.split(" (")[0] if r.stack else s.stack
     clock = f" · clock x{r.clock_ratio:.2f} (power-limited)" if r.clock_ratio < 1 else ""
     checked = (
-        f"{s.stack} on this target validated against published measurements"
+        f"{s.stack} on this target validated against published measurements{_error_of(r.validation)}"
         if r.validated
         else f"physical estimate ({s.stack} on this target not validated)"
     )
