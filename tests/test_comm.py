@@ -182,3 +182,19 @@ def test_model_matches_published_measurements_within_25_percent():
         assert abs(r.error) <= 0.25, (r.source, r.size_bytes, r.measured_busbw_gbps, r.model_busbw_gbps)
     # today's worst points: H100 NVLS at 16 MiB (+17.7 %) and the single MI300X point at 8 MiB (-17 %)
     assert max(abs(r.error) for r in rows) < 0.18
+
+
+def test_tensor_parallel_all_reduce_runs_in_the_16_bit_residual_dtype():
+    """FP8 / INT8 / FP4 activations quantise GEMM inputs; the row-parallel GEMM's partial sums, which the
+    all-reduce adds, stay in the model's 16-bit dtype (vLLM RowParallelLinear, TensorRT-LLM's plugin)."""
+    from metrics_core.perf.hardware import get_target
+    from metrics_core.perf.llm import Scenario, allreduce_s
+
+    h100 = get_target("h100-sxm5-80gb")
+    fp8 = Scenario(batch_size=64, tp=8, weights="fp8", activations="fp8", kv="fp8", stack="vllm")
+    bf16 = Scenario(batch_size=64, tp=8, weights="bf16", activations="bf16", kv="bf16", stack="vllm")
+    # 80 layers x 2 all-reduces of 64 x 1 x 8192 x 2 B = 1 MiB each: the custom two-shot kernel,
+    # 5 + 2 x 5 us + 1.75 x 1 MiB / 360 GB/s = 20.097 us, x 160 = 3.2155 ms, the same with FP8 activations
+    expected = 160 * (15e-6 + 1.75 * MIB / 360e9)
+    assert allreduce_s(fp8, h100, 80, 8192, 1) == pytest.approx(expected)
+    assert allreduce_s(bf16, h100, 80, 8192, 1) == pytest.approx(expected)

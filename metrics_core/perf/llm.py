@@ -495,15 +495,26 @@ def split_records(records: Sequence[OpRecord], tp: int, kv_share: float, kv_read
     return out
 
 
+#: Bytes per element of the tensor-parallel all-reduce: the residual stream's dtype, never below 16 bits.
+#: W8A8 / W4A4 quantise a GEMM's *input* (FP8, INT8, FP4); the row-parallel GEMM writes its output, the
+#: partial sums the all-reduce adds, in the model's 16-bit dtype (vLLM ``RowParallelLinear.forward``:
+#: ``quant_method.apply`` returns the activations' dtype, then ``tensor_model_parallel_all_reduce``;
+#: ``Fp8LinearMethod`` / ``torch._scaled_mm`` with ``out_dtype`` bf16; TensorRT-LLM's all-reduce plugin runs
+#: in the model dtype, FP8 quantisation fused after it with the residual add and RMSNorm).
+ALLREDUCE_MIN_BITS = 16
+
+
 def allreduce_s(scenario: Scenario, target: HardwareTarget, layers: int, hidden: int, tokens: int) -> float:
     """Two all-reduces per layer of the ``B x tokens x hidden`` activations (Megatron-style tensor
-    parallel), each timed by ``perf.comm.collective_time`` over the target's link (``interconnect_kind``,
+    parallel) in the residual stream's dtype (``ALLREDUCE_MIN_BITS``: 16-bit under FP8 / INT8 / FP4
+    activations), each timed by ``perf.comm.collective_time`` over the target's link (``interconnect_kind``,
     PCIe when not stated; ``interconnect_gbps``), with the stack's one-shot / two-shot custom all-reduce
     where it has one."""
     tp = scenario.tp
     if tp == 1 or not target.interconnect_gbps:
         return 0.0
-    message = scenario.batch_size * tokens * hidden * PRECISION_BITS[scenario.activations] / 8
+    bits = max(ALLREDUCE_MIN_BITS, PRECISION_BITS[scenario.activations])
+    message = scenario.batch_size * tokens * hidden * bits / 8
     link = link_for(target.interconnect_kind or "pcie", target.interconnect_gbps)
     custom = get_stack(scenario.stack).custom_allreduce
     return 2 * layers * collective_time("all_reduce", message, tp, link, custom_allreduce=custom).time_s
