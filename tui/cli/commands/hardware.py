@@ -108,6 +108,16 @@ def _ridge(t: HardwareTarget, precision: str) -> str:
     return units.fixed(t.ridge_point(precision), 1) if t.has(precision) else "-"
 
 
+def validated_label(t: HardwareTarget) -> str:
+    """The table's ``Valid.`` cell: ``vision`` when the target's vision estimates were held against published
+    measurements (``validated``), ``llm`` when some serving stack's were (``validated_llm``), both joined by
+    ``+``, or ``-`` (physical estimates only)."""
+    from metrics_core.perf.efficiency import llm_validations, validation_for
+
+    kinds = [k for k, v in (("vision", validation_for(t)), ("llm", llm_validations(t))) if v]
+    return "+".join(kinds) or "-"
+
+
 def hardware_table(targets: list[HardwareTarget]) -> str:
     """Targets as a text table: bandwidth, memory, dense peaks, fp32/fp16 ridge points, name."""
     headers = [
@@ -123,7 +133,7 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "Link",
         "Name",
     ]
-    from metrics_core.perf.efficiency import clock_for, validation_for
+    from metrics_core.perf.efficiency import clock_for
 
     rows = [
         [
@@ -134,7 +144,7 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
             *(_ridge(t, p) for p in TABLE_RIDGES),
             _figure(t, "board_power_w", t.board_power_w),
             _clock(clock_for(t)),
-            "yes" if validation_for(t) else "-",
+            validated_label(t),
             t.memory_type or "-",
             t.interconnect_kind or ("pcie" if t.interconnect_gbps else "-"),
             t.name,
@@ -160,7 +170,9 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "(notes, sources: --format json);\n"
         "Board W = board power, the W of energy estimates (an upper bound);\n"
         "Clock x = sustained tensor-load clock / boost under the board power (P = published, M = power "
-        "model);\nValid. = estimates held against published measurements (else physical estimates only);\n"
+        "model);\nValid. = estimates held against published measurements: vision (compare, layers, "
+        "roofline ...), llm (for the stacks\n  --format json's validated_llm names); - = physical estimates "
+        "only;\n"
         "Mem = memory type; Link = how its GPUs talk (interconnect_kind; --format json for the rest)."
     )
     order = "rows in catalog order (vendor, then kind)"

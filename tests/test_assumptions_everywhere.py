@@ -1,0 +1,76 @@
+"""Every output says what it assumes: the hardware table's validation column (vision and LLM), the
+``llm`` CSV's three-regime shares and validation, the analysing verbs' validation and parameter source."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tui.cli import main
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELTUI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "config"
+
+
+def _valid_cells(capsys) -> dict[str, str]:
+    assert main(["hardware", "--wide"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("ID "))
+    start = header.index("Valid.")
+    end = header.index("Mem ", start)
+    rows = [line for line in lines[2:] if line[:1].isalnum() and "  " in line]
+    return {line.split()[0]: line[start:end].strip() for line in rows}
+
+
+def test_hardware_valid_column_names_llm_validations(capsys):
+    """``data/efficiency.toml``: the RTX 4090 has vision files ([validated]) and llama.cpp rows
+    ([validated_llm]); the H100 SXM only TensorRT-LLM / vLLM rows; the T4 neither. The column said ``-`` for
+    the H100 (read: physical estimates only) though 42 of its published LLM points were held out."""
+    cells = _valid_cells(capsys)
+    assert (cells["rtx-4090"], cells["h100-sxm5-80gb"], cells["t4"]) == ("vision+llm", "llm", "-")
+
+
+def _tiny_gpt2(tmp_path) -> str:
+    from transformers import GPT2Config
+
+    cfg = GPT2Config(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=4096).to_dict()
+    cfg["architectures"] = ["GPT2LMHeadModel"]
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "config.json").write_text(json.dumps(cfg))
+    return "hf:tiny/config.json"
+
+
+def test_llm_csv_carries_every_regime_share_and_the_validation(tmp_path, monkeypatch, capsys):
+    """README: the CSV's ``prefill_*`` / ``decode_*`` are the JSON phase's fields — the compute, overhead and
+    communication shares were missing, so a CSV could not tell an overhead-bound decode from a memory-bound
+    one by share — and the row says whether the stack was validated on the target (``validated``: vLLM on
+    the H100 SXM is, ``data/efficiency.toml``'s ``[validated_llm]``; nothing on the T4) and its sustained
+    clock ratio (T4 70 W: x0.67, README's power model figure)."""
+    monkeypatch.chdir(tmp_path)
+    model = _tiny_gpt2(tmp_path)
+    rows = {}
+    for hw, tp in (("h100-sxm5-80gb", "2"), ("t4", "1")):
+        argv = ["llm", model, "--hardware", hw, "--prompt", "16", "--generate", "4", "--tp", tp]
+        assert main([*argv, "--format", "csv"]) == 0
+        (rows[hw],) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+        assert main([*argv, "--format", "json"]) == 0
+        (js,) = json.loads(capsys.readouterr().out)
+        for phase in ("prefill", "decode"):
+            regimes = ("compute", "memory", "overhead", "communication")
+            shares = [f"{phase}_{r}_bound_time_pct" for r in regimes]
+            assert [float(rows[hw][k]) for k in shares] == pytest.approx(
+                [js[phase][k.removeprefix(f"{phase}_")] for k in shares]
+            )
+            assert sum(float(rows[hw][k]) for k in shares) == pytest.approx(100.0)
+    assert float(rows["h100-sxm5-80gb"]["decode_communication_bound_time_pct"]) > 0.0  # TP 2 all-reduces
+    assert (rows["h100-sxm5-80gb"]["validated"], rows["t4"]["validated"]) == ("True", "False")
+    assert (float(rows["h100-sxm5-80gb"]["clock_ratio"]), float(rows["t4"]["clock_ratio"])) == pytest.approx(
+        (1.0, 0.67), abs=0.005
+    )
