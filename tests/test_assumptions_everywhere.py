@@ -74,3 +74,32 @@ def test_llm_csv_carries_every_regime_share_and_the_validation(tmp_path, monkeyp
     assert (float(rows["h100-sxm5-80gb"]["clock_ratio"]), float(rows["t4"]["clock_ratio"])) == pytest.approx(
         (1.0, 0.67), abs=0.005
     )
+
+
+def test_layers_says_whether_the_target_was_validated_and_whose_parameters(config_dir, capsys):
+    """``layers`` (text, JSON, CSV) said neither whether its target's estimates were ever held against
+    measurements nor that a user efficiency file replaced the built-in parameters (only ``roofline`` and
+    ``compare --format json`` did). The RTX 4090 has timm's vision files ([validated]); the T4 has none; a
+    hand-written ``[target.t4]`` table is named with the parameter it sets."""
+    argv = ["layers", "resnet18", "--dtype", "fp16", "--top", "1", "--hardware"]
+    assert main([*argv, "rtx-4090"]) == 0
+    assert "(eager, calibrated efficiency; validated on this target)" in " ".join(
+        capsys.readouterr().out.split()
+    )
+    config_dir.mkdir(parents=True)
+    (config_dir / "efficiency.toml").write_text("[target.t4]\ngemm = 0.5\n")
+    assert main([*argv, "t4"]) == 0
+    title = " ".join(capsys.readouterr().out.split())
+    assert (
+        "(eager, calibrated efficiency; physical estimate, not validated on this target; your parameters: "
+        f"{config_dir / 'efficiency.toml'} (gemm))" in title
+    )
+    assert main([*argv, "t4", "--format", "json"]) == 0
+    context = json.loads(capsys.readouterr().out)[0]["context"]
+    assert (context["validated"], context["efficiency_source"]) == (
+        False,
+        f"user: {config_dir / 'efficiency.toml'} (gemm)",
+    )
+    assert main([*argv, "rtx-4090", "--format", "csv"]) == 0
+    (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert (row["validated"], row["efficiency_source"]) == ("true", "built-in")

@@ -283,7 +283,25 @@ def context_of(args: argparse.Namespace) -> dict:
     )
     if stack:
         context["stack"] = stack
+    if hardware:
+        context.update(_provenance(args, hardware, context.get("efficiency"), stack))
     return context
+
+
+def _provenance(args: argparse.Namespace, hardware: str, efficiency: str | None, stack: str | None) -> dict:
+    """``validated`` and ``efficiency_source`` of the target the verb estimated on
+    (``metrics_core.perf.efficiency.provenance``); ``{}`` when the target or stack cannot be resolved (the
+    verb has already said why)."""
+    from metrics_core.perf.efficiency import provenance
+    from metrics_core.perf.hardware import load_catalog
+    from metrics_core.perf.stacks import get_stack
+
+    try:
+        target = load_catalog(getattr(args, "hardware_file", None) or ()).get(hardware)
+        stack_id = get_stack(stack).id if stack else None
+        return provenance(target, efficiency or "calibrated", stack_id, training=args.verb == "train")
+    except (ModeltuiError, OSError, ValueError):
+        return {}
 
 
 def _check_jobs() -> None:

@@ -205,11 +205,13 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
             title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False, *[True] * 3])
         )
     if estimates:
+        from tui.cli.commands.perfmode import provenance_label
+
         cols = ESTIMATE_COLUMNS
         first = next(iter(estimates.values()))
         title = (
             f"== Roofline on {target.name}, {precision} (estimates: {first.execution}, "
-            f"{first.efficiency} efficiency) =="
+            f"{first.efficiency} efficiency; {provenance_label(target, first.efficiency)}) =="
         )
         rows = []
         for r in ok:

@@ -201,13 +201,14 @@ def fit_line(sweep, capacity: str) -> str:  # noqa: ANN001 (ModelSweep)
 def sweep_text(sweeps: Sequence, target, plot: bool, width: int, height: int, color: bool) -> str:  # noqa: ANN001
     """Per model: a title, the table, and (``plot``) its roofline with one point per batch size."""
     from metrics_core.perf.roofline_plot import RooflinePoint, render_roofline
+    from tui.cli.commands.perfmode import provenance_label
 
     capacity = units.human_bytes(target.memory_gb * 1e9)
     parts = []
     for s in sweeps:
         title = (
             f"== {s.model} on {target.name} ({target.id}), {s.precision}, dtype {s.dtype}: batch sweep "
-            f"({s.execution}, {s.efficiency} efficiency) =="
+            f"({s.execution}, {s.efficiency} efficiency; {provenance_label(target, s.efficiency)}) =="
         )
         parts.append(f"{title}\nrows by batch size\n{sweep_table(s)}\n{fit_line(s, capacity)}")
         pts = [
