@@ -322,3 +322,14 @@ def test_damaged_bench_results_are_skipped_and_counted(tmp_path):
     path.write_bytes(("\n".join(lines) + "\n").encode() + b"\xff\xfe{}\n")
     saved, bad = load_saved(path)
     assert (saved, bad) == ([good], 9)  # 8 bad lines above and the non-UTF-8 one
+
+
+def test_an_undecodable_user_file_is_named_in_its_warning(tmp_path, capsys):
+    """A file that is not UTF-8 (an editor's UTF-16 save) warned ``'utf-8' codec can't decode byte 0xff
+    ...`` without saying which file: the warning names it like every other broken-file warning."""
+    path = user_file(tmp_path)
+    path.write_bytes(b"\xff\xfe[\x00t\x00")  # UTF-16 LE: BOM then "[t"
+    assert efficiency.params_for(GPU) == efficiency.builtin_params_for(GPU)
+    err = capsys.readouterr().err
+    assert err.startswith(f"modeltui: warning: {path}: 'utf-8' codec can't decode byte 0xff in position 0")
+    assert err.count("\n") == 1 and err.rstrip().endswith("(user efficiency file ignored)")

@@ -318,7 +318,8 @@ def _load_user(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, float
     try:
         return parse_user_efficiency(Path(path).read_text(encoding="utf-8"), path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        warn_user_file((path, mtime_ns), f"{exc} (user efficiency file ignored)")
+        message = str(exc) if path in str(exc) else f"{path}: {exc}"  # a decoding error names no file
+        warn_user_file((path, mtime_ns), f"{message} (user efficiency file ignored)")
         return {}
 
 
