@@ -740,17 +740,12 @@ def training_validation_for(target: HardwareTarget) -> str | None:
     return _data().get("validated_training", {}).get(target.id)
 
 
-def provenance(
-    target: HardwareTarget, efficiency: str, stack: str | None = None, training: bool = False
-) -> dict[str, Any]:
-    """What an estimate on ``target`` rests on, for the context of every output: ``validated`` (True when
-    the estimates of that kind — ``stack``'s LLM serving, a training step with ``training``, else vision
-    inference — were held against published measurements on ``target``: ``llm_validation_for``,
-    ``training_validation_for``, ``validation_for``; False: physical estimates only) and, for calibrated
-    non-LLM estimates, ``efficiency_source`` (``built-in`` or ``user: PATH (parameters)``). The LLM rows
-    carry their own ``stack_source``."""
-    if stack is not None:
-        return {"validated": llm_validation_for(target, stack) is not None}
+def provenance(target: HardwareTarget, efficiency: str, training: bool = False) -> dict[str, Any]:
+    """What a (non-LLM) estimate on ``target`` rests on, for the context of every output: ``validated``
+    (True when the estimates of that kind — a training step with ``training``, else vision inference —
+    were held against published measurements on ``target``: ``training_validation_for``,
+    ``validation_for``; False: physical estimates only) and, for calibrated estimates, ``efficiency_source``
+    (``built-in`` or ``user: PATH (parameters)``). LLM estimates: ``perf.llm.stack_validation``."""
     validation = training_validation_for(target) if training else validation_for(target)
     out: dict[str, Any] = {"validated": validation is not None}
     if efficiency == "calibrated":

@@ -72,11 +72,17 @@ def _header(r) -> str:  # noqa: ANN001
 
     stack = r.stack.name.split(" (")[0] if r.stack else s.stack
     clock = f" · clock x{r.clock_ratio:.2f} (power-limited)" if r.clock_ratio < 1 else ""
-    checked = (
-        f"{s.stack} on this target validated against published measurements"
-        if r.validated
-        else f"physical estimate ({s.stack} on this target not validated)"
-    )
+    from metrics_core.perf.efficiency import llm_validation_for
+
+    if r.validated:
+        checked = f"{s.stack} on this target validated against published measurements"
+    elif llm_validation_for(r.target, s.stack):  # validated, but not with these settings
+        checked = (
+            f"physical estimate ({s.stack} on this target is validated with calibrated efficiency and "
+            "its own kernels only)"
+        )
+    else:
+        checked = f"physical estimate ({s.stack} on this target not validated)"
     origin = r.stack.origin if r.stack else "built-in"
     user = f"\nstack parameters from the user file: {origin[len('user: ') :]}" if origin != "built-in" else ""
     mech = r.stack.mechanics(r.target, s) if r.stack and s.efficiency == "calibrated" else []

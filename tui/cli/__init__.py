@@ -294,12 +294,16 @@ def _provenance(args: argparse.Namespace, hardware: str, efficiency: str | None,
     verb has already said why)."""
     from metrics_core.perf.efficiency import provenance
     from metrics_core.perf.hardware import load_catalog
+    from metrics_core.perf.llm import stack_validation
     from metrics_core.perf.stacks import get_stack
 
     try:
         target = load_catalog(getattr(args, "hardware_file", None) or ()).get(hardware)
-        stack_id = get_stack(stack).id if stack else None
-        return provenance(target, efficiency or "calibrated", stack_id, training=args.verb == "train")
+        if stack:  # llm: the stack's validation, as its estimates say it (perf.llm.stack_validation)
+            execution = getattr(args, "execution", None)
+            validation = stack_validation(target, get_stack(stack).id, execution, efficiency or "calibrated")
+            return {"validated": validation is not None}
+        return provenance(target, efficiency or "calibrated", training=args.verb == "train")
     except (ModeltuiError, OSError, ValueError):
         return {}
 
