@@ -132,3 +132,22 @@ def test_llm_is_validated_only_as_the_stack_was_validated(
     assert (row["validated"], row["validation"] is not None, row["context"]["validated"]) == (validated,) * 3
     assert main([*argv, *extra]) == 0
     assert phrase in " ".join(capsys.readouterr().out.split())
+
+
+def test_cpu_targets_get_the_cpu_parameters_and_their_core_counts():
+    """The Raspberry Pi 5's kind is "edge SoC", so it fell back to the generic GPU (3 us kernel gaps, 8 us
+    per eager op, 128 x 128 tensor tiles over 64 "SMs"); the Xeon 8480+ and EPYC 9654 fell back to the
+    generic CPU with its default 8 units. Units = cores, as hardware.toml's sources give them."""
+    from metrics_core.perf.efficiency import builtin_params_for
+    from metrics_core.perf.hardware import get_target
+
+    got = {
+        t: (p.generation, p.units, p.eager_op_us, p.kernel_gap_us)
+        for t in ("raspberry-pi-5", "xeon-8480-plus", "epyc-9654")
+        for p in [builtin_params_for(get_target(t))]
+    }
+    assert got == {  # data/efficiency.toml [generation.generic-cpu]: 5.0 us per eager op, no kernel gap
+        "raspberry-pi-5": ("generic-cpu", 4, 5.0, 0.0),
+        "xeon-8480-plus": ("generic-cpu", 56, 5.0, 0.0),
+        "epyc-9654": ("generic-cpu", 96, 5.0, 0.0),
+    }
