@@ -151,3 +151,20 @@ def test_cpu_targets_get_the_cpu_parameters_and_their_core_counts():
         "xeon-8480-plus": ("generic-cpu", 56, 5.0, 0.0),
         "epyc-9654": ("generic-cpu", 96, 5.0, 0.0),
     }
+
+
+def test_hardware_json_names_the_generation_whose_parameters_apply(capsys):
+    """Which calibrated parameters a target gets was nowhere in ``hardware --format json``: the AMD parts
+    have their own CDNA generations (data/efficiency.toml), Apple GPUs the generic GPU's."""
+    assert main(["hardware", "--format", "json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    got = {t: (rows[t]["generation"], rows[t]["efficiency_source"]) for t in ("mi250x", "mi300x", "mi325x")}
+    assert got == {
+        "mi250x": ("cdna2", "built-in"),
+        "mi300x": ("cdna3", "built-in"),
+        "mi325x": ("cdna3", "built-in"),
+    }
+    assert (rows["h100-sxm5-80gb"]["generation"], rows["apple-m3-max"]["generation"]) == (
+        "hopper",
+        "generic-gpu",
+    )

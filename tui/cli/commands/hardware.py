@@ -73,11 +73,21 @@ def run(args: argparse.Namespace) -> int:
 def target_json(t: HardwareTarget) -> dict:
     """A target's JSON object plus what the performance model makes of it: the sustained tensor-load
     clock (``clock_ratio``, ``clock_source``, ``tensor_demand_w``, ``clock_note``) and ``validated`` (the
-    published measurements its estimates were held against, or null: a physical estimate)."""
-    from metrics_core.perf.efficiency import clock_for, llm_validations, validation_for
+    published measurements its estimates were held against, or null: a physical estimate), ``generation``
+    (the architecture generation whose calibrated parameters apply: ``data/efficiency.toml``) and
+    ``efficiency_source`` (``built-in`` or the user file's overrides)."""
+    from metrics_core.perf.efficiency import (
+        builtin_params_for,
+        clock_for,
+        efficiency_source,
+        llm_validations,
+        validation_for,
+    )
 
     d = t.to_dict()
     d.update(clock_for(t).to_dict())
+    d["generation"] = builtin_params_for(t).generation
+    d["efficiency_source"] = efficiency_source(t)
     d["validated"] = validation_for(t) is not None
     d["validation"] = validation_for(t)
     d["validated_llm"] = llm_validations(t)
