@@ -333,3 +333,23 @@ def test_an_undecodable_user_file_is_named_in_its_warning(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"modeltui: warning: {path}: 'utf-8' codec can't decode byte 0xff in position 0")
     assert err.count("\n") == 1 and err.rstrip().endswith("(user efficiency file ignored)")
+
+
+def test_vision_csv_rows_without_a_finite_throughput_are_skipped_by_name(tmp_path):
+    """``calibrate --measurements``: ``nan`` passed the ``rate <= 0`` check and the whole run ended in
+    ``modeltui: error: math domain error``; ``inf`` too. Both are skipped and named, as a zero is."""
+    from tui.cli.commands.calibrate import read_vision_csv
+
+    path = tmp_path / "timm.csv"
+    path.write_text(
+        "model,infer_img_size,infer_batch_size,infer_samples_per_sec\n"
+        "resnet18,224,64,9800\nresnet34,224,64,nan\nresnet50,224,64,inf\n",
+        encoding="utf-8",
+    )
+    skipped: list[str] = []
+    rows = read_vision_csv(str(path), {}, "fp16", skipped)
+    assert rows == [("resnet18", "fp16", None, 64, {"input_shape": [3, 224, 224]}, 9800.0, "timm.csv:2")]
+    assert skipped == [
+        f"{path}:3: 'resnet34' has no positive finite throughput, batch and size",
+        f"{path}:4: 'resnet50' has no positive finite throughput, batch and size",
+    ]
