@@ -155,6 +155,9 @@ def sweep_table(sweep) -> str:  # noqa: ANN001 (ModelSweep)
         "Samples/s (est.)",
         f"Attained {rate} (est.)",
         "Bound",
+        "Compute",
+        "Memory",
+        "Overhead",
         "Peak act.",
         "Weights",
         "Peak total",
@@ -179,13 +182,16 @@ def sweep_table(sweep) -> str:  # noqa: ANN001 (ModelSweep)
                 units.samples_per_s(p.throughput_per_s),
                 units.human_rate(p.attained_flops_per_s, rate),
                 p.bound or "-",
+                units.human_time(p.compute_s),
+                units.human_time(p.memory_s),
+                units.human_time(p.overhead_s),
                 units.human_bytes(p.peak_activation_bytes),
                 units.human_bytes(p.weight_bytes),
                 units.human_bytes(p.peak_total_bytes),
                 fits,
             ]
         )
-    numeric = [True, True, True, True, True, False, True, True, True, False]
+    numeric = [True, True, True, True, True, False, True, True, True, True, True, True, False]
     return text_table(headers, rows, numeric)
 
 
@@ -243,5 +249,7 @@ def sweep_footnote(sweeps: Sequence, capacity: str) -> str:
     return (
         f"Estimates: roofline ({assumed}); peak memory = activations with ideal lifetimes + weights, no "
         f"allocator overhead.\nFits = peak total <= target memory ({capacity}); "
-        "Agg AI = total FLOPs / total bytes (FLOP/byte)."
+        "Agg AI = total FLOPs / total bytes (FLOP/byte);\nCompute / Memory / Overhead = the kernels' "
+        "compute, memory and overhead (launch, host issue) times, summed; Bound = the regime of the largest "
+        "share."
     )
