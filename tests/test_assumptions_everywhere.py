@@ -168,3 +168,21 @@ def test_hardware_json_names_the_generation_whose_parameters_apply(capsys):
         "hopper",
         "generic-gpu",
     )
+
+
+def test_llm_power_limit_runs_the_power_model_at_that_limit(tmp_path, monkeypatch, capsys):
+    """``--power-limit W`` (nvidia-smi -pl; the core had ``perf.power.with_power_limit``, used by the
+    benchmark for gpt-fast's 330 W A100 rows, but no option). Ampere: 400 W / 312 TFLOP/s = 1.2821 pJ/FLOP,
+    so the A100 SXM's tensor demand at boost is 400 W; held to 330 W its clock is (330 / 400)^(1/2) =
+    0.90830 of boost (above the 1275 / 1410 base floor). Above the board's 400 W nothing changes."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["llm", _tiny_gpt2(tmp_path), "--hardware", "a100-sxm4-80gb", "--prompt", "16", "--generate", "4"]
+    ratios = []
+    for extra in ([], ["--power-limit", "330"], ["--power-limit", "450W"]):
+        assert main([*argv, *extra, "--format", "json"]) == 0
+        ratios.append(json.loads(capsys.readouterr().out)[0]["clock_ratio"])
+    assert ratios == pytest.approx([1.0, 0.90830, 1.0], abs=1e-5)
+    assert main([*argv, "--power-limit", "330"]) == 0
+    assert "clock x0.91 (power-limited at 330 W)" in " ".join(capsys.readouterr().out.split())
+    assert main([*argv, "--power-limit", "0"]) == 2
+    assert "argument --power-limit: expected a positive number of watts, got '0'" in capsys.readouterr().err

@@ -71,7 +71,9 @@ def _header(r) -> str:  # noqa: ANN001
     from metrics_core.perf.quant import weight_format
 
     stack = r.stack.name.split(" (")[0] if r.stack else s.stack
-    clock = f" · clock x{r.clock_ratio:.2f} (power-limited)" if r.clock_ratio < 1 else ""
+    held = r.target.board_power_source or ""
+    limit = f" at {r.target.board_power_w:g} W" if held.startswith("board power limited to") else ""
+    clock = f" · clock x{r.clock_ratio:.2f} (power-limited{limit})" if r.clock_ratio < 1 else ""
     from metrics_core.perf.efficiency import llm_validation_for
 
     if r.validated:

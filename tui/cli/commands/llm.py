@@ -14,7 +14,7 @@ from metrics_core.perf.llm_report import text_report
 from metrics_core.perf.stacks import DEFAULT_STACK, stack_ids
 from metrics_core.report.export import to_json
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
-from tui.cli.commands.options import positive_int, positive_seconds
+from tui.cli.commands.options import positive_int, positive_seconds, positive_watts
 
 FORMATS = ("table", "json", "csv", "markdown")
 #: Speculative decoding's defaults (``--draft-tokens``, ``--acceptance``), taken with ``--draft`` only.
@@ -112,6 +112,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "vLLM 16, TensorRT-LLM 64, 1 = per token)",
     )
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor-parallel GPUs (1)")
+    p.add_argument(
+        "--power-limit",
+        type=positive_watts,
+        default=None,
+        metavar="W",
+        help="board power limit (nvidia-smi -pl): the tensor clock sustained under it, by the power model "
+        "(default: the target's board power)",
+    )
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
     p.add_argument(
         "--timeout",
@@ -263,6 +271,10 @@ def run(args: argparse.Namespace) -> int:
     from tui.cli.commands.perfmode import modes_of
 
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
+    if args.power_limit is not None:
+        from metrics_core.perf.power import with_power_limit
+
+        target = with_power_limit(target, args.power_limit)
     batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
     modes = modes_of(args)
