@@ -128,7 +128,7 @@ GOOD = ["hf:x", "vllm", "a100-sxm4-80gb", "1", "fp16", "fp16", "fp16", "8", "512
     "column, value, why",
     [
         ("model", "", "column model: empty"),
-        ("stack", "vllmm", "column stack: unknown serving stack 'vllmm'"),
+        ("stack", "vllmm", "column stack: unknown serving stack 'vllmm'; did you mean vllm? (choose one of"),
         ("hardware", "h1000", "column hardware: "),
         ("tp", "0", "column tp: expected a positive integer, got '0'"),
         ("weights", "int3", "column weights: "),
