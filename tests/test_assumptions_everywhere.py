@@ -186,3 +186,17 @@ def test_llm_power_limit_runs_the_power_model_at_that_limit(tmp_path, monkeypatc
     assert "clock x0.91 (power-limited at 330 W)" in " ".join(capsys.readouterr().out.split())
     assert main([*argv, "--power-limit", "0"]) == 2
     assert "argument --power-limit: expected a positive number of watts, got '0'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "target, execution, validated",
+    [("rtx-3090", "eager", True), ("rtx-3090", "compiled", False), ("rtx-4090", "compiled", True)],
+)
+def test_vision_validation_follows_the_execution_mode_measured(capsys, target, execution, validated):
+    """README's error table: the RTX 3090's timm files are eager runs (PyTorch 2.4.0), the RTX 4090's eager
+    and torch.compile. A compiled estimate on the 3090 said "validated" though no compiled run was ever
+    held against it ([validated_execution] in data/efficiency.toml)."""
+    argv = ["roofline", "resnet18", "--hardware", target, "--execution", execution, "--format", "json"]
+    assert main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["validated"], row["context"]["validated"]) == (validated, validated)

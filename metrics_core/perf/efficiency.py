@@ -726,11 +726,17 @@ def llm_validations(target: HardwareTarget) -> dict[str, str]:
     return dict(_data().get("validated_llm", {}).get(target.id, {}))
 
 
-def validation_for(target: HardwareTarget) -> str | None:
+def validation_for(target: HardwareTarget, execution: str | None = None) -> str | None:
     """The published measurements this target's parameters were held against (``[validated]`` in the data
     file: per target id, what was measured and how well), or None: the parameters are physical estimates
-    of its generation, not validated on this target."""
-    return _data().get("validated", {}).get(target.id)
+    of its generation, not validated on this target. With ``execution`` (``eager`` / ``compiled``): only
+    where that mode was measured (``[validated_execution]``: the modes per target; absent: every mode) —
+    the RTX 3090 has eager files only, so its compiled estimates are physical."""
+    text = _data().get("validated", {}).get(target.id)
+    modes = _data().get("validated_execution", {}).get(target.id)
+    if text is None or execution is None or modes is None or execution in modes:
+        return text
+    return None
 
 
 def training_validation_for(target: HardwareTarget) -> str | None:
@@ -740,13 +746,16 @@ def training_validation_for(target: HardwareTarget) -> str | None:
     return _data().get("validated_training", {}).get(target.id)
 
 
-def provenance(target: HardwareTarget, efficiency: str, training: bool = False) -> dict[str, Any]:
+def provenance(
+    target: HardwareTarget, efficiency: str, training: bool = False, execution: str | None = None
+) -> dict[str, Any]:
     """What a (non-LLM) estimate on ``target`` rests on, for the context of every output: ``validated``
     (True when the estimates of that kind — a training step with ``training``, else vision inference —
     were held against published measurements on ``target``: ``training_validation_for``,
-    ``validation_for``; False: physical estimates only) and, for calibrated estimates, ``efficiency_source``
-    (``built-in`` or ``user: PATH (parameters)``). LLM estimates: ``perf.llm.stack_validation``."""
-    validation = training_validation_for(target) if training else validation_for(target)
+    ``validation_for`` under ``execution``; False: physical estimates only) and, for calibrated
+    estimates, ``efficiency_source`` (``built-in`` or ``user: PATH (parameters)``). LLM estimates:
+    ``perf.llm.stack_validation``."""
+    validation = training_validation_for(target) if training else validation_for(target, execution)
     out: dict[str, Any] = {"validated": validation is not None}
     if efficiency == "calibrated":
         out["efficiency_source"] = efficiency_source(target)

@@ -303,7 +303,8 @@ def _provenance(args: argparse.Namespace, hardware: str, efficiency: str | None,
             execution = getattr(args, "execution", None)
             validation = stack_validation(target, get_stack(stack).id, execution, efficiency or "calibrated")
             return {"validated": validation is not None}
-        return provenance(target, efficiency or "calibrated", training=args.verb == "train")
+        execution = getattr(args, "execution", None) or "eager"
+        return provenance(target, efficiency or "calibrated", args.verb == "train", execution)
     except (ModeltuiError, OSError, ValueError):
         return {}
 

@@ -209,9 +209,10 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
 
         cols = ESTIMATE_COLUMNS
         first = next(iter(estimates.values()))
+        provenance = provenance_label(target, first.efficiency, first.execution)
         title = (
             f"== Roofline on {target.name}, {precision} (estimates: {first.execution}, "
-            f"{first.efficiency} efficiency; {provenance_label(target, first.efficiency)}) =="
+            f"{first.efficiency} efficiency; {provenance}) =="
         )
         rows = []
         for r in ok:

@@ -212,9 +212,10 @@ def sweep_text(sweeps: Sequence, target, plot: bool, width: int, height: int, co
     capacity = units.human_bytes(target.memory_gb * 1e9)
     parts = []
     for s in sweeps:
+        provenance = provenance_label(target, s.efficiency, s.execution)
         title = (
             f"== {s.model} on {target.name} ({target.id}), {s.precision}, dtype {s.dtype}: batch sweep "
-            f"({s.execution}, {s.efficiency} efficiency; {provenance_label(target, s.efficiency)}) =="
+            f"({s.execution}, {s.efficiency} efficiency; {provenance}) =="
         )
         parts.append(f"{title}\nrows by batch size\n{sweep_table(s)}\n{fit_line(s, capacity)}")
         pts = [
