@@ -189,14 +189,23 @@ def test_llm_power_limit_runs_the_power_model_at_that_limit(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize(
-    "target, execution, validated",
-    [("rtx-3090", "eager", True), ("rtx-3090", "compiled", False), ("rtx-4090", "compiled", True)],
+    "target, execution, dtype, validated",
+    [
+        ("rtx-3090", "eager", "fp16", True),
+        ("rtx-3090", "compiled", "fp16", False),
+        ("rtx-4090", "compiled", "fp16", True),
+        ("rtx-4090", "eager", "fp32", False),
+    ],
 )
-def test_vision_validation_follows_the_execution_mode_measured(capsys, target, execution, validated):
+def test_vision_validation_follows_the_mode_and_precision_measured(
+    capsys, target, execution, dtype, validated
+):
     """README's error table: the RTX 3090's timm files are eager runs (PyTorch 2.4.0), the RTX 4090's eager
-    and torch.compile. A compiled estimate on the 3090 said "validated" though no compiled run was ever
-    held against it ([validated_execution] in data/efficiency.toml)."""
-    argv = ["roofline", "resnet18", "--hardware", target, "--execution", execution, "--format", "json"]
+    and torch.compile, all AMP fp16. A compiled estimate on the 3090, or an fp32 one on either, said
+    "validated" though no such run was ever held against it ([validated_execution] and
+    [validated_precision] in data/efficiency.toml)."""
+    argv = ["roofline", "resnet18", "--hardware", target, "--execution", execution, "--dtype", dtype]
+    argv += ["--format", "json"]
     assert main(argv) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["validated"], row["context"]["validated"]) == (validated, validated)

@@ -726,17 +726,23 @@ def llm_validations(target: HardwareTarget) -> dict[str, str]:
     return dict(_data().get("validated_llm", {}).get(target.id, {}))
 
 
-def validation_for(target: HardwareTarget, execution: str | None = None) -> str | None:
+def validation_for(
+    target: HardwareTarget, execution: str | None = None, precision: str | None = None
+) -> str | None:
     """The published measurements this target's parameters were held against (``[validated]`` in the data
     file: per target id, what was measured and how well), or None: the parameters are physical estimates
     of its generation, not validated on this target. With ``execution`` (``eager`` / ``compiled``): only
     where that mode was measured (``[validated_execution]``: the modes per target; absent: every mode) —
-    the RTX 3090 has eager files only, so its compiled estimates are physical."""
-    text = _data().get("validated", {}).get(target.id)
-    modes = _data().get("validated_execution", {}).get(target.id)
-    if text is None or execution is None or modes is None or execution in modes:
-        return text
-    return None
+    the RTX 3090 has eager files only, so its compiled estimates are physical. With ``precision`` (the
+    compute path): likewise only where it was measured (``[validated_precision]``; timm's runs are AMP fp16,
+    so fp32 / TF32 / int8 estimates are physical)."""
+    data = _data()
+    text = data.get("validated", {}).get(target.id)
+    for value, table in ((execution, "validated_execution"), (precision, "validated_precision")):
+        measured = data.get(table, {}).get(target.id)
+        if value is not None and measured is not None and value not in measured:
+            return None
+    return text
 
 
 def training_validation_for(target: HardwareTarget) -> str | None:
@@ -747,15 +753,20 @@ def training_validation_for(target: HardwareTarget) -> str | None:
 
 
 def provenance(
-    target: HardwareTarget, efficiency: str, training: bool = False, execution: str | None = None
+    target: HardwareTarget,
+    efficiency: str,
+    training: bool = False,
+    execution: str | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """What a (non-LLM) estimate on ``target`` rests on, for the context of every output: ``validated``
     (True when the estimates of that kind — a training step with ``training``, else vision inference —
     were held against published measurements on ``target``: ``training_validation_for``,
-    ``validation_for`` under ``execution``; False: physical estimates only) and, for calibrated
-    estimates, ``efficiency_source`` (``built-in`` or ``user: PATH (parameters)``). LLM estimates:
+    ``validation_for`` under ``execution`` and ``precision``; False: physical estimates only) and, for
+    calibrated estimates, ``efficiency_source`` (``built-in`` or ``user: PATH (parameters)``). LLM estimates:
     ``perf.llm.stack_validation``."""
-    validation = training_validation_for(target) if training else validation_for(target, execution)
+    vision = validation_for(target, execution, precision)
+    validation = training_validation_for(target) if training else vision
     out: dict[str, Any] = {"validated": validation is not None}
     if efficiency == "calibrated":
         out["efficiency_source"] = efficiency_source(target)

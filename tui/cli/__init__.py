@@ -284,11 +284,14 @@ def context_of(args: argparse.Namespace) -> dict:
     if stack:
         context["stack"] = stack
     if hardware:
-        context.update(_provenance(args, hardware, context.get("efficiency"), stack))
+        efficiency, precision = context.get("efficiency"), context.get("precision")
+        context.update(_provenance(args, hardware, efficiency, stack, precision))
     return context
 
 
-def _provenance(args: argparse.Namespace, hardware: str, efficiency: str | None, stack: str | None) -> dict:
+def _provenance(
+    args: argparse.Namespace, hardware: str, efficiency: str | None, stack: str | None, precision: str | None
+) -> dict:
     """``validated`` and ``efficiency_source`` of the target the verb estimated on
     (``metrics_core.perf.efficiency.provenance``); ``{}`` when the target or stack cannot be resolved (the
     verb has already said why)."""
@@ -304,7 +307,7 @@ def _provenance(args: argparse.Namespace, hardware: str, efficiency: str | None,
             validation = stack_validation(target, get_stack(stack).id, execution, efficiency or "calibrated")
             return {"validated": validation is not None}
         execution = getattr(args, "execution", None) or "eager"
-        return provenance(target, efficiency or "calibrated", args.verb == "train", execution)
+        return provenance(target, efficiency or "calibrated", args.verb == "train", execution, precision)
     except (ModeltuiError, OSError, ValueError):
         return {}
 

@@ -209,7 +209,7 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
 
         cols = ESTIMATE_COLUMNS
         first = next(iter(estimates.values()))
-        provenance = provenance_label(target, first.efficiency, first.execution)
+        provenance = provenance_label(target, first.efficiency, first.execution, first.precision)
         title = (
             f"== Roofline on {target.name}, {precision} (estimates: {first.execution}, "
             f"{first.efficiency} efficiency; {provenance}) =="

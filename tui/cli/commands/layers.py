@@ -214,7 +214,7 @@ def layers_text(  # noqa: ANN001
             from tui.cli.commands.perfmode import provenance_label
 
             efficiency = rows[0]["efficiency"]
-            provenance = provenance_label(target, efficiency, rows[0]["execution"])
+            provenance = provenance_label(target, efficiency, rows[0]["execution"], precision)
             title += f" ({rows[0]['execution']}, {efficiency} efficiency; {provenance})"
         if kernels:
             n_kernels = len({r["kernel"] for r in every})

@@ -169,7 +169,7 @@ def pareto_text(result, rows, target, precision, failed, modes) -> str:  # noqa:
         "better; frontier: beaten on both by no other)"
     )
     if result.x.needs_target:
-        provenance = provenance_label(target, modes["efficiency"], modes["execution"])
+        provenance = provenance_label(target, modes["efficiency"], modes["execution"], precision)
         head += f"\nestimates: {mode_label(modes)}; {provenance}"
     if result.x.name == "energy":
         head += "\nenergy = board power x estimated latency: an upper bound at board power"

@@ -45,13 +45,18 @@ def mode_label(modes: dict[str, str]) -> str:
     return f"{modes['execution']}, {modes['efficiency']} efficiency"
 
 
-def provenance_label(target, efficiency: str, execution: str | None = None) -> str:  # noqa: ANN001
+def provenance_label(
+    target,  # noqa: ANN001 (perf.hardware.HardwareTarget)
+    efficiency: str,
+    execution: str | None = None,
+    precision: str | None = None,
+) -> str:
     """``"validated on this target"`` / ``"physical estimate, not validated on this target"``, then
     ``"; your parameters: PATH (names)"`` when calibrated estimates use the user efficiency file — what a
     text title says beside the execution and efficiency (``metrics_core.perf.efficiency.provenance``)."""
     from metrics_core.perf.efficiency import provenance
 
-    p = provenance(target, efficiency, execution=execution)
+    p = provenance(target, efficiency, execution=execution, precision=precision)
     label = "validated" if p["validated"] else "physical estimate, not validated"
     label += " on this target"
     source = p.get("efficiency_source", "built-in")

@@ -130,7 +130,7 @@ def pick_text(result, target, precision, failed, cols, modes) -> str:  # noqa: A
     key, highest = OBJECTIVES[result.by]
     order = f"{result.by}, {'highest' if highest else 'lowest'} first"
     head = f"On {target.name}, {precision}, ordered by {order}\nconstraints: {limits}"
-    provenance = provenance_label(target, modes["efficiency"], modes["execution"])
+    provenance = provenance_label(target, modes["efficiency"], modes["execution"], precision)
     head += f"\nestimates: {mode_label(modes)}; {provenance}"
     parts = [head]
     if result.chosen:

@@ -212,7 +212,7 @@ def sweep_text(sweeps: Sequence, target, plot: bool, width: int, height: int, co
     capacity = units.human_bytes(target.memory_gb * 1e9)
     parts = []
     for s in sweeps:
-        provenance = provenance_label(target, s.efficiency, s.execution)
+        provenance = provenance_label(target, s.efficiency, s.execution, s.precision)
         title = (
             f"== {s.model} on {target.name} ({target.id}), {s.precision}, dtype {s.dtype}: batch sweep "
             f"({s.execution}, {s.efficiency} efficiency; {provenance}) =="
