@@ -322,3 +322,34 @@ def test_damaged_bench_results_are_skipped_and_counted(tmp_path):
     path.write_bytes(("\n".join(lines) + "\n").encode() + b"\xff\xfe{}\n")
     saved, bad = load_saved(path)
     assert (saved, bad) == ([good], 9)  # 8 bad lines above and the non-UTF-8 one
+
+
+def test_an_undecodable_user_file_is_named_in_its_warning(tmp_path, capsys):
+    """A file that is not UTF-8 (an editor's UTF-16 save) warned ``'utf-8' codec can't decode byte 0xff
+    ...`` without saying which file: the warning names it like every other broken-file warning."""
+    path = user_file(tmp_path)
+    path.write_bytes(b"\xff\xfe[\x00t\x00")  # UTF-16 LE: BOM then "[t"
+    assert efficiency.params_for(GPU) == efficiency.builtin_params_for(GPU)
+    err = capsys.readouterr().err
+    assert err.startswith(f"modeltui: warning: {path}: 'utf-8' codec can't decode byte 0xff in position 0")
+    assert err.count("\n") == 1 and err.rstrip().endswith("(user efficiency file ignored)")
+
+
+def test_vision_csv_rows_without_a_finite_throughput_are_skipped_by_name(tmp_path):
+    """``calibrate --measurements``: ``nan`` passed the ``rate <= 0`` check and the whole run ended in
+    ``modeltui: error: math domain error``; ``inf`` too. Both are skipped and named, as a zero is."""
+    from tui.cli.commands.calibrate import read_vision_csv
+
+    path = tmp_path / "timm.csv"
+    path.write_text(
+        "model,infer_img_size,infer_batch_size,infer_samples_per_sec\n"
+        "resnet18,224,64,9800\nresnet34,224,64,nan\nresnet50,224,64,inf\n",
+        encoding="utf-8",
+    )
+    skipped: list[str] = []
+    rows = read_vision_csv(str(path), {}, "fp16", skipped)
+    assert rows == [("resnet18", "fp16", None, 64, {"input_shape": [3, 224, 224]}, 9800.0, "timm.csv:2")]
+    assert skipped == [
+        f"{path}:3: 'resnet34' has no positive finite throughput, batch and size",
+        f"{path}:4: 'resnet50' has no positive finite throughput, batch and size",
+    ]

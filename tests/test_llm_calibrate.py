@@ -128,7 +128,7 @@ GOOD = ["hf:x", "vllm", "a100-sxm4-80gb", "1", "fp16", "fp16", "fp16", "8", "512
     "column, value, why",
     [
         ("model", "", "column model: empty"),
-        ("stack", "vllmm", "column stack: unknown serving stack 'vllmm'"),
+        ("stack", "vllmm", "column stack: unknown serving stack 'vllmm'; did you mean vllm? (choose one of"),
         ("hardware", "h1000", "column hardware: "),
         ("tp", "0", "column tp: expected a positive integer, got '0'"),
         ("weights", "int3", "column weights: "),
@@ -338,3 +338,18 @@ def test_cli_error_paths(tmp_path, capsys):
     # every row fails to capture (not a model): one line naming the row
     err = one_line_exit_2(capsys, ["calibrate", "--llm", good])
     assert "none of the 1 rows could be estimated" in err and "m.csv:2" in err
+
+
+def test_a_row_whose_tp_does_not_split_the_heads_is_not_estimated_and_says_why(tmp_path, tiny, capsys):
+    """The tiny Llama has 4 attention heads: TP 3 cannot split them. Only the capture knows the heads, so
+    the row passed the CSV checks, was counted as estimated and then dropped from every error table without
+    a word (``summary`` leaves out rows whose estimate fails). It is now a "Not estimated" line naming the
+    row; a file of such rows alone is one error line, exit 2."""
+    row = [tiny, "vllm", "a100-sxm4-80gb", "3", "", "", "", "1", "64", "8", "tpot_ms", "2.0"]
+    path = write_csv(tmp_path / "tp.csv", [row])
+    rows = lc.read_llm_csv(path, get_target)
+    prepared, failed = prepare_rows(rows, get_target)
+    why = "--tp 3: hf:tiny/config.json's 4 attention heads do not split 3 ways"
+    assert (prepared, failed) == ([], [f"{path}:2: {why}"])
+    err = one_line_exit_2(capsys, ["calibrate", "--llm", path])
+    assert err == f"modeltui: error: none of the 1 rows could be estimated: {path}:2: {why}\n"

@@ -65,7 +65,7 @@ def test_hardware_filter_as_a_word(capsys):
     and streaming share (CDNA 3: 0.77, data/efficiency.toml)."""
     assert main(["hardware", "mi300x", "--format", "json"]) == 0
     (t,) = json.loads(capsys.readouterr().out)
-    assert (t["id"], t["efficiency_generation"], t["bandwidth_share"]) == ("mi300x", "cdna3", 0.77)
+    assert (t["id"], t["generation"], t["bandwidth_share"]) == ("mi300x", "cdna3", 0.77)
     assert main(["hardware", "mi300x", "--filter", "h100"]) == 2
     assert "give one filter" in capsys.readouterr().err
 

@@ -289,3 +289,19 @@ def test_a_short_last_micro_batch_streams_the_weights_in_the_open():
     chunked = Tuning(prefill_chunk_rows=512)
     big = replace(terms(linear(1000, weight_bytes=2 * 33_554_432), "rtx-4090", chunked), q=None, clock=1.0)
     assert time_from_terms(big, p).pass_s == 0.0
+
+
+def test_fp16_accumulation_is_named_only_where_it_changes_the_peak():
+    """llama.cpp's cuBLAS GEMMs accumulate in fp16, which only GeForce parts run faster (their
+    ``fp16_accumulate_tflops``: RTX 4090 330.3 against 165.2). The "stack kernels" line named it on an
+    H100 (same 989.4 peak either way) and on CPUs (ggml's CPU path has no cuBLAS): it applies to neither."""
+    from metrics_core.perf.llm import Scenario
+
+    stack = get_stack("llama.cpp")
+
+    def named(target_id: str) -> bool:
+        target = get_target(target_id)
+        scenario = Scenario(weights="q4_k_m", stack="llama.cpp").validated(target)
+        return "fp16-accumulate GEMMs" in stack.mechanics(target, scenario)
+
+    assert [named(t) for t in ("rtx-4090", "h100-sxm5-80gb", "xeon-6980p")] == [True, False, False]

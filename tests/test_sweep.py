@@ -202,8 +202,30 @@ def test_the_footnote_says_what_the_title_assumes(tmp_path, capsys):
     # a calibrated sweep says sustained clocks, never "peak clocks"; an ideal one says rated boost clocks
     assert _cli(tmp_path, "--no-plot", "--efficiency", "calibrated") == 0
     out = capsys.readouterr().out
-    assert "(eager, calibrated efficiency)" in out
+    # a user's own target (--hardware-file) was never held against measurements: the title says so
+    assert "(eager, calibrated efficiency; physical estimate, not validated on this target) ==" in out
     assert "tensor clocks sustained under the board's power limit" in out and "peak clocks" not in out
     assert _cli(tmp_path, "--no-plot", "--efficiency", "ideal") == 0
     out = capsys.readouterr().out
     assert "datasheet peaks at rated boost clocks (ideal roofline)" in out and "sustained" not in out
+
+
+def test_each_batch_carries_the_three_regimes(tmp_path, capsys):
+    """A sweep point said only its bound; it now carries its compute, memory and overhead times. On the
+    ideal roofline of TINY_GPU (module comment): compute = FLOPs / 1e12, memory = bytes / 1e11, no
+    overhead (no launch_overhead_us) — B = 1: 2,097,152 / 1e12 and 4,202,496 / 1e11; B = 64: 134,217,728 /
+    1e12 and 4,718,592 / 1e11."""
+    (sw,) = sweep_models([LINEAR], [1, 64], TINY_GPU, "fp32", OPTIONS)
+    got = [(p.compute_s, p.memory_s, p.overhead_s) for p in sw.points]
+    assert got == [
+        pytest.approx((2.097152e-6, 4.202496e-5, 0.0)),
+        pytest.approx((1.34217728e-4, 4.718592e-5, 0.0)),
+    ]
+    assert _cli(tmp_path, "--no-plot", "--efficiency", "ideal", "--format", "json") == 0
+    (sweep,) = json.loads(capsys.readouterr().out)
+    assert [p["compute_s"] for p in sweep["points"]] == pytest.approx(
+        [2.097152e-6, 1.6777216e-5, 1.34217728e-4, 2.68435456e-4]
+    )
+    assert _cli(tmp_path, "--no-plot") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Compute / Memory / Overhead = the kernels' compute, memory and overhead" in out

@@ -104,3 +104,18 @@ def test_compare_accuracy_columns_and_sort(capsys):
     assert "== Accuracy (ImageNet-1k val, published; - = none) ==" in out
     assert "resnet18: acc measured at 224x224, analysed at 64x64" in out
     assert "Most accurate            resnet18" in out
+
+
+def test_pick_and_pareto_say_whether_the_target_was_validated(capsys):
+    """``pick`` and ``pareto`` named the execution and efficiency of their estimates, not whether the target
+    was ever held against measurements: the A100 PCIe 40GB has no [validated] entry (data/efficiency.toml),
+    a physical estimate."""
+    code, out, _ = run(["pick", *MODELS, "--hardware", "a100-pcie-40gb", "--min-acc1", "69"], capsys)
+    assert code == 0
+    assert (
+        "estimates: eager, calibrated efficiency; physical estimate, not validated on this target"
+        in " ".join(out.split())
+    )
+    code, out, _ = run(["pareto", *MODELS, "--hardware", "a100-pcie-40gb"], capsys)
+    assert code == 0
+    assert "calibrated efficiency; physical estimate, not validated on this target" in " ".join(out.split())

@@ -318,7 +318,8 @@ def _load_user(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, float
     try:
         return parse_user_efficiency(Path(path).read_text(encoding="utf-8"), path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        warn_user_file((path, mtime_ns), f"{exc} (user efficiency file ignored)")
+        message = str(exc) if path in str(exc) else f"{path}: {exc}"  # a decoding error names no file
+        warn_user_file((path, mtime_ns), f"{message} (user efficiency file ignored)")
         return {}
 
 
@@ -725,11 +726,23 @@ def llm_validations(target: HardwareTarget) -> dict[str, str]:
     return dict(_data().get("validated_llm", {}).get(target.id, {}))
 
 
-def validation_for(target: HardwareTarget) -> str | None:
+def validation_for(
+    target: HardwareTarget, execution: str | None = None, precision: str | None = None
+) -> str | None:
     """The published measurements this target's parameters were held against (``[validated]`` in the data
     file: per target id, what was measured and how well), or None: the parameters are physical estimates
-    of its generation, not validated on this target."""
-    return _data().get("validated", {}).get(target.id)
+    of its generation, not validated on this target. With ``execution`` (``eager`` / ``compiled``): only
+    where that mode was measured (``[validated_execution]``: the modes per target; absent: every mode) —
+    the RTX 3090 has eager files only, so its compiled estimates are physical. With ``precision`` (the
+    compute path): likewise only where it was measured (``[validated_precision]``; timm's runs are AMP fp16,
+    so fp32 / TF32 / int8 estimates are physical)."""
+    data = _data()
+    text = data.get("validated", {}).get(target.id)
+    for value, table in ((execution, "validated_execution"), (precision, "validated_precision")):
+        measured = data.get(table, {}).get(target.id)
+        if value is not None and measured is not None and value not in measured:
+            return None
+    return text
 
 
 def training_validation_for(target: HardwareTarget) -> str | None:
@@ -737,3 +750,24 @@ def training_validation_for(target: HardwareTarget) -> str | None:
     (``[validated_training]`` in the data file: what was measured and the estimate's error), or None: the
     training estimate on this target is not validated."""
     return _data().get("validated_training", {}).get(target.id)
+
+
+def provenance(
+    target: HardwareTarget,
+    efficiency: str,
+    training: bool = False,
+    execution: str | None = None,
+    precision: str | None = None,
+) -> dict[str, Any]:
+    """What a (non-LLM) estimate on ``target`` rests on, for the context of every output: ``validated``
+    (True when the estimates of that kind — a training step with ``training``, else vision inference —
+    were held against published measurements on ``target``: ``training_validation_for``,
+    ``validation_for`` under ``execution`` and ``precision``; False: physical estimates only) and, for
+    calibrated estimates, ``efficiency_source`` (``built-in`` or ``user: PATH (parameters)``). LLM estimates:
+    ``perf.llm.stack_validation``."""
+    vision = validation_for(target, execution, precision)
+    validation = training_validation_for(target) if training else vision
+    out: dict[str, Any] = {"validated": validation is not None}
+    if efficiency == "calibrated":
+        out["efficiency_source"] = efficiency_source(target)
+    return out

@@ -439,6 +439,22 @@ def scale_weights(records: Sequence[OpRecord], factor: float) -> list[OpRecord]:
     return [replace(r, weight_bytes=round(r.weight_bytes * factor)) if r.weight_bytes else r for r in records]
 
 
+def stack_validation(
+    target: HardwareTarget, stack: str, execution: str | None, efficiency: str
+) -> str | None:
+    """What ``stack``'s LLM estimates on ``target`` were held against (``perf.efficiency.
+    llm_validation_for``: published measurements, the error), or None. The validation holds for the stack as
+    it was validated — calibrated efficiency and the stack's own kernel model (``execution`` None or the
+    stack's): the ideal roofline (no stack overheads, datasheet peaks) or another kernel model is a
+    physical estimate, not the validated one."""
+    from metrics_core.perf.efficiency import llm_validation_for
+
+    own = get_stack(stack)
+    if efficiency != "calibrated" or execution not in (None, own.execution):
+        return None
+    return llm_validation_for(target, own.id)
+
+
 def check_tp_heads(heads: int | None, tp: int, who: str, flag: str = "--") -> None:
     """``UsageError`` (one line) when tensor parallelism ``tp`` does not split ``who``'s ``heads`` attention
     heads (Megatron splits whole heads: ``tp`` must divide them and not exceed them); None: no heads.
@@ -626,10 +642,10 @@ class LlmEstimate:
     @property
     def validation(self) -> str | None:
         """The published LLM measurements of this stack on this target the estimates were held against
-        (``benchmarks/validate_llm.py``), or None: a physical estimate here."""
-        from metrics_core.perf.efficiency import llm_validation_for
-
-        return llm_validation_for(self.target, self.scenario.stack)
+        (``benchmarks/validate_llm.py``), or None: a physical estimate here (``stack_validation``: also
+        under ``--efficiency ideal`` or an ``--execution`` other than the stack's own)."""
+        s = self.scenario
+        return stack_validation(self.target, s.stack, s.execution, s.efficiency)
 
     @property
     def validated(self) -> bool:

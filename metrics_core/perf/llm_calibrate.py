@@ -150,9 +150,10 @@ def parse_row(r: Mapping[str, str], where: str) -> LlmMeasurement:
         raise ValueError(f"{where}: column model: empty (a model spec such as hf:meta-llama/Llama-3.1-8B)")
     stack = canonical_id(cell["stack"])
     if stack not in stacks():
-        raise ValueError(
-            f"{where}: column stack: unknown serving stack {cell['stack']!r} (one of {', '.join(stacks())})"
-        )
+        try:
+            get_stack(cell["stack"])  # its one-line error, with the close ids as suggestions
+        except ModeltuiError as exc:
+            raise ValueError(f"{where}: column stack: {exc}") from None
     if not cell["hardware"]:
         raise ValueError(f"{where}: column hardware: empty (a target id, `modeltui hardware` lists them)")
     metric = cell["metric"]

@@ -80,12 +80,21 @@ def _header(r) -> str:  # noqa: ANN001
     from metrics_core.perf.quant import weight_format
 
     stack = r.stack.name.split(" (")[0] if r.stack else s.stack
-    clock = f" · clock x{r.clock_ratio:.2f} (power-limited)" if r.clock_ratio < 1 else ""
-    checked = (
-        f"{s.stack} on this target validated against published measurements{_error_of(r.validation)}"
-        if r.validated
-        else f"physical estimate ({s.stack} on this target not validated)"
-    )
+    held = r.target.board_power_source or ""
+    limit = f" at {r.target.board_power_w:g} W" if held.startswith("board power limited to") else ""
+    clock = f" · clock x{r.clock_ratio:.2f} (power-limited{limit})" if r.clock_ratio < 1 else ""
+    from metrics_core.perf.efficiency import llm_validation_for
+
+    if r.validated:
+        error = _error_of(r.validation)
+        checked = f"{s.stack} on this target validated against published measurements{error}"
+    elif llm_validation_for(r.target, s.stack):  # validated, but not with these settings
+        checked = (
+            f"physical estimate ({s.stack} on this target is validated with calibrated efficiency and "
+            "its own kernels only)"
+        )
+    else:
+        checked = f"physical estimate ({s.stack} on this target not validated)"
     origin = r.stack.origin if r.stack else "built-in"
     user = f"\nstack parameters from the user file: {origin[len('user: ') :]}" if origin != "built-in" else ""
     mech = r.stack.mechanics(r.target, s) if r.stack and s.efficiency == "calibrated" else []

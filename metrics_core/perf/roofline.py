@@ -476,7 +476,7 @@ def _summary(
         overhead_bound_time_pct=pct["overhead"],
         clock_ratio=clock_model.ratio if clock_model else 1.0,
         clock_source=clock_model.source if clock_model else "rated",
-        validation=validation_for(target),
+        validation=validation_for(target, extra.get("execution"), precision),
         efficiency_source=efficiency_source(target) if clock else None,
         **extra,
     )

@@ -219,8 +219,8 @@ class Stack:
         (every output prints them): its kernels, fp16 accumulation, a dequantisation pass, unfused attention,
         int8 GEMMs, prompt chunks. With ``target`` and ``scenario`` (a ``perf.llm.Scenario``), only those
         that apply to that run: the kernel note under the stack's own execution, fp16 accumulation when it
-        computes in fp16, the dequantisation pass and int8 GEMMs when its weights are quantised and the
-        target takes that path (``tuning``)."""
+        computes in fp16 on a target with an fp16-accumulate peak of its own, the dequantisation pass and
+        int8 GEMMs when its weights are quantised and the target takes that path (``tuning``)."""
         tuning = None
         if target is not None and scenario is not None:
             s = scenario
@@ -228,7 +228,11 @@ class Stack:
                                  s.dequantised_bytes_per_weight)  # fmt: skip
         own = scenario is None or (scenario.execution or self.execution) == self.execution
         out = [self.kernel_note] if self.kernel_note and own else []
-        if self.fp16_accumulate and (scenario is None or scenario.compute_precision == "fp16"):
+        if (
+            self.fp16_accumulate
+            and (scenario is None or scenario.compute_precision == "fp16")
+            and (target is None or target.fp16_accumulate_tflops)  # the peak it changes (GeForce parts)
+        ):
             out.append("fp16-accumulate GEMMs")
         if self.dequant_pass_min_tokens and (tuning is None or tuning.dequant_pass_min_rows):
             out.append(f"quantised weights dequantised to fp16 for >= {self.dequant_pass_min_tokens} tokens")

@@ -106,6 +106,11 @@ class SweepPoint:
     throughput_per_s: float | None = None
     attained_flops_per_s: float | None = None
     bound: str | None = None
+    #: The three regimes of the latency (``perf.roofline.ModelEstimate``): the ops' compute, memory and
+    #: overhead (launch, host issue) times, summed, seconds.
+    compute_s: float | None = None
+    memory_s: float | None = None
+    overhead_s: float | None = None
     peak_activation_bytes: int | None = None
     weight_bytes: int | None = None
     peak_total_bytes: int | None = None
@@ -210,6 +215,9 @@ def sweep_point(
         throughput_per_s=est.throughput_per_s,
         attained_flops_per_s=est.attained_flops_per_s,
         bound=est.bound,
+        compute_s=est.compute_s,
+        memory_s=est.memory_s,
+        overhead_s=est.overhead_s,
         peak_activation_bytes=peak_act,
         weight_bytes=weights,
         peak_total_bytes=total,

@@ -79,6 +79,10 @@ def caption(context: dict[str, Any]) -> str:
         parts.append(f"stack {context['stack']}")
     if "execution" in context:
         parts.append(f"{context['execution']} kernels, {context.get('efficiency')} efficiency")
+    if "validated" in context:
+        parts.append("validated target" if context["validated"] else "physical estimate (not validated)")
+    if str(context.get("efficiency_source", "")).startswith("user"):
+        parts.append(f"parameters {context['efficiency_source']}")
     if context.get("estimate"):
         parts.append("roofline figures are estimates")
     return " · ".join(parts)

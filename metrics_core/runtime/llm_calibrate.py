@@ -20,8 +20,9 @@ def prepare_rows(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[list[PreparedLlmRow], list[str]]:
     """``(prepared rows, failures)``: every row with its target, validated scenario and capture, and one
-    line ``ROW: why`` per row whose scenario or capture failed (a model that is not a language model, a
-    worker that timed out ...). ``progress(done, total, model)`` is called before each capture."""
+    line ``ROW: why`` per row whose scenario, capture or estimate failed (a model that is not a language
+    model, a worker that timed out, a TP that does not split the model's attention heads ...).
+    ``progress(done, total, model)`` is called before each capture."""
     from metrics_core.runtime.pool import run_call
 
     failed: list[str] = []
@@ -53,5 +54,11 @@ def prepare_rows(
         if isinstance(cap, Exception):
             failed.append(f"{r.id}: {cap}")
             continue
-        prepared.append(PreparedLlmRow(r, t, s, cap))
+        row = PreparedLlmRow(r, t, s, cap)
+        try:  # what only the capture tells (a TP that does not split the model's heads): a failure too
+            row.times()
+        except ModeltuiError as exc:
+            failed.append(f"{r.id}: {exc}")
+            continue
+        prepared.append(row)
     return prepared, failed

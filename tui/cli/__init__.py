@@ -283,7 +283,33 @@ def context_of(args: argparse.Namespace) -> dict:
     )
     if stack:
         context["stack"] = stack
+    if hardware:
+        efficiency, precision = context.get("efficiency"), context.get("precision")
+        context.update(_provenance(args, hardware, efficiency, stack, precision))
     return context
+
+
+def _provenance(
+    args: argparse.Namespace, hardware: str, efficiency: str | None, stack: str | None, precision: str | None
+) -> dict:
+    """``validated`` and ``efficiency_source`` of the target the verb estimated on
+    (``metrics_core.perf.efficiency.provenance``); ``{}`` when the target or stack cannot be resolved (the
+    verb has already said why)."""
+    from metrics_core.perf.efficiency import provenance
+    from metrics_core.perf.hardware import load_catalog
+    from metrics_core.perf.llm import stack_validation
+    from metrics_core.perf.stacks import get_stack
+
+    try:
+        target = load_catalog(getattr(args, "hardware_file", None) or ()).get(hardware)
+        if stack:  # llm: the stack's validation, as its estimates say it (perf.llm.stack_validation)
+            execution = getattr(args, "execution", None)
+            validation = stack_validation(target, get_stack(stack).id, execution, efficiency or "calibrated")
+            return {"validated": validation is not None}
+        execution = getattr(args, "execution", None) or "eager"
+        return provenance(target, efficiency or "calibrated", args.verb == "train", execution, precision)
+    except (ModeltuiError, OSError, ValueError):
+        return {}
 
 
 def _check_jobs() -> None:

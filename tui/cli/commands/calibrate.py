@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -238,8 +239,8 @@ def read_vision_csv(path: str, pairs: dict[str, str], dtype: str, skipped: list[
         except (TypeError, ValueError):
             skipped.append(f"{path}:{n}: unreadable numbers in row of {arch!r}")
             continue
-        if rate <= 0 or batch < 1 or size < 1:
-            skipped.append(f"{path}:{n}: {arch!r} has no positive throughput, batch and size")
+        if not 0 < rate < math.inf or batch < 1 or size < 1:  # nan / inf: no measurement (a math error)
+            skipped.append(f"{path}:{n}: {arch!r} has no positive finite throughput, batch and size")
             continue
         shape = {"input_shape": [3, size, size]}
         out.append((name, dtype, None, batch, shape, rate, f"{Path(path).name}:{n}"))

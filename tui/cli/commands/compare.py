@@ -205,11 +205,14 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
             title + "\n" + text_table(["Model", *(c.header for c in cols)], rows, [False, *[True] * 3])
         )
     if estimates:
+        from tui.cli.commands.perfmode import provenance_label
+
         cols = ESTIMATE_COLUMNS
         first = next(iter(estimates.values()))
+        provenance = provenance_label(target, first.efficiency, first.execution, first.precision)
         title = (
             f"== Roofline on {target.name}, {precision} (estimates: {first.execution}, "
-            f"{first.efficiency} efficiency) =="
+            f"{first.efficiency} efficiency; {provenance}) =="
         )
         rows = []
         for r in ok:

@@ -77,19 +77,26 @@ def run(args: argparse.Namespace) -> int:
 
 def target_json(t: HardwareTarget) -> dict:
     """A target's JSON object plus what the performance model makes of it: the sustained tensor-load
-    clock (``clock_ratio``, ``clock_source``, ``tensor_demand_w``, ``clock_note``), the calibrated model's
-    ``efficiency_generation`` and ``bandwidth_share`` (the fraction of the DRAM peak its streaming kernels
-    reach, user calibration included) and ``validated`` (the published measurements its estimates were held
-    against, or null: a physical estimate)."""
-    from metrics_core.perf.efficiency import clock_for, llm_validations, params_for, validation_for
+    clock (``clock_ratio``, ``clock_source``, ``tensor_demand_w``, ``clock_note``), ``validated`` (the
+    published measurements its estimates were held against, or null: a physical estimate), ``generation``
+    (the architecture generation whose calibrated parameters apply: ``data/efficiency.toml``),
+    ``bandwidth_share`` (the fraction of the DRAM peak its streaming kernels reach, a published stream
+    figure per generation, user calibration included) and ``efficiency_source`` (``built-in`` or the user
+    file's overrides)."""
+    from metrics_core.perf.efficiency import (
+        builtin_params_for,
+        clock_for,
+        efficiency_source,
+        llm_validations,
+        params_for,
+        validation_for,
+    )
 
     d = t.to_dict()
     d.update(clock_for(t).to_dict())
-    # the calibrated model's generation and the share of the DRAM peak its streaming kernels reach (a
-    # published stream-benchmark figure per generation: data/efficiency.toml)
-    p = params_for(t)
-    d["efficiency_generation"] = p.generation
-    d["bandwidth_share"] = p.bandwidth
+    d["generation"] = builtin_params_for(t).generation
+    d["bandwidth_share"] = params_for(t).bandwidth
+    d["efficiency_source"] = efficiency_source(t)
     d["validated"] = validation_for(t) is not None
     d["validation"] = validation_for(t)
     d["validated_llm"] = llm_validations(t)
@@ -120,6 +127,16 @@ def _ridge(t: HardwareTarget, precision: str) -> str:
     return units.fixed(t.ridge_point(precision), 1) if t.has(precision) else "-"
 
 
+def validated_label(t: HardwareTarget) -> str:
+    """The table's ``Valid.`` cell: ``vision`` when the target's vision estimates were held against published
+    measurements (``validated``), ``llm`` when some serving stack's were (``validated_llm``), both joined by
+    ``+``, or ``-`` (physical estimates only)."""
+    from metrics_core.perf.efficiency import llm_validations, validation_for
+
+    kinds = [k for k, v in (("vision", validation_for(t)), ("llm", llm_validations(t))) if v]
+    return "+".join(kinds) or "-"
+
+
 def hardware_table(targets: list[HardwareTarget]) -> str:
     """Targets as a text table: bandwidth, memory, dense peaks, fp32/fp16 ridge points, name."""
     headers = [
@@ -135,7 +152,7 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "Link",
         "Name",
     ]
-    from metrics_core.perf.efficiency import clock_for, validation_for
+    from metrics_core.perf.efficiency import clock_for
 
     rows = [
         [
@@ -146,7 +163,7 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
             *(_ridge(t, p) for p in TABLE_RIDGES),
             _figure(t, "board_power_w", t.board_power_w),
             _clock(clock_for(t)),
-            "yes" if validation_for(t) else "-",
+            validated_label(t),
             t.memory_type or "-",
             t.interconnect_kind or ("pcie" if t.interconnect_gbps else "-"),
             t.name,
@@ -172,7 +189,9 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "(notes, sources: --format json);\n"
         "Board W = board power, the W of energy estimates (an upper bound);\n"
         "Clock x = sustained tensor-load clock / boost under the board power (P = published, M = power "
-        "model);\nValid. = estimates held against published measurements (else physical estimates only);\n"
+        "model);\nValid. = estimates held against published measurements: vision (compare, layers, "
+        "roofline ...), llm (for the stacks\n  --format json's validated_llm names); - = physical estimates "
+        "only;\n"
         "Mem = memory type; Link = how its GPUs talk (interconnect_kind; --format json for the rest)."
     )
     order = "rows in catalog order (vendor, then kind)"

@@ -211,7 +211,11 @@ def layers_text(  # noqa: ANN001
     if target is not None:
         title += f"; estimates on {target.name} {precision}"
         if rows and "execution" in rows[0]:
-            title += f" ({rows[0]['execution']}, {rows[0]['efficiency']} efficiency)"
+            from tui.cli.commands.perfmode import provenance_label
+
+            efficiency = rows[0]["efficiency"]
+            provenance = provenance_label(target, efficiency, rows[0]["execution"], precision)
+            title += f" ({rows[0]['execution']}, {efficiency} efficiency; {provenance})"
         if kernels:
             n_kernels = len({r["kernel"] for r in every})
             title += f"; {n_kernels} kernels; op times are their kernel's time shared out"

@@ -14,7 +14,7 @@ from metrics_core.perf.llm_report import text_report
 from metrics_core.perf.stacks import DEFAULT_STACK, stack_ids
 from metrics_core.report.export import to_json
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
-from tui.cli.commands.options import positive_int, positive_seconds
+from tui.cli.commands.options import positive_int, positive_seconds, positive_watts
 
 FORMATS = ("table", "json", "csv", "markdown")
 #: Speculative decoding's defaults (``--draft-tokens``, ``--acceptance``), taken with ``--draft`` only.
@@ -25,16 +25,20 @@ DEFAULT_ACCEPTANCE = 0.7
 FLAT_KEYS: tuple[str, ...] = (
     "model", "hardware", "architecture", "batch_size", "prompt_tokens", "generate_tokens", "context_tokens",
     "encoder_tokens", "weights_precision", "weights_bits_per_weight", "activations_precision", "kv_precision",
-    "compute_precision", "tp", "stack", "stack_source", "execution", "efficiency",
+    "compute_precision", "tp", "stack", "stack_source", "execution", "efficiency", "validated", "clock_ratio",
     "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
     "kv_cache_bytes", "kv_block_tokens", "kv_paging_bytes", "cross_kv_cache_bytes", "activation_bytes",
     "resident_bytes",
     "capacity_bytes", "fits", "max_batch_size", "ttft_s", "tpot_s", "tpot_first_s", "tpot_last_s",
     "decode_tokens_per_s", "decode_tokens_per_s_per_sequence", "generation_s",
     "prefill_flops", "prefill_bytes", "prefill_ai", "prefill_bound", "prefill_memory_bound_time_pct",
+    "prefill_compute_bound_time_pct", "prefill_overhead_bound_time_pct",
+    "prefill_communication_bound_time_pct",
     "prefill_compute_s", "prefill_memory_s", "prefill_pass_s", "prefill_overhead_s", "prefill_allreduce_s",
     "prefill_time_s",
     "decode_flops", "decode_bytes", "decode_ai", "decode_bound", "decode_memory_bound_time_pct",
+    "decode_compute_bound_time_pct", "decode_overhead_bound_time_pct",
+    "decode_communication_bound_time_pct",
     "decode_compute_s", "decode_memory_s", "decode_pass_s", "decode_overhead_s", "decode_allreduce_s",
     "decode_time_s",
 )  # fmt: skip
@@ -108,6 +112,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "vLLM 16, TensorRT-LLM 64, 1 = per token)",
     )
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor-parallel GPUs (1)")
+    p.add_argument(
+        "--power-limit",
+        type=positive_watts,
+        default=None,
+        metavar="W",
+        help="board power limit (nvidia-smi -pl): the tensor clock sustained under it, by the power model "
+        "(default: the target's board power)",
+    )
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
     p.add_argument(
         "--timeout",
@@ -259,6 +271,10 @@ def run(args: argparse.Namespace) -> int:
     from tui.cli.commands.perfmode import modes_of
 
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
+    if args.power_limit is not None:
+        from metrics_core.perf.power import with_power_limit
+
+        target = with_power_limit(target, args.power_limit)
     batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
     modes = modes_of(args)

@@ -123,6 +123,19 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def positive_watts(text: str) -> float:
+    """An argparse ``type``: a finite number of watts > 0 (``--power-limit``)."""
+    import math
+
+    try:
+        value = float(text.removesuffix("W").removesuffix("w"))
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a positive number of watts, got {text!r}")
+    return value
+
+
 def add_hardware_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument(
         "--hardware", metavar="ID", required=required, help="hardware target id (modeltui hardware)"

@@ -9,7 +9,7 @@ from typing import Any
 from metrics_core.common.errors import UsageError, row_error
 from metrics_core.report.pareto import X_AXES, Y_AXES
 from tui.cli.commands.options import add_analysis_args, add_hardware_args
-from tui.cli.commands.perfmode import mode_label, modes_of
+from tui.cli.commands.perfmode import mode_label, modes_of, provenance_label
 
 FORMATS = ("table", "json", "csv", "markdown")
 SOURCES = ("torchvision", "timm")
@@ -169,7 +169,8 @@ def pareto_text(result, rows, target, precision, failed, modes) -> str:  # noqa:
         "better; frontier: beaten on both by no other)"
     )
     if result.x.needs_target:
-        head += f"\nestimates: {mode_label(modes)}"
+        provenance = provenance_label(target, modes["efficiency"], modes["execution"], precision)
+        head += f"\nestimates: {mode_label(modes)}; {provenance}"
     if result.x.name == "energy":
         head += "\nenergy = board power x estimated latency: an upper bound at board power"
     chart = render_scatter(result, width=78, height=20)

@@ -43,3 +43,21 @@ def modes_of(args: argparse.Namespace) -> dict[str, str]:
 def mode_label(modes: dict[str, str]) -> str:
     """``"eager, calibrated efficiency"`` — the label text outputs carry."""
     return f"{modes['execution']}, {modes['efficiency']} efficiency"
+
+
+def provenance_label(
+    target,  # noqa: ANN001 (perf.hardware.HardwareTarget)
+    efficiency: str,
+    execution: str | None = None,
+    precision: str | None = None,
+) -> str:
+    """``"validated on this target"`` / ``"physical estimate, not validated on this target"``, then
+    ``"; your parameters: PATH (names)"`` when calibrated estimates use the user efficiency file — what a
+    text title says beside the execution and efficiency (``metrics_core.perf.efficiency.provenance``)."""
+    from metrics_core.perf.efficiency import provenance
+
+    p = provenance(target, efficiency, execution=execution, precision=precision)
+    label = "validated" if p["validated"] else "physical estimate, not validated"
+    label += " on this target"
+    source = p.get("efficiency_source", "built-in")
+    return label + (f"; your parameters: {source.removeprefix('user: ')}" if source != "built-in" else "")

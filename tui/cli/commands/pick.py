@@ -10,7 +10,7 @@ from metrics_core.report.pick import KINDS, OBJECTIVES
 from tui.cli.commands.analysis import exit_status
 from tui.cli.commands.options import add_analysis_args, add_hardware_args
 from tui.cli.commands.pareto import add_model_args, analyse_rows, model_names
-from tui.cli.commands.perfmode import mode_label, modes_of
+from tui.cli.commands.perfmode import mode_label, modes_of, provenance_label
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -130,7 +130,8 @@ def pick_text(result, target, precision, failed, cols, modes) -> str:  # noqa: A
     key, highest = OBJECTIVES[result.by]
     order = f"{result.by}, {'highest' if highest else 'lowest'} first"
     head = f"On {target.name}, {precision}, ordered by {order}\nconstraints: {limits}"
-    head += f"\nestimates: {mode_label(modes)}"
+    provenance = provenance_label(target, modes["efficiency"], modes["execution"], precision)
+    head += f"\nestimates: {mode_label(modes)}; {provenance}"
     parts = [head]
     if result.chosen:
         rows = [

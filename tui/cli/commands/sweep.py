@@ -155,6 +155,9 @@ def sweep_table(sweep) -> str:  # noqa: ANN001 (ModelSweep)
         "Samples/s (est.)",
         f"Attained {rate} (est.)",
         "Bound",
+        "Compute",
+        "Memory",
+        "Overhead",
         "Peak act.",
         "Weights",
         "Peak total",
@@ -179,13 +182,16 @@ def sweep_table(sweep) -> str:  # noqa: ANN001 (ModelSweep)
                 units.samples_per_s(p.throughput_per_s),
                 units.human_rate(p.attained_flops_per_s, rate),
                 p.bound or "-",
+                units.human_time(p.compute_s),
+                units.human_time(p.memory_s),
+                units.human_time(p.overhead_s),
                 units.human_bytes(p.peak_activation_bytes),
                 units.human_bytes(p.weight_bytes),
                 units.human_bytes(p.peak_total_bytes),
                 fits,
             ]
         )
-    numeric = [True, True, True, True, True, False, True, True, True, False]
+    numeric = [True, True, True, True, True, False, True, True, True, True, True, True, False]
     return text_table(headers, rows, numeric)
 
 
@@ -201,13 +207,15 @@ def fit_line(sweep, capacity: str) -> str:  # noqa: ANN001 (ModelSweep)
 def sweep_text(sweeps: Sequence, target, plot: bool, width: int, height: int, color: bool) -> str:  # noqa: ANN001
     """Per model: a title, the table, and (``plot``) its roofline with one point per batch size."""
     from metrics_core.perf.roofline_plot import RooflinePoint, render_roofline
+    from tui.cli.commands.perfmode import provenance_label
 
     capacity = units.human_bytes(target.memory_gb * 1e9)
     parts = []
     for s in sweeps:
+        provenance = provenance_label(target, s.efficiency, s.execution, s.precision)
         title = (
             f"== {s.model} on {target.name} ({target.id}), {s.precision}, dtype {s.dtype}: batch sweep "
-            f"({s.execution}, {s.efficiency} efficiency) =="
+            f"({s.execution}, {s.efficiency} efficiency; {provenance}) =="
         )
         parts.append(f"{title}\nrows by batch size\n{sweep_table(s)}\n{fit_line(s, capacity)}")
         pts = [
@@ -242,5 +250,7 @@ def sweep_footnote(sweeps: Sequence, capacity: str) -> str:
     return (
         f"Estimates: roofline ({assumed}); peak memory = activations with ideal lifetimes + weights, no "
         f"allocator overhead.\nFits = peak total <= target memory ({capacity}); "
-        "Agg AI = total FLOPs / total bytes (FLOP/byte)."
+        "Agg AI = total FLOPs / total bytes (FLOP/byte);\nCompute / Memory / Overhead = the kernels' "
+        "compute, memory and overhead (launch, host issue) times, summed; Bound = the regime of the largest "
+        "share."
     )
