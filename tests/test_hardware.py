@@ -288,3 +288,17 @@ def test_non_utf8_user_file_is_skipped(config_dir):
         "cannot read (not UTF-8 text) (file skipped)"
     ]
     assert len(catalog.targets) == 49
+
+
+def test_a_multi_device_package_names_its_device_and_llm_refuses_the_package():
+    """An MI250X is two GCDs to ROCm, each its own GPU (``mi250x-gcd``: half the package's 3276.8 GB/s
+    and 128 GB): ``llm`` on the package would price one 3.3 TB/s GPU that no software sees."""
+    from metrics_core.perf.llm import Scenario
+
+    targets = {t.id: t for t in hardware_targets()}
+    packages = {t.id: t.device_target for t in targets.values() if t.device_target}
+    assert packages == {"mi250x": "mi250x-gcd"}
+    assert all(d in targets for d in packages.values())
+    with pytest.raises(UsageError, match=r"use --hardware mi250x-gcd \(--tp N across several\)"):
+        Scenario(stack="vllm").validated(targets["mi250x"])
+    assert Scenario(stack="vllm").validated(targets["mi250x-gcd"]).stack == "vllm"

@@ -83,6 +83,7 @@ _FIELDS: dict[str, tuple[bool, str]] = {
     "sustained_clock_source": (False, "str"),
     "fp16_accumulate_tflops": (False, "pos"),
     "l2_bandwidth_gbps": (False, "pos"),
+    "device_target": (False, "str"),
 }
 
 #: Names a figure can be referred to by in ``uncertain`` and ``figure_notes``.
@@ -143,6 +144,10 @@ class HardwareTarget:
     interconnect_max_gpus: int | None = None
     #: ``MEMORY_TYPES`` member, None when not stated.
     memory_type: str | None = None
+    #: The target each device of this package is to software, where the package is several devices (an
+    #: MI250X is two GCDs, each its own GPU to ROCm: ``mi250x-gcd``); None: one device. LLM serving runs
+    #: a model on devices, so ``llm`` refuses such a package and names its device target.
+    device_target: str | None = None
     #: Clocks in MHz: the boost clock the ``peak_tflops`` figures are rated at, the base clock, and a
     #: published sustained clock under dense tensor load (with its source) where one exists; without it
     #: the sustained clock is modelled from the board power (``metrics_core.perf.power``).
@@ -225,7 +230,7 @@ class HardwareTarget:
         d["board_power_source"] = self.board_power_source
         for name in ("interconnect_kind", "interconnect_max_gpus", "memory_type", "boost_clock_mhz",
                      "base_clock_mhz", "sustained_clock_mhz", "sustained_clock_source",
-                     "fp16_accumulate_tflops", "l2_bandwidth_gbps"):  # fmt: skip
+                     "fp16_accumulate_tflops", "l2_bandwidth_gbps", "device_target"):  # fmt: skip
             d[name] = getattr(self, name)
         return d
 
@@ -425,6 +430,7 @@ def validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         interconnect_kind=values.get("interconnect_kind"),
         interconnect_max_gpus=values.get("interconnect_max_gpus"),
         memory_type=values.get("memory_type"),
+        device_target=values.get("device_target"),
         boost_clock_mhz=values.get("boost_clock_mhz"),
         base_clock_mhz=values.get("base_clock_mhz"),
         sustained_clock_mhz=values.get("sustained_clock_mhz"),

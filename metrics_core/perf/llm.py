@@ -130,6 +130,11 @@ class Scenario:
         )
         if fixed != self:
             return fixed.validated(target)
+        if target.device_target:
+            raise UsageError(
+                f"{target.id} is several devices to software (each a {target.device_target}): a model is "
+                f"served on devices, so use --hardware {target.device_target} (--tp N across several)"
+            )
         if self.activations not in ACTIVATION_PRECISIONS:
             raise UsageError(
                 f"--activations {self.activations!r}: choose one of {', '.join(ACTIVATION_PRECISIONS)}"
