@@ -353,3 +353,10 @@ def test_vision_csv_rows_without_a_finite_throughput_are_skipped_by_name(tmp_pat
         f"{path}:3: 'resnet34' has no positive finite throughput, batch and size",
         f"{path}:4: 'resnet50' has no positive finite throughput, batch and size",
     ]
+
+
+def test_calibrate_needs_two_fit_rows_per_parameter():
+    """6 fit rows inform at most 3 parameters (2 rows each): 4 is refused in one line that says how many."""
+    rows = rows_from({"gemm": 0.8, "bandwidth": 0.7, "eager_op_us": 9.0})
+    with pytest.raises(ValueError, match=r"^6 fit rows inform at most 3 parameters \(2 rows each\), not 4"):
+        cal.calibrate(rows, ["gemm", "bandwidth", "eager_op_us", "vector"], holdout=0.0)

@@ -273,6 +273,12 @@ class Calibration:
         }
 
 
+#: Fit rows a vision calibration needs per fitted parameter: 2 (a model's row informs every op class it
+#: runs, unlike an LLM row, which informs one phase: ``llm_calibrate.MIN_ROWS`` is 3), so that a fit never
+#: has as many parameters as rows to echo them with.
+MIN_ROWS_PER_PARAM = 2
+
+
 def calibrate(
     rows: Sequence[PreparedRow],
     params: Sequence[str],
@@ -281,11 +287,20 @@ def calibrate(
     **search: Any,
 ) -> Calibration:
     """Split ``rows`` (``split``), fit ``params`` on the fit rows, and summarise both splits before (the
-    rows' base parameters) and after (the fitted values). ``ValueError`` when the fit split is empty."""
+    rows' base parameters) and after (the fitted values). ``ValueError`` when the fit split is empty, or
+    has fewer than ``MIN_ROWS_PER_PARAM`` rows per parameter (more parameters than the rows can tell apart:
+    the fit would only echo its rows)."""
     fit_rows, held_rows = split(rows, holdout)
     if not fit_rows:
         raise ValueError(
             f"all {len(rows)} measurement rows fall in the held-out split; lower --holdout or add models"
+        )
+    most = len(fit_rows) // MIN_ROWS_PER_PARAM
+    if len(params) > most:
+        can = f"at most {most} parameter{'s' if most != 1 else ''}" if most else "no parameter"
+        raise ValueError(
+            f"{len(fit_rows)} fit rows inform {can} ({MIN_ROWS_PER_PARAM} rows each), not {len(params)}: "
+            f"pass --params with fewer (e.g. {','.join(params[: max(1, most)])}) or measure more models"
         )
     result = fit(fit_rows, params, loss=loss, **search)
     return Calibration(
