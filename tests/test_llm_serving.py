@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import pytest
 
@@ -244,8 +245,9 @@ def test_draft_model_memory_counts_in_fits_and_max_batch(tiny, tmp_path, capsys)
     mem = draft_memory(StepModel(capture_steps("hf:draft/config.json", bits)), h100, s)
     # the 1-layer draft: wte 1,000 x 64 + wpe 4,096 x 64 + ln_f 128 + one block (ln_1 128, c_attn
     # 64 x 192 + 192, c_proj 64 x 64 + 64, ln_2 128, c_fc 64 x 256 + 256, c_proj 256 x 64 + 64 = 49,984)
-    # = 64,000 + 262,144 + 128 + 49,984 = 376,256 parameters, 1 B each at fp8
-    assert (mem.params, mem.weight_bytes) == (376_256, 376_256)
+    # = 64,000 + 262,144 + 128 + 49,984 = 376,256 parameters, 1 B each at fp8, but the output head (wte,
+    # tied: 1,000 x 64) stays at 2 B under vLLM (Stack.quantized_head false): + 64,000 B
+    assert (mem.params, mem.weight_bytes) == (376_256, 376_256 + 64_000)
     assert (mem.weights, mem.kv, mem.tp) == ("fp8", "fp16", 1)
     # K and V of 64 values at the fp16 KV format: 256 B per token (not the fp8 activations' 128 B); at
     # P + N = 12 tokens in one 16-token vLLM block: 4,096 B per sequence, 8,192 B for the batch of 2
@@ -254,25 +256,25 @@ def test_draft_model_memory_counts_in_fits_and_max_batch(tiny, tmp_path, capsys)
     est = estimate_llm(capture_llm(tiny, 2, 8, 4, bits), h100, s)
     assert est.kv_per_sequence_bytes == 2 * 16 * 256  # the 2-layer target: 8,192 B per sequence
     both = with_draft(est, mem)
-    assert both.resident_bytes == est.resident_bytes + 376_256 + 8192
-    free = 80e9 - est.weight_bytes - 376_256
+    assert both.resident_bytes == est.resident_bytes + 440_256 + 8192
+    free = 80e9 - est.weight_bytes - 440_256
     assert both.max_batch_size == largest_batch(free, 8192 + 4096, est.batch_lines)
     assert both.max_batch_size < est.max_batch_size
     d = both.to_dict()
-    assert d["draft"]["weight_bytes"] == 376_256 and d["draft"]["kv_precision"] == "fp16"
-    assert d["resident_bytes"] == est.resident_bytes + 384_448
+    assert d["draft"]["weight_bytes"] == 440_256 and d["draft"]["kv_precision"] == "fp16"
+    assert d["resident_bytes"] == est.resident_bytes + 448_448
     # the CLI: the memory line, the JSON and the speculative view name the draft's formats and TP
     args = ["llm", "hf:tiny/config.json", "--hardware", "h100-sxm5-80gb", "--weights", "fp8",
             "--activations", "fp8", "--prompt", "8", "--generate", "4", "--batch-size", "2",
             "--draft", "hf:draft/config.json"]  # fmt: skip
     assert cli.main([*args, "--format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
-    assert row["draft"]["weight_bytes"] == 376_256 and row["draft"]["kv_cache_bytes"] == 8192
+    assert row["draft"]["weight_bytes"] == 440_256 and row["draft"]["kv_cache_bytes"] == 8192
     assert row["speculative"]["draft_weights_precision"] == "fp8" and row["speculative"]["draft_tp"] == 1
     assert cli.main(args) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert (
-        "+ draft hf:draft/config.json (weights fp8, KV fp16, TP 1): weights 376.26 KB + KV cache 8.19 KB"
+        "+ draft hf:draft/config.json (weights fp8, KV fp16, TP 1): weights 440.26 KB + KV cache 8.19 KB"
         in out
     )
 
@@ -639,3 +641,35 @@ def test_text_header_says_how_good_validated_is():
         " (median |error| 6 % in-sample)"
     )
     assert _error_of("measured, no error stated") == ""
+
+
+def test_the_output_head_stays_16_bit_where_the_served_checkpoints_keep_it():
+    """AWQ / GPTQ / ModelOpt / vLLM FP8 leave lm_head in 16 bits; gpt-fast quantises every Linear and a GGUF
+    file type's published bits include output.weight (``Stack.quantized_head``)."""
+    from metrics_core.common.records import OpRecord
+    from metrics_core.perf.llm import head_weight_bytes, scale_weights, weight_bytes_per_gpu
+    from metrics_core.perf.stacks import get_stack
+
+    vllm, gptfast = get_stack("vllm"), get_stack("torch-compile")
+    int4 = Scenario(weights="int4", activations="fp16", stack="vllm")
+    # int4-g128: 4 bits + an fp16 scale per 128 = 4.125 ... the catalog's 4.15625 bits / 4 element bits
+    assert int4.weight_scale == pytest.approx(4.15625 / 4)
+    assert int4.head_weight_scale(vllm) == 16 / 4  # the head priced at 2 bytes per weight
+    assert int4.head_weight_scale(gptfast) == int4.weight_scale
+    assert Scenario(weights="q4_k_m", stack="llama.cpp").validated(get_target("rtx-4090")).head_weight_scale(
+        get_stack("llama-cpp")
+    ) == pytest.approx(Scenario(weights="q4_k_m").weight_scale)
+    assert Scenario(weights="bf16", activations="bf16").head_weight_scale(vllm) == 1.0
+
+    def rec(module: str, weight_bytes: int) -> OpRecord:
+        return OpRecord(0, module, "Linear", "mm", "matmul", [[1, 4096]], [1, 4096], "fp16", 0, 0, 0, 0,
+                        weight_bytes)  # fmt: skip
+
+    # Llama-3.1-8B's head, 128,256 x 4,096 weights captured at int4 (0.5 B): 262,668,288 B
+    head, mlp = rec("lm_head", 262_668_288), rec("model.layers.0.mlp.down_proj", 29_360_128)
+    out = scale_weights([head, mlp], int4.weight_scale, int4.head_weight_scale(vllm))
+    assert [r.weight_bytes for r in out] == [1_050_673_152, round(29_360_128 * 4.15625 / 4)]
+    assert head_weight_bytes([head, mlp]) == 262_668_288
+    # held weights on one GPU: 4 GB captured x 1.0390625 + the head's 262,668,288 x (4 - 1.0390625)
+    got = weight_bytes_per_gpu(4_000_000_000, 262_668_288, int4, vllm)
+    assert got == math.ceil(4e9 * 4.15625 / 4 + 262_668_288 * (4 - 4.15625 / 4))

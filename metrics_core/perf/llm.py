@@ -232,6 +232,16 @@ class Scenario:
         fmt = weight_format(self.weights_format)
         return fmt.bits_per_weight / fmt.element_bits
 
+    def head_weight_scale(self, stack: Any) -> float:
+        """The factor on the output head's captured weight bytes: ``weight_scale`` where the head is in the
+        weight format (16-bit float weights, a GGUF file type, or a stack that quantises it:
+        ``Stack.quantized_head``), else 16 / the format's element bits (the head kept in 16 bits: the
+        checkpoints AWQ, GPTQ, ModelOpt and vLLM's FP8 make)."""
+        fmt = weight_format(self.weights_format)
+        if fmt.element_bits >= 16 or fmt.family == "gguf" or stack.quantized_head:
+            return self.weight_scale
+        return 16 / fmt.element_bits
+
     @property
     def native(self) -> bool:
         """True when the kernels compute in the weight format's own low-precision path because the
@@ -436,12 +446,40 @@ def moe_decode_records(records: Sequence[OpRecord], experts: int, top_k: int, to
     ]
 
 
-def scale_weights(records: Sequence[OpRecord], factor: float) -> list[OpRecord]:
+def scale_weights(
+    records: Sequence[OpRecord], factor: float, head_factor: float | None = None
+) -> list[OpRecord]:
     """Records with every weight byte x ``factor`` (a weight format's bits per weight over the element
-    bits the capture priced: its group scales and zero points)."""
-    if factor == 1.0:
+    bits the capture priced: its group scales and zero points), the output head's (``lm_head``:
+    ``perf.llm_layers.part_of`` "logits") x ``head_factor`` when given (``Scenario.head_weight_scale``:
+    a head kept in 16 bits)."""
+    from metrics_core.perf.llm_layers import part_of
+
+    head = factor if head_factor is None else head_factor
+    if factor == 1.0 and head == 1.0:
         return list(records)
-    return [replace(r, weight_bytes=round(r.weight_bytes * factor)) if r.weight_bytes else r for r in records]
+
+    def scaled(r: OpRecord) -> OpRecord:
+        f = head if head != factor and part_of(r.module) == "logits" else factor
+        return replace(r, weight_bytes=round(r.weight_bytes * f))
+
+    return [scaled(r) if r.weight_bytes else r for r in records]
+
+
+def weight_bytes_per_gpu(weight_bytes: int, head_bytes: int, scenario: Scenario, stack: Any) -> int:
+    """The model's weights one GPU holds, bytes: the captured ``weight_bytes`` (the format's element bits)
+    x ``weight_scale`` (its scales and zero points), the output head's ``head_bytes`` at
+    ``head_weight_scale`` instead (a head kept in 16 bits), split over ``scenario.tp`` GPUs."""
+    s = scenario
+    head_extra = head_bytes * (s.head_weight_scale(stack) - s.weight_scale)
+    return math.ceil((weight_bytes * s.weight_scale + head_extra) / s.tp)
+
+
+def head_weight_bytes(records: Sequence[OpRecord]) -> int:
+    """Weight bytes of the output head's ops (``part_of`` "logits"), as captured (the element bits)."""
+    from metrics_core.perf.llm_layers import part_of
+
+    return sum(r.weight_bytes for r in records if r.weight_bytes and part_of(r.module) == "logits")
 
 
 def stack_validation(
@@ -835,8 +873,9 @@ def estimate_llm(
         prefill_records = per_chunk_weights(prefill_records, prompt_steps(p, stack.prefill_chunk_tokens))
         if tuning is not None and stack.prefill_chunk_tokens:  # each step: a chunk of every sequence
             prefill_tuning = replace(tuning, prefill_chunk_rows=b * stack.prefill_chunk_tokens)
+    head_scale = s.head_weight_scale(stack)
     prefill = estimate_phase(
-        split_records(scale_weights(prefill_records, s.weight_scale), tp, kv_share, 0),
+        split_records(scale_weights(prefill_records, s.weight_scale, head_scale), tp, kv_share, 0),
         sum(r.flops or 0 for r in capture.prefill.records) // tp,
         target,
         precision,
@@ -856,7 +895,7 @@ def estimate_llm(
             raise UsageError(
                 f"{capture.model}: no decode step at context {c:,} was captured (capture_llm's contexts)"
             ) from None
-        records = scale_weights(ph.records, s.weight_scale)
+        records = scale_weights(ph.records, s.weight_scale, head_scale)
         if capture.experts and capture.experts_per_token:
             records = moe_decode_records(records, capture.experts, capture.experts_per_token, b)
             experts_read = expected_experts(capture.experts, capture.experts_per_token, b)
@@ -880,7 +919,8 @@ def estimate_llm(
     paging_per_seq_gpu = paging_bytes(capture.kv_layer_token_bytes, held, last, block) * kv_share
     kv_per_seq_gpu = capture.kv_held_per_sequence(last) * kv_share + paging_per_seq_gpu
     cross_per_seq_gpu = capture.encoder_tokens * capture.cross_kv_bytes_per_token * kv_share
-    weight_gpu = math.ceil(capture.weight_bytes * s.weight_scale / tp)
+    head = head_weight_bytes(capture.decode_phase(first).records)
+    weight_gpu = weight_bytes_per_gpu(capture.weight_bytes, head, s, stack)
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
     lines = capture.activation_lines or [(0.0, capture.prefill.peak_activation_bytes / b)]

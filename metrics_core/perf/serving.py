@@ -66,6 +66,7 @@ from metrics_core.perf.llm import (
     moe_decode_records,
     scale_weights,
     split_records,
+    weight_bytes_per_gpu,
 )
 from metrics_core.perf.paged_kv import paged_tokens, paging_bytes
 from metrics_core.perf.roofline import dominant_bound
@@ -145,6 +146,14 @@ class StepCapture:
         w = [*self.windows, *[None] * n][:n]
         c = [*self.chunks, *[None] * n][:n]
         return [min(x for x in (a, b) if x) if (a or b) else None for a, b in zip(w, c, strict=True)]
+
+
+def step_head_bytes(cap: StepCapture) -> int:
+    """The output head's weight bytes as a step capture priced them: vocab x hidden at the weights'
+    element bits (0 when the vocabulary is not known)."""
+    if not cap.vocab_size or cap.bits is None:
+        return 0
+    return cap.vocab_size * cap.hidden_size * cap.bits.weights // 8
 
 
 @dataclass(frozen=True)
@@ -384,7 +393,7 @@ def step_estimate(
     cap = model.capture
     tp = s.tp
     check_tp_heads(cap.attention_heads, tp, cap.model)
-    records = scale_weights(model.records(segments), s.weight_scale)
+    records = scale_weights(model.records(segments), s.weight_scale, s.head_weight_scale(stack))
     tokens = sum(x.count * x.tokens for x in segments)
     if cap.experts and cap.experts_per_token:
         records = moe_decode_records(records, cap.experts, cap.experts_per_token, max(1, round(tokens)))
@@ -662,7 +671,7 @@ def concurrency(
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
     per_layer = layer_token_bytes(cap, s)
     per_user = kv_bytes_per_user(cap, per_layer, p + o, block, state_bytes(cap, s)) * kv_share
-    weights = math.ceil(cap.weight_bytes * s.weight_scale / s.tp)
+    weights = weight_bytes_per_gpu(cap.weight_bytes, step_head_bytes(cap), s, stack)
     most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
     capacity = min(stack.max_batch, most)
     running = min(users, capacity) if capacity >= 1 else users
@@ -871,7 +880,7 @@ def estimate_from_steps(
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
     paging = paging_bytes(per_layer, windows, last, block) * kv_share
     kv_per_seq = held * kv_share + paging
-    weights = math.ceil(cap.weight_bytes * s.weight_scale / tp)
+    weights = weight_bytes_per_gpu(cap.weight_bytes, step_head_bytes(cap), s, stack)
     lines: list[tuple[float, float]] = [(0.0, 0.0)]
     if base is not None:  # its prefill activations per sequence (all GPUs), scaled to P tokens
         bs = base.scenario

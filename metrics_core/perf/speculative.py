@@ -29,7 +29,6 @@ token per sequence) are not counted. Estimates; no torch here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,6 +41,7 @@ from metrics_core.perf.llm import (
     check_tp_heads,
     kv_heads_per_gpu,
     largest_batch,
+    weight_bytes_per_gpu,
 )
 from metrics_core.perf.serving import (
     Segment,
@@ -50,6 +50,7 @@ from metrics_core.perf.serving import (
     layer_token_bytes,
     state_bytes,
     step_estimate,
+    step_head_bytes,
 )
 from metrics_core.perf.stacks import Stack, get_stack
 
@@ -250,7 +251,7 @@ def draft_memory(
         tp=tp,
         params=cap.params,
         context=context,
-        weight_bytes=math.ceil(cap.weight_bytes * s.weight_scale / tp),
+        weight_bytes=weight_bytes_per_gpu(cap.weight_bytes, step_head_bytes(cap), s, stack),
         kv_bytes_per_token=float(sum(per_layer)),
         kv_per_sequence_bytes=per_seq,
         kv_cache_bytes=round(s.batch_size * per_seq),

@@ -124,6 +124,12 @@ class Stack:
     #: microseconds: not in a warm engine's TTFT, so ``llm`` leaves it out; ``benchmarks/validate_llm.py``
     #: adds it to published rows measured as a process's first prompt (their ``cold_start`` column).
     cold_start_overhead_us: float = 0.0
+    #: True: a quantised weight format covers the output head (``lm_head``) too (gpt-fast quantises every
+    #: ``nn.Linear``; a GGUF file type's published bits per weight include its output tensor). False: the
+    #: head stays in 16 bits under int4 / int8 / fp8 / fp4 weights, as the checkpoints these engines serve
+    #: keep it (AutoAWQ and GPTQ quantise the decoder layers' linears only; ModelOpt's FP8 / NVFP4 configs
+    #: disable ``*lm_head*``; vLLM's online FP8 leaves its ``ParallelLMHead`` unquantised).
+    quantized_head: bool = False
     #: The stack whose parameters this one takes unless it states its own (``inherits`` in the data file).
     inherits: str = ""
 
@@ -280,6 +286,7 @@ class Stack:
             "int8_mmq_min_tokens": self.int8_mmq_min_tokens,
             "mechanics": self.mechanics(),
             "cold_start_overhead_us": self.cold_start_overhead_us,
+            "quantized_head": self.quantized_head,
             "origin": self.origin,
         }
 
@@ -330,6 +337,7 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
             e.get("mmq_activation_bytes", (0.0, 0.0)), f"{where}: mmq_activation_bytes"
         ),
         cold_start_overhead_us=float(e.get("cold_start_overhead_us", 0.0)),
+        quantized_head=bool(e.get("quantized_head", False)),
         inherits=str(e.get("inherits", "")),
     )
 
