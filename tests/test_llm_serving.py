@@ -673,3 +673,15 @@ def test_the_output_head_stays_16_bit_where_the_served_checkpoints_keep_it():
     # held weights on one GPU: 4 GB captured x 1.0390625 + the head's 262,668,288 x (4 - 1.0390625)
     got = weight_bytes_per_gpu(4_000_000_000, 262_668_288, int4, vllm)
     assert got == math.ceil(4e9 * 4.15625 / 4 + 262_668_288 * (4 - 4.15625 / 4))
+
+
+def test_the_16_bit_head_is_said_where_it_applies():
+    from metrics_core.perf.stacks import get_stack
+
+    h100 = get_target("h100-sxm5-80gb")
+    said = "output head (lm_head) kept in 16 bits, as the served checkpoints keep it"
+    int4 = Scenario(weights="int4", activations="fp16", stack="vllm").validated(h100)
+    bf16 = Scenario(weights="bf16", activations="bf16", stack="vllm").validated(h100)
+    assert said in get_stack("vllm").mechanics(h100, int4)
+    assert said not in get_stack("vllm").mechanics(h100, bf16)  # nothing quantised
+    assert said not in get_stack("torch-compile").mechanics(h100, int4)  # gpt-fast quantises the head

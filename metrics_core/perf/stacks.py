@@ -223,10 +223,11 @@ class Stack:
     def mechanics(self, target: HardwareTarget | None = None, scenario: Any = None) -> list[str]:
         """Short phrases naming the kernel mechanics this stack's estimates assume beyond its fractions
         (every output prints them): its kernels, fp16 accumulation, a dequantisation pass, unfused attention,
-        int8 GEMMs, prompt chunks. With ``target`` and ``scenario`` (a ``perf.llm.Scenario``), only those
-        that apply to that run: the kernel note under the stack's own execution, fp16 accumulation when it
-        computes in fp16 on a target with an fp16-accumulate peak of its own, the dequantisation pass and
-        int8 GEMMs when its weights are quantised and the target takes that path (``tuning``)."""
+        int8 GEMMs, prompt chunks, a 16-bit output head. With ``target`` and ``scenario`` (a
+        ``perf.llm.Scenario``), only those that apply to that run: the kernel note under the stack's own
+        execution, fp16 accumulation when it computes in fp16 on a target with an fp16-accumulate peak of its
+        own, the dequantisation pass and int8 GEMMs when its weights are quantised and the target takes that
+        path (``tuning``), the 16-bit head when the weights are quantised and the stack keeps it so."""
         tuning = None
         if target is not None and scenario is not None:
             s = scenario
@@ -251,6 +252,8 @@ class Stack:
             )
         if self.prefill_chunk_tokens:
             out.append(f"prompts in {self.prefill_chunk_tokens:,}-token chunks")
+        if scenario is not None and scenario.head_weight_scale(self) != scenario.weight_scale:
+            out.append("output head (lm_head) kept in 16 bits, as the served checkpoints keep it")
         return out
 
     def gemm_scale_key(self, precision: str, vendor: str) -> str:
