@@ -296,3 +296,22 @@ async def test_llm_view_shows_the_phases_when_the_step_model_cannot_serve(tmp_pa
         )
         assert screen._refusal("prompt_tokens", 17) is None
         assert screen._named("no") == f"{name}: no"
+
+
+@sync
+async def test_llm_view_wraps_a_refusal_to_the_screen():
+    """An MI250X is two devices to software: the view says so, in lines no wider than the screen (the
+    body scrolls sideways for tables, so a message is wrapped by hand)."""
+    from metrics_core.perf.hardware import get_target
+
+    app, _ = fakes.make_app(models=["resnet18"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.session.set_target(get_target("mi250x"))
+        app.action_llm("hf:gpt2")
+        await settle(pilot)
+        screen = app.screen
+        assert "mi250x is several devices to software (each a mi250x-gcd)" in " ".join(screen.text.split())
+        body = str(screen.query_one("#llm-body").render())
+        assert max(len(line) for line in body.splitlines()) <= 78
+        assert "--hardware mi250x-gcd" in body

@@ -159,8 +159,15 @@ class LlmScreen(Screen[None]):
         compact = (f"{s.compute_precision} · W {s.weights} · KV {s.kv}", f"{s.stack}, {session.efficiency}")
         self.query_one(StatusBar).update(session, self.app.analysing, detail, right, compact)
         self.query_one("#llm-settings", Static).update(self.settings_text())
-        # tables and charts keep their lines (the view scrolls sideways); a message wraps
-        self.query_one("#llm-body", Static).update(Text.from_ansi(self.text, no_wrap=bool(self.results)))
+        # tables and charts keep their lines (the view scrolls sideways); a message wraps, by hand: the
+        # sideways-scrolling body would give it all the width it asks for
+        text = self.text
+        if not self.results:
+            import textwrap
+
+            width = max(40, self.size.width - 2)
+            text = "\n".join(textwrap.fill(line, width) if line else "" for line in text.splitlines())
+        self.query_one("#llm-body", Static).update(Text.from_ansi(text, no_wrap=bool(self.results)))
 
     def _fit_target(self) -> None:
         """Settings the session's target runs: bf16 (weights, activations, KV) where it has no fp16 path
