@@ -355,6 +355,62 @@ def test_vision_csv_rows_without_a_finite_throughput_are_skipped_by_name(tmp_pat
     ]
 
 
+def test_throughputs_that_are_not_physical_are_named():
+    """A batch takes 1 us to one day: batch 64 runs at most 64 / 1e-6 = 6.4e7 samples/s and at least
+    64 / 86,400 = 7.41e-4; batches above 2**20 are never analysed."""
+    assert cal.throughput_problem(64, 6.4e7) is None and cal.throughput_problem(64, 64 / 86_400) is None
+    assert cal.throughput_problem(64, 1e308) == (
+        "throughput 1e+308 samples/s is outside 0.000741-6.4e+07 for batch 64 (a batch of 1 us to one day)"
+    )
+    assert cal.throughput_problem(1, 1e-6) == (
+        "throughput 1e-06 samples/s is outside 1.16e-05-1e+06 for batch 1 (a batch of 1 us to one day)"
+    )
+    assert (
+        cal.throughput_problem(10**9, 1e3) == "batch 1,000,000,000 is above the largest analysed, 1,048,576"
+    )
+
+
+def test_absurd_vision_rows_are_skipped_by_name(tmp_path, monkeypatch):
+    """``calibrate --measurements`` and ``--from-bench``: a throughput of 1e308 or a batch of 1e9 is
+    skipped with its row named, not fitted (the fit would drive every parameter to a bound)."""
+    import argparse
+
+    from tui.cli.commands.calibrate import collect, read_vision_csv
+
+    path = tmp_path / "timm.csv"
+    path.write_text(
+        "model,infer_img_size,infer_batch_size,infer_samples_per_sec\n"
+        "resnet18,224,64,9800\nresnet34,224,64,1e308\nresnet50,224,1e9,1000\n",
+        encoding="utf-8",
+    )
+    skipped: list[str] = []
+    rows = read_vision_csv(str(path), {}, "fp16", skipped)
+    assert [r[0] for r in rows] == ["resnet18"]
+    assert skipped == [
+        f"{path}:3: 'resnet34': throughput 1e+308 samples/s is outside 0.000741-6.4e+07 for batch 64 "
+        "(a batch of 1 us to one day)",
+        f"{path}:4: 'resnet50': batch 1,000,000,000 is above the largest analysed, 1,048,576",
+    ]
+    saved = tmp_path / "cache" / "bench" / "results.jsonl"
+    saved.parent.mkdir(parents=True)
+    good = {
+        "model": "resnet18",
+        "target": "rtx-4090",
+        "dtype": "fp16",
+        "batch_size": 8,
+        "throughput_per_s": 900,
+    }
+    bad = {**good, "model": "resnet34", "throughput_per_s": 1e308}
+    saved.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    args = argparse.Namespace(from_bench=True, execution="eager", pairs=None, measurements=[], dtype="fp16")
+    rows, _, skipped = collect(args, GPU)
+    assert [r[0] for r in rows] == ["resnet18"]
+    assert skipped == [
+        f"{saved}: resnet34 (fp16): throughput 1e+308 samples/s is outside 9.26e-05-8e+06 for batch 8 "
+        "(a batch of 1 us to one day)"
+    ]
+
+
 def test_calibrate_needs_two_fit_rows_per_parameter():
     """6 fit rows inform at most 3 parameters (2 rows each): 4 is refused in one line that says how many."""
     rows = rows_from({"gemm": 0.8, "bandwidth": 0.7, "eager_op_us": 9.0})

@@ -152,6 +152,61 @@ def test_csv_errors_name_the_row_and_column(tmp_path, column, value, why):
     assert msg.startswith(f"{path}:3: ") and why in msg and "\n" not in msg
 
 
+@pytest.mark.parametrize(
+    "changes, why",
+    [
+        # a TTFT / TPOT: 1 us (0.001 ms) to one day (86,400,000 ms)
+        ({"value": "1e308"}, "column value: tpot_ms 1e+308 is outside 0.001-8.64e+07 ms (1 us to one day)"),
+        (
+            {"metric": "ttft_ms", "value": "0.0005"},
+            "column value: ttft_ms 0.0005 is outside 0.001-8.64e+07 ms",
+        ),
+        # batch 8 decoding: a step of 8 tokens in 1 us = 8e6 tokens/s at most, 8 / 86,400 s at least
+        (
+            {"metric": "decode_tok_s", "value": "9e6"},
+            "column value: decode_tok_s 9e+06 is outside 9.26e-05-8e+06 tokens/s for 8 token(s) a step on 1 "
+            "GPU(s)",
+        ),
+        # the batch's prefill, 8 x 512 = 4,096 tokens a step: 4.096e9 tokens/s in 1 us, capped at 1e8 per GPU
+        (
+            {"metric": "prefill_tok_s", "value": "2e8"},
+            "column value: prefill_tok_s 2e+08 is outside 0.0474-1e+08 tokens/s for 4,096 token(s) a step",
+        ),
+        ({"metric": "throughput_tok_s", "value": "1e-9"}, "throughput_tok_s 1e-09 is outside 9.26e-05-8e+06"),
+        ({"batch": "2000000"}, "column batch: 2,000,000 is above the largest analysed, 1,048,576"),
+        (
+            {"prompt_tokens": "1000000000"},
+            "column prompt_tokens: 1,000,000,000 is above the largest analysed",
+        ),
+        ({"output_tokens": "1e9"}, "column output_tokens: expected a positive integer, got '1e9'"),
+    ],
+)
+def test_csv_rejects_values_that_are_not_physical(tmp_path, changes, why):
+    bad = list(GOOD)
+    for column, value in changes.items():
+        bad[lc.COLUMNS.index(column)] = value
+    with pytest.raises(ValueError) as info:
+        lc.read_llm_csv(write_csv(tmp_path / "m.csv", [GOOD, bad]))
+    msg = str(info.value)
+    assert msg.startswith(f"{tmp_path / 'm.csv'}:3: ") and why in msg and "\n" not in msg
+
+
+def test_csv_accepts_the_edges_of_the_physical_range(tmp_path):
+    """A step of exactly 1 us or one day is accepted; 2 GPUs double the per-GPU cap (2e8 tokens/s)."""
+    rows = []
+    for metric, value, tp in [("tpot_ms", "0.001", "1"), ("ttft_ms", "86400000", "1"),
+                              ("decode_tok_s", "8e6", "1"), ("prefill_tok_s", "2e8", "2")]:  # fmt: skip
+        row = list(GOOD)
+        row[lc.COLUMNS.index("metric")], row[lc.COLUMNS.index("value")] = metric, value
+        row[lc.COLUMNS.index("tp")] = tp
+        rows.append(row)
+    got = lc.read_llm_csv(write_csv(tmp_path / "m.csv", rows))
+    assert [(r.metric, r.value, r.tp) for r in got] == [
+        ("tpot_ms", 0.001, 1), ("ttft_ms", 86_400_000.0, 1), ("decode_tok_s", 8e6, 1),
+        ("prefill_tok_s", 2e8, 2),
+    ]  # fmt: skip
+
+
 def test_csv_file_errors(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("model,stack,value\nx,vllm,1\n", encoding="utf-8")

@@ -65,6 +65,14 @@ from metrics_core.perf.validation import summarize
 LOSSES: tuple[str, ...] = ("mean", "median", "mse")
 DEFAULT_HOLDOUT = 0.25
 
+#: The physical range of one measured batch's time, seconds (``batch / samples per second``). Clearly
+#: generous: a forward pass shorter than 1 us is faster than one kernel launch (2-4 us back to back,
+#: ``kernel_gap_us`` in ``data/efficiency.toml``), and one longer than a day is no benchmark.
+BATCH_TIME_RANGE_S: tuple[float, float] = (1e-6, 86_400.0)
+#: The largest batch a measurement may state: what every verb analyses (``runtime.options.MAX_BATCH_SIZE``,
+#: 2**20; not imported: perf sits below runtime).
+MAX_MEASURED_BATCH = 1 << 20
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -127,6 +135,23 @@ def loss_of(ratios: Iterable[float], loss: str = "mean") -> float:
     if loss == "mse":
         return statistics.fmean(x * x for x in logs)
     raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+
+
+def throughput_problem(batch_size: int, samples_per_s: float) -> str | None:
+    """Why a measured throughput (``samples_per_s`` at ``batch_size``) is not physical, in a few words naming
+    the accepted range: a batch above ``MAX_MEASURED_BATCH`` or a batch time outside ``BATCH_TIME_RANGE_S``
+    (so at most ``batch_size x 1e6`` samples/s); None when it is plausible (a positive finite rate and a
+    batch >= 1 are checked by the readers)."""
+    if batch_size > MAX_MEASURED_BATCH:
+        return f"batch {batch_size:,} is above the largest analysed, {MAX_MEASURED_BATCH:,}"
+    lo, hi = BATCH_TIME_RANGE_S
+    slowest, fastest = batch_size / hi, batch_size / lo
+    if not slowest <= samples_per_s <= fastest:
+        return (
+            f"throughput {samples_per_s:g} samples/s is outside {slowest:.3g}-{fastest:.3g} for batch "
+            f"{batch_size:,} (a batch of 1 us to one day)"
+        )
+    return None
 
 
 def held_out(model: str, fraction: float) -> bool:

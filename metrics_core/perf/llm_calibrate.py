@@ -22,7 +22,9 @@ ignored)::
   - ``decode_tok_s``: ``batch / tpot_s``; ``prefill_tok_s``: ``batch x P / ttft_s`` (prefill of the batch);
   - ``throughput_tok_s``: ``batch x N / (ttft_s + N x tpot_s)``, TTFT of the whole batch's prefill.
 
-A row that cannot be read is a ``ValueError`` of one line naming the file, the line and the column.
+A row that cannot be read is a ``ValueError`` of one line naming the file, the line and the column, and so
+is a value that is not physical (``check_value``: a step of 1 us to one day, at most 1e8 tokens/s per GPU)
+or a batch / token count above what ``llm`` analyses (``COUNT_LIMITS``).
 
 **Parameters** (``params_informed``): those a stack's rows inform, each with at least ``MIN_ROWS`` rows: the
 bandwidth share per memory type of the targets of rows that decode (``tpot_ms``, ``decode_tok_s``,
@@ -68,7 +70,13 @@ from metrics_core.common.errors import ModeltuiError
 from metrics_core.perf.calibrate import USER_FILE_HEADER, held_out
 from metrics_core.perf.efficiency import params_for
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.llm import ACTIVATION_PRECISIONS, Scenario, estimate_llm
+from metrics_core.perf.llm import (
+    ACTIVATION_PRECISIONS,
+    MAX_BATCH_SIZE,
+    MAX_TOKENS,
+    Scenario,
+    estimate_llm,
+)
 from metrics_core.perf.quant import kv_format, weight_format
 from metrics_core.perf.stacks import (
     Stack,
@@ -107,6 +115,24 @@ DEFAULT_HOLDOUT = 0.25
 #: The loss of a row whose estimate fails: |log 10|.
 FAILED_LOSS = math.log(10)
 
+#: The physical range of a measured step (seconds): a TTFT, a TPOT, or the time per sequence step a speed
+#: implies (``decode_tok_s``: batch / value; ``prefill_tok_s``: batch x P / value, the batch's prefill;
+#: ``throughput_tok_s``: batch / value, the mean time per generated token of the batch). Clearly generous:
+#: below 1 us a forward step is faster than one kernel launch (2-4 us back to back, ``kernel_gap_us`` in
+#: ``data/efficiency.toml``), and above one day (86,400 s) it is no serving measurement.
+STEP_RANGE_S: tuple[float, float] = (1e-6, 86_400.0)
+#: The largest speed a row may state, tokens/s per GPU (the value / ``tp``): every token costs at least
+#: 2 FLOP per parameter, so 1e8 tokens/s of even a 100M-parameter model (smaller than any served LLM) is
+#: 2e16 FLOP/s, above the largest peak in the catalog (``data/hardware.toml``: B300 FP4, 1.35e16 FLOP/s).
+MAX_TOKENS_PER_S_PER_GPU = 1e8
+#: Per column: the largest batch and token counts a row may state (``perf.llm``'s limits on what it
+#: analyses: 2**20 sequences, 2**20 tokens).
+COUNT_LIMITS: dict[str, int] = {
+    "batch": MAX_BATCH_SIZE,
+    "prompt_tokens": MAX_TOKENS,
+    "output_tokens": MAX_TOKENS,
+}
+
 
 @dataclass(frozen=True)
 class LlmMeasurement:
@@ -139,6 +165,9 @@ def _int(text: str, column: str, where: str, default: int | None = None) -> int:
         raise ValueError(f"{where}: column {column}: expected a positive integer, got {text!r}") from None
     if value < 1:
         raise ValueError(f"{where}: column {column}: expected a positive integer, got {text!r}")
+    limit = COUNT_LIMITS.get(column)
+    if limit is not None and value > limit:
+        raise ValueError(f"{where}: column {column}: {value:,} is above the largest analysed, {limit:,}")
     return value
 
 
@@ -184,11 +213,35 @@ def parse_row(r: Mapping[str, str], where: str) -> LlmMeasurement:
         raise ValueError(bad_value) from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError(bad_value)
+    check_value(metric, value, batch, prompt, tp, where)
     return LlmMeasurement(
         id=where, model=cell["model"], stack=stack, hardware=cell["hardware"], tp=tp, weights=weights,
         activations=activations, kv=kv, batch=batch, prompt=prompt, output=output, metric=metric,
         value=value, key="|".join(cell[c] for c in COLUMNS),
     )  # fmt: skip
+
+
+def check_value(metric: str, value: float, batch: int, prompt: int, tp: int, where: str) -> None:
+    """``ValueError`` (one line: ``where``, the column and the accepted range) when a row's value is not
+    physical: a step outside ``STEP_RANGE_S`` (a time metric's own, a speed's implied one, see there) or a
+    speed above ``MAX_TOKENS_PER_S_PER_GPU`` x ``tp`` tokens/s."""
+    lo, hi = STEP_RANGE_S
+    if metric in TIME_METRICS:
+        if not lo * 1e3 <= value <= hi * 1e3:
+            raise ValueError(
+                f"{where}: column value: {metric} {value:g} is outside {lo * 1e3:g}-{hi * 1e3:g} ms "
+                "(1 us to one day)"
+            )
+        return
+    tokens = batch * prompt if metric == "prefill_tok_s" else batch  # per step
+    fastest = min(tokens / lo, MAX_TOKENS_PER_S_PER_GPU * tp)
+    slowest = tokens / hi
+    if not slowest <= value <= fastest:
+        raise ValueError(
+            f"{where}: column value: {metric} {value:g} is outside {slowest:.3g}-{fastest:.3g} tokens/s for "
+            f"{tokens:,} token(s) a step on {tp} GPU(s) (a step of 1 us to one day, at most "
+            f"{MAX_TOKENS_PER_S_PER_GPU:g} tokens/s per GPU)"
+        )
 
 
 def read_llm_csv(path: str, target_of: Callable[[str], HardwareTarget] | None = None) -> list[LlmMeasurement]:

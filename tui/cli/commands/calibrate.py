@@ -168,6 +168,7 @@ def collect(args: argparse.Namespace, target) -> tuple[list[tuple], list[str], l
     skipped: list[str] = []
     if args.from_bench:
         from metrics_core.measure.bench import load_saved, results_path
+        from metrics_core.perf.calibrate import throughput_problem
 
         path = results_path()
         sources.append(f"bench results {path}")
@@ -183,6 +184,10 @@ def collect(args: argparse.Namespace, target) -> tuple[list[tuple], list[str], l
             key = (rec["model"], rec.get("dtype"), rec.get("batch_size"), config)
             latest[key] = rec  # a later run of the same configuration replaces an earlier one
         for rec in latest.values():
+            problem = throughput_problem(int(rec["batch_size"]), float(rec["throughput_per_s"]))
+            if problem:
+                skipped.append(f"{path}: {rec['model']} ({rec['dtype']}): {problem}")
+                continue
             rows.append(
                 (rec["model"], rec["dtype"], rec.get("precision"), int(rec["batch_size"]),
                  rec.get("analysis") or {}, float(rec["throughput_per_s"]), f"bench {rec.get('date', '')}")
@@ -209,6 +214,7 @@ def read_vision_csv(path: str, pairs: dict[str, str], dtype: str, skipped: list[
     """The rows of a timm-format CSV (module doc) as ``collect`` rows; names that are neither catalog
     names, prefixed names nor in ``pairs`` are counted in ``skipped``. ``UsageError`` for a missing file or
     a CSV in another format (the LLM format: not supported yet)."""
+    from metrics_core.perf.calibrate import throughput_problem
     from metrics_core.sources.catalog import catalog
 
     try:
@@ -241,6 +247,10 @@ def read_vision_csv(path: str, pairs: dict[str, str], dtype: str, skipped: list[
             continue
         if not 0 < rate < math.inf or batch < 1 or size < 1:  # nan / inf: no measurement (a math error)
             skipped.append(f"{path}:{n}: {arch!r} has no positive finite throughput, batch and size")
+            continue
+        problem = throughput_problem(batch, rate)
+        if problem:
+            skipped.append(f"{path}:{n}: {arch!r}: {problem}")
             continue
         shape = {"input_shape": [3, size, size]}
         out.append((name, dtype, None, batch, shape, rate, f"{Path(path).name}:{n}"))
