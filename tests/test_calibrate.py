@@ -192,6 +192,52 @@ def test_broken_user_file_is_ignored_with_one_warning(tmp_path, capsys, text, wh
     assert efficiency.efficiency_source(GPU) == "built-in"
 
 
+MY_GPU = """[[target]]
+id = "my-gpu"
+name = "My GPU"
+vendor = "Acme"
+kind = "consumer GPU"
+memory_bandwidth_gbps = 500
+memory_gb = 12
+source = "Acme spec sheet"
+[target.peak_tflops]
+fp32 = 10
+fp16 = 40
+"""
+
+
+def test_a_table_of_an_unknown_target_is_one_warning_and_the_rest_applies(tmp_path, capsys):
+    """``[target.h100-sxm]`` (no such id) used to be silently ignored: each such table is one warning line
+    naming it, with the closest ids (those containing it first, then difflib's), and the other tables
+    apply. A user-dir target, a ``--hardware-file`` target and ``this-machine`` are known ids."""
+    from metrics_core.perf.hardware import load_catalog
+
+    path = user_file(tmp_path)
+    path.write_text(
+        "[target.h100-sxm]\ngemm = 0.8\n[target.rtx-4090]\ngemm = 0.8\n[target.my-gpu]\ngemm = 0.7\n"
+        "[target.extra-gpu]\ngemm = 0.6\n[target.this-machine]\ngemm = 0.9\n[target.zzzz]\ngemm = 0.5\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "config" / "hardware").mkdir()
+    (tmp_path / "config" / "hardware" / "mine.toml").write_text(MY_GPU, encoding="utf-8")
+    extra = tmp_path / "extra.toml"
+    extra.write_text(MY_GPU.replace("my-gpu", "extra-gpu"), encoding="utf-8")
+    where = f"{path}: [target."
+    tail = " (this table applies to no target; `modeltui hardware` lists them)"
+    assert efficiency.unknown_target_warnings(load_catalog([str(extra)]).ids()) == [
+        f"{where}h100-sxm]: unknown hardware target; did you mean h100-sxm5-80gb, v100-sxm2-32gb, "
+        f"h200-sxm-141gb?{tail}",
+        f"{where}zzzz]: unknown hardware target{tail}",
+    ]
+    assert efficiency.params_for(GPU).gemm == 0.8  # the rest of the file applies
+    # without --hardware-file, extra-gpu is unknown too; the CLI warns on stderr, each line once
+    assert main(["hardware", "--format", "json"]) == 0
+    assert main(["hardware", "--format", "json"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [e.split("[target.")[1].split("]")[0] for e in err] == ["h100-sxm", "extra-gpu", "zzzz"]
+    assert all(e.startswith(f"modeltui: warning: {path}: ") for e in err)
+
+
 def test_merge_user_file_keeps_other_tables():
     text = cal.merge_user_file("", "rtx-4090", {"gemm": 0.9}, ["first fit"])
     assert text.startswith(cal.USER_FILE_HEADER)

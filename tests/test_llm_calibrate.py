@@ -264,7 +264,11 @@ def test_user_stack_override_changes_get_stack_and_the_estimate(tiny):
         ("[stack.vllm]\nkernel_gap_us = 2\n", "'kernel_gap_us' is not a stack parameter"),
         ("[stack.vllm]\nbandwidth.hbm3 = 0.8\n", "'hbm3' is not one of hbm, gddr"),
         ('[stack.vllm]\nstep_overhead_us = "x"\n', "expected a number"),
-        ("[stack.vlm]\nstep_overhead_us = 10\n", "unknown serving stack"),
+        (
+            "[stack.vlm]\nstep_overhead_us = 10\n",
+            "[stack.vlm]: unknown serving stack; did you mean vllm? (one of",
+        ),
+        ("[stack.foo]\nstep_overhead_us = 10\n", "[stack.foo]: unknown serving stack (one of hf-eager, "),
     ],
 )
 def test_broken_stack_table_is_ignored_with_one_warning(capsys, table, why):

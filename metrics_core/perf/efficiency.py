@@ -41,7 +41,9 @@ User calibration: ``<config dir>/efficiency.toml`` (the config dir of ``perf.har
 ``$MODELTUI_CONFIG_DIR`` or platformdirs' ``user_config_dir("modeltui")``) holds ``[target.ID]`` tables of
 parameter overrides (``FITTABLE`` names, each within ``PARAM_RANGES``), written by ``modeltui calibrate``
 (``perf.calibrate``). ``params_for`` merges them over the built-in generation parameters; a broken file is
-ignored whole with one warning line on stderr. ``efficiency_source`` says which applied to an estimate.
+ignored whole with one warning line on stderr; a ``[target.ID]`` table naming no target of the catalog is one
+warning line of its own (``unknown_target_warnings``, called where the catalog is loaded: the CLI, the app).
+``efficiency_source`` says which applied to an estimate.
 The same file's ``[stack.ID]`` tables override serving-stack parameters (``perf.stacks``, written by
 ``modeltui calibrate --llm``); they are read there, each broken one ignored on its own.
 """
@@ -51,6 +53,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -63,8 +66,9 @@ except ModuleNotFoundError:  # Python 3.10
 
 from metrics_core.common.records import OpRecord
 from metrics_core.perf.fusion import Kernel
-from metrics_core.perf.hardware import HardwareTarget, user_hardware_dir
+from metrics_core.perf.hardware import HardwareTarget, suggest, user_hardware_dir
 from metrics_core.perf.power import DVFS_EXPONENT, ClockModel, clock_model
+from metrics_core.perf.this_machine import TARGET_ID as THIS_MACHINE
 
 EFFICIENCIES: tuple[str, ...] = ("ideal", "calibrated")
 #: The defaults of every estimate, CLI verbs, the app and the Python API alike: one kernel per aten op
@@ -321,6 +325,31 @@ def _load_user(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, float
         message = str(exc) if path in str(exc) else f"{path}: {exc}"  # a decoding error names no file
         warn_user_file((path, mtime_ns), f"{message} (user efficiency file ignored)")
         return {}
+
+
+def unknown_target_warnings(known_ids: Iterable[str]) -> list[str]:
+    """One line per ``[target.ID]`` table of the user file whose ID is no target of ``known_ids`` (the
+    catalog the caller loaded: built-in, user-dir and ``--hardware-file`` targets; ``this-machine`` always
+    counts), with the closest known ids suggested (``perf.hardware.suggest``): such a table applies to no
+    estimate (a typo, or a target since renamed). ``[]`` when there is no user file or it is broken (that is
+    warned about on its own)."""
+    known = {*known_ids, THIS_MACHINE}
+    out = []
+    for tid in user_overrides():
+        if tid not in known:
+            hints = suggest(tid, sorted(known))
+            hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+            out.append(
+                f"{user_efficiency_file()}: [target.{tid}]: unknown hardware target{hint} (this table "
+                "applies to no target; `modeltui hardware` lists them)"
+            )
+    return out
+
+
+def warn_unknown_targets(known_ids: Iterable[str]) -> None:
+    """``unknown_target_warnings`` on stderr (``warn_user_file``: each line once per process)."""
+    for message in unknown_target_warnings(known_ids):
+        warn_user_file((message,), message)
 
 
 def efficiency_source(target: HardwareTarget) -> str:

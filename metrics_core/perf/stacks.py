@@ -486,7 +486,9 @@ def parse_stack_table(stack_id: str, table: Any, label: str) -> dict[str, float]
     a number or is outside its ``FIT_RANGES`` range."""
     where = f"{label}: [stack.{stack_id}]"
     if canonical_id(stack_id) not in stacks():
-        raise ValueError(f"{where}: unknown serving stack (one of {', '.join(stacks())})")
+        close = difflib.get_close_matches(canonical_id(stack_id), list(stacks()), n=2, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise ValueError(f"{where}: unknown serving stack{hint} (one of {', '.join(stacks())})")
     if not isinstance(table, dict):
         raise ValueError(f"{where} is not a table")
     flat: dict[str, Any] = {}

@@ -166,9 +166,11 @@ def _targets(extra_files: Sequence[str] = ()) -> list[HardwareTarget]:
 
 
 def _hardware_warnings(extra_files: Sequence[str] = ()) -> list[str]:
+    from metrics_core.perf.efficiency import unknown_target_warnings
     from metrics_core.perf.hardware import load_catalog
 
-    return load_catalog(extra_files).warnings
+    catalog = load_catalog(extra_files)
+    return [*catalog.warnings, *unknown_target_warnings(catalog.ids())]
 
 
 @dataclass(frozen=True)

@@ -104,10 +104,14 @@ def target_json(t: HardwareTarget) -> dict:
 
 
 def load_catalog_with_warnings(extra_files: list[str]) -> HardwareCatalog:
-    """The catalog; skipped user-dir files are reported once on stderr."""
+    """The catalog; skipped user-dir files are reported once on stderr, and so is each ``[target.ID]`` table
+    of the user efficiency file that names none of its targets (``perf.efficiency.warn_unknown_targets``)."""
+    from metrics_core.perf.efficiency import warn_unknown_targets
+
     catalog = load_catalog(extra_files)
     for warning in catalog.warnings:
         print(f"modeltui: warning: {warning}", file=sys.stderr)
+    warn_unknown_targets(catalog.ids())
     return catalog
 
 
