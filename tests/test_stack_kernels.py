@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
 from metrics_core.perf import stacks as stacks_mod
 from metrics_core.perf.efficiency import Tuning, attention_scores, kernel_terms
@@ -305,3 +306,65 @@ def test_fp16_accumulation_is_named_only_where_it_changes_the_peak():
         return "fp16-accumulate GEMMs" in stack.mechanics(target, scenario)
 
     assert [named(t) for t in ("rtx-4090", "h100-sxm5-80gb", "xeon-6980p")] == [True, False, False]
+
+
+def test_llama_cpp_serves_mxfp4_and_nvfp4_through_its_int8_kernels_never_the_fp4_peak():
+    # ggml's MXFP4 (Aug 2025, gpt-oss) and NVFP4 (Mar 2026) are MMQ / MMVQ types like the GGUF ones
+    # (mmq.cu ggml_cuda_should_use_mmq): block_mxfp4 = 1 E8M0 byte + 16 nibble bytes per 32 weights =
+    # 17 x 8 / 32 = 4.25 bits, so 0.53125 bytes per weight, dequantised at 2 FLOP per weight (quant_formats)
+    from metrics_core.perf.llm import Scenario
+    from metrics_core.perf.quant import weight_format
+
+    h100, b200 = get_target("h100-sxm5-80gb"), get_target("b200-hgx-180gb")
+    s = Scenario(weights="mxfp4", stack="llama-cpp").validated(h100)
+    assert weight_format("mxfp4").bits_per_weight == 17 * 8 / 32 == 4.25
+    assert (s.compute_precision, s.native, s.dequantised_bytes_per_weight) == ("fp16", False, 0.53125)
+    assert s.dequant_flops_per_weight_byte == 2.0 / 0.53125
+    stack = get_stack("llama-cpp")
+    for target, int8_peak in ((h100, 1978.9e12), (b200, 4500e12)):
+        tuning = stack.tuning(target, "fp16", s.dequant_flops_per_weight_byte, s.dequantised_bytes_per_weight)
+        assert tuning.int8_mmq_min_rows == 9
+        t = terms(linear(512, weight_bytes=8_912_896), target.id, tuning)  # 4096 x 4096 x 0.53125 B
+        # the int8 tensor peak x the int8 / fp16 GEMM scales (0.325 / 0.675), not B200's 9,000 TFLOP/s fp4
+        assert t.peak == pytest.approx(int8_peak * 0.325 / 0.675)
+    assert Scenario(weights="nvfp4", stack="llama-cpp").validated(h100).compute_precision == "fp16"
+    # its activations stay 16-bit between layers: never W4A4, even on FP4 tensor cores
+    with pytest.raises(UsageError) as info:
+        Scenario(weights="mxfp4", activations="fp4", stack="llama-cpp").validated(b200)
+    assert str(info.value) == (
+        "llama.cpp runs mxfp4 weights with 16-bit activations (its quantised GEMMs quantise them inside): "
+        "--activations fp16 or bf16 (vllm, tensorrt-llm, sglang run these settings here)"
+    )
+    # the builds before June 2024 had no such type
+    with pytest.raises(UsageError, match="llama.cpp before June 2024 does not serve mxfp4 weights"):
+        Scenario(weights="mxfp4", stack="llama-cpp-2024").validated(h100)
+
+
+def test_tensorrt_llm_runs_nvfp4_only_on_fp4_tensor_cores():
+    # TensorRT-LLM's hardware support matrix: NVFP4 on Blackwell only, W4A4 (no weight-only NVFP4 kernel);
+    # its NVFP4 KV cache needs Blackwell too (trtllm-gen). vLLM's FP4 Marlin serves NVFP4 weight-only.
+    from metrics_core.perf.llm import Scenario
+
+    h100, a100, b200 = (get_target(t) for t in ("h100-sxm5-80gb", "a100-sxm4-80gb", "b200-hgx-180gb"))
+    with pytest.raises(UsageError) as info:
+        Scenario(weights="nvfp4", stack="tensorrt-llm").validated(h100)
+    assert str(info.value) == (
+        "TensorRT-LLM runs nvfp4 weights only on fp4 tensor cores (Blackwell), which NVIDIA H100 SXM5 80GB "
+        "lacks: choose --weights fp8 --activations fp8 or int4-awq (weight-only) (vllm, sglang, llama-cpp "
+        "run these settings here)"
+    )
+    with pytest.raises(UsageError, match="A100 SXM4 80GB lacks: choose --weights int8 --activations int8 or"):
+        Scenario(weights="nvfp4", stack="tensorrt-llm").validated(a100)
+    with pytest.raises(
+        UsageError, match="only with fp4 activations on its fp4 tensor cores: --activations fp4"
+    ):
+        Scenario(weights="nvfp4", stack="tensorrt-llm").validated(b200)
+    s = Scenario(weights="nvfp4", activations="fp4", kv="nvfp4", stack="tensorrt-llm").validated(b200)
+    assert (s.native, s.compute_precision, s.kv_format) == (True, "fp4", "nvfp4")
+    assert Scenario(weights="nvfp4", stack="vllm").validated(h100).compute_precision == "fp16"  # weight-only
+    with pytest.raises(UsageError) as info:
+        Scenario(kv="nvfp4", stack="tensorrt-llm").validated(h100)
+    assert str(info.value) == (
+        "TensorRT-LLM keeps a nvfp4 KV cache only on GPUs with fp4 tensor cores (Blackwell), not NVIDIA H100 "
+        "SXM5 80GB: choose --kv fp8"
+    )

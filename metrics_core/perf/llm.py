@@ -186,12 +186,12 @@ class Scenario:
             )
         stack = get_stack(self.stack)
         try:
-            stack.check(target, fmt, self.tp, self.kv)
+            stack.check(target, fmt, self.tp, self.kv, self.activations)
         except UsageError as exc:
             runs = []
             for other in stack_ids():
                 try:
-                    get_stack(other).check(target, fmt, self.tp, self.kv)
+                    get_stack(other).check(target, fmt, self.tp, self.kv, self.activations)
                 except UsageError:
                     continue
                 runs.append(other)

@@ -12,7 +12,11 @@ never per model or per GPU:
 - its runtime: ``step_overhead_us`` per forward step (scheduling, sampling, detokenisation, Python: added to
   each decode step and to prefill) and ``request_overhead_us`` per request (added to TTFT);
 - its collectives: ``custom_allreduce`` (one-shot / two-shot all-reduce for small messages, ``perf.comm``);
-- ``max_batch``: the default largest batch (a max-throughput estimate takes the smaller of it and what fits).
+- ``max_batch``: the default largest batch (a max-throughput estimate takes the smaller of it and what fits);
+- what it serves (``Stack.check``): vendors and kinds of hardware, weight-format families and formats, formats
+  it runs only on their native path (TensorRT-LLM's NVFP4: W4A4 on FP4 tensor cores) or only weight-only
+  (llama.cpp's MXFP4 / NVFP4: int8 kernels, 16-bit activations), KV formats (some only on targets with a
+  compute path: TensorRT-LLM's NVFP4 KV on Blackwell), tensor-parallel degree.
 
 ``DEFAULT_STACK`` (vLLM) is what ``modeltui llm`` assumes unless told otherwise; every output names it. No
 torch here.
@@ -97,6 +101,16 @@ class Stack:
     max_tp: int | None = None
     kv_formats: tuple[str, ...] = ()
     weights_excluded: tuple[str, ...] = ()
+    #: Weight formats the stack serves only on their native low-precision path (activations in the format's
+    #: ``native_compute``, on a target with that tensor-core path): TensorRT-LLM's NVFP4 is W4A4 on
+    #: Blackwell's FP4 tensor cores, with no weight-only (W4A16) kernel.
+    weights_native_only: tuple[str, ...] = ()
+    #: Weight formats the stack serves only dequantised for 16-bit activations (its quantised GEMMs quantise
+    #: the activations inside: llama.cpp's MMQ / MMVQ), never with the format's native activations.
+    weights_weight_only: tuple[str, ...] = ()
+    #: KV formats the stack keeps only on targets with this compute path (``{format: precision}``):
+    #: TensorRT-LLM's NVFP4 KV cache needs Blackwell (``fp4``).
+    kv_needs: dict[str, str] = field(default_factory=dict)
     #: Tokens per KV-cache block (paged KV, ``perf.paged_kv``; 1: per token) and prompt tokens per forward
     #: step under chunked prefill (0: the whole prompt in one step, ``perf.serving``), with their source.
     kv_block_tokens: int = 1
@@ -133,10 +147,18 @@ class Stack:
     #: The stack whose parameters this one takes unless it states its own (``inherits`` in the data file).
     inherits: str = ""
 
-    def check(self, target: HardwareTarget, weights: Any, tp: int, kv: str | None = None) -> None:
+    def check(
+        self,
+        target: HardwareTarget,
+        weights: Any,
+        tp: int,
+        kv: str | None = None,
+        activations: str | None = None,
+    ) -> None:
         """``UsageError`` (one line) when this stack does not run on ``target`` (its vendor or kind), does
-        not serve the weight format ``weights`` (a ``perf.quant.WeightFormat``) or this tensor-parallel
-        degree."""
+        not keep the KV format ``kv`` (on this target), does not serve the weight format ``weights`` (a
+        ``perf.quant.WeightFormat``; with ``activations``: not with those activations, ``weights_native_only``
+        / ``weights_weight_only``) or this tensor-parallel degree."""
         if self.vendors and target.vendor not in self.vendors:
             raise UsageError(f"{self.name.split(' (')[0]} runs on {', '.join(self.vendors)} hardware, not "
                              f"{target.name}: choose another --stack")  # fmt: skip
@@ -151,9 +173,32 @@ class Stack:
         ):
             raise UsageError(f"{self.name.split(' (')[0]} does not serve {weights.name} weights "
                              f"({weights.family} formats): choose another --weights or --stack")  # fmt: skip
+        need = self.kv_needs.get(kv or "")
+        if need is not None and not target.has(need):
+            raise UsageError(f"{self.name.split(' (')[0]} keeps a {kv} KV cache only on GPUs with {need} "
+                             f"tensor cores (Blackwell), not {target.name}: choose --kv fp8")  # fmt: skip
+        if activations is not None:
+            self._check_path(target, weights, activations)
         if self.max_tp is not None and tp > self.max_tp:
             raise UsageError(f"{self.name.split(' (')[0]} has no tensor parallelism beyond {self.max_tp} "
                              "(it splits layers across GPUs): --tp 1")  # fmt: skip
+
+    def _check_path(self, target: HardwareTarget, weights: Any, activations: str) -> None:
+        """``UsageError`` when the stack serves ``weights`` only on its native path and ``activations`` are
+        not in it (or the target has no such path), or only weight-only and they are."""
+        name, native = self.name.split(" (")[0], weights.native_compute
+        if weights.name in self.weights_native_only and activations != native:
+            if not target.has(native):
+                alternative = "fp8 --activations fp8" if target.has("fp8") else "int8 --activations int8"
+                raise UsageError(
+                    f"{name} runs {weights.name} weights only on {native} tensor cores (Blackwell), which "
+                    f"{target.name} lacks: choose --weights {alternative} or int4-awq (weight-only)"
+                )
+            raise UsageError(f"{name} runs {weights.name} weights only with {native} activations on its "
+                             f"{native} tensor cores: --activations {native}")  # fmt: skip
+        if weights.name in self.weights_weight_only and activations == native:
+            raise UsageError(f"{name} runs {weights.name} weights with 16-bit activations (its quantised "
+                             "GEMMs quantise them inside): --activations fp16 or bf16")  # fmt: skip
 
     #: Where the ``FIT_RANGES`` parameters come from: ``built-in`` (``data/stacks.toml``) or ``user: PATH
     #: (names)`` when the user efficiency file overrides some (module doc).
@@ -326,6 +371,9 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
         max_tp=int(e["max_tp"]) if "max_tp" in e else None,
         kv_formats=tuple(e.get("kv_formats", ())),
         weights_excluded=tuple(e.get("weights_excluded", ())),
+        weights_native_only=tuple(e.get("weights_native_only", ())),
+        weights_weight_only=tuple(e.get("weights_weight_only", ())),
+        kv_needs={str(k): str(v) for k, v in e.get("kv_needs", {}).items()},
         kv_block_tokens=_count(e.get("kv_block_tokens", 1), f"{where}: kv_block_tokens", 1),
         prefill_chunk_tokens=_count(e.get("prefill_chunk_tokens", 0), f"{where}: prefill_chunk_tokens", 0),
         paging_source=str(e.get("paging_source", "")),
