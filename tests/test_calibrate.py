@@ -177,6 +177,10 @@ def test_user_file_overrides_params_for(tmp_path):
     [
         ("[target.rtx-4090\ngemm = 0.8\n", "not valid TOML"),
         ("[target.rtx-4090]\ntiles = 1\n", "not a calibratable parameter"),
+        (
+            "[target.rtx-4090]\ngem = 0.8\n",
+            "[target.rtx-4090] gem: not a calibratable parameter; did you mean gemm? (one",
+        ),
         ("[target.rtx-4090]\ngemm = 1.5\n", "outside its range"),
         ('[target.rtx-4090]\ngemm = "x"\n', "expected a number"),
         ("gemm = 0.5\n", "only [target.ID] tables"),

@@ -50,6 +50,7 @@ The same file's ``[stack.ID]`` tables override serving-stack parameters (``perf.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import sys
@@ -281,8 +282,10 @@ def parse_user_efficiency(text: str, label: str) -> dict[str, dict[str, float]]:
         values: dict[str, float] = {}
         for key, value in table.items():
             if key not in PARAM_RANGES:
+                close = difflib.get_close_matches(key, FITTABLE, n=2, cutoff=0.6)
+                hint = f"; did you mean {' or '.join(close)}?" if close else ""
                 raise ValueError(
-                    f"{label}: [target.{tid}] {key}: not a calibratable parameter "
+                    f"{label}: [target.{tid}] {key}: not a calibratable parameter{hint} "
                     f"(one of {', '.join(FITTABLE)})"
                 )
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
