@@ -100,9 +100,11 @@ def test_llama31_70b_fits_with_tp2_or_int4_weights():
     int4 = capture_llm("hf:meta-llama/Llama-3.1-70B", 1, 128, 32, ElementBits(16, 4, 16))
     w4 = estimate_llm(int4, A100, Scenario(prompt_tokens=128, generate_tokens=32, weights="int4"))
     # int4 = int4-g128: 4 bits + an fp16 scale and a 4-bit zero point per 128 weights = 4.15625 bits; the
-    # output head (128,256 x 8,192 = 1,050,673,152 weights) stays at 2 bytes (vLLM serves AWQ / GPTQ
-    # checkpoints, which keep lm_head in 16 bits): + 1,050,673,152 x (2 - 4.15625 / 8) B
-    expected = params * 4.15625 / 8 + 128_256 * 8_192 * (2 - 4.15625 / 8)
+    # output head and the untied token embedding (128,256 x 8,192 = 1,050,673,152 weights each) stay at 2
+    # bytes (vLLM serves AWQ / GPTQ checkpoints, which keep lm_head and embed_tokens in 16 bits)
+    table = 128_256 * 8_192
+    expected = (params - 2 * table) * 4.15625 / 8 + 2 * table * 2
+    assert expected == 39_765_832_864  # the embedding at int4 would be 1,555,488,768 B less
     assert (w4.scenario.weights, w4.weight_bytes, w4.fits) == ("int4-g128", expected, True)
 
 

@@ -246,8 +246,9 @@ def test_draft_model_memory_counts_in_fits_and_max_batch(tiny, tmp_path, capsys)
     # the 1-layer draft: wte 1,000 x 64 + wpe 4,096 x 64 + ln_f 128 + one block (ln_1 128, c_attn
     # 64 x 192 + 192, c_proj 64 x 64 + 64, ln_2 128, c_fc 64 x 256 + 256, c_proj 256 x 64 + 64 = 49,984)
     # = 64,000 + 262,144 + 128 + 49,984 = 376,256 parameters, 1 B each at fp8, but the output head (wte,
-    # tied: 1,000 x 64) stays at 2 B under vLLM (Stack.quantized_head false): + 64,000 B
-    assert (mem.params, mem.weight_bytes) == (376_256, 376_256 + 64_000)
+    # tied: 1,000 x 64) stays at 2 B under vLLM (Stack.quantized_head false): + 64,000 B, and so does the
+    # learned-position table (wpe, an nn.Embedding: Stack.quantized_embedding false): + 262,144 B
+    assert (mem.params, mem.weight_bytes) == (376_256, 376_256 + 64_000 + 262_144)
     assert (mem.weights, mem.kv, mem.tp) == ("fp8", "fp16", 1)
     # K and V of 64 values at the fp16 KV format: 256 B per token (not the fp8 activations' 128 B); at
     # P + N = 12 tokens in one 16-token vLLM block: 4,096 B per sequence, 8,192 B for the batch of 2
@@ -256,25 +257,25 @@ def test_draft_model_memory_counts_in_fits_and_max_batch(tiny, tmp_path, capsys)
     est = estimate_llm(capture_llm(tiny, 2, 8, 4, bits), h100, s)
     assert est.kv_per_sequence_bytes == 2 * 16 * 256  # the 2-layer target: 8,192 B per sequence
     both = with_draft(est, mem)
-    assert both.resident_bytes == est.resident_bytes + 440_256 + 8192
-    free = 80e9 - est.weight_bytes - 440_256
+    assert both.resident_bytes == est.resident_bytes + 702_400 + 8192
+    free = 80e9 - est.weight_bytes - 702_400
     assert both.max_batch_size == largest_batch(free, 8192 + 4096, est.batch_lines)
     assert both.max_batch_size < est.max_batch_size
     d = both.to_dict()
-    assert d["draft"]["weight_bytes"] == 440_256 and d["draft"]["kv_precision"] == "fp16"
-    assert d["resident_bytes"] == est.resident_bytes + 448_448
+    assert d["draft"]["weight_bytes"] == 702_400 and d["draft"]["kv_precision"] == "fp16"
+    assert d["resident_bytes"] == est.resident_bytes + 710_592
     # the CLI: the memory line, the JSON and the speculative view name the draft's formats and TP
     args = ["llm", "hf:tiny/config.json", "--hardware", "h100-sxm5-80gb", "--weights", "fp8",
             "--activations", "fp8", "--prompt", "8", "--generate", "4", "--batch-size", "2",
             "--draft", "hf:draft/config.json"]  # fmt: skip
     assert cli.main([*args, "--format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
-    assert row["draft"]["weight_bytes"] == 440_256 and row["draft"]["kv_cache_bytes"] == 8192
+    assert row["draft"]["weight_bytes"] == 702_400 and row["draft"]["kv_cache_bytes"] == 8192
     assert row["speculative"]["draft_weights_precision"] == "fp8" and row["speculative"]["draft_tp"] == 1
     assert cli.main(args) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert (
-        "+ draft hf:draft/config.json (weights fp8, KV fp16, TP 1): weights 440.26 KB + KV cache 8.19 KB"
+        "+ draft hf:draft/config.json (weights fp8, KV fp16, TP 1): weights 702.40 KB + KV cache 8.19 KB"
         in out
     )
 
@@ -537,7 +538,13 @@ def test_a_step_model_repriced_at_other_bits_matches_its_capture(tiny, steps):
         # of 3 tokens x 64 (halved): the repriced one halves the position too, 4 bytes short
         expected = [("index_copy_", "input_bytes", 4)] * 4 if bits.activations == 8 else []
         assert diff == expected
-        assert steps.repriced(bits).capture.weight_bytes == steps.capture.params * bits.weights // 8
+        again = steps.repriced(bits).capture
+        assert again.weight_bytes == steps.capture.params * bits.weights // 8
+        # the tables, held apart at 16 bits under quantised weights: wpe 4,096 x 64 (wte is the tied head)
+        assert (again.embedding_bytes, again.tied_embedding_bytes) == (
+            262_144 * bits.weights // 8,
+            64_000 * bits.weights // 8,
+        )
 
 
 def test_a_cache_entry_holding_another_kind_of_capture_is_rebuilt(tiny, capsys):
@@ -675,13 +682,144 @@ def test_the_output_head_stays_16_bit_where_the_served_checkpoints_keep_it():
     assert got == math.ceil(4e9 * 4.15625 / 4 + 262_668_288 * (4 - 4.15625 / 4))
 
 
-def test_the_16_bit_head_is_said_where_it_applies():
+def test_the_16_bit_head_and_embedding_are_said_where_they_apply():
     from metrics_core.perf.stacks import get_stack
 
     h100 = get_target("h100-sxm5-80gb")
-    said = "output head (lm_head) kept in 16 bits, as the served checkpoints keep it"
+    both = "token embedding and output head (lm_head) kept in 16 bits, as the served checkpoints keep them"
+    embedding = "token embedding kept in 16 bits (only the linear layers are quantised)"
     int4 = Scenario(weights="int4", activations="fp16", stack="vllm").validated(h100)
     bf16 = Scenario(weights="bf16", activations="bf16", stack="vllm").validated(h100)
-    assert said in get_stack("vllm").mechanics(h100, int4)
-    assert said not in get_stack("vllm").mechanics(h100, bf16)  # nothing quantised
-    assert said not in get_stack("torch-compile").mechanics(h100, int4)  # gpt-fast quantises the head
+    assert both in get_stack("vllm").mechanics(h100, int4)
+    assert embedding not in get_stack("vllm").mechanics(h100, int4)
+    assert not {both, embedding} & set(get_stack("vllm").mechanics(h100, bf16))  # nothing quantised
+    # gpt-fast quantises the head (every nn.Linear), not the embedding
+    assert embedding in get_stack("torch-compile").mechanics(h100, int4)
+    assert both not in get_stack("torch-compile").mechanics(h100, int4)
+    gguf = Scenario(weights="q4_k_m", stack="llama.cpp").validated(get_target("rtx-4090"))
+    assert not {both, embedding} & set(get_stack("llama-cpp").mechanics(get_target("rtx-4090"), gguf))
+
+
+def test_a_stack_cannot_quantise_the_embedding_and_keep_the_head():
+    from metrics_core.perf.stacks import _stack
+
+    entry = {"name": "x", "execution": "compiled", "cuda_graphs": True, "kernel_gap_us": 1,
+             "step_overhead_us": 0, "request_overhead_us": 0, "custom_allreduce": False, "max_batch": 1,
+             "source": "test", "quantized_embedding": True}  # fmt: skip
+    with pytest.raises(
+        ValueError, match="stack 'x': quantized_embedding = true requires quantized_head = true"
+    ):
+        _stack("x", entry)
+    assert _stack("x", {**entry, "quantized_head": True}).quantized_embedding is True
+
+
+def test_the_embedding_table_stays_16_bit_where_the_stacks_keep_it():
+    """AWQ / GPTQ / ModelOpt / vLLM / gpt-fast quantise linear layers only: the nn.Embedding tables stay in
+    16 bits; a GGUF file quantises token_embd (``Stack.quantized_embedding``)."""
+    from metrics_core.common.records import OpRecord
+    from metrics_core.perf.llm import scale_weights, weight_bytes_per_gpu
+    from metrics_core.perf.stacks import get_stack
+
+    vllm, gptfast, llamacpp = get_stack("vllm"), get_stack("torch-compile"), get_stack("llama-cpp")
+    int4 = Scenario(weights="int4-awq", activations="fp16", stack="vllm")
+    assert int4.embedding_weight_scale(vllm) == int4.embedding_weight_scale(gptfast) == 16 / 4
+    q4km = Scenario(weights="q4_k_m", stack="llama.cpp").validated(get_target("rtx-4090"))
+    assert q4km.embedding_weight_scale(llamacpp) == q4km.weight_scale == pytest.approx(4.8944 / 4)
+    assert Scenario(weights="fp8", activations="fp8").embedding_weight_scale(vllm) == 16 / 8
+    assert Scenario(weights="bf16", activations="bf16").embedding_weight_scale(vllm) == 1.0
+
+    def rec(module: str, op: str, weight_bytes: int) -> OpRecord:
+        return OpRecord(0, module, "Embedding", op, "data-movement", [[4, 4096]], [4, 4096], "fp16", 0, 0,
+                        0, 0, weight_bytes)  # fmt: skip
+
+    # a decode step of 4 sequences gathers 4 rows of 4,096 from Llama-3.1-8B's table, captured at int4 (0.5
+    # B): 8,192 B; kept 16-bit, the rows are 2 B each: 32,768 B (not the 128,256-row table)
+    gather, mlp = (
+        rec("model.embed_tokens", "embedding", 8_192),
+        rec("model.layers.0.mlp.down_proj", "mm", 1024),
+    )
+    out = scale_weights([gather, mlp], int4.weight_scale, int4.head_weight_scale(vllm), 4.0)
+    assert [r.weight_bytes for r in out] == [32_768, round(1024 * 4.15625 / 4)]
+    assert scale_weights([gather], int4.weight_scale)[0].weight_bytes == round(8_192 * 4.15625 / 4)
+    # held: 4 GB captured x 1.0390625, the head's and the untied table's 262,668,288 B each x (4 - 1.0390625)
+    got = weight_bytes_per_gpu(4_000_000_000, 262_668_288, int4, vllm, 262_668_288)
+    assert got == math.ceil(4e9 * 4.15625 / 4 + 2 * 262_668_288 * (4 - 4.15625 / 4))
+    # tied (one table, the head's): vLLM ties ParallelLMHead to the 16-bit embedding, counted once
+    assert weight_bytes_per_gpu(4_000_000_000, 262_668_288, int4, vllm, 0, 262_668_288) == math.ceil(
+        4e9 * 4.15625 / 4 + 262_668_288 * (4 - 4.15625 / 4)
+    )
+    # gpt-fast: the output Linear quantised, the nn.Embedding a 16-bit table of its own beside it
+    assert weight_bytes_per_gpu(4_000_000_000, 262_668_288, int4, gptfast, 0, 262_668_288) == math.ceil(
+        4e9 * 4.15625 / 4 + 262_668_288 * 4
+    )
+
+
+def write_llama(path, tied: bool) -> None:
+    """A Llama of 2 layers: hidden 128 (4 heads of 32, 2 KV heads), MLP 256, vocabulary 1,000."""
+    from transformers import LlamaConfig
+
+    cfg = LlamaConfig(
+        vocab_size=1000, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=tied,
+    ).to_dict()  # fmt: skip
+    cfg["architectures"] = ["LlamaForCausalLM"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cfg))
+
+
+def test_quantised_llama_weights_hold_its_embedding_at_16_bits(tmp_path, monkeypatch):
+    """Weights held = non-embedding parameters x the format's bits / 8 (scales included) + the 16-bit head
+    and embedding tables (vocab x hidden x 2 B each) under int4-awq on vLLM; a GGUF file at its own bits."""
+    from metrics_core.perf.llm import scale_weights
+    from metrics_core.perf.serving import StepModel, estimate_from_steps
+    from metrics_core.perf.stacks import get_stack
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    write_llama(tmp_path / "untied" / "config.json", tied=False)
+    write_llama(tmp_path / "tied" / "config.json", tied=True)
+    h100, rtx = get_target("h100-sxm5-80gb"), get_target("rtx-4090")
+    awq = Scenario(batch_size=2, prompt_tokens=16, generate_tokens=4, weights="int4-awq", stack="vllm")
+    awq = awq.validated(h100)
+    # per layer: q 128 x 128 + k, v 128 x 64 each + o 128 x 128 = 49,152; gate, up, down 3 x 128 x 256 =
+    # 98,304; 2 norms 256 -> 147,712; x 2 layers + final norm 128 = 295,552 non-embedding parameters; the
+    # token table and the untied head 1,000 x 128 = 128,000 each: 551,552 parameters
+    untied = capture_llm("hf:untied/config.json", 2, 16, 4, awq.bits)
+    assert (untied.params, untied.embedding_bytes, untied.tied_embedding_bytes) == (551_552, 64_000, 0)
+    # 295,552 x 4.15625 / 8 = 153,548.5 B + 2 x 128,000 x 2 B = 665,548.5 -> 665,549 B
+    assert (
+        estimate_llm(untied, h100, awq).weight_bytes
+        == 665_549
+        == math.ceil(295_552 * 4.15625 / 8 + 2 * 128_000 * 2)
+    )
+    # the table at int4 as before would be 128,000 x (2 - 4.15625 / 8) = 189,500 B less
+    # a decode step gathers 2 rows of 128 from it: 2 x 128 x 2 B = 512 B, not the table
+    gather = [r for r in untied.decode_first.records if r.op == "embedding"]
+    assert [r.weight_bytes for r in gather] == [2 * 128 * 4 // 8]  # as captured, the int4 element bits
+    vllm = get_stack("vllm")
+    scaled = scale_weights(
+        gather, awq.weight_scale, awq.head_weight_scale(vllm), awq.embedding_weight_scale(vllm)
+    )
+    assert [r.weight_bytes for r in scaled] == [512]
+    # the step capture (concurrency, drafts) holds the same bytes
+    steps = StepModel(capture_steps("hf:untied/config.json", awq.bits))
+    assert (steps.capture.embedding_bytes, steps.capture.tied_embedding_bytes) == (64_000, 0)
+    assert estimate_from_steps(steps, h100, awq).weight_bytes == 665_549
+    # tied: the one 1,000 x 128 table stays 16-bit with the head (vLLM), counted once: 423,552 parameters
+    tied = capture_llm("hf:tied/config.json", 2, 16, 4, awq.bits)
+    assert (tied.params, tied.embedding_bytes, tied.tied_embedding_bytes) == (423_552, 0, 64_000)
+    assert estimate_llm(tied, h100, awq).weight_bytes == math.ceil(295_552 * 4.15625 / 8 + 128_000 * 2)
+    # gpt-fast quantises the output Linear and keeps its nn.Embedding: 295,552 + 128,000 weights at int4 +
+    # the 16-bit table, 66,500 + 153,548.5 + 256,000 = 476,048.5 -> 476,049 B
+    fast = Scenario(
+        batch_size=2, prompt_tokens=16, generate_tokens=4, weights="int4-awq", stack="torch-compile"
+    )
+    assert estimate_llm(tied, h100, fast.validated(h100)).weight_bytes == 476_049
+    # GGUF Q4_K_M: every tensor, token_embd too, at the file type's published 4.8944 bits per weight:
+    # 551,552 x 4.8944 / 8 = 337,439.5 -> 337,440 B
+    gguf = Scenario(batch_size=2, prompt_tokens=16, generate_tokens=4, weights="q4_k_m", stack="llama.cpp")
+    gguf = gguf.validated(rtx)
+    assert estimate_llm(
+        capture_llm("hf:untied/config.json", 2, 16, 4, gguf.bits), rtx, gguf
+    ).weight_bytes == (337_440)

@@ -184,9 +184,10 @@ async def test_llm_view_takes_typed_values_and_answers_from_the_step_model(tmp_p
         est = fast[-1]
         assert (est.scenario.weights, est.derived_from) == ("fp8", "step model")
         captured = next(r for r in screen.results if r.scenario.batch_size == screen.batch)
-        # 1 byte a weight, TP 2, but the output head (1,000 x 64) at 2 bytes (vLLM keeps it 16-bit)
-        head = 1_000 * 64
-        assert est.weight_bytes == captured.weight_bytes == (captured.params + head) // 2
+        # 1 byte a weight, TP 2, but the output head (wte, tied: 1,000 x 64) and the position table (wpe)
+        # at 2 bytes (vLLM keeps them 16-bit)
+        head, positions = 1_000 * 64, 4_096 * 64
+        assert est.weight_bytes == captured.weight_bytes == (captured.params + head + positions) // 2
 
 
 @sync

@@ -17,6 +17,30 @@ def count_params(model) -> tuple[int, int]:  # noqa: ANN001 (nn.Module)
     return total, trainable
 
 
+def embedding_tables(model) -> tuple[int, int]:  # noqa: ANN001 (nn.Module)
+    """Elements of the model's embedding tables (the weights of its ``nn.Embedding`` modules: token,
+    learned-position and per-layer embeddings), each shared parameter once, as ``(own, tied)``: ``tied``
+    the table that is also the output head's weight (``get_output_embeddings()``: tied word embeddings,
+    GPT-2, Llama-3.2-1B, Gemma), ``own`` every other table. Serving stacks keep these tables in 16 bits
+    under an int / fp8 / fp4 weight format (``perf.stacks.Stack.quantized_embedding``)."""
+    import torch
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    shared = getattr(head, "weight", None)
+    seen: set[int] = set()
+    own = tied = 0
+    for m in model.modules():
+        w = getattr(m, "weight", None) if isinstance(m, torch.nn.Embedding) else None
+        if w is None or id(w) in seen:
+            continue
+        seen.add(id(w))
+        if w is shared:
+            tied += w.numel()
+        else:
+            own += w.numel()
+    return own, tied
+
+
 def module_table(model) -> dict[str, list]:  # noqa: ANN001 (nn.Module)
     """``{qualified name: [class name, parameters it holds itself]}`` for every module (the root is
     ``""``); a parameter shared by several modules counts for the first that holds it, so the counts sum

@@ -242,6 +242,17 @@ class Scenario:
             return self.weight_scale
         return 16 / fmt.element_bits
 
+    def embedding_weight_scale(self, stack: Any) -> float:
+        """The factor on the embedding tables' captured weight bytes (``nn.Embedding``: the token table,
+        learned positions): ``weight_scale`` where they are in the weight format (16-bit float weights, a
+        GGUF file type: llama.cpp's quantize stores ``token_embd`` in the file type's type, or a stack that
+        quantises them: ``Stack.quantized_embedding``), else 16 / the format's element bits (the tables kept
+        in 16 bits: AWQ, GPTQ, ModelOpt, vLLM's FP8 and gpt-fast quantise linear layers only)."""
+        fmt = weight_format(self.weights_format)
+        if fmt.element_bits >= 16 or fmt.family == "gguf" or stack.quantized_embedding:
+            return self.weight_scale
+        return 16 / fmt.element_bits
+
     @property
     def native(self) -> bool:
         """True when the kernels compute in the weight format's own low-precision path because the
@@ -446,33 +457,78 @@ def moe_decode_records(records: Sequence[OpRecord], experts: int, top_k: int, to
     ]
 
 
+#: The ops that gather rows of an embedding table (``capture.dispatch.GATHER_READS``: charged for the rows
+#: they read, B x hidden elements a decode step, not the table).
+EMBEDDING_GATHERS: frozenset[str] = frozenset({"embedding", "embedding_bag"})
+
+
 def scale_weights(
-    records: Sequence[OpRecord], factor: float, head_factor: float | None = None
+    records: Sequence[OpRecord],
+    factor: float,
+    head_factor: float | None = None,
+    embedding_factor: float | None = None,
 ) -> list[OpRecord]:
     """Records with every weight byte x ``factor`` (a weight format's bits per weight over the element
     bits the capture priced: its group scales and zero points), the output head's (``lm_head``:
     ``perf.llm_layers.part_of`` "logits") x ``head_factor`` when given (``Scenario.head_weight_scale``:
-    a head kept in 16 bits)."""
+    a head kept in 16 bits) and the embedding gathers' rows (``EMBEDDING_GATHERS``) x ``embedding_factor``
+    when given (``Scenario.embedding_weight_scale``: tables kept in 16 bits)."""
     from metrics_core.perf.llm_layers import part_of
 
     head = factor if head_factor is None else head_factor
-    if factor == 1.0 and head == 1.0:
+    embedding = factor if embedding_factor is None else embedding_factor
+    if factor == 1.0 and head == 1.0 and embedding == 1.0:
         return list(records)
 
     def scaled(r: OpRecord) -> OpRecord:
-        f = head if head != factor and part_of(r.module) == "logits" else factor
+        if embedding != factor and r.op in EMBEDDING_GATHERS:
+            f = embedding
+        elif head != factor and part_of(r.module) == "logits":
+            f = head
+        else:
+            f = factor
         return replace(r, weight_bytes=round(r.weight_bytes * f))
 
     return [scaled(r) if r.weight_bytes else r for r in records]
 
 
-def weight_bytes_per_gpu(weight_bytes: int, head_bytes: int, scenario: Scenario, stack: Any) -> int:
+def weight_bytes_per_gpu(
+    weight_bytes: int,
+    head_bytes: int,
+    scenario: Scenario,
+    stack: Any,
+    embedding_bytes: int = 0,
+    tied_embedding_bytes: int = 0,
+) -> int:
     """The model's weights one GPU holds, bytes: the captured ``weight_bytes`` (the format's element bits)
     x ``weight_scale`` (its scales and zero points), the output head's ``head_bytes`` at
-    ``head_weight_scale`` instead (a head kept in 16 bits), split over ``scenario.tp`` GPUs."""
+    ``head_weight_scale`` instead (a head kept in 16 bits) and the embedding tables' ``embedding_bytes``
+    at ``embedding_weight_scale`` (tables kept in 16 bits), split over ``scenario.tp`` GPUs.
+
+    ``tied_embedding_bytes``: the table shared with the head (tied word embeddings), counted once, with
+    the head, where the head and the tables share a format (vLLM ties ``ParallelLMHead`` to the embedding:
+    one 16-bit table; a GGUF file stores a tied ``token_embd`` in the output's type); where the stack
+    quantises the head but not the tables (gpt-fast: its ``nn.Linear`` output is replaced by an int8 /
+    int4 copy, its ``nn.Embedding`` stays), the 16-bit table is held besides the quantised head."""
     s = scenario
-    head_extra = head_bytes * (s.head_weight_scale(stack) - s.weight_scale)
-    return math.ceil((weight_bytes * s.weight_scale + head_extra) / s.tp)
+    ws, hs, es = s.weight_scale, s.head_weight_scale(stack), s.embedding_weight_scale(stack)
+    extra = head_bytes * (hs - ws) + embedding_bytes * (es - ws)
+    if tied_embedding_bytes and es != hs:
+        extra += tied_embedding_bytes * es
+    return math.ceil((weight_bytes * ws + extra) / s.tp)
+
+
+def capture_weight_bytes_per_gpu(cap: Any, head_bytes: int, scenario: Scenario, stack: Any) -> int:
+    """``weight_bytes_per_gpu`` of a capture (``runtime.llm_capture.LlmCapture`` or ``perf.serving.
+    StepCapture``): its ``weight_bytes``, ``embedding_bytes`` and ``tied_embedding_bytes``."""
+    return weight_bytes_per_gpu(
+        cap.weight_bytes,
+        head_bytes,
+        scenario,
+        stack,
+        getattr(cap, "embedding_bytes", 0),
+        getattr(cap, "tied_embedding_bytes", 0),
+    )
 
 
 def head_weight_bytes(records: Sequence[OpRecord]) -> int:
@@ -873,9 +929,11 @@ def estimate_llm(
         prefill_records = per_chunk_weights(prefill_records, prompt_steps(p, stack.prefill_chunk_tokens))
         if tuning is not None and stack.prefill_chunk_tokens:  # each step: a chunk of every sequence
             prefill_tuning = replace(tuning, prefill_chunk_rows=b * stack.prefill_chunk_tokens)
-    head_scale = s.head_weight_scale(stack)
+    head_scale, embedding_scale = s.head_weight_scale(stack), s.embedding_weight_scale(stack)
     prefill = estimate_phase(
-        split_records(scale_weights(prefill_records, s.weight_scale, head_scale), tp, kv_share, 0),
+        split_records(
+            scale_weights(prefill_records, s.weight_scale, head_scale, embedding_scale), tp, kv_share, 0
+        ),
         sum(r.flops or 0 for r in capture.prefill.records) // tp,
         target,
         precision,
@@ -895,7 +953,7 @@ def estimate_llm(
             raise UsageError(
                 f"{capture.model}: no decode step at context {c:,} was captured (capture_llm's contexts)"
             ) from None
-        records = scale_weights(ph.records, s.weight_scale, head_scale)
+        records = scale_weights(ph.records, s.weight_scale, head_scale, embedding_scale)
         if capture.experts and capture.experts_per_token:
             records = moe_decode_records(records, capture.experts, capture.experts_per_token, b)
             experts_read = expected_experts(capture.experts, capture.experts_per_token, b)
@@ -920,7 +978,7 @@ def estimate_llm(
     kv_per_seq_gpu = capture.kv_held_per_sequence(last) * kv_share + paging_per_seq_gpu
     cross_per_seq_gpu = capture.encoder_tokens * capture.cross_kv_bytes_per_token * kv_share
     head = head_weight_bytes(capture.decode_phase(first).records)
-    weight_gpu = weight_bytes_per_gpu(capture.weight_bytes, head, s, stack)
+    weight_gpu = capture_weight_bytes_per_gpu(capture, head, s, stack)
     act_gpu = math.ceil(capture.prefill.peak_activation_bytes / tp)
     capacity = target.memory_gb * 1e9
     lines = capture.activation_lines or [(0.0, capture.prefill.peak_activation_bytes / b)]

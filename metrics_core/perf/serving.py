@@ -57,6 +57,7 @@ from metrics_core.perf.llm import (
     PhaseEstimate,
     Scenario,
     allreduce_s,
+    capture_weight_bytes_per_gpu,
     check_tp_heads,
     estimate_phase,
     expected_experts,
@@ -66,7 +67,6 @@ from metrics_core.perf.llm import (
     moe_decode_records,
     scale_weights,
     split_records,
-    weight_bytes_per_gpu,
 )
 from metrics_core.perf.paged_kv import paged_tokens, paging_bytes
 from metrics_core.perf.roofline import dominant_bound
@@ -129,6 +129,10 @@ class StepCapture:
     #: The two batch sizes of ``steps`` (``(2, 3)`` for a model whose batch-1 step runs other ops: at
     #: batch 1 some reshapes are views that copy at any larger batch).
     batches: tuple[int, int] = (1, 2)
+    #: Weight bytes (element bits) of the embedding tables other than the output head's weight, and of the
+    #: one that is (tied; 0 when untied): ``capture.params.embedding_tables``.
+    embedding_bytes: int = 0
+    tied_embedding_bytes: int = 0
 
     def layer_of(self, k: int) -> int:
         """The decoder layer of a step's ``k``-th attention op."""
@@ -256,18 +260,25 @@ class StepModel:
 
     def repriced(self, bits: Any) -> StepModel:
         """This step model with its bytes priced at other element bits (``ElementBits``) without a capture:
-        weight bytes x the weights' ratio; the KV cache attention reads (its context terms) x the KV
-        ratio; every other float activation byte x the activations' ratio (the capture prices the new
-        token's K/V written by ``index_copy_`` as activations; integer ops and token ids keep their size,
-        but for an ``index_copy_``'s 8-byte position). ``ValueError`` when the capture's bits are not
-        known."""
+        weight bytes (the embedding tables' too) x the weights' ratio; the KV cache attention reads (its
+        context terms) x the KV ratio; every other float activation byte x the activations' ratio (the
+        capture prices the new token's K/V written by ``index_copy_`` as activations; integer ops and token
+        ids keep their size, but for an ``index_copy_``'s 8-byte position). ``ValueError`` when the
+        capture's bits are not known."""
         old = self.capture.bits
         if old is None:
             raise ValueError(f"{self.capture.model}: the step model's element bits are not known")
         act, w = bits.activations / old.activations, bits.weights / old.weights
         kv_read = bits.kv / old.kv
         out = object.__new__(StepModel)
-        out.capture = replace(self.capture, bits=bits, weight_bytes=self.capture.params * bits.weights // 8)
+        cap = self.capture
+        out.capture = replace(
+            cap,
+            bits=bits,
+            weight_bytes=cap.params * bits.weights // 8,
+            embedding_bytes=cap.embedding_bytes * bits.weights // old.weights,
+            tied_embedding_bytes=cap.tied_embedding_bytes * bits.weights // old.weights,
+        )
         out.fits = []
         for fit in self.fits:
             coef = dict(fit.coef)
@@ -393,7 +404,12 @@ def step_estimate(
     cap = model.capture
     tp = s.tp
     check_tp_heads(cap.attention_heads, tp, cap.model)
-    records = scale_weights(model.records(segments), s.weight_scale, s.head_weight_scale(stack))
+    records = scale_weights(
+        model.records(segments),
+        s.weight_scale,
+        s.head_weight_scale(stack),
+        s.embedding_weight_scale(stack),
+    )
     tokens = sum(x.count * x.tokens for x in segments)
     if cap.experts and cap.experts_per_token:
         records = moe_decode_records(records, cap.experts, cap.experts_per_token, max(1, round(tokens)))
@@ -671,7 +687,7 @@ def concurrency(
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
     per_layer = layer_token_bytes(cap, s)
     per_user = kv_bytes_per_user(cap, per_layer, p + o, block, state_bytes(cap, s)) * kv_share
-    weights = weight_bytes_per_gpu(cap.weight_bytes, step_head_bytes(cap), s, stack)
+    weights = capture_weight_bytes_per_gpu(cap, step_head_bytes(cap), s, stack)
     most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
     capacity = min(stack.max_batch, most)
     running = min(users, capacity) if capacity >= 1 else users
@@ -880,7 +896,7 @@ def estimate_from_steps(
     block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
     paging = paging_bytes(per_layer, windows, last, block) * kv_share
     kv_per_seq = held * kv_share + paging
-    weights = weight_bytes_per_gpu(cap.weight_bytes, step_head_bytes(cap), s, stack)
+    weights = capture_weight_bytes_per_gpu(cap, step_head_bytes(cap), s, stack)
     lines: list[tuple[float, float]] = [(0.0, 0.0)]
     if base is not None:  # its prefill activations per sequence (all GPUs), scaled to P tokens
         bs = base.scenario

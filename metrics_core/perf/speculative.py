@@ -38,10 +38,10 @@ from metrics_core.perf.llm import (
     LlmEstimate,
     PhaseEstimate,
     Scenario,
+    capture_weight_bytes_per_gpu,
     check_tp_heads,
     kv_heads_per_gpu,
     largest_batch,
-    weight_bytes_per_gpu,
 )
 from metrics_core.perf.serving import (
     Segment,
@@ -251,7 +251,7 @@ def draft_memory(
         tp=tp,
         params=cap.params,
         context=context,
-        weight_bytes=weight_bytes_per_gpu(cap.weight_bytes, step_head_bytes(cap), s, stack),
+        weight_bytes=capture_weight_bytes_per_gpu(cap, step_head_bytes(cap), s, stack),
         kv_bytes_per_token=float(sum(per_layer)),
         kv_per_sequence_bytes=per_seq,
         kv_cache_bytes=round(s.batch_size * per_seq),

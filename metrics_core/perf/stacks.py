@@ -144,6 +144,12 @@ class Stack:
     #: keep it (AutoAWQ and GPTQ quantise the decoder layers' linears only; ModelOpt's FP8 / NVFP4 configs
     #: disable ``*lm_head*``; vLLM's online FP8 leaves its ``ParallelLMHead`` unquantised).
     quantized_head: bool = False
+    #: True: a quantised weight format covers the embedding tables (``nn.Embedding``: the token table) too.
+    #: False: they stay in 16 bits (AutoAWQ, GPTQ, ModelOpt, AMD Quark and gpt-fast quantise linear layers
+    #: only; vLLM's quantisation configs return no method for ``VocabParallelEmbedding``). A GGUF file
+    #: quantises ``token_embd`` whatever this says (``perf.llm.Scenario.embedding_weight_scale``). True
+    #: requires ``quantized_head`` (a tied table is one tensor, priced with the head).
+    quantized_embedding: bool = False
     #: The stack whose parameters this one takes unless it states its own (``inherits`` in the data file).
     inherits: str = ""
 
@@ -268,11 +274,12 @@ class Stack:
     def mechanics(self, target: HardwareTarget | None = None, scenario: Any = None) -> list[str]:
         """Short phrases naming the kernel mechanics this stack's estimates assume beyond its fractions
         (every output prints them): its kernels, fp16 accumulation, a dequantisation pass, unfused attention,
-        int8 GEMMs, prompt chunks, a 16-bit output head. With ``target`` and ``scenario`` (a
+        int8 GEMMs, prompt chunks, a 16-bit output head and embedding. With ``target`` and ``scenario`` (a
         ``perf.llm.Scenario``), only those that apply to that run: the kernel note under the stack's own
         execution, fp16 accumulation when it computes in fp16 on a target with an fp16-accumulate peak of its
         own, the dequantisation pass and int8 GEMMs when its weights are quantised and the target takes that
-        path (``tuning``), the 16-bit head when the weights are quantised and the stack keeps it so."""
+        path (``tuning``), the 16-bit head and embedding when the weights are quantised and the stack keeps
+        them so."""
         tuning = None
         if target is not None and scenario is not None:
             s = scenario
@@ -297,8 +304,16 @@ class Stack:
             )
         if self.prefill_chunk_tokens:
             out.append(f"prompts in {self.prefill_chunk_tokens:,}-token chunks")
-        if scenario is not None and scenario.head_weight_scale(self) != scenario.weight_scale:
-            out.append("output head (lm_head) kept in 16 bits, as the served checkpoints keep it")
+        if scenario is not None:
+            head = scenario.head_weight_scale(self) != scenario.weight_scale
+            embedding = scenario.embedding_weight_scale(self) != scenario.weight_scale
+            if head and embedding:
+                out.append(
+                    "token embedding and output head (lm_head) kept in 16 bits, as the served checkpoints "
+                    "keep them"
+                )
+            elif embedding:  # a head kept in 16 bits keeps the embedding so too (``_embedding_flag``)
+                out.append("token embedding kept in 16 bits (only the linear layers are quantised)")
         return out
 
     def gemm_scale_key(self, precision: str, vendor: str) -> str:
@@ -335,6 +350,7 @@ class Stack:
             "mechanics": self.mechanics(),
             "cold_start_overhead_us": self.cold_start_overhead_us,
             "quantized_head": self.quantized_head,
+            "quantized_embedding": self.quantized_embedding,
             "origin": self.origin,
         }
 
@@ -389,8 +405,18 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
         ),
         cold_start_overhead_us=float(e.get("cold_start_overhead_us", 0.0)),
         quantized_head=bool(e.get("quantized_head", False)),
+        quantized_embedding=_embedding_flag(e, where),
         inherits=str(e.get("inherits", "")),
     )
+
+
+def _embedding_flag(e: dict[str, Any], where: str) -> bool:
+    """``quantized_embedding``; ``ValueError`` when it is true and ``quantized_head`` is not (a tied table,
+    one tensor, would need two formats)."""
+    flag = bool(e.get("quantized_embedding", False))
+    if flag and not e.get("quantized_head", False):
+        raise ValueError(f"{where}: quantized_embedding = true requires quantized_head = true")
+    return flag
 
 
 def _byte_pair(value: Any, where: str) -> tuple[float, float]:

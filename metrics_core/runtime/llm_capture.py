@@ -129,6 +129,11 @@ class LlmCapture:
     #: ``(shared, per_sequence)`` lines (``capture.peak_memory.batch_lines``; T5's relative-position bias,
     #: for one, is shared by the batch). Empty: not known, taken as the peak at B over B per sequence.
     activation_lines: list[tuple[float, float]] = field(default_factory=list)
+    #: Weight bytes (the weights' element bits) of the embedding tables that are not the output head's
+    #: weight, and of the one that is (tied word embeddings; 0 when untied): ``capture.params.
+    #: embedding_tables``. ``weight_bytes`` holds both, the tied table once.
+    embedding_bytes: int = 0
+    tied_embedding_bytes: int = 0
 
     @property
     def first_context(self) -> int:
@@ -383,7 +388,7 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
         probe_decoder_cache,
     )
     from metrics_core.capture.layer_replicas import capture_replicated
-    from metrics_core.capture.params import active_params, count_params
+    from metrics_core.capture.params import active_params, count_params, embedding_tables
     from metrics_core.capture.peak_memory import batch_lines, peak_memory
     from metrics_core.capture.routed_experts import routed_top_k
     from metrics_core.capture.ssm import vectorized_scans
@@ -416,6 +421,7 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
     if probe is not None and any(c.kind == "mla" for c in probe.layers):
         kv_heads = 1  # one latent per token, replicated on every tensor-parallel GPU (vLLM's MLA)
     params, _ = count_params(model)
+    own_embedding, tied_embedding = embedding_tables(model)
     forward = inspect.signature(model.forward).parameters
     cache_arg = "cache" if "cache" in forward else "past_key_values"
 
@@ -595,6 +601,8 @@ def _capture_llm(  # noqa: C901 - one capture session: closures over the built m
         params=params,
         active_params=active_params(model, params),
         weight_bytes=params * bits.weights // 8,  # parameters (buffers such as RoPE tables are KB)
+        embedding_bytes=own_embedding * bits.weights // 8,
+        tied_embedding_bytes=tied_embedding * bits.weights // 8,
         layers=layers,
         attention_heads=kv_heads
         if architecture == "encoder-decoder"

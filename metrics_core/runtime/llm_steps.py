@@ -60,7 +60,7 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
     from metrics_core.capture.kv_cache import decoder_cache, kv_geometry, probe_decoder_cache
     from metrics_core.capture.layer_replicas import capture_replicated
     from metrics_core.capture.mla import absorbed_mla
-    from metrics_core.capture.params import active_params, count_params
+    from metrics_core.capture.params import active_params, count_params, embedding_tables
     from metrics_core.capture.routed_experts import routed_top_k
     from metrics_core.capture.ssm import vectorized_scans
     from metrics_core.perf.serving import StepCapture, same_ops
@@ -103,6 +103,7 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
     windows = [c.window if c.kind == "sliding" else None for c in probe.layers]
     chunks = [c.window if c.kind == "chunked" else None for c in probe.layers]
     params, _ = count_params(model)
+    own_embedding, tied_embedding = embedding_tables(model)
     forward = inspect.signature(model.forward).parameters
     cache_arg = "cache" if "cache" in forward else "past_key_values"
     limit = spec.max_tokens[0] if spec.max_tokens else None
@@ -140,6 +141,8 @@ def _capture_steps(name: str, bits: ElementBits, attention: str) -> Any:
         model=spec.name,
         params=params,
         weight_bytes=params * bits.weights // 8,
+        embedding_bytes=own_embedding * bits.weights // 8,
+        tied_embedding_bytes=tied_embedding * bits.weights // 8,
         layers=layers,
         attention_heads=heads,
         kv_heads=kv_heads,
