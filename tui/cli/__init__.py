@@ -283,6 +283,8 @@ def context_of(args: argparse.Namespace) -> dict:
     )
     if stack:
         context["stack"] = stack
+    if getattr(args, "power_limit", None) is not None:  # llm --power-limit: a setup of the run
+        context["power_limit_w"] = args.power_limit
     if hardware:
         efficiency, precision = context.get("efficiency"), context.get("precision")
         context.update(_provenance(args, hardware, efficiency, stack, precision))
