@@ -133,9 +133,15 @@ def power_limit_note(target: HardwareTarget, watts: float, limited: ClockModel) 
             "(drop --power-limit)"
         )
     if limited.source == "rated" and limited.demand_w is None:
+        if not tensor_peak_tflops(target):
+            missing = "FP16/BF16 tensor peak"
+        elif not board:
+            missing = "board power"
+        else:  # a board and a tensor path, so the generation's energy per tensor FLOP is what is unknown
+            missing = "energy per tensor FLOP for its architecture generation"
         raise ValueError(
-            f"--power-limit {watts:g} W: {name} has no board power, tensor peak or generation energy to "
-            "model a power limit with (drop --power-limit)"
+            f"--power-limit {watts:g} W: {name} has no {missing} to model a "
+            "power limit with (drop --power-limit)"
         )
     if limited.source == "rated":  # a demand within the limit
         return (
