@@ -170,6 +170,23 @@ def test_report_tables_and_exports_are_the_clis() -> None:
     assert r.on("h100-sxm5-80gb").target.id == "h100-sxm5-80gb"
 
 
+@pytest.mark.parametrize("target, validated", [("rtx-4090", True), ("l4", False)])
+def test_report_context_is_the_clis(target: str, validated: bool, capsys) -> None:  # noqa: ANN001
+    """The API's JSON context lacked ``validated`` and ``efficiency_source``, which the CLI's has: the
+    RTX 4090's fp16 eager vision estimates are validated (``[validated]`` in data/efficiency.toml), the
+    L4's are physical estimates. The same context but the API's ``model``."""
+    from tui.cli import main
+
+    r = mc.analyze(
+        torchvision.models.resnet18(), (1, 3, 224, 224), name="resnet18", hardware=target, dtype="fp16"
+    )
+    api = json.loads(r.to_json())[0]["context"]
+    assert main(["compare", "resnet18", "--hardware", target, "--dtype", "fp16", "--format", "json"]) == 0
+    cli = json.loads(capsys.readouterr().out)[0]["context"]
+    assert (api["validated"], api["efficiency_source"]) == (validated, "built-in")
+    assert {k: v for k, v in api.items() if k != "model"} == cli
+
+
 def test_estimate_defaults_equal_the_cli(capsys) -> None:  # noqa: ANN001
     from tui.cli import main
 
