@@ -123,8 +123,12 @@ def run(args: argparse.Namespace) -> int:
         )
     wanted, sources, skipped = collect(args, target)
     if not wanted:
+        why = ""
+        if skipped:  # every row was refused: say why, not only that nothing was found
+            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            why = f" (skipped: {skipped[0]}{more})"
         raise UsageError(
-            f"no measurements for {target.id} ({args.execution}) in {', '.join(sources)}; "
+            f"no measurements for {target.id} ({args.execution}) in {', '.join(sources)}{why}; "
             "run `modeltui bench ... --hardware` on it or check the CSV's model names"
         )
     rows, failed = analyse(wanted, target, args)
