@@ -273,6 +273,14 @@ def test_cli_rows_all_refused_say_why(capsys, tmp_path):
     )
 
 
+def test_cli_binary_measurements_file_is_one_line(capsys, tmp_path):
+    """A file that is not UTF-8 text (a binary picked by mistake) was a UnicodeDecodeError traceback."""
+    binary = tmp_path / "results.csv"
+    binary.write_bytes(b"model,\xf0\x28\x8c\x28\n")  # an invalid 4-byte UTF-8 sequence in the header
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "l4", "--measurements", str(binary)])
+    assert err == f"modeltui: error: --measurements {binary}: not UTF-8 text (a vision benchmark CSV is)\n"
+
+
 def test_cli_bad_params_and_holdout(capsys):
     err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--from-bench", "--params", "x"])
     assert "--params: unknown parameter 'x'" in err

@@ -228,6 +228,8 @@ def read_vision_csv(path: str, pairs: dict[str, str], dtype: str, skipped: list[
             records = list(reader)
     except OSError as exc:
         raise UsageError(f"--measurements {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # a binary or non-UTF-8 file: it was a traceback
+        raise UsageError(f"--measurements {path}: not UTF-8 text (a vision benchmark CSV is)") from None
     known = {s.name for s in catalog()}
     out, unknown = [], 0
     for n, r in enumerate(records, 2):
