@@ -115,6 +115,14 @@ def test_data_dependent_routing_is_refused_in_one_line():
         "aten.nonzero in the model's forward (MaskedRouting): data-dependent output "
         "size: it needs tensor values the meta-device analysis does not have; for a mixture-of-experts model"
     )
+    # the whole hint, not cut at the 400 characters a library's message is kept to
+    assert r.error.endswith(
+        "or write the op shape-static (a mask and torch.where instead of boolean indexing or nonzero)"
+    )
+    hint = "for a mixture-of-experts model use the library's shape-static expert path (transformers: the"
+    prefix = "aten.nonzero in the model's forward (MaskedRouting): data-dependent output size: it needs "
+    assert len(r.error) == len(prefix) + len("tensor values the meta-device analysis does not have; ") + 275
+    assert hint in r.error  # the 275-character DATA_DEPENDENT_HINT, whole
     assert r.error_kind == "data-dependent"
     assert "\n" not in r.error
 

@@ -170,6 +170,23 @@ def test_report_tables_and_exports_are_the_clis() -> None:
     assert r.on("h100-sxm5-80gb").target.id == "h100-sxm5-80gb"
 
 
+@pytest.mark.parametrize("target, validated", [("rtx-4090", True), ("l4", False)])
+def test_report_context_is_the_clis(target: str, validated: bool, capsys) -> None:  # noqa: ANN001
+    """The API's JSON context lacked ``validated`` and ``efficiency_source``, which the CLI's has: the
+    RTX 4090's fp16 eager vision estimates are validated (``[validated]`` in data/efficiency.toml), the
+    L4's are physical estimates. The same context but the API's ``model``."""
+    from tui.cli import main
+
+    r = mc.analyze(
+        torchvision.models.resnet18(), (1, 3, 224, 224), name="resnet18", hardware=target, dtype="fp16"
+    )
+    api = json.loads(r.to_json())[0]["context"]
+    assert main(["compare", "resnet18", "--hardware", target, "--dtype", "fp16", "--format", "json"]) == 0
+    cli = json.loads(capsys.readouterr().out)[0]["context"]
+    assert (api["validated"], api["efficiency_source"]) == (validated, "built-in")
+    assert {k: v for k, v in api.items() if k != "model"} == cli
+
+
 def test_estimate_defaults_equal_the_cli(capsys) -> None:  # noqa: ANN001
     from tui.cli import main
 
@@ -408,9 +425,16 @@ def test_diff_compares_times_only_when_both_have_them() -> None:
     assert {r["delta_est_time_s"] for r in one_sided.modules()} == {None}
     assert "Time delta" not in str(one_sided)
     two = a.on("l4").diff(b.on("h100-sxm5-80gb"))
+    # each side says whether its target's estimates were validated (data/efficiency.toml [validated]:
+    # the RTX 4090's fp16 eager vision estimates are; the L4's and the H100's fp32 ones are not)
     assert two.time_basis() == (
-        "estimates: a on NVIDIA L4 fp32 (eager, calibrated efficiency); "
-        "b on NVIDIA H100 SXM5 80GB fp32 (eager, calibrated efficiency)"
+        "estimates: a on NVIDIA L4 fp32 (eager, calibrated efficiency; physical estimate, not validated); "
+        "b on NVIDIA H100 SXM5 80GB fp32 (eager, calibrated efficiency; physical estimate, not validated)"
+    )
+    a16 = mc.analyze(TwoInputs(), (2, 8), y=(2, 4), name="a", hardware="rtx-4090", dtype="fp16")
+    same = a16.diff(mc.analyze(WithMode(), (2, 8), name="b", hardware="rtx-4090", dtype="fp16"))
+    assert same.time_basis() == (
+        "estimates on NVIDIA GeForce RTX 4090 fp16 (eager, calibrated efficiency; validated on this target)"
     )
 
 

@@ -188,6 +188,38 @@ def test_llm_power_limit_runs_the_power_model_at_that_limit(tmp_path, monkeypatc
     assert "argument --power-limit: expected a positive number of watts, got '0'" in capsys.readouterr().err
 
 
+def test_llm_power_limit_says_what_the_model_cannot_apply(tmp_path, monkeypatch, capsys):
+    """A limit the power model cannot apply was silently ignored or shown as applied: the MI300X's clock
+    is AMD's published 1207 of 2100 MHz at 750 W (x0.57 at any limit, labelled "power-limited at 300 W"),
+    the TPU v5e has no board power (no effect, nothing said), 5000 W on a 700 W H100 changed nothing
+    silently, and any limit under ~529 W on the H100 SXM gave its base-clock floor, 1590 / 1830 = x0.869
+    (700 W x 0.869^2 = 528.5 W is where the model reaches it). Now: exit 2 for the first two, a note on
+    stderr for the others, and the JSON context records the limit."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["llm", _tiny_gpt2(tmp_path), "--prompt", "16", "--generate", "4", "--format", "json"]
+    assert main([*argv, "--hardware", "mi300x", "--power-limit", "300"]) == 2
+    assert capsys.readouterr().err == (
+        "modeltui: error: --power-limit 300 W: AMD Instinct MI300X's tensor clock is the published sustained "
+        "clock 1207 of 2100 MHz boost at its 750 W board power; a lower limit is not modelled (drop "
+        "--power-limit)\n"
+    )
+    assert main([*argv, "--hardware", "tpu-v5e", "--power-limit", "50"]) == 2
+    assert "Google TPU v5e (per chip) has no board power" in capsys.readouterr().err
+    cases = {"5000": (1.0, "at or above NVIDIA H100 SXM5 80GB's 700 W board power: no effect"),
+             "300": (1590 / 1830, "holds NVIDIA H100 SXM5 80GB's clock at its base clock, x0.87 of boost"),
+             "600": ((600 / 700) ** 0.5, None)}  # fmt: skip
+    for watts, (ratio, note) in cases.items():
+        assert main([*argv, "--hardware", "h100-sxm5-80gb", "--power-limit", watts]) == 0
+        out, err = capsys.readouterr()
+        row = json.loads(out)[0]
+        assert row["clock_ratio"] == pytest.approx(ratio, abs=1e-9)
+        assert row["context"]["power_limit_w"] == float(watts)
+        assert (note in err) if note else err == ""
+    # Ada: the RTX 4090's tensor demand at boost is 225 W (of its 450 W board): 300 W changes nothing
+    assert main([*argv, "--hardware", "rtx-4090", "--power-limit", "300"]) == 0
+    assert "modelled tensor demand, 225 W, is within it: no effect" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "target, execution, dtype, validated",
     [

@@ -308,6 +308,29 @@ def test_cli_no_measurements(capsys, tmp_path):
     assert "not a vision benchmark CSV" in err and "LLM measurements go in --llm FILE.csv" in err
 
 
+def test_cli_rows_all_refused_say_why(capsys, tmp_path):
+    """A CSV whose every row is refused said only "no measurements ... check the CSV's model names", though
+    the names were right: a negative or NaN throughput, batch 0 or a non-number. The first reason is in
+    the line, with how many more rows were skipped."""
+    bad = tmp_path / "bad.csv"
+    header = "model,infer_img_size,infer_batch_size,infer_samples_per_sec\n"
+    bad.write_text(header + "resnet18,224,1,-5\nresnet18,abc,1,500\nnobody,224,1,5\n", encoding="utf-8")
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "l4", "--measurements", str(bad)])
+    assert err == (
+        f"modeltui: error: no measurements for l4 (eager) in {bad} (skipped: {bad}:2: 'resnet18' has no "
+        "positive finite throughput, batch and size (and 2 more)); run `modeltui bench ... --hardware` on "
+        "it or check the CSV's model names\n"
+    )
+
+
+def test_cli_binary_measurements_file_is_one_line(capsys, tmp_path):
+    """A file that is not UTF-8 text (a binary picked by mistake) was a UnicodeDecodeError traceback."""
+    binary = tmp_path / "results.csv"
+    binary.write_bytes(b"model,\xf0\x28\x8c\x28\n")  # an invalid 4-byte UTF-8 sequence in the header
+    err = one_line_exit_2(capsys, ["calibrate", "--hardware", "l4", "--measurements", str(binary)])
+    assert err == f"modeltui: error: --measurements {binary}: not UTF-8 text (a vision benchmark CSV is)\n"
+
+
 def test_cli_bad_params_and_holdout(capsys):
     err = one_line_exit_2(capsys, ["calibrate", "--hardware", "rtx-4090", "--from-bench", "--params", "x"])
     assert "--params: unknown parameter 'x'" in err

@@ -173,6 +173,11 @@ def test_output_errors_are_one_line():
 def test_a_misspelt_verb_is_suggested(capsys):
     code, out, err = run(["comapre", "resnet18"], capsys)
     assert (code, out, err) == (2, "", "modeltui: error: unknown command 'comapre'; did you mean compare?\n")
+    # a three-letter verb with one letter wrong is 2/3 alike to difflib, under its 0.75 cutoff: it was
+    # "unknown model 'lmm'; run 'modeltui models'"
+    for typo in ("lmm", "lml"):
+        code, out, err = run([typo, "hf:gpt2", "--hardware", "l4"], capsys)
+        assert (code, err) == (2, f"modeltui: error: unknown command '{typo}'; did you mean llm?\n")
 
 
 def test_json_output_is_strict():

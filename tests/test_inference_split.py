@@ -73,3 +73,21 @@ def test_report_split_and_cli(capsys) -> None:  # noqa: ANN001
     assert sum(st["params"] for st in d["stages"]) == 25_557_032
     with pytest.raises(UsageError, match="analyse it with hardware= first"):
         mc.analyze("resnet18").split()
+
+
+def test_split_text_states_its_assumptions(capsys) -> None:  # noqa: ANN001
+    """The text said "estimates" but not under which precision, kernels, efficiency, nor whether the target
+    was validated, which every other verb's text says: the RTX 4090's fp16 eager estimates are validated
+    (data/efficiency.toml [validated], [validated_precision]); bf16 there is a physical estimate."""
+    from tui.cli import main
+
+    cases = (
+        ("fp16", "validated on this target"),
+        ("bf16", "physical estimate, not validated on this target"),
+    )
+    for dtype, checked in cases:
+        assert main(["split", "resnet18", "--hardware", "rtx-4090", "--dtype", dtype, "--gpus", "2"]) == 0
+        text = " ".join(capsys.readouterr().out.split())  # lines folded to the width joined back
+        assert text.endswith(
+            f"estimates on NVIDIA GeForce RTX 4090, {dtype}: eager, calibrated efficiency; {checked}"
+        )

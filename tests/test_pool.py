@@ -35,6 +35,8 @@ def serial() -> dict:
 
 
 def test_policy_follows_the_environment(monkeypatch):
+    import torch  # noqa: F401 - "a library caller with torch imported": alone, this test had not imported it
+
     monkeypatch.delenv("MODELTUI_IN_PROCESS", raising=False)
     monkeypatch.setenv("MODELTUI_JOBS", "0")  # one worker: never the calling process
     assert pool.use_processes() and pool.worker_count() == 1
@@ -105,6 +107,29 @@ def test_a_dying_worker_fails_only_its_model(jobs, serial):
     assert [reports[i].to_dict() for i in (0, 2, 3)] == [serial[names[i]] for i in (0, 2, 3)]
     (after,) = analyze_many(["squeezenet1_0"], AnalysisOptions(use_cache=False))  # a fresh pool
     assert after.to_dict() == serial["squeezenet1_0"]
+
+
+def test_a_worker_dying_while_it_sends_its_result_fails_only_its_model(jobs, serial):
+    """A worker killed in the middle of sending its result back (1 MiB announced, a few bytes sent): the
+    pool's thread waited for the rest forever, as this process's own copy of the pipe's write end kept
+    EOF away, so the model never finished, ``--timeout`` never fired (its worker was already dead) and
+    SIGTERM then hung at exit. Now the pool is ended after ``STUCK_DEATH_S`` and the model's row says its
+    worker died; the others are reported, and the pool's thread ends."""
+    import time
+
+    names = ["pool_models:dies_sending_its_result", "squeezenet1_0"]
+    start = time.monotonic()
+    reports = analyze_many(names, AnalysisOptions(use_cache=False))
+    assert time.monotonic() - start < 60
+    assert [r.model for r in reports] == names
+    assert reports[0].error == pool.DEAD_WORKER
+    assert reports[1].to_dict() == serial["squeezenet1_0"]
+    managers = [t for t in threading.enumerate() if "ExecutorManagerThread" in type(t).__name__]
+    live = getattr(pool._executor, "_executor_manager_thread", None)  # the kept pool's own thread
+    for t in managers:
+        if t is not live:
+            t.join(10)
+    assert [t for t in managers if t.is_alive() and t is not live] == []
 
 
 def test_unknown_names_raise_before_any_work(jobs):

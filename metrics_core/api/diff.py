@@ -72,8 +72,12 @@ class ReportDiff:
         if not self.timed:
             return None
 
+        from metrics_core.perf.efficiency import provenance
+
         def basis(r: Report) -> str:
-            return f"{r.target.name} {r.precision} ({r.execution}, {r.efficiency} efficiency)"
+            p = provenance(r.target, r.efficiency, execution=r.execution, precision=r.precision)
+            checked = "validated on this target" if p["validated"] else "physical estimate, not validated"
+            return f"{r.target.name} {r.precision} ({r.execution}, {r.efficiency} efficiency; {checked})"
 
         a, b = basis(self.first), basis(self.second)
         return (

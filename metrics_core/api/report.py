@@ -172,8 +172,9 @@ class Report:
     # ------------------------------------------------------------------------------------ exports
     def context(self) -> dict[str, Any]:
         """What the numbers assume (``report.context.run_context``): batch, dtype of the bytes, and with a
-        target its id, precision path and modes, and that estimates are present."""
-        return run_context(
+        target its id, precision path and modes, that estimates are present, and as the CLI's context
+        ``validated`` and ``efficiency_source`` (``perf.efficiency.provenance``)."""
+        context = run_context(
             model=self.name,
             batch_size=self.raw.batch_size,
             dtype=self.raw.dtype,
@@ -183,6 +184,11 @@ class Report:
             efficiency=self.efficiency,
             estimate=self.estimate is not None,
         )
+        if self.target is not None:
+            from metrics_core.perf.efficiency import provenance
+
+            context.update(provenance(self.target, self.efficiency, False, self.execution, self.precision))
+        return context
 
     def rows(self, table: str = "summary") -> list[dict[str, Any]]:
         """The rows of ``table`` (``TABLES``): ``summary``, ``layers`` or ``modules`` (depth 1)."""

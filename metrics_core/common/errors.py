@@ -61,12 +61,17 @@ class ModelCodeError(UnsupportedModelError):
 
 #: Longest error message kept (libraries' messages can list hundreds of names).
 MAX_ERROR_CHARS = 400
+#: Longest message of our own errors (``ModeltuiError``) kept: their text is bounded (names, a hint, a
+#: library's message already cut at ``MAX_ERROR_CHARS``), and its advice comes last, so it must not be cut
+#: at the library limit (the data-dependent refusal's hint ends with what to write instead).
+MAX_OWN_ERROR_CHARS = 1000
 
 
 def one_line_error(exc: BaseException) -> str:
     """One line, never a traceback: our own errors (``ModeltuiError``) by their message alone, others as
     ``'TypeError: first line of the message'``; ``SystemExit`` as what the code called. A message that
-    says nothing useful is followed by its cause's; the result is cut at ``MAX_ERROR_CHARS``."""
+    says nothing useful is followed by its cause's; the result is cut at ``MAX_ERROR_CHARS``
+    (``MAX_OWN_ERROR_CHARS`` for our own)."""
     if isinstance(exc, SystemExit):
         return f"the model's code called sys.exit({exc.code!r})"
     lines = str(exc).strip().splitlines()
@@ -76,7 +81,8 @@ def one_line_error(exc: BaseException) -> str:
         text = f"{text}: {one_line_error(cause)}" if text else one_line_error(cause)
     if not isinstance(exc, ModeltuiError):
         text = f"{type(exc).__name__}: {text}".rstrip(": ")
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    limit = MAX_OWN_ERROR_CHARS if isinstance(exc, ModeltuiError) else MAX_ERROR_CHARS
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def error_kind(exc: BaseException) -> str:

@@ -109,3 +109,50 @@ def with_power_limit(target: HardwareTarget, watts: float | None) -> HardwareTar
         return target
     source = f"board power limited to {watts:g} W (a setup of the run, not the part's rating)"
     return replace(target, board_power_w=float(watts), board_power_source=source)
+
+
+def power_limit_note(target: HardwareTarget, watts: float, limited: ClockModel) -> str | None:
+    """What a board power limit of ``watts`` does to ``target`` (its own ratings, before
+    ``with_power_limit``), given ``limited``, the clock model of the limited target: None when the power
+    model applies it as it is, else a note for the user (a limit at or above the board power changes
+    nothing; below the power at which the model reaches the base clock, the clock stays at that floor, so
+    the estimate is optimistic). ``ValueError`` where the power model cannot apply a limit: a target
+    without a board power, tensor path or generation energy (its rated clock is used), or one whose clock
+    is a published sustained clock measured at its own board power (MI300X, MI325X)."""
+    name = target.name or target.id
+    board = target.board_power_w
+    if board and watts >= board:
+        return (
+            f"--power-limit {watts:g} W is at or above {name}'s {board:g} W board power: no effect "
+            "(the board's own limit is modelled)"
+        )
+    if limited.source == "published":
+        raise ValueError(
+            f"--power-limit {watts:g} W: {name}'s tensor clock is the {limited.note} at its {board:g} W "
+            "board power; a lower limit is not modelled "
+            "(drop --power-limit)"
+        )
+    if limited.source == "rated" and limited.demand_w is None:
+        if not tensor_peak_tflops(target):
+            missing = "FP16/BF16 tensor peak"
+        elif not board:
+            missing = "board power"
+        else:  # a board and a tensor path, so the generation's energy per tensor FLOP is what is unknown
+            missing = "energy per tensor FLOP for its architecture generation"
+        raise ValueError(
+            f"--power-limit {watts:g} W: {name} has no {missing} to model a "
+            "power limit with (drop --power-limit)"
+        )
+    if limited.source == "rated":  # a demand within the limit
+        return (
+            f"--power-limit {watts:g} W: {name}'s modelled tensor demand, {limited.demand_w:.0f} W, is "
+            "within it: no effect"
+        )
+    base, boost = target.base_clock_mhz, target.boost_clock_mhz
+    if base and boost and limited.ratio <= base / boost * (1 + 1e-9):
+        return (
+            f"--power-limit {watts:g} W: the power model holds {name}'s clock at its base clock, "
+            f"x{limited.ratio:.2f} of boost (the floor it never goes below); a limit this low would slow it "
+            "further, which is not modelled: the estimate is optimistic"
+        )
+    return None

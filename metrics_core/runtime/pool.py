@@ -414,11 +414,18 @@ def _discard_executor(kill: bool, cancelled: bool = True, unblock: bool = False)
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 p.terminate()
     killed = kill and (unblock or _closing) and _wait_for_starts(ex)
+    results = getattr(ex, "_result_queue", None)  # shutdown forgets it
     ex.shutdown(wait=not kill, cancel_futures=True)
     if kill:
         for p in processes:
             with contextlib.suppress(OSError, ValueError, AssertionError, AttributeError):
                 p.join(2.0)
+        # A worker killed while it sent its result leaves the pool's thread reading the rest of that
+        # message: this process's own copy of the pipe's write end would keep it from ever seeing EOF
+        # (the thread, never ending, then held up the interpreter's exit: SIGTERM printed "terminated"
+        # and hung). With the workers gone, closing it ends the read and the thread.
+        with contextlib.suppress(Exception):
+            results._writer.close()  # type: ignore[union-attr]
     return killed
 
 
@@ -497,6 +504,18 @@ def run_tasks(
 
 DEAD_WORKER = "the worker process analysing this model died (crash, os._exit, kill or out of memory)"
 
+#: Seconds a worker may lie dead while the pool has not failed its futures before the pool is ended
+#: (``_run_parallel``): concurrent.futures notices a death within milliseconds, except when the worker died
+#: sending its result (its thread then waits for the rest of the message); and the seconds after that end
+#: before the futures still not failed are given up.
+STUCK_DEATH_S = 1.0
+
+
+def _a_worker_died(executor: Any) -> bool:
+    """Whether a worker process of ``executor`` has exited (``Process.exitcode``; never blocks)."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    return any(getattr(p, "exitcode", None) is not None for p in processes)
+
 
 def _timed_out(timeout_s: float | None) -> str:
     return f"timed out after {timeout_s:g} s (--timeout); its worker process was killed"
@@ -533,6 +552,7 @@ def _run_parallel(
     timed_out: set[int] | None = None,
 ) -> Iterator[tuple[Task, Outcome]]:
     """Yields finished tasks; returns (tasks whose worker died or were cancelled, cancelled?)."""
+    import time
     from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -541,6 +561,7 @@ def _run_parallel(
     executor, futures = _submit_all(tasks, options, cache_dir, workers)
     timed_out = set() if timed_out is None else timed_out
     unfinished: list[Task] = []
+    died_at = ended_at = None  # when a dead worker was seen with the pool still up; when it was ended
     try:
         remaining = set(futures)
         while remaining:
@@ -551,6 +572,17 @@ def _run_parallel(
             if not done and executor in _cancelled:
                 unfinished.extend(futures[f] for f in remaining)
                 break
+            if done or not remaining:
+                died_at = None
+            elif ended_at is not None:  # ended for a stuck death: its futures fail, or are given up
+                if time.monotonic() - ended_at > STUCK_DEATH_S * 5:
+                    unfinished.extend(futures[f] for f in remaining)
+                    break
+            elif _a_worker_died(executor):  # the pool fails its futures within ms, unless it is stuck
+                died_at = died_at or time.monotonic()
+                if time.monotonic() - died_at > STUCK_DEATH_S:
+                    _discard_executor(kill=True, cancelled=False)
+                    ended_at = time.monotonic()
             for fut in sorted(done, key=lambda f: futures[f].position):
                 task = futures[fut]
                 _starts.pop(fut.modeltui_ticket, None)

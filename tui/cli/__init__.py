@@ -283,6 +283,8 @@ def context_of(args: argparse.Namespace) -> dict:
     )
     if stack:
         context["stack"] = stack
+    if getattr(args, "power_limit", None) is not None:  # llm --power-limit: a setup of the run
+        context["power_limit_w"] = args.power_limit
     if hardware:
         efficiency, precision = context.get("efficiency"), context.get("precision")
         context.update(_provenance(args, hardware, efficiency, stack, precision))
@@ -343,12 +345,25 @@ def check_not_a_misspelt_verb(argv: Sequence[str]) -> None:
     first = argv[0] if argv else ""
     if not first or first.startswith("-") or ":" in first:
         return
-    close = difflib.get_close_matches(first, VERBS, n=1, cutoff=0.75)
+    close = difflib.get_close_matches(first, VERBS, n=1, cutoff=0.75) or [
+        v
+        for v in VERBS
+        if _one_letter_off(first, v)  # short verbs: 'lmm' is 0.67 of 'llm' to difflib
+    ]
     if close:
         from metrics_core.sources.catalog import catalog
 
         if first not in {s.name for s in catalog()}:
             raise ModeltuiError(f"unknown command {first!r}; did you mean {close[0]}?")
+
+
+def _one_letter_off(word: str, verb: str) -> bool:
+    """``word`` is ``verb`` with one letter changed or two neighbours swapped (same length)."""
+    if len(word) != len(verb) or word == verb:
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(word, verb, strict=True)) if a != b]
+    swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and word[diff[0]] == verb[diff[1]]
+    return len(diff) == 1 or (swapped and word[diff[1]] == verb[diff[0]])
 
 
 def _silence_stdout() -> None:

@@ -123,8 +123,12 @@ def run(args: argparse.Namespace) -> int:
         )
     wanted, sources, skipped = collect(args, target)
     if not wanted:
+        why = ""
+        if skipped:  # every row was refused: say why, not only that nothing was found
+            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            why = f" (skipped: {skipped[0]}{more})"
         raise UsageError(
-            f"no measurements for {target.id} ({args.execution}) in {', '.join(sources)}; "
+            f"no measurements for {target.id} ({args.execution}) in {', '.join(sources)}{why}; "
             "run `modeltui bench ... --hardware` on it or check the CSV's model names"
         )
     rows, failed = analyse(wanted, target, args)
@@ -230,6 +234,8 @@ def read_vision_csv(path: str, pairs: dict[str, str], dtype: str, skipped: list[
             records = list(reader)
     except OSError as exc:
         raise UsageError(f"--measurements {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # a binary or non-UTF-8 file: it was a traceback
+        raise UsageError(f"--measurements {path}: not UTF-8 text (a vision benchmark CSV is)") from None
     known = {s.name for s in catalog()}
     out, unknown = [], 0
     for n, r in enumerate(records, 2):

@@ -272,9 +272,7 @@ def run(args: argparse.Namespace) -> int:
 
     target = load_catalog_with_warnings(args.hardware_file).get(args.hardware)
     if args.power_limit is not None:
-        from metrics_core.perf.power import with_power_limit
-
-        target = with_power_limit(target, args.power_limit)
+        target = _power_limited(target, args.power_limit)
     batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
     modes = modes_of(args)
@@ -343,6 +341,22 @@ def run(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"modeltui: error: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _power_limited(target, watts: float):  # noqa: ANN001, ANN202
+    """``target`` under ``--power-limit watts`` (``perf.power``); a limit the power model cannot apply is a
+    ``UsageError``, one that changes nothing or hits the model's base-clock floor a note on stderr."""
+    from metrics_core.perf.efficiency import clock_for
+    from metrics_core.perf.power import power_limit_note, with_power_limit
+
+    limited = with_power_limit(target, watts)
+    try:
+        note = power_limit_note(target, watts, clock_for(limited))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if note:
+        print(f"modeltui: note: {note}", file=sys.stderr)
+    return limited
 
 
 def with_draft_memory(args: argparse.Namespace, base, target, results: list) -> list:  # noqa: ANN001

@@ -46,8 +46,15 @@ def run(args: argparse.Namespace) -> int:
         out.append(split_inference(r, est, target, args.gpus))
     if args.format == "json":
         sys.stdout.write(to_json([s.to_dict() for s in out]))
-    else:
+    elif out:
+        from tui.cli.commands.perfmode import mode_label, provenance_label
+
+        modes = modes_of(args)
         print("\n\n".join(split_text(s, target) for s in out))
+        print(
+            f"estimates on {target.name}, {precision}: {mode_label(modes)}; "
+            f"{provenance_label(target, modes['efficiency'], modes['execution'], precision)}"
+        )
     return exit_status(reports)
 
 
