@@ -193,7 +193,8 @@ def test_llm_power_limit_says_what_the_model_cannot_apply(tmp_path, monkeypatch,
     is AMD's published 1207 of 2100 MHz at 750 W (x0.57 at any limit, labelled "power-limited at 300 W"),
     the TPU v5e has no board power (no effect, nothing said), 5000 W on a 700 W H100 changed nothing
     silently, and any limit under ~529 W on the H100 SXM gave its base-clock floor, 1590 / 1830 = x0.869
-    (700 W x 0.869^2 = 528.5 W is where the model reaches it). Now: exit 2 for the first two, a note on
+    (700 W x 0.869^2 = 528.5 W is where the model reaches it), a floor the vendor guarantees only at the
+    rated 700 W: 300 W is (300 / 700)^(1/2) = x0.6547, below it. Now: exit 2 for the first two, a note on
     stderr for the others, and the JSON context records the limit."""
     monkeypatch.chdir(tmp_path)
     argv = ["llm", _tiny_gpt2(tmp_path), "--prompt", "16", "--generate", "4", "--format", "json"]
@@ -206,7 +207,7 @@ def test_llm_power_limit_says_what_the_model_cannot_apply(tmp_path, monkeypatch,
     assert main([*argv, "--hardware", "tpu-v5e", "--power-limit", "50"]) == 2
     assert "Google TPU v5e (per chip) has no board power" in capsys.readouterr().err
     cases = {"5000": (1.0, "at or above NVIDIA H100 SXM5 80GB's 700 W board power: no effect"),
-             "300": (1590 / 1830, "holds NVIDIA H100 SXM5 80GB's clock at its base clock, x0.87 of boost"),
+             "300": ((300 / 700) ** 0.5, "x0.65 of boost, is below its 1590 MHz base clock"),
              "600": ((600 / 700) ** 0.5, None)}  # fmt: skip
     for watts, (ratio, note) in cases.items():
         assert main([*argv, "--hardware", "h100-sxm5-80gb", "--power-limit", watts]) == 0

@@ -10,7 +10,7 @@ from metrics_core.common.records import ModelReport, OpRecord
 from metrics_core.perf import efficiency
 from metrics_core.perf.efficiency import bound_of_times, clock_for
 from metrics_core.perf.hardware import get_target
-from metrics_core.perf.power import clock_model
+from metrics_core.perf.power import clock_model, with_power_limit
 from metrics_core.perf.roofline import dominant_bound, estimate_model, estimate_records
 
 
@@ -113,6 +113,12 @@ def test_clock_model_floor_and_published_clock():
     # a base clock guarantees a floor: 1,500 of 1,590 MHz is above the power model's 0.67
     floored = clock_model(replace(t4, base_clock_mhz=1500.0, boost_clock_mhz=1590.0), 2.40, 2.0)
     assert floored.ratio == pytest.approx(1500 / 1590)
+    # ... at its rated 70 W only: held to 35 W by nvidia-smi -pl the guarantee is gone, and the clock is
+    # the power model's: demand 2.40 pJ/FLOP x 65 TFLOP/s = 156 W, (35 / 156)^(1/2) = 0.47366
+    limited = with_power_limit(replace(t4, base_clock_mhz=1500.0, boost_clock_mhz=1590.0), 35)
+    assert limited.tdp_w == 70 and limited.board_power_w == 35
+    assert clock_model(limited, 2.40, 2.0).ratio == pytest.approx((35 / (2.40 * 65)) ** 0.5)
+    assert clock_model(limited, 2.40, 2.0).ratio == pytest.approx(0.47366, abs=1e-5)
     published = replace(t4, sustained_clock_mhz=1100.0, sustained_clock_source="x", boost_clock_mhz=1590.0)
     assert clock_model(published, 2.40, 2.0).ratio == pytest.approx(1100 / 1590)
     assert clock_model(published, 2.40, 2.0).source == "published"

@@ -14,8 +14,10 @@ laptop and Max-Q parts are all in this class. The model, per target:
 - **Sustained clock ratio** ``r = min(1, (P / D) ^ (1 / alpha))`` for a board power limit ``P``
   (``board_power_w``), with ``alpha`` the DVFS exponent of dynamic power in the clock (``P ~ C V^2 f``;
   with the voltage rising along the V/f curve the power grows as f^2 to f^3 near the top of the curve and
-  as f at its floor: ``alpha = 2``, ``[power] dvfs_exponent``). ``r`` is never below ``base_clock_mhz /
-  boost_clock_mhz`` where both are known (the clock the vendor guarantees at its power limit).
+  as f at its floor: ``alpha = 2``, ``[power] dvfs_exponent``). At the board's own rated power ``r`` is
+  never below ``base_clock_mhz / boost_clock_mhz`` where both are known (the clock the vendor guarantees
+  at that power). Under a lower limit set for a run (``with_power_limit``: ``nvidia-smi -pl``) that
+  guarantee does not hold and the clock follows the power model below the base clock.
 - A published sustained clock under dense load (``sustained_clock_mhz`` with its source) replaces the model:
   ``r = sustained / boost``.
 
@@ -87,13 +89,19 @@ def clock_model(target: HardwareTarget, pj_per_flop: float | None, exponent: flo
         note = f"rated clock: tensor demand {demand:.0f} W within the {target.board_power_w:g} W board power"
         return ClockModel(1.0, "rated", demand, note)
     ratio = (target.board_power_w / demand) ** (1.0 / exponent)
-    floor = base / boost if base and boost else 0.0
+    floor = base / boost if base and boost and not below_rating(target) else 0.0
     ratio = max(ratio, floor)
     note = (
         f"power-limited: tensor demand {demand:.0f} W at boost over the {target.board_power_w:g} W board "
         f"power; clock x{ratio:.2f}"
     )
     return ClockModel(ratio, "power model", demand, note)
+
+
+def below_rating(target: HardwareTarget) -> bool:
+    """True when ``target`` runs under a board power limit below its rated power (``tdp_w``: a limit set
+    for a run, ``with_power_limit``), where the base clock the vendor guarantees at its rating is no floor."""
+    return bool(target.tdp_w and target.board_power_w and target.board_power_w < target.tdp_w)
 
 
 def with_power_limit(target: HardwareTarget, watts: float | None) -> HardwareTarget:
@@ -108,15 +116,16 @@ def with_power_limit(target: HardwareTarget, watts: float | None) -> HardwareTar
     if target.board_power_w and target.board_power_w <= watts:
         return target
     source = f"board power limited to {watts:g} W (a setup of the run, not the part's rating)"
-    return replace(target, board_power_w=float(watts), board_power_source=source)
+    rating = target.tdp_w or target.board_power_w  # kept: the base clock is a floor only at the rating
+    return replace(target, board_power_w=float(watts), board_power_source=source, tdp_w=rating)
 
 
 def power_limit_note(target: HardwareTarget, watts: float, limited: ClockModel) -> str | None:
     """What a board power limit of ``watts`` does to ``target`` (its own ratings, before
     ``with_power_limit``), given ``limited``, the clock model of the limited target: None when the power
     model applies it as it is, else a note for the user (a limit at or above the board power changes
-    nothing; below the power at which the model reaches the base clock, the clock stays at that floor, so
-    the estimate is optimistic). ``ValueError`` where the power model cannot apply a limit: a target
+    nothing; a clock below the base clock, which the vendor guarantees only at the rated power, is the
+    power model's extrapolation). ``ValueError`` where the power model cannot apply a limit: a target
     without a board power, tensor path or generation energy (its rated clock is used), or one whose clock
     is a published sustained clock measured at its own board power (MI300X, MI325X)."""
     name = target.name or target.id
@@ -149,10 +158,10 @@ def power_limit_note(target: HardwareTarget, watts: float, limited: ClockModel) 
             "within it: no effect"
         )
     base, boost = target.base_clock_mhz, target.boost_clock_mhz
-    if base and boost and limited.ratio <= base / boost * (1 + 1e-9):
+    if base and boost and limited.ratio < base / boost:
         return (
-            f"--power-limit {watts:g} W: the power model holds {name}'s clock at its base clock, "
-            f"x{limited.ratio:.2f} of boost (the floor it never goes below); a limit this low would slow it "
-            "further, which is not modelled: the estimate is optimistic"
+            f"--power-limit {watts:g} W: {name}'s tensor clock, x{limited.ratio:.2f} of boost, is below its "
+            f"{base:g} MHz base clock (guaranteed only at its rated power): the power model's P ~ f^alpha "
+            "curve is extrapolated there, an estimate with no measurement behind it"
         )
     return None
