@@ -372,6 +372,18 @@ def test_cli_fits_bench_results_and_writes_the_user_file(capsys, tmp_path, monke
     assert "fitted by `modeltui calibrate`" in text and "[target.rtx-4090]" in text
     assert efficiency.params_for(GPU).gemm == doc["after"]["gemm"]
     assert efficiency.efficiency_source(GPU).startswith(f"user: {path}")
+    # a user file that is not UTF-8 (an editor's UTF-16 save) was a UnicodeDecodeError traceback on --write;
+    # now the reader's warning and one error line, and the file is left as it was
+    path.write_bytes(b"\xff\xfe[\x00t\x00")
+    capsys.readouterr()
+    assert main([*argv, "--write"]) == 2
+    warning, err = capsys.readouterr().err.splitlines(keepends=True)
+    assert warning.startswith(f"modeltui: warning: {path}: 'utf-8' codec can't decode byte 0xff")
+    assert err == (
+        f"modeltui: error: the user efficiency file {path} is not UTF-8 text (byte 0): fix or move it; "
+        "it was not changed\n"
+    )
+    assert path.read_bytes() == b"\xff\xfe[\x00t\x00"
 
 
 def test_damaged_bench_results_are_skipped_and_counted(tmp_path):

@@ -412,3 +412,12 @@ def test_a_row_whose_tp_does_not_split_the_heads_is_not_estimated_and_says_why(t
     assert (prepared, failed) == ([], [f"{path}:2: {why}"])
     err = one_line_exit_2(capsys, ["calibrate", "--llm", path])
     assert err == f"modeltui: error: none of the 1 rows could be estimated: {path}:2: {why}\n"
+
+
+def test_a_csv_that_is_not_utf8_is_one_line(tmp_path):
+    """``calibrate --llm`` on a binary file said ``'utf-8' codec can't decode byte ...``, naming no file."""
+    path = tmp_path / "llm.csv"
+    path.write_bytes(b"hardware,\xf0\x28\x8c\x28\n")
+    with pytest.raises(ValueError) as info:
+        lc.read_llm_csv(str(path))
+    assert str(info.value) == f"{path}: not UTF-8 text (an LLM measurement CSV is)"

@@ -248,8 +248,15 @@ def read_llm_csv(path: str, target_of: Callable[[str], HardwareTarget] | None = 
     """The rows of an LLM measurement CSV (module doc), each named ``FILE:LINE``. ``target_of``: resolves
     the hardware column (raising ``ModeltuiError`` / ``KeyError`` for an unknown id); with it, every row's
     scenario is also checked against its target (``Scenario.validated``). ``ValueError`` (one line naming
-    the row and the column) for the first bad row, a missing column, or a file without rows; ``OSError``
-    when the file cannot be read."""
+    the row and the column) for the first bad row, a missing column, a file without rows or one that is not
+    UTF-8 text; ``OSError`` when the file cannot be read."""
+    try:
+        return _read_llm_csv(path, target_of)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (an LLM measurement CSV is)") from None
+
+
+def _read_llm_csv(path: str, target_of: Callable[[str], HardwareTarget] | None) -> list[LlmMeasurement]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]

@@ -321,6 +321,11 @@ def write_user_file(path: Path, target_id: str, calib, sources: list[str], args)
         existing = ""
     except OSError as exc:
         raise UsageError(f"cannot read the user efficiency file {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"the user efficiency file {path} is not UTF-8 text (byte {exc.start}): fix or move it; it was "
+            "not changed"
+        ) from None
     r = calib.result
     today = datetime.date.today().isoformat()
     held = calib.held_after if calib.held_after.get("n") else calib.fit_after
@@ -497,6 +502,11 @@ def write_stack_tables(path: Path, results: list, args: argparse.Namespace) -> P
         text = ""
     except OSError as exc:
         raise UsageError(f"cannot read the user efficiency file {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"the user efficiency file {path} is not UTF-8 text (byte {exc.start}): fix or move it; it was "
+            "not changed"
+        ) from None
     today = datetime.date.today().isoformat()
     for c in results:
         if not c.changed:
