@@ -110,6 +110,9 @@ def test_unknown_id_suggests_close_ids():
     with pytest.raises(UnknownHardwareError, match="did you mean a100-sxm4-80gb, a100-pcie-40gb"):
         get_target("a100")
     assert get_target("A100-PCIE-40GB").id == "a100-pcie-40gb"  # ids are case-insensitive
+    # no id resembles "cpu-generic": the targets whose kind names "cpu" (the catalog's first three)
+    with pytest.raises(UnknownHardwareError, match="did you mean xeon-8480-plus, epyc-9654, core-i7-12700h"):
+        get_target("cpu-generic")
 
 
 def test_config_dir_env_override(config_dir):

@@ -255,7 +255,7 @@ class HardwareCatalog:
             from metrics_core.perf.this_machine import this_machine
 
             return this_machine()
-        hints = suggest(wanted, self.ids())
+        hints = suggest(wanted, self.ids()) or by_kind(wanted, self.targets)
         hint = f"; did you mean {', '.join(hints)}?" if hints else ""
         raise UnknownHardwareError(
             f"unknown hardware '{target_id}'{hint} (list targets with `modeltui hardware`)"
@@ -270,6 +270,13 @@ def suggest(query: str, ids: list[str], n: int = 3) -> list[str]:
         if i not in found:
             found.append(i)
     return found[:n]
+
+
+def by_kind(query: str, targets: Iterable[HardwareTarget], n: int = 3) -> list[str]:
+    """Up to ``n`` ids of targets whose kind names a word of ``query`` ("cpu-generic" -> the CPU
+    targets, "laptop-gpu" -> the GPUs): for a query no id resembles."""
+    words = {w for w in query.lower().replace("_", "-").split("-") if len(w) > 2}
+    return [t.id for t in targets if words & set(t.kind.lower().split())][:n]
 
 
 # ------------------------------------------------------------------------------------------ loading
