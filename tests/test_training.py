@@ -561,3 +561,20 @@ def test_fp8_mixed_without_block_linears_says_nothing_runs_in_fp8(capsys):
     assert fp8["note"].startswith("fp8-mixed: no Linear layer inside a block, so no GEMM runs in fp8")
     assert fp8["step_time_s"] == bf16["step_time_s"]
     assert "note" not in bf16
+
+
+def test_a_model_without_trainable_parameters_is_named_in_the_refusal():
+    """``train`` on a frozen or parameter-free model said "the model has no trainable parameters" without
+    naming it."""
+
+    class Frozen(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4).requires_grad_(False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x)
+
+    with pytest.raises(UsageError) as info:
+        capture_step(Frozen(), (torch.zeros(2, 4),), {}, batch_size=2, loss="mse")
+    assert str(info.value) == "Frozen has no trainable parameters (none with requires_grad): nothing to train"

@@ -362,7 +362,9 @@ def capture_step(
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
-        raise UsageError("the model has no trainable parameters")
+        raise UsageError(
+            f"{type(model).__name__} has no trainable parameters (none with requires_grad): nothing to train"
+        )
     blocks = find_blocks(model)
     units = find_units(model, blocks)
     fp8_layers = fp8_linears(model, blocks) if fp8 else []
