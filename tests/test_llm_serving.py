@@ -823,3 +823,27 @@ def test_quantised_llama_weights_hold_its_embedding_at_16_bits(tmp_path, monkeyp
     assert estimate_llm(
         capture_llm("hf:untied/config.json", 2, 16, 4, gguf.bits), rtx, gguf
     ).weight_bytes == (337_440)
+
+
+def test_a_gguf_block_type_file_holds_its_output_head_in_q6_k():
+    """llama.cpp's quantize stores ``output.weight`` as Q6_K (6.5625 bits: 210 B per 256 weights) in a
+    ``q4_0`` file (llama-quant.cpp); the head had been priced at the file type's 4.5 bits. Llama-2-7B:
+    6,738,415,616 parameters, the 32,000 x 4,096 head and token table 131,072,000 each (untied), captured at
+    q4_0's 4 element bits: (6,738,415,616 - 131,072,000) x 4.5 / 8 + 131,072,000 x 6.5625 / 8 =
+    3,716,630,784 + 107,520,000 = 3,824,150,784 B (the published llama-2-7b.Q4_0.gguf is 3.83 GB); token_embd
+    stays q4_0. A tied table is one tensor, in the output's type. Q8_0 files keep their head in Q8_0."""
+    from metrics_core.perf.llm import weight_bytes_per_gpu
+    from metrics_core.perf.stacks import get_stack
+
+    cpp = get_stack("llama-cpp")
+    q40 = Scenario(weights="q4_0", stack="llama.cpp").validated(get_target("rtx-4090"))
+    assert q40.head_weight_scale(cpp) == 6.5625 / 4 and q40.file_output == "q6_k"
+    params, head = 6_738_415_616, 131_072_000
+    held = weight_bytes_per_gpu(params // 2, head // 2, q40, cpp, embedding_bytes=head // 2)
+    assert held == 3_824_150_784
+    # tied (no output.weight): the one table at Q6_K, once: (params - head) x 4.5 / 8 + head x 6.5625 / 8
+    tied = weight_bytes_per_gpu((params - head) // 2, head // 2, q40, cpp, tied_embedding_bytes=head // 2)
+    assert tied == (params - 2 * head) * 9 // 16 + 107_520_000
+    q80 = Scenario(weights="q8_0", stack="llama.cpp").validated(get_target("rtx-4090"))
+    assert q80.head_weight_scale(cpp) == q80.weight_scale == 8.5 / 8 and q80.file_output is None
+    assert "output head (output.weight) in q6_k, as llama.cpp quantize stores it" in cpp.mechanics(None, q40)

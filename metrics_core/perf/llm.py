@@ -232,12 +232,22 @@ class Scenario:
         fmt = weight_format(self.weights_format)
         return fmt.bits_per_weight / fmt.element_bits
 
+    @property
+    def file_output(self) -> str | None:
+        """The GGUF block type the weight format's files store ``output.weight`` in when it is not the
+        format's own (``WeightFormat.file_output``), else None."""
+        return weight_format(self.weights_format).file_output
+
     def head_weight_scale(self, stack: Any) -> float:
         """The factor on the output head's captured weight bytes: ``weight_scale`` where the head is in the
         weight format (16-bit float weights, a GGUF file type, or a stack that quantises it:
         ``Stack.quantized_head``), else 16 / the format's element bits (the head kept in 16 bits: the
-        checkpoints AWQ, GPTQ, ModelOpt and vLLM's FP8 make)."""
+        checkpoints AWQ, GPTQ, ModelOpt and vLLM's FP8 make). A GGUF block type whose files store the
+        head in another type (``WeightFormat.file_output``: Q6_K for ``q4_0``, llama.cpp's quantize) takes
+        that type's bits per weight over the format's element bits."""
         fmt = weight_format(self.weights_format)
+        if fmt.family == "gguf" and fmt.file_output:
+            return weight_format(fmt.file_output).bits_per_weight / fmt.element_bits
         if fmt.element_bits >= 16 or fmt.family == "gguf" or stack.quantized_head:
             return self.weight_scale
         return 16 / fmt.element_bits
@@ -507,13 +517,14 @@ def weight_bytes_per_gpu(
 
     ``tied_embedding_bytes``: the table shared with the head (tied word embeddings), counted once, with
     the head, where the head and the tables share a format (vLLM ties ``ParallelLMHead`` to the embedding:
-    one 16-bit table; a GGUF file stores a tied ``token_embd`` in the output's type); where the stack
+    one 16-bit table; a GGUF file stores a tied ``token_embd`` once, in the output's type); where the stack
     quantises the head but not the tables (gpt-fast: its ``nn.Linear`` output is replaced by an int8 /
     int4 copy, its ``nn.Embedding`` stays), the 16-bit table is held besides the quantised head."""
     s = scenario
     ws, hs, es = s.weight_scale, s.head_weight_scale(stack), s.embedding_weight_scale(stack)
     extra = head_bytes * (hs - ws) + embedding_bytes * (es - ws)
-    if tied_embedding_bytes and es != hs:
+    gguf = weight_format(s.weights_format).family == "gguf"  # one tied tensor, in the output's type
+    if tied_embedding_bytes and es != hs and not gguf:
         extra += tied_embedding_bytes * es
     return math.ceil((weight_bytes * ws + extra) / s.tp)
 

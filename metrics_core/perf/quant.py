@@ -154,6 +154,8 @@ class WeightFormat:
     super_block_bits: int
     mix: bool
     mix_of: str
+    #: GGUF block types: the type a llama.cpp file of this type stores ``output.weight`` in (data file doc)
+    file_output: str | None
     published_bits_per_weight: Fraction | None
     weight_only: bool
     native_compute: str | None
@@ -276,6 +278,7 @@ def _weight(entry: dict[str, Any]) -> WeightFormat:
         super_block_bits=int(entry["super_block_bits"]),
         mix=mix,
         mix_of=entry.get("mix_of", ""),
+        file_output=_opt(entry.get("file_output")),
         published_bits_per_weight=Fraction(str(published)) if published is not None else None,
         weight_only=bool(entry["weight_only"]),
         native_compute=_opt(entry.get("native_compute")),
@@ -310,6 +313,8 @@ def _check_weight(f: WeightFormat) -> None:
         problems.append(f"native_compute {f.native_compute!r} not in {NATIVE_PATHS}")
     if (f.native_compute is None) != (f.native_min_arch is None):
         problems.append("native_compute and native_min_arch go together")
+    if f.file_output is not None and (f.family != "gguf" or f.mix):
+        problems.append("file_output is for GGUF block types only")
     if not f.source:
         problems.append("no source")
     if problems:

@@ -314,6 +314,10 @@ class Stack:
                 )
             elif embedding:  # a head kept in 16 bits keeps the embedding so too (``_embedding_flag``)
                 out.append("token embedding kept in 16 bits (only the linear layers are quantised)")
+            elif head and scenario.file_output:
+                out.append(
+                    f"output head (output.weight) in {scenario.file_output}, as llama.cpp quantize stores it"
+                )
         return out
 
     def gemm_scale_key(self, precision: str, vendor: str) -> str:
