@@ -523,8 +523,9 @@ def weight_bytes_per_gpu(
     s = scenario
     ws, hs, es = s.weight_scale, s.head_weight_scale(stack), s.embedding_weight_scale(stack)
     extra = head_bytes * (hs - ws) + embedding_bytes * (es - ws)
-    gguf = weight_format(s.weights_format).family == "gguf"  # one tied tensor, in the output's type
-    if tied_embedding_bytes and es != hs and not gguf:
+    # a separate copy only where the stack quantises a copy of the head and keeps the table (gpt-fast)
+    copy = stack.quantized_head and not stack.quantized_embedding
+    if tied_embedding_bytes and copy and es != hs:
         extra += tied_embedding_bytes * es
     return math.ceil((weight_bytes * ws + extra) / s.tp)
 

@@ -67,7 +67,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from metrics_core.common.errors import ModeltuiError
-from metrics_core.perf.calibrate import USER_FILE_HEADER, held_out
+from metrics_core.perf.calibrate import BATCH_TIME_RANGE_S, USER_FILE_HEADER, held_out
 from metrics_core.perf.efficiency import params_for
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.llm import (
@@ -117,10 +117,9 @@ FAILED_LOSS = math.log(10)
 
 #: The physical range of a measured step (seconds): a TTFT, a TPOT, or the time per sequence step a speed
 #: implies (``decode_tok_s``: batch / value; ``prefill_tok_s``: batch x P / value, the batch's prefill;
-#: ``throughput_tok_s``: batch / value, the mean time per generated token of the batch). Clearly generous:
-#: below 1 us a forward step is faster than one kernel launch (2-4 us back to back, ``kernel_gap_us`` in
-#: ``data/efficiency.toml``), and above one day (86,400 s) it is no serving measurement.
-STEP_RANGE_S: tuple[float, float] = (1e-6, 86_400.0)
+#: ``throughput_tok_s``: batch / value, the mean time per generated token of the batch): the vision
+#: measurements' range of one forward pass (``perf.calibrate.BATCH_TIME_RANGE_S``: 1 us to one day).
+STEP_RANGE_S: tuple[float, float] = BATCH_TIME_RANGE_S
 #: The largest speed a row may state, tokens/s per GPU (the value / ``tp``): every token costs at least
 #: 2 FLOP per parameter, so 1e8 tokens/s of even a 100M-parameter model (smaller than any served LLM) is
 #: 2e16 FLOP/s, above the largest peak in the catalog (``data/hardware.toml``: B300 FP4, 1.35e16 FLOP/s).
