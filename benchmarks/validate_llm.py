@@ -27,14 +27,17 @@ rows inform, such as a vendor backend's own GEMM scale: the data file's values w
 ``--refine N`` adds N local sweeps with halving steps after the fit's grid sweeps; ``--fit-only NAME,...``
 fits only those parameters (one alone needs 3 rows, a stack 5), and ``--never-fit GPU,...`` keeps those
 GPUs' rows out of the fit (estimated only: a held-back check), as ``--fit`` always does for the rows
-collected as held-out checks (``HELD_OUT``). Rows with a ``cold_start`` setup column of 1
-(a process's first prompt) add the stack's ``cold_start_overhead_us`` to their TTFT; llama.cpp rows map
-to ``llama-cpp-2024`` or ``llama-cpp`` by their ``engine_version`` (``stack_of``). Captures are cached in
-``benchmarks/.llm_cache`` (pickles, keyed by model, shape and the hash of ``metrics_core``'s sources), so a
-second run only estimates.
+collected as held-out checks (``HELD_OUT``). ``--hold-out GPU,...`` (with ``--leave-one-out``) holds out only
+those GPUs and skips the fit on all rows (the shipped values are the estimates'): the per-GPU refits can then
+run in several processes, one GPU set each, and ``--combine`` their ``--json`` files. Rows with a
+``cold_start`` setup column of 1 (a process's first prompt) add the stack's ``cold_start_overhead_us`` to
+their TTFT; llama.cpp rows map to ``llama-cpp-2024`` or ``llama-cpp`` by their ``engine_version``
+(``stack_of``). Captures are cached in ``benchmarks/.llm_cache`` (pickles, keyed by model, shape and the
+hash of ``metrics_core``'s sources), so a second run only estimates.
 
     python benchmarks/validate_llm.py [--csv FILE] [--jobs 2] [--json out.json] [--worst 10]
-        [--fit [--refine N] [--fit-only NAME,...] [--never-fit GPU,...]] [--leave-one-out]
+        [--fit [--refine N] [--fit-only NAME,...] [--never-fit GPU,...]]
+        [--leave-one-out [--hold-out GPU,...]]
         [--only STACK,...] [--combine JSON ...]
 """
 
@@ -100,11 +103,20 @@ STACK_MAP = {
 LLAMA_CPP_2024 = re.compile(r"\b(2023|(Jan|Feb|Mar|Apr|May) 2024|build [0-9a-f]+ \((1[0-9]{3}|2[0-9]{3})\))")
 
 
+#: Engine versions of vLLM rows that ran its V0 engine (stack ``vllm-2024``): releases 0.5-0.7 and the
+#: Oct 2024 blog's ROCm build; V1 became the default in 0.8 (Mar 2025). The CI rows (version not printed)
+#: stay ``vllm``.
+VLLM_V0 = re.compile(r"^0\.[0-7]\.|Oct 2024")
+
+
 def stack_of(engine: str, version: str) -> str:
-    """The serving stack of a row: ``STACK_MAP``'s, llama.cpp's by its build (``LLAMA_CPP_2024``)."""
+    """The serving stack of a row: ``STACK_MAP``'s; llama.cpp's by its build (``LLAMA_CPP_2024``), vLLM's by
+    its release (``VLLM_V0``)."""
     stack = STACK_MAP[engine]
     if stack == "llama-cpp" and LLAMA_CPP_2024.search(version):
         return "llama-cpp-2024"
+    if stack == "vllm" and VLLM_V0.search(version):
+        return "vllm-2024"
     return stack
 
 
@@ -520,7 +532,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GPU,...",
         help="with --fit: these GPUs' rows are estimated, never fitted on (a held-back check)",
     )
+    ap.add_argument(
+        "--hold-out",
+        default="",
+        metavar="GPU,...",
+        help="with --leave-one-out: hold out only these GPUs; the shipped values stay (no fit on all rows)",
+    )
     args = ap.parse_args(argv)
+    if args.hold_out and not (args.fit and args.leave_one_out):
+        ap.error("--hold-out needs --fit --leave-one-out")
     if args.combine:
         return combine(args.combine)
     started = time.perf_counter()
@@ -583,13 +603,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{sid}: {len(rs)} rows, nothing fitted (physical values kept)")
                 continue
             start = {n: get_param(sid, n) for n in names}
-            score = coordinate_fit(sid, rs, targets, batches, names, refine=args.refine)
-            fitted[sid] = {n: get_param(sid, n) for n in names}
-            print(f"\n{sid}: {len(rs)} rows, mean |log ratio| {score:.3f}; fitted:")
-            for n in names:
-                print(f"  {n:<24} {start[n]:>10.3f} -> {fitted[sid][n]:>10.3f}")
+            hold = {g for g in args.hold_out.split(",") if g}
+            if hold:  # the shipped values stay the estimates'; only the held-out GPUs' refits run here
+                fitted[sid] = dict(start)
+                print(f"\n{sid}: {len(rs)} rows; shipped values kept, holding out {', '.join(sorted(hold))}")
+            else:
+                score = coordinate_fit(sid, rs, targets, batches, names, refine=args.refine)
+                fitted[sid] = {n: get_param(sid, n) for n in names}
+                print(f"\n{sid}: {len(rs)} rows, mean |log ratio| {score:.3f}; fitted:")
+                for n in names:
+                    print(f"  {n:<24} {start[n]:>10.3f} -> {fitted[sid][n]:>10.3f}")
             if args.leave_one_out:
-                for gpu in sorted({r.gpu for r in rs}):
+                for gpu in sorted({r.gpu for r in rs if not hold or r.gpu in hold}):
                     train = [r for r in rs if r.gpu != gpu]
                     if len(train) < 5:
                         # too few other rows to fit on; the data file's values were fitted on these very
@@ -662,8 +687,15 @@ def main(argv: list[str] | None = None) -> int:
 def combine(paths: list[str]) -> int:
     """The tables of one or more saved runs (``--json`` of runs with ``--only`` subsets of the stacks):
     the estimates with the stack parameters as they were, and the leave-one-GPU-out estimates."""
-    by_id = {d["id"]: d for path in paths for d in json.loads(Path(path).read_text(encoding="utf-8"))}
-    data = list(by_id.values())  # a row in several files: the last file's
+    by_id: dict[str, dict] = {}
+    for path in paths:
+        for d in json.loads(Path(path).read_text(encoding="utf-8")):
+            # a row in several files: the last file's estimate, and its leave-one-out estimate from the file
+            # that held its GPU out (runs split with --hold-out)
+            before = by_id.get(d["id"], {})
+            held = d.get("estimate_leave_one_gpu_out") or before.get("estimate_leave_one_gpu_out")
+            by_id[d["id"]] = {**d, "estimate_leave_one_gpu_out": held}
+    data = list(by_id.values())
     fields = set(Row.__dataclass_fields__)
     rows = [Row(**{k: v for k, v in d.items() if k in fields}) for d in data if d["estimate"] is not None]
     ests = {d["id"]: d["estimate"] for d in data if d["estimate"] is not None}

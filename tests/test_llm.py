@@ -231,13 +231,14 @@ def test_cli_json_keys_and_bad_input(capsys):
          "path; choose --weights fp8 / fp8-channel / fp8-block or --activations fp16/bf16"),
         (["llm", "hf:gpt2", "--hardware", "mi300x", "--stack", "tensorrt-llm"],
          "TensorRT-LLM runs on NVIDIA hardware, not AMD Instinct MI300X: choose another --stack "
-         "(hf-eager, torch-compile, vllm, sglang, llama-cpp, llama-cpp-2024 run these settings here)"),
+         "(hf-eager, torch-compile, vllm, vllm-2024, sglang, llama-cpp, llama-cpp-2024 run these settings "
+         "here)"),
         (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--stack", "llama.cpp", "--tp", "2"],
          "llama.cpp has no tensor parallelism beyond 1 (it splits layers across GPUs): --tp 1 "
-         "(hf-eager, torch-compile, vllm, tensorrt-llm, sglang run these settings here)"),
+         "(hf-eager, torch-compile, vllm, vllm-2024, tensorrt-llm, sglang run these settings here)"),
         (["llm", "hf:gpt2", "--hardware", "h100-sxm5-80gb", "--stack", "vlm"],
-         "unknown serving stack 'vlm'; did you mean vllm? (choose one of hf-eager, torch-compile, vllm, "
-         "tensorrt-llm, sglang, llama-cpp, llama-cpp-2024)"),
+         "unknown serving stack 'vlm'; did you mean vllm or vllm-2024? (choose one of hf-eager, "
+         "torch-compile, vllm, vllm-2024, tensorrt-llm, sglang, llama-cpp, llama-cpp-2024)"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "8"],
          "--tp 8: hf:gpt2's 12 attention heads do not split 8 ways"),
         (["llm", "hf:gpt2", "--hardware", "a100-sxm4-80gb", "--tp", "16"],

@@ -128,7 +128,11 @@ GOOD = ["hf:x", "vllm", "a100-sxm4-80gb", "1", "fp16", "fp16", "fp16", "8", "512
     "column, value, why",
     [
         ("model", "", "column model: empty"),
-        ("stack", "vllmm", "column stack: unknown serving stack 'vllmm'; did you mean vllm? (choose one of"),
+        (
+            "stack",
+            "vllmm",
+            "column stack: unknown serving stack 'vllmm'; did you mean vllm or vllm-2024? (choose one of",
+        ),
         ("hardware", "h1000", "column hardware: "),
         ("tp", "0", "column tp: expected a positive integer, got '0'"),
         ("weights", "int3", "column weights: "),
@@ -266,7 +270,7 @@ def test_user_stack_override_changes_get_stack_and_the_estimate(tiny):
         ('[stack.vllm]\nstep_overhead_us = "x"\n', "expected a number"),
         (
             "[stack.vlm]\nstep_overhead_us = 10\n",
-            "[stack.vlm]: unknown serving stack; did you mean vllm? (one of",
+            "[stack.vlm]: unknown serving stack; did you mean vllm or vllm-2024? (one of",
         ),
         ("[stack.foo]\nstep_overhead_us = 10\n", "[stack.foo]: unknown serving stack (one of hf-eager, "),
     ],

@@ -9,7 +9,7 @@ import pytest
 from metrics_core.common.errors import UsageError
 from metrics_core.common.records import OpRecord
 from metrics_core.perf import stacks as stacks_mod
-from metrics_core.perf.efficiency import Tuning, attention_scores, kernel_terms
+from metrics_core.perf.efficiency import Tuning, attention_scores, kernel_terms, kernel_time
 from metrics_core.perf.fusion import Kernel
 from metrics_core.perf.hardware import get_target
 from metrics_core.perf.llm import per_chunk_weights, prompt_steps
@@ -333,7 +333,7 @@ def test_llama_cpp_serves_mxfp4_and_nvfp4_through_its_int8_kernels_never_the_fp4
         Scenario(weights="mxfp4", activations="fp4", stack="llama-cpp").validated(b200)
     assert str(info.value) == (
         "llama.cpp runs mxfp4 weights with 16-bit activations (its quantised GEMMs quantise them inside): "
-        "--activations fp16 or bf16 (vllm, tensorrt-llm, sglang run these settings here)"
+        "--activations fp16 or bf16 (vllm, vllm-2024, tensorrt-llm, sglang run these settings here)"
     )
     # the builds before June 2024 had no such type
     with pytest.raises(UsageError, match="llama.cpp before June 2024 does not serve mxfp4 weights"):
@@ -350,8 +350,8 @@ def test_tensorrt_llm_runs_nvfp4_only_on_fp4_tensor_cores():
         Scenario(weights="nvfp4", stack="tensorrt-llm").validated(h100)
     assert str(info.value) == (
         "TensorRT-LLM runs nvfp4 weights only on fp4 tensor cores (Blackwell), which NVIDIA H100 SXM5 80GB "
-        "lacks: choose --weights fp8 --activations fp8 or int4-awq (weight-only) (vllm, sglang, llama-cpp "
-        "run these settings here)"
+        "lacks: choose --weights fp8 --activations fp8 or int4-awq (weight-only) (vllm, vllm-2024, sglang, "
+        "llama-cpp run these settings here)"
     )
     with pytest.raises(UsageError, match="A100 SXM4 80GB lacks: choose --weights int8 --activations int8 or"):
         Scenario(weights="nvfp4", stack="tensorrt-llm").validated(a100)
@@ -368,3 +368,41 @@ def test_tensorrt_llm_runs_nvfp4_only_on_fp4_tensor_cores():
         "TensorRT-LLM keeps a nvfp4 KV cache only on GPUs with fp4 tensor cores (Blackwell), not NVIDIA H100 "
         "SXM5 80GB: choose --kv fp8"
     )
+
+
+def test_vllm_v0_kernels_have_a_floor_of_their_own_on_amd():
+    # vllm-2024 inherits vllm (bandwidth, GEMM scales, overheads) and states one thing: on AMD GPUs each
+    # kernel takes at least (5.5145 + 3.84116) / 2 = 4.68 ~ 4.7 us (vLLM's RMSNorm and SwiGLU on one row in
+    # the rocm6.3.1 / vLLM 0.6.6 container, HuggingFace's MI300 kernels blog); NVIDIA GPUs keep vllm's 1.0 us
+    v0, v1 = get_stack("vllm-2024"), get_stack("vllm")
+    assert (v0.inherits, v0.bandwidth, v0.gemm_scale, v0.step_overhead_us) == (
+        "vllm", v1.bandwidth, v1.gemm_scale, v1.step_overhead_us,
+    )  # fmt: skip
+    assert (v0.kernel_gap_for("AMD"), v0.kernel_gap_for("NVIDIA"), v1.kernel_gap_for("AMD")) == (
+        4.7,
+        1.0,
+        1.0,
+    )
+    mi300x, h100 = get_target("mi300x"), get_target("h100-sxm5-80gb")
+    assert dict(v0.tuning(mi300x, "fp8").overrides)["kernel_gap_us"] == 4.7
+    assert dict(v0.tuning(h100, "fp8").overrides) == dict(v1.tuning(h100, "fp8").overrides)
+    # a kernel of almost no work (one 16384-wide fp16 row normalised: 98,304 bytes, 0.03 us of HBM at the
+    # stack's 0.64 x 5.3 TB/s) takes the floor plus that: 4.73 us, as the blog's 5.5 / 3.8 us kernels
+    tiny = OpRecord(
+        index=0, module="norm", module_type="LlamaRMSNorm", op="rms_norm", category="norm",
+        input_shapes=[[1, 1, 16384], [16384]], output_shape=[1, 1, 16384], dtype="float16", macs=0,
+        flops=4 * 16384, input_bytes=32768, output_bytes=32768, weight_bytes=32768,
+    )  # fmt: skip
+    k = Kernel((0,), "fused", tiny.flops, 65536, 32768, 0)
+    t = kernel_time(k, [tiny], mi300x, "fp8", "calibrated", "compiled", tuning=v0.tuning(mi300x, "fp8"))
+    assert t.time_s * 1e6 == pytest.approx(4.7 + 98304 / (0.73 * 0.875 * 5300e9) * 1e6, rel=1e-3)
+
+
+def test_vendor_gaps_in_the_data_file_are_checked():
+    with pytest.raises(ValueError, match="kernel_gap_us_by_vendor: must be a table of vendor = microseconds"):
+        stacks_mod._stack(
+            "x",
+            {"name": "x", "execution": "compiled", "cuda_graphs": True, "kernel_gap_us": 1,
+             "step_overhead_us": 0, "request_overhead_us": 0, "custom_allreduce": False, "max_batch": 1,
+             "source": "s", "kernel_gap_us_by_vendor": {"AMD": -1}},
+        )  # fmt: skip

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import tui_fakes as fakes
+from textual.widgets._footer import FooterKey
 from tui_fakes import cell, load_reports, rows, settle, sync, type_text
 
 from metrics_core.common.records import ModelReport
@@ -20,6 +21,7 @@ from tui.app.screens.help import HelpScreen, sections
 from tui.app.screens.layers import LayersScreen
 from tui.app.screens.roofline import RooflineScreen
 from tui.app.screens.settings import SettingsScreen
+from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.grid_table import GridTable
 
 FOUR = ["resnet18", "mobilenet_v2", "efficientnet_b0", "squeezenet1_0"]
@@ -555,3 +557,24 @@ async def test_a_broken_user_hardware_file_is_a_notification_naming_it(tmp_path,
                 "(at line 1, column 6) (file skipped)",
             )
         ]
+
+
+@sync
+async def test_footer_shows_the_dialogs_keys_and_not_the_keys_its_search_box_types():
+    # the hardware picker's search box has focus: q and ? type into it, so the footer does not offer
+    # them; it shows the dialog's own key, and the comparison's keys again once the dialog is closed
+    app, _ = make_app(models=["resnet18"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        footer = app.screen.query_one(AppFooter)
+
+        def shown() -> list[str]:
+            return [k.description for k in footer.query(FooterKey)]
+
+        assert {"Help", "Quit"} <= set(shown())
+        await pilot.press("h")
+        await pilot.pause()
+        assert shown() == ["Cancel"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert {"Help", "Quit"} <= set(shown())

@@ -223,8 +223,8 @@ async def test_llm_view_typed_refusals_give_the_llm_verbs_reason(monkeypatch, ca
         )
         assert cli_prompt == f"modeltui: error: {prompt}"
         assert screen.apply_typed("stack foo") == (
-            "unknown serving stack 'foo' (choose one of hf-eager, torch-compile, vllm, tensorrt-llm, sglang, "
-            "llama-cpp, llama-cpp-2024)"
+            "unknown serving stack 'foo' (choose one of hf-eager, torch-compile, vllm, vllm-2024, "
+            "tensorrt-llm, sglang, llama-cpp, llama-cpp-2024)"
         )
         assert screen.apply_typed("stack sglan").startswith(
             "unknown serving stack 'sglan'; did you mean sglang?"

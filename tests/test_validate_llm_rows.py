@@ -37,7 +37,12 @@ def test_llama_cpp_builds_map_to_the_stack_they_ran(vl):
     assert vl.stack_of("llama.cpp", "build 32d9f7d9 (1786)") == "llama-cpp-2024"
     assert vl.stack_of("llama.cpp", "ggml-backend branch, Jan 2024") == "llama-cpp-2024"
     assert vl.stack_of("llama.cpp", "b4500 (Jan 2025)") == "llama-cpp"
-    assert vl.stack_of("vllm", "0.6.0") == "vllm"
+    # vLLM's V0 engine (0.5-0.7; V1 the default from 0.8) is its own stack; its CI rows (no version): current
+    assert vl.stack_of("vllm", "0.6.0") == "vllm-2024"
+    assert vl.stack_of("vllm", "0.6.6 (ROCm dev docker, Jan 2025)") == "vllm-2024"
+    assert vl.stack_of("vllm", "not stated (Oct 2024 blog; ROCm vLLM of that time)") == "vllm-2024"
+    assert vl.stack_of("vllm", "0.19.1") == "vllm"
+    assert vl.stack_of("vllm", "main at performance-benchmark build 9523 (version not printed)") == "vllm"
 
 
 def test_the_cold_start_rows_are_the_dec_2023_main_prompt_rows(rows):
@@ -90,10 +95,10 @@ def test_a_leave_one_out_fit_starts_from_the_unfitted_premise_inside_every_range
 def test_rows_collected_as_held_out_checks_are_never_fitted(vl, rows):
     """``--fit`` leaves the held-out collections out (benchmarks/measured/README.md): the 16 llama.cpp b6413
     rows of the RTX PRO 6000 (pp512 + tg128 at 8 power limits) and the 37 vLLM rows (24 of AMD's MI300X
-    dev-docker tables, 7 of the Oracle 405B blog, 6 of vLLM's CI on A100 / H200)."""
+    dev-docker tables, 7 of the Oracle 405B blog: vLLM V0, stack vllm-2024; 6 of vLLM's CI on A100 / H200)."""
     found, _targets = rows
     held = [r for r in found if vl.HELD_OUT.match(r.id)]
     by_stack = {s: sum(r.stack == s for r in held) for s in {r.stack for r in held}}
-    assert by_stack == {"llama-cpp": 16, "vllm": 37}
-    gpus = sorted({r.gpu for r in held if r.stack == "vllm"})
+    assert by_stack == {"llama-cpp": 16, "vllm": 6, "vllm-2024": 31}
+    gpus = sorted({r.gpu for r in held if r.stack.startswith("vllm")})
     assert gpus == ["a100-sxm4-80gb", "h200-sxm-141gb", "mi300x"]

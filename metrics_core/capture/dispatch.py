@@ -26,6 +26,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from metrics_core.capture.attribution import ModuleAttribution
+from metrics_core.capture.layouts import CONV_OPS, conv_is_channels_last, device_layout
 from metrics_core.capture.storage import StorageTracker, tensors_in
 from metrics_core.capture.values import MAX_ELEMENTS, Shadows, shadowable
 from metrics_core.common.dtypes import ElementBits
@@ -33,6 +34,7 @@ from metrics_core.common.errors import DataDependentOpError
 from metrics_core.common.records import OpRecord
 from metrics_core.costs.backward import SDPA_BACKWARD_OP
 from metrics_core.costs.complex import complex_scale
+from metrics_core.costs.eager_copies import hidden_copies
 from metrics_core.costs.foreach import foreach_launches
 from metrics_core.costs.registry import FREE_OPS, UserRule, lookup
 
@@ -247,7 +249,7 @@ class OpCapture(TorchDispatchMode):
         ``_grouped_mm`` wants bf16) runs on bf16 stand-ins when given fp32, its outputs back in fp32
         (shapes do not depend on the dtype; bytes follow the analysis dtype anyway)."""
         try:
-            return func(*args, **kwargs)
+            return device_layout(name, args, func(*args, **kwargs))
         except RuntimeError:
             if name not in REDUCED_PRECISION_ONLY:
                 raise
@@ -422,6 +424,8 @@ class OpCapture(TorchDispatchMode):
                 weight_bytes=weight_bytes,
                 covered=covered,
                 kernels=launches if launches is not None and launches != 1 else None,
+                hidden_copies=hidden_copies(name, args, kwargs, self.storage.nbytes),
+                channels_last=name in CONV_OPS and conv_is_channels_last(args),
             )
         )
 

@@ -55,6 +55,14 @@ class OpRecord:
     #: GPU kernels the op launches when more than one: a multi-tensor ``_foreach_*`` op is one host call
     #: that launches this many chunked kernels (``costs.foreach.multi_tensor_launches``); None: one.
     kernels: int | None = None
+    #: Copies the op's eager kernel makes inside itself, which no op trace shows (a non-contiguous input
+    #: made contiguous first; one more pass per further dim of a multi-dim roll: ``costs.eager_copies``):
+    #: the bytes of each, read once and written once, one launch each. Not in the op's own traffic
+    #: (``bytes``); the eager execution model adds them. None: none.
+    hidden_copies: list[int] | None = None
+    #: A convolution that runs its channels-last (NHWC) kernel: its input or weight arrives laid out
+    #: channels-last (``capture.layouts``), so cuDNN runs no NCHW transforms around it.
+    channels_last: bool = False
 
     @property
     def bytes(self) -> int:

@@ -9,8 +9,9 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
 - compute rate = peak x ``p.<class>`` x r x q(shape), with r the sustained clock ratio under tensor load
   (``metrics_core.perf.power``: 1 unless the board's power limit holds the clock below boost), class
   ``gemm`` (matmul), ``conv`` (``conv_eager``: cuDNN on NCHW tensors in eager; ``conv_compiled``: cuDNN on
-  channels-last tensors after Inductor's layout optimisation, by default ``gemm x implicit_gemm``, see
-  ``Efficiency.compiled_conv``), ``attention``; kernels without MACs (pointwise, norms, pooling) and
+  channels-last tensors, after Inductor's layout optimisation or in eager on an input already channels-last
+  (``OpRecord.channels_last``), by default ``gemm x implicit_gemm``, see ``Efficiency.compiled_conv``),
+  ``attention``; kernels without MACs (pointwise, norms, pooling) and
   depthwise convolutions (one input channel per group: no tensor-core GEMM) compute on the vector units: the
   fp32 peak x ``p.vector``;
 - q(shape), tile and wave quantisation of the kernel's GEMM (M x N x K per group, ``groups`` GEMMs): for each
@@ -413,13 +414,15 @@ def quantisation(shape: tuple[int, int, int, int], p: Efficiency) -> float:
 
 
 def op_class(record: OpRecord, execution: str) -> str:
-    """``gemm``, ``conv_eager``/``conv_compiled``, ``depthwise``, ``attention`` or ``vector`` (module doc)."""
+    """``gemm``, ``conv_eager``/``conv_compiled``, ``depthwise``, ``attention`` or ``vector`` (module doc).
+    A convolution is ``conv_compiled`` (cuDNN's channels-last kernel) under ``torch.compile`` and wherever
+    its input is already channels-last (``OpRecord.channels_last``), ``conv_eager`` (NCHW) otherwise."""
     if record.macs:
         if record.category == "conv":
             shape = gemm_shape(record)
             if shape is not None and _depthwise(record):
                 return "depthwise"
-            return f"conv_{execution}"
+            return "conv_compiled" if record.channels_last else f"conv_{execution}"
         if record.category == "attention":
             return "attention"
         return "gemm"
@@ -559,6 +562,8 @@ class KernelTerms:
     ``q``: tile/wave quantisation and ``skinny`` the GEMV floor's M share (0: not skinny), None when the
     kernel has no GEMM shape; ``io_bytes``: the main op's input + output bytes (NCHW passes);
     ``bandwidth``: bytes/s; ``launch_s``: the target's launch overhead; ``eager``: eager execution;
+    ``nchw``: a depthwise convolution on NCHW tensors (eager, input not channels-last: ``depthwise_eager``;
+    else ``depthwise_compiled``);
     ``host_issue``: False under CUDA graphs (no per-kernel host time); ``dequant_flops``: vector FLOPs to
     dequantise the weights a GEMM reads (``Tuning.dequant_flops_per_weight_byte`` x its weight bytes);
     ``bytes``: the DRAM bytes the kernel's own main loop moves (overlapped with its math);
@@ -592,6 +597,7 @@ class KernelTerms:
     #: hide under the other chunks' math: it is timed as a serial pass (``time_from_terms``).
     rest_share: float = 0.0
     rest_bytes: float = 0.0
+    nchw: bool | None = None  # None: as ``eager``
 
 
 def kernel_terms(
@@ -675,6 +681,7 @@ def kernel_terms(
         launches=launches, pass_bytes=pass_bytes, rest_share=rest_share, rest_bytes=rest_bytes,
         l2_bytes=float(min(l2_bytes, kernel.bytes)) if l2_bytes and target.l2_bandwidth_gbps else 0.0,
         l2_bandwidth=target.l2_bandwidth_gbps * 1e9 if l2_bytes and target.l2_bandwidth_gbps else 0.0,
+        nchw=execution == "eager" and not main.channels_last,
     )  # fmt: skip
 
 
@@ -696,7 +703,7 @@ def time_from_terms(t: KernelTerms, p: Efficiency) -> KernelTime:
     if t.cls in ("vector", "depthwise"):
         rate = t.vector_peak * p.vector
         if t.cls == "depthwise":
-            bw *= p.depthwise_eager if t.eager else p.depthwise_compiled
+            bw *= p.depthwise_eager if (t.eager if t.nchw is None else t.nchw) else p.depthwise_compiled
     else:
         rate = t.peak * p.fraction(t.cls) * t.clock
         if t.q is not None:

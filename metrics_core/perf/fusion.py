@@ -1,6 +1,7 @@
 """Kernels of an execution mode: which recorded ops run as one GPU kernel, and what each kernel moves.
 
-``eager``: every recorded aten op is one kernel with the op's own traffic (what PyTorch eager launches).
+``eager``: every recorded aten op is one kernel with the op's own traffic (what PyTorch eager launches), plus
+the copies its kernel makes inside itself (``OpRecord.hidden_copies``, ``costs.eager_copies``).
 
 ``compiled``: what default ``torch.compile`` (Inductor, no freezing, no max-autotune) runs. Rules, from the
 Inductor sources (``torch/_inductor/lowering.py``: ``make_fallback`` / ``ExternKernel`` lowerings;
@@ -171,7 +172,9 @@ def _is_matmul(record: OpRecord) -> bool:
 def eager_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
     """Eager PyTorch: one kernel per record, with the record's own traffic; a written-out attention inside an
     ``nn.MultiheadAttention`` runs as one fused attention kernel (its inference fast path); a multi-tensor
-    ``_foreach_*`` op is one such kernel whose ``launches`` are its ``OpRecord.kernels``."""
+    ``_foreach_*`` op is one such kernel whose ``launches`` are its ``OpRecord.kernels``; the copies an op's
+    kernel makes inside itself (``OpRecord.hidden_copies``: a strided input made contiguous) are read and
+    written by its kernel, one more launch each."""
     prods = producers(records)
     spans = attention_spans(records, prods, fastpath_only=True)
     in_span = {m: k for k, span in enumerate(spans) for m in span}
@@ -182,15 +185,16 @@ def eager_kernels(records: Sequence[OpRecord]) -> list[Kernel]:
             if i == span[-1]:
                 kernels.append(_span_kernel(records, span, prods))
             continue
+        copies = r.hidden_copies or ()
         kernels.append(
             Kernel(
                 ops=(i,),
                 kind="extern" if is_extern(r) else "op",
                 flops=r.flops or 0,
-                read_bytes=r.input_bytes + r.weight_bytes,
-                write_bytes=r.output_bytes,
+                read_bytes=r.input_bytes + r.weight_bytes + sum(copies),
+                write_bytes=r.output_bytes + sum(copies),
                 main=i,
-                launches=1 if r.kernels is None else r.kernels,
+                launches=(1 if r.kernels is None else r.kernels) + len(copies),
             )
         )
     return kernels

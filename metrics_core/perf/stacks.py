@@ -152,6 +152,9 @@ class Stack:
     quantized_embedding: bool = False
     #: The stack whose parameters this one takes unless it states its own (``inherits`` in the data file).
     inherits: str = ""
+    #: ``kernel_gap_us`` on one vendor's hardware where the stack's kernels there have a floor of their own
+    #: (``{vendor: us}``; a kernel of almost no work still takes this long): vLLM V0's ROCm kernels on AMD.
+    kernel_gap_us_by_vendor: dict[str, float] = field(default_factory=dict)
 
     def check(
         self,
@@ -236,7 +239,7 @@ class Stack:
         ``dequantised_bytes_per_weight``, the quantised format's bytes per weight; 0: weights not
         dequantised)."""
         p = params_for(target)
-        overrides: dict[str, float] = {"kernel_gap_us": self.kernel_gap_us}
+        overrides: dict[str, float] = {"kernel_gap_us": self.kernel_gap_for(target.vendor)}
         if target.memory_type in self.bandwidth:
             # the share was fitted on NVIDIA parts; a generation whose streaming kernels reach a measured
             # lower share of its DRAM peak (CDNA) scales it (``Efficiency.stack_bandwidth_scale``)
@@ -320,6 +323,11 @@ class Stack:
                 )
         return out
 
+    def kernel_gap_for(self, vendor: str) -> float:
+        """The gap (us) each of this stack's kernels pays on ``vendor``'s hardware: its own value there
+        (``kernel_gap_us_by_vendor``), else ``kernel_gap_us``."""
+        return self.kernel_gap_us_by_vendor.get(vendor, self.kernel_gap_us)
+
     def gemm_scale_key(self, precision: str, vendor: str) -> str:
         """The ``gemm_scale`` key that prices ``precision`` GEMMs on ``vendor``'s hardware:
         ``<precision>@<vendor>`` where the stack states one (a backend with GEMM kernels of its own, e.g.
@@ -339,6 +347,12 @@ class Stack:
             "name": self.name,
             "execution": self.execution,
             "cuda_graphs": self.cuda_graphs,
+            "kernel_gap_us": self.kernel_gap_us,
+            **(
+                {"kernel_gap_us_by_vendor": dict(self.kernel_gap_us_by_vendor)}
+                if self.kernel_gap_us_by_vendor
+                else {}
+            ),
             "step_overhead_us": self.step_overhead_us,
             "request_overhead_us": self.request_overhead_us,
             "custom_allreduce": self.custom_allreduce,
@@ -411,7 +425,19 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
         quantized_head=bool(e.get("quantized_head", False)),
         quantized_embedding=_embedding_flag(e, where),
         inherits=str(e.get("inherits", "")),
+        kernel_gap_us_by_vendor=_gaps(
+            e.get("kernel_gap_us_by_vendor", {}), f"{where}: kernel_gap_us_by_vendor"
+        ),
     )
+
+
+def _gaps(value: Any, where: str) -> dict[str, float]:
+    """``{vendor: microseconds}``; ``ValueError`` for anything but a table of numbers in [0, 1000]."""
+    if not isinstance(value, dict) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1000 for v in value.values()
+    ):
+        raise ValueError(f"{where}: must be a table of vendor = microseconds in [0, 1000]")
+    return {str(k): float(v) for k, v in value.items()}
 
 
 def _embedding_flag(e: dict[str, Any], where: str) -> bool:

@@ -1,13 +1,16 @@
 """The footer: compact key hints that fit the terminal's width; the command palette hint only where there is
 room for it. Keys that do not fit are left out of the footer (they still work; ``?`` lists every key), from
-the end, but help and quit always stay."""
+the end, but help and quit always stay. While a dialog (a modal screen: the hardware picker, export) is open
+over the footer's screen, the footer shows the dialog's keys; while a text box has focus, the keys it types
+(a printable character: ``q``, ``?``) are left out, since they go into the box."""
 
 from __future__ import annotations
 
 from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
-from textual.widgets import Footer
+from textual.screen import Screen
+from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 
 #: Terminal width from which the footer also shows the command palette key.
@@ -32,17 +35,62 @@ def fitting(keys: list[FooterKey], width: int) -> list[FooterKey]:
     return kept
 
 
+def typed(key: FooterKey) -> bool:
+    """Whether a focused text box takes ``key``'s keystroke as text (one printable character)."""
+    return len(key.key_display) == 1 and key.key_display.isprintable() and not key.key_display.isspace()
+
+
 class AppFooter(Footer):
     def __init__(self) -> None:
         super().__init__(compact=True, show_command_palette=False)
         self._width = 0
+        self._watched: Screen | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
+
+    def on_unmount(self) -> None:
+        super().on_unmount()
+        self.app.screen_change_signal.unsubscribe(self)
+        self._watch(None)
+
+    def _watch(self, screen: Screen | None) -> None:
+        """Follow the bindings of ``screen`` (a dialog over ours), or of none."""
+        if self._watched is not None:
+            self._watched.bindings_updated_signal.unsubscribe(self)
+        self._watched = screen
+        if screen is not None:
+            screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+
+    def _screen_changed(self, top: Screen) -> None:
+        stack = self.app.screen_stack
+        if self.screen not in stack:
+            return
+        # a dialog pushed over our screen, or popped back to it
+        over = top if top is not self.screen and stack.index(top) > stack.index(self.screen) else None
+        self._watch(over)
+        self.refresh(recompose=True)
+
+    def _dialog_keys(self, top: Screen) -> list[FooterKey]:
+        """The dialog's shown keys, one per action (its first key), as Textual's footer lists them."""
+        first: dict[str, FooterKey] = {}
+        for _, b, enabled, _tooltip in top.active_bindings.values():
+            if b.show and b.action not in first:
+                first[b.action] = FooterKey(
+                    b.key, self.app.get_key_display(b), b.description, b.action, disabled=not enabled
+                )
+        return list(first.values())
 
     def compose(self) -> ComposeResult:
-        items = list(super().compose())
+        top = self._watched
+        items = self._dialog_keys(top) if top is not None else list(super().compose())
         width = self._width or self.app.size.width
         if any(not isinstance(i, FooterKey) for i in items):  # key groups: Textual's own layout
             yield from items
             return
+        if isinstance((top or self.screen).focused, Input):
+            items = [k for k in items if not typed(k)]
         kept = fitting(items, width)
         self.styles.grid_size_columns = len(kept)
         yield from kept

@@ -1,0 +1,149 @@
+"""Eager layouts: the copies an eager kernel makes inside itself (``costs.eager_copies``), hand-derived bytes
+from captures with the strides eager PyTorch sees (``capture.layouts``: a convolution's output is
+channels-last when its input is), and what the eager and compiled kernel models do with them."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from metrics_core.capture.trace import capture
+from metrics_core.common.records import OpRecord
+from metrics_core.perf.efficiency import kernel_terms, op_class
+from metrics_core.perf.fusion import compiled_kernels, eager_kernels
+from metrics_core.perf.hardware import get_target
+
+
+def run(model, *shapes, dtype="fp16"):  # noqa: ANN001
+    with torch.device("meta"):
+        model = model.to("meta").eval()
+        inputs = tuple(torch.randn(*s) for s in shapes)
+    return capture(model, inputs, dtype).records
+
+
+class ChannelNorm(nn.Module):
+    """ConvNeXt's LayerNorm over the channels of an NCHW tensor: permute, layer norm, permute back."""
+
+    def __init__(self, c: int, permute: bool = True) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(c)
+        self.permute = permute
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.permute:
+            return self.norm(x)
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Roll(nn.Module):
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(x, shifts=tuple(-3 for _ in self.dims), dims=self.dims)
+
+
+def by_op(records, op):  # noqa: ANN001
+    return [r for r in records if r.op == op]
+
+
+def test_layer_norm_of_a_permuted_tensor_copies_it_first():
+    # (2, 96, 14, 14) fp16 = 75,264 bytes; permuted to NHWC it is not contiguous: layer_norm_cuda's
+    # expect_contiguous() copies all of it once
+    (ln,) = by_op(run(ChannelNorm(96), (2, 96, 14, 14)), "native_layer_norm")
+    assert ln.hidden_copies == [2 * 96 * 14 * 14 * 2] == [75_264]
+    # its own traffic stays the op's: the input (75,264), gamma and beta (2 x 96 x 2), the output
+    assert (ln.input_bytes, ln.weight_bytes, ln.output_bytes) == (75_264, 384, 75_264)
+
+
+def test_layer_norm_of_a_contiguous_tensor_copies_nothing():
+    (ln,) = by_op(run(ChannelNorm(96, permute=False), (2, 14, 14, 96)), "native_layer_norm")
+    assert ln.hidden_copies is None
+
+
+def test_roll_over_two_dims_is_two_passes():
+    # Swin's shifted window: torch.roll over H and W of (1, 56, 56, 96) fp16 = 602,112 bytes; roll_common
+    # rolls H, then W: one pass more than the one op the trace shows
+    (r,) = by_op(run(Roll((1, 2)), (1, 56, 56, 96)), "roll")
+    assert r.hidden_copies == [602_112]
+    (one,) = by_op(run(Roll((1,)), (1, 56, 56, 96)), "roll")
+    assert one.hidden_copies is None
+
+
+def test_softmax_of_a_transposed_tensor_copies_it():
+    class SoftmaxT(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(x.transpose(-1, -2), dim=-1)
+
+    # (4, 32, 64) fp16 = 16,384 bytes, transposed: host_softmax's input_.contiguous() copies it
+    (s,) = by_op(run(SoftmaxT(), (4, 32, 64)), "_softmax")
+    assert s.hidden_copies == [16_384]
+
+
+def rec(i: int, op: str, copies: list[int] | None) -> OpRecord:
+    return OpRecord(
+        index=i, module=f"m{i}", module_type="M", op=op, category="norm", input_shapes=[[1]],
+        output_shape=[1], dtype="fp16", macs=0, flops=1000, input_bytes=300, output_bytes=300,
+        weight_bytes=16, reads_from=[i - 1], hidden_copies=copies,
+    )  # fmt: skip
+
+
+def test_eager_kernel_reads_and_writes_each_copy_once_more_and_launches_it():
+    g = [rec(0, "native_layer_norm", [300]), rec(1, "native_layer_norm", None)]
+    first, second = eager_kernels(g)
+    # the copy reads the strided 300 bytes and writes 300; the norm then reads the copy (its own 300 + 16)
+    assert (first.read_bytes, first.write_bytes, first.launches) == (616, 600, 2)
+    assert (second.read_bytes, second.write_bytes, second.launches) == (316, 300, 1)
+    # the op's own traffic is unchanged: 616 bytes, the metric every table reports
+    assert g[0].bytes == 616
+
+
+def test_compiled_kernels_read_strided_inputs_directly():
+    g = [rec(0, "native_layer_norm", [300])]
+    (k,) = compiled_kernels(g)
+    assert (k.read_bytes, k.write_bytes, k.launches) == (316, 300, 1)
+
+
+class ConvNeXtStem(nn.Module):
+    """A 4x4 stride-4 stem conv, a LayerNorm over channels (permute, norm, permute back), then a 7x7
+    depthwise conv and its block's LayerNorm, as ConvNeXt runs them."""
+
+    def __init__(self, c: int = 32) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 4, stride=4)
+        self.stem_norm = ChannelNorm(c)
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.block_norm = nn.LayerNorm(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dw(self.stem_norm(self.stem(x)))
+        return self.block_norm(x.permute(0, 2, 3, 1))
+
+
+def test_convnext_runs_channels_last_after_its_stem_norm():
+    recs = run(ConvNeXtStem(), (2, 3, 64, 64))
+    stem, dw = by_op(recs, "convolution")
+    stem_norm, block_norm = by_op(recs, "native_layer_norm")
+    # the stem conv reads the NCHW image: NCHW kernel; its output (2, 32, 16, 16) fp16 = 32,768 bytes is
+    # permuted for the norm, which copies it first
+    assert (stem.channels_last, stem_norm.hidden_copies) == (False, [32_768])
+    # permuted back, the norm's output is channels-last: the depthwise conv runs cuDNN's NHWC kernel and
+    # writes NHWC (the meta kernel alone would write NCHW), so the block's permuted norm input is
+    # contiguous: no copy
+    assert (dw.channels_last, block_norm.hidden_copies) == (True, None)
+
+
+def test_a_channels_last_conv_is_timed_as_the_nhwc_kernel_in_eager():
+    dw, dense = rec(0, "convolution", None), rec(1, "convolution", None)
+    for r, w in ((dw, [16, 1, 7, 7]), (dense, [16, 16, 3, 3])):
+        r.category, r.macs, r.input_shapes, r.output_shape = "conv", 1000, [[1, 16, 8, 8], w], [1, 16, 8, 8]
+    assert (op_class(dense, "eager"), op_class(dw, "eager")) == ("conv_eager", "depthwise")
+    dense.channels_last = dw.channels_last = True
+    assert op_class(dense, "eager") == "conv_compiled"
+    # the depthwise kernel's DRAM share is the channels-last one (depthwise_compiled), as under compile
+    t = get_target("rtx-4090")
+    (k,) = eager_kernels([dw])
+    assert kernel_terms(k, [dw], t, "fp16", "eager").nchw is False
+    dw.channels_last = False
+    assert kernel_terms(k, [dw], t, "fp16", "eager").nchw is True
