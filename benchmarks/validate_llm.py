@@ -53,6 +53,7 @@ import re
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -684,18 +685,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def merge_runs(runs: Iterable[list[dict]]) -> list[dict]:
+    """The rows of several saved runs (``--json`` lists), one per id: a row in several runs takes the last
+    run's estimate, and its leave-one-out estimate from the run that held its GPU out (runs split with
+    ``--hold-out``: the others have None there)."""
+    by_id: dict[str, dict] = {}
+    for run in runs:
+        for d in run:
+            key = "estimate_leave_one_gpu_out"
+            by_id[d["id"]] = {**d, key: d.get(key) or by_id.get(d["id"], {}).get(key)}
+    return list(by_id.values())
+
+
 def combine(paths: list[str]) -> int:
     """The tables of one or more saved runs (``--json`` of runs with ``--only`` subsets of the stacks):
     the estimates with the stack parameters as they were, and the leave-one-GPU-out estimates."""
-    by_id: dict[str, dict] = {}
-    for path in paths:
-        for d in json.loads(Path(path).read_text(encoding="utf-8")):
-            # a row in several files: the last file's estimate, and its leave-one-out estimate from the file
-            # that held its GPU out (runs split with --hold-out)
-            before = by_id.get(d["id"], {})
-            held = d.get("estimate_leave_one_gpu_out") or before.get("estimate_leave_one_gpu_out")
-            by_id[d["id"]] = {**d, "estimate_leave_one_gpu_out": held}
-    data = list(by_id.values())
+    data = merge_runs(json.loads(Path(path).read_text(encoding="utf-8")) for path in paths)
     fields = set(Row.__dataclass_fields__)
     rows = [Row(**{k: v for k, v in d.items() if k in fields}) for d in data if d["estimate"] is not None]
     ests = {d["id"]: d["estimate"] for d in data if d["estimate"] is not None}

@@ -102,3 +102,25 @@ def test_rows_collected_as_held_out_checks_are_never_fitted(vl, rows):
     assert by_stack == {"llama-cpp": 16, "vllm": 6, "vllm-2024": 31}
     gpus = sorted({r.gpu for r in held if r.stack.startswith("vllm")})
     assert gpus == ["a100-sxm4-80gb", "h200-sxm-141gb", "mi300x"]
+
+
+def test_split_leave_one_out_runs_combine_into_one_table(vl):
+    # two --hold-out runs: each has every row's shipped estimate, and the leave-one-out estimate only of the
+    # GPUs it held out; combined, every row keeps the one run's leave-one-out that held its GPU out
+    a = [
+        {"id": "h100-row", "estimate": 10.0, "estimate_leave_one_gpu_out": 12.0},
+        {"id": "l40s-row", "estimate": 20.0, "estimate_leave_one_gpu_out": None},
+    ]
+    b = [
+        {"id": "h100-row", "estimate": 10.5, "estimate_leave_one_gpu_out": None},
+        {"id": "l40s-row", "estimate": 20.0, "estimate_leave_one_gpu_out": 18.0},
+    ]
+    merged = {d["id"]: (d["estimate"], d["estimate_leave_one_gpu_out"]) for d in vl.merge_runs([a, b])}
+    assert merged == {"h100-row": (10.5, 12.0), "l40s-row": (20.0, 18.0)}
+
+
+def test_hold_out_needs_the_leave_one_out_fit(vl, capsys):
+    with pytest.raises(SystemExit) as info:
+        vl.main(["--hold-out", "h100-sxm5-80gb"])
+    assert info.value.code == 2
+    assert "--hold-out needs --fit --leave-one-out" in capsys.readouterr().err
