@@ -385,6 +385,9 @@ def test_vllm_v0_kernels_have_a_floor_of_their_own_on_amd():
     )
     mi300x, h100 = get_target("mi300x"), get_target("h100-sxm5-80gb")
     assert dict(v0.tuning(mi300x, "fp8").overrides)["kernel_gap_us"] == 4.7
+    # every output names it where it applies
+    floor = "each kernel at least 4.7 us on AMD GPUs (its own kernels there)"
+    assert floor in v0.mechanics(mi300x) and floor not in v0.mechanics(h100) and floor in v0.mechanics()
     assert dict(v0.tuning(h100, "fp8").overrides) == dict(v1.tuning(h100, "fp8").overrides)
     # a kernel of almost no work (one 16384-wide fp16 row normalised: 98,304 bytes, 0.03 us of HBM at the
     # stack's 0.64 x 5.3 TB/s) takes the floor plus that: 4.73 us, as the blog's 5.5 / 3.8 us kernels

@@ -277,7 +277,8 @@ class Stack:
     def mechanics(self, target: HardwareTarget | None = None, scenario: Any = None) -> list[str]:
         """Short phrases naming the kernel mechanics this stack's estimates assume beyond its fractions
         (every output prints them): its kernels, fp16 accumulation, a dequantisation pass, unfused attention,
-        int8 GEMMs, prompt chunks, a 16-bit output head and embedding. With ``target`` and ``scenario`` (a
+        int8 GEMMs, prompt chunks, a vendor's kernel floor, a 16-bit output head and embedding. With
+        ``target`` and ``scenario`` (a
         ``perf.llm.Scenario``), only those that apply to that run: the kernel note under the stack's own
         execution, fp16 accumulation when it computes in fp16 on a target with an fp16-accumulate peak of its
         own, the dequantisation pass and int8 GEMMs when its weights are quantised and the target takes that
@@ -307,6 +308,9 @@ class Stack:
             )
         if self.prefill_chunk_tokens:
             out.append(f"prompts in {self.prefill_chunk_tokens:,}-token chunks")
+        for vendor, gap in self.kernel_gap_us_by_vendor.items():
+            if target is None or target.vendor == vendor:
+                out.append(f"each kernel at least {gap:g} us on {vendor} GPUs (its own kernels there)")
         if scenario is not None:
             head = scenario.head_weight_scale(self) != scenario.weight_scale
             embedding = scenario.embedding_weight_scale(self) != scenario.weight_scale
