@@ -147,3 +147,19 @@ def test_a_channels_last_conv_is_timed_as_the_nhwc_kernel_in_eager():
     assert kernel_terms(k, [dw], t, "fp16", "eager").nchw is False
     dw.channels_last = False
     assert kernel_terms(k, [dw], t, "fp16", "eager").nchw is True
+
+
+def test_layers_rows_show_the_copy_bytes_of_eager_kernels():
+    from metrics_core.perf.roofline import estimate_records
+    from metrics_core.report.rows import layer_csv_keys, layer_rows
+
+    recs = run(ChannelNorm(96), (2, 96, 14, 14))
+    t = get_target("rtx-4090")
+    eager = layer_rows(recs, estimate_records(recs, t, "fp16", 2, "m", "eager", "calibrated"))
+    ln = next(r for r in eager if r["op"] == "native_layer_norm")
+    # the 75,264-byte permuted input is copied (read + written) before the norm: 150,528 bytes beyond the
+    # op's own 75,264 in + 384 weights + 75,264 out
+    assert (ln["est_copy_bytes"], ln["input_bytes"], ln["output_bytes"]) == (150_528, 75_264, 75_264)
+    assert layer_csv_keys(eager)[-1] == "est_copy_bytes"
+    compiled = layer_rows(recs, estimate_records(recs, t, "fp16", 2, "m", "compiled", "calibrated"))
+    assert "est_copy_bytes" not in compiled[0]

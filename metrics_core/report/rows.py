@@ -3,7 +3,10 @@
 A row is an op record's fields (``LAYER_KEYS``) and, when estimates on a target are given, the op's
 estimated times (``est_`` prefix: they are estimates, the record's fields are counts), its bound, the
 performance-model modes (``execution``, ``efficiency``) and, under compiled execution, the fused kernel
-it runs in (``kernel``: index into the estimate's kernels; ``kernel_ops``: how many ops it fuses).
+it runs in (``kernel``: index into the estimate's kernels; ``kernel_ops``: how many ops it fuses); under
+eager execution, ``est_copy_bytes``: the bytes the op's kernel moves in copies it makes inside itself
+(``OpRecord.hidden_copies``, each read and written once: 2 x their sum; 0 for most ops), which its
+``est_memory_s`` includes and its own ``input_bytes`` / ``output_bytes`` do not.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ def layer_rows(records: Sequence[OpRecord], estimate: Any = None) -> list[dict[s
             row.update({key: e[key.removeprefix("est_")] for key in ESTIMATE_KEYS}, **modes)
             if kernel_of:
                 row["kernel"], row["kernel_ops"] = kernel_of[i]
+            elif estimate.execution == "eager":
+                row["est_copy_bytes"] = 2 * sum(r.hidden_copies or ())
         rows.append(row)
     return rows
 
@@ -74,6 +79,8 @@ def layer_csv_keys(rows: Sequence[dict[str, Any]]) -> list[str]:
         keys += list(ESTIMATE_KEYS)
     if rows and "kernel" in rows[0]:
         keys += ["kernel", "kernel_ops"]
+    if rows and "est_copy_bytes" in rows[0]:
+        keys.append("est_copy_bytes")
     return keys
 
 
