@@ -163,3 +163,50 @@ def test_layers_rows_show_the_copy_bytes_of_eager_kernels():
     assert layer_csv_keys(eager)[-1] == "est_copy_bytes"
     compiled = layer_rows(recs, estimate_records(recs, t, "fp16", 2, "m", "compiled", "calibrated"))
     assert "est_copy_bytes" not in compiled[0]
+
+
+class TwoConvs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(16, 8, 3, padding=1)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dw(self.a(x))
+
+
+def test_a_convolution_copies_the_operand_not_in_its_kernels_format():
+    # cuDNN runs one format (channels-last when the input or the weight is) and first copies the operand
+    # that is not in it (ConvShared.cpp cudnn_convolution_forward_out: weight / input .contiguous(format))
+    nchw = run(TwoConvs(), (1, 16, 16, 16), dtype="fp32")
+    assert [r.hidden_copies for r in by_op(nchw, "convolution")] == [None, None]
+    # channels-last input, NCHW weights: conv a copies its (8, 16, 3, 3) fp32 weight, 4,608 bytes; the
+    # depthwise (8, 1, 3, 3) weight is channels-last as it is (one input channel): no copy
+    model = TwoConvs()
+    with torch.device("meta"):
+        model = model.to("meta").eval()
+        x = torch.randn(1, 16, 16, 16).to(memory_format=torch.channels_last)
+    cl_input = capture(model, (x,), "fp32").records
+    assert (
+        [r.hidden_copies for r in by_op(cl_input, "convolution")]
+        == [[8 * 16 * 3 * 3 * 4], None]
+        == [
+            [4608],
+            None,
+        ]
+    )
+    # a channels-last weight and an NCHW input: the input is copied, 1 x 16 x 16 x 16 x 4 = 16,384 bytes
+    with torch.device("meta"):
+        model = TwoConvs().to("meta").eval()
+        model.a.weight.data = model.a.weight.data.to(memory_format=torch.channels_last)
+        x = torch.randn(1, 16, 16, 16)
+    cl_weight = capture(model, (x,), "fp32").records
+    a = by_op(cl_weight, "convolution")[0]
+    assert (a.channels_last, a.hidden_copies) == (True, [16_384])
+    # eager: the copy reads and writes its bytes, one more launch
+    (k,) = [k for k in eager_kernels(cl_weight) if k.main == a.index]
+    assert (k.launches, k.read_bytes - (a.input_bytes + a.weight_bytes), k.write_bytes - a.output_bytes) == (
+        2,
+        16_384,
+        16_384,
+    )

@@ -578,3 +578,31 @@ async def test_footer_shows_the_dialogs_keys_and_not_the_keys_its_search_box_typ
         await pilot.press("escape")
         await pilot.pause()
         assert {"Help", "Quit"} <= set(shown())
+
+
+@sync
+async def test_footer_while_a_filter_line_has_focus_offers_its_keys():
+    # in the catalog's filter line, q, ?, a, / and space are typed and Textual's Input takes escape and
+    # enter: the footer was empty. It offers the line's own keys; enter (drawn as one character, ⏎) is no
+    # key the line types; once the filter is kept, the catalog's keys are back
+    app, _ = make_app(models=["resnet18"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        footer = app.screen.query_one(AppFooter)
+
+        def shown() -> list[tuple[str, str]]:
+            return [(k.key, k.description) for k in footer.query(FooterKey)]
+
+        catalog = [("escape", "Back"), ("space", "Toggle"), ("enter", "Compare"), ("slash", "Filter"),
+                   ("1", "Preset"), ("a", "Custom"), ("question_mark", "Help"), ("q", "Quit")]  # fmt: skip
+        assert shown() == catalog
+        await pilot.press("slash")
+        await pilot.pause()
+        assert shown() == [("enter", "Keep filter"), ("escape", "Clear filter")]
+        await pilot.press("r", "e", "s")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert shown() == catalog
+        assert app.screen.query_one("FilterInput").value == "res"

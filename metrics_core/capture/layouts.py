@@ -10,10 +10,20 @@ takes cuDNN, ``ConvParams::use_cudnn_depthwise``) and oneDNN on the CPU
 kernels give it, so every op after it sees the strides eager PyTorch sees: ConvNeXt's blocks, whose
 ``permute`` + LayerNorm + ``permute`` back leave a channels-last tensor, run channels-last from the stem on,
 and their LayerNorms read contiguous rows (``costs.eager_copies``).
+
+The device kernels run in that one format, so an operand not laid out in it is copied first, inside the
+kernel: cuDNN's ``cudnn_convolution_forward_out`` (``aten/src/ATen/native/cudnn/ConvShared.cpp``:
+``weight->contiguous(memory_format)``, ``input->contiguous(memory_format)``, the output's format) and
+``_convolution``'s ``input.contiguous(backend_memory_format)`` (``Convolution.cpp``; oneDNN the same). A
+channels-last input with an NCHW weight (a model left NCHW fed a channels-last tensor; ConvNeXt's
+downsampling convolutions after its channels-last blocks) copies the weight, a channels-last weight with an
+NCHW input copies the input, a strided input of an NCHW convolution is made contiguous
+(``conv_copies``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -46,3 +56,16 @@ def device_layout(name: str, args: tuple, out: Any) -> Any:
     if fmt is None or out.dim() != args[0].dim() or out.is_contiguous(memory_format=fmt):
         return out
     return torch.empty(out.shape, dtype=out.dtype, device=out.device, memory_format=fmt)
+
+
+def conv_copies(args: tuple, nbytes: Callable[[Any], int]) -> list[int] | None:
+    """Bytes of each operand (input, then weight) a convolution called with ``args`` copies into its
+    kernel's memory format first (module doc: channels-last when its input or weight is, else contiguous
+    NCHW); None when both already are. ``nbytes``: a tensor's bytes (the capture's)."""
+    fmt = next((f for f in map(channels_last_format, args[:2]) if f is not None), torch.contiguous_format)
+    copies = [
+        nbytes(a)
+        for a in args[:2]
+        if isinstance(a, torch.Tensor) and a.numel() and not a.is_contiguous(memory_format=fmt)
+    ]
+    return copies or None

@@ -56,12 +56,14 @@ class OpRecord:
     #: that launches this many chunked kernels (``costs.foreach.multi_tensor_launches``); None: one.
     kernels: int | None = None
     #: Copies the op's eager kernel makes inside itself, which no op trace shows (a non-contiguous input
-    #: made contiguous first; one more pass per further dim of a multi-dim roll: ``costs.eager_copies``):
+    #: made contiguous first; one more pass per further dim of a multi-dim roll: ``costs.eager_copies``; a
+    #: convolution's operand not in its kernel's memory format: ``capture.layouts.conv_copies``):
     #: the bytes of each, read once and written once, one launch each. Not in the op's own traffic
     #: (``bytes``); the eager execution model adds them. None: none.
     hidden_copies: list[int] | None = None
     #: A convolution that runs its channels-last (NHWC) kernel: its input or weight arrives laid out
-    #: channels-last (``capture.layouts``), so cuDNN runs no NCHW transforms around it.
+    #: channels-last (``capture.layouts``), so cuDNN runs no NCHW transforms around it (an operand that is
+    #: not channels-last is copied to it first: ``hidden_copies``).
     channels_last: bool = False
 
     @property

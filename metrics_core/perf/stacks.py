@@ -276,14 +276,14 @@ class Stack:
 
     def mechanics(self, target: HardwareTarget | None = None, scenario: Any = None) -> list[str]:
         """Short phrases naming the kernel mechanics this stack's estimates assume beyond its fractions
-        (every output prints them): its kernels, fp16 accumulation, a dequantisation pass, unfused attention,
-        int8 GEMMs, prompt chunks, a vendor's kernel floor, a 16-bit output head and embedding. With
-        ``target`` and ``scenario`` (a
-        ``perf.llm.Scenario``), only those that apply to that run: the kernel note under the stack's own
-        execution, fp16 accumulation when it computes in fp16 on a target with an fp16-accumulate peak of its
-        own, the dequantisation pass and int8 GEMMs when its weights are quantised and the target takes that
-        path (``tuning``), the 16-bit head and embedding when the weights are quantised and the stack keeps
-        them so."""
+        (every output prints them): its kernels, a vendor's kernel floor (``kernel_gap_us_by_vendor``),
+        fp16 accumulation, a dequantisation pass, unfused attention, int8 GEMMs, prompt chunks, a 16-bit
+        output head and embedding. With ``target`` and ``scenario`` (a ``perf.llm.Scenario``), only those
+        that apply to that run: the kernel note under the stack's own execution, the kernel floor on that
+        vendor's hardware, fp16 accumulation when it computes in fp16 on a target with an fp16-accumulate
+        peak of its own, the dequantisation pass and int8 GEMMs when its weights are quantised and the
+        target takes that path (``tuning``), the 16-bit head and embedding when the weights are quantised
+        and the stack keeps them so."""
         tuning = None
         if target is not None and scenario is not None:
             s = scenario
@@ -291,6 +291,9 @@ class Stack:
                                  s.dequantised_bytes_per_weight)  # fmt: skip
         own = scenario is None or (scenario.execution or self.execution) == self.execution
         out = [self.kernel_note] if self.kernel_note and own else []
+        for vendor, gap in self.kernel_gap_us_by_vendor.items():  # its own floor on that vendor's parts
+            if target is None or target.vendor == vendor:
+                out.append(f"a {gap:g} us gap per kernel on {vendor} hardware (this stack's floor there)")
         if (
             self.fp16_accumulate
             and (scenario is None or scenario.compute_precision == "fp16")
@@ -308,9 +311,6 @@ class Stack:
             )
         if self.prefill_chunk_tokens:
             out.append(f"prompts in {self.prefill_chunk_tokens:,}-token chunks")
-        for vendor, gap in self.kernel_gap_us_by_vendor.items():
-            if target is None or target.vendor == vendor:
-                out.append(f"each kernel at least {gap:g} us on {vendor} GPUs (its own kernels there)")
         if scenario is not None:
             head = scenario.head_weight_scale(self) != scenario.weight_scale
             embedding = scenario.embedding_weight_scale(self) != scenario.weight_scale

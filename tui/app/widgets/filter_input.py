@@ -11,7 +11,9 @@ class FilterInput(Input):
     """A hidden-until-needed input line under the table. Posts ``FilterInput.Changed`` (Input's)
     on every keystroke and ``FilterInput.Done`` when focus should go back to the table."""
 
-    BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
+    #: Shown: while the line has focus these are the keys that act (the screen's are typed into it or taken
+    #: by these), so the footer offers them.
+    BINDINGS = [Binding("escape", "clear", "Clear filter"), Binding("enter", "submit", "Keep filter")]
 
     DEFAULT_CSS = """
     FilterInput {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
+from textual.keys import _character_to_key
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
@@ -36,8 +37,10 @@ def fitting(keys: list[FooterKey], width: int) -> list[FooterKey]:
 
 
 def typed(key: FooterKey) -> bool:
-    """Whether a focused text box takes ``key``'s keystroke as text (one printable character)."""
-    return len(key.key_display) == 1 and key.key_display.isprintable() and not key.key_display.isspace()
+    """Whether a focused text box takes ``key``'s keystroke as text: a key that is one printable character
+    (``q``, ``question_mark``, ``slash``), not a named key drawn as one (``enter``, shown as ``⏎``)."""
+    char = key.key_display
+    return len(char) == 1 and char.isprintable() and not char.isspace() and _character_to_key(char) == key.key
 
 
 class AppFooter(Footer):
