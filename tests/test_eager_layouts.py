@@ -210,3 +210,20 @@ def test_a_convolution_copies_the_operand_not_in_its_kernels_format():
         16_384,
         16_384,
     )
+
+
+def test_a_convolution_backward_is_timed_with_its_forward_gemm():
+    from metrics_core.perf.efficiency import gemm_shape, op_class
+
+    def bwd(grad_out, x, w, macs):  # noqa: ANN001, ANN202
+        r = rec(0, "convolution_backward", None)
+        r.category, r.macs, r.input_shapes, r.output_shape = "conv", macs, [grad_out, x, w], x
+        return r
+
+    # a 1x1 64 -> 256 convolution on (8, 64, 56, 56): forward GEMM M = 8 x 56 x 56 = 25,088, N = 256,
+    # K = 64, one group (its weight is (256, 64, 1, 1)); not 4 groups of 16 from the input's 64 channels
+    dense = bwd([8, 256, 56, 56], [8, 64, 56, 56], [256, 64, 1, 1], 2 * 25_088 * 256 * 64)
+    assert (gemm_shape(dense), op_class(dense, "eager")) == ((1, 25_088, 256, 64), "conv_eager")
+    # a 3x3 depthwise convolution's backward runs where its forward does: on the vector units
+    dw = bwd([8, 32, 112, 112], [8, 32, 112, 112], [32, 1, 3, 3], 2 * 8 * 32 * 112 * 112 * 9)
+    assert (gemm_shape(dw), op_class(dw, "eager")) == ((32, 100_352, 1, 9), "depthwise")

@@ -387,6 +387,8 @@ def gemm_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
     if not record.macs or not numel:
         return None
     k = max(1, round(record.macs / numel))
+    if record.op == "convolution_backward" and len(record.input_shapes) >= 3:
+        return _conv_backward_shape(record)
     if record.category == "conv" and len(out) >= 3 and len(record.input_shapes) >= 2:
         c_out = out[1]
         c_in = record.input_shapes[0][1] if len(record.input_shapes[0]) > 1 else 1
@@ -397,6 +399,20 @@ def gemm_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
         m, n = out[-2], out[-1]
         return max(1, numel // (m * n)), m, n, k
     return 1, 1, numel, k
+
+
+def _conv_backward_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
+    """``(groups, M, N, K)`` of a ``convolution_backward`` (tensors grad_output, input, weight): the
+    forward convolution's GEMM, which its input- and weight-gradient GEMMs transpose (same MACs each):
+    M = grad_output elements / C_out, N = C_out / groups, K = weight elements per output channel; groups from
+    the weight's layout (``(C_out, C_in / g, ...)``, or ``(C_in, C_out / g, ...)`` transposed)."""
+    grad_out, x, w = record.input_shapes[:3]
+    if len(grad_out) < 3 or len(x) < 2 or len(w) < 3 or not w[1]:
+        return None
+    c_out, c_in = grad_out[1], x[1]
+    groups = max(1, (c_in if w[0] == c_out else c_out) // w[1])
+    numel = math.prod(grad_out)
+    return groups, numel // c_out, max(1, c_out // groups), max(1, math.prod(w[1:]))
 
 
 def quantisation(shape: tuple[int, int, int, int], p: Efficiency) -> float:
@@ -430,8 +446,12 @@ def op_class(record: OpRecord, execution: str) -> str:
 
 
 def _depthwise(record: OpRecord) -> bool:
-    w = record.input_shapes[1] if len(record.input_shapes) > 1 else []
-    return len(w) > 1 and w[1] == 1
+    """One input channel per group: the weight (argument 1; argument 2 of ``convolution_backward``) is
+    ``(C, 1, ...)``, and the convolution has more than one group."""
+    at = 2 if record.op == "convolution_backward" else 1
+    w = record.input_shapes[at] if len(record.input_shapes) > at else []
+    shape = gemm_shape(record)
+    return len(w) > 1 and w[1] == 1 and (shape is None or shape[0] > 1)
 
 
 @dataclass(frozen=True)
