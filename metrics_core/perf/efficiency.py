@@ -436,7 +436,7 @@ def op_class(record: OpRecord, execution: str) -> str:
     if record.macs:
         if record.category == "conv":
             shape = gemm_shape(record)
-            if shape is not None and _depthwise(record):
+            if shape is not None and _depthwise(record, shape):
                 return "depthwise"
             return "conv_compiled" if record.channels_last else f"conv_{execution}"
         if record.category == "attention":
@@ -445,13 +445,12 @@ def op_class(record: OpRecord, execution: str) -> str:
     return "vector"
 
 
-def _depthwise(record: OpRecord) -> bool:
+def _depthwise(record: OpRecord, shape: tuple[int, int, int, int]) -> bool:
     """One input channel per group: the weight (argument 1; argument 2 of ``convolution_backward``) is
-    ``(C, 1, ...)``, and the convolution has more than one group."""
+    ``(C, 1, ...)``, and the convolution (its ``gemm_shape``) has more than one group."""
     at = 2 if record.op == "convolution_backward" else 1
     w = record.input_shapes[at] if len(record.input_shapes) > at else []
-    shape = gemm_shape(record)
-    return len(w) > 1 and w[1] == 1 and (shape is None or shape[0] > 1)
+    return len(w) > 1 and w[1] == 1 and shape[0] > 1
 
 
 @dataclass(frozen=True)

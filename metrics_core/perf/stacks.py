@@ -377,12 +377,22 @@ class Stack:
         }
 
 
-def _fractions(value: Any, where: str) -> dict[str, float]:
+def _number_table(value: Any, where: str, hi: float, what: str, zero_ok: bool = False) -> dict[str, float]:
+    """A data-file table of numbers in ``(0, hi]`` (``[0, hi]`` with ``zero_ok``); ``ValueError`` naming
+    ``where`` and the range for anything else."""
     if not isinstance(value, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 2 for v in value.values()
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and (v > 0 or (zero_ok and v == 0))
+        and v <= hi
+        for v in value.values()
     ):
-        raise ValueError(f"{where}: must be a table of name = number in (0, 2]")
+        raise ValueError(f"{where}: must be a table of {what} in {'[' if zero_ok else '('}0, {hi:g}]")
     return {str(k): float(v) for k, v in value.items()}
+
+
+def _fractions(value: Any, where: str) -> dict[str, float]:
+    return _number_table(value, where, 2.0, "name = number")
 
 
 def _stack(sid: str, e: dict[str, Any]) -> Stack:
@@ -436,12 +446,8 @@ def _stack(sid: str, e: dict[str, Any]) -> Stack:
 
 
 def _gaps(value: Any, where: str) -> dict[str, float]:
-    """``{vendor: microseconds}``; ``ValueError`` for anything but a table of numbers in [0, 1000]."""
-    if not isinstance(value, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1000 for v in value.values()
-    ):
-        raise ValueError(f"{where}: must be a table of vendor = microseconds in [0, 1000]")
-    return {str(k): float(v) for k, v in value.items()}
+    """``{vendor: microseconds}`` in [0, 1000]; ``ValueError`` otherwise."""
+    return _number_table(value, where, 1000.0, "vendor = microseconds", zero_ok=True)
 
 
 def _embedding_flag(e: dict[str, Any], where: str) -> bool:
