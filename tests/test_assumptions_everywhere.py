@@ -91,8 +91,8 @@ def test_layers_says_whether_the_target_was_validated_and_whose_parameters(confi
     assert main([*argv, "t4"]) == 0
     title = " ".join(capsys.readouterr().out.split())
     assert (
-        "(eager, calibrated efficiency; physical estimate, not validated on this target; your parameters: "
-        f"{config_dir / 'efficiency.toml'} (gemm))" in title
+        f"(eager, calibrated efficiency; calibrated to your measurements ({config_dir / 'efficiency.toml'} "
+        "(gemm)), not validated on this target)" in title
     )
     assert main([*argv, "t4", "--format", "json"]) == 0
     context = json.loads(capsys.readouterr().out)[0]["context"]
@@ -103,6 +103,30 @@ def test_layers_says_whether_the_target_was_validated_and_whose_parameters(confi
     assert main([*argv, "rtx-4090", "--format", "csv"]) == 0
     (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert (row["validated"], row["efficiency_source"]) == ("true", "built-in")
+
+
+def test_user_parameters_and_the_ideal_roofline_are_not_called_validated(config_dir, capsys):
+    """The RTX 4090's [validated] entry holds for the built-in calibrated parameters it was measured with.
+    With the user's own ``[target.rtx-4090]`` values (from ``calibrate``) or the ideal roofline (datasheet
+    peaks, no overheads) the estimate is not that one: it said "validated" all the same (a helper found it
+    for a user-calibrated stack)."""
+    argv = ["layers", "resnet18", "--dtype", "fp16", "--top", "1", "--hardware", "rtx-4090"]
+    assert main([*argv, "--efficiency", "ideal", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["context"]["validated"] is False
+    config_dir.mkdir(parents=True)
+    (config_dir / "efficiency.toml").write_text("[target.rtx-4090]\ngemm = 0.5\n")
+    assert main([*argv, "--format", "json"]) == 0
+    context = json.loads(capsys.readouterr().out)[0]["context"]
+    assert (context["validated"], context["efficiency_source"]) == (
+        False,
+        f"user: {config_dir / 'efficiency.toml'} (gemm)",
+    )
+    assert main(argv) == 0
+    title = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"(eager, calibrated efficiency; calibrated to your measurements ({config_dir / 'efficiency.toml'} "
+        "(gemm)), not validated on this target)" in title
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,6 +156,33 @@ def test_llm_is_validated_only_as_the_stack_was_validated(
     assert (row["validated"], row["validation"] is not None, row["context"]["validated"]) == (validated,) * 3
     assert main([*argv, *extra]) == 0
     assert phrase in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    "table, named",
+    [
+        ("[stack.vllm]\nstep_overhead_us = 50.0\n", "stack"),
+        ("[target.h100-sxm5-80gb]\ngemm = 0.5\n", "target"),
+    ],
+)
+def test_llm_with_the_users_own_parameters_is_not_called_validated(
+    tmp_path, monkeypatch, capsys, config_dir, table, named
+):
+    """vLLM on the H100 SXM is validated with its built-in values; a ``calibrate --llm`` table of the user's
+    own (for the stack or for the target) replaces them, and the header still said "validated against
+    published measurements (median |error| ...)" (a helper found it). It now says whose parameters these
+    are, and JSON has ``validated`` false."""
+    monkeypatch.chdir(tmp_path)
+    config_dir.mkdir(parents=True)
+    (config_dir / "efficiency.toml").write_text(table)
+    argv = ["llm", _tiny_gpt2(tmp_path), "--hardware", "h100-sxm5-80gb", "--prompt", "16", "--generate", "4"]
+    assert main([*argv, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["validated"], row["validation"], row["context"]["validated"]) == (False, None, False)
+    assert main(argv) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "calibrated to your measurements (the user file), not validated here" in text
+    assert f"{named} parameters from the user file: {config_dir / 'efficiency.toml'}" in text
 
 
 def test_cpu_targets_get_the_cpu_parameters_and_their_core_counts():

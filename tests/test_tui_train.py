@@ -135,7 +135,11 @@ async def test_training_view_typed_value_errors_and_refusals():
         d = screen.results[MODEL]
         assert (d["accumulation"], d["checkpointing"], d["blocks"]) == (2, True, 2)
         assert "checkpointing on (2 blocks)" in screen.text
-        # a new target recomputes: the A100 80GB's training estimates are validated (ResNet-50, README)
+        # the fake session's ideal roofline is not the model that was validated
+        assert "physical estimate, not validated for training on this target" in " ".join(screen.text.split())
+        # a new target recomputes: the A100 80GB's training estimates are validated (ResNet-50, README) with
+        # calibrated efficiency
+        app.session.set_modes("eager", "calibrated")
         app.set_target("a100-sxm4-80gb")
         await settle(pilot)
         d = screen.results[MODEL]

@@ -72,11 +72,12 @@ class ReportDiff:
         if not self.timed:
             return None
 
-        from metrics_core.perf.efficiency import provenance
+        from metrics_core.perf.efficiency import provenance, unvalidated_label
 
         def basis(r: Report) -> str:
             p = provenance(r.target, r.efficiency, execution=r.execution, precision=r.precision)
-            checked = "validated on this target" if p["validated"] else "physical estimate, not validated"
+            source = p.get("efficiency_source")
+            checked = "validated on this target" if p["validated"] else unvalidated_label(source)
             return f"{r.target.name} {r.precision} ({r.execution}, {r.efficiency} efficiency; {checked})"
 
         a, b = basis(self.first), basis(self.second)

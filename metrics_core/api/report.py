@@ -264,7 +264,10 @@ class Report:
             lines.append(f"PARTIAL coverage: the cost rule of {op} (x{n}) failed: {cov.rule_errors[op]}")
         est = self.estimate
         if est is not None:
-            valid = f"validated: {est.validation}" if est.validated else "not validated (physical estimate)"
+            from metrics_core.perf.efficiency import unvalidated_label
+
+            source = est.efficiency_source
+            valid = f"validated: {est.validation}" if est.validated else unvalidated_label(source)
             lines.append(
                 f"estimate on {self.target.name} ({self.precision}, {est.execution}, {est.efficiency} "
                 f"efficiency): {units.human_time(est.latency_s)}, {est.bound}-bound "

@@ -825,7 +825,26 @@ def provenance(
     ``perf.llm.stack_validation``."""
     vision = validation_for(target, execution, precision)
     validation = training_validation_for(target) if training else vision
+    if not builtin_calibration(target, efficiency):
+        validation = None
     out: dict[str, Any] = {"validated": validation is not None}
     if efficiency == "calibrated":
         out["efficiency_source"] = efficiency_source(target)
     return out
+
+
+def builtin_calibration(target: HardwareTarget, efficiency: str) -> bool:
+    """True when an estimate on ``target`` uses the built-in calibrated parameters — the ones a
+    ``[validated*]`` entry was measured with: ``efficiency`` ``calibrated`` and no ``[target.ID]`` table of
+    the user efficiency file for it. The ideal roofline (datasheet peaks, no overheads) and the user's own
+    parameters are not what was validated, so their estimates are not called validated (``provenance``,
+    ``perf.roofline``, ``perf.llm.stack_validation``)."""
+    return efficiency == "calibrated" and efficiency_source(target) == "built-in"
+
+
+def unvalidated_label(efficiency_source: str | None) -> str:
+    """What an estimate that is not validated rests on, in words: the user's calibrated parameters
+    (``efficiency_source`` ``user: PATH (names)``) or a physical estimate."""
+    if efficiency_source and efficiency_source.startswith("user: "):
+        return f"calibrated to your measurements ({efficiency_source.removeprefix('user: ')}), not validated"
+    return "physical estimate, not validated"

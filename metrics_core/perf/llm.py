@@ -557,11 +557,14 @@ def stack_validation(
     llm_validation_for``: published measurements, the error), or None. The validation holds for the stack as
     it was validated — calibrated efficiency and the stack's own kernel model (``execution`` None or the
     stack's): the ideal roofline (no stack overheads, datasheet peaks) or another kernel model is a
-    physical estimate, not the validated one."""
-    from metrics_core.perf.efficiency import llm_validation_for
+    physical estimate, not the validated one; the user efficiency file's own values for the stack or the
+    target (``perf.efficiency.builtin_calibration``) are not what was validated either."""
+    from metrics_core.perf.efficiency import builtin_calibration, llm_validation_for
 
     own = get_stack(stack)
-    if efficiency != "calibrated" or execution not in (None, own.execution):
+    if execution not in (None, own.execution) or own.origin != "built-in":
+        return None  # another kernel model, or the user's own stack parameters
+    if not builtin_calibration(target, efficiency):
         return None
     return llm_validation_for(target, own.id)
 

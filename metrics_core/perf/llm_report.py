@@ -83,11 +83,16 @@ def _header(r) -> str:  # noqa: ANN001
     held = r.target.board_power_source or ""
     limit = f" at {r.target.board_power_w:g} W" if held.startswith("board power limited to") else ""
     clock = f" · clock x{r.clock_ratio:.2f} (power-limited{limit})" if r.clock_ratio < 1 else ""
-    from metrics_core.perf.efficiency import llm_validation_for
+    from metrics_core.perf.efficiency import efficiency_source, llm_validation_for
 
+    origin = r.stack.origin if r.stack else "built-in"
+    source = efficiency_source(r.target) if s.efficiency == "calibrated" else "built-in"
+    own = s.efficiency == "calibrated" and "user" in (origin[:4], source[:4])
     if r.validated:
         error = _error_of(r.validation)
         checked = f"{s.stack} on this target validated against published measurements{error}"
+    elif own:  # the user file's parameters: the built-in validation does not hold for them
+        checked = "calibrated to your measurements (the user file), not validated here"
     elif llm_validation_for(r.target, s.stack):  # validated, but not with these settings
         checked = (
             f"physical estimate ({s.stack} on this target is validated with calibrated efficiency and "
@@ -95,8 +100,9 @@ def _header(r) -> str:  # noqa: ANN001
         )
     else:
         checked = f"physical estimate ({s.stack} on this target not validated)"
-    origin = r.stack.origin if r.stack else "built-in"
     user = f"\nstack parameters from the user file: {origin[len('user: ') :]}" if origin != "built-in" else ""
+    if source != "built-in":
+        user += f"\ntarget parameters from the user file: {source[len('user: ') :]}"
     mech = r.stack.mechanics(r.target, s) if r.stack and s.efficiency == "calibrated" else []
     mechanics = f"\nstack kernels: {'; '.join(mech)}" if mech else ""
     return (

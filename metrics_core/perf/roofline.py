@@ -36,6 +36,7 @@ from metrics_core.perf.efficiency import (
     DEFAULT_EXECUTION,
     EFFICIENCIES,
     Tuning,
+    builtin_calibration,
     clock_for,
     efficiency_source,
     kernel_time,
@@ -476,7 +477,9 @@ def _summary(
         overhead_bound_time_pct=pct["overhead"],
         clock_ratio=clock_model.ratio if clock_model else 1.0,
         clock_source=clock_model.source if clock_model else "rated",
-        validation=validation_for(target, extra.get("execution"), precision),
+        validation=validation_for(target, extra.get("execution"), precision)
+        if builtin_calibration(target, "calibrated" if clock else "ideal")
+        else None,
         efficiency_source=efficiency_source(target) if clock else None,
         **extra,
     )

@@ -40,7 +40,7 @@ def training_result(
     GPU (default: the target's memory). ``UsageError`` for a precision the target lacks, or ``gpus`` > 1
     on a target without an interconnect figure."""
     from metrics_core.capture.train_step import PRECISION_RECIPES
-    from metrics_core.perf.efficiency import training_validation_for
+    from metrics_core.perf.efficiency import builtin_calibration, efficiency_source, training_validation_for
     from metrics_core.perf.parallel_plans import all_plans, best_plan, tensor_parallel_refusals
     from metrics_core.perf.training import estimate_training, local_records
     from metrics_core.report.op_parallelism import op_parallelism
@@ -55,7 +55,9 @@ def training_result(
     d.update(hardware=target.id, hardware_name=target.name, task=captured.task, inputs=captured.inputs)
     d["recipe"] = PRECISION_RECIPES[step.precision]
     d["loss_scaling"] = step.loss_scaling
-    d["validation"] = training_validation_for(target)
+    calibrated = builtin_calibration(target, modes["efficiency"])  # what was validated (perf.efficiency)
+    d["validation"] = training_validation_for(target) if calibrated else None
+    d["efficiency_source"] = efficiency_source(target) if modes["efficiency"] == "calibrated" else None
     d["blocks"] = len(step.blocks)
     d["fp8_gemms"] = len(step.fp8_records)
     if step.precision == "fp8-mixed" and not step.fp8_records:
@@ -88,10 +90,12 @@ def assumptions_text(d: dict[str, Any], target: HardwareTarget) -> str:
     """One line (prose, folds): what the estimate assumes — target, precision recipe, optimizer
     implementation, execution, efficiency (calibrated or physical) — and whether it is validated on this
     target."""
+    from metrics_core.perf.efficiency import unvalidated_label
+
     validated = (
         f"validated on this target: {d['validation']}"
         if d.get("validation")
-        else "not validated for training on this target"
+        else f"{unvalidated_label(d.get('efficiency_source'))} for training on this target"
     )
     efficiency = EFFICIENCY_MEANING.get(d["efficiency"], d["efficiency"])
     impl = d.get("optimizer_impl", "foreach")

@@ -47,6 +47,7 @@ class ExportTable:
 
 def session_context(session: Session) -> dict[str, Any]:
     """The context of the app's tables: batch, bytes dtype, target and precision path (estimates)."""
+    from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, DEFAULT_EXECUTION
     from metrics_core.report.context import run_context
 
     o = session.options
@@ -55,8 +56,8 @@ def session_context(session: Session) -> dict[str, Any]:
         dtype=o.dtype,
         hardware=session.target.id,
         precision=session.precision,
-        execution=getattr(session, "execution", None) or "eager",
-        efficiency=getattr(session, "efficiency", None) or "ideal",  # estimate_model's default
+        execution=getattr(session, "execution", None) or DEFAULT_EXECUTION,  # estimate_model's defaults
+        efficiency=getattr(session, "efficiency", None) or DEFAULT_EFFICIENCY,
         estimate=True,
     )
 

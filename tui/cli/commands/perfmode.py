@@ -51,13 +51,13 @@ def provenance_label(
     execution: str | None = None,
     precision: str | None = None,
 ) -> str:
-    """``"validated on this target"`` / ``"physical estimate, not validated on this target"``, then
-    ``"; your parameters: PATH (names)"`` when calibrated estimates use the user efficiency file — what a
+    """``"validated on this target"``, ``"physical estimate, not validated on this target"`` or, when
+    calibrated estimates use the user efficiency file, ``"calibrated to your measurements (PATH (names)),
+    not validated on this target"`` (``perf.efficiency.unvalidated_label``) — what a
     text title says beside the execution and efficiency (``metrics_core.perf.efficiency.provenance``)."""
-    from metrics_core.perf.efficiency import provenance
+    from metrics_core.perf.efficiency import provenance, unvalidated_label
 
     p = provenance(target, efficiency, execution=execution, precision=precision)
-    label = "validated" if p["validated"] else "physical estimate, not validated"
-    label += " on this target"
-    source = p.get("efficiency_source", "built-in")
-    return label + (f"; your parameters: {source.removeprefix('user: ')}" if source != "built-in" else "")
+    if p["validated"]:
+        return "validated on this target"
+    return unvalidated_label(p.get("efficiency_source")) + " on this target"
