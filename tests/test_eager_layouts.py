@@ -227,3 +227,96 @@ def test_a_convolution_backward_is_timed_with_its_forward_gemm():
     # a 3x3 depthwise convolution's backward runs where its forward does: on the vector units
     dw = bwd([8, 32, 112, 112], [8, 32, 112, 112], [32, 1, 3, 3], 2 * 8 * 32 * 112 * 112 * 9)
     assert (gemm_shape(dw), op_class(dw, "eager")) == ((32, 100_352, 1, 9), "depthwise")
+    # channels-last (OpRecord.channels_last, capture.layouts): the dense backward is cuDNN's NHWC implicit
+    # GEMM, the depthwise one stays on the vector units at the channels-last DRAM share
+    dense.channels_last = dw.channels_last = True
+    assert (op_class(dense, "eager"), op_class(dw, "eager")) == ("conv_compiled", "depthwise")
+    (k,) = eager_kernels([dw])
+    assert kernel_terms(k, [dw], get_target("rtx-4090"), "fp16", "eager").nchw is False
+
+
+class ConvHead(nn.Module):
+    """Conv2d(4, 8, 3) -> BatchNorm2d -> ReLU -> Conv2d(8, 8, 3) -> flatten -> Linear(200, 3), no conv
+    biases: fed (2, 4, 5, 5)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.fc = nn.Linear(200, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv2(torch.relu(self.bn(self.conv1(x)))).flatten(1))
+
+
+def train_step_layouts(model: nn.Module, x: torch.Tensor, monkeypatch):  # noqa: ANN001, ANN201
+    """One fp32 SGD step of ``model`` on ``x`` (meta): its ``convolution_backward`` records by module, the
+    strides of the gradients each returned in the capture (None: not asked for), and all its records."""
+    import metrics_core.capture.dispatch as dispatch
+    from metrics_core.capture.train_step import capture_step
+
+    strides, device_layout = [], dispatch.device_layout
+
+    def spy(name, args, out):  # noqa: ANN001, ANN202
+        out = device_layout(name, args, out)
+        if name == "convolution_backward":
+            strides.append([None if t is None else t.stride() for t in out[:2]])
+        return out
+
+    monkeypatch.setattr(dispatch, "device_layout", spy)
+    step = capture_step(
+        model, (x,), {}, batch_size=2, loss="cross-entropy", optimizer="sgd", precision="fp32"
+    )
+    bwd = {r.module: r for r in step.phase("backward") if r.op == "convolution_backward"}
+    return bwd, strides, step.records
+
+
+def cl(t: torch.Tensor) -> torch.Tensor:
+    return t.to(memory_format=torch.channels_last)
+
+
+def test_a_channels_last_nets_backward_convolutions_run_the_nhwc_kernel(monkeypatch):
+    with torch.device("meta"):
+        model, x = cl(ConvHead().to("meta")), cl(torch.empty(2, 4, 5, 5))
+    bwd, strides, records = train_step_layouts(model, x, monkeypatch)
+    # conv2's backward comes first: grad_input (2, 8, 5, 5) and grad_weight (8, 8, 3, 3) channels-last, as
+    # cuDNN returns them (NHWC strides: C=1, W=C, H=W*C, N=H*W*C), so ReLU's and BatchNorm's backward read
+    # NHWC; conv1's input needs no gradient: grad_weight (8, 4, 3, 3) only, channels-last
+    assert strides == [[(200, 1, 40, 8), (72, 1, 24, 8)], [None, (36, 1, 12, 4)]]
+    conv1, conv2 = bwd["conv1"], bwd["conv2"]
+    assert conv1.channels_last and conv2.channels_last
+    # conv2's grad_output comes back NCHW through flatten (the reshape of a channels-last tensor copied it
+    # to NCHW in the forward): cuDNN copies it to NHWC first, 2 x 8 x 5 x 5 x 4 B = 1,600 bytes; its input
+    # and weight are NHWC already. conv1's grad_output (BatchNorm's backward), input and weight are NHWC
+    assert (conv2.hidden_copies, conv1.hidden_copies) == ([1_600], None)
+    # timed as the NHWC implicit GEMM in eager, with its forward's GEMM: M = 2 x 5 x 5 = 50, N = 8, K = 72
+    assert op_class(conv2, "eager") == "conv_compiled"
+    from metrics_core.perf.efficiency import gemm_shape
+
+    assert gemm_shape(conv2) == (1, 50, 8, 72)
+    # eager: the copy reads and writes its 1,600 bytes, one more launch
+    (k,) = [k for k in eager_kernels(records) if k.main == conv2.index]
+    assert (k.launches, k.read_bytes - conv2.input_bytes - conv2.weight_bytes) == (2, 1_600)
+
+
+def test_an_nchw_nets_backward_convolutions_are_unchanged(monkeypatch):
+    with torch.device("meta"):
+        model, x = ConvHead().to("meta"), torch.empty(2, 4, 5, 5)
+    bwd, strides, _ = train_step_layouts(model, x, monkeypatch)
+    # contiguous NCHW gradients (strides H*W*C, H*W, W, 1), no copies, the NCHW kernel
+    assert strides == [[(200, 25, 5, 1), (72, 9, 3, 1)], [None, (36, 9, 3, 1)]]
+    assert [(r.channels_last, r.hidden_copies) for r in bwd.values()] == [(False, None), (False, None)]
+    assert op_class(bwd["conv2"], "eager") == "conv_eager"
+
+
+def test_a_backward_convolution_copies_only_the_operands_its_gradients_read(monkeypatch):
+    # a channels-last input fed to a model left NCHW: every convolution runs NHWC (its input is)
+    with torch.device("meta"):
+        model, x = ConvHead().to("meta"), cl(torch.empty(2, 4, 5, 5))
+    bwd, _, _ = train_step_layouts(model, x, monkeypatch)
+    # conv2: grad_output (NCHW, flatten) 1,600 bytes, and its NCHW weight (8, 8, 3, 3) x 4 B = 2,304 for
+    # the input gradient (cudnn_convolution_backward_input: weight->contiguous(format)), in argument order
+    assert bwd["conv2"].hidden_copies == [1_600, 8 * 8 * 3 * 3 * 4] == [1_600, 2_304]
+    # conv1 computes no input gradient (the model input needs none): its NCHW weight is not read, no copy
+    assert (bwd["conv1"].channels_last, bwd["conv1"].hidden_copies) == (True, None)

@@ -26,7 +26,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from metrics_core.capture.attribution import ModuleAttribution
-from metrics_core.capture.layouts import CONV_OPS, conv_copies, conv_is_channels_last, device_layout
+from metrics_core.capture.layouts import CONV_KERNEL_OPS, conv_copies, conv_is_channels_last, device_layout
 from metrics_core.capture.storage import StorageTracker, tensors_in
 from metrics_core.capture.values import MAX_ELEMENTS, Shadows, shadowable
 from metrics_core.common.dtypes import ElementBits
@@ -424,10 +424,10 @@ class OpCapture(TorchDispatchMode):
                 weight_bytes=weight_bytes,
                 covered=covered,
                 kernels=launches if launches is not None and launches != 1 else None,
-                hidden_copies=conv_copies(args, self.storage.nbytes)
-                if name in CONV_OPS
+                hidden_copies=conv_copies(name, args, self.storage.nbytes)
+                if name in CONV_KERNEL_OPS
                 else hidden_copies(name, args, kwargs, self.storage.nbytes),
-                channels_last=name in CONV_OPS and conv_is_channels_last(args),
+                channels_last=name in CONV_KERNEL_OPS and conv_is_channels_last(name, args),
             )
         )
 

@@ -19,6 +19,23 @@ channels-last input with an NCHW weight (a model left NCHW fed a channels-last t
 downsampling convolutions after its channels-last blocks) copies the weight, a channels-last weight with an
 NCHW input copies the input, a strided input of an NCHW convolution is made contiguous
 (``conv_copies``).
+
+The backward, ``convolution_backward`` (grad_output, input, weight, ..., output_mask), runs in the same
+format, chosen from input and weight alone (``aten/src/ATen/native/Convolution.cpp``
+``convolution_backward``: ``determine_backend_memory_format(input, weight, backend)``; pytorch/pytorch
+954cecd170713eed16a75b7dcea776a5abf0f134), and returns grad_input and grad_weight in it. PyTorch's meta
+kernel does the same (``torch/_meta_registrations.py`` ``meta_convolution_backward``: "Both grad_input and
+grad_weight use this same backend_memory_format"; torch 2.14.1, git 5c4886908584029761b579af026dcfb627c84070,
+the version pinned), so the capture's backward ops see eager CUDA's strides with nothing changed here. What
+the meta kernel cannot show are the copies inside cuDNN's backward (``cudnn/ConvShared.cpp``,
+pytorch/pytorch 02f095500106364c5fa7da109f5dc0f35c320e41): ``input.contiguous(format)`` when the weight
+gradient is asked for (``Convolution.cpp``; ``cudnn_convolution_backward_weight``), grad_output made the
+input's format (``cudnn_convolution_backward``: ``grad_output_t.to(input.suggest_memory_format())``, then
+``grad_output->contiguous(memory_format)``) and ``weight->contiguous(memory_format)`` when the input
+gradient is asked for (``cudnn_convolution_backward_input``). A channels-last network whose last
+convolution's output is flattened (``reshape`` copies a channels-last tensor to NCHW first) gets that
+convolution's grad_output back NCHW: its backward copies it (``conv_copies``). The backward's record is
+``channels_last`` where the forward's is (``conv_is_channels_last``).
 """
 
 from __future__ import annotations
@@ -30,6 +47,10 @@ import torch
 
 #: The convolution ops of the dispatcher (one cost rule: ``costs.conv``).
 CONV_OPS: frozenset[str] = frozenset({"convolution", "_convolution", "convolution_overrideable"})
+#: The convolution's backward op (``costs.backward``): grad_output, input, weight, ..., output_mask (10).
+CONV_BACKWARD = "convolution_backward"
+#: Ops that run a convolution kernel in one memory format (``conv_copies``, ``conv_is_channels_last``).
+CONV_KERNEL_OPS: frozenset[str] = CONV_OPS | {CONV_BACKWARD}
 
 
 def channels_last_format(t: Any) -> torch.memory_format | None:
@@ -42,14 +63,31 @@ def channels_last_format(t: Any) -> torch.memory_format | None:
     return fmt if t.is_contiguous(memory_format=fmt) else None
 
 
-def conv_is_channels_last(args: tuple) -> bool:
-    """Whether a convolution called with ``args`` (input, weight, ...) runs its channels-last kernel."""
-    return any(channels_last_format(a) is not None for a in args[:2])
+def _input_weight(name: str, args: tuple) -> tuple:
+    """The input and weight of convolution op ``name`` called with ``args`` (what picks its format)."""
+    return tuple(args[1:3]) if name == CONV_BACKWARD else tuple(args[:2])
+
+
+def _kernel_operands(name: str, args: tuple) -> tuple:
+    """The tensors the kernel of ``name`` reads in its format (module doc): a forward's input and weight; a
+    backward's grad_output, its input when the weight gradient is asked for (``output_mask[1]``), its
+    weight when the input gradient is (``output_mask[0]``)."""
+    if name != CONV_BACKWARD:
+        return tuple(args[:2])
+    mask = args[10] if len(args) > 10 else (True, True, True)
+    return tuple(args[i] for i, needed in ((0, True), (1, mask[1]), (2, mask[0])) if needed)
+
+
+def conv_is_channels_last(name: str, args: tuple) -> bool:
+    """Whether convolution op ``name`` (forward or ``convolution_backward``) called with ``args`` runs its
+    channels-last kernel: its input or weight is channels-last."""
+    return any(channels_last_format(a) is not None for a in _input_weight(name, args))
 
 
 def device_layout(name: str, args: tuple, out: Any) -> Any:
     """``out`` of op ``name`` with the memory format the device kernel gives it (module doc): a meta
-    convolution output made channels-last when its input or weight is; anything else unchanged."""
+    convolution output made channels-last when its input or weight is; anything else unchanged (the meta
+    ``convolution_backward`` already returns its gradients in the kernel's format)."""
     if name not in CONV_OPS or not isinstance(out, torch.Tensor) or not out.is_meta:
         return out
     fmt = next((f for f in map(channels_last_format, args[:2]) if f is not None), None)
@@ -58,14 +96,19 @@ def device_layout(name: str, args: tuple, out: Any) -> Any:
     return torch.empty(out.shape, dtype=out.dtype, device=out.device, memory_format=fmt)
 
 
-def conv_copies(args: tuple, nbytes: Callable[[Any], int]) -> list[int] | None:
-    """Bytes of each operand (input, then weight) a convolution called with ``args`` copies into its
-    kernel's memory format first (module doc: channels-last when its input or weight is, else contiguous
-    NCHW); None when both already are. ``nbytes``: a tensor's bytes (the capture's)."""
-    fmt = next((f for f in map(channels_last_format, args[:2]) if f is not None), torch.contiguous_format)
+def conv_copies(name: str, args: tuple, nbytes: Callable[[Any], int]) -> list[int] | None:
+    """Bytes of each operand convolution op ``name`` called with ``args`` copies into its kernel's memory
+    format first (module doc: channels-last when its input or weight is, else contiguous NCHW), in argument
+    order: a forward's input and weight; a backward's grad_output, input (weight gradient asked for) and
+    weight (input gradient asked for). None when all already are. ``nbytes``: a tensor's bytes (the
+    capture's)."""
+    fmt = next(
+        (f for f in map(channels_last_format, _input_weight(name, args)) if f is not None),
+        torch.contiguous_format,
+    )
     copies = [
         nbytes(a)
-        for a in args[:2]
+        for a in _kernel_operands(name, args)
         if isinstance(a, torch.Tensor) and a.numel() and not a.is_contiguous(memory_format=fmt)
     ]
     return copies or None

@@ -61,9 +61,9 @@ class OpRecord:
     #: the bytes of each, read once and written once, one launch each. Not in the op's own traffic
     #: (``bytes``); the eager execution model adds them. None: none.
     hidden_copies: list[int] | None = None
-    #: A convolution that runs its channels-last (NHWC) kernel: its input or weight arrives laid out
-    #: channels-last (``capture.layouts``), so cuDNN runs no NCHW transforms around it (an operand that is
-    #: not channels-last is copied to it first: ``hidden_copies``).
+    #: A convolution (or its ``convolution_backward``) that runs its channels-last (NHWC) kernel: its input
+    #: or weight arrives laid out channels-last (``capture.layouts``), so cuDNN runs no NCHW transforms
+    #: around it (an operand that is not channels-last is copied to it first: ``hidden_copies``).
     channels_last: bool = False
 
     @property

@@ -10,8 +10,8 @@ architecture generation (``data/efficiency.toml``, every figure with its derivat
   (``metrics_core.perf.power``: 1 unless the board's power limit holds the clock below boost), class
   ``gemm`` (matmul), ``conv`` (``conv_eager``: cuDNN on NCHW tensors in eager; ``conv_compiled``: cuDNN on
   channels-last tensors, after Inductor's layout optimisation or in eager on an input already channels-last
-  (``OpRecord.channels_last``), by default ``gemm x implicit_gemm``, see ``Efficiency.compiled_conv``),
-  ``attention``; kernels without MACs (pointwise, norms, pooling) and
+  (``OpRecord.channels_last``; a convolution's backward as its forward), by default ``gemm x implicit_gemm``,
+  see ``Efficiency.compiled_conv``), ``attention``; kernels without MACs (pointwise, norms, pooling) and
   depthwise convolutions (one input channel per group: no tensor-core GEMM) compute on the vector units: the
   fp32 peak x ``p.vector``;
 - q(shape), tile and wave quantisation of the kernel's GEMM (M x N x K per group, ``groups`` GEMMs): for each
@@ -432,7 +432,9 @@ def quantisation(shape: tuple[int, int, int, int], p: Efficiency) -> float:
 def op_class(record: OpRecord, execution: str) -> str:
     """``gemm``, ``conv_eager``/``conv_compiled``, ``depthwise``, ``attention`` or ``vector`` (module doc).
     A convolution is ``conv_compiled`` (cuDNN's channels-last kernel) under ``torch.compile`` and wherever
-    its input is already channels-last (``OpRecord.channels_last``), ``conv_eager`` (NCHW) otherwise."""
+    its input or weight is already channels-last (``OpRecord.channels_last``; its ``convolution_backward``
+    likewise, ``capture.layouts``), ``conv_eager`` (NCHW) otherwise; a depthwise one (or its backward) is
+    ``depthwise`` in either layout."""
     if record.macs:
         if record.category == "conv":
             shape = gemm_shape(record)
