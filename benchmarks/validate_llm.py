@@ -65,6 +65,7 @@ from metrics_core.perf import llm_calibrate  # noqa: E402
 from metrics_core.perf.hardware import hardware_targets  # noqa: E402
 from metrics_core.perf.llm import Scenario, estimate_llm  # noqa: E402
 from metrics_core.perf.power import with_power_limit  # noqa: E402
+from metrics_core.perf.serving import arrival_wait_s  # noqa: E402
 from metrics_core.perf.validation import summarize  # noqa: E402
 
 MEASURED = ROOT / "benchmarks" / "measured"
@@ -292,16 +293,26 @@ def batch_of(row: Row, targets: dict) -> int:
     if row.batch:
         return row.batch
     if row.qps:
-        c = 1
-        for _ in range(6):
-            s = scenario_of(row, c).validated(target_of(row, targets))
-            e = estimate_llm(capture_cached(row.model, s), target_of(row, targets), s)
-            c = max(1, math.ceil(row.qps * (e.prefill.time_s + row.output * e.tpot_s)))
-        return c
+        return concurrency_at_rate(row, targets)
 
     s = scenario_of(row, 1).validated(target_of(row, targets))
     est = estimate_llm(capture_cached(row.model, s), target_of(row, targets), s)
     return max(1, min(est.max_batch_size, get_stack(row.stack).max_batch))
+
+
+def concurrency_at_rate(row: Row, targets: dict) -> int:
+    """The sequences in flight of a row measured at a request rate: Little's law, requests in the system =
+    rate x (TTFT + output x TPOT) at that concurrency (a fixed point), rounded up to a whole batch."""
+    c = 1
+    for _ in range(6):
+        s = scenario_of(row, c).validated(target_of(row, targets))
+        e = estimate_llm(capture_cached(row.model, s), target_of(row, targets), s)
+        c = max(1, math.ceil(row.qps * (e.prefill.time_s + row.output * e.tpot_s)))
+    return c
+
+
+#: The concurrency of each TTFT row measured at a request rate (``concurrency_at_rate``), found once.
+_RATE_CONCURRENCY: dict[str, int] = {}
 
 
 def estimate_row(row: Row, targets: dict, batch: int) -> float:
@@ -314,6 +325,12 @@ def estimate_row(row: Row, targets: dict, batch: int) -> float:
     if row.metric == "tpot_ms":
         return 1e3 * e.tpot_s
     if row.metric == "ttft_ms":
+        if row.qps:  # a request arriving at a rate waits for the step in flight (perf.serving.arrival_wait_s)
+            if row.id not in _RATE_CONCURRENCY:  # the fixed point once; the step at it with these parameters
+                _RATE_CONCURRENCY[row.id] = concurrency_at_rate(row, targets)
+            sc = scenario_of(row, _RATE_CONCURRENCY[row.id]).validated(target)
+            step = estimate_llm(capture_cached(row.model, sc), target, sc).tpot_s
+            ttft += arrival_wait_s(step, row.qps * (e.prefill.time_s + row.output * step))
         return 1e3 * ttft
     if row.metric == "decode_tok_s":
         return batch / e.tpot_s

@@ -124,3 +124,19 @@ def test_hold_out_needs_the_leave_one_out_fit(vl, capsys):
         vl.main(["--hold-out", "h100-sxm5-80gb"])
     assert info.value.code == 2
     assert "--hold-out needs --fit --leave-one-out" in capsys.readouterr().err
+
+
+def test_the_ttft_rows_measured_at_a_request_rate_are_trtllm_serving_at_2_qps(rows):
+    """A TTFT measured at a request rate includes the arrival's wait for the step in flight
+    (``perf.serving.arrival_wait_s``, added by ``estimate_row``): the five Triton rows at QPS=2 of
+    TensorRT-LLM's perf-overview table; its QPS=INF TTFT rows (queueing) are skipped, the rest are
+    batch-1 or closed-loop rows."""
+    found, _ = rows
+    rate = sorted((r.id, r.qps) for r in found if r.metric == "ttft_ms" and r.qps)
+    assert rate == [
+        ("trtllm014-serve-h100-llama31-70b-tp4-467-256-q2-ttft", 2.0),
+        ("trtllm014-serve-h100-llama31-8b-202-214-q2-ttft", 2.0),
+        ("trtllm014-serve-h100-llama31-8b-467-256-q2-ttft", 2.0),
+        ("trtllm014-serve-h200-llama31-70b-tp4-467-256-q2-ttft", 2.0),
+        ("trtllm014-serve-h200-llama31-8b-467-256-q2-ttft", 2.0),
+    ]

@@ -444,6 +444,25 @@ def request_overhead_s(scenario: Scenario, stack: Stack | None = None) -> float:
     return stack.request_overhead_s if scenario.efficiency == "calibrated" else 0.0
 
 
+def arrival_wait_s(step_s: float, in_system: float) -> float:
+    """Mean time a request arriving at a request rate (open loop, Poisson arrivals) waits for the engine's
+    step in flight to end before its own prefill is scheduled, seconds: a continuous-batching engine
+    admits new requests only between steps.
+
+    ``step_s``: the running batch's decode step (s, > 0 where there is one); ``in_system``: the mean
+    number of requests in the engine (Little's law: rate x time in the system). Poisson arrivals see the
+    time average (PASTA: Wolff, "Poisson Arrivals See Time Averages", Oper. Res. 30, 1982); an engine that
+    serves every admitted request at once holds a Poisson-distributed number of them (M/G/infinity), so
+    an arrival finds it busy with probability ``1 - exp(-in_system)``, and then lands at a uniformly random
+    point of a step: the mean residual life of steps of equal length is half a step (Kleinrock, Queueing
+    Systems vol. 1, 1975, sec. 5.2: E[T^2] / 2 E[T]). So ``(1 - exp(-in_system)) x step_s / 2``.
+    ``ValueError`` for a negative or non-finite argument. A closed-loop client (``concurrency``) sends its
+    next request when a step ends, so it does not wait this."""
+    if not (math.isfinite(step_s) and math.isfinite(in_system)) or step_s < 0 or in_system < 0:
+        raise ValueError(f"step_s and in_system must be finite and >= 0, got {step_s!r}, {in_system!r}")
+    return (1.0 - math.exp(-in_system)) * step_s / 2.0
+
+
 def chunk_size(scenario: Scenario, chunk: int | None, stack: Stack | None = None) -> int:
     """Prompt tokens per step: ``chunk`` when given (0: no chunking), else the stack's
     ``prefill_chunk_tokens``; 0 means the whole prompt in one step."""
