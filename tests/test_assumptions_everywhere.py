@@ -179,6 +179,8 @@ def test_llm_with_the_users_own_parameters_is_not_called_validated(
     assert main([*argv, "--format", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["validated"], row["validation"], row["context"]["validated"]) == (False, None, False)
+    user = f"user: {config_dir / 'efficiency.toml'} (gemm)" if named == "target" else "built-in"
+    assert (row["efficiency_source"], row["context"]["efficiency_source"]) == (user, user)
     assert main(argv) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "calibrated to your measurements (the user file), not validated here" in text
@@ -293,3 +295,23 @@ def test_vision_validation_follows_the_mode_and_precision_measured(
     assert main(argv) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["validated"], row["context"]["validated"]) == (validated, validated)
+
+
+def test_hardware_does_not_call_a_target_with_the_users_parameters_validated(config_dir, capsys):
+    """After ``calibrate --write`` replaced the RTX 4090's values, ``hardware`` still said "vision+llm" /
+    ``validated: true`` while every estimate on it said "not validated" (a helper's fresh-user run): the
+    Valid. cell is ``user``, JSON ``validated`` false, no validation text."""
+    config_dir.mkdir(parents=True)
+    (config_dir / "efficiency.toml").write_text("[target.rtx-4090]\ngemm = 0.8\n")
+    assert main(["hardware", "rtx-4090", "--format", "json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    got = rows["rtx-4090"]
+    assert (got["validated"], got["validation"], got["validated_llm"]) == (False, None, {})
+    assert rows["rtx-4090-laptop"]["efficiency_source"] == "built-in"
+    from metrics_core.perf.hardware import get_target
+    from tui.cli.commands.hardware import validated_label
+
+    assert (validated_label(get_target("rtx-4090")), validated_label(get_target("rtx-3090"))) == (
+        "user",
+        "vision+llm",  # timm's files; llama.cpp's 2024 rows
+    )

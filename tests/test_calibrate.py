@@ -184,6 +184,10 @@ def test_user_file_overrides_params_for(tmp_path):
         ("[target.rtx-4090]\ngemm = 1.5\n", "outside its range"),
         ('[target.rtx-4090]\ngemm = "x"\n', "expected a number"),
         ("gemm = 0.5\n", "only [target.ID] tables"),
+        # a helper's fresh-user run: these raised AttributeError (a traceback from every verb)
+        ("target = 5\n", "'target' is not a table of [target.ID] tables"),
+        ("target = [1]\n", "'target' is not a table of [target.ID] tables"),
+        ('target = "rtx-4090"\n', "'target' is not a table of [target.ID] tables"),
     ],
 )
 def test_broken_user_file_is_ignored_with_one_warning(tmp_path, capsys, text, why):

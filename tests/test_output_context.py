@@ -45,7 +45,7 @@ def test_context_on_json_csv_and_markdown(capsys):
     assert first == (
         f"_modeltui {VERSIONS['modeltui_version']} · torch {VERSIONS['torch_version']} · batch 4 · "
         "bytes bf16 · on h100-sxm5-80gb, peak bf16 · eager kernels, calibrated efficiency · "
-        "physical estimate (not validated) · roofline figures are estimates_"
+        "physical estimate, not validated · roofline figures are estimates_"
     )
 
 

@@ -72,7 +72,8 @@ class ReportDiff:
         if not self.timed:
             return None
 
-        from metrics_core.perf.efficiency import provenance, unvalidated_label
+        from metrics_core.perf.efficiency import provenance
+        from metrics_core.report.context import unvalidated_label
 
         def basis(r: Report) -> str:
             p = provenance(r.target, r.efficiency, execution=r.execution, precision=r.precision)

@@ -264,7 +264,7 @@ class Report:
             lines.append(f"PARTIAL coverage: the cost rule of {op} (x{n}) failed: {cov.rule_errors[op]}")
         est = self.estimate
         if est is not None:
-            from metrics_core.perf.efficiency import unvalidated_label
+            from metrics_core.report.context import unvalidated_label
 
             source = est.efficiency_source
             valid = f"validated: {est.validation}" if est.validated else unvalidated_label(source)

@@ -276,8 +276,11 @@ def parse_user_efficiency(text: str, label: str) -> dict[str, dict[str, float]]:
         raise ValueError(
             f"{label}: unknown table or key {extra[0]!r} (only [target.ID] tables and [stack.ID] tables)"
         )
+    targets = data.get("target", {})
+    if not isinstance(targets, dict):  # ``target = 5``: not the [target.ID] tables
+        raise ValueError(f"{label}: 'target' is not a table of [target.ID] tables")
     out: dict[str, dict[str, float]] = {}
-    for tid, table in (data.get("target") or {}).items():
+    for tid, table in targets.items():
         if not isinstance(table, dict):
             raise ValueError(f"{label}: target.{tid} is not a table")
         values: dict[str, float] = {}
@@ -842,11 +845,3 @@ def builtin_calibration(target: HardwareTarget, efficiency: str) -> bool:
     parameters are not what was validated, so their estimates are not called validated (``provenance``,
     ``perf.roofline``, ``perf.llm.stack_validation``)."""
     return efficiency == "calibrated" and efficiency_source(target) == "built-in"
-
-
-def unvalidated_label(efficiency_source: str | None) -> str:
-    """What an estimate that is not validated rests on, in words: the user's calibrated parameters
-    (``efficiency_source`` ``user: PATH (names)``) or a physical estimate."""
-    if efficiency_source and efficiency_source.startswith("user: "):
-        return f"calibrated to your measurements ({efficiency_source.removeprefix('user: ')}), not validated"
-    return "physical estimate, not validated"

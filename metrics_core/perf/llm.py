@@ -766,6 +766,16 @@ class LlmEstimate:
         return self.validation is not None
 
     @property
+    def efficiency_source(self) -> str | None:
+        """Where the target's calibrated parameters come from (``perf.efficiency.efficiency_source``:
+        ``built-in`` or ``user: PATH (names)``; the stack's own: ``stack_source``), None for ideal."""
+        if self.scenario.efficiency != "calibrated":
+            return None
+        from metrics_core.perf.efficiency import efficiency_source
+
+        return efficiency_source(self.target)
+
+    @property
     def decode(self) -> PhaseEstimate:
         """The decode step at ``context_tokens``."""
         return self.decode_at or self.decode_first
@@ -810,6 +820,7 @@ class LlmEstimate:
             "stack": s.stack,
             "stack_name": self.stack.name if self.stack else None,
             "stack_source": self.stack.origin if self.stack else None,
+            "efficiency_source": self.efficiency_source,
             "stack_mechanics": self.stack.mechanics(self.target, s) if self.stack else [],
             "execution": s.execution,
             "efficiency": s.efficiency,

@@ -90,7 +90,7 @@ def assumptions_text(d: dict[str, Any], target: HardwareTarget) -> str:
     """One line (prose, folds): what the estimate assumes — target, precision recipe, optimizer
     implementation, execution, efficiency (calibrated or physical) — and whether it is validated on this
     target."""
-    from metrics_core.perf.efficiency import unvalidated_label
+    from metrics_core.report.context import unvalidated_label
 
     validated = (
         f"validated on this target: {d['validation']}"

@@ -63,6 +63,14 @@ def run_context(
     return out
 
 
+def unvalidated_label(efficiency_source: str | None) -> str:
+    """What an estimate that is not validated rests on, in words: the user's calibrated parameters
+    (``efficiency_source`` ``user: PATH (names)``) or a physical estimate."""
+    if efficiency_source and efficiency_source.startswith("user: "):
+        return f"calibrated to your measurements ({efficiency_source.removeprefix('user: ')}), not validated"
+    return "physical estimate, not validated"
+
+
 def caption(context: dict[str, Any]) -> str:
     """``'modeltui 0.1.0 · torch 2.14.1 · batch 1 · bytes fp16 · on h100-sxm5-80gb, peak fp16 · ...'``."""
     parts = [f"modeltui {context.get('modeltui_version')}", f"torch {context.get('torch_version')}"]
@@ -80,9 +88,8 @@ def caption(context: dict[str, Any]) -> str:
     if "execution" in context:
         parts.append(f"{context['execution']} kernels, {context.get('efficiency')} efficiency")
     if "validated" in context:
-        parts.append("validated target" if context["validated"] else "physical estimate (not validated)")
-    if str(context.get("efficiency_source", "")).startswith("user"):
-        parts.append(f"parameters {context['efficiency_source']}")
+        source = context.get("efficiency_source")
+        parts.append("validated target" if context["validated"] else unvalidated_label(source))
     if context.get("estimate"):
         parts.append("roofline figures are estimates")
     return " · ".join(parts)

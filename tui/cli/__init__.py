@@ -305,9 +305,14 @@ def _provenance(
     try:
         target = load_catalog(getattr(args, "hardware_file", None) or ()).get(hardware)
         if stack:  # llm: the stack's validation, as its estimates say it (perf.llm.stack_validation)
+            from metrics_core.perf.efficiency import efficiency_source
+
             execution = getattr(args, "execution", None)
             validation = stack_validation(target, get_stack(stack).id, execution, efficiency or "calibrated")
-            return {"validated": validation is not None}
+            out: dict = {"validated": validation is not None}
+            if (efficiency or "calibrated") == "calibrated":  # the target's parameters (the stack's: JSON)
+                out["efficiency_source"] = efficiency_source(target)
+            return out
         execution = getattr(args, "execution", None) or "eager"
         return provenance(target, efficiency or "calibrated", args.verb == "train", execution, precision)
     except (ModeltuiError, OSError, ValueError):

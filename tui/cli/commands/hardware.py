@@ -97,9 +97,10 @@ def target_json(t: HardwareTarget) -> dict:
     d["generation"] = builtin_params_for(t).generation
     d["bandwidth_share"] = params_for(t).bandwidth
     d["efficiency_source"] = efficiency_source(t)
-    d["validated"] = validation_for(t) is not None
-    d["validation"] = validation_for(t)
-    d["validated_llm"] = llm_validations(t)
+    builtin = d["efficiency_source"] == "built-in"  # the user's own values are not what was validated
+    d["validated"] = builtin and validation_for(t) is not None
+    d["validation"] = validation_for(t) if builtin else None
+    d["validated_llm"] = llm_validations(t) if builtin else {}
     return d
 
 
@@ -134,9 +135,12 @@ def _ridge(t: HardwareTarget, precision: str) -> str:
 def validated_label(t: HardwareTarget) -> str:
     """The table's ``Valid.`` cell: ``vision`` when the target's vision estimates were held against published
     measurements (``validated``), ``llm`` when some serving stack's were (``validated_llm``), both joined by
-    ``+``, or ``-`` (physical estimates only)."""
-    from metrics_core.perf.efficiency import llm_validations, validation_for
+    ``+``, ``-`` (physical estimates only) or ``user`` (the user efficiency file's ``[target.ID]`` values
+    replace the built-in ones: calibrated to the user's measurements, not the validated values)."""
+    from metrics_core.perf.efficiency import efficiency_source, llm_validations, validation_for
 
+    if efficiency_source(t) != "built-in":
+        return "user"
     kinds = [k for k, v in (("vision", validation_for(t)), ("llm", llm_validations(t))) if v]
     return "+".join(kinds) or "-"
 
@@ -195,7 +199,7 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "Clock x = sustained tensor-load clock / boost under the board power (P = published, M = power "
         "model);\nValid. = estimates held against published measurements: vision (compare, layers, "
         "roofline ...), llm (for the stacks\n  --format json's validated_llm names); - = physical estimates "
-        "only;\n"
+        "only; user = your calibrated parameters;\n"
         "Mem = memory type; Link = how its GPUs talk (interconnect_kind; --format json for the rest)."
     )
     order = "rows in catalog order (vendor, then kind)"

@@ -25,7 +25,8 @@ DEFAULT_ACCEPTANCE = 0.7
 FLAT_KEYS: tuple[str, ...] = (
     "model", "hardware", "architecture", "batch_size", "prompt_tokens", "generate_tokens", "context_tokens",
     "encoder_tokens", "weights_precision", "weights_bits_per_weight", "activations_precision", "kv_precision",
-    "compute_precision", "tp", "stack", "stack_source", "execution", "efficiency", "validated", "clock_ratio",
+    "compute_precision", "tp", "stack", "stack_source", "efficiency_source", "execution", "efficiency",
+    "validated", "clock_ratio",
     "params", "active_params", "weight_bytes", "kv_bytes_per_token", "cross_kv_bytes_per_token",
     "kv_cache_bytes", "kv_block_tokens", "kv_paging_bytes", "cross_kv_cache_bytes", "activation_bytes",
     "resident_bytes",

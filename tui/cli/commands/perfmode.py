@@ -53,9 +53,10 @@ def provenance_label(
 ) -> str:
     """``"validated on this target"``, ``"physical estimate, not validated on this target"`` or, when
     calibrated estimates use the user efficiency file, ``"calibrated to your measurements (PATH (names)),
-    not validated on this target"`` (``perf.efficiency.unvalidated_label``) — what a
+    not validated on this target"`` (``report.context.unvalidated_label``) — what a
     text title says beside the execution and efficiency (``metrics_core.perf.efficiency.provenance``)."""
-    from metrics_core.perf.efficiency import provenance, unvalidated_label
+    from metrics_core.perf.efficiency import provenance
+    from metrics_core.report.context import unvalidated_label
 
     p = provenance(target, efficiency, execution=execution, precision=precision)
     if p["validated"]:
