@@ -163,8 +163,18 @@ def test_a_foreach_kernel_pays_one_gap_per_launch_and_one_host_issue():
 
 def test_default_implementation_follows_the_target_kind():
     # torch's _default_to_fused_or_foreach: foreach for CUDA tensors, the for-loop on CPU tensors
-    assert default_optimizer_impl(get_target("a100-pcie-40gb").kind) == "foreach"
-    assert default_optimizer_impl(get_target("xeon-8480-plus").kind) == "for-loop"
+    impl = {t: default_optimizer_impl(get_target(t).vendor, get_target(t).kind) for t in (
+        "a100-pcie-40gb", "mi300x", "jetson-agx-orin-64gb", "xeon-8480-plus", "epyc-9654", "apple-m3-max",
+        "raspberry-pi-5",
+    )}  # fmt: skip
+    # CUDA / ROCm tensors take foreach, a Jetson's too (kind "edge SoC": a helper found it on the for-loop);
+    # CPUs and Apple's mps devices are not in torch's foreach device list
+    assert impl == {
+        "a100-pcie-40gb": "foreach", "mi300x": "foreach", "jetson-agx-orin-64gb": "foreach",
+        "xeon-8480-plus": "for-loop", "epyc-9654": "for-loop", "apple-m3-max": "for-loop",
+        "raspberry-pi-5": "for-loop",
+    }  # fmt: skip
+    assert default_optimizer_impl("NVIDIA", "gpu") == "foreach"  # a user target's kind, any case
 
 
 def _train_json(capsys, *extra):

@@ -19,13 +19,19 @@ from metrics_core.common.errors import (
 from metrics_core.common.input_spec import describe_inputs
 from metrics_core.runtime.options import MAX_BATCH_SIZE, AnalysisOptions
 
+#: Vendors whose GPUs PyTorch drives as ``cuda`` devices (CUDA; ROCm's HIP is ``cuda`` too).
+CUDA_VENDORS: frozenset[str] = frozenset({"NVIDIA", "AMD"})
 
-def default_optimizer_impl(kind: str) -> str:
-    """PyTorch's optimizer implementation on a target of ``HardwareTarget.kind``: ``foreach`` on a GPU
-    (torch's ``optim.optimizer._default_to_fused_or_foreach``: foreach when every parameter is a CUDA
-    tensor, ROCm included), ``for-loop`` otherwise (CPU tensors; TPUs and other accelerators run their own
-    compiled optimizers, not PyTorch's CUDA kernels)."""
-    return "foreach" if "GPU" in kind else "for-loop"
+
+def default_optimizer_impl(vendor: str, kind: str) -> str:
+    """PyTorch's optimizer implementation on a target (``HardwareTarget.vendor`` / ``kind``): ``foreach``
+    when its parameters are ``cuda`` tensors (torch's ``optim.optimizer._default_to_fused_or_foreach``:
+    foreach when every parameter's device type is in
+    ``_foreach_utils._get_foreach_kernels_supported_devices``, ``cuda`` / ``xpu`` / ``mtia`` / privateuse1,
+    torch 2.14): an NVIDIA or AMD GPU, a Jetson's included (kind ``edge SoC``); ``for-loop`` otherwise: CPUs
+    (kind ``CPU``, any case), Apple GPUs (``mps``), TPUs and Gaudi (their own compiled optimizers, not
+    PyTorch's CUDA kernels)."""
+    return "foreach" if vendor.upper() in CUDA_VENDORS and "cpu" not in kind.lower() else "for-loop"
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,7 @@ class TrainScreen(Screen[None]):
         modes = {"execution": session.execution, "efficiency": session.efficiency}
         train = TrainOptions(
             None, settings.optimizer, settings.precision, settings.checkpointing, settings.accumulation,
-            optimizer_impl=default_optimizer_impl(target.kind),
+            optimizer_impl=default_optimizer_impl(target.vendor, target.kind),
         )  # fmt: skip
         for name in self.models:
             if generation != self.generation:

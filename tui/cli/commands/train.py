@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     ).validated()  # fmt: skip
     specs = {name: get_spec(name) for name in args.models}  # every name known before any model is built
     check_seq_len(specs, args.seq_len)
-    impl = args.optimizer_impl = args.optimizer_impl or default_optimizer_impl(target.kind)  # in the context
+    # PyTorch's default for the target, also in the context
+    impl = args.optimizer_impl = args.optimizer_impl or default_optimizer_impl(target.vendor, target.kind)
     train = TrainOptions(
         args.loss, args.optimizer, args.precision, args.checkpointing, args.accumulation, optimizer_impl=impl
     ).validated()
