@@ -91,10 +91,17 @@ async def test_status_bar_at_200x50_in_full():
     app, _ = fakes.make_app(FOUR)
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(pilot)
+        # the fake session's ideal roofline is a physical estimate; the RTX 4090 calibrated (fp16: timm's
+        # AMP files) is validated (a helper found the app's comparison never said either)
         assert status(app) == (
             " compare  NVIDIA A100 PCIe 40GB (default) · bytes fp32 · peak fp32",
-            " │ batch 1 · native input · eager, ideal ",
+            " │ batch 1 · native input · eager, ideal · physical est. ",
         )
+        app.session.set_modes("eager", "calibrated")
+        app.session.options = app.session.with_options(dtype="fp16")
+        app.set_target("rtx-4090")
+        await settle(pilot)
+        assert status(app)[1] == " │ batch 1 · native input · eager, calibrated · validated "
 
 
 @sync

@@ -195,7 +195,7 @@ class LayersScreen(FilteredTableScreen):
         if estimate is not None and self.module is None and self.kernel is None:
             summary += (
                 f" · est. {units.human_time(estimate.latency_s)} {estimate.bound}-bound"
-                f" ({estimate.execution}, {estimate.efficiency} efficiency)"
+                f" ({estimate.execution}, {estimate.efficiency} efficiency; {_checked(estimate)})"
             )
         memory = report.extras.get("memory") or {}
         if memory.get("peak_activation_bytes") is not None and self.module is None:
@@ -378,3 +378,13 @@ class LayersScreen(FilteredTableScreen):
         )
         name = f"modeltui-{self.model.replace(':', '-').replace('.', '-')}-{what}.csv"
         self.app.push_screen(ExportScreen(table, name))
+
+
+def _checked(estimate) -> str:  # noqa: ANN001 (perf.roofline.ModelEstimate)
+    """``validated on this target``, or what an estimate that is not rests on (``report.context.
+    unvalidated_label``: the user's calibrated parameters or a physical estimate)."""
+    from metrics_core.report.context import unvalidated_label
+
+    if estimate.validated:
+        return "validated on this target"
+    return unvalidated_label(estimate.efficiency_source)

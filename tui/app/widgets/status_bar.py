@@ -18,11 +18,33 @@ from textual.widgets import ProgressBar, Static
 from metrics_core.common import units
 from tui.app.session import Session
 
+#: What the estimates rest on (``checked``), in the full bar.
+CHECKED_WORDS: dict[str, str] = {
+    "validated": "validated",
+    "physical": "physical est.",
+    "user": "your calibration",
+}
+
+
+def checked(session: Session) -> str:
+    """``validated`` (the target's estimates of this kind were held against published measurements, with
+    these modes and precision: ``perf.efficiency.provenance``), ``user`` (the user efficiency file's values
+    for the target) or ``physical`` (a physical estimate)."""
+    from metrics_core.perf.efficiency import provenance
+
+    p = provenance(
+        session.target, session.efficiency, execution=session.execution, precision=session.precision
+    )
+    if p["validated"]:
+        return "validated"
+    return "user" if str(p.get("efficiency_source", "")).startswith("user") else "physical"
+
 
 def options_text(session: Session, compact: bool = False) -> str:
-    """``'batch 1 · native input · eager, calibrated'`` (or the input shape when one is set;
-    ``· 512 tokens`` when the sequence length of token models is set); ``compact``: ``native`` and
-    ``eager/calibrated``. The dtype is in the precision label (bytes and peak)."""
+    """``'batch 1 · native input · eager, calibrated · validated'`` (or the input shape when one is set;
+    ``· 512 tokens`` when the sequence length of token models is set; the last word: ``checked``);
+    ``compact``: ``native`` and ``eager/calibrated``, no last word. The dtype is in the precision label
+    (bytes and peak)."""
     o = session.options
     shape = units.human_shape(o.input_shape) if o.input_shape else ("native" if compact else "native input")
     tokens = f" · {o.seq_len} tokens" if o.seq_len else ""
@@ -31,7 +53,9 @@ def options_text(session: Session, compact: bool = False) -> str:
         if compact
         else f"{session.execution}, {session.efficiency}"
     )
-    return f"batch {o.batch_size} · {shape}{tokens} · {modes}"
+    if compact:  # 80 columns: the target's "(default)" mark matters more (the layers title says it)
+        return f"batch {o.batch_size} · {shape}{tokens} · {modes}"
+    return f"batch {o.batch_size} · {shape}{tokens} · {modes} · {CHECKED_WORDS[checked(session)]}"
 
 
 def compact_precision(session: Session) -> str:
