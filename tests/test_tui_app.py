@@ -372,6 +372,9 @@ async def test_export_comparison_and_layers(tmp_path):
         assert {(r["hardware"], r["precision"], r["dtype"], r["estimate"]) for r in data} == {
             ("a100-pcie-40gb", "fp32", "fp32", "true")
         }
+        # and whether the estimates are validated, as compare --format csv says it (a helper found the
+        # app's export without it): the fake session's ideal roofline is a physical estimate
+        assert {(r["validated"], r.get("efficiency_source")) for r in data} == {("false", None)}
         await pilot.press("down", "enter", "m", "e")  # resnet18's layers per module
         app.screen.query_one("#export-path").value = str(tmp_path / "layers.json")
         await pilot.pause()
@@ -380,6 +383,9 @@ async def test_export_comparison_and_layers(tmp_path):
         modules = json.loads((tmp_path / "layers.json").read_text(encoding="utf-8"))
         assert [m["module"] for m in modules[:2]] == ["layer1.0", "layer1.1"]  # slowest first (29.39 us each)
         assert sum(m["ops"] for m in modules) == 68
+        # the estimate under the CLI's name (layers --format csv: est_time_s), and the model in the context
+        assert modules[0]["est_time_s"] == pytest.approx(29.39e-6, abs=0.01e-6) and "time_s" not in modules[0]
+        assert modules[0]["context"]["model"] == "resnet18"
 
 
 @sync

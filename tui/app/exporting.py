@@ -46,20 +46,26 @@ class ExportTable:
 
 
 def session_context(session: Session) -> dict[str, Any]:
-    """The context of the app's tables: batch, bytes dtype, target and precision path (estimates)."""
-    from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, DEFAULT_EXECUTION
+    """The context of the app's tables: batch, bytes dtype, target and precision path, the performance model
+    and whether it is validated on the target (``validated``, ``efficiency_source``), as the CLI's."""
+    from metrics_core.perf.efficiency import DEFAULT_EFFICIENCY, DEFAULT_EXECUTION, provenance
     from metrics_core.report.context import run_context
 
     o = session.options
-    return run_context(
+    execution = getattr(session, "execution", None) or DEFAULT_EXECUTION  # estimate_model's defaults
+    efficiency = getattr(session, "efficiency", None) or DEFAULT_EFFICIENCY
+    context = run_context(
         batch_size=o.batch_size,
         dtype=o.dtype,
         hardware=session.target.id,
         precision=session.precision,
-        execution=getattr(session, "execution", None) or DEFAULT_EXECUTION,  # estimate_model's defaults
-        efficiency=getattr(session, "efficiency", None) or DEFAULT_EFFICIENCY,
+        execution=execution,
+        efficiency=efficiency,
         estimate=True,
     )
+    # validated / efficiency_source, as the CLI's context has them (tui.cli._provenance)
+    context.update(provenance(session.target, efficiency, execution=execution, precision=session.precision))
+    return context
 
 
 def comparison_table(session: Session, names: Sequence[str]) -> ExportTable:
@@ -99,5 +105,20 @@ def layer_table(
     what: str,
     context: dict[str, Any] | None = None,
 ) -> ExportTable:
-    """A layer table as shown; JSON rows carry every raw field."""
-    return ExportTable(list(rows), list(rows), columns, first, what, context)
+    """A layer table as shown, with the estimate columns under the CLI's names (``EXPORT_NAMES``:
+    ``time_s`` -> ``est_time_s`` ..., as ``modeltui layers --format csv`` and README name them); JSON rows
+    carry every raw field."""
+    renamed = [{EXPORT_NAMES.get(k, k): v for k, v in r.items()} for r in rows]
+    cols = [replace(c, key=EXPORT_NAMES.get(c.key, c.key)) for c in columns]
+    return ExportTable(renamed, renamed, cols, EXPORT_NAMES.get(first, first), what, context)
+
+
+#: The app's layer-row keys that are estimates, and their names in every export (``est_`` prefix:
+#: ``metrics_core.report.rows.ESTIMATE_KEYS``; the share of the model's estimated time, in percent).
+EXPORT_NAMES: dict[str, str] = {
+    "time_s": "est_time_s",
+    "compute_s": "est_compute_s",
+    "memory_s": "est_memory_s",
+    "overhead_s": "est_overhead_s",
+    "share": "est_share_pct",
+}

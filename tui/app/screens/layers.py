@@ -373,9 +373,8 @@ class LayersScreen(FilteredTableScreen):
 
         first, cols = self.export_columns()
         what = "modules" if self.by_module else "ops"
-        table = layer_table(
-            self._shown, cols, first, f"{self.model} {what}", session_context(self.app.session)
-        )
+        context = {"model": self.model, **session_context(self.app.session)}
+        table = layer_table(self._shown, cols, first, f"{self.model} {what}", context)
         name = f"modeltui-{self.model.replace(':', '-').replace('.', '-')}-{what}.csv"
         self.app.push_screen(ExportScreen(table, name))
 
