@@ -51,11 +51,12 @@ def session_context(session: Session) -> dict[str, Any]:
     from metrics_core.report.context import run_context
 
     o = session.options
+    dtype, precision = session.analysed  # what the models were analysed in ("per model" when they differ)
     return run_context(
         batch_size=o.batch_size,
-        dtype=o.dtype,
+        dtype=dtype,
         hardware=session.target.id,
-        precision=session.precision,
+        precision=precision,
         execution=getattr(session, "execution", None) or DEFAULT_EXECUTION,  # estimate_model's defaults
         efficiency=getattr(session, "efficiency", None) or DEFAULT_EFFICIENCY,
         estimate=True,
