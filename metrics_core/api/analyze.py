@@ -49,7 +49,8 @@ def analyze(
     its class name.
 
     Name form: a catalog name (``modeltui models``), ``timm:...``, ``hf:...`` or ``pkg.mod:factory``;
-    ``dtype`` defaults to fp32 and ``batch_size`` to 1, as on the command line; a model that fails gives a
+    ``dtype`` defaults, as on the command line, to the model's own float16/bfloat16 (a bf16 ``hf:`` model)
+    else fp32 (``AnalysisOptions.dtype_from_model``), and ``batch_size`` to 1; a model that fails gives a
     ``Report`` whose ``error`` says why (``report.ok`` is False).
 
     Raises ``UsageError`` (one line, with suggestions) for an unknown keyword, option, hardware id or input
@@ -119,6 +120,9 @@ def _options(
     given = dict(kwargs)
     if dtype is not None:
         given["dtype"] = dtype
+    if given.get("dtype") is None:  # as the CLI without --dtype: a fp16/bf16 model in its own dtype
+        given.pop("dtype", None)
+        given.setdefault("dtype_from_model", True)
     if batch_size is not None:
         given["batch_size"] = batch_size
     if isinstance(given.get("inputs"), (list, tuple)):

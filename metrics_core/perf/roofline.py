@@ -66,6 +66,27 @@ def precision_for(target: HardwareTarget, dtype: str, use_tf32: bool = False) ->
     return precision
 
 
+def analysed_precision(target: HardwareTarget, dtype: str, asked: str | None = None) -> str:
+    """The precision path of the estimate of a model analysed in ``dtype`` (``ModelReport.dtype``: the
+    options' dtype, or the model's own fp16/bf16 when no dtype was chosen,
+    ``AnalysisOptions.dtype_from_model``) on ``target``: the one place the CLI, the app and the Python API
+    pick it.
+
+    ``asked`` is the path resolved for the run's options (``precision_for`` of the options' dtype, ``tf32``
+    with ``--tf32``). It is kept when it is ``dtype``'s own path (or ``tf32`` for an fp32 analysis); a
+    model analysed in another dtype (a bf16 model with no ``--dtype``) takes that dtype's path, e.g. bf16
+    bytes on an H100 are estimated on its bf16 tensor roof, never the fp32 one. Where ``target`` lacks
+    that path the estimate stays on ``asked``, which its ``precision`` then names. With ``asked`` None
+    the dtype's path is required: ``UsageError`` (``precision_for``) when the target lacks it.
+    """
+    if asked is None:
+        return precision_for(target, dtype)
+    if DTYPE_PRECISION.get(dtype) == asked or (asked == "tf32" and dtype == "fp32"):
+        return asked
+    own = DTYPE_PRECISION.get(dtype)
+    return own if own is not None and own in target.precisions else asked
+
+
 def ridge_point(target: HardwareTarget, precision: str) -> float:
     """FLOP/byte at which the memory slope meets the compute roof: peak FLOP/s / bandwidth."""
     return target.ridge_point(precision)

@@ -27,7 +27,7 @@ from typing import Any
 from metrics_core.common.records import ModelReport
 from metrics_core.perf.energy import estimate_energy
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.roofline import ModelEstimate, estimate_model
+from metrics_core.perf.roofline import ModelEstimate, analysed_precision, estimate_model
 from metrics_core.report.accuracy import accuracy_fields
 
 #: Every key of a row, in display order.
@@ -68,7 +68,8 @@ def tradeoff_row(
         row.update(params=m.params, macs=m.macs, memory_bytes=m.memory_bytes)
     row["peak_memory_bytes"] = memory.get("peak_total_bytes")
     if estimate is None and target is not None and precision and report.ok and report.records:
-        estimate = estimate_model(report, target, precision, **(modes or {}))
+        path = analysed_precision(target, report.dtype, precision)  # a bf16 model (no --dtype): bf16
+        estimate = estimate_model(report, target, path, **(modes or {}))
     if estimate is not None:
         row["latency_s"] = estimate.latency_s
         row["throughput_per_s"] = estimate.throughput_per_s

@@ -95,19 +95,23 @@ def caption(context: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def with_context(text: str, fmt: str, context: dict[str, Any]) -> str:
+def with_context(
+    text: str, fmt: str, context: dict[str, Any], per_model: dict[str, dict[str, Any]] | None = None
+) -> str:
     """``text`` rendered as ``fmt`` (json, csv, markdown) with ``context`` added as the module docstring
-    says; other formats, and text that does not parse as ``fmt``, are returned unchanged."""
+    says; other formats, and text that does not parse as ``fmt``, are returned unchanged. ``per_model``:
+    fields that differ by model (a bf16 model's ``dtype`` next to fp32 ones), replacing the context's on
+    the JSON objects and CSV rows whose ``model`` names that model."""
     if fmt == "json":
-        return _json(text, context)
+        return _json(text, context, per_model or {})
     if fmt == "csv":
-        return _csv(text, context)
+        return _csv(text, context, per_model or {})
     if fmt == "markdown" and text.strip():
         return f"_{caption(context)}_\n\n{text}"
     return text
 
 
-def _json(text: str, context: dict[str, Any]) -> str:
+def _json(text: str, context: dict[str, Any], per_model: dict[str, dict[str, Any]]) -> str:
     try:
         data = json.loads(text)
     except ValueError:
@@ -116,7 +120,8 @@ def _json(text: str, context: dict[str, Any]) -> str:
         data.setdefault("context", context)
     elif isinstance(data, list) and all(isinstance(row, dict) for row in data):
         for row in data:
-            row.setdefault("context", context)
+            own = per_model.get(row.get("model")) if isinstance(row.get("model"), str) else None
+            row.setdefault("context", {**context, **own} if own else context)
     else:
         return text
     if isinstance(data, list) and data and text.count("\n") <= len(data) + 2:  # one object per line
@@ -125,7 +130,7 @@ def _json(text: str, context: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
-def _csv(text: str, context: dict[str, Any]) -> str:
+def _csv(text: str, context: dict[str, Any], per_model: dict[str, dict[str, Any]]) -> str:
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or any(len(r) != len(rows[0]) for r in rows):
         return text  # not one rectangular table: left as it is
@@ -133,8 +138,10 @@ def _csv(text: str, context: dict[str, Any]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*rows[0], *extra])
+    at = rows[0].index("model") if "model" in rows[0] else None
     for row in rows[1:]:
-        writer.writerow([*row, *(_cell(context[k]) for k in extra)])
+        own = {**context, **per_model.get(row[at], {})} if at is not None else context
+        writer.writerow([*row, *(_cell(own[k]) for k in extra)])
     return buffer.getvalue()
 
 

@@ -17,10 +17,11 @@ line 2 on first use. ``compare`` never needs the records, so a warm ``compare --
 model instead of every op of every model, and never imports torch.
 
 The key (:func:`cache_key`) holds everything a report depends on: model name, resolved per-sample input
-shape, batch size, dtype, engine, the torch / torchvision / modeltui versions (read with
-``importlib.metadata``, never by importing torch) and a hash of the ``metrics_core`` sources (cost rules,
-capture, build, catalog, metrics: any code change invalidates). The file name is a hash of the key, and
-the stored key is compared on read, so a colliding or foreign file is never used.
+shape, batch size, dtype (and, for ``timm:``/``hf:`` models, whether it was chosen or is the model's
+own fp16/bf16: ``AnalysisOptions.dtype_from_model``), engine, the torch / torchvision / modeltui versions
+(read with ``importlib.metadata``, never by importing torch) and a hash of the ``metrics_core`` sources
+(cost rules, capture, build, catalog, metrics: any code change invalidates). The file name is a hash of
+the key, and the stored key is compared on read, so a colliding or foreign file is never used.
 
 Writes are atomic (temporary file in the same directory, then ``os.replace``). An unreadable, corrupt or
 foreign entry is ignored, reported once through :func:`warn` and rebuilt by the caller. Reports with an
@@ -196,6 +197,10 @@ def report_key(spec: Any, options: Any) -> dict[str, Any] | None:
         extra["library"] = _library_version(spec.source)
         if spec.source == "hf":
             extra["hf"] = {"class": options.hf_class, "attention": options.attention}
+        if options.dtype_from_model:
+            # no --dtype: a float16/bfloat16 model is analysed in its own dtype (runtime.engines
+            # .with_model_dtype), so this entry is not the one of an explicit --dtype fp32
+            extra["dtype_from_model"] = True
     return cache_key(spec.name, shape, options.batch_size, options.dtype, options.engine, extra)
 
 

@@ -54,17 +54,19 @@ def session_context(session: Session) -> dict[str, Any]:
     o = session.options
     execution = getattr(session, "execution", None) or DEFAULT_EXECUTION  # estimate_model's defaults
     efficiency = getattr(session, "efficiency", None) or DEFAULT_EFFICIENCY
+    dtype, precision = session.analysed  # what the models were analysed in ("per model" when they differ)
     context = run_context(
         batch_size=o.batch_size,
-        dtype=o.dtype,
+        dtype=dtype,
         hardware=session.target.id,
-        precision=session.precision,
+        precision=precision,
         execution=execution,
         efficiency=efficiency,
         estimate=True,
     )
-    # validated / efficiency_source, as the CLI's context has them (tui.cli._provenance)
-    context.update(provenance(session.target, efficiency, execution=execution, precision=session.precision))
+    # validated / efficiency_source, as the CLI's context has them (tui.cli._provenance); models analysed in
+    # different precisions: validated only where each is (not one claim for all)
+    context.update(provenance(session.target, efficiency, execution=execution, precision=precision))
     return context
 
 

@@ -13,7 +13,13 @@ from typing import Any
 from metrics_core.common.records import ModelReport
 from metrics_core.measure.bench import BenchResult
 from metrics_core.perf.hardware import HardwareTarget
-from metrics_core.perf.roofline import DTYPE_PRECISION, ModelEstimate, estimate_model, precision_for
+from metrics_core.perf.roofline import (
+    DTYPE_PRECISION,
+    ModelEstimate,
+    analysed_precision,
+    estimate_model,
+    precision_for,
+)
 from metrics_core.report.accuracy import accuracy_fields
 from metrics_core.report.sorting import ESTIMATE_SORT_KEYS, SEED_SORT_KEYS, resolve_sort_key, sort_reports
 from metrics_core.runtime.options import AnalysisOptions
@@ -21,6 +27,10 @@ from tui.app.tables import EXTRA_SORT_KEYS, sort_key_of
 
 #: Hardware shown when none is given: the A100 PCIe 40GB of the seed's roofline example.
 DEFAULT_TARGET = "a100-pcie-40gb"
+
+#: What the status bar and headers say for the dtype / precision when the shown models differ (a bf16
+#: model next to fp32 ones with no dtype chosen): each row is in its own.
+PER_MODEL = "per model"
 
 #: Row states of a selected model.
 QUEUED, DONE = "queued", "done"
@@ -61,8 +71,9 @@ def precision_choices(target: HardwareTarget) -> list[tuple[str, str]]:
 
 def precision_label(target: HardwareTarget, dtype: str, path: str) -> str:
     """``'bytes fp16 · peak fp16 tensor'``: what the byte counts and the compute roof each assume
-    (``tensor`` for the matrix-unit paths of GPUs)."""
-    tensor = " tensor" if path != "fp32" and "GPU" in target.kind else ""
+    (``tensor`` for the matrix-unit paths of GPUs); ``'bytes per model · peak per model'`` when the models
+    shown were analysed in different dtypes."""
+    tensor = " tensor" if path not in ("fp32", PER_MODEL) and "GPU" in target.kind else ""
     return f"bytes {dtype} · peak {path}{tensor}"
 
 
@@ -297,10 +308,30 @@ class Session:
         self.target, self.precision = target, precision
         self.target_chosen = True
 
+    def precision_of(self, report: ModelReport) -> str:
+        """The path ``report`` is estimated on: the session's ``precision``, or the path of the dtype the
+        model was analysed in when that differs (a bf16 model with no dtype chosen: bf16), as the CLI
+        (``perf.roofline.analysed_precision``)."""
+        return analysed_precision(self.target, report.dtype, self.precision)
+
+    @property
+    def analysed(self) -> tuple[str, str]:
+        """(dtype, path) of the numbers shown: the options' dtype and ``precision`` until a model is
+        analysed in another (``AnalysisOptions.dtype_from_model``: a bf16 model is analysed in bf16); each
+        is ``PER_MODEL`` when the analysed models differ."""
+        done = [r for r in self.reports.values() if r.ok and r.model in self.selected]
+        dtypes = list(dict.fromkeys(r.dtype for r in done)) or [self.options.dtype]
+        paths = list(dict.fromkeys(self.precision_of(r) for r in done)) or [self.precision]
+        return (
+            dtypes[0] if len(dtypes) == 1 else PER_MODEL,
+            paths[0] if len(paths) == 1 else PER_MODEL,
+        )
+
     @property
     def precision_label(self) -> str:
-        """``'bytes fp16 · peak fp16 tensor'`` for headers (see ``precision_label``)."""
-        return precision_label(self.target, self.options.dtype, self.precision)
+        """``'bytes fp16 · peak fp16 tensor'`` for headers (see ``precision_label``), of the dtype the
+        shown models were analysed in (``analysed``)."""
+        return precision_label(self.target, *self.analysed)
 
     def next_precision(self) -> tuple[str, str]:
         """The (dtype, path) after the current one in ``precision_choices`` (wrapping)."""
@@ -311,10 +342,13 @@ class Session:
 
     def set_precision(self, dtype: str, path: str) -> bool:
         """Use ``dtype`` bytes and the ``path`` roof; True when the dtype changed (reports dropped: the
-        models are re-analysed). ``UsageError`` when the target lacks the path."""
+        models are re-analysed). A dtype chosen here applies to every model, a bf16 one included (no
+        longer ``dtype_from_model``). ``UsageError`` when the target lacks the path."""
         self.target.peak_flops(path)
         changed = (
-            self.set_options(replace(self.options, dtype=dtype)) if dtype != self.options.dtype else False
+            self.set_options(replace(self.options, dtype=dtype, dtype_from_model=False))
+            if dtype != self.options.dtype
+            else False
         )
         self.precision = path
         return changed
@@ -325,14 +359,14 @@ class Session:
         report = self.reports.get(name)
         if report is None or not records_loaded(report):
             return None
-        return self._estimate(report, self.target, self.precision, self.generation)
+        return self._estimate(report, self.target, self.precision_of(report), self.generation)
 
     def precompute(self, report: ModelReport) -> None:
         """Load the report's records and estimate it on the current target (for worker threads, so
         that the UI thread finds both ready). Loading may re-analyse a damaged cache entry, or raise."""
         if report.ok:
             len(report.records)  # materialise lazily loaded records here, not on the UI thread
-        self._estimate(report, self.target, self.precision, self.generation)
+        self._estimate(report, self.target, self.precision_of(report), self.generation)
 
     def _estimate(
         self, report: ModelReport, target: HardwareTarget, precision: str, generation: int

@@ -88,7 +88,7 @@ def in_memory_analyze(
             args, kwargs, batch = held.inputs_for(options.batch_size)
             try:
                 report = analyze_instance(
-                    held.model, args, kwargs, name=name, dtype=options.dtype, batch_size=batch
+                    held.model, args, kwargs, name=name, dtype=chosen_dtype(options), batch_size=batch
                 )
             except Exception as exc:  # a row error, as for catalog models
                 report = ModelReport(
@@ -106,12 +106,18 @@ def in_memory_analyze(
     return analyze
 
 
+def chosen_dtype(options: AnalysisOptions) -> str | None:
+    """The dtype an instance is analysed in: the options' one, or None (``analyze_instance``: the model's
+    own) when none was chosen (``dtype_from_model``), as a catalog model is."""
+    return None if options.dtype_from_model else options.dtype
+
+
 def show(
     *models: Any,  # noqa: ANN401 (an nn.Module then its example inputs, or names)
     name: str | None = None,
     compare: Sequence[str] = (),
     hardware: str | None = None,
-    dtype: str = "fp32",
+    dtype: str | None = None,
     batch_size: int | None = None,
     **example_kwargs: Any,  # noqa: ANN401
 ) -> int:
@@ -120,8 +126,9 @@ def show(
     ``models``: either an ``nn.Module`` followed by its example inputs (as ``metrics_core.analyze``
     takes them; ``example_kwargs`` are its keyword inputs) or catalog names only. ``name``: the
     instance's row name (default: its class name); ``compare``: catalog names shown beside it;
-    ``hardware``: the target id; ``dtype`` / ``batch_size``: the app's analysis options (batch default: the
-    examples' batch). ``UsageError`` (one line) for a bad name, option or hardware id, or without a
+    ``hardware``: the target id; ``dtype`` / ``batch_size``: the app's analysis options (dtype default: each
+    model's own float16/bfloat16, else fp32, as the CLI without ``--dtype``; batch default: the examples'
+    batch). ``UsageError`` (one line) for a bad name, option or hardware id, or without a
     terminal.
     """
     import sys
@@ -153,7 +160,9 @@ def show(
         if n not in instances:
             get_spec(n)
     names += [n for n in compare if n not in names]
-    options = AnalysisOptions(batch_size=batch_size or 1, dtype=dtype).validated()
+    options = AnalysisOptions(
+        batch_size=batch_size or 1, dtype=dtype or "fp32", dtype_from_model=dtype is None
+    ).validated()
     target_id = precision = None
     if hardware:
         target = get_target(hardware)
@@ -162,7 +171,7 @@ def show(
         from metrics_core.api.instance import analyze_instance
 
         args, kwargs, batch = held.inputs_for(options.batch_size)
-        analyze_instance(held.model, args, kwargs, name=row, dtype=options.dtype, batch_size=batch)
+        analyze_instance(held.model, args, kwargs, name=row, dtype=chosen_dtype(options), batch_size=batch)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("show() needs a terminal (run it from a terminal Python or IPython, not a notebook)")
     from tui.app.application import ModeltuiApp

@@ -207,6 +207,9 @@ def _run_verb(mod: object, args: argparse.Namespace) -> int:
     tty = not args.output and _isatty(sys.stdout)
     width = None if args.wide else (max(40, shutil.get_terminal_size((80, 24)).columns) if tty else 80)
     collected = _Collected(tty, getattr(sys.stdout, "encoding", None))
+    from tui.cli.commands.analysis import ANALYSED
+
+    ANALYSED.clear()  # what this verb analyses, for its output's context
     textable.set_width(width)
     try:
         with contextlib.redirect_stdout(collected):  # type: ignore[type-var]
@@ -220,7 +223,8 @@ def _run_verb(mod: object, args: argparse.Namespace) -> int:
     else:
         from metrics_core.report.context import with_context
 
-        text = with_context(text, fmt, context_of(args))
+        context = context_of(args)
+        text = with_context(text, fmt, context, per_model_context(context))
     if args.output and code == 0:
         try:
             path = write_atomic(args.output, text)
@@ -258,6 +262,7 @@ def context_of(args: argparse.Namespace) -> dict:
         precision = "tf32" if getattr(args, "tf32", False) else DTYPE_PRECISION.get(dtype, dtype)
     if hardware and getattr(args, "activations", None):  # llm: the kernels compute in the activations'
         precision = args.activations
+    asked = precision
     batch = getattr(args, "batch_size", None)
     if isinstance(batch, str):  # a list (llm, sweep): the numbers
         batch = [int(b) for b in batch.replace(" ", "").split(",") if b.isdigit()] or batch
@@ -285,10 +290,42 @@ def context_of(args: argparse.Namespace) -> dict:
         context["stack"] = stack
     if getattr(args, "power_limit", None) is not None:  # llm --power-limit: a setup of the run
         context["power_limit_w"] = args.power_limit
+    dtypes, paths = _analysed(args)
+    if dtypes:  # a model without --dtype is analysed in its own fp16/bf16: the context says what was
+        context["dtype"] = dtypes[0] if len(dtypes) == 1 else PER_MODEL
+    if hardware and paths:
+        context["precision"] = paths[0] if len(paths) == 1 else PER_MODEL
     if hardware:
         efficiency, precision = context.get("efficiency"), context.get("precision")
+        if precision == PER_MODEL:  # the provenance of the path the options asked for
+            precision = asked
         context.update(_provenance(args, hardware, efficiency, stack, precision))
     return context
+
+
+#: The context's ``dtype`` / ``precision`` when the run's models differ (a bf16 model next to fp32 ones
+#: without ``--dtype``); each JSON object and CSV row then carries its model's own (``per_model_context``).
+PER_MODEL = "per model"
+
+
+def _analysed(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The analysed dtypes and estimate precision paths of the analysing verb's models, in order
+    (``tui.cli.commands.analysis.ANALYSED``); empty for verbs that record none."""
+    from tui.cli.commands.analysis import ANALYSED
+
+    if not (hasattr(args, "dtype") and hasattr(args, "no_cache")):
+        return [], []
+    dtypes = list(dict.fromkeys(a["dtype"] for a in ANALYSED.values() if "dtype" in a))
+    paths = list(dict.fromkeys(a["precision"] for a in ANALYSED.values() if a.get("precision")))
+    return dtypes, paths
+
+
+def per_model_context(context: dict) -> dict[str, dict]:
+    """Model -> its own ``dtype`` / ``precision`` where the context says ``per model``; ``{}`` otherwise."""
+    from tui.cli.commands.analysis import ANALYSED
+
+    keys = [k for k in ("dtype", "precision") if context.get(k) == PER_MODEL]
+    return {model: {k: a[k] for k in keys if a.get(k)} for model, a in ANALYSED.items()} if keys else {}
 
 
 def _provenance(

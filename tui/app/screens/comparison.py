@@ -13,7 +13,7 @@ from metrics_core.common.input_spec import describe_inputs
 from metrics_core.common.name_filter import name_matches
 from metrics_core.report.accuracy import accuracy_fields
 from tui.app.screens.filtered_table import FilteredTableScreen
-from tui.app.session import records_loaded
+from tui.app.session import PER_MODEL, records_loaded
 from tui.app.tables import (
     COMPARISON_TABLE,
     ESTIMATE_GROUP,
@@ -146,7 +146,7 @@ class ComparisonScreen(FilteredTableScreen):
                 continue
             if c.group == MEMORY_GROUP and not s.has_memory():
                 continue
-            if c.key == "size_mb_int8" and s.options.dtype == "int8":  # the same figure as Size MB int8
+            if c.key == "size_mb_int8" and s.analysed[0] == "int8":  # the same figure as Size MB int8
                 continue
             out.append(c)
         return out
@@ -154,7 +154,7 @@ class ComparisonScreen(FilteredTableScreen):
     def columns(self) -> list[GridColumn]:
         s = self.app.session
         groups = {
-            ESTIMATE_GROUP: f"{s.target_label} peak {s.precision} (est., {s.modes_label})",
+            ESTIMATE_GROUP: f"{s.target_label} peak {s.analysed[1]} (est., {s.modes_label})",
             MEASURED_GROUP: f"Measured on {self.app.bench_device or 'this machine'}",
         }
         cols = [
@@ -162,7 +162,9 @@ class ComparisonScreen(FilteredTableScreen):
             GridColumn("status", "", numeric=False),
         ]
         for c in self.shown_columns():
-            header = f"Size MB {s.options.dtype}" if c.key == "size_mb" else c.header
+            # the models' analysed dtype (a bf16 model with no dtype chosen: bf16); "per model": each
+            # size cell names its own
+            header = f"Size MB {s.analysed[0]}" if c.key == "size_mb" else c.header
             cols.append(GridColumn(c.key, header, groups.get(c.group, c.group), c.numeric))
         return cols
 
@@ -170,6 +172,7 @@ class ComparisonScreen(FilteredTableScreen):
         s = self.app.session
         text = self.query_one(FilterInput).value
         shown = self.shown_columns()
+        per_model = s.analysed[0] == PER_MODEL
         out = []
         for name in s.ordered():
             if text and not matches(name, text):
@@ -191,6 +194,8 @@ class ComparisonScreen(FilteredTableScreen):
                     cells.append(bench[c.key])
                 elif c.key.startswith("est_") and estimate is None:
                     cells.append(PENDING_MARK)
+                elif c.key == "size_mb" and per_model:
+                    cells.append(f"{c.fmt(s.value(name, c.key))} {report.dtype}")
                 else:
                     cells.append(c.fmt(s.value(name, c.key)))
             styles = {"est_bound": estimate.bound} if estimate is not None else {}

@@ -96,7 +96,7 @@ class DiffScreen(Screen[None]):
             totals.update("loading per-op records of " + ", ".join(missing) + " ...")
             return
         first, second = (
-            Report(r, s.target, s.precision, s.execution, s.efficiency) if s.precision else Report(r)
+            Report(r, s.target, s.precision_of(r), s.execution, s.efficiency) if s.precision else Report(r)
             for r in reports
         )
         self.diff = ReportDiff(first, second, self.depth)
@@ -104,7 +104,7 @@ class DiffScreen(Screen[None]):
         labels = {k: label for k, label, _ in TOTALS}
         lines = [
             f"{self.second} − {self.first}: modules aligned by {self.diff.aligned_by}, depth {self.depth}"
-            + (f"; times estimated on {s.target.name} {s.precision}" if first.estimate is not None else "")
+            + (_estimated_on(s.target, first, second) if first.estimate is not None else "")
         ]
         for t in self.diff.totals():
             f = fmt[t["metric"]]
@@ -138,3 +138,10 @@ class DiffScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def _estimated_on(target, first, second) -> str:  # noqa: ANN001 (HardwareTarget, api.report.Report x2)
+    """``'; times estimated on NVIDIA H100 SXM5 80GB bf16/fp32'``: each side on its analysed dtype's path."""
+    return (
+        f"; times estimated on {target.name} {'/'.join(dict.fromkeys((first.precision, second.precision)))}"
+    )

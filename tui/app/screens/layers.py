@@ -229,7 +229,9 @@ class LayersScreen(FilteredTableScreen):
     def _redraw(self) -> None:
         s = self.app.session
         fixed, cols = self.pinned_layout()
-        group = f"{s.target_label} peak {s.precision} (est.)"
+        report = s.reports.get(self.model)
+        path = s.precision_of(report) if report is not None else s.precision  # its analysed dtype's path
+        group = f"{s.target_label} peak {path} (est.)"
         grid = [
             GridColumn(
                 c.key,

@@ -109,7 +109,7 @@ class ParetoScreen(Screen[None]):
         self.result = pareto(rows, x, y)
         if not self.result.points:
             return f"No model has both a {x.name} and a {y.name} yet (estimates load in the background)."
-        head = f"{s.target.name}, {s.precision}: {y.label} vs {x.label}; frontier lettered (F below)"
+        head = f"{s.target.name}, {s.analysed[1]}: {y.label} vs {x.label}; frontier lettered (F below)"
         if self.notes:
             head += "; ! = accuracy at another resolution"
         return head + "\n" + render_scatter(self.result, width=width, height=max(6, height - 1), key=False)

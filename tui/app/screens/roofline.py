@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
-from tui.app.session import records_loaded
+from tui.app.session import PER_MODEL, records_loaded
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
 
@@ -58,6 +58,7 @@ class RooflineScreen(Screen[None]):
         for report in s.ok_reports():
             if not records_loaded(report):
                 self.app.ensure_records(report.model)  # estimates need the records: a worker loads them
+        path = s.analysed[1]  # the models' analysed dtype's path (a bf16 model with no dtype chosen: bf16)
         if self.per_op and self.model is not None:
             estimate = s.estimate(self.model)
             if estimate is None:
@@ -66,25 +67,30 @@ class RooflineScreen(Screen[None]):
                     return f"{self.model}: loading its ops…"
                 return f"{self.model}: no analysed ops yet"
             points = op_points(estimate)
+            path = estimate.precision
             titles = [
                 f"{self.model} ops on {s.target_label}, {s.precision_label} (est., {s.modes_label})",
-                f"{self.model} ops on {s.target.id}, peak {s.precision} (est., {modes})",
-                f"{self.model} ops, peak {s.precision} (est.)",
+                f"{self.model} ops on {s.target.id}, peak {path} (est., {modes})",
+                f"{self.model} ops, peak {path} (est.)",
             ]
         else:
-            points = [model_point(e) for e in (s.estimate(r.model) for r in s.ok_reports()) if e is not None]
+            estimates = [e for e in (s.estimate(r.model) for r in s.ok_reports()) if e is not None]
+            points = [model_point(e) for e in estimates]
             if not points:
                 return "No analysed models yet: select models in the catalog (c)."
+            if path == PER_MODEL:  # models in different dtypes: the roof of the first, each path named
+                path = estimates[0].precision
+                points = [model_point(e, f"{e.model} ({e.precision})") for e in estimates]
             titles = [
-                f"{s.target_label}: peak {s.precision} roofline (est., {s.modes_label})",
-                f"{s.target.id}{default}: peak {s.precision} roofline (est., {modes})",
-                f"{s.target.id}: peak {s.precision} roofline (est.)",
+                f"{s.target_label}: peak {path} roofline (est., {s.modes_label})",
+                f"{s.target.id}{default}: peak {path} roofline (est., {modes})",
+                f"{s.target.id}: peak {path} roofline (est.)",
             ]
         # the longest title that fits over the plot (the y-axis labels take 5 columns): never cut
         title = next((t for t in titles if len(t) <= width - 6), titles[-1])
         return render_roofline(
             s.target,
-            s.precision,
+            path,
             points,
             width,
             height,

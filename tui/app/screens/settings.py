@@ -88,11 +88,14 @@ class SettingsScreen(ModalScreen[AnalysisOptions | None]):
 
     def read(self) -> AnalysisOptions:
         """The options in the form, validated (``UsageError`` with a one-line message otherwise)."""
+        dtype = str(self.query_one("#set-dtype", Select).value)
         return replace(
             self.options,
             batch_size=parse_batch(self.query_one("#set-batch", Input).value.strip()),
             input_shape=parse_shape(self.query_one("#set-shape", Input).value),
-            dtype=str(self.query_one("#set-dtype", Select).value),
+            dtype=dtype,
+            # a dtype chosen here applies to every model; unchanged, a bf16 model stays in its own
+            dtype_from_model=self.options.dtype_from_model and dtype == self.options.dtype,
         ).validated()
 
     @on(Input.Submitted)

@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
 from metrics_core.common import units
-from tui.app.session import Session
+from tui.app.session import PER_MODEL, Session
 
 #: What the estimates rest on (``checked``), in the full bar.
 CHECKED_WORDS: dict[str, str] = {
@@ -32,9 +32,8 @@ def checked(session: Session) -> str:
     for the target) or ``physical`` (a physical estimate)."""
     from metrics_core.perf.efficiency import provenance
 
-    p = provenance(
-        session.target, session.efficiency, execution=session.execution, precision=session.precision
-    )
+    precision = session.analysed[1]  # the path of the dtype the shown models were analysed in
+    p = provenance(session.target, session.efficiency, execution=session.execution, precision=precision)
     if p["validated"]:
         return "validated"
     return "user" if str(p.get("efficiency_source", "")).startswith("user") else "physical"
@@ -60,8 +59,8 @@ def options_text(session: Session, compact: bool = False) -> str:
 
 def compact_precision(session: Session) -> str:
     """``fp32``, ``fp16 tensor``, ``fp32 bytes · tf32 peak``: the precision label in fewer words."""
-    dtype, path = session.options.dtype, session.precision
-    tensor = " tensor" if path != "fp32" and "GPU" in session.target.kind else ""
+    dtype, path = session.analysed  # a bf16 model analysed with no dtype chosen: bf16
+    tensor = " tensor" if path not in ("fp32", PER_MODEL) and "GPU" in session.target.kind else ""
     return f"{dtype}{tensor}" if dtype == path else f"{dtype} bytes · {path}{tensor} peak"
 
 

@@ -8,6 +8,16 @@ from collections.abc import Sequence
 
 from metrics_core.common.errors import UsageError, model_error
 
+#: What this run analysed, per model: ``{"dtype": ..., "precision": ...}`` (the analysed dtype of its
+#: report, and the path of its estimate when there is one), for the output's context (``tui.cli.context_of``);
+#: cleared when a verb starts.
+ANALYSED: dict[str, dict[str, str]] = {}
+
+
+def note_analysed(model: str, **fields: str) -> None:
+    """Record what ``model`` was analysed in (``dtype``) and estimated on (``precision``)."""
+    ANALYSED.setdefault(model, {}).update(fields)
+
 
 def resolve_hardware(args: argparse.Namespace, dtype: str):  # noqa: ANN201
     """(target, precision) for ``--hardware``, or (None, None); errors before any analysis, among them
@@ -35,20 +45,17 @@ def estimates_for(reports, target, precision, modes: dict | None = None) -> dict
     ``execution`` / ``efficiency`` (``tui.cli.commands.perfmode.modes_of``; None: the library's ideal)."""
     if target is None:
         return {}
-    from metrics_core.perf.roofline import DTYPE_PRECISION, estimate_model, precision_for
+    from metrics_core.perf.roofline import analysed_precision, estimate_model
 
     def own(r) -> str:  # noqa: ANN001
-        # a model analysed in its own fp16/bf16 (no --dtype) is estimated on that dtype's path
-        if DTYPE_PRECISION.get(r.dtype) == precision or (precision == "tf32" and r.dtype == "fp32"):
-            return precision
-        try:
-            return precision_for(target, r.dtype)
-        except UsageError:
-            return precision
+        return analysed_precision(target, r.dtype, precision)  # a bf16 model (no --dtype): its bf16 path
 
-    return {
-        r.model: estimate_model(r, target, own(r), **(modes or {})) for r in reports if r.ok and r.records
-    }
+    out = {}
+    for r in reports:
+        if r.ok and r.records:
+            out[r.model] = estimate_model(r, target, own(r), **(modes or {}))
+            note_analysed(r.model, precision=out[r.model].precision)
+    return out
 
 
 def analyze_with_progress(names, options):  # noqa: ANN001, ANN201
@@ -79,6 +86,9 @@ def analyze_with_progress(names, options):  # noqa: ANN001, ANN201
             print(f"\r\x1b[K[{done}/{total}] {report.model} {status}", end="", file=sys.stderr, flush=True)
 
     reports = analyze_many(names, options, on_report=progress)
+    for r in reports:
+        if r.ok:
+            note_analysed(r.model, dtype=r.dtype)
     if tty:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     raise_option_error(reports)

@@ -184,17 +184,30 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
     """The terminal rendering: one table per metric group, then estimates, rankings, notes."""
     from metrics_core.report.rankings import efficiency_rankings
 
-    dtype = reports[0].dtype if reports else "fp32"
     parts = []
     ok = [r for r in reports if r.metrics is not None]
+    # each row's bytes are in the dtype it was analysed in (a bf16 model without --dtype: bf16), so one
+    # dtype labels the tables only when every row has it; else each row names its own
+    dtypes = list(dict.fromkeys(r.dtype for r in ok or reports)) or ["fp32"]
+    dtype = dtypes[0] if len(dtypes) == 1 else None
     moe = any(r.metrics.active_params is not None for r in ok)
     for group in GROUPS if ok else ():
         cols = [c for c in COMPARISON_COLUMNS if c.group == group and (moe or c.key != "active_params")]
         if dtype == "int8":  # Size MB (int8) already is the int8 size
             cols = [c for c in cols if c.key != "size_mb_int8"]
-        headers = ["Model", *(f"Size MB ({dtype})" if c.key == "size_mb" else c.header for c in cols)]
-        rows = [[r.model, *(c.fmt(getattr(r.metrics, c.key)) for c in cols)] for r in ok]
-        parts.append(f"== {group} ==\n" + text_table(headers, rows, [False, *(c.numeric for c in cols)]))
+        size = f"Size MB ({dtype or 'own dtype'})"
+        per_row = dtype is None and any(c.key == "size_mb" for c in cols)
+        headers = [
+            "Model",
+            *(["Dtype"] if per_row else []),
+            *(size if c.key == "size_mb" else c.header for c in cols),
+        ]
+        rows = [
+            [r.model, *([r.dtype] if per_row else []), *(c.fmt(getattr(r.metrics, c.key)) for c in cols)]
+            for r in ok
+        ]
+        numeric = [False, *([False] if per_row else []), *(c.numeric for c in cols)]
+        parts.append(f"== {group} ==\n" + text_table(headers, rows, numeric))
     parts.extend(accuracy_section(ok))
     with_memory = [r for r in ok if "memory" in r.extras]
     if with_memory:
@@ -209,21 +222,22 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
 
         cols = ESTIMATE_COLUMNS
         first = next(iter(estimates.values()))
+        paths = list(dict.fromkeys(e.precision for e in estimates.values()))  # each row's own dtype's path
         provenance = provenance_label(target, first.efficiency, first.execution, first.precision)
         title = (
-            f"== Roofline on {target.name}, {precision} (estimates: {first.execution}, "
-            f"{first.efficiency} efficiency; {provenance}) =="
+            f"== Roofline on {target.name}, {paths[0] if len(paths) == 1 else 'precision per row'} "
+            f"(estimates: {first.execution}, {first.efficiency} efficiency; {provenance}) =="
         )
+        per_row = len(paths) > 1
         rows = []
         for r in ok:
             est = estimates.get(r.model)
             d = est.to_dict() if est else {}
-            rows.append([r.model, *(c.fmt(d.get(c.key)) for c in cols)])
-        parts.append(
-            title
-            + "\n"
-            + text_table(["Model", *(c.header for c in cols)], rows, [False, *(c.numeric for c in cols)])
-        )
+            own = [est.precision if est else "-"] if per_row else []
+            rows.append([r.model, *own, *(c.fmt(d.get(c.key)) for c in cols)])
+        headers = ["Model", *(["Precision"] if per_row else []), *(c.header for c in cols)]
+        numeric = [False, *([False] if per_row else []), *(c.numeric for c in cols)]
+        parts.append(title + "\n" + text_table(headers, rows, numeric))
         parts.extend(energy_section(ok, estimates, target))
     ranks = efficiency_rankings(reports)
     if len(ok) > 1 and ranks:
@@ -248,7 +262,8 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
             + text_table(["Model", "Inputs"], fed, [False, False])
         )
     header = (
-        f"batch {reports[0].batch_size}, dtype {dtype}; MB = 1e6 bytes; AI = FLOPs/byte\n"
+        f"batch {reports[0].batch_size}, dtype {dtype or 'per row (' + ', '.join(dtypes) + ')'}; "
+        "MB = 1e6 bytes; AI = FLOPs/byte\n"
         "MACs = multiply-accumulates, FLOPs = 2 x MACs + other ops" + (f"\nrows {order}" if order else "")
         if reports
         else ""

@@ -35,8 +35,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"modeltui: error: {model_error(r.model, r.error)}", file=sys.stderr)
     if failed:
         return exit_status(reports)
-    estimate = {"hardware": target, "precision": precision, **modes_of(args)} if target is not None else {}
-    first, second = (Report(r, **estimate) for r in reports)
+    from metrics_core.perf.roofline import analysed_precision
+
+    def estimate(r) -> dict:  # noqa: ANN001 (ModelReport): each side on its analysed dtype's path
+        if target is None:
+            return {}
+        return {
+            "hardware": target,
+            "precision": analysed_precision(target, r.dtype, precision),
+            **modes_of(args),
+        }
+
+    first, second = (Report(r, **estimate(r)) for r in reports)
     d = first.diff(second, args.depth)
     if args.format == "json":
         sys.stdout.write(d.to_json())

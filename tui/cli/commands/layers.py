@@ -14,7 +14,7 @@ from metrics_core.perf.module_sums import MODULE_KEYS
 from metrics_core.report.columns import LAYER_COLUMNS
 from metrics_core.report.export import to_csv, to_json
 from metrics_core.report.rows import layer_csv_keys, layer_rows
-from tui.cli.commands.analysis import analyze_with_progress, exit_status, resolve_hardware
+from tui.cli.commands.analysis import analyze_with_progress, exit_status, note_analysed, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 
 #: ``--sort-by`` name -> the row key it sorts on (largest first); ``time`` needs ``--hardware``.
@@ -63,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         return exit_status([report])
     estimate = None
     if target is not None:
-        from metrics_core.perf.roofline import estimate_records
+        from metrics_core.perf.roofline import analysed_precision, estimate_records
+
+        precision = analysed_precision(target, report.dtype, precision)  # a bf16 model: its bf16 path
+        note_analysed(report.model, precision=precision)
         from tui.cli.commands.perfmode import modes_of
 
         estimate = estimate_records(

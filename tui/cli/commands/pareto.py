@@ -89,9 +89,13 @@ def analyse_rows(
     if need_energy and target.board_power_w is None:
         raise UsageError(unavailable_reason(target))
     reports = analyze_with_progress(names, options)
+    from metrics_core.perf.roofline import analysed_precision
     from metrics_core.perf.tradeoff import tradeoff_rows
 
-    return tradeoff_rows(reports, target, precision, modes_of(args)), target, precision, reports
+    # each model is estimated on the path of the dtype it was analysed in (perf.tradeoff.tradeoff_row)
+    paths = [analysed_precision(target, r.dtype, precision) for r in reports if r.ok]
+    label = "/".join(dict.fromkeys(paths)) or precision
+    return tradeoff_rows(reports, target, precision, modes_of(args)), target, label, reports
 
 
 def run(args: argparse.Namespace) -> int:

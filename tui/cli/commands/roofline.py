@@ -96,12 +96,17 @@ def roofline_text(
     parts = []
     if per_op:
         for model, est in estimates.items():
-            title = f"{model} on {target.name}: {precision} roofline, per op (estimates)"
+            title = f"{model} on {target.name}: {est.precision} roofline, per op (estimates)"
             pts = op_points(est)
-            parts.append(render_roofline(target, precision, pts, width, height, True, title, color=color))
+            parts.append(render_roofline(target, est.precision, pts, width, height, True, title, color=color))
     else:
-        points = [model_point(est) for est in estimates.values()]
-        parts.append(render_roofline(target, precision, points, width, height, color=color))
+        # each model under the roof of its own estimate's path (a bf16 model without --dtype: bf16), one
+        # chart per path
+        by_path: dict[str, list] = {}
+        for est in estimates.values():
+            by_path.setdefault(est.precision, []).append(model_point(est))
+        for path, points in by_path.items():
+            parts.append(render_roofline(target, path, points, width, height, color=color))
     parts.append(estimate_table(reports, estimates, target, precision))
     if per_op:
         parts.extend(slowest_ops_table(est) for est in estimates.values())
@@ -121,7 +126,9 @@ def estimate_table(
     reports: Sequence[ModelReport], estimates: dict, target: HardwareTarget, precision: str
 ) -> str:
     """One row per model: latency, throughput, attained FLOP/s, % of peak, bound, memory-bound time."""
-    rate = "OP/s" if precision == "int8" else "FLOP/s"
+    paths = list(dict.fromkeys(e.precision for e in estimates.values())) or [precision]
+    per_row = len(paths) > 1  # models analysed in different dtypes: each row names its path
+    rate = "OP/s" if paths == ["int8"] else "FLOP/s"
     batch = reports[0].batch_size if reports else 1
     headers = [
         "Model",
@@ -142,11 +149,12 @@ def estimate_table(
     for r in reports:
         est: ModelEstimate | None = estimates.get(r.model)
         if est is None:
-            rows.append([r.model, "error", *(["-"] * (len(headers) - 2))])
+            rows.append([r.model, *(["-"] if per_row else []), "error", *(["-"] * (len(headers) - 2))])
             continue
         rows.append(
             [
                 r.model,
+                *([est.precision] if per_row else []),
                 units.human_time(est.latency_s),
                 units.samples_per_s(est.throughput_per_s),
                 units.human_rate(est.attained_flops_per_s, rate),
@@ -166,12 +174,16 @@ def estimate_table(
             ]
         )
     numeric = [False, True, True, True, True, False, True, True, True, True, True, True, False]
+    if per_row:
+        headers.insert(1, "Precision")
+        numeric.insert(1, False)
     from metrics_core.perf.roofline import describe_modes
 
     first = next(iter(estimates.values()), None)
     modes = f", {first.execution}, {first.efficiency} efficiency" if first else ""
     assumed = describe_modes(first.execution, first.efficiency) if first else ASSUMPTIONS
-    title = f"== Roofline estimates: {target.name} ({target.id}), {precision}, batch {batch}{modes} =="
+    path = paths[0] if not per_row else "precision per row"
+    title = f"== Roofline estimates: {target.name} ({target.id}), {path}, batch {batch}{modes} =="
     footnote = (
         f"Estimates assume {assumed}.\n"
         "Compute / Memory / Overhead = the kernels' compute, memory and overhead (launch, host issue) times, "

@@ -11,7 +11,7 @@ from metrics_core.common import units
 from metrics_core.common.errors import model_error
 from metrics_core.common.textable import text_table
 from metrics_core.report.export import to_json
-from tui.cli.commands.analysis import analyze_with_progress, exit_status, resolve_hardware
+from tui.cli.commands.analysis import analyze_with_progress, exit_status, note_analysed, resolve_hardware
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 
 
@@ -31,18 +31,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from metrics_core.perf.inference_split import split_inference
-    from metrics_core.perf.roofline import estimate_model
+    from metrics_core.perf.roofline import analysed_precision, estimate_model
     from tui.cli.commands.perfmode import modes_of
 
     options = options_from_args(args)
     target, precision = resolve_hardware(args, options.dtype)
     reports = analyze_with_progress(list(args.models), options)
-    out = []
+    out, paths = [], []
     for r in reports:
         if r.error:
             print(f"modeltui: error: {model_error(r.model, r.error)}", file=sys.stderr)
             continue
-        est = estimate_model(r, target, precision, **modes_of(args))
+        est = estimate_model(r, target, analysed_precision(target, r.dtype, precision), **modes_of(args))
+        note_analysed(r.model, precision=est.precision)
+        paths.append(est.precision)
         out.append(split_inference(r, est, target, args.gpus))
     if args.format == "json":
         sys.stdout.write(to_json([s.to_dict() for s in out]))
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
         modes = modes_of(args)
         print("\n\n".join(split_text(s, target) for s in out))
+        precision = "/".join(dict.fromkeys(paths))  # each model on its analysed dtype's path
         print(
             f"estimates on {target.name}, {precision}: {mode_label(modes)}; "
             f"{provenance_label(target, modes['efficiency'], modes['execution'], precision)}"
