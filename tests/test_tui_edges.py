@@ -97,11 +97,21 @@ async def test_status_bar_at_200x50_in_full():
             " compare  NVIDIA A100 PCIe 40GB (default) · bytes fp32 · peak fp32",
             " │ batch 1 · native input · eager, ideal · physical est. ",
         )
-        app.session.set_modes("eager", "calibrated")
-        app.session.options = app.session.with_options(dtype="fp16")
-        app.set_target("rtx-4090")
-        await settle(pilot)
-        assert status(app)[1] == " │ batch 1 · native input · eager, calibrated · validated "
+        from types import SimpleNamespace
+
+        from metrics_core.perf.hardware import get_target
+        from tui.app.widgets.status_bar import checked
+
+        def session(target: str, efficiency: str, path: str) -> SimpleNamespace:
+            return SimpleNamespace(
+                target=get_target(target), efficiency=efficiency, execution="eager", analysed=("x", path)
+            )
+
+        assert [checked(session(*s)) for s in (
+            ("rtx-4090", "calibrated", "fp16"),  # timm's AMP files
+            ("rtx-4090", "calibrated", "fp32"),  # fp32 was not measured
+            ("rtx-4090", "ideal", "fp16"),  # the ideal roofline is not what was validated
+        )] == ["validated", "physical", "physical"]  # fmt: skip
 
 
 @sync
