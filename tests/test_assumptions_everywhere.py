@@ -134,11 +134,15 @@ def test_user_parameters_and_the_ideal_roofline_are_not_called_validated(config_
     [
         ([], True, "vllm on this target validated against published measurements"),
         (["--execution", "compiled"], True, "vllm on this target validated against published measurements"),
-        (["--execution", "eager"], False, "is validated with calibrated efficiency and its own kernels only"),
+        (
+            ["--execution", "eager"],
+            False,
+            "is validated with calibrated efficiency, its own kernels, float16 weights only",
+        ),
         (
             ["--efficiency", "ideal"],
             False,
-            "is validated with calibrated efficiency and its own kernels only",
+            "is validated with calibrated efficiency, its own kernels, float16 weights only",
         ),
     ],
 )
@@ -185,6 +189,52 @@ def test_llm_with_the_users_own_parameters_is_not_called_validated(
     text = " ".join(capsys.readouterr().out.split())
     assert "calibrated to your measurements (the user file), not validated here" in text
     assert f"{named} parameters from the user file: {config_dir / 'efficiency.toml'}" in text
+
+
+@pytest.mark.parametrize("weights, validated", [("bf16", True), ("q4_k_m", False), ("int4-g128", False)])
+def test_llm_is_validated_only_for_the_weight_formats_measured(
+    tmp_path, monkeypatch, capsys, weights, validated
+):
+    """vLLM's six H100 rows ran 16-bit weights ([validated_llm_weights]); a GGUF or int4 estimate there
+    runs kernels they never timed and still said "validated ... 6 %" (a helper's fresh-user run)."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["llm", _tiny_gpt2(tmp_path), "--hardware", "h100-sxm5-80gb", "--prompt", "16", "--generate", "4"]
+    assert main([*argv, "--weights", weights, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["validated"], row["context"]["validated"]) == (validated, validated)
+
+
+def test_validated_weight_formats_are_the_measured_rows():
+    """Each [validated_llm] entry names the weight kinds its rows ran, and they are the rows' own
+    (benchmarks/measured/llm_serving.csv as validate_llm.py maps it); llama-cpp on GPUs measured with
+    pre-June-2024 builds counts those builds' formats too (the same decode kernels)."""
+    import importlib.util
+    import sys
+    from collections import defaultdict
+    from pathlib import Path
+
+    from metrics_core.perf import efficiency
+    from metrics_core.perf.hardware import hardware_targets
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("validate_llm_w", root / "benchmarks" / "validate_llm.py")
+    vl = importlib.util.module_from_spec(spec)
+    sys.modules["validate_llm_w"] = vl
+    spec.loader.exec_module(vl)
+    targets = {t.id: t for t in hardware_targets()}
+    rows, _ = vl.read_rows(vl.MEASURED / "llm_serving.csv", targets)
+    measured: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in rows:
+        measured[(r.gpu, r.stack)].add(efficiency.weight_kind(r.weights))
+    for (gpu, stack), kinds in list(measured.items()):
+        if stack == "llama-cpp-2024":
+            measured[(gpu, "llama-cpp")] |= kinds
+    data = efficiency._data()
+    table = data["validated_llm_weights"]
+    entries = {(g, st) for g, stacks in data["validated_llm"].items() for st in stacks}
+    assert entries == {(g, st) for g, stacks in table.items() for st in stacks}
+    for gpu, stack in entries:
+        assert set(table[gpu][stack]) == measured[(gpu, stack)], (gpu, stack)
 
 
 def test_cpu_targets_get_the_cpu_parameters_and_their_core_counts():

@@ -784,6 +784,27 @@ def llm_validation_for(target: HardwareTarget, stack: str) -> str | None:
     return _data().get("validated_llm", {}).get(target.id, {}).get(stack)
 
 
+def weight_kind(weights: str) -> str:
+    """The kernel family a weight format runs in, as ``[validated_llm_weights]`` names it: ``float16``
+    (fp16 / bf16), ``float8``, ``int8``, ``int4`` (int4 with group scales, AWQ, GPTQ), ``gguf`` (llama.cpp's
+    block formats, one set of MMVQ / MMQ kernels) or ``microscaling`` (NVFP4 / MXFP4);
+    ``perf.quant.weight_format``'s family and its nominal width. ``UsageError`` for an unknown format."""
+    from metrics_core.perf.quant import weight_format
+
+    f = weight_format(weights)
+    if f.family in ("gguf", "microscaling"):
+        return f.family
+    width = 16 if f.bits_per_weight >= 16 else 8 if f.bits_per_weight >= 8 else 4
+    return f"{f.family}{width}"
+
+
+def llm_weights_validated(target: HardwareTarget, stack: str) -> tuple[str, ...] | None:
+    """The weight kinds (``weight_kind``) the published measurements of ``stack`` on ``target`` ran
+    (``[validated_llm_weights.ID]``), None when the data file does not say (every kind counts)."""
+    kinds = _data().get("validated_llm_weights", {}).get(target.id, {}).get(stack)
+    return tuple(kinds) if kinds is not None else None
+
+
 def llm_validations(target: HardwareTarget) -> dict[str, str]:
     """``{stack: what was measured}`` of every stack's LLM validation on ``target`` (``{}``: none)."""
     return dict(_data().get("validated_llm", {}).get(target.id, {}))

@@ -551,20 +551,30 @@ def head_weight_bytes(records: Sequence[OpRecord]) -> int:
 
 
 def stack_validation(
-    target: HardwareTarget, stack: str, execution: str | None, efficiency: str
+    target: HardwareTarget, stack: str, execution: str | None, efficiency: str, weights: str | None = None
 ) -> str | None:
     """What ``stack``'s LLM estimates on ``target`` were held against (``perf.efficiency.
     llm_validation_for``: published measurements, the error), or None. The validation holds for the stack as
     it was validated — calibrated efficiency and the stack's own kernel model (``execution`` None or the
     stack's): the ideal roofline (no stack overheads, datasheet peaks) or another kernel model is a
     physical estimate, not the validated one; the user efficiency file's own values for the stack or the
-    target (``perf.efficiency.builtin_calibration``) are not what was validated either."""
-    from metrics_core.perf.efficiency import builtin_calibration, llm_validation_for
+    target (``perf.efficiency.builtin_calibration``) are not what was validated either, nor a ``weights``
+    format whose kernels the measurements never ran (``perf.efficiency.llm_weights_validated``: vLLM's
+    H100 rows are all 16-bit weights, so its GGUF or int4 estimates there are physical)."""
+    from metrics_core.perf.efficiency import (
+        builtin_calibration,
+        llm_validation_for,
+        llm_weights_validated,
+        weight_kind,
+    )
 
     own = get_stack(stack)
     if execution not in (None, own.execution) or own.origin != "built-in":
         return None  # another kernel model, or the user's own stack parameters
     if not builtin_calibration(target, efficiency):
+        return None
+    kinds = llm_weights_validated(target, own.id)
+    if weights is not None and kinds is not None and weight_kind(weights) not in kinds:
         return None
     return llm_validation_for(target, own.id)
 
@@ -759,7 +769,7 @@ class LlmEstimate:
         (``benchmarks/validate_llm.py``), or None: a physical estimate here (``stack_validation``: also
         under ``--efficiency ideal`` or an ``--execution`` other than the stack's own)."""
         s = self.scenario
-        return stack_validation(self.target, s.stack, s.execution, s.efficiency)
+        return stack_validation(self.target, s.stack, s.execution, s.efficiency, s.weights)
 
     @property
     def validated(self) -> bool:

@@ -83,7 +83,7 @@ def _header(r) -> str:  # noqa: ANN001
     held = r.target.board_power_source or ""
     limit = f" at {r.target.board_power_w:g} W" if held.startswith("board power limited to") else ""
     clock = f" · clock x{r.clock_ratio:.2f} (power-limited{limit})" if r.clock_ratio < 1 else ""
-    from metrics_core.perf.efficiency import efficiency_source, llm_validation_for
+    from metrics_core.perf.efficiency import efficiency_source, llm_validation_for, llm_weights_validated
 
     origin = r.stack.origin if r.stack else "built-in"
     source = efficiency_source(r.target) if s.efficiency == "calibrated" else "built-in"
@@ -94,9 +94,11 @@ def _header(r) -> str:  # noqa: ANN001
     elif own:  # the user file's parameters: the built-in validation does not hold for them
         checked = "calibrated to your measurements (the user file), not validated here"
     elif llm_validation_for(r.target, s.stack):  # validated, but not with these settings
+        kinds = llm_weights_validated(r.target, s.stack)
+        weights = f", {' / '.join(kinds)} weights" if kinds else ""
         checked = (
-            f"physical estimate ({s.stack} on this target is validated with calibrated efficiency and "
-            "its own kernels only)"
+            f"physical estimate ({s.stack} on this target is validated with calibrated efficiency, "
+            f"its own kernels{weights} only)"
         )
     else:
         checked = f"physical estimate ({s.stack} on this target not validated)"

@@ -345,7 +345,11 @@ def _provenance(
             from metrics_core.perf.efficiency import efficiency_source
 
             execution = getattr(args, "execution", None)
-            validation = stack_validation(target, get_stack(stack).id, execution, efficiency or "calibrated")
+            # the weight format the estimate ran (Scenario: the activations' format when not given)
+            weights = getattr(args, "weights", None) or getattr(args, "activations", None)
+            validation = stack_validation(
+                target, get_stack(stack).id, execution, efficiency or "calibrated", weights
+            )
             out: dict = {"validated": validation is not None}
             if (efficiency or "calibrated") == "calibrated":  # the target's parameters (the stack's: JSON)
                 out["efficiency_source"] = efficiency_source(target)
