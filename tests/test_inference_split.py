@@ -91,3 +91,16 @@ def test_split_text_states_its_assumptions(capsys) -> None:  # noqa: ANN001
         assert text.endswith(
             f"estimates on NVIDIA GeForce RTX 4090, {dtype}: eager, calibrated efficiency; {checked}"
         )
+
+
+def test_split_refuses_more_gpus_than_one_server_joins_and_an_empty_hardware_id(capsys):
+    """``split --gpus 16`` on an 8-GPU NVSwitch server ran where ``llm --tp 16`` and ``train --gpus 16`` are
+    refused, and ``compare --hardware ""`` gave no estimates with exit 0 (a helper's fresh-user run)."""
+    from tui.cli import main
+
+    assert main(["split", "resnet18", "--hardware", "h100-sxm5-80gb", "--gpus", "16"]) == 2
+    assert "--gpus 16: h100-sxm5-80gb joins at most 8 GPUs over its nvswitch link" in capsys.readouterr().err
+    assert main(["compare", "resnet18", "--hardware", ""]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "modeltui: error: --hardware '': give a target id (modeltui hardware lists them)"
+    )

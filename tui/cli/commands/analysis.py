@@ -21,7 +21,10 @@ def note_analysed(model: str, **fields: str) -> None:
 
 def resolve_hardware(args: argparse.Namespace, dtype: str):  # noqa: ANN201
     """(target, precision) for ``--hardware``, or (None, None); errors before any analysis, among them
-    estimate options (``--execution``, ``--efficiency``, ``--tf32``) given without ``--hardware``."""
+    estimate options (``--execution``, ``--efficiency``, ``--tf32``) given without ``--hardware``, and an
+    empty ``--hardware ""`` (a shell variable left unset: it gave no estimates and exit 0)."""
+    if getattr(args, "hardware", None) is not None and not args.hardware.strip():
+        raise UsageError("--hardware '': give a target id (modeltui hardware lists them)")
     if not getattr(args, "hardware", None):
         given = [
             flag

@@ -34,8 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from metrics_core.perf.roofline import analysed_precision, estimate_model
     from tui.cli.commands.perfmode import modes_of
 
+    from metrics_core.perf.comm import check_scale_up
+
     options = options_from_args(args)
     target, precision = resolve_hardware(args, options.dtype)
+    if args.gpus:  # as llm --tp and train --gpus refuse more GPUs than one server / rack joins
+        check_scale_up(target, args.gpus, "--gpus")
     reports = analyze_with_progress(list(args.models), options)
     out, paths = [], []
     for r in reports:
