@@ -30,11 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from metrics_core.perf.comm import check_scale_up
     from metrics_core.perf.inference_split import split_inference
     from metrics_core.perf.roofline import analysed_precision, estimate_model
     from tui.cli.commands.perfmode import modes_of
-
-    from metrics_core.perf.comm import check_scale_up
 
     options = options_from_args(args)
     target, precision = resolve_hardware(args, options.dtype)
