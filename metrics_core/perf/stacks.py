@@ -172,8 +172,8 @@ class Stack:
             raise UsageError(f"{self.name.split(' (')[0]} runs on {', '.join(self.vendors)} hardware, not "
                              f"{target.name}: choose another --stack")  # fmt: skip
         if self.devices and not any(d.lower() in target.kind.lower() for d in self.devices):
-            raise UsageError(f"{self.name.split(' (')[0]} runs on {' / '.join(self.devices)} targets, not a "
-                             f"{target.kind} ({target.name}): choose another --stack")  # fmt: skip
+            raise UsageError(f"{self.name.split(' (')[0]} runs on {' / '.join(self.devices)} targets, not "
+                             f"{target.name} ({target.kind}): choose another --stack")  # fmt: skip
         if kv is not None and self.kv_formats and kv not in self.kv_formats:
             raise UsageError(f"{self.name.split(' (')[0]} keeps no {kv} KV cache: choose --kv among "
                              f"{', '.join(self.kv_formats)}")  # fmt: skip
