@@ -505,3 +505,9 @@ def test_calibrate_needs_two_fit_rows_per_parameter():
     rows = rows_from({"gemm": 0.8, "bandwidth": 0.7, "eager_op_us": 9.0})
     with pytest.raises(ValueError, match=r"^6 fit rows inform at most 3 parameters \(2 rows each\), not 4"):
         cal.calibrate(rows, ["gemm", "bandwidth", "eager_op_us", "vector"], holdout=0.0)
+    # one fit row informs no parameter: the message does not suggest the --params just given (a helper
+    # found "pass --params with fewer (e.g. gemm)" for --params gemm)
+    with pytest.raises(
+        ValueError, match=r"^1 fit row informs no parameter \(2 rows each\), not 1: measure more models$"
+    ):
+        cal.calibrate(rows[:1], ["gemm"], holdout=0.0)

@@ -323,9 +323,11 @@ def calibrate(
     most = len(fit_rows) // MIN_ROWS_PER_PARAM
     if len(params) > most:
         can = f"at most {most} parameter{'s' if most != 1 else ''}" if most else "no parameter"
+        fewer = f"pass --params with fewer (e.g. {','.join(params[:most])}) or " if most else ""
         raise ValueError(
-            f"{len(fit_rows)} fit rows inform {can} ({MIN_ROWS_PER_PARAM} rows each), not {len(params)}: "
-            f"pass --params with fewer (e.g. {','.join(params[: max(1, most)])}) or measure more models"
+            f"{len(fit_rows)} fit {'row informs' if len(fit_rows) == 1 else 'rows inform'} {can} "
+            f"({MIN_ROWS_PER_PARAM} rows each), not {len(params)}: "
+            f"{fewer}measure more models"
         )
     result = fit(fit_rows, params, loss=loss, **search)
     return Calibration(
