@@ -83,11 +83,11 @@ def _header(r) -> str:  # noqa: ANN001
     held = r.target.board_power_source or ""
     limit = f" at {r.target.board_power_w:g} W" if held.startswith("board power limited to") else ""
     clock = f" · clock x{r.clock_ratio:.2f} (power-limited{limit})" if r.clock_ratio < 1 else ""
-    from metrics_core.perf.efficiency import efficiency_source, llm_validation_for, llm_weights_validated
+    from metrics_core.perf.efficiency import llm_validation_for, llm_weights_validated
 
     origin = r.stack.origin if r.stack else "built-in"
-    source = efficiency_source(r.target) if s.efficiency == "calibrated" else "built-in"
-    own = s.efficiency == "calibrated" and "user" in (origin[:4], source[:4])
+    source = r.efficiency_source or "built-in"  # the target's parameters (None under ideal efficiency)
+    own = s.efficiency == "calibrated" and (origin.startswith("user") or source.startswith("user"))
     if r.validated:
         error = _error_of(r.validation)
         checked = f"{s.stack} on this target validated against published measurements{error}"
