@@ -150,17 +150,28 @@ async def test_llm_view_takes_typed_values_and_answers_from_the_step_model(tmp_p
         fast: list = []
         shown = screen._show_fast
         monkeypatch.setattr(screen, "_show_fast", lambda est, gen: (fast.append(est), shown(est, gen)))
-        assert screen.apply_typed("prompt 40 generate 4 batch 3 users 8") is None
+        assert screen.apply_typed("prompt 40 generate 4 batch 3 users 8 rate 50") is None
         await settle(pilot)
         # priced at once from the step model for batch 3, then the captured estimates for every batch
         assert [(e.scenario.batch_size, e.derived_from) for e in fast] == [(3, "step model")]
-        assert (screen.batch, screen.users, screen.batches) == (3, 8, (1, 3, 4, 16, 64, 256))
+        assert (screen.batch, screen.users, screen.rate, screen.batches) == (
+            3,
+            8,
+            50.0,
+            (1, 3, 4, 16, 64, 256),
+        )
         text = screen.text
         assert "prompt 40 + generate 4 tokens" in text and "phase (batch 3)" in text
         assert "concurrency under continuous batching (est.)" in text and "model: continuous batching" in text
+        assert "requests at a rate, open loop" in text and "model: continuous batching, open loop" in text
+        assert (
+            screen.apply_typed("rate fast")
+            == "rate takes requests per second (e.g. rate 2 or rate 0.5), got 'fast'"
+        )
+        assert screen.apply_typed("rate 0") == "rate must be above 0 and at most 1,000,000 requests/s, got 0"
         assert screen.apply_typed("batch zero") == "batch must be a positive whole number, got 'zero'"
         assert screen.apply_typed("seq 3") == (
-            "'seq' is not a setting: prompt, generate, batch, users, tp or stack"
+            "'seq' is not a setting: prompt, generate, batch, users, rate, tp or stack"
         )
         assert (
             screen.apply_typed("tp 3") == "tp 3: hf:tiny/config.json's 4 attention heads do not split 3 ways"

@@ -701,32 +701,20 @@ def concurrency(
     stack = stack or get_stack(s.stack)
     chunk = chunk_size(s, chunk, stack)
     p, o = s.prompt_tokens, s.generate_tokens
-    cap = model.capture
-    kv_share = kv_heads_per_gpu(cap.kv_heads, s.tp) / cap.kv_heads
-    block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
-    per_layer = layer_token_bytes(cap, s)
-    per_user = kv_bytes_per_user(cap, per_layer, p + o, block, state_bytes(cap, s)) * kv_share
-    weights = capture_weight_bytes_per_gpu(cap, step_head_bytes(cap), s, stack)
-    most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
-    capacity = min(stack.max_batch, most)
+    limits = batch_limits(model, target, s, stack)
+    capacity, most = limits.capacity, limits.fits
     running = min(users, capacity) if capacity >= 1 else users
     plan = prompt_chunks(p, chunk)
     sp = len(plan)
     cycle = sp + o
     prefilling, decoding = running * sp / cycle, running * o / cycle
-    others = running - 1  # the user's steps also carry the others' work, in the steady-state mean
-    background = [
-        Segment(others / cycle, tk, off, 1 if i == sp - 1 else 0) for i, (tk, off) in enumerate(plan)
-    ]
-    context = p + o // 2
-    background.append(Segment(others * o / cycle, 1, context - 1))
-    own_chunks = [Segment(1 / sp, tk, off, 1 if i == sp - 1 else 0) for i, (tk, off) in enumerate(plan)]
-    t_pre = step_estimate(model, target, s, [*background, *own_chunks], stack).time_s
-    step = step_estimate(model, target, s, [*background, Segment(1, 1, context - 1)], stack)
+    # the user's steps also carry the others' work, in the steady-state mean
+    t_pre, step = steady_steps(model, target, s, running - 1, plan, stack)
     t = step.time_s
     cycle_s = sp * t_pre + o * t
     rate = running / cycle_s if cycle_s else 0.0
     wait = (users / running - 1.0) * cycle_s  # Little's law over the queue and the running batch
+    per_user = limits.kv_bytes_per_user
     return Concurrency(
         users=users,
         prompt_tokens=p,
@@ -747,6 +735,61 @@ def concurrency(
         max_running=capacity,
         queue_wait_s=wait,
     )
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How many sequences a continuous-batching engine can hold: ``kv_bytes_per_user`` the KV one sequence
+    holds at P + O in whole blocks (bytes, all GPUs); ``fits`` the sequences whose KV fits beside the
+    weights (step activations not counted); ``capacity`` the running batch's limit, the smaller of that and
+    the stack's ``max_batch``."""
+
+    kv_bytes_per_user: float
+    fits: int
+    capacity: int
+
+
+def batch_limits(model: StepModel, target: HardwareTarget, scenario: Scenario, stack: Stack) -> BatchLimits:
+    """The running batch's limits for ``scenario``'s prompt P and output O on ``target`` (``BatchLimits``)."""
+    cap = model.capture
+    s = scenario
+    kv_share = kv_heads_per_gpu(cap.kv_heads, s.tp) / cap.kv_heads
+    block = s.kv_block_tokens if s.kv_block_tokens is not None else stack.kv_block_tokens
+    per_layer = layer_token_bytes(cap, s)
+    per_user = kv_bytes_per_user(
+        cap, per_layer, s.prompt_tokens + s.generate_tokens, block, state_bytes(cap, s)
+    )
+    per_user *= kv_share
+    weights = capture_weight_bytes_per_gpu(cap, step_head_bytes(cap), s, stack)
+    most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
+    return BatchLimits(per_user, most, min(stack.max_batch, most))
+
+
+def steady_steps(
+    model: StepModel,
+    target: HardwareTarget,
+    scenario: Scenario,
+    others: float,
+    plan: Sequence[tuple[int, int]],
+    stack: Stack,
+) -> tuple[float, PhaseEstimate]:
+    """A request's mean prefill step (seconds) and its decode step in the steady state of continuous
+    batching, each also carrying ``others`` other requests' work (may be fractional: a mean): of each
+    other request, a share ``s / (s + O)`` prefilling one of the ``s`` chunks of ``plan`` (``(tokens,
+    offset)`` each) and ``O / (s + O)`` decoding at the mean context ``P + O / 2``."""
+    s = scenario
+    o = s.generate_tokens
+    sp = len(plan)
+    cycle = sp + o
+    background = [
+        Segment(others / cycle, tk, off, 1 if i == sp - 1 else 0) for i, (tk, off) in enumerate(plan)
+    ]
+    context = s.prompt_tokens + o // 2
+    background.append(Segment(others * o / cycle, 1, context - 1))
+    own_chunks = [Segment(1 / sp, tk, off, 1 if i == sp - 1 else 0) for i, (tk, off) in enumerate(plan)]
+    t_pre = step_estimate(model, target, s, [*background, *own_chunks], stack).time_s
+    step = step_estimate(model, target, s, [*background, Segment(1, 1, context - 1)], stack)
+    return t_pre, step
 
 
 def state_bytes(cap: StepCapture, scenario: Scenario) -> float:

@@ -205,6 +205,88 @@ def concurrency_text(
     return wrap_prose("\n".join(parts), width)
 
 
+def rate_text(
+    loads: Sequence[Any], best: Any | None = None, width: int | None = None, assumptions: str = ""
+) -> str:
+    """``perf.request_rate.RateLoad`` rows (one per request rate) and, when a target was given, the largest
+    rate meeting it (``perf.request_rate.RateTarget``); then the model's assumptions. A rate at or above
+    the largest sustainable one has no steady state: its speeds are "-" and the row says "overloaded"."""
+
+    def full(x: Any) -> str:
+        if not x.stable:
+            return "overloaded" if x.max_running else "-"
+        return f"{100 * x.batch_full:.0f} %{' !' if x.optimistic else ''}"
+
+    table = text_table(
+        ["req/s", "in engine", "TTFT", "wait", "TPOT", "tok/s", "step bound", "batch full"],
+        [
+            [
+                f"{x.rate_rps:,.3g}",
+                *(
+                    (
+                        f"{x.in_engine:,.1f}",
+                        units.human_time(x.ttft_s),
+                        units.human_time(x.arrival_wait_s),
+                        units.human_time(x.tpot_s),
+                        f"{x.tokens_per_s:,.1f}",
+                        x.step.bound,
+                    )
+                    if x.stable
+                    else ("-",) * 6
+                ),
+                full(x),
+            ]
+            for x in loads
+        ],  # fmt: skip
+        [True, True, True, True, True, True, False, True],
+        width,
+    )
+    x0 = loads[0] if loads else (best.at if best else None)
+    if x0 is None:
+        head = "requests at a rate, open loop (est.)"
+    elif not x0.max_running:
+        head = (
+            "requests at a rate, open loop (est.): not even one user's KV cache fits beside the weights: "
+            "nothing can run, no speeds"
+        )
+    else:
+        head = (
+            f"requests at a rate, open loop, Poisson arrivals, continuous batching (est.): prompt "
+            f"{x0.prompt_tokens:,}, output {x0.output_tokens:,}, prefill chunks of {x0.chunk_tokens:,}; the "
+            f"running batch takes {x0.max_running:,}; the largest sustainable rate is "
+            f"{x0.max_rate_rps:,.3g} requests/s (the full batch's throughput; above it the queue grows "
+            "without bound); 'wait' is the wait for the step in flight, 'batch full' the chance a request "
+            "finds the running batch full (its queue is not modelled: '!' marks a TTFT that is optimistic)"
+        )
+    parts = [head]
+    if loads:
+        parts.append(table)
+    if best is not None:
+        goal = " and ".join(
+            f"{k} <= {units.human_time(v)}"
+            for k, v in (("TPOT", best.max_tpot_s), ("TTFT", best.max_ttft_s))
+            if v
+        )
+        if best.rate_rps is None:
+            why = {
+                "memory": "not even one user's KV cache fits",
+                "tpot": "a request alone misses the TPOT target",
+                "ttft": "a request alone misses the TTFT target",
+            }[best.limited_by]
+            parts.append(f"largest request rate with {goal}: none ({why})")
+        else:
+            at = best.at
+            limit = {"tpot": "TPOT", "ttft": "TTFT"}.get(best.limited_by, "the largest sustainable rate")
+            parts.append(
+                f"largest request rate with {goal}: {best.rate_rps:,.3g} requests/s (limited by {limit}): "
+                f"{at.in_engine:,.1f} in the engine, TTFT {units.human_time(at.ttft_s)}, TPOT "
+                f"{units.human_time(at.tpot_s)}, {at.tokens_per_s:,.1f} tokens/s"
+            )
+    if assumptions:
+        parts.append(f"model: {assumptions}")
+    return wrap_prose("\n".join(parts), width)
+
+
 def step_notes_text(notes: Sequence[str], width: int | None = None) -> str:
     """The step model's assumptions for the model's architecture (``perf.serving.StepCapture.notes``),
     one bullet each, wrapped to ``width``."""

@@ -6,8 +6,9 @@ The captures run in a worker process (``Backend.llm``) from a thread worker, and
 (``runtime.llm_cache``); keys change the serving settings and recompute, and ``i`` takes typed values
 (``prompt 4096 generate 256 batch 32 users 32 tp 2 stack vllm``). Once a decoder's step model is captured
 (``Backend.llm_steps``), a change is answered at once from it (``perf.serving.estimate_from_steps``,
-labelled) while the captured estimate follows; ``users N`` adds the continuous-batching view and ``L`` the
-per-layer breakdown. Definitions: ``metrics_core.perf.llm``, ``perf.serving``.
+labelled) while the captured estimate follows; ``users N`` adds the continuous-batching view, ``rate R``
+the open-loop view at R requests/s (``perf.request_rate``), and ``L`` the per-layer breakdown.
+Definitions: ``metrics_core.perf.llm``, ``perf.serving``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ TPS: tuple[int, ...] = (1, 2, 4, 8)
 #: The batch sizes the view sweeps (decode tokens/s from memory-bound to compute-bound).
 BATCHES: tuple[int, ...] = (1, 4, 16, 64, 256)
 #: What ``i`` takes (``LlmScreen.apply_typed``).
-TYPED_HINT = "prompt 4096 generate 256 batch 32 users 32 tp 2 stack vllm"
+TYPED_HINT = "prompt 4096 generate 256 batch 32 users 32 rate 2 tp 2 stack vllm"
 
 
 def _next(values: tuple, current: Any) -> Any:
@@ -98,6 +99,8 @@ class LlmScreen(Screen[None]):
         #: text of the serving views.
         self.batches: tuple[int, ...] = BATCHES
         self.users: int | None = None
+        #: The request rate of the open-loop view (requests/s; None: not shown).
+        self.rate: float | None = None
         self.show_layers = False
         self.steps: dict[Any, Any] = {}
         #: Why the step model could not be made, by element bits (the captured estimate is shown alone).
@@ -149,7 +152,8 @@ class LlmScreen(Screen[None]):
             f"{s.weights} (W) · activations {s.activations} (A) · KV {s.kv} (K) · TP {s.tp} (t) · stack "
             f"{s.stack} (S) · phases at "
             f"batch {self.batch} (b) of {', '.join(map(str, self.batches))}"
-            f"{f' · users {self.users}' if self.users else ''} · type values (i)"
+            f"{f' · users {self.users}' if self.users else ''}"
+            f"{f' · rate {self.rate:g}/s' if self.rate else ''} · type values (i)"
         )
 
     def refresh_view(self) -> None:
@@ -251,17 +255,26 @@ class LlmScreen(Screen[None]):
         return text if text.startswith(self.model) else f"{self.model}: {text}"
 
     def _serving(self, steps: Any, target: Any, scenario: Any) -> str:
-        """The continuous-batching view of ``self.users`` (empty when not asked)."""
-        if not self.users:
+        """The continuous-batching view of ``self.users`` and the open-loop view at ``self.rate`` (empty
+        when neither is asked)."""
+        if not self.users and not self.rate:
             return ""
+        from metrics_core.perf.request_rate import RATE_ASSUMPTIONS, at_rate
         from metrics_core.perf.serving import CONCURRENCY_ASSUMPTIONS, concurrency
-        from metrics_core.perf.serving_report import concurrency_text, step_notes_text
+        from metrics_core.perf.serving_report import concurrency_text, rate_text, step_notes_text
 
         width = max(60, self.size.width - 2)
-        rows = [concurrency(steps, target, scenario, self.users)]
-        text = concurrency_text(rows, width=width, assumptions=CONCURRENCY_ASSUMPTIONS)
+        texts = []
+        if self.users:
+            rows = [concurrency(steps, target, scenario, self.users)]
+            texts.append(concurrency_text(rows, width=width, assumptions=CONCURRENCY_ASSUMPTIONS))
+        if self.rate:
+            loads = [at_rate(steps, target, scenario, self.rate)]
+            texts.append(rate_text(loads, width=width, assumptions=RATE_ASSUMPTIONS))
         notes = steps.capture.notes
-        return f"{text}\n{step_notes_text(notes, width)}" if notes else text
+        if notes:
+            texts.append(step_notes_text(notes, width))
+        return "\n".join(texts)
 
     def _show_fast(self, estimate: Any, generation: int) -> None:
         """The focused batch priced from the step model, until the captured estimates arrive."""
@@ -411,7 +424,8 @@ class LlmScreen(Screen[None]):
         self.query_one("#llm-scroll", ScrollableContainer).focus()
 
     def apply_typed(self, text: str) -> str | None:
-        """Apply ``prompt N``, ``generate N``, ``batch N``, ``users N``, ``tp N`` and ``stack NAME`` (any
+        """Apply ``prompt N``, ``generate N``, ``batch N``, ``users N``, ``rate R`` (requests/s), ``tp N``
+        and ``stack NAME`` (any
         order, ``=`` or ``:`` allowed) and recompute; the one-line error for a bad entry, with the reason
         the ``llm`` verb gives (nothing changes then)."""
         import re
@@ -420,11 +434,21 @@ class LlmScreen(Screen[None]):
         if not pairs:
             return f"type settings such as: {TYPED_HINT}"
         fields = {"prompt": "prompt_tokens", "generate": "generate_tokens", "tp": "tp"}
-        s, batch, users = self.scenario, self.batch, self.users
+        s, batch, users, rate = self.scenario, self.batch, self.users, self.rate
         for key, raw in pairs:
             key = key.lower()
-            if key not in (*fields, "batch", "users", "stack"):
-                return f"{key!r} is not a setting: prompt, generate, batch, users, tp or stack"
+            if key not in (*fields, "batch", "users", "rate", "stack"):
+                return f"{key!r} is not a setting: prompt, generate, batch, users, rate, tp or stack"
+            if key == "rate":  # requests/s, as llm --rate takes it
+                from metrics_core.perf.request_rate import check_rate
+
+                try:
+                    rate = check_rate(float(raw.removesuffix("/s")))
+                except ValueError:
+                    return f"rate takes requests per second (e.g. rate 2 or rate 0.5), got {raw!r}"
+                except ModeltuiError as exc:
+                    return str(exc).replace("--rate", "rate")
+                continue
             if (
                 key == "stack"
             ):  # a stack the llm verb takes (its suggestions otherwise) that runs on the target
@@ -463,7 +487,7 @@ class LlmScreen(Screen[None]):
                 if refusal:
                     return refusal
                 s = replace(s, **{fields[key]: value})
-        self.scenario, self.batch, self.users = s, batch, users
+        self.scenario, self.batch, self.users, self.rate = s, batch, users, rate
         self.batches = tuple(sorted({*BATCHES, batch}))
         self.text = f"{self.model}: computing…"
         self.refresh_view()

@@ -152,8 +152,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continuous batching: N users each sending prompt P and output --generate tokens -> per-user "
         "TTFT, TPOT and aggregate tokens/s",
     )
-    g.add_argument("--max-tpot", default=None, metavar="TIME", help="the largest N users meeting TPOT (50ms)")
-    g.add_argument("--max-ttft", default=None, metavar="TIME", help="the largest N users meeting TTFT (2s)")
+    g.add_argument(
+        "--rate",
+        default=None,
+        metavar="REQ/S[,...]",
+        help="open loop: requests arriving at a rate (Poisson), each prompt P and output --generate tokens "
+        "-> requests in the engine, TTFT, TPOT, tokens/s, and the largest sustainable rate",
+    )
+    g.add_argument(
+        "--max-tpot",
+        default=None,
+        metavar="TIME",
+        help="the largest N users meeting TPOT (50ms); with --rate the largest request rate "
+        "(with --users and --rate, both)",
+    )
+    g.add_argument(
+        "--max-ttft",
+        default=None,
+        metavar="TIME",
+        help="the largest N users meeting TTFT (2s); with --rate the largest request rate "
+        "(with --users and --rate, both)",
+    )
     g.add_argument(
         "--draft",
         default=None,
@@ -302,15 +321,13 @@ def run(args: argparse.Namespace) -> int:
         kv_block_tokens=args.block_size,
     ).validated(target)
     plans = []
-    steps_wanted = (
-        args.chunk is not None or args.users_list or args.max_tpot_s or args.max_ttft_s or args.draft
-    )
+    steps_wanted = needs_step_model(args)
     for name in [*args.models, *([args.draft] if args.draft and args.draft.lower() != "ngram" else [])]:
         spec = get_spec(name)  # every name checked before any model is built
         if steps_wanted and spec.source == "hf" and spec.task in ("seq2seq-lm", "speech-seq2seq"):
             raise UsageError(
-                f"{spec.name} is an encoder-decoder: --chunk, --users, --max-tpot/--max-ttft and --draft "
-                "model decoder LLMs (--layers and the rest of llm take it)"
+                f"{spec.name} is an encoder-decoder: --chunk, --users, --rate, --max-tpot/--max-ttft and "
+                "--draft model decoder LLMs (--layers and the rest of llm take it)"
             )
     for name in args.models:
         spec = get_spec(name)
@@ -387,7 +404,8 @@ def flat_only_note(args: argparse.Namespace) -> str:
         flag
         for flag, on in (
             ("--layers", args.layers), ("--chunk", args.chunk is not None), ("--users", args.users),
-            ("--max-tpot", args.max_tpot), ("--max-ttft", args.max_ttft), ("--draft", args.draft),
+            ("--rate", args.rate), ("--max-tpot", args.max_tpot), ("--max-ttft", args.max_ttft),
+            ("--draft", args.draft),
         )
         if on
     ]  # fmt: skip
@@ -399,8 +417,42 @@ def flat_only_note(args: argparse.Namespace) -> str:
 
 def wants_serving(args: argparse.Namespace) -> bool:
     return bool(
-        args.layers or args.chunk is not None or args.users or args.max_tpot or args.max_ttft or args.draft
+        args.layers
+        or args.chunk is not None
+        or args.users
+        or args.rate
+        or args.max_tpot
+        or args.max_ttft
+        or args.draft
     )
+
+
+def needs_step_model(args: argparse.Namespace) -> bool:
+    """Whether the serving flags (parsed by ``check_serving_args``) need the model's step model."""
+    return bool(
+        args.chunk is not None
+        or args.users_list
+        or args.rates
+        or args.max_tpot_s
+        or args.max_ttft_s
+        or args.draft
+    )
+
+
+def _rate_list(text: str) -> list[float]:
+    """``--rate``'s requests/s list (``0.5,2,8``), each checked (``perf.request_rate.check_rate``)."""
+    from metrics_core.perf.request_rate import check_rate
+
+    rates = []
+    for part in text.split(","):
+        try:
+            value = float(part.strip().removesuffix("/s"))
+        except ValueError:
+            raise UsageError(
+                f"--rate takes requests per second, comma-separated (e.g. 0.5,2,8), got {part.strip()!r}"
+            ) from None
+        rates.append(check_rate(value))
+    return rates
 
 
 def check_serving_args(args: argparse.Namespace) -> None:
@@ -409,6 +461,7 @@ def check_serving_args(args: argparse.Namespace) -> None:
     from metrics_core.perf.speculative import check_draft
 
     args.users_list = _int_list(args.users, "--users", "user counts") if args.users else []
+    args.rates = _rate_list(args.rate) if args.rate else []
     args.max_tpot_s = parse_time(args.max_tpot, "--max-tpot") if args.max_tpot else None
     args.max_ttft_s = parse_time(args.max_ttft, "--max-ttft") if args.max_ttft else None
     for flag, v in (("--max-tpot", args.max_tpot_s), ("--max-ttft", args.max_ttft_s)):
@@ -441,11 +494,13 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
     "speculative": ..., "concurrency": [...], "max_users": ...}`` of dicts, and the text under ``"text"``."""
     from dataclasses import replace
 
+    from metrics_core.perf.request_rate import RATE_ASSUMPTIONS, at_rate, max_rate
     from metrics_core.perf.serving import CONCURRENCY_ASSUMPTIONS, chunked_prefill, concurrency, max_users
     from metrics_core.perf.serving_report import (
         chunked_text,
         concurrency_text,
         layers_text,
+        rate_text,
         speculative_text,
         step_notes_text,
     )
@@ -453,9 +508,7 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
     from metrics_core.runtime.llm_cache import step_model
 
     out: dict[int, dict] = {}
-    needs_steps = (
-        args.chunk is not None or args.users_list or args.max_tpot_s or args.max_ttft_s or args.draft
-    )
+    needs_steps = needs_step_model(args)
     for name, prompts in plans:
         model = step_model(name, base.bits, args.attention, args.timeout) if needs_steps else None
         draft = None
@@ -487,7 +540,7 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                 )
             if notes:
                 views["step_model_notes"] = notes
-            if args.users_list or args.max_tpot_s or args.max_ttft_s:
+            if args.users_list or ((args.max_tpot_s or args.max_ttft_s) and not args.rates):
                 rows = [concurrency(model, target, s, n, args.chunk) for n in args.users_list]
                 best = None
                 if args.max_tpot_s or args.max_ttft_s:
@@ -502,6 +555,14 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                     )
                     views["concurrency_note"] = "plain decoding, without the draft model"
                 texts.append(concurrency_text(rows, best, assumptions=assumed))
+            if args.rates:
+                loads = [at_rate(model, target, s, r, args.chunk) for r in args.rates]
+                views["rates"] = [x.to_dict() for x in loads]
+                fastest = None
+                if args.max_tpot_s or args.max_ttft_s:
+                    fastest = max_rate(model, target, s, args.max_tpot_s, args.max_ttft_s, args.chunk)
+                    views["max_rate"] = fastest.to_dict()
+                texts.append(rate_text(loads, fastest, assumptions=RATE_ASSUMPTIONS))
             if views.get("step_model_notes"):
                 texts.append(step_notes_text(views["step_model_notes"]))
             for r in mine:

@@ -1,0 +1,140 @@
+"""Requests at a rate (open loop) under continuous batching (``perf.request_rate``, ``llm --rate``): every
+expected value derived here by hand, on the tiny GPT-2 of ``tests/test_llm_serving.py`` (2 layers, hidden
+64, vocabulary 1,000) on an A100 under the default stack (vLLM: 3 ms per request, at most 256 sequences)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from metrics_core.common.errors import UsageError  # noqa: E402
+from metrics_core.perf.llm import Scenario  # noqa: E402
+from metrics_core.perf.request_rate import at_rate, check_rate, max_rate, poisson_above  # noqa: E402
+from metrics_core.perf.serving import Segment, concurrency, step_estimate  # noqa: E402
+from tests.test_llm_serving import A100, FP16, tiny  # noqa: E402, F401 (tiny: a fixture)
+
+S = Scenario(prompt_tokens=40, generate_tokens=4)
+
+
+@pytest.fixture
+def steps(tiny):  # noqa: F811
+    from metrics_core.perf.serving import StepModel
+    from metrics_core.runtime.llm_steps import capture_steps
+
+    return StepModel(capture_steps(tiny, FP16))
+
+
+def test_poisson_tail_by_hand():
+    # P(X > 3), X ~ Poisson(2): 1 - e^-2 (1 + 2 + 2 + 4/3)
+    assert poisson_above(2.0, 3) == pytest.approx(1 - math.exp(-2) * (1 + 2 + 2 + 4 / 3), rel=1e-12)
+    assert poisson_above(0.0, 0) == 0.0
+    # P(X > 0) = 1 - e^-mean
+    assert poisson_above(0.5, 0) == pytest.approx(1 - math.exp(-0.5), rel=1e-12)
+    with pytest.raises(ValueError):
+        poisson_above(-1.0, 2)
+
+
+def _hand_steps(steps, n: float):
+    """The prefill (3 chunks of 16) and decode steps with ``n`` others: of each, 3/7 a chunk, 4/7 decoding
+    at 40 + 4/2 = 42 tokens."""
+    others = [Segment(n / 7, 16, 0, 0), Segment(n / 7, 16, 16, 0), Segment(n / 7, 8, 32, 1),
+              Segment(n * 4 / 7, 1, 41)]  # fmt: skip
+    own = [Segment(1 / 3, 16, 0, 0), Segment(1 / 3, 16, 16, 0), Segment(1 / 3, 8, 32, 1)]
+    t_p = step_estimate(steps, A100, S, [*others, *own]).time_s
+    t_d = step_estimate(steps, A100, S, [*others, Segment(1, 1, 41)]).time_s
+    return t_p, t_d
+
+
+def test_steady_state_at_a_rate(steps):
+    full = concurrency(steps, A100, S, 256, chunk=16)
+    top = full.requests_per_s  # the closed loop with the batch full: the largest sustainable rate
+    rate = 0.5 * top
+    x = at_rate(steps, A100, S, rate, chunk=16)
+    assert x.stable and x.max_running == 256 and x.prefill_steps == 3
+    assert x.max_rate_rps == pytest.approx(top, rel=1e-12)
+    t_p, t_d = _hand_steps(steps, x.in_engine)
+    # Little's law: N = rate x (3 prefill steps + 4 decode steps), to the root finder's 0.01 requests
+    assert x.in_engine == pytest.approx(rate * (3 * t_p + 4 * t_d), abs=0.01)
+    assert x.tpot_s == pytest.approx(t_d, rel=1e-12)
+    wait = (1 - math.exp(-x.in_engine)) * t_d / 2
+    assert x.arrival_wait_s == pytest.approx(wait, rel=1e-12)
+    assert x.ttft_s == pytest.approx(wait + 3 * t_p + 3e-3, rel=1e-12)
+    assert x.tokens_per_s == pytest.approx(rate * 4, rel=1e-12)
+    assert x.batch_full == pytest.approx(poisson_above(x.in_engine, 256), rel=1e-12)
+    d = x.to_dict()
+    assert (d["stable"], d["estimate"], d["ttft_s"], d["rate_rps"]) == (True, True, x.ttft_s, rate)
+    assert "Little's law" in d["assumptions"] and "open loop" in d["assumptions"]
+
+
+def test_a_rate_near_zero_is_a_request_alone(steps):
+    x = at_rate(steps, A100, S, 1e-6, chunk=16)
+    t_p, t_d = _hand_steps(steps, 0.0)
+    # N = 1e-6 x (a lone request's service), far below a step's worth: no wait, nothing else in the steps
+    assert x.in_engine == pytest.approx(1e-6 * (3 * t_p + 4 * t_d), rel=0.05, abs=1e-9)
+    assert x.ttft_s == pytest.approx(3 * t_p + 3e-3, rel=1e-4)
+    assert x.tpot_s == pytest.approx(t_d, rel=1e-4)
+
+
+def test_a_rate_above_the_full_batch_overloads(steps):
+    from metrics_core.perf.serving_report import rate_text
+
+    top = concurrency(steps, A100, S, 256, chunk=16).requests_per_s
+    x = at_rate(steps, A100, S, 1.5 * top, chunk=16)
+    assert not x.stable
+    d = x.to_dict()
+    assert [d[k] for k in ("ttft_s", "tpot_s", "tokens_per_s", "in_engine", "step_s")] == [None] * 5
+    assert d["max_rate_rps"] == pytest.approx(top, rel=1e-12)
+    row = rate_text([x]).splitlines()[-1].split()
+    assert row[1:] == ["-"] * 6 + ["overloaded"]
+
+
+def test_largest_rate_meeting_a_target(steps):
+    goal = at_rate(steps, A100, S, 1000.0, chunk=16).tpot_s
+    best = max_rate(steps, A100, S, max_tpot_s=goal, chunk=16)
+    assert best.limited_by == "tpot"
+    assert best.at.tpot_s <= goal
+    assert at_rate(steps, A100, S, best.rate_rps * 1.01, chunk=16).tpot_s > goal
+    assert best.rate_rps == pytest.approx(1000.0, rel=0.02)
+    # a target every stable rate meets: limited by the largest sustainable rate
+    top = concurrency(steps, A100, S, 256, chunk=16).requests_per_s
+    easy = max_rate(steps, A100, S, max_tpot_s=1.0, max_ttft_s=1.0, chunk=16)
+    assert easy.limited_by == "throughput" and easy.rate_rps == pytest.approx(top, rel=1e-9)
+    # one lone request misses it: none
+    lone = at_rate(steps, A100, S, 1e-6, chunk=16)
+    none = max_rate(steps, A100, S, max_ttft_s=0.5 * lone.ttft_s, chunk=16)
+    assert (none.rate_rps, none.limited_by) == (None, "ttft")
+    assert none.to_dict()["max_rate_rps"] is None
+    with pytest.raises(UsageError, match="--max-tpot"):
+        max_rate(steps, A100, S)
+
+
+@pytest.mark.parametrize("bad", [0, -2.0, float("nan"), float("inf"), True, "3"])
+def test_rates_that_are_not_rates_are_refused(bad):
+    with pytest.raises(UsageError, match="--rate"):
+        check_rate(bad)
+
+
+def test_cli_rate_view(tiny, capsys):  # noqa: F811
+    from tui.cli import main
+
+    args = ["llm", tiny, "--hardware", "a100-sxm4-80gb", "--prompt", "40", "--generate", "4", "--chunk",
+            "16", "--rate", "100,1e5", "--max-tpot", "1s"]  # fmt: skip
+    assert main([*args, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    rates = row["rates"]
+    assert [r["rate_rps"] for r in rates] == [100.0, 1e5]
+    assert [r["stable"] for r in rates] == [True, False]
+    assert row["max_rate"]["limited_by"] == "throughput"
+    assert row["max_rate"]["max_rate_rps"] == pytest.approx(rates[0]["max_rate_rps"], rel=1e-9)
+    assert "max_users" not in row and "concurrency" not in row  # --rate without --users: the rate view only
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "requests at a rate, open loop" in out and "overloaded" in out
+    assert "largest request rate with TPOT <= 1.00 s" in out
+    for bad, says in (("0", "above 0"), ("fast", "requests per second")):
+        assert main(["llm", tiny, "--hardware", "a100-sxm4-80gb", "--rate", bad]) == 2
+        assert says in capsys.readouterr().err
