@@ -205,6 +205,11 @@ def concurrency_text(
     return wrap_prose("\n".join(parts), width)
 
 
+def _rps(x: float) -> str:
+    """A request rate for the text: 3 significant digits, thousands separated (``49,500``, ``9.28``)."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def rate_text(
     loads: Sequence[Any], best: Any | None = None, width: int | None = None, assumptions: str = ""
 ) -> str:
@@ -221,7 +226,7 @@ def rate_text(
         ["req/s", "in engine", "TTFT", "wait", "TPOT", "tok/s", "step bound", "batch full"],
         [
             [
-                f"{x.rate_rps:,.3g}",
+                _rps(x.rate_rps),
                 *(
                     (
                         f"{x.in_engine:,.1f}",
@@ -254,7 +259,7 @@ def rate_text(
             f"requests at a rate, open loop, Poisson arrivals, continuous batching (est.): prompt "
             f"{x0.prompt_tokens:,}, output {x0.output_tokens:,}, prefill chunks of {x0.chunk_tokens:,}; the "
             f"running batch takes {x0.max_running:,}; the largest sustainable rate is "
-            f"{x0.max_rate_rps:,.3g} requests/s (the full batch's throughput; above it the queue grows "
+            f"{_rps(x0.max_rate_rps)} requests/s (the full batch's throughput; above it the queue grows "
             "without bound); 'wait' is the wait for the step in flight, 'batch full' the chance a request "
             "finds the running batch full (its queue is not modelled: '!' marks a TTFT that is optimistic)"
         )
@@ -278,7 +283,7 @@ def rate_text(
             at = best.at
             limit = {"tpot": "TPOT", "ttft": "TTFT"}.get(best.limited_by, "the largest sustainable rate")
             parts.append(
-                f"largest request rate with {goal}: {best.rate_rps:,.3g} requests/s (limited by {limit}): "
+                f"largest request rate with {goal}: {_rps(best.rate_rps)} requests/s (limited by {limit}): "
                 f"{at.in_engine:,.1f} in the engine, TTFT {units.human_time(at.ttft_s)}, TPOT "
                 f"{units.human_time(at.tpot_s)}, {at.tokens_per_s:,.1f} tokens/s"
             )
