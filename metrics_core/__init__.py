@@ -17,6 +17,9 @@ The public API is re-exported lazily so that ``import metrics_core`` stays cheap
 - ``train_step(model, args, kwargs, loss=, optimizer=, precision=, ...)``: a training step of a model
   instance (on a meta copy); ``estimate_training(step, target)``: time, MFU, memory by category;
   ``all_plans(step, estimate, target, gpus)``, ``best_plan(plans)``: data / ZeRO / pipeline plans
+- ``llm(name, hardware=..., batch_size=, prompt=, generate=, weights=, ...)``: ``modeltui llm`` from
+  Python (an ``LlmEstimate``: prefill / decode, KV cache, what fits, TTFT / TPOT); ``llm_serving(name,
+  hardware=..., users=, rate=, max_tpot_s=, max_ttft_s=)``: its serving views (``ServingViews``)
 - dataclasses: ``ModelReport``, ``ModelMetrics``, ``OpRecord``, ``Coverage``
 """
 
@@ -54,6 +57,9 @@ _EXPORTS: dict[str, str] = {
     "estimate_training": "metrics_core.perf.training",
     "all_plans": "metrics_core.perf.parallel_plans",
     "best_plan": "metrics_core.perf.parallel_plans",
+    "llm": "metrics_core.api.llm",
+    "llm_serving": "metrics_core.api.llm",
+    "ServingViews": "metrics_core.api.llm",
     "ModelReport": "metrics_core.common.records",
     "ModelMetrics": "metrics_core.common.records",
     "OpRecord": "metrics_core.common.records",

@@ -13,6 +13,7 @@ from metrics_core.perf.llm import ACTIVATION_PRECISIONS, KV_PRECISIONS, WEIGHT_P
 from metrics_core.perf.llm_report import text_report
 from metrics_core.perf.stacks import DEFAULT_STACK, stack_ids
 from metrics_core.report.export import to_json
+from metrics_core.runtime.llm_setup import DEFAULT_GENERATE, DEFAULT_PROMPT
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from tui.cli.commands.options import positive_int, positive_seconds, positive_watts
 
@@ -73,7 +74,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the decode step reported, by its context (P <= C <= P + N; encoder-decoders count decoder "
         "tokens, 1 <= C <= 1 + N); a list gives a sweep (default: the first step)",
     )
-    p.add_argument("--generate", type=positive_int, default=128, metavar="N", help="generated tokens (128)")
+    p.add_argument(
+        "--generate",
+        type=positive_int,
+        default=DEFAULT_GENERATE,
+        metavar="N",
+        help=f"generated tokens ({DEFAULT_GENERATE})",
+    )
     p.add_argument(
         "--batch-size", default="1", metavar="B[,B...]", help="sequences in flight; a list gives a sweep (1)"
     )
@@ -199,9 +206,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="table")
 
 
-DEFAULT_PROMPT = 512
-
-
 def _int_list(text: str, flag: str, noun: str) -> list[int]:
     """A ``--batch-size``-style list (``1,2,4,...,256``) for ``flag``, errors naming ``noun``."""
     from metrics_core.perf.sweep import parse_batch_sizes
@@ -213,24 +217,11 @@ def _int_list(text: str, flag: str, noun: str) -> list[int]:
 
 
 def _prompts(spec, args: argparse.Namespace) -> list[int]:  # noqa: ANN001 (ModelSpec)
-    """The prompt lengths of one model: ``--prompt``, else 512; a speech encoder-decoder's is its fixed
-    window (``--prompt`` refused unless it is that)."""
-    from metrics_core.runtime.llm_capture import SPEECH_TASK, speech_encoder_tokens
+    """The prompt lengths of one model (``runtime.llm_setup.prompts_for``)."""
+    from metrics_core.runtime.llm_setup import prompts_for
 
     given = _int_list(args.prompt, "--prompt", "prompt lengths") if args.prompt is not None else None
-    if spec.source == "hf" and spec.task == SPEECH_TASK:
-        fixed = speech_encoder_tokens(spec.builder_kwargs.get("config", {}))
-        if given not in (None, [fixed]):
-            raise UsageError(
-                f"{spec.name} encodes a fixed 30 s audio window ({fixed:,} encoder positions): leave "
-                f"--prompt out (or give {fixed})"
-            )
-        return [fixed]
-    if given is None and spec.source == "hf" and spec.task == "image-text-to-text":
-        from metrics_core.runtime.llm_capture import vlm_image
-
-        return [DEFAULT_PROMPT + vlm_image(spec).prompt_tokens]  # 512 text tokens after the image's
-    return given or [DEFAULT_PROMPT]
+    return prompts_for(spec, given)
 
 
 def _config_vocabulary(spec) -> int | None:  # noqa: ANN001
@@ -253,32 +244,10 @@ def _check_draft_vocabulary(target, draft) -> None:  # noqa: ANN001
 
 
 def _check_model(spec, args: argparse.Namespace, prompts: list[int], contexts: list[int]) -> None:  # noqa: ANN001
-    """One model's settings, before any model is built: a language model, TP splitting its heads, prompt
-    and generation within its positions, contexts within the generation (``UsageError``, one line)."""
-    from metrics_core.perf.llm import check_context
-    from metrics_core.runtime.llm_capture import (
-        DECODER_TASKS,
-        ENCODER_DECODER_TASKS,
-        architecture_of,
-        check_model_limits,
-        not_a_language_model,
-    )
+    """One model's settings, before any model is built (``runtime.llm_setup.check_llm_model``)."""
+    from metrics_core.runtime.llm_setup import check_llm_model
 
-    name = spec.name
-    if spec.source in ("torchvision", "timm") or (
-        spec.source == "hf" and spec.task not in DECODER_TASKS | ENCODER_DECODER_TASKS
-    ):
-        raise not_a_language_model(name, spec.task)
-    encoder_decoder = spec.source == "hf" and architecture_of(spec.task) == "encoder-decoder"
-    check_model_limits(spec, args.tp, prompts, args.generate)
-    from metrics_core.runtime.llm_capture import check_image_prompt
-
-    for p in prompts:
-        check_image_prompt(spec, p)
-        first = 1 if encoder_decoder else p
-        for c in contexts:
-            where = f"{name}'s decoder" if encoder_decoder else name
-            check_context(c, first, first + args.generate, f"{where} at prompt {p:,}", encoder_decoder)
+    check_llm_model(spec, args.tp, prompts, args.generate, contexts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -286,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
 
     from metrics_core.perf.llm import Scenario
     from metrics_core.runtime.llm_cache import llm_estimates
+    from metrics_core.runtime.llm_setup import is_encoder_decoder, resolve_activations
     from metrics_core.sources.resolve import get_spec
     from tui.cli.commands.hardware import load_catalog_with_warnings
     from tui.cli.commands.perfmode import modes_of
@@ -296,16 +266,7 @@ def run(args: argparse.Namespace) -> int:
     batches = _int_list(args.batch_size, "--batch-size", "batch sizes")
     contexts = _int_list(args.context, "--context", "contexts") if args.context is not None else []
     modes = modes_of(args)
-    implied = {"w8a8": "int8", "w8a8-int8": "int8", "smoothquant": "int8", "w8a8-fp8": "fp8",
-               "w4a4-nvfp4": "fp4", "w4a4-mxfp4": "fp4"}.get((args.weights or "").lower())  # fmt: skip
-    if args.activations is None:  # the alias's, else fp16, or bf16 where there is no fp16 path (TPU, Gaudi)
-        args.activations = implied or ("bf16" if not target.has("fp16") and target.has("bf16") else "fp16")
-    elif implied and args.activations != implied:
-        plain = "int8" if implied == "int8" else args.weights
-        raise UsageError(
-            f"--weights {args.weights} names {implied} activations; --activations {args.activations} "
-            f"contradicts it (drop --activations, or use --weights {plain} --activations {implied})"
-        )
+    args.activations = resolve_activations(target, args.weights, args.activations)
     check_serving_args(args)
     base = Scenario(
         1,
@@ -324,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     steps_wanted = needs_step_model(args)
     for name in [*args.models, *([args.draft] if args.draft and args.draft.lower() != "ngram" else [])]:
         spec = get_spec(name)  # every name checked before any model is built
-        if steps_wanted and spec.source == "hf" and spec.task in ("seq2seq-lm", "speech-seq2seq"):
+        if steps_wanted and is_encoder_decoder(spec):
             raise UsageError(
                 f"{spec.name} is an encoder-decoder: --chunk, --users, --rate, --max-tpot/--max-ttft and "
                 "--draft model decoder LLMs (--layers and the rest of llm take it)"
