@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 
 from metrics_core.common.errors import UsageError  # noqa: E402
 from metrics_core.perf.llm import Scenario  # noqa: E402
-from metrics_core.perf.request_rate import at_rate, check_rate, max_rate, poisson_above  # noqa: E402
+from metrics_core.perf.request_rate import at_rate, check_rate, erlang_c, max_rate, queue_wait_s  # noqa: E402
 from metrics_core.perf.serving import Segment, concurrency, step_estimate  # noqa: E402
 from tests.test_llm_serving import A100, FP16, tiny  # noqa: E402, F401 (tiny: a fixture)
 
@@ -28,14 +28,19 @@ def steps(tiny):  # noqa: F811
     return StepModel(capture_steps(tiny, FP16))
 
 
-def test_poisson_tail_by_hand():
-    # P(X > 3), X ~ Poisson(2): 1 - e^-2 (1 + 2 + 2 + 4/3)
-    assert poisson_above(2.0, 3) == pytest.approx(1 - math.exp(-2) * (1 + 2 + 2 + 4 / 3), rel=1e-12)
-    assert poisson_above(0.0, 0) == 0.0
-    # P(X > 0) = 1 - e^-mean
-    assert poisson_above(0.5, 0) == pytest.approx(1 - math.exp(-0.5), rel=1e-12)
-    with pytest.raises(ValueError):
-        poisson_above(-1.0, 2)
+def test_erlang_c_and_the_queue_by_hand():
+    # one server: an arrival waits with the server's utilisation; M/D/1's wait (Pollaczek-Khinchine) is
+    # rho c / (2 (1 - rho)), exact: 0.5 x 2 s / (2 x 0.5) = 1 s
+    assert erlang_c(1, 0.5) == pytest.approx(0.5, rel=1e-12)
+    assert queue_wait_s(1, 0.5, 2.0) == pytest.approx(1.0, rel=1e-12)
+    # two servers at 1 Erlang: C = (a^2/2! x 2/(2 - a)) / (1 + a + a^2/2! x 2/(2 - a)) = 1 / (2 + 1) = 1/3;
+    # the wait 1/3 x c / (2 - 1) / 2 = c / 6
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3, rel=1e-12)
+    assert queue_wait_s(2, 1.0, 3.0) == pytest.approx(0.5, rel=1e-12)
+    assert erlang_c(256, 0.0) == 0.0
+    for bad in ((0, 0.5), (2, 2.0), (2, -1.0), (2, float("nan"))):
+        with pytest.raises(ValueError):
+            erlang_c(*bad)
 
 
 def _hand_steps(steps, n: float):
@@ -62,9 +67,13 @@ def test_steady_state_at_a_rate(steps):
     assert x.tpot_s == pytest.approx(t_d, rel=1e-12)
     wait = (1 - math.exp(-x.in_engine)) * t_d / 2
     assert x.arrival_wait_s == pytest.approx(wait, rel=1e-12)
-    assert x.ttft_s == pytest.approx(wait + 3 * t_p + 3e-3, rel=1e-12)
+    # the queue for a place in the batch of 256, offered N Erlangs, each request held its service
+    service = 3 * t_p + 4 * t_d
+    queue = erlang_c(256, x.in_engine) * service / (256 - x.in_engine) / 2
+    assert x.batch_full == pytest.approx(erlang_c(256, x.in_engine), rel=1e-12)
+    assert x.queue_wait_s == pytest.approx(queue, rel=1e-9)
+    assert x.ttft_s == pytest.approx(queue + wait + 3 * t_p + 3e-3, rel=1e-12)
     assert x.tokens_per_s == pytest.approx(rate * 4, rel=1e-12)
-    assert x.batch_full == pytest.approx(poisson_above(x.in_engine, 256), rel=1e-12)
     d = x.to_dict()
     assert (d["stable"], d["estimate"], d["ttft_s"], d["rate_rps"]) == (True, True, x.ttft_s, rate)
     assert "Little's law" in d["assumptions"] and "open loop" in d["assumptions"]
@@ -77,6 +86,7 @@ def test_a_rate_near_zero_is_a_request_alone(steps):
     assert x.in_engine == pytest.approx(1e-6 * (3 * t_p + 4 * t_d), rel=0.05, abs=1e-9)
     assert x.ttft_s == pytest.approx(3 * t_p + 3e-3, rel=1e-4)
     assert x.tpot_s == pytest.approx(t_d, rel=1e-4)
+    assert x.queue_wait_s < 1e-300  # Erlang C at a load of 1e-6 Erlangs on 256 places
 
 
 def test_a_rate_above_the_full_batch_overloads(steps):
@@ -86,7 +96,9 @@ def test_a_rate_above_the_full_batch_overloads(steps):
     x = at_rate(steps, A100, S, 1.5 * top, chunk=16)
     assert not x.stable
     d = x.to_dict()
-    assert [d[k] for k in ("ttft_s", "tpot_s", "tokens_per_s", "in_engine", "step_s")] == [None] * 5
+    assert [d[k] for k in ("ttft_s", "tpot_s", "tokens_per_s", "in_engine", "step_s", "queue_wait_s")] == [
+        None
+    ] * 6
     assert d["max_rate_rps"] == pytest.approx(top, rel=1e-12)
     row = rate_text([x]).splitlines()[-1].split()
     assert row[1:] == ["-"] * 6 + ["overloaded"]
@@ -101,8 +113,11 @@ def test_largest_rate_meeting_a_target(steps):
     assert best.rate_rps == pytest.approx(1000.0, rel=0.02)
     # a target every stable rate meets: limited by the largest sustainable rate
     top = concurrency(steps, A100, S, 256, chunk=16).requests_per_s
-    easy = max_rate(steps, A100, S, max_tpot_s=1.0, max_ttft_s=1.0, chunk=16)
-    assert easy.limited_by == "throughput" and easy.rate_rps == pytest.approx(top, rel=1e-9)
+    easy = max_rate(steps, A100, S, max_tpot_s=1.0, chunk=16)
+    assert easy.limited_by == "throughput" and easy.rate_rps == pytest.approx(0.999 * top, rel=1e-12)
+    # a TTFT target is always met below the largest rate: the queue grows without bound towards it
+    near = max_rate(steps, A100, S, max_ttft_s=1.0, chunk=16)
+    assert near.limited_by == "ttft" and near.at.ttft_s <= 1.0 and 0.99 * top < near.rate_rps < top
     # one lone request misses it: none
     lone = at_rate(steps, A100, S, 1e-6, chunk=16)
     none = max_rate(steps, A100, S, max_ttft_s=0.5 * lone.ttft_s, chunk=16)
@@ -129,7 +144,7 @@ def test_cli_rate_view(tiny, capsys):  # noqa: F811
     assert [r["rate_rps"] for r in rates] == [100.0, 1e5]
     assert [r["stable"] for r in rates] == [True, False]
     assert row["max_rate"]["limited_by"] == "throughput"
-    assert row["max_rate"]["max_rate_rps"] == pytest.approx(rates[0]["max_rate_rps"], rel=1e-9)
+    assert row["max_rate"]["max_rate_rps"] == pytest.approx(0.999 * rates[0]["max_rate_rps"], rel=1e-12)
     assert "max_users" not in row and "concurrency" not in row  # --rate without --users: the rate view only
     assert main(args) == 0
     out = capsys.readouterr().out

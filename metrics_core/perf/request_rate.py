@@ -17,11 +17,15 @@ prefill steps):
   the sequences whose KV fits). The largest sustainable rate ``λ_max = R / (s t_p + O t_d)`` at R - 1
   others: the full batch's throughput, the closed loop's at R users. At λ >= λ_max there is no steady
   state (``stable`` false, no speeds).
-- TTFT = the wait for the step in flight (``perf.serving.arrival_wait_s``: ``(1 - e^-N) t_d / 2``) + ``s
-  t_p`` + the stack's per-request overhead; TPOT = ``t_d``; output tokens/s = λ O.
-- Not modelled: the queue that forms while the Poisson number in the engine exceeds R. ``batch_full``
-  gives its probability, ``P(Poisson(N) > R)``: where it is not small, TTFT is optimistic (text and JSON
-  say so).
+- The queue for a place in the running batch: the batch is R servers, each holding a request for its
+  service ``c = s t_p + O t_d``, offered the load ``a = λ c = N``. An arrival waits with Erlang C's
+  probability ``C(R, a)`` (``batch_full``: M/M/R, Erlang 1917; computed by Erlang B's recursion), and the
+  mean wait of M/M/R, ``C(R, a) c / (R - a)``, is halved for the equal services of equal requests (the
+  Allen-Cunneen approximation of M/G/R, ``(1 + cs^2) / 2`` with service-time variation cs = 0: A. O. Allen,
+  Probability, Statistics, and Queueing Theory, 2nd ed. 1990, sec. 6.5) -> ``queue_wait_s``. It is the
+  mean over all requests and grows without bound as λ nears λ_max.
+- TTFT = the queue's wait + the wait for the step in flight (``perf.serving.arrival_wait_s``: ``(1 -
+  e^-N) t_d / 2``) + ``s t_p`` + the stack's per-request overhead; TPOT = ``t_d``; output tokens/s = λ O.
 
 Every figure is an estimate (``estimate: true``). No torch here.
 """
@@ -49,22 +53,24 @@ from metrics_core.perf.stacks import Stack, get_stack
 
 #: The largest request rate the view analyses (requests/s).
 MAX_RATE_RPS = 1e6
-#: ``batch_full`` above this: the TTFT is called optimistic (the queue behind a full batch is not modelled).
-BATCH_FULL_WARN = 0.05
 #: Root finding over N stops when its bracket is this many requests wide: the step times have steps of
 #: their own (GEMM tiles and waves by token count), so finer is not more true.
 _WIDTH = 0.01
+#: A rate limited by throughput alone is reported this fraction below the largest sustainable rate, where
+#: the queue (and TTFT), unbounded at it, is still finite.
+_NEAR_MAX = 1e-3
 #: What the rate view assumes, in words (text and JSON).
 RATE_ASSUMPTIONS = (
     "continuous batching, open loop: requests of P prompt tokens and O output tokens arrive at a rate "
     "(Poisson); the mean number N in the engine's steps solves N = rate x (s x prefill step + O x TPOT) "
     "(Little's law), each step carrying min(N, R - 1) other requests' work (a share s / (s + O) "
     "prefilling a chunk, O / (s + O) decoding at P + O/2), R the running batch's limit (the stack's "
-    "max_batch and the users whose KV fits); TTFT = the wait for the step in flight ((1 - e^-N) x TPOT / "
-    "2) + s prefill steps + the stack's per-request overhead; tokens/s = rate x O; the largest "
-    "sustainable rate is the full batch's throughput, above it the queue grows without bound; not "
-    "modelled: the queue while the Poisson number in the engine exceeds R (batch_full = its probability; "
-    "TTFT optimistic where it is not small)"
+    "max_batch and the users whose KV fits); a request waits for a place in the batch with Erlang C's "
+    "probability C(R, N) (batch_full), on average C(R, N) x service / (R - N) / 2 (M/M/R's wait halved for "
+    "equal requests: the Allen-Cunneen approximation); TTFT = that queue + the wait for the step in "
+    "flight ((1 - e^-N) x TPOT / 2) + s prefill steps + the stack's per-request overhead; tokens/s = rate "
+    "x O; the largest sustainable rate is the full batch's throughput, above it the queue grows without "
+    "bound"
 )
 
 
@@ -73,9 +79,10 @@ class RateLoad:
     """The steady state at ``rate_rps`` requests/s (module doc); the speeds are None when the rate is at or
     above ``max_rate_rps`` (``stable`` false) or nothing fits (``max_running`` 0).
 
-    ``in_engine``: N, the mean requests in the engine's steps; ``batch_full``: P(Poisson(N) > R), the
-    probability a request finds the running batch full (its queue is not modelled); ``arrival_wait_s``:
-    the TTFT's wait for the step in flight; all times in seconds."""
+    ``in_engine``: N, the mean requests in the engine's steps; ``batch_full``: Erlang C's probability that
+    a request finds the running batch full and waits; ``queue_wait_s``: the mean wait for a place in it
+    (over all requests); ``arrival_wait_s``: the TTFT's wait for the step in flight; all times in
+    seconds."""
 
     rate_rps: float
     prompt_tokens: int
@@ -88,6 +95,7 @@ class RateLoad:
     stable: bool
     in_engine: float | None = None
     batch_full: float | None = None
+    queue_wait_s: float | None = None
     step: PhaseEstimate | None = None
     arrival_wait_s: float | None = None
     ttft_s: float | None = None
@@ -97,12 +105,6 @@ class RateLoad:
     def tokens_per_s(self) -> float | None:
         """Output tokens/s: every request's O tokens at the arrival rate (None when not stable)."""
         return self.rate_rps * self.output_tokens if self.stable else None
-
-    @property
-    def optimistic(self) -> bool:
-        """True when the running batch is full often enough (``BATCH_FULL_WARN``) that the unmodelled queue
-        behind it matters: the TTFT is then optimistic."""
-        return self.batch_full is not None and self.batch_full > BATCH_FULL_WARN
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object (seconds, requests/s, bytes)."""
@@ -117,7 +119,7 @@ class RateLoad:
             "max_running_users": self.max_running,
             "in_engine": self.in_engine,
             "batch_full": self.batch_full,
-            "ttft_optimistic": self.optimistic,
+            "queue_wait_s": self.queue_wait_s,
             "step_s": self.step.time_s if self.step else None,
             "step_bound": self.step.bound if self.step else None,
             "arrival_wait_s": self.arrival_wait_s,
@@ -130,19 +132,26 @@ class RateLoad:
         }
 
 
-def poisson_above(mean: float, k: int) -> float:
-    """P(X > k) for X ~ Poisson(``mean``), summed in log space (exact to float rounding; ``k`` up to
-    ``perf.serving.MAX_USERS``). ``ValueError`` for a negative or non-finite mean or a negative k."""
-    if not math.isfinite(mean) or mean < 0 or k < 0:
-        raise ValueError(f"mean must be finite and >= 0 and k >= 0, got {mean!r}, {k!r}")
-    if mean == 0:
-        return 0.0
-    log_pmf = -mean  # k = 0
-    total = math.exp(log_pmf)
-    for i in range(1, k + 1):
-        log_pmf += math.log(mean / i)
-        total += math.exp(log_pmf)
-    return max(0.0, 1.0 - total)
+def erlang_c(servers: int, load: float) -> float:
+    """Erlang C: the probability that an arrival to an M/M/``servers`` queue offered ``load`` Erlangs
+    (arrival rate x mean service time; ``load < servers``) waits. From Erlang B's recursion, stable for
+    thousands of servers: ``B(0) = 1``, ``B(k) = a B(k-1) / (k + a B(k-1))``; ``C = c B / (c - a (1 - B))``
+    (Erlang 1917; e.g. Kleinrock, Queueing Systems vol. 1, 1975, sec. 3.5). ``ValueError`` for
+    ``servers < 1`` or a load that is negative, non-finite or not below ``servers``."""
+    if servers < 1 or not math.isfinite(load) or not 0 <= load < servers:
+        raise ValueError(f"need servers >= 1 and 0 <= load < servers, got {servers!r}, {load!r}")
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return servers * b / (servers - load * (1.0 - b))
+
+
+def queue_wait_s(servers: int, load: float, service_s: float) -> float:
+    """Mean wait (seconds, over all arrivals) for one of ``servers`` places, each held ``service_s``
+    seconds, at ``load`` Erlangs: M/M/c's ``C(c, a) service / (c - a)`` x ``(1 + cs^2) / 2`` with equal
+    service times (cs = 0): the Allen-Cunneen approximation of M/D/c (Allen, Probability, Statistics, and
+    Queueing Theory, 2nd ed. 1990, sec. 6.5). ``ValueError`` as ``erlang_c``."""
+    return erlang_c(servers, load) * service_s / (servers - load) / 2.0
 
 
 def _root(f: Callable[[float], float], lo: float, hi: float, f_lo: float, f_hi: float) -> float:
@@ -220,14 +229,17 @@ class _Engine:
         t_pre, step = self.steps(n)
         service = len(self.plan) * t_pre + self.s.generate_tokens * step.time_s
         wait = arrival_wait_s(step.time_s, n)
+        load = min(n, self.capacity * (1 - 1e-12))  # the full batch itself: the queue's limit
+        queue = queue_wait_s(self.capacity, load, service)
         return RateLoad(
             **self._head(n / service if rate is None else rate),
             stable=True,
             in_engine=n,
-            batch_full=poisson_above(n, self.capacity),
+            batch_full=erlang_c(self.capacity, load),
+            queue_wait_s=queue,
             step=step,
             arrival_wait_s=wait,
-            ttft_s=wait + len(self.plan) * t_pre + request_overhead_s(self.s, self.stack),
+            ttft_s=queue + wait + len(self.plan) * t_pre + request_overhead_s(self.s, self.stack),
             tpot_s=step.time_s,
         )
 
@@ -271,8 +283,9 @@ def at_rate(
 class RateTarget:
     """The largest request rate meeting a TPOT / TTFT target (seconds; None: no limit): ``rate_rps`` (None
     when not even a lone request meets it), the steady state there, and what limits it: ``tpot``,
-    ``ttft``, ``throughput`` (every stable rate meets the targets: the largest sustainable rate) or
-    ``memory`` (no request's KV fits)."""
+    ``ttft``, ``throughput`` (every stable rate meets the targets: 0.1 % below the largest sustainable
+    rate, where the queue is still finite; only without a TTFT target, which the queue always reaches
+    first) or ``memory`` (no request's KV fits)."""
 
     max_tpot_s: float | None
     max_ttft_s: float | None
@@ -330,8 +343,8 @@ def max_rate(
         n = _root(slack, 0.0, r, slack(0.0), s_r)
         if n < n_best:
             n_best, why = n, name
-    if why == "throughput":  # every stable rate meets the targets: the full batch's
-        at = engine.at_n(r)
+    if why == "throughput":  # every stable rate meets the targets: just below the full batch's, where
+        at = engine.load(engine.max_rate_rps * (1 - _NEAR_MAX))  # the queue is still finite
         return RateTarget(max_tpot_s, max_ttft_s, at.rate_rps, at, why)
     at = engine.at_n(n_best)
     return RateTarget(max_tpot_s, max_ttft_s, at.rate_rps, at, why)

@@ -220,10 +220,10 @@ def rate_text(
     def full(x: Any) -> str:
         if not x.stable:
             return "overloaded" if x.max_running else "-"
-        return f"{100 * x.batch_full:.0f} %{' !' if x.optimistic else ''}"
+        return f"{100 * x.batch_full:.0f} %"
 
     table = text_table(
-        ["req/s", "in engine", "TTFT", "wait", "TPOT", "tok/s", "step bound", "batch full"],
+        ["req/s", "in engine", "TTFT", "queue", "TPOT", "tok/s", "step bound", "batch full"],
         [
             [
                 _rps(x.rate_rps),
@@ -231,7 +231,7 @@ def rate_text(
                     (
                         f"{x.in_engine:,.1f}",
                         units.human_time(x.ttft_s),
-                        units.human_time(x.arrival_wait_s),
+                        units.human_time(x.queue_wait_s) if x.queue_wait_s >= 1e-9 else "0",
                         units.human_time(x.tpot_s),
                         f"{x.tokens_per_s:,.1f}",
                         x.step.bound,
@@ -260,8 +260,9 @@ def rate_text(
             f"{x0.prompt_tokens:,}, output {x0.output_tokens:,}, prefill chunks of {x0.chunk_tokens:,}; the "
             f"running batch takes {x0.max_running:,}; the largest sustainable rate is "
             f"{_rps(x0.max_rate_rps)} requests/s (the full batch's throughput; above it the queue grows "
-            "without bound); 'wait' is the wait for the step in flight, 'batch full' the chance a request "
-            "finds the running batch full (its queue is not modelled: '!' marks a TTFT that is optimistic)"
+            "without bound); 'queue' is the mean wait for a place in the running batch (in TTFT), 'batch "
+            "full' the chance a request has to wait for one; TTFT also holds the wait for the step in flight "
+            "(JSON arrival_wait_s)"
         )
     parts = [head]
     if loads:
