@@ -523,7 +523,14 @@ def serving_views(args: argparse.Namespace, plans: list, base, target, results: 
                 if args.max_tpot_s or args.max_ttft_s:
                     fastest = max_rate(model, target, s, args.max_tpot_s, args.max_ttft_s, args.chunk)
                     views["max_rate"] = fastest.to_dict()
-                texts.append(rate_text(loads, fastest, assumptions=RATE_ASSUMPTIONS))
+                assumed = RATE_ASSUMPTIONS
+                if args.draft:  # plain decoding, as the concurrency table
+                    assumed += (
+                        "; without the draft model: its weights, KV cache and speculation are in the "
+                        "speculative view above, not in this table"
+                    )
+                    views["rates_note"] = "plain decoding, without the draft model"
+                texts.append(rate_text(loads, fastest, assumptions=assumed))
             if views.get("step_model_notes"):
                 texts.append(step_notes_text(views["step_model_notes"]))
             for r in mine:
