@@ -1,6 +1,6 @@
-"""Analysis settings: batch size, input shape, dtype, memory format, and the performance model of the estimates (execution
-eager/compiled, efficiency ideal/calibrated). Applying new options re-analyses in the background; new modes
-only re-estimate."""
+"""Analysis settings: batch size, input shape, dtype, memory format (contiguous NCHW or channels-last), and
+the performance model of the estimates (execution eager/compiled, efficiency ideal/calibrated). Applying new
+options re-analyses in the background; new modes only re-estimate."""
 
 from __future__ import annotations
 
