@@ -182,3 +182,27 @@ def test_training_step_channels_last_leaves_the_model_and_says_so():
     from metrics_core.perf.training_report import assumptions_text
 
     assert "; model and inputs channels-last (NHWC); " in assumptions_text(d, target)
+
+
+def test_bench_runs_the_real_model_in_the_memory_format_it_analysed(monkeypatch):
+    from metrics_core.capture import layouts
+    from metrics_core.measure.bench import bench_model, saved_record
+    from metrics_core.runtime.options import AnalysisOptions
+
+    seen = []
+    real = layouts.to_memory_format
+
+    def spy(model, args, kwargs, memory_format, what="the model"):  # noqa: ANN001, ANN202
+        out = real(model, args, kwargs, memory_format, what)
+        weight = next(model.parameters())
+        seen.append((weight.device.type, weight.stride(), out[0][0].stride()))
+        return out
+
+    monkeypatch.setattr(layouts, "to_memory_format", spy)
+    options = AnalysisOptions(batch_size=2, input_shape=(3, 8, 8), memory_format="channels_last").validated()
+    r = bench_model("build_test_models:tiny_cnn", options, "cpu", warmup=0, iters=1)
+    assert r.ok, r.error
+    # tiny_cnn's conv weight (8, 3, 3, 3) NHWC, strides (27, 1, 9, 3), and its input (2, 3, 8, 8) NHWC,
+    # (192, 1, 24, 3): in the analysis (meta) and in the measured run (cpu), the same layout
+    assert seen == [("meta", (27, 1, 9, 3), (192, 1, 24, 3)), ("cpu", (27, 1, 9, 3), (192, 1, 24, 3))]
+    assert saved_record(r, options)["analysis"]["memory_format"] == "channels_last"
