@@ -206,3 +206,19 @@ def test_bench_runs_the_real_model_in_the_memory_format_it_analysed(monkeypatch)
     # (192, 1, 24, 3): in the analysis (meta) and in the measured run (cpu), the same layout
     assert seen == [("meta", (27, 1, 9, 3), (192, 1, 24, 3)), ("cpu", (27, 1, 9, 3), (192, 1, 24, 3))]
     assert saved_record(r, options)["analysis"]["memory_format"] == "channels_last"
+
+
+def test_the_apps_instance_rows_follow_the_memory_format_setting():
+    from metrics_core.runtime.options import AnalysisOptions
+    from tui.app.show import InMemoryModel, in_memory_analyze
+
+    model = conv_net().eval()
+    held = {"mine": InMemoryModel(model, ((1, 3, 8, 8),), {})}
+    analyze = in_memory_analyze(held, lambda names, options, cb: [])
+    (nchw,) = analyze(["mine"], AnalysisOptions(), lambda r: None)
+    (nhwc,) = analyze(["mine"], AnalysisOptions(memory_format="channels_last"), lambda r: None)
+    # the settings' channels-last reaches the instance: its convolution runs NHWC, nothing copied
+    convs_of = lambda r: [(o.channels_last, o.hidden_copies) for o in r.records if o.op == "convolution"]  # noqa: E731
+    assert (convs_of(nchw), convs_of(nhwc)) == ([(False, None)], [(True, None)])
+    assert (nchw.extras["memory_format"], nhwc.extras["memory_format"]) == ("contiguous", "channels_last")
+    assert strides(model) == [(27, 9, 3, 1), (1,)]

@@ -184,7 +184,7 @@ class Report:
             execution=self.execution,
             efficiency=self.efficiency,
             estimate=self.estimate is not None,
-            memory_format=self.raw.extras.get("memory_format", "contiguous"),
+            memory_format=self.raw.extras.get("memory_format"),  # None (left out): record()'s real tensors
         )
         if self.target is not None:
             from metrics_core.perf.efficiency import provenance
