@@ -81,6 +81,7 @@ def test_key_holds_every_input_of_a_report():
         "torchvision": versions["torchvision"],
         "metrics_core": versions["modeltui"],
         "source": cache.source_hash(),
+        "memory_format": "contiguous",  # NCHW; channels-last runs are other entries
     }
     # An explicit native shape is the same analysis, hence the same entry.
     assert key_for("resnet18", input_shape=(3, 224, 224)) == key
@@ -88,7 +89,13 @@ def test_key_holds_every_input_of_a_report():
 
 @pytest.mark.parametrize(
     "change",
-    [{"batch_size": 2}, {"dtype": "fp16"}, {"input_shape": (3, 160, 160)}, {"engine": "fvcore"}],
+    [
+        {"batch_size": 2},
+        {"dtype": "fp16"},
+        {"input_shape": (3, 160, 160)},
+        {"engine": "fvcore"},
+        {"memory_format": "channels_last"},
+    ],
 )
 def test_option_changes_give_another_entry(change):
     assert cache.entry_path(key_for("resnet18", **change)) != cache.entry_path(key_for("resnet18"))

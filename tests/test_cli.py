@@ -34,6 +34,7 @@ def test_compare_json_keys_and_values(capsys):
     assert rows[0]["context"] == {
         "batch_size": 1,
         "dtype": "fp32",
+        "memory_format": "contiguous",
         "estimate": False,
         "modeltui_version": "0.1.0",
         "torch_version": metadata.version("torch"),

@@ -17,6 +17,8 @@ VERSIONS = {"modeltui_version": metadata.version("modeltui"), "torch_version": m
 H100_BF16 = {
     "batch_size": 4,
     "dtype": "bf16",
+    # the layout of the model and its image input (--memory-format; PyTorch's NCHW unless asked)
+    "memory_format": "contiguous",
     "hardware": "h100-sxm5-80gb",
     "precision": "bf16",
     "execution": "eager",
@@ -44,8 +46,9 @@ def test_context_on_json_csv_and_markdown(capsys):
     first = capsys.readouterr().out.splitlines()[0]
     assert first == (
         f"_modeltui {VERSIONS['modeltui_version']} · torch {VERSIONS['torch_version']} · batch 4 · "
-        "bytes bf16 · on h100-sxm5-80gb, peak bf16 · eager kernels, calibrated efficiency · "
-        "physical estimate, not validated · roofline figures are estimates_"
+        "bytes bf16 · NCHW (contiguous) layout · on h100-sxm5-80gb, peak bf16 · "
+        "eager kernels, calibrated efficiency · physical estimate, not validated · "
+        "roofline figures are estimates_"
     )
 
 

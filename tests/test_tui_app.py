@@ -328,6 +328,23 @@ async def test_settings_reanalyse_in_background():
 
 
 @sync
+async def test_settings_choose_the_memory_format():
+    app, fake = make_app(models=["resnet18"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        assert app.screen.query_one("#set-memory-format").value == "contiguous"
+        app.screen.query_one("#set-memory-format").value = "channels_last"
+        await pilot.press("enter")
+        await settle(pilot)
+        # the model re-analysed channels-last (model and input NHWC), and the status bar says so
+        assert fake.calls[-1][1].memory_format == "channels_last"
+        assert str(app.screen.query_one("#status-options").render()) == (
+            " │ batch 1 · native · NHWC · eager/ideal "  # the test app estimates ideal
+        )
+
+
+@sync
 async def test_settings_reject_bad_values():
     app, fake = make_app(models=["resnet18"])
     async with app.run_test(size=(100, 30)) as pilot:

@@ -145,7 +145,7 @@ async def test_training_view_typed_value_errors_and_refusals():
         d = screen.results[MODEL]
         assert d["hardware"] == "a100-sxm4-80gb" and d["accumulation"] == 2
         words = " ".join(screen.text.split())  # prose folds at the screen's width
-        assert "validated on this target: ResNet-50 v1.5 SGD AMP batch 256" in words
+        assert "validated on this target: ResNet-50 v1.5 SGD AMP channels-last batch 256" in words
 
 
 @sync

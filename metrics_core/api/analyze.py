@@ -3,7 +3,8 @@
 - ``analyze("resnet50", hardware="a100-sxm4-80gb", batch_size=8, dtype="fp16")``: the catalog path (the
   model built on the meta device, in a worker process unless torch is already imported here), with the
   CLI's options as keywords (``AnalysisOptions`` fields: ``batch_size``, ``dtype``, ``input_shape``,
-  ``inputs``, ``seq_len``, ``hf_class``, ``attention``, ``engine``, ``use_cache``, ``rules``) or an
+  ``inputs``, ``seq_len``, ``hf_class``, ``attention``, ``engine``, ``use_cache``, ``rules``,
+  ``memory_format``) or an
   ``AnalysisOptions`` as the second argument (the older form).
 - ``analyze(model, example, ..., hardware=..., **example_kwargs)``: the user's instance in this process,
   never changed and never copied (``metrics_core.api.instance``).
@@ -21,6 +22,7 @@ from typing import Any
 from metrics_core.api.instance import analyze_instance, is_module
 from metrics_core.api.report import Report
 from metrics_core.common.errors import UsageError
+from metrics_core.common.input_spec import canonical_memory_format
 from metrics_core.runtime.options import AnalysisOptions
 
 #: Keywords ``analyze`` takes itself (not passed to a model's forward).
@@ -38,6 +40,7 @@ def analyze(
     batch_size: int | None = None,
     name: str | None = None,
     forward_kwargs: dict[str, Any] | None = None,
+    memory_format: str | None = None,
     **example_kwargs: Any,  # noqa: ANN401
 ) -> Report:
     """Analyse ``model`` and return its ``Report`` (see the module docstring for the two forms).
@@ -53,8 +56,16 @@ def analyze(
     else fp32 (``AnalysisOptions.dtype_from_model``), and ``batch_size`` to 1; a model that fails gives a
     ``Report`` whose ``error`` says why (``report.ok`` is False).
 
+    ``memory_format``: ``"channels_last"`` (also ``"channels-last"`` or ``torch.channels_last``) captures
+    the model with its 4-D / 5-D weights and inputs channels-last (NHWC), as ``--memory-format
+    channels-last`` does: the same numbers as the CLI for a name; for an instance its meta stand-ins and
+    inputs are converted, never the model itself. ``"contiguous"``: NCHW, the CLI's default; None: the
+    name form's default (contiguous), or the instance and its tensors as they are laid out. It is in the
+    report's ``context()`` and ``raw.extras["memory_format"]``.
+
     Raises ``UsageError`` (one line, with suggestions) for an unknown keyword, option, hardware id or input
-    that does not fit, ``UnknownModelError`` for an unknown name.
+    that does not fit (channels-last with no 4-D / 5-D floating-point input among them),
+    ``UnknownModelError`` for an unknown name.
     """
     estimate = {
         "hardware": hardware,
@@ -71,12 +82,15 @@ def analyze(
             dtype=dtype,
             batch_size=batch_size,
             raw_kwargs=forward_kwargs,
+            memory_format=memory_format,
         )
         return Report(raw, **estimate)
     if not isinstance(model, str):
         raise UsageError(
             f"analyze() takes an nn.Module or a model name (e.g. 'resnet50'), got a {type(model).__name__}"
         )
+    if memory_format is not None:
+        example_kwargs = {**example_kwargs, "memory_format": canonical_memory_format(memory_format)}
     options = _options(example_args, example_kwargs, dtype, batch_size, forward_kwargs)
     from metrics_core.runtime.analyze import analyze_many
 

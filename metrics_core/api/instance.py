@@ -33,7 +33,7 @@ from typing import Any
 
 from metrics_core.common.dtypes import DTYPES, TORCH_NAMES
 from metrics_core.common.errors import DataDependentOpError, ModeltuiError, UsageError, one_line_error
-from metrics_core.common.input_spec import describe_inputs, parse_input_spec
+from metrics_core.common.input_spec import canonical_memory_format, describe_inputs, parse_input_spec
 from metrics_core.common.records import ModelReport
 
 #: Analysis dtype of a model's floating-point parameters (``fp32`` when there are none).
@@ -50,6 +50,7 @@ API_HINT = (
 #: not take it is refused with a suggestion.
 OWN_KEYWORDS: tuple[str, ...] = (
     "hardware", "precision", "execution", "efficiency", "dtype", "batch_size", "name", "forward_kwargs",
+    "memory_format",
 )  # fmt: skip
 
 
@@ -99,6 +100,7 @@ def analyze_instance(
     dtype: str | None = None,
     batch_size: int | None = None,
     raw_kwargs: Mapping[str, Any] | None = None,
+    memory_format: str | None = None,
 ) -> ModelReport:
     """The ``ModelReport`` of ``model(*args, **kwargs, **raw_kwargs)`` (the module docstring has the input
     forms; in ``raw_kwargs`` strings are never read as specs, they reach ``forward`` as they are).
@@ -106,14 +108,19 @@ def analyze_instance(
     ``dtype``: the analysis dtype (bytes per floating-point element; default: the model's own, e.g.
     ``bf16`` for a bf16 model); ``batch_size``: the batch prepended to ``--input`` style specs (default 1;
     tensors and shapes carry their own batch). ``name``: the report's model name (default: the class
-    name). Raises ``UsageError`` (one line) for something that is not an ``nn.Module``, no inputs, an input
-    of another kind, an unknown dtype or a batch size that is not a positive integer, or when the forward
-    pass fails on the inputs given (the message names what was fed); ``UnsupportedModelError`` for an op
-    that needs tensor values the analysis does not have.
+    name). ``memory_format``: ``channels_last`` lays the meta stand-ins of the model's 4-D / 5-D
+    parameters and buffers and the 4-D / 5-D floating-point inputs out channels-last before the capture
+    (``capture.layouts.to_memory_format``; the model's own tensors are never touched); ``contiguous`` or
+    None: as the instance and inputs are laid out. Raises ``UsageError`` (one line) for something that is
+    not an ``nn.Module``, no inputs, an input of another kind, channels-last with no 4-D / 5-D input, an
+    unknown dtype or a batch size that is not a positive integer, or when the forward pass fails on the
+    inputs given (the message names what was fed); ``UnsupportedModelError`` for an op that needs tensor
+    values the analysis does not have.
     """
     import torch
 
     from metrics_core.capture.dispatch import DATA_DEPENDENT_HINT
+    from metrics_core.capture.layouts import channels_last_format, to_memory_format
     from metrics_core.capture.trace import capture, has_lazy_modules
     from metrics_core.costs.registry import load_rule_modules
     from metrics_core.runtime.engines import fill_report
@@ -130,6 +137,7 @@ def analyze_instance(
             "on an example input first, then analyse it"
         )
     dtype = canonical_dtype(dtype) if dtype is not None else _model_dtype(model)
+    memory_format = canonical_memory_format(memory_format)
     if name is not None and not isinstance(name, str):
         raise UsageError(f"name must be a string, got a {type(name).__name__}")
     if batch_size is not None and (
@@ -155,6 +163,13 @@ def analyze_instance(
     )
     with _LOCK, _meta_weights(model), _eval_mode(model):  # one at a time: the model is swapped in place
         feed_args, feed_kwargs, values, described = _feed(model, args, kwargs, batch_size or 1, dtype, raw)
+        # the meta stand-ins are converted (in the swapped-in dictionaries, restored on exit), not the model's
+        feed_args, feed_kwargs = to_memory_format(model, feed_args, feed_kwargs, memory_format, report.model)
+        report.extras["memory_format"] = (
+            "channels_last"
+            if any(channels_last_format(t) is not None for t in (*feed_args, *feed_kwargs.values()))
+            else "contiguous"
+        )
         if batch_size is not None and not any(isinstance(v, str) for v in (*args, *kwargs.values())):
             given = described[0]["shape"][0] if described and described[0]["shape"] else None
             if given != batch_size:

@@ -171,7 +171,8 @@ class Report:
 
     # ------------------------------------------------------------------------------------ exports
     def context(self) -> dict[str, Any]:
-        """What the numbers assume (``report.context.run_context``): batch, dtype of the bytes, and with a
+        """What the numbers assume (``report.context.run_context``): batch, dtype of the bytes, the memory
+        format of the model and its 4-D / 5-D inputs (``memory_format``), and with a
         target its id, precision path and modes, that estimates are present, and as the CLI's context
         ``validated`` and ``efficiency_source`` (``perf.efficiency.provenance``)."""
         context = run_context(
@@ -183,6 +184,7 @@ class Report:
             execution=self.execution,
             efficiency=self.efficiency,
             estimate=self.estimate is not None,
+            memory_format=self.raw.extras.get("memory_format"),  # None (left out): record()'s real tensors
         )
         if self.target is not None:
             from metrics_core.perf.efficiency import provenance

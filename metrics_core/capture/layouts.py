@@ -45,6 +45,8 @@ from typing import Any
 
 import torch
 
+from metrics_core.common.errors import UsageError
+
 #: The convolution ops of the dispatcher (one cost rule: ``costs.conv``).
 CONV_OPS: frozenset[str] = frozenset({"convolution", "_convolution", "convolution_overrideable"})
 #: The convolution's backward op (``costs.backward``): grad_output, input, weight, ..., output_mask (10).
@@ -112,3 +114,54 @@ def conv_copies(name: str, args: tuple, nbytes: Callable[[Any], int]) -> list[in
         if isinstance(a, torch.Tensor) and a.numel() and not a.is_contiguous(memory_format=fmt)
     ]
     return copies or None
+
+
+#: The channels-last format of a tensor of each rank (``torch.channels_last`` requires 4-D, ``_3d`` 5-D).
+CHANNELS_LAST_BY_RANK: dict[int, torch.memory_format] = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    fmt = CHANNELS_LAST_BY_RANK.get(t.dim())
+    return t if fmt is None else t.contiguous(memory_format=fmt)
+
+
+def to_memory_format(
+    model: torch.nn.Module, args: tuple, kwargs: dict[str, Any], memory_format: str, what: str = "the model"
+) -> tuple[tuple, dict[str, Any]]:
+    """Lay ``model`` and its example inputs out in ``memory_format`` (``common.input_spec.MEMORY_FORMATS``)
+    before a capture; returns the new ``(args, kwargs)``. ``contiguous``: everything unchanged (the layout
+    PyTorch builds). ``channels_last``: every 4-D parameter and buffer of ``model`` becomes
+    ``torch.channels_last`` and every 5-D one ``torch.channels_last_3d``, in place (what
+    ``model.to(memory_format=...)`` does, ``nn.Module.to``: only 4-D / 5-D tensors are converted; pass a
+    model you own: the Python API passes a meta copy or meta stand-ins), and so are the 4-D / 5-D
+    floating-point tensors of ``args`` / ``kwargs`` (top level, or in a list / tuple): PyTorch's "Channels
+    Last Memory Format" tutorial (``model.to(memory_format=torch.channels_last)`` and
+    ``input.to(memory_format=torch.channels_last)``) and NVIDIA DeepLearningExamples' ConvNets
+    ``--memory-format nhwc``. The conversion itself is not captured (a data loader's job, before the step).
+
+    ``UsageError`` (one line) when channels-last is asked for and no input is a 4-D or 5-D floating-point
+    tensor: it would change nothing the model is fed (``what`` names the model in the message)."""
+    if memory_format == "contiguous":
+        return args, kwargs
+    found: list[torch.Tensor] = []
+
+    def convert(v: Any) -> Any:  # noqa: ANN401
+        if isinstance(v, torch.Tensor):
+            if v.is_floating_point() and v.dim() in CHANNELS_LAST_BY_RANK:
+                found.append(v)
+                return _channels_last(v)
+            return v
+        if isinstance(v, (list, tuple)):
+            return type(v)(convert(x) for x in v)
+        return v
+
+    new_args = tuple(convert(a) for a in args)
+    new_kwargs = {k: convert(v) for k, v in kwargs.items()}
+    if not found:
+        raise UsageError(
+            f"--memory-format channels-last: {what} is fed no 4-D or 5-D floating-point tensor (an image "
+            "batch N, C, H, W or a video N, C, D, H, W): channels-last would change nothing; leave it "
+            "contiguous, or feed such an input (--input / --input-shape)"
+        )
+    model._apply(_channels_last)  # nn.Module.to(memory_format=...)'s own path: parameters, buffers, grads
+    return new_args, new_kwargs

@@ -609,6 +609,7 @@ def train_step(
     checkpointing: bool = False,
     accumulation: int = 1,
     optimizer_impl: str = "foreach",
+    memory_format: str | None = None,
 ) -> StepCapture:
     """The Python API: one training step of a user's model instance (any device) fed
     ``model(*args, **kwargs)`` (tensors, batch first). The step runs on a meta copy (``meta_copy``): the
@@ -616,8 +617,13 @@ def train_step(
     ``capture.values.MAX_ELEMENTS`` elements keep their values (for code that reads them). Returns the
     ``StepCapture``; ``metrics_core.perf.training.estimate_training`` puts it on a target. ``UsageError``
     for an unknown choice; whatever the model raises otherwise. ``optimizer_impl``: ``OPTIMIZER_IMPLS``
-    (default ``foreach``, PyTorch's choice for CUDA parameters)."""
+    (default ``foreach``, PyTorch's choice for CUDA parameters). ``memory_format``: ``"channels_last"``
+    lays the copy's 4-D / 5-D parameters and the 4-D / 5-D floating-point inputs out channels-last
+    (``capture.layouts.to_memory_format``; ``UsageError`` when no input is 4-D / 5-D), as ``modeltui train
+    --memory-format channels-last`` does; ``"contiguous"`` or None: as the model and inputs are laid out."""
+    from metrics_core.capture.layouts import to_memory_format
     from metrics_core.capture.values import shadowable
+    from metrics_core.common.input_spec import canonical_memory_format
 
     kwargs = kwargs or {}
     values: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -632,11 +638,14 @@ def train_step(
             return type(v)(to_meta(x) for x in v)
         return v
 
+    fmt = canonical_memory_format(memory_format)
+    copy = meta_copy(model)
     meta_args = tuple(to_meta(a) for a in args)
     meta_kwargs = {k: to_meta(v) for k, v in kwargs.items()}
+    meta_args, meta_kwargs = to_memory_format(copy, meta_args, meta_kwargs, fmt, type(model).__name__)
     first = next(iter(tensors_in([*meta_args, *meta_kwargs.values()])), None)
     return capture_step(
-        meta_copy(model),
+        copy,
         meta_args,
         meta_kwargs,
         batch_size=first.shape[0] if first is not None and first.dim() else 1,

@@ -50,6 +50,47 @@ DTYPE_NAMES: dict[str, str] = {
 }
 
 
+#: How a model's 4-D / 5-D tensors (image batches N, C, H, W and videos N, C, D, H, W; convolution weights)
+#: are laid out in memory (``--memory-format``; ``AnalysisOptions.memory_format``): ``contiguous`` (NCHW,
+#: as PyTorch builds them) or ``channels_last`` (NHWC / NDHWC: ``torch.channels_last`` for 4-D tensors,
+#: ``torch.channels_last_3d`` for 5-D, as ``model.to(memory_format=...)`` and the input's
+#: ``.to(memory_format=...)`` give them; PyTorch's "Channels Last Memory Format" tutorial recommends it for
+#: mixed-precision convolutional networks on tensor cores).
+MEMORY_FORMATS: tuple[str, ...] = ("contiguous", "channels_last")
+
+#: Each memory format in words, for the assumptions of an output.
+MEMORY_FORMAT_LABELS: dict[str, str] = {
+    "contiguous": "NCHW (contiguous)",
+    "channels_last": "channels-last (NHWC)",
+}
+
+
+def canonical_memory_format(value: Any) -> str:  # noqa: ANN401
+    """``value`` as one of :data:`MEMORY_FORMATS`: ``"channels_last"``, ``"channels-last"`` (the CLI's
+    spelling) and ``torch.channels_last`` / ``torch.channels_last_3d`` are ``channels_last``;
+    ``"contiguous"``, ``torch.contiguous_format`` and None are ``contiguous``. ``UsageError`` (one line,
+    with the choices) otherwise."""
+    if value is None:
+        return "contiguous"
+    text = str(value).removeprefix("torch.").replace("-", "_").lower()
+    text = {"channels_last_3d": "channels_last", "contiguous_format": "contiguous"}.get(text, text)
+    if text not in MEMORY_FORMATS:
+        raise UsageError(
+            f"unknown memory format {value!r}; choose one of {', '.join(MEMORY_FORMATS)} "
+            "(--memory-format contiguous / channels-last)"
+        )
+    return text
+
+
+def is_layout_input(spec: InputSpec) -> bool:
+    """Whether ``spec`` is fed as a tensor a memory format lays out: floating point, 3 or 4 dims per sample
+    (4-D or 5-D with the batch)."""
+    return (spec.dtype == MODEL_FLOAT or spec.dtype.startswith(("float", "bfloat"))) and len(spec.shape) in (
+        3,
+        4,
+    )
+
+
 #: The most elements one sample of one input may have (2**36, 68.7 G): with the largest batch
 #: (``runtime.options.MAX_BATCH_SIZE``, 2**20) and the widest dtype (16 bytes) a tensor stays below 2**60
 #: bytes, inside the int64 range torch's sizes, the cost rules and the byte counts are checked for.

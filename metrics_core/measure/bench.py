@@ -569,6 +569,7 @@ def _measure(
 ) -> None:
     import torch
 
+    from metrics_core.capture.layouts import to_memory_format
     from metrics_core.sources.build import build_model
     from metrics_core.sources.catalog import get_spec
 
@@ -584,10 +585,12 @@ def _measure(
     try:
         fill_random(model)
         model = model.to(dtype=dtype).eval()
+        inputs, kwargs = real_feed(spec, options, model, device, dtype)
+        # the layout the analysis captured (--memory-format): the real model and inputs converted the same way
+        inputs, kwargs = to_memory_format(model, inputs, kwargs, options.memory_format, name)
         if result.execution == "compiled":
             model = torch.compile(model)  # default Inductor; compiled by the first (untimed) pass
             warmup = max(1, warmup)
-        inputs, kwargs = real_feed(spec, options, model, device, dtype)
         if kwargs:  # keyword inputs (attention masks, decoder ids ...): bound once, passed on every pass
             model = functools.partial(model, **kwargs)
         if device == "cpu":
@@ -692,6 +695,7 @@ def saved_record(result: BenchResult, options: AnalysisOptions, date: str | None
             "seq_len": options.seq_len,
             "hf_class": options.hf_class,
             "attention": options.attention,
+            "memory_format": options.memory_format,
         },
         "execution": result.execution,
         "median_s": result.median_s,

@@ -53,6 +53,7 @@ def training_result(
     )  # fmt: skip
     d = est.to_dict()
     d.update(hardware=target.id, hardware_name=target.name, task=captured.task, inputs=captured.inputs)
+    d["memory_format"] = getattr(captured, "memory_format", "contiguous")
     d["recipe"] = PRECISION_RECIPES[step.precision]
     d["loss_scaling"] = step.loss_scaling
     calibrated = builtin_calibration(target, modes["efficiency"])  # what was validated (perf.efficiency)
@@ -101,8 +102,21 @@ def assumptions_text(d: dict[str, Any], target: HardwareTarget) -> str:
     impl = d.get("optimizer_impl", "foreach")
     return (
         f"estimate (roofline) on {target.name}; {d['precision']}: {d['recipe']}; "
-        f"{OPTIMIZER_IMPL_MEANING.get(impl, impl)}; {d['execution']} kernels, {efficiency}; {validated}"
+        f"{OPTIMIZER_IMPL_MEANING.get(impl, impl)}; {d['execution']} kernels, {efficiency}"
+        f"{layout_phrase(d)}; {validated}"
     )
+
+
+def layout_phrase(d: dict[str, Any]) -> str:
+    """``'; model and inputs channels-last (NHWC)'`` (or ``NCHW (contiguous)``) when the memory format
+    matters to the step (it was chosen channels-last, or an input is 4-D / 5-D); ``''`` otherwise (token
+    models: no layout to choose)."""
+    from metrics_core.common.input_spec import MEMORY_FORMAT_LABELS
+
+    fmt = d.get("memory_format", "contiguous")
+    if fmt == "contiguous" and not any(len(i.get("shape") or ()) in (4, 5) for i in d.get("inputs") or ()):
+        return ""
+    return f"; model and inputs {MEMORY_FORMAT_LABELS.get(fmt, fmt)}"
 
 
 def training_text(d: dict[str, Any], target: HardwareTarget, width: int | None = None) -> str:

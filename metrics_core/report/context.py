@@ -43,14 +43,18 @@ def run_context(
     execution: str | None = None,
     efficiency: str | None = None,
     estimate: bool = False,
+    memory_format: str | None = None,
 ) -> dict[str, Any]:
     """The context fields that apply (None ones left out; ``model`` for one-model outputs such as a layer
     table), then ``estimate`` (True when the output holds roofline estimates) and the
-    ``modeltui_version`` / ``torch_version`` of this installation."""
+    ``modeltui_version`` / ``torch_version`` of this installation. ``memory_format``: the layout of the
+    model and its 4-D / 5-D inputs (``common.input_spec.MEMORY_FORMATS``), for the outputs of options that
+    choose it (``--memory-format``)."""
     fields = {
         "model": model,
         "batch_size": batch_size,
         "dtype": dtype,
+        "memory_format": memory_format,
         "hardware": hardware,
         "precision": precision,
         "execution": execution if hardware else None,
@@ -72,7 +76,8 @@ def unvalidated_label(efficiency_source: str | None) -> str:
 
 
 def caption(context: dict[str, Any]) -> str:
-    """``'modeltui 0.1.0 · torch 2.14.1 · batch 1 · bytes fp16 · on h100-sxm5-80gb, peak fp16 · ...'``."""
+    """``'modeltui 0.1.0 · torch 2.14.1 · batch 1 · bytes fp16 · NCHW (contiguous) layout · on
+    h100-sxm5-80gb, peak fp16 · ...'``."""
     parts = [f"modeltui {context.get('modeltui_version')}", f"torch {context.get('torch_version')}"]
     if "model" in context:
         parts.insert(0, str(context["model"]))
@@ -81,6 +86,11 @@ def caption(context: dict[str, Any]) -> str:
         parts.append(f"batch {','.join(map(str, batch)) if isinstance(batch, list) else batch}")
     if "dtype" in context:
         parts.append(f"bytes {context['dtype']}")
+    if "memory_format" in context:
+        from metrics_core.common.input_spec import MEMORY_FORMAT_LABELS
+
+        fmt = context["memory_format"]
+        parts.append(f"{MEMORY_FORMAT_LABELS.get(fmt, fmt)} layout")
     if "hardware" in context:
         parts.append(f"on {context['hardware']}, peak {context.get('precision', '?')}")
     if "stack" in context:

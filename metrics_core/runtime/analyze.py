@@ -72,6 +72,27 @@ def check_feed(spec, options: AnalysisOptions) -> None:  # noqa: ANN001 (ModelSp
                 )
     if options.seq_len is not None and not options.inputs and not options.inputs_fn:
         default_inputs(spec, options.input_shape, options.seq_len)
+    check_memory_format(spec, options)
+
+
+def check_memory_format(spec, options: AnalysisOptions) -> None:  # noqa: ANN001 (ModelSpec)
+    """``UsageError`` (one line) when ``options.memory_format`` is channels-last and ``spec`` is fed no 4-D
+    or 5-D floating-point tensor (``--input`` / ``--input-shape`` / the defaults of its input kind): the
+    layout would change nothing, so the run is refused up front, as the capture refuses it
+    (``capture.layouts.to_memory_format``; inputs from a ``--inputs`` function are checked there)."""
+    from metrics_core.common.input_spec import is_layout_input
+    from metrics_core.sources.spec import default_inputs
+
+    if options.memory_format == "contiguous" or not spec.supported or options.inputs_fn:
+        return
+    fed = options.inputs or default_inputs(spec, options.input_shape, options.seq_len)
+    if not any(is_layout_input(s) for s in fed):
+        described = ", ".join(s.text() for s in fed) or "nothing"
+        raise UsageError(
+            f"--memory-format channels-last: {spec.name} is fed no 4-D or 5-D floating-point tensor "
+            f"({described} per sample; channels-last lays out image batches N, C, H, W and videos "
+            "N, C, D, H, W): leave it contiguous, or feed such an input (--input / --input-shape)"
+        )
 
 
 def _analyze_specs(specs, options: AnalysisOptions, on_report) -> list[ModelReport]:  # noqa: ANN001

@@ -18,7 +18,8 @@ model instead of every op of every model, and never imports torch.
 
 The key (:func:`cache_key`) holds everything a report depends on: model name, resolved per-sample input
 shape, batch size, dtype (and, for ``timm:``/``hf:`` models, whether it was chosen or is the model's
-own fp16/bf16: ``AnalysisOptions.dtype_from_model``), engine, the torch / torchvision / modeltui versions
+own fp16/bf16: ``AnalysisOptions.dtype_from_model``), engine, memory format (``contiguous`` /
+``channels_last``), the torch / torchvision / modeltui versions
 (read with ``importlib.metadata``, never by importing torch) and a hash of the ``metrics_core`` sources
 (cost rules, capture, build, catalog, metrics: any code change invalidates). The file name is a hash of
 the key, and the stored key is compared on read, so a colliding or foreign file is never used.
@@ -179,11 +180,13 @@ def report_key(spec: Any, options: Any) -> dict[str, Any] | None:
     """The key of ``spec`` (a ``ModelSpec``) analysed with ``options`` (``AnalysisOptions``), or None
     when it must not be cached (``is_cacheable``). For ``timm:``/``hf:`` models the key also holds the
     model definition (builder and its arguments: the whole ``config.json`` of an ``hf:`` model, so an
-    edited config is a new entry), the library version, the explicit inputs and the HF options."""
+    edited config is a new entry), the library version, the explicit inputs and the HF options; every key
+    holds ``memory_format``."""
     if not is_cacheable(spec, options):
         return None
     shape = options.input_shape or spec.input_shape
-    extra: dict[str, Any] = {}
+    # the layout of the model and its 4-D / 5-D inputs: NCHW and channels-last runs never share an entry
+    extra: dict[str, Any] = {"memory_format": options.memory_format}
     if options.inputs:
         extra["inputs"] = [i.to_dict() for i in options.inputs]
     if options.seq_len is not None:

@@ -87,6 +87,7 @@ def feed_for(spec, options: AnalysisOptions, model: Any) -> Any:  # noqa: ANN001
 
 def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelReport:  # noqa: ANN001
     from metrics_core.capture.layer_replicas import capture_replicated
+    from metrics_core.capture.layouts import to_memory_format
     from metrics_core.capture.trace import capture
     from metrics_core.runtime.llm_capture import DECODER_TASKS
     from metrics_core.sources.build import build_model
@@ -96,6 +97,8 @@ def _run_meta(spec, options: AnalysisOptions, report: ModelReport) -> ModelRepor
     options = with_model_dtype(options, model)
     report.dtype = options.dtype
     feed = feed_for(spec, options, model)
+    feed.args, feed.kwargs = to_memory_format(model, feed.args, feed.kwargs, options.memory_format, spec.name)
+    report.extras["memory_format"] = options.memory_format
     report.inputs = feed.described
     if feed.described and feed.described[0]["shape"]:
         report.input_shape = list(feed.described[0]["shape"][1:])  # per sample, of the first input

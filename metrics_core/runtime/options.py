@@ -9,6 +9,7 @@ from metrics_core.common.errors import UsageError
 from metrics_core.common.input_spec import (
     MAX_SAMPLE_ELEMENTS,
     InputSpec,
+    canonical_memory_format,
     check_input_specs,
     check_sample_size,
 )
@@ -45,6 +46,11 @@ class AnalysisOptions:
       killed and the model's row says "timed out" (``--timeout``; None: no limit). Not part of cache keys.
     - ``rules``: modules of users' cost rules imported before the capture (``--rules pkg.mod``; each
       calls ``metrics_core.register_cost_rule`` when imported). Results with rules are not cached.
+    - ``memory_format``: ``contiguous`` (NCHW, as PyTorch builds a model) or ``channels_last``
+      (``--memory-format channels-last``): the model's 4-D / 5-D parameters and buffers and its 4-D / 5-D
+      floating-point inputs are laid out channels-last before the capture
+      (``capture.layouts.to_memory_format``), so convolutions are timed as cuDNN's NHWC kernels. Part of the
+      cache key; the meta engine only (fvcore counts FLOPs, which no layout changes).
     """
 
     batch_size: int = 1
@@ -60,6 +66,7 @@ class AnalysisOptions:
     attention: str = "sdpa"
     timeout_s: float | None = None
     rules: tuple[str, ...] = ()
+    memory_format: str = "contiguous"
 
     def validated(self) -> AnalysisOptions:
         """These options, checked; ``UsageError`` with a one-line message otherwise."""
@@ -102,7 +109,15 @@ class AnalysisOptions:
         ]
         if len(given) > 1:
             raise UsageError(f"give one of {', '.join(given)}: each one says what the model is fed")
+        memory_format = canonical_memory_format(self.memory_format)
+        if memory_format != "contiguous" and self.engine != "meta":
+            raise UsageError(
+                f"--memory-format {memory_format.replace('_', '-')} applies to the meta capture: "
+                f"--engine {self.engine} counts FLOPs on real tensors, which no memory layout changes"
+            )
         out = replace(self, rules=rules) if rules != self.rules else self
+        if memory_format != self.memory_format:
+            out = replace(out, memory_format=memory_format)
         if self.inputs is not None:
             out = replace(out, inputs=check_input_specs(self.inputs) or None)
         if self.input_shape is not None:

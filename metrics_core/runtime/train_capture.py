@@ -63,13 +63,15 @@ class TrainOptions:
 @dataclass
 class TrainRun:
     """A captured step and what it was fed: ``task``, ``inputs`` (``[{"name", "dtype", "shape"}]``),
-    ``tokens_per_sample`` (token models: the sequence length; None otherwise)."""
+    ``tokens_per_sample`` (token models: the sequence length; None otherwise), ``memory_format`` (the
+    layout of the model and its 4-D / 5-D inputs: ``AnalysisOptions.memory_format``)."""
 
     model: str
     task: str
     step: Any  # capture.train_step.StepCapture
     inputs: list[dict[str, Any]] = field(default_factory=list)
     tokens_per_sample: int | None = None
+    memory_format: str = "contiguous"
 
 
 def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> TrainRun:
@@ -78,6 +80,7 @@ def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> T
     ``UnsupportedModelError`` for a model the catalog refuses or a task without a training loss
     (``capture.train_step.REFUSED_TASKS``); ``ModelCodeError`` (one line, with what it was fed) when the
     model's forward or backward fails; ``UsageError`` for a loss that does not fit the output."""
+    from metrics_core.capture.layouts import to_memory_format
     from metrics_core.capture.train_step import REFUSED_TASKS, capture_step, check_choices, default_loss
     from metrics_core.runtime.engines import builder_overrides, feed_for
     from metrics_core.sources.build import build_model
@@ -97,6 +100,7 @@ def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> T
     shape = options.input_shape if not options.inputs else None
     model = build_model(spec, device="meta", input_shape=shape, **builder_overrides(spec, options))
     feed = feed_for(spec, options, model)
+    feed.args, feed.kwargs = to_memory_format(model, feed.args, feed.kwargs, options.memory_format, name)
     loss = train.loss or default_loss(spec.task)
     try:
         step = capture_step(
@@ -120,7 +124,7 @@ def capture_named(name: str, options: AnalysisOptions, train: TrainOptions) -> T
     tokens = None
     if spec.input_kind.startswith("tokens") and feed.described:
         tokens = int(feed.described[0]["shape"][-1])
-    return TrainRun(name, spec.task, step, feed.described, tokens)
+    return TrainRun(name, spec.task, step, feed.described, tokens, options.memory_format)
 
 
 def capture_in_worker(

@@ -63,6 +63,7 @@ def session_context(session: Session) -> dict[str, Any]:
         execution=execution,
         efficiency=efficiency,
         estimate=True,
+        memory_format=o.memory_format,
     )
     # validated / efficiency_source, as the CLI's context has them (tui.cli._provenance); models analysed in
     # different precisions: validated only where each is (not one claim for all)

@@ -88,8 +88,9 @@ def in_memory_analyze(
             args, kwargs, batch = held.inputs_for(options.batch_size)
             try:
                 report = analyze_instance(
-                    held.model, args, kwargs, name=name, dtype=chosen_dtype(options), batch_size=batch
-                )
+                    held.model, args, kwargs, name=name, dtype=chosen_dtype(options), batch_size=batch,
+                    memory_format=chosen_memory_format(options),
+                )  # fmt: skip
             except Exception as exc:  # a row error, as for catalog models
                 report = ModelReport(
                     name, [], options.batch_size, options.dtype, task="custom", family="instance"
@@ -112,6 +113,12 @@ def chosen_dtype(options: AnalysisOptions) -> str | None:
     return None if options.dtype_from_model else options.dtype
 
 
+def chosen_memory_format(options: AnalysisOptions) -> str | None:
+    """The memory format an instance is analysed in: channels-last when chosen (the settings,
+    ``show(memory_format=...)``), else None (``analyze_instance``: as its tensors are laid out)."""
+    return options.memory_format if options.memory_format != "contiguous" else None
+
+
 def show(
     *models: Any,  # noqa: ANN401 (an nn.Module then its example inputs, or names)
     name: str | None = None,
@@ -119,6 +126,7 @@ def show(
     hardware: str | None = None,
     dtype: str | None = None,
     batch_size: int | None = None,
+    memory_format: str | None = None,
     **example_kwargs: Any,  # noqa: ANN401
 ) -> int:
     """Open the app on an in-memory model beside catalog models; returns the app's exit status.
@@ -128,12 +136,14 @@ def show(
     instance's row name (default: its class name); ``compare``: catalog names shown beside it;
     ``hardware``: the target id; ``dtype`` / ``batch_size``: the app's analysis options (dtype default: each
     model's own float16/bfloat16, else fp32, as the CLI without ``--dtype``; batch default: the examples'
-    batch). ``UsageError`` (one line) for a bad name, option or hardware id, or without a
-    terminal.
+    batch); ``memory_format``: ``channels_last`` lays every model and its 4-D / 5-D inputs out channels-last
+    (``metrics_core.analyze``'s keyword; the app's settings change it). ``UsageError`` (one line) for a bad
+    name, option or hardware id, or without a terminal.
     """
     import sys
 
     from metrics_core.api.instance import is_module
+    from metrics_core.common.input_spec import canonical_memory_format
     from metrics_core.perf.hardware import get_target
     from metrics_core.perf.roofline import precision_for
     from metrics_core.sources.catalog import get_spec
@@ -161,8 +171,9 @@ def show(
             get_spec(n)
     names += [n for n in compare if n not in names]
     options = AnalysisOptions(
-        batch_size=batch_size or 1, dtype=dtype or "fp32", dtype_from_model=dtype is None
-    ).validated()
+        batch_size=batch_size or 1, dtype=dtype or "fp32", dtype_from_model=dtype is None,
+        memory_format=canonical_memory_format(memory_format),
+    ).validated()  # fmt: skip
     target_id = precision = None
     if hardware:
         target = get_target(hardware)
@@ -171,7 +182,10 @@ def show(
         from metrics_core.api.instance import analyze_instance
 
         args, kwargs, batch = held.inputs_for(options.batch_size)
-        analyze_instance(held.model, args, kwargs, name=row, dtype=chosen_dtype(options), batch_size=batch)
+        analyze_instance(
+            held.model, args, kwargs, name=row, dtype=chosen_dtype(options), batch_size=batch,
+            memory_format=chosen_memory_format(options),
+        )  # fmt: skip
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("show() needs a terminal (run it from a terminal Python or IPython, not a notebook)")
     from tui.app.application import ModeltuiApp

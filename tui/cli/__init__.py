@@ -285,6 +285,7 @@ def context_of(args: argparse.Namespace) -> dict:
         execution=execution or ("eager" if hardware else None),
         efficiency=getattr(args, "efficiency", None) or ("calibrated" if hardware else None),
         estimate=bool(hardware),
+        memory_format=_memory_format(args),
     )
     if stack:
         context["stack"] = stack
@@ -301,6 +302,16 @@ def context_of(args: argparse.Namespace) -> dict:
             precision = asked
         context.update(_provenance(args, hardware, efficiency, stack, precision))
     return context
+
+
+def _memory_format(args: argparse.Namespace) -> str | None:
+    """The context's ``memory_format`` (``contiguous`` / ``channels_last``) of a verb with
+    ``--memory-format``; None for the others."""
+    if not hasattr(args, "memory_format"):
+        return None
+    from tui.cli.commands.options import memory_format_of
+
+    return memory_format_of(args)
 
 
 #: The context's ``dtype`` / ``precision`` when the run's models differ (a bf16 model next to fp32 ones

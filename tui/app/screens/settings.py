@@ -1,6 +1,6 @@
-"""Analysis settings: batch size, input shape, dtype, and the performance model of the estimates (execution
-eager/compiled, efficiency ideal/calibrated). Applying new options re-analyses in the background; new modes
-only re-estimate."""
+"""Analysis settings: batch size, input shape, dtype, memory format (contiguous NCHW or channels-last), and
+the performance model of the estimates (execution eager/compiled, efficiency ideal/calibrated). Applying new
+options re-analyses in the background; new modes only re-estimate."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Select
 
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import ModeltuiError, UsageError
+from metrics_core.common.input_spec import MEMORY_FORMATS
 from metrics_core.runtime.options import AnalysisOptions
 
 
@@ -61,6 +62,17 @@ class SettingsScreen(ModalScreen[AnalysisOptions | None]):
                 [(d, d) for d in DTYPES], value=o.dtype, allow_blank=False, id="set-dtype", compact=True
             )
             yield Label(
+                "Memory format (channels-last: model and image inputs NHWC, as AMP CNN training runs)",
+                classes="field-label",
+            )
+            yield Select(
+                [(f.replace("_", "-"), f) for f in MEMORY_FORMATS],
+                value=o.memory_format,
+                allow_blank=False,
+                id="set-memory-format",
+                compact=True,
+            )
+            yield Label(
                 "Estimates: execution (eager: a kernel per op; compiled: fused)", classes="field-label"
             )
             yield Select(
@@ -94,6 +106,7 @@ class SettingsScreen(ModalScreen[AnalysisOptions | None]):
             batch_size=parse_batch(self.query_one("#set-batch", Input).value.strip()),
             input_shape=parse_shape(self.query_one("#set-shape", Input).value),
             dtype=dtype,
+            memory_format=str(self.query_one("#set-memory-format", Select).value),
             # a dtype chosen here applies to every model; unchanged, a bf16 model stays in its own
             dtype_from_model=self.options.dtype_from_model and dtype == self.options.dtype,
         ).validated()

@@ -41,12 +41,15 @@ def checked(session: Session) -> str:
 
 def options_text(session: Session, compact: bool = False) -> str:
     """``'batch 1 · native input · eager, calibrated · validated'`` (or the input shape when one is set;
-    ``· 512 tokens`` when the sequence length of token models is set; the last word: ``checked``);
+    ``· 512 tokens`` when the sequence length of token models is set, ``· channels-last`` (compact:
+    ``NHWC``) when the memory format is; the last word: ``checked``);
     ``compact``: ``native`` and ``eager/calibrated``, no last word. The dtype is in the precision label
     (bytes and peak)."""
     o = session.options
     shape = units.human_shape(o.input_shape) if o.input_shape else ("native" if compact else "native input")
     tokens = f" · {o.seq_len} tokens" if o.seq_len else ""
+    if o.memory_format != "contiguous":  # --memory-format channels-last; PyTorch's NCHW left unsaid
+        tokens += " · NHWC" if compact else " · channels-last"
     modes = (
         f"{session.execution}/{session.efficiency}"
         if compact

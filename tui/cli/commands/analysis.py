@@ -127,3 +127,13 @@ def exit_status(reports) -> int:  # noqa: ANN001
     if not kinds:
         return 0
     return 2 if "usage" in kinds else 1
+
+
+def layout_note(reports) -> str:  # noqa: ANN001
+    """``', channels-last (NHWC)'`` for a table title when the reports were captured channels-last
+    (``--memory-format channels-last``: ``extras["memory_format"]``); ``''`` for PyTorch's default NCHW
+    layout, which titles leave unsaid (the JSON / CSV / Markdown context names it either way)."""
+    from metrics_core.common.input_spec import MEMORY_FORMAT_LABELS
+
+    formats = {r.extras.get("memory_format") for r in reports if r.ok}
+    return f", {MEMORY_FORMAT_LABELS['channels_last']}" if "channels_last" in formats else ""

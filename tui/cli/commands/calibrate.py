@@ -288,6 +288,7 @@ def analyse(wanted: list[tuple], target, args: argparse.Namespace) -> tuple[list
             seq_len=a.get("seq_len"),
             hf_class=a.get("hf_class"),
             attention=a.get("attention") or "sdpa",
+            memory_format=a.get("memory_format") or "contiguous",
             use_cache=not args.no_cache,
         )
         models = list(dict.fromkeys(wanted[i][0] for i in idx))

@@ -22,6 +22,7 @@ from tui.cli.commands.analysis import (
     analyze_with_progress,
     estimates_for,
     exit_status,
+    layout_note,
     refusals_only,
     resolve_hardware,
 )
@@ -226,7 +227,7 @@ def comparison_text(reports, estimates: dict, target, precision, order: str = ""
         provenance = provenance_label(target, first.efficiency, first.execution, first.precision)
         title = (
             f"== Roofline on {target.name}, {paths[0] if len(paths) == 1 else 'precision per row'} "
-            f"(estimates: {first.execution}, {first.efficiency} efficiency; {provenance}) =="
+            f"(estimates: {first.execution}, {first.efficiency} efficiency{layout_note(ok)}; {provenance}) =="
         )
         per_row = len(paths) > 1
         rows = []

@@ -14,7 +14,13 @@ from metrics_core.perf.module_sums import MODULE_KEYS
 from metrics_core.report.columns import LAYER_COLUMNS
 from metrics_core.report.export import to_csv, to_json
 from metrics_core.report.rows import layer_csv_keys, layer_rows
-from tui.cli.commands.analysis import analyze_with_progress, exit_status, note_analysed, resolve_hardware
+from tui.cli.commands.analysis import (
+    analyze_with_progress,
+    exit_status,
+    layout_note,
+    note_analysed,
+    resolve_hardware,
+)
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 
 #: ``--sort-by`` name -> the row key it sorts on (largest first); ``time`` needs ``--hardware``.
@@ -165,7 +171,7 @@ def _write_modules(args, report, rows: list[dict], target, precision) -> int:  #
     title = (
         f"{report.model}: {len(report.records)} ops in {total} modules at depth {depth}, "
         f"{units.human_count(m.macs)} MACs, {units.human_count(m.flops)} FLOPs "
-        f"(batch {report.batch_size}, {report.dtype})"
+        f"(batch {report.batch_size}, {report.dtype}{layout_note([report])})"
     )
     if target is not None:
         title += f"; estimates on {target.name} {precision}"
@@ -209,7 +215,8 @@ def layers_text(  # noqa: ANN001
     title = (
         f"{report.model}: {len(every)} ops, {units.human_count(m.macs)} MACs, "
         f"{units.human_count(m.flops)} FLOPs, "
-        f"{units.human_bytes(m.memory_bytes)} traffic (batch {report.batch_size}, {report.dtype})"
+        f"{units.human_bytes(m.memory_bytes)} traffic "
+        f"(batch {report.batch_size}, {report.dtype}{layout_note([report])})"
     )
     if target is not None:
         title += f"; estimates on {target.name} {precision}"

@@ -9,7 +9,12 @@ from typing import Any
 
 from metrics_core.common.dtypes import DTYPES
 from metrics_core.common.errors import UsageError
-from metrics_core.common.input_spec import InputSpec, parse_input_spec
+from metrics_core.common.input_spec import (
+    MEMORY_FORMATS,
+    InputSpec,
+    canonical_memory_format,
+    parse_input_spec,
+)
 from metrics_core.runtime.options import ATTENTIONS, ENGINES, AnalysisOptions
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 from metrics_core.sources.custom import parse_factory
@@ -99,6 +104,7 @@ def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True, batch_siz
         help="a module of your cost rules (metrics_core.register_cost_rule), imported before the capture; "
         "repeatable; installed 'modeltui.cost_rules' entry points load too",
     )
+    add_memory_format_arg(p)
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write cached results")
     p.add_argument(
         "--timeout",
@@ -108,6 +114,23 @@ def add_analysis_args(p: argparse.ArgumentParser, engine: bool = True, batch_siz
         help=f"per-model time limit: a model still running after it is that model's row error "
         f"(default {DEFAULT_TIMEOUT_S:g})",
     )
+
+
+def add_memory_format_arg(p: argparse.ArgumentParser) -> None:
+    """``--memory-format {contiguous,channels-last}`` (``AnalysisOptions.memory_format``)."""
+    p.add_argument(
+        "--memory-format",
+        choices=tuple(f.replace("_", "-") for f in MEMORY_FORMATS),
+        default="contiguous",
+        help="layout of the model's 4-D/5-D weights and inputs: contiguous (NCHW, as PyTorch builds it; "
+        "default) or channels-last (NHWC: model and input .to(memory_format=torch.channels_last), as "
+        "mixed-precision CNN training runs; convolutions timed as cuDNN's NHWC kernels)",
+    )
+
+
+def memory_format_of(args: argparse.Namespace) -> str:
+    """``AnalysisOptions.memory_format`` of ``--memory-format`` (``channels-last`` -> ``channels_last``)."""
+    return canonical_memory_format(getattr(args, "memory_format", None))
 
 
 def positive_seconds(text: str) -> float:
@@ -180,6 +203,7 @@ def options_from_args(args: argparse.Namespace) -> AnalysisOptions:
         attention=getattr(args, "attention", "sdpa"),
         timeout_s=getattr(args, "timeout", None),
         rules=tuple(getattr(args, "rules", None) or ()),
+        memory_format=memory_format_of(args),
     ).validated()
 
 

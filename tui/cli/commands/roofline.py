@@ -21,7 +21,13 @@ from metrics_core.common.textable import text_table
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.roofline import ModelEstimate, precision_for
 from metrics_core.perf.roofline_plot import model_point, op_points, render_roofline
-from tui.cli.commands.analysis import analyze_with_progress, estimates_for, exit_status, refusals_only
+from tui.cli.commands.analysis import (
+    analyze_with_progress,
+    estimates_for,
+    exit_status,
+    layout_note,
+    refusals_only,
+)
 from tui.cli.commands.hardware import load_catalog_with_warnings
 from tui.cli.commands.options import add_analysis_args, add_hardware_args, options_from_args, positive_int
 
@@ -183,7 +189,8 @@ def estimate_table(
     modes = f", {first.execution}, {first.efficiency} efficiency" if first else ""
     assumed = describe_modes(first.execution, first.efficiency) if first else ASSUMPTIONS
     path = paths[0] if not per_row else "precision per row"
-    title = f"== Roofline estimates: {target.name} ({target.id}), {path}, batch {batch}{modes} =="
+    layout = layout_note(reports)
+    title = f"== Roofline estimates: {target.name} ({target.id}), {path}, batch {batch}{layout}{modes} =="
     footnote = (
         f"Estimates assume {assumed}.\n"
         "Compute / Memory / Overhead = the kernels' compute, memory and overhead (launch, host issue) times, "

@@ -16,7 +16,14 @@ from metrics_core.capture.train_choices import FP8_PRECISIONS, LOSSES, OPTIMIZER
 from metrics_core.common.errors import ModeltuiError, UsageError, model_error
 from metrics_core.report.export import markdown_cell
 from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
-from tui.cli.commands.options import check_seq_len, input_spec, positive_int, positive_seconds
+from tui.cli.commands.options import (
+    add_memory_format_arg,
+    check_seq_len,
+    input_spec,
+    memory_format_of,
+    positive_int,
+    positive_seconds,
+)
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -32,6 +39,7 @@ FLAT_KEYS: tuple[str, ...] = (
     "peak_bytes", "peak_phase", "capacity_bytes", "fits", "max_micro_batch", "critical_path_share",
     "op_parallelism", "max_width", "gpus", "best_plan", "best_plan_step_time_s", "best_plan_samples_per_s",
     "best_plan_memory_bytes", "refused_plans", "recipe", "loss_scaling", "gemm_precision", "validation",
+    "memory_format",
 )  # fmt: skip
 
 
@@ -103,6 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=positive_int, metavar="N", help="tokens per sample of token models")
     p.add_argument("--hf-class", metavar="CLASS", help="transformers class for hf: models")
     p.add_argument("--attention", choices=("sdpa", "eager"), default="sdpa", help="hf: attention (sdpa)")
+    add_memory_format_arg(p)
     p.add_argument(
         "--timeout",
         type=positive_seconds,
@@ -148,9 +157,14 @@ def run(args: argparse.Namespace) -> int:
         input_shape=tuple(args.input_shape) if args.input_shape else None,
         inputs=tuple(args.inputs) if args.inputs else None, inputs_fn=args.inputs_fn, seq_len=args.seq_len,
         hf_class=args.hf_class, attention=args.attention, use_cache=False,
+        memory_format=memory_format_of(args),
     ).validated()  # fmt: skip
     specs = {name: get_spec(name) for name in args.models}  # every name known before any model is built
     check_seq_len(specs, args.seq_len)
+    from metrics_core.runtime.analyze import check_memory_format
+
+    for spec in specs.values():  # channels-last with no image/video input: refused before any capture
+        check_memory_format(spec, options)
     # PyTorch's default for the target, also in the context
     impl = args.optimizer_impl = args.optimizer_impl or default_optimizer_impl(target.vendor, target.kind)
     train = TrainOptions(
