@@ -222,3 +222,26 @@ def test_the_apps_instance_rows_follow_the_memory_format_setting():
     assert (convs_of(nchw), convs_of(nhwc)) == ([(False, None)], [(True, None)])
     assert (nchw.extras["memory_format"], nhwc.extras["memory_format"]) == ("contiguous", "channels_last")
     assert strides(model) == [(27, 9, 3, 1), (1,)]
+
+
+def test_the_apps_channels_last_setting_leaves_token_models_as_they_are(tmp_path, monkeypatch):
+    """The app's memory-format setting applies to every selected model it can: a token model in the same
+    selection is analysed contiguous (channels-last would change nothing for it), not refused with the
+    image rows."""
+    from dataclasses import replace
+
+    from metrics_core.runtime.options import AnalysisOptions
+    from tui.app.backend import _analyze
+
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MODELTUI_JOBS", "0")
+    options = replace(AnalysisOptions(), memory_format="channels_last").validated()
+    seen: list[str] = []
+    reports = _analyze(
+        ["resnet18", "hf:google-bert/bert-base-uncased"], options, lambda r: seen.append(r.model)
+    )
+    assert [r.model for r in reports] == ["resnet18", "hf:google-bert/bert-base-uncased"]
+    assert [r.error for r in reports] == [None, None] and sorted(seen) == sorted(r.model for r in reports)
+    assert [r.extras["memory_format"] for r in reports] == ["channels_last", "contiguous"]
+    convs = [x for x in reports[0].records if x.op == "convolution"]
+    assert len(convs) == 20 and all(x.channels_last for x in convs)

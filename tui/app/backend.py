@@ -29,9 +29,31 @@ Bench = Callable[
 def _analyze(
     names: Sequence[str], options: AnalysisOptions, on_report: Callable[[ModelReport], None]
 ) -> list[ModelReport]:
-    from metrics_core.runtime.analyze import analyze_many
+    """``analyze_many``; with the channels-last setting, the models fed no 4-D / 5-D floating-point tensor
+    (token models: the layout changes nothing for them) are analysed as they are, contiguous (their reports
+    say so: ``extras["memory_format"]``), instead of the whole selection being refused as the CLI refuses
+    an explicit ``--memory-format channels-last`` for such a model."""
+    from dataclasses import replace
 
-    return analyze_many(list(names), options, on_report=on_report)
+    from metrics_core.common.errors import UsageError
+    from metrics_core.runtime.analyze import analyze_many, check_memory_format
+    from metrics_core.sources.catalog import get_spec
+
+    names = list(names)
+    if options.memory_format == "contiguous":
+        return analyze_many(names, options, on_report=on_report)
+    plain = set()
+    for name in names:
+        try:
+            check_memory_format(get_spec(name), options)
+        except UsageError:
+            plain.add(name)
+    laid_out = [n for n in names if n not in plain]
+    done = dict(zip(laid_out, analyze_many(laid_out, options, on_report=on_report), strict=True))
+    flat = [n for n in names if n in plain]
+    flat_options = replace(options, memory_format="contiguous")
+    done.update(zip(flat, analyze_many(flat, flat_options, on_report=on_report), strict=True))
+    return [done[n] for n in names]
 
 
 def _catalog() -> list[Any]:
