@@ -76,6 +76,10 @@ def test_serving_views_match_the_cli(tiny, capsys):  # noqa: F811
         ({"hardware": None}, "llm() needs hardware="),
         ({"stack": "vllmm"}, "vllm"),
         ({"power_limit": -5}, "power_limit must be a positive number of watts, got -5"),
+        ({"weights": 4}, "weights must be a name (a string, e.g. 'fp8'), got 4"),
+        ({"stack": None}, "stack must be a stack name"),
+        ({"timeout_s": 0}, "timeout_s must be a positive number of seconds (or None), got 0"),
+        ({"attention": "flash"}, "attention must be 'sdpa' or 'eager', got 'flash'"),
     ],
 )
 def test_bad_options_are_one_line_errors(tiny, kwargs, says):  # noqa: F811
@@ -94,3 +98,12 @@ def test_names_and_views_refused_clearly(tiny):  # noqa: F811
         mc.llm_serving(tiny, hardware="h100-sxm5-80gb")
     with pytest.raises(UsageError, match="--rate must be above 0"):
         mc.llm_serving(tiny, hardware="h100-sxm5-80gb", rate=0)
+
+
+def test_numpy_numbers_are_numbers(tiny):  # noqa: F811
+    np = pytest.importorskip("numpy")
+    a = mc.llm(tiny, hardware="h100-sxm5-80gb", batch_size=np.int64(2), prompt=np.int32(40), generate=4)
+    b = mc.llm(tiny, hardware="h100-sxm5-80gb", batch_size=2, prompt=40, generate=4)
+    assert (a.scenario.batch_size, a.tpot_s) == (2, b.tpot_s)
+    v = mc.llm_serving(tiny, hardware="h100-sxm5-80gb", prompt=40, generate=4, rate=np.array([1.0, 2.0]))
+    assert [x.rate_rps for x in v.rates] == [1.0, 2.0]

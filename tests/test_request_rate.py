@@ -153,3 +153,53 @@ def test_cli_rate_view(tiny, capsys):  # noqa: F811
     for bad, says in (("0", "above 0"), ("fast", "requests per second")):
         assert main(["llm", tiny, "--hardware", "a100-sxm4-80gb", "--rate", bad]) == 2
         assert says in capsys.readouterr().err
+
+
+def test_the_least_solution_is_the_state_reached_from_empty():
+    """A service that jumps (GEMM tiles): 1 s below 5 requests, 3 s from 5. At 4.5 requests/s, N = 4.5 x
+    service(N) holds at 4.5 and at 13.5; an engine filling from empty stops at 4.5 (every N below it
+    has rate x service(N) > N), and so does the iteration, never passing it."""
+    from metrics_core.perf.request_rate import _Engine
+
+    e = object.__new__(_Engine)
+    e.capacity = 100
+    e.service_s = lambda n: 1.0 if n < 5 else 3.0  # type: ignore[method-assign]
+    assert e.least(2.0) == pytest.approx(2.0, abs=0.01)
+    assert e.least(4.5) == pytest.approx(4.5, abs=0.01)
+    assert e.least(4.5, 0.0, 4.0) is None  # passes a ceiling below it: None
+    assert e.least(6.0) == pytest.approx(18.0, abs=0.01)  # past the jump: 6 x 3 s
+
+
+def test_the_largest_rate_fed_back_meets_its_target_and_grows_with_it(steps):
+    rates = []
+    for goal in (0.5, 1.0, 2.0):
+        base = at_rate(steps, A100, S, 1e-6, chunk=16).tpot_s
+        best = max_rate(steps, A100, S, max_tpot_s=base * (1 + goal), chunk=16)
+        fed = at_rate(steps, A100, S, best.rate_rps, chunk=16)
+        assert fed.tpot_s <= base * (1 + goal) and fed.in_engine == pytest.approx(best.at.in_engine)
+        rates.append(best.rate_rps)
+    assert rates == sorted(rates)
+
+
+def test_no_speeds_say_why(steps):
+    """With no running batch at all, the views say whether the weights alone overflow the GPU or no KV
+    cache fits beside them."""
+    from dataclasses import replace
+
+    from metrics_core.perf.serving_report import concurrency_text, rate_text
+
+    x = at_rate(steps, A100, S, 100.0, chunk=16)
+    c = concurrency(steps, A100, S, 4, chunk=16)
+    assert x.weights_fit and c.weights_fit and x.to_dict()["weights_fit"] is True
+    heavy = replace(x, stable=False, max_running=0, weights_fit=False)
+    assert "the weights alone do not fit in one GPU's memory" in " ".join(rate_text([heavy]).split())
+    kv = replace(c, max_users_fit=0, max_running=0)
+    assert "not even one user's KV cache fits beside the weights" in " ".join(concurrency_text([kv]).split())
+
+
+def test_empty_serving_values_are_refused(tiny, capsys):  # noqa: F811
+    from tui.cli import main
+
+    for flag in ("--rate", "--users", "--max-tpot"):
+        assert main(["llm", tiny, "--hardware", "a100-sxm4-80gb", flag, " "]) == 2
+        assert f"{flag} needs a value" in capsys.readouterr().err

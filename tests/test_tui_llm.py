@@ -169,6 +169,9 @@ async def test_llm_view_takes_typed_values_and_answers_from_the_step_model(tmp_p
             == "rate takes requests per second (e.g. rate 2 or rate 0.5), got 'fast'"
         )
         assert screen.apply_typed("rate 0") == "rate must be above 0 and at most 1,000,000 requests/s, got 0"
+        assert screen.apply_typed("rate 1,50") == (
+            "'50' is not a setting: one value each, e.g. rate 2 (the llm verb takes lists)"
+        )
         assert screen.apply_typed("batch zero") == "batch must be a positive whole number, got 'zero'"
         assert screen.apply_typed("seq 3") == (
             "'seq' is not a setting: prompt, generate, batch, users, rate, tp or stack"

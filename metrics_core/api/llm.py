@@ -18,6 +18,7 @@ flags as keywords. Every figure is an estimate.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +31,36 @@ from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
 
 
 def _positive_int(value: Any, name: str) -> int:  # noqa: ANN401
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` as an int (numpy integers too) if it is a whole number >= 1; else ``UsageError``."""
+    import operator
+
+    try:
+        number = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        number = None
+    if number is None or number < 1:
         raise UsageError(f"{name} must be a positive whole number, got {value!r}")
-    return value
+    return number
+
+
+def _names(**values: Any) -> None:  # noqa: ANN401
+    """``UsageError`` for an option that must be a name (a string) or None and is not."""
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{name} must be a name (a string, e.g. 'fp8'), got {value!r}")
+
+
+def _check_common(attention: Any, timeout_s: Any) -> None:  # noqa: ANN401
+    """``attention`` (``sdpa`` / ``eager``) and ``timeout_s`` (seconds > 0, or None), as the CLI's flags."""
+    if attention not in ("sdpa", "eager"):
+        raise UsageError(f"attention must be 'sdpa' or 'eager', got {attention!r}")
+    if timeout_s is not None and (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, int | float)
+        or not math.isfinite(timeout_s)
+        or timeout_s <= 0
+    ):
+        raise UsageError(f"timeout_s must be a positive number of seconds (or None), got {timeout_s!r}")
 
 
 def _setup(
@@ -66,6 +94,9 @@ def _setup(
         )
     if hardware is None:
         raise UsageError("llm() needs hardware= (a target id of modeltui hardware, e.g. 'h100-sxm5-80gb')")
+    _names(weights=weights, activations=activations, kv=kv, execution=execution, efficiency=efficiency)
+    if not isinstance(stack, str):
+        raise UsageError(f"stack must be a stack name (modeltui llm --help lists them), got {stack!r}")
     target = _target(hardware)
     if power_limit is not None:
         target = power_limited(target, power_limit)
@@ -159,6 +190,7 @@ def llm(
     """
     from metrics_core.runtime.llm_cache import llm_estimates
 
+    _check_common(attention, timeout_s)
     _, target, scenario = _setup(model, hardware, batch_size, prompt, generate, context, weights, activations,
                                  kv, tp, stack, execution, efficiency, block_size, power_limit)  # fmt: skip
     (estimate,) = llm_estimates(model, target, [scenario], attention, timeout_s)
@@ -192,9 +224,15 @@ class ServingViews:
 
 
 def _listed(value: Any) -> list[Any]:  # noqa: ANN401
+    """A value or a sequence of them (lists, tuples, numpy arrays) as a list."""
     if value is None:
         return []
-    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    if isinstance(value, str | bytes):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        return [value]
 
 
 def llm_serving(
@@ -232,16 +270,18 @@ def llm_serving(
     from metrics_core.runtime.llm_cache import step_model
     from metrics_core.runtime.llm_setup import is_encoder_decoder
 
+    _check_common(attention, timeout_s)
     counts = [_positive_int(n, "users") for n in _listed(users)]
-    rates = [check_rate(r) for r in _listed(rate)]
+    rates = [check_rate(float(r) if isinstance(r, numbers.Real) and not isinstance(r, bool) else r)
+             for r in _listed(rate)]  # fmt: skip
     for name, v in (("max_tpot_s", max_tpot_s), ("max_ttft_s", max_ttft_s)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not v > 0):
             raise UsageError(f"{name} must be a positive time in seconds, e.g. 0.05, got {v!r}")
     targets = max_tpot_s is not None or max_ttft_s is not None
     if not (counts or rates or targets):
         raise UsageError("llm_serving() needs users=, rate= or max_tpot_s= / max_ttft_s=")
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
-        raise UsageError(f"chunk must be a whole number of tokens (0: no chunking), got {chunk!r}")
+    if chunk is not None:
+        chunk = 0 if chunk == 0 and not isinstance(chunk, bool) else _positive_int(chunk, "chunk")
     spec, target, s = _setup(model, hardware, 1, prompt, generate, None, weights, activations, kv, tp, stack,
                              execution, efficiency, block_size, power_limit)  # fmt: skip
     if is_encoder_decoder(spec):

@@ -390,6 +390,8 @@ def gemm_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
     if not record.macs or not numel:
         return None
     k = max(1, round(record.macs / numel))
+    if (shape_k := _operand_k(record)) is not None and abs(shape_k - record.macs / numel) <= 0.02 * shape_k:
+        k = shape_k  # a step model's record: its M rounded in the shape, its MACs not (K = MACs / M N drifts)
     if record.op == "convolution_backward" and len(record.input_shapes) >= 3:
         return _conv_backward_shape(record)
     if record.category == "conv" and len(out) >= 3 and len(record.input_shapes) >= 2:
@@ -402,6 +404,24 @@ def gemm_shape(record: OpRecord) -> tuple[int, int, int, int] | None:
         m, n = out[-2], out[-1]
         return max(1, numel // (m * n)), m, n, k
     return 1, 1, numel, k
+
+
+#: The input operand whose last dimension is a matmul op's K: A of ``mm(A, B)``, ``linear(x, W)``; mat1 of
+#: ``addmm(bias, mat1, mat2)``.
+_K_OPERAND = {"mm": 0, "bmm": 0, "matmul": 0, "_int_mm": 0, "_scaled_mm": 0, "linear": 0, "addmm": 1,
+              "addmm_": 1, "baddbmm": 1, "baddbmm_": 1, "_addmm_activation": 1}  # fmt: skip
+
+
+def _operand_k(record: OpRecord) -> int | None:
+    """K of a matmul op from its operand's shape (``_K_OPERAND``), None for other ops or missing shapes.
+    ``gemm_shape`` takes it where MACs / (M N) agree within 2 %: a captured record's shapes and MACs agree
+    exactly; a step model's record (``perf.serving.StepModel.records``) rounds its token count in the
+    shapes but not in the MACs, and K = MACs / (M N) would then drift with the fraction (K 4,098 for 4,096
+    at 156.3 tokens: a time that falls as tokens are added)."""
+    i = _K_OPERAND.get(record.op)
+    if i is None or len(record.input_shapes) <= i or not record.input_shapes[i]:
+        return None
+    return int(record.input_shapes[i][-1]) or None
 
 
 def _conv_backward_shape(record: OpRecord) -> tuple[int, int, int, int] | None:

@@ -33,7 +33,6 @@ Every figure is an estimate (``estimate: true``). No torch here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +52,14 @@ from metrics_core.perf.stacks import Stack, get_stack
 
 #: The largest request rate the view analyses (requests/s).
 MAX_RATE_RPS = 1e6
-#: Root finding over N stops when its bracket is this many requests wide: the step times have steps of
-#: their own (GEMM tiles and waves by token count), so finer is not more true.
+#: The searches over N stop at this many requests: the step times have steps of their own (GEMM tiles
+#: and waves by token count), so finer is not more true.
 _WIDTH = 0.01
+#: The largest rate meeting a target is found to this fraction of the rate.
+_RATE_WIDTH = 1e-3
+#: The fixed-point iteration's cap (it takes 5-30 iterations for Llama-3.1-8B from 10 % to 99.9 % of the
+#: largest rate).
+_MAX_ITERATIONS = 200
 #: A rate limited by throughput alone is reported this fraction below the largest sustainable rate, where
 #: the queue (and TTFT), unbounded at it, is still finite.
 _NEAR_MAX = 1e-3
@@ -93,6 +97,7 @@ class RateLoad:
     max_running: int
     kv_bytes_per_user: float
     stable: bool
+    weights_fit: bool = True
     in_engine: float | None = None
     batch_full: float | None = None
     queue_wait_s: float | None = None
@@ -117,6 +122,7 @@ class RateLoad:
             "stable": self.stable,
             "max_rate_rps": self.max_rate_rps if self.max_running else None,
             "max_running_users": self.max_running,
+            "weights_fit": self.weights_fit,
             "in_engine": self.in_engine,
             "batch_full": self.batch_full,
             "queue_wait_s": self.queue_wait_s,
@@ -154,32 +160,6 @@ def queue_wait_s(servers: int, load: float, service_s: float) -> float:
     return erlang_c(servers, load) * service_s / (servers - load) / 2.0
 
 
-def _root(f: Callable[[float], float], lo: float, hi: float, f_lo: float, f_hi: float) -> float:
-    """The point of ``[lo, hi]`` where ``f`` (``f_lo > 0 >= f_hi``) turns non-positive: the Illinois
-    variant of regula falsi (Dowell & Jarratt, BIT 11, 1971), a few evaluations for the smooth, nearly
-    linear functions of the steps here; stops when the bracket is ``_WIDTH`` requests wide or after 60
-    evaluations. Returns the bracket's ``lo`` end (``f > 0`` there: the last point still positive)."""
-    width = _WIDTH
-    side = 0
-    for _ in range(60):
-        if hi - lo <= width:
-            break
-        x = hi - f_hi * (hi - lo) / (f_hi - f_lo)
-        x = min(max(x, lo + width / 2), hi - width / 2)  # keep strictly inside
-        fx = f(x)
-        if fx > 0:
-            lo, f_lo = x, fx
-            if side == -1:
-                f_hi /= 2
-            side = -1
-        else:
-            hi, f_hi = x, fx
-            if side == 1:
-                f_lo /= 2
-            side = 1
-    return lo
-
-
 class _Engine:
     """The steps of one model, target, scenario and stack as functions of N, the requests in the engine."""
 
@@ -200,6 +180,11 @@ class _Engine:
             self._memo[others] = steady_steps(self.model, self.target, self.s, others, self.plan, self.stack)
         return self._memo[others]
 
+    def visited(self) -> list[float]:
+        """The numbers of requests in the engine whose steps were estimated (below R - 1, where the
+        others are N itself)."""
+        return [o for o in self._memo if o < self.capacity - 1]
+
     def service_s(self, n: float) -> float:
         """A request's time in the engine's steps: ``s t_p + O t_d`` (seconds)."""
         t_pre, step = self.steps(n)
@@ -216,11 +201,12 @@ class _Engine:
             "rate_rps": rate,
             "prompt_tokens": s.prompt_tokens,
             "output_tokens": s.generate_tokens,
-            "chunk_tokens": self.chunk or s.prompt_tokens,
+            "chunk_tokens": min(self.chunk, s.prompt_tokens) if self.chunk else s.prompt_tokens,
             "prefill_steps": len(self.plan),
             "max_rate_rps": self.max_rate_rps,
             "max_running": max(0, self.capacity),
             "kv_bytes_per_user": self.limits.kv_bytes_per_user,
+            "weights_fit": self.limits.weights_fit,
         }
 
     def at_n(self, n: float, rate: float | None = None) -> RateLoad:
@@ -235,7 +221,7 @@ class _Engine:
             **self._head(n / service if rate is None else rate),
             stable=True,
             in_engine=n,
-            batch_full=erlang_c(self.capacity, load),
+            batch_full=full if (full := erlang_c(self.capacity, load)) > 1e-12 else 0.0,
             queue_wait_s=queue,
             step=step,
             arrival_wait_s=wait,
@@ -244,16 +230,31 @@ class _Engine:
         )
 
     def load(self, rate: float) -> RateLoad:
-        """The steady state at ``rate`` requests/s: N solves ``N = rate x service(N)`` (module doc)."""
+        """The steady state at ``rate`` requests/s: N the least solution of ``N = rate x service(N)``, the
+        state an engine filling from empty settles in, found by iterating ``N <- rate x service(N)`` from 0
+        (the service grows with N, so the iterates rise to the least solution and never pass it; the step
+        times rise in steps, GEMM tiles and waves, so the equation can have several solutions near the
+        largest rate, and this one makes N, TTFT and TPOT grow with the rate). Stops when an iterate moves
+        less than ``_WIDTH`` requests, or after ``_MAX_ITERATIONS`` (the last iterate, from below)."""
         if self.capacity < 1 or rate >= self.max_rate_rps:
             return RateLoad(**self._head(rate), stable=False)
-        r = float(self.capacity)
+        return self.at_n(self.least(rate), rate)
 
-        def excess(n: float) -> float:
-            return rate * self.service_s(n) - n
-
-        lo = _root(excess, 0.0, r, excess(0.0), excess(r))
-        return self.at_n(rate * self.service_s(lo), rate)
+    def least(self, rate: float, start: float = 0.0, ceiling: float | None = None) -> float | None:
+        """``load``'s N at ``rate``, iterating from ``start`` (at or below the least solution: 0, or the
+        least solution at a lower rate); None as soon as an iterate passes ``ceiling`` (the least solution
+        is above it)."""
+        top = float(self.capacity)
+        n = start
+        for _ in range(_MAX_ITERATIONS):
+            nxt = min(rate * self.service_s(n), top)
+            if ceiling is not None and nxt > ceiling:
+                return None
+            done = nxt - n <= _WIDTH
+            n = nxt
+            if done:
+                break
+        return n
 
 
 def check_rate(rate: float) -> float:
@@ -315,9 +316,11 @@ def max_rate(
     stack: Stack | None = None,
 ) -> RateTarget:
     """The largest rate (requests/s, below the largest sustainable one) whose steady state meets
-    ``max_tpot_s`` and ``max_ttft_s``: bisection over the rate (TTFT and TPOT grow with it), to 1 part in
-    10^9 of the largest sustainable rate, the reported rate the bracket's lower end (it meets them).
-    ``UsageError`` when neither target is given."""
+    ``max_tpot_s`` and ``max_ttft_s`` (seconds): N_goal, the most requests in the engine meeting them, by
+    bisection over N to ``_WIDTH`` (TTFT and TPOT grow with N); then the largest rate whose least solution
+    (``_Engine.load``) is at most N_goal, max(N / service(N)) over N <= N_goal, by bisection over the rate
+    to ``_RATE_WIDTH``: the state ``--rate`` shows at the answer meets the targets, and a looser target
+    never gives a lower rate. ``UsageError`` when neither target is given."""
     if max_tpot_s is None and max_ttft_s is None:
         raise UsageError("give --max-tpot and/or --max-ttft (e.g. --max-tpot 50ms)")
     s = scenario.validated(target)
@@ -327,24 +330,36 @@ def max_rate(
         return RateTarget(max_tpot_s, max_ttft_s, None, None, "memory")
     lone = engine.at_n(0.0)  # a request alone in the engine: the rate's limit from below
     checks = [("tpot", max_tpot_s, lambda x: x.tpot_s), ("ttft", max_ttft_s, lambda x: x.ttft_s)]
-    n_best, why = r, "throughput"
+    met: dict[float, float] = {0.0: 0.0}  # N meeting every target -> the rate of which it is a solution
+    n_goal, why = r, "throughput"
     for name, goal, metric in checks:
         if goal is None:
             continue
         if metric(lone) > goal:
             return RateTarget(max_tpot_s, max_ttft_s, None, lone, name)
-
-        def slack(n: float, goal: float = goal, metric: Callable[[RateLoad], float] = metric) -> float:
-            return goal - metric(engine.at_n(n)) + 1e-300  # meeting it exactly counts as meeting it
-
-        s_r = slack(r)
-        if s_r > 0:
+        if metric(engine.at_n(r)) <= goal:
             continue  # met up to the full batch
-        n = _root(slack, 0.0, r, slack(0.0), s_r)
-        if n < n_best:
-            n_best, why = n, name
-    if why == "throughput":  # every stable rate meets the targets: just below the full batch's, where
-        at = engine.load(engine.max_rate_rps * (1 - _NEAR_MAX))  # the queue is still finite
-        return RateTarget(max_tpot_s, max_ttft_s, at.rate_rps, at, why)
-    at = engine.at_n(n_best)
+        lo, hi = 0.0, r  # TTFT and TPOT grow with N: lo meets the target, hi does not
+        while hi - lo > _WIDTH:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if metric(engine.at_n(mid)) <= goal else (lo, mid)
+        if lo < n_goal:
+            n_goal, why = lo, name
+    # a rate meets the targets when its least solution (_Engine.load) is at most N_goal: the largest is
+    # max(N / service(N)) over N <= N_goal, found by bisection over the rate from one known to meet them
+    # (N / service(N) at an N met on the way), each probe iterating from the last rate met
+    met = [n for n in [*engine.visited(), n_goal] if n <= n_goal]
+    lo = min(max(n / engine.service_s(n) for n in met), engine.max_rate_rps * (1 - _NEAR_MAX))
+    n_lo = engine.least(lo) or 0.0
+    hi = engine.max_rate_rps * (1 - _NEAR_MAX)
+    if (n := engine.least(hi, n_lo, n_goal)) is not None:
+        lo = hi
+    else:
+        while hi - lo > _RATE_WIDTH * hi:
+            mid = (lo + hi) / 2
+            if (n := engine.least(mid, n_lo, n_goal)) is None:
+                hi = mid
+            else:
+                lo, n_lo = mid, n
+    at = engine.load(lo)
     return RateTarget(max_tpot_s, max_ttft_s, at.rate_rps, at, why)

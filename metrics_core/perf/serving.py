@@ -596,7 +596,7 @@ def chunked_prefill(
     request = request_overhead_s(s, stack)
     return ChunkedPrefill(
         prompt_tokens=p,
-        chunk_tokens=chunk or p,
+        chunk_tokens=min(chunk, p) if chunk else p,
         running=running,
         running_context=context,
         chunks=tuple(steps),
@@ -635,6 +635,8 @@ class Concurrency:
     running: int = 0
     max_running: int = 0
     queue_wait_s: float = 0.0
+    #: Whether the weights alone fit in one GPU's memory (False: nothing can run, whatever the KV).
+    weights_fit: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object; the speeds and step figures are null when not even one user's KV cache fits
@@ -665,6 +667,7 @@ class Concurrency:
             "running_users": self.running,
             "max_running_users": self.max_running,
             "queue_wait_s": speed(self.queue_wait_s),
+            "weights_fit": self.weights_fit,
             "assumptions": CONCURRENCY_ASSUMPTIONS,
             "estimate": True,
         }
@@ -719,7 +722,7 @@ def concurrency(
         users=users,
         prompt_tokens=p,
         output_tokens=o,
-        chunk_tokens=chunk or p,
+        chunk_tokens=min(chunk, p) if chunk else p,
         prefill_steps=sp,
         step=step,
         ttft_s=wait + sp * t_pre + request_overhead_s(s, stack),
@@ -734,6 +737,7 @@ def concurrency(
         running=running,
         max_running=capacity,
         queue_wait_s=wait,
+        weights_fit=limits.weights_fit,
     )
 
 
@@ -742,11 +746,12 @@ class BatchLimits:
     """How many sequences a continuous-batching engine can hold: ``kv_bytes_per_user`` the KV one sequence
     holds at P + O in whole blocks (bytes, all GPUs); ``fits`` the sequences whose KV fits beside the
     weights (step activations not counted); ``capacity`` the running batch's limit, the smaller of that and
-    the stack's ``max_batch``."""
+    the stack's ``max_batch``; ``weights_fit``: whether the weights alone fit in one GPU's memory."""
 
     kv_bytes_per_user: float
     fits: int
     capacity: int
+    weights_fit: bool = True
 
 
 def batch_limits(model: StepModel, target: HardwareTarget, scenario: Scenario, stack: Stack) -> BatchLimits:
@@ -762,7 +767,7 @@ def batch_limits(model: StepModel, target: HardwareTarget, scenario: Scenario, s
     per_user *= kv_share
     weights = capture_weight_bytes_per_gpu(cap, step_head_bytes(cap), s, stack)
     most = largest_batch(target.memory_gb * 1e9 - weights, per_user, [(0.0, 0.0)])
-    return BatchLimits(per_user, most, min(stack.max_batch, most))
+    return BatchLimits(per_user, most, min(stack.max_batch, most), weights < target.memory_gb * 1e9)
 
 
 def steady_steps(

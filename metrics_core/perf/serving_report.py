@@ -178,7 +178,7 @@ def concurrency_text(
         else "concurrency under continuous batching (est.)"
     )
     if c0 and not c0.max_users_fit:
-        head += "; not even one user's KV cache fits beside the weights: nothing can run, no speeds"
+        head += "; " + _nothing_runs(c0)
     parts = [head]
     if rows:
         parts.append(table)
@@ -205,9 +205,17 @@ def concurrency_text(
     return wrap_prose("\n".join(parts), width)
 
 
+def _nothing_runs(view: Any) -> str:
+    """Why a serving view has no speeds: the weights alone exceed a GPU's memory, or no KV cache fits."""
+    if not view.weights_fit:
+        return "the weights alone do not fit in one GPU's memory: nothing can run, no speeds"
+    return "not even one user's KV cache fits beside the weights: nothing can run, no speeds"
+
+
 def _rps(x: float) -> str:
-    """A request rate for the text: 3 significant digits, thousands separated (``49,500``, ``9.28``)."""
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+    """A request rate for the text: 4 significant digits, whole numbers from 1,000 (``49,505``, ``9.277``,
+    ``20.05``)."""
+    return f"{x:,.0f}" if x >= 1000 else f"{x:.4g}"
 
 
 def rate_text(
@@ -250,10 +258,7 @@ def rate_text(
     if x0 is None:
         head = "requests at a rate, open loop (est.)"
     elif not x0.max_running:
-        head = (
-            "requests at a rate, open loop (est.): not even one user's KV cache fits beside the weights: "
-            "nothing can run, no speeds"
-        )
+        head = f"requests at a rate, open loop (est.): {_nothing_runs(x0)}"
     else:
         head = (
             f"requests at a rate, open loop, Poisson arrivals, continuous batching (est.): prompt "

@@ -430,7 +430,12 @@ class LlmScreen(Screen[None]):
         the ``llm`` verb gives (nothing changes then)."""
         import re
 
-        pairs = re.findall(r"([A-Za-z]+)\s*[=:]?\s*(\S+)", text.replace(",", " "))
+        flat = text.replace(",", " ")
+        found = list(re.finditer(r"([A-Za-z]+)\b\s*[=:]?\s*(\S+)", flat))
+        pairs = [m.groups() for m in found]
+        left = re.sub(r"([A-Za-z]+)\b\s*[=:]?\s*(\S+)", " ", flat).split()
+        if pairs and left:  # a value without its setting: a second value (rate 1,50) or a stray word
+            return f"{left[0]!r} is not a setting: one value each, e.g. rate 2 (the llm verb takes lists)"
         if not pairs:
             return f"type settings such as: {TYPED_HINT}"
         fields = {"prompt": "prompt_tokens", "generate": "generate_tokens", "tp": "tp"}

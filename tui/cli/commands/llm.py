@@ -421,6 +421,10 @@ def check_serving_args(args: argparse.Namespace) -> None:
     from metrics_core.common.quantity import parse_time
     from metrics_core.perf.speculative import check_draft
 
+    for flag, value in (("--users", args.users), ("--rate", args.rate), ("--max-tpot", args.max_tpot),
+                        ("--max-ttft", args.max_ttft)):  # fmt: skip
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} needs a value (e.g. --users 32, --rate 2, --max-tpot 50ms)")
     args.users_list = _int_list(args.users, "--users", "user counts") if args.users else []
     args.rates = _rate_list(args.rate) if args.rate else []
     args.max_tpot_s = parse_time(args.max_tpot, "--max-tpot") if args.max_tpot else None
