@@ -204,6 +204,6 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "model);\nValid. = estimates held against published measurements: vision (compare, layers, "
         "roofline ...), llm (for the stacks\n  --format json's validated_llm names); - = physical estimates "
         "only; user = your calibrated parameters;\n"
-        "Mem = memory type; Link = how its GPUs talk (interconnect_kind; --format json for the rest)."
+        "Mem = memory type; Link = how its devices talk (interconnect_kind; --format json for the rest)."
     )
     return ORDER_NOTE + "\n" + text_table(headers, rows, numeric) + "\n\n" + legend
