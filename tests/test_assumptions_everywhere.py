@@ -324,6 +324,37 @@ def test_llm_power_limit_says_what_the_model_cannot_apply(tmp_path, monkeypatch,
     assert "modelled tensor demand, 225 W, is within it: no effect" in capsys.readouterr().err
 
 
+def test_llm_power_limit_below_the_boards_minimum_is_refused(tmp_path, monkeypatch, capsys):
+    """``--power-limit 1`` on an H100 ran the power model at 1 W: the tensor clock (1 / 700)^(1/2) = x0.038,
+    decode (memory-bound) almost unchanged, a setup no board accepts (nvidia-smi -pl refuses limits below
+    its "Min Power Limit": 200 W on a 700 W Hopper SXM board, 100 W on the A100 SXM4 80GB,
+    hardware.toml's min_power_limit_w with its source). Now one line naming the range, exit 2; the
+    minimum itself runs, (200 / 700)^(1/2) = 0.53452 of boost. A target with no recorded minimum (L4)
+    still runs, and its extrapolation note says that no minimum is recorded."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["llm", _tiny_gpt2(tmp_path), "--prompt", "16", "--generate", "4", "--format", "json"]
+    for hw, watts, allowed, name in (
+        ("h100-sxm5-80gb", "1", "200-700", "NVIDIA H100 SXM5 80GB"),
+        ("h100-sxm5-80gb", "199.5", "200-700", "NVIDIA H100 SXM5 80GB"),
+        ("a100-sxm4-80gb", "99", "100-400", "NVIDIA A100 SXM4 80GB"),
+    ):
+        assert main([*argv, "--hardware", hw, "--power-limit", watts]) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (  # after transformers' config warnings
+            f"modeltui: error: --power-limit {watts} W is below {name}'s minimum power limit: it accepts "
+            f"{allowed} W (nvidia-smi 'Min Power Limit'; hardware JSON: min_power_limit_source)"
+        )
+    assert main([*argv, "--hardware", "h100-sxm5-80gb", "--power-limit", "200"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["clock_ratio"] == pytest.approx((200 / 700) ** 0.5, abs=1e-9)
+    assert "no minimum power limit is recorded" not in err
+    assert main([*argv, "--hardware", "l4", "--power-limit", "20"]) == 0
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "; no minimum power limit is recorded for NVIDIA L4: a real board refuses limits below its own "
+        "(nvidia-smi 'Min Power Limit'), check yours\n"
+    )
+
+
 @pytest.mark.parametrize(
     "target, execution, dtype, validated",
     [

@@ -142,6 +142,60 @@ def test_cli_table_with_user_hardware_file(capsys, tmp_path):
     assert "Estimates on slow-test, fp32 (eager, ideal efficiency)" in out
 
 
+def test_target_on_device_by_device_and_kind():
+    from metrics_core.measure.bench import target_on_device
+
+    targets = {t.id: t for t in builtin_targets()}
+    h100, a100, tpu, epyc = (targets[i] for i in ("h100-sxm5-80gb", "a100-sxm4-80gb", "tpu-v4", "epyc-9654"))
+    this = HardwareTarget(
+        id="this-machine", name="this machine", vendor="x", kind="CPU", memory_bandwidth_gbps=10.0,
+        memory_gb=1.0, peak_tflops={"fp32": 0.1}, source="tests",
+    )  # fmt: skip
+    # CPU: this-machine is the device; a GPU is not; a catalog CPU socket may or may not be this CPU
+    assert target_on_device("cpu", this) == (True, "this-machine")
+    assert target_on_device("cpu", h100) == (False, "this-machine")
+    assert target_on_device("cpu", epyc) == (None, "this-machine")
+    # CUDA: against the target detected from the device name
+    assert target_on_device("cuda", h100, h100) == (True, "h100-sxm5-80gb")
+    assert target_on_device("cuda", a100, h100) == (False, "h100-sxm5-80gb")
+    assert target_on_device("cuda", tpu, h100) == (False, "h100-sxm5-80gb")
+    assert target_on_device("cuda", a100, None) == (None, None)
+    assert target_on_device("cuda", epyc, None) == (False, None)
+
+
+def test_a_gpu_estimate_of_a_cpu_run_says_so_and_is_saved_as_this_machine(capsys, monkeypatch, tmp_path):
+    # bench --hardware t4 on the CPU compared a CPU measurement with a T4 estimate without a word, and filed
+    # it under t4, where `calibrate --hardware t4 --from-bench` would have fitted the T4 to a CPU
+    from metrics_core.measure.bench import device_name, load_saved
+
+    monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MODELTUI_NO_MEASURE", "1")  # this-machine's default bandwidth, no measured copy
+    argv = ["bench", TINY, "--input-shape", "1", "16", "--batch-size", "4", "--warmup", "0", "--iters", "2"]
+    argv += ["--hardware", "t4"]
+    assert main([*argv, "--format", "json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)
+    note = (
+        f"measured on cpu ({device_name('cpu')}) but estimated for t4 (NVIDIA T4, datacenter GPU): two "
+        "different devices, so Measured/est. is no check of the estimate; drop --hardware to estimate the "
+        "device measured"
+    )
+    assert (d["target"], d["target_on_device"], d["device_target"], d["device_note"]) == (
+        "t4", False, "this-machine", note
+    )  # fmt: skip
+    (saved,), bad = load_saved()
+    assert bad == 0 and (saved["target"], saved["precision"], saved["device"]) == (
+        "this-machine",
+        None,
+        "cpu",
+    )
+    assert main([*argv, "--no-save", "--wide"]) == 0
+    assert f"Note: {note}." in capsys.readouterr().out.splitlines()
+    # the CPU's own target: no note, filed under it as before
+    assert main([*argv[:-2], "--no-save", "--format", "json"]) == 0
+    (d,) = json.loads(capsys.readouterr().out)
+    assert (d["target"], d["target_on_device"], d["device_note"]) == ("this-machine", True, None)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA refusal")
 def test_cli_cuda_without_cuda_is_one_line_exit_2(capsys):
     assert main(["bench", "resnet18", "--device", "cuda"]) == 2

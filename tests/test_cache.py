@@ -32,10 +32,12 @@ def cache_dir(tmp_path, monkeypatch):
     d = tmp_path / "cache"
     monkeypatch.setenv("MODELTUI_CACHE_DIR", str(d))
     monkeypatch.setenv("MODELTUI_JOBS", "0")
-    monkeypatch.setattr(cache, "_warned", set())
-    monkeypatch.setattr(cache, "_pending", [])
+    from metrics_core.common import cache_warnings
+
+    monkeypatch.setattr(cache_warnings, "_warned", set())
+    monkeypatch.setattr(cache_warnings, "_pending", [])
     seen: list[str] = []
-    monkeypatch.setattr(cache, "_handler", seen.append)
+    monkeypatch.setattr(cache_warnings, "_handler", seen.append)
     return d / "reports"
 
 

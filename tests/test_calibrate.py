@@ -511,3 +511,67 @@ def test_calibrate_needs_two_fit_rows_per_parameter():
         ValueError, match=r"^1 fit row informs no parameter \(2 rows each\), not 1: measure more models$"
     ):
         cal.calibrate(rows[:1], ["gemm"], holdout=0.0)
+
+
+# ------------------------------------------------------------------------------------- what "changed" is
+
+
+def test_changed_means_the_written_value_differs_and_improved_means_the_loss_fell():
+    # a value is changed when it moves by more than half the last digit it is written with: 3 decimals for
+    # fractions (0.0005), 2 for microseconds (0.005); the loss must fall by more than half of its 4th
+    # printed decimal (0.00005)
+    assert (cal.param_tolerance("gemm"), cal.param_tolerance("eager_op_us")) == (0.0005, 0.005)
+    assert not cal.is_changed(0.7, 0.7004, 0.0005) and cal.is_changed(0.7, 0.701, 0.0005)
+    assert not cal.is_changed(6.0, 6.004, 0.005) and cal.is_changed(6.0, 6.01, 0.005)
+    assert cal.is_changed(None, 0.5, 0.0005) and not cal.is_changed(0.5, None, 0.0005)
+    assert not cal.is_improved(0.2670, 0.26996) and cal.is_improved(0.2670, 0.2669)
+    # a fit of gemm and conv_eager on rows without a convolution, measured at gemm 0.8: gemm moves
+    # (1.0 -> ~0.8), conv_eager keeps its 0.7 (nothing informs it): one changed, one not, the loss fell
+    rows = rows_from({"gemm": 0.8})
+    c = cal.calibrate(rows, ["gemm", "conv_eager"], holdout=0.0)
+    assert c.changed == {"gemm": True, "conv_eager": False} and c.improved
+    d = c.to_dict()
+    assert (d["changed"], d["improved"]) == ({"gemm": True, "conv_eager": False}, True)
+
+
+def test_cli_a_fit_that_moves_nothing_says_no_and_writes_nothing(capsys, tmp_path, monkeypatch):
+    # rows measured exactly at the built-in values (the 4090's Ada gemm 1.0, bandwidth 0.88): the Changed
+    # column said "yes" for any after != before; now "no" for both, the loss line "not improved", and
+    # --write leaves the user file alone
+    from tui.cli.commands import calibrate as verb
+
+    rows = rows_from({})
+    saved = tmp_path / "cache" / "bench" / "results.jsonl"
+    saved.parent.mkdir(parents=True)
+    lines = [
+        {"model": r.model, "target": "rtx-4090", "dtype": "fp16", "precision": "fp16", "batch_size": 8,
+         "execution": "eager", "throughput_per_s": r.measurement.samples_per_s, "analysis": {}}
+        for r in rows
+    ]  # fmt: skip
+    saved.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    by_name = {r.model: r.measurement for r in rows}
+    monkeypatch.setattr(verb, "analyse", lambda wanted, target, args: ([by_name[w[0]] for w in wanted], []))
+    argv = [
+        "calibrate",
+        "--hardware",
+        "rtx-4090",
+        "--from-bench",
+        "--holdout",
+        "0",
+        "--params",
+        "gemm,bandwidth",
+    ]
+    assert main([*argv, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["before"] == doc["after"] == {"gemm": 1.0, "bandwidth": 0.88}
+    assert (doc["changed"], doc["improved"]) == ({"gemm": False, "bandwidth": False}, False)
+    assert main([*argv, "--write", "--wide"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    table = out[out.index(next(line for line in out if line.startswith("Parameter"))) :][:4]
+    assert [line.split() for line in table[2:]] == [
+        ["gemm", "0.3-1", "1", "1", "no"], ["bandwidth", "0.5-0.95", "0.88", "0.88", "no"]
+    ]  # fmt: skip
+    loss = next(line for line in out if line.startswith("Loss"))
+    assert "0.0000 -> 0.0000" in loss and ": not improved (the values in use fit these rows as well)." in loss
+    assert "Nothing written: no parameter changed." in out
+    assert not efficiency.user_efficiency_file().exists()

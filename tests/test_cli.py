@@ -283,3 +283,21 @@ def test_a_refused_model_is_one_line(argv, capsys):
 def test_a_refused_model_beside_an_analysed_one_is_a_note(capsys):
     code, out, _ = run(["compare", "fcos_resnet50_fpn", "squeezenet1_0"], capsys)
     assert code == 1 and "== Notes ==" in out and "squeezenet1_0" in out
+
+
+def test_compare_csv_carries_every_metric_of_its_json(capsys):
+    # the CSV lacked size_mb_fp32, which the JSON has: every metric of METRIC_NAMES is a CSV column now
+    import csv
+    import io
+
+    code, out, _ = run(["compare", "resnet18", "--dtype", "fp16", "--format", "csv"], capsys)
+    assert code == 0
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert set(METRIC_NAMES) <= set(row)
+    # resnet18's 11,689,512 parameters: 2 B each in fp16 = 23.379024 MB, 4 B = 46.758048 MB, 1 B = 11.689512
+    sizes = (row["size_mb"], row["size_mb_fp32"], row["size_mb_int8"])
+    assert sizes == ("23.379024", "46.758048", "11.689512")
+    header = out.splitlines()[0].split(",")
+    assert header.index("size_mb_fp32") == header.index("size_mb") + 1
+    code, out, _ = run(["compare", "resnet18", "--format", "json"], capsys)
+    assert json.loads(out)[0]["size_mb_fp32"] == pytest.approx(46.758048)

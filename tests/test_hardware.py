@@ -218,6 +218,18 @@ BROKEN = {
         r"target 'My GPU': field 'id' must be lowercase kebab-case",
     ),
     "no targets": ('title = "nothing"\n', r"unknown top-level key 'title'"),
+    "minimum power limit without its source": (
+        _replace("memory_gb = 12", "memory_gb = 12\nmin_power_limit_w = 100"),
+        r"field 'min_power_limit_source' is missing: say where min_power_limit_w comes from$",
+    ),
+    "minimum power limit above the board power": (
+        _replace(
+            "memory_gb = 12",
+            'memory_gb = 12\nboard_power_w = 300\nboard_power_source = "s"\nmin_power_limit_w = 350\n'
+            'min_power_limit_source = "s"',
+        ),
+        r"field 'min_power_limit_w' is 350, above board_power_w 300$",
+    ),
 }
 
 

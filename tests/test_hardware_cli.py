@@ -103,3 +103,24 @@ def test_broken_hardware_file_option_is_an_error(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"modeltui: error: hardware file {bad}: target 'x': field 'memory_bandwidth_gbps' is missing\n"
     )
+
+
+def test_the_table_says_the_order_its_rows_are_in(tmp_path, capsys):
+    # the heading said "catalog order (vendor, then kind)" over rows that are in neither order (rtx-5090
+    # after raspberry-pi-5); the rows are the built-in file's order, then the user's files
+    from metrics_core.perf.hardware import builtin_targets
+
+    extra = tmp_path / "mine.toml"
+    extra.write_text(
+        '[[target]]\nid = "my-npu"\nname = "My NPU"\nvendor = "Acme"\nkind = "NPU"\n'
+        'memory_bandwidth_gbps = 50\nmemory_gb = 4\nsource = "Acme"\n[target.peak_tflops]\nint8 = 10\n'
+    )
+    assert main(["hardware", "--hardware-file", str(extra)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "rows in catalog order (built-in hardware.toml order, then your hardware files)"
+    ids = [t.id for t in builtin_targets()] + ["my-npu"]
+    first_block = out[3 : 3 + len(ids)]  # the heading, the header and its rule, then one row per target
+    assert [line.split()[0] for line in first_block] == ids
+    # the file's first three, and its last two: a laptop part after the EPYC 9755 (no vendor grouping)
+    assert ids[:3] == ["a100-sxm4-80gb", "a100-pcie-40gb", "h100-sxm5-80gb"]
+    assert ids[-4:] == ["epyc-9755", "rtx-4090-laptop", "rtx-4060-laptop", "my-npu"]

@@ -425,3 +425,36 @@ def test_a_csv_that_is_not_utf8_is_one_line(tmp_path):
     with pytest.raises(ValueError) as info:
         lc.read_llm_csv(str(path))
     assert str(info.value) == f"{path}: not UTF-8 text (an LLM measurement CSV is)"
+
+
+def test_changed_is_against_the_value_in_effect_not_an_unset_entry():
+    # hf-eager sets no bandwidth.hbm: the A100's Ampere share (0.88 with the CSV's rows) is in effect. A fit
+    # that ends on that same value wrote "(generation) -> 0.88  yes" with an unmoved loss; changed now
+    # compares with the value in effect, to half the last written digit (0.0005; 0.05 us for overheads)
+    empty = {"n": 0}
+
+    def calib(after_bw: float, after_step: float, loss_after: float) -> lc.StackCalibration:
+        return lc.StackCalibration(
+            stack="hf-eager", params=["bandwidth.hbm", "step_overhead_us"],
+            before={"bandwidth.hbm": None, "step_overhead_us": 800.0},
+            after={"bandwidth.hbm": after_bw, "step_overhead_us": after_step},
+            loss_before=0.25, loss_after=loss_after, fit_before=empty, fit_after=empty, held_before=empty,
+            held_after=empty, start={"bandwidth.hbm": 0.88, "step_overhead_us": 800.0},
+        )  # fmt: skip
+
+    same = calib(0.88, 800.04, 0.24996)
+    assert same.changed == {} and not same.improved
+    d = same.to_dict()
+    assert d["changed"] == {"bandwidth.hbm": False, "step_overhead_us": False} and d["improved"] is False
+    moved = calib(0.881, 900.0, 0.2)
+    assert moved.changed == {"bandwidth.hbm": 0.881, "step_overhead_us": 900.0} and moved.improved
+    from tui.cli.commands.calibrate import llm_calibrate_text
+
+    doc = {"csv": "m.csv", "rows": 3, "estimated": 3, "holdout": 0.0, "stacks": [d], "user_file": "u.toml",
+           "written": None, "failed": []}  # fmt: skip
+    doc["stacks"][0]["ranges"] = {"bandwidth.hbm": [0.3, 0.95], "step_overhead_us": [0, 5000]}
+    lines = llm_calibrate_text(doc, write=True).splitlines()
+    assert lines[5].split() == ["bandwidth.hbm", "0.3-0.95", "0.88", "(generation)", "0.88", "no"]
+    assert lines[6].split() == ["step_overhead_us", "0-5000", "800", "800", "no"]
+    assert "0.2500 -> 0.2500: not improved" in llm_calibrate_text(doc, write=True)
+    assert lines[-1] == "Nothing written: no parameter changed."

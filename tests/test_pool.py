@@ -19,9 +19,11 @@ def jobs(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELTUI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MODELTUI_JOBS", "2")
     monkeypatch.delenv("MODELTUI_IN_PROCESS", raising=False)
-    monkeypatch.setattr(cache, "_warned", set())
-    monkeypatch.setattr(cache, "_pending", [])
-    monkeypatch.setattr(cache, "_handler", lambda _msg: None)
+    from metrics_core.common import cache_warnings  # the channel runtime.cache's warnings go through
+
+    monkeypatch.setattr(cache_warnings, "_warned", set())
+    monkeypatch.setattr(cache_warnings, "_pending", [])
+    monkeypatch.setattr(cache_warnings, "_handler", lambda _msg: None)
     return tmp_path / "cache" / "reports"
 
 

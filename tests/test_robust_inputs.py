@@ -51,13 +51,22 @@ def fake_timm(tmp_path, monkeypatch):
     ],
     ids=["list", "entry-type", "tags-list", "tag-size", "empty", "version", "deep"],
 )
-def test_a_damaged_timm_index_is_rebuilt(fake_timm, content, problem):
+def test_a_damaged_timm_index_is_rebuilt(fake_timm, content, problem, capsys, monkeypatch):
+    from metrics_core.common import cache_warnings
+
+    monkeypatch.setattr(cache_warnings, "_warned", set())
+    monkeypatch.setattr(cache_warnings, "_handler", cache_warnings._stderr_handler)
     path, builds = fake_timm
     if problem is not None:
         assert timm_source.index_problem(json.loads(content), "9.9") == problem
     path.parent.mkdir(parents=True)
     path.write_text(content)
     spec = timm_source.get_spec("resnet50.a1_in1k")
+    # one warning line, as for every damaged cache file (it was rebuilt silently)
+    assert capsys.readouterr().err == (
+        "modeltui: warning: ignoring cache file timm-9.9.json (the timm model index): "
+        f"{problem or 'unreadable (RecursionError)'}; it will be rebuilt\n"
+    )
     assert (spec.name, spec.input_shape) == ("timm:resnet50.a1_in1k", (3, 288, 288))
     assert spec.family == "timm/resnet"
     assert builds == [1]  # rebuilt once ...

@@ -31,8 +31,34 @@ def test_check_scale_up(catalog):
         check_scale_up(h100, 16, "--gpus")
     with pytest.raises(UsageError, match=r"^--tp 73: gb200 joins at most 72 GPUs .* \(one NVL72 rack\)"):
         check_scale_up(gb200, 73, "--tp")
-    with pytest.raises(UsageError, match="has no GPU interconnect figure"):
+    with pytest.raises(UsageError, match="has no device interconnect figure"):
         check_scale_up(catalog.get("jetson-agx-orin-64gb"), 2, "--tp")
+
+
+def test_a_link_without_a_bandwidth_is_named_for_what_it_is(catalog):
+    # TPU v4 has an ICI link (hardware.toml interconnect_kind = "ici") but Google publishes no per-chip ICI
+    # bandwidth: the refusal said "no GPU interconnect"; it names the link and the missing figure
+    with pytest.raises(UsageError) as info:
+        check_scale_up(catalog.get("tpu-v4"), 2, "--tp")
+    assert str(info.value) == (
+        "Google TPU v4 (per chip)'s ici link has no bandwidth figure (interconnect_gbps): --tp 1 only"
+    )
+    # a kind of device that is no GPU is called what it is: Gaudi 2 (kind "accelerator", an 8-device
+    # roce server: links.toml's default max_gpus), a CPU (no link at all)
+    with pytest.raises(UsageError) as info:
+        check_scale_up(catalog.get("gaudi2"), 16, "--gpus")
+    assert str(info.value).startswith("--gpus 16: gaudi2 joins at most 8 accelerators over its roce link")
+    with pytest.raises(UsageError, match=r"^AMD EPYC 9654 \(per socket\) has no device interconnect figure"):
+        check_scale_up(catalog.get("epyc-9654"), 2, "--gpus")
+
+
+def test_cli_names_the_tpu_link(capsys):
+    argv = ["llm", "hf:gpt2", "--hardware", "tpu-v4", "--tp", "2"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "modeltui: error: Google TPU v4 (per chip)'s ici link has no bandwidth figure (interconnect_gbps): "
+        "--tp 1 only\n"
+    )
 
 
 def test_link_label(catalog):

@@ -118,3 +118,34 @@ def test_the_run_time_target_goes_through_the_hardware_validator(tmp_path, monke
     assert str(err.value) == (
         "hardware derived at run time: target 'this-machine': field 'memory_gb' must be a positive number"
     )
+
+
+def test_a_damaged_bandwidth_cache_is_one_warning_another_cpus_none(tmp_path, monkeypatch, capsys):
+    # the cache folder's rule (common.cache_warnings): a damaged file is ignored with one warning line and
+    # rebuilt; it was measured again silently. A file of another CPU is no damage: measured again, quietly.
+    from metrics_core.common import cache_warnings
+
+    monkeypatch.setattr(cache_warnings, "_warned", set())
+    monkeypatch.setattr(cache_warnings, "_handler", cache_warnings._stderr_handler)
+    key = {"model": "Test CPU 9000", "cores": 2, "flags": 6}
+    path = tmp_path / tm.CACHE_NAME
+    good = json.dumps({"key": key, "gbps": 40.0, "method": "copy"})
+    cases = [
+        (good[:20], "unreadable (JSONDecodeError)"),  # truncated
+        ("[1]", "a JSON list, not an object"),
+        (json.dumps({"key": key, "gbps": "40", "method": "copy"}),
+         "no plausible bandwidth in it (gbps '40', method 'copy')"),
+    ]  # fmt: skip
+    for text, why in cases:
+        path.write_text(text)
+        assert tm.read_cached_bandwidth(path, key) is None
+        assert capsys.readouterr().err == (
+            f"modeltui: warning: ignoring cache file this-machine.json (this machine's measured bandwidth): "
+            f"{why}; it will be measured again\n"
+        )
+    path.write_text(json.dumps({"key": {**key, "cores": 64}, "gbps": 40.0, "method": "copy"}))
+    assert tm.read_cached_bandwidth(path, key) is None
+    assert tm.read_cached_bandwidth(tmp_path / "missing.json", key) is None
+    assert capsys.readouterr().err == ""
+    path.write_text(good)
+    assert tm.read_cached_bandwidth(path, key) == (40.0, "copy (cached)")

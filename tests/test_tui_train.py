@@ -239,7 +239,7 @@ async def test_training_view_refuses_gpus_without_an_interconnect():
         # the Pi computes in fp32 and fp16, not bf16: the view starts in fp16-mixed
         assert screen.settings.precision == "fp16-mixed"
         assert screen.apply_typed("gpus 2") == (
-            "Raspberry Pi 5 (BCM2712 CPU) has no GPU interconnect figure (interconnect_gbps): gpus 1 only"
+            "Raspberry Pi 5 (BCM2712 CPU) has no device interconnect figure (interconnect_gbps): gpus 1 only"
         )
         # more GPUs than one server holds: the train verb's reason (perf.comm.check_scale_up)
         app.set_target("h100-sxm5-80gb")

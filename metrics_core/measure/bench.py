@@ -25,9 +25,11 @@ memory ratio = ``torch.cuda.max_memory_allocated`` / estimated peak (activations
 ``metrics_core.capture.peak_memory``).
 
 The roofline target: ``target`` when given; on CUDA otherwise the catalog target whose name matches
-``torch.cuda.get_device_name()`` (``match_device_name``); on CPU none (a CPU's sustained peak depends on
-its core count, clocks and vector units; catalog CPU figures are whole server sockets), so only the
-measured columns are filled and ``target_note`` says why.
+``torch.cuda.get_device_name()`` (``match_device_name``: when none matches, only the measured columns are
+filled and ``target_note`` says why); on CPU ``this-machine`` (``metrics_core.perf.this_machine``). A
+target given that is not the device measured (``target_on_device``: a GPU target for a CPU run, another
+GPU than the one detected) is estimated as asked, and ``device_note`` says in one line that the ratio then
+compares two devices.
 """
 
 from __future__ import annotations
@@ -108,6 +110,13 @@ class BenchResult:
     #: of the estimate (``perf.roofline.estimate_records``).
     execution: str = "eager"
     efficiency: str = "ideal"
+    #: Whether the estimate's target is the device measured (``target_on_device``): True, False (the
+    #: latency ratio then compares two machines, ``device_note`` says so in one line), None (cannot tell).
+    #: ``device_target``: the device's own target id (``this-machine`` on CPU, the one detected from the
+    #: CUDA device name), None when unknown; a saved measurement is filed under it.
+    target_on_device: bool | None = None
+    device_target: str | None = None
+    device_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -299,6 +308,46 @@ def detect_target(device: str, extra_files: Sequence[str] = ()) -> tuple[Hardwar
     )
 
 
+#: Catalog ``kind``s a CUDA device never is (``torch.cuda`` runs NVIDIA GPUs, Jetson SoCs and, under ROCm,
+#: AMD GPUs), and the one kind the CPU device is.
+NOT_CUDA_KINDS: frozenset[str] = frozenset({"CPU", "TPU", "accelerator"})
+CPU_KIND = "CPU"
+
+
+def target_on_device(
+    device: str, target: HardwareTarget, detected: HardwareTarget | None = None
+) -> tuple[bool | None, str | None]:
+    """(whether ``target`` is the ``device`` measured, the device's own target id) for a target named
+    with ``--hardware``. ``detected``: on CUDA, the target matched from the device name
+    (``match_device_name``; None: not matched). On CPU the device's own target is ``this-machine``: the
+    target is it (True), a target of another kind (a GPU, a TPU: False) or a catalog CPU that may or may
+    not be this one (None). On CUDA a CPU, TPU or Gaudi target is not the device (False); a GPU target is
+    when it is the detected one (True), is not when another was detected (False), and None when nothing
+    was detected."""
+    if device != "cuda":
+        from metrics_core.perf.this_machine import TARGET_ID
+
+        if target.id == TARGET_ID:
+            return True, TARGET_ID
+        return (None if target.kind == CPU_KIND else False), TARGET_ID
+    own = detected.id if detected is not None else None
+    if target.kind in NOT_CUDA_KINDS:
+        return False, own
+    if detected is None:
+        return None, own
+    return detected.id == target.id, own
+
+
+def device_mismatch_note(result: BenchResult, target: HardwareTarget) -> str:
+    """The one line saying that ``result`` was measured on another device than ``target``, the estimate's."""
+    own = f" (detected as {result.device_target})" if result.device == "cuda" and result.device_target else ""
+    return (
+        f"measured on {result.device} ({result.device_name}){own} but estimated for {target.id} "
+        f"({target.name}, {target.kind}): two different devices, so Measured/est. is no check of the "
+        f"estimate; drop --hardware to estimate the device measured"
+    )
+
+
 def device_name(device: str) -> str:
     """The CUDA device name, or the CPU model name (``/proc/cpuinfo``; ``platform`` elsewhere)."""
     if device == "cuda":
@@ -456,9 +505,13 @@ def bench_model(
         from metrics_core.runtime.analyze import analyze_many
 
         report = analyze_many([name], options)[0]
-    note = None
+    note, on_device, own = None, None, None
     if target is None:
         target, note = detect_target(device, hardware_files)
+        on_device, own = (True, target.id) if target is not None else (None, None)
+    else:
+        detected = detect_target(device, hardware_files)[0] if device == "cuda" else None
+        on_device, own = target_on_device(device, target, detected)
     result = BenchResult(
         model=report.model,
         device=device,
@@ -472,7 +525,11 @@ def bench_model(
         target_note=note,
         execution=execution,
         efficiency=efficiency,
+        target_on_device=on_device,
+        device_target=own,
     )
+    if on_device is False and target is not None:
+        result.device_note = device_mismatch_note(result, target)
     from metrics_core.perf.roofline import check_modes
 
     check_modes(execution, efficiency)
@@ -666,7 +723,8 @@ def results_path() -> Path:
 
 
 def saved_record(result: BenchResult, options: AnalysisOptions, date: str | None = None) -> dict[str, Any]:
-    """What is saved of one measured model: the model, device and its name, the matched target id, dtype,
+    """What is saved of one measured model: the model, device and its name, the target id of the device
+    measured (the estimate's target, or the device's own when the estimate was for another device), dtype,
     batch, the input shape analysed (``input_shape``: the report's per-sample shape; ``analysis``: the
     options that reproduce the analysis), execution, median latency (s), throughput (samples/s), p90, the
     passes, TF32, the torch version and the date (UTC, ISO 8601)."""
@@ -678,14 +736,18 @@ def saved_record(result: BenchResult, options: AnalysisOptions, date: str | None
     except PackageNotFoundError:  # pragma: no cover
         torch_version = "absent"
     when = date or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    # a measurement is of the device it ran on: one estimated for another target (bench --hardware ID on
+    # another machine) is filed under the device's own target, with no precision (the calibration derives
+    # it), never under the other target, whose calibration it would corrupt
+    other = result.target_on_device is False
     return {
         "format": RESULTS_FORMAT,
         "model": result.model,
         "device": result.device,
         "device_name": result.device_name,
-        "target": result.target,
+        "target": result.device_target if other else result.target,
         "dtype": result.dtype,
-        "precision": result.precision,
+        "precision": None if other else result.precision,
         "batch_size": result.batch_size,
         "input_shape": list(result.input_shape),
         "analysis": {

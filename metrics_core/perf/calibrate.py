@@ -173,6 +173,31 @@ def round_param(name: str, value: float) -> float:
     return round(value, 2 if name.endswith("_us") else 3)
 
 
+def param_tolerance(name: str) -> float:
+    """How far a fitted value must move from the value in use to count as changed: half the last digit it
+    is written with (``round_param``): 0.005 us, 0.0005 for fractions. Closer, the written value is the
+    same number."""
+    return 0.005 if name.endswith("_us") else 0.0005
+
+
+#: How much the fit loss must fall for a fit to count as an improvement: half the last of the 4 decimals
+#: the loss is printed with (``calibrate`` text: ``0.2670 -> 0.1693``).
+LOSS_TOLERANCE = 5e-5
+
+
+def is_changed(before: float | None, after: float | None, tolerance: float) -> bool:
+    """Whether a fitted value ``after`` differs from ``before``, the value in use, by more than
+    ``tolerance`` (``param_tolerance``); an unfitted value (None) never has."""
+    if after is None:
+        return False
+    return before is None or abs(after - before) > tolerance
+
+
+def is_improved(loss_before: float, loss_after: float) -> bool:
+    """Whether the fit lowered its loss by more than ``LOSS_TOLERANCE``."""
+    return loss_after < loss_before - LOSS_TOLERANCE
+
+
 def check_params(names: Iterable[str]) -> list[str]:
     """The names, each a ``FITTABLE`` parameter (``ValueError`` naming the first that is not), in order,
     without repeats."""
@@ -280,15 +305,29 @@ class Calibration:
     fit_models: int
     held_models: int
 
+    @property
+    def changed(self) -> dict[str, bool]:
+        """Per parameter: whether its fitted value differs from the value in use by more than
+        ``param_tolerance`` (what ``--write`` changes)."""
+        r = self.result
+        return {n: is_changed(r.start[n], r.fitted[n], param_tolerance(n)) for n in r.params}
+
+    @property
+    def improved(self) -> bool:
+        """Whether the fit lowered the loss on the fit rows by more than ``LOSS_TOLERANCE``."""
+        return is_improved(self.result.loss_before, self.result.loss_after)
+
     def to_dict(self) -> dict[str, Any]:
         r = self.result
         return {
             "params": r.params,
             "before": r.start,
             "after": r.fitted,
+            "changed": self.changed,
             "loss": r.loss_name,
             "loss_before": r.loss_before,
             "loss_after": r.loss_after,
+            "improved": self.improved,
             "evaluations": r.evaluations,
             "holdout": self.holdout,
             "fit_models": self.fit_models,

@@ -216,6 +216,29 @@ def domain_gpus(kind: str, stated: int | None = None) -> int | None:
     return n or None
 
 
+#: What one device of a target is called in messages about joining several of them, by the catalog's
+#: ``kind``: a TPU is a chip (Google's own word: "TPU v4 chip", its ICI the "inter-chip interconnect"), a
+#: Gaudi an accelerator; a kind naming a GPU (datacenter, consumer, laptop ... GPU) is a GPU. Anything else
+#: (CPUs, edge SoCs, user kinds): ``device``.
+DEVICE_NOUNS: dict[str, str] = {"TPU": "chip", "accelerator": "accelerator"}
+
+
+def device_noun(target: HardwareTarget) -> str:
+    """``GPU``, ``chip`` (TPU), ``accelerator`` (Gaudi) or ``device``: what one of ``target`` is called
+    (``DEVICE_NOUNS``)."""
+    kind = target.kind or ""
+    return DEVICE_NOUNS.get(kind) or ("GPU" if "GPU" in kind.split() else "device")
+
+
+def no_interconnect_reason(target: HardwareTarget) -> str:
+    """Why several devices of ``target`` (which has no ``interconnect_gbps``) cannot be modelled, one phrase:
+    a link kind named without a bandwidth (TPU v4: an ICI link, but Google publishes no per-chip ICI
+    bandwidth) says so; no link at all is no interconnect of its kind of device."""
+    if target.interconnect_kind:
+        return f"{target.name}'s {target.interconnect_kind} link has no bandwidth figure (interconnect_gbps)"
+    return f"{target.name} has no {device_noun(target)} interconnect figure (interconnect_gbps)"
+
+
 def check_scale_up(target: HardwareTarget, gpus: int, flag: str) -> None:
     """``UsageError`` (one line) when ``gpus`` > 1 GPUs of ``target`` cannot be modelled: the target has no
     interconnect figure, or ``gpus`` is more than one scale-up domain holds (``domain_gpus``: 8 for an
@@ -224,13 +247,14 @@ def check_scale_up(target: HardwareTarget, gpus: int, flag: str) -> None:
     if gpus <= 1:
         return
     if not target.interconnect_gbps:
-        raise UsageError(f"{target.name} has no GPU interconnect figure (interconnect_gbps): {flag} 1 only")
+        raise UsageError(f"{no_interconnect_reason(target)}: {flag} 1 only")
     kind = target.interconnect_kind or "pcie"
     limit = domain_gpus(kind, target.interconnect_max_gpus)
     if limit is not None and gpus > limit:
+        noun = device_noun(target)
         raise UsageError(
-            f"{flag} {gpus:,}: {target.id} joins at most {limit} GPUs over its {kind} link (one "
-            f"{'NVL72 rack' if limit == 72 else 'server'}); GPUs on several nodes (InfiniBand / Ethernet) "
+            f"{flag} {gpus:,}: {target.id} joins at most {limit} {noun}s over its {kind} link (one "
+            f"{'NVL72 rack' if limit == 72 else 'server'}); {noun}s on several nodes (InfiniBand / Ethernet) "
             f"are not modelled: choose {flag} {limit} or fewer"
         )
 

@@ -72,6 +72,8 @@ _FIELDS: dict[str, tuple[bool, str]] = {
     "tdp_w": (False, "pos"),
     "board_power_w": (False, "pos"),
     "board_power_source": (False, "str"),
+    "min_power_limit_w": (False, "pos"),
+    "min_power_limit_source": (False, "str"),
     "launch_overhead_us": (False, "nonneg"),
     "interconnect_gbps": (False, "pos"),
     "interconnect_kind": (False, "interconnect"),
@@ -93,6 +95,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "l2_cache_mb",
     "tdp_w",
     "board_power_w",
+    "min_power_limit_w",
     "launch_overhead_us",
     "interconnect_gbps",
     "interconnect_kind",
@@ -136,6 +139,12 @@ class HardwareTarget:
     #: (``metrics_core.perf.energy``) are this power x the estimated latency: an upper bound.
     board_power_w: float | None = None
     board_power_source: str | None = None
+    #: The lowest board power limit the board accepts, in W (NVML ``nvmlDeviceGetPowerManagementLimit
+    #: Constraints``' minimum, nvidia-smi's "Min Power Limit": ``nvidia-smi -pl`` refuses anything lower),
+    #: and where the figure comes from; None where none is recorded (``--power-limit`` is then not
+    #: bounded below, and says so).
+    min_power_limit_w: float | None = None
+    min_power_limit_source: str | None = None
     #: ``INTERCONNECT_KINDS`` member (None: single-device target, or not stated: PCIe assumed with
     #: ``interconnect_gbps``).
     interconnect_kind: str | None = None
@@ -228,6 +237,8 @@ class HardwareTarget:
             d["interconnect_gbps"] = self.interconnect_gbps
         d["board_power_w"] = self.board_power_w
         d["board_power_source"] = self.board_power_source
+        d["min_power_limit_w"] = self.min_power_limit_w
+        d["min_power_limit_source"] = self.min_power_limit_source
         for name in ("interconnect_kind", "interconnect_max_gpus", "memory_type", "boost_clock_mhz",
                      "base_clock_mhz", "sustained_clock_mhz", "sustained_clock_source",
                      "fp16_accumulate_tflops", "l2_bandwidth_gbps", "device_target"):  # fmt: skip
@@ -411,6 +422,13 @@ def validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         values[name] = _check(kind, name, entry[name], fail)
     if "board_power_w" in values and "board_power_source" not in values:
         raise fail("board_power_source", "is missing: say where board_power_w comes from")
+    if "min_power_limit_w" in values and "min_power_limit_source" not in values:
+        raise fail("min_power_limit_source", "is missing: say where min_power_limit_w comes from")
+    if values.get("min_power_limit_w", 0) > values.get("board_power_w", float("inf")):
+        raise fail(
+            "min_power_limit_w",
+            f"is {values['min_power_limit_w']:g}, above board_power_w {values['board_power_w']:g}",
+        )
     if "sustained_clock_mhz" in values and "sustained_clock_source" not in values:
         raise fail("sustained_clock_source", "is missing: say where sustained_clock_mhz comes from")
     for low, high in (("base_clock_mhz", "boost_clock_mhz"), ("sustained_clock_mhz", "boost_clock_mhz")):
@@ -434,6 +452,8 @@ def validate_target(entry: Any, where: str, origin: str) -> HardwareTarget:
         interconnect_gbps=values.get("interconnect_gbps"),
         board_power_w=values.get("board_power_w"),
         board_power_source=values.get("board_power_source"),
+        min_power_limit_w=values.get("min_power_limit_w"),
+        min_power_limit_source=values.get("min_power_limit_source"),
         interconnect_kind=values.get("interconnect_kind"),
         interconnect_max_gpus=values.get("interconnect_max_gpus"),
         memory_type=values.get("memory_type"),

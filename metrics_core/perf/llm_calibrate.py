@@ -67,7 +67,13 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from metrics_core.common.errors import ModeltuiError
-from metrics_core.perf.calibrate import BATCH_TIME_RANGE_S, USER_FILE_HEADER, held_out
+from metrics_core.perf.calibrate import (
+    BATCH_TIME_RANGE_S,
+    USER_FILE_HEADER,
+    held_out,
+    is_changed,
+    is_improved,
+)
 from metrics_core.perf.efficiency import params_for
 from metrics_core.perf.hardware import HardwareTarget
 from metrics_core.perf.llm import (
@@ -430,6 +436,12 @@ def round_value(name: str, value: float) -> float:
     return round(value, 1 if name.endswith("_us") else 3)
 
 
+def value_tolerance(name: str) -> float:
+    """How far a fitted value must move from the value in effect to count as changed: half the last digit
+    it is written with (``round_value``): 0.05 us, 0.0005 for fractions."""
+    return 0.05 if name.endswith("_us") else 0.0005
+
+
 #: The parameters that add to the estimated times exactly (``PreparedLlmRow.times``): cheap to search, so
 #: ``coordinate_fit`` re-fits them for every value it tries of the others.
 ADDITIVE = ("request_overhead_us", "step_overhead_us")
@@ -561,11 +573,29 @@ class StackCalibration:
     fitted_stack: Stack | None = None
     note: str | None = None
     hardware: list[str] = field(default_factory=list)
+    #: The values in effect before the fit, where the search started (``start_value``): ``before``'s, or
+    #: for a parameter the stack does not set (None there) what applies now (a generation's bandwidth
+    #: share, a GEMM scale of 1).
+    start: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> dict[str, float]:
-        """The fitted values that differ from before (what ``--write`` stores)."""
-        return {n: v for n in self.params if (v := self.after[n]) is not None and v != self.before[n]}
+        """The fitted values that differ from the values in effect before (``before``; for a parameter the
+        stack does not set, ``start``: its generation's) by more than ``value_tolerance``: what ``--write``
+        stores."""
+        return {
+            n: v for n in self.params if is_changed(self.in_effect(n), v := self.after[n], value_tolerance(n))
+        }
+
+    def in_effect(self, name: str) -> float | None:
+        """The value of ``name`` in effect before the fit: the stack's, else where the search started."""
+        before = self.before[name]
+        return before if before is not None else self.start.get(name)
+
+    @property
+    def improved(self) -> bool:
+        """Whether the fit lowered the loss on the fit rows by more than ``calibrate.LOSS_TOLERANCE``."""
+        return is_improved(self.loss_before, self.loss_after)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -575,9 +605,12 @@ class StackCalibration:
             "params": self.params,
             "ranges": {n: list(param_range(n)) for n in self.params},
             "before": self.before,
+            "start": self.start,
             "after": self.after,
+            "changed": {n: n in self.changed for n in self.params},
             "loss_before": self.loss_before,
             "loss_after": self.loss_after,
+            "improved": self.improved,
             "fit_rows": {"before": self.fit_before, "after": self.fit_after},
             "held_out_rows": {"before": self.held_before, "after": self.held_after},
             "note": self.note,
@@ -630,6 +663,7 @@ def calibrate_stack(
         fitted_stack=fitted,
         note=note,
         hardware=sorted({p.target.id for p in rows}),
+        start={n: start_value(stack, n, [p.target for p in fit_rows]) for n in names},
     )
 
 

@@ -125,11 +125,21 @@ def power_limit_note(target: HardwareTarget, watts: float, limited: ClockModel) 
     ``with_power_limit``), given ``limited``, the clock model of the limited target: None when the power
     model applies it as it is, else a note for the user (a limit at or above the board power changes
     nothing; a clock below the base clock, which the vendor guarantees only at the rated power, is the
-    power model's extrapolation). ``ValueError`` where the power model cannot apply a limit: a target
+    power model's extrapolation, and on a target without a recorded ``min_power_limit_w`` the note adds
+    that it cannot tell whether a board accepts so low a limit). ``ValueError`` for a limit below the
+    target's minimum power limit (the board refuses it: ``nvidia-smi -pl``), and where the power model
+    cannot apply a limit: a target
     without a board power, tensor path or generation energy (its rated clock is used), or one whose clock
     is a published sustained clock measured at its own board power (MI300X, MI325X)."""
     name = target.name or target.id
     board = target.board_power_w
+    floor = target.min_power_limit_w
+    if floor and watts < floor:  # nvidia-smi -pl refuses it: no board runs there
+        top = f"{floor:g}-{board:g} W" if board else f"{floor:g} W or more"
+        raise ValueError(
+            f"--power-limit {watts:g} W is below {name}'s minimum power limit: it accepts {top} "
+            "(nvidia-smi 'Min Power Limit'; hardware JSON: min_power_limit_source)"
+        )
     if board and watts >= board:
         return (
             f"--power-limit {watts:g} W is at or above {name}'s {board:g} W board power: no effect "
@@ -158,10 +168,16 @@ def power_limit_note(target: HardwareTarget, watts: float, limited: ClockModel) 
             "within it: no effect"
         )
     base, boost = target.base_clock_mhz, target.boost_clock_mhz
+    unbounded = (
+        ""
+        if floor
+        else f"; no minimum power limit is recorded for {name}: a real board refuses limits below its "
+        "own (nvidia-smi 'Min Power Limit'), check yours"
+    )
     if base and boost and limited.ratio < base / boost:
         return (
             f"--power-limit {watts:g} W: {name}'s tensor clock, x{limited.ratio:.2f} of boost, is below its "
             f"{base:g} MHz base clock (guaranteed only at its rated power): the power model's P ~ f^alpha "
-            "curve is extrapolated there, an estimate with no measurement behind it"
+            f"curve is extrapolated there, an estimate with no measurement behind it{unbounded}"
         )
     return None

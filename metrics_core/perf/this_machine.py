@@ -196,18 +196,30 @@ def this_machine(cache_dir: Path | None = None, measure: bool | None = None) -> 
 def read_cached_bandwidth(path: Path, key: dict[str, Any]) -> tuple[float, str] | None:
     """(GB/s, method) from the cache file at ``path`` when it is valid for ``key``; None when it is missing,
     unreadable, for another CPU, or malformed (not an object, a bandwidth that is not a number in the
-    hardware validator's plausible range, a method that is not text): then it is measured again."""
+    hardware validator's plausible range, a method that is not text): then it is measured again, after one
+    warning line when the file was there but damaged (``common.cache_warnings``)."""
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+    except FileNotFoundError:  # not measured yet: no warning
         return None
-    if not isinstance(d, dict) or d.get("key") != key:
+    except (OSError, ValueError, RecursionError) as exc:
+        return _damaged(path, f"unreadable ({type(exc).__name__})")
+    if not isinstance(d, dict):
+        return _damaged(path, f"a JSON {type(d).__name__}, not an object")
+    if d.get("key") != key:  # measured on another CPU (or its core count changed): measured again, quietly
         return None
     gbps, method = d.get("gbps"), d.get("method")
     # rounded to 2 decimals in the target, so below 0.01 GB/s it would read 0
     if not is_plausible_figure(gbps) or gbps < 0.01 or not isinstance(method, str):
-        return None
+        return _damaged(path, f"no plausible bandwidth in it (gbps {gbps!r}, method {method!r})")
     return float(gbps), method + " (cached)"
+
+
+def _damaged(path: Path, why: str) -> None:
+    """A warning line for a damaged bandwidth cache (``common.cache_warnings``); None: measured again."""
+    from metrics_core.common.cache_warnings import ignoring
+
+    ignoring(path.name, "this machine's measured bandwidth", why, "it will be measured again")
 
 
 def _cached_bandwidth(

@@ -109,6 +109,11 @@ ACCURACY_DETAIL_COLUMNS: tuple[Column, ...] = (
     Column("acc_note", "Acc note", ACCURACY_GROUP, _text, numeric=False),
 )
 
+#: The export-only size columns: the fp32 size beside ``size_mb`` (the analysis dtype's), as the JSON of
+#: ``compare`` carries it (``report.metrics``: ``size_mb_fp32`` = params x 4 B / 1e6). The text table and
+#: the app show ``size_mb`` with the dtype in its header instead.
+SIZE_DETAIL_COLUMNS: tuple[Column, ...] = (Column("size_mb_fp32", "Size MB fp32", "Model size", _mb),)
+
 #: A failed model's one-line error, appended to exports when any model failed.
 ERROR_COLUMN = Column("error", "Error", "Status", _text, numeric=False)
 

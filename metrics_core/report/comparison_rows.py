@@ -1,7 +1,8 @@
 """The comparison table as flat export rows, one definition for ``modeltui compare --format csv|markdown``
 and the app's export, so both write the same columns under the same names.
 
-A flat row is ``ModelReport.summary_dict()`` (the seed's metrics), the published accuracy fields
+A flat row is ``ModelReport.summary_dict()`` (the seed's metrics, every one of ``METRIC_NAMES``:
+``size_mb_fp32`` too, which the tables leave out), the published accuracy fields
 (``acc1``, ``acc5``, ``acc_weights``, ``acc_resolution``, ``acc_note``), the roofline estimate on the
 selected target as ``est_*`` (``est_latency_s``, ``est_throughput_per_s``, ``est_attained_flops_per_s``,
 ``est_pct_of_peak``, ``est_memory_bound_time_pct``, ``est_bound``), peak inference memory as ``mem_*``
@@ -29,11 +30,18 @@ from metrics_core.report.columns import (
     ERROR_COLUMN,
     ESTIMATE_COLUMNS,
     MEMORY_COLUMNS,
+    SIZE_DETAIL_COLUMNS,
     Column,
 )
 
 #: What each model's forward pass was fed (``describe_inputs``: dtype[full shape], keyword names).
 INPUTS_COLUMN = Column("inputs", "Inputs", "Model", lambda v: "-" if v is None else str(v), numeric=False)
+
+#: The seed's metric columns of flat exports: ``COMPARISON_COLUMNS`` with the export-only
+#: ``SIZE_DETAIL_COLUMNS`` after ``size_mb``, so that a CSV carries every metric its JSON has.
+EXPORT_COMPARISON_COLUMNS: tuple[Column, ...] = tuple(
+    c for col in COMPARISON_COLUMNS for c in (col, *(SIZE_DETAIL_COLUMNS if col.key == "size_mb" else ()))
+)
 
 #: Estimate columns of flat exports: ``ESTIMATE_COLUMNS`` keys with an ``est_`` prefix.
 EXPORT_ESTIMATE_COLUMNS: tuple[Column, ...] = tuple(
@@ -75,7 +83,7 @@ def flat_row(report: ModelReport, estimate: Any = None, energy: Any = None) -> d
 def export_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[Column, ...]:
     """The flat export's columns (after ``model``) for these rows: the seed's, accuracy, then estimates,
     peak memory and the error column when any row has them."""
-    cols = (INPUTS_COLUMN, *COMPARISON_COLUMNS, *ACCURACY_COLUMNS, *ACCURACY_DETAIL_COLUMNS)
+    cols = (INPUTS_COLUMN, *EXPORT_COMPARISON_COLUMNS, *ACCURACY_COLUMNS, *ACCURACY_DETAIL_COLUMNS)
     if any("est_latency_s" in r for r in rows):
         cols += EXPORT_ESTIMATE_COLUMNS
     if any("est_energy_per_inference_j" in r for r in rows):

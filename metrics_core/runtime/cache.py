@@ -38,7 +38,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -46,6 +45,12 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from metrics_core.common.cache_warnings import (  # noqa: F401 (re-exported: the app's handler, tests)
+    WarningHandler,
+    set_warning_handler,
+    take_warnings,
+    warn,
+)
 from metrics_core.common.paths import ENV_CACHE_DIR, cache_root, write_atomic
 from metrics_core.common.records import ModelReport, OpRecord
 
@@ -56,44 +61,7 @@ SUFFIX = ".jsonl"
 TMP_PREFIX = ".tmp-"
 ENV_DIR = ENV_CACHE_DIR
 
-# -- warnings ---------------------------------------------------------------------------------------------
-
-WarningHandler = Callable[[str], None]
-
-
-def _stderr_handler(message: str) -> None:
-    print(f"modeltui: warning: {message}", file=sys.stderr, flush=True)
-
-
-_handler: WarningHandler = _stderr_handler
-_warned: set[str] = set()
-_pending: list[str] = []
-
-
-def set_warning_handler(handler: WarningHandler | None) -> WarningHandler:
-    """Route cache warnings to ``handler`` (the app: a notification); None restores the stderr line.
-    Returns the previous handler. Every warning is also kept for :func:`take_warnings`."""
-    global _handler
-    previous = _handler
-    _handler = handler or _stderr_handler
-    return previous
-
-
-def warn(message: str) -> None:
-    """Report a cache problem once per process (same message twice is reported once)."""
-    if message in _warned:
-        return
-    _warned.add(message)
-    _pending.append(message)
-    _handler(message)
-
-
-def take_warnings() -> list[str]:
-    """The warnings reported since the last call (for callers that poll instead of installing a handler)."""
-    out = list(_pending)
-    _pending.clear()
-    return out
-
+# -- warnings: the one channel of cache warnings (``common.cache_warnings``), re-exported --------------------
 
 # -- location and key -------------------------------------------------------------------------------------
 

@@ -50,19 +50,29 @@ def index_path(version: str) -> Path:
 def timm_index() -> dict[str, Any]:
     """``{"version", "models": {name: {"family", "input_size"}}, "tags": {name.tag: input_size}}``.
 
-    Read from the cache file; built (and written atomically) when missing or unreadable. ``UsageError``
+    Read from the cache file; built (and written atomically) when missing, and when unreadable or not a
+    valid index (``index_problem``) after one warning line (``common.cache_warnings``). ``UsageError``
     when timm is not installed or the index cannot be built.
     """
     version = timm_version()
     if version is None:
         raise UsageError("timm: models need the timm package; install it with: pip install 'modeltui[timm]'")
     path = index_path(version)
+    problem = None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+    except FileNotFoundError:  # not built yet: no warning
         data = None
-    if index_problem(data, version) is None:
-        return data
+    except (OSError, ValueError, RecursionError) as exc:
+        data, problem = None, f"unreadable ({type(exc).__name__})"
+    else:
+        problem = index_problem(data, version)
+        if problem is None:
+            return data
+    if problem is not None:  # a damaged or foreign file: one warning, then rebuilt (common.cache_warnings)
+        from metrics_core.common.cache_warnings import ignoring
+
+        ignoring(path.name, "the timm model index", problem)
     data = _build_index_here() if "timm" in sys.modules else _build_index_in_subprocess()
     problem = index_problem(data, version)
     if problem is not None:

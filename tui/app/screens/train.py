@@ -34,7 +34,7 @@ from metrics_core.capture.train_choices import FP8_PRECISIONS
 from metrics_core.capture.train_choices import OPTIMIZERS as ALL_OPTIMIZERS
 from metrics_core.capture.train_choices import PRECISIONS as ALL_PRECISIONS
 from metrics_core.common.errors import ModeltuiError, UsageError, model_error, one_line_error
-from metrics_core.perf.comm import check_scale_up
+from metrics_core.perf.comm import check_scale_up, device_noun, no_interconnect_reason
 from metrics_core.runtime.options import MAX_BATCH_SIZE
 from tui.app.widgets.footer import AppFooter
 from tui.app.widgets.status_bar import StatusBar
@@ -360,7 +360,8 @@ class TrainScreen(Screen[None]):
         else:
             target = self.app.session.target
             if not target.interconnect_gbps:
-                self.notify(f"{target.name} has no GPU interconnect figure: 1 GPU only", title="Training")
+                reason = no_interconnect_reason(target)
+                self.notify(f"{reason}: 1 {device_noun(target)} only", title="Training")
                 return
             self.settings = replace(s, gpus=_next(GPUS, s.gpus))
             self._fit_target()

@@ -206,6 +206,9 @@ def bench_text(results: Sequence) -> str:  # noqa: ANN001 (BenchResult)
         notes.append(
             f"Estimates on {target}, {prec} ({modes}); Measured/est. = measured median / estimated latency."
         )
+        mismatch = next((r.device_note for r in results if r.device_note), None)
+        if mismatch:  # the same device and target for every row: one line
+            notes.append(f"Note: {mismatch}.")
     else:
         reason = next((r.target_note for r in results if r.target_note), "no hardware target")
         notes.append(f"No estimate: {reason}.")

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     base = params_for(target)
     path = user_efficiency_file()
     written = None
-    if args.write:
+    if args.write and any(calib.changed.values()):  # nothing to write when no value moves
         written = write_user_file(path, target.id, calib, sources, args)
     doc = {
         "target": target.id,
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
-        print(calibrate_text(doc))
+        print(calibrate_text(doc, args.write))
     return 0
 
 
@@ -368,7 +368,21 @@ def _pct(v) -> str:  # noqa: ANN001
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
-def calibrate_text(doc: dict) -> str:
+#: What the parameter table's ``Changed`` column means (``perf.calibrate.param_tolerance``,
+#: ``perf.llm_calibrate.value_tolerance``: half the last digit a value is written with).
+CHANGED_LEGEND = "Changed = the value written differs from the one in use"
+
+
+def _yes(changed: bool) -> str:
+    return "yes" if changed else "no"
+
+
+def _improved(improved: bool) -> str:
+    """How the fit's loss moved, in words (``perf.calibrate.is_improved``: by more than 0.00005)."""
+    return "improved" if improved else "not improved (the values in use fit these rows as well)"
+
+
+def calibrate_text(doc: dict, write: bool = False) -> str:
     from metrics_core.common.textable import text_table
 
     head = (
@@ -381,7 +395,7 @@ def calibrate_text(doc: dict) -> str:
     for n in doc["params"]:
         lo, hi = doc["ranges"][n]
         before, after = doc["before"][n], doc["after"][n]
-        prows.append([n, f"{lo:g}-{hi:g}", f"{before:.3g}", f"{after:.3g}", "" if after == before else "yes"])
+        prows.append([n, f"{lo:g}-{hi:g}", f"{before:.3g}", f"{after:.3g}", _yes(doc["changed"][n])])
     ptable = text_table(
         ["Parameter", "Range", "Before", "After", "Changed"], prows, [False, True, True, True, False]
     )
@@ -394,12 +408,15 @@ def calibrate_text(doc: dict) -> str:
     parts = [head, ptable, etable]
     parts.append(
         f"Loss ({doc['loss']} |log est/meas|) on the fit rows: {doc['loss_before']:.4f} -> "
-        f"{doc['loss_after']:.4f} ({doc['evaluations']} evaluations). Before = the parameters in use now."
+        f"{doc['loss_after']:.4f} ({doc['evaluations']} evaluations): {_improved(doc['improved'])}. "
+        f"Before = the parameters in use now; {CHANGED_LEGEND}."
     )
     if doc["written"]:
         parts.append(
             f"Wrote [target.{doc['target']}] to {doc['written']}: estimates on it now use these values."
         )
+    elif write:
+        parts.append("Nothing written: no parameter changed.")
     else:
         parts.append(f"Dry run: nothing written (--write merges the 'After' values into {doc['user_file']}).")
     for line in doc["skipped"]:
@@ -529,8 +546,11 @@ def write_stack_tables(path: Path, results: list, args: argparse.Namespace) -> P
     return path
 
 
-def _num(v) -> str:  # noqa: ANN001
-    return "(generation)" if v is None else f"{v:.4g}"
+def _num(v, start=None) -> str:  # noqa: ANN001
+    """A parameter's value; an unset one is its generation's (``start``: the value that applies, shown)."""
+    if v is not None:
+        return f"{v:.4g}"
+    return "(generation)" if start is None else f"{start:.4g} (generation)"
 
 
 def llm_calibrate_text(doc: dict, write: bool) -> str:
@@ -550,7 +570,9 @@ def llm_calibrate_text(doc: dict, write: bool) -> str:
             for n in c["params"]:
                 lo, hi = c["ranges"][n]
                 b, a = c["before"][n], c["after"][n]
-                prows.append([n, f"{lo:g}-{hi:g}", _num(b), _num(a), "" if a == b else "yes"])
+                prows.append(
+                    [n, f"{lo:g}-{hi:g}", _num(b, c["start"].get(n)), _num(a), _yes(c["changed"][n])]
+                )
             parts.append(
                 text_table(
                     ["Parameter", "Range", "Before", "After", "Changed"],
@@ -569,7 +591,8 @@ def llm_calibrate_text(doc: dict, write: bool) -> str:
         if c["params"]:
             parts.append(
                 f"Loss (mean |log est/meas| as speeds) on the fit rows: {c['loss_before']:.4f} -> "
-                f"{c['loss_after']:.4f}. Before = the parameters in use now."
+                f"{c['loss_after']:.4f}: {_improved(c['improved'])}. Before = the parameters in use now; "
+                f"{CHANGED_LEGEND}."
             )
     if doc["written"]:
         parts.append(

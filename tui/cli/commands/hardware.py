@@ -18,6 +18,10 @@ TABLE_RIDGES = ("fp32", "fp16")
 
 UNCERTAIN_MARK = "~"
 
+#: How the table's rows are ordered: as ``load_catalog`` returns them (the built-in file's order, then the
+#: user hardware directory's files by name, then ``--hardware-file``s), not sorted by any column.
+ORDER_NOTE = "rows in catalog order (built-in hardware.toml order, then your hardware files)"
+
 #: The run-time target of the CPU modeltui runs on (metrics_core/perf/this_machine.py).
 THIS_ID = "this-machine"
 
@@ -200,7 +204,6 @@ def hardware_table(targets: list[HardwareTarget]) -> str:
         "model);\nValid. = estimates held against published measurements: vision (compare, layers, "
         "roofline ...), llm (for the stacks\n  --format json's validated_llm names); - = physical estimates "
         "only; user = your calibrated parameters;\n"
-        "Mem = memory type; Link = how its GPUs talk (interconnect_kind; --format json for the rest)."
+        "Mem = memory type; Link = how its devices talk (interconnect_kind; --format json for the rest)."
     )
-    order = "rows in catalog order (vendor, then kind)"
-    return order + "\n" + text_table(headers, rows, numeric) + "\n\n" + legend
+    return ORDER_NOTE + "\n" + text_table(headers, rows, numeric) + "\n\n" + legend
