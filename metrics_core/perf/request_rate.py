@@ -330,7 +330,6 @@ def max_rate(
         return RateTarget(max_tpot_s, max_ttft_s, None, None, "memory")
     lone = engine.at_n(0.0)  # a request alone in the engine: the rate's limit from below
     checks = [("tpot", max_tpot_s, lambda x: x.tpot_s), ("ttft", max_ttft_s, lambda x: x.ttft_s)]
-    met: dict[float, float] = {0.0: 0.0}  # N meeting every target -> the rate of which it is a solution
     n_goal, why = r, "throughput"
     for name, goal, metric in checks:
         if goal is None:
