@@ -245,3 +245,18 @@ def test_the_apps_channels_last_setting_leaves_token_models_as_they_are(tmp_path
     assert [r.extras["memory_format"] for r in reports] == ["channels_last", "contiguous"]
     convs = [x for x in reports[0].records if x.op == "convolution"]
     assert len(convs) == 20 and all(x.channels_last for x in convs)
+
+
+def test_the_apps_training_view_takes_a_token_model_as_it_is():
+    """The app's training capture with the channels-last setting: a token model gets contiguous options
+    (``backend._laid_out``), an image model keeps channels-last."""
+    from dataclasses import replace
+
+    from metrics_core.runtime.options import AnalysisOptions
+    from tui.app.backend import _laid_out
+
+    options = replace(AnalysisOptions(), memory_format="channels_last").validated()
+    assert _laid_out("hf:google-bert/bert-base-uncased", options).memory_format == "contiguous"
+    assert _laid_out("resnet18", options).memory_format == "channels_last"
+    plain = AnalysisOptions().validated()
+    assert _laid_out("resnet18", plain) is plain

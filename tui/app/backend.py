@@ -35,19 +35,12 @@ def _analyze(
     an explicit ``--memory-format channels-last`` for such a model."""
     from dataclasses import replace
 
-    from metrics_core.common.errors import UsageError
-    from metrics_core.runtime.analyze import analyze_many, check_memory_format
-    from metrics_core.sources.catalog import get_spec
+    from metrics_core.runtime.analyze import analyze_many
 
     names = list(names)
     if options.memory_format == "contiguous":
         return analyze_many(names, options, on_report=on_report)
-    plain = set()
-    for name in names:
-        try:
-            check_memory_format(get_spec(name), options)
-        except UsageError:
-            plain.add(name)
+    plain = {name for name in names if _laid_out(name, options).memory_format == "contiguous"}
     laid_out = [n for n in names if n not in plain]
     done = dict(zip(laid_out, analyze_many(laid_out, options, on_report=on_report), strict=True))
     flat = [n for n in names if n in plain]
@@ -127,7 +120,25 @@ def _train(name: str, options: AnalysisOptions, train: Any) -> Any:
     from metrics_core.runtime.pool import DEFAULT_TIMEOUT_S
     from metrics_core.runtime.train_capture import capture_in_worker
 
-    return capture_in_worker(name, options, train, timeout_s=DEFAULT_TIMEOUT_S)
+    return capture_in_worker(name, _laid_out(name, options), train, timeout_s=DEFAULT_TIMEOUT_S)
+
+
+def _laid_out(name: str, options: AnalysisOptions) -> AnalysisOptions:
+    """``options`` for ``name``: with the channels-last setting, a model fed no 4-D / 5-D floating-point
+    tensor gets contiguous ones (the layout changes nothing for it: ``_analyze``)."""
+    if options.memory_format == "contiguous":
+        return options
+    from dataclasses import replace
+
+    from metrics_core.common.errors import UsageError
+    from metrics_core.runtime.analyze import check_memory_format
+    from metrics_core.sources.catalog import get_spec
+
+    try:
+        check_memory_format(get_spec(name), options)
+    except UsageError:
+        return replace(options, memory_format="contiguous")
+    return options
 
 
 def _catalog_note() -> str | None:
