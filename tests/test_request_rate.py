@@ -54,6 +54,20 @@ def _hand_steps(steps, n: float):
     return t_p, t_d
 
 
+def _grid_steps(steps, n: float):
+    """The prefill and decode steps at ``n`` requests as the rate view takes them: estimated at the grid
+    loads 256 (i / 24)^2 (others: min(load, 255)), never falling (running maximum), interpolated."""
+    from metrics_core.perf.request_rate import envelope, grid_loads
+
+    loads = grid_loads(256, 24)
+    rows = [_hand_steps(steps, min(x, 255.0)) for x in loads]
+    pre, dec = envelope([r[0] for r in rows]), envelope([r[1] for r in rows])
+    i = max(j for j, x in enumerate(loads) if x <= n)
+    i = min(i, len(loads) - 2)
+    w = (n - loads[i]) / (loads[i + 1] - loads[i])
+    return pre[i] + w * (pre[i + 1] - pre[i]), dec[i] + w * (dec[i + 1] - dec[i])
+
+
 def test_steady_state_at_a_rate(steps):
     full = concurrency(steps, A100, S, 256, chunk=16)
     top = full.requests_per_s  # the closed loop with the batch full: the largest sustainable rate
@@ -61,14 +75,14 @@ def test_steady_state_at_a_rate(steps):
     x = at_rate(steps, A100, S, rate, chunk=16)
     assert x.stable and x.max_running == 256 and x.prefill_steps == 3
     assert x.max_rate_rps == pytest.approx(top, rel=1e-12)
-    t_p, t_d = _hand_steps(steps, x.in_engine)
-    # Little's law: N = rate x (3 prefill steps + 4 decode steps), to the root finder's 0.01 requests
-    assert x.in_engine == pytest.approx(rate * (3 * t_p + 4 * t_d), abs=0.01)
+    t_p, t_d = _grid_steps(steps, x.in_engine)
+    # Little's law: N = rate x (3 prefill steps + 4 decode steps), exact on the interpolated steps
+    service = 3 * t_p + 4 * t_d
+    assert x.in_engine == pytest.approx(rate * service, rel=1e-9)
     assert x.tpot_s == pytest.approx(t_d, rel=1e-12)
     wait = (1 - math.exp(-x.in_engine)) * t_d / 2
     assert x.arrival_wait_s == pytest.approx(wait, rel=1e-12)
     # the queue for a place in the batch of 256, offered N Erlangs, each request held its service
-    service = 3 * t_p + 4 * t_d
     queue = erlang_c(256, x.in_engine) * service / (256 - x.in_engine) / 2
     assert x.batch_full == pytest.approx(erlang_c(256, x.in_engine), rel=1e-12)
     assert x.queue_wait_s == pytest.approx(queue, rel=1e-9)
@@ -155,19 +169,24 @@ def test_cli_rate_view(tiny, capsys):  # noqa: F811
         assert says in capsys.readouterr().err
 
 
-def test_the_least_solution_is_the_state_reached_from_empty():
-    """A service that jumps (GEMM tiles): 1 s below 5 requests, 3 s from 5. At 4.5 requests/s, N = 4.5 x
-    service(N) holds at 4.5 and at 13.5; an engine filling from empty stops at 4.5 (every N below it
-    has rate x service(N) > N), and so does the iteration, never passing it."""
-    from metrics_core.perf.request_rate import _Engine
+def test_the_least_solution_on_a_service_that_jumps():
+    """Steps estimated at 0, 4, 6 and 10 requests: the service (one prefill step + one decode step) is
+    1 s up to 4 requests, then rises to 3 s at 6 (a jump, spread between the grid loads) and stays. N / c(N)
+    is 0, 4, 2, 3.33 there: the largest sustainable rate is 4 requests/s. At 3.5 requests/s both 3.5 (on
+    the first piece) and 4.2 (on the rise: N = 3.5 (N - 3)) solve N = rate c(N); an engine filling from
+    empty stops at 3.5."""
+    from types import SimpleNamespace
 
+    from metrics_core.perf.request_rate import _Engine, envelope
+
+    assert envelope([1.0, 0.5, 2.0, 1.5]) == [1.0, 1.0, 2.0, 2.0]
     e = object.__new__(_Engine)
-    e.capacity = 100
-    e.service_s = lambda n: 1.0 if n < 5 else 3.0  # type: ignore[method-assign]
-    assert e.least(2.0) == pytest.approx(2.0, abs=0.01)
-    assert e.least(4.5) == pytest.approx(4.5, abs=0.01)
-    assert e.least(4.5, 0.0, 4.0) is None  # passes a ceiling below it: None
-    assert e.least(6.0) == pytest.approx(18.0, abs=0.01)  # past the jump: 6 x 3 s
+    e.capacity, e.plan, e.s = 10, [(1, 0)], SimpleNamespace(generate_tokens=1)
+    e._table = ([0.0, 4.0, 6.0, 10.0], [0.5, 0.5, 1.5, 1.5], [0.5, 0.5, 1.5, 1.5], [None] * 4)
+    assert [e.service_s(n) for n in (0, 2, 4, 5, 6, 8)] == [1.0, 1.0, 1.0, 2.0, 3.0, 3.0]
+    assert e.max_rate_rps == 4.0
+    assert e.solve(2.0) == pytest.approx(2.0, rel=1e-12)
+    assert e.solve(3.5) == pytest.approx(3.5, rel=1e-12)
 
 
 def test_the_largest_rate_fed_back_meets_its_target_and_grows_with_it(steps):

@@ -8,14 +8,15 @@ speed, and past the engine's largest throughput the queue grows without bound.
 **The model** (mean values; each request P prompt tokens, O output tokens, ``s = ceil(P / chunk)``
 prefill steps):
 
-- Arrivals are Poisson at λ. The mean number of requests in the engine's steps N solves
-  ``N = λ (s t_p(N) + O t_d(N))`` (Little's law), with ``t_p`` / ``t_d`` the steady-state prefill and
-  decode steps of ``perf.serving.steady_steps`` carrying ``min(N, R - 1)`` other requests: an engine that
+- Arrivals are Poisson at λ. The mean number of requests in the engine's steps N is the least solution
+  of ``N = λ (s t_p(N) + O t_d(N))`` (Little's law), with ``t_p`` / ``t_d`` the steady-state prefill and
+  decode steps of ``perf.serving.steady_steps`` carrying ``min(N, R - 1)`` other requests, estimated at
+  ``grid_loads``, never falling and interpolated (``_Engine``): an engine that
   serves every admitted request at once holds a Poisson number of them (M/G/infinity), and a request in it
   sees the others' stationary mean (Palm; PASTA for an arrival: Wolff, Oper. Res. 30, 1982).
 - R, the running batch's limit, is ``perf.serving.batch_limits``'s capacity (the stack's ``max_batch`` and
-  the sequences whose KV fits). The largest sustainable rate ``λ_max = R / (s t_p + O t_d)`` at R - 1
-  others: the full batch's throughput, the closed loop's at R users. At λ >= λ_max there is no steady
+  the sequences whose KV fits). The largest sustainable rate λ_max is the most ``N / c(N)`` reaches,
+  mostly at R: the full batch's throughput, the closed loop's at R users. At λ >= λ_max there is no steady
   state (``stable`` false, no speeds).
 - The queue for a place in the running batch: the batch is R servers, each holding a request for its
   service ``c = s t_p + O t_d``, offered the load ``a = λ c = N``. An arrival waits with Erlang C's
@@ -23,7 +24,7 @@ prefill steps):
   mean wait of M/M/R, ``C(R, a) c / (R - a)``, is halved for the equal services of equal requests (the
   Allen-Cunneen approximation of M/G/R, ``(1 + cs^2) / 2`` with service-time variation cs = 0: A. O. Allen,
   Probability, Statistics, and Queueing Theory, 2nd ed. 1990, sec. 6.5) -> ``queue_wait_s``. It is the
-  mean over all requests and grows without bound as λ nears λ_max.
+  mean over all requests and grows without bound as N nears R.
 - TTFT = the queue's wait + the wait for the step in flight (``perf.serving.arrival_wait_s``: ``(1 -
   e^-N) t_d / 2``) + ``s t_p`` + the stack's per-request overhead; TPOT = ``t_d``; output tokens/s = λ O.
 
@@ -32,6 +33,7 @@ Every figure is an estimate (``estimate: true``). No torch here.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -52,21 +54,18 @@ from metrics_core.perf.stacks import Stack, get_stack
 
 #: The largest request rate the view analyses (requests/s).
 MAX_RATE_RPS = 1e6
-#: The searches over N stop at this many requests: the step times have steps of their own (GEMM tiles
-#: and waves by token count), so finer is not more true.
-_WIDTH = 0.01
-#: The largest rate meeting a target is found to this fraction of the rate.
-_RATE_WIDTH = 1e-3
-#: The fixed-point iteration's cap (it takes 5-30 iterations for Llama-3.1-8B from 10 % to 99.9 % of the
-#: largest rate).
-_MAX_ITERATIONS = 200
+#: The loads (requests in the engine) at which the steps are estimated, from 0 to R: ``grid_loads``.
+_GRID = 24
+#: The bisection over N for a target stops at this fraction of R (it interpolates: no step estimate each).
+_WIDTH = 1e-9
 #: A rate limited by throughput alone is reported this fraction below the largest sustainable rate, where
 #: the queue (and TTFT), unbounded at it, is still finite.
 _NEAR_MAX = 1e-3
 #: What the rate view assumes, in words (text and JSON).
 RATE_ASSUMPTIONS = (
     "continuous batching, open loop: requests of P prompt tokens and O output tokens arrive at a rate "
-    "(Poisson); the mean number N in the engine's steps solves N = rate x (s x prefill step + O x TPOT) "
+    "(Poisson); the mean number N in the engine's steps is the least solution of N = rate x (s x prefill "
+    "step + O x TPOT) (steps estimated at 25 loads from 0 to R, never falling, interpolated) "
     "(Little's law), each step carrying min(N, R - 1) other requests' work (a share s / (s + O) "
     "prefilling a chunk, O / (s + O) decoding at P + O/2), R the running batch's limit (the stack's "
     "max_batch and the users whose KV fits); a request waits for a place in the batch with Erlang C's "
@@ -160,8 +159,29 @@ def queue_wait_s(servers: int, load: float, service_s: float) -> float:
     return erlang_c(servers, load) * service_s / (servers - load) / 2.0
 
 
+def grid_loads(capacity: int, points: int) -> list[float]:
+    """The numbers of requests in the engine at which the steps are estimated: ``capacity (i / points)^2``
+    for i = 0 .. points (denser at light load, where TTFT and TPOT change fastest), distinct."""
+    return sorted({capacity * (i / points) ** 2 for i in range(points + 1)})
+
+
+def envelope(values: list[float]) -> list[float]:
+    """The running maximum of ``values``: a step time that never falls as load is added."""
+    out, top = [], -math.inf
+    for v in values:
+        top = max(top, v)
+        out.append(top)
+    return out
+
+
 class _Engine:
-    """The steps of one model, target, scenario and stack as functions of N, the requests in the engine."""
+    """The steps of one model, target, scenario and stack as continuous functions of N, the requests in
+    the engine (module doc): estimated at ``grid_loads`` (``_GRID`` + 1 loads from 0 to R), made
+    non-decreasing (``envelope``: the step times rise in steps with GEMM tiles and waves, and dip where a
+    kernel's tiling or a routed-expert count changes) and interpolated linearly between them, the mean over
+    the fluctuating load a real engine sees. The service ``c(N) = s t_p + O t_d`` is then continuous and
+    non-decreasing: the steady state at a rate is the least solution of ``N = rate c(N)`` (exact on each
+    linear piece), which grows with the rate, and TTFT and TPOT with it."""
 
     def __init__(
         self, model: StepModel, target: HardwareTarget, scenario: Scenario, chunk: int | None, stack: Stack
@@ -171,29 +191,58 @@ class _Engine:
         self.plan = prompt_chunks(scenario.prompt_tokens, self.chunk)
         self.limits = batch_limits(model, target, scenario, stack)
         self.capacity = self.limits.capacity
-        self._memo: dict[float, tuple[float, PhaseEstimate]] = {}
+        self._table: tuple[list[float], list[float], list[float], list[PhaseEstimate]] | None = None
 
-    def steps(self, n: float) -> tuple[float, PhaseEstimate]:
-        """(prefill step s, decode step) with ``n`` requests in the engine (``min(n, R - 1)`` others)."""
-        others = min(n, self.capacity - 1.0)
-        if others not in self._memo:
-            self._memo[others] = steady_steps(self.model, self.target, self.s, others, self.plan, self.stack)
-        return self._memo[others]
+    def table(self) -> tuple[list[float], list[float], list[float], list[PhaseEstimate]]:
+        """(loads, prefill steps, decode steps, decode step estimates) at ``grid_loads``, the times
+        ``envelope``d (seconds); each load's steps carry ``min(N, R - 1)`` others."""
+        if self._table is None:
+            loads = grid_loads(max(1, self.capacity), _GRID)
+            memo: dict[float, tuple[float, PhaseEstimate]] = {}
+            for n in loads:
+                others = min(n, self.capacity - 1.0)
+                if others not in memo:
+                    memo[others] = steady_steps(
+                        self.model, self.target, self.s, others, self.plan, self.stack
+                    )
+            rows = [memo[min(n, self.capacity - 1.0)] for n in loads]
+            self._table = (
+                loads,
+                envelope([r[0] for r in rows]),
+                envelope([r[1].time_s for r in rows]),
+                [r[1] for r in rows],
+            )
+        return self._table
 
-    def visited(self) -> list[float]:
-        """The numbers of requests in the engine whose steps were estimated (below R - 1, where the
-        others are N itself)."""
-        return [o for o in self._memo if o < self.capacity - 1]
+    def _piece(self, n: float) -> tuple[int, float]:
+        loads = self.table()[0]
+        i = max(0, min(len(loads) - 2, bisect.bisect_right(loads, n) - 1))
+        return i, min(1.0, max(0.0, (n - loads[i]) / (loads[i + 1] - loads[i])))
+
+    def steps(self, n: float) -> tuple[float, float, PhaseEstimate]:
+        """(prefill step, decode step, the nearest estimated decode step) at ``n`` requests (0 <= n <= R),
+        interpolated (class doc)."""
+        _, pre, dec, est = self.table()
+        i, w = self._piece(n)
+        nearest = est[i] if w < 0.5 else est[i + 1]
+        return pre[i] + w * (pre[i + 1] - pre[i]), dec[i] + w * (dec[i + 1] - dec[i]), nearest
 
     def service_s(self, n: float) -> float:
         """A request's time in the engine's steps: ``s t_p + O t_d`` (seconds)."""
-        t_pre, step = self.steps(n)
-        return len(self.plan) * t_pre + self.s.generate_tokens * step.time_s
+        t_pre, t_d, _ = self.steps(n)
+        return len(self.plan) * t_pre + self.s.generate_tokens * t_d
+
+    def rate_at(self, n: float) -> float:
+        """The rate whose steady state could be ``n``: ``n / c(n)`` (requests/s)."""
+        return n / self.service_s(n)
 
     @property
     def max_rate_rps(self) -> float:
-        """The full running batch's throughput (requests/s); 0 when nothing fits."""
-        return self.capacity / self.service_s(self.capacity) if self.capacity >= 1 else 0.0
+        """The largest sustainable rate: the most ``n / c(n)`` reaches, at a grid load (it is monotone on
+        each linear piece of c); 0 when nothing fits. Mostly the full batch's throughput."""
+        if self.capacity < 1:
+            return 0.0
+        return max(self.rate_at(n) for n in self.table()[0])
 
     def _head(self, rate: float) -> dict[str, Any]:
         s = self.s
@@ -210,11 +259,11 @@ class _Engine:
         }
 
     def at_n(self, n: float, rate: float | None = None) -> RateLoad:
-        """The steady state with ``n`` requests in the engine (``0 <= n <= R``) at its rate ``n / service``
+        """The steady state with ``n`` requests in the engine (``0 <= n <= R``) at its rate ``n / c(n)``
         (or ``rate``, the rate ``n`` was solved for)."""
-        t_pre, step = self.steps(n)
-        service = len(self.plan) * t_pre + self.s.generate_tokens * step.time_s
-        wait = arrival_wait_s(step.time_s, n)
+        t_pre, t_d, nearest = self.steps(n)
+        service = len(self.plan) * t_pre + self.s.generate_tokens * t_d
+        wait = arrival_wait_s(t_d, n)
         load = min(n, self.capacity * (1 - 1e-12))  # the full batch itself: the queue's limit
         queue = queue_wait_s(self.capacity, load, service)
         return RateLoad(
@@ -223,38 +272,48 @@ class _Engine:
             in_engine=n,
             batch_full=full if (full := erlang_c(self.capacity, load)) > 1e-12 else 0.0,
             queue_wait_s=queue,
-            step=step,
+            step=nearest,
             arrival_wait_s=wait,
             ttft_s=queue + wait + len(self.plan) * t_pre + request_overhead_s(self.s, self.stack),
-            tpot_s=step.time_s,
+            tpot_s=t_d,
         )
 
+    def solve(self, rate: float) -> float:
+        """The least N with ``N = rate c(N)`` (``rate`` below ``max_rate_rps``): on the first linear piece
+        whose right end reaches the rate, ``c = a + b N`` gives ``N = rate a / (1 - rate b)``."""
+        loads = self.table()[0]
+        for lo, hi in zip(loads, loads[1:], strict=False):
+            if self.rate_at(hi) >= rate:
+                c_lo, c_hi = self.service_s(lo), self.service_s(hi)
+                b = (c_hi - c_lo) / (hi - lo)
+                a = c_lo - b * lo
+                return min(hi, max(lo, rate * a / (1 - rate * b)))
+        return float(self.capacity)
+
     def load(self, rate: float) -> RateLoad:
-        """The steady state at ``rate`` requests/s: N the least solution of ``N = rate x service(N)``, the
-        state an engine filling from empty settles in, found by iterating ``N <- rate x service(N)`` from 0
-        (the service grows with N, so the iterates rise to the least solution and never pass it; the step
-        times rise in steps, GEMM tiles and waves, so the equation can have several solutions near the
-        largest rate, and this one makes N, TTFT and TPOT grow with the rate). Stops when an iterate moves
-        less than ``_WIDTH`` requests, or after ``_MAX_ITERATIONS`` (the last iterate, from below)."""
+        """The steady state at ``rate`` requests/s (``solve``); not stable at or above the largest rate."""
         if self.capacity < 1 or rate >= self.max_rate_rps:
             return RateLoad(**self._head(rate), stable=False)
-        return self.at_n(self.least(rate), rate)
+        return self.at_n(self.solve(rate), rate)
 
-    def least(self, rate: float, start: float = 0.0, ceiling: float | None = None) -> float | None:
-        """``load``'s N at ``rate``, iterating from ``start`` (at or below the least solution: 0, or the
-        least solution at a lower rate); None as soon as an iterate passes ``ceiling`` (the least solution
-        is above it)."""
-        top = float(self.capacity)
-        n = start
-        for _ in range(_MAX_ITERATIONS):
-            nxt = min(rate * self.service_s(n), top)
-            if ceiling is not None and nxt > ceiling:
-                return None
-            done = nxt - n <= _WIDTH
-            n = nxt
-            if done:
-                break
-        return n
+
+#: Recent engines by (model, target, scenario, chunk, stack): the rows and the target search of one run
+#: share one grid of step estimates. Values keep the model and target, so an id is never reused.
+_ENGINES: dict[tuple, tuple[Any, Any, _Engine]] = {}
+
+
+def _engine(
+    model: StepModel, target: HardwareTarget, scenario: Scenario, chunk: int | None, stack: Stack
+) -> _Engine:
+    key = (id(model), id(target), scenario, chunk, stack.id)
+    hit = _ENGINES.get(key)
+    if hit is not None and hit[0] is model and hit[1] is target:
+        return hit[2]
+    engine = _Engine(model, target, scenario, chunk, stack)
+    if len(_ENGINES) >= 8:
+        _ENGINES.pop(next(iter(_ENGINES)))
+    _ENGINES[key] = (model, target, engine)
+    return engine
 
 
 def check_rate(rate: float) -> float:
@@ -277,7 +336,7 @@ def at_rate(
     """The steady state of ``model`` on ``target`` at ``rate_rps`` requests/s of ``scenario``'s prompt P and
     output O (module doc). ``UsageError`` for a rate that is not a positive finite number."""
     s = scenario.validated(target)
-    return _Engine(model, target, s, chunk, stack or get_stack(s.stack)).load(check_rate(rate_rps))
+    return _engine(model, target, s, chunk, stack or get_stack(s.stack)).load(check_rate(rate_rps))
 
 
 @dataclass(frozen=True)
@@ -317,14 +376,14 @@ def max_rate(
 ) -> RateTarget:
     """The largest rate (requests/s, below the largest sustainable one) whose steady state meets
     ``max_tpot_s`` and ``max_ttft_s`` (seconds): N_goal, the most requests in the engine meeting them, by
-    bisection over N to ``_WIDTH`` (TTFT and TPOT grow with N); then the largest rate whose least solution
-    (``_Engine.load``) is at most N_goal, max(N / service(N)) over N <= N_goal, by bisection over the rate
-    to ``_RATE_WIDTH``: the state ``--rate`` shows at the answer meets the targets, and a looser target
-    never gives a lower rate. ``UsageError`` when neither target is given."""
+    bisection over N (TTFT and TPOT grow with N on ``_Engine``'s steps); then the largest rate whose least
+    solution is at most N_goal, max(N / c(N)) over N <= N_goal (exact: at a grid load or N_goal): the state
+    ``--rate`` shows at the answer meets the targets, and a looser target never gives a lower rate.
+    ``UsageError`` when neither target is given."""
     if max_tpot_s is None and max_ttft_s is None:
         raise UsageError("give --max-tpot and/or --max-ttft (e.g. --max-tpot 50ms)")
     s = scenario.validated(target)
-    engine = _Engine(model, target, s, chunk, stack or get_stack(s.stack))
+    engine = _engine(model, target, s, chunk, stack or get_stack(s.stack))
     r = float(engine.capacity)
     if r < 1:
         return RateTarget(max_tpot_s, max_ttft_s, None, None, "memory")
@@ -339,26 +398,15 @@ def max_rate(
         if metric(engine.at_n(r)) <= goal:
             continue  # met up to the full batch
         lo, hi = 0.0, r  # TTFT and TPOT grow with N: lo meets the target, hi does not
-        while hi - lo > _WIDTH:
+        while hi - lo > _WIDTH * r:
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if metric(engine.at_n(mid)) <= goal else (lo, mid)
         if lo < n_goal:
             n_goal, why = lo, name
-    # a rate meets the targets when its least solution (_Engine.load) is at most N_goal: the largest is
-    # max(N / service(N)) over N <= N_goal, found by bisection over the rate from one known to meet them
-    # (N / service(N) at an N met on the way), each probe iterating from the last rate met
-    met = [n for n in [*engine.visited(), n_goal] if n <= n_goal]
-    lo = min(max(n / engine.service_s(n) for n in met), engine.max_rate_rps * (1 - _NEAR_MAX))
-    n_lo = engine.least(lo) or 0.0
-    hi = engine.max_rate_rps * (1 - _NEAR_MAX)
-    if (n := engine.least(hi, n_lo, n_goal)) is not None:
-        lo = hi
-    else:
-        while hi - lo > _RATE_WIDTH * hi:
-            mid = (lo + hi) / 2
-            if (n := engine.least(mid, n_lo, n_goal)) is None:
-                hi = mid
-            else:
-                lo, n_lo = mid, n
-    at = engine.load(lo)
+    # every rate up to the most n / c(n) reaches at n <= N_goal has its least solution at or below such an
+    # n, so its state meets the targets; n / c(n) is monotone on each linear piece of c: the grid loads
+    # below N_goal and N_goal itself hold that most
+    candidates = [n for n in engine.table()[0] if n <= n_goal] + [n_goal]
+    rate = min(max(engine.rate_at(n) for n in candidates), engine.max_rate_rps * (1 - _NEAR_MAX))
+    at = engine.load(rate)
     return RateTarget(max_tpot_s, max_ttft_s, at.rate_rps, at, why)
