@@ -128,13 +128,12 @@ def _setup(
 
 
 def power_limited(target: Any, watts: float) -> Any:  # noqa: ANN401
-    """``target`` under a board power limit of ``watts`` (``perf.power.with_power_limit``); a limit the
-    power model cannot apply is a ``UsageError``, one that changes nothing or meets the clock floor a
-    ``UserWarning`` (the CLI prints the same note)."""
+    """``target`` under a board power limit of ``watts`` (``runtime.llm_setup.power_limited``); its note,
+    when it has one, as a ``UserWarning`` (the CLI prints the same note). ``UsageError`` for a limit that
+    is not a positive number or that the power model cannot apply."""
     import warnings
 
-    from metrics_core.perf.efficiency import clock_for
-    from metrics_core.perf.power import power_limit_note, with_power_limit
+    from metrics_core.runtime.llm_setup import power_limited as limit
 
     if (
         isinstance(watts, bool)
@@ -143,11 +142,7 @@ def power_limited(target: Any, watts: float) -> Any:  # noqa: ANN401
         or watts <= 0
     ):
         raise UsageError(f"power_limit must be a positive number of watts, got {watts!r}")
-    limited = with_power_limit(target, watts)
-    try:
-        note = power_limit_note(target, watts, clock_for(limited))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    limited, note = limit(target, watts)
     if note:
         warnings.warn(note, UserWarning, stacklevel=3)
     return limited

@@ -183,11 +183,7 @@ def concurrency_text(
     if rows:
         parts.append(table)
     if best is not None:
-        goal = " and ".join(
-            f"{k} <= {units.human_time(v)}"
-            for k, v in (("TPOT", best.max_tpot_s), ("TTFT", best.max_ttft_s))
-            if v
-        )
+        goal = _goal(best)
         if best.users is None:
             why = "its KV does not fit" if best.limited_by == "memory" else "; ".join(best.notes)
             parts.append(f"largest number of users with {goal}: none ({why})")
@@ -203,6 +199,15 @@ def concurrency_text(
     if assumptions:
         parts.append(f"model: {assumptions}")
     return wrap_prose("\n".join(parts), width)
+
+
+def _goal(best: Any) -> str:
+    """``TPOT <= 50.00 ms and TTFT <= 2.00 s``: the targets a ``UsersTarget`` / ``RateTarget`` was asked."""
+    return " and ".join(
+        f"{k} <= {units.human_time(v)}"
+        for k, v in (("TPOT", best.max_tpot_s), ("TTFT", best.max_ttft_s))
+        if v
+    )
 
 
 def _nothing_runs(view: Any) -> str:
@@ -273,11 +278,7 @@ def rate_text(
     if loads:
         parts.append(table)
     if best is not None:
-        goal = " and ".join(
-            f"{k} <= {units.human_time(v)}"
-            for k, v in (("TPOT", best.max_tpot_s), ("TTFT", best.max_ttft_s))
-            if v
-        )
+        goal = _goal(best)
         if best.rate_rps is None:
             why = {
                 "memory": "not even one user's KV cache fits",

@@ -40,6 +40,21 @@ def resolve_activations(target: Any, weights: str | None, activations: str | Non
     return activations
 
 
+def power_limited(target: Any, watts: float) -> tuple[Any, str | None]:  # noqa: ANN401
+    """``target`` under a board power limit of ``watts`` (``perf.power.with_power_limit``) and the note a
+    limit that changes nothing or meets the model's clock floor gets (None otherwise); a limit the power
+    model cannot apply (below the board's minimum) is a ``UsageError``, one line."""
+    from metrics_core.perf.efficiency import clock_for
+    from metrics_core.perf.power import power_limit_note, with_power_limit
+
+    limited = with_power_limit(target, watts)
+    try:
+        note = power_limit_note(target, watts, clock_for(limited))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return limited, note
+
+
 def prompts_for(spec: Any, given: list[int] | None) -> list[int]:  # noqa: ANN401 (ModelSpec)
     """The prompt lengths of one model: ``given``, else ``DEFAULT_PROMPT``; a speech encoder-decoder's is
     its fixed window (``given`` refused unless it is that: ``UsageError``); a vision-language model's

@@ -323,16 +323,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _power_limited(target, watts: float):  # noqa: ANN001, ANN202
-    """``target`` under ``--power-limit watts`` (``perf.power``); a limit the power model cannot apply is a
-    ``UsageError``, one that changes nothing or hits the model's base-clock floor a note on stderr."""
-    from metrics_core.perf.efficiency import clock_for
-    from metrics_core.perf.power import power_limit_note, with_power_limit
+    """``target`` under ``--power-limit watts`` (``runtime.llm_setup.power_limited``), its note on stderr."""
+    from metrics_core.runtime.llm_setup import power_limited
 
-    limited = with_power_limit(target, watts)
-    try:
-        note = power_limit_note(target, watts, clock_for(limited))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    limited, note = power_limited(target, watts)
     if note:
         print(f"modeltui: note: {note}", file=sys.stderr)
     return limited
